@@ -1,0 +1,126 @@
+"""One table across runs: every point of every results.json under the given paths.
+
+    python -m experiments.compare multirun/tabular/2026-11-21_10-00-00
+    python -m experiments.compare outputs/tabular/a outputs/tabular/b --csv t.csv
+
+Prints the table, writes it as CSV (default: comparison.csv in the single directory
+given, else in the current directory) and a grid figure of SP/XP against tau.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import pathlib
+import sys
+from typing import Any
+
+from experiments import plots
+from experiments.results import atomic_write_bytes, find_results, read_results
+
+COLUMNS = (
+    "run",
+    "game",
+    "num_seeds",
+    "tau",
+    "sp",
+    "sp_se",
+    "xp",
+    "xp_se",
+    "sp_greedy",
+    "xp_greedy",
+    "sp_greedy_ties",
+    "xp_greedy_ties",
+    "num_conventions",
+    "converged_fraction",
+    "uniqueness_bound",
+)
+
+
+def load_all(
+    paths: list[str],
+) -> tuple[list[tuple[pathlib.Path, dict[str, Any]]], list[str]]:
+    """Readable results under `paths`, and one warning line per unreadable file."""
+    loaded, warnings = [], []
+    for path in find_results(paths):
+        try:
+            results = read_results(path)
+            if not isinstance(results.get("points"), list):
+                raise KeyError("points")
+        except (OSError, json.JSONDecodeError, KeyError, AttributeError) as error:
+            warnings.append(f"skipping {path}: not a complete results file ({error})")
+            continue
+        loaded.append((path.parent, results))
+    return loaded, warnings
+
+
+def table_rows(runs: list[tuple[pathlib.Path, dict[str, Any]]]) -> list[dict[str, Any]]:
+    rows = []
+    for run_dir, results in runs:
+        for point in sorted(results["points"], key=lambda p: p["tau"]):
+            rows.append(
+                {
+                    "run": str(run_dir),
+                    "game": results["game"],
+                    "num_seeds": results["num_seeds"],
+                    "uniqueness_bound": results.get("uniqueness_bound"),
+                    **{key: point.get(key) for key in COLUMNS if key in point},
+                }
+            )
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Aligned text table (the run column is left out: the CSV has it)."""
+    columns = [c for c in COLUMNS if c != "run"]
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value)
+
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[k]) for r in cells)) for k, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += [
+        "  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="run directories or sweep directories")
+    parser.add_argument("--csv", type=pathlib.Path, help="where to write the table")
+    parser.add_argument(
+        "--figure", type=pathlib.Path, help="where to write the grid figure"
+    )
+    args = parser.parse_args(argv)
+    runs, warnings = load_all(args.paths)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not runs:
+        print(f"error: no results.json under {' '.join(args.paths)}", file=sys.stderr)
+        return 2
+    single = pathlib.Path(args.paths[0])
+    out_dir = single if len(args.paths) == 1 and single.is_dir() else pathlib.Path(".")
+    csv_path = args.csv or out_dir / "comparison.csv"
+    figure_path = args.figure or out_dir / "comparison.png"
+    rows = table_rows(runs)
+    print(format_table(rows))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(csv_path, buffer.getvalue().encode())
+    plots.save_grid_figure([results for _, results in runs], figure_path)
+    print(f"wrote {csv_path} and {figure_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Learners, cross-play and analysis for tabular games (and later Hanabi)."""

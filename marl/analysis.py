@@ -1,0 +1,53 @@
+"""Per-tau summaries of a batch of seeds: SP/XP stochastic and greedified,
+conventions found, and convergence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+from games import TabularGame
+from marl.crossplay import CrossPlay, count_conventions, crossplay
+from marl.exact import Policy, expected_return
+from marl.greedy import greedify, greedify_ties
+
+
+def summarize_seeds(
+    game: TabularGame,
+    policies: Policy,
+    grad_norm: np.ndarray,
+    *,
+    grad_tol: float,
+    convention_tol: float,
+    tie_tol: float,
+    max_assignments: int,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Scores of N seeds' final joint policies (per agent float[N, K_i, A_i]).
+
+    Returns the JSON-ready point (see docs/results.md for every field) and, for
+    2-player games, the cross-play matrices float[N, N] keyed by policy kind.
+    """
+    kinds: dict[str, Policy] = {
+        "": policies,
+        "_greedy": greedify(policies),
+        "_greedy_ties": greedify_ties(policies, tie_tol),
+    }
+    point: dict[str, Any] = {}
+    matrices: dict[str, np.ndarray] = {}
+    for suffix, joint in kinds.items():
+        scores: CrossPlay = crossplay(game, joint, max_assignments=max_assignments)
+        point[f"sp{suffix}"] = scores.sp
+        point[f"sp{suffix}_se"] = scores.sp_se
+        point[f"xp{suffix}"] = scores.xp
+        point[f"xp{suffix}_se"] = scores.xp_se
+        if scores.matrix is not None:
+            matrices[f"crossplay{suffix}"] = scores.matrix
+    point["num_conventions"] = count_conventions(game, policies, convention_tol)
+    point["converged_fraction"] = float(np.mean(np.asarray(grad_norm) < grad_tol))
+    point["max_grad_norm"] = float(np.max(grad_norm))
+    point["best_sp"] = float(
+        np.max(np.asarray(jax.vmap(lambda *pi: expected_return(game, pi))(*policies)))
+    )
+    return point, matrices

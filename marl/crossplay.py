@@ -1,0 +1,139 @@
+"""Exact cross-play between independently trained tabular joint policies.
+
+`policies` is a joint policy whose arrays carry a leading seed axis: per agent
+float[N, K_i, A_i]. Seed i's agent-k policy plays seat k.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from games import TabularGame
+from marl.exact import Policy, expected_return, history_probs
+
+
+class CrossPlay(NamedTuple):
+    """Self-play (SP) and cross-play (XP) summaries.
+
+    sp: mean over seeds of J(pi^i_1, ..., pi^i_n); sp_se its standard error.
+    xp: mean of J over assignments of distinct seeds to seats (for 2 players, the
+      off-diagonal mean of M[i, j] = J(pi^i_1, pi^j_2), both seat orders).
+    xp_se: standard error from the N per-seed XP means (each seed's mean over the
+      assignments it takes part in), std(ddof=1) / sqrt(N).
+    matrix: float[N, N] for 2-player games, else None.
+    """
+
+    sp: float
+    sp_se: float
+    xp: float
+    xp_se: float
+    matrix: np.ndarray | None
+
+
+def joint_returns(
+    game: TabularGame, policies: Policy, assignments: jax.Array
+) -> jax.Array:
+    """Expected return of each seat assignment: float[M] for int[M, n] seed indices."""
+
+    def one(seeds: jax.Array) -> jax.Array:
+        joint = tuple(pi[seeds[k]] for k, pi in enumerate(policies))
+        return expected_return(game, joint)
+
+    return jax.vmap(one)(assignments)
+
+
+def seat_assignments(
+    num_seeds: int, num_agents: int, max_assignments: int, *, rng: np.random.Generator
+) -> np.ndarray:
+    """int[M, n] ordered tuples of distinct seeds: all N!/(N-n)! of them when that is
+    at most `max_assignments`, else that many drawn uniformly (with replacement)."""
+    total = math.perm(num_seeds, num_agents)
+    if total <= max_assignments:
+        return np.array(
+            list(itertools.permutations(range(num_seeds), num_agents)), dtype=np.int32
+        ).reshape(total, num_agents)
+    draws = [rng.permutation(num_seeds)[:num_agents] for _ in range(max_assignments)]
+    return np.array(draws, dtype=np.int32)
+
+
+def _standard_error(values: np.ndarray) -> float:
+    return (
+        float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+    )
+
+
+def crossplay(
+    game: TabularGame,
+    policies: Policy,
+    *,
+    max_assignments: int = 100_000,
+    rng: np.random.Generator | None = None,
+) -> CrossPlay:
+    """SP and XP of N seeds' joint policies (N >= 2), exactly for each assignment."""
+    num_seeds = int(policies[0].shape[0])
+    seeds = np.arange(num_seeds, dtype=np.int32)
+    if game.num_agents == 2:
+        pairs = np.stack(np.meshgrid(seeds, seeds, indexing="ij"), -1).reshape(-1, 2)
+        matrix = np.asarray(_joint_returns_jit(game, policies, pairs)).reshape(
+            num_seeds, num_seeds
+        )
+        self_play = np.diag(matrix)
+        off = ~np.eye(num_seeds, dtype=bool)
+        cross = matrix[off]
+        per_seed = (matrix * off).sum(0) + (matrix * off).sum(1)
+        per_seed = per_seed / (2 * (num_seeds - 1))
+        return CrossPlay(
+            float(self_play.mean()),
+            _standard_error(self_play),
+            float(cross.mean()),
+            _standard_error(per_seed),
+            matrix,
+        )
+    self_play = np.asarray(
+        _joint_returns_jit(
+            game, policies, np.repeat(seeds[:, None], game.num_agents, 1)
+        )
+    )
+    rng = rng if rng is not None else np.random.default_rng(0)
+    assignments = seat_assignments(num_seeds, game.num_agents, max_assignments, rng=rng)
+    cross = np.asarray(_joint_returns_jit(game, policies, assignments))
+    totals = np.zeros(num_seeds)
+    counts = np.zeros(num_seeds)
+    for k in range(game.num_agents):
+        np.add.at(totals, assignments[:, k], cross)
+        np.add.at(counts, assignments[:, k], 1)
+    per_seed = totals / np.maximum(counts, 1)
+    return CrossPlay(
+        float(self_play.mean()),
+        _standard_error(self_play),
+        float(cross.mean()),
+        _standard_error(per_seed[counts > 0]),
+        None,
+    )
+
+
+_joint_returns_jit = jax.jit(joint_returns)
+
+
+def count_conventions(game: TabularGame, policies: Policy, tol: float) -> int:
+    """Number of distinct conventions among N seeds' joint policies.
+
+    Two joint policies are the same convention when the total-variation distance of
+    their distributions over terminal histories is at most `tol`; this compares play
+    wherever it happens and ignores choices at unreachable information states.
+    Seeds are grouped greedily: each joins the first earlier group whose first
+    member is within `tol`.
+    """
+    probs = np.asarray(
+        jax.vmap(lambda *pi: history_probs(game, pi))(*policies)
+    )  # [N, Z]
+    leaders = probs[:0]
+    for row in probs:
+        if not np.any(0.5 * np.abs(leaders - row).sum(-1) <= tol):
+            leaders = np.concatenate([leaders, row[None]])
+    return len(leaders)

@@ -1,0 +1,115 @@
+"""Exact values of tabular joint policies by enumeration over terminal histories.
+
+A joint policy is a tuple with one array per agent, float[K_i, A_i] of action
+probabilities (rows sum to one); logits have the same shapes. All functions are pure
+and jittable; `game` is a compiled `games.TabularGame`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from games import TabularGame
+
+Policy = tuple[jax.Array, ...]
+ENTROPY_WEIGHTINGS = ("reach", "uniform")
+
+
+def softmax_policy(logits: Policy) -> Policy:
+    """Per agent, softmax over the action axis: float[K_i, A_i]."""
+    return tuple(jax.nn.softmax(x, axis=-1) for x in logits)
+
+
+def history_probs(game: TabularGame, policy: Policy) -> jax.Array:
+    """P(z) for every terminal history z, float[Z]: chance times every decision."""
+    prob = game.chance
+    for pi, infostate, action in zip(policy, game.infostate, game.action, strict=True):
+        prob = prob * jnp.prod(pi[infostate, action], axis=-1)
+    return prob
+
+
+def expected_return(game: TabularGame, policy: Policy) -> jax.Array:
+    """E[sum_t r_t] under the joint policy, a scalar."""
+    return jnp.dot(history_probs(game, policy), game.returns)
+
+
+def infostate_entropy(pi: jax.Array) -> jax.Array:
+    """Shannon entropy H(pi(.|h)) of each row, float[K]; 0 log 0 = 0."""
+    return -jnp.sum(
+        jnp.where(pi > 0, pi * jnp.log(jnp.where(pi > 0, pi, 1.0)), 0.0), -1
+    )
+
+
+def reach_probs(game: TabularGame, policy: Policy) -> Policy:
+    """Per agent, float[K_i]: the probability that each information state is reached
+    (summed over the histories through it; each is visited at most once)."""
+    prob = history_probs(game, policy)
+    return tuple(
+        jax.ops.segment_sum(
+            jnp.broadcast_to(prob[:, None], infostate.shape).ravel(),
+            infostate.ravel(),
+            num_segments=pi.shape[0],
+        )
+        for pi, infostate in zip(policy, game.infostate, strict=True)
+    )
+
+
+def expected_entropy(
+    game: TabularGame, policy: Policy, weighting: str = "reach"
+) -> jax.Array:
+    """The entropy term of J_tau, a scalar.
+
+    reach:   E_pi[sum_t sum_i H(pi_i(.|h_i,t))], every information state weighted by
+             the probability that the joint policy reaches it (the on-policy bonus
+             that PPO and REINFORCE estimate).
+    uniform: sum_i sum_h H(pi_i(.|h)) over all information states of positive
+             chance probability, each weighted 1, reached or not.
+    For a matrix game the two coincide.
+    """
+    if weighting not in ENTROPY_WEIGHTINGS:
+        raise ValueError(f"entropy weighting must be one of {ENTROPY_WEIGHTINGS}")
+    entropies = tuple(infostate_entropy(pi) for pi in policy)
+    if weighting == "uniform":
+        return sum(jnp.sum(h) for h in entropies)  # type: ignore[return-value]
+    prob = history_probs(game, policy)
+    per_history = sum(
+        jnp.sum(h[infostate], axis=-1)
+        for h, infostate in zip(entropies, game.infostate, strict=True)
+    )
+    return jnp.dot(prob, per_history)
+
+
+def regularized_objective(
+    game: TabularGame,
+    policy: Policy,
+    tau: jax.Array | float,
+    weighting: str = "reach",
+) -> jax.Array:
+    """J_tau(pi) = E[sum_t r_t] + tau * entropy term (see `expected_entropy`).
+
+    Forkel et al. 2025 (arXiv:2511.22581), the entropy-regularized objective.
+    """
+    return expected_return(game, policy) + tau * expected_entropy(
+        game, policy, weighting
+    )
+
+
+def softmax_policy_gradient(game: TabularGame, logits: Policy) -> Policy:
+    """d E[return] / d logits by the policy-gradient theorem, without autodiff.
+
+    For softmax policies, grad_{theta_i(h, a)} = sum_{z through h} P(z) R(z)
+    (1[a_i(z, h) = a] - pi_i(a | h)) (Williams 1992; Sutton et al. 2000). A second
+    code path against which autodiff of J_0 is checked.
+    """
+    policy = softmax_policy(logits)
+    weighted = history_probs(game, policy) * game.returns  # float[Z]
+    grads = []
+    for pi, infostate, action in zip(policy, game.infostate, game.action, strict=True):
+        num_infostates, num_actions = pi.shape
+        flat = (infostate * num_actions + action).ravel()
+        w = jnp.broadcast_to(weighted[:, None], infostate.shape).ravel()
+        taken = jax.ops.segment_sum(w, flat, num_segments=num_infostates * num_actions)
+        through = jax.ops.segment_sum(w, infostate.ravel(), num_segments=num_infostates)
+        grads.append(taken.reshape(pi.shape) - through[:, None] * pi)
+    return tuple(grads)

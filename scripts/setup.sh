@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Creates (or updates) the project's virtual environment in .venv with every
+# dependency, including the test tools. Idempotent; safe to run on every call.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# hanabi-learning-environment builds from source with an old CMake minimum.
+export CMAKE_POLICY_VERSION_MINIMUM=3.5
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi

@@ -1,0 +1,124 @@
+"""One tiny in-process run of each entry point, and their bad-input errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import compare, tabular
+
+TINY = ["seeds=3", "taus=[0,1]", "learner.steps=20", "progress_chunks=2"]
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def run_tabular(monkeypatch, *args: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["experiments.tabular", *args])
+    tabular.main()
+
+
+def test_tabular_run_writes_results_policies_and_figure(monkeypatch, tmp_path):
+    run_tabular(monkeypatch, "game=tiny_hanabi_b", *TINY, f"hydra.run.dir={tmp_path}")
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["game"] == "tiny_hanabi_b" and results["num_seeds"] == 3
+    assert [p["tau"] for p in results["points"]] == [0.0, 1.0]
+    for point in results["points"]:
+        for key in (
+            "sp",
+            "xp",
+            "xp_se",
+            "sp_greedy",
+            "xp_greedy",
+            "num_conventions",
+            "converged_fraction",
+        ):
+            assert key in point
+    assert results["config"]["learner"]["steps"] == 20
+    assert results["metadata"]["versions"]["jax"]
+    policies = np.load(tmp_path / "policies.npz")
+    assert policies["agent1"].shape == (2, 3, 4, 2)
+    np.testing.assert_allclose(policies["agent0"].sum(-1), 1.0, rtol=1e-5)
+    assert np.load(tmp_path / "crossplay.npz")["crossplay"].shape == (2, 3, 3)
+    assert (tmp_path / "sp_xp_vs_tau.png").stat().st_size > 0
+    assert (tmp_path / ".hydra" / "config.yaml").exists()
+
+
+def test_tabular_run_from_a_game_file(monkeypatch, tmp_path):
+    game_file = tmp_path / "stag.yaml"
+    game_file.write_text("name: stag_hunt\npayoff: [[4, 0], [3, 3]]\n")
+    out = tmp_path / "run"
+    run_tabular(monkeypatch, f"game_file={game_file}", *TINY, f"hydra.run.dir={out}")
+    results = json.loads((out / "results.json").read_text())
+    assert results["game"] == "stag_hunt" and results["game_file"] == str(game_file)
+    assert results["uniqueness_bound"] > 0
+
+
+def test_sweep_then_compare_gives_one_table(monkeypatch, tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    run_tabular(
+        monkeypatch,
+        "--multirun",
+        "game=lever,qmix_two_step",
+        *TINY,
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert sorted(p.parent.name for p in sweep.rglob("results.json")) == [
+        "0_lever",
+        "1_qmix_two_step",
+    ]
+    assert compare.main([str(sweep)]) == 0
+    printed = capsys.readouterr().out
+    assert "lever" in printed and "qmix_two_step" in printed
+    rows = list(csv.DictReader((sweep / "comparison.csv").open()))
+    assert len(rows) == 4 and {r["game"] for r in rows} == {"lever", "qmix_two_step"}
+    assert (sweep / "comparison.png").exists()
+
+
+def test_compare_skips_a_corrupt_results_file(tmp_path, capsys):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "results.json").write_text("{not json")
+    assert compare.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "skipping" in err and "no results.json" in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["seeds=1"], "error: seeds=1 is impossible (must be >= 2"),
+        (
+            ["learner.learning_rate=-1"],
+            "error: learner.learning_rate=-1.0 is impossible",
+        ),
+        (["taus=[0,-1]"], "error: taus=[0.0, -1.0] is impossible"),
+        (["game=levr"], "error: unknown game 'levr'"),
+        (["game_file=/nonexistent.yaml"], "error: /nonexistent.yaml: cannot read"),
+        (["learner.stepz=3"], "Key 'stepz' not in 'ExactPGConfig'"),
+        (
+            ["seeds=many"],
+            "Value 'many' of type 'str' could not be converted to Integer",
+        ),
+    ],
+)
+def test_tabular_bad_input_is_one_clear_line(tmp_path, args, message):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.tabular",
+            *args,
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "results.json").exists()

@@ -1,0 +1,143 @@
+"""The exact learner: its special cases, fixed points and the uniqueness claim."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import games
+from marl import exact
+from marl.crossplay import count_conventions, crossplay
+from marl.exact_pg import ConfigError, ExactPGConfig, init_logits, train
+from marl.theory import uniqueness_bound
+
+MATRIX_GAMES_2P = [
+    name
+    for name in sorted(games.CATALOGUE)
+    if isinstance(games.make_spec(name), games.MatrixGame)
+    and games.make_spec(name).num_agents == 2
+]
+
+
+def final_policies(game, config, taus, num_seeds, seed=0):
+    keys = jax.random.split(jax.random.key(seed), num_seeds)
+    states = train(game, config, keys=keys, taus=jnp.asarray(taus))
+    return exact.softmax_policy(states.logits), np.asarray(states.grad_norm)
+
+
+def test_train_at_tau_zero_is_plain_softmax_policy_gradient():
+    """tau = 0 through autodiff of J_tau equals SGD on the policy-gradient theorem."""
+    game = games.make("tiny_hanabi_c")
+    config = ExactPGConfig(steps=200, learning_rate=0.3)
+    key = jax.random.key(3)
+    states = train(game, config, keys=key[None], taus=jnp.zeros(1))
+    logits = init_logits(game, key=key, scale=config.init_scale)
+    step = jax.jit(lambda x: exact.softmax_policy_gradient(game, x))
+    for _ in range(config.steps):
+        grad = step(logits)
+        logits = tuple(
+            x + config.learning_rate * g / game.reward_range
+            for x, g in zip(logits, grad, strict=True)
+        )
+    for ours, plain in zip(states.logits, logits, strict=True):
+        np.testing.assert_allclose(ours[0, 0], plain, atol=1e-4)
+
+
+def test_train_with_adam_matches_an_optax_loop():
+    game = games.make("climbing")
+    config = ExactPGConfig(steps=50, optimizer="adam", learning_rate=0.05)
+    key = jax.random.key(1)
+    tau = 2.0
+    states = train(game, config, keys=key[None], taus=jnp.array([tau]))
+    logits = init_logits(game, key=key, scale=config.init_scale)
+    optimizer = optax.adam(config.learning_rate)
+    opt_state = optimizer.init(logits)
+    objective = jax.jit(
+        jax.grad(
+            lambda x: (
+                -exact.regularized_objective(game, exact.softmax_policy(x), tau)
+                / (game.reward_range + tau)
+            )
+        )
+    )
+    for _ in range(config.steps):
+        updates, opt_state = optimizer.update(objective(logits), opt_state)
+        logits = optax.apply_updates(logits, updates)
+    for ours, loop in zip(states.logits, logits, strict=True):
+        np.testing.assert_allclose(ours[0, 0], loop, atol=1e-5)
+
+
+def test_lever_splits_into_conventions_at_tau_zero_and_agrees_at_tau_one():
+    game = games.make("lever")
+    policies, _ = final_policies(game, ExactPGConfig(), [0.0, 1.0, 3.0], 32)
+    low = tuple(pi[0] for pi in policies)
+    scores = crossplay(game, low)
+    assert count_conventions(game, low, 1e-2) >= 5
+    assert scores.sp > 0.95 and scores.xp < 0.3
+    for t in (1, 2):
+        high = tuple(pi[t] for pi in policies)
+        scores = crossplay(game, high)
+        assert count_conventions(game, high, 1e-3) == 1
+        assert abs(scores.xp - scores.sp) < 1e-6
+
+
+@pytest.mark.parametrize("name", MATRIX_GAMES_2P)
+def test_seeds_agree_above_the_uniqueness_bound(name):
+    """tau > sigma_max(P A P) / 2 makes J_tau strictly concave: one policy for all."""
+    spec = games.make_spec(name)
+    bound = uniqueness_bound(spec.payoff)
+    game = games.compile_game(spec)
+    config = ExactPGConfig(steps=4000)
+    policies, grad_norm = final_policies(game, config, [1.05 * bound], 24, seed=7)
+    joint = tuple(pi[0] for pi in policies)
+    assert np.all(grad_norm < config.grad_tol)
+    assert count_conventions(game, joint, 1e-3) == 1
+    scores = crossplay(game, joint)
+    assert abs(scores.xp - scores.sp) < 1e-5 * game.reward_range
+
+
+def test_uniqueness_bound_of_pure_coordination():
+    """P I P = P has singular values 1 (and 0), so the bound is 1/2."""
+    assert uniqueness_bound(np.eye(7)) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("name", sorted(games.CATALOGUE))
+def test_large_tau_drives_every_game_to_the_uniform_policy(name):
+    game = games.make(name)
+    tau = 1e3 * game.reward_range
+    policies, _ = final_policies(game, ExactPGConfig(steps=1500), [tau], 4)
+    for pi, (_, num_actions) in zip(policies, game.policy_shapes, strict=True):
+        np.testing.assert_allclose(pi, 1.0 / num_actions, atol=2e-3)
+
+
+def test_lever_fixed_point_at_high_tau_is_the_softmax_of_payoffs():
+    """Above the bound the symmetric fixed point solves x = softmax(A x / tau)."""
+    game = games.make("lever")
+    tau = 2.0
+    policies, _ = final_policies(game, ExactPGConfig(steps=3000), [tau], 2)
+    x = np.asarray(policies[0][0, 0, 0])
+    payoff = np.diag([1.0] * 9 + [0.9])
+    np.testing.assert_allclose(
+        x, np.exp(payoff @ x / tau) / np.exp(payoff @ x / tau).sum(), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("steps", 0),
+        ("learning_rate", 0.0),
+        ("optimizer", "rmsprop"),
+        ("init_scale", -1.0),
+        ("entropy_weighting", "everywhere"),
+        ("grad_tol", 0.0),
+    ],
+)
+def test_config_rejects_impossible_values_with_the_field_name(field, value):
+    with pytest.raises(ConfigError, match=f"learner.{field}="):
+        dataclasses.replace(ExactPGConfig(), **{field: value})
