@@ -40,6 +40,9 @@ class TabularConfig:
     """Total-variation distance below which two seeds share a convention."""
     tie_tol: float = 1e-5
     """Probability gap within which tie-aware greedification keeps an action."""
+    permute_agents: bool = False
+    """Whether the symmetry group used for equivariance may swap interchangeable
+    agents (seeds train separate seat policies, so the default is no)."""
     max_assignments: int = 100_000
     """For 3+ players: seat assignments of distinct seeds sampled for XP."""
     progress_chunks: int = 10

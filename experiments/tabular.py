@@ -28,8 +28,10 @@ from experiments import plots
 from experiments.config import TabularConfig, register_schemas, to_config
 from experiments.results import RESULTS_FILE, run_metadata, write_json, write_npz
 from marl.analysis import summarize_seeds
+from marl.equivariance import policy_symmetries
 from marl.exact import softmax_policy
 from marl.exact_pg import ConfigError, make_trainer
+from marl.symmetry import symmetry_group
 from marl.theory import uniqueness_bound
 
 log = logging.getLogger("experiments.tabular")
@@ -69,6 +71,14 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
         len(config.taus),
     )
 
+    group = symmetry_group(spec, permute_agents=config.permute_agents)
+    symmetries = policy_symmetries(game, group)
+    log.info(
+        "%s: symmetry group of order %d (%d generators)",
+        game.name,
+        group.order,
+        len(group.generators),
+    )
     trainer = make_trainer(game, config.learner)
     keys = jax.random.split(jax.random.key(config.seed), config.seeds)
     taus = jnp.asarray(config.taus, dtype=jnp.float32)
@@ -107,13 +117,14 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
             convention_tol=config.convention_tol,
             tie_tol=config.tie_tol,
             max_assignments=config.max_assignments,
+            symmetries=symmetries,
         )
         points.append({"tau": float(tau), **point})
         for name, matrix in mats.items():
             matrices.setdefault(name, []).append(matrix)
         log.info(
             "%s: tau=%-8g SP %.4f  XP %.4f±%.4f  greedy SP %.4f XP %.4f  "
-            "conventions %d  converged %.0f%%",
+            "conventions %d  equivariance error %.2g  converged %.0f%%",
             game.name,
             tau,
             point["sp"],
@@ -122,6 +133,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
             point["sp_greedy_ties"],
             point["xp_greedy_ties"],
             point["num_conventions"],
+            point["equivariance_error"],
             100 * point["converged_fraction"],
         )
 
@@ -135,6 +147,11 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
         "num_agents": game.num_agents,
         "num_seeds": config.seeds,
         "uniqueness_bound": bound,
+        "symmetry": {
+            "order": group.order,
+            "permute_agents": config.permute_agents,
+            "num_generators": len(group.generators),
+        },
         "points": points,
         "policy_labels": {
             "action_names": [list(a) for a in game.action_names],

@@ -10,6 +10,7 @@ import numpy as np
 
 from games import TabularGame
 from marl.crossplay import CrossPlay, count_conventions, crossplay
+from marl.equivariance import PolicySymmetries, equivariance_error
 from marl.exact import Policy, expected_return
 from marl.greedy import greedify, greedify_ties
 
@@ -23,8 +24,11 @@ def summarize_seeds(
     convention_tol: float,
     tie_tol: float,
     max_assignments: int,
+    symmetries: PolicySymmetries | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Scores of N seeds' final joint policies (per agent float[N, K_i, A_i]).
+
+    With `symmetries`, also each kind's equivariance error (mean and max over seeds).
 
     Returns the JSON-ready point (see docs/results.md for every field) and, for
     2-player games, the cross-play matrices float[N, N] keyed by policy kind.
@@ -44,6 +48,12 @@ def summarize_seeds(
         point[f"xp{suffix}_se"] = scores.xp_se
         if scores.matrix is not None:
             matrices[f"crossplay{suffix}"] = scores.matrix
+        if symmetries is not None:
+            errors = np.asarray(
+                jax.vmap(lambda *pi: equivariance_error(pi, symmetries))(*joint)
+            )
+            point[f"equivariance_error{suffix}"] = float(errors.mean())
+            point[f"equivariance_error{suffix}_max"] = float(errors.max())
     point["num_conventions"] = count_conventions(game, policies, convention_tol)
     point["converged_fraction"] = float(np.mean(np.asarray(grad_norm) < grad_tol))
     point["max_grad_norm"] = float(np.max(grad_norm))
