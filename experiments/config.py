@@ -15,8 +15,53 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from marl.exact_pg import ConfigError, ExactPGConfig
+from marl.sampled_pg import SampledPGConfig
 
 T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class CriticalTauConfig:
+    """Bracketing search for tau*, the smallest tau at which all seeds agree."""
+
+    enabled: bool = False
+    lower: float = 1e-3
+    """Start of the bracket (seeds must disagree here)."""
+    upper: float | None = None
+    """End of the bracket (seeds must agree); default: the uniqueness bound for
+    2-player matrix games, else 10 x the reward range."""
+    rtol: float = 0.02
+    """Relative width of the final bracket."""
+    convention_tol: float = 1e-3
+    """Total-variation distance within which two seeds count as agreeing."""
+
+    def __post_init__(self) -> None:
+        ok = self.lower > 0 and self.rtol > 0 and self.convention_tol > 0
+        if not ok or (self.upper is not None and self.upper <= self.lower):
+            raise ConfigError(
+                "critical_tau: need 0 < lower < upper, rtol > 0, convention_tol > 0"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class AnnealingConfig:
+    """Runs whose tau decays geometrically from tau_start to tau_end."""
+
+    enabled: bool = False
+    tau_start: float | None = None
+    """Default: the critical-tau bracket's upper end."""
+    tau_end: float = 1e-3
+    steps: int = 20000
+    grad_noise: list[float] = dataclasses.field(default_factory=lambda: [0.0, 1e-3])
+    """One annealing run per noise level; 0 follows the exact flow and keeps the
+    logits equivariant (see ExactPGConfig.stay_equivariant)."""
+
+    def __post_init__(self) -> None:
+        start_ok = self.tau_start is None or self.tau_start > self.tau_end
+        if not (self.tau_end > 0 and start_ok and self.steps >= 1):
+            raise ConfigError("annealing: need tau_start > tau_end > 0 and steps >= 1")
+        if not self.grad_noise or any(x < 0 for x in self.grad_noise):
+            raise ConfigError("annealing.grad_noise must be a non-empty list of >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +92,17 @@ class TabularConfig:
     """For 3+ players: seat assignments of distinct seeds sampled for XP."""
     progress_chunks: int = 10
     """The run is jitted in this many chunks of steps, logging progress between."""
+    other_play: bool = False
+    """Also train exact Other-Play learners on the same tau grid (2-player games)."""
+    critical_tau: CriticalTauConfig = dataclasses.field(
+        default_factory=CriticalTauConfig
+    )
+    annealing: AnnealingConfig = dataclasses.field(default_factory=AnnealingConfig)
+    run_sampled: bool = False
+    """Also train the sampled learner (`sampled`) at `sampled_taus`."""
+    sampled: SampledPGConfig = dataclasses.field(default_factory=SampledPGConfig)
+    sampled_taus: list[float] | None = None
+    """Default: the same grid as `taus`."""
 
     def __post_init__(self) -> None:
         rules = {
@@ -59,6 +115,11 @@ class TabularConfig:
             "convention_tol": (self.convention_tol > 0, "must be > 0"),
             "tie_tol": (self.tie_tol >= 0, "must be >= 0"),
             "max_assignments": (self.max_assignments >= 1, "must be >= 1"),
+            "sampled_taus": (
+                self.sampled_taus is None
+                or all(math.isfinite(t) and t >= 0 for t in self.sampled_taus),
+                "must be a list of finite numbers >= 0",
+            ),
             "progress_chunks": (
                 1 <= self.progress_chunks <= self.learner.steps,
                 "must be between 1 and learner.steps",

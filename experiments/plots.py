@@ -78,3 +78,129 @@ def save_figure(fig: Any, path: pathlib.Path, dpi: int) -> None:
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _tau_axis(ax: Any, taus: list[float]) -> None:
+    positive = [t for t in taus if t > 0]
+    if positive:
+        ax.set_xscale("symlog", linthresh=min(positive))
+    ax.set_xlabel("entropy weight τ")
+
+
+def _mark_thresholds(ax: Any, results: dict[str, Any]) -> None:
+    if results.get("critical_tau"):
+        ax.axvline(
+            results["critical_tau"]["tau_star"],
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label="τ* (all seeds agree)",
+        )
+    if results.get("uniqueness_bound") is not None:
+        ax.axvline(
+            results["uniqueness_bound"],
+            color="gray",
+            linestyle=":",
+            label="σmax(PAP)/2",
+        )
+
+
+def plot_phase_returns(ax: Any, results: dict[str, Any]) -> None:
+    """SP/XP of the entropy recipe, of Other-Play and of the sampled learner."""
+    series = [("", results["points"], "-")]
+    if "other_play" in results:
+        series.append((" Other-Play", results["other_play"]["points"], ":"))
+    if "sampled" in results:
+        series.append((" sampled", results["sampled"]["points"], "-."))
+    for name, points, style in series:
+        points = sorted(points, key=lambda p: p["tau"])
+        taus = [p["tau"] for p in points]
+        for key, label, color in (("sp", "SP", "tab:blue"), ("xp", "XP", "tab:orange")):
+            ax.errorbar(
+                taus,
+                [p[key] for p in points],
+                yerr=[p[f"{key}_se"] for p in points],
+                color=color,
+                linestyle=style,
+                marker="o",
+                markersize=2,
+                capsize=2,
+                label=f"{label}{name}",
+            )
+    _tau_axis(ax, [p["tau"] for p in results["points"]])
+    _mark_thresholds(ax, results)
+    ax.set_ylabel("expected return")
+    ax.set_title(f"{results['game']}: returns")
+    ax.legend(fontsize=6)
+
+
+def plot_phase_structure(ax: Any, results: dict[str, Any]) -> None:
+    """Conventions found and equivariance error against tau."""
+    points = sorted(results["points"], key=lambda p: p["tau"])
+    taus = [p["tau"] for p in points]
+    ax.plot(
+        taus,
+        [p["num_conventions"] for p in points],
+        "o-",
+        color="tab:green",
+        markersize=3,
+        label="conventions",
+    )
+    ax.set_ylabel("distinct conventions", color="tab:green")
+    _tau_axis(ax, taus)
+    _mark_thresholds(ax, results)
+    ax.legend(fontsize=6, loc="upper right")
+    twin = ax.twinx()
+    twin.plot(
+        taus,
+        [max(p["equivariance_error"], 1e-9) for p in points],
+        "s--",
+        color="tab:purple",
+        markersize=3,
+    )
+    twin.set_yscale("log")
+    twin.set_ylabel("equivariance error", color="tab:purple")
+    ax.set_title(
+        f"{results['game']}: conventions (order {results['symmetry']['order']})"
+    )
+
+
+def plot_annealing(ax: Any, results: dict[str, Any]) -> None:
+    runs = results.get("annealing", [])
+    labels = [f"noise {r['grad_noise']:g}" for r in runs]
+    width = 0.2
+    for k, (key, color) in enumerate(
+        (
+            ("sp", "tab:blue"),
+            ("xp", "tab:orange"),
+            ("sp_greedy_ties", "lightblue"),
+            ("xp_greedy_ties", "moccasin"),
+        )
+    ):
+        ax.bar(
+            [i + (k - 1.5) * width for i in range(len(runs))],
+            [r[key] for r in runs],
+            width,
+            color=color,
+            label=key,
+        )
+    ax.set_xticks(range(len(runs)), labels)
+    ax.set_ylabel("expected return")
+    if runs:
+        ax.set_title(
+            f"annealing τ {runs[0]['tau_start']:.3g} → {runs[0]['tau_end']:.3g}"
+        )
+    ax.legend(fontsize=6)
+
+
+def save_phase_figure(results: dict[str, Any], path: pathlib.Path) -> None:
+    """The phase diagram of one game: returns, structure and annealing."""
+    panels = 3 if results.get("annealing") else 2
+    fig, axes = plt.subplots(
+        1, panels, figsize=(5 * panels, 3.8), constrained_layout=True
+    )
+    plot_phase_returns(axes[0], results)
+    plot_phase_structure(axes[1], results)
+    if panels == 3:
+        plot_annealing(axes[2], results)
+    save_figure(fig, path, dpi=110)

@@ -10,6 +10,8 @@ crossplay.npz (2-player games) and sp_xp_vs_tau.png.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
 import pathlib
 import sys
@@ -28,9 +30,20 @@ from experiments import plots
 from experiments.config import TabularConfig, register_schemas, to_config
 from experiments.results import RESULTS_FILE, run_metadata, write_json, write_npz
 from marl.analysis import summarize_seeds
-from marl.equivariance import policy_symmetries
+from marl.equivariance import PolicySymmetries, policy_symmetries
 from marl.exact import softmax_policy
-from marl.exact_pg import ConfigError, make_trainer
+from marl.exact_pg import (
+    ConfigError,
+    ExactPGConfig,
+    PGState,
+    Trainer,
+    constant_schedules,
+    geometric_schedule,
+    make_exact_pg,
+    make_trainer,
+)
+from marl.phase import critical_tau
+from marl.sampled_pg import make_sampled_pg
 from marl.symmetry import symmetry_group
 from marl.theory import uniqueness_bound
 
@@ -56,6 +69,79 @@ def load_spec(config: TabularConfig) -> games.DecPOMDP | games.MatrixGame:
     return games.make_spec(config.game)
 
 
+def train_with_progress(
+    trainer: Trainer,
+    keys: jax.Array,
+    schedules: jax.Array,
+    *,
+    chunks: int,
+    label: str,
+    grad_tol: float,
+) -> PGState:
+    """Runs `schedules` (float[R, steps]) for every seed, jitted in `chunks` pieces
+    so that progress can be logged between them."""
+    started = time.time()
+    states = trainer.init(keys, schedules.shape[0])
+    steps = schedules.shape[1]
+    bounds = np.linspace(0, steps, min(chunks, steps) + 1).round().astype(int)
+    for begin, end in itertools.pairwise(bounds):
+        states = trainer.run(states, schedules[:, begin:end])
+        converged = float(np.mean(np.asarray(states.grad_norm) < grad_tol))
+        log.info(
+            "%s: step %d/%d (%.0f s), gradient below tolerance for %.0f%%",
+            label,
+            end,
+            steps,
+            time.time() - started,
+            100 * converged,
+        )
+    return states
+
+
+def evaluate_runs(
+    game: games.TabularGame,
+    states: PGState,
+    labels: list[dict[str, Any]],
+    config: TabularConfig,
+    symmetries: tuple[PolicySymmetries, PolicySymmetries],
+    grad_tol: float,
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """One results point per run (leading axis of `states`), labelled by `labels`,
+    and the stacked 2-player cross-play matrices."""
+    policies = softmax_policy(states.logits)  # per agent [R, N, K_i, A_i]
+    grad_norm = np.asarray(states.grad_norm)
+    points, matrices = [], {}
+    for r, label in enumerate(labels):
+        point, mats = summarize_seeds(
+            game,
+            tuple(pi[r] for pi in policies),
+            grad_norm[r],
+            grad_tol=grad_tol,
+            convention_tol=config.convention_tol,
+            tie_tol=config.tie_tol,
+            max_assignments=config.max_assignments,
+            symmetries=symmetries[0],
+            seat_symmetries=symmetries[1],
+        )
+        points.append({**label, **point})
+        for name, matrix in mats.items():
+            matrices.setdefault(name, []).append(matrix)
+        log.info(
+            "%s: %s  SP %.4f  XP %.4f±%.4f  greedy SP %.4f XP %.4f  conventions %d  "
+            "equivariance error %.2g",
+            game.name,
+            " ".join(f"{k}={v:g}" for k, v in label.items()),
+            point["sp"],
+            point["xp"],
+            point["xp_se"],
+            point["sp_greedy_ties"],
+            point["xp_greedy_ties"],
+            point["num_conventions"],
+            point["equivariance_error"],
+        )
+    return points, {name: np.stack(m) for name, m in matrices.items()}
+
+
 def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     """Trains, evaluates and writes every output of one run; returns the results."""
     started = time.time()
@@ -70,77 +156,37 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
         config.seeds,
         len(config.taus),
     )
-
-    group = symmetry_group(spec, permute_agents=config.permute_agents)
-    symmetries = policy_symmetries(game, group)
+    seat_group = symmetry_group(spec)
+    group = (
+        symmetry_group(spec, permute_agents=True)
+        if config.permute_agents
+        else (seat_group)
+    )
+    seat_symmetries = policy_symmetries(game, seat_group)
+    symmetries = (policy_symmetries(game, group), seat_symmetries)
     log.info(
         "%s: symmetry group of order %d (%d generators)",
         game.name,
         group.order,
         len(group.generators),
     )
-    trainer = make_trainer(game, config.learner)
-    keys = jax.random.split(jax.random.key(config.seed), config.seeds)
-    taus = jnp.asarray(config.taus, dtype=jnp.float32)
-    states = trainer.init(keys, taus)
-    chunk_sizes = np.diff(
-        np.linspace(0, config.learner.steps, config.progress_chunks + 1)
-        .round()
-        .astype(int)
-    )
-    done = 0
-    for size in chunk_sizes:
-        states = trainer.run(states, taus, int(size))
-        done += int(size)
-        converged = float(
-            np.mean(np.asarray(states.grad_norm) < config.learner.grad_tol)
-        )
-        log.info(
-            "%s: step %d/%d (%.0f s), converged %.0f%% of seeds x taus",
-            game.name,
-            done,
-            config.learner.steps,
-            time.time() - started,
-            100 * converged,
-        )
-
-    policies = softmax_policy(states.logits)  # per agent [T, N, K_i, A_i]
-    grad_norm = np.asarray(states.grad_norm)
-    points = []
-    matrices: dict[str, list[np.ndarray]] = {}
-    for t, tau in enumerate(config.taus):
-        point, mats = summarize_seeds(
-            game,
-            tuple(pi[t] for pi in policies),
-            grad_norm[t],
-            grad_tol=config.learner.grad_tol,
-            convention_tol=config.convention_tol,
-            tie_tol=config.tie_tol,
-            max_assignments=config.max_assignments,
-            symmetries=symmetries,
-        )
-        points.append({"tau": float(tau), **point})
-        for name, matrix in mats.items():
-            matrices.setdefault(name, []).append(matrix)
-        log.info(
-            "%s: tau=%-8g SP %.4f  XP %.4f±%.4f  greedy SP %.4f XP %.4f  "
-            "conventions %d  equivariance error %.2g  converged %.0f%%",
-            game.name,
-            tau,
-            point["sp"],
-            point["xp"],
-            point["xp_se"],
-            point["sp_greedy_ties"],
-            point["xp_greedy_ties"],
-            point["num_conventions"],
-            point["equivariance_error"],
-            100 * point["converged_fraction"],
-        )
-
     bound = None
     if isinstance(spec, games.MatrixGame) and spec.num_agents == 2:
         bound = uniqueness_bound(spec.payoff)
-    results = {
+    keys = jax.random.split(jax.random.key(config.seed), config.seeds)
+    progress = dict(chunks=config.progress_chunks, grad_tol=config.learner.grad_tol)
+    tau_labels = [{"tau": float(t)} for t in config.taus]
+
+    def grid(learner_config: ExactPGConfig, label: str) -> PGState:
+        trainer = make_trainer(make_exact_pg(game, learner_config, seat_symmetries))
+        schedules = constant_schedules(jnp.asarray(config.taus), learner_config.steps)
+        return train_with_progress(trainer, keys, schedules, label=label, **progress)
+
+    states = grid(config.learner, game.name)
+    points, matrices = evaluate_runs(
+        game, states, tau_labels, config, symmetries, config.learner.grad_tol
+    )
+    results: dict[str, Any] = {
         "game": game.name,
         "game_file": config.game_file,
         "description": spec.description,
@@ -153,30 +199,117 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
             "num_generators": len(group.generators),
         },
         "points": points,
-        "policy_labels": {
-            "action_names": [list(a) for a in game.action_names],
-            "infostates": [list(labels) for labels in game.infostate_labels],
-        },
-        "config": OmegaConf.to_container(OmegaConf.structured(config)),
-        "metadata": {**run_metadata(), "seconds": round(time.time() - started, 2)},
     }
-    write_npz(
-        run_dir / "policies.npz",
-        {
-            "taus": np.asarray(config.taus),
-            "grad_norm": grad_norm,
-            **{f"agent{i}": np.asarray(pi) for i, pi in enumerate(policies)},
+    arrays = {
+        "taus": np.asarray(config.taus),
+        "grad_norm": np.asarray(states.grad_norm),
+        **{
+            f"agent{i}": np.asarray(pi)
+            for i, pi in enumerate(softmax_policy(states.logits))
         },
+    }
+
+    if config.other_play and game.num_agents == 2:
+        op_config = dataclasses.replace(config.learner, objective="otherplay")
+        op_states = grid(op_config, f"{game.name} other-play")
+        op_points, op_matrices = evaluate_runs(
+            game, op_states, tau_labels, config, symmetries, config.learner.grad_tol
+        )
+        results["other_play"] = {"points": op_points}
+        matrices.update({f"other_play_{k}": v for k, v in op_matrices.items()})
+
+    upper = config.critical_tau.upper or bound or 10.0 * game.reward_range
+    if config.critical_tau.enabled:
+        found = critical_tau(
+            game,
+            config.learner,
+            keys=keys,
+            lower=config.critical_tau.lower,
+            upper=upper,
+            rtol=config.critical_tau.rtol,
+            convention_tol=config.critical_tau.convention_tol,
+        )
+        results["critical_tau"] = {
+            "tau_star": found.upper,
+            **found._asdict(),
+            "rtol": config.critical_tau.rtol,
+        }
+        log.info(
+            "%s: tau* in (%.4g, %.4g]; sufficient bound %s",
+            game.name,
+            found.lower,
+            found.upper,
+            bound,
+        )
+
+    if config.annealing.enabled:
+        anneal = config.annealing
+        tau_start = anneal.tau_start or upper
+        runs = []
+        for noise in anneal.grad_noise:
+            anneal_config = dataclasses.replace(
+                config.learner,
+                steps=anneal.steps,
+                grad_noise=noise,
+                stay_equivariant=noise == 0,
+            )
+            trainer = make_trainer(make_exact_pg(game, anneal_config, seat_symmetries))
+            schedule = geometric_schedule(tau_start, anneal.tau_end, anneal.steps)[None]
+            label = {
+                "tau_start": tau_start,
+                "tau_end": anneal.tau_end,
+                "grad_noise": noise,
+            }
+            anneal_states = train_with_progress(
+                trainer,
+                keys,
+                schedule,
+                label=f"{game.name} annealing noise={noise:g}",
+                **progress,
+            )
+            anneal_points, _ = evaluate_runs(
+                game, anneal_states, [label], config, symmetries, np.inf
+            )
+            runs += anneal_points
+        results["annealing"] = runs
+
+    if config.run_sampled:
+        sampled_taus = config.sampled_taus or config.taus
+        trainer = make_trainer(make_sampled_pg(game, config.sampled))
+        schedules = constant_schedules(jnp.asarray(sampled_taus), config.sampled.steps)
+        sampled_states = train_with_progress(
+            trainer, keys, schedules, label=f"{game.name} sampled", **progress
+        )
+        sampled_points, _ = evaluate_runs(
+            game,
+            sampled_states,
+            [{"tau": float(t)} for t in sampled_taus],
+            config,
+            symmetries,
+            np.inf,
+        )
+        results["sampled"] = {"points": sampled_points}
+
+    results.update(
+        {
+            "policy_labels": {
+                "action_names": [list(a) for a in game.action_names],
+                "infostates": [list(labels) for labels in game.infostate_labels],
+            },
+            "config": OmegaConf.to_container(OmegaConf.structured(config)),
+            "metadata": {**run_metadata(), "seconds": round(time.time() - started, 2)},
+        }
     )
+    write_npz(run_dir / "policies.npz", arrays)
     if matrices:
         write_npz(
-            run_dir / "crossplay.npz",
-            {
-                "taus": np.asarray(config.taus),
-                **{name: np.stack(m) for name, m in matrices.items()},
-            },
+            run_dir / "crossplay.npz", {"taus": np.asarray(config.taus), **matrices}
         )
     plots.save_sp_xp_figure(results, run_dir / "sp_xp_vs_tau.png")
+    if any(
+        key in results for key in ("other_play", "critical_tau", "annealing", "sampled")
+    ):
+        plots.save_phase_figure(results, run_dir / "phase_diagram.png")
     write_json(run_dir / RESULTS_FILE, results)
     log.info("%s: wrote %s", game.name, run_dir / RESULTS_FILE)
     return results

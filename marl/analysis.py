@@ -13,6 +13,7 @@ from marl.crossplay import CrossPlay, count_conventions, crossplay
 from marl.equivariance import PolicySymmetries, equivariance_error
 from marl.exact import Policy, expected_return
 from marl.greedy import greedify, greedify_ties
+from marl.other_play import other_play_return
 
 
 def summarize_seeds(
@@ -25,10 +26,13 @@ def summarize_seeds(
     tie_tol: float,
     max_assignments: int,
     symmetries: PolicySymmetries | None = None,
+    seat_symmetries: PolicySymmetries | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Scores of N seeds' final joint policies (per agent float[N, K_i, A_i]).
 
-    With `symmetries`, also each kind's equivariance error (mean and max over seeds).
+    With `symmetries`, also each kind's equivariance error (mean and max over seeds);
+    with `seat_symmetries` (the group keeping agents in their seats) and two
+    agents, the Other-Play value J_OP of the seeds (mean and best).
 
     Returns the JSON-ready point (see docs/results.md for every field) and, for
     2-player games, the cross-play matrices float[N, N] keyed by policy kind.
@@ -57,6 +61,14 @@ def summarize_seeds(
     point["num_conventions"] = count_conventions(game, policies, convention_tol)
     point["converged_fraction"] = float(np.mean(np.asarray(grad_norm) < grad_tol))
     point["max_grad_norm"] = float(np.max(grad_norm))
+    if seat_symmetries is not None and game.num_agents == 2:
+        op_values = np.asarray(
+            jax.vmap(lambda *pi: other_play_return(game, pi, seat_symmetries))(
+                *policies
+            )
+        )
+        point["other_play_value"] = float(op_values.mean())
+        point["other_play_value_best"] = float(op_values.max())
     point["best_sp"] = float(
         np.max(np.asarray(jax.vmap(lambda *pi: expected_return(game, pi))(*policies)))
     )

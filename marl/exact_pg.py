@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -22,7 +23,14 @@ import jax.numpy as jnp
 import optax
 
 from games import TabularGame
-from marl.exact import Policy, regularized_objective, softmax_policy
+from marl.equivariance import PolicySymmetries, project
+from marl.exact import (
+    Policy,
+    expected_entropy,
+    regularized_objective,
+    softmax_policy,
+)
+from marl.other_play import other_play_return
 
 
 class ConfigError(ValueError):
@@ -46,6 +54,14 @@ class ExactPGConfig:
     information state weighted 1. See `marl.exact.expected_entropy`."""
     grad_tol: float = 1e-4
     """A seed has converged when its scaled gradient norm ends below this."""
+    objective: str = "selfplay"
+    """'selfplay': J_tau; 'otherplay': Other-Play's J_OP + tau * entropy term."""
+    grad_noise: float = 0.0
+    """Std of Gaussian noise added to each scaled gradient entry (0: exact flow)."""
+    stay_equivariant: bool = False
+    """Project the logits onto the equivariant subspace after every step. The exact
+    flow started there never leaves it; this removes the floating-point noise that
+    would otherwise break an unstable symmetric branch (e.g. when annealing)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -55,6 +71,8 @@ class ExactPGConfig:
             "init_scale": self.init_scale >= 0,
             "entropy_weighting": self.entropy_weighting in ("reach", "uniform"),
             "grad_tol": self.grad_tol > 0,
+            "objective": self.objective in ("selfplay", "otherplay"),
+            "grad_noise": self.grad_noise >= 0,
         }
         for field, ok in checks.items():
             if not ok:
@@ -71,22 +89,25 @@ _FIELD_RULES = {
     "init_scale": "must be >= 0",
     "entropy_weighting": "must be 'reach' or 'uniform'",
     "grad_tol": "must be > 0",
+    "objective": "must be 'selfplay' or 'otherplay'",
+    "grad_noise": "must be >= 0",
 }
 
 
-class ExactPGState(NamedTuple):
-    """One seed's learner state."""
+class PGState(NamedTuple):
+    """One seed's state, for the exact and the sampled learners alike."""
 
     logits: Policy  # per agent float[K_i, A_i]
     opt_state: optax.OptState
     grad_norm: jax.Array  # float[], scaled gradient norm at the last step
+    key: jax.Array  # for gradient noise
 
 
 class Learner(NamedTuple):
     """A pure `(init, update)` pair; `update` takes tau so it can be vmapped."""
 
-    init: Callable[[jax.Array], ExactPGState]
-    update: Callable[[ExactPGState, jax.Array], ExactPGState]
+    init: Callable[[jax.Array], PGState]
+    update: Callable[[PGState, jax.Array], PGState]
 
 
 def init_logits(game: TabularGame, *, key: jax.Array, scale: float) -> Policy:
@@ -98,15 +119,34 @@ def init_logits(game: TabularGame, *, key: jax.Array, scale: float) -> Policy:
     )
 
 
+def learner_objective(
+    game: TabularGame,
+    policy: Policy,
+    tau: jax.Array,
+    config: ExactPGConfig,
+    symmetries: PolicySymmetries | None = None,
+) -> jax.Array:
+    """The objective the learner ascends: J_tau, or Other-Play's
+    J_OP + tau * entropy term (`marl.other_play`)."""
+    if config.objective == "otherplay":
+        if symmetries is None:
+            raise ValueError("the Other-Play objective needs the game's symmetries")
+        value = other_play_return(game, policy, symmetries)
+        return value + tau * expected_entropy(game, policy, config.entropy_weighting)
+    return regularized_objective(game, policy, tau, config.entropy_weighting)
+
+
 def scaled_gradient(
-    game: TabularGame, logits: Policy, tau: jax.Array, config: ExactPGConfig
+    game: TabularGame,
+    logits: Policy,
+    tau: jax.Array,
+    config: ExactPGConfig,
+    symmetries: PolicySymmetries | None = None,
 ) -> Policy:
-    """grad_theta J_tau / (reward_range + tau), per agent float[K_i, A_i]."""
+    """grad_theta objective / (reward_range + tau), per agent float[K_i, A_i]."""
 
     def objective(x: Policy) -> jax.Array:
-        return regularized_objective(
-            game, softmax_policy(x), tau, config.entropy_weighting
-        )
+        return learner_objective(game, softmax_policy(x), tau, config, symmetries)
 
     scale = game.reward_range + tau
     return jax.tree.map(lambda g: g / scale, jax.grad(objective)(logits))
@@ -116,75 +156,104 @@ def global_norm(tree: Policy) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
 
 
-def make_exact_pg(game: TabularGame, config: ExactPGConfig) -> Learner:
-    """The exact learner for `game` as an `(init, update)` pair."""
+def make_exact_pg(
+    game: TabularGame,
+    config: ExactPGConfig,
+    symmetries: PolicySymmetries | None = None,
+) -> Learner:
+    """The exact learner for `game` as an `(init, update)` pair. `symmetries` (the
+    group keeping agents in place) is needed by Other-Play and `stay_equivariant`."""
+    needs_symmetries = config.stay_equivariant or config.objective != "selfplay"
+    if symmetries is None and needs_symmetries:
+        raise ValueError("this configuration needs the game's symmetries")
+    equivariant = symmetries if config.stay_equivariant else None
     optimizer = (optax.sgd if config.optimizer == "sgd" else optax.adam)(
         config.learning_rate
     )
 
-    def init(key: jax.Array) -> ExactPGState:
-        logits = init_logits(game, key=key, scale=config.init_scale)
-        return ExactPGState(logits, optimizer.init(logits), jnp.asarray(jnp.inf))
+    def init(key: jax.Array) -> PGState:
+        init_key, noise_key = jax.random.split(key)
+        logits = init_logits(game, key=init_key, scale=config.init_scale)
+        return PGState(logits, optimizer.init(logits), jnp.asarray(jnp.inf), noise_key)
 
-    def update(state: ExactPGState, tau: jax.Array) -> ExactPGState:
-        grad = scaled_gradient(game, state.logits, tau, config)
+    def update(state: PGState, tau: jax.Array) -> PGState:
+        grad = scaled_gradient(game, state.logits, tau, config, symmetries)
+        norm = global_norm(grad)
+        key, noise_key = jax.random.split(state.key)
+        if config.grad_noise > 0:
+            keys = jax.random.split(noise_key, len(grad))
+            grad = tuple(
+                g + config.grad_noise * jax.random.normal(k, g.shape)
+                for g, k in zip(grad, keys, strict=True)
+            )
         ascent = jax.tree.map(jnp.negative, grad)  # optax minimizes
         updates, opt_state = optimizer.update(ascent, state.opt_state, state.logits)
-        return ExactPGState(
-            optax.apply_updates(state.logits, updates), opt_state, global_norm(grad)
-        )
+        logits = optax.apply_updates(state.logits, updates)
+        if equivariant is not None:
+            logits = project(logits, equivariant)
+        return PGState(logits, opt_state, norm, key)
 
     return Learner(init, update)
 
 
-def run_steps(
-    learner: Learner, state: ExactPGState, tau: jax.Array, num_steps: int
-) -> ExactPGState:
-    """`num_steps` updates of one seed at one tau, as a `lax.scan`."""
+def run_schedule(learner: Learner, state: PGState, schedule: jax.Array) -> PGState:
+    """One update per entry of `schedule` (float[num_steps] of tau), a `lax.scan`."""
 
-    def body(carry: ExactPGState, _: None) -> tuple[ExactPGState, None]:
+    def body(carry: PGState, tau: jax.Array) -> tuple[PGState, None]:
         return learner.update(carry, tau), None
 
-    return jax.lax.scan(body, state, None, length=num_steps)[0]
+    return jax.lax.scan(body, state, schedule)[0]
+
+
+def geometric_schedule(tau_start: float, tau_end: float, num_steps: int) -> jax.Array:
+    """Annealing: tau decays geometrically from tau_start to tau_end, float[steps]."""
+    fraction = jnp.linspace(0.0, 1.0, num_steps)
+    return tau_start * (tau_end / tau_start) ** fraction
 
 
 class Trainer(NamedTuple):
-    """Jitted batch functions over a [num_taus, num_seeds] grid of runs."""
+    """Jitted batch functions over a [num_runs, num_seeds] grid of runs."""
 
-    init: Callable[[jax.Array, jax.Array], ExactPGState]
-    """(keys [N], taus [T]) -> states with leading axes [T, N]."""
-    run: Callable[[ExactPGState, jax.Array, int], ExactPGState]
-    """(states, taus [T], num_steps) -> states; num_steps is static."""
+    init: Callable[[jax.Array, int], PGState]
+    """(keys [N], num_runs) -> states with leading axes [num_runs, N]; the seeds
+    share keys across runs, so runs differ only by their tau schedules."""
+    run: Callable[[PGState, jax.Array], PGState]
+    """(states, schedules float[num_runs, num_steps]) -> states."""
 
 
-def make_trainer(game: TabularGame, config: ExactPGConfig) -> Trainer:
-    """Batch init and run for seeds x taus; the seeds share keys across taus, so the
-    tau axis changes nothing but tau."""
-    learner = make_exact_pg(game, config)
+def make_trainer(learner: Learner) -> Trainer:
+    """Batch init and run of any learner for runs (tau values or schedules) x
+    seeds."""
 
-    def init(keys: jax.Array, taus: jax.Array) -> ExactPGState:
+    def init(keys: jax.Array, num_runs: int) -> PGState:
         states = jax.vmap(learner.init)(keys)
-        return jax.tree.map(
-            lambda x: jnp.broadcast_to(x, (taus.shape[0], *x.shape)), states
-        )
+        return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_runs, *x.shape)), states)
 
-    def run(states: ExactPGState, taus: jax.Array, num_steps: int) -> ExactPGState:
-        def one(state: ExactPGState, tau: jax.Array) -> ExactPGState:
-            return run_steps(learner, state, tau, num_steps)
+    def run(states: PGState, schedules: jax.Array) -> PGState:
+        over_seeds = jax.vmap(partial(run_schedule, learner), in_axes=(0, None))
+        return jax.vmap(over_seeds, in_axes=(0, 0))(states, schedules)
 
-        over_seeds = jax.vmap(one, in_axes=(0, None))
-        return jax.vmap(over_seeds, in_axes=(0, 0))(states, taus)
+    return Trainer(jax.jit(init, static_argnums=1), jax.jit(run))
 
-    return Trainer(jax.jit(init), jax.jit(run, static_argnums=2))
+
+def constant_schedules(taus: jax.Array, num_steps: int) -> jax.Array:
+    """float[T, num_steps]: each tau held for every step."""
+    taus = jnp.asarray(taus, dtype=jnp.float32)
+    return jnp.broadcast_to(taus[:, None], (taus.shape[0], num_steps))
 
 
 def train(
-    game: TabularGame, config: ExactPGConfig, *, keys: jax.Array, taus: jax.Array
-) -> ExactPGState:
-    """Runs every seed (keys [N, 2]) at every tau (taus [T]) for `config.steps`.
+    game: TabularGame,
+    config: ExactPGConfig,
+    *,
+    keys: jax.Array,
+    taus: jax.Array,
+    symmetries: PolicySymmetries | None = None,
+) -> PGState:
+    """Runs every seed (keys [N]) at every tau (taus [T]) for `config.steps`.
 
     Returns the final states with leading axes [T, N].
     """
-    trainer = make_trainer(game, config)
-    taus = jnp.asarray(taus, dtype=jnp.float32)
-    return trainer.run(trainer.init(keys, taus), taus, config.steps)
+    trainer = make_trainer(make_exact_pg(game, config, symmetries))
+    schedules = constant_schedules(taus, config.steps)
+    return trainer.run(trainer.init(keys, schedules.shape[0]), schedules)

@@ -13,7 +13,7 @@ import pytest
 import games
 from marl import exact
 from marl.crossplay import count_conventions, crossplay
-from marl.exact_pg import ConfigError, ExactPGConfig, init_logits, train
+from marl.exact_pg import ConfigError, ExactPGConfig, make_exact_pg, train
 from marl.theory import uniqueness_bound
 
 MATRIX_GAMES_2P = [
@@ -36,7 +36,7 @@ def test_train_at_tau_zero_is_plain_softmax_policy_gradient():
     config = ExactPGConfig(steps=200, learning_rate=0.3)
     key = jax.random.key(3)
     states = train(game, config, keys=key[None], taus=jnp.zeros(1))
-    logits = init_logits(game, key=key, scale=config.init_scale)
+    logits = make_exact_pg(game, config).init(key).logits
     step = jax.jit(lambda x: exact.softmax_policy_gradient(game, x))
     for _ in range(config.steps):
         grad = step(logits)
@@ -54,7 +54,7 @@ def test_train_with_adam_matches_an_optax_loop():
     key = jax.random.key(1)
     tau = 2.0
     states = train(game, config, keys=key[None], taus=jnp.array([tau]))
-    logits = init_logits(game, key=key, scale=config.init_scale)
+    logits = make_exact_pg(game, config).init(key).logits
     optimizer = optax.adam(config.learning_rate)
     opt_state = optimizer.init(logits)
     objective = jax.jit(

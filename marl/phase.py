@@ -1,0 +1,82 @@
+"""The critical entropy weight tau*: the smallest tau at which every seed reaches
+the same joint policy, by bracketing on a log scale."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from games import TabularGame
+from marl.crossplay import count_conventions
+from marl.exact import softmax_policy
+from marl.exact_pg import (
+    ExactPGConfig,
+    constant_schedules,
+    make_exact_pg,
+    make_trainer,
+)
+
+
+class CriticalTau(NamedTuple):
+    """tau* lies in (lower, upper]; `upper` is the reported value."""
+
+    lower: float
+    upper: float
+    evaluations: int
+
+
+def seeds_agree(
+    game: TabularGame,
+    config: ExactPGConfig,
+    *,
+    keys: jax.Array,
+    taus: np.ndarray,
+    convention_tol: float,
+) -> np.ndarray:
+    """bool[T]: whether all seeds end in one convention at each tau."""
+    trainer = make_trainer(make_exact_pg(game, config))
+    schedules = constant_schedules(jnp.asarray(taus), config.steps)
+    states = trainer.run(trainer.init(keys, len(taus)), schedules)
+    policies = softmax_policy(states.logits)
+    return np.array(
+        [
+            count_conventions(game, tuple(pi[t] for pi in policies), convention_tol)
+            == 1
+            for t in range(len(taus))
+        ]
+    )
+
+
+def critical_tau(
+    game: TabularGame,
+    config: ExactPGConfig,
+    *,
+    keys: jax.Array,
+    lower: float,
+    upper: float,
+    rtol: float = 0.02,
+    points_per_round: int = 8,
+    convention_tol: float = 1e-3,
+) -> CriticalTau:
+    """Finds tau* to a relative tolerance `rtol`, given seeds disagree at `lower`
+    and agree at `upper` (uniqueness is assumed monotone in tau between them).
+
+    Each round evaluates `points_per_round` taus spaced evenly in log tau inside the
+    bracket as one vmapped batch, so the bracket shrinks by that factor per round.
+    """
+    if not 0 < lower < upper:
+        raise ValueError(f"need 0 < lower < upper, got {lower}, {upper}")
+    evaluations = 0
+    while upper / lower > 1 + rtol:
+        inner = np.geomspace(lower, upper, points_per_round + 2)[1:-1]
+        agree = seeds_agree(
+            game, config, keys=keys, taus=inner, convention_tol=convention_tol
+        )
+        evaluations += len(inner)
+        first = int(np.argmax(agree)) if agree.any() else len(inner)
+        lower = float(inner[first - 1]) if first > 0 else lower
+        upper = float(inner[first]) if first < len(inner) else upper
+    return CriticalTau(lower, upper, evaluations)

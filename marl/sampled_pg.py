@@ -1,0 +1,151 @@
+"""Sampled policy gradient on tabular games: REINFORCE with a baseline and an
+entropy bonus, optionally with PPO's clipped objective.
+
+Episodes are drawn exactly from the compiled game: a terminal history z is sampled
+with probability P(z) under the current joint policy, which gives its return and
+every agent's (information state, action) decisions. Unlike the exact gradient,
+the sampled one breaks exact symmetries, so it shows what noise does to the
+picture at each tau.
+
+REINFORCE: Williams 1992. PPO: Schulman et al. 2017, Eq. 7 (clipped surrogate),
+with the episodic return minus the batch-mean baseline as the advantage and the
+entropy bonus at the visited information states, as PPO implementations use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from games import TabularGame
+from marl.exact import Policy, history_probs, infostate_entropy, softmax_policy
+from marl.exact_pg import ConfigError, Learner, PGState, global_norm, init_logits
+
+
+@dataclasses.dataclass(frozen=True)
+class SampledPGConfig:
+    """Hyperparameters of the sampled learner."""
+
+    steps: int = 5000
+    """Policy updates per run (each on a fresh batch of episodes)."""
+    batch_size: int = 64
+    """Episodes sampled per update."""
+    learning_rate: float = 0.5
+    """Step size, in units of 1 / (reward_range + tau), as for the exact learner."""
+    optimizer: str = "sgd"
+    """'sgd' or 'adam'."""
+    init_scale: float = 1.0
+    """sigma of the N(0, sigma^2) initial logits."""
+    clip: float = 0.0
+    """PPO clip epsilon; 0 gives plain REINFORCE with a baseline."""
+    epochs: int = 1
+    """Gradient steps per batch (PPO reuses a batch; REINFORCE needs 1)."""
+
+    def __post_init__(self) -> None:
+        rules = {
+            "steps": (self.steps >= 1, "must be >= 1"),
+            "batch_size": (self.batch_size >= 2, "must be >= 2 for a baseline"),
+            "learning_rate": (self.learning_rate > 0, "must be > 0"),
+            "optimizer": (self.optimizer in ("sgd", "adam"), "must be 'sgd' or 'adam'"),
+            "init_scale": (self.init_scale >= 0, "must be >= 0"),
+            "clip": (self.clip >= 0, "must be >= 0"),
+            "epochs": (
+                self.epochs >= 1 and (self.clip > 0 or self.epochs == 1),
+                "must be 1 without PPO clipping, >= 1 with it",
+            ),
+        }
+        for field, (ok, rule) in rules.items():
+            if not ok:
+                raise ConfigError(
+                    f"sampled.{field}={getattr(self, field)!r} is impossible ({rule})"
+                )
+
+
+def sample_histories(
+    game: TabularGame, policy: Policy, *, key: jax.Array, batch_size: int
+) -> jax.Array:
+    """int[B] terminal histories drawn from P(z) under `policy`."""
+    logp = jnp.log(jnp.maximum(history_probs(game, policy), 1e-30))
+    return jax.random.categorical(key, logp, shape=(batch_size,))
+
+
+def surrogate(
+    game: TabularGame,
+    logits: Policy,
+    old_policy: Policy,
+    histories: jax.Array,
+    tau: jax.Array,
+    clip: float,
+) -> jax.Array:
+    """The batch objective whose gradient is the sampled policy gradient (to ascend).
+
+    Per decision (agent i, step t) of each sampled history: advantage A = R - mean R
+    times log pi (REINFORCE) or PPO's min(ratio A, clip(ratio) A), plus tau times the
+    entropy at the visited information state.
+    """
+    policy = softmax_policy(logits)
+    returns = game.returns[histories]
+    advantage = returns - returns.mean()
+    total = jnp.zeros(())
+    for pi, old, infostate, action in zip(
+        policy, old_policy, game.infostate, game.action, strict=True
+    ):
+        h, a = infostate[histories], action[histories]  # [B, T_i]
+        prob = pi[h, a]
+        if clip > 0:
+            ratio = prob / old[h, a]
+            gain = jnp.minimum(
+                ratio * advantage[:, None],
+                jnp.clip(ratio, 1 - clip, 1 + clip) * advantage[:, None],
+            )
+        else:
+            gain = jnp.log(prob) * advantage[:, None]
+        bonus = tau * infostate_entropy(pi)[h]
+        total = total + jnp.sum(gain + bonus) / histories.shape[0]
+    return total
+
+
+def make_sampled_pg(game: TabularGame, config: SampledPGConfig) -> Learner:
+    """The sampled learner as an `(init, update)` pair over `PGState`."""
+    optimizer = (optax.sgd if config.optimizer == "sgd" else optax.adam)(
+        config.learning_rate
+    )
+
+    def init(key: jax.Array) -> PGState:
+        init_key, sample_key = jax.random.split(key)
+        logits = init_logits(game, key=init_key, scale=config.init_scale)
+        return PGState(logits, optimizer.init(logits), jnp.asarray(jnp.inf), sample_key)
+
+    def update(state: PGState, tau: jax.Array) -> PGState:
+        key, sample_key = jax.random.split(state.key)
+        old_policy = jax.lax.stop_gradient(softmax_policy(state.logits))
+        histories = sample_histories(
+            game, old_policy, key=sample_key, batch_size=config.batch_size
+        )
+        scale = game.reward_range + tau
+
+        def epoch(carry, _):
+            logits, opt_state, _ = carry
+            grad = jax.grad(surrogate, argnums=1)(
+                game, logits, old_policy, histories, tau, config.clip
+            )
+            grad = jax.tree.map(lambda g: -g / scale, grad)  # optax minimizes
+            updates, opt_state = optimizer.update(grad, opt_state, logits)
+            return (
+                optax.apply_updates(logits, updates),
+                opt_state,
+                global_norm(grad),
+            ), None
+
+        (logits, opt_state, norm), _ = jax.lax.scan(
+            epoch,
+            (state.logits, state.opt_state, jnp.zeros(())),
+            None,
+            length=config.epochs,
+        )
+        return PGState(logits, opt_state, norm, key)
+
+    return Learner(init, update)
