@@ -3,8 +3,10 @@
     python -m experiments.compare multirun/tabular/2026-11-21_10-00-00
     python -m experiments.compare outputs/tabular/a outputs/tabular/b --csv t.csv
 
-Prints the table, writes it as CSV (default: comparison.csv in the single directory
-given, else in the current directory) and a grid figure of SP/XP against tau.
+Prints the table (one row per run and tau) and a summary (one row per run: tau*,
+bound, best SP, best Other-Play value, annealed XP), writes both as CSV (default:
+comparison.csv and comparison_summary.csv in the single directory given, else in
+the current directory) and a grid figure of SP/XP against tau.
 """
 
 from __future__ import annotations
@@ -72,9 +74,50 @@ def table_rows(runs: list[tuple[pathlib.Path, dict[str, Any]]]) -> list[dict[str
     return rows
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
+SUMMARY_COLUMNS = (
+    "run",
+    "game",
+    "num_seeds",
+    "symmetry_order",
+    "tau_star",
+    "uniqueness_bound",
+    "best_sp",
+    "best_other_play",
+    "annealed_xp",
+)
+
+
+def summary_rows(
+    runs: list[tuple[pathlib.Path, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """One row per run: what the phase diagram says in a few numbers."""
+    rows = []
+    for run_dir, results in runs:
+        op = results.get("other_play", {}).get("points", [])
+        annealed = [
+            r["xp"] for r in results.get("annealing", []) if r["grad_noise"] == 0
+        ]
+        rows.append(
+            {
+                "run": str(run_dir),
+                "game": results["game"],
+                "num_seeds": results["num_seeds"],
+                "symmetry_order": results.get("symmetry", {}).get("order"),
+                "tau_star": results.get("critical_tau", {}).get("tau_star"),
+                "uniqueness_bound": results.get("uniqueness_bound"),
+                "best_sp": max(p["best_sp"] for p in results["points"]),
+                "best_other_play": max(
+                    (p["other_play_value_best"] for p in op), default=None
+                ),
+                "annealed_xp": annealed[0] if annealed else None,
+            }
+        )
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> str:
     """Aligned text table (the run column is left out: the CSV has it)."""
-    columns = [c for c in COLUMNS if c != "run"]
+    columns = tuple(c for c in columns if c != "run")
 
     def cell(value: Any) -> str:
         if value is None:
@@ -111,15 +154,26 @@ def main(argv: list[str] | None = None) -> int:
     csv_path = args.csv or out_dir / "comparison.csv"
     figure_path = args.figure or out_dir / "comparison.png"
     rows = table_rows(runs)
+    summary = summary_rows(runs)
     print(format_table(rows))
+    print()
+    print(format_table(summary, SUMMARY_COLUMNS))
+    summary_path = csv_path.with_name(csv_path.stem + "_summary.csv")
+    write_csv(csv_path, rows, COLUMNS)
+    write_csv(summary_path, summary, SUMMARY_COLUMNS)
+    plots.save_grid_figure([results for _, results in runs], figure_path)
+    print(f"wrote {csv_path}, {summary_path} and {figure_path}")
+    return 0
+
+
+def write_csv(
+    path: pathlib.Path, rows: list[dict[str, Any]], columns: tuple[str, ...]
+) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_bytes(csv_path, buffer.getvalue().encode())
-    plots.save_grid_figure([results for _, results in runs], figure_path)
-    print(f"wrote {csv_path} and {figure_path}")
-    return 0
+    atomic_write_bytes(path, buffer.getvalue().encode())
 
 
 if __name__ == "__main__":

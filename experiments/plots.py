@@ -204,3 +204,43 @@ def save_phase_figure(results: dict[str, Any], path: pathlib.Path) -> None:
     if panels == 3:
         plot_annealing(axes[2], results)
     save_figure(fig, path, dpi=110)
+
+
+def plot_crossplay_heatmap(
+    ax: Any, matrix: Any, title: str, limits: tuple[float, float] | None = None
+) -> None:
+    """M[i, j] = J(seed i in seat 1, seed j in seat 2); `limits` fixes the colour
+    scale so that panels can be compared."""
+    vmin, vmax = limits if limits is not None else (None, None)
+    image = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax)
+    ax.set_xlabel("seed in seat 2")
+    ax.set_ylabel("seed in seat 1")
+    ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046)
+
+
+def limit_bars(results: dict[str, Any]) -> dict[str, float]:
+    """The numbers that show where the entropy recipe stops: self-play and cross-play
+    at the lowest tau, the agreed value above tau*, the annealed branch, and the
+    best Other-Play value."""
+    points = sorted(results["points"], key=lambda p: p["tau"])
+    bars = {"SP, lowest τ": points[0]["sp"], "XP, lowest τ": points[0]["xp"]}
+    agreed = [p for p in points if p["num_conventions"] == 1]
+    if agreed:
+        bars["SP = XP, first τ all agree"] = agreed[0]["xp"]
+    for run in results.get("annealing", []):
+        bars[f"XP annealed, noise {run['grad_noise']:g}"] = run["xp"]
+    if "other_play" in results:
+        best = max(p["other_play_value_best"] for p in results["other_play"]["points"])
+        bars["best Other-Play value"] = best
+    return bars
+
+
+def plot_limits(ax: Any, results: dict[str, Any]) -> None:
+    bars = limit_bars(results)
+    ax.barh(list(bars), list(bars.values()), color="tab:gray")
+    for k, value in enumerate(bars.values()):
+        ax.text(value, k, f" {value:.3f}", va="center", fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("expected return")
+    ax.set_title(f"{results['game']}: what entropy finds", fontsize=9)

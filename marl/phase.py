@@ -14,6 +14,7 @@ from marl.crossplay import count_conventions
 from marl.exact import softmax_policy
 from marl.exact_pg import (
     ExactPGConfig,
+    Trainer,
     constant_schedules,
     make_exact_pg,
     make_trainer,
@@ -31,13 +32,13 @@ class CriticalTau(NamedTuple):
 def seeds_agree(
     game: TabularGame,
     config: ExactPGConfig,
+    trainer: Trainer,
     *,
     keys: jax.Array,
     taus: np.ndarray,
     convention_tol: float,
 ) -> np.ndarray:
     """bool[T]: whether all seeds end in one convention at each tau."""
-    trainer = make_trainer(make_exact_pg(game, config))
     schedules = constant_schedules(jnp.asarray(taus), config.steps)
     states = trainer.run(trainer.init(keys, len(taus)), schedules)
     policies = softmax_policy(states.logits)
@@ -69,11 +70,12 @@ def critical_tau(
     """
     if not 0 < lower < upper:
         raise ValueError(f"need 0 < lower < upper, got {lower}, {upper}")
+    trainer = make_trainer(make_exact_pg(game, config))
     evaluations = 0
     while upper / lower > 1 + rtol:
         inner = np.geomspace(lower, upper, points_per_round + 2)[1:-1]
         agree = seeds_agree(
-            game, config, keys=keys, taus=inner, convention_tol=convention_tol
+            game, config, trainer, keys=keys, taus=inner, convention_tol=convention_tol
         )
         evaluations += len(inner)
         first = int(np.argmax(agree)) if agree.any() else len(inner)

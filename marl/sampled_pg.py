@@ -67,9 +67,12 @@ class SampledPGConfig:
 def sample_histories(
     game: TabularGame, policy: Policy, *, key: jax.Array, batch_size: int
 ) -> jax.Array:
-    """int[B] terminal histories drawn from P(z) under `policy`."""
-    logp = jnp.log(jnp.maximum(history_probs(game, policy), 1e-30))
-    return jax.random.categorical(key, logp, shape=(batch_size,))
+    """int[B] terminal histories drawn from P(z) under `policy` by inverting the
+    cumulative distribution (B uniforms instead of B x Z Gumbel draws)."""
+    cumulative = jnp.cumsum(history_probs(game, policy))
+    u = jax.random.uniform(key, (batch_size,)) * cumulative[-1]
+    index = jnp.searchsorted(cumulative, u, side="right")
+    return jnp.minimum(index, cumulative.shape[0] - 1)
 
 
 def surrogate(

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Sets up the environment, then runs the main job: every catalogue game through
-# the exact learner (32 seeds x 10 taus), and the comparison table and figures.
-# Results land in results/main/ (see README).
+# Sets up the environment, then runs the main job: the phase diagram of every
+# catalogue game (32 seeds on a log grid of tau, Other-Play beside the entropy
+# recipe, tau*, annealing, the sampled learner), two games at a time, then the
+# comparison tables and the figures. Results land in results/main/ (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 games=$(.venv/bin/python -c "import games; print(','.join(games.CATALOGUE))")
 rm -rf results/main
-.venv/bin/python -m experiments.tabular --multirun "game=$games" \
-  hydra.sweep.dir=results/main "$@"
+.venv/bin/python -m experiments.tabular --config-name phase --multirun "game=$games" \
+  hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir=results/main "$@"
 .venv/bin/python -m experiments.compare results/main
+.venv/bin/python -m experiments.notebooks notebooks/tabular_figures.ipynb \
+  --out results/main/tabular_figures.ipynb \
+  --env LAB_RESULTS=results/main --env LAB_FIGURES=results/main/figures

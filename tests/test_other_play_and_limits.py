@@ -1,0 +1,240 @@
+"""Other-Play, annealing, tau* and the sampled learner: the limits of the entropy
+recipe, shown."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import games
+from marl import exact
+from marl.crossplay import count_conventions, crossplay
+from marl.equivariance import (
+    equivariance_error,
+    policy_action,
+    policy_symmetries,
+    project,
+    transform,
+)
+from marl.exact_pg import (
+    ExactPGConfig,
+    geometric_schedule,
+    make_exact_pg,
+    make_trainer,
+    train,
+)
+from marl.other_play import other_play_return
+from marl.phase import critical_tau
+from marl.sampled_pg import SampledPGConfig, make_sampled_pg, surrogate
+from marl.symmetry import symmetry_group
+from marl.theory import uniqueness_bound
+
+
+def setup(name):
+    spec = games.make_spec(name)
+    game = games.compile_game(spec)
+    group = symmetry_group(spec)
+    return spec, game, group, policy_symmetries(game, group)
+
+
+def random_policy(game, seed):
+    rng = np.random.default_rng(seed)
+    return exact.softmax_policy(
+        tuple(jnp.asarray(rng.normal(size=s), jnp.float32) for s in game.policy_shapes)
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lewis_signalling",
+        "qtran_one_step",
+        "penalty",
+        "coordination_3",
+        "qmix_two_step",
+    ],
+)
+def test_other_play_value_equals_the_average_over_group_elements(name):
+    _, game, group, symmetries = setup(name)
+    policy = random_policy(game, 0)
+    values = [
+        exact.expected_return(
+            game, (policy[0], transform(policy, policy_action(game, g))[1])
+        )
+        for g in group.elements()
+    ]
+    np.testing.assert_allclose(
+        other_play_return(game, policy, symmetries),
+        np.mean(values),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_other_play_on_a_matrix_game_plays_the_projected_partner():
+    _, game, _, symmetries = setup("lever")
+    policy = random_policy(game, 1)
+    partner = project(policy, symmetries)[1]
+    np.testing.assert_allclose(
+        other_play_return(game, policy, symmetries),
+        exact.expected_return(game, (policy[0], partner)),
+        rtol=1e-6,
+    )
+
+
+def lever_policy(probs):
+    pi = jnp.asarray(probs, jnp.float32)[None]
+    return (pi, pi)
+
+
+def test_lever_other_play_prefers_the_unique_lever_and_finds_it():
+    """J_OP(always 0.9) = 0.9 beats J_OP(any 1.0 lever) = 1/9; exact OP gradient
+    ascent finds the 0.9 lever from some initializations (others stall on the
+    1.0 levers, where the OP gradient is flat)."""
+    _, game, _, symmetries = setup("lever")
+    unique = lever_policy(np.eye(10)[9])
+    one_lever = lever_policy(np.eye(10)[0])
+    assert float(other_play_return(game, unique, symmetries)) == pytest.approx(0.9)
+    assert float(other_play_return(game, one_lever, symmetries)) == pytest.approx(1 / 9)
+    config = ExactPGConfig(objective="otherplay", steps=3000, init_scale=2.0)
+    keys = jax.random.split(jax.random.key(0), 32)
+    states = train(game, config, keys=keys, taus=jnp.zeros(1), symmetries=symmetries)
+    policies = exact.softmax_policy(states.logits)
+    values = jax.vmap(lambda *pi: other_play_return(game, pi, symmetries))(
+        *(pi[0] for pi in policies)
+    )
+    best = int(jnp.argmax(values))
+    assert float(values[best]) > 0.89
+    assert int(jnp.argmax(policies[0][0, best, 0])) == 9
+
+
+def test_lever_annealing_ends_at_the_uniform_mix_over_the_one_levers():
+    """The unique high-entropy policy, followed as tau falls, ends at 1/9 on each of
+    the nine 1.0 levers (SP = XP = 1/9), not at the best equivariant policy 0.9."""
+    spec, game, _, symmetries = setup("lever")
+    keys = jax.random.split(jax.random.key(1), 8)
+    schedule = geometric_schedule(2 * uniqueness_bound(spec.payoff), 1e-4, 20000)[None]
+    exact_flow = ExactPGConfig(stay_equivariant=True)
+    trainer = make_trainer(make_exact_pg(game, exact_flow, symmetries))
+    states = trainer.run(trainer.init(keys, 1), schedule)
+    joint = tuple(pi[0] for pi in exact.softmax_policy(states.logits))
+    scores = crossplay(game, joint)
+    assert scores.sp == pytest.approx(1 / 9, abs=2e-3)
+    assert scores.xp == pytest.approx(scores.sp, abs=1e-6)
+    np.testing.assert_allclose(joint[0][:, 0, :9], 1 / 9, atol=1e-3)
+    assert (
+        float(jnp.max(jax.vmap(lambda *pi: equivariance_error(pi, symmetries))(*joint)))
+        < 1e-6
+    )
+
+    noisy = dataclasses.replace(exact_flow, stay_equivariant=False, grad_noise=1e-3)
+    trainer = make_trainer(make_exact_pg(game, noisy, symmetries))
+    states = trainer.run(trainer.init(keys, 1), schedule)
+    joint = tuple(pi[0] for pi in exact.softmax_policy(states.logits))
+    scores = crossplay(game, joint)
+    assert count_conventions(game, joint, 1e-2) > 1
+    assert scores.sp > 0.9 and scores.xp < 0.5
+
+
+def test_signalling_seeds_agree_only_on_the_non_signalling_policy():
+    """Self-play reaches 1 at tau = 0; above tau* every seed plays the equivariant
+    policy, which cannot signal: SP = XP = 1/2."""
+    _, game, _, symmetries = setup("lewis_signalling")
+    keys = jax.random.split(jax.random.key(2), 16)
+    states = train(game, ExactPGConfig(), keys=keys, taus=jnp.array([0.0, 1.0]))
+    policies = exact.softmax_policy(states.logits)
+    low = crossplay(game, tuple(pi[0] for pi in policies))
+    high_joint = tuple(pi[1] for pi in policies)
+    high = crossplay(game, high_joint)
+    assert low.sp > 0.99 and low.xp < 0.75
+    assert high.sp == pytest.approx(0.5, abs=1e-5) and high.xp == pytest.approx(
+        0.5, abs=1e-5
+    )
+    assert (
+        float(
+            jnp.max(
+                jax.vmap(lambda *pi: equivariance_error(pi, symmetries))(*high_joint)
+            )
+        )
+        < 1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["lever", "coordination_3", "penalty", "qtran_one_step", "climbing"]
+)
+def test_critical_tau_never_exceeds_the_uniqueness_bound(name):
+    spec, game, _, _ = setup(name)
+    bound = uniqueness_bound(spec.payoff)
+    keys = jax.random.split(jax.random.key(3), 12)
+    found = critical_tau(
+        game,
+        ExactPGConfig(steps=4000),
+        keys=keys,
+        lower=1e-3,
+        upper=bound * 1.05,
+        rtol=0.05,
+    )
+    assert found.upper <= bound * 1.05
+    assert found.lower < found.upper <= found.lower * 1.05 + 1e-12
+    if name == "lever":
+        assert 0.1 < found.upper < bound
+
+
+def test_ppo_surrogate_gradient_equals_reinforce_on_fresh_data():
+    """At the first epoch the PPO ratio is 1, so its gradient is REINFORCE's."""
+    game = games.make("tiny_hanabi_d")
+    logits = tuple(
+        jnp.asarray(np.random.default_rng(0).normal(size=s), jnp.float32)
+        for s in game.policy_shapes
+    )
+    policy = exact.softmax_policy(logits)
+    histories = jax.random.categorical(
+        jax.random.key(0), jnp.zeros(game.num_histories), shape=(64,)
+    )
+    reinforce = jax.grad(surrogate, argnums=1)(
+        game, logits, policy, histories, 0.3, 0.0
+    )
+    ppo = jax.grad(surrogate, argnums=1)(game, logits, policy, histories, 0.3, 0.2)
+    for a, b in zip(reinforce, ppo, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_sampled_gradient_is_unbiased_for_the_exact_policy_gradient():
+    game = games.make("tiny_hanabi_b")
+    logits = tuple(
+        jnp.asarray(np.random.default_rng(1).normal(size=s), jnp.float32)
+        for s in game.policy_shapes
+    )
+    policy = exact.softmax_policy(logits)
+    logp = jnp.log(exact.history_probs(game, policy))
+    histories = jax.random.categorical(jax.random.key(1), logp, shape=(200_000,))
+    sampled = jax.grad(surrogate, argnums=1)(game, logits, policy, histories, 0.0, 0.0)
+    exact_grad = exact.softmax_policy_gradient(game, logits)
+    for a, b in zip(sampled, exact_grad, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-2)
+
+
+def test_sampled_learner_improves_and_breaks_exact_symmetry():
+    _, game, _, symmetries = setup("lever")
+    keys = jax.random.split(jax.random.key(4), 4)
+    trainer = make_trainer(make_sampled_pg(game, SampledPGConfig(steps=300)))
+    schedules = jnp.zeros((1, 300))
+    states = trainer.run(trainer.init(keys, 1), schedules)
+    joint = tuple(pi[0] for pi in exact.softmax_policy(states.logits))
+    assert crossplay(game, joint).sp > 0.5
+    start = make_exact_pg(game, ExactPGConfig()).init(keys[0]).logits
+    symmetric = project(exact.softmax_policy(start), symmetries)
+    states = trainer.run(
+        trainer.init(keys, 1)._replace(
+            logits=tuple(jnp.log(p)[None, None].repeat(4, 1) for p in symmetric)
+        ),
+        jnp.full((1, 300), 1.0),
+    )
+    joint = tuple(pi[0] for pi in exact.softmax_policy(states.logits))
+    errors = jax.vmap(lambda *pi: equivariance_error(pi, symmetries))(*joint)
+    assert float(jnp.min(errors)) > 1e-4  # sampling noise left the symmetric subspace
