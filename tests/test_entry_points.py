@@ -122,3 +122,74 @@ def test_tabular_bad_input_is_one_clear_line(tmp_path, args, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+PHASE_TINY = [
+    "seeds=3",
+    "taus=[0,0.5,5]",
+    "learner.steps=50",
+    "progress_chunks=1",
+    "critical_tau.rtol=0.5",
+    "annealing.steps=50",
+    "sampled.steps=10",
+    "sampled_taus=[0,5]",
+]
+
+
+def test_phase_run_of_a_user_game_file(monkeypatch, tmp_path):
+    """A new YAML game gets its symmetry group, tau* and phase diagram, no code."""
+    game_file = tmp_path / "rps_coordination.yaml"
+    game_file.write_text("name: three_way\npayoff: [[2, 0, 0], [0, 2, 0], [0, 0, 2]]\n")
+    out = tmp_path / "run"
+    run_tabular(
+        monkeypatch,
+        "--config-name",
+        "phase",
+        f"game_file={game_file}",
+        *PHASE_TINY,
+        f"hydra.run.dir={out}",
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert results["symmetry"]["order"] == 6
+    star = results["critical_tau"]["tau_star"]
+    assert 0 < star <= results["uniqueness_bound"] * 1.0001
+    assert {r["grad_noise"] for r in results["annealing"]} == {0.0, 0.001}
+    assert [p["tau"] for p in results["sampled"]["points"]] == [0.0, 5.0]
+    assert len(results["other_play"]["points"]) == 3
+    for point in results["points"]:
+        assert {
+            "equivariance_error",
+            "equivariance_error_greedy_ties",
+            "other_play_value",
+        } <= set(point)
+    assert (out / "phase_diagram.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["critical_tau.lower=-1"], "critical_tau: need 0 < lower < upper"),
+        (["annealing.grad_noise=[]"], "annealing.grad_noise must be a non-empty list"),
+        (["sampled.batch_size=1"], "sampled.batch_size=1 is impossible"),
+        (["learner.objective=selfish"], "learner.objective='selfish' is impossible"),
+    ],
+)
+def test_phase_bad_input_is_one_clear_line(tmp_path, args, message):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.tabular",
+            "--config-name",
+            "phase",
+            *args,
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
