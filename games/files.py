@@ -34,15 +34,7 @@ DECPOMDP_KEYS = {
     "acting",
     "description",
 }
-DECPOMDP_REQUIRED = {
-    "name",
-    "horizon",
-    "states",
-    "initial",
-    "agents",
-    "transition",
-    "reward",
-}
+DECPOMDP_REQUIRED = DECPOMDP_KEYS - {"acting", "description"}
 AGENT_KEYS = {"name", "actions", "observations", "observation"}
 
 

@@ -100,7 +100,7 @@ class PGState(NamedTuple):
     logits: Policy  # per agent float[K_i, A_i]
     opt_state: optax.OptState
     grad_norm: jax.Array  # float[], scaled gradient norm at the last step
-    key: jax.Array  # for gradient noise
+    key: jax.Array  # the learner's own randomness
 
 
 class Learner(NamedTuple):
@@ -152,6 +152,25 @@ def scaled_gradient(
     return jax.tree.map(lambda g: g / scale, jax.grad(objective)(logits))
 
 
+def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformation:
+    """optax SGD or Adam (both learners' `optimizer` field)."""
+    return (optax.sgd if name == "sgd" else optax.adam)(learning_rate)
+
+
+def init_state(
+    game: TabularGame,
+    optimizer: optax.GradientTransformation,
+    *,
+    key: jax.Array,
+    scale: float,
+) -> PGState:
+    """Random N(0, scale^2) logits, a fresh optimizer state and a key for the
+    learner's own randomness (gradient noise or episode sampling)."""
+    init_key, own_key = jax.random.split(key)
+    logits = init_logits(game, key=init_key, scale=scale)
+    return PGState(logits, optimizer.init(logits), jnp.asarray(jnp.inf), own_key)
+
+
 def global_norm(tree: Policy) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
 
@@ -167,14 +186,10 @@ def make_exact_pg(
     if symmetries is None and needs_symmetries:
         raise ValueError("this configuration needs the game's symmetries")
     equivariant = symmetries if config.stay_equivariant else None
-    optimizer = (optax.sgd if config.optimizer == "sgd" else optax.adam)(
-        config.learning_rate
-    )
+    optimizer = make_optimizer(config.optimizer, config.learning_rate)
 
     def init(key: jax.Array) -> PGState:
-        init_key, noise_key = jax.random.split(key)
-        logits = init_logits(game, key=init_key, scale=config.init_scale)
-        return PGState(logits, optimizer.init(logits), jnp.asarray(jnp.inf), noise_key)
+        return init_state(game, optimizer, key=key, scale=config.init_scale)
 
     def update(state: PGState, tau: jax.Array) -> PGState:
         grad = scaled_gradient(game, state.logits, tau, config, symmetries)

@@ -22,7 +22,14 @@ import optax
 
 from games import TabularGame
 from marl.exact import Policy, history_probs, infostate_entropy, softmax_policy
-from marl.exact_pg import ConfigError, Learner, PGState, global_norm, init_logits
+from marl.exact_pg import (
+    ConfigError,
+    Learner,
+    PGState,
+    global_norm,
+    init_state,
+    make_optimizer,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,14 +120,10 @@ def surrogate(
 
 def make_sampled_pg(game: TabularGame, config: SampledPGConfig) -> Learner:
     """The sampled learner as an `(init, update)` pair over `PGState`."""
-    optimizer = (optax.sgd if config.optimizer == "sgd" else optax.adam)(
-        config.learning_rate
-    )
+    optimizer = make_optimizer(config.optimizer, config.learning_rate)
 
     def init(key: jax.Array) -> PGState:
-        init_key, sample_key = jax.random.split(key)
-        logits = init_logits(game, key=init_key, scale=config.init_scale)
-        return PGState(logits, optimizer.init(logits), jnp.asarray(jnp.inf), sample_key)
+        return init_state(game, optimizer, key=key, scale=config.init_scale)
 
     def update(state: PGState, tau: jax.Array) -> PGState:
         key, sample_key = jax.random.split(state.key)
