@@ -39,9 +39,9 @@ from marl.exact_pg import (
     Trainer,
     constant_schedules,
     geometric_schedule,
-    make_exact_pg,
     make_trainer,
 )
+from marl.matrix_pg import fastest_trainer
 from marl.phase import critical_tau
 from marl.sampled_pg import make_sampled_pg
 from marl.symmetry import symmetry_group
@@ -178,7 +178,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     tau_labels = [{"tau": float(t)} for t in config.taus]
 
     def grid(learner_config: ExactPGConfig, label: str) -> PGState:
-        trainer = make_trainer(make_exact_pg(game, learner_config, seat_symmetries))
+        trainer = fastest_trainer(game, learner_config, seat_symmetries)
         schedules = constant_schedules(jnp.asarray(config.taus), learner_config.steps)
         return train_with_progress(trainer, keys, schedules, label=label, **progress)
 
@@ -253,7 +253,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
                 grad_noise=noise,
                 stay_equivariant=noise == 0,
             )
-            trainer = make_trainer(make_exact_pg(game, anneal_config, seat_symmetries))
+            trainer = fastest_trainer(game, anneal_config, seat_symmetries)
             schedule = geometric_schedule(tau_start, anneal.tau_end, anneal.steps)[None]
             label = {
                 "tau_start": tau_start,

@@ -12,13 +12,8 @@ import numpy as np
 from games import TabularGame
 from marl.crossplay import count_conventions
 from marl.exact import softmax_policy
-from marl.exact_pg import (
-    ExactPGConfig,
-    Trainer,
-    constant_schedules,
-    make_exact_pg,
-    make_trainer,
-)
+from marl.exact_pg import ExactPGConfig, Trainer, constant_schedules
+from marl.matrix_pg import fastest_trainer
 
 
 class CriticalTau(NamedTuple):
@@ -70,7 +65,7 @@ def critical_tau(
     """
     if not 0 < lower < upper:
         raise ValueError(f"need 0 < lower < upper, got {lower}, {upper}")
-    trainer = make_trainer(make_exact_pg(game, config))
+    trainer = fastest_trainer(game, config)
     evaluations = 0
     while upper / lower > 1 + rtol:
         inner = np.geomspace(lower, upper, points_per_round + 2)[1:-1]

@@ -13,7 +13,15 @@ import pytest
 import games
 from marl import exact
 from marl.crossplay import count_conventions, crossplay
-from marl.exact_pg import ConfigError, ExactPGConfig, make_exact_pg, train
+from marl.exact_pg import (
+    ConfigError,
+    ExactPGConfig,
+    constant_schedules,
+    make_exact_pg,
+    make_trainer,
+    train,
+)
+from marl.matrix_pg import make_matrix_trainer, supports
 from marl.theory import uniqueness_bound
 
 MATRIX_GAMES_2P = [
@@ -141,3 +149,26 @@ def test_lever_fixed_point_at_high_tau_is_the_softmax_of_payoffs():
 def test_config_rejects_impossible_values_with_the_field_name(field, value):
     with pytest.raises(ConfigError, match=f"learner.{field}="):
         dataclasses.replace(ExactPGConfig(), **{field: value})
+
+
+@pytest.mark.parametrize("name", MATRIX_GAMES_2P)
+def test_matrix_fast_path_equals_the_general_exact_learner(name):
+    game = games.make(name)
+    config = ExactPGConfig(steps=300)
+    keys = jax.random.split(jax.random.key(5), 6)
+    schedules = constant_schedules(jnp.array([0.0, 0.3, 3.0]), config.steps)
+    general = make_trainer(make_exact_pg(game, config))
+    fast = make_matrix_trainer(game, config)
+    a = general.run(general.init(keys, 3), schedules)
+    b = fast.run(fast.init(keys, 3), schedules)
+    for x, y in zip(
+        exact.softmax_policy(a.logits), exact.softmax_policy(b.logits), strict=True
+    ):
+        np.testing.assert_allclose(x, y, atol=2e-5)
+    np.testing.assert_allclose(a.grad_norm, b.grad_norm, rtol=1e-3, atol=1e-6)
+
+
+def test_fastest_trainer_falls_back_where_the_fast_path_does_not_apply():
+    assert not supports(games.make("bad"), ExactPGConfig())
+    assert not supports(games.make("lever"), ExactPGConfig(optimizer="adam"))
+    assert supports(games.make("lever"), ExactPGConfig())

@@ -1,0 +1,753 @@
+"""Benchmark: the lever-game phase diagram of the exact learner, JAX vs NumPy.
+
+Exact gradient ascent on J_tau(x, y) = x^T A y + tau (H(x) + H(y)) for the lever
+game (Hu et al. 2020, "Other-Play", Fig. 1: A = diag(1, ..., 1, 0.9)), for every tau
+on a grid times every seed, `--steps` SGD steps each, computed side by side by
+
+  jax        the project's learner: `make_trainer(make_exact_pg(game, config))`
+             with constant tau schedules, the batch init and jitted run that
+             `marl.exact_pg.train` calls;
+  numpy      the same update written here in NumPy, vectorized over all taus x seeds
+             at once (no Python loop over runs), in two styles: plain expressions,
+             and in place into preallocated buffers (`out=`);
+  prototype  (with --prototype; not the project's code) the same update in JAX on
+             the dense matrix-game objective x^T A y, once in the project's
+             per-seed vmapped layout and once action-major: the changes that
+             docs/benchmarks.md proposes.
+
+All paths start from the same initial logits (drawn here with NumPy and injected
+into the JAX state) and compute in float32. The script prints the machine, a timing
+table (markdown) and the largest difference between the final policies, and exits 1
+if that difference exceeds --atol.
+
+    .venv/bin/python -m benchmarks.lever_phase_diagram
+    .venv/bin/python -m benchmarks.lever_phase_diagram --taus-count 4 --seeds 64 \
+        --steps 200 --prototype
+"""
+
+from __future__ import annotations
+
+import os
+
+# NumPy's BLAS gets one thread (unless the caller says otherwise): a 10 x 10 by
+# 10 x runs product gains nothing from a second one (same wall time, measured), and
+# its thousands of small sgemm calls stall whenever another process holds a core.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
+import collections
+import functools
+import glob
+import platform
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import games
+from games import TabularGame
+from marl.exact import Policy, infostate_entropy, softmax_policy
+from marl.exact_pg import (
+    ExactPGConfig,
+    PGState,
+    Trainer,
+    constant_schedules,
+    make_exact_pg,
+    make_trainer,
+)
+from marl.matrix_pg import fastest_trainer
+
+DTYPE = np.float32
+"""Every path computes in float32 (JAX's default), so the timings compare like
+with like."""
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def tau_grid(
+    count: int, *, largest: float = 10.0, smallest: float = 1e-3
+) -> np.ndarray:
+    """0, then `count - 1` log-spaced values from `smallest` up to `largest`.
+
+    Returns float32[count], ascending; the last value is `largest` when count >= 2.
+    """
+    if count < 1:
+        raise ValueError(f"--taus-count={count} must be >= 1")
+    logs = np.geomspace(largest, smallest, count - 1)[::-1]
+    return np.concatenate([[0.0], logs]).astype(DTYPE)
+
+
+def payoff_matrix(game: TabularGame) -> np.ndarray:
+    """The payoff A[a_0, a_1] of a compiled two-player matrix game: float32[A_0, A_1].
+
+    A matrix game compiles to one history z per joint action, each agent deciding
+    once from a single information state (`games.compile`), so
+    E[return] = sum_z chance[z] returns[z] x[a_0(z)] y[a_1(z)] = x^T A y.
+    """
+    if not game.is_matrix_game or game.num_agents != 2:
+        raise ValueError(f"{game.name} is not a two-player matrix game")
+    payoff = np.zeros(game.num_actions)
+    actions = tuple(np.asarray(a)[:, 0] for a in game.action)
+    np.add.at(payoff, actions, np.asarray(game.chance) * np.asarray(game.returns))
+    return payoff.astype(DTYPE)
+
+
+def initial_logits(
+    game: TabularGame, *, seed: int, num_seeds: int, scale: float
+) -> tuple[np.ndarray, ...]:
+    """Per agent, float32[num_seeds, A_i] logits from N(0, scale^2).
+
+    The distribution of `marl.exact_pg.init_logits` for a game with one information
+    state per agent, drawn with NumPy's generator so that both paths share them.
+    """
+    rng = np.random.default_rng(seed)
+    return tuple(
+        (scale * rng.standard_normal((num_seeds, a))).astype(DTYPE)
+        for a in game.num_actions
+    )
+
+
+def to_action_major(logits: np.ndarray, num_taus: int) -> np.ndarray:
+    """Per-seed float[N, A] -> per-run float[A, T * N]; run r has tau index r // N and
+    seed r % N. Actions lead because reductions over a short minor axis (A = 10)
+    vectorize poorly, in NumPy and XLA alike."""
+    return np.ascontiguousarray(np.tile(logits.T, (1, num_taus)))
+
+
+def softmax_action_major(logits: np.ndarray) -> np.ndarray:
+    """Softmax over axis 0 of float[A, R], in float64 for the comparison."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
+    return shifted / shifted.sum(axis=0, keepdims=True)
+
+
+def batch_major_policy(logits: jax.Array) -> np.ndarray:
+    """The trainer's float[T, N, 1, A] logits -> float64[A, T * N] policies."""
+    return softmax_action_major(np.asarray(logits).reshape(-1, logits.shape[-1]).T)
+
+
+# ----------------------------------------------------------------- NumPy reference
+
+
+def numpy_log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax over the action axis 0 of float[A, R]."""
+    shifted = logits - logits.max(axis=0, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+
+
+def softmax_ascent(
+    log_p: np.ndarray, payoff_term: np.ndarray, tau: np.ndarray
+) -> np.ndarray:
+    """d/d theta [p^T q + tau H(p)] for p = softmax(theta), all float[A, R].
+
+    dJ/dp = q - tau (log p + 1) and the softmax Jacobian diag(p) - p p^T give
+    p * (u - <p, u>) with u = q - tau log p (the constant -tau cancels).
+    log_p: log p; payoff_term: q, the expected payoff of each action; tau: float[R].
+    """
+    p = np.exp(log_p)
+    u = payoff_term - tau * log_p
+    return p * (u - (p * u).sum(axis=0, keepdims=True))
+
+
+def numpy_scaled_gradient(
+    theta: np.ndarray,
+    phi: np.ndarray,
+    payoff: np.ndarray,
+    run_taus: np.ndarray,
+    reward_range: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """grad J_tau / (reward_range + tau) for both players' logits.
+
+    theta: float[A_0, R], phi: float[A_1, R] (action-major); payoff: float[A_0, A_1];
+    run_taus: float[R]. J_tau(x, y) = x^T A y + tau (H(x) + H(y)) with
+    x = softmax(theta), y = softmax(phi), the entropy-regularized objective of
+    Forkel et al. 2025 (arXiv:2511.22581); the scaling is `marl.exact_pg`'s.
+    """
+    log_x, log_y = numpy_log_softmax(theta), numpy_log_softmax(phi)
+    grad_theta = softmax_ascent(log_x, payoff @ np.exp(log_y), run_taus)
+    grad_phi = softmax_ascent(log_y, payoff.T @ np.exp(log_x), run_taus)
+    scale = reward_range + run_taus
+    return grad_theta / scale, grad_phi / scale
+
+
+def numpy_train_plain(
+    theta: np.ndarray,
+    phi: np.ndarray,
+    payoff: np.ndarray,
+    run_taus: np.ndarray,
+    *,
+    steps: int,
+    learning_rate: float,
+    reward_range: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`steps` SGD ascent steps theta += lr * scaled gradient, both players at once.
+
+    Shapes as `numpy_scaled_gradient`; returns the final (theta, phi).
+    """
+    for _ in range(steps):
+        grad_theta, grad_phi = numpy_scaled_gradient(
+            theta, phi, payoff, run_taus, reward_range
+        )
+        theta = theta + learning_rate * grad_theta
+        phi = phi + learning_rate * grad_phi
+    return theta, phi
+
+
+def _softmax_into(
+    logits: np.ndarray, log_p: np.ndarray, p: np.ndarray, row: np.ndarray
+) -> None:
+    """log_p, p <- log softmax, softmax of float[A, R] logits over axis 0 (one exp per
+    element); row: float[1, R] scratch."""
+    np.max(logits, axis=0, keepdims=True, out=row)
+    np.subtract(logits, row, out=log_p)
+    np.exp(log_p, out=p)
+    np.sum(p, axis=0, keepdims=True, out=row)
+    np.divide(p, row, out=p)
+    np.log(row, out=row)
+    np.subtract(log_p, row, out=log_p)
+
+
+def _ascend_into(
+    logits: np.ndarray,
+    log_p: np.ndarray,
+    p: np.ndarray,
+    payoff: np.ndarray,
+    other: np.ndarray,
+    tau: np.ndarray,
+    step: np.ndarray,
+    u: np.ndarray,
+    row: np.ndarray,
+) -> None:
+    """logits += step * p * (u - <p, u>), u = payoff @ other - tau log p (see
+    `softmax_ascent`); log_p is overwritten (used as scratch), p is left intact."""
+    np.matmul(payoff, other, out=u)
+    np.multiply(log_p, tau, out=log_p)
+    np.subtract(u, log_p, out=u)
+    np.multiply(p, u, out=log_p)
+    np.sum(log_p, axis=0, keepdims=True, out=row)
+    np.subtract(u, row, out=u)
+    np.multiply(u, p, out=u)
+    np.multiply(u, step, out=u)
+    np.add(logits, u, out=logits)
+
+
+def numpy_train_inplace(
+    theta: np.ndarray,
+    phi: np.ndarray,
+    payoff: np.ndarray,
+    run_taus: np.ndarray,
+    *,
+    steps: int,
+    learning_rate: float,
+    reward_range: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`numpy_train_plain` with every intermediate written into preallocated buffers
+    (ufunc `out=`), so no array is allocated inside the loop. Same math, same shapes.
+    """
+    theta, phi = theta.copy(), phi.copy()
+    tau = run_taus[None, :]
+    step = (learning_rate / (reward_range + tau)).astype(theta.dtype)
+    payoff_t = np.ascontiguousarray(payoff.T)
+    log_x, x, u_x = (np.empty_like(theta) for _ in range(3))
+    log_y, y, u_y = (np.empty_like(phi) for _ in range(3))
+    row = np.empty_like(tau)
+    for _ in range(steps):
+        _softmax_into(theta, log_x, x, row)
+        _softmax_into(phi, log_y, y, row)
+        # Both players ascend from the same (x, y): _ascend_into leaves p intact.
+        _ascend_into(theta, log_x, x, payoff, y, tau, step, u_x, row)
+        _ascend_into(phi, log_y, y, payoff_t, x, tau, step, u_y, row)
+    return theta, phi
+
+
+# ------------------------------------------------------------------------ JAX paths
+
+
+def jax_initial_state(
+    trainer: Trainer, logits: Sequence[np.ndarray], num_taus: int
+) -> PGState:
+    """The trainer's batch init, its logits replaced by `logits` (per agent
+    float[N, A_i], one information state) broadcast over taus: leaves [T, N, ...].
+
+    Safe for SGD without gradient noise only: the optax state is empty and the key
+    unused, so nothing else depends on the logits drawn by init.
+    """
+    keys = jax.random.split(jax.random.key(0), logits[0].shape[0])
+    states = trainer.init(keys, num_taus)
+    injected = tuple(
+        jnp.broadcast_to(jnp.asarray(new)[None, :, None, :], old.shape)
+        for new, old in zip(logits, states.logits, strict=True)
+    )
+    return states._replace(logits=injected)
+
+
+def dense_objective(logits: Policy, payoff: jax.Array, tau: jax.Array) -> jax.Array:
+    """J_tau = x^T A y + tau (H(x) + H(y)) of one run, a scalar: the project's per-seed
+    layout (logits per agent float[1, A_i]) with the dense payoff float[A_0, A_1]
+    in place of the history enumeration of `marl.exact.expected_return`.
+    Forkel et al. 2025 (arXiv:2511.22581)."""
+    x, y = (pi[0] for pi in softmax_policy(logits))
+    return x @ payoff @ y + tau * (infostate_entropy(x) + infostate_entropy(y))
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "learning_rate", "reward_range"))
+def prototype_vmapped_train(
+    logits: Policy,
+    payoff: jax.Array,
+    taus: jax.Array,
+    *,
+    steps: int,
+    learning_rate: float,
+    reward_range: float,
+) -> Policy:
+    """The project's update and batching (a `lax.scan` per seed, `vmap` over seeds
+    and taus) on `dense_objective`. logits per agent float[T, N, 1, A_i]; taus
+    float[T]. Returns the final logits, same shapes."""
+    grad = jax.grad(dense_objective)
+
+    def one(start: Policy, tau: jax.Array) -> Policy:
+        step = learning_rate / (reward_range + tau)
+
+        def body(carry: Policy, _: None) -> tuple[Policy, None]:
+            g = grad(carry, payoff, tau)
+            return tuple(x + step * d for x, d in zip(carry, g, strict=True)), None
+
+        return jax.lax.scan(body, start, None, length=steps)[0]
+
+    over_seeds = jax.vmap(one, in_axes=(0, None))
+    return jax.vmap(over_seeds, in_axes=(0, 0))(logits, taus)
+
+
+def column_entropy(p: jax.Array) -> jax.Array:
+    """Shannon entropy of each column of float[A, R]: float[R]; 0 log 0 = 0."""
+    safe = jnp.where(p > 0, p, 1.0)
+    return -jnp.sum(jnp.where(p > 0, p * jnp.log(safe), 0.0), axis=0)
+
+
+def prototype_objective(
+    theta: jax.Array, phi: jax.Array, payoff: jax.Array, run_taus: jax.Array
+) -> jax.Array:
+    """Sum over runs of J_tau = x^T A y + tau (H(x) + H(y)), a scalar.
+
+    theta: float[A_0, R], phi: float[A_1, R] (action-major: actions lead, runs
+    trail); payoff: float[A_0, A_1]; run_taus: float[R]. Runs do not interact, so
+    its gradient is every run's own. Forkel et al. 2025 (arXiv:2511.22581).
+    """
+    x, y = jax.nn.softmax(theta, axis=0), jax.nn.softmax(phi, axis=0)
+    payoffs = jnp.sum(x * (payoff @ y))
+    return payoffs + jnp.sum(run_taus * (column_entropy(x) + column_entropy(y)))
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "learning_rate", "reward_range"))
+def prototype_action_major_train(
+    theta: jax.Array,
+    phi: jax.Array,
+    payoff: jax.Array,
+    run_taus: jax.Array,
+    *,
+    steps: int,
+    learning_rate: float,
+    reward_range: float,
+) -> tuple[jax.Array, jax.Array]:
+    """The project's update (autodiff of J_tau, divided by reward_range + tau, SGD) on
+    the dense action-major objective, as one `lax.scan`. Shapes as the objective."""
+    grad = jax.grad(prototype_objective, argnums=(0, 1))
+    step = learning_rate / (reward_range + run_taus)
+
+    def body(carry: tuple[jax.Array, jax.Array], _: None) -> tuple[Any, None]:
+        g_theta, g_phi = grad(*carry, payoff, run_taus)
+        return (carry[0] + step * g_theta, carry[1] + step * g_phi), None
+
+    return jax.lax.scan(body, (theta, phi), None, length=steps)[0]
+
+
+# ------------------------------------------------------------------------- harness
+
+
+class Clock(NamedTuple):
+    """How long one call took."""
+
+    wall: float  # seconds
+    cpu: float  # CPU seconds of this process, all threads: unlike wall time, barely
+    # inflated when other processes compete for the cores
+
+
+class Timing(NamedTuple):
+    """One row of the table."""
+
+    name: str
+    clock: Clock
+    policies: tuple[np.ndarray, ...] | None  # per agent float64[A_i, T * N], or None
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Clock, Any]:
+    """The time fn() takes until its (JAX or NumPy) result is ready, and the result."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = jax.block_until_ready(fn())
+    return Clock(time.perf_counter() - wall, time.process_time() - cpu), out
+
+
+def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[Clock, Any]:
+    """The fastest (in wall time) of `repeats` timed calls of fn, and its result."""
+    runs = [timed(fn) for _ in range(repeats)]
+    return min(runs, key=lambda run: run[0].wall)
+
+
+def clock_text(clock: Clock) -> str:
+    return f"{clock.wall:.4g} s ({clock.cpu:.4g} CPU s)"
+
+
+def time_jax(
+    name: str, fn: Callable[[], Any], policies: Callable[[Any], tuple], repeats: int
+) -> list[Timing]:
+    """A compile + run row (the first call) and a run-only row (the best of `repeats`
+    further calls with the same shapes, which reuse the compiled executable)."""
+    first, _ = timed(fn)
+    print(f"  {name}, compile + run: {clock_text(first)}", flush=True)
+    again, out = best_of(repeats, fn)
+    print(f"  {name}, run only: {clock_text(again)}", flush=True)
+    return [
+        Timing(f"{name}, compile + run", first, None),
+        Timing(f"{name}, run only", again, policies(out)),
+    ]
+
+
+def time_project(
+    name: str,
+    trainer: Trainer,
+    config: ExactPGConfig,
+    logits: Sequence[np.ndarray],
+    taus: np.ndarray,
+    repeats: int,
+) -> tuple[list[Timing], Policy]:
+    """A project trainer from `logits`, timed as `time_jax`; also its initial
+    batch logits (per agent float[T, N, 1, A_i])."""
+    schedules = constant_schedules(jnp.asarray(taus), config.steps)
+    states = jax_initial_state(trainer, logits, len(taus))
+
+    def run() -> PGState:
+        return trainer.run(states, schedules)
+
+    def policies(final: PGState) -> tuple[np.ndarray, ...]:
+        return tuple(batch_major_policy(x) for x in final.logits)
+
+    return time_jax(name, run, policies, repeats), states.logits
+
+
+def profile_project(
+    game: TabularGame,
+    config: ExactPGConfig,
+    logits: Sequence[np.ndarray],
+    taus: np.ndarray,
+    *,
+    steps: int,
+    top: int = 12,
+) -> list[str]:
+    """Where the project's run spends its time, from a `jax.profiler` trace of a
+    compiled run of `steps` steps at the full batch: the `top` XLA ops by time
+    summed over threads, per step, with their result shape and JAX op name."""
+    trainer = make_trainer(make_exact_pg(game, config))
+    schedules = constant_schedules(jnp.asarray(taus), steps)
+    states = jax_initial_state(trainer, logits, len(taus))
+    hlo = trainer.run.lower(states, schedules).compile().as_text()  # type: ignore[attr-defined]
+    jax.block_until_ready(trainer.run(states, schedules))
+    with tempfile.TemporaryDirectory() as trace_dir:
+        jax.profiler.start_trace(trace_dir)
+        jax.block_until_ready(trainer.run(states, schedules))
+        jax.profiler.stop_trace()
+        [path] = glob.glob(f"{trace_dir}/**/*.xplane.pb", recursive=True)
+        data = jax.profiler.ProfileData.from_file(path)
+    op_ns: collections.Counter[str] = collections.Counter()
+    for plane in data.planes:
+        for line in plane.lines:
+            if line.name.startswith("tf_XLA"):  # XLA's worker threads
+                for event in line.events:
+                    if not event.name.startswith(("ThunkExecutor", "while")):
+                        op_ns[event.name] += event.duration_ns
+    total = sum(op_ns.values())
+    lines = [
+        f"profile of jax marl.exact_pg ({steps} steps): "
+        f"{total / 1e6 / steps:.3g} ms of op time per step, all threads",
+        "| op | result | ms/step | share | JAX op name |",
+        "|---|---|---:|---:|---|",
+    ]
+    for name, ns in op_ns.most_common(top):
+        found = re.search(rf"%{re.escape(name)} = (\S+) (.*)", hlo)
+        shape, rest = found.groups() if found else ("?", "")
+        named = re.search(r'op_name="([^"]*)"', rest)
+        op = named.group(1) if named else ""
+        op = op.split("/while/body/")[-1]
+        lines.append(
+            f"| {name} | {shape} | {ns / 1e6 / steps:.3g} | "
+            f"{100 * ns / total:.1f}% | {op} |"
+        )
+    return lines
+
+
+def time_numpy(
+    initial: tuple[np.ndarray, np.ndarray],
+    payoff: np.ndarray,
+    run_taus: np.ndarray,
+    hyper: dict[str, Any],
+    repeats: int,
+) -> list[Timing]:
+    """Both NumPy implementations, best of `repeats` calls each."""
+    rows = []
+    for name, train_fn in (
+        ("numpy, plain", numpy_train_plain),
+        ("numpy, in place", numpy_train_inplace),
+    ):
+        clock, final = best_of(
+            repeats, lambda fn=train_fn: fn(*initial, payoff, run_taus, **hyper)
+        )
+        print(f"  {name}: {clock_text(clock)}", flush=True)
+        rows.append(Timing(name, clock, tuple(map(softmax_action_major, final))))
+    return rows
+
+
+def time_prototypes(
+    batch_logits: Policy,
+    initial: tuple[np.ndarray, np.ndarray],
+    payoff: np.ndarray,
+    taus: np.ndarray,
+    run_taus: np.ndarray,
+    hyper: dict[str, Any],
+    repeats: int,
+) -> list[Timing]:
+    """Both JAX prototypes, timed as `time_jax`: the dense objective in the
+    project's per-seed vmapped layout (from `batch_logits`, per agent
+    float[T, N, 1, A_i]; taus float[T]), and in the action-major layout (from
+    `initial`, per agent float[A_i, T * N]; run_taus float[T * N])."""
+
+    def run_vmapped() -> Policy:
+        return prototype_vmapped_train(batch_logits, payoff, taus, **hyper)
+
+    def run_action_major() -> tuple[jax.Array, jax.Array]:
+        return prototype_action_major_train(*initial, payoff, run_taus, **hyper)
+
+    def vmapped_policies(final: Policy) -> tuple[np.ndarray, ...]:
+        return tuple(batch_major_policy(x) for x in final)
+
+    def action_major_policies(final: tuple[jax.Array, ...]) -> tuple[np.ndarray, ...]:
+        return tuple(softmax_action_major(np.asarray(x)) for x in final)
+
+    return [
+        *time_jax(
+            "jax prototype, dense, per seed (vmap)",
+            run_vmapped,
+            vmapped_policies,
+            repeats,
+        ),
+        *time_jax(
+            "jax prototype, dense, action-major",
+            run_action_major,
+            action_major_policies,
+            repeats,
+        ),
+    ]
+
+
+def table_lines(rows: Sequence[Timing], updates: int) -> list[str]:
+    """A markdown table: wall and CPU seconds, updates per wall second, and speed
+    relative to the fastest NumPy row (its seconds / the row's seconds, > 1 is
+    faster than NumPy) by wall time and by CPU time."""
+    numpy_rows = [row for row in rows if row.name.startswith("numpy")]
+    fastest = min(numpy_rows, key=lambda row: row.clock.wall)
+    lines = [
+        f"| implementation | seconds | CPU seconds | updates/s "
+        f"| speed vs {fastest.name} | by CPU time |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        wall, cpu = row.clock
+        lines.append(
+            f"| {row.name} | {wall:.4g} | {cpu:.4g} | {updates / wall:.3g} "
+            f"| {fastest.clock.wall / wall:.3g}x | {fastest.clock.cpu / cpu:.3g}x |"
+        )
+    project = next(row for row in rows if row.name.endswith("fast path), run only"))
+    lines.append("")
+    for row in numpy_rows:
+        lines.append(
+            f"speed ratio JAX/NumPy ({project.name} vs {row.name}): "
+            f"{row.clock.wall / project.clock.wall:.3g}x (target >= 5x)"
+        )
+    return lines
+
+
+def policy_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
+    """max |a - b| over all entries of two float[A, R] policies, and the number of
+    runs (columns) that differ anywhere by more than 1e-3."""
+    diff = np.abs(a - b)
+    return float(diff.max()), int((diff.max(axis=0) > 1e-3).sum())
+
+
+def agreement_lines(rows: Sequence[Timing], atol: float) -> tuple[list[str], bool]:
+    """Every row's final policies against the project's, and whether all are within
+    `atol`."""
+    rows = [row for row in rows if row.policies is not None]
+    reference, others = rows[0], rows[1:]
+    assert reference.policies is not None
+    lines, passed = [], True
+    for row in others:
+        assert row.policies is not None
+        worst, differing = max(
+            policy_difference(a, b)
+            for a, b in zip(reference.policies, row.policies, strict=True)
+        )
+        ok = worst <= atol
+        passed &= ok
+        lines.append(
+            f"max |policy({reference.name}) - policy({row.name})| = {worst:.2e}, "
+            f"{differing} runs differ by > 1e-3: {'PASS' if ok else 'FAIL'} "
+            f"(atol {atol:g})"
+        )
+    return lines, passed
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as the OS reports it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine_lines() -> list[str]:
+    """What the numbers were measured on."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return [
+        f"machine: {cpu_model()}, {os.cpu_count()} CPUs ({usable} usable), "
+        f"{platform.system()} {platform.machine()}",
+        f"python {platform.python_version()}, numpy {np.__version__}, "
+        f"jax {jax.__version__}, backend {jax.default_backend()}, "
+        f"devices {jax.devices()}",
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}; "
+        f"load average (1, 5, 15 min) {load_average()}",
+    ]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.lever_phase_diagram",
+        description="Lever-game phase diagram: marl.exact_pg (JAX) vs NumPy.",
+    )
+    parser.add_argument(
+        "--taus-count", type=int, default=16, help="0 and a log grid up to 10"
+    )
+    parser.add_argument("--seeds", type=int, default=1024, help="seeds per tau")
+    parser.add_argument("--steps", type=int, default=5000, help="SGD steps per run")
+    parser.add_argument("--seed", type=int, default=0, help="for the initial logits")
+    parser.add_argument(
+        "--general",
+        action="store_true",
+        help="also time the general (history-enumeration) path of marl.exact_pg",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run-only timings are the best of this many calls",
+    )
+    parser.add_argument(
+        "--atol",
+        type=float,
+        default=1e-4,
+        help="largest allowed |policy difference| (float32)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="also profile the project's run for this many steps (e.g. 100)",
+    )
+    parser.add_argument(
+        "--prototype",
+        action="store_true",
+        help="also time the two dense-objective JAX prototypes",
+    )
+    args = parser.parse_args(argv)
+    for name in ("taus_count", "seeds", "steps", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    game = games.make("lever")
+    config = ExactPGConfig(steps=args.steps)
+    if config.optimizer != "sgd" or config.grad_noise or config.stay_equivariant:
+        raise ValueError("the NumPy reference implements plain exact SGD only")
+    taus = tau_grid(args.taus_count)
+    updates = len(taus) * args.seeds * args.steps
+    payoff = payoff_matrix(game)
+    logits = initial_logits(
+        game, seed=args.seed, num_seeds=args.seeds, scale=config.init_scale
+    )
+    initial = tuple(to_action_major(x, len(taus)) for x in logits)
+    run_taus = np.repeat(taus, args.seeds)
+    hyper = dict(
+        steps=args.steps,
+        learning_rate=config.learning_rate,
+        reward_range=game.reward_range,
+    )
+
+    print("\n".join(machine_lines()))
+    print(
+        f"lever game: {len(taus)} taus x {args.seeds} seeds x {args.steps} steps = "
+        f"{updates:.4g} updates, all float32, lr {config.learning_rate}, "
+        f"reward_range {game.reward_range}"
+    )
+    print(f"taus: {np.array2string(taus, precision=4, max_line_width=200)}", flush=True)
+
+    rows, batch_logits = time_project(
+        "jax project (matrix_pg fast path)",
+        fastest_trainer(game, config),
+        config,
+        logits,
+        taus,
+        args.repeats,
+    )
+    if args.general:
+        rows += time_project(
+            "jax project (exact_pg general path)",
+            make_trainer(make_exact_pg(game, config)),
+            config,
+            logits,
+            taus,
+            args.repeats,
+        )[0]
+    rows += time_numpy(initial, payoff, run_taus, hyper, args.repeats)
+    if args.prototype:
+        rows += time_prototypes(
+            batch_logits, initial, payoff, taus, run_taus, hyper, args.repeats
+        )
+
+    if args.profile:
+        profile = profile_project(game, config, logits, taus, steps=args.profile)
+        print("", *profile, sep="\n")
+
+    agreement, passed = agreement_lines(rows, args.atol)
+    print("", *table_lines(rows, updates), "", *agreement, sep="\n")
+    print(f"load average at the end: {load_average()}")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
