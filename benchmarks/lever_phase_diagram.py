@@ -33,6 +33,11 @@ import os
 # 10 x runs product gains nothing from a second one (same wall time, measured), and
 # its thousands of small sgemm calls stall whenever another process holds a core.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# One host device per core, so that the project's trainer can shard its runs over
+# the cores (marl.matrix_pg); JAX reads this when it starts, before any jax call.
+os.environ.setdefault(
+    "XLA_FLAGS", f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
+)
 
 import argparse
 import collections
