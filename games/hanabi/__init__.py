@@ -1,10 +1,19 @@
 """Hanabi in pure JAX, identical to hanabi-learning-environment (see docs/hanabi.md).
 
 `rules` holds the game (reset, step, legal actions); `encoding` the canonical
-observation vectors; `verify` the lockstep check against HLE (it needs
-hanabi-learning-environment installed and is not imported here).
+observation vectors; `belief` the v0-belief vectors of SAD/OBL and JaxMARL;
+`symmetry` the color permutations on states, observations and actions; `verify`
+the lockstep check against HLE (it needs hanabi-learning-environment installed
+and is not imported here).
 """
 
+from games.hanabi.belief import (
+    card_beliefs,
+    public_card_counts,
+    v0_belief,
+    v0_belief_sections,
+    v0_belief_size,
+)
 from games.hanabi.encoding import canonical, canonical_sections, canonical_size
 from games.hanabi.rules import (
     PRESETS,
@@ -22,23 +31,48 @@ from games.hanabi.rules import (
     step,
     validate_deck,
 )
+from games.hanabi.symmetry import (
+    ColorPermutation,
+    all_color_permutations,
+    color_permutation,
+    compose_permutations,
+    invert_permutation,
+    permute_action,
+    permute_action_values,
+    permute_observation,
+    permute_state,
+)
 
 __all__ = [
     "PRESETS",
+    "ColorPermutation",
     "DecodedAction",
     "HanabiParams",
     "HanabiState",
     "IllegalActionError",
+    "all_color_permutations",
     "canonical",
     "canonical_sections",
     "canonical_size",
+    "card_beliefs",
     "checked_step",
+    "color_permutation",
+    "compose_permutations",
     "decode_action",
     "describe_action",
+    "invert_permutation",
     "legal_actions",
     "legal_actions_per_player",
     "make_params",
+    "permute_action",
+    "permute_action_values",
+    "permute_observation",
+    "permute_state",
+    "public_card_counts",
     "reset",
     "step",
+    "v0_belief",
+    "v0_belief_sections",
+    "v0_belief_size",
     "validate_deck",
 ]

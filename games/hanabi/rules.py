@@ -303,6 +303,24 @@ def validate_deck(deck: np.ndarray | jax.Array, params: HanabiParams) -> np.ndar
     return array.astype(np.int32)
 
 
+def shuffle(key: jax.Array, cards: jax.Array) -> jax.Array:
+    """A random permutation of `cards` (int[D]) without a sort.
+
+    Each card draws 32 random bits and goes to the position given by the number of
+    cards with smaller bits (ties, of probability about D^2 / 2^33 per deck, broken
+    by index): a D x D comparison and a scatter, about 6x faster on a CPU than
+    `jax.random.permutation`'s sort, which dominated a step with auto-reset.
+    """
+    size = cards.shape[0]
+    bits = jax.random.bits(key, (size,), jnp.uint32)
+    index = jnp.arange(size)
+    before = (bits[None, :] < bits[:, None]) | (
+        (bits[None, :] == bits[:, None]) & (index[None, :] < index[:, None])
+    )
+    position = before.sum(axis=1)
+    return jnp.zeros_like(cards).at[position].set(cards, unique_indices=True)
+
+
 def reset(
     key: jax.Array,
     params: HanabiParams,
@@ -322,7 +340,7 @@ def reset(
     """
     num_players, hand_size = params.num_players, params.hand_size
     if deck is None:
-        deck = jax.random.permutation(key, jnp.asarray(params.sorted_deck()))
+        deck = shuffle(key, jnp.asarray(params.sorted_deck()))
     elif isinstance(deck, jax.core.Tracer):
         if tuple(deck.shape) != (params.deck_size,):
             raise ValueError(
