@@ -17,8 +17,6 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
-from jax.sharding import PartitionSpec as P
 
 from games import TabularGame
 from marl.equivariance import PolicySymmetries
@@ -95,19 +93,23 @@ def train_blocks(
     def one_block(block: tuple) -> tuple:
         theta, rows = block[:2], block[2]
 
-        def step(carry: tuple, taus_now: jax.Array) -> tuple:
-            theta, _ = carry
+        def step(theta: tuple, taus_now: jax.Array) -> tuple:
             taus = taus_now[rows]
             grads = matrix_game_gradient(payoff, theta, taus)
-            scale = 1.0 / (reward_range + taus)
-            norm = scale * jnp.sqrt(sum(jnp.sum(g * g, axis=0) for g in grads))
-            theta = tuple(
-                t + learning_rate * scale * g for t, g in zip(theta, grads, strict=True)
-            )
-            return (theta, norm), None
+            scale = learning_rate / (reward_range + taus)
+            new = tuple(t + scale * g for t, g in zip(theta, grads, strict=True))
+            return new, grads
 
-        start = (theta, jnp.zeros_like(theta[0][0]))  # varying like theta
-        (theta, norm), _ = jax.lax.scan(step, start, schedules.T)
+        # The gradient norm is only reported for the last step: computing it at
+        # every step would add two passes over the block per step.
+        theta, _ = jax.lax.scan(
+            lambda t, tau: (step(t, tau)[0], None), theta, schedules.T[:-1]
+        )
+        taus = schedules[:, -1][rows]
+        theta, grads = step(theta, schedules[:, -1])
+        norm = jnp.sqrt(sum(jnp.sum(g * g, axis=0) for g in grads)) / (
+            reward_range + taus
+        )
         return theta, norm
 
     return jax.lax.map(one_block, (*logits, tau_index))
@@ -117,27 +119,26 @@ def make_matrix_trainer(game: TabularGame, config: ExactPGConfig) -> Trainer:
     """A `Trainer` with the same interface and results as
     `make_trainer(make_exact_pg(game, config))` for games where `supports` holds.
 
-    Runs are cut into blocks of `BLOCK_SIZE` (padded) and the blocks are spread over
-    every local device with `shard_map` (on a CPU, one host device per core with
-    XLA_FLAGS=--xla_force_host_platform_device_count=<cores>)."""
+    Runs are cut into blocks of `BLOCK_SIZE` (padded). The blocks are split over the
+    local devices, and each device's share is dispatched asynchronously, so the
+    devices work at once (on a CPU, one host device per core with
+    XLA_FLAGS=--xla_force_host_platform_device_count=<cores>; XLA's CPU runtime
+    runs the partitions of one sharded program one after another, so `shard_map`
+    would not use the cores)."""
     if not supports(game, config):
         raise ValueError(
             "the matrix-game fast path needs a 2-player matrix game, SGD, "
             "self-play, no gradient noise"
         )
     learner: Learner = make_exact_pg(game, config)
-    payoff = jnp.asarray(payoff_matrix(game))
-    mesh = Mesh(np.array(jax.devices()), ("blocks",))
-    train = partial(
-        train_blocks,
-        learning_rate=config.learning_rate,
-        reward_range=game.reward_range,
-    )
-    sharded = jax.shard_map(
-        lambda x, y, schedules, rows: train(payoff, (x, y), schedules, rows),
-        mesh=mesh,
-        in_specs=(P("blocks"), P("blocks"), P(), P("blocks")),
-        out_specs=((P("blocks"), P("blocks")), P("blocks")),
+    payoff = payoff_matrix(game)
+    devices = jax.local_devices()
+    train = jax.jit(
+        partial(
+            train_blocks,
+            learning_rate=config.learning_rate,
+            reward_range=game.reward_range,
+        )
     )
 
     def init(keys: jax.Array, num_runs: int) -> PGState:
@@ -147,29 +148,45 @@ def make_matrix_trainer(game: TabularGame, config: ExactPGConfig) -> Trainer:
     def run(states: PGState, schedules: jax.Array) -> PGState:
         num_taus, num_seeds = states.grad_norm.shape
         total = num_taus * num_seeds
-        unit = BLOCK_SIZE * mesh.size
+        unit = BLOCK_SIZE * len(devices)
         padded = -(-total // unit) * unit
         blocks = padded // BLOCK_SIZE
 
-        def to_blocks(x: jax.Array) -> jax.Array:  # [T, N, 1, A] -> [blocks, A, B]
-            flat = jnp.pad(
-                x[:, :, 0, :].reshape(total, -1), ((0, padded - total), (0, 0))
-            )
+        def to_blocks(x: np.ndarray) -> np.ndarray:  # [T, N, 1, A] -> [blocks, A, B]
+            flat = np.zeros((padded, x.shape[-1]), x.dtype)
+            flat[:total] = x[:, :, 0, :].reshape(total, -1)
             return flat.reshape(blocks, BLOCK_SIZE, -1).transpose(0, 2, 1)
 
-        rows = jnp.repeat(jnp.arange(num_taus), num_seeds)
-        rows = jnp.pad(rows, (0, padded - total)).reshape(blocks, BLOCK_SIZE)
-        x, y = map(to_blocks, states.logits)
-        (x, y), norm = sharded(x, y, schedules, rows)
+        rows = np.zeros(padded, np.int32)
+        rows[:total] = np.repeat(np.arange(num_taus), num_seeds)
+        parts = [to_blocks(np.asarray(x)) for x in states.logits]
+        parts.append(rows.reshape(blocks, BLOCK_SIZE))
+        share = blocks // len(devices)
+        outputs = []
+        for k, device in enumerate(devices):  # asynchronous: all devices at once
+            mine = [
+                jax.device_put(p[k * share : (k + 1) * share], device) for p in parts
+            ]
+            outputs.append(
+                train(
+                    jax.device_put(payoff, device),
+                    (mine[0], mine[1]),
+                    jax.device_put(schedules, device),
+                    mine[2],
+                )
+            )
+        (x, y), norm = jax.tree.map(
+            lambda *leaves: np.concatenate([np.asarray(v) for v in leaves]), *outputs
+        )
 
-        def from_blocks(z: jax.Array) -> jax.Array:
+        def from_blocks(z: np.ndarray) -> jax.Array:
             flat = z.transpose(0, 2, 1).reshape(padded, -1)[:total]
-            return flat.reshape(num_taus, num_seeds, 1, -1)
+            return jnp.asarray(flat.reshape(num_taus, num_seeds, 1, -1))
 
-        norm = norm.reshape(padded)[:total].reshape(num_taus, num_seeds)
+        norm = jnp.asarray(norm.reshape(padded)[:total].reshape(num_taus, num_seeds))
         return states._replace(logits=(from_blocks(x), from_blocks(y)), grad_norm=norm)
 
-    return Trainer(jax.jit(init, static_argnums=1), jax.jit(run))
+    return Trainer(jax.jit(init, static_argnums=1), run)
 
 
 def fastest_trainer(
