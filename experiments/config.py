@@ -132,13 +132,13 @@ class TabularConfig:
                 )
 
 
-def _writable(node: DictConfig) -> DictConfig:
+def writable(node: DictConfig) -> DictConfig:
     """Frozen dataclasses become read-only nodes; hydra must override them."""
     OmegaConf.set_readonly(node, None)
     for key in node:
         child = node._get_node(key)
         if isinstance(child, DictConfig):
-            _writable(child)
+            writable(child)
     return node
 
 
@@ -146,7 +146,7 @@ def register_schemas() -> None:
     """Makes the schemas available to `defaults:` lists in conf/."""
     store = ConfigStore.instance()
     store.store(
-        name="tabular_schema", node=_writable(OmegaConf.structured(TabularConfig))
+        name="tabular_schema", node=writable(OmegaConf.structured(TabularConfig))
     )
 
 
@@ -154,5 +154,5 @@ def to_config(cfg: DictConfig, schema: type[T]) -> T:
     """The frozen, validated dataclass of a composed config (hydra keys dropped)."""
     plain: Any = OmegaConf.to_container(cfg, resolve=True)
     plain.pop("hydra", None)
-    merged = OmegaConf.merge(_writable(OmegaConf.structured(schema)), plain)
+    merged = OmegaConf.merge(writable(OmegaConf.structured(schema)), plain)
     return OmegaConf.to_object(merged)  # type: ignore[return-value]

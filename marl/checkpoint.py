@@ -1,0 +1,238 @@
+"""Checkpoints of training-state pytrees: atomic, self-checking, refused when wrong.
+
+A checkpoint is one `.npz` file (numpy's zip of arrays) holding every leaf of the
+pytree (`leaf_00000`, ...) and a JSON manifest (`__manifest__`): format version,
+the step, a hash of the configuration that produced it, the pytree's structure
+(treedef), every leaf's shape and dtype, and a SHA-256 digest of all leaf bytes.
+PRNG key arrays are stored as their raw key data and rebuilt with their
+implementation, so a resumed run continues the same random stream.
+
+It is written to a temporary file in the same directory, flushed, fsynced and
+renamed over the final name (`os.replace` is atomic on POSIX), so a reader sees
+the old file or the new one, never half of one. `load_checkpoint` refuses, with a
+one-line `CheckpointError`, a file that is truncated or corrupt, written by a
+different configuration, or whose structure, shapes or dtypes differ from the
+state this run expects.
+
+These are the only functions in `marl/` that touch the filesystem; they are called
+by the entry points (`experiments/hanabi.py`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import pathlib
+import re
+import tempfile
+import zipfile
+from typing import Any, TypeVar
+
+import jax
+import numpy as np
+
+FORMAT = "entropy-zsc-lab/checkpoint/v1"
+MANIFEST = "__manifest__"
+_NAME = re.compile(r"^step_(\d{9,})\.npz$")
+
+T = TypeVar("T")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the one-line message says why."""
+
+
+def config_hash(config: Any) -> str:
+    """SHA-256 (hex, 16 characters) of a configuration's canonical JSON.
+
+    Dataclasses are turned into dicts, tuples into lists; keys are sorted.
+    """
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def checkpoint_path(directory: str | os.PathLike, step: int) -> pathlib.Path:
+    """The file of the checkpoint at `step` in `directory`."""
+    return pathlib.Path(directory) / f"step_{step:09d}.npz"
+
+
+def list_checkpoints(directory: str | os.PathLike) -> list[int]:
+    """The steps of the checkpoints in `directory`, ascending ([] if none)."""
+    path = pathlib.Path(directory)
+    if not path.is_dir():
+        return []
+    steps = (_NAME.match(p.name) for p in path.iterdir())
+    return sorted(int(m.group(1)) for m in steps if m)
+
+
+def _is_key(leaf: Any) -> bool:
+    return jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
+def _describe(leaf: Any) -> dict[str, Any]:
+    """Shape and dtype of an array or of an abstract one (`jax.eval_shape`)."""
+    dtype = str(leaf.dtype) if _is_key(leaf) else np.dtype(leaf.dtype).str
+    return {"shape": list(leaf.shape), "dtype": dtype}
+
+
+def _readable(spec: dict[str, Any]) -> str:
+    """'float32[3, 4]' for a leaf's spec."""
+    dtype = spec["dtype"]
+    name = dtype if dtype.startswith("key<") else np.dtype(dtype).name
+    return f"{name}{spec['shape']}"
+
+
+def _digest(arrays: list[np.ndarray]) -> str:
+    sha = hashlib.sha256()
+    for array in arrays:
+        sha.update(np.ascontiguousarray(array).tobytes())
+    return sha.hexdigest()
+
+
+def _atomic_write(path: pathlib.Path, data: bytes) -> None:
+    """Temporary file beside `path`, fsync, rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o644)  # mkstemp's 0600 hides it from others
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    tree: Any,
+    *,
+    step: int,
+    config_hash: str,
+    metadata: dict[str, Any] | None = None,
+) -> pathlib.Path:
+    """Writes `tree` (a pytree of arrays) to `path` atomically; returns the path.
+
+    step: the training step the state is at (checked against the file name's and
+    the caller's expectations on load). metadata: any JSON, kept in the manifest.
+    """
+    leaves, treedef = jax.tree.flatten(tree)
+    specs = [
+        {**_describe(leaf), "impl": str(jax.random.key_impl(leaf))}
+        if _is_key(leaf)
+        else _describe(leaf)
+        for leaf in leaves
+    ]
+    arrays = [
+        np.asarray(jax.random.key_data(leaf) if _is_key(leaf) else leaf)
+        for leaf in leaves
+    ]
+    manifest = {
+        "format": FORMAT,
+        "step": int(step),
+        "config_hash": config_hash,
+        "treedef": str(treedef),
+        "leaves": specs,
+        "digest": _digest(arrays),
+        "metadata": metadata or {},
+    }
+    payload: dict[str, Any] = {f"leaf_{i:05d}": a for i, a in enumerate(arrays)}
+    payload[MANIFEST] = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **payload)
+    path = pathlib.Path(path)
+    _atomic_write(path, buffer.getvalue())
+    return path
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of a checkpoint file (CheckpointError if unreadable)."""
+    return _read(pathlib.Path(path))[0]
+
+
+def _read(path: pathlib.Path) -> tuple[dict[str, Any], list[np.ndarray]]:
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            manifest = json.loads(bytes(npz[MANIFEST]).decode())
+            count = len(manifest["leaves"])
+            arrays = [npz[f"leaf_{i:05d}"] for i in range(count)]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated ({reason})"
+        ) from None
+    if manifest.get("format") != FORMAT:
+        raise CheckpointError(
+            f"checkpoint {path} has format {manifest.get('format')!r}, "
+            f"expected {FORMAT!r}"
+        )
+    if _digest(arrays) != manifest["digest"]:
+        raise CheckpointError(f"checkpoint {path} is corrupt (digest mismatch)")
+    return manifest, arrays
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    template: T,
+    *,
+    config_hash: str,
+    step: int | None = None,
+) -> tuple[T, dict[str, Any]]:
+    """Reads a checkpoint into the structure of `template`; returns it and the
+    manifest.
+
+    template: a pytree like the one saved (a freshly initialized state, or
+    `jax.eval_shape` of its initializer): its treedef, shapes and dtypes must match
+    the file's.
+    config_hash: must equal the hash stored in the file. step: if given, the file's
+    step must equal it. Any mismatch raises a one-line CheckpointError.
+    """
+    path = pathlib.Path(path)
+    manifest, arrays = _read(path)
+    if manifest["config_hash"] != config_hash:
+        raise CheckpointError(
+            f"checkpoint {path} was written by a different configuration "
+            f"(hash {manifest['config_hash']}, this run {config_hash})"
+        )
+    if step is not None and manifest["step"] != step:
+        raise CheckpointError(
+            f"checkpoint {path} is at step {manifest['step']}, expected {step}"
+        )
+    leaves, treedef = jax.tree.flatten(template)
+    if manifest["treedef"] != str(treedef) or len(leaves) != len(arrays):
+        raise CheckpointError(
+            f"checkpoint {path} holds a different state structure "
+            f"({len(arrays)} arrays, this run expects {len(leaves)})"
+        )
+    restored = []
+    for index, (leaf, spec, array) in enumerate(
+        zip(leaves, manifest["leaves"], arrays, strict=True)
+    ):
+        expected = _describe(leaf)
+        if {k: spec[k] for k in ("shape", "dtype")} != expected:
+            raise CheckpointError(
+                f"checkpoint {path} does not match this run: array {index} is "
+                f"{_readable(spec)} in the file, {_readable(expected)} here"
+            )
+        if _is_key(leaf):
+            data = jax.numpy.asarray(array)
+            restored.append(jax.random.wrap_key_data(data, impl=spec["impl"]))
+        else:
+            restored.append(jax.numpy.asarray(array))
+    return jax.tree.unflatten(treedef, restored), manifest
+
+
+def prune_checkpoints(directory: str | os.PathLike, keep: int) -> None:
+    """Deletes all but the `keep` most recent checkpoints in `directory`."""
+    steps = list_checkpoints(directory)
+    for step in steps[: max(len(steps) - keep, 0)]:
+        checkpoint_path(directory, step).unlink(missing_ok=True)

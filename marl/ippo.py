@@ -1,0 +1,724 @@
+"""Independent PPO (IPPO) on the pure-JAX Hanabi, many seeds in one jitted call.
+
+Every seat is a PPO learner (Schulman et al. 2017, "Proximal policy optimization
+algorithms") on the common reward; with `share_parameters` (the default) the seats
+share one network, else each seat has its own network and its own optimizer. This
+is the IPPO of de Witt et al. 2020 ("Is independent learning all you need in the
+StarCraft multi-agent challenge?") and of JaxMARL's Hanabi baseline (Rutherford
+et al. 2024), written for a turn-based game:
+
+- one seat acts per step (`state.current_player`) and only its decision is a
+  training sample: each environment step gives one sample (the acting seat's
+  observation, legal mask, action, log-probability and value);
+- the reward is common, so the value of a state is the team's expected return from
+  the acting seat's view, and generalized advantage estimation (Schulman et al.
+  2016) runs along the game's time axis over the acting seats' values;
+- a recurrent network still advances every seat's memory at every step, so each
+  seat sees every move (see `marl.networks`).
+
+The pieces are module-level functions so tests check the real thing: `gae`,
+`ppo_loss`, `entropy_term`, `rollout`; the learner is an `(init, update)` pair over
+the named state `IPPOState`; `make_train(config, params)(key)` is one whole
+training run (jit it, and `vmap` it over keys for seeds); `make_trainer` gives the
+jitted seed x entropy-coefficient batch in chunks of updates, which is what the
+entry point checkpoints between.
+
+Shapes: N environments per run, T steps per rollout, P players, O observation size,
+A actions, H recurrent state size (0 for a feed-forward network).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from games import hanabi
+from marl.exact_pg import ConfigError, global_norm
+from marl.networks import (
+    Params,
+    Policy,
+    action_log_prob,
+    make_policy,
+    masked_entropy,
+    sample_action,
+)
+
+NETWORKS = ("mlp", "gru")
+ENTROPY_ACCOUNTINGS = ("acting", "all_agents")
+
+
+@dataclasses.dataclass(frozen=True)
+class IPPOConfig:
+    """Hyperparameters of IPPO; validated once on construction.
+
+    Defaults follow JaxMARL's Hanabi IPPO baseline (`ippo_ff_hanabi.yaml`) where it
+    has one, at a smaller scale.
+    """
+
+    num_envs: int = 64
+    """Games played in parallel per run (N)."""
+    num_steps: int = 64
+    """Environment steps per game per rollout (T); one update per rollout."""
+    total_timesteps: int = 1_000_000
+    """Environment steps per run; `num_updates = total_timesteps // (N T)`."""
+    update_epochs: int = 4
+    """Passes over each rollout (PPO's K epochs)."""
+    num_minibatches: int = 4
+    """Minibatches per epoch. Feed-forward: N T samples are shuffled and split;
+    recurrent: the N sequences are shuffled and split (it must divide N)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE's lambda (Schulman et al. 2016): 0 is one-step TD, 1 Monte Carlo."""
+    clip_eps: float = 0.2
+    """PPO's clip range epsilon for the probability ratio (and the value, see
+    `clip_value`)."""
+    clip_value: bool = True
+    """Clip the value prediction to within `clip_eps` of the rollout's value and
+    take the larger loss (as PPO2 / PureJaxRL); False: plain squared error."""
+    ent_coef: float = 0.01
+    """Entropy bonus coefficient c_H (an array argument of `update`, so a sweep
+    over it can be a `vmap` axis; the experiment's `ent_coefs` overrides this)."""
+    vf_coef: float = 0.5
+    """Value loss coefficient c_V."""
+    max_grad_norm: float = 0.5
+    """Gradients are clipped to this global norm (per seat with per-seat
+    parameters) before Adam."""
+    lr: float = 5e-4
+    """Adam's learning rate (its initial value when annealed)."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run, once per update."""
+    adam_eps: float = 1e-5
+    """Adam's epsilon."""
+    normalize_advantages: bool = True
+    """Standardize advantages within each minibatch."""
+    network: str = "mlp"
+    """'mlp' (feed-forward actor and critic) or 'gru' (recurrent; the memory is
+    zeroed at the start of every episode)."""
+    hidden_sizes: tuple[int, ...] = (128, 128)
+    """ReLU layer widths: each of the MLP's actor and critic; the GRU network's
+    torso before the GRU (its heads use the last width)."""
+    gru_size: int = 128
+    """GRU units (network='gru' only)."""
+    share_parameters: bool = True
+    """One network for every seat (default), or one network and optimizer per
+    seat."""
+    entropy_accounting: str = "acting"
+    """'acting': the entropy bonus is the mean entropy over acting decisions;
+    'all_agents': the mean over every seat's row at every step, the waiting seats'
+    forced no-op counting as 0, as JaxMARL's IPPO computes it. That is the acting
+    mean divided by the number of players (docs/ippo.md)."""
+    seed: int = 0
+    """Root PRNG seed; seed k of a batch is `seed_keys(seed, n)[k]`."""
+
+    def __post_init__(self) -> None:
+        # Hydra hands over lists; keep the frozen config hashable and immutable.
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        recurrent = self.network == "gru"
+        split = self.num_envs if recurrent else self.num_envs * self.num_steps
+        rules = {
+            "num_envs": (self.num_envs >= 1, "must be >= 1"),
+            "num_steps": (self.num_steps >= 1, "must be >= 1"),
+            "total_timesteps": (
+                self.total_timesteps >= self.num_envs * self.num_steps,
+                "must be >= num_envs * num_steps, one update",
+            ),
+            "update_epochs": (self.update_epochs >= 1, "must be >= 1"),
+            "num_minibatches": (
+                self.num_minibatches >= 1 and split % self.num_minibatches == 0,
+                "must be >= 1 and divide "
+                + ("num_envs (recurrent)" if recurrent else "num_envs * num_steps"),
+            ),
+            "gamma": (0 < self.gamma <= 1, "must be in (0, 1]"),
+            "gae_lambda": (0 <= self.gae_lambda <= 1, "must be in [0, 1]"),
+            "clip_eps": (self.clip_eps > 0, "must be > 0"),
+            "ent_coef": (
+                math.isfinite(self.ent_coef) and self.ent_coef >= 0,
+                "must be finite and >= 0",
+            ),
+            "vf_coef": (self.vf_coef >= 0, "must be >= 0"),
+            "max_grad_norm": (self.max_grad_norm > 0, "must be > 0"),
+            "lr": (self.lr > 0, "must be > 0"),
+            "adam_eps": (self.adam_eps > 0, "must be > 0"),
+            "network": (self.network in NETWORKS, "must be 'mlp' or 'gru'"),
+            "hidden_sizes": (
+                all(size >= 1 for size in self.hidden_sizes),
+                "must be a list of widths >= 1",
+            ),
+            "gru_size": (self.gru_size >= 1, "must be >= 1"),
+            "entropy_accounting": (
+                self.entropy_accounting in ENTROPY_ACCOUNTINGS,
+                "must be 'acting' or 'all_agents'",
+            ),
+            "seed": (self.seed >= 0, "must be >= 0"),
+        }
+        for field, (ok, rule) in rules.items():
+            if not ok:
+                raise ConfigError(
+                    f"ippo.{field}={getattr(self, field)!r} is impossible ({rule})"
+                )
+
+    @property
+    def recurrent(self) -> bool:
+        return self.network == "gru"
+
+    @property
+    def batch_size(self) -> int:
+        """Environment steps (= training samples) per update, N T."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        """Updates per run, total_timesteps // (N T)."""
+        return self.total_timesteps // self.batch_size
+
+
+class RolloutState(NamedTuple):
+    """What the games carry from one rollout to the next (N games)."""
+
+    env_state: hanabi.HanabiState
+    """Every leaf with a leading [N]."""
+    carry: jax.Array
+    """float32[N, P, H]: every seat's recurrent state."""
+    first: jax.Array
+    """bool[N]: the current state starts an episode (the memory is reset)."""
+    episode_return: jax.Array
+    """float32[N]: reward so far in each game's episode."""
+
+
+class IPPOState(NamedTuple):
+    """One run's whole training state: everything a checkpoint must hold."""
+
+    params: Params
+    """Network parameters (leading [P] with per-seat parameters)."""
+    opt_state: optax.OptState
+    """Adam's state (with the step count that anneals the learning rate)."""
+    rollout: RolloutState
+    key: jax.Array
+    """The run's PRNG key, split at every update."""
+    update: jax.Array
+    """int32[]: updates done."""
+
+
+class Transition(NamedTuple):
+    """One rollout, time-major: every field has leading [T, N]."""
+
+    obs: jax.Array  # uint8[T, N, P, O]: every seat's canonical observation
+    actor: jax.Array  # int32[T, N]: the acting seat
+    first: jax.Array  # bool[T, N]: the observation starts an episode
+    legal: jax.Array  # bool[T, N, A]: the acting seat's legal actions
+    action: jax.Array  # int32[T, N]
+    log_prob: jax.Array  # float32[T, N]: log pi_old(action)
+    value: jax.Array  # float32[T, N]: V_old of the acting seat's observation
+    reward: jax.Array  # float32[T, N]: the common reward
+    done: jax.Array  # bool[T, N]: the episode ended with this step
+    finished_return: jax.Array  # float32[T, N]: the episode's return where done
+
+
+class PPOBatch(NamedTuple):
+    """The per-decision inputs of `ppo_loss`, any leading shape [...]."""
+
+    legal: jax.Array  # bool[..., A]
+    action: jax.Array  # int32[...]
+    log_prob: jax.Array  # float32[...]: log pi_old(action)
+    value: jax.Array  # float32[...]: V_old
+    advantage: jax.Array  # float32[...]
+    target: jax.Array  # float32[...]: value target (GAE advantage + V_old)
+
+
+class LossInfo(NamedTuple):
+    """Scalars describing one `ppo_loss` evaluation."""
+
+    policy_loss: jax.Array
+    value_loss: jax.Array
+    entropy: jax.Array  # mean entropy per acting decision, whatever the accounting
+    approx_kl: jax.Array  # mean of (r - 1) - log r, an estimate of KL(old || new)
+    clip_fraction: jax.Array  # fraction of decisions with |r - 1| > clip_eps
+
+
+class Metrics(NamedTuple):
+    """Per update (leading axes added by scans and vmaps)."""
+
+    return_sum: jax.Array  # float32: returns of the episodes ended in the rollout
+    episodes: jax.Array  # int32: episodes ended in the rollout
+    entropy: jax.Array  # float32: mean LossInfo.entropy over epochs x minibatches
+    policy_loss: jax.Array
+    value_loss: jax.Array
+    approx_kl: jax.Array
+    clip_fraction: jax.Array
+    grad_norm: jax.Array  # float32: mean global gradient norm before clipping
+
+
+class Learner(NamedTuple):
+    """IPPO as a pure `(init, update)` pair for one run."""
+
+    init: Callable[[jax.Array], IPPOState]
+    """key -> a fresh state (random parameters, N freshly dealt games)."""
+    update: Callable[[IPPOState, jax.Array], tuple[IPPOState, Metrics]]
+    """(state, ent_coef float32[]) -> one rollout and its PPO epochs."""
+
+
+def gae(
+    rewards: jax.Array,
+    values: jax.Array,
+    dones: jax.Array,
+    last_value: jax.Array,
+    gamma: float | jax.Array,
+    lam: float | jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """Generalized advantage estimates and value targets, a reverse `lax.scan`.
+
+    rewards, values: float[T, ...]; dones: bool[T, ...] (the episode ended with
+    step t, so nothing is bootstrapped across it); last_value: float[...], the value
+    of the state after the last step. Returns (advantages, targets), float[T, ...]:
+
+        delta_t = r_t + gamma (1 - d_t) V_{t+1} - V_t
+        A_t = delta_t + gamma lambda (1 - d_t) A_{t+1}       (A_T = 0)
+        target_t = A_t + V_t                                 (the lambda-return)
+
+    Schulman et al. 2016, "High-dimensional continuous control using generalized
+    advantage estimation", Eq. 16, with the sum cut at episode ends.
+    """
+    not_done = 1.0 - dones.astype(values.dtype)
+    next_values = jnp.concatenate([values[1:], last_value[None]], axis=0)
+    deltas = rewards + gamma * next_values * not_done - values
+
+    def body(
+        next_advantage: jax.Array, step: tuple[jax.Array, jax.Array]
+    ) -> tuple[jax.Array, jax.Array]:
+        delta, keep = step
+        advantage = delta + gamma * lam * keep * next_advantage
+        return advantage, advantage
+
+    _, advantages = jax.lax.scan(
+        body, jnp.zeros_like(last_value), (deltas, not_done), reverse=True
+    )
+    return advantages, advantages + values
+
+
+def entropy_term(entropy: jax.Array, accounting: str, num_players: int) -> jax.Array:
+    """The entropy the bonus rewards, from the acting decisions' entropies float[B].
+
+    'acting': mean_b H_b, the mean over acting decisions.
+    'all_agents': the mean over all B P seat rows of the B steps, where the P - 1
+    waiting seats' rows are a forced no-op with entropy 0 (JaxMARL's Hanabi gives a
+    waiting seat exactly one legal action, the no-op, and averages `pi.entropy()`
+    over every seat's row): sum_b H_b / (B P), the acting mean divided by P.
+    """
+    if accounting == "acting":
+        return jnp.mean(entropy)
+    if accounting == "all_agents":
+        return jnp.mean(entropy) / num_players
+    raise ValueError(f"unknown entropy accounting {accounting!r}")
+
+
+def ppo_loss(
+    logits: jax.Array,
+    values: jax.Array,
+    batch: PPOBatch,
+    *,
+    ent_coef: float | jax.Array,
+    clip_eps: float,
+    vf_coef: float,
+    clip_value: bool = True,
+    entropy_accounting: str = "acting",
+    num_players: int = 2,
+) -> tuple[jax.Array, LossInfo]:
+    """PPO's loss on a batch of acting decisions, to be minimized.
+
+    logits: float[..., A] (unmasked; masked here by `batch.legal`); values:
+    float[...]. With r = pi(a) / pi_old(a) and advantages A:
+
+        L_clip = -mean min(r A, clip(r, 1 - eps, 1 + eps) A)
+        L_V = 1/2 mean max((V - G)^2, (V_old + clip(V - V_old, -eps, eps) - G)^2)
+        L = L_clip + c_V L_V - c_H entropy_term(H)
+
+    (Schulman et al. 2017, Eq. 7 and Eq. 9; the clipped value loss is PPO2's. With
+    `clip_value=False`, L_V = 1/2 mean (V - G)^2.) Advantages are used as given
+    (standardize them before, see `IPPOConfig.normalize_advantages`).
+    """
+    log_prob = action_log_prob(logits, batch.legal, batch.action)
+    log_ratio = log_prob - batch.log_prob
+    ratio = jnp.exp(log_ratio)
+    clipped_ratio = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
+    policy_loss = -jnp.mean(
+        jnp.minimum(ratio * batch.advantage, clipped_ratio * batch.advantage)
+    )
+    squared = jnp.square(values - batch.target)
+    if clip_value:
+        clipped = batch.value + jnp.clip(values - batch.value, -clip_eps, clip_eps)
+        squared = jnp.maximum(squared, jnp.square(clipped - batch.target))
+    value_loss = 0.5 * jnp.mean(squared)
+    entropy = masked_entropy(logits, batch.legal)
+    bonus = entropy_term(entropy, entropy_accounting, num_players)
+    loss = policy_loss + vf_coef * value_loss - ent_coef * bonus
+    info = LossInfo(
+        policy_loss=policy_loss,
+        value_loss=value_loss,
+        entropy=jnp.mean(entropy),
+        approx_kl=jnp.mean((ratio - 1.0) - log_ratio),
+        clip_fraction=jnp.mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32)),
+    )
+    return loss, info
+
+
+def env_step(
+    state: hanabi.HanabiState,
+    action: jax.Array,
+    params: hanabi.HanabiParams,
+    *,
+    key: jax.Array,
+) -> tuple[hanabi.HanabiState, jax.Array, jax.Array]:
+    """`hanabi.step` for one game, dealing a new game (shuffled with `key`) when the
+    step ends the episode. Returns (state, float32 reward, bool done)."""
+    next_state, reward, done = hanabi.step(state, action, params)
+    fresh = hanabi.reset(key, params)
+    state = jax.tree.map(lambda new, old: jnp.where(done, new, old), fresh, next_state)
+    return state, reward.astype(jnp.float32), done
+
+
+def observe(
+    env_state: hanabi.HanabiState, params: hanabi.HanabiParams
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """For N games: every seat's observation uint8[N, P, O], the acting seat's
+    legal mask bool[N, A] and the acting seat int32[N]."""
+    obs = jax.vmap(hanabi.canonical, in_axes=(0, None))(env_state, params)
+    legal = jax.vmap(hanabi.legal_actions, in_axes=(0, None))(env_state, params)
+    return obs, legal, env_state.current_player
+
+
+def reset_games(
+    params: hanabi.HanabiParams, policy: Policy, num_envs: int, *, key: jax.Array
+) -> RolloutState:
+    """N freshly dealt games, zero memories, zero returns."""
+    env_state = jax.vmap(hanabi.reset, in_axes=(0, None))(
+        jax.random.split(key, num_envs), params
+    )
+    return RolloutState(
+        env_state=env_state,
+        carry=policy.initial_carry(num_envs),
+        first=jnp.ones(num_envs, bool),
+        episode_return=jnp.zeros(num_envs, jnp.float32),
+    )
+
+
+def rollout(
+    policy: Policy,
+    net_params: Params,
+    state: RolloutState,
+    params: hanabi.HanabiParams,
+    *,
+    key: jax.Array,
+    num_steps: int,
+) -> tuple[RolloutState, Transition]:
+    """Plays `num_steps` steps of N games with the current policy, dealing a new
+    game wherever one ends (auto-reset). Returns the games' state after the last
+    step and the Transition with leading [T, N]."""
+    num_envs = state.first.shape[0]
+    act = jax.vmap(policy.step, in_axes=(None, 0, 0, 0, 0))
+
+    def one_step(
+        games: RolloutState, step_key: jax.Array
+    ) -> tuple[RolloutState, Transition]:
+        act_key, reset_key = jax.random.split(step_key)
+        obs, legal, actor = observe(games.env_state, params)
+        carry, logits, value = act(net_params, games.carry, obs, actor, games.first)
+        action = sample_action(logits, legal, key=act_key)
+        log_prob = action_log_prob(logits, legal, action)
+        env_state, reward, done = jax.vmap(
+            lambda s, a, k: env_step(s, a, params, key=k)
+        )(games.env_state, action, jax.random.split(reset_key, num_envs))
+        episode_return = games.episode_return + reward
+        transition = Transition(
+            obs=obs,
+            actor=actor,
+            first=games.first,
+            legal=legal,
+            action=action,
+            log_prob=log_prob,
+            value=value,
+            reward=reward,
+            done=done,
+            finished_return=jnp.where(done, episode_return, 0.0),
+        )
+        games = RolloutState(
+            env_state=env_state,
+            carry=carry,
+            first=done,
+            episode_return=jnp.where(done, 0.0, episode_return),
+        )
+        return games, transition
+
+    return jax.lax.scan(one_step, state, jax.random.split(key, num_steps))
+
+
+def bootstrap_value(
+    policy: Policy,
+    net_params: Params,
+    state: RolloutState,
+    params: hanabi.HanabiParams,
+) -> jax.Array:
+    """V of each game's current state from its acting seat, float32[N]."""
+    obs, _, actor = observe(state.env_state, params)
+    act = jax.vmap(policy.step, in_axes=(None, 0, 0, 0, 0))
+    return act(net_params, state.carry, obs, actor, state.first)[2]
+
+
+def make_policy_for(config: IPPOConfig, params: hanabi.HanabiParams) -> Policy:
+    """The `marl.networks.Policy` that `config` describes for the game `params`."""
+    return make_policy(
+        num_players=params.num_players,
+        num_actions=params.num_actions,
+        obs_size=hanabi.canonical_size(params),
+        hidden_sizes=config.hidden_sizes,
+        gru_size=config.gru_size if config.recurrent else 0,
+        share_parameters=config.share_parameters,
+    )
+
+
+def make_optimizer(config: IPPOConfig) -> optax.GradientTransformation:
+    """Global-norm clipping then Adam; with `anneal_lr` the rate falls linearly to 0,
+    constant within an update (epochs x minibatches optimizer steps)."""
+    steps_per_update = config.update_epochs * config.num_minibatches
+
+    def schedule(count: jax.Array) -> jax.Array:
+        done = (count // steps_per_update).astype(jnp.float32)
+        return config.lr * (1.0 - done / config.num_updates)
+
+    rate = schedule if config.anneal_lr else config.lr
+    return optax.chain(
+        optax.clip_by_global_norm(config.max_grad_norm),
+        optax.adam(learning_rate=rate, eps=config.adam_eps),
+    )
+
+
+def _standardize(x: jax.Array) -> jax.Array:
+    return (x - x.mean()) / (x.std() + 1e-8)
+
+
+def make_ippo(config: IPPOConfig, params: hanabi.HanabiParams) -> Learner:
+    """IPPO for the game `params` as an `(init, update)` pair over `IPPOState`."""
+    policy = make_policy_for(config, params)
+    optimizer = make_optimizer(config)
+    per_seat = not config.share_parameters
+    opt_init = jax.vmap(optimizer.init) if per_seat else optimizer.init
+    opt_update = jax.vmap(optimizer.update) if per_seat else optimizer.update
+    num_minibatches = config.num_minibatches
+
+    def init(key: jax.Array) -> IPPOState:
+        net_key, env_key, own_key = jax.random.split(key, 3)
+        net_params = policy.init(net_key)
+        return IPPOState(
+            params=net_params,
+            opt_state=opt_init(net_params),
+            rollout=reset_games(params, policy, config.num_envs, key=env_key),
+            key=own_key,
+            update=jnp.zeros((), jnp.int32),
+        )
+
+    def loss_fn(
+        net_params: Params,
+        carry: jax.Array,
+        data: tuple[Transition, jax.Array, jax.Array],
+        ent_coef: jax.Array,
+    ) -> tuple[jax.Array, LossInfo]:
+        traj, advantages, targets = data
+        logits, values = policy.evaluate(
+            net_params, carry, traj.obs, traj.actor, traj.first
+        )
+        if config.normalize_advantages:
+            advantages = _standardize(advantages)
+        batch = PPOBatch(
+            traj.legal, traj.action, traj.log_prob, traj.value, advantages, targets
+        )
+        return ppo_loss(
+            logits,
+            values,
+            batch,
+            ent_coef=ent_coef,
+            clip_eps=config.clip_eps,
+            vf_coef=config.vf_coef,
+            clip_value=config.clip_value,
+            entropy_accounting=config.entropy_accounting,
+            num_players=params.num_players,
+        )
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def minibatch_step(
+        carry: tuple[Params, optax.OptState, jax.Array],
+        minibatch: tuple[jax.Array, tuple[Transition, jax.Array, jax.Array]],
+    ) -> tuple[tuple[Params, optax.OptState, jax.Array], tuple[LossInfo, jax.Array]]:
+        net_params, opt_state, ent_coef = carry
+        rnn_carry, data = minibatch
+        (_, info), grads = grad_fn(net_params, rnn_carry, data, ent_coef)
+        updates, opt_state = opt_update(grads, opt_state, net_params)
+        net_params = optax.apply_updates(net_params, updates)
+        return (net_params, opt_state, ent_coef), (info, global_norm(grads))
+
+    def update(state: IPPOState, ent_coef: jax.Array) -> tuple[IPPOState, Metrics]:
+        key, rollout_key, epoch_key = jax.random.split(state.key, 3)
+        games, traj = rollout(
+            policy,
+            state.params,
+            state.rollout,
+            params,
+            key=rollout_key,
+            num_steps=config.num_steps,
+        )
+        last_value = bootstrap_value(policy, state.params, games, params)
+        advantages, targets = gae(
+            traj.reward,
+            traj.value,
+            traj.done,
+            last_value,
+            config.gamma,
+            config.gae_lambda,
+        )
+        data = (traj, advantages, targets)
+        rnn_carry = state.rollout.carry  # every seat's memory at the rollout start
+        if not config.recurrent:
+            # Independent samples: one "sequence" of length 1 per environment step.
+            batch = config.batch_size
+            data = jax.tree.map(lambda x: x.reshape(1, batch, *x.shape[2:]), data)
+            rnn_carry = policy.initial_carry(config.batch_size)
+        num_sequences = rnn_carry.shape[0]
+
+        def epoch(
+            carry: tuple[Params, optax.OptState, jax.Array], epoch_key: jax.Array
+        ) -> tuple[
+            tuple[Params, optax.OptState, jax.Array], tuple[LossInfo, jax.Array]
+        ]:
+            order = jax.random.permutation(epoch_key, num_sequences)
+
+            def split(x: jax.Array, axis: int) -> jax.Array:
+                x = jnp.take(x, order, axis=axis)
+                size = num_sequences // num_minibatches  # not -1: H may be 0
+                shape = (*x.shape[:axis], num_minibatches, size, *x.shape[axis + 1 :])
+                return jnp.moveaxis(x.reshape(shape), axis, 0)
+
+            minibatches = (
+                split(rnn_carry, 0),
+                jax.tree.map(lambda x: split(x, 1), data),
+            )
+            return jax.lax.scan(minibatch_step, carry, minibatches)
+
+        (net_params, opt_state, _), (info, grad_norm) = jax.lax.scan(
+            epoch,
+            (state.params, state.opt_state, jnp.asarray(ent_coef, jnp.float32)),
+            jax.random.split(epoch_key, config.update_epochs),
+        )
+        metrics = Metrics(
+            return_sum=traj.finished_return.sum(),
+            episodes=traj.done.sum(dtype=jnp.int32),
+            entropy=info.entropy.mean(),
+            policy_loss=info.policy_loss.mean(),
+            value_loss=info.value_loss.mean(),
+            approx_kl=info.approx_kl.mean(),
+            clip_fraction=info.clip_fraction.mean(),
+            grad_norm=grad_norm.mean(),
+        )
+        new_state = IPPOState(
+            params=net_params,
+            opt_state=opt_state,
+            rollout=games,
+            key=key,
+            update=state.update + 1,
+        )
+        return new_state, metrics
+
+    return Learner(init, update)
+
+
+def run_updates(
+    learner: Learner, state: IPPOState, ent_coef: jax.Array, num_updates: int
+) -> tuple[IPPOState, Metrics]:
+    """`num_updates` updates, a `lax.scan`; Metrics with leading [num_updates]."""
+
+    def body(state: IPPOState, _: None) -> tuple[IPPOState, Metrics]:
+        return learner.update(state, ent_coef)
+
+    return jax.lax.scan(body, state, None, length=num_updates)
+
+
+def make_train(
+    config: IPPOConfig, params: hanabi.HanabiParams
+) -> Callable[..., tuple[IPPOState, Metrics]]:
+    """One whole training run as a pure function `train(key, ent_coef=None)`.
+
+    Returns the final `IPPOState` and the Metrics of every update ([num_updates]).
+    `ent_coef` (default `config.ent_coef`) is an array argument, so both it and
+    the key can be `vmap` axes:
+
+        train = make_train(config, params)
+        keys = seed_keys(config.seed, 8)
+        states, metrics = jax.jit(jax.vmap(train))(keys)        # 8 seeds
+        grid = jax.vmap(jax.vmap(train, (0, None)), (None, 0))   # coefs x seeds
+        states, metrics = jax.jit(grid)(keys, jnp.array([0.01, 0.05]))
+    """
+    learner = make_ippo(config, params)
+
+    def train(
+        key: jax.Array, ent_coef: float | jax.Array | None = None
+    ) -> tuple[IPPOState, Metrics]:
+        coef = jnp.asarray(
+            config.ent_coef if ent_coef is None else ent_coef, jnp.float32
+        )
+        return run_updates(learner, learner.init(key), coef, config.num_updates)
+
+    return train
+
+
+def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+    """Seed k's key: `split(key(seed), num_seeds)[k]`."""
+    return jax.random.split(jax.random.key(seed), num_seeds)
+
+
+class Trainer(NamedTuple):
+    """Jitted batch functions over a [num_coefs, num_seeds] grid of runs."""
+
+    init: Callable[[jax.Array, int], IPPOState]
+    """(keys [S], num_coefs E) -> states with leading [E, S]; each seed's state is
+    the same for every entropy coefficient."""
+    run: Callable[[IPPOState, jax.Array, int], tuple[IPPOState, Metrics]]
+    """(states [E, S], ent_coefs float32[E], num_updates) -> states and Metrics
+    [E, S, num_updates]; one compilation per distinct num_updates."""
+
+
+def make_trainer(config: IPPOConfig, params: hanabi.HanabiParams) -> Trainer:
+    """Seeds x entropy coefficients, jitted, run in chunks of updates (the entry
+    point checkpoints and logs between chunks)."""
+    learner = make_ippo(config, params)
+
+    def init(keys: jax.Array, num_coefs: int) -> IPPOState:
+        states = jax.vmap(learner.init)(keys)
+        return jax.tree.map(
+            lambda x: jnp.broadcast_to(x, (num_coefs, *x.shape)), states
+        )
+
+    def run(
+        states: IPPOState, ent_coefs: jax.Array, num_updates: int
+    ) -> tuple[IPPOState, Metrics]:
+        def one(state: IPPOState, coef: jax.Array) -> tuple[IPPOState, Metrics]:
+            return run_updates(learner, state, coef, num_updates)
+
+        over_seeds = jax.vmap(one, in_axes=(0, None))
+        return jax.vmap(over_seeds, in_axes=(0, 0))(
+            states, jnp.asarray(ent_coefs, jnp.float32)
+        )
+
+    return Trainer(jax.jit(init, static_argnums=1), jax.jit(run, static_argnums=2))
+
+
+def mean_return(metrics: Metrics) -> Any:
+    """Mean episode return over the updates of the last axis (NaN where no episode
+    ended), the return a training log reports."""
+    total = jnp.sum(metrics.return_sum, axis=-1)
+    count = jnp.sum(metrics.episodes, axis=-1)
+    return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)

@@ -1,0 +1,270 @@
+"""Actor-critic networks for Hanabi (flax linen) and the masked categorical policy.
+
+One network sees one seat's canonical observation (uint8[O]) and returns that
+seat's action logits (float32[A]) and value estimate (float32[]). `make_policy`
+wraps it for a turn-based game of P seats: the per-seat network is applied to
+every seat's observation (a `vmap` over seats, with one parameter set shared by
+every seat or one set per seat stacked on a leading [P] axis), and the acting
+seat's row is the decision. A recurrent (GRU) network advances every seat's
+memory at every step, acting or not, so each seat sees every move; a
+feed-forward network with shared parameters evaluates the acting seat only.
+
+Legal actions follow the house contract: `jnp.where(legal, logits, -inf)`, with a
+guard that turns a row with no legal action into a uniform distribution over all
+actions, so that no log-probability, entropy or gradient is ever NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax.linen.initializers import constant
+
+Params = Any
+"""A flax parameter pytree; with per-seat parameters every leaf has a leading [P]."""
+
+
+def masked_logits(logits: jax.Array, legal: jax.Array) -> jax.Array:
+    """Logits with illegal actions at -inf; a row with no legal action becomes all
+    zeros (uniform) instead, so sampling and log-probabilities stay finite.
+
+    logits: float[..., A]; legal: bool[..., A]. Returns float[..., A].
+    """
+    any_legal = legal.any(axis=-1, keepdims=True)
+    return jnp.where(any_legal, jnp.where(legal, logits, -jnp.inf), 0.0)
+
+
+def _support(legal: jax.Array) -> jax.Array:
+    """The actions a masked row can choose: the legal ones, or all of them for a
+    row with none (the guard in `masked_logits`)."""
+    return legal | ~legal.any(axis=-1, keepdims=True)
+
+
+def masked_log_probs(logits: jax.Array, legal: jax.Array) -> jax.Array:
+    """log pi(a) for every action, float[..., A]: -inf outside the legal set."""
+    return jax.nn.log_softmax(masked_logits(logits, legal), axis=-1)
+
+
+def masked_entropy(logits: jax.Array, legal: jax.Array) -> jax.Array:
+    """H(pi) = -sum_a pi(a) log pi(a) over the legal actions, float[...].
+
+    The log-probabilities of illegal actions (-inf) are replaced by 0 *before* the
+    product: `where(legal, p * logp, 0)` would be finite forward but NaN backward
+    (0 * -inf in the product's derivative).
+    """
+    log_probs = masked_log_probs(logits, legal)
+    safe = jnp.where(_support(legal), log_probs, 0.0)
+    return -jnp.sum(jnp.exp(log_probs) * safe, axis=-1)
+
+
+def action_log_prob(
+    logits: jax.Array, legal: jax.Array, action: jax.Array
+) -> jax.Array:
+    """log pi(action), float[...], for logits float[..., A] and int action[...]."""
+    log_probs = masked_log_probs(logits, legal)
+    return jnp.take_along_axis(log_probs, action[..., None], axis=-1)[..., 0]
+
+
+def sample_action(logits: jax.Array, legal: jax.Array, *, key: jax.Array) -> jax.Array:
+    """A legal action drawn from softmax of the masked logits, int32[...]."""
+    return jax.random.categorical(key, masked_logits(logits, legal)).astype(jnp.int32)
+
+
+def _orthonormal_columns(a: jax.Array) -> jax.Array:
+    """The Q of a = QR with R's diagonal positive, for float[m, n], m >= n:
+    classical Gram-Schmidt, each projection done twice ("twice is enough",
+    Giraud et al. 2005), so Q's columns are orthonormal to float precision."""
+    num_cols = a.shape[1]
+
+    def column(j: jax.Array, q: jax.Array) -> jax.Array:
+        done = (jnp.arange(num_cols) < j).astype(a.dtype)
+        v = a[:, j]
+        for _ in range(2):
+            v = v - q @ (done * (q.T @ v))
+        return q.at[:, j].set(v / jnp.linalg.norm(v))
+
+    return jax.lax.fori_loop(0, num_cols, column, jnp.zeros_like(a))
+
+
+def orthogonal(scale: float = 1.0) -> Callable[..., jax.Array]:
+    """A Haar-random orthogonal initializer times `scale`, as flax's `orthogonal`
+    (Saxe et al. 2014), written with Gram-Schmidt instead of LAPACK's QR.
+
+    Why: jaxlib 0.10's CPU QR kernel, batched by a `vmap` over seeds, runs its
+    batch on the thread pool that is executing it and can deadlock on a
+    two-core machine; matrix products cannot.
+    """
+
+    def init(
+        key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32
+    ) -> jax.Array:
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
+        q = _orthonormal_columns(a)
+        q = q if rows >= cols else q.T
+        return (scale * q).reshape(shape).astype(dtype)
+
+    return init
+
+
+def _dense(features: int, scale: float) -> nn.Dense:
+    # Orthogonal initialization (sqrt 2 for hidden layers, 0.01 for the policy
+    # head, 1 for the value head): the standard PPO choice (Andrychowicz et al.
+    # 2021, "What matters in on-policy RL"), which starts near the uniform policy.
+    return nn.Dense(features, kernel_init=orthogonal(scale), bias_init=constant(0.0))
+
+
+class ActorCritic(nn.Module):
+    """One seat's actor-critic: (carry, obs, first) -> (carry, logits, value).
+
+    carry: float32[H] recurrent state (H = `gru_size`; float32[0] for a
+    feed-forward network). obs: uint8 or float[O]. first: bool[], the observation
+    starts an episode (the GRU state is zeroed before it). Returns the new carry,
+    logits float32[A] (unmasked) and value float32[].
+
+    Feed-forward (`gru_size == 0`): separate actor and critic MLPs with
+    `hidden_sizes` ReLU layers. Recurrent: a shared ReLU torso (`hidden_sizes`),
+    a GRU cell (Cho et al. 2014) of `gru_size` units, then one ReLU layer of
+    `hidden_sizes[-1]` units per head.
+    """
+
+    num_actions: int
+    hidden_sizes: Sequence[int]
+    gru_size: int = 0
+
+    @nn.compact
+    def __call__(
+        self, carry: jax.Array, obs: jax.Array, first: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        x = obs.astype(jnp.float32)
+        gain = float(np.sqrt(2.0))
+        if self.gru_size == 0:
+            actor, critic = x, x
+            for size in self.hidden_sizes:
+                actor = nn.relu(_dense(size, gain)(actor))
+            for size in self.hidden_sizes:
+                critic = nn.relu(_dense(size, gain)(critic))
+        else:
+            for size in self.hidden_sizes:
+                x = nn.relu(_dense(size, gain)(x))
+            carry = jnp.where(first, jnp.zeros_like(carry), carry)
+            cell = nn.GRUCell(
+                features=self.gru_size, recurrent_kernel_init=orthogonal()
+            )
+            carry, x = cell(carry, x)
+            head = self.hidden_sizes[-1] if self.hidden_sizes else self.gru_size
+            actor = nn.relu(_dense(head, gain)(x))
+            critic = nn.relu(_dense(head, gain)(x))
+        logits = _dense(self.num_actions, 0.01)(actor)
+        value = _dense(1, 1.0)(critic)[0]
+        return carry, logits, value
+
+
+class Policy(NamedTuple):
+    """A P-seat turn-based actor-critic as pure functions.
+
+    N environments, T time steps, P seats, O observation size, A actions, H carry.
+    """
+
+    init: Callable[[jax.Array], Params]
+    """key -> parameters (leaves with a leading [P] for per-seat parameters)."""
+    initial_carry: Callable[[int], jax.Array]
+    """N -> float32[N, P, H] zeros (H = 0 for a feed-forward network)."""
+    step: Callable[
+        [Params, jax.Array, jax.Array, jax.Array, jax.Array],
+        tuple[jax.Array, jax.Array, jax.Array],
+    ]
+    """One environment, one step: (params, carry float[P, H], obs [P, O],
+    actor int32[], first bool[]) -> (carry float[P, H], the acting seat's logits
+    float[A] and value float[])."""
+    evaluate: Callable[
+        [Params, jax.Array, jax.Array, jax.Array, jax.Array],
+        tuple[jax.Array, jax.Array],
+    ]
+    """Sequences: (params, carry float[N, P, H] at the first step, obs [T, N, P, O],
+    actor int32[T, N], first bool[T, N]) -> (logits float[T, N, A], value
+    float[T, N]), the acting seat's outputs at every step (a scan over T for a
+    recurrent network, independent steps otherwise)."""
+
+
+def make_policy(
+    *,
+    num_players: int,
+    num_actions: int,
+    obs_size: int,
+    hidden_sizes: Sequence[int],
+    gru_size: int = 0,
+    share_parameters: bool = True,
+) -> Policy:
+    """The `Policy` of a P-seat game with `ActorCritic` seats.
+
+    gru_size: 0 for a feed-forward network, else the GRU's units.
+    share_parameters: one parameter set for every seat (parameter sharing, the
+      usual IPPO choice), or an independent set per seat.
+    """
+    net = ActorCritic(num_actions, tuple(hidden_sizes), gru_size)
+    recurrent = gru_size > 0
+    seat_axis = None if share_parameters else 0
+
+    def apply(
+        params: Params, carry: jax.Array, obs: jax.Array, first: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        return net.apply(params, carry, obs, first)  # type: ignore[return-value]
+
+    def init(key: jax.Array) -> Params:
+        def one(k: jax.Array) -> Params:
+            carry = jnp.zeros(gru_size, jnp.float32)
+            obs = jnp.zeros(obs_size, jnp.float32)
+            return net.init(k, carry, obs, jnp.asarray(True))
+
+        if share_parameters:
+            return one(key)
+        return jax.vmap(one)(jax.random.split(key, num_players))
+
+    def initial_carry(num_envs: int) -> jax.Array:
+        return jnp.zeros((num_envs, num_players, gru_size), jnp.float32)
+
+    def step(
+        params: Params,
+        carry: jax.Array,
+        obs: jax.Array,
+        actor: jax.Array,
+        first: jax.Array,
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        if not recurrent and share_parameters:
+            # Only the acting seat's output is used and nothing carries over.
+            _, logits, value = apply(params, carry[actor], obs[actor], first)
+            return carry, logits, value
+        seats = jax.vmap(apply, in_axes=(seat_axis, 0, 0, None))
+        carry, logits, value = seats(params, carry, obs, first)
+        return carry, logits[actor], value[actor]
+
+    def evaluate(
+        params: Params,
+        carry: jax.Array,
+        obs: jax.Array,
+        actor: jax.Array,
+        first: jax.Array,
+    ) -> tuple[jax.Array, jax.Array]:
+        over_envs = jax.vmap(step, in_axes=(None, 0, 0, 0, 0))
+        if not recurrent:
+            over_time = jax.vmap(over_envs, in_axes=(None, None, 0, 0, 0))
+            _, logits, value = over_time(params, carry, obs, actor, first)
+            return logits, value
+
+        def body(
+            carry: jax.Array, inputs: tuple[jax.Array, jax.Array, jax.Array]
+        ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+            carry, logits, value = over_envs(params, carry, *inputs)
+            return carry, (logits, value)
+
+        _, (logits, value) = jax.lax.scan(body, carry, (obs, actor, first))
+        return logits, value
+
+    return Policy(init, initial_carry, step, evaluate)

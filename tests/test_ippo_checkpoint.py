@@ -1,0 +1,167 @@
+"""Checkpoints: a resumed run ends bit-identical to an uninterrupted one, and bad
+checkpoints are refused with one line."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from games import hanabi
+from marl.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    config_hash,
+    list_checkpoints,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)
+from marl.ippo import IPPOConfig, make_trainer, seed_keys
+
+# A recurrent network with one set of parameters per seat: the checkpoint must
+# carry the parameters, Adam's state, the games, every seat's GRU state, the
+# PRNG key and the update counter.
+TINY_GRU = IPPOConfig(
+    num_envs=4,
+    num_steps=6,
+    total_timesteps=4 * 6 * 4,
+    update_epochs=2,
+    num_minibatches=2,
+    network="gru",
+    hidden_sizes=(16,),
+    gru_size=8,
+    share_parameters=False,
+    entropy_accounting="all_agents",
+)
+
+
+def leaves_as_numpy(tree):
+    return [
+        np.asarray(jax.random.key_data(x))
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+        else np.asarray(x)
+        for x in jax.tree.leaves(tree)
+    ]
+
+
+def test_resume_from_a_checkpoint_equals_the_uninterrupted_run_bitwise(tmp_path):
+    params = hanabi.make_params("Hanabi-Very-Small", 2)
+    trainer = make_trainer(TINY_GRU, params)
+    keys = seed_keys(0, 2)
+    coefs = jnp.asarray([0.01, 0.1])
+    start = trainer.init(keys, 2)
+
+    uninterrupted = start
+    for _ in range(4):
+        uninterrupted, _ = trainer.run(uninterrupted, coefs, 1)
+
+    interrupted = start
+    for _ in range(2):
+        interrupted, _ = trainer.run(interrupted, coefs, 1)
+    digest = config_hash(TINY_GRU)
+    path = save_checkpoint(
+        checkpoint_path(tmp_path, 2), interrupted, step=2, config_hash=digest
+    )
+    del interrupted
+    template = jax.eval_shape(trainer.init, keys, 2)
+    resumed, manifest = load_checkpoint(path, template, config_hash=digest, step=2)
+    assert manifest["step"] == 2
+    for _ in range(2):
+        resumed, _ = trainer.run(resumed, coefs, 1)
+
+    assert np.all(np.asarray(resumed.update) == 4)
+    assert np.any(np.asarray(resumed.rollout.carry) != 0)  # GRU memories carried
+    for got, want in zip(
+        leaves_as_numpy(resumed), leaves_as_numpy(uninterrupted), strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(
+        jax.tree.leaves(resumed.params),
+        jax.tree.leaves(uninterrupted.params),
+        strict=True,
+    ):
+        assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+    # ... and training did move the parameters.
+    moved = jax.tree.map(
+        lambda a, b: bool(jnp.any(a != b)), resumed.params, start.params
+    )
+    assert all(jax.tree.leaves(moved))
+
+
+def small_tree():
+    return {
+        "w": jnp.arange(12.0).reshape(3, 4),
+        "n": jnp.asarray(7, jnp.int32),
+        "key": jax.random.split(jax.random.key(3), 2),
+    }
+
+
+def test_checkpoint_roundtrip_keeps_values_dtypes_and_keys(tmp_path):
+    tree = small_tree()
+    path = save_checkpoint(tmp_path / "a.npz", tree, step=5, config_hash="h")
+    restored, manifest = load_checkpoint(path, tree, config_hash="h")
+    assert manifest["step"] == 5
+    np.testing.assert_array_equal(restored["w"], tree["w"])
+    assert restored["n"].dtype == jnp.int32
+    np.testing.assert_array_equal(
+        jax.random.key_data(restored["key"]), jax.random.key_data(tree["key"])
+    )
+    # The restored key continues the same random stream.
+    np.testing.assert_array_equal(
+        jax.random.normal(restored["key"][0], (3,)),
+        jax.random.normal(tree["key"][0], (3,)),
+    )
+    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed
+
+
+def refused(path, template, digest="h", **kwargs) -> str:
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path, template, config_hash=digest, **kwargs)
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+def test_corrupt_truncated_or_mismatched_checkpoints_are_refused(tmp_path):
+    tree = small_tree()
+    good = save_checkpoint(tmp_path / "good.npz", tree, step=5, config_hash="h")
+    data = good.read_bytes()
+
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    assert "corrupt or truncated" in refused(truncated, tree)
+
+    corrupt = tmp_path / "corrupt.npz"
+    flipped = bytearray(data)
+    offset = data.index(np.asarray(tree["w"]).tobytes()) + 5  # inside leaf "w"
+    flipped[offset] ^= 0xFF
+    corrupt.write_bytes(bytes(flipped))
+    assert "corrupt" in refused(corrupt, tree)
+
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a checkpoint at all")
+    assert "corrupt or truncated" in refused(garbage, tree)
+
+    assert "does not exist" in refused(tmp_path / "missing.npz", tree)
+    assert "different configuration" in refused(good, tree, digest="other")
+    assert "at step 5, expected 6" in refused(good, tree, step=6)
+
+    wider = {**tree, "w": jnp.zeros((3, 5))}
+    assert "float32[3, 4] in the file, float32[3, 5] here" in refused(good, wider)
+    retyped = {**tree, "n": jnp.asarray(7.0)}
+    assert "does not match" in refused(good, retyped)
+    restructured = {"w": tree["w"], "n": tree["n"]}
+    assert "different state structure" in refused(good, restructured)
+
+
+def test_checkpoints_are_listed_and_pruned_by_step(tmp_path):
+    for step in (10, 2, 30):
+        save_checkpoint(
+            checkpoint_path(tmp_path, step), small_tree(), step=step, config_hash="h"
+        )
+    assert list_checkpoints(tmp_path) == [2, 10, 30]
+    prune_checkpoints(tmp_path, keep=2)
+    assert list_checkpoints(tmp_path) == [10, 30]
+    assert list_checkpoints(tmp_path / "absent") == []

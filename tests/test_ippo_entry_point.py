@@ -1,0 +1,135 @@
+"""One tiny in-process run of `python -m experiments.hanabi`, a stop and resume
+that ends where the uninterrupted run ends, and its one-line errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import hanabi as entry
+
+# 6 updates of 8 games x 8 steps, 2 seeds x 2 entropy coefficients; a chunk is
+# 2 updates, a checkpoint every 2.
+TINY = [
+    "seeds=2",
+    "ent_coefs=[0.01,0.1]",
+    "ippo.num_envs=8",
+    "ippo.num_steps=8",
+    "ippo.total_timesteps=384",
+    "ippo.hidden_sizes=[16]",
+    "log_every=2",
+    "checkpoint_every=2",
+]
+
+
+def run_hanabi(monkeypatch, *args: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["experiments.hanabi", *args])
+    entry.main()
+
+
+def run_fails(monkeypatch, *args: str) -> str:
+    """Runs the entry point expecting exit status 2; returns its one error line.
+
+    stderr is a private buffer during the call (not pytest's capsys, whose stream
+    closes at the end of the test while hydra's log handlers still hold it).
+    """
+    stderr, previous = io.StringIO(), sys.stderr
+    monkeypatch.setattr(sys, "stderr", stderr)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            run_hanabi(monkeypatch, *args)
+    finally:
+        monkeypatch.setattr(sys, "stderr", previous)
+    assert exit_info.value.code == 2
+    errors = [x for x in stderr.getvalue().splitlines() if x.startswith("error: ")]
+    assert len(errors) == 1, stderr.getvalue()
+    return errors[0]
+
+
+def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
+    monkeypatch, tmp_path
+):
+    full = tmp_path / "full"
+    run_hanabi(monkeypatch, *TINY, f"hydra.run.dir={full}")
+    results = json.loads((full / "results.json").read_text())
+    assert results["game"] == "Hanabi-Very-Small" and results["num_seeds"] == 2
+    assert results["ent_coefs"] == [0.01, 0.1] and results["num_updates"] == 6
+    assert np.asarray(results["final_return"]).shape == (2, 2)
+    assert len(results["runs"]) == 4
+    assert {(r["ent_coef"], r["seed"]) for r in results["runs"]} == {
+        (0.01, 0),
+        (0.01, 1),
+        (0.1, 0),
+        (0.1, 1),
+    }
+    assert results["config"]["ippo"]["num_envs"] == 8
+    assert results["metadata"]["versions"]["jax"]
+    assert (full / "config.yaml").exists() and (full / ".hydra").is_dir()
+    lines = (full / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["update"] for r in records] == [2, 4, 6]
+    for record in records:
+        assert record["steps_per_second"] > 0
+        assert np.asarray(record["entropy"]).shape == (2, 2)
+    for seed in (0, 1):
+        assert [
+            p.name for p in sorted((full / "checkpoints" / str(seed)).iterdir())
+        ] == [
+            "step_000000004.npz",
+            "step_000000006.npz",
+        ]
+
+    # Stopped after 2 updates (as a time-limited job), then resumed: the same
+    # final checkpoints, bit for bit, and the same metrics.
+    parted = tmp_path / "parted"
+    run_hanabi(monkeypatch, *TINY, "stop_after=2", f"hydra.run.dir={parted}")
+    assert not (parted / "results.json").exists()
+    message = run_fails(monkeypatch, *TINY, f"hydra.run.dir={parted}")
+    assert "already has checkpoints" in message
+    run_hanabi(monkeypatch, *TINY, "resume=true", f"hydra.run.dir={parted}")
+    for seed in (0, 1):
+        name = f"checkpoints/{seed}/step_000000006.npz"
+        want, got = np.load(full / name), np.load(parted / name)
+        leaves = [k for k in want.files if k != "__manifest__"]
+        assert len(leaves) > 10
+        for key in leaves:
+            np.testing.assert_array_equal(got[key], want[key])
+    resumed = [json.loads(line) for line in (parted / "metrics.jsonl").open()]
+    for a, b in zip(resumed, records, strict=True):
+        assert a["return"] == b["return"] and a["entropy"] == b["entropy"]
+    resumed_results = json.loads((parted / "results.json").read_text())
+    assert resumed_results["final_return"] == results["final_return"]
+
+    # Resuming with a different configuration is refused.
+    message = run_fails(
+        monkeypatch,
+        *TINY,
+        "ippo.lr=0.1",
+        "resume=true",
+        f"hydra.run.dir={full}",
+    )
+    assert "different configuration" in message
+
+
+def test_hanabi_bad_input_exits_2_with_one_line(monkeypatch, tmp_path):
+    out = tmp_path / "bad"
+    cases = {
+        "ippo.num_minibatches=3": "ippo.num_minibatches=3",
+        "num_players=6": "needs 2 to 5 players",
+        "preset=Hanabi-Huge": "unknown Hanabi preset",
+        "checkpoint_every=3": "checkpoint_every=3",
+    }
+    for override, expected in cases.items():
+        message = run_fails(monkeypatch, *TINY, override, f"hydra.run.dir={out}")
+        assert expected in message
+    assert not (out / "results.json").exists()
+
+
+def test_chunk_ends_continue_on_the_same_boundaries():
+    assert entry.chunk_ends(0, 7, 3) == [3, 6, 7]
+    assert entry.chunk_ends(6, 7, 3) == [7]
+    assert entry.chunk_ends(7, 7, 3) == []
