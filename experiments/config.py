@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pathlib
+import sys
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from hydra.core.config_store import ConfigStore
@@ -156,3 +159,20 @@ def to_config(cfg: DictConfig, schema: type[T]) -> T:
     plain.pop("hydra", None)
     merged = OmegaConf.merge(writable(OmegaConf.structured(schema)), plain)
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+def run_or_exit(
+    cfg: DictConfig,
+    schema: type[T],
+    run: Callable[[T, pathlib.Path], object],
+    user_errors: tuple[type[Exception], ...],
+) -> None:
+    """The body of every hydra entry point: build the frozen config once, run it in
+    hydra's output directory, and end a user error with one line and exit code 2."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        run(to_config(cfg, schema), pathlib.Path(HydraConfig.get().runtime.output_dir))
+    except user_errors as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

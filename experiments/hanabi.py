@@ -19,7 +19,6 @@ import logging
 import math
 import os
 import pathlib
-import sys
 import time
 from typing import Any
 
@@ -28,10 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from hydra.core.config_store import ConfigStore
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.config import to_config, writable
+from experiments.config import run_or_exit, writable
 from experiments.results import (
     RESULTS_FILE,
     atomic_write_bytes,
@@ -456,12 +454,7 @@ register_schemas()
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="hanabi")
 def main(cfg: DictConfig) -> None:
-    try:
-        config = to_config(cfg, HanabiRunConfig)
-        run(config, pathlib.Path(HydraConfig.get().runtime.output_dir))
-    except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_or_exit(cfg, HanabiRunConfig, run, USER_ERRORS)
 
 
 if __name__ == "__main__":

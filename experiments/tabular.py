@@ -14,7 +14,6 @@ import dataclasses
 import itertools
 import logging
 import pathlib
-import sys
 import time
 from typing import Any
 
@@ -22,12 +21,11 @@ import hydra
 import jax
 import jax.numpy as jnp
 import numpy as np
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import games
 from experiments import plots
-from experiments.config import TabularConfig, register_schemas, to_config
+from experiments.config import TabularConfig, register_schemas, run_or_exit
 from experiments.results import RESULTS_FILE, run_metadata, write_json, write_npz
 from marl.analysis import summarize_seeds
 from marl.equivariance import PolicySymmetries, policy_symmetries
@@ -321,12 +319,7 @@ OmegaConf.register_new_resolver("game_label", game_label, replace=True)
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="tabular")
 def main(cfg: DictConfig) -> None:
-    try:
-        config = to_config(cfg, TabularConfig)
-        run(config, pathlib.Path(HydraConfig.get().runtime.output_dir))
-    except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_or_exit(cfg, TabularConfig, run, USER_ERRORS)
 
 
 if __name__ == "__main__":
