@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.common import load_average, machine_text
 from games import hanabi
 from games.hanabi import HanabiParams, HanabiState
 from games.hanabi.rules import shuffle
@@ -268,31 +269,15 @@ def steps_per_second(
     return best
 
 
-def cpu_model() -> str:
-    """The CPU's model name, as the OS reports it."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def machine_lines(jaxmarl: Any) -> list[str]:
     """What the numbers were measured on."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     versions = f"jax {jax.__version__}, numpy {np.__version__}"
     if jaxmarl is not None:
         versions += f", jaxmarl {getattr(jaxmarl, '__version__', '?')}"
     return [
-        f"machine: {cpu_model()}, {os.cpu_count()} CPUs ({usable} usable), "
-        f"{platform.system()} {platform.machine()}, python "
-        f"{platform.python_version()}",
+        f"machine: {machine_text()}, python {platform.python_version()}",
         f"{versions}; backend {jax.default_backend()}, devices {jax.devices()}",
-        f"load average (1, 5, 15 min) at the start: {load}",
+        f"load average (1, 5, 15 min) at the start: {load_average()}",
     ]
 
 

@@ -55,6 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
+from benchmarks.common import load_average, machine_text
 from games import TabularGame
 from marl.exact import Policy, infostate_entropy, softmax_policy
 from marl.exact_pg import (
@@ -615,28 +616,10 @@ def agreement_lines(rows: Sequence[Timing], atol: float) -> tuple[list[str], boo
     return lines, passed
 
 
-def cpu_model() -> str:
-    """The CPU's model name, as the OS reports it."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def load_average() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def machine_lines() -> list[str]:
     """What the numbers were measured on."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return [
-        f"machine: {cpu_model()}, {os.cpu_count()} CPUs ({usable} usable), "
-        f"{platform.system()} {platform.machine()}",
+        f"machine: {machine_text()}",
         f"python {platform.python_version()}, numpy {np.__version__}, "
         f"jax {jax.__version__}, backend {jax.default_backend()}, "
         f"devices {jax.devices()}",

@@ -109,6 +109,11 @@ class IPPOConfig:
     share_parameters: bool = True
     """One network for every seat (default), or one network and optimizer per
     seat."""
+    other_play: bool = False
+    """Other-Play (Hu et al. 2020): every episode, each seat but seat 0 plays
+    through a color permutation drawn uniformly (the identity included), seeing
+    the permuted game and acting in it, so the shared policy is trained to
+    coordinate with its own color-permuted copies. A no-op for one color."""
     entropy_accounting: str = "acting"
     """'acting': the entropy bonus is the mean entropy over acting decisions;
     'all_agents': the mean over every seat's row at every step, the waiting seats'
@@ -190,6 +195,10 @@ class RolloutState(NamedTuple):
     """bool[N]: the current state starts an episode (the memory is reset)."""
     episode_return: jax.Array
     """float32[N]: reward so far in each game's episode."""
+    symmetry: jax.Array
+    """int32[N, P]: the color permutation (an index into
+    `hanabi.all_color_permutations`, 0 the identity) through which each seat
+    plays the current episode; all 0 without Other-Play."""
 
 
 class IPPOState(NamedTuple):
@@ -214,6 +223,8 @@ class Transition(NamedTuple):
     first: jax.Array  # bool[T, N]: the observation starts an episode
     legal: jax.Array  # bool[T, N, A]: the acting seat's legal actions
     action: jax.Array  # int32[T, N]
+    # (With Other-Play, obs, legal and action are as the seat saw and chose them,
+    # in its permuted game.)
     log_prob: jax.Array  # float32[T, N]: log pi_old(action)
     value: jax.Array  # float32[T, N]: V_old of the acting seat's observation
     reward: jax.Array  # float32[T, N]: the common reward
@@ -384,19 +395,48 @@ def env_step(
 
 
 def observe(
-    env_state: hanabi.HanabiState, params: hanabi.HanabiParams
+    env_state: hanabi.HanabiState,
+    params: hanabi.HanabiParams,
+    symmetries: hanabi.ColorPermutation | None = None,
+    symmetry: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """For N games: every seat's observation uint8[N, P, O], the acting seat's
-    legal mask bool[N, A] and the acting seat int32[N]."""
+    legal mask bool[N, A] and the acting seat int32[N].
+
+    With `symmetries` (tables with leading [G]) and `symmetry` int32[N, P], each
+    seat's observation and the acting seat's legal mask are those of the game
+    permuted by the seat's permutation (Other-Play).
+    """
     obs = jax.vmap(hanabi.canonical, in_axes=(0, None))(env_state, params)
     legal = jax.vmap(hanabi.legal_actions, in_axes=(0, None))(env_state, params)
-    return obs, legal, env_state.current_player
+    actor = env_state.current_player
+    if symmetries is not None and symmetry is not None:
+        obs = jnp.take_along_axis(
+            obs, jnp.asarray(symmetries.observation)[symmetry], axis=-1
+        )
+        own = symmetry[jnp.arange(actor.shape[0]), actor]
+        legal = jnp.take_along_axis(
+            legal, jnp.asarray(symmetries.actions_inverse)[own], axis=-1
+        )
+    return obs, legal, actor
 
 
 def reset_games(
-    params: hanabi.HanabiParams, policy: Policy, num_envs: int, *, key: jax.Array
+    params: hanabi.HanabiParams,
+    policy: Policy,
+    num_envs: int,
+    *,
+    key: jax.Array,
+    num_symmetries: int = 1,
 ) -> RolloutState:
-    """N freshly dealt games, zero memories, zero returns."""
+    """N freshly dealt games, zero memories, zero returns; with `num_symmetries`
+    G > 1 (Other-Play), each seat but seat 0 draws a permutation index in [0, G)."""
+    symmetry = jnp.zeros((num_envs, params.num_players), jnp.int32)
+    if num_symmetries > 1:
+        key, symmetry_key = jax.random.split(key)
+        symmetry = draw_symmetries(
+            symmetry_key, num_envs, params.num_players, num_symmetries
+        )
     env_state = jax.vmap(hanabi.reset, in_axes=(0, None))(
         jax.random.split(key, num_envs), params
     )
@@ -405,7 +445,26 @@ def reset_games(
         carry=policy.initial_carry(num_envs),
         first=jnp.ones(num_envs, bool),
         episode_return=jnp.zeros(num_envs, jnp.float32),
+        symmetry=symmetry,
     )
+
+
+def draw_symmetries(
+    key: jax.Array, num_envs: int, num_players: int, num_symmetries: int
+) -> jax.Array:
+    """int32[N, P]: seat 0 plays as itself (index 0, the identity), every other
+    seat through a uniformly drawn permutation index (Other-Play's partner)."""
+    drawn = jax.random.randint(key, (num_envs, num_players), 0, num_symmetries)
+    return drawn.at[:, 0].set(0).astype(jnp.int32)
+
+
+def symmetry_tables(
+    params: hanabi.HanabiParams, other_play: bool
+) -> hanabi.ColorPermutation | None:
+    """Every color permutation's tables (leading [C!]) for Other-Play, else None."""
+    if not other_play or params.num_colors < 2:
+        return None
+    return hanabi.all_color_permutations(params)
 
 
 def rollout(
@@ -416,10 +475,17 @@ def rollout(
     *,
     key: jax.Array,
     num_steps: int,
+    symmetries: hanabi.ColorPermutation | None = None,
 ) -> tuple[RolloutState, Transition]:
     """Plays `num_steps` steps of N games with the current policy, dealing a new
     game wherever one ends (auto-reset). Returns the games' state after the last
-    step and the Transition with leading [T, N]."""
+    step and the Transition with leading [T, N].
+
+    With `symmetries` (Other-Play, tables with leading [G]), seat p of game n sees
+    its observation through permutation `state.symmetry[n, p]` and acts in that
+    permuted game; its action is mapped back before the step, and a new
+    permutation is drawn for every new episode.
+    """
     num_envs = state.first.shape[0]
     act = jax.vmap(policy.step, in_axes=(None, 0, 0, 0, 0))
 
@@ -427,13 +493,26 @@ def rollout(
         games: RolloutState, step_key: jax.Array
     ) -> tuple[RolloutState, Transition]:
         act_key, reset_key = jax.random.split(step_key)
-        obs, legal, actor = observe(games.env_state, params)
+        obs, legal, actor = observe(games.env_state, params, symmetries, games.symmetry)
+        if symmetries is not None:
+            reset_key, symmetry_key = jax.random.split(reset_key)
+            own = games.symmetry[jnp.arange(num_envs), actor]  # [N]
         carry, logits, value = act(net_params, games.carry, obs, actor, games.first)
         action = sample_action(logits, legal, key=act_key)
         log_prob = action_log_prob(logits, legal, action)
+        real_action = action
+        if symmetries is not None:
+            real_action = jnp.take_along_axis(
+                jnp.asarray(symmetries.actions_inverse)[own], action[:, None], -1
+            )[:, 0]
         env_state, reward, done = jax.vmap(
             lambda s, a, k: env_step(s, a, params, key=k)
-        )(games.env_state, action, jax.random.split(reset_key, num_envs))
+        )(games.env_state, real_action, jax.random.split(reset_key, num_envs))
+        symmetry = games.symmetry
+        if symmetries is not None:
+            count = jnp.asarray(symmetries.colors).shape[0]
+            fresh = draw_symmetries(symmetry_key, num_envs, params.num_players, count)
+            symmetry = jnp.where(done[:, None], fresh, symmetry)
         episode_return = games.episode_return + reward
         transition = Transition(
             obs=obs,
@@ -452,6 +531,7 @@ def rollout(
             carry=carry,
             first=done,
             episode_return=jnp.where(done, 0.0, episode_return),
+            symmetry=symmetry,
         )
         return games, transition
 
@@ -463,9 +543,10 @@ def bootstrap_value(
     net_params: Params,
     state: RolloutState,
     params: hanabi.HanabiParams,
+    symmetries: hanabi.ColorPermutation | None = None,
 ) -> jax.Array:
     """V of each game's current state from its acting seat, float32[N]."""
-    obs, _, actor = observe(state.env_state, params)
+    obs, _, actor = observe(state.env_state, params, symmetries, state.symmetry)
     act = jax.vmap(policy.step, in_axes=(None, 0, 0, 0, 0))
     return act(net_params, state.carry, obs, actor, state.first)[2]
 
@@ -507,6 +588,8 @@ def make_ippo(config: IPPOConfig, params: hanabi.HanabiParams) -> Learner:
     policy = make_policy_for(config, params)
     optimizer = make_optimizer(config)
     per_seat = not config.share_parameters
+    symmetries = symmetry_tables(params, config.other_play)
+    num_symmetries = 1 if symmetries is None else len(symmetries.colors)
     opt_init = jax.vmap(optimizer.init) if per_seat else optimizer.init
     opt_update = jax.vmap(optimizer.update) if per_seat else optimizer.update
     num_minibatches = config.num_minibatches
@@ -517,7 +600,13 @@ def make_ippo(config: IPPOConfig, params: hanabi.HanabiParams) -> Learner:
         return IPPOState(
             params=net_params,
             opt_state=opt_init(net_params),
-            rollout=reset_games(params, policy, config.num_envs, key=env_key),
+            rollout=reset_games(
+                params,
+                policy,
+                config.num_envs,
+                key=env_key,
+                num_symmetries=num_symmetries,
+            ),
             key=own_key,
             update=jnp.zeros((), jnp.int32),
         )
@@ -571,8 +660,9 @@ def make_ippo(config: IPPOConfig, params: hanabi.HanabiParams) -> Learner:
             params,
             key=rollout_key,
             num_steps=config.num_steps,
+            symmetries=symmetries,
         )
-        last_value = bootstrap_value(policy, state.params, games, params)
+        last_value = bootstrap_value(policy, state.params, games, params, symmetries)
         advantages, targets = gae(
             traj.reward,
             traj.value,

@@ -1,0 +1,37 @@
+"""What every benchmark prints about the machine it ran on.
+
+Plain helpers over the OS (no jax import here, so a script can still set
+`XLA_FLAGS` before jax starts).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as the OS reports it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. "0.64, 0.69, 1.12"."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine_text() -> str:
+    """The CPU model, the CPU count (and how many this process may use) and the OS,
+    e.g. "AMD EPYC, 2 CPUs (2 usable), Linux x86_64"."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return (
+        f"{cpu_model()}, {os.cpu_count()} CPUs ({usable} usable), "
+        f"{platform.system()} {platform.machine()}"
+    )

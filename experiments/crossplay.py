@@ -1,0 +1,509 @@
+"""Cross-play of trained Hanabi agents: every ordered pair, stochastic and greedy.
+
+    python -m experiments.crossplay outputs/hanabi/<run>
+    python -m experiments.crossplay multirun/hanabi/<sweep> --games 5000
+    python -m experiments.crossplay run_a run_b --out outputs/crossplay/mine
+
+Loads the latest checkpoint of every seed and entropy coefficient of every IPPO run
+(`python -m experiments.hanabi`) under the given directories, plays every ordered
+pair of agents (agent i in seat 0, agent j in the other seats) for `--games` games
+on common decks, in one jitted batch, with the sampled policies and with the
+greedified ones (argmax over legal actions), and writes into the output directory:
+
+  results.json   the agents, the matrices (mean and standard error per cell),
+                 and one point per group of agents trained alike (same run
+                 configuration and entropy coefficient, any root seed): SP (the
+                 diagonal), XP (off the diagonal), with standard errors, and the
+                 color-symmetry measures (docs/ippo.md, "Cross-play");
+  scores.npz     every game's score, float32[K, K, games] per policy kind;
+  crossplay.png  the heatmaps.
+
+The output directory defaults to `<dir>/crossplay` for a single directory given,
+else `outputs/crossplay/<date>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import itertools
+import math
+import pathlib
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from omegaconf import OmegaConf
+
+from experiments.config import to_config
+from experiments.hanabi import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    HanabiRunConfig,
+    cached_trainer,
+    load_latest,
+)
+from experiments.results import RESULTS_FILE, run_metadata, write_json, write_npz
+from games import hanabi
+from marl import hanabi_play
+from marl.checkpoint import CheckpointError
+from marl.exact_pg import ConfigError
+from marl.ippo import IPPOConfig
+from marl.networks import Params, Policy, make_policy
+
+KINDS = ("", "_greedy")
+"""Policy kinds: the trained (sampled) policy and its greedification."""
+ARCHITECTURE_FIELDS = ("network", "hidden_sizes", "gru_size", "share_parameters")
+"""IPPOConfig fields that fix the parameters' shapes: agents must share them."""
+
+
+class CrossPlayError(ValueError):
+    """A user error: nothing to evaluate, or agents that cannot play together."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+    """One trained policy: a run's seed at one entropy coefficient."""
+
+    run: str
+    ent_coef: float
+    seed: int
+    step: int
+    group: str
+    """Agents trained alike (same configuration, any seed) share a group."""
+
+
+def find_runs(paths: list[str]) -> list[pathlib.Path]:
+    """Every IPPO run directory (config.yaml beside checkpoints/) under `paths`."""
+    runs: set[pathlib.Path] = set()
+    for path in map(pathlib.Path, paths):
+        if not path.is_dir():
+            raise CrossPlayError(f"{path} is not a directory")
+        for checkpoints in [path / CHECKPOINT_DIR, *path.rglob(CHECKPOINT_DIR)]:
+            if checkpoints.is_dir() and (checkpoints.parent / CONFIG_FILE).is_file():
+                runs.add(checkpoints.parent)
+    return sorted(runs)
+
+
+def load_config(run_dir: pathlib.Path) -> HanabiRunConfig:
+    try:
+        return to_config(OmegaConf.load(run_dir / CONFIG_FILE), HanabiRunConfig)
+    except ConfigError:
+        raise
+    except Exception as error:  # omegaconf's many validation errors
+        first = str(error).strip().splitlines()[0]
+        raise CrossPlayError(f"{run_dir / CONFIG_FILE}: {first}") from None
+
+
+def load_run(run_dir: pathlib.Path, config: HanabiRunConfig) -> tuple[Params, int]:
+    """The network parameters of every run of a directory, leaves [E, S, ...], at
+    the latest checkpoint step common to every seed."""
+    trainer = cached_trainer(config.ippo, config.game)
+    keys = jax.random.split(jax.random.key(0), config.seeds)
+    template = jax.eval_shape(trainer.init, keys, len(config.coefs))
+    loaded = load_latest(run_dir / CHECKPOINT_DIR, template, config)
+    if loaded is None:
+        raise CrossPlayError(f"{run_dir / CHECKPOINT_DIR} holds no checkpoint")
+    state, step = loaded
+    return state.params, step
+
+
+def group_key(config: HanabiRunConfig, ent_coef: float) -> dict[str, Any]:
+    """What makes two agents "trained alike": everything but the seed."""
+    ippo = dataclasses.asdict(config.ippo)
+    ippo.pop("seed")
+    ippo["ent_coef"] = ent_coef
+    return {"preset": config.preset, "num_players": config.num_players, **ippo}
+
+
+def group_labels(keys: list[dict[str, Any]]) -> list[str]:
+    """Short labels: the fields whose values differ between groups."""
+    varying = [
+        field for field in keys[0] if len({repr(k[field]) for k in keys}) > 1
+    ] or ["ent_coef"]
+    if "ent_coef" not in varying:
+        varying.insert(0, "ent_coef")
+    return [", ".join(f"{field}={k[field]}" for field in varying) for k in keys]
+
+
+def load_agents(
+    paths: list[str],
+) -> tuple[list[Agent], Params, HanabiRunConfig, list[str]]:
+    """Every agent under `paths`: their descriptions, their parameters stacked on a
+    leading [K] axis, one run's config (the game and network) and warnings."""
+    runs = find_runs(paths)
+    if not runs:
+        raise CrossPlayError(
+            f"no IPPO run (config.yaml beside {CHECKPOINT_DIR}/) under "
+            + " ".join(paths)
+        )
+    configs = [load_config(run) for run in runs]
+    reference = configs[0]
+    for run, config in zip(runs, configs, strict=True):
+        for field in ("preset", "num_players"):
+            if getattr(config, field) != getattr(reference, field):
+                raise CrossPlayError(
+                    f"{run} plays {field}={getattr(config, field)!r} but {runs[0]} "
+                    f"plays {getattr(reference, field)!r}; evaluate them separately"
+                )
+        for field in ARCHITECTURE_FIELDS:
+            mine, theirs = getattr(config.ippo, field), getattr(reference.ippo, field)
+            if mine != theirs:
+                raise CrossPlayError(
+                    f"{run} has ippo.{field}={mine!r} but {runs[0]} has {theirs!r}; "
+                    "agents of different networks are evaluated separately"
+                )
+    keys: list[dict[str, Any]] = []
+    described: list[tuple[pathlib.Path, float, int, int, int]] = []
+    stacks: list[Params] = []
+    warnings: list[str] = []
+    seen: dict[str, pathlib.Path] = {}
+    for run, config in zip(runs, configs, strict=True):
+        digest = config.training_hash()
+        if digest in seen:
+            warnings.append(
+                f"{run} was trained exactly like {seen[digest]} (same seeds): its "
+                "agents duplicate those"
+            )
+        seen.setdefault(digest, run)
+        params, step = load_run(run, config)
+        for e, coef in enumerate(config.coefs):
+            key = group_key(config, coef)
+            if key not in keys:
+                keys.append(key)
+            for s in range(config.seeds):
+                described.append((run, coef, s, step, keys.index(key)))
+                stacks.append(jax.tree.map(lambda x, e=e, s=s: x[e, s], params))
+    labels = group_labels(keys)
+    agents = [
+        Agent(str(run), float(coef), seed, step, labels[g])
+        for run, coef, seed, step, g in described
+    ]
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *stacks)
+    return agents, stacked, reference, warnings
+
+
+def seat_policy(ippo: IPPOConfig, params: hanabi.HanabiParams) -> Policy:
+    """The per-seat `Policy` that plays seats of any agents of this network."""
+    return make_policy(
+        num_players=params.num_players,
+        num_actions=params.num_actions,
+        obs_size=hanabi.canonical_size(params),
+        hidden_sizes=ippo.hidden_sizes,
+        gru_size=ippo.gru_size if ippo.recurrent else 0,
+        share_parameters=False,
+    )
+
+
+def sample_permutations(
+    params: hanabi.HanabiParams, count: int, *, seed: int
+) -> hanabi.ColorPermutation:
+    """The identity and up to `count - 1` other color permutations (all of them
+    when there are at most `count`), stacked on a leading [G] axis."""
+    total = math.factorial(params.num_colors)
+    if total <= count:
+        chosen = np.arange(total)
+    else:
+        rng = np.random.default_rng(seed)
+        chosen = np.concatenate([[0], 1 + rng.choice(total - 1, count - 1, False)])
+    every = list(itertools.permutations(range(params.num_colors)))
+    tables = [hanabi.color_permutation(every[i], params) for i in chosen]
+    return hanabi.ColorPermutation(*(np.stack(t) for t in zip(*tables, strict=True)))
+
+
+def _standard_error(values: np.ndarray) -> float | None:
+    if values.size < 2:
+        return None
+    return float(np.std(values, ddof=1) / np.sqrt(values.size))
+
+
+def summarize(scores: np.ndarray, members: list[int]) -> dict[str, Any]:
+    """SP and XP of a group of S agents from the scores float[K, K, N].
+
+    sp: mean of the S diagonal cells; sp_se: the standard error over the S seeds.
+    xp: mean of the S (S - 1) off-diagonal cells (both seat orders); xp_se: the
+    standard error of the S per-seed XP means (each seed's mean over the pairs it
+    is in). *_games_se: the standard error from the games alone (with the seeds
+    fixed), sqrt(sum of the cells' variances / N) / cells.
+    """
+    block = scores[np.ix_(members, members)]
+    means = block.mean(-1)
+    variances = block.var(-1, ddof=1) / block.shape[-1]
+    size = len(members)
+    diagonal = np.diag(means)
+    off = ~np.eye(size, dtype=bool)
+    point: dict[str, Any] = {
+        "sp": float(diagonal.mean()),
+        "sp_se": _standard_error(diagonal),
+        "sp_games_se": float(np.sqrt(np.diag(variances).sum()) / size),
+        "xp": None,
+        "xp_se": None,
+        "xp_games_se": None,
+    }
+    if size > 1:
+        per_seed = ((means * off).sum(0) + (means * off).sum(1)) / (2 * (size - 1))
+        point["xp"] = float(means[off].mean())
+        point["xp_se"] = _standard_error(per_seed)
+        point["xp_games_se"] = float(np.sqrt(variances[off].sum()) / off.sum())
+    return point
+
+
+def evaluate(
+    agents: list[Agent],
+    agent_params: Params,
+    config: HanabiRunConfig,
+    *,
+    num_games: int,
+    seed: int,
+    permutations: int,
+    symmetry_games: int,
+    pairs_per_batch: int | None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """All measurements; returns the JSON-ready results and the score arrays."""
+    params = config.game
+    policy = seat_policy(config.ippo, params)
+    per_seat = not config.ippo.share_parameters
+    key = jax.random.key(seed)
+    arrays: dict[str, np.ndarray] = {}
+    matrices: dict[str, Any] = {}
+    for kind in KINDS:
+        play = jax.jit(
+            lambda p, k, greedy=(kind == "_greedy"): hanabi_play.crossplay_scores(
+                policy,
+                p,
+                params,
+                per_seat=per_seat,
+                key=k,
+                num_games=num_games,
+                greedy=greedy,
+                pairs_per_batch=pairs_per_batch,
+            )
+        )
+        scores = np.asarray(play(agent_params, key))
+        arrays[f"scores{kind}"] = scores
+        matrices[f"matrix{kind}"] = scores.mean(-1).tolist()
+        matrices[f"matrix{kind}_se"] = (
+            scores.std(-1, ddof=1) / np.sqrt(num_games)
+        ).tolist()
+
+    groups = list(dict.fromkeys(agent.group for agent in agents))
+    symmetry = symmetry_measures(
+        agent_params,
+        config,
+        policy,
+        key=jax.random.fold_in(key, 1),
+        permutations=permutations,
+        num_games=symmetry_games,
+        seed=seed,
+    )
+    points = []
+    for group in groups:
+        members = [k for k, agent in enumerate(agents) if agent.group == group]
+        point: dict[str, Any] = {
+            "group": group,
+            "ent_coef": agents[members[0]].ent_coef,
+            "num_seeds": len(members),
+            "agents": members,
+        }
+        for kind in KINDS:
+            summary = summarize(arrays[f"scores{kind}"], members)
+            # sp, sp_se, ... -> sp_greedy, sp_greedy_se, ...
+            point.update({n[:2] + kind + n[2:]: v for n, v in summary.items()})
+        if symmetry is not None:
+            for name, values in symmetry["per_agent"].items():
+                point[name] = float(np.mean([values[k] for k in members]))
+        points.append(point)
+    results = {
+        "kind": "hanabi_crossplay",
+        "game": config.preset,
+        "num_players": config.num_players,
+        "num_agents": len(agents),
+        "num_seeds": max(p["num_seeds"] for p in points),
+        "num_games": num_games,
+        "seed": seed,
+        "agents": [dataclasses.asdict(agent) for agent in agents],
+        "points": points,
+        **matrices,
+        "symmetry": None if symmetry is None else symmetry["summary"],
+    }
+    return results, arrays
+
+
+def symmetry_measures(
+    agent_params: Params,
+    config: HanabiRunConfig,
+    policy: Policy,
+    *,
+    key: jax.Array,
+    permutations: int,
+    num_games: int,
+    seed: int,
+) -> dict[str, Any] | None:
+    """Each agent's color-equivariance error on the states it visits and its
+    cross-play with its own color-permuted copies (marl.hanabi_play); None for
+    a game of one color (no color symmetry) or `permutations < 2`."""
+    params = config.game
+    if params.num_colors < 2 or permutations < 2 or num_games < 1:
+        return None
+    syms = sample_permutations(params, permutations, seed=seed)
+    num_players = params.num_players
+
+    def seats_of(agent: Params) -> Params:
+        if config.ippo.share_parameters:
+            return jax.tree.map(
+                lambda x: jnp.broadcast_to(x, (num_players, *x.shape)), agent
+            )
+        return agent
+
+    def measure(agent: Params) -> tuple[jax.Array, jax.Array]:
+        seats = seats_of(agent)
+        error = hanabi_play.equivariance_error(
+            policy, seats, syms, params, key=key, num_games=num_games
+        )
+        scores = hanabi_play.permuted_copy_scores(
+            policy, seats, syms, params, key=key, num_games=num_games, greedy=False
+        )
+        return error, scores.mean(-1)
+
+    errors, copies = jax.jit(lambda p: jax.lax.map(measure, p))(agent_params)
+    errors, copies = np.asarray(errors), np.asarray(copies)  # [K, G]
+    per_agent = {
+        "equivariance_error": errors[:, 1:].mean(-1),
+        "equivariance_error_max": errors[:, 1:].max(-1),
+        "permuted_self_play": copies[:, 0],
+        "permuted_xp": copies[:, 1:].mean(-1),
+    }
+    summary = {
+        "num_permutations": int(syms.colors.shape[0]),
+        "permutations": syms.colors.tolist(),
+        "num_games": num_games,
+        "equivariance_error": errors.tolist(),
+        "permuted_copy_scores": copies.tolist(),
+    }
+    return {"per_agent": per_agent, "summary": summary}
+
+
+def save_heatmaps(results: dict[str, Any], path: pathlib.Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from experiments.plots import plot_crossplay_heatmap, save_figure
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+    matrices = [np.asarray(results[f"matrix{kind}"]) for kind in KINDS]
+    limits = (min(m.min() for m in matrices), max(m.max() for m in matrices))
+    for ax, kind, matrix in zip(axes, KINDS, matrices, strict=True):
+        title = f"{results['game']}: {'greedy' if kind else 'sampled'} policies"
+        plot_crossplay_heatmap(ax, matrix, title, limits)
+        _mark_groups(ax, results["agents"])
+        ax.set_xlabel("agent in seat 2")
+        ax.set_ylabel("agent in seat 1")
+    save_figure(fig, path, dpi=110)
+
+
+def _mark_groups(ax: Any, agents: list[dict[str, Any]]) -> None:
+    """Lines between groups of agents trained alike."""
+    groups = [agent["group"] for agent in agents]
+    for k in range(1, len(groups)):
+        if groups[k] != groups[k - 1]:
+            ax.axhline(k - 0.5, color="white", linewidth=1)
+            ax.axvline(k - 0.5, color="white", linewidth=1)
+
+
+def default_out(paths: list[str]) -> pathlib.Path:
+    if len(paths) == 1:
+        return pathlib.Path(paths[0]) / "crossplay"
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    return pathlib.Path("outputs") / "crossplay" / stamp
+
+
+def format_points(points: list[dict[str, Any]]) -> str:
+    def cell(value: Any, se: Any = None) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.3f}" + (f" +- {se:.3f}" if se is not None else "")
+
+    lines = [
+        f"{'group':<28} {'seeds':>5}  {'SP':>15}  {'XP':>15}  {'SP greedy':>15}  "
+        f"{'XP greedy':>15}"
+    ]
+    for p in points:
+        lines.append(
+            f"{p['group']:<28} {p['num_seeds']:>5}  {cell(p['sp'], p['sp_se']):>15}  "
+            f"{cell(p['xp'], p['xp_se']):>15}  "
+            f"{cell(p['sp_greedy'], p['sp_greedy_se']):>15}  "
+            f"{cell(p['xp_greedy'], p['xp_greedy_se']):>15}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="IPPO run directories or sweeps")
+    parser.add_argument("--games", type=int, default=5000, help="games per pair")
+    parser.add_argument("--seed", type=int, default=0, help="deals and sampling")
+    parser.add_argument("--out", type=pathlib.Path, help="output directory")
+    parser.add_argument(
+        "--permutations",
+        type=int,
+        default=8,
+        help="color permutations for the symmetry measures, the identity included "
+        "(all of them when there are fewer); < 2 turns the measures off",
+    )
+    parser.add_argument(
+        "--symmetry-games", type=int, default=500, help="games per permutation"
+    )
+    parser.add_argument(
+        "--pairs-per-batch",
+        type=int,
+        default=None,
+        help="pairs played side by side (default: all; lower it to save memory)",
+    )
+    args = parser.parse_args(argv)
+    started = time.time()
+    try:
+        for name in ("games", "pairs_per_batch"):
+            value = getattr(args, name)
+            if value is not None and value < 1:
+                raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be >= 1")
+        if args.symmetry_games < 0:
+            raise CrossPlayError(f"--symmetry-games={args.symmetry_games} must be >= 0")
+        agents, agent_params, config, warnings = load_agents(args.paths)
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(
+            f"{len(agents)} agents ({config.preset}, {config.num_players} players) "
+            f"from {len({a.run for a in agents})} runs; {len(agents) ** 2} ordered "
+            f"pairs x {args.games} games, sampled and greedy"
+        )
+        results, arrays = evaluate(
+            agents,
+            agent_params,
+            config,
+            num_games=args.games,
+            seed=args.seed,
+            permutations=args.permutations,
+            symmetry_games=args.symmetry_games,
+            pairs_per_batch=args.pairs_per_batch,
+        )
+    except (CrossPlayError, ConfigError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    results["metadata"] = {**run_metadata(), "seconds": round(time.time() - started)}
+    out = args.out or default_out(args.paths)
+    write_json(out / RESULTS_FILE, results)
+    write_npz(out / "scores.npz", arrays)
+    save_heatmaps(results, out / "crossplay.png")
+    print(format_points(results["points"]))
+    print(f"wrote {out / RESULTS_FILE}, {out / 'scores.npz'}, {out / 'crossplay.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

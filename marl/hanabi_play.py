@@ -1,0 +1,354 @@
+"""Playing trained Hanabi agents together: scores, cross-play, color symmetry.
+
+An *agent* is one trained run's network parameters (one seed at one entropy
+coefficient). A game seats one agent per seat; every seat may also see the game
+through a color permutation sigma (`games.hanabi.symmetry`): it is given
+`permute_observation(obs, sigma)` and its logits, which are over the actions of
+the permuted game, are read back in the real game's action ids (entry
+`sigma.actions[a]` is the logit of real action `a`). That is the agent
+`sigma^-1 o pi o sigma`, the color-permuted copy of pi used by Other-Play (Hu et
+al. 2020) and by the equivariance checks below.
+
+Seat parameters are stacked on a leading [P] axis and played with a per-seat
+`marl.networks.Policy` (`make_policy(..., share_parameters=False)`), so one
+compiled program plays any assignment of agents to seats, and a `vmap` (or
+`lax.map`) over assignments plays a whole cross-play matrix in one jitted call.
+A recurrent agent's memory advances at every step, acting or not, as in training.
+
+Shapes: K agents, P seats, N games, O observation size, A actions, G color
+permutations (C! of them, or a sample).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from games import hanabi
+from marl.networks import Params, Policy, masked_log_probs, masked_logits
+
+
+class Seats(NamedTuple):
+    """Who plays each of the P seats of a game, and through which permutation."""
+
+    params: Params
+    """Every leaf with a leading [P]: seat p's network parameters."""
+    observation: jax.Array
+    """int32[P, O]: seat p sees `obs[observation[p]]` (the identity: arange(O))."""
+    actions: jax.Array
+    """int32[P, A]: seat p's logit of real action a is its output at
+    `actions[p, a]` (`sigma.actions`; the identity: arange(A))."""
+
+
+def identity_tables(params: hanabi.HanabiParams) -> tuple[np.ndarray, np.ndarray]:
+    """The observation gather int32[O] and action table int32[A] of the identity."""
+    return (
+        np.arange(hanabi.canonical_size(params), dtype=np.int32),
+        np.arange(params.num_actions, dtype=np.int32),
+    )
+
+
+def make_seats(
+    agent_params: Params,
+    agents: jax.Array,
+    *,
+    per_seat: bool,
+    observation: jax.Array | np.ndarray,
+    actions: jax.Array | np.ndarray,
+) -> Seats:
+    """Seats from a stack of K agents: seat p is played by agent `agents[p]`.
+
+    agent_params: leaves [K, ...] (shared parameters) or [K, P, ...] (per-seat
+    parameters, `per_seat=True`: seat p uses the agent's network for seat p).
+    agents: int32[P]. observation int32[P, O], actions int32[P, A]: each seat's
+    permutation tables.
+    """
+    seat_ids = jnp.arange(agents.shape[0])
+    if per_seat:
+        params = jax.tree.map(lambda x: x[agents, seat_ids], agent_params)
+    else:
+        params = jax.tree.map(lambda x: x[agents], agent_params)
+    return Seats(params, jnp.asarray(observation), jnp.asarray(actions))
+
+
+def choose(
+    logits: jax.Array, legal: jax.Array, *, greedy: bool, key: jax.Array
+) -> jax.Array:
+    """An action per row of float[..., A]: a sample of the masked softmax, or its
+    argmax over legal actions (`greedy`, the greedified policy)."""
+    masked = masked_logits(logits, legal)
+    if greedy:
+        return jnp.argmax(masked, axis=-1).astype(jnp.int32)
+    return jax.random.categorical(key, masked, axis=-1).astype(jnp.int32)
+
+
+class Decision(NamedTuple):
+    """One step of N games from the acting seats' side."""
+
+    carry: jax.Array  # float32[N, P, H]: every seat's memory after the step
+    logits: jax.Array  # float32[N, A]: the acting seat's logits, real action ids
+    legal: jax.Array  # bool[N, A]
+    actor: jax.Array  # int32[N]
+
+
+def decide(
+    policy: Policy,
+    seats: Seats,
+    games: hanabi.HanabiState,
+    carry: jax.Array,
+    first: jax.Array,
+    params: hanabi.HanabiParams,
+) -> Decision:
+    """Every seat observes N games (through its permutation) and the acting seat's
+    logits are read back in real action ids."""
+    obs = jax.vmap(hanabi.canonical, in_axes=(0, None))(games, params)
+    legal = jax.vmap(hanabi.legal_actions, in_axes=(0, None))(games, params)
+    actor = games.current_player
+    seen = jnp.take_along_axis(obs, seats.observation[None], axis=-1)
+    act = jax.vmap(policy.step, in_axes=(None, 0, 0, 0, 0))
+    carry, logits, _ = act(seats.params, carry, seen, actor, first)
+    logits = jnp.take_along_axis(logits, seats.actions[actor], axis=-1)
+    return Decision(carry, logits, legal, actor)
+
+
+def max_game_length(params: hanabi.HanabiParams) -> int:
+    """An upper bound on the moves of one game (plays and discards draw from the
+    deck or end the game's last round; each hint spends a token that only a
+    discard or a completed firework returns)."""
+    deck = params.num_colors * sum(params.card_counts)
+    plays_and_discards = deck
+    hints = params.max_information_tokens + deck + params.num_colors
+    return plays_and_discards + hints + params.num_players
+
+
+def play(
+    policy: Policy,
+    seats: Seats,
+    params: hanabi.HanabiParams,
+    *,
+    key: jax.Array,
+    num_games: int,
+    greedy: bool = False,
+) -> jax.Array:
+    """Plays N games to the end; returns every game's score, float32[N].
+
+    The games are dealt from `key` (the same key deals the same N games, so two
+    calls with one key compare on common decks); stochastic seats sample from
+    keys split off it. A finished game stays finished while the others go on.
+    """
+    deal_key, act_key = jax.random.split(key)
+    games = jax.vmap(hanabi.reset, in_axes=(0, None))(
+        jax.random.split(deal_key, num_games), params
+    )
+    carry = policy.initial_carry(num_games)
+    live = jnp.ones(num_games, bool)
+    first = jnp.ones(num_games, bool)
+    score = jnp.zeros(num_games, jnp.float32)
+    limit = max_game_length(params)
+
+    def body(loop: tuple) -> tuple:
+        t, games, carry, first, live, score = loop
+        decision = decide(policy, seats, games, carry, first, params)
+        step_key = jax.random.fold_in(act_key, t)
+        action = choose(decision.logits, decision.legal, greedy=greedy, key=step_key)
+        stepped, reward, done = jax.vmap(hanabi.step, in_axes=(0, 0, None))(
+            games, action, params
+        )
+        games = jax.tree.map(
+            lambda new, old: jnp.where(_rows(live, new), new, old), stepped, games
+        )
+        score = score + jnp.where(live, reward, 0).astype(jnp.float32)
+        live = live & ~done
+        return t + 1, games, decision.carry, jnp.zeros_like(first), live, score
+
+    def running(loop: tuple) -> jax.Array:
+        t, *_, live, _ = loop
+        return live.any() & (t < limit)
+
+    loop = (jnp.zeros((), jnp.int32), games, carry, first, live, score)
+    return jax.lax.while_loop(running, body, loop)[-1]
+
+
+def _rows(mask: jax.Array, leaf: jax.Array) -> jax.Array:
+    """`mask` bool[N] broadcast against a leaf [N, ...]."""
+    return mask.reshape(mask.shape + (1,) * (leaf.ndim - 1))
+
+
+def _pairs(num_agents: int) -> np.ndarray:
+    """Every ordered pair (i, j) of K agents, int32[K K, 2], row-major."""
+    grid = np.stack(np.meshgrid(np.arange(num_agents), np.arange(num_agents)), -1)
+    return grid.transpose(1, 0, 2).reshape(-1, 2).astype(np.int32)
+
+
+def crossplay_scores(
+    policy: Policy,
+    agent_params: Params,
+    params: hanabi.HanabiParams,
+    *,
+    per_seat: bool,
+    key: jax.Array,
+    num_games: int,
+    greedy: bool,
+    pairs_per_batch: int | None = None,
+) -> jax.Array:
+    """Scores of every ordered pair of K agents, float32[K, K, N].
+
+    Entry [i, j] seats agent i at seat 0 and agent j at every other seat (for two
+    players: i first, j second; [j, i] is the other seat order). Every pair plays
+    the same N decks (common random numbers). The pairs run as one `lax.map` with
+    `pairs_per_batch` pairs vmapped at a time (all at once by default); jit it.
+    """
+    num_agents = jax.tree.leaves(agent_params)[0].shape[0]
+    num_players = params.num_players
+    observation, actions = identity_tables(params)
+    observation = np.broadcast_to(observation, (num_players, observation.size))
+    actions = np.broadcast_to(actions, (num_players, actions.size))
+
+    def one(pair: jax.Array) -> jax.Array:
+        agents = jnp.concatenate([pair[:1], jnp.repeat(pair[1:], num_players - 1)])
+        seats = make_seats(
+            agent_params,
+            agents,
+            per_seat=per_seat,
+            observation=observation,
+            actions=actions,
+        )
+        return play(policy, seats, params, key=key, num_games=num_games, greedy=greedy)
+
+    pairs = jnp.asarray(_pairs(num_agents))
+    scores = jax.lax.map(one, pairs, batch_size=pairs_per_batch or pairs.shape[0])
+    return scores.reshape(num_agents, num_agents, num_games)
+
+
+def permuted_copy_scores(
+    policy: Policy,
+    seat_params: Params,
+    syms: hanabi.ColorPermutation,
+    params: hanabi.HanabiParams,
+    *,
+    key: jax.Array,
+    num_games: int,
+    greedy: bool,
+) -> jax.Array:
+    """An agent with its own color-permuted copies: scores float32[G, N].
+
+    seat_params: leaves [P, ...], the agent in every seat. Row g seats the agent
+    itself at seat 0 and `sigma_g^-1 o pi o sigma_g` at every other seat (syms:
+    a stacked `ColorPermutation` with leading [G]; the identity's row is
+    self-play). A policy that is equivariant under every sigma scores the same
+    in every row, up to sampling noise.
+    """
+    num_players = params.num_players
+    observation, actions = identity_tables(params)
+
+    def one(sym_observation: jax.Array, sym_actions: jax.Array) -> jax.Array:
+        seats = Seats(
+            seat_params,
+            jnp.stack(
+                [jnp.asarray(observation)] + [sym_observation] * (num_players - 1)
+            ),
+            jnp.stack([jnp.asarray(actions)] + [sym_actions] * (num_players - 1)),
+        )
+        return play(policy, seats, params, key=key, num_games=num_games, greedy=greedy)
+
+    return jax.lax.map(
+        lambda tables: one(*tables),
+        (jnp.asarray(syms.observation), jnp.asarray(syms.actions)),
+    )
+
+
+def equivariance_error(
+    policy: Policy,
+    seat_params: Params,
+    syms: hanabi.ColorPermutation,
+    params: hanabi.HanabiParams,
+    *,
+    key: jax.Array,
+    num_games: int,
+) -> jax.Array:
+    """How far an agent is from color equivariance on the states it visits.
+
+    The agent plays N games of self-play (stochastically). At every acting
+    decision its policy pi(. | o_{1:t}) is compared with each permuted copy's
+    `sigma^-1 o pi o sigma` (which sees every seat's whole history permuted, so
+    recurrent memories are permuted too) by total variation,
+    TV = 1/2 sum_a |pi(a) - pi_sigma(a)|. Returns float32[G], the mean TV over
+    visited decisions for each of the G permutations of `syms`; 0 for the
+    identity, and 0 for all of them exactly when the agent is equivariant on
+    the visited states.
+    """
+    num_players = params.num_players
+    observation, actions = identity_tables(params)
+    num_syms = jnp.asarray(syms.observation).shape[0]
+    copies = Seats(
+        jax.tree.map(lambda x: jnp.broadcast_to(x, (num_syms, *x.shape)), seat_params),
+        jnp.broadcast_to(
+            jnp.asarray(syms.observation)[:, None],
+            (num_syms, num_players, observation.size),
+        ),
+        jnp.broadcast_to(
+            jnp.asarray(syms.actions)[:, None], (num_syms, num_players, actions.size)
+        ),
+    )
+    own = Seats(
+        seat_params,
+        jnp.broadcast_to(jnp.asarray(observation), (num_players, observation.size)),
+        jnp.broadcast_to(jnp.asarray(actions), (num_players, actions.size)),
+    )
+    deal_key, act_key = jax.random.split(key)
+    games = jax.vmap(hanabi.reset, in_axes=(0, None))(
+        jax.random.split(deal_key, num_games), params
+    )
+    carry = policy.initial_carry(num_games)
+    copy_carry = jnp.broadcast_to(carry, (num_syms, *carry.shape))
+    limit = max_game_length(params)
+    decide_copies = jax.vmap(decide, in_axes=(None, 0, None, 0, None, None))
+
+    def body(loop: tuple) -> tuple:
+        t, games, carry, copy_carry, first, live, total, count = loop
+        mine = decide(policy, own, games, carry, first, params)
+        theirs = decide_copies(policy, copies, games, copy_carry, first, params)
+        p = jnp.exp(masked_log_probs(mine.logits, mine.legal))
+        q = jnp.exp(masked_log_probs(theirs.logits, mine.legal))
+        tv = 0.5 * jnp.abs(p[None] - q).sum(-1)  # [G, N]
+        total = total + jnp.where(live, tv, 0.0).sum(-1)
+        count = count + live.sum()
+        step_key = jax.random.fold_in(act_key, t)
+        action = choose(mine.logits, mine.legal, greedy=False, key=step_key)
+        stepped, _, done = jax.vmap(hanabi.step, in_axes=(0, 0, None))(
+            games, action, params
+        )
+        games = jax.tree.map(
+            lambda new, old: jnp.where(_rows(live, new), new, old), stepped, games
+        )
+        live = live & ~done
+        return (
+            t + 1,
+            games,
+            mine.carry,
+            theirs.carry,
+            jnp.zeros_like(first),
+            live,
+            total,
+            count,
+        )
+
+    def running(loop: tuple) -> jax.Array:
+        t, *_, live, _, _ = loop
+        return live.any() & (t < limit)
+
+    loop = (
+        jnp.zeros((), jnp.int32),
+        games,
+        carry,
+        copy_carry,
+        jnp.ones(num_games, bool),
+        jnp.ones(num_games, bool),
+        jnp.zeros(num_syms, jnp.float32),
+        jnp.zeros((), jnp.int32),
+    )
+    *_, total, count = jax.lax.while_loop(running, body, loop)
+    return total / jnp.maximum(count, 1)

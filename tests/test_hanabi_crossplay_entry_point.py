@@ -1,0 +1,114 @@
+"""One tiny in-process run of `python -m experiments.crossplay` over two IPPO runs
+(a sweep directory), its grouping and statistics, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import crossplay
+from experiments import hanabi as train_entry
+
+# 2 updates of 8 games x 8 steps on Hanabi-Small (2 colors), 2 seeds x 2 entropy
+# coefficients per run.
+TINY = [
+    "preset=Hanabi-Small",
+    "seeds=2",
+    "ent_coefs=[0.01,0.1]",
+    "ippo.num_envs=8",
+    "ippo.num_steps=8",
+    "ippo.total_timesteps=128",
+    "ippo.hidden_sizes=[16]",
+    "log_every=2",
+    "checkpoint_every=2",
+]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Two runs differing only in the root seed: their agents pool by group."""
+    root = tmp_path_factory.mktemp("sweep")
+    for seed in (0, 1):
+        argv = ["experiments.hanabi", *TINY, f"ippo.seed={seed}"]
+        argv.append(f"hydra.run.dir={root / f'{seed}_run'}")
+        previous = sys.argv
+        sys.argv = argv
+        try:
+            train_entry.main()
+        finally:
+            sys.argv = previous
+    return root
+
+
+def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
+    out = tmp_path / "xp"
+    args = [str(sweep), "--games", "6", "--permutations", "2"]
+    assert crossplay.main([*args, "--symmetry-games", "3", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["kind"] == "hanabi_crossplay"
+    assert results["game"] == "Hanabi-Small" and results["num_agents"] == 8
+    assert np.asarray(results["matrix"]).shape == (8, 8)
+    assert np.asarray(results["matrix_greedy_se"]).shape == (8, 8)
+    # Two groups (the entropy coefficients), each pooling 2 seeds x 2 runs.
+    points = results["points"]
+    assert [p["ent_coef"] for p in points] == [0.01, 0.1]
+    assert [p["num_seeds"] for p in points] == [4, 4]
+    scores = np.load(out / "scores.npz")
+    assert scores["scores_greedy"].shape == (8, 8, 6)
+    for point in points:
+        members = point["agents"]
+        block = scores["scores"][np.ix_(members, members)].mean(-1)
+        assert point["sp"] == pytest.approx(np.diag(block).mean())
+        off = ~np.eye(4, dtype=bool)
+        assert point["xp"] == pytest.approx(block[off].mean())
+        assert 0 <= point["equivariance_error"] <= 1
+        assert point["permuted_xp"] is not None
+    assert results["symmetry"]["num_permutations"] == 2
+    assert (out / "crossplay.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "ent_coef=0.01" in printed and "wrote" in printed
+
+
+def test_summary_of_hand_made_scores():
+    """Two agents that always score 2 with themselves and 0 with each other."""
+    scores = np.zeros((2, 2, 4), np.float32)
+    scores[0, 0] = scores[1, 1] = 2.0
+    point = crossplay.summarize(scores, [0, 1])
+    assert point["sp"] == 2.0 and point["xp"] == 0.0
+    assert point["sp_se"] == 0.0 and point["xp_se"] == 0.0
+    assert point["sp_games_se"] == 0.0
+    scores[0, 1] = [0, 2, 0, 2]  # one seat order scores 1 on average
+    point = crossplay.summarize(scores, [0, 1])
+    assert point["xp"] == 0.5
+    assert point["xp_games_se"] == pytest.approx(np.sqrt(4 / 3 / 4) / 2)
+
+
+def test_crossplay_errors_are_one_line(sweep, tmp_path, capsys):
+    assert crossplay.main([str(tmp_path / "missing")]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"error: {tmp_path / 'missing'} is not a directory"
+    )
+    assert crossplay.main([str(tmp_path)]) == 2
+    assert "no IPPO run" in capsys.readouterr().err
+    assert crossplay.main([str(sweep), "--games", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --games=0 must be >= 1"
+    # A corrupt checkpoint is refused with one line naming it.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    source = sweep / "0_run"
+    (broken / "config.yaml").write_text((source / "config.yaml").read_text())
+    for seed in (0, 1):
+        target = broken / "checkpoints" / str(seed)
+        target.mkdir(parents=True)
+        for path in (source / "checkpoints" / str(seed)).iterdir():
+            data = path.read_bytes()
+            if seed == 1:
+                data = data[: len(data) // 2]
+            (target / path.name).write_bytes(data)
+    assert crossplay.main([str(broken), "--games", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "step_000000002.npz" in err[0], err

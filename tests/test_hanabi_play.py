@@ -1,0 +1,270 @@
+"""Playing agents together (marl/hanabi_play.py): scores against a plain Python
+loop, cross-play matrices against single seatings, color-permuted copies against
+explicitly permuted policies, the equivariance error on hand-made policies, and
+the Other-Play rollout's observations."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from games import hanabi
+from marl import hanabi_play as hp
+from marl.ippo import IPPOConfig, make_train, observe, seed_keys
+from marl.networks import Policy, make_policy
+
+SMALL = hanabi.make_params("Hanabi-Small", 2)  # 2 colors, hands of 2
+
+
+def constant_policy(params: hanabi.HanabiParams) -> Policy:
+    """Hand-made per-seat agents: seat p's logits are its parameters `logits[p]`,
+    whatever it observes (no memory)."""
+    num_players = params.num_players
+
+    def step(seat_params, carry, obs, actor, first):
+        return carry, seat_params["logits"][actor], jnp.zeros(())
+
+    def unused(*args):
+        raise NotImplementedError
+
+    return Policy(
+        init=unused,
+        initial_carry=lambda n: jnp.zeros((n, num_players, 0)),
+        step=step,
+        evaluate=unused,
+    )
+
+
+def preference(params: hanabi.HanabiParams, *actions: int) -> np.ndarray:
+    """Logits float32[A] ranking `actions` first to last, everything else below."""
+    logits = np.zeros(params.num_actions, np.float32)
+    for rank, action in enumerate(actions):
+        logits[action] = 10.0 * (len(actions) - rank)
+    return logits
+
+
+def play_slot(params):  # play the first card; never hints (color-blind)
+    return preference(params, params.hand_size, 0)
+
+
+def discard_slot(params):  # discard the first card, else play it
+    return preference(params, 0, params.hand_size)
+
+
+def hint_color(params, color):  # hint `color` to the next player, else play
+    return preference(params, 2 * params.hand_size + color, params.hand_size, 0)
+
+
+def identity_seats(params, logits):
+    observation, actions = hp.identity_tables(params)
+    num_players = params.num_players
+    return hp.Seats(
+        {"logits": jnp.asarray(np.stack(logits))},
+        jnp.asarray(np.stack([observation] * num_players)),
+        jnp.asarray(np.stack([actions] * num_players)),
+    )
+
+
+def python_scores(params, logits, *, key, num_games):
+    """The same games played greedily one move at a time in Python."""
+    deal_key, _ = jax.random.split(key)
+    reset = jax.jit(hanabi.reset, static_argnums=1)
+    legal_actions = jax.jit(hanabi.legal_actions, static_argnums=1)
+    step = jax.jit(hanabi.step, static_argnums=2)
+    scores = []
+    for game_key in jax.random.split(deal_key, num_games):
+        state = reset(game_key, params)
+        total, done = 0, False
+        while not done:
+            legal = np.asarray(legal_actions(state, params))
+            mine = logits[int(state.current_player)]
+            action = int(np.argmax(np.where(legal, mine, -np.inf)))
+            state, reward, done = step(state, action, params)
+            total += int(reward)
+        scores.append(total)
+    return np.asarray(scores, np.float32)
+
+
+def test_play_scores_equal_a_python_loop_over_the_same_deals():
+    policy = constant_policy(SMALL)
+    key = jax.random.key(3)
+    for logits in (
+        [play_slot(SMALL)] * 2,
+        [hint_color(SMALL, 0), play_slot(SMALL)],
+        [discard_slot(SMALL), hint_color(SMALL, 1)],
+    ):
+        seats = identity_seats(SMALL, logits)
+        got = jax.jit(
+            lambda s, k: hp.play(policy, s, SMALL, key=k, num_games=12, greedy=True)
+        )(seats, key)
+        want = python_scores(SMALL, logits, key=key, num_games=12)
+        np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_crossplay_matrix_of_hand_made_agents_matches_each_seating():
+    """Agents: blind play, discard-first, hint-color-0. M[i, j] seats i then j;
+    a discard-only pair never scores; every cell equals its own seating."""
+    policy = constant_policy(SMALL)
+    agents = {
+        "logits": jnp.asarray(
+            np.stack([play_slot(SMALL), discard_slot(SMALL), hint_color(SMALL, 0)])
+        )
+    }
+    key = jax.random.key(0)
+    scores = jax.jit(
+        lambda a, k: hp.crossplay_scores(
+            policy,
+            a,
+            SMALL,
+            per_seat=False,
+            key=k,
+            num_games=16,
+            greedy=True,
+            pairs_per_batch=4,
+        )
+    )(agents, key)
+    assert scores.shape == (3, 3, 16)
+    assert float(scores[1, 1].max()) == 0.0  # nobody ever plays a card
+    for i in range(3):
+        for j in range(3):
+            logits = [np.asarray(agents["logits"][i]), np.asarray(agents["logits"][j])]
+            want = python_scores(SMALL, logits, key=key, num_games=16)
+            np.testing.assert_array_equal(np.asarray(scores[i, j]), want)
+
+
+def test_permuted_copy_of_a_policy_that_never_hints_color_plays_exactly_like_it():
+    """Known cross-play: blind play is color-invariant, so every color-permuted
+    copy is the same policy and XP with the copies equals SP game for game,
+    greedy or sampled; its equivariance error is 0."""
+    params = hanabi.make_params("Hanabi-Full", 2)
+    policy = constant_policy(params)
+    seats = {"logits": jnp.asarray(np.stack([play_slot(params)] * 2))}
+    syms = hanabi.all_color_permutations(params)
+    syms = jax.tree.map(lambda t: t[np.array([0, 1, 37, 119])], syms)
+    key = jax.random.key(1)
+    for greedy in (True, False):
+        scores = jax.jit(
+            lambda s, k, g=greedy: hp.permuted_copy_scores(
+                policy, s, syms, params, key=k, num_games=20, greedy=g
+            )
+        )(seats, key)
+        for row in scores[1:]:
+            np.testing.assert_array_equal(np.asarray(row), np.asarray(scores[0]))
+    error = hp.equivariance_error(policy, seats, syms, params, key=key, num_games=10)
+    np.testing.assert_allclose(np.asarray(error), 0.0, atol=1e-7)
+
+
+def test_permuted_copy_equals_the_explicitly_permuted_policy():
+    """The copy sigma^-1 o pi o sigma of "hint color 0" is "hint color sigma^-1(0)"
+    (the copy hints, in the real game, the color it sees as 0); played as seat 1
+    it scores game for game like that hand-written policy."""
+    params = hanabi.make_params("Hanabi-Full", 2)
+    policy = constant_policy(params)
+    sigma = np.array([3, 0, 4, 1, 2])  # color c -> sigma[c]; sigma^-1(0) = 1
+    sym = hanabi.color_permutation(sigma, params)
+    syms = jax.tree.map(lambda t: np.stack([t]), sym)
+    agent = np.stack([hint_color(params, 0)] * 2)
+    key = jax.random.key(2)
+    copy = hp.permuted_copy_scores(
+        policy,
+        {"logits": jnp.asarray(agent)},
+        syms,
+        params,
+        key=key,
+        num_games=16,
+        greedy=True,
+    )[0]
+    explicit = identity_seats(params, [hint_color(params, 0), hint_color(params, 1)])
+    want = hp.play(policy, explicit, params, key=key, num_games=16, greedy=True)
+    np.testing.assert_array_equal(np.asarray(copy), np.asarray(want))
+
+
+def test_equivariance_error_sees_a_color_convention_and_only_where_it_matters():
+    """ "Hint color 0" is not equivariant: its error is positive for permutations
+    that move color 0 and 0 for those that fix it (stochastic play)."""
+    policy = constant_policy(SMALL)
+    logits = preference(SMALL, 2 * SMALL.hand_size + 0, SMALL.hand_size) / 10.0
+    seats = {"logits": jnp.asarray(np.stack([logits] * 2))}
+    syms = hanabi.all_color_permutations(SMALL)  # identity, swap
+    error = np.asarray(
+        hp.equivariance_error(
+            policy, seats, syms, SMALL, key=jax.random.key(4), num_games=32
+        )
+    )
+    assert error[0] == 0.0 and error[1] > 0.05
+
+
+@pytest.mark.parametrize(
+    ("share_parameters", "gru_size"), [(True, 0), (False, 8)], ids=["mlp", "gru"]
+)
+def test_crossplay_of_networks_matches_single_seatings(share_parameters, gru_size):
+    """Random agents (a shared MLP; per-seat GRUs), sampled play: each cell of the
+    batched matrix equals `play` with that seating."""
+    kwargs = dict(
+        num_players=2,
+        num_actions=SMALL.num_actions,
+        obs_size=hanabi.canonical_size(SMALL),
+        hidden_sizes=(16,),
+        gru_size=gru_size,
+    )
+    trained = make_policy(**kwargs, share_parameters=share_parameters)
+    seat = make_policy(**kwargs, share_parameters=False)
+    agents = jax.vmap(trained.init)(jax.random.split(jax.random.key(5), 2))
+    key = jax.random.key(6)
+    scores = hp.crossplay_scores(
+        seat,
+        agents,
+        SMALL,
+        per_seat=not share_parameters,
+        key=key,
+        num_games=8,
+        greedy=False,
+    )
+    observation, actions = hp.identity_tables(SMALL)
+    for i, j in [(0, 1), (1, 0)]:
+        seats = hp.make_seats(
+            agents,
+            jnp.array([i, j]),
+            per_seat=not share_parameters,
+            observation=np.stack([observation] * 2),
+            actions=np.stack([actions] * 2),
+        )
+        want = hp.play(seat, seats, SMALL, key=key, num_games=8, greedy=False)
+        np.testing.assert_allclose(np.asarray(scores[i, j]), np.asarray(want))
+
+
+def test_other_play_observations_are_the_permuted_games():
+    """With Other-Play, seat p observes `permute_observation(obs_p, sigma_p)` and
+    the acting seat's legal mask is that of the permuted game."""
+    syms = hanabi.all_color_permutations(SMALL)
+    keys = jax.random.split(jax.random.key(7), 6)
+    games = jax.vmap(hanabi.reset, in_axes=(0, None))(keys, SMALL)
+    symmetry = jnp.array([[0, 1]] * 6, jnp.int32)
+    games = games._replace(current_player=jnp.array([0, 1, 0, 1, 0, 1], jnp.int32))
+    obs, legal, _ = observe(games, SMALL, syms, symmetry)
+    plain_obs, plain_legal, _ = observe(games, SMALL)
+    swap = jax.tree.map(lambda t: t[1], syms)
+    np.testing.assert_array_equal(obs[:, 0], plain_obs[:, 0])
+    np.testing.assert_array_equal(
+        obs[:, 1], hanabi.permute_observation(plain_obs[:, 1], swap)
+    )
+    permuted_legal = hanabi.permute_action_values(plain_legal, swap)
+    np.testing.assert_array_equal(legal[1::2], permuted_legal[1::2])
+    np.testing.assert_array_equal(legal[0::2], plain_legal[0::2])
+
+
+def test_other_play_training_draws_partner_permutations_and_learns():
+    config = IPPOConfig(
+        num_envs=16,
+        num_steps=16,
+        total_timesteps=16 * 16 * 4,
+        hidden_sizes=(16,),
+        other_play=True,
+    )
+    state, metrics = jax.jit(jax.vmap(make_train(config, SMALL)))(seed_keys(0, 2))
+    symmetry = np.asarray(state.rollout.symmetry)  # [seeds, N, P]
+    assert (symmetry[..., 0] == 0).all()
+    assert set(np.unique(symmetry[..., 1])) == {0, 1}
+    assert np.isfinite(np.asarray(metrics.policy_loss)).all()
