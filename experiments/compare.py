@@ -27,6 +27,8 @@ COLUMNS = (
     "game",
     "num_seeds",
     "tau",
+    "ent_coef",
+    "group",
     "sp",
     "sp_se",
     "xp",
@@ -44,11 +46,18 @@ COLUMNS = (
 def load_all(
     paths: list[str],
 ) -> tuple[list[tuple[pathlib.Path, dict[str, Any]]], list[str]]:
-    """Readable results under `paths`, and one warning line per unreadable file."""
+    """Readable results under `paths` (tabular runs and Hanabi cross-play
+    evaluations), and one warning line per file left out."""
     loaded, warnings = [], []
     for path in find_results(paths):
         try:
             results = read_results(path)
+            if results.get("kind") == "hanabi_training":
+                warnings.append(
+                    f"{path.parent} is an IPPO training run: its SP and XP come "
+                    f"from `python -m experiments.crossplay {path.parent}`"
+                )
+                continue
             if not isinstance(results.get("points"), list):
                 raise KeyError("points")
         except (OSError, json.JSONDecodeError, KeyError, AttributeError) as error:
@@ -61,7 +70,7 @@ def load_all(
 def table_rows(runs: list[tuple[pathlib.Path, dict[str, Any]]]) -> list[dict[str, Any]]:
     rows = []
     for run_dir, results in runs:
-        for point in sorted(results["points"], key=lambda p: p["tau"]):
+        for point in sorted(results["points"], key=plots.point_x):
             rows.append(
                 {
                     "run": str(run_dir),
@@ -93,6 +102,8 @@ def summary_rows(
     """One row per run: what the phase diagram says in a few numbers."""
     rows = []
     for run_dir, results in runs:
+        if results.get("kind") == "hanabi_crossplay":
+            continue
         op = results.get("other_play", {}).get("points", [])
         annealed = [
             r["xp"] for r in results.get("annealing", []) if r["grad_noise"] == 0
@@ -156,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = table_rows(runs)
     summary = summary_rows(runs)
     print(format_table(rows))
-    print()
-    print(format_table(summary, SUMMARY_COLUMNS))
+    if summary:
+        print()
+        print(format_table(summary, SUMMARY_COLUMNS))
     summary_path = csv_path.with_name(csv_path.stem + "_summary.csv")
     write_csv(csv_path, rows, COLUMNS)
     write_csv(summary_path, summary, SUMMARY_COLUMNS)

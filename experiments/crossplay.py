@@ -47,6 +47,7 @@ from experiments.hanabi import (
     cached_trainer,
     load_latest,
 )
+from experiments.plots import plot_crossplay_heatmap, plt, save_figure
 from experiments.results import RESULTS_FILE, run_metadata, write_json, write_npz
 from games import hanabi
 from marl import hanabi_play
@@ -388,13 +389,7 @@ def symmetry_measures(
 
 
 def save_heatmaps(results: dict[str, Any], path: pathlib.Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from experiments.plots import plot_crossplay_heatmap, save_figure
-
+    """The sampled and greedy cross-play matrices side by side, one colour scale."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
     matrices = [np.asarray(results[f"matrix{kind}"]) for kind in KINDS]
     limits = (min(m.min() for m in matrices), max(m.max() for m in matrices))

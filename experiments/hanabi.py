@@ -419,6 +419,7 @@ def run(config: HanabiRunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None
         for seed in range(config.seeds)
     ]
     results = {
+        "kind": "hanabi_training",
         "learner": "ippo",
         "name": config.name,
         "game": config.preset,

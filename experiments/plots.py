@@ -21,8 +21,69 @@ CURVES = (
 )
 
 
+HANABI_CURVES = (
+    ("sp", "SP", "tab:blue", "-"),
+    ("xp", "XP", "tab:orange", "-"),
+    ("sp_greedy", "SP greedy", "tab:blue", "--"),
+    ("xp_greedy", "XP greedy", "tab:orange", "--"),
+)
+HANABI_REFERENCES = (
+    # 2-player Hanabi-Full, inter-seed cross-play (and self-play) as published.
+    (24.48, "IPPO, high entropy: SP (Forkel et al. 2025)", "tab:blue"),
+    (24.45, "IPPO, high entropy: XP (Forkel et al. 2025)", "tab:orange"),
+    (23.76, "OBL level 4: XP (Hu et al. 2021)", "tab:green"),
+    (22.1, "SAD+AUX+Other-Play: XP (Hu et al. 2020)", "tab:purple"),
+    (2.5, "SAD: XP (Hu et al. 2020)", "tab:red"),
+)
+
+
+def point_x(point: dict[str, Any]) -> float:
+    """A point's entropy weight: tau (tabular) or the entropy coefficient (IPPO)."""
+    return point["tau"] if "tau" in point else point["ent_coef"]
+
+
+def plot_hanabi_sp_xp(ax: Any, results: dict[str, Any]) -> None:
+    """Hanabi cross-play results: SP and XP (sampled and greedy) against the entropy
+    coefficient, one set of curves per group of other settings; for 2-player
+    Hanabi-Full the published reference points as horizontal lines."""
+    series: dict[str, list[dict[str, Any]]] = {}
+    for point in results["points"]:
+        rest = [part for part in point["group"].split(", ") if "ent_coef=" not in part]
+        series.setdefault(", ".join(rest), []).append(point)
+    markers = "osD^v"
+    for k, (name, points) in enumerate(series.items()):
+        points = sorted(points, key=point_x)
+        coefs = [p["ent_coef"] for p in points]
+        for key, label, color, style in HANABI_CURVES:
+            values = [p[key] for p in points]
+            if all(v is None for v in values):
+                continue
+            ax.errorbar(
+                coefs,
+                [float("nan") if v is None else v for v in values],
+                yerr=[p[f"{key}_se"] or 0.0 for p in points],
+                label=f"{label} {name}".strip(),
+                color=color,
+                linestyle=style,
+                marker=markers[k % len(markers)],
+                markersize=4,
+                capsize=2,
+            )
+    if results["game"] == "Hanabi-Full" and results.get("num_players") == 2:
+        for value, label, color in HANABI_REFERENCES:
+            ax.axhline(value, color=color, linestyle=":", linewidth=1, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("entropy coefficient")
+    ax.set_ylabel("mean score")
+    ax.set_title(f"{results['game']}, {results.get('num_players', 2)} players")
+
+
 def plot_sp_xp(ax: Any, results: dict[str, Any]) -> None:
-    """SP and XP (stochastic and tie-aware greedified) against tau on one axis."""
+    """SP and XP (stochastic and tie-aware greedified) against tau on one axis;
+    Hanabi cross-play results against the entropy coefficient."""
+    if results.get("kind") == "hanabi_crossplay":
+        plot_hanabi_sp_xp(ax, results)
+        return
     points = sorted(results["points"], key=lambda p: p["tau"])
     taus = [p["tau"] for p in points]
     for key, label, color, style in CURVES:

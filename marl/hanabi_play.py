@@ -51,6 +51,17 @@ def identity_tables(params: hanabi.HanabiParams) -> tuple[np.ndarray, np.ndarray
     )
 
 
+def identity_seats(seat_params: Params, params: hanabi.HanabiParams) -> Seats:
+    """Seats in which seat p plays `seat_params[p]` (leaves [P, ...]) as itself."""
+    observation, actions = identity_tables(params)
+    num_players = params.num_players
+    return Seats(
+        seat_params,
+        jnp.broadcast_to(jnp.asarray(observation), (num_players, observation.size)),
+        jnp.broadcast_to(jnp.asarray(actions), (num_players, actions.size)),
+    )
+
+
 def make_seats(
     agent_params: Params,
     agents: jax.Array,
@@ -94,6 +105,25 @@ class Decision(NamedTuple):
     actor: jax.Array  # int32[N]
 
 
+def decide_from(
+    policy: Policy,
+    seats: Seats,
+    obs: jax.Array,
+    legal: jax.Array,
+    actor: jax.Array,
+    carry: jax.Array,
+    first: jax.Array,
+) -> Decision:
+    """Every seat sees its observation uint8[N, P, O] through its permutation; the
+    acting seat's logits are read back in real action ids (legal bool[N, A],
+    actor int32[N], carry float[N, P, H], first bool[N])."""
+    seen = jnp.take_along_axis(obs, seats.observation[None], axis=-1)
+    act = jax.vmap(policy.step, in_axes=(None, 0, 0, 0, 0))
+    carry, logits, _ = act(seats.params, carry, seen, actor, first)
+    logits = jnp.take_along_axis(logits, seats.actions[actor], axis=-1)
+    return Decision(carry, logits, legal, actor)
+
+
 def decide(
     policy: Policy,
     seats: Seats,
@@ -102,16 +132,22 @@ def decide(
     first: jax.Array,
     params: hanabi.HanabiParams,
 ) -> Decision:
-    """Every seat observes N games (through its permutation) and the acting seat's
-    logits are read back in real action ids."""
+    """`decide_from` on the observations and legal moves of N JAX games."""
     obs = jax.vmap(hanabi.canonical, in_axes=(0, None))(games, params)
     legal = jax.vmap(hanabi.legal_actions, in_axes=(0, None))(games, params)
-    actor = games.current_player
-    seen = jnp.take_along_axis(obs, seats.observation[None], axis=-1)
-    act = jax.vmap(policy.step, in_axes=(None, 0, 0, 0, 0))
-    carry, logits, _ = act(seats.params, carry, seen, actor, first)
-    logits = jnp.take_along_axis(logits, seats.actions[actor], axis=-1)
-    return Decision(carry, logits, legal, actor)
+    return decide_from(policy, seats, obs, legal, games.current_player, carry, first)
+
+
+def deal(
+    params: hanabi.HanabiParams, *, key: jax.Array, num_games: int
+) -> tuple[hanabi.HanabiState, jax.Array]:
+    """The N games that `play(key=key)` plays (leaves [N, ...]) and the key its
+    stochastic seats sample with (step t uses `fold_in(act_key, t)`)."""
+    deal_key, act_key = jax.random.split(key)
+    games = jax.vmap(hanabi.reset, in_axes=(0, None))(
+        jax.random.split(deal_key, num_games), params
+    )
+    return games, act_key
 
 
 def max_game_length(params: hanabi.HanabiParams) -> int:
@@ -139,10 +175,7 @@ def play(
     calls with one key compare on common decks); stochastic seats sample from
     keys split off it. A finished game stays finished while the others go on.
     """
-    deal_key, act_key = jax.random.split(key)
-    games = jax.vmap(hanabi.reset, in_axes=(0, None))(
-        jax.random.split(deal_key, num_games), params
-    )
+    games, act_key = deal(params, key=key, num_games=num_games)
     carry = policy.initial_carry(num_games)
     live = jnp.ones(num_games, bool)
     first = jnp.ones(num_games, bool)
@@ -293,15 +326,8 @@ def equivariance_error(
             jnp.asarray(syms.actions)[:, None], (num_syms, num_players, actions.size)
         ),
     )
-    own = Seats(
-        seat_params,
-        jnp.broadcast_to(jnp.asarray(observation), (num_players, observation.size)),
-        jnp.broadcast_to(jnp.asarray(actions), (num_players, actions.size)),
-    )
-    deal_key, act_key = jax.random.split(key)
-    games = jax.vmap(hanabi.reset, in_axes=(0, None))(
-        jax.random.split(deal_key, num_games), params
-    )
+    own = identity_seats(seat_params, params)
+    games, act_key = deal(params, key=key, num_games=num_games)
     carry = policy.initial_carry(num_games)
     copy_carry = jnp.broadcast_to(carry, (num_syms, *carry.shape))
     limit = max_game_length(params)

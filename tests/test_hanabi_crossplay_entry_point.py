@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from experiments import crossplay
+from experiments import compare, crossplay
 from experiments import hanabi as train_entry
 
 # 2 updates of 8 games x 8 steps on Hanabi-Small (2 colors), 2 seeds x 2 entropy
@@ -70,6 +70,20 @@ def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
     assert (out / "crossplay.png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert "ent_coef=0.01" in printed and "wrote" in printed
+
+    # experiments.compare reads the evaluation (and points at crossplay for the
+    # training runs it cannot compare).
+    table = tmp_path / "table.csv"
+    figure = tmp_path / "table.png"
+    assert (
+        compare.main([str(tmp_path), "--csv", str(table), "--figure", str(figure)]) == 0
+    )
+    lines = table.read_text().splitlines()
+    header = lines[0].split(",")
+    assert len(lines) == 3 and "ent_coef" in header and "xp_greedy" in header
+    assert figure.stat().st_size > 0
+    assert compare.main([str(sweep), "--csv", str(table)]) == 2
+    assert "experiments.crossplay" in capsys.readouterr().err
 
 
 def test_summary_of_hand_made_scores():

@@ -149,7 +149,31 @@ def hle_config(params: HanabiParams, seed: int = 0) -> dict[str, int | bool]:
     }
 
 
-class _HleDealer:
+def canonical_encoder(pyhanabi: Any, game: Any, params: HanabiParams) -> Any:
+    """HLE's CANONICAL ObservationEncoder for `game`, checked to be as wide as
+    `games.hanabi.canonical`."""
+    size = canonical_size(params)
+    encoder = pyhanabi.ObservationEncoder(
+        game, pyhanabi.ObservationEncoderType.CANONICAL
+    )
+    if encoder.shape() != [size]:
+        raise RuntimeError(f"HLE's canonical shape {encoder.shape()} is not [{size}]")
+    return encoder
+
+
+def legal_uids(game: Any, state: Any, uid_of: dict[str, int]) -> list[int]:
+    """The move uids (= our action ids) of the acting player's legal moves in an
+    HLE state; `uid_of` caches uids by the moves' text across calls."""
+    uids = []
+    for move in state.legal_moves():
+        key = str(move)
+        if key not in uid_of:
+            uid_of[key] = game.get_move_uid(move)
+        uids.append(uid_of[key])
+    return uids
+
+
+class HleDealer:
     """Deals chosen cards in HLE through a hand-built kDeal move (see module doc)."""
 
     def __init__(self, pyhanabi: Any, params: HanabiParams):
@@ -220,12 +244,8 @@ def record_hle_games(
     horizon = params.max_game_length
     size = canonical_size(params)
     game = pyhanabi.HanabiGame(hle_config(params))
-    encoder = pyhanabi.ObservationEncoder(
-        game, pyhanabi.ObservationEncoderType.CANONICAL
-    )
-    if encoder.shape() != [size]:
-        raise RuntimeError(f"HLE's canonical shape {encoder.shape()} is not [{size}]")
-    dealer = _HleDealer(pyhanabi, params)
+    encoder = canonical_encoder(pyhanabi, game, params)
+    dealer = HleDealer(pyhanabi, params)
     uid_of: dict[str, int] = {}
 
     out = Trajectories(
@@ -258,11 +278,7 @@ def record_hle_games(
             if state.is_terminal():
                 out.terminal[i, t] = True
                 break
-            for move in state.legal_moves():
-                key = str(move)
-                if key not in uid_of:
-                    uid_of[key] = game.get_move_uid(move)
-                out.legal[i, t, uid_of[key]] = True
+            out.legal[i, t, legal_uids(game, state, uid_of)] = True
             if t >= horizon:
                 raise RuntimeError(f"an HLE game ran past max_game_length={horizon}")
             hand = state.player_hands()[state.cur_player()]
