@@ -127,8 +127,11 @@ def summary_rows(
 
 
 def format_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> str:
-    """Aligned text table (the run column is left out: the CSV has it)."""
-    columns = tuple(c for c in columns if c != "run")
+    """Aligned text table (the run column, and columns empty in every row, are
+    left out: the CSV has them)."""
+    columns = tuple(
+        c for c in columns if c != "run" and any(row.get(c) is not None for row in rows)
+    )
 
     def cell(value: Any) -> str:
         if value is None:
