@@ -106,6 +106,11 @@ class TabularConfig:
     sampled: SampledPGConfig = dataclasses.field(default_factory=SampledPGConfig)
     sampled_taus: list[float] | None = None
     """Default: the same grid as `taus`."""
+    skip_finished: bool = False
+    """When the run directory already holds the results.json of this configuration
+    (every field but this one; a game file's contents are not compared), keep it
+    and run nothing: a resubmitted sweep (fixed hydra.sweep.dir) redoes only the
+    runs that did not finish (docs/cluster.md)."""
 
     def __post_init__(self) -> None:
         rules = {

@@ -55,6 +55,7 @@ from marl.checkpoint import CheckpointError
 from marl.exact_pg import ConfigError
 from marl.ippo import IPPOConfig
 from marl.networks import Params, Policy, make_policy
+from marl.sharding import runs_mesh, sharded_map
 
 KINDS = ("", "_greedy")
 """Policy kinds: the trained (sampled) policy and its greedification."""
@@ -370,7 +371,10 @@ def symmetry_measures(
         )
         return error, scores.mean(-1)
 
-    errors, copies = jax.jit(lambda p: jax.lax.map(measure, p))(agent_params)
+    mesh = runs_mesh()  # one agent per device at a time
+    errors, copies = jax.jit(
+        lambda p: sharded_map(measure, p, mesh=mesh, batch_size=mesh.size)
+    )(agent_params)
     errors, copies = np.asarray(errors), np.asarray(copies)  # [K, G]
     per_agent = {
         "equivariance_error": errors[:, 1:].mean(-1),

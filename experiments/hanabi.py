@@ -4,6 +4,8 @@
     python -m experiments.hanabi seeds=8 ippo.total_timesteps=4096000
     python -m experiments.hanabi --multirun hanabi=paper_full  # GPU, gae_lambda sweep
     python -m experiments.hanabi resume=true hydra.run.dir=outputs/hanabi/<run>
+    python -m experiments.hanabi --multirun hanabi=paper_full hydra/launcher=slurm_gpu
+        resume=auto hydra.sweep.dir=multirun/hanabi/<name>   # docs/cluster.md
 
 Writes into the hydra run directory: `config.yaml` (the resolved config),
 `metrics.jsonl` (one line per chunk of updates), `checkpoints/<seed>/step_*.npz`
@@ -29,10 +31,11 @@ import numpy as np
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.config import run_or_exit, writable
+from experiments.config import run_or_exit, to_config, writable
 from experiments.results import (
     RESULTS_FILE,
     atomic_write_bytes,
+    read_results,
     run_metadata,
     write_json,
 )
@@ -55,6 +58,7 @@ from marl.ippo import (
     make_trainer,
     seed_keys,
 )
+from marl.sharding import place_grid, runs_mesh
 
 log = logging.getLogger("experiments.hanabi")
 CONF_DIR = pathlib.Path(__file__).resolve().parent.parent / "conf"
@@ -89,10 +93,14 @@ class HanabiRunConfig:
     always checkpointed."""
     keep_checkpoints: int = 2
     """Checkpoints kept per seed (older ones are deleted)."""
-    resume: bool = False
-    """Continue from the latest checkpoint common to every seed in the run
+    resume: bool | str = False
+    """true: continue from the latest checkpoint common to every seed in the run
     directory (pass the directory as hydra.run.dir); it ends bit-identical to an
-    uninterrupted run."""
+    uninterrupted run. auto: the same when there are checkpoints, a fresh start
+    when there are none, and nothing at all (the run is skipped) when the
+    directory already holds the results.json of this configuration; for jobs
+    that a cluster may kill and resubmit with the same command (docs/cluster.md).
+    false: refuse a directory that has checkpoints."""
     stop_after: int | None = None
     """End this invocation at the first chunk boundary at or after this many
     updates, with a checkpoint, as a time-limited job would; resume=true goes on."""
@@ -117,6 +125,10 @@ class HanabiRunConfig:
                 "must be a positive multiple of log_every",
             ),
             "keep_checkpoints": (self.keep_checkpoints >= 1, "must be >= 1"),
+            "resume": (
+                self.resume in (True, False, "auto"),
+                "must be true, false or auto",
+            ),
             "stop_after": (
                 self.stop_after is None or self.stop_after >= 1,
                 "must be null or >= 1",
@@ -185,25 +197,30 @@ def _per_seed(state: IPPOState, seed: int) -> IPPOState:
 def save_all(
     root: pathlib.Path, state: IPPOState, step: int, config: HanabiRunConfig
 ) -> None:
-    """One checkpoint per seed, `root/<seed>/step_<step>.npz` (leading [E])."""
+    """One checkpoint per seed, `root/<seed>/step_<step>.npz` (leading [E]).
+
+    Older checkpoints are pruned only once every seed has the new one, so a job
+    killed while saving still leaves a step common to every seed.
+    """
     digest = config.training_hash()
     for seed in range(config.seeds):
-        directory = root / str(seed)
         save_checkpoint(
-            checkpoint_path(directory, step),
+            checkpoint_path(root / str(seed), step),
             _per_seed(state, seed),
             step=step,
             config_hash=digest,
             metadata={"seed": seed, "ent_coefs": config.coefs, "name": config.name},
         )
-        prune_checkpoints(directory, config.keep_checkpoints)
+    for seed in range(config.seeds):
+        prune_checkpoints(root / str(seed), config.keep_checkpoints)
 
 
 def load_latest(
     root: pathlib.Path, template: IPPOState, config: HanabiRunConfig
 ) -> tuple[IPPOState, int] | None:
-    """The latest step every seed has a checkpoint of, stacked back to [E, S];
-    None when there are no checkpoints at all."""
+    """The latest step every seed has a checkpoint of, stacked back to [E, S]
+    and split over the devices as the trainer keeps it (docs/scaling.md); None
+    when there are no checkpoints at all."""
     steps = [set(list_checkpoints(root / str(s))) for s in range(config.seeds)]
     if not any(steps):
         return None
@@ -226,7 +243,7 @@ def load_latest(
         for s in range(config.seeds)
     ]
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *states)
-    return stacked, step
+    return place_grid(stacked, runs_mesh()), step
 
 
 def _json_number(x: float) -> float | None:
@@ -309,6 +326,39 @@ def _summary(record: dict[str, Any]) -> str:
     return f"{ret}, entropy {np.mean(entropy):.3f}" if entropy else ret
 
 
+def write_config(run_dir: pathlib.Path, config: HanabiRunConfig) -> None:
+    """The resolved, validated config, `run_dir/config.yaml`."""
+    atomic_write_bytes(
+        run_dir / CONFIG_FILE,
+        OmegaConf.to_yaml(OmegaConf.structured(config)).encode(),
+    )
+
+
+def finished_results(
+    config: HanabiRunConfig, run_dir: pathlib.Path
+) -> dict[str, Any] | None:
+    """The results.json that `run_dir` already holds for this configuration (same
+    training hash), or None when it holds none; results of another configuration
+    are refused, as its checkpoints would be."""
+    path = run_dir / RESULTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        results = read_results(path)
+        previous = to_config(OmegaConf.create(results["config"]), HanabiRunConfig)
+    except ConfigError:
+        raise
+    except Exception as error:  # unreadable JSON, or an unknown config schema
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(f"{path} cannot be read back ({first})") from None
+    if previous.training_hash() != config.training_hash():
+        raise ConfigError(
+            f"{run_dir} holds the results of a different configuration; choose "
+            "another hydra.run.dir (or hydra.sweep.dir)"
+        )
+    return results
+
+
 def train(
     config: HanabiRunConfig, run_dir: pathlib.Path, trainer: Trainer | None = None
 ) -> tuple[IPPOState, dict[str, Any] | None, bool]:
@@ -331,8 +381,8 @@ def train(
         loaded = load_latest(root, template, config)
     elif any(list_checkpoints(root / str(s)) for s in range(config.seeds)):
         raise ConfigError(
-            f"{run_dir} already has checkpoints; pass resume=true to continue that "
-            "run or choose another hydra.run.dir"
+            f"{run_dir} already has checkpoints; pass resume=true (or auto) to "
+            "continue that run or choose another hydra.run.dir"
         )
     if loaded is None:
         if config.resume:
@@ -345,6 +395,9 @@ def train(
         records = truncate_metrics(metrics_path, start)
         log.info("%s: resumed from update %d of %d", config.name, start, total)
 
+    # Written only now: a resume refused above leaves the directory's config.yaml
+    # (which describes its checkpoints) as it was.
+    write_config(run_dir, config)
     last = records[-1] if records else None
     log.info(
         "%s: %s, %d players; %d seeds x %d entropy coefficients %s; %d updates of "
@@ -358,36 +411,49 @@ def train(
         total,
         config.ippo.batch_size,
     )
-    done = start
-    for index, end in enumerate(chunk_ends(start, total, config.log_every)):
-        began = time.time()
-        state, metrics = trainer.run(state, coefs, end - done)
-        jax.block_until_ready(metrics)
-        last = chunk_record(metrics, end, config, time.time() - began)
-        append_line(metrics_path, last)
-        log.info(
-            "%s: update %d/%d, %s env steps per run, %.0f steps/s%s, %s",
-            config.name,
-            end,
-            total,
-            f"{last['env_steps']:,}",
-            last["steps_per_second"],
-            " (with compilation)" if index == 0 else "",
-            _summary(last),
-        )
-        done = end
-        stopping = config.stop_after is not None and end >= config.stop_after
-        if end % config.checkpoint_every == 0 or end == total or stopping:
-            save_all(root, state, end, config)
-        if stopping and end < total:
+    done = saved = start
+    try:
+        for index, end in enumerate(chunk_ends(start, total, config.log_every)):
+            began = time.time()
+            chunk_state, metrics = trainer.run(state, coefs, end - done)
+            jax.block_until_ready(metrics)
+            last = chunk_record(metrics, end, config, time.time() - began)
+            append_line(metrics_path, last)
+            state, done = chunk_state, end
             log.info(
-                "%s: stopped after update %d; continue with resume=true "
-                "hydra.run.dir=%s",
+                "%s: update %d/%d, %s env steps per run, %.0f steps/s%s, %s",
                 config.name,
                 end,
-                run_dir,
+                total,
+                f"{last['env_steps']:,}",
+                last["steps_per_second"],
+                " (with compilation)" if index == 0 else "",
+                _summary(last),
             )
-            return state, last, False
+            stopping = config.stop_after is not None and end >= config.stop_after
+            if end % config.checkpoint_every == 0 or end == total or stopping:
+                save_all(root, state, end, config)
+                saved = end
+            if stopping and end < total:
+                log.info(
+                    "%s: stopped after update %d; continue with resume=true "
+                    "hydra.run.dir=%s",
+                    config.name,
+                    end,
+                    run_dir,
+                )
+                return state, last, False
+    except (KeyboardInterrupt, SystemExit):
+        # Ctrl-C, or submitit's exit on SLURM's pre-timeout or preemption signal
+        # (which Python handles between chunks): keep the last finished chunk.
+        if done > saved:
+            log.warning(
+                "%s: interrupted; saving update %d for resume=true or auto",
+                config.name,
+                done,
+            )
+            save_all(root, state, done, config)
+        raise
     return state, last, True
 
 
@@ -395,10 +461,15 @@ def run(config: HanabiRunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None
     """Trains and writes every output of one run; returns the results (None if
     the run stopped early)."""
     started = time.time()
-    atomic_write_bytes(
-        run_dir / CONFIG_FILE,
-        OmegaConf.to_yaml(OmegaConf.structured(config)).encode(),
-    )
+    if config.resume == "auto":
+        finished = finished_results(config, run_dir)
+        if finished is not None:
+            log.info(
+                "%s: already finished (%s); nothing to do",
+                config.name,
+                run_dir / RESULTS_FILE,
+            )
+            return finished
     _, last, complete = train(config, run_dir)
     if not complete:
         return None
@@ -459,4 +530,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Through the importable module, not __main__: launchers (joblib's loky
+    # processes, submitit's SLURM jobs) pickle the task function by reference.
+    from experiments import hanabi
+
+    hanabi.main()

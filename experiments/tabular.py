@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import logging
 import pathlib
 import time
@@ -26,7 +27,13 @@ from omegaconf import DictConfig, OmegaConf
 import games
 from experiments import plots
 from experiments.config import TabularConfig, register_schemas, run_or_exit
-from experiments.results import RESULTS_FILE, run_metadata, write_json, write_npz
+from experiments.results import (
+    RESULTS_FILE,
+    read_results,
+    run_metadata,
+    write_json,
+    write_npz,
+)
 from marl.analysis import summarize_seeds
 from marl.equivariance import PolicySymmetries, policy_symmetries
 from marl.exact import softmax_policy
@@ -140,9 +147,40 @@ def evaluate_runs(
     return points, {name: np.stack(m) for name, m in matrices.items()}
 
 
+def finished_results(
+    config: TabularConfig, run_dir: pathlib.Path
+) -> dict[str, Any] | None:
+    """The results.json that `run_dir` already holds for this configuration, or
+    None when it holds none or an unreadable one (the run is redone); results of
+    another configuration are refused."""
+    path = run_dir / RESULTS_FILE
+    try:
+        results = read_results(path)
+        previous = dict(results["config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    # Through JSON, as results.json stored it.
+    current = json.loads(
+        json.dumps(OmegaConf.to_container(OmegaConf.structured(config)))
+    )
+    for fields in (previous, current):
+        fields.pop("skip_finished", None)
+    if previous != current:
+        raise ConfigError(
+            f"{run_dir} holds the results of a different configuration; choose "
+            "another hydra.run.dir (or hydra.sweep.dir)"
+        )
+    return results
+
+
 def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     """Trains, evaluates and writes every output of one run; returns the results."""
     started = time.time()
+    if config.skip_finished:
+        finished = finished_results(config, run_dir)
+        if finished is not None:
+            log.info("%s: already finished; nothing to do", run_dir / RESULTS_FILE)
+            return finished
     spec = load_spec(config)
     game = games.compile_game(spec)
     log.info(

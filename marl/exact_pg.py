@@ -21,6 +21,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import Mesh
 
 from games import TabularGame
 from marl.equivariance import PolicySymmetries, project
@@ -31,6 +32,7 @@ from marl.exact import (
     softmax_policy,
 )
 from marl.other_play import other_play_return
+from marl.sharding import grid_layout, grid_shape, runs_mesh
 
 
 class ConfigError(ValueError):
@@ -236,17 +238,32 @@ class Trainer(NamedTuple):
     """(states, schedules float[num_runs, num_steps]) -> states."""
 
 
-def make_trainer(learner: Learner) -> Trainer:
+def make_trainer(learner: Learner, mesh: Mesh | None = None) -> Trainer:
     """Batch init and run of any learner for runs (tau values or schedules) x
-    seeds."""
+    seeds.
+
+    The [num_runs, N] grid is split over the devices of `mesh` (default: every
+    device, `marl.sharding.runs_mesh()`): the seeds, padded to a multiple of the
+    devices they are split over, and the runs axis too where its size allows
+    (`marl.sharding.grid_layout`). On one device the program is the unsharded
+    one; on several the results equal it up to float rounding (docs/scaling.md).
+    """
+    mesh = runs_mesh() if mesh is None else mesh
 
     def init(keys: jax.Array, num_runs: int) -> PGState:
+        layout = grid_layout(mesh, num_runs, keys.shape[0])
+        keys = layout.spread(keys, seed_axis=0, sweep_axis=None)
         states = jax.vmap(learner.init)(keys)
-        return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_runs, *x.shape)), states)
+        states = jax.tree.map(
+            lambda x: jnp.broadcast_to(x, (num_runs, *x.shape)), states
+        )
+        return layout.collect(states)
 
     def run(states: PGState, schedules: jax.Array) -> PGState:
+        layout = grid_layout(mesh, *grid_shape(states))
         over_seeds = jax.vmap(partial(run_schedule, learner), in_axes=(0, None))
-        return jax.vmap(over_seeds, in_axes=(0, 0))(states, schedules)
+        states = jax.vmap(over_seeds, in_axes=(0, 0))(layout.spread(states), schedules)
+        return layout.collect(states)
 
     return Trainer(jax.jit(init, static_argnums=1), jax.jit(run))
 
@@ -264,11 +281,13 @@ def train(
     keys: jax.Array,
     taus: jax.Array,
     symmetries: PolicySymmetries | None = None,
+    mesh: Mesh | None = None,
 ) -> PGState:
-    """Runs every seed (keys [N]) at every tau (taus [T]) for `config.steps`.
+    """Runs every seed (keys [N]) at every tau (taus [T]) for `config.steps`,
+    split over the devices of `mesh` (default: all, see `make_trainer`).
 
     Returns the final states with leading axes [T, N].
     """
-    trainer = make_trainer(make_exact_pg(game, config, symmetries))
+    trainer = make_trainer(make_exact_pg(game, config, symmetries), mesh)
     schedules = constant_schedules(taus, config.steps)
     return trainer.run(trainer.init(keys, schedules.shape[0]), schedules)

@@ -26,9 +26,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
 from games import hanabi
 from marl.networks import Params, Policy, masked_log_probs, masked_logits
+from marl.sharding import runs_mesh, sharded_map
 
 
 class Seats(NamedTuple):
@@ -226,13 +228,17 @@ def crossplay_scores(
     num_games: int,
     greedy: bool,
     pairs_per_batch: int | None = None,
+    mesh: Mesh | None = None,
 ) -> jax.Array:
     """Scores of every ordered pair of K agents, float32[K, K, N].
 
     Entry [i, j] seats agent i at seat 0 and agent j at every other seat (for two
     players: i first, j second; [j, i] is the other seat order). Every pair plays
     the same N decks (common random numbers). The pairs run as one `lax.map` with
-    `pairs_per_batch` pairs vmapped at a time (all at once by default); jit it.
+    `pairs_per_batch` pairs vmapped at a time (all at once by default), each
+    batch split over the devices of `mesh` (default: every device; the pairs
+    padded to a multiple of the device count, `marl.sharding.sharded_map`); jit
+    it.
     """
     num_agents = jax.tree.leaves(agent_params)[0].shape[0]
     num_players = params.num_players
@@ -251,8 +257,12 @@ def crossplay_scores(
         )
         return play(policy, seats, params, key=key, num_games=num_games, greedy=greedy)
 
-    pairs = jnp.asarray(_pairs(num_agents))
-    scores = jax.lax.map(one, pairs, batch_size=pairs_per_batch or pairs.shape[0])
+    scores = sharded_map(
+        one,
+        jnp.asarray(_pairs(num_agents)),
+        mesh=runs_mesh() if mesh is None else mesh,
+        batch_size=pairs_per_batch,
+    )
     return scores.reshape(num_agents, num_agents, num_games)
 
 

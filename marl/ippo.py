@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import Mesh
 
 from games import hanabi
 from marl.exact_pg import ConfigError, global_norm
@@ -48,6 +49,7 @@ from marl.networks import (
     masked_entropy,
     sample_action,
 )
+from marl.sharding import grid_layout, grid_shape, runs_mesh
 
 NETWORKS = ("mlp", "gru")
 ENTROPY_ACCOUNTINGS = ("acting", "all_agents")
@@ -781,16 +783,28 @@ class Trainer(NamedTuple):
     [E, S, num_updates]; one compilation per distinct num_updates."""
 
 
-def make_trainer(config: IPPOConfig, params: hanabi.HanabiParams) -> Trainer:
+def make_trainer(
+    config: IPPOConfig, params: hanabi.HanabiParams, mesh: Mesh | None = None
+) -> Trainer:
     """Seeds x entropy coefficients, jitted, run in chunks of updates (the entry
-    point checkpoints and logs between chunks)."""
+    point checkpoints and logs between chunks).
+
+    The [E, S] grid is split over the devices of `mesh` (default: every device,
+    `marl.sharding.runs_mesh()`): the seeds, padded to a multiple of the devices
+    they are split over, and the coefficients too where E allows
+    (`marl.sharding.grid_layout`). On one device the program is the unsharded
+    one; on several the results equal it up to float rounding (docs/scaling.md)."""
     learner = make_ippo(config, params)
+    mesh = runs_mesh() if mesh is None else mesh
 
     def init(keys: jax.Array, num_coefs: int) -> IPPOState:
+        layout = grid_layout(mesh, num_coefs, keys.shape[0])
+        keys = layout.spread(keys, seed_axis=0, sweep_axis=None)
         states = jax.vmap(learner.init)(keys)
-        return jax.tree.map(
+        states = jax.tree.map(
             lambda x: jnp.broadcast_to(x, (num_coefs, *x.shape)), states
         )
+        return layout.collect(states)
 
     def run(
         states: IPPOState, ent_coefs: jax.Array, num_updates: int
@@ -798,10 +812,12 @@ def make_trainer(config: IPPOConfig, params: hanabi.HanabiParams) -> Trainer:
         def one(state: IPPOState, coef: jax.Array) -> tuple[IPPOState, Metrics]:
             return run_updates(learner, state, coef, num_updates)
 
+        layout = grid_layout(mesh, *grid_shape(states))
         over_seeds = jax.vmap(one, in_axes=(0, None))
-        return jax.vmap(over_seeds, in_axes=(0, 0))(
-            states, jnp.asarray(ent_coefs, jnp.float32)
+        out = jax.vmap(over_seeds, in_axes=(0, 0))(
+            layout.spread(states), jnp.asarray(ent_coefs, jnp.float32)
         )
+        return layout.collect(out)
 
     return Trainer(jax.jit(init, static_argnums=1), jax.jit(run, static_argnums=2))
 

@@ -1,5 +1,6 @@
 """One tiny in-process run of `python -m experiments.hanabi`, a stop and resume
-that ends where the uninterrupted run ends, and its one-line errors."""
+that ends where the uninterrupted run ends, a killed run resubmitted with the
+same command (resume=auto) and a finished one skipped, and its one-line errors."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from experiments import hanabi as entry
+from marl.ippo import Trainer
 
 # 6 updates of 8 games x 8 steps, 2 seeds x 2 entropy coefficients; a chunk is
 # 2 updates, a checkpoint every 2.
@@ -115,6 +117,95 @@ def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
     assert "different configuration" in message
 
 
+def interrupting(trainer: Trainer, after_chunks: int) -> Trainer:
+    """The trainer, but its chunk number `after_chunks + 1` is interrupted, as
+    Ctrl-C or submitit's exit on SLURM's signal would interrupt it."""
+    calls = []
+
+    def run(state, coefs, num_updates):
+        calls.append(num_updates)
+        if len(calls) > after_chunks:
+            raise KeyboardInterrupt
+        return trainer.run(state, coefs, num_updates)
+
+    return Trainer(trainer.init, run)
+
+
+def checkpoint_names(run_dir) -> list[list[str]]:
+    return [
+        sorted(p.name for p in (run_dir / "checkpoints" / str(seed)).iterdir())
+        for seed in (0, 1)
+    ]
+
+
+def test_hanabi_auto_resume_after_a_kill_then_skip_when_finished(monkeypatch, tmp_path):
+    # One command, submitted until it is done: checkpoints only at the end, so
+    # what survives the kill is the checkpoint saved on the way out.
+    command = [
+        *(x for x in TINY if not x.startswith("checkpoint_every")),
+        "checkpoint_every=6",
+        "resume=auto",
+    ]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    run_hanabi(monkeypatch, *command, f"hydra.run.dir={full}")
+    records = [json.loads(line) for line in (full / "metrics.jsonl").open()]
+
+    original = entry.cached_trainer
+    monkeypatch.setattr(
+        entry, "cached_trainer", lambda *a: interrupting(original(*a), 2)
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run_hanabi(monkeypatch, *command, f"hydra.run.dir={killed}")
+    monkeypatch.setattr(entry, "cached_trainer", original)
+    assert not (killed / "results.json").exists()
+    assert checkpoint_names(killed) == [["step_000000004.npz"]] * 2
+
+    # Resubmitted with another configuration: refused, the directory untouched.
+    config_yaml = (killed / "config.yaml").read_bytes()
+    message = run_fails(monkeypatch, *command, "ippo.lr=0.1", f"hydra.run.dir={killed}")
+    assert "different configuration" in message
+    assert (killed / "config.yaml").read_bytes() == config_yaml
+
+    # Resubmitted with the same command: it ends where the uninterrupted run ends.
+    run_hanabi(monkeypatch, *command, f"hydra.run.dir={killed}")
+    for seed in (0, 1):
+        name = f"checkpoints/{seed}/step_000000006.npz"
+        want, got = np.load(full / name), np.load(killed / name)
+        leaves = [k for k in want.files if k != "__manifest__"]
+        assert len(leaves) > 10
+        for key in leaves:
+            np.testing.assert_array_equal(got[key], want[key])
+    resumed = [json.loads(line) for line in (killed / "metrics.jsonl").open()]
+    assert [r["update"] for r in resumed] == [2, 4, 6]
+    for a, b in zip(resumed, records, strict=True):
+        assert a["return"] == b["return"] and a["entropy"] == b["entropy"]
+    results = json.loads((killed / "results.json").read_text())
+    assert (
+        results["final_return"]
+        == json.loads((full / "results.json").read_text())["final_return"]
+    )
+
+    # Resubmitted once more: already finished, so nothing trains or is written.
+    before = {
+        name: ((killed / name).read_bytes(), (killed / name).stat().st_mtime_ns)
+        for name in ("results.json", "metrics.jsonl", "config.yaml")
+    }
+    monkeypatch.setattr(
+        entry, "cached_trainer", lambda *a: interrupting(original(*a), 0)
+    )
+    run_hanabi(monkeypatch, *command, f"hydra.run.dir={killed}")
+    monkeypatch.setattr(entry, "cached_trainer", original)
+    for name, (data, mtime) in before.items():
+        assert (killed / name).read_bytes() == data
+        assert (killed / name).stat().st_mtime_ns == mtime
+    assert (
+        checkpoint_names(killed) == [["step_000000004.npz", "step_000000006.npz"]] * 2
+    )
+    # A finished run of another configuration is refused too.
+    message = run_fails(monkeypatch, *command, "seeds=3", f"hydra.run.dir={killed}")
+    assert "different configuration" in message
+
+
 def test_hanabi_bad_input_exits_2_with_one_line(monkeypatch, tmp_path):
     out = tmp_path / "bad"
     cases = {
@@ -122,6 +213,7 @@ def test_hanabi_bad_input_exits_2_with_one_line(monkeypatch, tmp_path):
         "num_players=6": "needs 2 to 5 players",
         "preset=Hanabi-Huge": "unknown Hanabi preset",
         "checkpoint_every=3": "checkpoint_every=3",
+        "resume=maybe": "resume='maybe'",
     }
     for override, expected in cases.items():
         message = run_fails(monkeypatch, *TINY, override, f"hydra.run.dir={out}")

@@ -1,0 +1,445 @@
+"""What a planned IPPO run or sweep on Hanabi costs, printed before it starts.
+
+    python -m experiments.estimate                                 # cpu_small
+    python -m experiments.estimate hanabi=paper_full seeds=8
+    python -m experiments.estimate --multirun hanabi=paper_full hydra/launcher=slurm_gpu
+    python -m experiments.estimate --measure --measure-updates 1 hanabi=paper_full
+    python -m experiments.estimate --rate 2e6 --multirun hanabi=paper_full
+
+Takes the overrides of `python -m experiments.hanabi` (hydra composes
+conf/hanabi.yaml the same way); with --multirun, the jobs that the same command
+would launch (the preset's `hydra.sweeper.params` and the command line's sweeps,
+expanded by hydra's basic sweeper). Trains nothing. For each distinct job shape it
+lowers and compiles one chunk of the trainer (`log_every` updates of every seed x
+entropy coefficient, the program the run executes) and prints:
+
+- the training state's size (`jax.eval_shape`; a checkpoint per seed is its
+  share of it) and XLA's memory analysis of the compiled chunk: arguments,
+  outputs, temporaries and the device memory they need together
+  (`argument + output + temp - alias`), where the backend reports it;
+- env steps per run, per job and over the sweep;
+- with --measure, env steps per second measured on this machine's default device
+  (one untimed chunk, then --chunks timed ones of --measure-updates updates), or
+  with --rate, a rate measured elsewhere (e.g. `steps_per_second` in a run's
+  metrics.jsonl), and the projected wall time per job and of the sweep with
+  --parallel jobs at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import pathlib
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments.config import to_config
+from experiments.hanabi import CONF_DIR, USER_ERRORS, HanabiRunConfig, cached_trainer
+from marl.ippo import IPPOConfig, seed_keys
+
+COST_FREE_FIELDS = frozenset(
+    {
+        "seed",
+        "total_timesteps",
+        "gamma",
+        "gae_lambda",
+        "clip_eps",
+        "ent_coef",
+        "vf_coef",
+        "max_grad_norm",
+        "lr",
+        "adam_eps",
+    }
+)
+"""IPPOConfig fields that change numbers but not the compiled program's shapes or
+work: jobs differing only in them share one estimate."""
+MEMORY_FIELDS = ("argument", "output", "temp", "alias", "generated_code")
+
+
+class EstimateError(ValueError):
+    """A user error: a sweep without --multirun, a bad option."""
+
+
+def planned_jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """The task overrides of every job the command would run: one job without
+    --multirun; with it, hydra's basic sweeper's expansion of the composed
+    config's `hydra.sweeper.params` followed by the command line's sweeps.
+    Overrides of hydra's own config (`hydra.*`, `hydra/...`) are left out, as
+    hydra leaves them out of a job's overrides."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    parsed = parser.parse_overrides(overrides)
+    task = [o for o in parsed if not o.is_hydra_override()]
+    swept = [o.input_line for o in task if o.is_sweep_override()]
+    if not multirun:
+        if swept:
+            raise EstimateError(
+                f"{' '.join(swept)} sweeps: pass --multirun, as to experiments.hanabi"
+            )
+        return [[o.input_line for o in task]]
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        cfg = compose("hanabi", overrides=fixed, return_hydra_config=True)
+    params = cfg.hydra.sweeper.get("params") or {}
+    lines = [f"{key}={value}" for key, value in params.items()]
+    lines += [o.input_line for o in task]
+    return BasicSweeper.split_arguments(parser.parse_overrides(lines), None)[0]
+
+
+def job_config(overrides: list[str]) -> HanabiRunConfig:
+    """The frozen, validated config of one job, composed as experiments.hanabi
+    composes it."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        cfg = compose("hanabi", overrides=overrides)
+    return to_config(cfg, HanabiRunConfig)
+
+
+def cost_key(config: HanabiRunConfig) -> tuple[Any, ...]:
+    """Everything that fixes the compiled chunk's shapes and work."""
+    ippo = tuple(
+        (f.name, getattr(config.ippo, f.name))
+        for f in dataclasses.fields(IPPOConfig)
+        if f.name not in COST_FREE_FIELDS
+    )
+    shape = (config.preset, config.num_players, config.seeds, len(config.coefs))
+    return (*shape, config.log_every, ippo)
+
+
+def tree_bytes(tree: Any) -> int:
+    """Bytes of every array leaf (abstract or concrete); PRNG keys count their
+    raw key data."""
+    total = 0
+    for leaf in jax.tree.leaves(tree):
+        dtype = leaf.dtype
+        if jnp.issubdtype(dtype, jax.dtypes.prng_key):
+            shape = jax.eval_shape(jax.random.key_data, leaf)
+            total += math.prod(shape.shape) * shape.dtype.itemsize
+        else:
+            total += math.prod(leaf.shape) * np.dtype(dtype).itemsize
+    return total
+
+
+def memory_analysis(compiled: Any) -> dict[str, int] | None:
+    """XLA's memory analysis of a compiled program in bytes, with `peak`
+    (arguments + outputs + temporaries - aliased); None where the backend does
+    not report one."""
+    try:
+        stats = compiled.memory_analysis()
+    except Exception:  # backends without the analysis raise various errors
+        return None
+    if stats is None:
+        return None
+    found = {
+        name: int(getattr(stats, f"{name}_size_in_bytes"))
+        for name in MEMORY_FIELDS
+        if hasattr(stats, f"{name}_size_in_bytes")
+    }
+    if not {"argument", "output", "temp"} <= found.keys():
+        return None
+    found["peak"] = (
+        found["argument"] + found["output"] + found["temp"] - found.get("alias", 0)
+    )
+    return found
+
+
+def device_memory_limit() -> int | None:
+    """The default device's memory in bytes where it reports one (GPUs)."""
+    try:
+        stats = jax.devices()[0].memory_stats()
+    except Exception:
+        return None
+    return int(stats["bytes_limit"]) if stats and "bytes_limit" in stats else None
+
+
+def estimate_job(
+    config: HanabiRunConfig,
+    *,
+    measure: bool = False,
+    measure_updates: int | None = None,
+    chunks: int = 2,
+) -> dict[str, Any]:
+    """The costs of one job: sizes, XLA's memory analysis of one chunk, env steps,
+    and with `measure` the env steps per second of `chunks` timed chunks of
+    `measure_updates` updates (default: log_every) after an untimed one."""
+    params = config.game
+    trainer = cached_trainer(config.ippo, params)
+    runs = config.seeds * len(config.coefs)
+    keys = seed_keys(config.ippo.seed, config.seeds)
+    state = jax.eval_shape(trainer.init, keys, len(config.coefs))
+    coefs = jax.ShapeDtypeStruct((len(config.coefs),), jnp.float32)
+    began = time.time()
+    compiled = trainer.run.lower(state, coefs, config.log_every).compile()
+    compile_seconds = time.time() - began
+    state_bytes = tree_bytes(state)
+    batch = config.ippo.batch_size
+    result: dict[str, Any] = {
+        "game": config.preset,
+        "num_players": config.num_players,
+        "network": config.ippo.network,
+        "seeds": config.seeds,
+        "ent_coefs": len(config.coefs),
+        "runs": runs,
+        "num_envs": config.ippo.num_envs,
+        "num_steps": config.ippo.num_steps,
+        "num_updates": config.ippo.num_updates,
+        "log_every": config.log_every,
+        "env_steps_per_update": batch,
+        "env_steps_per_run": config.ippo.num_updates * batch,
+        "env_steps_per_job": config.ippo.num_updates * batch * runs,
+        "env_steps_per_chunk": config.log_every * batch * runs,
+        "state_bytes": state_bytes,
+        "checkpoint_bytes_per_seed": state_bytes // config.seeds,
+        "memory": memory_analysis(compiled),
+        "compile_seconds": round(compile_seconds, 2),
+        "device": str(jax.devices()[0].device_kind),
+        "backend": jax.default_backend(),
+    }
+    if measure:
+        updates = measure_updates or config.log_every
+        program = (
+            compiled
+            if updates == config.log_every
+            else trainer.run.lower(state, coefs, updates).compile()
+        )
+        values = jnp.asarray(config.coefs, jnp.float32)
+        states, metrics = program(trainer.init(keys, len(config.coefs)), values)
+        jax.block_until_ready((states, metrics))
+        began = time.time()
+        for _ in range(chunks):
+            states, metrics = program(states, values)
+        jax.block_until_ready((states, metrics))
+        seconds = time.time() - began
+        result["measured"] = {
+            "updates_per_chunk": updates,
+            "chunks": chunks,
+            "seconds": round(seconds, 3),
+            "steps_per_second": round(chunks * updates * batch * runs / seconds, 1),
+        }
+    return result
+
+
+def schedule_seconds(job_seconds: list[float], parallel: int) -> float:
+    """Wall time of jobs run `parallel` at a time, longest first, each on the
+    first free slot."""
+    slots = [0.0] * max(1, min(parallel, len(job_seconds)))
+    for seconds in sorted(job_seconds, reverse=True):
+        slots[slots.index(min(slots))] += seconds
+    return max(slots)
+
+
+def estimate(
+    overrides: list[str],
+    *,
+    multirun: bool = False,
+    measure: bool = False,
+    measure_updates: int | None = None,
+    chunks: int = 2,
+    rate: float | None = None,
+    parallel: int | None = None,
+) -> dict[str, Any]:
+    """The plan of a command: its jobs, one estimate per distinct job shape, and
+    the sweep's totals (wall time where a rate is measured or given)."""
+    jobs = planned_jobs(overrides, multirun)
+    configs = [job_config(job) for job in jobs]
+    shapes: dict[tuple[Any, ...], dict[str, Any]] = {}
+    job_shapes = []
+    for config in configs:
+        key = cost_key(config)
+        if key not in shapes:
+            shapes[key] = estimate_job(
+                config, measure=measure, measure_updates=measure_updates, chunks=chunks
+            )
+            shapes[key]["index"] = len(shapes) - 1
+        job_shapes.append(shapes[key]["index"])
+    estimates = sorted(shapes.values(), key=lambda e: e["index"])
+    per_job = []
+    for job, config, index in zip(jobs, configs, job_shapes, strict=True):
+        shape = estimates[index]
+        steps = config.ippo.num_updates * config.ippo.batch_size * shape["runs"]
+        job_rate = rate or shape.get("measured", {}).get("steps_per_second")
+        per_job.append(
+            {
+                "overrides": job,
+                "name": config.name,
+                "shape": index,
+                "env_steps": steps,
+                "seconds": steps / job_rate if job_rate else None,
+            }
+        )
+    seconds = [j["seconds"] for j in per_job]
+    known = all(s is not None for s in seconds)
+    parallel = parallel or len(per_job)
+    return {
+        "jobs": per_job,
+        "shapes": estimates,
+        "num_jobs": len(per_job),
+        "env_steps": sum(j["env_steps"] for j in per_job),
+        "rate": rate,
+        "rate_source": "given" if rate else ("measured" if measure else None),
+        "parallel": parallel,
+        "job_seconds_total": sum(seconds) if known else None,
+        "wall_seconds": schedule_seconds(seconds, parallel) if known else None,
+        "device_memory_limit": device_memory_limit(),
+    }
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} B"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+def format_report(plan: dict[str, Any]) -> str:
+    lines = []
+    for shape in plan["shapes"]:
+        members = [
+            k for k, j in enumerate(plan["jobs"]) if j["shape"] == shape["index"]
+        ]
+        lines.append(
+            f"shape {shape['index']} (jobs {', '.join(map(str, members))}): "
+            f"{shape['game']}, {shape['num_players']} players, {shape['network']}; "
+            f"{shape['seeds']} seeds x {shape['ent_coefs']} entropy coefficients = "
+            f"{shape['runs']} runs; {shape['num_envs']} games x {shape['num_steps']} "
+            f"steps per update; {shape['num_updates']:,} updates "
+            f"({shape['env_steps_per_run']:,} env steps per run)"
+        )
+        lines.append(
+            f"  state {_bytes(shape['state_bytes'])} "
+            f"(checkpoint {_bytes(shape['checkpoint_bytes_per_seed'])} per seed); "
+            f"chunk of {shape['log_every']} updates compiled in "
+            f"{shape['compile_seconds']:.1f} s for {shape['backend']} "
+            f"({shape['device']})"
+        )
+        memory = shape["memory"]
+        if memory is None:
+            lines.append("  device memory: not reported by this backend")
+        else:
+            lines.append(
+                f"  device memory of a chunk: {_bytes(memory['peak'])} "
+                f"(arguments {_bytes(memory['argument'])}, outputs "
+                f"{_bytes(memory['output'])}, temporaries {_bytes(memory['temp'])}, "
+                f"aliased {_bytes(memory.get('alias'))})"
+            )
+            limit = plan["device_memory_limit"]
+            if limit:
+                lines.append(
+                    f"  {100 * memory['peak'] / limit:.0f}% of this device's "
+                    f"{_bytes(limit)}"
+                )
+        measured = shape.get("measured")
+        if measured:
+            lines.append(
+                f"  measured: {measured['steps_per_second']:,.0f} env steps/s over "
+                f"the {shape['runs']} runs ({measured['chunks']} chunks of "
+                f"{measured['updates_per_chunk']} updates in "
+                f"{measured['seconds']:.1f} s, after an untimed one)"
+            )
+    lines.append(
+        f"{plan['num_jobs']} job{'s' if plan['num_jobs'] != 1 else ''}, "
+        f"{plan['env_steps']:,} env steps in all"
+    )
+    for k, job in enumerate(plan["jobs"]):
+        lines.append(
+            f"  job {k} ({job['name']}): {' '.join(job['overrides']) or '(defaults)'}"
+            f"; {job['env_steps']:,} env steps, {_duration(job['seconds'])}"
+        )
+    if plan["wall_seconds"] is None:
+        lines.append(
+            "wall time: pass --measure (this machine) or --rate STEPS_PER_SECOND "
+            "(e.g. a run's steps_per_second on the target device)"
+        )
+    else:
+        source = "given rate" if plan["rate_source"] == "given" else "measured rate"
+        lines.append(
+            f"projected at the {source}: {_duration(plan['job_seconds_total'])} of "
+            f"job time; {_duration(plan['wall_seconds'])} of wall time with "
+            f"{plan['parallel']} job(s) at a time"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Any other argument is a hydra override, as for experiments.hanabi.",
+    )
+    parser.add_argument("overrides", nargs="*", help="hydra overrides")
+    parser.add_argument(
+        "-m", "--multirun", action="store_true", help="estimate the sweep's jobs"
+    )
+    parser.add_argument(
+        "--measure", action="store_true", help="time chunks on this machine"
+    )
+    parser.add_argument(
+        "--measure-updates",
+        type=int,
+        help="updates per timed chunk (default: log_every)",
+    )
+    parser.add_argument("--chunks", type=int, default=2, help="timed chunks")
+    parser.add_argument(
+        "--rate", type=float, help="env steps per second of one job, for projection"
+    )
+    parser.add_argument(
+        "--parallel", type=int, help="jobs running at once (default: all)"
+    )
+    parser.add_argument("--json", type=pathlib.Path, help="also write the plan here")
+    args = parser.parse_args(argv)
+    try:
+        for name in ("measure_updates", "chunks", "parallel"):
+            value = getattr(args, name)
+            if value is not None and value < 1:
+                raise EstimateError(f"--{name.replace('_', '-')}={value} must be >= 1")
+        if args.rate is not None and not args.rate > 0:
+            raise EstimateError(f"--rate={args.rate} must be > 0")
+        plan = estimate(
+            args.overrides,
+            multirun=args.multirun,
+            measure=args.measure,
+            measure_updates=args.measure_updates,
+            chunks=args.chunks,
+            rate=args.rate,
+            parallel=args.parallel,
+        )
+    except (EstimateError, *USER_ERRORS) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # hydra's composition errors: one line
+        if type(error).__module__.split(".")[0] not in ("hydra", "omegaconf"):
+            raise
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        print(f"error: {first}", file=sys.stderr)
+        return 2
+    print(format_report(plan))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(plan, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

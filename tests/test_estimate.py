@@ -1,0 +1,113 @@
+"""`python -m experiments.estimate`: a planned run's sizes, XLA's memory analysis
+of one compiled chunk, its throughput and projected wall time, the jobs of a
+sweep, and its one-line errors; in process, tiny."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import pytest
+
+from experiments import estimate
+from experiments.hanabi import cached_trainer
+from marl.ippo import seed_keys
+
+# 6 updates of 8 games x 8 steps, 2 seeds x 2 entropy coefficients; chunks of 2.
+TINY = [
+    "seeds=2",
+    "ent_coefs=[0.01,0.1]",
+    "ippo.num_envs=8",
+    "ippo.num_steps=8",
+    "ippo.total_timesteps=384",
+    "ippo.hidden_sizes=[16]",
+    "log_every=2",
+    "checkpoint_every=2",
+]
+
+
+def test_estimate_sizes_memory_and_measured_rate_of_one_run():
+    plan = estimate.estimate(TINY, measure=True, chunks=1)
+    assert plan["num_jobs"] == 1 and len(plan["shapes"]) == 1
+    shape = plan["shapes"][0]
+    assert shape["runs"] == 4 and shape["env_steps_per_update"] == 64
+    assert shape["env_steps_per_run"] == 6 * 64
+    assert plan["env_steps"] == shape["env_steps_per_job"] == 4 * 6 * 64
+
+    # eval_shape's size is the size of the real state.
+    config = estimate.job_config(TINY)
+    trainer = cached_trainer(config.ippo, config.game)
+    state = trainer.init(seed_keys(0, 2), 2)
+    assert shape["state_bytes"] == estimate.tree_bytes(state)
+    assert shape["checkpoint_bytes_per_seed"] == shape["state_bytes"] // 2
+    assert shape["state_bytes"] == sum(
+        x.nbytes
+        for x in jax.tree.leaves(
+            jax.tree.map(
+                lambda x: (
+                    jax.random.key_data(x)
+                    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+                    else x
+                ),
+                state,
+            )
+        )
+    )
+
+    memory = shape["memory"]
+    if memory is not None:  # CPU and GPU backends report it
+        # The arguments are the state and the coefficients.
+        assert memory["argument"] >= shape["state_bytes"]
+        assert memory["peak"] >= memory["argument"] + memory["output"] - memory["alias"]
+    measured = shape["measured"]
+    assert measured["steps_per_second"] > 0 and measured["updates_per_chunk"] == 2
+    job = plan["jobs"][0]
+    assert job["seconds"] == pytest.approx(
+        plan["env_steps"] / measured["steps_per_second"]
+    )
+    assert plan["wall_seconds"] == pytest.approx(job["seconds"])
+
+
+def test_estimate_expands_a_sweep_as_hydra_does():
+    # The preset's sweep (hydra.sweeper.params) without compiling anything.
+    jobs = estimate.planned_jobs(["hanabi=paper_full"], multirun=True)
+    assert jobs == [
+        ["ippo.gae_lambda=0.9", "hanabi=paper_full"],
+        ["ippo.gae_lambda=0.95", "hanabi=paper_full"],
+    ]
+    # Jobs that differ only in numbers share one compiled estimate.
+    sweep = [*TINY[2:], "seeds=2", "ent_coefs=[0.01],[0.1]", "ippo.gae_lambda=0.9,0.95"]
+    plan = estimate.estimate(sweep, multirun=True, rate=1000.0, parallel=2)
+    assert plan["num_jobs"] == 4 and len(plan["shapes"]) == 1
+    assert [j["shape"] for j in plan["jobs"]] == [0, 0, 0, 0]
+    per_job = 2 * 6 * 64
+    assert plan["env_steps"] == 4 * per_job
+    assert plan["job_seconds_total"] == pytest.approx(4 * per_job / 1000)
+    assert plan["wall_seconds"] == pytest.approx(2 * per_job / 1000)
+
+
+def test_schedule_seconds_fills_the_free_slots_longest_first():
+    assert estimate.schedule_seconds([3.0, 3.0, 3.0], 2) == 6.0
+    assert estimate.schedule_seconds([4.0, 1.0, 1.0, 1.0, 1.0], 2) == 4.0
+    assert estimate.schedule_seconds([2.0], 8) == 2.0
+
+
+def test_estimate_command_prints_the_plan_and_refuses_bad_input(tmp_path, capsys):
+    out = tmp_path / "plan.json"
+    assert estimate.main([*TINY, "--rate", "500", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "4 runs" in printed and "1 job, 1,536 env steps in all" in printed
+    assert "projected at the given rate" in printed
+    assert json.loads(out.read_text())["jobs"][0]["seconds"] == pytest.approx(
+        1536 / 500
+    )
+
+    for argv, expected in (
+        (["ippo.seed=0,1"], "pass --multirun"),
+        (["--chunks", "0"], "--chunks=0"),
+        (["ippo.num_minibatches=3"], "ippo.num_minibatches=3"),
+        (["no_such_field=1"], "no_such_field"),
+    ):
+        assert estimate.main(argv) == 2
+        errors = capsys.readouterr().err.strip().splitlines()
+        assert len(errors) == 1 and expected in errors[0], errors
