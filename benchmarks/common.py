@@ -35,3 +35,20 @@ def machine_text() -> str:
         f"{cpu_model()}, {os.cpu_count()} CPUs ({usable} usable), "
         f"{platform.system()} {platform.machine()}"
     )
+
+
+def machine_lines(jaxmarl: object | None = None) -> list[str]:
+    """The lines a JAX benchmark prints first: machine, versions (jaxmarl's too
+    when given), backend and devices, the load average at the start. Imports jax
+    when called, so call it after any `XLA_FLAGS` are set."""
+    import jax
+    import numpy as np
+
+    versions = f"jax {jax.__version__}, numpy {np.__version__}"
+    if jaxmarl is not None:
+        versions += f", jaxmarl {getattr(jaxmarl, '__version__', '?')}"
+    return [
+        f"machine: {machine_text()}, python {platform.python_version()}",
+        f"{versions}; backend {jax.default_backend()}, devices {jax.devices()}",
+        f"load average (1, 5, 15 min) at the start: {load_average()}",
+    ]

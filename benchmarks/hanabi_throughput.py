@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -43,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import load_average, machine_text
+from benchmarks.common import machine_lines
 from games import hanabi
 from games.hanabi import HanabiParams, HanabiState
 from games.hanabi.rules import shuffle
@@ -267,18 +266,6 @@ def steps_per_second(
                     break
             best[name] = max(best[name], calls * batch * steps / elapsed)
     return best
-
-
-def machine_lines(jaxmarl: Any) -> list[str]:
-    """What the numbers were measured on."""
-    versions = f"jax {jax.__version__}, numpy {np.__version__}"
-    if jaxmarl is not None:
-        versions += f", jaxmarl {getattr(jaxmarl, '__version__', '?')}"
-    return [
-        f"machine: {machine_text()}, python {platform.python_version()}",
-        f"{versions}; backend {jax.default_backend()}, devices {jax.devices()}",
-        f"load average (1, 5, 15 min) at the start: {load_average()}",
-    ]
 
 
 def _rate(value: float | None) -> str:

@@ -90,7 +90,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
-import platform
 import sys
 import time
 import types
@@ -101,7 +100,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from benchmarks.common import load_average, machine_text
+from benchmarks.common import load_average, machine_lines
 from benchmarks.hanabi_throughput import import_jaxmarl
 from games import hanabi
 from marl.ippo import (
@@ -341,18 +340,6 @@ def our_breakdown(
 
 
 # ---------------------------------------------------------------------- main
-
-
-def machine_lines(jaxmarl: Any) -> list[str]:
-    """What the numbers were measured on."""
-    versions = f"jax {jax.__version__}, numpy {np.__version__}"
-    if jaxmarl is not None:
-        versions += f", jaxmarl {getattr(jaxmarl, '__version__', '?')}"
-    return [
-        f"machine: {machine_text()}, python {platform.python_version()}",
-        f"{versions}; backend {jax.default_backend()}, devices {jax.devices()}",
-        f"load average (1, 5, 15 min) at the start: {load_average()}",
-    ]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
