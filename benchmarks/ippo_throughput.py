@@ -103,13 +103,8 @@ import numpy as np
 from benchmarks.common import load_average, machine_lines
 from benchmarks.hanabi_throughput import import_jaxmarl
 from games import hanabi
-from marl.ippo import (
-    IPPOConfig,
-    make_ippo,
-    make_policy_for,
-    make_train,
-    rollout,
-)
+from marl.hanabi_rollout import rollout
+from marl.ippo import IPPOConfig, make_ippo, make_policy_for, make_train
 
 BASELINE = Path("baselines/IPPO/ippo_ff_hanabi.py")
 BASELINE_CONFIG = Path("baselines/IPPO/config/ippo_ff_hanabi.yaml")

@@ -12,7 +12,8 @@ import pytest
 
 from games import hanabi
 from marl import hanabi_play as hp
-from marl.ippo import IPPOConfig, make_train, observe, seed_keys
+from marl.hanabi_rollout import observe
+from marl.ippo import IPPOConfig, make_train, seed_keys
 from marl.networks import Policy, make_policy
 
 SMALL = hanabi.make_params("Hanabi-Small", 2)  # 2 colors, hands of 2
