@@ -12,18 +12,7 @@ import pytest
 from experiments import estimate
 from experiments.hanabi import cached_trainer
 from marl.ippo import seed_keys
-
-# 6 updates of 8 games x 8 steps, 2 seeds x 2 entropy coefficients; chunks of 2.
-TINY = [
-    "seeds=2",
-    "ent_coefs=[0.01,0.1]",
-    "ippo.num_envs=8",
-    "ippo.num_steps=8",
-    "ippo.total_timesteps=384",
-    "ippo.hidden_sizes=[16]",
-    "log_every=2",
-    "checkpoint_every=2",
-]
+from tests.test_ippo_entry_point import TINY  # 6 tiny updates, 2 seeds x 2 coefs
 
 
 def test_estimate_sizes_memory_and_measured_rate_of_one_run():
