@@ -41,9 +41,17 @@ def payoff_matrix(game: TabularGame) -> np.ndarray:
 
 
 def matrix_game_gradient(
-    payoff: jax.Array, logits: tuple[jax.Array, jax.Array], taus: jax.Array
+    payoffs: tuple[jax.Array, jax.Array],
+    logits: tuple[jax.Array, jax.Array],
+    taus: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
-    """d J_tau / d logits for runs on the last axis: logits float[A_i, R], taus [R]."""
+    """d J_tau / d logits for runs on the last axis: logits float[A_i, R], taus [R].
+
+    payoffs: each player's payoff with its own action first, (A, A^T), both
+    row-major: XLA's CPU backend runs `A.T @ x` (a dot contracting the left
+    operand's first axis) through a generic kernel about eight times slower than
+    `A @ y`, which made that one product nearly 40% of a step.
+    """
 
     def softmax_and_log(theta: jax.Array) -> tuple[jax.Array, jax.Array]:
         shifted = theta - jnp.max(theta, axis=0, keepdims=True)
@@ -52,8 +60,8 @@ def matrix_game_gradient(
         return exp / total, shifted - jnp.log(total)
 
     (x, log_x), (y, log_y) = map(softmax_and_log, logits)
-    u_x = payoff @ y - taus * log_x
-    u_y = payoff.T @ x - taus * log_y
+    u_x = payoffs[0] @ y - taus * log_x
+    u_y = payoffs[1] @ x - taus * log_y
     return (
         x * (u_x - jnp.sum(x * u_x, axis=0, keepdims=True)),
         y * (u_y - jnp.sum(y * u_y, axis=0, keepdims=True)),
@@ -76,9 +84,14 @@ BLOCK_SIZE = 256
 """Runs per block: a block's logits and temporaries stay in the L1/L2 cache for all
 its steps, which on a CPU is worth more than one wide pass per step."""
 
+CPU_COMPILER_OPTIONS = {"xla_cpu_prefer_vector_width": 512}
+"""XLA's CPU backend vectorizes with 256-bit registers by default; where the
+processor has AVX-512 the `exp` passes of a step take half as long with 512 (the
+lever benchmark runs 12% faster; docs/benchmarks.md). Elsewhere it has no effect."""
+
 
 def train_blocks(
-    payoff: jax.Array,
+    payoffs: tuple[jax.Array, jax.Array],
     logits: tuple[jax.Array, jax.Array],
     schedules: jax.Array,
     tau_index: jax.Array,
@@ -86,7 +99,8 @@ def train_blocks(
     learning_rate: float,
     reward_range: float,
 ) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
-    """All steps for blocks of runs: logits float[blocks, A_i, B], schedules
+    """All steps for blocks of runs: payoffs (A, A^T) as in `matrix_game_gradient`,
+    logits float[blocks, A_i, B], schedules
     float[T, steps] of tau, tau_index int[blocks, B] (each run's schedule row).
     Returns the final logits and the last scaled gradient norm float[blocks, B]."""
 
@@ -95,7 +109,7 @@ def train_blocks(
 
         def step(theta: tuple, taus_now: jax.Array) -> tuple:
             taus = taus_now[rows]
-            grads = matrix_game_gradient(payoff, theta, taus)
+            grads = matrix_game_gradient(payoffs, theta, taus)
             scale = learning_rate / (reward_range + taus)
             new = tuple(t + scale * g for t, g in zip(theta, grads, strict=True))
             return new, grads
@@ -132,13 +146,15 @@ def make_matrix_trainer(game: TabularGame, config: ExactPGConfig) -> Trainer:
         )
     learner: Learner = make_exact_pg(game, config)
     payoff = payoff_matrix(game)
+    payoffs = (payoff, np.ascontiguousarray(payoff.T))
     devices = jax.local_devices()
     train = jax.jit(
         partial(
             train_blocks,
             learning_rate=config.learning_rate,
             reward_range=game.reward_range,
-        )
+        ),
+        compiler_options=CPU_COMPILER_OPTIONS if devices[0].platform == "cpu" else None,
     )
 
     def init(keys: jax.Array, num_runs: int) -> PGState:
@@ -169,7 +185,7 @@ def make_matrix_trainer(game: TabularGame, config: ExactPGConfig) -> Trainer:
             ]
             outputs.append(
                 train(
-                    jax.device_put(payoff, device),
+                    jax.device_put(payoffs, device),
                     (mine[0], mine[1]),
                     jax.device_put(schedules, device),
                     mine[2],
