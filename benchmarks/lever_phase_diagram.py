@@ -4,16 +4,13 @@ Exact gradient ascent on J_tau(x, y) = x^T A y + tau (H(x) + H(y)) for the lever
 game (Hu et al. 2020, "Other-Play", Fig. 1: A = diag(1, ..., 1, 0.9)), for every tau
 on a grid times every seed, `--steps` SGD steps each, computed side by side by
 
-  jax        the project's learner: `make_trainer(make_exact_pg(game, config))`
-             with constant tau schedules, the batch init and jitted run that
-             `marl.exact_pg.train` calls;
+  jax        the project's learner as the experiments run it:
+             `marl.matrix_pg.fastest_trainer` (the matrix-game fast path) on
+             constant tau schedules; with --general also the general exact path
+             `make_trainer(make_exact_pg(game, config))`, which every other game uses;
   numpy      the same update written here in NumPy, vectorized over all taus x seeds
              at once (no Python loop over runs), in two styles: plain expressions,
-             and in place into preallocated buffers (`out=`);
-  prototype  (with --prototype; not the project's code) the same update in JAX on
-             the dense matrix-game objective x^T A y, once in the project's
-             per-seed vmapped layout and once action-major: the changes that
-             docs/benchmarks.md proposes.
+             and in place into preallocated buffers (`out=`).
 
 All paths start from the same initial logits (drawn here with NumPy and injected
 into the JAX state) and compute in float32. The script prints the machine, a timing
@@ -22,7 +19,7 @@ if that difference exceeds --atol.
 
     .venv/bin/python -m benchmarks.lever_phase_diagram
     .venv/bin/python -m benchmarks.lever_phase_diagram --taus-count 4 --seeds 64 \
-        --steps 200 --prototype
+        --steps 200 --general
 """
 
 from __future__ import annotations
@@ -41,7 +38,6 @@ os.environ.setdefault(
 
 import argparse
 import collections
-import functools
 import glob
 import platform
 import re
@@ -57,7 +53,6 @@ import numpy as np
 import games
 from benchmarks.common import load_average, machine_text
 from games import TabularGame
-from marl.exact import Policy, infostate_entropy, softmax_policy
 from marl.exact_pg import (
     ExactPGConfig,
     PGState,
@@ -66,7 +61,7 @@ from marl.exact_pg import (
     make_exact_pg,
     make_trainer,
 )
-from marl.matrix_pg import fastest_trainer
+from marl.matrix_pg import fastest_trainer, payoff_matrix
 
 DTYPE = np.float32
 """Every path computes in float32 (JAX's default), so the timings compare like
@@ -87,21 +82,6 @@ def tau_grid(
         raise ValueError(f"--taus-count={count} must be >= 1")
     logs = np.geomspace(largest, smallest, count - 1)[::-1]
     return np.concatenate([[0.0], logs]).astype(DTYPE)
-
-
-def payoff_matrix(game: TabularGame) -> np.ndarray:
-    """The payoff A[a_0, a_1] of a compiled two-player matrix game: float32[A_0, A_1].
-
-    A matrix game compiles to one history z per joint action, each agent deciding
-    once from a single information state (`games.compile`), so
-    E[return] = sum_z chance[z] returns[z] x[a_0(z)] y[a_1(z)] = x^T A y.
-    """
-    if not game.is_matrix_game or game.num_agents != 2:
-        raise ValueError(f"{game.name} is not a two-player matrix game")
-    payoff = np.zeros(game.num_actions)
-    actions = tuple(np.asarray(a)[:, 0] for a in game.action)
-    np.add.at(payoff, actions, np.asarray(game.chance) * np.asarray(game.returns))
-    return payoff.astype(DTYPE)
 
 
 def initial_logits(
@@ -293,86 +273,6 @@ def jax_initial_state(
     return states._replace(logits=injected)
 
 
-def dense_objective(logits: Policy, payoff: jax.Array, tau: jax.Array) -> jax.Array:
-    """J_tau = x^T A y + tau (H(x) + H(y)) of one run, a scalar: the project's per-seed
-    layout (logits per agent float[1, A_i]) with the dense payoff float[A_0, A_1]
-    in place of the history enumeration of `marl.exact.expected_return`.
-    Forkel et al. 2025 (arXiv:2511.22581)."""
-    x, y = (pi[0] for pi in softmax_policy(logits))
-    return x @ payoff @ y + tau * (infostate_entropy(x) + infostate_entropy(y))
-
-
-@functools.partial(jax.jit, static_argnames=("steps", "learning_rate", "reward_range"))
-def prototype_vmapped_train(
-    logits: Policy,
-    payoff: jax.Array,
-    taus: jax.Array,
-    *,
-    steps: int,
-    learning_rate: float,
-    reward_range: float,
-) -> Policy:
-    """The project's update and batching (a `lax.scan` per seed, `vmap` over seeds
-    and taus) on `dense_objective`. logits per agent float[T, N, 1, A_i]; taus
-    float[T]. Returns the final logits, same shapes."""
-    grad = jax.grad(dense_objective)
-
-    def one(start: Policy, tau: jax.Array) -> Policy:
-        step = learning_rate / (reward_range + tau)
-
-        def body(carry: Policy, _: None) -> tuple[Policy, None]:
-            g = grad(carry, payoff, tau)
-            return tuple(x + step * d for x, d in zip(carry, g, strict=True)), None
-
-        return jax.lax.scan(body, start, None, length=steps)[0]
-
-    over_seeds = jax.vmap(one, in_axes=(0, None))
-    return jax.vmap(over_seeds, in_axes=(0, 0))(logits, taus)
-
-
-def column_entropy(p: jax.Array) -> jax.Array:
-    """Shannon entropy of each column of float[A, R]: float[R]; 0 log 0 = 0."""
-    safe = jnp.where(p > 0, p, 1.0)
-    return -jnp.sum(jnp.where(p > 0, p * jnp.log(safe), 0.0), axis=0)
-
-
-def prototype_objective(
-    theta: jax.Array, phi: jax.Array, payoff: jax.Array, run_taus: jax.Array
-) -> jax.Array:
-    """Sum over runs of J_tau = x^T A y + tau (H(x) + H(y)), a scalar.
-
-    theta: float[A_0, R], phi: float[A_1, R] (action-major: actions lead, runs
-    trail); payoff: float[A_0, A_1]; run_taus: float[R]. Runs do not interact, so
-    its gradient is every run's own. Forkel et al. 2025 (arXiv:2511.22581).
-    """
-    x, y = jax.nn.softmax(theta, axis=0), jax.nn.softmax(phi, axis=0)
-    payoffs = jnp.sum(x * (payoff @ y))
-    return payoffs + jnp.sum(run_taus * (column_entropy(x) + column_entropy(y)))
-
-
-@functools.partial(jax.jit, static_argnames=("steps", "learning_rate", "reward_range"))
-def prototype_action_major_train(
-    theta: jax.Array,
-    phi: jax.Array,
-    payoff: jax.Array,
-    run_taus: jax.Array,
-    *,
-    steps: int,
-    learning_rate: float,
-    reward_range: float,
-) -> tuple[jax.Array, jax.Array]:
-    """The project's update (autodiff of J_tau, divided by reward_range + tau, SGD) on
-    the dense action-major objective, as one `lax.scan`. Shapes as the objective."""
-    grad = jax.grad(prototype_objective, argnums=(0, 1))
-    step = learning_rate / (reward_range + run_taus)
-
-    def body(carry: tuple[jax.Array, jax.Array], _: None) -> tuple[Any, None]:
-        g_theta, g_phi = grad(*carry, payoff, run_taus)
-        return (carry[0] + step * g_theta, carry[1] + step * g_phi), None
-
-    return jax.lax.scan(body, (theta, phi), None, length=steps)[0]
-
-
 # ------------------------------------------------------------------------- harness
 
 
@@ -431,9 +331,9 @@ def time_project(
     logits: Sequence[np.ndarray],
     taus: np.ndarray,
     repeats: int,
-) -> tuple[list[Timing], Policy]:
-    """A project trainer from `logits`, timed as `time_jax`; also its initial
-    batch logits (per agent float[T, N, 1, A_i])."""
+) -> list[Timing]:
+    """A project trainer from `logits` (per agent float[N, A_i]), timed as
+    `time_jax`."""
     schedules = constant_schedules(jnp.asarray(taus), config.steps)
     states = jax_initial_state(trainer, logits, len(taus))
 
@@ -443,7 +343,7 @@ def time_project(
     def policies(final: PGState) -> tuple[np.ndarray, ...]:
         return tuple(batch_major_policy(x) for x in final.logits)
 
-    return time_jax(name, run, policies, repeats), states.logits
+    return time_jax(name, run, policies, repeats)
 
 
 def profile_project(
@@ -517,48 +417,6 @@ def time_numpy(
     return rows
 
 
-def time_prototypes(
-    batch_logits: Policy,
-    initial: tuple[np.ndarray, np.ndarray],
-    payoff: np.ndarray,
-    taus: np.ndarray,
-    run_taus: np.ndarray,
-    hyper: dict[str, Any],
-    repeats: int,
-) -> list[Timing]:
-    """Both JAX prototypes, timed as `time_jax`: the dense objective in the
-    project's per-seed vmapped layout (from `batch_logits`, per agent
-    float[T, N, 1, A_i]; taus float[T]), and in the action-major layout (from
-    `initial`, per agent float[A_i, T * N]; run_taus float[T * N])."""
-
-    def run_vmapped() -> Policy:
-        return prototype_vmapped_train(batch_logits, payoff, taus, **hyper)
-
-    def run_action_major() -> tuple[jax.Array, jax.Array]:
-        return prototype_action_major_train(*initial, payoff, run_taus, **hyper)
-
-    def vmapped_policies(final: Policy) -> tuple[np.ndarray, ...]:
-        return tuple(batch_major_policy(x) for x in final)
-
-    def action_major_policies(final: tuple[jax.Array, ...]) -> tuple[np.ndarray, ...]:
-        return tuple(softmax_action_major(np.asarray(x)) for x in final)
-
-    return [
-        *time_jax(
-            "jax prototype, dense, per seed (vmap)",
-            run_vmapped,
-            vmapped_policies,
-            repeats,
-        ),
-        *time_jax(
-            "jax prototype, dense, action-major",
-            run_action_major,
-            action_major_policies,
-            repeats,
-        ),
-    ]
-
-
 def table_lines(rows: Sequence[Timing], updates: int) -> list[str]:
     """A markdown table: wall and CPU seconds, updates per wall second, and speed
     relative to the fastest NumPy row (its seconds / the row's seconds, > 1 is
@@ -579,9 +437,10 @@ def table_lines(rows: Sequence[Timing], updates: int) -> list[str]:
     project = next(row for row in rows if row.name.endswith("fast path), run only"))
     lines.append("")
     for row in numpy_rows:
+        target = " (target >= 5x)" if row.name == "numpy, plain" else ""
         lines.append(
             f"speed ratio JAX/NumPy ({project.name} vs {row.name}): "
-            f"{row.clock.wall / project.clock.wall:.3g}x (target >= 5x)"
+            f"{row.clock.wall / project.clock.wall:.3g}x{target}"
         )
     return lines
 
@@ -664,11 +523,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="STEPS",
         help="also profile the project's run for this many steps (e.g. 100)",
     )
-    parser.add_argument(
-        "--prototype",
-        action="store_true",
-        help="also time the two dense-objective JAX prototypes",
-    )
     args = parser.parse_args(argv)
     for name in ("taus_count", "seeds", "steps", "repeats"):
         if getattr(args, name) < 1:
@@ -704,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"taus: {np.array2string(taus, precision=4, max_line_width=200)}", flush=True)
 
-    rows, batch_logits = time_project(
+    rows = time_project(
         "jax project (matrix_pg fast path)",
         fastest_trainer(game, config),
         config,
@@ -720,12 +574,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             logits,
             taus,
             args.repeats,
-        )[0]
-    rows += time_numpy(initial, payoff, run_taus, hyper, args.repeats)
-    if args.prototype:
-        rows += time_prototypes(
-            batch_logits, initial, payoff, taus, run_taus, hyper, args.repeats
         )
+    rows += time_numpy(initial, payoff, run_taus, hyper, args.repeats)
 
     if args.profile:
         profile = profile_project(game, config, logits, taus, steps=args.profile)

@@ -87,7 +87,8 @@ its steps, which on a CPU is worth more than one wide pass per step."""
 CPU_COMPILER_OPTIONS = {"xla_cpu_prefer_vector_width": 512}
 """XLA's CPU backend vectorizes with 256-bit registers by default; where the
 processor has AVX-512 the `exp` passes of a step take half as long with 512 (the
-lever benchmark runs 12% faster; docs/benchmarks.md). Elsewhere it has no effect."""
+lever benchmark runs about 10% faster; docs/benchmarks.md). Elsewhere it does
+nothing."""
 
 
 def train_blocks(
