@@ -101,9 +101,9 @@ def train_blocks(
     reward_range: float,
 ) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
     """All steps for blocks of runs: payoffs (A, A^T) as in `matrix_game_gradient`,
-    logits float[blocks, A_i, B], schedules
-    float[T, steps] of tau, tau_index int[blocks, B] (each run's schedule row).
-    Returns the final logits and the last scaled gradient norm float[blocks, B]."""
+    logits float[blocks, A_i, B], schedules float[T, steps] of tau, tau_index
+    int[blocks, B] (each run's schedule row). Returns the final logits and the last
+    scaled gradient norm float[blocks, B]."""
 
     def one_block(block: tuple) -> tuple:
         theta, rows = block[:2], block[2]
