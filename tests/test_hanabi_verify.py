@@ -2,7 +2,8 @@
 
 Every preset and player count that HLE's rl_env allows, 2,400 random games in all,
 compared at every state: legal moves, every player's canonical observation,
-rewards, the current player and termination (games.hanabi.verify).
+rewards, the current player and termination (games.hanabi.verify,
+experiments.hanabi_verify).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from experiments import hanabi_verify
 from games.hanabi import make_params, verify
 
 pytest.importorskip("hanabi_learning_environment.pyhanabi")
@@ -73,8 +75,8 @@ def test_verify_compare_reports_corrupted_recordings():
     assert f"game 0, step {hle.lengths[0]}: end: jax" in text
 
 
-def test_verify_main_prints_counts_and_exits_zero(capsys):
-    status = verify.main(
+def test_verify_entry_point_prints_counts_and_exits_zero(capsys):
+    status = hanabi_verify.main(
         ["--players", "2", "3", "--preset", "Hanabi-Very-Small", "--games", "12"]
     )
     out = capsys.readouterr().out
@@ -84,8 +86,8 @@ def test_verify_main_prints_counts_and_exits_zero(capsys):
     assert out.count("mismatches 0") == 2
 
 
-def test_verify_main_rejects_bad_arguments(capsys):
-    assert verify.main(["--players", "7", "--games", "1"]) == 2
+def test_verify_entry_point_rejects_bad_arguments(capsys):
+    assert hanabi_verify.main(["--players", "7", "--games", "1"]) == 2
     assert "Hanabi-Full needs 2 to 5 players" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        verify.main(["--preset", "Hanabi-Huge"])
+        hanabi_verify.main(["--preset", "Hanabi-Huge"])

@@ -1,14 +1,13 @@
 """Lockstep check of the JAX Hanabi against hanabi-learning-environment (HLE).
 
-    python -m games.hanabi.verify --players 2 --preset Hanabi-Full --games 500 --seed 0
-
+`verify` (the command line is `python -m experiments.hanabi_verify`)
 plays random games in HLE's C++ game (through `pyhanabi`) on decks shuffled from
 the seed, records every state, then replays the same decks and moves in the JAX
 game (all games of a batch at once: one jitted `vmap` over games of a `scan` over
 moves) and compares, at every state of every game: the legal-move mask (at
 non-terminal states), every player's canonical observation vector, the reward
-(score change), the current player, termination and how the game ended. It exits
-non-zero on any mismatch. `--players` and `--preset` take several values.
+(score change), the current player, termination and how the game ended, and
+returns a `Report` of the mismatches.
 
 HLE's Python API (0.0.4) has no call to deal a chosen card, so the recorder builds
 HLE's C++ `HanabiMove(kDeal, card_index=-1, target_offset=-1, color, rank)` (an
@@ -26,12 +25,10 @@ the game.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import struct
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -40,7 +37,6 @@ import numpy as np
 
 from games.hanabi.encoding import canonical, canonical_sections, canonical_size
 from games.hanabi.rules import (
-    PRESETS,
     HanabiParams,
     HanabiState,
     describe_action,
@@ -507,35 +503,3 @@ def _pad(hle: Trajectories, size: int) -> Trajectories:
     index = np.arange(size) % hle.decks.shape[0]
     fields = {f.name: getattr(hle, f.name)[index] for f in dataclasses.fields(hle)}
     return Trajectories(**fields)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m games.hanabi.verify", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--players", type=int, nargs="+", default=[2])
-    parser.add_argument(
-        "--preset", nargs="+", default=["Hanabi-Full"], choices=sorted(PRESETS)
-    )
-    parser.add_argument("--games", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=None)
-    args = parser.parse_args(argv)
-    failed = False
-    for preset in args.preset:
-        for players in args.players:
-            try:
-                report = verify(preset, players, args.games, args.seed, args.batch_size)
-            except ValueError as error:
-                print(f"error: {error}", file=sys.stderr)
-                return 2
-            print(report.summary())
-            for example in report.examples:
-                print(f"  mismatch: {example}")
-            failed |= not report.ok
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
