@@ -18,7 +18,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from games.hanabi.rules import PRESETS
+from games.hanabi.params import PRESETS
 from games.hanabi.verify import verify
 
 

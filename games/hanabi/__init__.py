@@ -1,6 +1,7 @@
 """Hanabi in pure JAX, identical to hanabi-learning-environment (see docs/hanabi.md).
 
-`rules` holds the game (reset, step, legal actions); `encoding` the canonical
+`params` holds the game's sizes and HLE's presets; `rules` the game (reset, step,
+legal actions); `encoding` the canonical
 observation vectors; `belief` the v0-belief vectors of SAD/OBL and JaxMARL;
 `symmetry` the color permutations on states, observations and actions; `verify`
 the lockstep check against HLE (it needs hanabi-learning-environment installed
@@ -15,10 +16,9 @@ from games.hanabi.belief import (
     v0_belief_size,
 )
 from games.hanabi.encoding import canonical, canonical_sections, canonical_size
+from games.hanabi.params import PRESETS, HanabiParams, make_params
 from games.hanabi.rules import (
-    PRESETS,
     DecodedAction,
-    HanabiParams,
     HanabiState,
     IllegalActionError,
     checked_step,
@@ -26,7 +26,6 @@ from games.hanabi.rules import (
     describe_action,
     legal_actions,
     legal_actions_per_player,
-    make_params,
     reset,
     step,
     validate_deck,

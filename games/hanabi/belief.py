@@ -51,7 +51,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from games.hanabi.encoding import canonical, canonical_sections
-from games.hanabi.rules import HanabiParams, HanabiState
+from games.hanabi.params import HanabiParams
+from games.hanabi.rules import HanabiState
 
 
 def v0_belief_sections(params: HanabiParams) -> dict[str, int]:

@@ -49,7 +49,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from games.hanabi.encoding import canonical_sections
-from games.hanabi.rules import HanabiParams, HanabiState
+from games.hanabi.params import HanabiParams
+from games.hanabi.rules import HanabiState
 
 
 class ColorPermutation(NamedTuple):

@@ -36,12 +36,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from games.hanabi.encoding import canonical, canonical_sections, canonical_size
+from games.hanabi.params import HanabiParams, make_params
 from games.hanabi.rules import (
-    HanabiParams,
     HanabiState,
     describe_action,
     legal_actions,
-    make_params,
     reset,
     step,
 )
