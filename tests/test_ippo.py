@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from marl.exact_pg import ConfigError
-from marl.ippo import IPPOConfig, PPOBatch, entropy_term, gae, ppo_loss
+from marl.ippo import IPPOConfig
 from marl.networks import (
     action_log_prob,
     make_policy,
@@ -20,6 +20,7 @@ from marl.networks import (
     orthogonal,
     sample_action,
 )
+from marl.ppo import PPOBatch, entropy_term, gae, ppo_loss
 
 
 def gae_loop(rewards, values, dones, last_value, gamma, lam):
