@@ -10,7 +10,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from games.spec import DecPOMDP, MatrixGame, card_game, matrix_game
+from games.spec import (
+    DecPOMDP,
+    MatrixGame,
+    card_game,
+    matrix_game,
+    observing_states,
+)
 
 
 def coordination(num_actions: int) -> MatrixGame:
@@ -82,12 +88,16 @@ def qmix_two_step() -> DecPOMDP:
     transition[1, :, :, 1] = 1.0  # the game ends after step 2: never used
     transition[2, :, :, 2] = 1.0
     state_names = ("start", "2A", "2B")
+    observation, initial_observation = observing_states(
+        (np.eye(3), np.eye(3)), (2, 2)
+    )
     return DecPOMDP(
         name="qmix_two_step",
         horizon=2,
         initial=np.array([1.0, 0.0, 0.0]),
         transition=transition,
-        observations=(np.eye(3), np.eye(3)),
+        observation=observation,
+        initial_observation=initial_observation,
         reward=reward,
         acting=np.ones((2, 2), dtype=bool),
         state_names=state_names,

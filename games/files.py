@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from games.spec import DecPOMDP, GameSpecError, MatrixGame, matrix_game
+from games.spec import (
+    DecPOMDP,
+    GameSpecError,
+    MatrixGame,
+    check_distribution,
+    matrix_game,
+    observing_states,
+)
 
 MATRIX_KEYS = {"name", "payoff", "action_names"}
 MATRIX_REQUIRED = {"name", "payoff"}
@@ -96,28 +103,50 @@ def parse_game(data: Any) -> DecPOMDP | MatrixGame:
         acting = _booleans("acting", data["acting"])
     else:
         acting = np.ones((horizon, len(agents)), dtype=bool)
+    action_names = tuple(
+        _names(f"agents[{i}].actions", a["actions"]) for i, a in enumerate(agents)
+    )
+    observation_names = tuple(
+        _names(f"agents[{i}].observations", a["observations"])
+        for i, a in enumerate(agents)
+    )
+    initial = _numbers("initial", data["initial"])
+    state_names = _names("states", data["states"])
+    if initial.ndim != 1:
+        raise GameSpecError("initial", "must be a non-empty list of probabilities")
+    if len(state_names) != initial.shape[0]:
+        raise GameSpecError(
+            "states", f"has {len(state_names)} names, expected {initial.shape[0]}"
+        )
+    tables = []
+    for i, a in enumerate(agents):
+        table = _numbers(f"agents[{i}].observation", a["observation"])
+        shape = (initial.shape[0], len(observation_names[i]))
+        if table.shape != shape:
+            raise GameSpecError(
+                f"agents[{i}].observation",
+                f"has shape {list(table.shape)}, expected {list(shape)}",
+            )
+        check_distribution(f"agents[{i}].observation", table)
+        tables.append(table)
+    observation, initial_observation = observing_states(
+        tuple(tables), tuple(len(names) for names in action_names)
+    )
     return DecPOMDP(
         name=_string("name", data["name"]),
         horizon=horizon,
-        initial=_numbers("initial", data["initial"]),
+        initial=initial,
         transition=_numbers("transition", data["transition"]),
-        observations=tuple(
-            _numbers(f"agents[{i}].observation", a["observation"])
-            for i, a in enumerate(agents)
-        ),
+        observation=observation,
+        initial_observation=initial_observation,
         reward=_numbers("reward", data["reward"]),
         acting=acting,
-        state_names=_names("states", data["states"]),
+        state_names=state_names,
         agent_names=tuple(
             _string(f"agents[{i}].name", a["name"]) for i, a in enumerate(agents)
         ),
-        action_names=tuple(
-            _names(f"agents[{i}].actions", a["actions"]) for i, a in enumerate(agents)
-        ),
-        observation_names=tuple(
-            _names(f"agents[{i}].observations", a["observations"])
-            for i, a in enumerate(agents)
-        ),
+        action_names=action_names,
+        observation_names=observation_names,
         description=str(data.get("description", "")),
     )
 

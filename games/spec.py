@@ -35,7 +35,7 @@ def _check_names(field: str, names: tuple[str, ...], count: int) -> None:
         raise GameSpecError(field, "names must be distinct")
 
 
-def _check_distribution(field: str, table: np.ndarray, axis: int = -1) -> None:
+def check_distribution(field: str, table: np.ndarray, axis: int = -1) -> None:
     """Checks that `table` holds probability distributions along `axis`."""
     if not np.all(np.isfinite(table)):
         raise GameSpecError(field, "contains a non-finite number")
@@ -63,30 +63,41 @@ def _check_shape(field: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
 class DecPOMDP:
     """A finite-horizon decentralized POMDP with a common reward.
 
+    The standard model of the planning literature (Oliehoek and Amato 2016, "A
+    Concise Introduction to Decentralized POMDPs", Sec. 2.4; Bernstein et al. 2002).
     Shapes (S states, n agents, A_i actions and O_i observations of agent i):
       initial:      float[S], the distribution of the first state.
       transition:   float[S, A_1, ..., A_n, S], next-state distribution.
-      observations: per agent, float[S, O_i]: what agent i observes in a state
-        (including the first one). Actions are observed only through the state.
-      reward:       float[S, A_1, ..., A_n], the common reward of a joint action.
+      observation:  float[A_1, ..., A_n, S, O_1, ..., O_n]: O(joint observation |
+        joint action, next state), correlated across agents. Received after every
+        step but the last.
+      initial_observation: float[S, O_1, ..., O_n] or None: the joint observation
+        of the first state, or None for the standard model (no observation before
+        the first action).
+      reward:       float[S, A_1, ..., A_n], the common reward R(s, joint action).
       acting:       bool[horizon, n]: who chooses at each step. An agent that does
         not act takes its action 0 and has no information state at that step
         (turn-based games such as Tiny Hanabi).
+      discount:     the return is sum_t discount^t r_t (1 for finite-horizon
+        planning problems).
 
-    Bernstein et al. 2002, "The complexity of decentralized control of MDPs".
+    Games where every agent observes the current state through its own table
+    (the lab's YAML format) are one case: see `observing_states`.
     """
 
     name: str
     horizon: int
     initial: np.ndarray
     transition: np.ndarray
-    observations: tuple[np.ndarray, ...]
+    observation: np.ndarray
+    initial_observation: np.ndarray | None
     reward: np.ndarray
     acting: np.ndarray
     state_names: tuple[str, ...]
     agent_names: tuple[str, ...]
     action_names: tuple[tuple[str, ...], ...]
     observation_names: tuple[tuple[str, ...], ...]
+    discount: float = 1.0
     description: str = ""
 
     @property
@@ -101,8 +112,16 @@ class DecPOMDP:
     def num_actions(self) -> tuple[int, ...]:
         return tuple(len(names) for names in self.action_names)
 
+    @property
+    def num_observations(self) -> tuple[int, ...]:
+        return tuple(len(names) for names in self.observation_names)
+
     def __post_init__(self) -> None:
-        if not isinstance(self.horizon, int) or self.horizon < 1:
+        if (
+            isinstance(self.horizon, bool)
+            or not isinstance(self.horizon, int)
+            or self.horizon < 1
+        ):
             raise GameSpecError(
                 "horizon", f"must be a positive integer, got {self.horizon!r}"
             )
@@ -118,33 +137,92 @@ class DecPOMDP:
             raise GameSpecError(
                 "actions", f"expected one list per agent ({num_agents})"
             )
-        if len(self.observations) != num_agents:
+        if len(self.observation_names) != num_agents:
             raise GameSpecError(
-                "observations", f"expected one table per agent ({num_agents})"
+                "observations", f"expected one list per agent ({num_agents})"
             )
         for i, names in enumerate(self.action_names):
             if len(names) < 1:
                 raise GameSpecError(f"agents[{i}].actions", "needs at least one action")
             _check_names(f"agents[{i}].actions", names, len(names))
-        num_actions = self.num_actions
-        _check_distribution("initial", self.initial)
+        for i, names in enumerate(self.observation_names):
+            if len(names) < 1:
+                raise GameSpecError(
+                    f"agents[{i}].observations", "needs at least one observation"
+                )
+            _check_names(f"agents[{i}].observations", names, len(names))
+        num_actions, num_obs = self.num_actions, self.num_observations
+        check_distribution("initial", self.initial)
         _check_shape(
             "transition", self.transition, (num_states, *num_actions, num_states)
         )
-        _check_distribution("transition", self.transition)
+        check_distribution("transition", self.transition)
         _check_shape("reward", self.reward, (num_states, *num_actions))
         if not np.all(np.isfinite(self.reward)):
             raise GameSpecError("reward", "contains a non-finite number")
-        for i, (table, names) in enumerate(
-            zip(self.observations, self.observation_names, strict=True)
-        ):
-            field = f"agents[{i}].observation"
-            _check_shape(field, table, (num_states, len(names)))
-            _check_distribution(field, table)
-            _check_names(f"agents[{i}].observations", names, len(names))
+        _check_shape(
+            "observation", self.observation, (*num_actions, num_states, *num_obs)
+        )
+        _check_joint_distribution("observation", self.observation, num_agents)
+        if self.initial_observation is not None:
+            _check_shape(
+                "initial_observation",
+                self.initial_observation,
+                (num_states, *num_obs),
+            )
+            _check_joint_distribution(
+                "initial_observation", self.initial_observation, num_agents
+            )
         _check_shape("acting", self.acting, (self.horizon, num_agents))
         if self.acting.dtype != np.bool_:
             raise GameSpecError("acting", "must hold booleans")
+        if not math.isfinite(self.discount) or not 0 < self.discount <= 1:
+            raise GameSpecError(
+                "discount", f"must be in (0, 1], got {self.discount!r}"
+            )
+
+
+def _check_joint_distribution(field: str, table: np.ndarray, num_agents: int) -> None:
+    """Checks that the last `num_agents` axes of `table` hold joint distributions."""
+    flat = table.reshape(*table.shape[: table.ndim - num_agents], -1)
+    check_distribution(field, flat)
+
+
+def observing_states(
+    observations: tuple[np.ndarray, ...], num_actions: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-agent state observations as the general model's joint tables.
+
+    `observations[i]` is float[S, O_i]: what agent i observes in a state, the
+    current one included, independently of the others. Returns (observation
+    float[A_1..A_n, S, O_1..O_n], initial_observation float[S, O_1..O_n]): the
+    product of the agents' tables, independent of the joint action.
+    """
+    joint = observations[0]
+    for table in observations[1:]:
+        joint = joint[..., None] * table.reshape(
+            table.shape[0], *([1] * (joint.ndim - 1)), table.shape[1]
+        )
+    observation = np.broadcast_to(joint, (*num_actions, *joint.shape)).copy()
+    return observation, joint
+
+
+def with_horizon(spec: DecPOMDP, horizon: int) -> DecPOMDP:
+    """The same Dec-POMDP planned for another horizon. Only games whose agents all
+    act at every step can change horizon (a turn schedule is part of the game)."""
+    if horizon == spec.horizon:
+        return spec
+    if not spec.acting.all():
+        raise GameSpecError(
+            "horizon",
+            f"game '{spec.name}' has a turn schedule for horizon {spec.horizon}; "
+            "its horizon cannot change",
+        )
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise GameSpecError("horizon", f"must be a positive integer, got {horizon!r}")
+    return dataclasses.replace(
+        spec, horizon=horizon, acting=np.ones((horizon, spec.num_agents), dtype=bool)
+    )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -180,7 +258,8 @@ class MatrixGame:
             horizon=1,
             initial=np.ones(1),
             transition=np.ones((1, *self.payoff.shape, 1)),
-            observations=tuple(np.ones((1, 1)) for _ in range(n)),
+            observation=np.ones((*self.payoff.shape, 1, *([1] * n))),
+            initial_observation=np.ones((1, *([1] * n))),
             reward=self.payoff[None].astype(np.float64),
             acting=np.ones((1, n), dtype=bool),
             state_names=("s",),
@@ -268,12 +347,16 @@ def card_game(
     state_names = tuple(f"{cards0[c0]},{cards1[c1]}" for c0, c1 in deals) + tuple(
         f"{cards0[c0]},{cards1[c1]},{actions0[a0]}" for c0, c1, a0 in after
     )
+    observation, initial_observation = observing_states(
+        (obs0, obs1), (num_actions0, num_actions1)
+    )
     return DecPOMDP(
         name=name,
         horizon=2,
         initial=initial,
         transition=transition,
-        observations=(obs0, obs1),
+        observation=observation,
+        initial_observation=initial_observation,
         reward=reward,
         acting=np.array([[True, False], [False, True]]),
         state_names=state_names,
@@ -282,8 +365,3 @@ def card_game(
         observation_names=(tuple(cards0), obs1_names),
         description=description,
     )
-
-
-def horizon_steps(spec: DecPOMDP) -> int:
-    """Number of agent decisions in one episode (sum of the acting mask)."""
-    return int(math.fsum(spec.acting.ravel()))

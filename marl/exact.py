@@ -1,8 +1,10 @@
-"""Exact values of tabular joint policies by enumeration over terminal histories.
+"""Exact values of tabular joint policies.
 
 A joint policy is a tuple with one array per agent, float[K_i, A_i] of action
 probabilities (rows sum to one); logits have the same shapes. All functions are pure
-and jittable; `game` is a compiled `games.TabularGame`.
+and jittable; `game` is a compiled `games.TabularGame`, evaluated by its engine:
+the occupancy recursion (`occupancy_pass`) or the enumeration of terminal
+histories (`history_probs`); see `games.compile`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from games import TabularGame
+from games.compile import Occupancy, expand, letters
 
 Policy = tuple[jax.Array, ...]
 ENTROPY_WEIGHTINGS = ("reach", "uniform")
@@ -29,8 +32,62 @@ def history_probs(game: TabularGame, policy: Policy) -> jax.Array:
     return prob
 
 
+def step_policies(
+    policy: Policy, acting: tuple[bool, ...], rows: tuple[int, ...], histories
+) -> tuple[jax.Array, ...]:
+    """Per agent, its policy at one step, float[H_i, B_i]: its rows of the table
+    if it acts, else probability 1 on the placeholder action."""
+    return tuple(
+        pi[start : start + count]
+        if moves
+        else jnp.ones((count, 1), dtype=pi.dtype)
+        for pi, moves, start, count in zip(policy, acting, rows, histories, strict=True)
+    )
+
+
+def occupancy_pass(
+    occupancy: Occupancy, policy: Policy
+) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    """(E[sum_t discount^t r_t], per agent reach float[K_i]) by the forward
+    recursion over occupancy states eta_t(s, h_1..h_n) (Dibangoye et al. 2016):
+
+      eta_{t+1}(s', (h_i, a_i, o_i)_i) = sum_s eta_t(s, h) prod_i pi_i(a_i | h_i)
+                                         T(s' | s, a) O(o | a, s'),
+      E[r_t] = sum_{s, h, a} eta_t(s, h) prod_i pi_i(a_i | h_i) R(s, a).
+
+    The reach of agent i's history h_i at step t is eta_t summed over the rest.
+    """
+    n = len(policy)
+    eta = occupancy.initial
+    value = jnp.zeros((), eta.dtype)
+    reach: list[list[jax.Array]] = [[] for _ in range(n)]
+    hb = letters(2 * n, "sqz")
+    hist, acts = hb[0::2], hb[1::2]
+    for step in occupancy.steps:
+        factors = step_policies(policy, step.acting, step.rows, step.histories)
+        for i in range(n):
+            if step.acting[i]:
+                reach[i].append(jnp.einsum(f"s{hist}->{hist[i]}", eta))
+        terms = ",".join(f"{hist[i]}{acts[i]}" for i in range(n))
+        value = value + jnp.einsum(
+            f"s{hist},{terms},s{acts}->", eta, *factors, step.reward
+        )
+        if step.transition is None:
+            break
+        decide = jnp.einsum(f"s{hist},{terms}->s{hb}", eta, *factors)
+        expanded = expand(jnp, decide, step.transition, step.observation, n)
+        for i in range(n):
+            expanded = jnp.take(expanded, step.children[i], axis=1 + i)
+        eta = expanded
+    return value, tuple(
+        jnp.concatenate(parts) if parts else jnp.zeros(0, eta.dtype) for parts in reach
+    )
+
+
 def expected_return(game: TabularGame, policy: Policy) -> jax.Array:
-    """E[sum_t r_t] under the joint policy, a scalar."""
+    """E[sum_t discount^t r_t] under the joint policy, a scalar."""
+    if game.engine == "recursion":
+        return occupancy_pass(game.occupancy, policy)[0]
     return jnp.dot(history_probs(game, policy), game.returns)
 
 
@@ -44,6 +101,8 @@ def infostate_entropy(pi: jax.Array) -> jax.Array:
 def reach_probs(game: TabularGame, policy: Policy) -> Policy:
     """Per agent, float[K_i]: the probability that each information state is reached
     (summed over the histories through it; each is visited at most once)."""
+    if game.engine == "recursion":
+        return occupancy_pass(game.occupancy, policy)[1]
     prob = history_probs(game, policy)
     return tuple(
         jax.ops.segment_sum(
@@ -72,6 +131,9 @@ def expected_entropy(
     entropies = tuple(infostate_entropy(pi) for pi in policy)
     if weighting == "uniform":
         return sum(jnp.sum(h) for h in entropies)  # type: ignore[return-value]
+    if game.engine == "recursion":
+        reach = occupancy_pass(game.occupancy, policy)[1]
+        return sum(jnp.dot(r, h) for r, h in zip(reach, entropies, strict=True))
     prob = history_probs(game, policy)
     per_history = sum(
         jnp.sum(h[infostate], axis=-1)
@@ -90,6 +152,13 @@ def regularized_objective(
 
     Forkel et al. 2025 (arXiv:2511.22581), the entropy-regularized objective.
     """
+    if game.engine == "recursion" and weighting == "reach":
+        value, reach = occupancy_pass(game.occupancy, policy)
+        bonus = sum(
+            jnp.dot(r, infostate_entropy(pi))
+            for r, pi in zip(reach, policy, strict=True)
+        )
+        return value + tau * bonus
     return expected_return(game, policy) + tau * expected_entropy(
         game, policy, weighting
     )

@@ -4,11 +4,13 @@ J_OP(pi) = E_{g ~ U(G)} J(pi_1, g pi_2): the return against the partner relabell
 by a uniformly random symmetry g of the game that keeps agents in their seats (Hu,
 Lerer, Peysakhovich, Foerster 2020, "Other-Play for zero-shot coordination", Eq. 2).
 
-Computed exactly for any group size: J is linear in the partner's realization plan
-r_2(h, a) (the product of its own probabilities along the sequence ending with
-action a at information state h), and g permutes sequences as it permutes (h, a)
-index pairs. So E_g r_{g pi_2} is the orbit average of r_2, and J_OP =
-sum_z chance(z) R(z) rho_1(z) mean_orbit(r_2)(last sequence of agent 2 in z).
+Computed exactly for any group size and either engine: J is linear in the
+partner's realization plan r_2(h, a) (the product of its own probabilities along
+the sequence ending with action a at information state h; Koller, Megiddo, von
+Stengel 1994), and g permutes sequences as it permutes (h, a) index pairs. So
+E_g r_{g pi_2} is the orbit average of r_2, a realization plan again, played by
+the behaviour policy r_bar(h, a) / sum_b r_bar(h, b) (Kuhn 1953); J_OP is J of
+pi_1 with that policy.
 """
 
 from __future__ import annotations
@@ -18,13 +20,19 @@ import jax.numpy as jnp
 
 from games import TabularGame
 from marl.equivariance import PolicySymmetries
-from marl.exact import Policy
+from marl.exact import Policy, expected_return
 
 
-def own_realization(game: TabularGame, policy: Policy, agent: int) -> jax.Array:
-    """rho_i(z) = prod_t pi_i(action_i[z, t] | infostate_i[z, t]), float[Z]."""
+def realization_plan(game: TabularGame, policy: Policy, agent: int) -> jax.Array:
+    """r_i(h, a) = prod of agent i's own probabilities along its sequence up to and
+    including action a at information state h, float[K_i, A_i]."""
     pi = policy[agent]
-    return jnp.prod(pi[game.infostate[agent], game.action[agent]], axis=-1)
+    plan = pi
+    for start, stop in game.decision_rows[agent][1:]:
+        parent = game.parent[agent][start:stop]
+        above = plan[parent, game.parent_action[agent][start:stop]]
+        plan = plan.at[start:stop].set(pi[start:stop] * above[:, None])
+    return plan
 
 
 def other_play_return(
@@ -36,17 +44,17 @@ def other_play_return(
     num_infostates, num_actions = game.policy_shapes[1]
     offset = game.policy_shapes[0][0] * game.policy_shapes[0][1]
     size = num_infostates * num_actions
-    last = game.infostate[1][:, -1] * num_actions + game.action[1][:, -1]  # int[Z]
-    # Every z through a sequence has the same rho_2; read it off with a max.
-    plan = jax.ops.segment_max(
-        own_realization(game, policy, 1), last, num_segments=size
-    )
-    plan = jnp.where(jnp.isfinite(plan), plan, 0.0)
+    plan = realization_plan(game, policy, 1).ravel()
     orbit = jnp.asarray(symmetries.orbit[offset : offset + size])
     sums = jax.ops.segment_sum(plan, orbit, num_segments=symmetries.num_orbits)
     counts = jax.ops.segment_sum(
         jnp.ones_like(plan), orbit, num_segments=symmetries.num_orbits
     )
-    averaged = (sums / jnp.maximum(counts, 1.0))[orbit]
-    weight = game.chance * game.returns * own_realization(game, policy, 0)
-    return jnp.dot(weight, averaged[last])
+    averaged = (sums / jnp.maximum(counts, 1.0))[orbit].reshape(
+        num_infostates, num_actions
+    )
+    total = averaged.sum(axis=-1, keepdims=True)
+    behaviour = jnp.where(
+        total > 0, averaged / jnp.where(total > 0, total, 1.0), 1.0 / num_actions
+    )
+    return expected_return(game, (policy[0], behaviour))

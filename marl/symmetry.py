@@ -162,16 +162,25 @@ def _encode(game: DecPOMDP, permute_agents: bool) -> tuple[_Graph, dict]:
         for o in range(len(game.observation_names[i])):
             labels["obs"][i, o] = v = g.vertex(("obs",))
             g.edge(v, agent)
-        for s in np.flatnonzero(ever):
-            for seen_obs in np.flatnonzero(game.observations[i][s]):
-                seen = g.vertex(("sees", _value(game.observations[i][s, seen_obs])))
-                g.edge(seen, labels["state"][int(s)])
-                g.edge(seen, labels["obs"][i, int(seen_obs)])
     timed: dict[tuple[int, int], int] = {}
     for t in range(game.horizon):
         for s in np.flatnonzero(reach[t]):
             timed[t, int(s)] = v = g.vertex(("at", t))
             g.edge(v, labels["state"][int(s)])
+
+    def signals(anchor: int, table: np.ndarray, colour: str) -> None:
+        """A vertex per joint observation of positive probability, joined to
+        `anchor` and to each agent's observation in it."""
+        for flat in np.flatnonzero(table):
+            joint = np.unravel_index(flat, table.shape)
+            u = g.vertex((colour, _value(table.flat[flat])))
+            g.edge(u, anchor)
+            for i, o in enumerate(joint):
+                g.edge(u, labels["obs"][i, int(o)])
+
+    if game.initial_observation is not None:
+        for s in np.flatnonzero(reach[0]):
+            signals(timed[0, int(s)], game.initial_observation[s], "first_seen")
     for t in range(game.horizon):
         acting = [i for i in range(n) if game.acting[t, i]]
         for s in np.flatnonzero(reach[t]):
@@ -192,6 +201,7 @@ def _encode(game: DecPOMDP, permute_agents: bool) -> tuple[_Graph, dict]:
                     w = g.vertex(("next", _value(game.transition[(*key, s_next)])))
                     g.edge(w, v)
                     g.edge(w, timed[t + 1, int(s_next)])
+                    signals(w, game.observation[tuple(joint)][s_next], "seen")
     return g, labels
 
 
@@ -299,18 +309,22 @@ def preserves_game(game: DecPOMDP, g: Symmetry, atol: float = 1e-9) -> bool:
         return False
     if any((game.acting[:, g.agents[i]] != game.acting[:, i]).any() for i in range(n)):
         return False
-    for i in range(n):
-        j = g.agents[i]
-        for s in np.flatnonzero(ever):
-            for o in range(len(game.observation_names[i])):
-                if (
-                    abs(
-                        game.observations[j][g.states[s], g.observations[i][o]]
-                        - game.observations[i][s, o]
-                    )
-                    > atol
-                ):
-                    return False
+    def observed_alike(table: np.ndarray, image: np.ndarray) -> bool:
+        """table[o] == image[g o] for every joint observation o."""
+        for flat in range(table.size):
+            joint = np.unravel_index(flat, table.shape)
+            mapped = [0] * n
+            for i, o in enumerate(joint):
+                mapped[g.agents[i]] = g.observations[i][int(o)]
+            if abs(image[tuple(mapped)] - table.flat[flat]) > atol:
+                return False
+        return True
+
+    if game.initial_observation is not None:
+        for s in np.flatnonzero(reach[0]):
+            first = game.initial_observation
+            if not observed_alike(first[s], first[g.states[s]]):
+                return False
     for t in range(game.horizon):
         acting = [i for i in range(n) if game.acting[t, i]]
         for s in np.flatnonzero(reach[t]):
@@ -330,6 +344,12 @@ def preserves_game(game: DecPOMDP, g: Symmetry, atol: float = 1e-9) -> bool:
                     moved = game.transition[key_image][list(g.states)]
                     if not np.allclose(moved, game.transition[key], atol=atol):
                         return False
+                    for s_next in np.flatnonzero(game.transition[key]):
+                        if not observed_alike(
+                            game.observation[tuple(joint)][s_next],
+                            game.observation[tuple(image)][g.states[s_next]],
+                        ):
+                            return False
     return True
 
 

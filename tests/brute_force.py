@@ -23,47 +23,58 @@ def entropy(p: np.ndarray) -> float:
 
 
 def values(spec: DecPOMDP, policy: PolicyFn) -> tuple[float, float, dict]:
-    """(expected return, reach-weighted entropy, {(agent, history): reach}) by
-    exhaustive recursion over states, observations and actions."""
+    """(expected discounted return, reach-weighted entropy, {(agent, history):
+    reach}) by exhaustive recursion over states, joint observations and actions
+    in the general model: a joint observation O(o | a, s') after every step but
+    the last, and one of the first state if the game has `initial_observation`."""
     n = spec.num_agents
     reach: dict[tuple[int, tuple], float] = {}
     totals = {"ret": 0.0, "ent": 0.0}
 
-    def visit(t: int, state: int, histories: tuple, prob: float) -> None:
-        # Every agent observes the current state.
-        obs_options = [np.flatnonzero(spec.observations[i][state]) for i in range(n)]
-        for joint_obs in itertools.product(*obs_options):
-            p_obs = prob * math.prod(
-                float(spec.observations[i][state, o]) for i, o in enumerate(joint_obs)
+    def observations(table: np.ndarray) -> list[tuple[tuple[int, ...], float]]:
+        return [
+            (tuple(int(o) for o in np.unravel_index(k, table.shape)), float(p))
+            for k, p in enumerate(table.ravel())
+            if p > 0
+        ]
+
+    def visit(t: int, state: int, seen: tuple, prob: float) -> None:
+        choices = []
+        for i in range(n):
+            if spec.acting[t, i]:
+                probs = policy(i, seen[i])
+                reach[(i, seen[i])] = reach.get((i, seen[i]), 0.0) + prob
+                totals["ent"] += prob * entropy(probs)
+                choices.append([(a, float(probs[a])) for a in range(len(probs))])
+            else:
+                choices.append([(0, 1.0)])
+        for joint in itertools.product(*choices):
+            actions = tuple(a for a, _ in joint)
+            p_act = prob * math.prod(q for _, q in joint)
+            if p_act == 0:
+                continue
+            reward = float(spec.reward[(state, *actions)])
+            totals["ret"] += p_act * spec.discount**t * reward
+            if t + 1 == spec.horizon:
+                continue
+            after = tuple(
+                seen[i] + (("a", actions[i]),) if spec.acting[t, i] else seen[i]
+                for i in range(n)
             )
-            seen = tuple(
-                histories[i] + (("o", int(o)),) for i, o in enumerate(joint_obs)
-            )
-            choices = []
-            for i in range(n):
-                if spec.acting[t, i]:
-                    probs = policy(i, seen[i])
-                    reach[(i, seen[i])] = reach.get((i, seen[i]), 0.0) + p_obs
-                    totals["ent"] += p_obs * entropy(probs)
-                    choices.append([(a, float(probs[a])) for a in range(len(probs))])
-                else:
-                    choices.append([(0, 1.0)])
-            for joint in itertools.product(*choices):
-                actions = tuple(a for a, _ in joint)
-                p_act = p_obs * math.prod(q for _, q in joint)
-                if p_act == 0:
-                    continue
-                totals["ret"] += p_act * float(spec.reward[(state, *actions)])
-                if t + 1 == spec.horizon:
-                    continue
-                after = tuple(
-                    seen[i] + (("a", actions[i]),) if spec.acting[t, i] else seen[i]
-                    for i in range(n)
-                )
-                for nxt in np.flatnonzero(spec.transition[(state, *actions)]):
-                    p_next = p_act * float(spec.transition[(state, *actions, nxt)])
-                    visit(t + 1, int(nxt), after, p_next)
+            for nxt in np.flatnonzero(spec.transition[(state, *actions)]):
+                p_next = p_act * float(spec.transition[(state, *actions, nxt)])
+                for obs, p_obs in observations(spec.observation[actions][nxt]):
+                    histories = tuple(
+                        after[i] + (("o", obs[i]),) for i in range(n)
+                    )
+                    visit(t + 1, int(nxt), histories, p_next * p_obs)
 
     for s in np.flatnonzero(spec.initial):
-        visit(0, int(s), tuple(() for _ in range(n)), float(spec.initial[s]))
+        start = float(spec.initial[s])
+        if spec.initial_observation is None:
+            visit(0, int(s), tuple(() for _ in range(n)), start)
+            continue
+        for obs, p_obs in observations(spec.initial_observation[s]):
+            histories = tuple((("o", obs[i]),) for i in range(n))
+            visit(0, int(s), histories, start * p_obs)
     return totals["ret"], totals["ent"], reach
