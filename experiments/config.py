@@ -74,7 +74,14 @@ class TabularConfig:
     game: str = "lever"
     """Catalogue name (see `games.CATALOGUE`); ignored when `game_file` is set."""
     game_file: str | None = None
-    """Path to a YAML game file (docs/game_files.md); takes precedence over `game`."""
+    """Path to a YAML game file or a MADP .dpomdp / .dpomdp.gz file
+    (docs/game_files.md); takes precedence over `game`."""
+    horizon: int | None = None
+    """Planning horizon of a Dec-POMDP; null: the game's own (a .dpomdp file has
+    none and needs one). A matrix game has horizon 1."""
+    engine: str = "auto"
+    """Exact engine: 'recursion' (occupancy states), 'enumeration' (terminal
+    histories), or 'auto', the cheaper by a work estimate (games.compile)."""
     seeds: int = 32
     """Independent seeds (random initial logits) per tau."""
     taus: list[float] = dataclasses.field(
@@ -119,6 +126,11 @@ class TabularConfig:
                 len(self.taus) > 0
                 and all(math.isfinite(t) and t >= 0 for t in self.taus),
                 "must be a non-empty list of finite numbers >= 0",
+            ),
+            "horizon": (self.horizon is None or self.horizon >= 1, "must be >= 1"),
+            "engine": (
+                self.engine in ("auto", "recursion", "enumeration"),
+                "must be 'auto', 'recursion' or 'enumeration'",
             ),
             "convention_tol": (self.convention_tol > 0, "must be > 0"),
             "tie_tol": (self.tie_tol >= 0, "must be >= 0"),

@@ -60,18 +60,24 @@ USER_ERRORS = (
     games.GameFileError,
     games.GameSpecError,
     games.UnknownGameError,
+    games.CompileError,
 )
 
 
 def game_label(game: str, game_file: str | None) -> str:
     """The run's name in directory names: the file's stem, else the catalogue name."""
-    return pathlib.Path(game_file).stem if game_file not in (None, "None") else game
+    if game_file in (None, "None"):
+        return game
+    name = pathlib.Path(str(game_file)).name
+    for suffix in (".gz", ".dpomdp", ".yaml", ".yml"):
+        name = name.removesuffix(suffix)
+    return name
 
 
 def load_spec(config: TabularConfig) -> games.DecPOMDP | games.MatrixGame:
     if config.game_file is not None:
-        return games.load_game_file(config.game_file)
-    return games.make_spec(config.game)
+        return games.load_any_file(config.game_file, config.horizon)
+    return games.make_spec(config.game, config.horizon)
 
 
 def train_with_progress(
@@ -182,16 +188,24 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
             log.info("%s: already finished; nothing to do", run_dir / RESULTS_FILE)
             return finished
     spec = load_spec(config)
-    game = games.compile_game(spec)
+    game = games.compile_game(spec, engine=config.engine)
+    horizon = 1 if isinstance(spec, games.MatrixGame) else spec.horizon
     log.info(
-        "%s: %d agents, %s information states, %d histories; %d seeds x %d taus",
+        "%s: horizon %d, %d agents, %s information states, %s engine; "
+        "%d seeds x %d taus",
         game.name,
+        horizon,
         game.num_agents,
         list(game.num_infostates),
-        game.num_histories,
+        game.engine,
         config.seeds,
         len(config.taus),
     )
+    if config.run_sampled and not game.has_histories:
+        raise games.CompileError(
+            f"run_sampled: the sampled learner draws whole histories, and game "
+            f"'{game.name}' at horizon {horizon} has too many to enumerate"
+        )
     seat_group = symmetry_group(spec)
     group = (
         symmetry_group(spec, permute_agents=True)
@@ -228,6 +242,11 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
         "description": spec.description,
         "num_agents": game.num_agents,
         "num_seeds": config.seeds,
+        "horizon": horizon,
+        "optimum": (
+            games.optimum(config.game, horizon) if config.game_file is None else None
+        ),
+        "engine": game.engine,
         "uniqueness_bound": bound,
         "symmetry": {
             "order": group.order,

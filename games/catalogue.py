@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -88,9 +89,7 @@ def qmix_two_step() -> DecPOMDP:
     transition[1, :, :, 1] = 1.0  # the game ends after step 2: never used
     transition[2, :, :, 2] = 1.0
     state_names = ("start", "2A", "2B")
-    observation, initial_observation = observing_states(
-        (np.eye(3), np.eye(3)), (2, 2)
-    )
+    observation, initial_observation = observing_states((np.eye(3), np.eye(3)), (2, 2))
     return DecPOMDP(
         name="qmix_two_step",
         horizon=2,
@@ -193,3 +192,158 @@ CATALOGUE: dict[str, Callable[[], DecPOMDP | MatrixGame]] = {
         for v in TINY_HANABI_PAYOFFS
     },
 }
+
+
+# Standard Dec-POMDP benchmarks. Optimal values of the undiscounted finite-horizon
+# problems, per horizon, from the table at masplan.org ("Optimal values for
+# finite-horizon Dec-POMDPs", most computed with GMAA*-ICE: Oliehoek, Spaan, Amato,
+# Whiteson 2013, JAIR 46), which sets the discount to 1 whatever a file says.
+BENCHMARK_OPTIMA: dict[str, dict[int, float]] = {
+    "dectiger": {
+        2: -4.0,
+        3: 5.190812,
+        4: 4.802755,
+        5: 7.026451,
+        6: 10.381625,
+    },
+    "broadcast_channel": {
+        2: 2.0,
+        3: 2.99,
+        4: 3.89,
+        5: 4.79,
+        6: 5.69,
+        7: 6.59,
+        8: 7.49,
+        9: 8.39,
+        10: 9.29,
+    },
+}
+
+
+def dectiger(horizon: int = 3) -> DecPOMDP:
+    """Decentralized tiger (Nair, Tambe, Yokoo, Pynadath, Marsella 2003, "Taming
+    decentralized POMDPs", IJCAI, Sec. 3).
+
+    A tiger is behind the left or the right door (1/2 each). Each agent listens or
+    opens a door. Both listening leaves the tiger in place; each agent then hears
+    it on the correct side with probability 0.85, independently. Any opening
+    resets the tiger uniformly and both observations are then uninformative.
+    Rewards: both listen -2; both open the treasure door +20, the tiger door -50;
+    different doors -100; one opens (the other listens) the treasure door +9, the
+    tiger door -101.
+    """
+    hear = 0.85
+    listen, left, right = 0, 1, 2
+    transition = np.full((2, 3, 3, 2), 0.5)
+    transition[:, listen, listen] = np.eye(2)
+    observation = np.full((3, 3, 2, 2, 2), 0.25)
+    for tiger in range(2):
+        correct = (
+            np.array([hear, 1 - hear]) if tiger == 0 else np.array([1 - hear, hear])
+        )
+        observation[listen, listen, tiger] = np.outer(correct, correct)
+    reward = np.zeros((2, 3, 3))
+    for tiger, (tiger_door, treasure_door) in enumerate(((left, right), (right, left))):
+        reward[tiger, listen, listen] = -2.0
+        reward[tiger, treasure_door, treasure_door] = 20.0
+        reward[tiger, tiger_door, tiger_door] = -50.0
+        reward[tiger, left, right] = reward[tiger, right, left] = -100.0
+        for mine in (0, 1):
+            for door, value in ((treasure_door, 9.0), (tiger_door, -101.0)):
+                joint = [listen, listen]
+                joint[mine] = door
+                reward[(tiger, *joint)] = value
+    actions = ("listen", "open-left", "open-right")
+    observations = ("hear-left", "hear-right")
+    return DecPOMDP(
+        name="dectiger",
+        horizon=horizon,
+        initial=np.array([0.5, 0.5]),
+        transition=transition,
+        observation=observation,
+        initial_observation=None,
+        reward=reward,
+        acting=np.ones((horizon, 2), dtype=bool),
+        state_names=("tiger-left", "tiger-right"),
+        agent_names=("agent0", "agent1"),
+        action_names=(actions, actions),
+        observation_names=(observations, observations),
+        description="Dec-Tiger (Nair et al. 2003).",
+    )
+
+
+def broadcast_channel(horizon: int = 3) -> DecPOMDP:
+    """Multi-access broadcast channel (Hansen, Bernstein, Zilberstein 2004,
+    "Dynamic programming for partially observable stochastic games", AAAI;
+    Ooi and Wornell 1996), as in the MADP toolbox.
+
+    Each of two nodes has a one-message buffer (state S<b0><b1>, start S11) and
+    sends or waits. A node that sends empties its buffer; an empty buffer refills
+    with a new message with probability 0.9 (node 0) or 0.1 (node 1) at each step.
+    Reward 1 when exactly one node sends and it had a message. Each node observes
+    'Collision' with probability 0.9 when both send and 0.1 otherwise,
+    independently of the other.
+    """
+    arrival = (0.9, 0.1)
+    send, wait = 0, 1
+    transition = np.zeros((4, 2, 2, 4))
+    reward = np.zeros((4, 2, 2))
+    for state, joint in itertools.product(
+        range(4), itertools.product(range(2), repeat=2)
+    ):
+        buffers = (state // 2, state % 2)
+        per_node = []
+        for node in range(2):
+            full = buffers[node] == 1 and joint[node] == wait
+            per_node.append(
+                np.array([0.0, 1.0])
+                if full
+                else np.array([1 - arrival[node], arrival[node]])
+            )
+        transition[(state, *joint)] = np.outer(*per_node).ravel()
+        senders = [node for node in range(2) if joint[node] == send]
+        if len(senders) == 1 and buffers[senders[0]] == 1:
+            reward[(state, *joint)] = 1.0
+    observation = np.zeros((2, 2, 4, 2, 2))
+    for joint in itertools.product(range(2), repeat=2):
+        collide = 0.9 if joint == (send, send) else 0.1
+        heard = np.array([collide, 1 - collide])
+        observation[joint] = np.outer(heard, heard)
+    actions = ("send", "wait")
+    observations = ("Collision", "No-Collision")
+    return DecPOMDP(
+        name="broadcast_channel",
+        horizon=horizon,
+        initial=np.array([0.0, 0.0, 0.0, 1.0]),
+        transition=transition,
+        observation=observation,
+        initial_observation=None,
+        reward=reward,
+        acting=np.ones((horizon, 2), dtype=bool),
+        state_names=("S00", "S01", "S10", "S11"),
+        agent_names=("agent0", "agent1"),
+        action_names=(actions, actions),
+        observation_names=(observations, observations),
+        description="Broadcast channel (Hansen et al. 2004).",
+    )
+
+
+BENCHMARKS: dict[str, Callable[..., DecPOMDP]] = {
+    "dectiger": dectiger,
+    "broadcast_channel": broadcast_channel,
+}
+"""Catalogue games with a `horizon` parameter, and the MADP file each equals."""
+BENCHMARK_FILES = {
+    "dectiger": "dectiger.dpomdp",
+    "broadcast_channel": "broadcastChannel.dpomdp",
+}
+CATALOGUE.update(BENCHMARKS)
+
+
+def optimum(name: str, horizon: int) -> float | None:
+    """The published optimal value of catalogue game `name` at `horizon`, if known."""
+    if name in BENCHMARK_OPTIMA:
+        return BENCHMARK_OPTIMA[name].get(horizon)
+    if name.startswith("tiny_hanabi_") and horizon == 2:
+        return TINY_HANABI_OPTIMA[name.removeprefix("tiny_hanabi_")]
+    return None

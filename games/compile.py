@@ -87,8 +87,9 @@ class Occupancy:
         peak = 0
         for step in self.steps:
             states = step.reward.shape[0]
+            widths = step.reward.shape[1:]
             decide = states * math.prod(
-                h * b for h, b in zip(step.histories, step.reward.shape[1:])
+                h * b for h, b in zip(step.histories, widths, strict=True)
             )
             peak = max(peak, decide)
             if step.observation is not None:
@@ -126,11 +127,12 @@ class TabularGame:
     (start, stop) rows of each of agent i's decision steps, in order.
     """
 
-    occupancy: Occupancy | None
-    chance: jax.Array | None
-    returns: jax.Array | None
-    infostate: tuple[jax.Array, ...] | None
-    action: tuple[jax.Array, ...] | None
+    occupancy: Occupancy
+    # The enumeration's arrays are None when it was not built (`has_histories`).
+    chance: jax.Array
+    returns: jax.Array
+    infostate: tuple[jax.Array, ...]
+    action: tuple[jax.Array, ...]
     parent: tuple[jax.Array, ...]
     parent_action: tuple[jax.Array, ...]
     name: str = dataclasses.field(metadata=dict(static=True))
@@ -227,7 +229,9 @@ def compile_game(
     recursion_cost = _recursion_cost(occupancy)
     if engine == "auto":
         engine = "enumeration" if enumeration_cost <= recursion_cost else "recursion"
-    enumerate_now = engine == "enumeration" or num_histories <= AUTO_ENUMERATED_HISTORIES
+    enumerate_now = (
+        engine == "enumeration" or num_histories <= AUTO_ENUMERATED_HISTORIES
+    )
     if enumerate_now and num_histories > MAX_ENUMERATED_HISTORIES:
         raise CompileError(
             f"game '{game.name}' has {num_histories:,} terminal histories, over the "
@@ -245,10 +249,10 @@ def compile_game(
         rows.append(tuple(spans))
     return TabularGame(
         occupancy=occupancy,
-        chance=None if histories is None else histories[0],
-        returns=None if histories is None else histories[1],
-        infostate=None if histories is None else histories[2],
-        action=None if histories is None else histories[3],
+        chance=None if histories is None else histories[0],  # type: ignore[arg-type]
+        returns=None if histories is None else histories[1],  # type: ignore[arg-type]
+        infostate=None if histories is None else histories[2],  # type: ignore[arg-type]
+        action=None if histories is None else histories[3],  # type: ignore[arg-type]
         parent=tuple(jnp.asarray(p[0]) for p in parents),
         parent_action=tuple(jnp.asarray(p[1]) for p in parents),
         name=game.name,
@@ -277,9 +281,12 @@ def _return_spread(game: DecPOMDP) -> float:
         reward = game.reward[(slice(None), *slices)] * game.discount**t
         reward = reward.reshape(game.num_states, -1)
         if t < game.horizon - 1:
-            moves = game.transition[(slice(None), *slices)].reshape(
-                game.num_states, -1, game.num_states
-            ) > 0
+            moves = (
+                game.transition[(slice(None), *slices)].reshape(
+                    game.num_states, -1, game.num_states
+                )
+                > 0
+            )
             ahead_best = np.where(moves, best[None, None], -np.inf).max(-1)
             ahead_worst = np.where(moves, worst[None, None], np.inf).min(-1)
         else:
@@ -322,7 +329,7 @@ def count_histories(game: DecPOMDP) -> int:
             choices = math.prod(
                 game.num_actions[i] if game.acting[t, i] else 1 for i in range(n)
             )
-            return int(round(count.sum() * choices))
+            return round(count.sum() * choices)
         moves = game.transition[(slice(None), *slices)] > 0  # [S, B..., S']
         moves = moves.reshape(game.num_states, -1, game.num_states)
         observed = game.observation[slices] > 0  # [B..., S', O...]
@@ -409,7 +416,7 @@ def _build_occupancy(
             layout[i].append(
                 [
                     layout[i][t][c // hb]
-                    + (((("a", (c // num_obs[i]) % width[i]),) if acting[i] else ()))
+                    + ((("a", (c // num_obs[i]) % width[i]),) if acting[i] else ())
                     + (("o", c % num_obs[i]),)
                     for c in alive
                 ]
@@ -466,15 +473,17 @@ def _recursion_cost(occupancy: Occupancy) -> int:
     touched per evaluation, plus a fixed cost per step for the operations."""
     total = 0
     for step in occupancy.steps:
-        states = step.reward.shape[0]
+        states, widths = step.reward.shape[0], step.reward.shape[1:]
         total += 64 + states * math.prod(
-            h * b for h, b in zip(step.histories, step.reward.shape[1:])
+            h * b for h, b in zip(step.histories, step.reward.shape[1:], strict=True)
         )
-        if step.transition is not None:
+        if step.transition is not None and step.observation is not None:
             after = step.transition.shape[-1]
-            total += after * math.prod(
-                h * b for h, b in zip(step.histories, step.reward.shape[1:])
-            ) * (states + math.prod(step.observation.shape[-len(step.histories) :]))
+            total += (
+                after
+                * math.prod(h * b for h, b in zip(step.histories, widths, strict=True))
+                * (states + math.prod(step.observation.shape[-len(step.histories) :]))
+            )
     return total
 
 
@@ -505,8 +514,8 @@ def _enumerate(game: DecPOMDP, key_index: list[dict[tuple, int]]) -> tuple:
             continue
         table = game.initial_observation[s]
         for flat in np.flatnonzero(table):
-            joint = np.unravel_index(flat, num_obs)
-            views = tuple((("o", int(o)),) for o in joint)
+            first = np.unravel_index(flat, num_obs)
+            views = tuple((("o", int(o)),) for o in first)
             prob = float(game.initial[s]) * float(table.flat[flat])
             partials.append((int(s), prob, 0.0, views, empty))
     for t in range(game.horizon):
@@ -541,7 +550,8 @@ def _enumerate(game: DecPOMDP, key_index: list[dict[tuple, int]]) -> tuple:
                                 prob * float(moves[nxt]) * float(table.flat[flat]),
                                 value,
                                 tuple(
-                                    seen[i] + (("o", int(o)),) for i, o in enumerate(obs)
+                                    seen[i] + (("o", int(o)),)
+                                    for i, o in enumerate(obs)
                                 ),
                                 chosen,
                             )

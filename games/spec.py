@@ -177,9 +177,7 @@ class DecPOMDP:
         if self.acting.dtype != np.bool_:
             raise GameSpecError("acting", "must hold booleans")
         if not math.isfinite(self.discount) or not 0 < self.discount <= 1:
-            raise GameSpecError(
-                "discount", f"must be in (0, 1], got {self.discount!r}"
-            )
+            raise GameSpecError("discount", f"must be in (0, 1], got {self.discount!r}")
 
 
 def _check_joint_distribution(field: str, table: np.ndarray, num_agents: int) -> None:

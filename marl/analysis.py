@@ -72,4 +72,11 @@ def summarize_seeds(
     point["best_sp"] = float(
         np.max(np.asarray(jax.vmap(lambda *pi: expected_return(game, pi))(*policies)))
     )
+    point["best_sp_greedy"] = float(
+        np.max(
+            np.asarray(
+                jax.vmap(lambda *pi: expected_return(game, pi))(*kinds["_greedy"])
+            )
+        )
+    )
     return point, matrices

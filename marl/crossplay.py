@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from games import TabularGame
-from marl.exact import Policy, expected_return, history_probs
+from marl.exact import Policy, expected_return, play_distribution
 
 
 class CrossPlay(NamedTuple):
@@ -124,14 +124,15 @@ def count_conventions(game: TabularGame, policies: Policy, tol: float) -> int:
     """Number of distinct conventions among N seeds' joint policies.
 
     Two joint policies are the same convention when the total-variation distance of
-    their distributions over terminal histories is at most `tol`; this compares play
-    wherever it happens and ignores choices at unreachable information states.
+    their distributions of play (`marl.exact.play_distribution`) is at most `tol`;
+    this compares play wherever it happens and ignores choices at unreachable
+    information states.
     Seeds are grouped greedily: each joins the first earlier group whose first
     member is within `tol`.
     """
     probs = np.asarray(
-        jax.vmap(lambda *pi: history_probs(game, pi))(*policies)
-    )  # [N, Z]
+        jax.vmap(lambda *pi: play_distribution(game, pi))(*policies)
+    )  # [N, M]
     leaders = probs[:0]
     for row in probs:
         if not np.any(0.5 * np.abs(leaders - row).sum(-1) <= tol):

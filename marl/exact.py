@@ -38,18 +38,18 @@ def step_policies(
     """Per agent, its policy at one step, float[H_i, B_i]: its rows of the table
     if it acts, else probability 1 on the placeholder action."""
     return tuple(
-        pi[start : start + count]
-        if moves
-        else jnp.ones((count, 1), dtype=pi.dtype)
+        pi[start : start + count] if moves else jnp.ones((count, 1), dtype=pi.dtype)
         for pi, moves, start, count in zip(policy, acting, rows, histories, strict=True)
     )
 
 
 def occupancy_pass(
     occupancy: Occupancy, policy: Policy
-) -> tuple[jax.Array, tuple[jax.Array, ...]]:
-    """(E[sum_t discount^t r_t], per agent reach float[K_i]) by the forward
-    recursion over occupancy states eta_t(s, h_1..h_n) (Dibangoye et al. 2016):
+) -> tuple[jax.Array, tuple[jax.Array, ...], jax.Array]:
+    """(E[sum_t discount^t r_t], per agent reach float[K_i], the distribution of
+    play float[prod_i H_i B_i] over the last step's joint histories and joint
+    actions, states summed out) by the forward recursion over occupancy states
+    eta_t(s, h_1..h_n) (Dibangoye et al. 2016):
 
       eta_{t+1}(s', (h_i, a_i, o_i)_i) = sum_s eta_t(s, h) prod_i pi_i(a_i | h_i)
                                          T(s' | s, a) O(o | a, s'),
@@ -73,15 +73,31 @@ def occupancy_pass(
             f"s{hist},{terms},s{acts}->", eta, *factors, step.reward
         )
         if step.transition is None:
+            play = jnp.einsum(f"s{hist},{terms}->{hb}", eta, *factors).ravel()
             break
         decide = jnp.einsum(f"s{hist},{terms}->s{hb}", eta, *factors)
         expanded = expand(jnp, decide, step.transition, step.observation, n)
         for i in range(n):
             expanded = jnp.take(expanded, step.children[i], axis=1 + i)
         eta = expanded
-    return value, tuple(
-        jnp.concatenate(parts) if parts else jnp.zeros(0, eta.dtype) for parts in reach
+    return (
+        value,
+        tuple(
+            jnp.concatenate(parts) if parts else jnp.zeros(0, eta.dtype)
+            for parts in reach
+        ),
+        play,
     )
+
+
+def play_distribution(game: TabularGame, policy: Policy) -> jax.Array:
+    """The distribution of play, float[M]: over terminal histories (enumeration) or
+    over the last step's joint action-observation histories and joint actions
+    (recursion). The state path given the joint play does not depend on the
+    policy, so either gives the same total-variation distance between policies."""
+    if game.engine == "recursion":
+        return occupancy_pass(game.occupancy, policy)[2]
+    return history_probs(game, policy)
 
 
 def expected_return(game: TabularGame, policy: Policy) -> jax.Array:
@@ -133,7 +149,9 @@ def expected_entropy(
         return sum(jnp.sum(h) for h in entropies)  # type: ignore[return-value]
     if game.engine == "recursion":
         reach = occupancy_pass(game.occupancy, policy)[1]
-        return sum(jnp.dot(r, h) for r, h in zip(reach, entropies, strict=True))
+        return sum(  # type: ignore[return-value]
+            jnp.dot(r, h) for r, h in zip(reach, entropies, strict=True)
+        )
     prob = history_probs(game, policy)
     per_history = sum(
         jnp.sum(h[infostate], axis=-1)
@@ -153,7 +171,7 @@ def regularized_objective(
     Forkel et al. 2025 (arXiv:2511.22581), the entropy-regularized objective.
     """
     if game.engine == "recursion" and weighting == "reach":
-        value, reach = occupancy_pass(game.occupancy, policy)
+        value, reach, _ = occupancy_pass(game.occupancy, policy)
         bonus = sum(
             jnp.dot(r, infostate_entropy(pi))
             for r, pi in zip(reach, policy, strict=True)

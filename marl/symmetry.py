@@ -309,6 +309,7 @@ def preserves_game(game: DecPOMDP, g: Symmetry, atol: float = 1e-9) -> bool:
         return False
     if any((game.acting[:, g.agents[i]] != game.acting[:, i]).any() for i in range(n)):
         return False
+
     def observed_alike(table: np.ndarray, image: np.ndarray) -> bool:
         """table[o] == image[g o] for every joint observation o."""
         for flat in range(table.size):

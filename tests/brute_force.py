@@ -64,9 +64,7 @@ def values(spec: DecPOMDP, policy: PolicyFn) -> tuple[float, float, dict]:
             for nxt in np.flatnonzero(spec.transition[(state, *actions)]):
                 p_next = p_act * float(spec.transition[(state, *actions, nxt)])
                 for obs, p_obs in observations(spec.observation[actions][nxt]):
-                    histories = tuple(
-                        after[i] + (("o", obs[i]),) for i in range(n)
-                    )
+                    histories = tuple(after[i] + (("o", obs[i]),) for i in range(n))
                     visit(t + 1, int(nxt), histories, p_next * p_obs)
 
     for s in np.flatnonzero(spec.initial):

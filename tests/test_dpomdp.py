@@ -1,0 +1,246 @@
+"""The .dpomdp parser on the MADP toolbox's files and on malformed ones; the
+benchmark catalogue against those files; published optima."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import games
+from games.catalogue import BENCHMARK_FILES, BENCHMARK_OPTIMA, BENCHMARKS
+from marl import exact, exact_pg, greedy
+from marl.symmetry import symmetry_group
+
+SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "dpomdp"
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(),
+    reason=f"the MADP problem files are absent: {SHARED} (CI has ../shared)",
+)
+PROBLEMS = sorted(
+    p.name for p in SHARED.glob("*.dpomdp*") if not p.name.startswith("example")
+)
+
+
+@needs_shared
+def test_every_shared_problem_file_is_present():
+    assert len(PROBLEMS) >= 8, f"expected the MADP problem files in {SHARED}"
+
+
+@needs_shared
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_problem_file_loads_and_runs_at_horizon_2(name):
+    spec = games.load_dpomdp(SHARED / name, horizon=2)
+    recursion = games.compile_game(spec, engine="recursion")
+    enumeration = games.compile_game(spec, engine="enumeration")
+    assert recursion.infostate_keys == enumeration.infostate_keys
+    rng = np.random.default_rng(0)
+    logits = tuple(
+        jnp.asarray(rng.normal(size=shape), jnp.float32)
+        for shape in recursion.policy_shapes
+    )
+
+    def objective(game):
+        return lambda x: exact.regularized_objective(game, exact.softmax_policy(x), 0.5)
+
+    value_r, grad_r = jax.value_and_grad(objective(recursion))(logits)
+    value_e, grad_e = jax.value_and_grad(objective(enumeration))(logits)
+    assert np.isfinite(float(value_r))
+    np.testing.assert_allclose(value_r, value_e, rtol=1e-5, atol=1e-5)
+    for a, b in zip(grad_r, grad_e, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@needs_shared
+def test_example_file_is_refused_where_it_breaks_its_own_model():
+    # example.dpomdp demonstrates syntax, not a model: 'T: 1 2 :' names action 2
+    # of an agent that has two (0 and 1).
+    with pytest.raises(games.GameFileError) as info:
+        games.load_dpomdp(SHARED / "example.dpomdp", horizon=2)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "line 199: agent 1 action index 2 is out of range" in message
+
+
+@needs_shared
+@pytest.mark.parametrize("name", sorted(BENCHMARK_FILES))
+@pytest.mark.parametrize("horizon", [2, 4])
+def test_catalogue_benchmark_equals_the_madp_file(name, horizon):
+    ours = BENCHMARKS[name](horizon)
+    theirs = games.load_dpomdp(SHARED / BENCHMARK_FILES[name], horizon)
+    for field in ("initial", "transition", "observation", "reward"):
+        np.testing.assert_allclose(
+            getattr(ours, field), getattr(theirs, field), atol=1e-12, err_msg=field
+        )
+    assert ours.state_names == theirs.state_names
+    assert ours.action_names == theirs.action_names
+    assert ours.observation_names == theirs.observation_names
+    assert ours.initial_observation is None and theirs.initial_observation is None
+
+
+DECTIGER = """\
+agents: 2
+discount: 1
+values: reward
+states: tiger-left tiger-right
+start:
+uniform
+actions:
+listen open-left open-right
+listen open-left open-right
+observations:
+hear-left hear-right
+hear-left hear-right
+T: * :
+uniform
+T: listen listen :
+identity
+O: * :
+uniform
+O: listen listen : tiger-left : hear-left hear-left : 0.7225
+O: listen listen : tiger-left : hear-left hear-right : 0.1275
+O: listen listen : tiger-left : hear-right hear-left : 0.1275
+O: listen listen : tiger-left : hear-right hear-right : 0.0225
+O: listen listen : tiger-right : hear-right hear-right : 0.7225
+O: listen listen : tiger-right : hear-left hear-right : 0.1275
+O: listen listen : tiger-right : hear-right hear-left : 0.1275
+O: listen listen : tiger-right : hear-left hear-left : 0.0225
+R: listen listen: * : * : * : -2
+R: open-left open-left : tiger-left : * : * : -50
+"""
+
+
+def test_handwritten_file_parses_every_form(tmp_path):
+    text = DECTIGER.replace("start:\nuniform", "start include: tiger-left 1")
+    text += "T: 0 1 : 0 :\n0.3 0.7\nR: * : * : 1 :\n1 2 3 4\n"
+    path = tmp_path / "tiger.dpomdp.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    spec = games.load_dpomdp(path, horizon=2)
+    np.testing.assert_allclose(spec.initial, [0.5, 0.5])
+    np.testing.assert_allclose(spec.transition[0, 0, 1], [0.3, 0.7])
+    np.testing.assert_allclose(spec.transition[1, 0, 0], [0.0, 1.0])
+    # Both open left in tiger-left: -50, except 1..4 (by joint observation) when
+    # the next state is tiger-right (probability 1/2); the reward is the mean.
+    after = spec.observation[1, 1, 1].ravel() @ [1, 2, 3, 4]
+    np.testing.assert_allclose(spec.reward[0, 1, 1], 0.5 * -50 + 0.5 * after)
+    np.testing.assert_allclose(spec.reward[0, 0, 0], -2.0)  # never reaches s' = 1
+    assert spec.name == "tiger"
+
+
+MALFORMED = [
+    ("agents: 2\n", "line 1: the file ends where 'discount:' was expected"),
+    (DECTIGER.replace("discount: 1\n", ""), "line 2: expected 'discount:' here"),
+    (DECTIGER.replace("values: reward", "values: money"), "line 3: values must be"),
+    (DECTIGER.replace("start:\nuniform", "start:\n0.5 0.4"), "sums to 0.9, not 1"),
+    (DECTIGER.replace("start:\nuniform", "start: tiger-middle"), "unknown state"),
+    (
+        DECTIGER.replace("T: listen listen :", "T: listen :"),
+        "line 15: expected a joint action (an index below 9, '*', or one action "
+        "per agent), found 'listen'",
+    ),
+    (DECTIGER.replace("T: listen listen :", "T: listen shout :"), "unknown agent 1"),
+    (
+        DECTIGER.replace("T: listen listen :", "T: listen listen listen :"),
+        "a joint action needs one action per agent (2), found 3",
+    ),
+    (
+        DECTIGER.replace(
+            "0.7225\nO: listen listen : tiger-left : hear-left hear-right",
+            "0.7225\nO: listen listen : tiger-left : hear-left hear-right : 0.1 : 2",
+        ),
+        "line 20: an 'O:' line is",
+    ),
+    (DECTIGER + "O: * : tiger-left :\n0.5 0.5\n", "expected 4 numbers"),
+    (
+        DECTIGER.replace(
+            "0.1275\nO: listen listen : tiger-left : hear-right hear-left",
+            "0.2275\nO: listen listen : tiger-left : hear-right hear-left",
+        ),
+        "line 22: O: the row for joint action (listen listen) in next state "
+        "tiger-left sums to 1.1, not 1",
+    ),
+    (DECTIGER + "R: * : * : * : * : lots\n", "expected a reward, found 'lots'"),
+    (DECTIGER + "Q: nonsense\n", "expected a 'T:', 'O:' or 'R:' line"),
+    (DECTIGER.split("T: * :")[0], "the file has no transition ('T:') lines"),
+    (DECTIGER.replace("T: * :\nuniform\n", ""), "T: no probabilities given"),
+    (DECTIGER + "T: 9 :\nidentity\n", "joint action index 9 is out of range"),
+]
+
+
+@pytest.mark.parametrize("text, message", MALFORMED)
+def test_malformed_file_is_refused_in_one_line(tmp_path, text, message):
+    path = tmp_path / "bad.dpomdp"
+    path.write_text(text)
+    with pytest.raises(games.GameFileError) as info:
+        games.load_dpomdp(path, horizon=2)
+    assert "\n" not in str(info.value)
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"\x00\xff\xfe binary", "not a text file"), (b"not gzip", "not a valid gzip")],
+)
+def test_binary_or_broken_gzip_is_refused(tmp_path, content, message):
+    path = tmp_path / ("bad.dpomdp.gz" if "gzip" in message else "bad.dpomdp")
+    path.write_bytes(content)
+    with pytest.raises(games.GameFileError, match=message):
+        games.load_dpomdp(path, horizon=2)
+
+
+def best_deterministic_value(spec: games.DecPOMDP) -> float:
+    """The optimum over deterministic joint policies at horizon 2, by brute force:
+    every deterministic policy of agent 0 against every one of agent 1."""
+    game = games.compile_game(spec, engine="recursion")
+    plans = []
+    for shape in game.policy_shapes:
+        num_infostates, num_actions = shape
+        choices = np.array(
+            list(itertools.product(range(num_actions), repeat=num_infostates))
+        )
+        plans.append(jnp.asarray(np.eye(num_actions)[choices], jnp.float32))
+    values = jax.jit(
+        jax.vmap(
+            jax.vmap(lambda a, b: exact.expected_return(game, (a, b)), (None, 0)),
+            (0, None),
+        )
+    )(*plans)
+    return float(values.max())
+
+
+@pytest.mark.parametrize("name", sorted(BENCHMARK_OPTIMA))
+def test_published_optimum_at_horizon_2_is_the_brute_force_optimum(name):
+    spec = games.make_spec(name, 2)
+    assert best_deterministic_value(spec) == pytest.approx(
+        BENCHMARK_OPTIMA[name][2], abs=1e-4
+    )
+
+
+def test_dectiger_optimum_at_horizon_3_is_reached_and_never_exceeded():
+    game = games.make("dectiger", 3)
+    config = exact_pg.ExactPGConfig(steps=1500, optimizer="adam", learning_rate=0.05)
+    states = exact_pg.train(
+        game, config, keys=jax.random.split(jax.random.key(0), 32), taus=jnp.zeros(1)
+    )
+    greedy_policies = greedy.greedify(exact.softmax_policy(states.logits))
+    values = jax.vmap(jax.vmap(lambda *pi: exact.expected_return(game, pi)))(
+        *greedy_policies
+    )
+    best = float(values.max())
+    optimum = games.optimum("dectiger", 3)
+    assert optimum == 5.190812
+    assert abs(best - optimum) < 1e-3
+    assert best <= optimum + 1e-5 * abs(optimum)
+
+
+def test_dectiger_symmetry_orders():
+    spec = games.make_spec("dectiger", 3)
+    assert symmetry_group(spec).order == 2  # left <-> right
+    assert symmetry_group(spec, permute_agents=True).order == 4  # and agent swaps
+    assert symmetry_group(games.make_spec("broadcast_channel", 3)).order == 1
