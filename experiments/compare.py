@@ -25,6 +25,7 @@ from experiments.results import atomic_write_bytes, find_results, read_results
 COLUMNS = (
     "run",
     "game",
+    "horizon",
     "num_seeds",
     "tau",
     "ent_coef",
@@ -40,6 +41,9 @@ COLUMNS = (
     "num_conventions",
     "converged_fraction",
     "uniqueness_bound",
+    "best_sp_greedy",
+    "optimum",
+    "gap_to_optimum",
 )
 
 
@@ -76,16 +80,28 @@ def table_rows(runs: list[tuple[pathlib.Path, dict[str, Any]]]) -> list[dict[str
                     "run": str(run_dir),
                     "game": results["game"],
                     "num_seeds": results["num_seeds"],
+                    "horizon": results.get("horizon"),
                     "uniqueness_bound": results.get("uniqueness_bound"),
+                    "optimum": results.get("optimum"),
+                    "gap_to_optimum": gap(results.get("optimum"), point),
                     **{key: point.get(key) for key in COLUMNS if key in point},
                 }
             )
     return rows
 
 
+def gap(optimum: float | None, point: dict[str, Any]) -> float | None:
+    """optimum - best_sp_greedy: how far the best greedified seed is from the
+    published optimum (negative only through float error, or a bug)."""
+    if optimum is None or point.get("best_sp_greedy") is None:
+        return None
+    return optimum - point["best_sp_greedy"]
+
+
 SUMMARY_COLUMNS = (
     "run",
     "game",
+    "horizon",
     "num_seeds",
     "symmetry_order",
     "tau_star",
@@ -112,6 +128,7 @@ def summary_rows(
             {
                 "run": str(run_dir),
                 "game": results["game"],
+                "horizon": results.get("horizon"),
                 "num_seeds": results["num_seeds"],
                 "symmetry_order": results.get("symmetry", {}).get("order"),
                 "tau_star": results.get("critical_tau", {}).get("tau_star"),

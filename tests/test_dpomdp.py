@@ -3,9 +3,13 @@ benchmark catalogue against those files; published optima."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import itertools
+import json
 import pathlib
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +21,8 @@ from games.catalogue import BENCHMARK_FILES, BENCHMARK_OPTIMA, BENCHMARKS
 from marl import exact, exact_pg, greedy
 from marl.symmetry import symmetry_group
 
-SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "dpomdp"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "dpomdp"
 needs_shared = pytest.mark.skipif(
     not SHARED.is_dir(),
     reason=f"the MADP problem files are absent: {SHARED} (CI has ../shared)",
@@ -244,3 +249,84 @@ def test_dectiger_symmetry_orders():
     assert symmetry_group(spec).order == 2  # left <-> right
     assert symmetry_group(spec, permute_agents=True).order == 4  # and agent swaps
     assert symmetry_group(games.make_spec("broadcast_channel", 3)).order == 1
+
+
+TINY = ["seeds=3", "taus=[0,1]", "learner.steps=20", "progress_chunks=2"]
+
+
+def run_tabular(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.tabular", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def compare_rows(run_dir: pathlib.Path) -> list[dict[str, str]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.compare", str(run_dir)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    return list(csv.DictReader((run_dir / "comparison.csv").open()))
+
+
+@needs_shared
+def test_tabular_runs_a_dpomdp_file_then_compare_shows_it(tmp_path):
+    out = tmp_path / "run"
+    path = SHARED / "recycling.dpomdp"
+    done = run_tabular(f"game_file={path}", "horizon=2", *TINY, f"hydra.run.dir={out}")
+    assert done.returncode == 0, done.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["game"] == "recycling" and results["horizon"] == 2
+    assert results["optimum"] is None
+    assert all("best_sp_greedy" in p for p in results["points"])
+    rows = compare_rows(out)
+    assert [r["horizon"] for r in rows] == ["2", "2"] and rows[0]["best_sp_greedy"]
+
+
+def test_tabular_catalogue_benchmark_reports_its_optimum(tmp_path):
+    out = tmp_path / "run"
+    done = run_tabular("game=dectiger", "horizon=2", *TINY, f"hydra.run.dir={out}")
+    assert done.returncode == 0, done.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["horizon"] == 2 and results["optimum"] == -4.0
+    for point in results["points"]:
+        assert point["best_sp_greedy"] <= -4.0 + 1e-4
+    for row in compare_rows(out):
+        assert float(row["gap_to_optimum"]) >= -1e-4
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["game_file=GAME.dpomdp"], "a .dpomdp file has no horizon; set one"),
+        (["game=lever", "horizon=3"], "'lever' is a matrix game: its horizon is 1"),
+        (["game=bad", "horizon=3"], "has a turn schedule for horizon 2"),
+        (["game=dectiger", "horizon=0"], "horizon=0 is impossible"),
+        (["game=dectiger", "engine=fast"], "engine='fast' is impossible"),
+    ],
+)
+def test_tabular_horizon_errors_are_one_line(tmp_path, args, message):
+    game = tmp_path / "GAME.dpomdp"
+    game.write_text(DECTIGER)
+    args = [a.replace("GAME.dpomdp", str(game)) for a in args]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.tabular",
+            *args,
+            f"hydra.run.dir={tmp_path}/r",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert not (tmp_path / "r" / "results.json").exists()

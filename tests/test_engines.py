@@ -1,0 +1,164 @@
+"""The occupancy recursion against the enumeration and a plain-Python tree walk."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import games
+from games.compile import count_histories
+from marl import exact
+from marl.other_play import other_play_return
+from tests.brute_force import values
+
+OLD_GAMES = sorted(set(games.CATALOGUE) - set(games.BENCHMARKS))
+
+
+def random_logits(game, seed):
+    rng = np.random.default_rng(seed)
+    return tuple(
+        jnp.asarray(rng.normal(size=shape), jnp.float32) for shape in game.policy_shapes
+    )
+
+
+def both_engines(spec):
+    return (
+        games.compile_game(spec, engine="recursion"),
+        games.compile_game(spec, engine="enumeration"),
+    )
+
+
+def objective(game, tau, weighting="reach"):
+    return lambda x: exact.regularized_objective(
+        game, exact.softmax_policy(x), tau, weighting
+    )
+
+
+@pytest.mark.parametrize("name", OLD_GAMES)
+def test_recursion_equals_enumeration_on_every_old_game(name):
+    recursion, enumeration = both_engines(games.make_spec(name))
+    assert recursion.engine == "recursion" and enumeration.engine == "enumeration"
+    assert recursion.infostate_keys == enumeration.infostate_keys
+    for seed in range(2):
+        logits = random_logits(recursion, seed)
+        for tau in (0.0, 0.7):
+            value_r, grad_r = jax.value_and_grad(objective(recursion, tau))(logits)
+            value_e, grad_e = jax.value_and_grad(objective(enumeration, tau))(logits)
+            np.testing.assert_allclose(value_r, value_e, rtol=1e-5, atol=1e-5)
+            for a, b in zip(grad_r, grad_e, strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        policy = exact.softmax_policy(logits)
+        for a, b in zip(
+            exact.reach_probs(recursion, policy),
+            exact.reach_probs(enumeration, policy),
+            strict=True,
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def correlated_game(horizon: int, first_observation: bool, seed: int = 0):
+    """A random 3-state, 2-agent Dec-POMDP whose joint observations are correlated
+    (not a product of per-agent tables), with a turn-based step in the middle."""
+    rng = np.random.default_rng(seed)
+    num_states, actions, observations = 3, (2, 3), (2, 2)
+
+    def distribution(*shape):
+        table = rng.random(shape) ** 3  # some entries near zero
+        table[..., 0] += 0.05
+        return table / table.sum(-1, keepdims=True)
+
+    observation = distribution(*actions, num_states, 4).reshape(
+        *actions, num_states, *observations
+    )
+    observation[0, 0, 1] = [[0.5, 0.0], [0.0, 0.5]]  # perfectly correlated here
+    acting = np.ones((horizon, 2), dtype=bool)
+    if horizon >= 3:
+        acting[1] = [True, False]
+    return games.DecPOMDP(
+        name="correlated",
+        horizon=horizon,
+        initial=np.array([0.5, 0.3, 0.2]),
+        transition=distribution(num_states, *actions, num_states),
+        observation=observation,
+        initial_observation=(
+            distribution(num_states, 4).reshape(num_states, *observations)
+            if first_observation
+            else None
+        ),
+        reward=rng.normal(size=(num_states, *actions)),
+        acting=acting,
+        state_names=("x", "y", "z"),
+        agent_names=("p", "q"),
+        action_names=(("a", "b"), ("c", "d", "e")),
+        observation_names=(("u", "v"), ("w", "k")),
+        discount=0.9,
+    )
+
+
+@pytest.mark.parametrize("first_observation", [False, True])
+@pytest.mark.parametrize("horizon", [1, 2, 3])
+def test_recursion_equals_a_tree_walk_with_correlated_observations(
+    horizon, first_observation
+):
+    spec = correlated_game(horizon, first_observation)
+    recursion, enumeration = both_engines(spec)
+    assert enumeration.num_histories == count_histories(spec)
+    for seed in range(2):
+        logits = random_logits(recursion, seed)
+        policy = exact.softmax_policy(logits)
+        keys = recursion.infostate_keys
+
+        def policy_fn(agent, history, policy=policy, keys=keys):
+            return np.asarray(policy[agent][keys[agent].index(history)])
+
+        ret, ent, reach = values(spec, policy_fn)
+        for game in (recursion, enumeration):
+            np.testing.assert_allclose(
+                exact.expected_return(game, policy), ret, rtol=1e-5, atol=1e-5
+            )
+            np.testing.assert_allclose(
+                exact.expected_entropy(game, policy), ent, rtol=1e-5, atol=1e-5
+            )
+            for agent, probs in enumerate(exact.reach_probs(game, policy)):
+                expected = [reach.get((agent, key), 0.0) for key in keys[agent]]
+                np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-4)
+        # Every information state is reachable, and only those are listed.
+        assert {key for (agent, key) in reach} == {
+            key for agent_keys in keys for key in agent_keys
+        } or horizon == 1
+        for tau, weighting in ((0.3, "reach"), (0.3, "uniform")):
+            grad_r = jax.grad(objective(recursion, tau, weighting))(logits)
+            grad_e = jax.grad(objective(enumeration, tau, weighting))(logits)
+            for a, b in zip(grad_r, grad_e, strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lewis_signalling", "tiny_hanabi_a", "penalty"])
+def test_other_play_agrees_across_engines(name):
+    from marl.equivariance import policy_symmetries
+    from marl.symmetry import symmetry_group
+
+    spec = games.make_spec(name)
+    recursion, enumeration = both_engines(spec)
+    group = symmetry_group(spec)
+    policy = exact.softmax_policy(random_logits(recursion, 3))
+    values_ = [
+        other_play_return(game, policy, policy_symmetries(game, group))
+        for game in (recursion, enumeration)
+    ]
+    np.testing.assert_allclose(values_[0], values_[1], rtol=1e-5, atol=1e-6)
+
+
+def test_auto_engine_picks_the_recursion_for_a_long_dectiger():
+    game = games.make("dectiger", 4)
+    assert game.engine == "recursion"
+    assert not game.has_histories  # 5.7 million histories: never enumerated
+    with pytest.raises(games.CompileError, match="without enumerating"):
+        _ = game.num_histories
+
+
+def test_too_large_a_recursion_is_refused_in_one_line():
+    with pytest.raises(games.CompileError, match=r"occupancy after step .* over"):
+        games.compile_game(games.make_spec("dectiger", 6), max_floats=10**6)
