@@ -192,13 +192,6 @@ def letters(count: int, skip: str = "") -> str:
     return "".join(pool[:count])
 
 
-@dataclasses.dataclass
-class _Layout:
-    """Per agent, per step, the reachable histories (compile-time only)."""
-
-    keys: list[list[list[tuple]]]  # [agent][step] -> histories (tuples)
-
-
 def compile_game(
     spec: DecPOMDP | MatrixGame,
     engine: str = "auto",
