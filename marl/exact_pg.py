@@ -110,6 +110,25 @@ class Learner(NamedTuple):
 
     init: Callable[[jax.Array], PGState]
     update: Callable[[PGState, jax.Array], PGState]
+    run_bytes: int = 0
+    """Estimated memory of one update of one run (0: small), for chunking."""
+
+
+MEMORY_BUDGET_BYTES = 4 * 2**30
+"""A batch of runs whose updates would need more memory than this is run in
+chunks of seeds, one after another (`make_trainer`)."""
+AUTODIFF_FACTOR = 6
+"""Memory of a gradient evaluation over its forward pass's largest tensor (the
+forward intermediates kept for the backward pass, and their cotangents)."""
+
+
+def update_bytes(game: TabularGame) -> int:
+    """Estimated bytes of one gradient evaluation of the exact objective."""
+    if game.engine == "recursion":
+        floats = game.occupancy.peak_floats
+    else:
+        floats = game.num_histories * (2 + sum(x.shape[1] for x in game.infostate))
+    return 4 * AUTODIFF_FACTOR * floats
 
 
 def init_logits(game: TabularGame, *, key: jax.Array, scale: float) -> Policy:
@@ -210,7 +229,7 @@ def make_exact_pg(
             logits = project(logits, equivariant)
         return PGState(logits, opt_state, norm, key)
 
-    return Learner(init, update)
+    return Learner(init, update, update_bytes(game))
 
 
 def run_schedule(learner: Learner, state: PGState, schedule: jax.Array) -> PGState:
@@ -265,7 +284,23 @@ def make_trainer(learner: Learner, mesh: Mesh | None = None) -> Trainer:
         states = jax.vmap(over_seeds, in_axes=(0, 0))(layout.spread(states), schedules)
         return layout.collect(states)
 
-    return Trainer(jax.jit(init, static_argnums=1), jax.jit(run))
+    run_jit = jax.jit(run)
+
+    def run_in_chunks(states: PGState, schedules: jax.Array) -> PGState:
+        """`run`, over chunks of seeds when the whole grid would not fit in
+        MEMORY_BUDGET_BYTES (each chunk keeps every run of the grid)."""
+        num_runs, num_seeds = grid_shape(states)
+        chunk = max(1, MEMORY_BUDGET_BYTES // max(1, learner.run_bytes * num_runs))
+        if chunk >= num_seeds:
+            return run_jit(states, schedules)
+        parts = [
+            run_jit(jax.tree.map(lambda x, k=k: x[:, k : k + chunk], states), schedules)
+            for k in range(0, num_seeds, chunk)
+        ]
+        return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *parts)
+
+    run_in_chunks.lower = run_jit.lower  # type: ignore[attr-defined]
+    return Trainer(jax.jit(init, static_argnums=1), run_in_chunks)
 
 
 def constant_schedules(taus: jax.Array, num_steps: int) -> jax.Array:

@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-games=$(.venv/bin/python -c "import games; print(','.join(games.CATALOGUE))")
+# The Dec-POMDP benchmarks (games.BENCHMARKS) join the main job with their own
+# settings (issue 11); until then it runs every other catalogue game.
+games=$(.venv/bin/python -c "import games; print(','.join(g for g in games.CATALOGUE if g not in games.BENCHMARKS))")
 rm -rf results/main
 .venv/bin/python -m experiments.tabular --config-name phase --multirun "game=$games" \
   hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir=results/main "$@"

@@ -21,14 +21,21 @@ def test_catalogue_game_conforms(name):
     # Compiled arrays are consistent with the declared shapes.
     assert game.num_agents == spec.num_agents
     for infostate, action, (num_infostates, num_actions) in zip(
-        game.infostate, game.action, game.policy_shapes, strict=True
+        game.infostate if game.has_histories else (),
+        game.action if game.has_histories else (),
+        game.policy_shapes,
+        strict=False,
     ):
         assert infostate.shape == action.shape
         assert infostate.shape[0] == game.num_histories
         assert set(np.unique(infostate)) == set(range(num_infostates))
         assert int(action.min()) >= 0 and int(action.max()) < num_actions
+    for rows, (num_infostates, _) in zip(
+        game.decision_rows, game.policy_shapes, strict=True
+    ):
+        assert rows[0][0] == 0 and rows[-1][1] == num_infostates
 
-    # Probabilities of terminal histories sum to one under any joint policy.
+    # The distribution of play sums to one under any joint policy.
     rng = np.random.default_rng(0)
     seeds = 5
     logits = tuple(
@@ -36,7 +43,7 @@ def test_catalogue_game_conforms(name):
         for shape in game.policy_shapes
     )
     policies = exact.softmax_policy(logits)
-    totals = jax.vmap(lambda *pi: exact.history_probs(game, pi).sum())(*policies)
+    totals = jax.vmap(lambda *pi: exact.play_distribution(game, pi).sum())(*policies)
     np.testing.assert_allclose(totals, 1.0, rtol=1e-5)
 
     # jit and vmap agree with one-at-a-time evaluation.

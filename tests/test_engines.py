@@ -162,3 +162,28 @@ def test_auto_engine_picks_the_recursion_for_a_long_dectiger():
 def test_too_large_a_recursion_is_refused_in_one_line():
     with pytest.raises(games.CompileError, match=r"occupancy after step .* over"):
         games.compile_game(games.make_spec("dectiger", 6), max_floats=10**6)
+
+
+def test_a_batch_over_the_memory_budget_runs_in_chunks_of_seeds(monkeypatch):
+    from marl import exact_pg
+
+    game = games.make("dectiger", 2)
+    config = exact_pg.ExactPGConfig(steps=30, optimizer="adam", learning_rate=0.05)
+    learner = exact_pg.make_exact_pg(game, config)
+    assert learner.run_bytes > 0
+    keys = jax.random.split(jax.random.key(1), 5)
+    schedules = exact_pg.constant_schedules(jnp.array([0.0, 0.5]), config.steps)
+    whole = exact_pg.make_trainer(learner)
+    expected = whole.run(whole.init(keys, 2), schedules)
+    # A budget of two seeds' worth: chunks of 2, 2 and 1 seeds.
+    monkeypatch.setattr(exact_pg, "MEMORY_BUDGET_BYTES", learner.run_bytes * 2 * 2)
+    chunked = exact_pg.make_trainer(learner)
+    result = chunked.run(chunked.init(keys, 2), schedules)
+    pairs = zip(
+        jax.tree.leaves((result.logits, result.grad_norm)),
+        jax.tree.leaves((expected.logits, expected.grad_norm)),
+        strict=True,
+    )
+    for a, b in pairs:
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
