@@ -55,6 +55,8 @@ from marl.theory import uniqueness_bound
 log = logging.getLogger("experiments.tabular")
 CONF_DIR = pathlib.Path(__file__).resolve().parent.parent / "conf"
 
+MAX_FLOATS = 500_000_000
+"""Largest occupancy (floats, one evaluation) a run compiles: 2 GiB in float32."""
 USER_ERRORS = (
     ConfigError,
     games.GameFileError,
@@ -188,7 +190,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
             log.info("%s: already finished; nothing to do", run_dir / RESULTS_FILE)
             return finished
     spec = load_spec(config)
-    game = games.compile_game(spec, engine=config.engine)
+    game = games.compile_game(spec, engine=config.engine, max_floats=MAX_FLOATS)
     horizon = 1 if isinstance(spec, games.MatrixGame) else spec.horizon
     log.info(
         "%s: horizon %d, %d agents, %s information states, %s engine; "

@@ -308,6 +308,7 @@ def test_tabular_catalogue_benchmark_reports_its_optimum(tmp_path):
         (["game=bad", "horizon=3"], "has a turn schedule for horizon 2"),
         (["game=dectiger", "horizon=0"], "horizon=0 is impossible"),
         (["game=dectiger", "engine=fast"], "engine='fast' is impossible"),
+        (["game=dectiger", "horizon=9"], "try a shorter horizon"),
     ],
 )
 def test_tabular_horizon_errors_are_one_line(tmp_path, args, message):
