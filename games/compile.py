@@ -221,7 +221,9 @@ def compile_game(
     enumeration_cost = num_histories * (1 + int(game.acting.sum()))
     recursion_cost = _recursion_cost(occupancy)
     if engine == "auto":
-        engine = "enumeration" if enumeration_cost <= recursion_cost else "recursion"
+        cheaper = enumeration_cost <= recursion_cost
+        allowed = num_histories <= MAX_ENUMERATED_HISTORIES
+        engine = "enumeration" if cheaper and allowed else "recursion"
     enumerate_now = (
         engine == "enumeration" or num_histories <= AUTO_ENUMERATED_HISTORIES
     )
