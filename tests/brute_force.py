@@ -6,16 +6,32 @@ functions of each agent's own action-observation history.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable
 
 import numpy as np
 
-from games import DecPOMDP
+import games
+from games import DecPOMDP, MatrixGame
 
 # (agent, own history tuple) -> action probabilities
 PolicyFn = Callable[[int, tuple], np.ndarray]
+
+
+def small_spec(name: str) -> DecPOMDP | MatrixGame:
+    """Catalogue game `name` at a size the tree walk covers in seconds: the
+    benchmarks at horizon 2 and, past 16 states, started from an even mix of the
+    first and the last state of their initial support (fire fighting walks 27
+    first states x 9 joint actions x 27 next states x 4 joint observations)."""
+    spec = games.make_spec(name, 2 if name in games.BENCHMARKS else None)
+    if isinstance(spec, DecPOMDP) and spec.num_states > 16:
+        support = np.flatnonzero(spec.initial)
+        initial = np.zeros_like(spec.initial)
+        initial[[support[0], support[-1]]] = 0.5
+        spec = dataclasses.replace(spec, initial=initial)
+    return spec
 
 
 def entropy(p: np.ndarray) -> float:

@@ -10,7 +10,7 @@ import pytest
 
 import games
 from marl import exact
-from tests.brute_force import values
+from tests.brute_force import small_spec, values
 
 ALL_GAMES = sorted(games.CATALOGUE)
 
@@ -32,7 +32,7 @@ def policy_fn(game: games.TabularGame, policy):
 
 @pytest.mark.parametrize("name", ALL_GAMES)
 def test_expected_return_and_entropy_match_brute_force(name):
-    spec = games.make_spec(name)
+    spec = small_spec(name)
     dec = spec.to_decpomdp() if isinstance(spec, games.MatrixGame) else spec
     game = games.compile_game(spec)
     for seed in range(3):
@@ -55,7 +55,7 @@ def test_expected_return_and_entropy_match_brute_force(name):
 
 @pytest.mark.parametrize("name", ALL_GAMES)
 def test_reach_probs_match_brute_force(name):
-    spec = games.make_spec(name)
+    spec = small_spec(name)
     dec = spec.to_decpomdp() if isinstance(spec, games.MatrixGame) else spec
     game = games.compile_game(spec)
     policy = exact.softmax_policy(random_logits(game, 11))
