@@ -26,7 +26,12 @@ from omegaconf import DictConfig, OmegaConf
 
 import games
 from experiments import plots
-from experiments.config import TabularConfig, register_schemas, run_or_exit
+from experiments.config import (
+    TabularConfig,
+    learner_default,
+    register_schemas,
+    run_or_exit,
+)
 from experiments.results import (
     RESULTS_FILE,
     read_results,
@@ -374,6 +379,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
 
 register_schemas()
 OmegaConf.register_new_resolver("game_label", game_label, replace=True)
+OmegaConf.register_new_resolver("learner_default", learner_default, replace=True)
 
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="tabular")
