@@ -271,13 +271,18 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
         },
     }
 
-    if config.other_play and game.num_agents == 2:
+    if config.other_play and game.num_agents == 2 and group.order == 1:
+        # J_OP averages J over the symmetry group: with none, it is J itself.
+        log.info("%s: no symmetry, so Other-Play is self-play", game.name)
+        results["other_play"] = {"points": points, "same_as_self_play": True}
+        matrices.update({f"other_play_{k}": v for k, v in list(matrices.items())})
+    elif config.other_play and game.num_agents == 2:
         op_config = dataclasses.replace(config.learner, objective="otherplay")
         op_states = grid(op_config, f"{game.name} other-play")
         op_points, op_matrices = evaluate_runs(
             game, op_states, tau_labels, config, symmetries, config.learner.grad_tol
         )
-        results["other_play"] = {"points": op_points}
+        results["other_play"] = {"points": op_points, "same_as_self_play": False}
         matrices.update({f"other_play_{k}": v for k, v in op_matrices.items()})
 
     upper = config.critical_tau.upper or bound or 10.0 * game.reward_range

@@ -734,7 +734,11 @@ def mars_rovers(horizon: int = 3) -> DecPOMDP:
         if done:
             return -2.0
         if cell in drill_sites:
-            return {(drill, drill): 6.0, (sample, sample): 1.0}.get(joint, 0.0)
+            paying: dict[tuple[int, ...], float] = {
+                (drill, drill): 6.0,
+                (sample, sample): 1.0,
+            }
+            return paying.get(joint, 0.0)
         return 2.0 if joint == (sample, sample) else 0.0
 
     transition = np.zeros((num_states, 6, 6, num_states))

@@ -1,6 +1,6 @@
-"""The lever benchmark end to end at a tiny size: its timings are not tested, its
-agreement check is (the fast path, the general exact path and NumPy must reach the
-same policies, or the script exits 1)."""
+"""The exact-learner benchmarks end to end at a tiny size: their timings are not
+tested, their agreement checks are (the paths must reach the same policies or
+values, or the script exits 1)."""
 
 import pathlib
 import subprocess
@@ -9,20 +9,35 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def test_lever_benchmark_paths_agree_at_a_tiny_size():
-    # A subprocess: the script sets XLA_FLAGS (host devices per core) for itself.
+def run_benchmark(module: str, *args: str) -> str:
+    """Runs `benchmarks.<module>` in a subprocess (the scripts set XLA_FLAGS and
+    BLAS threads for themselves) and returns its output, asserting exit 0."""
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.lever_phase_diagram",
-            *("--taus-count", "3", "--seeds", "8", "--steps", "50", "--general"),
-        ],
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
         capture_output=True,
         text=True,
         timeout=600,
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert result.stdout.count(": PASS (atol") == 3
-    assert "speed ratio JAX/NumPy" in result.stdout
+    return result.stdout
+
+
+def test_lever_benchmark_paths_agree_at_a_tiny_size():
+    out = run_benchmark(
+        "lever_phase_diagram",
+        *("--taus-count", "3", "--seeds", "8", "--steps", "50", "--general"),
+    )
+    assert out.count(": PASS (atol") == 3
+    assert "speed ratio JAX/NumPy" in out
+
+
+def test_dpomdp_engine_benchmark_paths_agree_at_a_tiny_size():
+    out = run_benchmark(
+        "dpomdp_engine",
+        *("--horizon", "2", "--batch", "4", "--seeds", "2", "--train-steps", "2"),
+        *("--repeats", "1"),
+    )
+    assert "PASS: every path agrees with numpy" in out
+    for path in ("jax recursion", "jax enumeration", "numpy recursion"):
+        assert f"| {path} |" in out

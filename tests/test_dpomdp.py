@@ -263,7 +263,12 @@ def best_deterministic_value(spec: games.DecPOMDP) -> float:
     return max(float(against(plan, second).max()) for plan in first)
 
 
-@pytest.mark.parametrize("name", sorted(BENCHMARK_OPTIMA))
+# Box pushing (4,096 plans per agent at horizon 2) and Mars rovers (10 million)
+# are too many for brute force; the learner test below covers them.
+BRUTE_FORCE = sorted(set(BENCHMARK_OPTIMA) - {"box_pushing", "mars_rovers"})
+
+
+@pytest.mark.parametrize("name", BRUTE_FORCE)
 def test_published_optimum_at_horizon_2_is_the_brute_force_optimum(name):
     spec = games.make_spec(name, 2)
     assert best_deterministic_value(spec) == pytest.approx(
@@ -271,21 +276,54 @@ def test_published_optimum_at_horizon_2_is_the_brute_force_optimum(name):
     )
 
 
-def test_dectiger_optimum_at_horizon_3_is_reached_and_never_exceeded():
-    game = games.make("dectiger", 3)
-    config = exact_pg.ExactPGConfig(steps=1500, optimizer="adam", learning_rate=0.05)
-    states = exact_pg.train(
-        game, config, keys=jax.random.split(jax.random.key(0), 32), taus=jnp.zeros(1)
-    )
+# Learner settings (Adam) that reach each published optimum from 32 seeds, as
+# docs/tabular.md gives them; most need the benchmark defaults only. A little
+# entropy (tau) lets recycling's seeds leave the 10.6125 local optimum.
+REACH_SETTINGS: dict[tuple[str, int], dict] = {
+    ("dectiger", 3): {"steps": 1500},
+    ("recycling_robots", 3): {"tau": 0.1},
+}
+
+
+def best_greedy_value(name: str, horizon: int, seeds: int = 32) -> float:
+    """The best strictly greedified seed's return after the exact learner."""
+    game = games.make(name, horizon)
+    settings = {"steps": 500, "optimizer": "adam", "learning_rate": 0.05, "tau": 0.0}
+    settings.update(REACH_SETTINGS.get((name, horizon), {}))
+    tau = settings.pop("tau")
+    config = exact_pg.ExactPGConfig(**settings)
+    keys = jax.random.split(jax.random.key(0), seeds)
+    states = exact_pg.train(game, config, keys=keys, taus=jnp.full(1, tau))
     greedy_policies = greedy.greedify(exact.softmax_policy(states.logits))
     values = jax.vmap(jax.vmap(lambda *pi: exact.expected_return(game, pi)))(
         *greedy_policies
     )
-    best = float(values.max())
-    optimum = games.optimum("dectiger", 3)
-    assert optimum == 5.190812
-    assert abs(best - optimum) < 1e-3
+    return float(values.max())
+
+
+# Not reached, or not here: box pushing at horizon 3 (every seed stops at 19.2, a
+# small box, against 66.081: docs/tabular.md) and Mars rovers at 3 (27 ms per seed
+# per evaluation, minutes for a test).
+REACHED = [
+    (name, horizon)
+    for name in sorted(BENCHMARK_OPTIMA)
+    for horizon in (2, 3)
+    if (name, horizon) not in {("box_pushing", 3), ("mars_rovers", 3)}
+]
+
+
+@pytest.mark.parametrize("name, horizon", REACHED)
+def test_published_optimum_is_reached_and_never_exceeded(name, horizon):
+    optimum = games.optimum(name, horizon)
+    best = best_greedy_value(name, horizon)
+    assert abs(best - optimum) < 1e-3, (best, optimum)
     assert best <= optimum + 1e-5 * abs(optimum)
+
+
+def test_dectiger_optimum_is_the_published_one():
+    assert games.optimum("dectiger", 3) == 5.190812
+    assert games.optimum("dectiger", 4) == 4.802755
+    assert games.optimum("dectiger", 99) is None
 
 
 def test_dectiger_symmetry_orders():
@@ -330,6 +368,29 @@ def test_tabular_runs_a_dpomdp_file_then_compare_shows_it(tmp_path):
     assert all("best_sp_greedy" in p for p in results["points"])
     rows = compare_rows(out)
     assert [r["horizon"] for r in rows] == ["2", "2"] and rows[0]["best_sp_greedy"]
+
+
+def test_learner_defaults_follow_the_game_and_yield_to_overrides(tmp_path):
+    runs = {
+        "lever": ["game=lever", "horizon=1"],
+        "dectiger": ["game=dectiger", "horizon=2"],
+        "override": ["game=dectiger", "horizon=2", "learner.optimizer=sgd"],
+    }
+    learners = {}
+    for label, args in runs.items():
+        out = tmp_path / label
+        done = run_tabular(*args, *TINY, f"hydra.run.dir={out}")
+        assert done.returncode == 0, done.stderr
+        learners[label] = json.loads((out / "results.json").read_text())["config"][
+            "learner"
+        ]
+    assert learners["lever"]["optimizer"] == "sgd"
+    assert learners["lever"]["learning_rate"] == 0.5
+    assert learners["dectiger"]["optimizer"] == "adam"
+    assert learners["dectiger"]["learning_rate"] == 0.05
+    assert learners["override"]["optimizer"] == "sgd"
+    assert learners["override"]["learning_rate"] == 0.05
+    assert all(learner["steps"] == 20 for learner in learners.values())
 
 
 def test_tabular_catalogue_benchmark_reports_its_optimum(tmp_path):
