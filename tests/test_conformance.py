@@ -46,13 +46,14 @@ def test_catalogue_game_conforms(name):
     totals = jax.vmap(lambda *pi: exact.play_distribution(game, pi).sum())(*policies)
     np.testing.assert_allclose(totals, 1.0, rtol=1e-5)
 
-    # jit and vmap agree with one-at-a-time evaluation (to float32 rounding of
-    # sums over many histories, in units of the reward range).
+    # jit and vmap agree with one-at-a-time evaluation, to the float32 rounding of
+    # a sum over many histories in another order (Mars rovers at horizon 3 sums
+    # 147,456: 3e-5 relative).
     batched = jax.jit(jax.vmap(lambda *pi: exact.expected_return(game, pi)))(*policies)
     atol = 1e-6 * max(1.0, game.reward_range)
     for k in range(seeds):
         single = exact.expected_return(game, tuple(pi[k] for pi in policies))
-        np.testing.assert_allclose(batched[k], single, rtol=1e-5, atol=atol)
+        np.testing.assert_allclose(batched[k], single, rtol=1e-4, atol=atol)
 
     # Deterministic: compiling again gives identical arrays.
     again = games.make(name)
