@@ -29,7 +29,8 @@ def small_spec(name: str) -> DecPOMDP | MatrixGame:
     if isinstance(spec, DecPOMDP) and spec.num_states > 16:
         support = np.flatnonzero(spec.initial)
         initial = np.zeros_like(spec.initial)
-        initial[[support[0], support[-1]]] = 0.5
+        initial[support[0]] += 0.5
+        initial[support[-1]] += 0.5  # the same state when it is the only one
         spec = dataclasses.replace(spec, initial=initial)
     return spec
 
