@@ -122,7 +122,7 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--horizon", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=64, help="policies per evaluation")
+    parser.add_argument("--batch", type=int, default=16, help="policies per evaluation")
     parser.add_argument("--seeds", type=int, default=64, help="learner seeds")
     parser.add_argument("--train-steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)

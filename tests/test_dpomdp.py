@@ -277,11 +277,13 @@ def test_published_optimum_at_horizon_2_is_the_brute_force_optimum(name):
 
 
 # Learner settings (Adam) that reach each published optimum from 32 seeds, as
-# docs/tabular.md gives them; most need the benchmark defaults only. A little
-# entropy (tau) lets recycling's seeds leave the 10.6125 local optimum.
+# docs/tabular.md gives them; most need the benchmark defaults only. Entropy (tau)
+# lets recycling's seeds leave the 10.6125 local optimum and box pushing's the
+# small box (19.2): at tau = 3 every seed pushes the large one together.
 REACH_SETTINGS: dict[tuple[str, int], dict] = {
     ("dectiger", 3): {"steps": 1500},
     ("recycling_robots", 3): {"tau": 0.1},
+    ("box_pushing", 3): {"tau": 3.0, "seeds": 8},
 }
 
 
@@ -291,6 +293,7 @@ def best_greedy_value(name: str, horizon: int, seeds: int = 32) -> float:
     settings = {"steps": 500, "optimizer": "adam", "learning_rate": 0.05, "tau": 0.0}
     settings.update(REACH_SETTINGS.get((name, horizon), {}))
     tau = settings.pop("tau")
+    seeds = settings.pop("seeds", seeds)
     config = exact_pg.ExactPGConfig(**settings)
     keys = jax.random.split(jax.random.key(0), seeds)
     states = exact_pg.train(game, config, keys=keys, taus=jnp.full(1, tau))
@@ -301,14 +304,12 @@ def best_greedy_value(name: str, horizon: int, seeds: int = 32) -> float:
     return float(values.max())
 
 
-# Not reached, or not here: box pushing at horizon 3 (every seed stops at 19.2, a
-# small box, against 66.081: docs/tabular.md) and Mars rovers at 3 (27 ms per seed
-# per evaluation, minutes for a test).
+# Mars rovers at horizon 3 takes 27 ms per seed per evaluation: minutes for a test.
 REACHED = [
     (name, horizon)
     for name in sorted(BENCHMARK_OPTIMA)
     for horizon in (2, 3)
-    if (name, horizon) not in {("box_pushing", 3), ("mars_rovers", 3)}
+    if (name, horizon) != ("mars_rovers", 3)
 ]
 
 
