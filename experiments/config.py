@@ -70,7 +70,7 @@ class AnnealingConfig:
 
 # The exact learner's defaults (conf/tabular.yaml reads them through the
 # `learner_default` resolver, so any `learner.*` override wins). The Dec-POMDP
-# benchmarks get Adam: their rewards span hundreds (Dec-Tiger at horizon 4: 480),
+# benchmarks get Adam: their rewards span hundreds (Dec-Tiger at horizon 4: 484),
 # and SGD, whose steps are in units of 1 / reward range, needs tens of thousands of
 # steps there; Adam reaches the published optima in hundreds (docs/tabular.md).
 LEARNER_DEFAULTS: dict[str, dict[str, Any]] = {
