@@ -1,6 +1,7 @@
 """Games: tabular specs, their compiled arrays, the catalogue, and user files."""
 
-from games.catalogue import BENCHMARKS, CATALOGUE, optimum
+from games.benchmarks import BENCHMARKS
+from games.catalogue import CATALOGUE, optimum
 from games.compile import CompileError, TabularGame, compile_game
 from games.dpomdp import load_dpomdp
 from games.files import GameFileError, load_game_file, parse_game

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import games
-from games.catalogue import BENCHMARK_FILES, BENCHMARK_OPTIMA, BENCHMARKS
+from games.benchmarks import BENCHMARK_FILES, BENCHMARK_OPTIMA, BENCHMARKS
 from marl import exact, exact_pg, greedy
 from marl.symmetry import symmetry_group
 
