@@ -31,6 +31,7 @@ import string
 import jax
 import jax.numpy as jnp
 import numpy as np
+import opt_einsum
 
 from games.spec import DecPOMDP, MatrixGame
 
@@ -82,27 +83,92 @@ class Occupancy:
 
     @property
     def peak_floats(self) -> int:
-        """Largest intermediate of one evaluation (floats): the expanded occupancy
-        [S_t, (H B O)_1, ..., (H B O)_n] or the decision tensor [S_t, (H B)_1..]."""
+        """Largest intermediate of one evaluation of the value and reach (floats):
+        for every step but the last two, the decision tensor [S_t, (H B)_1, ...]
+        or the expanded occupancy [S_{t+1}, (H B O)_1, ...]; for the last two, the
+        largest intermediate of their contractions from eta_{T-2}
+        (`last_two_steps_subscripts`). The distribution of play, built only on
+        demand, also needs the last step's decision tensor."""
         peak = 0
-        for step in self.steps:
+        for t, step in enumerate(self.steps):
             states = step.reward.shape[0]
             widths = step.reward.shape[1:]
-            decide = states * math.prod(
-                h * b for h, b in zip(step.histories, widths, strict=True)
-            )
-            peak = max(peak, decide)
-            if step.observation is not None:
-                num_obs = step.observation.shape[-len(step.histories) :]
-                after = step.observation.shape[len(step.histories)]
-                expand = after * math.prod(
-                    h * b * o
-                    for h, b, o in zip(
-                        step.histories, step.reward.shape[1:], num_obs, strict=True
-                    )
+            if step.observation is None:
+                return max(
+                    peak,
+                    states
+                    * math.prod(
+                        h * b for h, b in zip(step.histories, widths, strict=True)
+                    ),
                 )
-                peak = max(peak, expand, states * expand // max(after, 1))
+            if self.steps[t + 1].observation is None:
+                paths, operand = _last_two_steps_paths(step, self.steps[t + 1])
+                return max(peak, operand, *(int(p.largest_intermediate) for p in paths))
+            peak = max(
+                peak,
+                states
+                * math.prod(h * b for h, b in zip(step.histories, widths, strict=True)),
+            )
+            num_obs = step.observation.shape[-len(step.histories) :]
+            after = step.observation.shape[len(step.histories)]
+            expand = after * math.prod(
+                h * b * o
+                for h, b, o in zip(step.histories, widths, num_obs, strict=True)
+            )
+            peak = max(peak, expand, states * expand // max(after, 1))
         return peak
+
+
+def last_two_steps_subscripts(n: int) -> tuple[str, str, tuple[str, ...]]:
+    """Einsum subscripts that give the last two steps of the recursion from the
+    occupancy eta_{T-2} without building eta_{T-1} (`marl.exact`): (step T-2's
+    expected reward, step T-1's expected reward, per agent step T-1's reach over
+    its (h, b, o) extensions of step T-2's histories). The operands, in order:
+    eta [S, H_1..H_n], the n policies [H_i, B_i] of step T-2, T [S, B.., S'],
+    O [B.., S', O_1..O_n], the n policies of step T-1 laid out as
+    [H_i, B_i, O_i, A_i] and the last reward [S', A_1..A_n] (the reaches take the
+    operands up to O)."""
+    hb = letters(2 * n, "sqz")
+    hist, acts = hb[0::2], hb[1::2]
+    obs = letters(n, "sqz" + hb)
+    final = letters(n, "sqz" + hb + obs)
+    now = f"s{hist}," + ",".join(f"{hist[i]}{acts[i]}" for i in range(n))
+    moves = f"{now},s{acts}q,{acts}q{obs}"
+    own = [hist[i] + acts[i] + obs[i] for i in range(n)]
+    laid_out = ",".join(o + f for o, f in zip(own, final, strict=True))
+    return (
+        f"{now},s{acts}->",
+        f"{moves},{laid_out},q{final}->",
+        tuple(f"{moves}->{own[i]}" for i in range(n)),
+    )
+
+
+def _last_two_steps_paths(step: OccupancyStep, last: OccupancyStep) -> tuple[list, int]:
+    """opt_einsum's optimal paths (jnp.einsum's with optimize='optimal') for the
+    contractions of `last_two_steps_subscripts`, and the largest operand."""
+    n = len(step.histories)
+    widths = step.reward.shape[1:]
+    num_obs = step.observation.shape[n + 1 :]
+    laid_out = list(
+        zip(step.histories, widths, num_obs, last.reward.shape[1:], strict=True)
+    )
+    shapes = [
+        (step.reward.shape[0], *step.histories),
+        *zip(step.histories, widths, strict=True),
+        step.transition.shape,
+        step.observation.shape,
+    ]
+    now, later, reaches = last_two_steps_subscripts(n)
+    return [
+        opt_einsum.contract_path(
+            subscripts, *operands, shapes=True, optimize="optimal"
+        )[1]
+        for subscripts, operands in [
+            (now, [*shapes[: n + 1], step.reward.shape]),
+            (later, [*shapes, *laid_out, last.reward.shape]),
+            *((reach, shapes) for reach in reaches),
+        ]
+    ], max(math.prod(x) for x in [*shapes, *laid_out])
 
 
 @jax.tree_util.register_dataclass
@@ -391,20 +457,37 @@ def _build_occupancy(
         ]
         observation = game.observation[slices][..., states[t + 1], *([slice(None)] * n)]
         width = [game.num_actions[i] if acting[i] else 1 for i in range(n)]
-        _check_size(game, t, len(states[t + 1]), histories, width, num_obs, max_floats)
-        # Uniform policy: every action of an acting agent has probability 1/B_i.
-        decide = eta
-        for i in range(n):
-            decide = np.expand_dims(decide, axis=2 + 2 * i) / width[i]
-            decide = np.repeat(decide, width[i], axis=2 + 2 * i)
-        expanded = expand(np, decide, transition, observation, n)
+        if t == game.horizon - 2:
+            # The last occupancy is never built (`marl.exact` contracts the last
+            # two steps from this one): each agent's reachable extensions are
+            # read from its marginal, contracted from eta like its reach.
+            uniform = [
+                np.full((h, b), 1.0 / b) for h, b in zip(histories, width, strict=True)
+            ]
+            masses = [
+                np.einsum(
+                    reach, eta, *uniform, transition, observation, optimize="optimal"
+                ).ravel()
+                for reach in last_two_steps_subscripts(n)[2]
+            ]
+        else:
+            _check_size(
+                game, t, len(states[t + 1]), histories, width, num_obs, max_floats
+            )
+            # Uniform policy: every action of an acting agent has probability 1/B_i.
+            decide = eta
+            for i in range(n):
+                decide = np.expand_dims(decide, axis=2 + 2 * i) / width[i]
+                decide = np.repeat(decide, width[i], axis=2 + 2 * i)
+            expanded = expand(np, decide, transition, observation, n)
+            masses = [
+                expanded.sum(axis=tuple(a for a in range(expanded.ndim) if a != 1 + i))
+                for i in range(n)
+            ]
         children = []
         kept = []
         for i in range(n):
-            axis = 1 + i
-            others = tuple(a for a in range(expanded.ndim) if a != axis)
-            mass = expanded.sum(axis=others) if others else expanded
-            alive = np.flatnonzero(mass > 0)
+            alive = np.flatnonzero(masses[i] > 0)
             children.append(alive.astype(np.int32))
             kept.append(alive)
             hb = width[i] * num_obs[i]
@@ -416,7 +499,8 @@ def _build_occupancy(
                     for c in alive
                 ]
             )
-        eta = expanded[np.ix_(np.arange(expanded.shape[0]), *kept)]
+        if t < game.horizon - 2:
+            eta = expanded[np.ix_(np.arange(expanded.shape[0]), *kept)]
         steps.append(
             OccupancyStep(
                 reward=jnp.asarray(reward, jnp.float32),
@@ -465,12 +549,20 @@ def expand(xp, decide, transition, observation, n: int):
 
 def _recursion_cost(occupancy: Occupancy) -> int:
     """A work estimate comparable to the enumeration's Z x decisions: the floats
-    touched per evaluation, plus a fixed cost per step for the operations."""
+    touched per evaluation, plus a fixed cost per step for the operations. The
+    last two steps' contractions count a third of their intermediates' floats:
+    on the 2-core CPU of docs/tabular.md they are about three times cheaper per
+    float than the enumeration's gathers (box pushing and Mars rovers at horizon
+    3 and 4 set the factor: it picks the faster engine for each)."""
     total = 0
-    for step in occupancy.steps:
+    for t, step in enumerate(occupancy.steps):
         states, widths = step.reward.shape[0], step.reward.shape[1:]
-        total += 64 + states * math.prod(
-            h * b for h, b in zip(step.histories, step.reward.shape[1:], strict=True)
+        total += 64
+        if step.observation is not None and occupancy.steps[t + 1].observation is None:
+            paths, _ = _last_two_steps_paths(step, occupancy.steps[t + 1])
+            return total + sum(sum(p.size_list) for p in paths) // 3
+        total += states * math.prod(
+            h * b for h, b in zip(step.histories, widths, strict=True)
         )
         if step.transition is not None and step.observation is not None:
             after = step.transition.shape[-1]

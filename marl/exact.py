@@ -9,11 +9,19 @@ histories (`history_probs`); see `games.compile`.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
 from games import TabularGame
-from games.compile import Occupancy, expand, letters
+from games.compile import (
+    Occupancy,
+    OccupancyStep,
+    expand,
+    last_two_steps_subscripts,
+    letters,
+)
 
 Policy = tuple[jax.Array, ...]
 ENTROPY_WEIGHTINGS = ("reach", "uniform")
@@ -44,18 +52,20 @@ def step_policies(
 
 
 def occupancy_pass(
-    occupancy: Occupancy, policy: Policy
-) -> tuple[jax.Array, tuple[jax.Array, ...], jax.Array]:
-    """(E[sum_t discount^t r_t], per agent reach float[K_i], the distribution of
-    play float[prod_i H_i B_i] over the last step's joint histories and joint
-    actions, states summed out) by the forward recursion over occupancy states
-    eta_t(s, h_1..h_n) (Dibangoye et al. 2016):
+    occupancy: Occupancy, policy: Policy, *, with_play: bool = False
+) -> tuple[jax.Array, tuple[jax.Array, ...], jax.Array | None]:
+    """(E[sum_t discount^t r_t], per agent reach float[K_i], and with `with_play`
+    the distribution of play float[prod_i H_i B_i] over the last step's joint
+    histories and joint actions, states summed out, else None) by the forward
+    recursion over occupancy states eta_t(s, h_1..h_n) (Dibangoye et al. 2016):
 
       eta_{t+1}(s', (h_i, a_i, o_i)_i) = sum_s eta_t(s, h) prod_i pi_i(a_i | h_i)
                                          T(s' | s, a) O(o | a, s'),
       E[r_t] = sum_{s, h, a} eta_t(s, h) prod_i pi_i(a_i | h_i) R(s, a).
 
     The reach of agent i's history h_i at step t is eta_t summed over the rest.
+    Without `with_play` the last occupancy, the largest, is never built: the last
+    step's reward and reach are contracted from its factors (`_last_step`).
     """
     n = len(policy)
     eta = occupancy.initial
@@ -63,23 +73,35 @@ def occupancy_pass(
     reach: list[list[jax.Array]] = [[] for _ in range(n)]
     hb = letters(2 * n, "sqz")
     hist, acts = hb[0::2], hb[1::2]
-    for step in occupancy.steps:
+    terms = ",".join(f"{hist[i]}{acts[i]}" for i in range(n))
+    play = None
+    steps = occupancy.steps
+    for t, step in enumerate(steps):
         factors = step_policies(policy, step.acting, step.rows, step.histories)
         for i in range(n):
             if step.acting[i]:
                 reach[i].append(jnp.einsum(f"s{hist}->{hist[i]}", eta))
-        terms = ",".join(f"{hist[i]}{acts[i]}" for i in range(n))
-        value = value + jnp.einsum(
-            f"s{hist},{terms},s{acts}->", eta, *factors, step.reward
-        )
-        if step.transition is None:
-            play = jnp.einsum(f"s{hist},{terms}->{hb}", eta, *factors).ravel()
+        if (
+            not with_play
+            and step.transition is not None
+            and steps[t + 1].transition is None
+        ):
+            last = steps[t + 1]
+            last_value, last_reach = _last_two_steps(eta, factors, step, last, policy)
+            for i in range(n):
+                if last.acting[i]:
+                    reach[i].append(last_reach[i])
+            value = value + last_value
             break
         decide = jnp.einsum(f"s{hist},{terms}->s{hb}", eta, *factors)
-        expanded = expand(jnp, decide, step.transition, step.observation, n)
+        value = value + jnp.einsum(f"s{hb},s{acts}->", decide, step.reward)
+        if step.transition is None:
+            if with_play:
+                play = decide.sum(axis=0).ravel()
+            break
+        eta = expand(jnp, decide, step.transition, step.observation, n)
         for i in range(n):
-            expanded = jnp.take(expanded, step.children[i], axis=1 + i)
-        eta = expanded
+            eta = jnp.take(eta, step.children[i], axis=1 + i)
     return (
         value,
         tuple(
@@ -90,13 +112,61 @@ def occupancy_pass(
     )
 
 
+def _last_two_steps(
+    eta: jax.Array,
+    factors: tuple[jax.Array, ...],
+    step: OccupancyStep,
+    last: OccupancyStep,
+    policy: Policy,
+) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    """The expected reward of the last two steps and the last step's reach per
+    agent, float[H_i], from the occupancy eta of the step before the last and the
+    policies there (`factors`), without building the last occupancy: that one,
+    [S, (H B O)_1, ..., (H B O)_n], is the recursion's largest tensor by a factor
+    prod_i |A_i||O_i|, while one contraction from eta, summing one agent's
+    histories at a time, needs nothing larger than eta. Each agent's last policy
+    is laid out over its (h, b, o) extensions of step t's histories; pruned
+    (unreachable) extensions have zero mass, so any row may stand in there.
+    """
+    n = len(policy)
+    laid_out = []
+    for i, (pi, children) in enumerate(
+        zip(
+            step_policies(policy, last.acting, last.rows, last.histories),
+            step.children,
+            strict=True,
+        )
+    ):
+        shape = (
+            eta.shape[1 + i],
+            factors[i].shape[1],
+            step.observation.shape[n + 1 + i],
+        )
+        row = (
+            jnp.zeros(math.prod(shape), jnp.int32)
+            .at[children]
+            .set(jnp.arange(children.shape[0], dtype=jnp.int32))
+        )
+        laid_out.append(pi[row].reshape(*shape, pi.shape[1]))
+    now, later, reaches = last_two_steps_subscripts(n)
+    moves = (eta, *factors, step.transition, step.observation)
+    value = jnp.einsum(
+        now, eta, *factors, step.reward, optimize="optimal"
+    ) + jnp.einsum(later, *moves, *laid_out, last.reward, optimize="optimal")
+    reach = tuple(
+        jnp.einsum(subscripts, *moves, optimize="optimal").ravel().take(children)
+        for subscripts, children in zip(reaches, step.children, strict=True)
+    )
+    return value, reach
+
+
 def play_distribution(game: TabularGame, policy: Policy) -> jax.Array:
     """The distribution of play, float[M]: over terminal histories (enumeration) or
     over the last step's joint action-observation histories and joint actions
     (recursion). The state path given the joint play does not depend on the
     policy, so either gives the same total-variation distance between policies."""
     if game.engine == "recursion":
-        return occupancy_pass(game.occupancy, policy)[2]
+        return occupancy_pass(game.occupancy, policy, with_play=True)[2]
     return history_probs(game, policy)
 
 

@@ -135,6 +135,44 @@ def test_recursion_equals_a_tree_walk_with_correlated_observations(
                 np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", sorted(games.BENCHMARKS))
+def test_the_last_two_steps_contracted_equal_the_last_occupancy_built(name):
+    """Without the distribution of play, the recursion contracts its last two steps
+    from eta_{T-2} and never builds the last occupancy; building it (`with_play`)
+    must give the same value, reach and gradient."""
+    horizon = 2 if name == "mars_rovers" else 3
+    game = games.compile_game(games.make_spec(name, horizon), engine="recursion")
+
+    def pass_(logits, with_play):
+        policy = exact.softmax_policy(logits)
+        value, reach, _ = exact.occupancy_pass(
+            game.occupancy, policy, with_play=with_play
+        )
+        bonus = sum(
+            jnp.dot(r, exact.infostate_entropy(pi))
+            for r, pi in zip(reach, policy, strict=True)
+        )
+        return value + 0.5 * bonus, reach
+
+    scale = game.reward_range
+    lazy_fn, built_fn = (
+        jax.jit(jax.value_and_grad(lambda x, w=w: pass_(x, w), has_aux=True))
+        for w in (False, True)
+    )
+    for seed in range(2):
+        logits = random_logits(game, seed)
+        (lazy, lazy_reach), lazy_grad = lazy_fn(logits)
+        (built, built_reach), built_grad = built_fn(logits)
+        np.testing.assert_allclose(lazy, built, rtol=1e-5, atol=1e-6 * scale)
+        for a, b in zip(lazy_reach, built_reach, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+        for a, b in zip(lazy_grad, built_grad, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * scale)
+    assert game.occupancy.peak_floats < exact.play_distribution(
+        game, exact.softmax_policy(logits)
+    ).size * game.occupancy.steps[-1].reward.shape[0]
+
+
 @pytest.mark.parametrize("name", ["lewis_signalling", "tiny_hanabi_a", "penalty"])
 def test_other_play_agrees_across_engines(name):
     from marl.equivariance import policy_symmetries
