@@ -146,6 +146,7 @@ def last_two_steps_subscripts(n: int) -> tuple[str, str, tuple[str, ...]]:
 def _last_two_steps_paths(step: OccupancyStep, last: OccupancyStep) -> tuple[list, int]:
     """opt_einsum's optimal paths (jnp.einsum's with optimize='optimal') for the
     contractions of `last_two_steps_subscripts`, and the largest operand."""
+    assert step.transition is not None and step.observation is not None
     n = len(step.histories)
     widths = step.reward.shape[1:]
     num_obs = step.observation.shape[n + 1 :]

@@ -128,6 +128,7 @@ def _last_two_steps(
     is laid out over its (h, b, o) extensions of step t's histories; pruned
     (unreachable) extensions have zero mass, so any row may stand in there.
     """
+    assert step.transition is not None and step.observation is not None
     n = len(policy)
     laid_out = []
     for i, (pi, children) in enumerate(
@@ -166,7 +167,9 @@ def play_distribution(game: TabularGame, policy: Policy) -> jax.Array:
     (recursion). The state path given the joint play does not depend on the
     policy, so either gives the same total-variation distance between policies."""
     if game.engine == "recursion":
-        return occupancy_pass(game.occupancy, policy, with_play=True)[2]
+        play = occupancy_pass(game.occupancy, policy, with_play=True)[2]
+        assert play is not None
+        return play
     return history_probs(game, policy)
 
 

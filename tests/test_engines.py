@@ -168,9 +168,11 @@ def test_the_last_two_steps_contracted_equal_the_last_occupancy_built(name):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
         for a, b in zip(lazy_grad, built_grad, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * scale)
-    assert game.occupancy.peak_floats < exact.play_distribution(
-        game, exact.softmax_policy(logits)
-    ).size * game.occupancy.steps[-1].reward.shape[0]
+    assert (
+        game.occupancy.peak_floats
+        < exact.play_distribution(game, exact.softmax_policy(logits)).size
+        * game.occupancy.steps[-1].reward.shape[0]
+    )
 
 
 @pytest.mark.parametrize("name", ["lewis_signalling", "tiny_hanabi_a", "penalty"])
