@@ -38,12 +38,17 @@ class CriticalTauConfig:
     """Relative width of the final bracket."""
     convention_tol: float = 1e-3
     """Total-variation distance within which two seeds count as agreeing."""
+    points: int = 8
+    """Taus per round (one vmapped batch); each round shrinks the bracket's log
+    width by points + 1."""
 
     def __post_init__(self) -> None:
         ok = self.lower > 0 and self.rtol > 0 and self.convention_tol > 0
+        ok = ok and self.points >= 1
         if not ok or (self.upper is not None and self.upper <= self.lower):
             raise ConfigError(
-                "critical_tau: need 0 < lower < upper, rtol > 0, convention_tol > 0"
+                "critical_tau: need 0 < lower < upper, rtol > 0, convention_tol > 0, "
+                "points >= 1"
             )
 
 

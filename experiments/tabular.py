@@ -52,7 +52,7 @@ from marl.exact_pg import (
     make_trainer,
 )
 from marl.matrix_pg import fastest_trainer
-from marl.phase import critical_tau
+from marl.phase import critical_tau, policies_agree
 from marl.sampled_pg import make_sampled_pg
 from marl.symmetry import symmetry_group
 from marl.theory import uniqueness_bound
@@ -295,6 +295,15 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
             upper=upper,
             rtol=config.critical_tau.rtol,
             convention_tol=config.critical_tau.convention_tol,
+            points_per_round=config.critical_tau.points,
+            known=(
+                np.asarray(config.taus),
+                policies_agree(
+                    game,
+                    softmax_policy(states.logits),
+                    config.critical_tau.convention_tol,
+                ),
+            ),
         )
         results["critical_tau"] = {
             "tau_star": found.upper,

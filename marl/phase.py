@@ -36,14 +36,37 @@ def seeds_agree(
     """bool[T]: whether all seeds end in one convention at each tau."""
     schedules = constant_schedules(jnp.asarray(taus), config.steps)
     states = trainer.run(trainer.init(keys, len(taus)), schedules)
-    policies = softmax_policy(states.logits)
+    return policies_agree(game, softmax_policy(states.logits), convention_tol)
+
+
+def policies_agree(
+    game: TabularGame, policies: tuple[jax.Array, ...], convention_tol: float
+) -> np.ndarray:
+    """bool[T]: whether the seeds' policies, per agent [T, N, K_i, A_i], are one
+    convention at each of the T taus."""
     return np.array(
         [
             count_conventions(game, tuple(pi[t] for pi in policies), convention_tol)
             == 1
-            for t in range(len(taus))
+            for t in range(policies[0].shape[0])
         ]
     )
+
+
+def narrow_bracket(
+    lower: float, upper: float, taus: np.ndarray, agree: np.ndarray
+) -> tuple[float, float]:
+    """The bracket (lower, upper] narrowed by taus already run with the same seeds
+    and learner, `agree[k]` telling whether the seeds agreed at taus[k]: the first
+    agreeing tau inside becomes `upper`, the last disagreeing one below it
+    `lower` (the same monotonicity `critical_tau` assumes)."""
+    for tau, agrees in sorted(zip(taus.tolist(), agree.tolist(), strict=True)):
+        if not lower < tau < upper:
+            continue
+        if agrees:
+            return lower, tau
+        lower = tau
+    return lower, upper
 
 
 def critical_tau(
@@ -56,15 +79,20 @@ def critical_tau(
     rtol: float = 0.02,
     points_per_round: int = 8,
     convention_tol: float = 1e-3,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> CriticalTau:
     """Finds tau* to a relative tolerance `rtol`, given seeds disagree at `lower`
     and agree at `upper` (uniqueness is assumed monotone in tau between them).
 
-    Each round evaluates `points_per_round` taus spaced evenly in log tau inside the
-    bracket as one vmapped batch, so the bracket shrinks by that factor per round.
+    `known`, (taus, agree) from runs of the same seeds and learner (the phase
+    grid), narrows the bracket first (`narrow_bracket`). Each round evaluates
+    `points_per_round` taus spaced evenly in log tau inside the bracket as one
+    vmapped batch, so the bracket shrinks by that factor per round.
     """
     if not 0 < lower < upper:
         raise ValueError(f"need 0 < lower < upper, got {lower}, {upper}")
+    if known is not None:
+        lower, upper = narrow_bracket(lower, upper, *known)
     trainer = fastest_trainer(game, config)
     evaluations = 0
     while upper / lower > 1 + rtol:

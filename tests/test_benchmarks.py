@@ -35,7 +35,20 @@ def test_lever_benchmark_paths_agree_at_a_tiny_size():
 def test_dpomdp_engine_benchmark_paths_agree_at_a_tiny_size():
     out = run_benchmark(
         "dpomdp_engine",
-        *("--horizon", "2", "--batch", "4", "--seeds", "2", "--train-steps", "2"),
+        *(
+            "--horizon",
+            "2",
+            "--batch",
+            "4",
+            "--taus",
+            "3",
+            "--seeds",
+            "2",
+            "--steps",
+            "3",
+            "--numpy-steps",
+            "2",
+        ),
         *("--repeats", "1"),
     )
     assert "PASS: every path agrees with numpy" in out

@@ -22,13 +22,14 @@ from marl.equivariance import (
 )
 from marl.exact_pg import (
     ExactPGConfig,
+    constant_schedules,
     geometric_schedule,
     make_exact_pg,
     make_trainer,
     train,
 )
 from marl.other_play import other_play_return
-from marl.phase import critical_tau
+from marl.phase import critical_tau, narrow_bracket, policies_agree
 from marl.sampled_pg import SampledPGConfig, make_sampled_pg, surrogate
 from marl.symmetry import symmetry_group
 from marl.theory import uniqueness_bound
@@ -183,6 +184,32 @@ def test_critical_tau_never_exceeds_the_uniqueness_bound(name):
     assert found.lower < found.upper <= found.lower * 1.05 + 1e-12
     if name == "lever":
         assert 0.1 < found.upper < bound
+
+
+def test_the_phase_grid_narrows_the_critical_tau_bracket_to_the_same_tau():
+    taus = np.array([0.0, 0.01, 0.1, 1.0, 10.0])
+    agree = np.array([False, False, True, True, True])
+    assert narrow_bracket(1e-3, 100.0, taus, agree) == (0.01, 0.1)
+    assert narrow_bracket(0.05, 100.0, taus, agree) == (0.05, 0.1)
+    assert narrow_bracket(1e-3, 100.0, taus, np.zeros(5, bool)) == (10.0, 100.0)
+    # The search started from the grid ends in the bracket of the search without.
+    spec, game, _, _ = setup("lever")
+    config = ExactPGConfig(steps=4000)
+    keys = jax.random.split(jax.random.key(3), 12)
+    grid = jnp.array([0.1, 0.3, 1.0, 3.0])
+    trainer = make_trainer(make_exact_pg(game, config))
+    states = trainer.run(
+        trainer.init(keys, len(grid)), constant_schedules(grid, config.steps)
+    )
+    known = (
+        np.asarray(grid),
+        policies_agree(game, exact.softmax_policy(states.logits), 1e-3),
+    )
+    kwargs = dict(keys=keys, lower=1e-3, upper=uniqueness_bound(spec.payoff), rtol=0.05)
+    plain = critical_tau(game, config, **kwargs)
+    narrowed = critical_tau(game, config, known=known, **kwargs)
+    assert narrowed.evaluations < plain.evaluations
+    assert narrowed.lower < plain.upper and plain.lower < narrowed.upper
 
 
 def test_ppo_surrogate_gradient_equals_reinforce_on_fresh_data():
