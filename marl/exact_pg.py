@@ -189,7 +189,8 @@ def init_state(
     learner's own randomness (gradient noise or episode sampling)."""
     init_key, own_key = jax.random.split(key)
     logits = init_logits(game, key=init_key, scale=scale)
-    return PGState(logits, optimizer.init(logits), jnp.asarray(jnp.inf), own_key)
+    grad_norm = jnp.asarray(jnp.inf, jnp.float32)  # strongly typed, like the updates'
+    return PGState(logits, optimizer.init(logits), grad_norm, own_key)
 
 
 def global_norm(tree: Policy) -> jax.Array:
