@@ -118,6 +118,7 @@ def crossplay(
 
 
 _joint_returns_jit = jax.jit(joint_returns)
+_play_distribution_jit = jax.jit(play_distribution)
 
 
 def count_conventions(game: TabularGame, policies: Policy, tol: float) -> int:
@@ -128,13 +129,15 @@ def count_conventions(game: TabularGame, policies: Policy, tol: float) -> int:
     this compares play wherever it happens and ignores choices at unreachable
     information states.
     Seeds are grouped greedily: each joins the first earlier group whose first
-    member is within `tol`.
+    member is within `tol`. One seed's distribution is built at a time (at
+    Dec-Tiger's horizon 5 it has 15 million entries), and only the groups' first
+    members are kept.
     """
-    probs = np.asarray(
-        jax.vmap(lambda *pi: play_distribution(game, pi))(*policies)
-    )  # [N, M]
-    leaders = probs[:0]
-    for row in probs:
-        if not np.any(0.5 * np.abs(leaders - row).sum(-1) <= tol):
-            leaders = np.concatenate([leaders, row[None]])
+    leaders: list[np.ndarray] = []
+    for seed in range(policies[0].shape[0]):
+        row = np.asarray(
+            _play_distribution_jit(game, tuple(pi[seed] for pi in policies))
+        )
+        if not any(0.5 * np.abs(leader - row).sum() <= tol for leader in leaders):
+            leaders.append(row)
     return len(leaders)

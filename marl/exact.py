@@ -93,12 +93,17 @@ def occupancy_pass(
                     reach[i].append(last_reach[i])
             value = value + last_value
             break
+        if step.transition is None:
+            value = value + jnp.einsum(
+                f"s{hist},{terms},s{acts}->", eta, *factors, step.reward, optimize=True
+            )
+            if with_play:  # states summed out first: [(H B)_1, ..., (H B)_n]
+                play = jnp.einsum(
+                    f"s{hist},{terms}->{hb}", eta, *factors, optimize=True
+                ).ravel()
+            break
         decide = jnp.einsum(f"s{hist},{terms}->s{hb}", eta, *factors)
         value = value + jnp.einsum(f"s{hb},s{acts}->", decide, step.reward)
-        if step.transition is None:
-            if with_play:
-                play = decide.sum(axis=0).ravel()
-            break
         eta = expand(jnp, decide, step.transition, step.observation, n)
         for i in range(n):
             eta = jnp.take(eta, step.children[i], axis=1 + i)
