@@ -274,7 +274,7 @@ def gradient_ascent(
     )
     print(
         f"\nspeed ratio numpy/jax per run and step: {theirs / ours:.1f}x; numpy would "
-        f"take {theirs * runs * args.steps / 3600:.1f} h for the whole grid"
+        f"take {theirs * runs * args.steps / 3600:.1f} h for the same runs and steps"
     )
     print(
         f"logits after {args.numpy_steps} steps from the same start, max |jax - "
