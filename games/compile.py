@@ -88,7 +88,8 @@ class Occupancy:
         or the expanded occupancy [S_{t+1}, (H B O)_1, ...]; for the last two, the
         largest intermediate of their contractions from eta_{T-2}
         (`last_two_steps_subscripts`). The distribution of play, built only on
-        demand, also needs the last step's decision tensor."""
+        demand (`marl.crossplay.count_conventions`, one seed at a time), also
+        builds the last occupancy and the table [(H B)_1, ..., (H B)_n]."""
         peak = 0
         for t, step in enumerate(self.steps):
             states = step.reward.shape[0]
