@@ -63,7 +63,7 @@ def numpy_value(spec: DecPOMDP, policies: Sequence[np.ndarray]) -> np.ndarray:
     radix order, a_0 most significant. The forward recursion over occupancy states:
     eta_{t+1}(s', (h, a, o)_i) = sum_s eta_t(s, h) pi(a | h) T(s' | s, a) O(o | a, s').
     """
-    transition, observation, reward = spec.transition, spec.observation, spec.reward
+    reward = spec.reward
     batch = policies[0][0].shape[0]
     eta = np.broadcast_to(
         spec.initial[None, :, None, None], (batch, spec.num_states, 1, 1)
@@ -76,12 +76,20 @@ def numpy_value(spec: DecPOMDP, policies: Sequence[np.ndarray]) -> np.ndarray:
         )
         if t == spec.horizon - 1:
             break
-        decide = np.einsum("bsxy,bxa,byc->bsxayc", eta, first, second, optimize=True)
-        moved = np.einsum("bsxayc,sacq->bqxayc", decide, transition, optimize=True)
-        grown = np.einsum("bqxayc,acqmn->bqxamycn", moved, observation, optimize=True)
-        b, q, x, a, m, y, c, n = grown.shape
-        eta = grown.reshape(b, q, x * a * m, y * c * n)
+        eta = numpy_next_occupancy(spec, eta, first, second)
     return value
+
+
+def numpy_next_occupancy(
+    spec: DecPOMDP, eta: np.ndarray, first: np.ndarray, second: np.ndarray
+) -> np.ndarray:
+    """eta_{t+1} [B, S', (A_1 O_1 H_1), (A_2 O_2 H_2)] from eta_t [B, S, H_1, H_2]
+    and the two agents' step-t policies [B, H_i, A_i]."""
+    decide = np.einsum("bsxy,bxa,byc->bsxayc", eta, first, second, optimize=True)
+    moved = np.einsum("bsxayc,sacq->bqxayc", decide, spec.transition, optimize=True)
+    grown = np.einsum("bqxayc,acqmn->bqxamycn", moved, spec.observation, optimize=True)
+    b, q, x, a, m, y, c, n = grown.shape
+    return grown.reshape(b, q, x * a * m, y * c * n)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -124,11 +132,7 @@ def numpy_objective_and_gradient(
         )
         if t == spec.horizon - 1:
             break
-        decide = np.einsum("bsxy,bxa,byc->bsxayc", eta, p1, p2, optimize=True)
-        moved = np.einsum("bsxayc,sacq->bqxayc", decide, transition, optimize=True)
-        grown = np.einsum("bqxayc,acqmn->bqxamycn", moved, observation, optimize=True)
-        b, q, x, a, m, y, c, n = grown.shape
-        eta = grown.reshape(b, q, x * a * m, y * c * n)
+        eta = numpy_next_occupancy(spec, eta, p1, p2)
     grads: list[list[np.ndarray]] = [[], []]
     later = None  # G_{t+1}
     for t in reversed(range(spec.horizon)):
