@@ -58,6 +58,8 @@ from marl.symmetry import symmetry_group
 from marl.theory import uniqueness_bound
 
 log = logging.getLogger("experiments.tabular")
+policies_of = jax.jit(softmax_policy)
+"""Softmax of a batch of logits, one compiled program per shape."""
 CONF_DIR = pathlib.Path(__file__).resolve().parent.parent / "conf"
 
 MAX_FLOATS = 500_000_000
@@ -126,7 +128,7 @@ def evaluate_runs(
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """One results point per run (leading axis of `states`), labelled by `labels`,
     and the stacked 2-player cross-play matrices."""
-    policies = softmax_policy(states.logits)  # per agent [R, N, K_i, A_i]
+    policies = policies_of(states.logits)  # per agent [R, N, K_i, A_i]
     grad_norm = np.asarray(states.grad_norm)
     points, matrices = [], {}
     for r, label in enumerate(labels):
@@ -234,12 +236,18 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     progress = dict(chunks=config.progress_chunks, grad_tol=config.learner.grad_tol)
     tau_labels = [{"tau": float(t)} for t in config.taus]
 
-    def grid(learner_config: ExactPGConfig, label: str) -> PGState:
-        trainer = fastest_trainer(game, learner_config, seat_symmetries)
-        schedules = constant_schedules(jnp.asarray(config.taus), learner_config.steps)
+    def grid(
+        learner_config: ExactPGConfig,
+        label: str,
+        taus: Any = config.taus,
+        trainer: Trainer | None = None,
+    ) -> PGState:
+        trainer = trainer or fastest_trainer(game, learner_config, seat_symmetries)
+        schedules = constant_schedules(jnp.asarray(taus), learner_config.steps)
         return train_with_progress(trainer, keys, schedules, label=label, **progress)
 
-    states = grid(config.learner, game.name)
+    grid_trainer = fastest_trainer(game, config.learner, seat_symmetries)
+    states = grid(config.learner, game.name, trainer=grid_trainer)
     points, matrices = evaluate_runs(
         game, states, tau_labels, config, symmetries, config.learner.grad_tol
     )
@@ -267,7 +275,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
         "grad_norm": np.asarray(states.grad_norm),
         **{
             f"agent{i}": np.asarray(pi)
-            for i, pi in enumerate(softmax_policy(states.logits))
+            for i, pi in enumerate(policies_of(states.logits))
         },
     }
 
@@ -287,23 +295,33 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
 
     upper = config.critical_tau.upper or bound or 10.0 * game.reward_range
     if config.critical_tau.enabled:
+        search = config.critical_tau
+
+        def agree_at(taus: np.ndarray) -> np.ndarray:
+            # The grid's trainer, in the grid's chunks, with progress logged.
+            found = grid(
+                config.learner, f"{game.name} tau* search", taus, grid_trainer
+            )
+            return policies_agree(
+                game, policies_of(found.logits), search.convention_tol
+            )
+
         found = critical_tau(
             game,
             config.learner,
             keys=keys,
-            lower=config.critical_tau.lower,
+            lower=search.lower,
             upper=upper,
-            rtol=config.critical_tau.rtol,
-            convention_tol=config.critical_tau.convention_tol,
-            points_per_round=config.critical_tau.points,
+            rtol=search.rtol,
+            convention_tol=search.convention_tol,
+            points_per_round=search.points,
             known=(
                 np.asarray(config.taus),
                 policies_agree(
-                    game,
-                    softmax_policy(states.logits),
-                    config.critical_tau.convention_tol,
+                    game, policies_of(states.logits), search.convention_tol
                 ),
             ),
+            agree_at=agree_at,
         )
         results["critical_tau"] = {
             "tau_star": found.upper,

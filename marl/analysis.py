@@ -3,6 +3,7 @@ conventions found, and convergence."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -14,6 +15,38 @@ from marl.equivariance import PolicySymmetries, equivariance_error
 from marl.exact import Policy, expected_return
 from marl.greedy import greedify, greedify_ties
 from marl.other_play import other_play_return
+
+
+@partial(jax.jit, static_argnums=(2, 3, 4))
+def _device_scores(
+    game: TabularGame,
+    policies: Policy,
+    tie_tol: float,
+    symmetries: PolicySymmetries | None,
+    seat_symmetries: PolicySymmetries | None,
+) -> dict[str, Any]:
+    """The seeds' greedified policies, equivariance errors, Other-Play values and
+    self-play returns, in one program (compiled once per study: the symmetries
+    are static, hashed by identity)."""
+    kinds = {
+        "": policies,
+        "_greedy": greedify(policies),
+        "_greedy_ties": greedify_ties(policies, tie_tol),
+    }
+    scores: dict[str, Any] = {"kinds": kinds}
+    if symmetries is not None:
+        scores["equivariance_errors"] = {
+            suffix: jax.vmap(lambda *pi: equivariance_error(pi, symmetries))(*joint)
+            for suffix, joint in kinds.items()
+        }
+    if seat_symmetries is not None and game.num_agents == 2:
+        scores["other_play_values"] = jax.vmap(
+            lambda *pi: other_play_return(game, pi, seat_symmetries)
+        )(*policies)
+    returns = jax.vmap(lambda *pi: expected_return(game, pi))
+    scores["returns"] = returns(*policies)
+    scores["returns_greedy"] = returns(*kinds["_greedy"])
+    return scores
 
 
 def summarize_seeds(
@@ -37,46 +70,28 @@ def summarize_seeds(
     Returns the JSON-ready point (see docs/results.md for every field) and, for
     2-player games, the cross-play matrices float[N, N] keyed by policy kind.
     """
-    kinds: dict[str, Policy] = {
-        "": policies,
-        "_greedy": greedify(policies),
-        "_greedy_ties": greedify_ties(policies, tie_tol),
-    }
+    scores = _device_scores(game, policies, tie_tol, symmetries, seat_symmetries)
     point: dict[str, Any] = {}
     matrices: dict[str, np.ndarray] = {}
-    for suffix, joint in kinds.items():
-        scores: CrossPlay = crossplay(game, joint, max_assignments=max_assignments)
-        point[f"sp{suffix}"] = scores.sp
-        point[f"sp{suffix}_se"] = scores.sp_se
-        point[f"xp{suffix}"] = scores.xp
-        point[f"xp{suffix}_se"] = scores.xp_se
-        if scores.matrix is not None:
-            matrices[f"crossplay{suffix}"] = scores.matrix
+    for suffix, joint in scores["kinds"].items():
+        xp: CrossPlay = crossplay(game, joint, max_assignments=max_assignments)
+        point[f"sp{suffix}"] = xp.sp
+        point[f"sp{suffix}_se"] = xp.sp_se
+        point[f"xp{suffix}"] = xp.xp
+        point[f"xp{suffix}_se"] = xp.xp_se
+        if xp.matrix is not None:
+            matrices[f"crossplay{suffix}"] = xp.matrix
         if symmetries is not None:
-            errors = np.asarray(
-                jax.vmap(lambda *pi: equivariance_error(pi, symmetries))(*joint)
-            )
+            errors = np.asarray(scores["equivariance_errors"][suffix])
             point[f"equivariance_error{suffix}"] = float(errors.mean())
             point[f"equivariance_error{suffix}_max"] = float(errors.max())
     point["num_conventions"] = count_conventions(game, policies, convention_tol)
     point["converged_fraction"] = float(np.mean(np.asarray(grad_norm) < grad_tol))
     point["max_grad_norm"] = float(np.max(grad_norm))
-    if seat_symmetries is not None and game.num_agents == 2:
-        op_values = np.asarray(
-            jax.vmap(lambda *pi: other_play_return(game, pi, seat_symmetries))(
-                *policies
-            )
-        )
+    if "other_play_values" in scores:
+        op_values = np.asarray(scores["other_play_values"])
         point["other_play_value"] = float(op_values.mean())
         point["other_play_value_best"] = float(op_values.max())
-    point["best_sp"] = float(
-        np.max(np.asarray(jax.vmap(lambda *pi: expected_return(game, pi))(*policies)))
-    )
-    point["best_sp_greedy"] = float(
-        np.max(
-            np.asarray(
-                jax.vmap(lambda *pi: expected_return(game, pi))(*kinds["_greedy"])
-            )
-        )
-    )
+    point["best_sp"] = float(np.max(np.asarray(scores["returns"])))
+    point["best_sp_greedy"] = float(np.max(np.asarray(scores["returns_greedy"])))
     return point, matrices

@@ -29,10 +29,11 @@ class PolicyAction:
     cols: tuple[np.ndarray, ...]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class PolicySymmetries:
     """A group's generators acting on policies of one compiled game, and the orbits
-    of the flat (agent, infostate, action) index (agents concatenated row-major)."""
+    of the flat (agent, infostate, action) index (agents concatenated row-major).
+    Compared and hashed by identity, so that it can be a static argument of jit."""
 
     generators: tuple[PolicyAction, ...]
     orbit: np.ndarray  # int[sum_i K_i * A_i]

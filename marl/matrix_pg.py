@@ -25,6 +25,7 @@ from marl.exact_pg import (
     Learner,
     PGState,
     Trainer,
+    draw_starts,
     make_exact_pg,
     make_trainer,
 )
@@ -159,7 +160,7 @@ def make_matrix_trainer(game: TabularGame, config: ExactPGConfig) -> Trainer:
     )
 
     def init(keys: jax.Array, num_runs: int) -> PGState:
-        states = jax.vmap(learner.init)(keys)
+        states = draw_starts(learner, keys)
         return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_runs, *x.shape)), states)
 
     def run(states: PGState, schedules: jax.Array) -> PGState:
@@ -203,7 +204,7 @@ def make_matrix_trainer(game: TabularGame, config: ExactPGConfig) -> Trainer:
         norm = jnp.asarray(norm.reshape(padded)[:total].reshape(num_taus, num_seeds))
         return states._replace(logits=(from_blocks(x), from_blocks(y)), grad_norm=norm)
 
-    return Trainer(jax.jit(init, static_argnums=1), run)
+    return Trainer(init, run)
 
 
 def fastest_trainer(

@@ -3,6 +3,7 @@ the same joint policy, by bracketing on a log scale."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -80,6 +81,7 @@ def critical_tau(
     points_per_round: int = 8,
     convention_tol: float = 1e-3,
     known: tuple[np.ndarray, np.ndarray] | None = None,
+    agree_at: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> CriticalTau:
     """Finds tau* to a relative tolerance `rtol`, given seeds disagree at `lower`
     and agree at `upper` (uniqueness is assumed monotone in tau between them).
@@ -88,18 +90,34 @@ def critical_tau(
     grid), narrows the bracket first (`narrow_bracket`). Each round evaluates
     `points_per_round` taus spaced evenly in log tau inside the bracket as one
     vmapped batch, so the bracket shrinks by that factor per round.
+
+    `agree_at(taus)` -> bool[T] runs the seeds at those taus and says where they
+    agree (default: `seeds_agree` with `fastest_trainer(game, config)`); a caller
+    that already ran a grid of as many taus passes its own trainer here, so the
+    search reuses the grid's compiled program.
     """
     if not 0 < lower < upper:
         raise ValueError(f"need 0 < lower < upper, got {lower}, {upper}")
     if known is not None:
         lower, upper = narrow_bracket(lower, upper, *known)
-    trainer = fastest_trainer(game, config)
+    if agree_at is None:
+        trainer = fastest_trainer(game, config)
+
+        def run_and_compare(taus: np.ndarray) -> np.ndarray:
+            return seeds_agree(
+                game,
+                config,
+                trainer,
+                keys=keys,
+                taus=taus,
+                convention_tol=convention_tol,
+            )
+
+        agree_at = run_and_compare
     evaluations = 0
     while upper / lower > 1 + rtol:
         inner = np.geomspace(lower, upper, points_per_round + 2)[1:-1]
-        agree = seeds_agree(
-            game, config, trainer, keys=keys, taus=inner, convention_tol=convention_tol
-        )
+        agree = agree_at(inner)
         evaluations += len(inner)
         first = int(np.argmax(agree)) if agree.any() else len(inner)
         lower = float(inner[first - 1]) if first > 0 else lower
