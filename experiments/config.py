@@ -109,7 +109,8 @@ class TabularConfig:
     none and needs one). A matrix game has horizon 1."""
     engine: str = "auto"
     """Exact engine: 'recursion' (occupancy states), 'enumeration' (terminal
-    histories), or 'auto', the cheaper by a work estimate (games.compile)."""
+    histories), or 'auto', the cheaper by a work estimate
+    (games.compile.compile_game)."""
     seeds: int = 32
     """Independent seeds (random initial logits) per tau."""
     taus: list[float] = dataclasses.field(

@@ -205,6 +205,24 @@ def observing_states(
     return observation, joint
 
 
+def action_slices(game: DecPOMDP, t: int) -> tuple:
+    """Index over the joint-action axes at step t: every action of an acting
+    agent, the placeholder action 0 of the others."""
+    return tuple(
+        slice(None) if game.acting[t, i] else slice(0, 1)
+        for i in range(game.num_agents)
+    )
+
+
+def reachable_states(game: DecPOMDP) -> list[np.ndarray]:
+    """Per step t, bool[S]: the states reachable at t under some joint action."""
+    reach = [game.initial > 0]
+    for t in range(game.horizon - 1):
+        moves = game.transition[reach[-1]][(slice(None), *action_slices(game, t))]
+        reach.append(moves.reshape(-1, game.num_states).max(axis=0) > 0)
+    return reach
+
+
 def with_horizon(spec: DecPOMDP, horizon: int) -> DecPOMDP:
     """The same Dec-POMDP planned for another horizon. Only games whose agents all
     act at every step can change horizon (a turn schedule is part of the game)."""

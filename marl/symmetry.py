@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from games import DecPOMDP, MatrixGame, TabularGame
+from games.spec import reachable_states
 
 VALUE_DECIMALS = 9  # table entries equal after rounding get the same colour
 
@@ -99,25 +100,6 @@ class SymmetryGroup:
 
 def as_decpomdp(spec: DecPOMDP | MatrixGame) -> DecPOMDP:
     return spec.to_decpomdp() if isinstance(spec, MatrixGame) else spec
-
-
-def reachable_states(game: DecPOMDP) -> list[np.ndarray]:
-    """Per step t, bool[S]: states reachable at t under some joint action."""
-    reach = [game.initial > 0]
-    for t in range(game.horizon - 1):
-        moves = game.transition[reach[-1]]  # [S_reached, A_1, ..., A_n, S]
-        moves = moves[(slice(None), *_placeholder_index(game, t))]
-        reach.append(moves.reshape(-1, game.num_states).max(axis=0) > 0)
-    return reach
-
-
-def _placeholder_index(game: DecPOMDP, t: int) -> tuple:
-    """Index over the action axes at step t: all actions of acting agents, action 0
-    (the placeholder) of the others."""
-    return tuple(
-        slice(None) if game.acting[t, i] else slice(0, 1)
-        for i in range(game.num_agents)
-    )
 
 
 class _Graph:

@@ -1,0 +1,338 @@
+"""The recursion engine: a forward pass over joint action-observation histories
+with the state marginalized, the occupancy state eta_t(s, h_1, ..., h_n) of
+Dibangoye et al. 2016 ("Optimally solving Dec-POMDPs as continuous-state MDPs",
+JAIR 55).
+
+Cost and memory per step are |S_t| x prod_i |H_i^t| |A_i| |O_i|, where H_i^t are
+agent i's reachable histories at step t (at most (|A_i||O_i|)^t) and S_t the
+reachable states. `build_occupancy` finds those histories and lays out the arrays
+(once, in NumPy, outside jit); `marl.exact` evaluates a policy on them. The last
+occupancy is never built: the last two steps are contracted from eta_{T-2}
+(`last_two_steps_subscripts`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import string
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import opt_einsum
+
+from games.spec import DecPOMDP, action_slices, reachable_states
+
+FLOAT_BYTES = 4
+
+
+class CompileError(ValueError):
+    """A game cannot be compiled as asked (too large, wrong engine)."""
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class OccupancyStep:
+    """Step t of the forward recursion, restricted to what can happen.
+
+    S_t reachable states, H_i histories of agent i at step t, B_i = A_i if agent i
+    acts at t else 1 (its placeholder action 0), O_i observations.
+      reward:      float32[S_t, B_1..B_n], discount^t R(s, joint action).
+      transition:  float32[S_t, B_1..B_n, S_{t+1}] (absent at the last step).
+      observation: float32[B_1..B_n, S_{t+1}, O_1..O_n] (absent at the last step).
+      children:    per agent int32[H_i^{t+1}]: which flat (h, b, o) index of
+                   [H_i, B_i, O_i] each history of step t+1 extends.
+    Static: `acting[i]`, and `rows[i]`, the first row of step t's information
+    states in agent i's policy table.
+    """
+
+    reward: jax.Array
+    transition: jax.Array | None
+    observation: jax.Array | None
+    children: tuple[jax.Array, ...]
+    acting: tuple[bool, ...] = dataclasses.field(metadata=dict(static=True))
+    rows: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
+    histories: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Occupancy:
+    """The forward recursion: eta_0 = `initial` float32[S_0, H_1^0..H_n^0] and one
+    `OccupancyStep` per step."""
+
+    initial: jax.Array
+    steps: tuple[OccupancyStep, ...]
+
+    @property
+    def peak_floats(self) -> int:
+        """Largest intermediate of one evaluation of the value and reach (floats):
+        for every step but the last two, the decision tensor [S_t, (H B)_1, ...]
+        or the expanded occupancy [S_{t+1}, (H B O)_1, ...]; for the last two, the
+        largest intermediate of their contractions from eta_{T-2}
+        (`last_two_steps_subscripts`). The distribution of play, built only on
+        demand (`marl.crossplay.count_conventions`, one seed at a time), also
+        builds the last occupancy and the table [(H B)_1, ..., (H B)_n]."""
+        peak = 0
+        for t, step in enumerate(self.steps):
+            states = step.reward.shape[0]
+            widths = step.reward.shape[1:]
+            if step.observation is None:
+                return max(
+                    peak,
+                    states
+                    * math.prod(
+                        h * b for h, b in zip(step.histories, widths, strict=True)
+                    ),
+                )
+            if self.steps[t + 1].observation is None:
+                paths, operand = _last_two_steps_paths(step, self.steps[t + 1])
+                return max(peak, operand, *(int(p.largest_intermediate) for p in paths))
+            peak = max(
+                peak,
+                states
+                * math.prod(h * b for h, b in zip(step.histories, widths, strict=True)),
+            )
+            num_obs = step.observation.shape[-len(step.histories) :]
+            after = step.observation.shape[len(step.histories)]
+            expand = after * math.prod(
+                h * b * o
+                for h, b, o in zip(step.histories, widths, num_obs, strict=True)
+            )
+            peak = max(peak, expand, states * expand // max(after, 1))
+        return peak
+
+
+def last_two_steps_subscripts(n: int) -> tuple[str, str, tuple[str, ...]]:
+    """Einsum subscripts that give the last two steps of the recursion from the
+    occupancy eta_{T-2} without building eta_{T-1} (`marl.exact`): (step T-2's
+    expected reward, step T-1's expected reward, per agent step T-1's reach over
+    its (h, b, o) extensions of step T-2's histories). The operands, in order:
+    eta [S, H_1..H_n], the n policies [H_i, B_i] of step T-2, T [S, B.., S'],
+    O [B.., S', O_1..O_n], the n policies of step T-1 laid out as
+    [H_i, B_i, O_i, A_i] and the last reward [S', A_1..A_n] (the reaches take the
+    operands up to O)."""
+    hb = letters(2 * n, "sqz")
+    hist, acts = hb[0::2], hb[1::2]
+    obs = letters(n, "sqz" + hb)
+    final = letters(n, "sqz" + hb + obs)
+    now = f"s{hist}," + ",".join(f"{hist[i]}{acts[i]}" for i in range(n))
+    moves = f"{now},s{acts}q,{acts}q{obs}"
+    own = [hist[i] + acts[i] + obs[i] for i in range(n)]
+    laid_out = ",".join(o + f for o, f in zip(own, final, strict=True))
+    return (
+        f"{now},s{acts}->",
+        f"{moves},{laid_out},q{final}->",
+        tuple(f"{moves}->{own[i]}" for i in range(n)),
+    )
+
+
+def _last_two_steps_paths(step: OccupancyStep, last: OccupancyStep) -> tuple[list, int]:
+    """opt_einsum's optimal paths (jnp.einsum's with optimize='optimal') for the
+    contractions of `last_two_steps_subscripts`, and the largest operand."""
+    assert step.transition is not None and step.observation is not None
+    n = len(step.histories)
+    widths = step.reward.shape[1:]
+    num_obs = step.observation.shape[n + 1 :]
+    laid_out = list(
+        zip(step.histories, widths, num_obs, last.reward.shape[1:], strict=True)
+    )
+    shapes = [
+        (step.reward.shape[0], *step.histories),
+        *zip(step.histories, widths, strict=True),
+        step.transition.shape,
+        step.observation.shape,
+    ]
+    now, later, reaches = last_two_steps_subscripts(n)
+    return [
+        opt_einsum.contract_path(
+            subscripts, *operands, shapes=True, optimize="optimal"
+        )[1]
+        for subscripts, operands in [
+            (now, [*shapes[: n + 1], step.reward.shape]),
+            (later, [*shapes, *laid_out, last.reward.shape]),
+            *((reach, shapes) for reach in reaches),
+        ]
+    ], max(math.prod(x) for x in [*shapes, *laid_out])
+
+
+def letters(count: int, skip: str = "") -> str:
+    """`count` distinct einsum letters, avoiding those in `skip`."""
+    pool = [c for c in string.ascii_letters if c not in skip]
+    return "".join(pool[:count])
+
+
+def build_occupancy(
+    game: DecPOMDP, max_floats: int | None
+) -> tuple[Occupancy, list[list[list[tuple]]]]:
+    """The recursion's arrays, and per agent and step the reachable histories,
+    found by running the recursion once in NumPy under the uniform policy (which
+    reaches every history that any policy reaches)."""
+    n = game.num_agents
+    reach_states = reachable_states(game)
+    states = [np.flatnonzero(r) for r in reach_states]
+    num_obs = game.num_observations
+    # Step 0: the first state and, if any, the first joint observation.
+    first = game.initial[states[0]]
+    layout: list[list[list[tuple]]] = [[] for _ in range(n)]
+    if game.initial_observation is None:
+        eta = first.reshape(-1, *([1] * n))
+        for i in range(n):
+            layout[i].append([()])
+    else:
+        joint = game.initial_observation[states[0]] * first.reshape(
+            -1, *([1] * n)
+        )  # [S_0, O_1..O_n]
+        kept = []
+        for i in range(n):
+            others = tuple(a for a in range(n + 1) if a != i + 1)
+            seen = np.flatnonzero(joint.sum(axis=others) > 0)
+            kept.append(seen)
+            layout[i].append([(("o", int(o)),) for o in seen])
+        eta = joint[np.ix_(np.arange(len(states[0])), *kept)]
+    initial = eta
+    steps = []
+    rows = [0] * n
+    for t in range(game.horizon):
+        acting = tuple(bool(game.acting[t, i]) for i in range(n))
+        slices = action_slices(game, t)
+        histories = tuple(len(layout[i][t]) for i in range(n))
+        reward = game.reward[states[t]][(slice(None), *slices)] * game.discount**t
+        step_rows = tuple(rows)
+        for i in range(n):
+            if acting[i]:
+                rows[i] += histories[i]
+        if t == game.horizon - 1:
+            steps.append(
+                OccupancyStep(
+                    reward=jnp.asarray(reward, jnp.float32),
+                    transition=None,
+                    observation=None,
+                    children=tuple(jnp.zeros(0, jnp.int32) for _ in range(n)),
+                    acting=acting,
+                    rows=step_rows,
+                    histories=histories,
+                )
+            )
+            break
+        transition = game.transition[states[t]][(slice(None), *slices)][
+            ..., states[t + 1]
+        ]
+        observation = game.observation[slices][..., states[t + 1], *([slice(None)] * n)]
+        width = [game.num_actions[i] if acting[i] else 1 for i in range(n)]
+        if t == game.horizon - 2:
+            # The last occupancy is never built (`marl.exact` contracts the last
+            # two steps from this one): each agent's reachable extensions are
+            # read from its marginal, contracted from eta like its reach.
+            uniform = [
+                np.full((h, b), 1.0 / b) for h, b in zip(histories, width, strict=True)
+            ]
+            masses = [
+                np.einsum(
+                    reach, eta, *uniform, transition, observation, optimize="optimal"
+                ).ravel()
+                for reach in last_two_steps_subscripts(n)[2]
+            ]
+        else:
+            _check_size(
+                game, t, len(states[t + 1]), histories, width, num_obs, max_floats
+            )
+            # Uniform policy: every action of an acting agent has probability 1/B_i.
+            decide = eta
+            for i in range(n):
+                decide = np.expand_dims(decide, axis=2 + 2 * i) / width[i]
+                decide = np.repeat(decide, width[i], axis=2 + 2 * i)
+            expanded = expand(np, decide, transition, observation, n)
+            masses = [
+                expanded.sum(axis=tuple(a for a in range(expanded.ndim) if a != 1 + i))
+                for i in range(n)
+            ]
+        children = []
+        kept = []
+        for i in range(n):
+            alive = np.flatnonzero(masses[i] > 0)
+            children.append(alive.astype(np.int32))
+            kept.append(alive)
+            hb = width[i] * num_obs[i]
+            layout[i].append(
+                [
+                    layout[i][t][c // hb]
+                    + ((("a", (c // num_obs[i]) % width[i]),) if acting[i] else ())
+                    + (("o", c % num_obs[i]),)
+                    for c in alive
+                ]
+            )
+        if t < game.horizon - 2:
+            eta = expanded[np.ix_(np.arange(expanded.shape[0]), *kept)]
+        steps.append(
+            OccupancyStep(
+                reward=jnp.asarray(reward, jnp.float32),
+                transition=jnp.asarray(transition, jnp.float32),
+                observation=jnp.asarray(observation, jnp.float32),
+                children=tuple(jnp.asarray(c) for c in children),
+                acting=acting,
+                rows=step_rows,
+                histories=histories,
+            )
+        )
+    return Occupancy(jnp.asarray(initial, jnp.float32), tuple(steps)), layout
+
+
+def _check_size(game, t, next_states, histories, width, num_obs, max_floats) -> None:
+    if max_floats is None:
+        return
+    size = next_states * math.prod(
+        h * b * o for h, b, o in zip(histories, width, num_obs, strict=True)
+    )
+    if size > max_floats:
+        raise CompileError(
+            f"game '{game.name}' at horizon {game.horizon}: the occupancy after step "
+            f"{t + 1} has {size:,} entries ({size * FLOAT_BYTES / 2**30:.1f} GiB), "
+            f"over the limit of {max_floats:,}; try a shorter horizon"
+        )
+
+
+def expand(xp, decide, transition, observation, n: int):
+    """eta_{t+1} before pruning: [S', (H B O)_1, ..., (H B O)_n] from the decision
+    tensor [S, H_1, B_1, ..., H_n, B_n] (occupancy times policies).
+
+    sum_s decide[s, h, b] T[s, b, s'] O[b, s', o], each agent's (h, b, o) flattened.
+    """
+    hb = letters(2 * n, "sqz")
+    obs = letters(n, "sqz" + hb)
+    acts = hb[1::2]
+    moved = xp.einsum(f"s{hb},s{acts}q->q{hb}", decide, transition)
+    out = "q" + "".join(hb[2 * i : 2 * i + 2] + obs[i] for i in range(n))
+    expanded = xp.einsum(f"q{hb},{acts}q{obs}->{out}", moved, observation)
+    shape = expanded.shape
+    return expanded.reshape(
+        shape[0], *(math.prod(shape[1 + 3 * i : 4 + 3 * i]) for i in range(n))
+    )
+
+
+def recursion_cost(occupancy: Occupancy) -> int:
+    """A work estimate comparable to the enumeration's Z x decisions: the floats
+    touched per evaluation, plus a fixed cost per step for the operations. The
+    last two steps' contractions count a third of their intermediates' floats:
+    on the 2-core CPU of docs/tabular.md they are about three times cheaper per
+    float than the enumeration's gathers (box pushing and Mars rovers at horizon
+    3 and 4 set the factor: it picks the faster engine for each)."""
+    total = 0
+    for t, step in enumerate(occupancy.steps):
+        states, widths = step.reward.shape[0], step.reward.shape[1:]
+        total += 64
+        if step.observation is not None and occupancy.steps[t + 1].observation is None:
+            paths, _ = _last_two_steps_paths(step, occupancy.steps[t + 1])
+            return total + sum(sum(p.size_list) for p in paths) // 3
+        total += states * math.prod(
+            h * b for h, b in zip(step.histories, widths, strict=True)
+        )
+        if step.transition is not None and step.observation is not None:
+            after = step.transition.shape[-1]
+            total += (
+                after
+                * math.prod(h * b for h, b in zip(step.histories, widths, strict=True))
+                * (states + math.prod(step.observation.shape[-len(step.histories) :]))
+            )
+    return total
