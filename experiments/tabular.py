@@ -299,12 +299,8 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
 
         def agree_at(taus: np.ndarray) -> np.ndarray:
             # The grid's trainer, in the grid's chunks, with progress logged.
-            found = grid(
-                config.learner, f"{game.name} tau* search", taus, grid_trainer
-            )
-            return policies_agree(
-                game, policies_of(found.logits), search.convention_tol
-            )
+            runs = grid(config.learner, f"{game.name} tau* search", taus, grid_trainer)
+            return policies_agree(game, policies_of(runs.logits), search.convention_tol)
 
         found = critical_tau(
             game,
@@ -317,9 +313,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
             points_per_round=search.points,
             known=(
                 np.asarray(config.taus),
-                policies_agree(
-                    game, policies_of(states.logits), search.convention_tol
-                ),
+                policies_agree(game, policies_of(states.logits), search.convention_tol),
             ),
             agree_at=agree_at,
         )

@@ -92,9 +92,9 @@ def critical_tau(
     vmapped batch, so the bracket shrinks by that factor per round.
 
     `agree_at(taus)` -> bool[T] runs the seeds at those taus and says where they
-    agree (default: `seeds_agree` with `fastest_trainer(game, config)`); a caller
-    that already ran a grid of as many taus passes its own trainer here, so the
-    search reuses the grid's compiled program.
+    agree (default: `seeds_agree` with `fastest_trainer(game, config)`, all steps
+    in one call). The tabular entry point passes its own: the phase grid's
+    trainer, run in the grid's chunks with progress logged.
     """
     if not 0 < lower < upper:
         raise ValueError(f"need 0 < lower < upper, got {lower}, {upper}")
