@@ -251,6 +251,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     points, matrices = evaluate_runs(
         game, states, tau_labels, config, symmetries, config.learner.grad_tol
     )
+    grid_policies = policies_of(states.logits)  # per agent [T, N, K_i, A_i]
     results: dict[str, Any] = {
         "game": game.name,
         "game_file": config.game_file,
@@ -273,10 +274,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     arrays = {
         "taus": np.asarray(config.taus),
         "grad_norm": np.asarray(states.grad_norm),
-        **{
-            f"agent{i}": np.asarray(pi)
-            for i, pi in enumerate(policies_of(states.logits))
-        },
+        **{f"agent{i}": np.asarray(pi) for i, pi in enumerate(grid_policies)},
     }
 
     if config.other_play and game.num_agents == 2 and group.order == 1:
@@ -313,7 +311,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
             points_per_round=search.points,
             known=(
                 np.asarray(config.taus),
-                policies_agree(game, policies_of(states.logits), search.convention_tol),
+                policies_agree(game, grid_policies, search.convention_tol),
             ),
             agree_at=agree_at,
         )
