@@ -10,7 +10,11 @@ on a grid times every seed, `--steps` SGD steps each, computed side by side by
              `make_trainer(make_exact_pg(game, config))`, which every other game uses;
   numpy      the same update written here in NumPy, vectorized over all taus x seeds
              at once (no Python loop over runs), in two styles: plain expressions,
-             and in place into preallocated buffers (`out=`).
+             and in place into preallocated buffers (`out=`); with --general also
+             the general path's algorithm in NumPy (the enumeration of terminal
+             histories, its gradient by the policy-gradient theorem), so that the
+             general path is compared with the same algorithm, not only with the
+             closed form.
 
 All paths start from the same initial logits (drawn here with NumPy and injected
 into the JAX state) and compute in float32. The script prints the machine, a timing
@@ -252,6 +256,72 @@ def numpy_train_inplace(
     return theta, phi
 
 
+def enumeration_indicators(game: TabularGame) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per agent, (visits float[Z, K_i], choices float[Z, K_i * A_i]): how often
+    terminal history z passes information state h, and takes action b there."""
+    out = []
+    for (k, a), infostate, action in zip(
+        game.policy_shapes, game.infostate, game.action, strict=True
+    ):
+        h, b = np.asarray(infostate), np.asarray(action)  # [Z, T_i]
+        visits = np.zeros((h.shape[0], k), DTYPE)
+        choices = np.zeros((h.shape[0], k * a), DTYPE)
+        rows = np.arange(h.shape[0])
+        for t in range(h.shape[1]):
+            np.add.at(visits, (rows, h[:, t]), 1.0)
+            np.add.at(choices, (rows, h[:, t] * a + b[:, t]), 1.0)
+        out.append((visits, choices))
+    return out
+
+
+def numpy_enumeration_train(
+    logits: list[np.ndarray],
+    game: TabularGame,
+    run_taus: np.ndarray,
+    *,
+    steps: int,
+    learning_rate: float,
+    reward_range: float,
+) -> tuple[np.ndarray, ...]:
+    """The general path's algorithm in NumPy: per run (float[R, K_i, A_i] logits),
+    P(z) = chance(z) prod pi(a | h) over every terminal history, and the gradient
+    of J_tau (reach weighting) by the policy-gradient theorem,
+
+      dJ/dtheta[h, b] = sum_z P(z) (R(z) + tau S(z)) (n_zhb - n_zh pi(b | h))
+                        - tau reach(h) pi(b | h) (log pi(b | h) + H(h)),
+
+    n_zh, n_zhb the visits of h and choices of b there on z, S(z) the entropy
+    summed over z's decisions, reach(h) = sum_z P(z) n_zh; dense products over
+    histories (`enumeration_indicators`). Returns the final logits."""
+    indicators = enumeration_indicators(game)
+    chance = np.asarray(game.chance, DTYPE)
+    returns = np.asarray(game.returns, DTYPE)
+    tau = run_taus.astype(DTYPE)[:, None]
+    step = (learning_rate / (reward_range + tau)).astype(DTYPE)[:, :, None]
+    logits = [x.astype(DTYPE).copy() for x in logits]
+    for _ in range(steps):
+        log_pi = [x - x.max(-1, keepdims=True) for x in logits]
+        log_pi = [x - np.log(np.exp(x).sum(-1, keepdims=True)) for x in log_pi]
+        pi = [np.exp(x) for x in log_pi]
+        entropy = [-(p * lp).sum(-1) for p, lp in zip(pi, log_pi, strict=True)]
+        log_prob = np.log(chance)[None, :]
+        path_entropy = np.zeros_like(log_prob)
+        for lp, h, (visits, choices) in zip(log_pi, entropy, indicators, strict=True):
+            log_prob = log_prob + lp.reshape(lp.shape[0], -1) @ choices.T
+            path_entropy = path_entropy + h @ visits.T
+        prob = np.exp(log_prob)  # [R, Z]
+        weight = prob * (returns[None, :] + tau * path_entropy)
+        for i, (visits, choices) in enumerate(indicators):
+            shape = pi[i].shape
+            score = (weight @ choices).reshape(shape) - (weight @ visits)[
+                ..., None
+            ] * pi[i]
+            reach = (prob @ visits)[..., None]
+            bonus = -reach * pi[i] * (log_pi[i] + entropy[i][..., None])
+            logits[i] += step * (score + tau[..., None] * bonus)
+    return tuple(logits)
+
+
 # ------------------------------------------------------------------------ JAX paths
 
 
@@ -442,6 +512,13 @@ def table_lines(rows: Sequence[Timing], updates: int) -> list[str]:
             f"speed ratio JAX/NumPy ({project.name} vs {row.name}): "
             f"{row.clock.wall / project.clock.wall:.3g}x{target}"
         )
+    general = [row for row in rows if row.name.endswith("general path), run only")]
+    same = [row for row in numpy_rows if row.name.endswith("enumeration")]
+    if general and same:
+        lines.append(
+            f"speed ratio, the same algorithm ({general[0].name} vs {same[0].name}): "
+            f"{same[0].clock.wall / general[0].clock.wall:.3g}x"
+        )
     return lines
 
 
@@ -576,6 +653,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.repeats,
         )
     rows += time_numpy(initial, payoff, run_taus, hyper, args.repeats)
+    if args.general:
+        per_run = [np.tile(x[:, None, :], (len(taus), 1, 1)) for x in logits]
+
+        def enumeration() -> tuple[np.ndarray, ...]:
+            return numpy_enumeration_train(per_run, game, run_taus, **hyper)
+
+        clock, final = best_of(args.repeats, enumeration)
+        name = "numpy, the general path's enumeration"
+        print(f"  {name}: {clock_text(clock)}", flush=True)
+        policies = tuple(softmax_action_major(x[:, 0, :].T) for x in final)
+        rows.append(Timing(name, clock, policies))
 
     if args.profile:
         profile = profile_project(game, config, logits, taus, steps=args.profile)

@@ -39,7 +39,8 @@ COLUMNS = (
     "sp_greedy_ties",
     "xp_greedy_ties",
     "num_conventions",
-    "converged_fraction",
+    "certified",
+    "uncertified",
     "uniqueness_bound",
     "best_sp_greedy",
     "optimum",
@@ -85,9 +86,18 @@ def table_rows(runs: list[tuple[pathlib.Path, dict[str, Any]]]) -> list[dict[str
                     "optimum": results.get("optimum"),
                     "gap_to_optimum": gap(results.get("optimum"), point),
                     **{key: point.get(key) for key in COLUMNS if key in point},
+                    "uncertified": uncertified(results["num_seeds"], point),
                 }
             )
     return rows
+
+
+def uncertified(num_seeds: int, point: dict[str, Any]) -> int | None:
+    """Seeds not certified at a fixed point (None for runs without certificates:
+    annealing, the sampled learner, Hanabi)."""
+    if point.get("certified") is None:
+        return None
+    return num_seeds - point["certified"]
 
 
 def gap(optimum: float | None, point: dict[str, Any]) -> float | None:
@@ -104,12 +114,31 @@ SUMMARY_COLUMNS = (
     "horizon",
     "num_seeds",
     "symmetry_order",
+    "tau_star_lower",
     "tau_star",
+    "tau_star_certified",
     "uniqueness_bound",
+    "tau_star_over_bound",
     "best_sp",
     "best_other_play",
     "annealed_xp",
 )
+
+
+def tau_star_columns(search: dict[str, Any] | None) -> dict[str, Any]:
+    """The tau* bracket (lower, tau_star], the seeds certified to agree at its
+    upper end, and tau*/bound (2-player matrix games)."""
+    if not search:
+        return {}
+    verdict = search.get("upper_verdict") or {}
+    return {
+        "tau_star_lower": search.get("lower"),
+        "tau_star": search.get("tau_star"),
+        "tau_star_certified": (
+            f"{verdict['certified']}/{verdict['seeds']}" if verdict else None
+        ),
+        "tau_star_over_bound": search.get("tau_star_over_bound"),
+    }
 
 
 def summary_rows(
@@ -131,7 +160,7 @@ def summary_rows(
                 "horizon": results.get("horizon"),
                 "num_seeds": results["num_seeds"],
                 "symmetry_order": results.get("symmetry", {}).get("order"),
-                "tau_star": results.get("critical_tau", {}).get("tau_star"),
+                **tau_star_columns(results.get("critical_tau")),
                 "uniqueness_bound": results.get("uniqueness_bound"),
                 "best_sp": max(p["best_sp"] for p in results["points"]),
                 "best_other_play": max(

@@ -79,8 +79,20 @@ class AnnealingConfig:
 # and SGD, whose steps are in units of 1 / reward range, needs tens of thousands of
 # steps there; Adam reaches the published optima in hundreds (docs/tabular.md).
 LEARNER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "game": {"optimizer": "sgd", "learning_rate": 0.5, "steps": 5000},
-    "benchmark": {"optimizer": "adam", "learning_rate": 0.05, "steps": 1000},
+    "game": {
+        "optimizer": "sgd",
+        "learning_rate": 0.5,
+        "steps": 5000,
+        "window": 500,
+        "max_steps": 50000,
+    },
+    "benchmark": {
+        "optimizer": "adam",
+        "learning_rate": 0.05,
+        "steps": 1000,
+        "window": 100,
+        "max_steps": 5000,
+    },
 }
 
 
@@ -122,20 +134,25 @@ class TabularConfig:
     learner: ExactPGConfig = dataclasses.field(default_factory=ExactPGConfig)
     convention_tol: float = 1e-2
     """Total-variation distance below which two seeds share a convention."""
-    tie_tol: float = 1e-5
-    """Probability gap within which tie-aware greedification keeps an action."""
+    tie_rtol: float = 1e-5
+    """Greedification (marl/greedy.py) treats actions whose probability is within
+    this fraction of the row's largest as tied."""
+    equivariant_tol: float = 1e-4
+    """A seed whose equivariance error is at most this is greedified from its
+    group average, so that float32 noise cannot break its ties."""
     permute_agents: bool = False
     """Whether the symmetry group used for equivariance may swap interchangeable
     agents (seeds train separate seat policies, so the default is no)."""
     max_assignments: int = 100_000
     """For 3+ players: seat assignments of distinct seeds sampled for XP."""
-    progress_chunks: int = 10
-    """The run is jitted in this many chunks of steps, logging progress between."""
     other_play: bool = False
     """Also train exact Other-Play learners on the same tau grid (2-player games)."""
     critical_tau: CriticalTauConfig = dataclasses.field(
         default_factory=CriticalTauConfig
     )
+    compare_weightings: bool = False
+    """Also run the grid (and tau*) with the other entropy weighting of
+    `learner.entropy_weighting` (Dec-POMDPs; in matrix games they coincide)."""
     annealing: AnnealingConfig = dataclasses.field(default_factory=AnnealingConfig)
     run_sampled: bool = False
     """Also train the sampled learner (`sampled`) at `sampled_taus`."""
@@ -162,16 +179,13 @@ class TabularConfig:
                 "must be 'auto', 'recursion' or 'enumeration'",
             ),
             "convention_tol": (self.convention_tol > 0, "must be > 0"),
-            "tie_tol": (self.tie_tol >= 0, "must be >= 0"),
+            "tie_rtol": (0 <= self.tie_rtol < 1, "must be in [0, 1)"),
+            "equivariant_tol": (self.equivariant_tol >= 0, "must be >= 0"),
             "max_assignments": (self.max_assignments >= 1, "must be >= 1"),
             "sampled_taus": (
                 self.sampled_taus is None
                 or all(math.isfinite(t) and t >= 0 for t in self.sampled_taus),
                 "must be a list of finite numbers >= 0",
-            ),
-            "progress_chunks": (
-                1 <= self.progress_chunks <= self.learner.steps,
-                "must be between 1 and learner.steps",
             ),
         }
         for field, (ok, rule) in rules.items():

@@ -56,6 +56,7 @@ from marl.exact_pg import ConfigError
 from marl.ippo import IPPOConfig
 from marl.networks import Params, Policy, make_policy
 from marl.sharding import runs_mesh, sharded_map
+from marl.xp_stats import matrix_summary
 
 KINDS = ("", "_greedy")
 """Policy kinds: the trained (sampled) policy and its greedification."""
@@ -217,39 +218,25 @@ def sample_permutations(
     return hanabi.ColorPermutation(*(np.stack(t) for t in zip(*tables, strict=True)))
 
 
-def _standard_error(values: np.ndarray) -> float | None:
-    if values.size < 2:
-        return None
-    return float(np.std(values, ddof=1) / np.sqrt(values.size))
-
-
 def summarize(scores: np.ndarray, members: list[int]) -> dict[str, Any]:
     """SP and XP of a group of S agents from the scores float[K, K, N].
 
-    sp: mean of the S diagonal cells; sp_se: the standard error over the S seeds.
-    xp: mean of the S (S - 1) off-diagonal cells (both seat orders); xp_se: the
-    standard error of the S per-seed XP means (each seed's mean over the pairs it
-    is in). *_games_se: the standard error from the games alone (with the seeds
-    fixed), sqrt(sum of the cells' variances / N) / cells.
+    sp, sp_se, xp, xp_se: `marl.xp_stats.matrix_summary` of the mean scores
+    (xp over both seat orders of the S (S - 1) off-diagonal cells, xp_se the
+    jackknife over seeds). *_games_se: the standard error from the games alone
+    (with the seeds fixed), sqrt(sum of the cells' variances / N) / cells.
     """
     block = scores[np.ix_(members, members)]
     means = block.mean(-1)
     variances = block.var(-1, ddof=1) / block.shape[-1]
     size = len(members)
-    diagonal = np.diag(means)
     off = ~np.eye(size, dtype=bool)
     point: dict[str, Any] = {
-        "sp": float(diagonal.mean()),
-        "sp_se": _standard_error(diagonal),
+        **matrix_summary(means),
         "sp_games_se": float(np.sqrt(np.diag(variances).sum()) / size),
-        "xp": None,
-        "xp_se": None,
         "xp_games_se": None,
     }
     if size > 1:
-        per_seed = ((means * off).sum(0) + (means * off).sum(1)) / (2 * (size - 1))
-        point["xp"] = float(means[off].mean())
-        point["xp_se"] = _standard_error(per_seed)
         point["xp_games_se"] = float(np.sqrt(variances[off].sum()) / off.sum())
     return point
 

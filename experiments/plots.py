@@ -88,7 +88,8 @@ def plot_sp_xp(ax: Any, results: dict[str, Any]) -> None:
     taus = [p["tau"] for p in points]
     for key, label, color, style in CURVES:
         values = [p[key] for p in points]
-        errors = [p[f"{key}_se"] for p in points]
+        # No standard error (too few seeds for the jackknife): no bar.
+        errors = [p[f"{key}_se"] or 0.0 for p in points]
         ax.errorbar(
             taus,
             values,
@@ -149,7 +150,7 @@ def _tau_axis(ax: Any, taus: list[float]) -> None:
 
 
 def _mark_thresholds(ax: Any, results: dict[str, Any]) -> None:
-    if results.get("critical_tau"):
+    if (results.get("critical_tau") or {}).get("tau_star") is not None:
         ax.axvline(
             results["critical_tau"]["tau_star"],
             color="black",
@@ -171,6 +172,10 @@ def plot_phase_returns(ax: Any, results: dict[str, Any]) -> None:
     series = [("", results["points"], "-")]
     if "other_play" in results:
         series.append((" Other-Play", results["other_play"]["points"], ":"))
+    if "other_weighting" in results:
+        other = results["other_weighting"]
+        name = f" {other['entropy_weighting']} entropy weighting"
+        series.append((name, other["points"], "--"))
     if "sampled" in results:
         series.append((" sampled", results["sampled"]["points"], "-."))
     for name, points, style in series:
@@ -180,7 +185,7 @@ def plot_phase_returns(ax: Any, results: dict[str, Any]) -> None:
             ax.errorbar(
                 taus,
                 [p[key] for p in points],
-                yerr=[p[f"{key}_se"] for p in points],
+                yerr=[p[f"{key}_se"] or 0.0 for p in points],
                 color=color,
                 linestyle=style,
                 marker="o",
@@ -205,8 +210,21 @@ def plot_phase_structure(ax: Any, results: dict[str, Any]) -> None:
         "o-",
         color="tab:green",
         markersize=3,
-        label="conventions",
+        label="conventions (certified seeds)",
     )
+    uncertified = [
+        results["num_seeds"] - p["certified"] if p.get("certified") is not None else 0
+        for p in points
+    ]
+    if any(uncertified):
+        ax.plot(
+            taus,
+            uncertified,
+            "x:",
+            color="tab:red",
+            markersize=4,
+            label="seeds not certified",
+        )
     ax.set_ylabel("distinct conventions", color="tab:green")
     _tau_axis(ax, taus)
     _mark_thresholds(ax, results)

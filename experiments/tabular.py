@@ -11,12 +11,11 @@ crossplay.npz (2-player games) and sp_xp_vs_tau.png.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import logging
 import pathlib
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import hydra
 import jax
@@ -40,8 +39,14 @@ from experiments.results import (
     write_npz,
 )
 from marl.analysis import summarize_seeds
+from marl.certify import (
+    Certificate,
+    CertifiedTrainer,
+    make_certified_trainer,
+    policies_of,
+    train_certified,
+)
 from marl.equivariance import PolicySymmetries, policy_symmetries
-from marl.exact import softmax_policy
 from marl.exact_pg import (
     ConfigError,
     ExactPGConfig,
@@ -52,14 +57,12 @@ from marl.exact_pg import (
     make_trainer,
 )
 from marl.matrix_pg import fastest_trainer
-from marl.phase import critical_tau, policies_agree
+from marl.phase import Verdict, critical_tau, verdicts
 from marl.sampled_pg import make_sampled_pg
-from marl.symmetry import symmetry_group
+from marl.symmetry import SymmetryGroup, symmetry_group
 from marl.theory import uniqueness_bound
 
 log = logging.getLogger("experiments.tabular")
-policies_of = jax.jit(softmax_policy)
-"""Softmax of a batch of logits, one compiled program per shape."""
 CONF_DIR = pathlib.Path(__file__).resolve().parent.parent / "conf"
 
 MAX_FLOATS = 500_000_000
@@ -89,32 +92,24 @@ def load_spec(config: TabularConfig) -> games.DecPOMDP | games.MatrixGame:
     return games.make_spec(config.game, config.horizon)
 
 
-def train_with_progress(
+def train_schedule(
     trainer: Trainer,
     keys: jax.Array,
     schedules: jax.Array,
     *,
-    chunks: int,
+    window: int,
     label: str,
-    grad_tol: float,
 ) -> PGState:
-    """Runs `schedules` (float[R, steps]) for every seed, jitted in `chunks` pieces
-    so that progress can be logged between them."""
+    """Runs `schedules` (float[R, steps], e.g. annealing) for every seed, jitted in
+    windows of `window` steps so that progress can be logged between them. Such
+    runs have no fixed point to certify (`marl.certify` is for constant tau)."""
     started = time.time()
     states = trainer.init(keys, schedules.shape[0])
     steps = schedules.shape[1]
-    bounds = np.linspace(0, steps, min(chunks, steps) + 1).round().astype(int)
-    for begin, end in itertools.pairwise(bounds):
+    for begin in range(0, steps, window):
+        end = min(begin + window, steps)
         states = trainer.run(states, schedules[:, begin:end])
-        converged = float(np.mean(np.asarray(states.grad_norm) < grad_tol))
-        log.info(
-            "%s: step %d/%d (%.0f s), gradient below tolerance for %.0f%%",
-            label,
-            end,
-            steps,
-            time.time() - started,
-            100 * converged,
-        )
+        log.info("%s: step %d/%d (%.0f s)", label, end, steps, time.time() - started)
     return states
 
 
@@ -124,10 +119,11 @@ def evaluate_runs(
     labels: list[dict[str, Any]],
     config: TabularConfig,
     symmetries: tuple[PolicySymmetries, PolicySymmetries],
-    grad_tol: float,
+    certificate: Certificate | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """One results point per run (leading axis of `states`), labelled by `labels`,
-    and the stacked 2-player cross-play matrices."""
+    and the stacked 2-player cross-play matrices. With a `certificate`, conventions
+    count certified seeds only and each point says how many there were."""
     policies = policies_of(states.logits)  # per agent [R, N, K_i, A_i]
     grad_norm = np.asarray(states.grad_norm)
     points, matrices = [], {}
@@ -136,27 +132,38 @@ def evaluate_runs(
             game,
             tuple(pi[r] for pi in policies),
             grad_norm[r],
-            grad_tol=grad_tol,
+            certified=None if certificate is None else certificate.certified[r],
             convention_tol=config.convention_tol,
-            tie_tol=config.tie_tol,
+            tie_rtol=config.tie_rtol,
+            equivariant_tol=config.equivariant_tol,
             max_assignments=config.max_assignments,
             symmetries=symmetries[0],
             seat_symmetries=symmetries[1],
         )
+        certified = ""
+        if certificate is not None:
+            point["steps"] = int(certificate.steps[r])
+            point["max_policy_change"] = float(certificate.policy_change[r].max())
+            point["polished"] = int(certificate.polished[r].sum())
+            certified = f"  certified {point['certified']}/{config.seeds}"
+            if point["certified"] < config.seeds:
+                certified += f" (UNCERTIFIED {config.seeds - point['certified']})"
         points.append({**label, **point})
         for name, matrix in mats.items():
             matrices.setdefault(name, []).append(matrix)
         log.info(
-            "%s: %s  SP %.4f  XP %.4f±%.4f  greedy SP %.4f XP %.4f  conventions %d  "
+            "%s: %s  SP %.4f  XP %.4f (se %s)  tie-aware greedy SP %.4f XP %.4f  "
+            "conventions %d%s  "
             "equivariance error %.2g",
             game.name,
             " ".join(f"{k}={v:g}" for k, v in label.items()),
             point["sp"],
             point["xp"],
-            point["xp_se"],
+            "n/a" if point["xp_se"] is None else f"{point['xp_se']:.2g}",
             point["sp_greedy_ties"],
             point["xp_greedy_ties"],
             point["num_conventions"],
+            certified,
             point["equivariance_error"],
         )
     return points, {name: np.stack(m) for name, m in matrices.items()}
@@ -188,14 +195,216 @@ def finished_results(
     return results
 
 
-def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
-    """Trains, evaluates and writes every output of one run; returns the results."""
-    started = time.time()
-    if config.skip_finished:
-        finished = finished_results(config, run_dir)
-        if finished is not None:
-            log.info("%s: already finished; nothing to do", run_dir / RESULTS_FILE)
-            return finished
+class Study(NamedTuple):
+    """What every study of one run shares: the game, its symmetries, the seeds."""
+
+    config: TabularConfig
+    spec: games.DecPOMDP | games.MatrixGame
+    game: games.TabularGame
+    group: SymmetryGroup  # the group equivariance is measured against
+    symmetries: tuple[PolicySymmetries, PolicySymmetries]  # (group, seat-keeping)
+    keys: jax.Array
+    bound: float | None  # the uniqueness bound (2-player matrix games)
+
+    @property
+    def upper(self) -> float:
+        """Where the tau* bracket and annealing start (checked, not assumed)."""
+        explicit = self.config.critical_tau.upper
+        return explicit or self.bound or 10.0 * self.game.reward_range
+
+
+def certified_grid(
+    study: Study, learner_config: ExactPGConfig, label: str
+) -> CertifiedTrainer:
+    """The learner's trainers and Newton polish, built once and reused."""
+    game, seat_symmetries = study.game, study.symmetries[1]
+    return make_certified_trainer(game, learner_config, seat_symmetries, label=label)
+
+
+def run_grid(
+    study: Study, learner: CertifiedTrainer, taus: Any
+) -> tuple[PGState, Certificate]:
+    """Every seed at every tau, run until certified (`marl.certify`)."""
+    return train_certified(study.game, learner, study.keys, np.asarray(taus))
+
+
+def grid_study(
+    study: Study, learner: CertifiedTrainer
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The tau grid of one learner: its results (points, and tau* when enabled),
+    its policies and its cross-play matrices."""
+    config = study.config
+    states, certificate = run_grid(study, learner, config.taus)
+    labels = [{"tau": float(t)} for t in config.taus]
+    points, matrices = evaluate_runs(
+        study.game, states, labels, config, study.symmetries, certificate
+    )
+    policies = policies_of(states.logits)  # per agent [T, N, K_i, A_i]
+    results: dict[str, Any] = {"points": points}
+    if config.critical_tau.enabled:
+        grid_verdicts = verdicts(
+            study.game,
+            np.asarray(config.taus),
+            policies,
+            certificate,
+            config.critical_tau.convention_tol,
+        )
+        results["critical_tau"] = tau_star_study(study, learner, grid_verdicts)
+    arrays = {
+        "grad_norm": np.asarray(states.grad_norm),
+        "certified": certificate.certified,
+        **{f"agent{i}": np.asarray(pi) for i, pi in enumerate(policies)},
+    }
+    return results, arrays, matrices
+
+
+def tau_star_study(
+    study: Study, learner: CertifiedTrainer, grid_verdicts: list[Verdict]
+) -> dict[str, Any]:
+    """tau* of one learner (`marl.phase.critical_tau`), started from its grid."""
+    game, search, bound = study.game, study.config.critical_tau, study.bound
+    upper_source = (
+        "critical_tau.upper"
+        if search.upper
+        else "the uniqueness bound"
+        if bound
+        else "10 x the reward range"
+    )
+    log.info(
+        "%s: tau* search from (%.4g, %.4g], the upper end from %s (both ends are "
+        "checked)",
+        learner.label,
+        search.lower,
+        study.upper,
+        upper_source,
+    )
+    searching = learner._replace(label=f"{learner.label} tau* search")
+
+    def agree_at(taus: np.ndarray) -> list[Verdict]:
+        runs, certificate = run_grid(study, searching, taus)
+        policies = policies_of(runs.logits)
+        return verdicts(game, taus, policies, certificate, search.convention_tol)
+
+    found = critical_tau(
+        agree_at,
+        lower=search.lower,
+        upper=study.upper,
+        rtol=search.rtol,
+        points_per_round=search.points,
+        known=grid_verdicts,
+    )
+    if found.tau_star is None:
+        log.info("%s: tau* not found: %s", learner.label, "; ".join(found.notes))
+    else:
+        verdict = found.upper_verdict
+        assert verdict is not None
+        log.info(
+            "%s: tau* in (%.4g, %.4g] (%d/%d seeds certified at the upper end, %d "
+            "steps); sufficient bound %s",
+            learner.label,
+            found.lower,
+            found.upper,
+            verdict.certified,
+            verdict.seeds,
+            verdict.steps,
+            bound,
+        )
+    return {
+        **found.to_json(),
+        "upper_start": study.upper,
+        "upper_source": upper_source,
+        "rtol": search.rtol,
+        "tau_star_over_bound": (
+            found.tau_star / bound if bound and found.tau_star else None
+        ),
+    }
+
+
+def other_play_study(
+    study: Study, self_play: dict[str, Any], matrices: dict[str, np.ndarray]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Exact Other-Play learners on the same tau grid (2-player games)."""
+    game = study.game
+    if study.group.order == 1:
+        # J_OP averages J over the symmetry group: with none, it is J itself.
+        log.info("%s: no symmetry, so Other-Play is self-play", game.name)
+        copied = {f"other_play_{k}": v for k, v in matrices.items()}
+        return {"points": self_play["points"], "same_as_self_play": True}, copied
+    config = dataclasses.replace(study.config.learner, objective="otherplay")
+    states, certificate = run_grid(
+        study,
+        certified_grid(study, config, f"{game.name} other-play"),
+        study.config.taus,
+    )
+    labels = [{"tau": float(t)} for t in study.config.taus]
+    points, op_matrices = evaluate_runs(
+        game, states, labels, study.config, study.symmetries, certificate
+    )
+    renamed = {f"other_play_{k}": v for k, v in op_matrices.items()}
+    return {"points": points, "same_as_self_play": False}, renamed
+
+
+def weighting_study(study: Study) -> dict[str, Any]:
+    """The grid (and tau*) with the other entropy weighting: 'uniform' weights
+    every information state 1 (the concavity argument's), 'reach' by the
+    probability of reaching it (the on-policy bonus). Matrix games have one
+    information state per agent, where the two are the same."""
+    learner = study.config.learner
+    other = "uniform" if learner.entropy_weighting == "reach" else "reach"
+    config = dataclasses.replace(learner, entropy_weighting=other)
+    grid = certified_grid(study, config, f"{study.game.name} {other} weighting")
+    results, _, _ = grid_study(study, grid)
+    return {"entropy_weighting": other, **results}
+
+
+def annealing_study(study: Study) -> list[dict[str, Any]]:
+    """Runs whose tau decays geometrically, one per gradient-noise level."""
+    game, config = study.game, study.config
+    anneal = config.annealing
+    tau_start = anneal.tau_start or study.upper
+    runs = []
+    for noise in anneal.grad_noise:
+        anneal_config = dataclasses.replace(
+            config.learner,
+            steps=anneal.steps,
+            max_steps=max(anneal.steps, config.learner.max_steps),
+            grad_noise=noise,
+            stay_equivariant=noise == 0,
+        )
+        trainer = fastest_trainer(game, anneal_config, study.symmetries[1])
+        schedule = geometric_schedule(tau_start, anneal.tau_end, anneal.steps)[None]
+        label = {"tau_start": tau_start, "tau_end": anneal.tau_end, "grad_noise": noise}
+        states = train_schedule(
+            trainer,
+            study.keys,
+            schedule,
+            window=config.learner.window,
+            label=f"{game.name} annealing noise={noise:g}",
+        )
+        points, _ = evaluate_runs(game, states, [label], config, study.symmetries)
+        runs += points
+    return runs
+
+
+def sampled_study(study: Study) -> dict[str, Any]:
+    """The sampled learner (`marl.sampled_pg`) at `sampled_taus`."""
+    game, config = study.game, study.config
+    taus = config.sampled_taus or config.taus
+    trainer = make_trainer(make_sampled_pg(game, config.sampled))
+    states = train_schedule(
+        trainer,
+        study.keys,
+        constant_schedules(jnp.asarray(taus), config.sampled.steps),
+        window=config.learner.window,
+        label=f"{game.name} sampled",
+    )
+    labels = [{"tau": float(t)} for t in taus]
+    points, _ = evaluate_runs(game, states, labels, config, study.symmetries)
+    return {"points": points}
+
+
+def prepare(config: TabularConfig) -> Study:
+    """Loads and compiles the game and finds its symmetry group."""
     spec = load_spec(config)
     game = games.compile_game(spec, engine=config.engine, max_floats=MAX_FLOATS)
     horizon = 1 if isinstance(spec, games.MatrixGame) else spec.horizon
@@ -219,10 +428,8 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     group = (
         symmetry_group(spec, permute_agents=True)
         if config.permute_agents
-        else (seat_group)
+        else seat_group
     )
-    seat_symmetries = policy_symmetries(game, seat_group)
-    symmetries = (policy_symmetries(game, group), seat_symmetries)
     log.info(
         "%s: symmetry group of order %d (%d generators)",
         game.name,
@@ -232,26 +439,31 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     bound = None
     if isinstance(spec, games.MatrixGame) and spec.num_agents == 2:
         bound = uniqueness_bound(spec.payoff)
-    keys = jax.random.split(jax.random.key(config.seed), config.seeds)
-    progress = dict(chunks=config.progress_chunks, grad_tol=config.learner.grad_tol)
-    tau_labels = [{"tau": float(t)} for t in config.taus]
-
-    def grid(
-        learner_config: ExactPGConfig,
-        label: str,
-        taus: Any = config.taus,
-        trainer: Trainer | None = None,
-    ) -> PGState:
-        trainer = trainer or fastest_trainer(game, learner_config, seat_symmetries)
-        schedules = constant_schedules(jnp.asarray(taus), learner_config.steps)
-        return train_with_progress(trainer, keys, schedules, label=label, **progress)
-
-    grid_trainer = fastest_trainer(game, config.learner, seat_symmetries)
-    states = grid(config.learner, game.name, trainer=grid_trainer)
-    points, matrices = evaluate_runs(
-        game, states, tau_labels, config, symmetries, config.learner.grad_tol
+    return Study(
+        config,
+        spec,
+        game,
+        group,
+        (policy_symmetries(game, group), policy_symmetries(game, seat_group)),
+        jax.random.split(jax.random.key(config.seed), config.seeds),
+        bound,
     )
-    grid_policies = policies_of(states.logits)  # per agent [T, N, K_i, A_i]
+
+
+def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
+    """Trains, evaluates and writes every output of one run; returns the results."""
+    started = time.time()
+    if config.skip_finished:
+        finished = finished_results(config, run_dir)
+        if finished is not None:
+            log.info("%s: already finished; nothing to do", run_dir / RESULTS_FILE)
+            return finished
+    study = prepare(config)
+    game, spec = study.game, study.spec
+    horizon = 1 if isinstance(spec, games.MatrixGame) else spec.horizon
+    self_play, arrays, matrices = grid_study(
+        study, certified_grid(study, config.learner, game.name)
+    )
     results: dict[str, Any] = {
         "game": game.name,
         "game_file": config.game_file,
@@ -263,119 +475,26 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
             games.optimum(config.game, horizon) if config.game_file is None else None
         ),
         "engine": game.engine,
-        "uniqueness_bound": bound,
+        "uniqueness_bound": study.bound,
+        "entropy_weighting": config.learner.entropy_weighting,
         "symmetry": {
-            "order": group.order,
+            "order": study.group.order,
             "permute_agents": config.permute_agents,
-            "num_generators": len(group.generators),
+            "num_generators": len(study.group.generators),
         },
-        "points": points,
+        **self_play,
     }
-    arrays = {
-        "taus": np.asarray(config.taus),
-        "grad_norm": np.asarray(states.grad_norm),
-        **{f"agent{i}": np.asarray(pi) for i, pi in enumerate(grid_policies)},
-    }
-
-    if config.other_play and game.num_agents == 2 and group.order == 1:
-        # J_OP averages J over the symmetry group: with none, it is J itself.
-        log.info("%s: no symmetry, so Other-Play is self-play", game.name)
-        results["other_play"] = {"points": points, "same_as_self_play": True}
-        matrices.update({f"other_play_{k}": v for k, v in list(matrices.items())})
-    elif config.other_play and game.num_agents == 2:
-        op_config = dataclasses.replace(config.learner, objective="otherplay")
-        op_states = grid(op_config, f"{game.name} other-play")
-        op_points, op_matrices = evaluate_runs(
-            game, op_states, tau_labels, config, symmetries, config.learner.grad_tol
+    if config.other_play and game.num_agents == 2:
+        results["other_play"], op_matrices = other_play_study(
+            study, self_play, matrices
         )
-        results["other_play"] = {"points": op_points, "same_as_self_play": False}
-        matrices.update({f"other_play_{k}": v for k, v in op_matrices.items()})
-
-    upper = config.critical_tau.upper or bound or 10.0 * game.reward_range
-    if config.critical_tau.enabled:
-        search = config.critical_tau
-
-        def agree_at(taus: np.ndarray) -> np.ndarray:
-            # The grid's trainer, in the grid's chunks, with progress logged.
-            runs = grid(config.learner, f"{game.name} tau* search", taus, grid_trainer)
-            return policies_agree(game, policies_of(runs.logits), search.convention_tol)
-
-        found = critical_tau(
-            game,
-            config.learner,
-            keys=keys,
-            lower=search.lower,
-            upper=upper,
-            rtol=search.rtol,
-            convention_tol=search.convention_tol,
-            points_per_round=search.points,
-            known=(
-                np.asarray(config.taus),
-                policies_agree(game, grid_policies, search.convention_tol),
-            ),
-            agree_at=agree_at,
-        )
-        results["critical_tau"] = {
-            "tau_star": found.upper,
-            **found._asdict(),
-            "rtol": config.critical_tau.rtol,
-        }
-        log.info(
-            "%s: tau* in (%.4g, %.4g]; sufficient bound %s",
-            game.name,
-            found.lower,
-            found.upper,
-            bound,
-        )
-
+        matrices.update(op_matrices)
+    if config.compare_weightings and not game.is_matrix_game:
+        results["other_weighting"] = weighting_study(study)
     if config.annealing.enabled:
-        anneal = config.annealing
-        tau_start = anneal.tau_start or upper
-        runs = []
-        for noise in anneal.grad_noise:
-            anneal_config = dataclasses.replace(
-                config.learner,
-                steps=anneal.steps,
-                grad_noise=noise,
-                stay_equivariant=noise == 0,
-            )
-            trainer = fastest_trainer(game, anneal_config, seat_symmetries)
-            schedule = geometric_schedule(tau_start, anneal.tau_end, anneal.steps)[None]
-            label = {
-                "tau_start": tau_start,
-                "tau_end": anneal.tau_end,
-                "grad_noise": noise,
-            }
-            anneal_states = train_with_progress(
-                trainer,
-                keys,
-                schedule,
-                label=f"{game.name} annealing noise={noise:g}",
-                **progress,
-            )
-            anneal_points, _ = evaluate_runs(
-                game, anneal_states, [label], config, symmetries, np.inf
-            )
-            runs += anneal_points
-        results["annealing"] = runs
-
+        results["annealing"] = annealing_study(study)
     if config.run_sampled:
-        sampled_taus = config.sampled_taus or config.taus
-        trainer = make_trainer(make_sampled_pg(game, config.sampled))
-        schedules = constant_schedules(jnp.asarray(sampled_taus), config.sampled.steps)
-        sampled_states = train_with_progress(
-            trainer, keys, schedules, label=f"{game.name} sampled", **progress
-        )
-        sampled_points, _ = evaluate_runs(
-            game,
-            sampled_states,
-            [{"tau": float(t)} for t in sampled_taus],
-            config,
-            symmetries,
-            np.inf,
-        )
-        results["sampled"] = {"points": sampled_points}
-
+        results["sampled"] = sampled_study(study)
     results.update(
         {
             "policy_labels": {
@@ -386,7 +505,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
             "metadata": {**run_metadata(), "seconds": round(time.time() - started, 2)},
         }
     )
-    write_npz(run_dir / "policies.npz", arrays)
+    write_npz(run_dir / "policies.npz", {"taus": np.asarray(config.taus), **arrays})
     if matrices:
         write_npz(
             run_dir / "crossplay.npz", {"taus": np.asarray(config.taus), **matrices}

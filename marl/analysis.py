@@ -13,27 +13,37 @@ from games import TabularGame
 from marl.crossplay import CrossPlay, count_conventions, crossplay
 from marl.equivariance import PolicySymmetries, equivariance_error
 from marl.exact import Policy, expected_return
-from marl.greedy import greedify, greedify_ties
+from marl.greedy import greedify, greedify_ties, symmetrize
 from marl.other_play import other_play_return
 
 
-@partial(jax.jit, static_argnums=(2, 3, 4))
+@partial(jax.jit, static_argnums=(2, 3, 4, 5))
 def _device_scores(
     game: TabularGame,
     policies: Policy,
-    tie_tol: float,
+    tie_rtol: float,
+    equivariant_tol: float,
     symmetries: PolicySymmetries | None,
     seat_symmetries: PolicySymmetries | None,
 ) -> dict[str, Any]:
     """The seeds' greedified policies, equivariance errors, Other-Play values and
     self-play returns, in one program (compiled once per study: the symmetries
-    are static, hashed by identity)."""
+    are static, hashed by identity). Seeds equivariant to within
+    `equivariant_tol` are greedified from their group average
+    (`marl.greedy.symmetrize`)."""
+    scores: dict[str, Any] = {}
+    to_greedify = policies
+    if symmetries is not None:
+        to_greedify, averaged = jax.vmap(
+            lambda *pi: symmetrize(pi, symmetries, equivariant_tol)
+        )(*policies)
+        scores["symmetrized"] = averaged
     kinds = {
         "": policies,
-        "_greedy": greedify(policies),
-        "_greedy_ties": greedify_ties(policies, tie_tol),
+        "_greedy": greedify(to_greedify, tie_rtol),
+        "_greedy_ties": greedify_ties(to_greedify, tie_rtol),
     }
-    scores: dict[str, Any] = {"kinds": kinds}
+    scores["kinds"] = kinds
     if symmetries is not None:
         scores["equivariance_errors"] = {
             suffix: jax.vmap(lambda *pi: equivariance_error(pi, symmetries))(*joint)
@@ -54,9 +64,10 @@ def summarize_seeds(
     policies: Policy,
     grad_norm: np.ndarray,
     *,
-    grad_tol: float,
+    certified: np.ndarray | None,
     convention_tol: float,
-    tie_tol: float,
+    tie_rtol: float,
+    equivariant_tol: float,
     max_assignments: int,
     symmetries: PolicySymmetries | None = None,
     seat_symmetries: PolicySymmetries | None = None,
@@ -67,10 +78,17 @@ def summarize_seeds(
     with `seat_symmetries` (the group keeping agents in their seats) and two
     agents, the Other-Play value J_OP of the seeds (mean and best).
 
+    `certified` (bool[N], `marl.certify`) says which seeds reached a certified
+    fixed point; conventions are counted among those only. None for runs that
+    have no fixed point to certify (annealing, the sampled learner): then every
+    seed counts.
+
     Returns the JSON-ready point (see docs/results.md for every field) and, for
     2-player games, the cross-play matrices float[N, N] keyed by policy kind.
     """
-    scores = _device_scores(game, policies, tie_tol, symmetries, seat_symmetries)
+    scores = _device_scores(
+        game, policies, tie_rtol, equivariant_tol, symmetries, seat_symmetries
+    )
     point: dict[str, Any] = {}
     matrices: dict[str, np.ndarray] = {}
     for suffix, joint in scores["kinds"].items():
@@ -85,9 +103,21 @@ def summarize_seeds(
             errors = np.asarray(scores["equivariance_errors"][suffix])
             point[f"equivariance_error{suffix}"] = float(errors.mean())
             point[f"equivariance_error{suffix}_max"] = float(errors.max())
-    point["num_conventions"] = count_conventions(game, policies, convention_tol)
-    point["converged_fraction"] = float(np.mean(np.asarray(grad_norm) < grad_tol))
+    if certified is None:
+        point["certified"] = None
+        point["num_conventions"] = count_conventions(game, policies, convention_tol)
+    else:
+        point["certified"] = int(np.sum(certified))
+        point["num_conventions"] = (
+            count_conventions(
+                game, tuple(pi[certified] for pi in policies), convention_tol
+            )
+            if certified.any()
+            else 0
+        )
     point["max_grad_norm"] = float(np.max(grad_norm))
+    if "symmetrized" in scores:
+        point["greedified_from_group_average"] = int(np.sum(scores["symmetrized"]))
     if "other_play_values" in scores:
         op_values = np.asarray(scores["other_play_values"])
         point["other_play_value"] = float(op_values.mean())

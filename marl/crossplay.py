@@ -15,6 +15,7 @@ import numpy as np
 
 from games import TabularGame
 from marl.exact import Policy, expected_return, play_distribution
+from marl.xp_stats import assignment_summary, matrix_summary, standard_error
 
 
 class CrossPlay(NamedTuple):
@@ -23,15 +24,15 @@ class CrossPlay(NamedTuple):
     sp: mean over seeds of J(pi^i_1, ..., pi^i_n); sp_se its standard error.
     xp: mean of J over assignments of distinct seeds to seats (for 2 players, the
       off-diagonal mean of M[i, j] = J(pi^i_1, pi^j_2), both seat orders).
-    xp_se: standard error from the N per-seed XP means (each seed's mean over the
-      assignments it takes part in), std(ddof=1) / sqrt(N).
+    xp_se: the jackknife standard error over seeds (`marl.xp_stats`; None for
+      fewer than 3 seeds).
     matrix: float[N, N] for 2-player games, else None.
     """
 
     sp: float
-    sp_se: float
+    sp_se: float | None
     xp: float
-    xp_se: float
+    xp_se: float | None
     matrix: np.ndarray | None
 
 
@@ -61,12 +62,6 @@ def seat_assignments(
     return np.array(draws, dtype=np.int32)
 
 
-def _standard_error(values: np.ndarray) -> float:
-    return (
-        float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
-    )
-
-
 def crossplay(
     game: TabularGame,
     policies: Policy,
@@ -82,16 +77,12 @@ def crossplay(
         matrix = np.asarray(_joint_returns_jit(game, policies, pairs)).reshape(
             num_seeds, num_seeds
         )
-        self_play = np.diag(matrix)
-        off = ~np.eye(num_seeds, dtype=bool)
-        cross = matrix[off]
-        per_seed = (matrix * off).sum(0) + (matrix * off).sum(1)
-        per_seed = per_seed / (2 * (num_seeds - 1))
+        summary = matrix_summary(matrix)
         return CrossPlay(
-            float(self_play.mean()),
-            _standard_error(self_play),
-            float(cross.mean()),
-            _standard_error(per_seed),
+            summary["sp"],  # type: ignore[arg-type]
+            summary["sp_se"],
+            summary["xp"],  # type: ignore[arg-type]
+            summary["xp_se"],
             matrix,
         )
     self_play = np.asarray(
@@ -102,18 +93,9 @@ def crossplay(
     rng = rng if rng is not None else np.random.default_rng(0)
     assignments = seat_assignments(num_seeds, game.num_agents, max_assignments, rng=rng)
     cross = np.asarray(_joint_returns_jit(game, policies, assignments))
-    totals = np.zeros(num_seeds)
-    counts = np.zeros(num_seeds)
-    for k in range(game.num_agents):
-        np.add.at(totals, assignments[:, k], cross)
-        np.add.at(counts, assignments[:, k], 1)
-    per_seed = totals / np.maximum(counts, 1)
+    xp, xp_se = assignment_summary(cross, assignments, num_seeds)
     return CrossPlay(
-        float(self_play.mean()),
-        _standard_error(self_play),
-        float(cross.mean()),
-        _standard_error(per_seed[counts > 0]),
-        None,
+        float(self_play.mean()), standard_error(self_play), xp, xp_se, None
     )
 
 

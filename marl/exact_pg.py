@@ -55,7 +55,20 @@ class ExactPGConfig:
     """'reach': on-policy expected entropy (the default); 'uniform': every
     information state weighted 1. See `marl.exact.expected_entropy`."""
     grad_tol: float = 1e-4
-    """A seed has converged when its scaled gradient norm ends below this."""
+    """Certificate, part one: the scaled gradient norm at the end is below this
+    (`marl.certify`)."""
+    policy_tol: float = 1e-5
+    """Certificate, part two: over the last `window` steps the policy moved less
+    than this (largest total-variation distance at any information state)."""
+    window: int = 500
+    """Steps per jitted chunk of a run; progress is logged and certificates are
+    checked after each."""
+    max_steps: int = 50000
+    """A constant-tau run with an uncertified seed continues, window by window,
+    up to this many steps."""
+    newton_steps: int = 20
+    """Newton steps of the polish before each continued window (0: none; only
+    for games with at most `marl.certify.NEWTON_MAX_PARAMS` free logits)."""
     objective: str = "selfplay"
     """'selfplay': J_tau; 'otherplay': Other-Play's J_OP + tau * entropy term."""
     grad_noise: float = 0.0
@@ -73,6 +86,10 @@ class ExactPGConfig:
             "init_scale": self.init_scale >= 0,
             "entropy_weighting": self.entropy_weighting in ("reach", "uniform"),
             "grad_tol": self.grad_tol > 0,
+            "policy_tol": self.policy_tol > 0,
+            "window": self.window >= 1,
+            "max_steps": self.max_steps >= self.steps,
+            "newton_steps": self.newton_steps >= 0,
             "objective": self.objective in ("selfplay", "otherplay"),
             "grad_noise": self.grad_noise >= 0,
         }
@@ -91,6 +108,10 @@ _FIELD_RULES = {
     "init_scale": "must be >= 0",
     "entropy_weighting": "must be 'reach' or 'uniform'",
     "grad_tol": "must be > 0",
+    "policy_tol": "must be > 0",
+    "window": "must be >= 1",
+    "max_steps": "must be >= learner.steps",
+    "newton_steps": "must be >= 0",
     "objective": "must be 'selfplay' or 'otherplay'",
     "grad_noise": "must be >= 0",
 }

@@ -1,125 +1,240 @@
-"""The critical entropy weight tau*: the smallest tau at which every seed reaches
-the same joint policy, by bracketing on a log scale."""
+"""The critical entropy weight tau*: the smallest tau above which every seed
+reaches the same joint policy, as a certified quantity.
+
+Agreement at a tau is a verdict on certified seeds (`marl.certify`): 'agree' when
+every seed is certified and they form one convention, 'disagree' when the
+certified seeds form two or more, 'uncertain' otherwise (some seed never reached a
+certified fixed point). The search verifies both ends of its bracket, widening
+them when a check fails, and reports agreement that is not monotone in tau as
+intervals instead of hiding it by bisection.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from games import TabularGame
+from marl.certify import (
+    Certificate,
+    CertifiedTrainer,
+    policies_of,
+    train_certified,
+)
 from marl.crossplay import count_conventions
-from marl.exact import softmax_policy
-from marl.exact_pg import ExactPGConfig, Trainer, constant_schedules
-from marl.matrix_pg import fastest_trainer
+from marl.exact import Policy
+
+log = logging.getLogger(__name__)
+
+AGREE, DISAGREE, UNCERTAIN = "agree", "disagree", "uncertain"
+
+
+class Verdict(NamedTuple):
+    """Whether the seeds agree at one tau, and on what evidence."""
+
+    tau: float
+    status: str  # AGREE, DISAGREE or UNCERTAIN
+    certified: int  # seeds certified at a fixed point
+    seeds: int
+    conventions: int  # among the certified seeds (0 when none is)
+    steps: int  # steps the run took
+
+    def to_json(self) -> dict:
+        return self._asdict()
+
+
+def verdicts(
+    game: TabularGame,
+    taus: np.ndarray,
+    policies: Policy,
+    certificate: Certificate,
+    convention_tol: float,
+) -> list[Verdict]:
+    """One verdict per tau from the seeds' policies (per agent [T, N, K_i, A_i])."""
+    found = []
+    for t, tau in enumerate(np.asarray(taus).tolist()):
+        certified = certificate.certified[t]
+        count = int(certified.sum())
+        conventions = (
+            count_conventions(
+                game, tuple(pi[t][certified] for pi in policies), convention_tol
+            )
+            if count
+            else 0
+        )
+        if conventions >= 2:
+            status = DISAGREE
+        elif count == len(certified):
+            status = AGREE
+        else:
+            status = UNCERTAIN
+        steps = int(certificate.steps[t])
+        found.append(Verdict(tau, status, count, len(certified), conventions, steps))
+    return found
+
+
+def certified_verdicts(
+    game: TabularGame,
+    learner: CertifiedTrainer,
+    keys: jax.Array,
+    taus: np.ndarray,
+    *,
+    convention_tol: float,
+) -> list[Verdict]:
+    """Runs the seeds at `taus` until certified (`marl.certify.train_certified`)
+    and gives the verdicts."""
+    states, certificate = train_certified(game, learner, keys, taus)
+    policies = policies_of(states.logits)
+    return verdicts(game, taus, policies, certificate, convention_tol)
 
 
 class CriticalTau(NamedTuple):
-    """tau* lies in (lower, upper]; `upper` is the reported value."""
+    """tau* lies in (lower, upper]; `tau_star` is `upper`, or None when the seeds
+    were never certified to agree (then `notes` says why)."""
 
+    tau_star: float | None
     lower: float
     upper: float
-    evaluations: int
+    lower_verdict: Verdict | None
+    upper_verdict: Verdict | None
+    evaluations: int  # taus run by the search (the grid's are not counted)
+    notes: list[str]  # widened ends, failed checks, non-monotone agreement
+    agreement_intervals: list[tuple[float, float]]  # over every tau seen
+
+    def to_json(self) -> dict:
+        fields = self._asdict()
+        for end in ("lower_verdict", "upper_verdict"):
+            verdict = fields[end]
+            fields[end] = verdict.to_json() if verdict is not None else None
+        fields["agreement_intervals"] = [list(i) for i in self.agreement_intervals]
+        return fields
 
 
-def seeds_agree(
-    game: TabularGame,
-    config: ExactPGConfig,
-    trainer: Trainer,
-    *,
-    keys: jax.Array,
-    taus: np.ndarray,
-    convention_tol: float,
-) -> np.ndarray:
-    """bool[T]: whether all seeds end in one convention at each tau."""
-    schedules = constant_schedules(jnp.asarray(taus), config.steps)
-    states = trainer.run(trainer.init(keys, len(taus)), schedules)
-    return policies_agree(game, softmax_policy(states.logits), convention_tol)
+def agreement_intervals(seen: Iterable[Verdict]) -> list[tuple[float, float]]:
+    """The maximal runs of consecutive taus (in order) whose verdict is AGREE, as
+    (first, last) tau pairs; more than one means agreement is not monotone."""
+    intervals: list[tuple[float, float]] = []
+    start = None
+    last = None
+    for verdict in sorted(seen, key=lambda v: v.tau):
+        if verdict.status == AGREE:
+            start = verdict.tau if start is None else start
+            last = verdict.tau
+        elif start is not None:
+            intervals.append((start, last))  # type: ignore[arg-type]
+            start = None
+    if start is not None:
+        intervals.append((start, last))  # type: ignore[arg-type]
+    return intervals
 
 
-def policies_agree(
-    game: TabularGame, policies: tuple[jax.Array, ...], convention_tol: float
-) -> np.ndarray:
-    """bool[T]: whether the seeds' policies, per agent [T, N, K_i, A_i], are one
-    convention at each of the T taus."""
-    return np.array(
-        [
-            count_conventions(game, tuple(pi[t] for pi in policies), convention_tol)
-            == 1
-            for t in range(policies[0].shape[0])
-        ]
-    )
-
-
-def narrow_bracket(
-    lower: float, upper: float, taus: np.ndarray, agree: np.ndarray
+def final_bracket(
+    seen: dict[float, Verdict], lower: float, upper: float
 ) -> tuple[float, float]:
-    """The bracket (lower, upper] narrowed by taus already run with the same seeds
-    and learner, `agree[k]` telling whether the seeds agreed at taus[k]: the first
-    agreeing tau inside becomes `upper`, the last disagreeing one below it
-    `lower` (the same monotonicity `critical_tau` assumes)."""
-    for tau, agrees in sorted(zip(taus.tolist(), agree.tolist(), strict=True)):
-        if not lower < tau < upper:
-            continue
-        if agrees:
-            return lower, tau
-        lower = tau
-    return lower, upper
+    """(lo, hi]: lo the largest tau in [lower, upper] without agreement, hi the
+    smallest agreeing tau above it (the last crossing into agreement)."""
+    inside = sorted(t for t in seen if lower <= t <= upper)
+    lo = max((t for t in inside if seen[t].status != AGREE), default=lower)
+    hi = min(t for t in inside if t > lo and seen[t].status == AGREE)
+    return lo, hi
 
 
 def critical_tau(
-    game: TabularGame,
-    config: ExactPGConfig,
+    agree_at: Callable[[np.ndarray], list[Verdict]],
     *,
-    keys: jax.Array,
     lower: float,
     upper: float,
     rtol: float = 0.02,
     points_per_round: int = 8,
-    convention_tol: float = 1e-3,
-    known: tuple[np.ndarray, np.ndarray] | None = None,
-    agree_at: Callable[[np.ndarray], np.ndarray] | None = None,
+    known: Iterable[Verdict] = (),
+    widen_factor: float = 4.0,
+    max_widenings: int = 3,
 ) -> CriticalTau:
-    """Finds tau* to a relative tolerance `rtol`, given seeds disagree at `lower`
-    and agree at `upper` (uniqueness is assumed monotone in tau between them).
+    """tau* to a relative tolerance `rtol`, from verdicts `agree_at(taus)` (see
+    `certified_verdicts`; `known`: verdicts of the same seeds and learner already
+    run, e.g. the phase grid's).
 
-    `known`, (taus, agree) from runs of the same seeds and learner (the phase
-    grid), narrows the bracket first (`narrow_bracket`). Each round evaluates
-    `points_per_round` taus spaced evenly in log tau inside the bracket as one
-    vmapped batch, so the bracket shrinks by that factor per round.
-
-    `agree_at(taus)` -> bool[T] runs the seeds at those taus and says where they
-    agree (default: `seeds_agree` with `fastest_trainer(game, config)`, all steps
-    in one call). The tabular entry point passes its own: the phase grid's
-    trainer, run in the grid's chunks with progress logged.
+    1. The upper end must be certified agreement; if not, it is multiplied by
+       `widen_factor` (at most `max_widenings` times) and the notes say so.
+    2. The lower end must not be agreement; if it is, it is divided likewise;
+       agreement down to the last lower end gives tau_star None.
+    3. The bracket is (lo, hi] around the last crossing into agreement below the
+       upper end (`final_bracket`): taus that agree below a disagreeing or
+       uncertain one are not taken for tau*, and `agreement_intervals` lists
+       every run of agreement seen.
+    4. Each round evaluates `points_per_round` taus spaced evenly in log tau
+       inside (lo, hi) as one batch, until hi / lo <= 1 + rtol.
     """
     if not 0 < lower < upper:
         raise ValueError(f"need 0 < lower < upper, got {lower}, {upper}")
-    if known is not None:
-        lower, upper = narrow_bracket(lower, upper, *known)
-    if agree_at is None:
-        trainer = fastest_trainer(game, config)
-
-        def run_and_compare(taus: np.ndarray) -> np.ndarray:
-            return seeds_agree(
-                game,
-                config,
-                trainer,
-                keys=keys,
-                taus=taus,
-                convention_tol=convention_tol,
-            )
-
-        agree_at = run_and_compare
+    seen = {v.tau: v for v in known}
+    notes: list[str] = []
     evaluations = 0
-    while upper / lower > 1 + rtol:
-        inner = np.geomspace(lower, upper, points_per_round + 2)[1:-1]
-        agree = agree_at(inner)
-        evaluations += len(inner)
-        first = int(np.argmax(agree)) if agree.any() else len(inner)
-        lower = float(inner[first - 1]) if first > 0 else lower
-        upper = float(inner[first]) if first < len(inner) else upper
-    return CriticalTau(lower, upper, evaluations)
+
+    def evaluate(taus: Iterable[float]) -> None:
+        nonlocal evaluations
+        new = np.array(sorted({float(t) for t in taus} - set(seen)))
+        if len(new):
+            evaluations += len(new)
+            seen.update({v.tau: v for v in agree_at(new)})
+
+    def result(tau_star: float | None, lo: float, hi: float) -> CriticalTau:
+        for note in notes:
+            log.info("tau* search: %s", note)
+        return CriticalTau(
+            tau_star,
+            lo,
+            hi,
+            seen.get(lo),
+            seen.get(hi),
+            evaluations,
+            notes,
+            agreement_intervals(seen.values()),
+        )
+
+    evaluate([upper])
+    for _ in range(max_widenings):
+        if seen[upper].status == AGREE:
+            break
+        previous = seen[upper]
+        upper *= widen_factor
+        notes.append(
+            f"upper end widened to {upper:.4g}: at {previous.tau:.4g} the verdict "
+            f"was '{previous.status}' ({previous.certified}/{previous.seeds} seeds "
+            f"certified, {previous.conventions} conventions)"
+        )
+        evaluate([upper])
+    if seen[upper].status != AGREE:
+        notes.append(f"no certified agreement up to tau = {upper:.4g}: tau* not found")
+        return result(None, lower, upper)
+    evaluate([lower])
+    for _ in range(max_widenings):
+        if seen[lower].status != AGREE:
+            break
+        lower /= widen_factor
+        notes.append(f"seeds agree at the lower end; widened it to {lower:.4g}")
+        evaluate([lower])
+    if seen[lower].status == AGREE:
+        notes.append(f"seeds agree at every tau tried down to {lower:.4g}")
+        return result(None, 0.0, lower)
+    if seen[lower].status == UNCERTAIN:
+        notes.append(
+            f"lower end {lower:.4g} is uncertain, not certified disagreement "
+            f"({seen[lower].certified}/{seen[lower].seeds} seeds certified)"
+        )
+    lo, hi = final_bracket(seen, lower, upper)
+    while hi / lo > 1 + rtol:
+        evaluate(np.geomspace(lo, hi, points_per_round + 2)[1:-1])
+        lo, hi = final_bracket(seen, lower, upper)
+    intervals = agreement_intervals(v for v in seen.values() if v.tau <= upper)
+    if len(intervals) > 1:
+        notes.append(
+            "agreement is not monotone in tau: seeds agree on "
+            + ", ".join(f"[{a:.4g}, {b:.4g}]" for a, b in intervals)
+            + "; tau* is the start of the last interval"
+        )
+    return result(hi, lo, hi)

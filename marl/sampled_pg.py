@@ -7,9 +7,10 @@ every agent's (information state, action) decisions. Unlike the exact gradient,
 the sampled one breaks exact symmetries, so it shows what noise does to the
 picture at each tau.
 
-REINFORCE: Williams 1992. PPO: Schulman et al. 2017, Eq. 7 (clipped surrogate),
-with the episodic return minus the batch-mean baseline as the advantage and the
-entropy bonus at the visited information states, as PPO implementations use it.
+REINFORCE: Williams 1992. PPO: Schulman et al. 2017, Eq. 7 (clipped surrogate).
+The advantage is the entropy-regularized return of the sampled history minus a
+leave-one-out baseline, so that REINFORCE's expected gradient is the exact
+gradient of J_tau with the `reach` weighting at every tau (`surrogate`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,15 @@ def sample_histories(
     return jnp.minimum(index, cumulative.shape[0] - 1)
 
 
+def path_entropy(game: TabularGame, policy: Policy, histories: jax.Array) -> jax.Array:
+    """float[B]: the sum of H(pi_i(.|h)) over every decision on each sampled
+    history; its expectation is the `reach` entropy term of J_tau."""
+    return sum(  # type: ignore[return-value]
+        jnp.sum(infostate_entropy(pi)[infostate[histories]], axis=-1)
+        for pi, infostate in zip(policy, game.infostate, strict=True)
+    )
+
+
 def surrogate(
     game: TabularGame,
     logits: Policy,
@@ -92,13 +102,24 @@ def surrogate(
 ) -> jax.Array:
     """The batch objective whose gradient is the sampled policy gradient (to ascend).
 
-    Per decision (agent i, step t) of each sampled history: advantage A = R - mean R
-    times log pi (REINFORCE) or PPO's min(ratio A, clip(ratio) A), plus tau times the
-    entropy at the visited information state.
+    Per decision (agent i, step t) of each sampled history z: advantage A(z) times
+    log pi (REINFORCE) or PPO's min(ratio A, clip(ratio) A), plus tau times the
+    entropy at the visited information state. The advantage is the regularized
+    return R(z) + tau S(z), S(z) the entropy summed over z's decisions
+    (`path_entropy`, held constant), minus the mean of the other histories'
+    (a leave-one-out baseline, independent of z). So the REINFORCE gradient's
+    expectation is exactly grad J_tau with the `reach` weighting: the score term
+    gives grad E_z[R + tau S] with S held fixed, the bonus term E_z[grad tau S].
+    Entropies of decisions before or beside a decision enter its advantage too;
+    their score expectation is zero (they are fixed before it is drawn), so they
+    add variance, not bias, like the rewards before it.
     """
     policy = softmax_policy(logits)
-    returns = game.returns[histories]
-    advantage = returns - returns.mean()
+    value = game.returns[histories] + tau * jax.lax.stop_gradient(
+        path_entropy(game, policy, histories)
+    )
+    batch = histories.shape[0]
+    advantage = value - (jnp.sum(value) - value) / (batch - 1)
     total = jnp.zeros(())
     for pi, old, infostate, action in zip(
         policy, old_policy, game.infostate, game.action, strict=True
@@ -114,7 +135,7 @@ def surrogate(
         else:
             gain = jnp.log(prob) * advantage[:, None]
         bonus = tau * infostate_entropy(pi)[h]
-        total = total + jnp.sum(gain + bonus) / histories.shape[0]
+        total = total + jnp.sum(gain + bonus) / batch
     return total
 
 

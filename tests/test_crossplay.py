@@ -27,8 +27,13 @@ def test_coordination_crossplay_counts_matching_pairs():
     np.testing.assert_array_equal(scores.matrix, expected)
     assert scores.sp == 1.0 and scores.sp_se == 0.0
     assert scores.xp == pytest.approx(2 / 12)  # 2 matching ordered pairs of 12
-    per_seed = np.array([1 / 3, 1 / 3, 0, 0])
-    assert scores.xp_se == pytest.approx(per_seed.std(ddof=1) / 2)
+    # The jackknife over seeds, by brute force: XP of the other three seeds.
+    without = [
+        np.delete(np.delete(expected, k, 0), k, 1)[~np.eye(3, dtype=bool)].mean()
+        for k in range(4)
+    ]
+    jackknife = np.sqrt(3 / 4 * np.sum((np.array(without) - np.mean(without)) ** 2))
+    assert scores.xp_se == pytest.approx(jackknife)
     assert count_conventions(game, one_hot_seeds(choices, 3), 1e-3) == 3
 
 
@@ -66,10 +71,10 @@ def test_seat_assignments_enumerate_or_sample():
 
 def test_greedify_breaks_ties_by_index_and_tie_aware_spreads_them():
     pi = (jnp.asarray([[0.4, 0.4, 0.2], [0.1, 0.2, 0.7]]),)
-    np.testing.assert_array_equal(greedify(pi)[0], [[1, 0, 0], [0, 0, 1]])
+    np.testing.assert_array_equal(greedify(pi, 1e-6)[0], [[1, 0, 0], [0, 0, 1]])
     np.testing.assert_allclose(greedify_ties(pi, 1e-6)[0], [[0.5, 0.5, 0], [0, 0, 1]])
     np.testing.assert_allclose(
-        greedify_ties(pi, 0.25)[0], [[1 / 3, 1 / 3, 1 / 3], [0, 0, 1]]
+        greedify_ties(pi, 0.6)[0], [[1 / 3, 1 / 3, 1 / 3], [0, 0, 1]]
     )
 
 
@@ -94,3 +99,60 @@ def test_conventions_ignore_unreachable_information_states():
     p1[1, after0] = p1[1, after0][:, ::-1]
     joint = (jnp.asarray(p0, jnp.float32), jnp.asarray(p1, jnp.float32))
     assert count_conventions(game, joint, 1e-6) == 1
+
+
+def seeds_at(name: str, tau: float, seeds: int = 8):
+    """Final policies of `seeds` exact learners at `tau`, per agent [N, K, A], and
+    the game's compiled form and policy symmetries."""
+    import jax
+
+    from marl.equivariance import policy_symmetries
+    from marl.exact import softmax_policy
+    from marl.exact_pg import ExactPGConfig, train
+    from marl.symmetry import symmetry_group
+
+    spec = games.make_spec(name)
+    game = games.compile_game(spec)
+    keys = jax.random.split(jax.random.key(0), seeds)
+    states = train(game, ExactPGConfig(), keys=keys, taus=jnp.array([tau]))
+    policies = tuple(pi[0] for pi in softmax_policy(states.logits))
+    return game, policies, policy_symmetries(game, symmetry_group(spec))
+
+
+@pytest.mark.parametrize("name, tau", [("lever", 0.5), ("coordination_2", 50.0)])
+def test_greedifying_one_equivariant_policy_gives_sp_equal_to_xp(name, tau):
+    """Every seed ends at the same equivariant policy; float32 noise must not
+    decide its ties (the audit saw lever SP 1.0 but XP 0.11 after argmax, and
+    coordination_2 XP above SP)."""
+    from marl.analysis import summarize_seeds
+
+    game, policies, symmetries = seeds_at(name, tau)
+    point, _ = summarize_seeds(
+        game,
+        policies,
+        np.zeros(8),
+        certified=None,
+        convention_tol=1e-3,
+        tie_rtol=1e-5,
+        equivariant_tol=1e-4,
+        max_assignments=1000,
+        symmetries=symmetries,
+    )
+    assert point["greedified_from_group_average"] == 8
+    assert point["sp_greedy"] == pytest.approx(point["xp_greedy"], abs=1e-6)
+    assert point["sp_greedy_ties"] == pytest.approx(point["xp_greedy_ties"], abs=1e-6)
+    assert point["sp_greedy_ties"] == pytest.approx(
+        {"lever": 1 / 9, "coordination_2": 0.5}[name], abs=1e-6
+    )
+
+
+def test_tie_aware_greedification_keeps_the_lesser_lever_out_at_high_tau():
+    """At tau = 100 the 0.9 lever's probability is 1e-5 below the others, at the
+    old absolute tolerance, but 1e-4 below them relatively, ten times the
+    relative tolerance; the 1.0 levers differ by float noise, 1e-6 relatively."""
+    _, policies, _ = seeds_at("lever", 100.0, seeds=2)
+    row = np.asarray(policies[0][0, 0])
+    assert (np.max(row) - row[9]) / np.max(row) > 10 * 1e-5
+    assert (np.max(row[:9]) - np.min(row[:9])) / np.max(row) < 1e-6
+    ties = np.asarray(greedify_ties(policies, 1e-5)[0][0, 0])
+    np.testing.assert_allclose(ties, [1 / 9] * 9 + [0.0], atol=1e-7)

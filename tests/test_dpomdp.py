@@ -20,6 +20,7 @@ import games
 from games.benchmarks import BENCHMARK_FILES, BENCHMARK_OPTIMA, BENCHMARKS
 from marl import exact, exact_pg, greedy
 from marl.symmetry import symmetry_group
+from tests.tiny_runs import TINY
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "dpomdp"
@@ -297,7 +298,7 @@ def best_greedy_value(name: str, horizon: int, seeds: int = 32) -> float:
     config = exact_pg.ExactPGConfig(**settings)
     keys = jax.random.split(jax.random.key(0), seeds)
     states = exact_pg.train(game, config, keys=keys, taus=jnp.full(1, tau))
-    greedy_policies = greedy.greedify(exact.softmax_policy(states.logits))
+    greedy_policies = greedy.greedify(exact.softmax_policy(states.logits), 1e-6)
     values = jax.vmap(jax.vmap(lambda *pi: exact.expected_return(game, pi)))(
         *greedy_policies
     )
@@ -332,9 +333,6 @@ def test_dectiger_symmetry_orders():
     assert symmetry_group(spec).order == 2  # left <-> right
     assert symmetry_group(spec, permute_agents=True).order == 4  # and agent swaps
     assert symmetry_group(games.make_spec("broadcast_channel", 3)).order == 1
-
-
-TINY = ["seeds=3", "taus=[0,1]", "learner.steps=20", "progress_chunks=2"]
 
 
 def run_tabular(*args: str) -> subprocess.CompletedProcess:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from experiments import compare, tabular
+from tests.tiny_runs import TINY
 
-TINY = ["seeds=3", "taus=[0,1]", "learner.steps=20", "progress_chunks=2"]
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
@@ -34,7 +34,8 @@ def test_tabular_run_writes_results_policies_and_figure(monkeypatch, tmp_path):
             "sp_greedy",
             "xp_greedy",
             "num_conventions",
-            "converged_fraction",
+            "certified",
+            "steps",
         ):
             assert key in point
     assert results["config"]["learner"]["steps"] == 20
@@ -128,7 +129,8 @@ PHASE_TINY = [
     "seeds=3",
     "taus=[0,0.5,5]",
     "learner.steps=50",
-    "progress_chunks=1",
+    "learner.window=50",
+    "learner.max_steps=100",
     "critical_tau.rtol=0.5",
     "annealing.steps=50",
     "sampled.steps=10",
@@ -151,8 +153,13 @@ def test_phase_run_of_a_user_game_file(monkeypatch, tmp_path):
     )
     results = json.loads((out / "results.json").read_text())
     assert results["symmetry"]["order"] == 6
-    star = results["critical_tau"]["tau_star"]
-    assert 0 < star <= results["uniqueness_bound"] * 1.0001
+    search = results["critical_tau"]
+    # The bound (1, the fold of this game) is critically slow: 100 steps do not
+    # certify agreement there, so the upper end is widened, and the notes say so.
+    assert search["upper_source"] == "the uniqueness bound"
+    assert search["upper_verdict"]["status"] == "agree"
+    assert search["lower"] < search["tau_star"] == search["upper"]
+    assert search["tau_star"] <= 1.0 or "widened" in search["notes"][0]
     assert {r["grad_noise"] for r in results["annealing"]} == {0.0, 0.001}
     assert [p["tau"] for p in results["sampled"]["points"]] == [0.0, 5.0]
     assert len(results["other_play"]["points"]) == 3

@@ -92,7 +92,7 @@ def test_summary_of_hand_made_scores():
     scores[0, 0] = scores[1, 1] = 2.0
     point = crossplay.summarize(scores, [0, 1])
     assert point["sp"] == 2.0 and point["xp"] == 0.0
-    assert point["sp_se"] == 0.0 and point["xp_se"] == 0.0
+    assert point["sp_se"] == 0.0 and point["xp_se"] is None  # no jackknife of 2
     assert point["sp_games_se"] == 0.0
     scores[0, 1] = [0, 2, 0, 2]  # one seat order scores 1 on average
     point = crossplay.summarize(scores, [0, 1])

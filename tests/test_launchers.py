@@ -192,7 +192,8 @@ def test_tabular_skip_finished_keeps_a_finished_run(monkeypatch, tmp_path):
         "seeds=2",
         "taus=[0,1]",
         "learner.steps=10",
-        "progress_chunks=1",
+        "learner.window=10",
+        "learner.max_steps=10",
         "skip_finished=true",
         f"hydra.run.dir={tmp_path}",
     ]

@@ -12,6 +12,7 @@ import pytest
 
 import games
 from marl import exact
+from marl.certify import make_certified_trainer
 from marl.crossplay import count_conventions, crossplay
 from marl.equivariance import (
     equivariance_error,
@@ -22,14 +23,19 @@ from marl.equivariance import (
 )
 from marl.exact_pg import (
     ExactPGConfig,
-    constant_schedules,
     geometric_schedule,
     make_exact_pg,
     make_trainer,
     train,
 )
 from marl.other_play import other_play_return
-from marl.phase import critical_tau, narrow_bracket, policies_agree
+from marl.phase import (
+    Verdict,
+    agreement_intervals,
+    certified_verdicts,
+    critical_tau,
+    final_bracket,
+)
 from marl.sampled_pg import SampledPGConfig, make_sampled_pg, surrogate
 from marl.symmetry import symmetry_group
 from marl.theory import uniqueness_bound
@@ -165,51 +171,120 @@ def test_signalling_seeds_agree_only_on_the_non_signalling_policy():
     )
 
 
+def search_tau_star(game, config, *, seeds, upper, rtol=0.05, seed=3, known=()):
+    """critical_tau over certified runs of `game` with the fastest trainer."""
+    learner = make_certified_trainer(game, config, label=game.name)
+    keys = jax.random.split(jax.random.key(seed), seeds)
+
+    def agree_at(taus):
+        return certified_verdicts(game, learner, keys, taus, convention_tol=1e-3)
+
+    return critical_tau(agree_at, lower=1e-3, upper=upper, rtol=rtol, known=known)
+
+
 @pytest.mark.parametrize(
     "name", ["lever", "coordination_3", "penalty", "qtran_one_step", "climbing"]
 )
-def test_critical_tau_never_exceeds_the_uniqueness_bound(name):
+def test_critical_tau_is_certified_at_both_ends_and_below_the_bound(name):
     spec, game, _, _ = setup(name)
     bound = uniqueness_bound(spec.payoff)
-    keys = jax.random.split(jax.random.key(3), 12)
-    found = critical_tau(
-        game,
-        ExactPGConfig(steps=4000),
-        keys=keys,
-        lower=1e-3,
-        upper=bound * 1.05,
-        rtol=0.05,
+    found = search_tau_star(
+        game, ExactPGConfig(steps=4000, max_steps=20000), seeds=12, upper=bound * 1.05
     )
-    assert found.upper <= bound * 1.05
+    assert found.upper_verdict.status == "agree"
+    assert found.upper_verdict.certified == found.upper_verdict.seeds == 12
+    assert found.lower_verdict.status != "agree"
+    assert found.tau_star == found.upper <= bound * 1.05
     assert found.lower < found.upper <= found.lower * 1.05 + 1e-12
     if name == "lever":
         assert 0.1 < found.upper < bound
 
 
-def test_the_phase_grid_narrows_the_critical_tau_bracket_to_the_same_tau():
-    taus = np.array([0.0, 0.01, 0.1, 1.0, 10.0])
-    agree = np.array([False, False, True, True, True])
-    assert narrow_bracket(1e-3, 100.0, taus, agree) == (0.01, 0.1)
-    assert narrow_bracket(0.05, 100.0, taus, agree) == (0.05, 0.1)
-    assert narrow_bracket(1e-3, 100.0, taus, np.zeros(5, bool)) == (10.0, 100.0)
-    # The search started from the grid ends in the bracket of the search without.
+def test_tau_star_of_a_random_game_measures_agreement_not_the_step_budget():
+    """A random 4x6 game (N(0, 1) payoffs) whose seeds, given enough steps, agree
+    at tau = 0.2 although 5,000 steps leave eight conventions there: certified
+    runs continue until they reach their fixed points, so tau* <= 0.25."""
+    payoff = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32)
+    spec = games.MatrixGame("random_4x6", payoff, (tuple("abcd"), tuple("uvwxyz")))
+    game = games.compile_game(spec)
+    found = search_tau_star(
+        game, ExactPGConfig(), seeds=16, upper=uniqueness_bound(payoff)
+    )
+    assert found.tau_star is not None and found.tau_star <= 0.25
+    assert found.upper_verdict.certified == 16
+
+
+def test_tau_star_of_coordination_2_is_at_the_fold_when_the_bracket_is_wide():
+    """At tau = 1/2 (the bound, tight here) the flow is critically slow; with the
+    upper end at 2 the search must land at the fold, not report the bound."""
+    _, game, _, _ = setup("coordination_2")
+    found = search_tau_star(game, ExactPGConfig(), seeds=12, upper=2.0, rtol=0.02)
+    assert found.lower <= 0.5 <= found.tau_star <= 0.5 * 1.02
+
+
+def test_an_upper_end_without_agreement_is_widened_and_said():
+    _, game, _, _ = setup("coordination_2")
+    found = search_tau_star(game, ExactPGConfig(), seeds=8, upper=0.2, rtol=0.1)
+    assert any("widened" in note for note in found.notes)
+    assert 0.5 <= found.tau_star <= 0.55
+
+
+def verdict(tau, status, seeds=8):
+    certified = seeds if status != "uncertain" else seeds - 1
+    conventions = {"agree": 1, "disagree": 3, "uncertain": 1}[status]
+    return Verdict(tau, status, certified, seeds, conventions, 1000)
+
+
+def test_non_monotone_agreement_is_reported_as_intervals():
+    """Agreement at tau <= 0.05, disagreement on (0.05, 0.4), agreement again
+    above (the shape the audit found on Tiny Hanabi A): tau* is the last
+    crossing, and the intervals are listed."""
+
+    def status(tau):
+        return "agree" if tau <= 0.05 or tau >= 0.4 else "disagree"
+
+    calls = []
+
+    def agree_at(taus):
+        calls.append(taus)
+        return [verdict(float(t), status(t)) for t in taus]
+
+    grid = [verdict(t, status(t)) for t in (0.0, 0.01, 0.05, 0.1, 0.3, 1.0, 10.0)]
+    found = critical_tau(agree_at, lower=0.2, upper=10.0, rtol=0.02, known=grid)
+    assert 0.4 <= found.tau_star <= 0.4 * 1.02
+    assert len(found.agreement_intervals) == 2
+    (a0, b0), (a1, b1) = found.agreement_intervals
+    assert a0 == 0.0 and b0 == 0.05 and 0.4 <= a1 <= 0.41 and b1 == 10.0
+    assert any("not monotone" in note for note in found.notes)
+    assert agreement_intervals(grid) == [(0.0, 0.05), (1.0, 10.0)]
+
+
+def test_agreement_everywhere_gives_no_tau_star_and_says_so():
+    found = critical_tau(
+        lambda taus: [verdict(float(t), "agree") for t in taus],
+        lower=1e-3,
+        upper=1.0,
+        max_widenings=2,
+    )
+    assert found.tau_star is None
+    assert "agree at every tau tried" in found.notes[-1]
+
+
+def test_the_phase_grid_narrows_the_bracket_to_the_same_tau():
+    """The grid's verdicts are used: fewer evaluations, the same bracket."""
     spec, game, _, _ = setup("lever")
-    config = ExactPGConfig(steps=4000)
-    keys = jax.random.split(jax.random.key(3), 12)
-    grid = jnp.array([0.1, 0.3, 1.0, 3.0])
-    trainer = make_trainer(make_exact_pg(game, config))
-    states = trainer.run(
-        trainer.init(keys, len(grid)), constant_schedules(grid, config.steps)
-    )
-    known = (
-        np.asarray(grid),
-        policies_agree(game, exact.softmax_policy(states.logits), 1e-3),
-    )
-    kwargs = dict(keys=keys, lower=1e-3, upper=uniqueness_bound(spec.payoff), rtol=0.05)
-    plain = critical_tau(game, config, **kwargs)
-    narrowed = critical_tau(game, config, known=known, **kwargs)
+    config = ExactPGConfig(steps=4000, max_steps=20000)
+    learner = make_certified_trainer(game, config, label="lever")
+    keys = jax.random.split(jax.random.key(3), 8)
+    grid = np.array([0.1, 0.3, 1.0, 3.0])
+    known = certified_verdicts(game, learner, keys, grid, convention_tol=1e-3)
+    bound = uniqueness_bound(spec.payoff)
+    kwargs = dict(seeds=8, upper=bound, rtol=0.2)
+    plain = search_tau_star(game, config, **kwargs)
+    narrowed = search_tau_star(game, config, known=known, **kwargs)
     assert narrowed.evaluations < plain.evaluations
     assert narrowed.lower < plain.upper and plain.lower < narrowed.upper
+    assert final_bracket({v.tau: v for v in known}, 1e-3, 3.0) == (0.1, 0.3)
 
 
 def test_ppo_surrogate_gradient_equals_reinforce_on_fresh_data():
@@ -244,6 +319,36 @@ def test_sampled_gradient_is_unbiased_for_the_exact_policy_gradient():
     exact_grad = exact.softmax_policy_gradient(game, logits)
     for a, b in zip(sampled, exact_grad, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-2)
+
+
+@pytest.mark.parametrize("name", ["lewis_signalling", "qmix_two_step"])
+def test_sampled_gradient_is_unbiased_at_positive_tau(name):
+    """At tau = 1 on two multi-step games (turn-based and simultaneous), the mean
+    of the sampled gradient over 40 batches of 10,000 histories is the exact
+    gradient of J_tau (reach weighting) within five standard errors. With the
+    path's entropy left out of the advantage (the bonus's effect on which
+    information states are reached is then missed) both games fail it."""
+    game = games.make(name)
+    rng = np.random.default_rng(5)
+    logits = tuple(
+        jnp.asarray(rng.normal(size=s), jnp.float32) for s in game.policy_shapes
+    )
+    policy = exact.softmax_policy(logits)
+    tau = 1.0
+
+    def objective(x):
+        return exact.regularized_objective(game, exact.softmax_policy(x), tau, "reach")
+
+    exact_grad = jax.grad(objective)(logits)
+    logp = jnp.log(exact.history_probs(game, policy))
+    batches = jax.random.categorical(jax.random.key(6), logp, shape=(40, 10_000))
+    sampled = jax.vmap(
+        lambda h: jax.grad(surrogate, argnums=1)(game, logits, policy, h, tau, 0.0)
+    )(batches)
+    for per_batch, target in zip(sampled, exact_grad, strict=True):
+        mean = np.asarray(per_batch).mean(0)
+        se = np.asarray(per_batch).std(0, ddof=1) / np.sqrt(len(batches))
+        assert np.all(np.abs(mean - np.asarray(target)) <= 5 * se + 1e-5)
 
 
 def test_sampled_learner_improves_and_breaks_exact_symmetry():

@@ -1,0 +1,77 @@
+"""Self-play and cross-play summaries of N seeds, with standard errors that are
+honest about what the seeds share; one summary for the tabular and the sampled
+halves.
+
+Cross-play (XP) is the mean over ordered pairs (for n players, assignments) of
+distinct seeds. Its cells are not independent: every cell of seed k's row and
+column shares seed k. Treating the N per-seed XP means as independent draws
+(`std / sqrt(N)`) ignores that they share cells and underestimates the error
+(about 2x when the seeds' own effects dominate; tests/test_xp_stats.py). The
+standard error here is the jackknife over seeds: the mean recomputed without
+each seed in turn, var = (N - 1) / N * sum_k (XP_-k - mean)^2, the standard
+variance estimate of a U-statistic (Efron and Stein 1981: it never
+underestimates on average). It needs N >= 3; with fewer seeds it is None.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def standard_error(values: np.ndarray) -> float | None:
+    """std(ddof=1) / sqrt(n) of independent values; None for fewer than two."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        return None
+    return float(np.std(values, ddof=1) / np.sqrt(values.size))
+
+
+def jackknife_se(leave_one_out: np.ndarray) -> float | None:
+    """The jackknife standard error from the N leave-one-seed-out estimates."""
+    values = np.asarray(leave_one_out, dtype=np.float64)
+    n = values.size
+    if n < 3:
+        return None
+    return float(np.sqrt((n - 1) / n * np.sum((values - values.mean()) ** 2)))
+
+
+def matrix_summary(matrix: np.ndarray) -> dict[str, float | None]:
+    """sp, sp_se, xp, xp_se of a 2-player cross-play matrix float[N, N]
+    (M[i, j]: seed i in seat 1, seed j in seat 2). xp averages both seat orders
+    of every pair of distinct seeds; xp_se is the jackknife over seeds."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    n = matrix.shape[0]
+    diagonal = np.diag(matrix)
+    summary: dict[str, float | None] = {
+        "sp": float(diagonal.mean()),
+        "sp_se": standard_error(diagonal),
+        "xp": None,
+        "xp_se": None,
+    }
+    if n < 2:
+        return summary
+    off = matrix * ~np.eye(n, dtype=bool)
+    total = off.sum()
+    summary["xp"] = float(total / (n * (n - 1)))
+    if n >= 3:
+        with_seed = off.sum(0) + off.sum(1)  # the cells each seed is in
+        summary["xp_se"] = jackknife_se((total - with_seed) / ((n - 1) * (n - 2)))
+    return summary
+
+
+def assignment_summary(
+    cross: np.ndarray, assignments: np.ndarray, num_seeds: int
+) -> tuple[float, float | None]:
+    """(xp, xp_se) from the returns float[M] of assignments int[M, n] of distinct
+    seeds to seats (3+ players): the mean, and the jackknife over seeds (each
+    seed left out with every assignment it takes part in)."""
+    cross = np.asarray(cross, dtype=np.float64)
+    total, count = cross.sum(), cross.size
+    sums = np.zeros(num_seeds)
+    counts = np.zeros(num_seeds)
+    for seat in range(assignments.shape[1]):
+        np.add.at(sums, assignments[:, seat], cross)
+        np.add.at(counts, assignments[:, seat], 1)
+    kept = counts < count  # a seed in every assignment cannot be left out
+    leave_one_out = (total - sums[kept]) / (count - counts[kept])
+    return float(total / count), jackknife_se(leave_one_out)

@@ -1,0 +1,59 @@
+"""The cross-play standard error against a simulation with known variance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from marl.xp_stats import assignment_summary, matrix_summary, standard_error
+
+
+def simulated_matrices(rng, replicates, seeds, sd_seat0, sd_seat1, sd_pair):
+    """M[i, j] = a_i + b_j + e_ij: seed i's effect in seat 1, seed j's in seat 2,
+    and the pair's own. The off-diagonal mean has variance
+    (sd_seat0^2 + sd_seat1^2) / N + sd_pair^2 / (N (N - 1))."""
+    a = rng.normal(0, sd_seat0, (replicates, seeds, 1))
+    b = rng.normal(0, sd_seat1, (replicates, 1, seeds))
+    e = rng.normal(0, sd_pair, (replicates, seeds, seeds))
+    return a + b + e
+
+
+@pytest.mark.parametrize("seeds", [8, 32])
+@pytest.mark.parametrize("sd_pair", [0.0, 1.0])
+def test_jackknife_xp_se_matches_the_known_variance(seeds, sd_pair):
+    rng = np.random.default_rng(0)
+    matrices = simulated_matrices(rng, 2000, seeds, 1.0, 0.5, sd_pair)
+    true_var = (1.0 + 0.25) / seeds + sd_pair**2 / (seeds * (seeds - 1))
+    summaries = [matrix_summary(m) for m in matrices]
+    xp = np.array([s["xp"] for s in summaries])
+    se = np.array([s["xp_se"] for s in summaries])
+    assert np.var(xp) == pytest.approx(true_var, rel=0.1)  # the simulation itself
+    assert np.mean(se**2) == pytest.approx(true_var, rel=0.15)
+    # Nominal 95% intervals (the true XP is 0); with 8 seeds the normal quantile
+    # is a little short of Student's t with 7 degrees of freedom (2.36).
+    covered = np.abs(xp) <= 1.96 * se
+    assert 0.90 <= covered.mean() <= 0.97
+    # The per-seed-means estimator, std / sqrt(N) of each seed's mean over the
+    # cells it is in, is about half as large when the seeds' effects dominate.
+    off = ~np.eye(seeds, dtype=bool)
+    per_seed = [
+        ((m * off).sum(0) + (m * off).sum(1)) / (2 * (seeds - 1)) for m in matrices
+    ]
+    naive = np.array([standard_error(p) for p in per_seed])
+    assert np.mean(naive**2) < 0.5 * true_var
+
+
+def test_assignment_summary_of_two_players_is_the_matrix_summary():
+    """All ordered pairs as assignments give the matrix's XP and jackknife."""
+    rng = np.random.default_rng(1)
+    matrix = rng.normal(size=(6, 6))
+    pairs = np.array([(i, j) for i in range(6) for j in range(6) if i != j])
+    xp, se = assignment_summary(matrix[pairs[:, 0], pairs[:, 1]], pairs, 6)
+    summary = matrix_summary(matrix)
+    assert xp == pytest.approx(summary["xp"]) and se == pytest.approx(summary["xp_se"])
+
+
+def test_too_few_seeds_have_no_standard_error():
+    assert matrix_summary(np.ones((2, 2)))["xp_se"] is None
+    assert matrix_summary(np.ones((1, 1)))["sp_se"] is None
+    assert matrix_summary(np.ones((3, 3)))["xp_se"] == 0.0
