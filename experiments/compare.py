@@ -20,7 +20,8 @@ import sys
 from typing import Any
 
 from experiments import plots
-from experiments.results import atomic_write_bytes, find_results, read_results
+from experiments.results import find_results, read_results
+from marl.files import atomic_write_bytes
 
 COLUMNS = (
     "run",

@@ -24,6 +24,18 @@ from marl.sampled_pg import SampledPGConfig
 T = TypeVar("T")
 
 
+def find_conf_dir() -> pathlib.Path:
+    """The hydra config groups: `experiments/conf` inside an installed wheel
+    (pyproject.toml packages the repository's `conf/` there), else `conf/` at the
+    root of the checkout."""
+    here = pathlib.Path(__file__).resolve().parent
+    packaged = here / "conf"
+    return packaged if (packaged / "tabular.yaml").is_file() else here.parent / "conf"
+
+
+CONF_DIR = find_conf_dir()
+
+
 @dataclasses.dataclass(frozen=True)
 class CriticalTauConfig:
     """Bracketing search for tau*, the smallest tau at which all seeds agree."""

@@ -40,8 +40,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.config import to_config
-from experiments.hanabi import CONF_DIR, USER_ERRORS, HanabiRunConfig, cached_trainer
+from experiments.config import CONF_DIR, to_config
+from experiments.hanabi import USER_ERRORS, HanabiRunConfig, cached_trainer
 from marl.ippo import IPPOConfig, seed_keys
 
 COST_FREE_FIELDS = frozenset(

@@ -31,10 +31,9 @@ import numpy as np
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.config import run_or_exit, to_config, writable
+from experiments.config import CONF_DIR, run_or_exit, to_config, writable
 from experiments.results import (
     RESULTS_FILE,
-    atomic_write_bytes,
     read_results,
     run_metadata,
     write_json,
@@ -50,6 +49,7 @@ from marl.checkpoint import (
     save_checkpoint,
 )
 from marl.exact_pg import ConfigError
+from marl.files import atomic_write_bytes
 from marl.ippo import (
     IPPOConfig,
     IPPOState,
@@ -61,7 +61,6 @@ from marl.ippo import (
 from marl.sharding import place_grid, runs_mesh
 
 log = logging.getLogger("experiments.hanabi")
-CONF_DIR = pathlib.Path(__file__).resolve().parent.parent / "conf"
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
@@ -509,7 +508,13 @@ def run(config: HanabiRunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None
         "final_return_window_updates": config.log_every,
         "runs": runs,
         "config": OmegaConf.to_container(OmegaConf.structured(config)),
-        "metadata": {**run_metadata(), "seconds": round(time.time() - started, 2)},
+        "metadata": {
+            **run_metadata(),
+            "seconds": round(time.time() - started, 2),
+            "training_seconds_all_sessions": round(
+                sum(r["seconds"] for r in read_metrics(run_dir / METRICS_FILE)), 2
+            ),
+        },
     }
     write_json(run_dir / RESULTS_FILE, results)
     log.info(

@@ -17,7 +17,7 @@ import sys
 import nbclient
 import nbformat
 
-from experiments.results import atomic_write_bytes
+from marl.files import atomic_write_bytes
 
 
 def execute_notebook(

@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from experiments.results import atomic_write_bytes
+from marl.files import atomic_write_bytes
 
 CURVES = (
     ("sp", "SP", "tab:blue", "-"),

@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import platform
 import re
+import shlex
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 
+from marl.files import atomic_write_bytes
+
 RESULTS_FILE = "results.json"
-
-
-def atomic_write_bytes(path: pathlib.Path, data: bytes) -> None:
-    """Writes `data` to a temporary file beside `path`, then renames it over `path`,
-    so a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: pathlib.Path, payload: Any) -> None:
@@ -82,11 +67,32 @@ def run_metadata() -> dict[str, Any]:
             versions[package] = None
     return {
         "git_revision": git_revision(),
-        "command": " ".join([pathlib.Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": rerun_command(sys.argv),
+        "device": device_text(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions,
     }
+
+
+def rerun_command(argv: list[str]) -> str:
+    """The command line that reruns this process as written, shell-quoted: an entry
+    point run as `python -m experiments.<name>` (sys.argv[0] is then its file)
+    or through its console script (`zsc-<name>`)."""
+    program = pathlib.Path(argv[0])
+    if program.suffix == ".py" and program.parent.name == "experiments":
+        head = ["python", "-m", f"experiments.{program.stem}"]
+    else:
+        head = [program.name]
+    return shlex.join([*head, *argv[1:]])
+
+
+def device_text() -> str:
+    """What computed the run: JAX's backend, device kind and count."""
+    import jax
+
+    devices = jax.devices()
+    return f"{jax.default_backend()}: {len(devices)} x {devices[0].device_kind}"
 
 
 def find_results(paths: list[str | pathlib.Path]) -> Iterator[pathlib.Path]:

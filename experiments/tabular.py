@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 import games
 from experiments import plots
 from experiments.config import (
+    CONF_DIR,
     TabularConfig,
     learner_default,
     register_schemas,
@@ -63,7 +64,6 @@ from marl.symmetry import SymmetryGroup, symmetry_group
 from marl.theory import uniqueness_bound
 
 log = logging.getLogger("experiments.tabular")
-CONF_DIR = pathlib.Path(__file__).resolve().parent.parent / "conf"
 
 MAX_FLOATS = 500_000_000
 """Largest occupancy (floats, one evaluation) a run compiles: 2 GiB in float32."""

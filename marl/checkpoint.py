@@ -7,15 +7,14 @@ the step, a hash of the configuration that produced it, the pytree's structure
 PRNG key arrays are stored as their raw key data and rebuilt with their
 implementation, so a resumed run continues the same random stream.
 
-It is written to a temporary file in the same directory, flushed, fsynced and
-renamed over the final name (`os.replace` is atomic on POSIX), so a reader sees
-the old file or the new one, never half of one. `load_checkpoint` refuses, with a
-one-line `CheckpointError`, a file that is truncated or corrupt, written by a
-different configuration, or whose structure, shapes or dtypes differ from the
-state this run expects.
+It is written by `marl.files.atomic_write_bytes` (temporary file, fsync, rename),
+so a reader sees the old file or the new one, never half of one.
+`load_checkpoint` refuses, with a one-line `CheckpointError`, a file that is
+truncated or corrupt, written by a different configuration, or whose structure,
+shapes or dtypes differ from the state this run expects.
 
-These are the only functions in `marl/` that touch the filesystem; they are called
-by the entry points (`experiments/hanabi.py`).
+With `marl.files`, these are the only functions in `marl/` that touch the
+filesystem; they are called by the entry points (`experiments/hanabi.py`).
 """
 
 from __future__ import annotations
@@ -27,12 +26,13 @@ import json
 import os
 import pathlib
 import re
-import tempfile
 import zipfile
 from typing import Any, TypeVar
 
 import jax
 import numpy as np
+
+from marl.files import atomic_write_bytes
 
 FORMAT = "entropy-zsc-lab/checkpoint/v1"
 MANIFEST = "__manifest__"
@@ -94,22 +94,6 @@ def _digest(arrays: list[np.ndarray]) -> str:
     return sha.hexdigest()
 
 
-def _atomic_write(path: pathlib.Path, data: bytes) -> None:
-    """Temporary file beside `path`, fsync, rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)  # mkstemp's 0600 hides it from others
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(
     path: str | os.PathLike,
     tree: Any,
@@ -148,7 +132,7 @@ def save_checkpoint(
     buffer = io.BytesIO()
     np.savez(buffer, **payload)
     path = pathlib.Path(path)
-    _atomic_write(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -105,6 +105,12 @@ def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
         assert a["return"] == b["return"] and a["entropy"] == b["entropy"]
     resumed_results = json.loads((parted / "results.json").read_text())
     assert resumed_results["final_return"] == results["final_return"]
+    # Training time is summed over both sessions of the resumed run.
+    metadata = resumed_results["metadata"]
+    assert metadata["training_seconds_all_sessions"] == pytest.approx(
+        sum(r["seconds"] for r in resumed), abs=0.01
+    )
+    assert len(resumed) == 3 and metadata["device"].startswith("cpu: ")
 
     # Resuming with a different configuration is refused.
     message = run_fails(
