@@ -1,9 +1,11 @@
 """Checkpoints of training-state pytrees: atomic, self-checking, refused when wrong.
 
 A checkpoint is one `.npz` file (numpy's zip of arrays) holding every leaf of the
-pytree (`leaf_00000`, ...) and a JSON manifest (`__manifest__`): format version,
-the step, a hash of the configuration that produced it, the pytree's structure
-(treedef), every leaf's shape and dtype, and a SHA-256 digest of all leaf bytes.
+pytree under its path in the tree (`params/actor/Dense_0/kernel`, ...; files of
+format v1 named them `leaf_00000`, ... and still load) and a JSON manifest
+(`__manifest__`): format version, the step, a hash of the configuration that
+produced it, the pytree's structure (treedef), every leaf's name, shape and dtype,
+and a SHA-256 digest of all leaf bytes.
 PRNG key arrays are stored as their raw key data and rebuilt with their
 implementation, so a resumed run continues the same random stream.
 
@@ -34,7 +36,9 @@ import numpy as np
 
 from marl.files import atomic_write_bytes
 
-FORMAT = "entropy-zsc-lab/checkpoint/v1"
+FORMAT = "entropy-zsc-lab/checkpoint/v2"
+FORMAT_V1 = "entropy-zsc-lab/checkpoint/v1"
+"""Leaves stored as `leaf_00000`, ... instead of by name; read, never written."""
 MANIFEST = "__manifest__"
 _NAME = re.compile(r"^step_(\d{9,})\.npz$")
 
@@ -68,6 +72,20 @@ def list_checkpoints(directory: str | os.PathLike) -> list[int]:
         return []
     steps = (_NAME.match(p.name) for p in path.iterdir())
     return sorted(int(m.group(1)) for m in steps if m)
+
+
+def leaf_names(tree: Any) -> list[str]:
+    """Each leaf's path in `tree`, '/'-joined ('params/actor/Dense_0/kernel'), in
+    `jax.tree.flatten` order."""
+
+    def part(key: Any) -> str:
+        for field in ("key", "name", "idx"):
+            if hasattr(key, field):
+                return str(getattr(key, field))
+        return str(key)
+
+    paths, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return ["/".join(part(k) for k in path) or "leaf" for path, _ in paths]
 
 
 def _is_key(leaf: Any) -> bool:
@@ -108,11 +126,16 @@ def save_checkpoint(
     the caller's expectations on load). metadata: any JSON, kept in the manifest.
     """
     leaves, treedef = jax.tree.flatten(tree)
+    names = leaf_names(tree)
+    if len(set(names)) != len(names) or MANIFEST in names:
+        names = [f"leaf_{i:05d}/{name}" for i, name in enumerate(names)]
     specs = [
-        {**_describe(leaf), "impl": str(jax.random.key_impl(leaf))}
-        if _is_key(leaf)
-        else _describe(leaf)
-        for leaf in leaves
+        {
+            "name": name,
+            **_describe(leaf),
+            **({"impl": str(jax.random.key_impl(leaf))} if _is_key(leaf) else {}),
+        }
+        for name, leaf in zip(names, leaves, strict=True)
     ]
     arrays = [
         np.asarray(jax.random.key_data(leaf) if _is_key(leaf) else leaf)
@@ -127,7 +150,7 @@ def save_checkpoint(
         "digest": _digest(arrays),
         "metadata": metadata or {},
     }
-    payload: dict[str, Any] = {f"leaf_{i:05d}": a for i, a in enumerate(arrays)}
+    payload: dict[str, Any] = dict(zip(names, arrays, strict=True))
     payload[MANIFEST] = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **payload)
@@ -147,14 +170,17 @@ def _read(path: pathlib.Path) -> tuple[dict[str, Any], list[np.ndarray]]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             manifest = json.loads(bytes(npz[MANIFEST]).decode())
-            count = len(manifest["leaves"])
-            arrays = [npz[f"leaf_{i:05d}"] for i in range(count)]
+            names = [
+                spec.get("name", f"leaf_{i:05d}")
+                for i, spec in enumerate(manifest["leaves"])
+            ]
+            arrays = [npz[name] for name in names]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CheckpointError(
             f"checkpoint {path} is corrupt or truncated ({reason})"
         ) from None
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in (FORMAT, FORMAT_V1):
         raise CheckpointError(
             f"checkpoint {path} has format {manifest.get('format')!r}, "
             f"expected {FORMAT!r}"
@@ -204,8 +230,9 @@ def load_checkpoint(
         expected = _describe(leaf)
         if {k: spec[k] for k in ("shape", "dtype")} != expected:
             raise CheckpointError(
-                f"checkpoint {path} does not match this run: array {index} is "
-                f"{_readable(spec)} in the file, {_readable(expected)} here"
+                f"checkpoint {path} does not match this run: array "
+                f"{spec.get('name', index)} is {_readable(spec)} in the file, "
+                f"{_readable(expected)} here"
             )
         if _is_key(leaf):
             data = jax.numpy.asarray(array)

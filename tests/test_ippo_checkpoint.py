@@ -3,6 +3,8 @@ checkpoints are refused with one line."""
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,6 +18,7 @@ from marl.checkpoint import (
     list_checkpoints,
     load_checkpoint,
     prune_checkpoints,
+    read_manifest,
     save_checkpoint,
 )
 from marl.ippo import IPPOConfig, make_trainer, seed_keys
@@ -114,6 +117,37 @@ def test_checkpoint_roundtrip_keeps_values_dtypes_and_keys(tmp_path):
         jax.random.normal(tree["key"][0], (3,)),
     )
     assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed
+
+
+def test_checkpoint_arrays_carry_their_names_and_old_files_still_load(tmp_path):
+    """Each array is stored under its path in the tree; a file of format v1
+    (arrays named leaf_00000, ...) loads as before."""
+    tree = {"params": {"actor": {"kernel": jnp.ones((2, 3))}}, "step": jnp.int32(4)}
+    path = save_checkpoint(tmp_path / "named.npz", tree, step=4, config_hash="h")
+    with np.load(path) as npz:
+        assert sorted(npz.files) == ["__manifest__", "params/actor/kernel", "step"]
+    assert "params/actor/kernel is float32[2, 3] in the file" in refused(
+        path, {**tree, "params": {"actor": {"kernel": jnp.ones((2, 4))}}}
+    )
+    manifest = read_manifest(path)
+    arrays = [np.ones((2, 3), np.float32), np.asarray(4, np.int32)]
+    old = {
+        **manifest,
+        "format": "entropy-zsc-lab/checkpoint/v1",
+        "leaves": [
+            {k: v for k, v in spec.items() if k != "name"}
+            for spec in manifest["leaves"]
+        ],
+    }
+    v1 = tmp_path / "v1.npz"
+    np.savez(
+        v1,
+        leaf_00000=arrays[0],
+        leaf_00001=arrays[1],
+        __manifest__=np.frombuffer(json.dumps(old).encode(), np.uint8),
+    )
+    restored, _ = load_checkpoint(v1, tree, config_hash="h")
+    np.testing.assert_array_equal(restored["params"]["actor"]["kernel"], arrays[0])
 
 
 def refused(path, template, digest="h", **kwargs) -> str:
