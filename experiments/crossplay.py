@@ -48,7 +48,13 @@ from experiments.hanabi import (
     load_latest,
 )
 from experiments.plots import plot_crossplay_heatmap, plt, save_figure
-from experiments.results import RESULTS_FILE, run_metadata, write_json, write_npz
+from experiments.results import (
+    RESULTS_FILE,
+    format_estimate,
+    run_metadata,
+    write_json,
+    write_npz,
+)
 from games import hanabi
 from marl import hanabi_play
 from marl.checkpoint import CheckpointError
@@ -410,21 +416,17 @@ def default_out(paths: list[str]) -> pathlib.Path:
 
 
 def format_points(points: list[dict[str, Any]]) -> str:
-    def cell(value: Any, se: Any = None) -> str:
-        if value is None:
-            return "-"
-        return f"{value:.3f}" + (f" +- {se:.3f}" if se is not None else "")
-
+    cell = format_estimate
     lines = [
-        f"{'group':<28} {'seeds':>5}  {'SP':>15}  {'XP':>15}  {'SP greedy':>15}  "
-        f"{'XP greedy':>15}"
+        f"{'group':<28} {'seeds':>5}  {'SP':>20}  {'XP':>20}  {'SP greedy':>20}  "
+        f"{'XP greedy':>20}"
     ]
     for p in points:
         lines.append(
-            f"{p['group']:<28} {p['num_seeds']:>5}  {cell(p['sp'], p['sp_se']):>15}  "
-            f"{cell(p['xp'], p['xp_se']):>15}  "
-            f"{cell(p['sp_greedy'], p['sp_greedy_se']):>15}  "
-            f"{cell(p['xp_greedy'], p['xp_greedy_se']):>15}"
+            f"{p['group']:<28} {p['num_seeds']:>5}  {cell(p['sp'], p['sp_se']):>20}  "
+            f"{cell(p['xp'], p['xp_se']):>20}  "
+            f"{cell(p['sp_greedy'], p['sp_greedy_se']):>20}  "
+            f"{cell(p['xp_greedy'], p['xp_greedy_se']):>20}"
         )
     return "\n".join(lines)
 

@@ -50,6 +50,7 @@ import numpy as np
 
 from experiments.crossplay import CrossPlayError, load_config, load_run, seat_policy
 from experiments.hanabi import CONFIG_FILE, HanabiRunConfig
+from experiments.results import format_estimate
 from games import hanabi
 from games.hanabi.verify import HleDealer, canonical_encoder, hle_config, legal_uids
 from marl.checkpoint import CheckpointError
@@ -361,8 +362,8 @@ def report(agreement: Agreement, matched_decks: bool) -> list[str]:
     n = len(agreement.jax_scores)
     verdict = "agree" if agreement.agree else "DISAGREE"
     lines = [
-        f"JAX game: mean score {jax_mean:.4f} +- {jax_se:.4f} (standard error)",
-        f"HLE:      mean score {hle_mean:.4f} +- {hle_se:.4f} (standard error)",
+        f"JAX game: mean score {format_estimate(jax_mean, jax_se, 4)} (standard error)",
+        f"HLE:      mean score {format_estimate(hle_mean, hle_se, 4)} (standard error)",
         f"difference {agreement.difference:+.4f}; criterion |difference| <= "
         f"{AGREEMENT_SES:g} sqrt(se_jax^2 + se_hle^2) = {agreement.bound:.4f}: "
         f"{verdict}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from experiments.results import format_estimate
 from marl.xp_stats import assignment_summary, matrix_summary, standard_error
 
 
@@ -57,3 +58,16 @@ def test_too_few_seeds_have_no_standard_error():
     assert matrix_summary(np.ones((2, 2)))["xp_se"] is None
     assert matrix_summary(np.ones((1, 1)))["sp_se"] is None
     assert matrix_summary(np.ones((3, 3)))["xp_se"] == 0.0
+
+
+def test_estimates_are_never_printed_with_a_zero_error():
+    """Printed as the spread is: none (every value equal), too small for the
+    decimals shown, or not estimable (too few seeds), never '+- 0.000'."""
+    assert format_estimate(0.25, 0.0123) == "0.250 +- 0.012"
+    assert format_estimate(0.25, 0.0) == "0.250 (no spread)"
+    assert format_estimate(0.25, None) == "0.250 (se n/a)"
+    assert format_estimate(0.1234567, 2e-5) == "0.123457 +- 2e-05"
+    assert format_estimate(None, None) == "-"
+    for se in (1e-9, 4e-4, 5e-4, 9.9e-4, 1e-3):
+        printed = format_estimate(1.0, se).split("+- ")[1]
+        assert float(printed) == pytest.approx(se, rel=0.25)
