@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import hashlib
 import itertools
 import math
 import pathlib
@@ -169,16 +170,7 @@ def load_agents(
     keys: list[dict[str, Any]] = []
     described: list[tuple[pathlib.Path, float, int, int, int]] = []
     stacks: list[Params] = []
-    warnings: list[str] = []
-    seen: dict[str, pathlib.Path] = {}
     for run, config in zip(runs, configs, strict=True):
-        digest = config.training_hash()
-        if digest in seen:
-            warnings.append(
-                f"{run} was trained exactly like {seen[digest]} (same seeds): its "
-                "agents duplicate those"
-            )
-        seen.setdefault(digest, run)
         params, step = load_run(run, config)
         for e, coef in enumerate(config.coefs):
             key = group_key(config, coef)
@@ -193,7 +185,31 @@ def load_agents(
         for run, coef, seed, step, g in described
     ]
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *stacks)
-    return agents, stacked, reference, warnings
+    return agents, stacked, reference, duplicate_warnings(agents, stacked)
+
+
+def duplicate_warnings(agents: list[Agent], params: Params) -> list[str]:
+    """One warning per agent whose parameters (leaves [K, ...]) are bit-identical
+    to an earlier agent's: one policy that SP/XP would count as two independent
+    seeds. Runs trained alike from the same `ippo.seed` make them, even with
+    different `seeds`: seed k's key is split(key(ippo.seed), seeds)[k], and
+    JAX's split of a key into n keys begins with its split into fewer."""
+    leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(params)]
+    first: dict[str, Agent] = {}
+    warnings = []
+    for k, agent in enumerate(agents):
+        sha = hashlib.sha256()
+        for leaf in leaves:
+            sha.update(np.ascontiguousarray(leaf[k]).tobytes())
+        twin = first.setdefault(sha.hexdigest(), agent)
+        if twin is not agent:
+            warnings.append(
+                f"{agent.run} seed {agent.seed} (ent_coef {agent.ent_coef:g}) has "
+                f"the same parameters as {twin.run} seed {twin.seed}: one agent, "
+                "counted twice in its group's SP and XP (runs with the same "
+                "ippo.seed share their first seeds; give each run its own)"
+            )
+    return warnings
 
 
 def seat_policy(ippo: IPPOConfig, params: hanabi.HanabiParams) -> Policy:
@@ -483,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CrossPlayError, ConfigError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    results["warnings"] = warnings
     results["metadata"] = {**run_metadata(), "seconds": round(time.time() - started)}
     out = args.out or default_out(args.paths)
     write_json(out / RESULTS_FILE, results)

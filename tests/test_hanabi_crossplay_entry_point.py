@@ -126,3 +126,42 @@ def test_crossplay_errors_are_one_line(sweep, tmp_path, capsys):
     assert crossplay.main([str(broken), "--games", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "step_000000002.npz" in err[0], err
+
+
+def test_agents_with_identical_parameters_are_not_pooled_silently(
+    sweep, tmp_path, capsys
+):
+    """A second run from the same ippo.seed repeats the first run's agents (here a
+    copy of it; with more `seeds` it repeats the first ones): each repeated agent
+    is named in a warning before SP/XP pool it."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(sweep / "0_run", runs / "a")
+    shutil.copytree(sweep / "0_run", runs / "b")
+    out = tmp_path / "xp"
+    args = [str(runs), "--games", "2", "--permutations", "1", "--out", str(out)]
+    assert crossplay.main(args) == 0
+    warnings = [
+        line
+        for line in capsys.readouterr().err.splitlines()
+        if "same parameters" in line
+    ]
+    assert len(warnings) == 4  # 2 seeds x 2 entropy coefficients of run b
+    assert all(f"{runs / 'b'} seed" in w and f"as {runs / 'a'}" in w for w in warnings)
+    # Distinct seeds give no warning.
+    assert (
+        crossplay.main(
+            [
+                str(sweep),
+                "--games",
+                "2",
+                "--permutations",
+                "1",
+                "--out",
+                str(tmp_path / "xp2"),
+            ]
+        )
+        == 0
+    )
+    assert "same parameters" not in capsys.readouterr().err
