@@ -263,6 +263,32 @@ def summarize(scores: np.ndarray, members: list[int]) -> dict[str, Any]:
     return point
 
 
+def game_endings(
+    scores: np.ndarray, lost_lives: np.ndarray, members: list[int], max_score: int
+) -> dict[str, Any]:
+    """How the group's games ended, over its self-play games (the diagonal cells)
+    and its cross-play games (the off-diagonal ones): `*_score_counts`, games per
+    score 0..max_score; `*_perfect`, the fraction scoring max_score; `*_lost_lives`,
+    the fraction lost on lives (scored 0 by the rules)."""
+    block = np.ix_(members, members)
+    diagonal = np.eye(len(members), dtype=bool)
+    endings: dict[str, Any] = {}
+    for name, cells in (("sp", diagonal), ("xp", ~diagonal)):
+        games = scores[block][cells].ravel()
+        lost = lost_lives[block][cells].ravel()
+        if games.size == 0:
+            endings.update(
+                {f"{name}_score_counts": None, f"{name}_perfect": None}
+                | {f"{name}_lost_lives": None}
+            )
+            continue
+        counts = np.bincount(games.astype(np.int64), minlength=max_score + 1)
+        endings[f"{name}_score_counts"] = counts.tolist()
+        endings[f"{name}_perfect"] = float(np.mean(games == max_score))
+        endings[f"{name}_lost_lives"] = float(np.mean(lost))
+    return endings
+
+
 def evaluate(
     agents: list[Agent],
     agent_params: Params,
@@ -294,8 +320,10 @@ def evaluate(
                 pairs_per_batch=pairs_per_batch,
             )
         )
-        scores = np.asarray(play(agent_params, key))
+        outcomes = play(agent_params, key)
+        scores = np.asarray(outcomes.score)
         arrays[f"scores{kind}"] = scores
+        arrays[f"lost_lives{kind}"] = np.asarray(outcomes.lost_lives)
         matrices[f"matrix{kind}"] = scores.mean(-1).tolist()
         matrices[f"matrix{kind}_se"] = (
             scores.std(-1, ddof=1) / np.sqrt(num_games)
@@ -321,7 +349,15 @@ def evaluate(
             "agents": members,
         }
         for kind in KINDS:
-            summary = summarize(arrays[f"scores{kind}"], members)
+            summary = {
+                **summarize(arrays[f"scores{kind}"], members),
+                **game_endings(
+                    arrays[f"scores{kind}"],
+                    arrays[f"lost_lives{kind}"],
+                    members,
+                    params.max_score,
+                ),
+            }
             # sp, sp_se, ... -> sp_greedy, sp_greedy_se, ...
             point.update({n[:2] + kind + n[2:]: v for n, v in summary.items()})
         if symmetry is not None:
@@ -433,16 +469,22 @@ def default_out(paths: list[str]) -> pathlib.Path:
 
 def format_points(points: list[dict[str, Any]]) -> str:
     cell = format_estimate
+
+    def percent(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%"
+
     lines = [
         f"{'group':<28} {'seeds':>5}  {'SP':>20}  {'XP':>20}  {'SP greedy':>20}  "
-        f"{'XP greedy':>20}"
+        f"{'XP greedy':>20}  {'SP perfect':>10}  {'SP lost on lives':>16}"
     ]
     for p in points:
         lines.append(
             f"{p['group']:<28} {p['num_seeds']:>5}  {cell(p['sp'], p['sp_se']):>20}  "
             f"{cell(p['xp'], p['xp_se']):>20}  "
             f"{cell(p['sp_greedy'], p['sp_greedy_se']):>20}  "
-            f"{cell(p['xp_greedy'], p['xp_greedy_se']):>20}"
+            f"{cell(p['xp_greedy'], p['xp_greedy_se']):>20}  "
+            f"{percent(p.get('sp_perfect')):>10}  "
+            f"{percent(p.get('sp_lost_lives')):>16}"
         )
     return "\n".join(lines)
 

@@ -162,7 +162,14 @@ def max_game_length(params: hanabi.HanabiParams) -> int:
     return plays_and_discards + hints + params.num_players
 
 
-def play(
+class Outcome(NamedTuple):
+    """How games ended, per game (leaves [..., N])."""
+
+    score: jax.Array  # float32: HLE's score (0 once the last life is lost)
+    lost_lives: jax.Array  # bool: the game ended by losing its last life token
+
+
+def play_outcome(
     policy: Policy,
     seats: Seats,
     params: hanabi.HanabiParams,
@@ -170,8 +177,9 @@ def play(
     key: jax.Array,
     num_games: int,
     greedy: bool = False,
-) -> jax.Array:
-    """Plays N games to the end; returns every game's score, float32[N].
+) -> Outcome:
+    """Plays N games to the end; returns every game's score and whether it was
+    lost on lives, [N] each.
 
     The games are dealt from `key` (the same key deals the same N games, so two
     calls with one key compare on common decks); stochastic seats sample from
@@ -181,11 +189,11 @@ def play(
     carry = policy.initial_carry(num_games)
     live = jnp.ones(num_games, bool)
     first = jnp.ones(num_games, bool)
-    score = jnp.zeros(num_games, jnp.float32)
+    outcome = Outcome(jnp.zeros(num_games, jnp.float32), jnp.zeros(num_games, bool))
     limit = max_game_length(params)
 
     def body(loop: tuple) -> tuple:
-        t, games, carry, first, live, score = loop
+        t, games, carry, first, live, outcome = loop
         decision = decide(policy, seats, games, carry, first, params)
         step_key = jax.random.fold_in(act_key, t)
         action = choose(decision.logits, decision.legal, greedy=greedy, key=step_key)
@@ -195,16 +203,35 @@ def play(
         games = jax.tree.map(
             lambda new, old: jnp.where(_rows(live, new), new, old), stepped, games
         )
-        score = score + jnp.where(live, reward, 0).astype(jnp.float32)
+        outcome = Outcome(
+            outcome.score + jnp.where(live, reward, 0).astype(jnp.float32),
+            outcome.lost_lives | (live & (stepped.life_tokens < 1)),
+        )
         live = live & ~done
-        return t + 1, games, decision.carry, jnp.zeros_like(first), live, score
+        return t + 1, games, decision.carry, jnp.zeros_like(first), live, outcome
 
     def running(loop: tuple) -> jax.Array:
         t, *_, live, _ = loop
         return live.any() & (t < limit)
 
-    loop = (jnp.zeros((), jnp.int32), games, carry, first, live, score)
+    loop = (jnp.zeros((), jnp.int32), games, carry, first, live, outcome)
     return jax.lax.while_loop(running, body, loop)[-1]
+
+
+def play(
+    policy: Policy,
+    seats: Seats,
+    params: hanabi.HanabiParams,
+    *,
+    key: jax.Array,
+    num_games: int,
+    greedy: bool = False,
+) -> jax.Array:
+    """Every game's score, float32[N] (`play_outcome`'s)."""
+    outcome = play_outcome(
+        policy, seats, params, key=key, num_games=num_games, greedy=greedy
+    )
+    return outcome.score
 
 
 def _rows(mask: jax.Array, leaf: jax.Array) -> jax.Array:
@@ -229,8 +256,8 @@ def crossplay_scores(
     greedy: bool,
     pairs_per_batch: int | None = None,
     mesh: Mesh | None = None,
-) -> jax.Array:
-    """Scores of every ordered pair of K agents, float32[K, K, N].
+) -> Outcome:
+    """Outcomes of every ordered pair of K agents, leaves [K, K, N].
 
     Entry [i, j] seats agent i at seat 0 and agent j at every other seat (for two
     players: i first, j second; [j, i] is the other seat order). Every pair plays
@@ -246,7 +273,7 @@ def crossplay_scores(
     observation = np.broadcast_to(observation, (num_players, observation.size))
     actions = np.broadcast_to(actions, (num_players, actions.size))
 
-    def one(pair: jax.Array) -> jax.Array:
+    def one(pair: jax.Array) -> Outcome:
         agents = jnp.concatenate([pair[:1], jnp.repeat(pair[1:], num_players - 1)])
         seats = make_seats(
             agent_params,
@@ -255,15 +282,19 @@ def crossplay_scores(
             observation=observation,
             actions=actions,
         )
-        return play(policy, seats, params, key=key, num_games=num_games, greedy=greedy)
+        return play_outcome(
+            policy, seats, params, key=key, num_games=num_games, greedy=greedy
+        )
 
-    scores = sharded_map(
+    outcomes = sharded_map(
         one,
         jnp.asarray(_pairs(num_agents)),
         mesh=runs_mesh() if mesh is None else mesh,
         batch_size=pairs_per_batch,
     )
-    return scores.reshape(num_agents, num_agents, num_games)
+    return jax.tree.map(
+        lambda x: x.reshape(num_agents, num_agents, num_games), outcomes
+    )
 
 
 def permuted_copy_scores(

@@ -167,14 +167,16 @@ def crossplay(arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
         logits[agent, :hand] = discard
         logits[agent, hand : 2 * hand] = play
     scores_of = jax.jit(
-        lambda agents, key: hanabi_play.crossplay_scores(
-            constant_policy(params.num_players),
-            agents,
-            params,
-            per_seat=False,
-            key=key,
-            num_games=CROSSPLAY_GAMES,
-            greedy=False,
+        lambda agents, key: (
+            hanabi_play.crossplay_scores(
+                constant_policy(params.num_players),
+                agents,
+                params,
+                per_seat=False,
+                key=key,
+                num_games=CROSSPLAY_GAMES,
+                greedy=False,
+            ).score
         )
     )
     agents, key = {"logits": jnp.asarray(logits)}, jax.random.key(3)

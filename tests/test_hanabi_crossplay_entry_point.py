@@ -65,6 +65,15 @@ def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
         off = ~np.eye(4, dtype=bool)
         assert point["xp"] == pytest.approx(block[off].mean())
         assert 0 <= point["equivariance_error"] <= 1
+        # How the games ended: 4 self-play cells and 12 cross-play cells of 6.
+        for name, cells in (("sp", 4), ("xp", 12)):
+            counts = np.asarray(point[f"{name}_score_counts"])
+            assert counts.sum() == cells * 6 and len(counts) == 2 * 5 + 1
+            zero = counts[0] / counts.sum()
+            assert 0 <= point[f"{name}_lost_lives"] <= zero  # lost games score 0
+            assert point[f"{name}_perfect"] == counts[-1] / counts.sum()
+        lost = scores["lost_lives"][np.ix_(members, members)]
+        assert point["sp_lost_lives"] == np.diagonal(lost).mean()
         assert point["permuted_xp"] is not None
     assert results["symmetry"]["num_permutations"] == 2
     assert (out / "crossplay.png").stat().st_size > 0

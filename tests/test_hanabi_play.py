@@ -68,13 +68,14 @@ def identity_seats(params, logits):
     )
 
 
-def python_scores(params, logits, *, key, num_games):
-    """The same games played greedily one move at a time in Python."""
+def python_outcomes(params, logits, *, key, num_games):
+    """The same games played greedily one move at a time in Python: scores, and
+    whether each ended with no life token left."""
     deal_key, _ = jax.random.split(key)
     reset = jax.jit(hanabi.reset, static_argnums=1)
     legal_actions = jax.jit(hanabi.legal_actions, static_argnums=1)
     step = jax.jit(hanabi.step, static_argnums=2)
-    scores = []
+    scores, lost = [], []
     for game_key in jax.random.split(deal_key, num_games):
         state = reset(game_key, params)
         total, done = 0, False
@@ -85,7 +86,12 @@ def python_scores(params, logits, *, key, num_games):
             state, reward, done = step(state, action, params)
             total += int(reward)
         scores.append(total)
-    return np.asarray(scores, np.float32)
+        lost.append(int(state.life_tokens) == 0)
+    return np.asarray(scores, np.float32), np.asarray(lost)
+
+
+def python_scores(params, logits, *, key, num_games):
+    return python_outcomes(params, logits, key=key, num_games=num_games)[0]
 
 
 def test_play_scores_equal_a_python_loop_over_the_same_deals():
@@ -114,7 +120,7 @@ def test_crossplay_matrix_of_hand_made_agents_matches_each_seating():
         )
     }
     key = jax.random.key(0)
-    scores = jax.jit(
+    outcomes = jax.jit(
         lambda a, k: hp.crossplay_scores(
             policy,
             a,
@@ -126,13 +132,16 @@ def test_crossplay_matrix_of_hand_made_agents_matches_each_seating():
             pairs_per_batch=4,
         )
     )(agents, key)
-    assert scores.shape == (3, 3, 16)
+    scores, lost = outcomes.score, outcomes.lost_lives
+    assert scores.shape == lost.shape == (3, 3, 16)
     assert float(scores[1, 1].max()) == 0.0  # nobody ever plays a card
+    assert np.all(np.asarray(scores)[np.asarray(lost)] == 0)  # HLE's rule
     for i in range(3):
         for j in range(3):
             logits = [np.asarray(agents["logits"][i]), np.asarray(agents["logits"][j])]
-            want = python_scores(SMALL, logits, key=key, num_games=16)
+            want, want_lost = python_outcomes(SMALL, logits, key=key, num_games=16)
             np.testing.assert_array_equal(np.asarray(scores[i, j]), want)
+            np.testing.assert_array_equal(np.asarray(lost[i, j]), want_lost)
 
 
 def test_permuted_copy_of_a_policy_that_never_hints_color_plays_exactly_like_it():
@@ -222,7 +231,7 @@ def test_crossplay_of_networks_matches_single_seatings(share_parameters, gru_siz
         key=key,
         num_games=8,
         greedy=False,
-    )
+    ).score
     observation, actions = hp.identity_tables(SMALL)
     for i, j in [(0, 1), (1, 0)]:
         seats = hp.make_seats(
