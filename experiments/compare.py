@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from experiments import plots
+from experiments.config import interruptible
 from experiments.results import find_results, read_results
 from marl.files import atomic_write_bytes
 
@@ -196,6 +197,7 @@ def format_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS)
     return "\n".join(lines)
 
 
+@interruptible
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="run directories or sweep directories")

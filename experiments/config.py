@@ -8,6 +8,7 @@ dataclass once, and `__post_init__` refuses impossible values with one line.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import pathlib
 import sys
@@ -233,6 +234,21 @@ def to_config(cfg: DictConfig, schema: type[T]) -> T:
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 
 
+def interruptible(main: Callable[..., int]) -> Callable[..., int]:
+    """An argparse entry point's `main` that ends Ctrl-C with one line on stderr
+    and status 130 (the shell's for SIGINT) instead of a traceback."""
+
+    @functools.wraps(main)
+    def wrapped(*args: Any, **kwargs: Any) -> int:
+        try:
+            return main(*args, **kwargs)
+        except KeyboardInterrupt:
+            print(f"interrupted: stopped {main.__module__}", file=sys.stderr)
+            return 130
+
+    return wrapped
+
+
 def run_or_exit(
     cfg: DictConfig,
     schema: type[T],
@@ -240,11 +256,18 @@ def run_or_exit(
     user_errors: tuple[type[Exception], ...],
 ) -> None:
     """The body of every hydra entry point: build the frozen config once, run it in
-    hydra's output directory, and end a user error with one line and exit code 2."""
+    hydra's output directory, end a user error with one line and exit code 2, and
+    Ctrl-C with one line and exit code 130 (the shell's for SIGINT), without a
+    traceback: whatever the run saves on an interrupt (Hanabi's last finished
+    chunk) is saved before the exception reaches here."""
     from hydra.core.hydra_config import HydraConfig
 
+    run_dir = pathlib.Path(HydraConfig.get().runtime.output_dir)
     try:
-        run(to_config(cfg, schema), pathlib.Path(HydraConfig.get().runtime.output_dir))
+        run(to_config(cfg, schema), run_dir)
     except user_errors as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"interrupted: stopped the run in {run_dir}", file=sys.stderr)
+        sys.exit(130)

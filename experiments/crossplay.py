@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import OmegaConf
 
-from experiments.config import to_config
+from experiments.config import interruptible, to_config
 from experiments.hanabi import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -489,6 +489,7 @@ def format_points(points: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+@interruptible
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="IPPO run directories or sweeps")

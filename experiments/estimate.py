@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.config import CONF_DIR, to_config
+from experiments.config import CONF_DIR, interruptible, to_config
 from experiments.hanabi import USER_ERRORS, HanabiRunConfig, cached_trainer
 from marl.ippo import IPPOConfig, seed_keys
 
@@ -383,6 +383,7 @@ def format_report(plan: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@interruptible
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],

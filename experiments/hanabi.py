@@ -384,6 +384,11 @@ def train(
             "continue that run or choose another hydra.run.dir"
         )
     if loaded is None:
+        if config.resume is True:
+            raise ConfigError(
+                f"resume=true but {root} holds no checkpoint; start it with "
+                "resume=false, or pass resume=auto to resume only when there is one"
+            )
         if config.resume:
             log.info("%s: no checkpoint in %s, starting afresh", config.name, root)
         state, start = trainer.init(keys, len(config.coefs)), 0

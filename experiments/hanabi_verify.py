@@ -18,10 +18,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from experiments.config import interruptible
 from games.hanabi.params import PRESETS
 from games.hanabi.verify import verify
 
 
+@interruptible
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(

@@ -48,6 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.config import interruptible
 from experiments.crossplay import CrossPlayError, load_config, load_run, seat_policy
 from experiments.hanabi import CONFIG_FILE, HanabiRunConfig
 from experiments.results import format_estimate
@@ -375,6 +376,7 @@ def report(agreement: Agreement, matched_decks: bool) -> list[str]:
     return lines
 
 
+@interruptible
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 agree, 1 disagree,
     2 error)."""

@@ -17,6 +17,7 @@ import sys
 import nbclient
 import nbformat
 
+from experiments.config import interruptible
 from marl.files import atomic_write_bytes
 
 
@@ -43,6 +44,7 @@ def execute_notebook(
     return notebook
 
 
+@interruptible
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", type=pathlib.Path)

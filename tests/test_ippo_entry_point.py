@@ -112,6 +112,12 @@ def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
     )
     assert len(resumed) == 3 and metadata["device"].startswith("cpu: ")
 
+    # resume=true where there is nothing to resume is refused, not a fresh start.
+    empty = tmp_path / "empty"
+    message = run_fails(monkeypatch, *TINY, "resume=true", f"hydra.run.dir={empty}")
+    assert "holds no checkpoint" in message
+    assert not (empty / "checkpoints").exists()
+
     # Resuming with a different configuration is refused.
     message = run_fails(
         monkeypatch,
@@ -160,8 +166,9 @@ def test_hanabi_auto_resume_after_a_kill_then_skip_when_finished(monkeypatch, tm
     monkeypatch.setattr(
         entry, "cached_trainer", lambda *a: interrupting(original(*a), 2)
     )
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as stopped:  # Ctrl-C: one line, status 130
         run_hanabi(monkeypatch, *command, f"hydra.run.dir={killed}")
+    assert stopped.value.code == 130
     monkeypatch.setattr(entry, "cached_trainer", original)
     assert not (killed / "results.json").exists()
     assert checkpoint_names(killed) == [["step_000000004.npz"]] * 2

@@ -1,0 +1,123 @@
+"""Ctrl-C on a running entry point: one line on stderr, exit status 130, no
+traceback; a Hanabi run keeps its last finished chunk as a checkpoint and resumes
+from it."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def interrupt_when(
+    module: str, args: list[str], marker: str, timeout: float = 240
+) -> tuple[int, str, str]:
+    """Runs `python -m module args`, sends SIGINT once a stdout line contains
+    `marker` (the run is then past its compilation, in its work), and returns
+    (exit status, stdout, stderr)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A child of a non-interactive shell may inherit SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert process.stdout is not None
+    lines = []
+    deadline = time.time() + timeout
+    for line in process.stdout:
+        lines.append(line)
+        if marker in line or time.time() > deadline:
+            break
+    assert marker in lines[-1], "".join(lines)[-2000:]
+    process.send_signal(signal.SIGINT)
+    rest, err = process.communicate(timeout=120)
+    return process.returncode, "".join(lines) + rest, err
+
+
+def assert_one_line(status: int, err: str, run_dir: pathlib.Path) -> None:
+    assert status == 130, err[-2000:]
+    assert err.strip() == f"interrupted: stopped the run in {run_dir}", err[-2000:]
+
+
+def test_ctrl_c_on_a_tabular_run_is_one_line_and_status_130(tmp_path):
+    run_dir = tmp_path / "run"
+    status, _, err = interrupt_when(
+        "experiments.tabular",
+        [
+            "game=dectiger",
+            "horizon=3",
+            "seeds=8",
+            "learner.steps=100000",
+            "learner.max_steps=100000",
+            "learner.window=50",
+            f"hydra.run.dir={run_dir}",
+        ],
+        marker="runs certified",
+    )
+    assert_one_line(status, err, run_dir)
+    assert not (run_dir / "results.json").exists()
+
+
+def test_ctrl_c_on_a_hanabi_run_keeps_its_last_chunk_and_resumes(tmp_path):
+    run_dir = tmp_path / "run"
+    tiny = [
+        "seeds=2",
+        "ent_coefs=[0.1]",
+        "ippo.num_envs=8",
+        "ippo.num_steps=8",
+        "ippo.hidden_sizes=[16]",
+        "log_every=1",
+        "checkpoint_every=1000",
+        f"hydra.run.dir={run_dir}",
+    ]
+    long = [*tiny, "ippo.total_timesteps=6400000"]  # 100,000 updates
+    status, _, err = interrupt_when("experiments.hanabi", long, marker="update 2/")
+    assert_one_line(status, err, run_dir)
+    saved = sorted((run_dir / "checkpoints" / "0").glob("step_*.npz"))
+    assert saved, "the finished chunks were not saved"
+    step = int(saved[-1].stem.split("_")[1])
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
+    assert records[-1]["update"] >= step >= 2
+    again = [*long, "resume=true", f"stop_after={step + 1}"]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "experiments.hanabi", *again],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resumed from update {step}" in resumed.stdout
+
+
+def test_argparse_entry_points_end_ctrl_c_with_one_line(capsys):
+    """compare, crossplay, estimate, notebooks, hanabi_verify and hle_check wrap
+    their `main` in `interruptible`."""
+    import importlib
+
+    from experiments.config import interruptible
+
+    @interruptible
+    def main(argv=None) -> int:
+        raise KeyboardInterrupt
+
+    assert main([]) == 130
+    assert capsys.readouterr().err.strip() == f"interrupted: stopped {__name__}"
+    for name in (
+        "compare",
+        "crossplay",
+        "estimate",
+        "notebooks",
+        "hanabi_verify",
+        "hle_check",
+    ):
+        module = importlib.import_module(f"experiments.{name}")
+        assert module.main.__wrapped__.__module__ == module.__name__
