@@ -226,10 +226,31 @@ def register_schemas() -> None:
     )
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def check_numbers(value: Any, where: str = "") -> None:
+    """Refuses any number in a config that is not finite or is beyond float32's
+    range (every computation is float32): `learner.learning_rate=inf` would
+    otherwise train into NaN and exit 0."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_numbers(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for k, item in enumerate(value):
+            check_numbers(item, f"{where}[{k}]")
+    elif isinstance(value, float) and not abs(value) <= FLOAT32_MAX:
+        raise ConfigError(
+            f"{where}={value} is impossible (must be a finite number within "
+            "float32's range, |x| <= 3.4e38)"
+        )
+
+
 def to_config(cfg: DictConfig, schema: type[T]) -> T:
     """The frozen, validated dataclass of a composed config (hydra keys dropped)."""
     plain: Any = OmegaConf.to_container(cfg, resolve=True)
     plain.pop("hydra", None)
+    check_numbers(plain)
     merged = OmegaConf.merge(writable(OmegaConf.structured(schema)), plain)
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 

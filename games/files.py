@@ -14,6 +14,7 @@ Dec-POMDP (documented in docs/game_files.md)::
 from __future__ import annotations
 
 import pathlib
+import re
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,34 @@ class GameFileError(ValueError):
     """A game file is malformed: `<file>: <field>: <problem>`."""
 
 
+class _GameLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with two differences that a game file needs: numbers
+    in exponent form without a dot or sign, like `1e3` or `2E-4`, are floats
+    (YAML 1.2 reads them so; PyYAML's YAML 1.1 rules read them as strings), and
+    a key given twice in one mapping is an error (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1, seen[key])
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, line: int, first: int):
+        super().__init__(f"key {key!r} at line {line} repeats the one at line {first}")
+
+
+_GameLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def load_game_file(path: str | pathlib.Path) -> DecPOMDP | MatrixGame:
     """Reads and validates a YAML game file; raises `GameFileError` on any problem."""
     path = pathlib.Path(path)
@@ -59,8 +88,10 @@ def load_game_file(path: str | pathlib.Path) -> DecPOMDP | MatrixGame:
             f"{path}: cannot read the file ({error.strerror})"
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_GameLoader)  # a safe loader
         return parse_game(data)
+    except _DuplicateKey as error:
+        raise GameFileError(f"{path}: {error}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

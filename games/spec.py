@@ -35,6 +35,25 @@ def _check_names(field: str, names: tuple[str, ...], count: int) -> None:
         raise GameSpecError(field, "names must be distinct")
 
 
+LARGEST_VALUE = 1e30
+"""The largest |reward| or |payoff| a game may hold: values are computed in
+float32 (largest 3.4e38), and the returns sum rewards over a history, their
+products with probabilities and the learners' gradients must stay finite."""
+
+
+def check_values(field: str, table: np.ndarray) -> None:
+    """Refuses non-finite rewards or payoffs, and any beyond +-LARGEST_VALUE."""
+    if not np.all(np.isfinite(table)):
+        raise GameSpecError(field, "contains a non-finite number")
+    largest = float(np.max(np.abs(table))) if table.size else 0.0
+    if largest > LARGEST_VALUE:
+        raise GameSpecError(
+            field,
+            f"holds {largest:.3g}, beyond the +-{LARGEST_VALUE:.0e} that float32 "
+            "computations allow; rescale it",
+        )
+
+
 def check_distribution(field: str, table: np.ndarray, axis: int = -1) -> None:
     """Checks that `table` holds probability distributions along `axis`."""
     if not np.all(np.isfinite(table)):
@@ -158,8 +177,7 @@ class DecPOMDP:
         )
         check_distribution("transition", self.transition)
         _check_shape("reward", self.reward, (num_states, *num_actions))
-        if not np.all(np.isfinite(self.reward)):
-            raise GameSpecError("reward", "contains a non-finite number")
+        check_values("reward", self.reward)
         _check_shape(
             "observation", self.observation, (*num_actions, num_states, *num_obs)
         )
@@ -257,8 +275,7 @@ class MatrixGame:
     def __post_init__(self) -> None:
         if self.payoff.ndim < 1 or 0 in self.payoff.shape:
             raise GameSpecError("payoff", "must be a non-empty nested list of numbers")
-        if not np.all(np.isfinite(self.payoff)):
-            raise GameSpecError("payoff", "contains a non-finite number")
+        check_values("payoff", self.payoff)
         if len(self.action_names) != self.payoff.ndim:
             raise GameSpecError(
                 "action_names", f"expected one list per player ({self.payoff.ndim})"

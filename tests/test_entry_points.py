@@ -96,6 +96,12 @@ def test_compare_skips_a_corrupt_results_file(tmp_path, capsys):
             "error: learner.learning_rate=-1.0 is impossible",
         ),
         (["taus=[0,-1]"], "error: taus=[0.0, -1.0] is impossible"),
+        (
+            ["learner.learning_rate=inf"],
+            "error: learner.learning_rate=inf is impossible (must be a finite",
+        ),
+        (["taus=[0,nan]"], "error: taus[1]=nan is impossible (must be a finite"),
+        (["learner.init_scale=1e39"], "learner.init_scale=1e+39 is impossible"),
         (["game=levr"], "error: unknown game 'levr'"),
         (["game_file=/nonexistent.yaml"], "error: /nonexistent.yaml: cannot read"),
         (["learner.stepz=3"], "Key 'stepz' not in 'ExactPGConfig'"),

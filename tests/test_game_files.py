@@ -106,7 +106,19 @@ BAD_MATRIX = [
     ),
     ("- 1\n- 2\n", "(top level): must be a mapping"),
     ("name: x\npayoff: [[1, 0]\n", "not valid YAML at line"),
+    ("name: x\npayoff: [[1e39, 0], [0, 1]]\n", "payoff: holds 1e+39, beyond"),
+    (
+        "name: x\npayoff: [[1, 0], [0, 1]]\npayoff: [[2]]\n",
+        "key 'payoff' at line 3 repeats the one at line 2",
+    ),
 ]
+
+
+def test_numbers_in_exponent_form_are_numbers(tmp_path):
+    """YAML 1.2 reads 1e3 as a number; PyYAML's YAML 1.1 rules would not."""
+    path = write(tmp_path, "name: x\npayoff: [[1e3, -2E-1], [+3e+0, 0]]\n")
+    spec = games.load_game_file(path)
+    np.testing.assert_array_equal(spec.payoff, [[1000.0, -0.2], [3.0, 0.0]])
 
 
 @pytest.mark.parametrize("text, message", BAD_MATRIX)
