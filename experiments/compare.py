@@ -4,14 +4,15 @@
     python -m experiments.compare outputs/tabular/a outputs/tabular/b --csv t.csv
 
 Prints the table (one row per run and tau) and a summary (one row per run: tau*,
-bound, best SP, best Other-Play value, annealed XP), writes both as CSV (default:
-comparison.csv and comparison_summary.csv in the single directory given, else in
-the current directory) and a grid figure of SP/XP against tau.
+bound, best SP, best Other-Play value, annealed XP), writes both as CSV and a grid
+figure of SP/XP against tau: beside the single directory given (comparison.csv,
+comparison_summary.csv, comparison.png), else only where --csv and --figure say.
+A `settings` column names, per run, the config settings that differ between the
+runs compared (what a sweep swept).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -20,12 +21,13 @@ import sys
 from typing import Any
 
 from experiments import plots
-from experiments.config import interruptible
+from experiments.config import ArgumentParser, interruptible
 from experiments.results import find_results, read_results
-from marl.files import atomic_write_bytes
+from marl.files import OutputDirError, atomic_write_bytes, check_writable
 
 COLUMNS = (
     "run",
+    "settings",
     "game",
     "horizon",
     "num_seeds",
@@ -65,22 +67,80 @@ def load_all(
                     f"from `python -m experiments.crossplay {path.parent}`"
                 )
                 continue
-            if not isinstance(results.get("points"), list):
-                raise KeyError("points")
-        except (OSError, json.JSONDecodeError, KeyError, AttributeError) as error:
-            warnings.append(f"skipping {path}: not a complete results file ({error})")
+            check_results(results)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            warnings.append(f"skipping {path}: not a complete results file ({reason})")
             continue
         loaded.append((path.parent, results))
     return loaded, warnings
 
 
+def check_results(results: Any) -> None:
+    """Refuses (TypeError) a results file, hand-edited or from elsewhere, that
+    lacks what the table reads: a game, a number of seeds, and points that each
+    have a tau or an entropy coefficient."""
+    if not isinstance(results, dict):
+        raise TypeError("not a JSON object")
+    if not isinstance(results.get("game"), str):
+        raise TypeError("no 'game' name")
+    if not isinstance(results.get("num_seeds"), int):
+        raise TypeError("no integer 'num_seeds'")
+    points = results.get("points")
+    if not isinstance(points, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("tau", p.get("ent_coef")), int | float)
+        for p in points
+    ):
+        raise TypeError("'points' is not a list of points with a tau or ent_coef")
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config as {dotted key: value}."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(
+            flatten(
+                value,
+                f"{prefix}{key}." if isinstance(value, dict) else f"{prefix}{key}",
+            )
+        )
+    return flat
+
+
+def distinguishing_settings(
+    runs: list[tuple[pathlib.Path, dict[str, Any]]],
+) -> dict[pathlib.Path, str | None]:
+    """Per run, the settings of its config (as `key=value` overrides) whose
+    values differ between the runs compared: what tells a sweep's runs apart,
+    whatever parameter it swept. None when the runs agree on everything."""
+    flats = [flatten(results.get("config") or {}) for _, results in runs]
+    keys = sorted(set().union(*flats))
+
+    def text(value: Any) -> str:
+        return (
+            value
+            if isinstance(value, str)
+            else json.dumps(value, separators=(",", ":"))
+        )
+
+    differing = [k for k in keys if len({text(f.get(k)) for f in flats}) > 1]
+    return {
+        run_dir: " ".join(f"{k}={text(flat.get(k))}" for k in differing) or None
+        for (run_dir, _), flat in zip(runs, flats, strict=True)
+    }
+
+
 def table_rows(runs: list[tuple[pathlib.Path, dict[str, Any]]]) -> list[dict[str, Any]]:
     rows = []
+    settings = distinguishing_settings(runs)
     for run_dir, results in runs:
         for point in sorted(results["points"], key=plots.point_x):
             rows.append(
                 {
                     "run": str(run_dir),
+                    "settings": settings[run_dir],
                     "game": results["game"],
                     "num_seeds": results["num_seeds"],
                     "horizon": results.get("horizon"),
@@ -112,6 +172,7 @@ def gap(optimum: float | None, point: dict[str, Any]) -> float | None:
 
 SUMMARY_COLUMNS = (
     "run",
+    "settings",
     "game",
     "horizon",
     "num_seeds",
@@ -148,6 +209,7 @@ def summary_rows(
 ) -> list[dict[str, Any]]:
     """One row per run: what the phase diagram says in a few numbers."""
     rows = []
+    settings = distinguishing_settings(runs)
     for run_dir, results in runs:
         if results.get("kind") == "hanabi_crossplay":
             continue
@@ -158,6 +220,7 @@ def summary_rows(
         rows.append(
             {
                 "run": str(run_dir),
+                "settings": settings[run_dir],
                 "game": results["game"],
                 "horizon": results.get("horizon"),
                 "num_seeds": results["num_seeds"],
@@ -199,7 +262,7 @@ def format_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS)
 
 @interruptible
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="run directories or sweep directories")
     parser.add_argument("--csv", type=pathlib.Path, help="where to write the table")
     parser.add_argument(
@@ -207,26 +270,47 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     runs, warnings = load_all(args.paths)
+    if not runs:
+        why = f" ({'; '.join(warnings)})" if warnings else ""
+        print(
+            f"error: no readable results.json under {' '.join(args.paths)}{why}",
+            file=sys.stderr,
+        )
+        return 2
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if not runs:
-        print(f"error: no results.json under {' '.join(args.paths)}", file=sys.stderr)
-        return 2
+    # Written beside a single directory compared, or where asked; never into the
+    # working directory unasked.
     single = pathlib.Path(args.paths[0])
-    out_dir = single if len(args.paths) == 1 and single.is_dir() else pathlib.Path(".")
-    csv_path = args.csv or out_dir / "comparison.csv"
-    figure_path = args.figure or out_dir / "comparison.png"
+    out_dir = single if len(args.paths) == 1 and single.is_dir() else None
+    csv_path = args.csv or (out_dir / "comparison.csv" if out_dir else None)
+    figure_path = args.figure or (out_dir / "comparison.png" if out_dir else None)
+    try:
+        for path in (csv_path, figure_path):
+            if path is not None:
+                check_writable(path.parent)
+    except OutputDirError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     rows = table_rows(runs)
     summary = summary_rows(runs)
     print(format_table(rows))
     if summary:
         print()
         print(format_table(summary, SUMMARY_COLUMNS))
-    summary_path = csv_path.with_name(csv_path.stem + "_summary.csv")
-    write_csv(csv_path, rows, COLUMNS)
-    write_csv(summary_path, summary, SUMMARY_COLUMNS)
-    plots.save_grid_figure([results for _, results in runs], figure_path)
-    print(f"wrote {csv_path}, {summary_path} and {figure_path}")
+    written = []
+    if csv_path is not None:
+        summary_path = csv_path.with_name(csv_path.stem + "_summary.csv")
+        write_csv(csv_path, rows, COLUMNS)
+        write_csv(summary_path, summary, SUMMARY_COLUMNS)
+        written += [csv_path, summary_path]
+    if figure_path is not None:
+        plots.save_grid_figure([results for _, results in runs], figure_path)
+        written.append(figure_path)
+    if written:
+        print(f"wrote {', '.join(map(str, written))}")
+    else:
+        print("(several paths: pass --csv and --figure to write the table and figure)")
     return 0
 
 

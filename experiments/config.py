@@ -7,19 +7,25 @@ dataclass once, and `__post_init__` refuses impossible values with one line.
 
 from __future__ import annotations
 
+import argparse
+import contextvars
 import dataclasses
 import functools
+import logging
 import math
+import os
 import pathlib
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from hydra.core.config_store import ConfigStore
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 import games
 from marl.exact_pg import ConfigError, ExactPGConfig
+from marl.files import OutputDirError, atomic_write_bytes, check_writable
 from marl.sampled_pg import SampledPGConfig
 
 T = TypeVar("T")
@@ -255,6 +261,44 @@ def to_config(cfg: DictConfig, schema: type[T]) -> T:
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 
 
+def one_line(error: BaseException) -> str:
+    """A hydra or OmegaConf error (several lines over a chain of causes, an
+    indented key dump and hints) as one line: its sentences and its causes'
+    joined, the dump and the hints dropped, a list of options joined by commas."""
+    override = getattr(error, "override", None)  # a parse error names its override
+    parts: list[str] = []
+    cause: BaseException | None = error
+    while cause is not None and len(parts) < 6:
+        for line in str(cause).splitlines():
+            if line.startswith(
+                ("Config search path", "Set the environment", "See http", "To append")
+            ):
+                break
+            if not line.strip() or line.startswith("    "):
+                continue
+            if line.startswith("\t") and parts:
+                parts[-1] += (" " if parts[-1].endswith(":") else ", ") + line.strip()
+            elif line.strip().rstrip(".") not in parts:
+                parts.append(line.strip().rstrip("."))
+        cause = cause.__cause__
+    text = "; ".join(parts) or type(error).__name__
+    return f"cannot parse {override!r}: {text}" if override else text
+
+
+def is_config_error(error: BaseException) -> bool:
+    """Whether an exception is hydra's or OmegaConf's: a composition or override
+    error the user caused (unknown key, wrong type, bad syntax, missing group)."""
+    return type(error).__module__.split(".")[0] in ("hydra", "omegaconf")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse for the entry points, answering a bad argument in one line
+    (argparse's own prints the whole usage first) with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def interruptible(main: Callable[..., int]) -> Callable[..., int]:
     """An argparse entry point's `main` that ends Ctrl-C with one line on stderr
     and status 130 (the shell's for SIGINT) instead of a traceback."""
@@ -270,6 +314,120 @@ def interruptible(main: Callable[..., int]) -> Callable[..., int]:
     return wrapped
 
 
+def hydra_entry(hydra_main: Callable[[], None]) -> Callable[[], None]:
+    """A hydra entry point whose own errors (an unknown key, a value of the wrong
+    type, bad override syntax, a missing config or group, a run directory that
+    cannot be made) end with one line on stderr and exit status 2, not hydra's
+    multi-line report or a traceback. Errors of the run itself are handled in
+    `run_or_exit`."""
+
+    @functools.wraps(hydra_main)
+    def main() -> None:
+        previous = os.environ.get("HYDRA_FULL_ERROR")
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # hydra re-raises instead of printing
+        try:
+            hydra_main()
+        except Exception as error:
+            if is_config_error(error):  # hydra's missing config is an OSError too
+                print(f"error: {one_line(error)}", file=sys.stderr)
+            elif isinstance(error, OSError):  # making the run directory
+                print(f"error: {error.filename}: {error.strerror}", file=sys.stderr)
+            else:
+                raise
+            sys.exit(2)
+        finally:
+            if previous is None:
+                os.environ.pop("HYDRA_FULL_ERROR", None)
+            else:
+                os.environ["HYDRA_FULL_ERROR"] = previous
+
+    return main
+
+
+_ACCEPTED: contextvars.ContextVar[DictConfig | None] = contextvars.ContextVar(
+    "accepted_config", default=None
+)
+
+
+def record_run(run_dir: pathlib.Path) -> None:
+    """Writes what hydra writes into a run directory before a job starts (the
+    composed config, hydra's config and the overrides in `.hydra/`, and the job's
+    log file), once the run has been accepted: the confs set
+    `hydra.output_subdir: null` and a console-only job logging so that a run
+    refused for a bad input or a clash with the directory's earlier run leaves
+    the directory as it was. Called by each run after its checks; does nothing
+    outside a hydra job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    cfg = _ACCEPTED.get()
+    if cfg is None or not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    files = {
+        "config.yaml": cfg,
+        "hydra.yaml": OmegaConf.create({"hydra": hydra_cfg}),
+        "overrides.yaml": OmegaConf.create(list(hydra_cfg.overrides.task)),
+    }
+    for name, node in files.items():
+        atomic_write_bytes(run_dir / ".hydra" / name, OmegaConf.to_yaml(node).encode())
+    log_file = run_dir / f"{hydra_cfg.job.name}.log"
+    root = logging.getLogger()
+    if not any(
+        getattr(h, "baseFilename", None) == str(log_file) for h in root.handlers
+    ):
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(
+            logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+        )
+        root.addHandler(handler)
+    _ACCEPTED.set(None)
+
+
+FAILED_JOBS_FILE = "failed_jobs.txt"
+
+
+class FailedJobs(Callback):
+    """A sweep that outlives its bad points: a job refused for a user error
+    writes one line to `<sweep dir>/failed_jobs.txt` and the sweep goes on; at
+    the end this callback (`hydra.callbacks` in the confs) prints how many jobs
+    failed, and the sweep exits with status 2."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        (pathlib.Path(config.hydra.sweep.dir) / FAILED_JOBS_FILE).unlink(
+            missing_ok=True
+        )
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        path = pathlib.Path(config.hydra.sweep.dir) / FAILED_JOBS_FILE
+        if path.is_file():
+            failed = path.read_text().splitlines()
+            print(
+                f"error: {len(failed)} job(s) of the sweep failed, listed in {path}: "
+                + "; ".join(failed),
+                file=sys.stderr,
+            )
+            sys.exit(2)
+
+
+def _refused(run_dir: pathlib.Path, error: BaseException, multirun: bool) -> None:
+    """The one line of a refused run, with its directory removed if the refusal
+    left it empty (hydra makes it before the job starts); in a sweep, the failure
+    is recorded for `FailedJobs` and the sweep goes on."""
+    from hydra.core.hydra_config import HydraConfig
+
+    message = one_line(error) if is_config_error(error) else str(error)
+    if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
+    if not multirun:
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+    hydra_cfg = HydraConfig.get()
+    line = f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}): {message}"
+    print(f"error: {line}", file=sys.stderr)
+    with open(pathlib.Path(hydra_cfg.sweep.dir) / FAILED_JOBS_FILE, "a") as f:
+        f.write(line + "\n")
+
+
 def run_or_exit(
     cfg: DictConfig,
     schema: type[T],
@@ -280,15 +438,27 @@ def run_or_exit(
     hydra's output directory, end a user error with one line and exit code 2, and
     Ctrl-C with one line and exit code 130 (the shell's for SIGINT), without a
     traceback: whatever the run saves on an interrupt (Hanabi's last finished
-    chunk) is saved before the exception reaches here."""
+    chunk) is saved before the exception reaches here. In a sweep, a job's user
+    error is recorded and the sweep goes on (`FailedJobs`)."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
-    run_dir = pathlib.Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = pathlib.Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    _ACCEPTED.set(cfg)
     try:
-        run(to_config(cfg, schema), run_dir)
-    except user_errors as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        config = to_config(cfg, schema)
+        check_writable(run_dir)
+        run(config, run_dir)
+    except (*user_errors, OutputDirError) as error:
+        _refused(run_dir, error, multirun)
+    except Exception as error:  # OmegaConf's, merging an added key (+key=...)
+        if not is_config_error(error):
+            raise
+        _refused(run_dir, error, multirun)
     except KeyboardInterrupt:
         print(f"interrupted: stopped the run in {run_dir}", file=sys.stderr)
         sys.exit(130)
+    finally:
+        _ACCEPTED.set(None)

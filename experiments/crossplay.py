@@ -6,7 +6,8 @@
 
 Loads the latest checkpoint of every seed and entropy coefficient of every IPPO run
 (`python -m experiments.hanabi`) under the given directories, plays every ordered
-pair of agents (agent i in seat 0, agent j in the other seats) for `--games` games
+pair of agents (agent i in seat 0, agent j in the other seats; with 3+ players,
+XP is over assignments of distinct agents to every seat) for `--games` games
 on common decks, in one jitted batch, with the sampled policies and with the
 greedified ones (argmax over legal actions), and writes into the output directory:
 
@@ -24,7 +25,6 @@ else `outputs/crossplay/<date>`.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import hashlib
@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import OmegaConf
 
-from experiments.config import interruptible, to_config
+from experiments.config import ArgumentParser, interruptible, to_config
 from experiments.hanabi import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -48,7 +48,7 @@ from experiments.hanabi import (
     cached_trainer,
     load_latest,
 )
-from experiments.plots import plot_crossplay_heatmap, plt, save_figure
+from experiments.plots import PANEL, plot_crossplay_heatmap, plt, save_figure
 from experiments.results import (
     RESULTS_FILE,
     format_estimate,
@@ -60,10 +60,11 @@ from games import hanabi
 from marl import hanabi_play
 from marl.checkpoint import CheckpointError
 from marl.exact_pg import ConfigError
+from marl.files import OutputDirError, check_writable
 from marl.ippo import IPPOConfig
 from marl.networks import Params, Policy, make_policy
 from marl.sharding import runs_mesh, sharded_map
-from marl.xp_stats import matrix_summary
+from marl.xp_stats import assignment_summary, matrix_summary, seat_assignments
 
 KINDS = ("", "_greedy")
 """Policy kinds: the trained (sampled) policy and its greedification."""
@@ -263,6 +264,58 @@ def summarize(scores: np.ndarray, members: list[int]) -> dict[str, Any]:
     return point
 
 
+def distinct_assignments(
+    members_of: dict[str, list[int]], num_players: int, max_assignments: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Per group of 3+ player agents with at least as many members as seats, the
+    assignments of distinct members to seats, int[M, P] indices into the group
+    (`marl.xp_stats.seat_assignments`); none for 2 players (the matrix has them)."""
+    if num_players < 3:
+        return {}
+    rng = np.random.default_rng(seed)
+    return {
+        group: seat_assignments(len(members), num_players, max_assignments, rng=rng)
+        for group, members in members_of.items()
+        if len(members) >= num_players
+    }
+
+
+def distinct_summary(
+    scores: np.ndarray | None,
+    lost_lives: np.ndarray | None,
+    rows: slice,
+    local: np.ndarray | None,
+    num_members: int,
+    max_score: int,
+) -> dict[str, Any]:
+    """A 3+ player group's XP from its assignments of distinct agents (games
+    float[M, N] at `rows` of `scores`): the mean and the jackknife over seeds
+    (`marl.xp_stats.assignment_summary`), the games-only error and how the
+    games ended; all None when the group has fewer agents than seats."""
+    if scores is None or lost_lives is None or local is None:
+        return {
+            "xp": None,
+            "xp_se": None,
+            "xp_games_se": None,
+            "xp_score_counts": None,
+            "xp_perfect": None,
+            "xp_lost_lives": None,
+        }
+    games, lost = scores[rows], lost_lives[rows]
+    xp, xp_se = assignment_summary(games.mean(-1), local, num_members)
+    variances = games.var(-1, ddof=1) / games.shape[-1]
+    return {
+        "xp": xp,
+        "xp_se": xp_se,
+        "xp_games_se": float(np.sqrt(variances.sum()) / len(games)),
+        "xp_score_counts": np.bincount(
+            games.ravel().astype(np.int64), minlength=max_score + 1
+        ).tolist(),
+        "xp_perfect": float(np.mean(games == max_score)),
+        "xp_lost_lives": float(np.mean(lost)),
+    }
+
+
 def game_endings(
     scores: np.ndarray, lost_lives: np.ndarray, members: list[int], max_score: int
 ) -> dict[str, Any]:
@@ -299,8 +352,13 @@ def evaluate(
     permutations: int,
     symmetry_games: int,
     pairs_per_batch: int | None,
+    max_assignments: int = 1000,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """All measurements; returns the JSON-ready results and the score arrays."""
+    """All measurements; returns the JSON-ready results and the score arrays.
+
+    With 3+ players, a group's XP is over assignments of distinct agents of the
+    group to the seats (all of them, or `max_assignments` drawn when there are
+    more), not the matrix's agent i in seat 0 and agent j in every other seat."""
     params = config.game
     policy = seat_policy(config.ippo, params)
     per_seat = not config.ippo.share_parameters
@@ -339,9 +397,41 @@ def evaluate(
         num_games=symmetry_games,
         seed=seed,
     )
+    members_of = {
+        group: [k for k, agent in enumerate(agents) if agent.group == group]
+        for group in groups
+    }
+    distinct = distinct_assignments(
+        members_of, params.num_players, max_assignments, seed=seed
+    )
+    if distinct:
+        rows = np.concatenate(
+            [np.asarray(members_of[g])[local] for g, local in distinct.items()]
+        )
+        for kind in KINDS:
+            play = jax.jit(
+                lambda p, k, greedy=(kind == "_greedy"): (
+                    hanabi_play.assignment_outcomes(
+                        policy,
+                        p,
+                        params,
+                        rows,
+                        per_seat=per_seat,
+                        key=k,
+                        num_games=num_games,
+                        greedy=greedy,
+                        batch_size=pairs_per_batch,
+                    )
+                )
+            )
+            outcomes = play(agent_params, key)
+            arrays[f"assignments{kind}"] = rows
+            arrays[f"assignment_scores{kind}"] = np.asarray(outcomes.score)
+            arrays[f"assignment_lost_lives{kind}"] = np.asarray(outcomes.lost_lives)
     points = []
+    offset = 0
     for group in groups:
-        members = [k for k, agent in enumerate(agents) if agent.group == group]
+        members = members_of[group]
         point: dict[str, Any] = {
             "group": group,
             "ent_coef": agents[members[0]].ent_coef,
@@ -358,8 +448,27 @@ def evaluate(
                     params.max_score,
                 ),
             }
+            if params.num_players >= 3:
+                local = distinct.get(group)
+                rows_of_group = slice(
+                    offset, offset + (0 if local is None else len(local))
+                )
+                summary.update(
+                    distinct_summary(
+                        arrays.get(f"assignment_scores{kind}"),
+                        arrays.get(f"assignment_lost_lives{kind}"),
+                        rows_of_group,
+                        local,
+                        len(members),
+                        params.max_score,
+                    )
+                )
             # sp, sp_se, ... -> sp_greedy, sp_greedy_se, ...
             point.update({n[:2] + kind + n[2:]: v for n, v in summary.items()})
+        if params.num_players >= 3:
+            local = distinct.get(group)
+            point["xp_assignments"] = 0 if local is None else len(local)
+            offset += point["xp_assignments"]
         if symmetry is not None:
             for name, values in symmetry["per_agent"].items():
                 point[name] = float(np.mean([values[k] for k in members]))
@@ -372,6 +481,13 @@ def evaluate(
         "num_seeds": max(p["num_seeds"] for p in points),
         "num_games": num_games,
         "seed": seed,
+        "xp_over": (
+            "ordered pairs of distinct agents (both seat orders)"
+            if params.num_players == 2
+            else f"assignments of distinct agents to the {params.num_players} seats "
+            f"(all, or {max_assignments} drawn); the matrix seats agent i at seat "
+            "0 and agent j at every other seat"
+        ),
         "agents": [dataclasses.asdict(agent) for agent in agents],
         "points": points,
         **matrices,
@@ -438,26 +554,20 @@ def symmetry_measures(
 
 
 def save_heatmaps(results: dict[str, Any], path: pathlib.Path) -> None:
-    """The sampled and greedy cross-play matrices side by side, one colour scale."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+    """The sampled and argmax-greedy cross-play matrices side by side, one colour
+    scale, the blocks of agents trained alike named on the axes."""
+    fig, axes = plt.subplots(
+        1, 2, figsize=(2 * PANEL[0], PANEL[1] + 0.6), constrained_layout=True
+    )
     matrices = [np.asarray(results[f"matrix{kind}"]) for kind in KINDS]
     limits = (min(m.min() for m in matrices), max(m.max() for m in matrices))
+    groups = [agent["group"] for agent in results["agents"]]
     for ax, kind, matrix in zip(axes, KINDS, matrices, strict=True):
-        title = f"{results['game']}: {'greedy' if kind else 'sampled'} policies"
-        plot_crossplay_heatmap(ax, matrix, title, limits)
-        _mark_groups(ax, results["agents"])
+        title = f"{results['game']}: {'argmax-greedy' if kind else 'sampled'} policies"
+        plot_crossplay_heatmap(ax, matrix, title, limits, blocks=groups)
         ax.set_xlabel("agent in seat 2")
         ax.set_ylabel("agent in seat 1")
-    save_figure(fig, path, dpi=110)
-
-
-def _mark_groups(ax: Any, agents: list[dict[str, Any]]) -> None:
-    """Lines between groups of agents trained alike."""
-    groups = [agent["group"] for agent in agents]
-    for k in range(1, len(groups)):
-        if groups[k] != groups[k - 1]:
-            ax.axhline(k - 0.5, color="white", linewidth=1)
-            ax.axvline(k - 0.5, color="white", linewidth=1)
+    save_figure(fig, path)
 
 
 def default_out(paths: list[str]) -> pathlib.Path:
@@ -474,8 +584,9 @@ def format_points(points: list[dict[str, Any]]) -> str:
         return "-" if value is None else f"{100 * value:.1f}%"
 
     lines = [
-        f"{'group':<28} {'seeds':>5}  {'SP':>20}  {'XP':>20}  {'SP greedy':>20}  "
-        f"{'XP greedy':>20}  {'SP perfect':>10}  {'SP lost on lives':>16}"
+        f"{'group':<28} {'seeds':>5}  {'SP':>20}  {'XP':>20}  "
+        f"{'SP argmax-greedy':>20}  {'XP argmax-greedy':>20}  "
+        f"{'SP perfect':>10}  {'SP lost on lives':>16}"
     ]
     for p in points:
         lines.append(
@@ -491,7 +602,7 @@ def format_points(points: list[dict[str, Any]]) -> str:
 
 @interruptible
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="IPPO run directories or sweeps")
     parser.add_argument("--games", type=int, default=5000, help="games per pair")
     parser.add_argument("--seed", type=int, default=0, help="deals and sampling")
@@ -507,6 +618,13 @@ def main(argv: list[str] | None = None) -> int:
         "--symmetry-games", type=int, default=500, help="games per permutation"
     )
     parser.add_argument(
+        "--max-assignments",
+        type=int,
+        default=1000,
+        help="3+ players: assignments of distinct agents to seats played per group "
+        "for XP (all of them when there are fewer)",
+    )
+    parser.add_argument(
         "--pairs-per-batch",
         type=int,
         default=None,
@@ -515,13 +633,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.time()
     try:
-        for name in ("games", "pairs_per_batch"):
+        for name in ("games", "pairs_per_batch", "max_assignments"):
             value = getattr(args, name)
             if value is not None and value < 1:
                 raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be >= 1")
         if args.symmetry_games < 0:
             raise CrossPlayError(f"--symmetry-games={args.symmetry_games} must be >= 0")
         agents, agent_params, config, warnings = load_agents(args.paths)
+        out = args.out or default_out(args.paths)
+        check_writable(out)  # before the work, not after it
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
         print(
@@ -538,13 +658,13 @@ def main(argv: list[str] | None = None) -> int:
             permutations=args.permutations,
             symmetry_games=args.symmetry_games,
             pairs_per_batch=args.pairs_per_batch,
+            max_assignments=args.max_assignments,
         )
-    except (CrossPlayError, ConfigError, CheckpointError) as error:
+    except (CrossPlayError, ConfigError, CheckpointError, OutputDirError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     results["warnings"] = warnings
     results["metadata"] = {**run_metadata(), "seconds": round(time.time() - started)}
-    out = args.out or default_out(args.paths)
     write_json(out / RESULTS_FILE, results)
     write_npz(out / "scores.npz", arrays)
     save_heatmaps(results, out / "crossplay.png")

@@ -27,7 +27,6 @@ entropy coefficient, the program the run executes) and prints:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -40,7 +39,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.config import CONF_DIR, interruptible, to_config
+from experiments.config import (
+    CONF_DIR,
+    ArgumentParser,
+    interruptible,
+    is_config_error,
+    one_line,
+    to_config,
+)
 from experiments.hanabi import USER_ERRORS, HanabiRunConfig, cached_trainer
 from marl.ippo import IPPOConfig, seed_keys
 
@@ -385,7 +391,7 @@ def format_report(plan: dict[str, Any]) -> str:
 
 @interruptible
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description=__doc__.splitlines()[0],
         epilog="Any other argument is a hydra override, as for experiments.hanabi.",
     )
@@ -430,10 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # hydra's composition errors: one line
-        if type(error).__module__.split(".")[0] not in ("hydra", "omegaconf"):
+        if not is_config_error(error):
             raise
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        print(f"error: {first}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     print(format_report(plan))
     if args.json:

@@ -31,7 +31,14 @@ import numpy as np
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.config import CONF_DIR, run_or_exit, to_config, writable
+from experiments.config import (
+    CONF_DIR,
+    hydra_entry,
+    record_run,
+    run_or_exit,
+    to_config,
+    writable,
+)
 from experiments.results import (
     RESULTS_FILE,
     read_results,
@@ -41,6 +48,7 @@ from experiments.results import (
 from games import hanabi
 from marl.checkpoint import (
     CheckpointError,
+    CorruptCheckpointError,
     checkpoint_path,
     config_hash,
     list_checkpoints,
@@ -120,6 +128,7 @@ class HanabiRunConfig:
             "log_every": (self.log_every >= 1, "must be >= 1"),
             "checkpoint_every": (
                 self.checkpoint_every >= 1
+                and self.log_every >= 1
                 and self.checkpoint_every % self.log_every == 0,
                 "must be a positive multiple of log_every",
             ),
@@ -217,9 +226,11 @@ def save_all(
 def load_latest(
     root: pathlib.Path, template: IPPOState, config: HanabiRunConfig
 ) -> tuple[IPPOState, int] | None:
-    """The latest step every seed has a checkpoint of, stacked back to [E, S]
-    and split over the devices as the trainer keeps it (docs/scaling.md); None
-    when there are no checkpoints at all."""
+    """The latest step every seed has an intact checkpoint of, stacked back to
+    [E, S] and split over the devices as the trainer keeps it (docs/scaling.md);
+    None when there are no checkpoints at all. A corrupt or truncated newest
+    checkpoint falls back, with a warning, to the newest intact step kept
+    (`keep_checkpoints`); none intact is a CheckpointError."""
     steps = [set(list_checkpoints(root / str(s))) for s in range(config.seeds)]
     if not any(steps):
         return None
@@ -230,19 +241,32 @@ def load_latest(
             f"checkpoints in {root} have no step common to every seed"
             + (f" (none for seeds {missing})" if missing else "")
         )
-    step = max(common)
     digest = config.training_hash()
-    states = [
-        load_checkpoint(
-            checkpoint_path(root / str(s), step),
-            _per_seed(template, s),
-            config_hash=digest,
-            step=step,
-        )[0]
-        for s in range(config.seeds)
-    ]
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *states)
-    return place_grid(stacked, runs_mesh()), step
+    corrupt: list[str] = []
+    for step in sorted(common, reverse=True):
+        try:
+            states = [
+                load_checkpoint(
+                    checkpoint_path(root / str(s), step),
+                    _per_seed(template, s),
+                    config_hash=digest,
+                    step=step,
+                )[0]
+                for s in range(config.seeds)
+            ]
+        except CorruptCheckpointError as error:
+            # A crash or a full disk mid-save, or damage since: fall back to the
+            # newest step whose every seed is intact, and say so.
+            corrupt.append(str(error))
+            continue
+        for problem in corrupt:
+            log.warning("%s; using update %d, the newest intact one", problem, step)
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *states)
+        return place_grid(stacked, runs_mesh()), step
+    raise CheckpointError(
+        f"no intact checkpoint in {root}: {len(corrupt)} step(s) tried, the "
+        f"newest failing with: {corrupt[0]}"
+    )
 
 
 def _json_number(x: float) -> float | None:
@@ -383,12 +407,16 @@ def train(
             f"{run_dir} already has checkpoints; pass resume=true (or auto) to "
             "continue that run or choose another hydra.run.dir"
         )
+    if loaded is None and config.resume is True:
+        raise ConfigError(
+            f"resume=true but {root} holds no checkpoint; start it with "
+            "resume=false, or pass resume=auto to resume only when there is one"
+        )
+    # Accepted: from here on the run may change its directory. Not before: a
+    # resume refused above leaves the directory (its config.yaml, which describes
+    # its checkpoints, and .hydra/) as it was.
+    record_run(run_dir)
     if loaded is None:
-        if config.resume is True:
-            raise ConfigError(
-                f"resume=true but {root} holds no checkpoint; start it with "
-                "resume=false, or pass resume=auto to resume only when there is one"
-            )
         if config.resume:
             log.info("%s: no checkpoint in %s, starting afresh", config.name, root)
         state, start = trainer.init(keys, len(config.coefs)), 0
@@ -398,9 +426,6 @@ def train(
         state, start = loaded
         records = truncate_metrics(metrics_path, start)
         log.info("%s: resumed from update %d of %d", config.name, start, total)
-
-    # Written only now: a resume refused above leaves the directory's config.yaml
-    # (which describes its checkpoints) as it was.
     write_config(run_dir, config)
     last = records[-1] if records else None
     log.info(
@@ -468,6 +493,7 @@ def run(config: HanabiRunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None
     if config.resume == "auto":
         finished = finished_results(config, run_dir)
         if finished is not None:
+            record_run(run_dir)  # the resubmission, in the run's log
             log.info(
                 "%s: already finished (%s); nothing to do",
                 config.name,
@@ -535,8 +561,11 @@ register_schemas()
 
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="hanabi")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     run_or_exit(cfg, HanabiRunConfig, run, USER_ERRORS)
+
+
+main = hydra_entry(hydra_main)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,10 @@ first mismatches; the exit status is 0 when nothing differs, 1 on any mismatch a
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-from experiments.config import interruptible
+from experiments.config import ArgumentParser, interruptible
 from games.hanabi.params import PRESETS
 from games.hanabi.verify import verify
 
@@ -26,7 +25,7 @@ from games.hanabi.verify import verify
 @interruptible
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m experiments.hanabi_verify",
         description="Replays random HLE games in the JAX Hanabi, state by state.",
     )
@@ -38,6 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=None)
     args = parser.parse_args(argv)
+    problems = [
+        f"--{name.replace('_', '-')}={value} must be >= 1"
+        for name in ("games", "batch_size")
+        if (value := getattr(args, name)) is not None and value < 1
+    ]
+    if problems:
+        print(f"error: {problems[0]}", file=sys.stderr)
+        return 2
     failed = False
     for preset in args.preset:
         for players in args.players:

@@ -35,7 +35,6 @@ out of range) end with one line on stderr and exit status 2.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import math
@@ -48,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.config import interruptible
+from experiments.config import ArgumentParser, interruptible
 from experiments.crossplay import CrossPlayError, load_config, load_run, seat_policy
 from experiments.hanabi import CONFIG_FILE, HanabiRunConfig
 from experiments.results import format_estimate
@@ -380,7 +379,7 @@ def report(agreement: Agreement, matched_decks: bool) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 agree, 1 disagree,
     2 error)."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m experiments.hle_check", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("run_dir", type=pathlib.Path, help="an IPPO run directory")
@@ -403,8 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise HleCheckError(f"--games {args.games}: need at least 2")
         if args.seed < 0:
             raise HleCheckError(f"--seed {args.seed}: must be >= 0")
-        import_pyhanabi()
         agent = load_agent(args.run_dir, args.ent_index, args.seed_index)
+        import_pyhanabi()
     except (HleCheckError, CrossPlayError, ConfigError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

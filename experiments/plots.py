@@ -10,22 +10,53 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from marl.files import atomic_write_bytes
 
+# Sized to be read at a paper's column width (about 3.3 inches): panels of about
+# 3.4 x 2.6 inches with 7-8 point text, saved at 200 dpi.
+plt.rcParams.update(
+    {
+        "font.size": 8,
+        "axes.titlesize": 8,
+        "axes.labelsize": 8,
+        "legend.fontsize": 6.5,
+        "xtick.labelsize": 7,
+        "ytick.labelsize": 7,
+        "legend.framealpha": 0.8,
+    }
+)
+PANEL = (3.4, 2.6)
+DPI = 200
+
+# Result keys in words, one name per meaning in every figure (and in the logs):
+# argmax greedification puts all mass on one best action, tie-aware spreads it
+# over the tied ones (marl/greedy.py).
+LABELS = {
+    "sp": "SP",
+    "xp": "XP",
+    "sp_greedy": "SP, argmax-greedy",
+    "xp_greedy": "XP, argmax-greedy",
+    "sp_greedy_ties": "SP, tie-aware greedy",
+    "xp_greedy_ties": "XP, tie-aware greedy",
+}
+BAND = "bands: 95% CI over seeds"
+
 CURVES = (
-    ("sp", "SP", "tab:blue", "-"),
-    ("xp", "XP", "tab:orange", "-"),
-    ("sp_greedy_ties", "SP greedy", "tab:blue", "--"),
-    ("xp_greedy_ties", "XP greedy", "tab:orange", "--"),
+    ("sp", LABELS["sp"], "tab:blue", "-"),
+    ("xp", LABELS["xp"], "tab:orange", "-"),
+    ("sp_greedy_ties", LABELS["sp_greedy_ties"], "tab:blue", "--"),
+    ("xp_greedy_ties", LABELS["xp_greedy_ties"], "tab:orange", "--"),
 )
 
 
 HANABI_CURVES = (
-    ("sp", "SP", "tab:blue", "-"),
-    ("xp", "XP", "tab:orange", "-"),
-    ("sp_greedy", "SP greedy", "tab:blue", "--"),
-    ("xp_greedy", "XP greedy", "tab:orange", "--"),
+    ("sp", LABELS["sp"], "tab:blue", "-"),
+    ("xp", LABELS["xp"], "tab:orange", "-"),
+    ("sp_greedy", LABELS["sp_greedy"], "tab:blue", "--"),
+    ("xp_greedy", LABELS["xp_greedy"], "tab:orange", "--"),
 )
 HANABI_REFERENCES = (
     # 2-player Hanabi-Full, inter-seed cross-play (and self-play) as published.
@@ -35,6 +66,34 @@ HANABI_REFERENCES = (
     (22.1, "SAD+AUX+Other-Play: XP (Hu et al. 2020)", "tab:purple"),
     (2.5, "SAD: XP (Hu et al. 2020)", "tab:red"),
 )
+
+
+def curve(
+    ax: Any,
+    xs: list[float],
+    values: list[float | None],
+    errors: list[float | None],
+    **style: Any,
+) -> None:
+    """A line with markers and, where standard errors exist, a band of +-1.96
+    of them (a 95% confidence interval over seeds)."""
+    ys = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+    se = np.asarray([np.nan if e is None else e for e in errors], dtype=float)
+    ax.plot(xs, ys, marker=style.pop("marker", "o"), markersize=3, **style)
+    if np.isfinite(se).any():
+        ax.fill_between(
+            xs, ys - 1.96 * se, ys + 1.96 * se, color=style["color"], alpha=0.15, lw=0
+        )
+
+
+def legend_below(ax: Any, ncols: int = 2) -> None:
+    """The legend under the panel, where it covers no data."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=ncols)
+
+
+def integer_ticks(axis: Any) -> None:
+    """Whole-number ticks for counts and indices."""
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def point_x(point: dict[str, Any]) -> float:
@@ -58,23 +117,22 @@ def plot_hanabi_sp_xp(ax: Any, results: dict[str, Any]) -> None:
             values = [p[key] for p in points]
             if all(v is None for v in values):
                 continue
-            ax.errorbar(
+            curve(
+                ax,
                 coefs,
-                [float("nan") if v is None else v for v in values],
-                yerr=[p[f"{key}_se"] or 0.0 for p in points],
+                values,
+                [p.get(f"{key}_se") for p in points],
                 label=f"{label} {name}".strip(),
                 color=color,
                 linestyle=style,
                 marker=markers[k % len(markers)],
-                markersize=4,
-                capsize=2,
             )
     if results["game"] == "Hanabi-Full" and results.get("num_players") == 2:
         for value, label, color in HANABI_REFERENCES:
             ax.axhline(value, color=color, linestyle=":", linewidth=1, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("entropy coefficient")
-    ax.set_ylabel("mean score")
+    ax.set_ylabel(f"mean score ({BAND})")
     ax.set_title(f"{results['game']}, {results.get('num_players', 2)} players")
 
 
@@ -87,19 +145,15 @@ def plot_sp_xp(ax: Any, results: dict[str, Any]) -> None:
     points = sorted(results["points"], key=lambda p: p["tau"])
     taus = [p["tau"] for p in points]
     for key, label, color, style in CURVES:
-        values = [p[key] for p in points]
-        # No standard error (too few seeds for the jackknife): no bar.
-        errors = [p[f"{key}_se"] or 0.0 for p in points]
-        ax.errorbar(
+        # No standard error (too few seeds for the jackknife): no band.
+        curve(
+            ax,
             taus,
-            values,
-            yerr=errors,
+            [p[key] for p in points],
+            [p.get(f"{key}_se") for p in points],
             label=label,
             color=color,
             linestyle=style,
-            marker="o",
-            markersize=3,
-            capsize=2,
         )
     positive = [t for t in taus if t > 0]
     if positive:
@@ -108,33 +162,38 @@ def plot_sp_xp(ax: Any, results: dict[str, Any]) -> None:
     if bound is not None:
         ax.axvline(bound, color="gray", linestyle=":", label="σmax(PAP)/2")
     ax.set_xlabel("entropy weight τ")
-    ax.set_ylabel("expected return")
+    ax.set_ylabel(f"expected return\n({BAND})")
     ax.set_title(results["game"])
 
 
 def save_sp_xp_figure(results: dict[str, Any], path: pathlib.Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(PANEL[0], PANEL[1] + 0.4), constrained_layout=True)
     plot_sp_xp(ax, results)
-    ax.legend(fontsize=7)
-    save_figure(fig, path, dpi=120)
+    ax.legend()
+    save_figure(fig, path)
 
 
 def save_grid_figure(all_results: list[dict[str, Any]], path: pathlib.Path) -> None:
-    """One SP/XP panel per run, for a sweep."""
-    cols = min(4, len(all_results))
+    """One SP/XP panel per run, for a sweep: three panels a row, one legend."""
+    cols = min(3, len(all_results))
     rows = -(-len(all_results) // cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(4 * cols, 3 * rows), constrained_layout=True, squeeze=False
+        rows,
+        cols,
+        figsize=(PANEL[0] * cols, PANEL[1] * rows + 0.5),
+        constrained_layout=True,
+        squeeze=False,
     )
     for ax, results in zip(axes.ravel(), all_results, strict=False):
         plot_sp_xp(ax, results)
     for ax in axes.ravel()[len(all_results) :]:
         ax.axis("off")
-    axes[0, 0].legend(fontsize=7)
-    save_figure(fig, path, dpi=100)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5))
+    save_figure(fig, path)
 
 
-def save_figure(fig: Any, path: pathlib.Path, dpi: int) -> None:
+def save_figure(fig: Any, path: pathlib.Path, dpi: int = DPI) -> None:
     """Renders `fig` as PNG and writes it atomically."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
@@ -182,22 +241,20 @@ def plot_phase_returns(ax: Any, results: dict[str, Any]) -> None:
         points = sorted(points, key=lambda p: p["tau"])
         taus = [p["tau"] for p in points]
         for key, label, color in (("sp", "SP", "tab:blue"), ("xp", "XP", "tab:orange")):
-            ax.errorbar(
+            curve(
+                ax,
                 taus,
                 [p[key] for p in points],
-                yerr=[p[f"{key}_se"] or 0.0 for p in points],
+                [p.get(f"{key}_se") for p in points],
                 color=color,
                 linestyle=style,
-                marker="o",
-                markersize=2,
-                capsize=2,
                 label=f"{label}{name}",
             )
     _tau_axis(ax, [p["tau"] for p in results["points"]])
     _mark_thresholds(ax, results)
-    ax.set_ylabel("expected return")
+    ax.set_ylabel(f"expected return\n({BAND})")
     ax.set_title(f"{results['game']}: returns")
-    ax.legend(fontsize=6)
+    legend_below(ax)
 
 
 def plot_phase_structure(ax: Any, results: dict[str, Any]) -> None:
@@ -226,18 +283,30 @@ def plot_phase_structure(ax: Any, results: dict[str, Any]) -> None:
             label="seeds not certified",
         )
     ax.set_ylabel("distinct conventions", color="tab:green")
+    integer_ticks(ax.yaxis)
     _tau_axis(ax, taus)
     _mark_thresholds(ax, results)
-    ax.legend(fontsize=6, loc="upper right")
+    errors = [p["equivariance_error"] for p in points]
     twin = ax.twinx()
-    twin.plot(
-        taus,
-        [max(p["equivariance_error"], 1e-9) for p in points],
-        "s--",
-        color="tab:purple",
-        markersize=3,
+    if any(e > 0 for e in errors):  # no line for an error that is zero throughout
+        twin.plot(
+            taus,
+            [max(e, 1e-9) for e in errors],
+            "s--",
+            color="tab:purple",
+            markersize=3,
+            label="equivariance error (right axis)",
+        )
+        twin.set_yscale("log")
+    handles, labels = ax.get_legend_handles_labels()
+    more, names = twin.get_legend_handles_labels()
+    ax.legend(
+        handles + more,
+        labels + names,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.22),
+        ncols=2,
     )
-    twin.set_yscale("log")
     twin.set_ylabel("equivariance error", color="tab:purple")
     ax.set_title(
         f"{results['game']}: conventions (order {results['symmetry']['order']})"
@@ -261,7 +330,7 @@ def plot_annealing(ax: Any, results: dict[str, Any]) -> None:
             [r[key] for r in runs],
             width,
             color=color,
-            label=key,
+            label=LABELS[key],
         )
     ax.set_xticks(range(len(runs)), labels)
     ax.set_ylabel("expected return")
@@ -269,33 +338,52 @@ def plot_annealing(ax: Any, results: dict[str, Any]) -> None:
         ax.set_title(
             f"annealing τ {runs[0]['tau_start']:.3g} → {runs[0]['tau_end']:.3g}"
         )
-    ax.legend(fontsize=6)
+    legend_below(ax)
 
 
 def save_phase_figure(results: dict[str, Any], path: pathlib.Path) -> None:
     """The phase diagram of one game: returns, structure and annealing."""
     panels = 3 if results.get("annealing") else 2
     fig, axes = plt.subplots(
-        1, panels, figsize=(5 * panels, 3.8), constrained_layout=True
+        1, panels, figsize=(PANEL[0] * panels, PANEL[1] + 1.2), constrained_layout=True
     )
     plot_phase_returns(axes[0], results)
     plot_phase_structure(axes[1], results)
     if panels == 3:
         plot_annealing(axes[2], results)
-    save_figure(fig, path, dpi=110)
+    save_figure(fig, path)
 
 
 def plot_crossplay_heatmap(
-    ax: Any, matrix: Any, title: str, limits: tuple[float, float] | None = None
+    ax: Any,
+    matrix: Any,
+    title: str,
+    limits: tuple[float, float] | None = None,
+    blocks: list[str] | None = None,
 ) -> None:
     """M[i, j] = J(seed i in seat 1, seed j in seat 2); `limits` fixes the colour
-    scale so that panels can be compared."""
+    scale so that panels can be compared. `blocks`, one label per seed (its
+    entropy coefficient, say), draws lines between runs of equal labels and
+    names each block on both axes instead of numbering the seeds."""
     vmin, vmax = limits if limits is not None else (None, None)
     image = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax)
     ax.set_xlabel("seed in seat 2")
     ax.set_ylabel("seed in seat 1")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title)
     ax.figure.colorbar(image, ax=ax, fraction=0.046)
+    if not blocks:
+        integer_ticks(ax.xaxis)
+        integer_ticks(ax.yaxis)
+        return
+    starts = [k for k in range(len(blocks)) if k == 0 or blocks[k] != blocks[k - 1]]
+    ends = [*starts[1:], len(blocks)]
+    centers = [(a + b - 1) / 2 for a, b in zip(starts, ends, strict=True)]
+    names = [blocks[a] for a in starts]
+    for edge in starts[1:]:
+        ax.axhline(edge - 0.5, color="white", linewidth=1)
+        ax.axvline(edge - 0.5, color="white", linewidth=1)
+    ax.set_xticks(centers, names, rotation=30 if len(names) > 3 else 0, ha="right")
+    ax.set_yticks(centers, names)
 
 
 def limit_bars(results: dict[str, Any]) -> dict[str, float]:
@@ -322,4 +410,4 @@ def plot_limits(ax: Any, results: dict[str, Any]) -> None:
         ax.text(value, k, f" {value:.3f}", va="center", fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("expected return")
-    ax.set_title(f"{results['game']}: what entropy finds", fontsize=9)
+    ax.set_title(f"{results['game']}: what entropy finds")

@@ -28,7 +28,9 @@ from experiments import plots
 from experiments.config import (
     CONF_DIR,
     TabularConfig,
+    hydra_entry,
     learner_default,
+    record_run,
     register_schemas,
     run_or_exit,
 )
@@ -406,6 +408,12 @@ def sampled_study(study: Study) -> dict[str, Any]:
 def prepare(config: TabularConfig) -> Study:
     """Loads and compiles the game and finds its symmetry group."""
     spec = load_spec(config)
+    if spec.num_agents < 2:
+        raise ConfigError(
+            f"game '{spec.name}' has {spec.num_agents} player; cross-play needs 2 "
+            "or more"
+        )
+    log.info("%s: compiling (engine %s)", spec.name, config.engine)
     game = games.compile_game(spec, engine=config.engine, max_floats=MAX_FLOATS)
     horizon = 1 if isinstance(spec, games.MatrixGame) else spec.horizon
     log.info(
@@ -424,6 +432,7 @@ def prepare(config: TabularConfig) -> Study:
             f"run_sampled: the sampled learner draws whole histories, and game "
             f"'{game.name}' at horizon {horizon} has too many to enumerate"
         )
+    log.info("%s: finding the symmetry group (nauty)", game.name)
     seat_group = symmetry_group(spec)
     group = (
         symmetry_group(spec, permute_agents=True)
@@ -453,12 +462,13 @@ def prepare(config: TabularConfig) -> Study:
 def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     """Trains, evaluates and writes every output of one run; returns the results."""
     started = time.time()
-    if config.skip_finished:
-        finished = finished_results(config, run_dir)
-        if finished is not None:
-            log.info("%s: already finished; nothing to do", run_dir / RESULTS_FILE)
-            return finished
+    finished = finished_results(config, run_dir)  # refuses another config's
+    if finished is not None and config.skip_finished:
+        record_run(run_dir)  # the resubmission, in the run's log
+        log.info("%s: already finished; nothing to do", run_dir / RESULTS_FILE)
+        return finished
     study = prepare(config)
+    record_run(run_dir)  # after the game's checks: a refused game leaves no trace
     game, spec = study.game, study.spec
     horizon = 1 if isinstance(spec, games.MatrixGame) else spec.horizon
     self_play, arrays, matrices = grid_study(
@@ -526,8 +536,11 @@ OmegaConf.register_new_resolver("learner_default", learner_default, replace=True
 
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="tabular")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     run_or_exit(cfg, TabularConfig, run, USER_ERRORS)
+
+
+main = hydra_entry(hydra_main)
 
 
 if __name__ == "__main__":

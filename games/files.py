@@ -87,6 +87,10 @@ def load_game_file(path: str | pathlib.Path) -> DecPOMDP | MatrixGame:
         raise GameFileError(
             f"{path}: cannot read the file ({error.strerror})"
         ) from None
+    except UnicodeDecodeError as error:
+        raise GameFileError(
+            f"{path}: not a text file (byte {error.start} is not UTF-8)"
+        ) from None
     try:
         data = yaml.load(text, Loader=_GameLoader)  # a safe loader
         return parse_game(data)

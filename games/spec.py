@@ -194,6 +194,8 @@ class DecPOMDP:
         _check_shape("acting", self.acting, (self.horizon, num_agents))
         if self.acting.dtype != np.bool_:
             raise GameSpecError("acting", "must hold booleans")
+        if not self.acting.any():
+            raise GameSpecError("acting", "no agent acts at any step")
         if not math.isfinite(self.discount) or not 0 < self.discount <= 1:
             raise GameSpecError("discount", f"must be in (0, 1], got {self.discount!r}")
 

@@ -49,6 +49,11 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the one-line message says why."""
 
 
+class CorruptCheckpointError(CheckpointError):
+    """A checkpoint file that is truncated, unreadable or fails its digest (an
+    older intact one may still serve)."""
+
+
 def config_hash(config: Any) -> str:
     """SHA-256 (hex, 16 characters) of a configuration's canonical JSON.
 
@@ -177,7 +182,7 @@ def _read(path: pathlib.Path) -> tuple[dict[str, Any], list[np.ndarray]]:
             arrays = [npz[name] for name in names]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CheckpointError(
+        raise CorruptCheckpointError(
             f"checkpoint {path} is corrupt or truncated ({reason})"
         ) from None
     if manifest.get("format") not in (FORMAT, FORMAT_V1):
@@ -186,7 +191,7 @@ def _read(path: pathlib.Path) -> tuple[dict[str, Any], list[np.ndarray]]:
             f"expected {FORMAT!r}"
         )
     if _digest(arrays) != manifest["digest"]:
-        raise CheckpointError(f"checkpoint {path} is corrupt (digest mismatch)")
+        raise CorruptCheckpointError(f"checkpoint {path} is corrupt (digest mismatch)")
     return manifest, arrays
 
 

@@ -6,8 +6,6 @@ float[N, K_i, A_i]. Seed i's agent-k policy plays seat k.
 
 from __future__ import annotations
 
-import itertools
-import math
 from typing import NamedTuple
 
 import jax
@@ -15,7 +13,12 @@ import numpy as np
 
 from games import TabularGame
 from marl.exact import Policy, expected_return, play_distribution
-from marl.xp_stats import assignment_summary, matrix_summary, standard_error
+from marl.xp_stats import (
+    assignment_summary,
+    matrix_summary,
+    seat_assignments,
+    standard_error,
+)
 
 
 class CrossPlay(NamedTuple):
@@ -46,20 +49,6 @@ def joint_returns(
         return expected_return(game, joint)
 
     return jax.vmap(one)(assignments)
-
-
-def seat_assignments(
-    num_seeds: int, num_agents: int, max_assignments: int, *, rng: np.random.Generator
-) -> np.ndarray:
-    """int[M, n] ordered tuples of distinct seeds: all N!/(N-n)! of them when that is
-    at most `max_assignments`, else that many drawn uniformly (with replacement)."""
-    total = math.perm(num_seeds, num_agents)
-    if total <= max_assignments:
-        return np.array(
-            list(itertools.permutations(range(num_seeds), num_agents)), dtype=np.int32
-        ).reshape(total, num_agents)
-    draws = [rng.permutation(num_seeds)[:num_agents] for _ in range(max_assignments)]
-    return np.array(draws, dtype=np.int32)
 
 
 def crossplay(

@@ -17,6 +17,35 @@ import pathlib
 import tempfile
 
 
+class OutputDirError(Exception):
+    """A directory a run must write into cannot be made or written."""
+
+
+def check_writable(directory: pathlib.Path) -> None:
+    """Refuses, before any work, a directory that cannot be written: one that
+    exists must take a new file (tried and removed), one that does not must be
+    creatable below its nearest existing ancestor (which is not made here)."""
+    directory = pathlib.Path(directory)
+    try:
+        if directory.is_dir():
+            fd, name = tempfile.mkstemp(dir=directory, prefix=".write-check-")
+            os.close(fd)
+            os.unlink(name)
+            return
+        ancestor = directory
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise NotADirectoryError(20, "a file is in the way", str(ancestor))
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise PermissionError(13, "permission denied", str(ancestor))
+    except OSError as error:
+        where = f" ({error.filename}: {error.strerror})" if error.filename else ""
+        raise OutputDirError(
+            f"cannot write into {directory}{where or ': ' + str(error.strerror)}"
+        ) from None
+
+
 def new_file_mode() -> int:
     """0666 less the process's umask: the mode `open` gives a new file."""
     umask = os.umask(0)

@@ -245,6 +245,53 @@ def _pairs(num_agents: int) -> np.ndarray:
     return grid.transpose(1, 0, 2).reshape(-1, 2).astype(np.int32)
 
 
+def assignment_outcomes(
+    policy: Policy,
+    agent_params: Params,
+    params: hanabi.HanabiParams,
+    assignments: jax.Array | np.ndarray,
+    *,
+    per_seat: bool,
+    key: jax.Array,
+    num_games: int,
+    greedy: bool,
+    batch_size: int | None = None,
+    mesh: Mesh | None = None,
+) -> Outcome:
+    """Outcomes of M assignments of agents to seats, leaves [M, N].
+
+    assignments: int[M, P], row m seating agent assignments[m, p] (an index into
+    the K agents of `agent_params`, leaves [K, ...]) at seat p. Every assignment
+    plays the same N decks (common random numbers). The assignments run as one
+    `lax.map` with `batch_size` vmapped at a time (all at once by default), each
+    batch split over the devices of `mesh` (default: every device; padded to a
+    multiple of the device count, `marl.sharding.sharded_map`); jit it.
+    """
+    num_players = params.num_players
+    observation, actions = identity_tables(params)
+    observation = np.broadcast_to(observation, (num_players, observation.size))
+    actions = np.broadcast_to(actions, (num_players, actions.size))
+
+    def one(agents: jax.Array) -> Outcome:
+        seats = make_seats(
+            agent_params,
+            agents,
+            per_seat=per_seat,
+            observation=observation,
+            actions=actions,
+        )
+        return play_outcome(
+            policy, seats, params, key=key, num_games=num_games, greedy=greedy
+        )
+
+    return sharded_map(
+        one,
+        jnp.asarray(assignments, jnp.int32),
+        mesh=runs_mesh() if mesh is None else mesh,
+        batch_size=batch_size,
+    )
+
+
 def crossplay_scores(
     policy: Policy,
     agent_params: Params,
@@ -260,37 +307,27 @@ def crossplay_scores(
     """Outcomes of every ordered pair of K agents, leaves [K, K, N].
 
     Entry [i, j] seats agent i at seat 0 and agent j at every other seat (for two
-    players: i first, j second; [j, i] is the other seat order). Every pair plays
-    the same N decks (common random numbers). The pairs run as one `lax.map` with
-    `pairs_per_batch` pairs vmapped at a time (all at once by default), each
-    batch split over the devices of `mesh` (default: every device; the pairs
-    padded to a multiple of the device count, `marl.sharding.sharded_map`); jit
-    it.
+    players: i first, j second; [j, i] is the other seat order; for more, every
+    assignment of distinct agents is `assignment_outcomes`'s). Every pair plays
+    the same N decks; `pairs_per_batch` and `mesh` as in `assignment_outcomes`;
+    jit it.
     """
     num_agents = jax.tree.leaves(agent_params)[0].shape[0]
-    num_players = params.num_players
-    observation, actions = identity_tables(params)
-    observation = np.broadcast_to(observation, (num_players, observation.size))
-    actions = np.broadcast_to(actions, (num_players, actions.size))
-
-    def one(pair: jax.Array) -> Outcome:
-        agents = jnp.concatenate([pair[:1], jnp.repeat(pair[1:], num_players - 1)])
-        seats = make_seats(
-            agent_params,
-            agents,
-            per_seat=per_seat,
-            observation=observation,
-            actions=actions,
-        )
-        return play_outcome(
-            policy, seats, params, key=key, num_games=num_games, greedy=greedy
-        )
-
-    outcomes = sharded_map(
-        one,
-        jnp.asarray(_pairs(num_agents)),
-        mesh=runs_mesh() if mesh is None else mesh,
+    pairs = _pairs(num_agents)
+    assignments = np.concatenate(
+        [pairs[:, :1], np.repeat(pairs[:, 1:], params.num_players - 1, axis=1)], 1
+    )
+    outcomes = assignment_outcomes(
+        policy,
+        agent_params,
+        params,
+        assignments,
+        per_seat=per_seat,
+        key=key,
+        num_games=num_games,
+        greedy=greedy,
         batch_size=pairs_per_batch,
+        mesh=mesh,
     )
     return jax.tree.map(
         lambda x: x.reshape(num_agents, num_agents, num_games), outcomes

@@ -15,6 +15,9 @@ underestimates on average). It needs N >= 3; with fewer seeds it is None.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 
 
@@ -75,3 +78,17 @@ def assignment_summary(
     kept = counts < count  # a seed in every assignment cannot be left out
     leave_one_out = (total - sums[kept]) / (count - counts[kept])
     return float(total / count), jackknife_se(leave_one_out)
+
+
+def seat_assignments(
+    num_seeds: int, num_agents: int, max_assignments: int, *, rng: np.random.Generator
+) -> np.ndarray:
+    """int[M, n] ordered tuples of distinct seeds: all N!/(N-n)! of them when that is
+    at most `max_assignments`, else that many drawn uniformly (with replacement)."""
+    total = math.perm(num_seeds, num_agents)
+    if total <= max_assignments:
+        return np.array(
+            list(itertools.permutations(range(num_seeds), num_agents)), dtype=np.int32
+        ).reshape(total, num_agents)
+    draws = [rng.permutation(num_seeds)[:num_agents] for _ in range(max_assignments)]
+    return np.array(draws, dtype=np.int32)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import games
-from marl.crossplay import count_conventions, crossplay, seat_assignments
+from marl.crossplay import count_conventions, crossplay
 from marl.greedy import greedify, greedify_ties
+from marl.xp_stats import seat_assignments
 
 
 def one_hot_seeds(choices: list[int], num_actions: int):

@@ -3,6 +3,7 @@ naming the file, the field and the problem."""
 
 from __future__ import annotations
 
+import pathlib
 import textwrap
 
 import numpy as np
@@ -218,3 +219,17 @@ def test_malformed_decpomdp_file_is_refused_in_one_line(tmp_path, text, message)
 def test_missing_file_is_refused_in_one_line(tmp_path):
     with pytest.raises(games.GameFileError, match="cannot read the file"):
         games.load_game_file(tmp_path / "nope.yaml")
+
+
+def test_the_inline_example_of_the_docs_is_this_lewis_game(tmp_path):
+    """docs/game_files.md's complete Dec-POMDP example loads, and is LEWIS_YAML."""
+    docs = (pathlib.Path(__file__).parents[1] / "docs" / "game_files.md").read_text()
+    section = docs[docs.index("## Dec-POMDP") :]
+    block = section[section.index("```yaml\n") + 8 :]
+    block = block[: block.index("```")]
+    documented = games.load_game_file(write(tmp_path, block))
+    tested = games.load_game_file(write(tmp_path, LEWIS_YAML))
+    for field in ("initial", "transition", "observation", "reward", "acting"):
+        np.testing.assert_array_equal(
+            getattr(documented, field), getattr(tested, field)
+        )

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from experiments import compare, crossplay
 from experiments import hanabi as train_entry
+from marl import hanabi_play
 
 # 2 updates of 8 games x 8 steps on Hanabi-Small (2 colors), 2 seeds x 2 entropy
 # coefficients per run.
@@ -174,3 +178,43 @@ def test_agents_with_identical_parameters_are_not_pooled_silently(
         == 0
     )
     assert "same parameters" not in capsys.readouterr().err
+
+
+def test_three_players_cross_play_over_assignments_of_distinct_agents(tmp_path):
+    """With 3 players, XP is the mean over all 4!/1! = 24 assignments of distinct
+    agents to the seats, each played as a direct `play_outcome` would play it."""
+    run = tmp_path / "three"
+    argv = ["experiments.hanabi", *TINY, "num_players=3", "seeds=4"]
+    argv += ["ent_coefs=[0.1]", f"hydra.run.dir={run}"]
+    previous, sys.argv = sys.argv, argv
+    try:
+        train_entry.main()
+    finally:
+        sys.argv = previous
+    out = tmp_path / "xp"
+    args = [str(run), "--games", "6", "--permutations", "1", "--out", str(out)]
+    assert crossplay.main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    point = results["points"][0]
+    assert point["xp_assignments"] == 24
+    arrays = np.load(out / "scores.npz")
+    rows = [tuple(r) for r in arrays["assignments"]]
+    assert sorted(rows) == sorted(itertools.permutations(range(4), 3))
+    scores = arrays["assignment_scores"]
+    assert point["xp"] == pytest.approx(float(scores.mean()))
+    assert point["xp_se"] is not None and sum(point["xp_score_counts"]) == 24 * 6
+    # One assignment played directly: the same games on the same decks.
+    _, params, config, _ = crossplay.load_agents([str(run)])
+    policy = crossplay.seat_policy(config.ippo, config.game)
+    table = hanabi_play.identity_tables(config.game)
+    seats = hanabi_play.make_seats(
+        params,
+        jnp.asarray(rows[5]),
+        per_seat=not config.ippo.share_parameters,
+        observation=np.broadcast_to(table[0], (3, table[0].size)),
+        actions=np.broadcast_to(table[1], (3, table[1].size)),
+    )
+    direct = hanabi_play.play_outcome(
+        policy, seats, config.game, key=jax.random.key(0), num_games=6, greedy=False
+    )
+    np.testing.assert_array_equal(np.asarray(direct.score), scores[5])

@@ -112,6 +112,21 @@ def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
     )
     assert len(resumed) == 3 and metadata["device"].startswith("cpu: ")
 
+    # A corrupt newest checkpoint (a crash mid-save, a full disk) falls back to
+    # the newest intact step, and the run still ends bit for bit where the
+    # uninterrupted one does.
+    broken = tmp_path / "broken"
+    run_hanabi(monkeypatch, *TINY, "stop_after=4", f"hydra.run.dir={broken}")
+    newest = broken / "checkpoints" / "1" / "step_000000004.npz"
+    newest.write_bytes(newest.read_bytes()[:200])
+    run_hanabi(monkeypatch, *TINY, "resume=true", f"hydra.run.dir={broken}")
+    for seed in (0, 1):
+        name = f"checkpoints/{seed}/step_000000006.npz"
+        want, got = np.load(full / name), np.load(broken / name)
+        for key in want.files:
+            if key != "__manifest__":
+                np.testing.assert_array_equal(got[key], want[key])
+
     # resume=true where there is nothing to resume is refused, not a fresh start.
     empty = tmp_path / "empty"
     message = run_fails(monkeypatch, *TINY, "resume=true", f"hydra.run.dir={empty}")

@@ -1,0 +1,492 @@
+"""A table of bad inputs across every entry point, each run as a user would run it
+(a subprocess): a non-zero exit, exactly one line on stderr that names the problem,
+no traceback, and nothing half-written (no results, no temporary files, and a run
+directory that was there before left exactly as it was).
+
+The inputs are prepared once (`inputs` below): game files, results files,
+notebooks and one tiny finished Hanabi run whose copies are damaged per case.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import gzip
+import hashlib
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "dpomdp"
+
+# Tiny settings that keep a run that is wrongly accepted short.
+TAB = ["seeds=3", "taus=[0,1]", "learner.steps=20", "learner.window=10"]
+HAN = [
+    "preset=Hanabi-Very-Small",
+    "seeds=2",
+    "ent_coefs=[0.01]",
+    "ippo.num_envs=8",
+    "ippo.num_steps=8",
+    "ippo.total_timesteps=128",
+    "ippo.hidden_sizes=[16]",
+    "log_every=2",
+    "checkpoint_every=2",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Bad:
+    """One bad input: `python -m experiments.<module> *args` must fail in one
+    line containing `message`. `{in}` in an argument is the prepared inputs'
+    directory, `{out}` a fresh directory of the case's own (not created), `{run}`
+    a fresh copy of the finished tiny Hanabi run."""
+
+    id: str
+    module: str
+    args: tuple[str, ...]
+    message: str
+
+
+def bad(id: str, module: str, message: str, *args: str) -> Bad:
+    hydra = module in ("tabular", "hanabi")
+    uses_dir = any("{out}" in a or "{run}" in a for a in args)
+    if hydra and not uses_dir and not any("hydra.run.dir" in a for a in args):
+        args = (*args, "hydra.run.dir={out}")
+    return Bad(id, module, args, message)
+
+
+CASES = [
+    # --- experiments.tabular: config values --------------------------------------
+    bad("tab-seeds-1", "tabular", "seeds=1 is impossible", "seeds=1"),
+    bad("tab-seeds-word", "tabular", "'many'", "seeds=many"),
+    bad(
+        "tab-lr-neg",
+        "tabular",
+        "learner.learning_rate=-1.0",
+        "learner.learning_rate=-1",
+    ),
+    bad(
+        "tab-lr-inf",
+        "tabular",
+        "learner.learning_rate=inf",
+        "learner.learning_rate=inf",
+    ),
+    bad(
+        "tab-init-1e39",
+        "tabular",
+        "learner.init_scale=1e+39",
+        "learner.init_scale=1e39",
+    ),
+    bad("tab-taus-neg", "tabular", "taus=[0.0, -1.0]", "taus=[0,-1]"),
+    bad("tab-taus-nan", "tabular", "taus[1]=nan", "taus=[0,nan]"),
+    bad("tab-taus-empty", "tabular", "taus=[]", "taus=[]"),
+    bad("tab-horizon-neg", "tabular", "horizon=-1", "horizon=-1"),
+    bad("tab-horizon-0", "tabular", "horizon=0", "horizon=0"),
+    bad("tab-engine", "tabular", "engine='magic'", "engine=magic"),
+    bad("tab-tie-rtol", "tabular", "tie_rtol=1.0", "tie_rtol=1"),
+    bad("tab-conv-tol", "tabular", "convention_tol=0.0", "convention_tol=0"),
+    bad("tab-max-assign", "tabular", "max_assignments=0", "max_assignments=0"),
+    bad("tab-steps-0", "tabular", "learner.steps", "learner.steps=0"),
+    bad(
+        "tab-objective",
+        "tabular",
+        "learner.objective='selfish'",
+        "learner.objective=selfish",
+    ),
+    bad("tab-optimizer", "tabular", "learner.optimizer", "learner.optimizer=lbfgs"),
+    # --- experiments.tabular: hydra's own composition errors ----------------------
+    bad("tab-unknown-key", "tabular", "stepz", "learner.stepz=3"),
+    bad("tab-unknown-top", "tabular", "foo", "foo=1"),
+    bad("tab-plus-key", "tabular", "foo", "+foo=1"),
+    bad("tab-syntax", "tabular", "taus=[0,1", "taus=[0,1"),
+    bad("tab-config-name", "tabular", "nope", "--config-name", "nope"),
+    bad("tab-bool-word", "tabular", "other_play", "other_play=perhaps"),
+    # --- experiments.tabular: games -----------------------------------------------
+    bad("tab-game-typo", "tabular", "unknown game 'levr'", "game=levr"),
+    bad(
+        "tab-file-missing",
+        "tabular",
+        "/nonexistent.yaml",
+        "game_file=/nonexistent.yaml",
+    ),
+    bad("tab-file-binary", "tabular", "binary.yaml", "game_file={in}/binary.yaml"),
+    bad("tab-file-empty", "tabular", "empty.yaml", "game_file={in}/empty.yaml"),
+    bad("tab-file-list", "tabular", "list.yaml", "game_file={in}/list.yaml"),
+    bad(
+        "tab-file-dup-key",
+        "tabular",
+        "repeats the one at line 2",
+        "game_file={in}/duplicate.yaml",
+    ),
+    bad("tab-file-1e39", "tabular", "1e+39", "game_file={in}/huge.yaml"),
+    bad("tab-file-nan", "tabular", "nan.yaml", "game_file={in}/nan.yaml"),
+    bad(
+        "tab-file-one-player",
+        "tabular",
+        "cross-play needs 2",
+        "game_file={in}/one_player.yaml",
+    ),
+    bad("tab-file-ragged", "tabular", "ragged.yaml", "game_file={in}/ragged.yaml"),
+    bad(
+        "tab-file-no-actor", "tabular", "no agent acts", "game_file={in}/no_actor.yaml"
+    ),
+    bad("tab-file-dir", "tabular", "inputs", "game_file={in}"),
+    bad(
+        "tab-dpomdp-garbage",
+        "tabular",
+        "garbage.dpomdp",
+        "game_file={in}/garbage.dpomdp",
+        "horizon=2",
+    ),
+    bad(
+        "tab-dpomdp-gz-truncated",
+        "tabular",
+        "truncated.dpomdp.gz",
+        "game_file={in}/truncated.dpomdp.gz",
+        "horizon=2",
+    ),
+    bad("tab-dpomdp-no-horizon", "tabular", "horizon", "game_file={in}/tiger.dpomdp"),
+    bad("tab-too-big", "tabular", "at horizon 12", "game=dectiger", "horizon=12"),
+    # --- experiments.tabular: the phase preset -------------------------------------
+    bad(
+        "phase-lower",
+        "tabular",
+        "critical_tau",
+        "--config-name",
+        "phase",
+        "critical_tau.lower=-1",
+    ),
+    bad(
+        "phase-noise",
+        "tabular",
+        "annealing.grad_noise",
+        "--config-name",
+        "phase",
+        "annealing.grad_noise=[]",
+    ),
+    bad(
+        "phase-batch",
+        "tabular",
+        "sampled.batch_size=1",
+        "--config-name",
+        "phase",
+        "sampled.batch_size=1",
+    ),
+    # --- experiments.tabular: output directories -----------------------------------
+    bad(
+        "tab-out-is-file",
+        "tabular",
+        "Not a directory",
+        *TAB,
+        "hydra.run.dir={in}/binary.yaml/run",
+    ),
+    bad(
+        "tab-rerun-other-config",
+        "tabular",
+        "different configuration",
+        "seeds=4",
+        "hydra.run.dir={tabrun}",
+    ),
+    # --- experiments.hanabi ----------------------------------------------------------
+    bad("han-log-every-0", "hanabi", "log_every=0", *HAN, "log_every=0"),
+    bad("han-lr-inf", "hanabi", "ippo.lr=inf", *HAN, "ippo.lr=inf"),
+    bad("han-lr-neg", "hanabi", "ippo.lr", *HAN, "ippo.lr=-1"),
+    bad("han-lambda", "hanabi", "ippo.gae_lambda", *HAN, "ippo.gae_lambda=2"),
+    bad("han-num-envs-0", "hanabi", "ippo.num_envs", *HAN, "ippo.num_envs=0"),
+    bad(
+        "han-minibatches",
+        "hanabi",
+        "ippo.num_minibatches=3",
+        *HAN,
+        "ippo.num_minibatches=3",
+    ),
+    bad("han-players-1", "hanabi", "players", *HAN, "num_players=1"),
+    bad("han-players-6", "hanabi", "needs 2 to 5 players", *HAN, "num_players=6"),
+    bad("han-preset", "hanabi", "unknown Hanabi preset", *HAN, "preset=Hanabi-Huge"),
+    bad("han-group", "hanabi", "nope", "hanabi=nope"),
+    bad("han-network", "hanabi", "ippo.network", *HAN, "ippo.network=transformer"),
+    bad("han-ent-neg", "hanabi", "ent_coefs", *HAN, "ent_coefs=[-1]"),
+    bad("han-seeds-0", "hanabi", "seeds", *HAN, "seeds=0"),
+    bad("han-ckpt-every", "hanabi", "checkpoint_every=3", *HAN, "checkpoint_every=3"),
+    bad("han-keep-0", "hanabi", "keep_checkpoints", *HAN, "keep_checkpoints=0"),
+    bad("han-resume-word", "hanabi", "resume='maybe'", *HAN, "resume=maybe"),
+    bad("han-resume-empty", "hanabi", "no checkpoint", *HAN, "resume=true"),
+    bad("han-unknown-key", "hanabi", "ippo.lrr", *HAN, "ippo.lrr=1"),
+    bad(
+        "han-too-few-steps",
+        "hanabi",
+        "total_timesteps",
+        *HAN,
+        "ippo.total_timesteps=10",
+    ),
+    bad(
+        "han-rerun-other-config",
+        "hanabi",
+        "already has checkpoints",
+        *HAN,
+        "seeds=3",
+        "hydra.run.dir={run}",
+    ),
+    bad(
+        "han-resume-corrupt",
+        "hanabi",
+        "no intact checkpoint",
+        *HAN,
+        "resume=true",
+        "hydra.run.dir={run_corrupt}",
+    ),
+    # --- experiments.crossplay ------------------------------------------------------
+    bad("xp-missing", "crossplay", "/nonexistent", "/nonexistent"),
+    bad("xp-no-runs", "crossplay", "no IPPO run", "{in}"),
+    bad("xp-games-0", "crossplay", "--games=0", "{run}", "--games", "0"),
+    bad("xp-games-word", "crossplay", "--games", "{run}", "--games", "many"),
+    bad(
+        "xp-pairs-0",
+        "crossplay",
+        "--pairs-per-batch=0",
+        "{run}",
+        "--pairs-per-batch",
+        "0",
+    ),
+    bad(
+        "xp-sym-neg",
+        "crossplay",
+        "--symmetry-games=-1",
+        "{run}",
+        "--symmetry-games",
+        "-1",
+    ),
+    bad("xp-unknown-flag", "crossplay", "--gamez", "{run}", "--gamez", "3"),
+    bad("xp-corrupt-ckpt", "crossplay", "no intact checkpoint", "{run_corrupt}"),
+    bad("xp-truncated-config", "crossplay", "config.yaml", "{run_bad_config}"),
+    bad(
+        "xp-out-is-file",
+        "crossplay",
+        "a file is in the way",
+        "{run}",
+        "--games",
+        "2",
+        "--out",
+        "{in}/binary.yaml/xp",
+    ),
+    # --- experiments.compare ----------------------------------------------------------
+    bad("cmp-missing", "compare", "/nonexistent", "/nonexistent"),
+    bad("cmp-empty", "compare", "no readable results.json", "{in}/empty_dir"),
+    bad(
+        "cmp-truncated",
+        "compare",
+        "not a complete results file",
+        "{in}/truncated_results",
+    ),
+    bad("cmp-hand-edited", "compare", "no integer 'num_seeds'", "{in}/edited_results"),
+    bad("cmp-binary", "compare", "not a complete results file", "{in}/binary_results"),
+    bad(
+        "cmp-csv-dir",
+        "compare",
+        "a file is in the way",
+        "{tabrun}",
+        "--csv",
+        "{in}/binary.yaml/t.csv",
+    ),
+    # --- experiments.estimate ---------------------------------------------------------
+    bad("est-chunks-0", "estimate", "--chunks=0", "--chunks", "0"),
+    bad("est-rate-0", "estimate", "--rate=0", "--rate", "0"),
+    bad("est-rate-nan", "estimate", "--rate=nan", "--rate", "nan"),
+    bad("est-unknown-key", "estimate", "foo", "foo=1"),
+    bad("est-lr-inf", "estimate", "ippo.lr=inf", "ippo.lr=inf"),
+    bad("est-syntax", "estimate", "cannot parse 'seeds=['", "seeds=["),
+    # --- experiments.notebooks --------------------------------------------------------
+    bad(
+        "nb-missing",
+        "notebooks",
+        "nope.ipynb",
+        "{in}/nope.ipynb",
+        "--out",
+        "{out}/x.ipynb",
+    ),
+    bad(
+        "nb-garbage",
+        "notebooks",
+        "garbage.ipynb",
+        "{in}/garbage.ipynb",
+        "--out",
+        "{out}/x.ipynb",
+    ),
+    bad(
+        "nb-env",
+        "notebooks",
+        "--env",
+        "notebooks/tabular_figures.ipynb",
+        "--out",
+        "{out}/x.ipynb",
+        "--env",
+        "FOO",
+    ),
+    bad(
+        "nb-no-results",
+        "notebooks",
+        "no tabular results.json",
+        "notebooks/tabular_figures.ipynb",
+        "--out",
+        "{out}/x.ipynb",
+        "--env",
+        "LAB_RESULTS={in}/empty_dir",
+    ),
+    # --- experiments.hanabi_verify and experiments.hle_check --------------------------
+    bad("ver-players-1", "hanabi_verify", "needs 2 to 5 players", "--players", "1"),
+    bad("ver-preset", "hanabi_verify", "--preset", "--preset", "Nope"),
+    bad("ver-games-0", "hanabi_verify", "--games=0", "--games", "0"),
+    bad("hle-missing", "hle_check", "/nonexistent", "/nonexistent"),
+    bad("hle-games-1", "hle_check", "--games 1", "{run}", "--games", "1"),
+    bad("hle-ent-index", "hle_check", "--ent-index 9", "{run}", "--ent-index", "9"),
+    bad("hle-seed-index", "hle_check", "--seed-index 9", "{run}", "--seed-index", "9"),
+]
+
+
+def write_inputs(root: pathlib.Path) -> None:
+    """The files the cases read."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "binary.yaml").write_bytes(bytes(range(256)) * 4)
+    (root / "empty.yaml").write_text("")
+    (root / "list.yaml").write_text("- 1\n- 2\n")
+    (root / "duplicate.yaml").write_text(
+        "name: dup\npayoff: [[1, 0], [0, 1]]\npayoff: [[1, 0], [0, 2]]\n"
+    )
+    (root / "huge.yaml").write_text("name: huge\npayoff: [[1e39, 0], [0, 1]]\n")
+    (root / "nan.yaml").write_text("name: nan\npayoff: [[.nan, 0], [0, 1]]\n")
+    (root / "one_player.yaml").write_text("name: solo\npayoff: [1, 0]\n")
+    (root / "ragged.yaml").write_text("name: ragged\npayoff: [[1, 0], [0]]\n")
+    (root / "no_actor.yaml").write_text(
+        "name: idle\nhorizon: 1\nstates: [s]\ninitial: [1]\n"
+        "acting: [[false, false]]\n"
+        "agents:\n"
+        "  - {name: a, actions: [x, y], observations: [o], observation: [[1]]}\n"
+        "  - {name: b, actions: [x, y], observations: [o], observation: [[1]]}\n"
+        "transition: [[[[1], [1]], [[1], [1]]]]\nreward: [[[1, 0], [0, 1]]]\n"
+    )
+    (root / "garbage.dpomdp").write_text("agents: 2\ndiscount: 1\nstates: two\n%%%\n")
+    tiger = SHARED / "dectiger.dpomdp"
+    if tiger.is_file():
+        shutil.copy(tiger, root / "tiger.dpomdp")
+        packed = gzip.compress(tiger.read_bytes())
+        (root / "truncated.dpomdp.gz").write_bytes(packed[: len(packed) // 2])
+    (root / "empty_dir").mkdir()
+    for name, text in {
+        "truncated_results": '{"game": "lever", "points": [{"tau": 0',
+        "edited_results": '{"game": "lever", "points": "many"}',
+    }.items():
+        (root / name).mkdir()
+        (root / name / "results.json").write_text(text)
+    (root / "binary_results").mkdir()
+    (root / "binary_results" / "results.json").write_bytes(bytes(range(256)))
+    (root / "garbage.ipynb").write_text("not a notebook")
+
+
+def run_module(module: str, args: list[str], timeout: int = 300):
+    return subprocess.run(
+        [sys.executable, "-m", f"experiments.{module}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+
+
+def tree_digest(path: pathlib.Path) -> dict[str, str]:
+    """Every file under `path` and a hash of its bytes."""
+    return {
+        str(p.relative_to(path)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """The inputs, a finished tiny tabular run and a finished tiny Hanabi run."""
+    root = tmp_path_factory.mktemp("bad_inputs")
+    write_inputs(root / "inputs")
+    tab = root / "tabrun"
+    done = run_module("tabular", [*TAB, f"hydra.run.dir={tab}"])
+    assert done.returncode == 0, done.stderr
+    run = root / "hanrun"
+    done = run_module("hanabi", [*HAN, f"hydra.run.dir={run}"])
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def expand(case: Bad, root: pathlib.Path, work: pathlib.Path) -> list[str]:
+    """The case's arguments, with fresh copies of the runs it damages or reuses."""
+    names = {"in": str(root / "inputs"), "out": str(work / "out")}
+    if any("{run" in a for a in case.args):
+        run = work / "run"
+        shutil.copytree(root / "hanrun", run)
+        names["run"] = str(run)
+        corrupt = work / "run_corrupt"
+        shutil.copytree(root / "hanrun", corrupt)
+        (corrupt / "results.json").unlink()  # an unfinished run
+        for checkpoint in (corrupt / "checkpoints").rglob("*.npz"):
+            checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+        names["run_corrupt"] = str(corrupt)
+        bad_config = work / "run_bad_config"
+        shutil.copytree(root / "hanrun", bad_config)
+        text = (bad_config / "config.yaml").read_text()
+        (bad_config / "config.yaml").write_text(text[: len(text) // 3])
+        names["run_bad_config"] = str(bad_config)
+    if any("{tabrun}" in a for a in case.args):
+        shutil.copytree(root / "tabrun", work / "tabrun")
+        names["tabrun"] = str(work / "tabrun")
+    return [a.format(**names) for a in case.args]
+
+
+def check(case: Bad, root: pathlib.Path) -> str | None:
+    """None when the case fails as it must, else what went wrong."""
+    work = root / "cases" / case.id
+    work.mkdir(parents=True)
+    args = expand(case, root, work)
+    before = {p.name: tree_digest(p) for p in work.iterdir() if p.is_dir()}
+    inputs_before = tree_digest(root / "inputs")
+    done = run_module(case.module, args)
+    lines = done.stderr.strip().splitlines()
+    problems = []
+    if done.returncode == 0:
+        problems.append("exit status 0")
+    if "Traceback" in done.stderr:
+        problems.append("a traceback")
+    if len(lines) != 1:
+        problems.append(f"{len(lines)} lines on stderr")
+    elif case.message not in lines[0]:
+        problems.append(f"no {case.message!r} in the line")
+    for name, digest in before.items():
+        if tree_digest(work / name) != digest:
+            problems.append(f"{name} changed")
+    if tree_digest(root / "inputs") != inputs_before:
+        problems.append("the inputs changed")
+    out = work / "out"
+    if out.exists():
+        left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+        if any(p.endswith(".tmp") or "results" in p for p in left) or left:
+            problems.append(f"left {left}")
+    if not problems:
+        return None
+    return f"{case.id}: {', '.join(problems)}\n    stderr: {done.stderr.strip()!r}"
+
+
+def test_every_bad_input_is_answered_in_one_line(prepared):
+    assert len(CASES) >= 60
+    assert len({c.id for c in CASES}) == len(CASES)
+    cases = CASES
+    if not (SHARED / "dectiger.dpomdp").is_file():
+        print(f"{SHARED} is absent: skipping the cases that read its files")
+        cases = [c for c in CASES if "dpomdp" not in c.id]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        failures = [f for f in pool.map(lambda c: check(c, prepared), cases) if f]
+    assert not failures, f"{len(failures)} of {len(cases)} bad inputs:\n" + "\n".join(
+        failures
+    )
