@@ -7,8 +7,8 @@ Prints the table (one row per run and tau) and a summary (one row per run: tau*,
 bound, best SP, best Other-Play value, annealed XP), writes both as CSV and a grid
 figure of SP/XP against tau: beside the single directory given (comparison.csv,
 comparison_summary.csv, comparison.png), else only where --csv and --figure say.
-A `settings` column names, per run, the config settings that differ between the
-runs compared (what a sweep swept).
+A `settings` column names, per run, the config settings that differ between runs
+of the same game (what a sweep swept).
 """
 
 from __future__ import annotations
@@ -112,20 +112,30 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 def distinguishing_settings(
     runs: list[tuple[pathlib.Path, dict[str, Any]]],
 ) -> dict[pathlib.Path, str | None]:
-    """Per run, the settings of its config (as `key=value` overrides) whose
-    values differ between the runs compared: what tells a sweep's runs apart,
-    whatever parameter it swept. None when the runs agree on everything."""
+    """Per run, the settings of its config (as `key=value` overrides) that tell it
+    apart from the runs of the same game and horizon compared with it: what a
+    sweep swept, whatever the parameter. Settings that change only with the game
+    (a preset's per-game defaults) are left to the game column; None where
+    nothing else differs."""
     flats = [flatten(results.get("config") or {}) for _, results in runs]
-    keys = sorted(set().union(*flats))
+    same: dict[tuple[Any, Any], list[int]] = {}
+    for k, (_, results) in enumerate(runs):
+        same.setdefault((results.get("game"), results.get("horizon")), []).append(k)
 
     def text(value: Any) -> str:
-        return (
-            value
-            if isinstance(value, str)
-            else json.dumps(value, separators=(",", ":"))
-        )
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, separators=(",", ":"))
 
-    differing = [k for k in keys if len({text(f.get(k)) for f in flats}) > 1]
+    shown = {"game", "game_file", "horizon"}
+    differing = sorted(
+        {
+            key
+            for members in same.values()
+            for key in set().union(*(flats[k] for k in members)) - shown
+            if len({text(flats[k].get(key)) for k in members}) > 1
+        }
+    )
     return {
         run_dir: " ".join(f"{k}={text(flat.get(k))}" for k in differing) or None
         for (run_dir, _), flat in zip(runs, flats, strict=True)
@@ -305,8 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         write_csv(summary_path, summary, SUMMARY_COLUMNS)
         written += [csv_path, summary_path]
     if figure_path is not None:
-        plots.save_grid_figure([results for _, results in runs], figure_path)
-        written.append(figure_path)
+        written += plots.save_grid_figure([r for _, r in runs], figure_path)
     if written:
         print(f"wrote {', '.join(map(str, written))}")
     else:

@@ -178,6 +178,12 @@ class TabularConfig:
     sampled: SampledPGConfig = dataclasses.field(default_factory=SampledPGConfig)
     sampled_taus: list[float] | None = None
     """Default: the same grid as `taus`."""
+    resume: bool = False
+    """Continue an interrupted run in the same hydra.run.dir: the sections it
+    finished (the tau grid, Other-Play, the other weighting, annealing, the
+    sampled learner; kept in `<run dir>/sections/` as each finishes) are reused
+    and the rest computed, ending where an uninterrupted run ends. A finished run
+    of the same configuration is left as it is. False starts afresh."""
     skip_finished: bool = False
     """When the run directory already holds the results.json of this configuration
     (every field but this one; a game file's contents are not compared), keep it
@@ -373,7 +379,8 @@ def record_run(run_dir: pathlib.Path) -> None:
     log_file = run_dir / f"{hydra_cfg.job.name}.log"
     root = logging.getLogger()
     if not any(
-        getattr(h, "baseFilename", None) == str(log_file) for h in root.handlers
+        getattr(h, "baseFilename", None) == os.path.abspath(log_file)
+        for h in root.handlers
     ):
         handler = logging.FileHandler(log_file)
         handler.setFormatter(

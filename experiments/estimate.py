@@ -169,6 +169,12 @@ def device_memory_limit() -> int | None:
     return int(stats["bytes_limit"]) if stats and "bytes_limit" in stats else None
 
 
+def progress(message: str) -> None:
+    """A line before a step that takes a while (a compile, the timed chunks),
+    on stderr so that the plan on stdout stays clean."""
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
 def estimate_job(
     config: HanabiRunConfig,
     *,
@@ -185,6 +191,7 @@ def estimate_job(
     keys = seed_keys(config.ippo.seed, config.seeds)
     state = jax.eval_shape(trainer.init, keys, len(config.coefs))
     coefs = jax.ShapeDtypeStruct((len(config.coefs),), jnp.float32)
+    progress(f"{config.name}: compiling one chunk of {config.log_every} updates")
     began = time.time()
     compiled = trainer.run.lower(state, coefs, config.log_every).compile()
     compile_seconds = time.time() - began
@@ -220,6 +227,7 @@ def estimate_job(
             else trainer.run.lower(state, coefs, updates).compile()
         )
         values = jnp.asarray(config.coefs, jnp.float32)
+        progress(f"{config.name}: timing {chunks} chunks of {updates} updates")
         states, metrics = program(trainer.init(keys, len(config.coefs)), values)
         jax.block_until_ready((states, metrics))
         began = time.time()

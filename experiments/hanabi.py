@@ -72,7 +72,11 @@ log = logging.getLogger("experiments.hanabi")
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
-USER_ERRORS = (ConfigError, CheckpointError)
+class TrainingDiverged(Exception):
+    """Training whose losses or gradients turned NaN or infinite."""
+
+
+USER_ERRORS = (ConfigError, CheckpointError, TrainingDiverged)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,6 +273,18 @@ def load_latest(
     )
 
 
+def first_non_finite(metrics: Metrics, config: HanabiRunConfig) -> str | None:
+    """Where a chunk's losses or gradient norms first turned NaN or infinite
+    (`ent_coef ..., seed ...: <metric>`), or None when all are finite."""
+    for name in ("policy_loss", "value_loss", "entropy", "grad_norm"):
+        values = np.asarray(getattr(metrics, name))  # [E, S, updates]
+        bad = ~np.isfinite(values)
+        if bad.any():
+            e, s = np.argwhere(bad.reshape(*values.shape[:2], -1).any(-1))[0]
+            return f"ent_coef {config.coefs[e]}, seed {s}: {name} is not finite"
+    return None
+
+
 def _json_number(x: float) -> float | None:
     return None if not math.isfinite(x) else round(float(x), 6)
 
@@ -446,6 +462,17 @@ def train(
             began = time.time()
             chunk_state, metrics = trainer.run(state, coefs, end - done)
             jax.block_until_ready(metrics)
+            diverged = first_non_finite(metrics, config)
+            if diverged:
+                # Nothing of this chunk is kept; the state before it is.
+                if done > saved:
+                    save_all(root, state, done, config)
+                    saved = done
+                raise TrainingDiverged(
+                    f"training turned non-finite in updates {done + 1}-{end} "
+                    f"({diverged}); stopped, the last checkpoint is update {saved} "
+                    "(lower ippo.lr or ippo.max_grad_norm)"
+                )
             last = chunk_record(metrics, end, config, time.time() - began)
             append_line(metrics_path, last)
             state, done = chunk_state, end

@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from marl.files import atomic_write_bytes
 
 # Sized to be read at a paper's column width (about 3.3 inches): panels of about
-# 3.4 x 2.6 inches with 7-8 point text, saved at 200 dpi.
+# 3.4 x 2.6 inches with 7-8 point text, saved at 150 dpi.
 plt.rcParams.update(
     {
         "font.size": 8,
@@ -29,7 +29,7 @@ plt.rcParams.update(
     }
 )
 PANEL = (3.4, 2.6)
-DPI = 200
+DPI = 150
 
 # Result keys in words, one name per meaning in every figure (and in the logs):
 # argmax greedification puts all mass on one best action, tie-aware spreads it
@@ -163,7 +163,8 @@ def plot_sp_xp(ax: Any, results: dict[str, Any]) -> None:
         ax.axvline(bound, color="gray", linestyle=":", label="σmax(PAP)/2")
     ax.set_xlabel("entropy weight τ")
     ax.set_ylabel(f"expected return\n({BAND})")
-    ax.set_title(results["game"])
+    horizon = results.get("horizon") or 1
+    ax.set_title(results["game"] + (f", horizon {horizon}" if horizon > 1 else ""))
 
 
 def save_sp_xp_figure(results: dict[str, Any], path: pathlib.Path) -> None:
@@ -173,24 +174,44 @@ def save_sp_xp_figure(results: dict[str, Any], path: pathlib.Path) -> None:
     save_figure(fig, path)
 
 
-def save_grid_figure(all_results: list[dict[str, Any]], path: pathlib.Path) -> None:
-    """One SP/XP panel per run, for a sweep: three panels a row, one legend."""
-    cols = min(3, len(all_results))
-    rows = -(-len(all_results) // cols)
-    fig, axes = plt.subplots(
-        rows,
-        cols,
-        figsize=(PANEL[0] * cols, PANEL[1] * rows + 0.5),
-        constrained_layout=True,
-        squeeze=False,
-    )
-    for ax, results in zip(axes.ravel(), all_results, strict=False):
-        plot_sp_xp(ax, results)
-    for ax in axes.ravel()[len(all_results) :]:
-        ax.axis("off")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5))
-    save_figure(fig, path)
+def page_paths(path: pathlib.Path, pages: int) -> list[pathlib.Path]:
+    """`path` for the first page, then `<stem>_2<suffix>`, `<stem>_3<suffix>`, ..."""
+    return [
+        path if k == 0 else path.with_name(f"{path.stem}_{k + 1}{path.suffix}")
+        for k in range(pages)
+    ]
+
+
+def save_grid_figure(
+    all_results: list[dict[str, Any]], path: pathlib.Path, per_page: int = 12
+) -> list[pathlib.Path]:
+    """One SP/XP panel per run, for a sweep: three panels a row, at most
+    `per_page` panels a page (a grid that fits a page), one legend a page.
+    Returns the files written: `path`, then `<stem>_2.png`, ..."""
+    pages = [
+        all_results[k : k + per_page] for k in range(0, len(all_results), per_page)
+    ]
+    paths = page_paths(path, len(pages))
+    for page, page_path in zip(pages, paths, strict=True):
+        cols = min(3, len(page))
+        rows = -(-len(page) // cols)
+        fig, axes = plt.subplots(
+            rows,
+            cols,
+            figsize=(PANEL[0] * cols, PANEL[1] * rows + 0.5),
+            constrained_layout=True,
+            squeeze=False,
+        )
+        for ax, results in zip(axes.ravel(), page, strict=False):
+            plot_sp_xp(ax, results)
+        for ax in axes.ravel()[len(page) :]:
+            ax.axis("off")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(
+            handles, labels, loc="outside lower center", ncols=min(len(labels), 5)
+        )
+        save_figure(fig, page_path)
+    return paths
 
 
 def save_figure(fig: Any, path: pathlib.Path, dpi: int = DPI) -> None:
@@ -408,6 +429,8 @@ def plot_limits(ax: Any, results: dict[str, Any]) -> None:
     ax.barh(list(bars), list(bars.values()), color="tab:gray")
     for k, value in enumerate(bars.values()):
         ax.text(value, k, f" {value:.3f}", va="center", fontsize=7)
+    low, high = ax.get_xlim()
+    ax.set_xlim(low, high + 0.2 * (high - low))  # room for the labels
     ax.invert_yaxis()
     ax.set_xlabel("expected return")
     ax.set_title(f"{results['game']}: what entropy finds")

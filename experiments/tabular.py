@@ -11,10 +11,13 @@ crossplay.npz (2-player games) and sp_xp_vs_tau.png.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import pathlib
+import shutil
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import hydra
@@ -189,12 +192,84 @@ def finished_results(
     )
     for fields in (previous, current):
         fields.pop("skip_finished", None)
+        fields.pop("resume", None)
     if previous != current:
         raise ConfigError(
             f"{run_dir} holds the results of a different configuration; choose "
             "another hydra.run.dir (or hydra.sweep.dir)"
         )
     return results
+
+
+SECTIONS_DIR = "sections"
+
+
+def config_digest(config: TabularConfig) -> str:
+    """A hash of everything that shapes the results (every field but `resume`
+    and `skip_finished`), as results.json stores the config."""
+    fields = json.loads(
+        json.dumps(OmegaConf.to_container(OmegaConf.structured(config)))
+    )
+    for name in ("resume", "skip_finished"):
+        fields.pop(name, None)
+    return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+class Sections:
+    """The finished sections of a run (the tau grid, Other-Play, the other
+    weighting, annealing, the sampled learner), each saved under
+    `<run dir>/sections/` the moment it finishes: Ctrl-C or a killed job keeps
+    them, and `resume=true` reuses those of the same configuration instead of
+    computing them again, so the resumed run ends where an uninterrupted one
+    does. Removed once results.json is written."""
+
+    def __init__(self, run_dir: pathlib.Path, config: TabularConfig) -> None:
+        self.dir = run_dir / SECTIONS_DIR
+        self.digest = config_digest(config)
+        self.reuse = config.resume
+
+    def finished(self) -> list[str]:
+        """The sections of this configuration already on disk."""
+        found = []
+        for path in sorted(self.dir.glob("*.json")):
+            try:
+                if read_results(path).get("config_hash") == self.digest:
+                    found.append(path.stem)
+            except (OSError, ValueError):
+                continue
+        return found
+
+    def get(
+        self,
+        name: str,
+        compute: Callable[[], tuple[Any, dict[str, np.ndarray]]],
+    ) -> tuple[Any, dict[str, np.ndarray]]:
+        """The section's value and arrays: reused when `resume` and saved by
+        this configuration, else computed and saved."""
+        meta, data = self.dir / f"{name}.json", self.dir / f"{name}.npz"
+        if self.reuse and name in self.finished():
+            log.info("reusing the finished section '%s' from %s", name, self.dir)
+            with np.load(data) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+            return read_results(meta)["value"], arrays
+        value, arrays = compute()
+        write_npz(data, arrays)
+        write_json(meta, {"config_hash": self.digest, "value": value})
+        return value, arrays
+
+    def remove(self) -> None:
+        if self.dir.is_dir():
+            shutil.rmtree(self.dir)
+
+
+def split_arrays(
+    arrays: dict[str, np.ndarray], *prefixes: str
+) -> tuple[dict[str, np.ndarray], ...]:
+    """{prefix/key: array} back into one dict per prefix."""
+    return tuple(
+        {k[len(p) + 1 :]: v for k, v in arrays.items() if k.startswith(p + "/")}
+        for p in prefixes
+    )
 
 
 class Study(NamedTuple):
@@ -463,48 +538,91 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     """Trains, evaluates and writes every output of one run; returns the results."""
     started = time.time()
     finished = finished_results(config, run_dir)  # refuses another config's
-    if finished is not None and config.skip_finished:
+    if finished is not None and (config.skip_finished or config.resume):
         record_run(run_dir)  # the resubmission, in the run's log
         log.info("%s: already finished; nothing to do", run_dir / RESULTS_FILE)
         return finished
+    sections = Sections(run_dir, config)
+    if config.resume and not sections.finished():
+        raise ConfigError(
+            f"resume=true but {sections.dir} holds no finished section of this "
+            "configuration; start it with resume=false"
+        )
     study = prepare(config)
     record_run(run_dir)  # after the game's checks: a refused game leaves no trace
+    if not config.resume:
+        sections.remove()
     game, spec = study.game, study.spec
     horizon = 1 if isinstance(spec, games.MatrixGame) else spec.horizon
-    self_play, arrays, matrices = grid_study(
-        study, certified_grid(study, config.learner, game.name)
-    )
-    results: dict[str, Any] = {
-        "game": game.name,
-        "game_file": config.game_file,
-        "description": spec.description,
-        "num_agents": game.num_agents,
-        "num_seeds": config.seeds,
-        "horizon": horizon,
-        "optimum": (
-            games.optimum(config.game, horizon) if config.game_file is None else None
-        ),
-        "engine": game.engine,
-        "uniqueness_bound": study.bound,
-        "entropy_weighting": config.learner.entropy_weighting,
-        "symmetry": {
-            "order": study.group.order,
-            "permute_agents": config.permute_agents,
-            "num_generators": len(study.group.generators),
-        },
-        **self_play,
-    }
-    if config.other_play and game.num_agents == 2:
-        results["other_play"], op_matrices = other_play_study(
-            study, self_play, matrices
+
+    def grid() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self_play, arrays, matrices = grid_study(
+            study, certified_grid(study, config.learner, game.name)
         )
-        matrices.update(op_matrices)
-    if config.compare_weightings and not game.is_matrix_game:
-        results["other_weighting"] = weighting_study(study)
-    if config.annealing.enabled:
-        results["annealing"] = annealing_study(study)
-    if config.run_sampled:
-        results["sampled"] = sampled_study(study)
+        return self_play, {
+            **{f"arrays/{k}": np.asarray(v) for k, v in arrays.items()},
+            **{f"matrices/{k}": np.asarray(v) for k, v in matrices.items()},
+        }
+
+    try:
+        self_play, saved = sections.get("grid", grid)
+        arrays, matrices = split_arrays(saved, "arrays", "matrices")
+        results: dict[str, Any] = {
+            "game": game.name,
+            "game_file": config.game_file,
+            "description": spec.description,
+            "num_agents": game.num_agents,
+            "num_seeds": config.seeds,
+            "horizon": horizon,
+            "optimum": (
+                games.optimum(config.game, horizon)
+                if config.game_file is None
+                else None
+            ),
+            "engine": game.engine,
+            "uniqueness_bound": study.bound,
+            "entropy_weighting": config.learner.entropy_weighting,
+            "symmetry": {
+                "order": study.group.order,
+                "permute_agents": config.permute_agents,
+                "num_generators": len(study.group.generators),
+            },
+            **self_play,
+        }
+        if config.other_play and game.num_agents == 2:
+
+            def other_play() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+                value, op_matrices = other_play_study(study, self_play, matrices)
+                return value, {k: np.asarray(v) for k, v in op_matrices.items()}
+
+            results["other_play"], op_matrices = sections.get("other_play", other_play)
+            matrices.update(op_matrices)
+        extra: list[tuple[str, bool, Callable[[Study], Any]]] = [
+            (
+                "other_weighting",
+                config.compare_weightings and not game.is_matrix_game,
+                weighting_study,
+            ),
+            ("annealing", config.annealing.enabled, annealing_study),
+            ("sampled", config.run_sampled, sampled_study),
+        ]
+        for name, wanted, study_fn in extra:
+            if wanted:
+                results[name], _ = sections.get(
+                    name, lambda fn=study_fn: (fn(study), {})
+                )
+    except KeyboardInterrupt:
+        kept = sections.finished()
+        if kept:
+            log.warning(
+                "%s: interrupted; the finished sections %s are kept in %s: "
+                "continue with resume=true hydra.run.dir=%s",
+                game.name,
+                ", ".join(kept),
+                sections.dir,
+                run_dir,
+            )
+        raise
     results.update(
         {
             "policy_labels": {
@@ -526,6 +644,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     ):
         plots.save_phase_figure(results, run_dir / "phase_diagram.png")
     write_json(run_dir / RESULTS_FILE, results)
+    sections.remove()
     log.info("%s: wrote %s", game.name, run_dir / RESULTS_FILE)
     return results
 

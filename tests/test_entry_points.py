@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from experiments import compare, tabular
 from tests.tiny_runs import TINY
@@ -160,3 +161,45 @@ def test_phase_run_of_a_user_game_file(monkeypatch, tmp_path):
             "other_play_value",
         } <= set(point)
     assert (out / "phase_diagram.png").stat().st_size > 0
+
+    # Interrupted in its annealing section (Ctrl-C): the grid and Other-Play
+    # sections are kept, and resume=true finishes where the run above ended.
+    interrupted = tmp_path / "interrupted"
+
+    def interrupt(study):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tabular, "annealing_study", interrupt)
+        with pytest.raises(SystemExit) as stopped:
+            run_tabular(
+                monkeypatch,
+                "--config-name",
+                "phase",
+                f"game_file={game_file}",
+                *PHASE_TINY,
+                f"hydra.run.dir={interrupted}",
+            )
+    assert stopped.value.code == 130
+    kept = sorted(p.name for p in (interrupted / "sections").iterdir())
+    assert kept == ["grid.json", "grid.npz", "other_play.json", "other_play.npz"]
+    assert not (interrupted / "results.json").exists()
+    run_tabular(
+        monkeypatch,
+        "--config-name",
+        "phase",
+        f"game_file={game_file}",
+        *PHASE_TINY,
+        "resume=true",
+        f"hydra.run.dir={interrupted}",
+    )
+    resumed = json.loads((interrupted / "results.json").read_text())
+    assert "finished section 'grid'" in (interrupted / "tabular.log").read_text()
+    assert not (interrupted / "sections").exists()
+    for name in ("points", "critical_tau", "other_play", "annealing", "sampled"):
+        assert resumed[name] == results[name], name
+    for name in ("policies.npz", "crossplay.npz"):
+        want, got = np.load(out / name), np.load(interrupted / name)
+        assert sorted(want.files) == sorted(got.files)
+        for key in want.files:
+            np.testing.assert_array_equal(got[key], want[key])

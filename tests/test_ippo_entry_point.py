@@ -249,6 +249,18 @@ def test_hanabi_bad_input_exits_2_with_one_line(monkeypatch, tmp_path):
     assert not (out / "results.json").exists()
 
 
+def test_training_that_turns_non_finite_stops_in_one_line(monkeypatch, tmp_path):
+    """A learning rate of 1e30 is a finite number, but it drives the networks to
+    NaN within the first chunk: the run stops with one line, writes no results
+    and keeps no checkpoint of the broken chunk."""
+    out = tmp_path / "diverged"
+    message = run_fails(monkeypatch, *TINY, "ippo.lr=1e30", f"hydra.run.dir={out}")
+    assert "training turned non-finite in updates 1-2" in message
+    assert "the last checkpoint is update 0" in message
+    assert not (out / "results.json").exists()
+    assert not list((out / "checkpoints").rglob("*.npz"))
+
+
 def test_chunk_ends_continue_on_the_same_boundaries():
     assert entry.chunk_ends(0, 7, 3) == [3, 6, 7]
     assert entry.chunk_ends(6, 7, 3) == [7]
