@@ -186,9 +186,9 @@ class TabularConfig:
     of the same configuration is left as it is. False starts afresh."""
     skip_finished: bool = False
     """When the run directory already holds the results.json of this configuration
-    (every field but this one; a game file's contents are not compared), keep it
-    and run nothing: a resubmitted sweep (fixed hydra.sweep.dir) redoes only the
-    runs that did not finish (docs/cluster.md)."""
+    (every field but this one and `resume`; a game file's contents are not
+    compared), keep it and run nothing: a resubmitted sweep (fixed
+    hydra.sweep.dir) redoes only the runs that did not finish (docs/cluster.md)."""
 
     def __post_init__(self) -> None:
         rules = {

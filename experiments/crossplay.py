@@ -365,28 +365,6 @@ def evaluate(
     key = jax.random.key(seed)
     arrays: dict[str, np.ndarray] = {}
     matrices: dict[str, Any] = {}
-    for kind in KINDS:
-        play = jax.jit(
-            lambda p, k, greedy=(kind == "_greedy"): hanabi_play.crossplay_scores(
-                policy,
-                p,
-                params,
-                per_seat=per_seat,
-                key=k,
-                num_games=num_games,
-                greedy=greedy,
-                pairs_per_batch=pairs_per_batch,
-            )
-        )
-        outcomes = play(agent_params, key)
-        scores = np.asarray(outcomes.score)
-        arrays[f"scores{kind}"] = scores
-        arrays[f"lost_lives{kind}"] = np.asarray(outcomes.lost_lives)
-        matrices[f"matrix{kind}"] = scores.mean(-1).tolist()
-        matrices[f"matrix{kind}_se"] = (
-            scores.std(-1, ddof=1) / np.sqrt(num_games)
-        ).tolist()
-
     groups = list(dict.fromkeys(agent.group for agent in agents))
     symmetry = symmetry_measures(
         agent_params,
@@ -404,30 +382,41 @@ def evaluate(
     distinct = distinct_assignments(
         members_of, params.num_players, max_assignments, seed=seed
     )
-    if distinct:
-        rows = np.concatenate(
-            [np.asarray(members_of[g])[local] for g, local in distinct.items()]
-        )
-        for kind in KINDS:
-            play = jax.jit(
-                lambda p, k, greedy=(kind == "_greedy"): (
-                    hanabi_play.assignment_outcomes(
-                        policy,
-                        p,
-                        params,
-                        rows,
-                        per_seat=per_seat,
-                        key=k,
-                        num_games=num_games,
-                        greedy=greedy,
-                        batch_size=pairs_per_batch,
-                    )
-                )
+    # One program per policy kind plays every ordered pair (the matrix: agent i
+    # at seat 0, agent j at every other seat) and, with 3+ players, every
+    # group's assignments of distinct agents, on the same decks.
+    num_agents = len(agents)
+    pairs = hanabi_play.pair_assignments(num_agents, params.num_players)
+    rows = np.concatenate(
+        [pairs] + [np.asarray(members_of[g])[local] for g, local in distinct.items()]
+    )
+    for kind in KINDS:
+        play = jax.jit(
+            lambda p, k, greedy=(kind == "_greedy"): hanabi_play.assignment_outcomes(
+                policy,
+                p,
+                params,
+                rows,
+                per_seat=per_seat,
+                key=k,
+                num_games=num_games,
+                greedy=greedy,
+                batch_size=pairs_per_batch,
             )
-            outcomes = play(agent_params, key)
-            arrays[f"assignments{kind}"] = rows
-            arrays[f"assignment_scores{kind}"] = np.asarray(outcomes.score)
-            arrays[f"assignment_lost_lives{kind}"] = np.asarray(outcomes.lost_lives)
+        )
+        outcomes = jax.tree.map(np.asarray, play(agent_params, key))
+        shape = (num_agents, num_agents, num_games)
+        scores = outcomes.score[: len(pairs)].reshape(shape)
+        arrays[f"scores{kind}"] = scores
+        arrays[f"lost_lives{kind}"] = outcomes.lost_lives[: len(pairs)].reshape(shape)
+        matrices[f"matrix{kind}"] = scores.mean(-1).tolist()
+        matrices[f"matrix{kind}_se"] = (
+            scores.std(-1, ddof=1) / np.sqrt(num_games)
+        ).tolist()
+        if distinct:
+            arrays["assignments"] = rows[len(pairs) :]
+            arrays[f"assignment_scores{kind}"] = outcomes.score[len(pairs) :]
+            arrays[f"assignment_lost_lives{kind}"] = outcomes.lost_lives[len(pairs) :]
     points = []
     offset = 0
     for group in groups:

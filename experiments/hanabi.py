@@ -72,6 +72,8 @@ log = logging.getLogger("experiments.hanabi")
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
+
+
 class TrainingDiverged(Exception):
     """Training whose losses or gradients turned NaN or infinite."""
 

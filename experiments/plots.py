@@ -42,7 +42,7 @@ LABELS = {
     "sp_greedy_ties": "SP, tie-aware greedy",
     "xp_greedy_ties": "XP, tie-aware greedy",
 }
-BAND = "bands: 95% CI over seeds"
+BAND = "bands: ±1.96 s.e. over seeds"
 
 CURVES = (
     ("sp", LABELS["sp"], "tab:blue", "-"),
@@ -76,7 +76,7 @@ def curve(
     **style: Any,
 ) -> None:
     """A line with markers and, where standard errors exist, a band of +-1.96
-    of them (a 95% confidence interval over seeds)."""
+    of them (about a 95% interval over seeds when there are many)."""
     ys = np.asarray([np.nan if v is None else v for v in values], dtype=float)
     se = np.asarray([np.nan if e is None else e for e in errors], dtype=float)
     ax.plot(xs, ys, marker=style.pop("marker", "o"), markersize=3, **style)

@@ -239,10 +239,14 @@ def _rows(mask: jax.Array, leaf: jax.Array) -> jax.Array:
     return mask.reshape(mask.shape + (1,) * (leaf.ndim - 1))
 
 
-def _pairs(num_agents: int) -> np.ndarray:
-    """Every ordered pair (i, j) of K agents, int32[K K, 2], row-major."""
+def pair_assignments(num_agents: int, num_players: int) -> np.ndarray:
+    """Every ordered pair (i, j) of K agents as seat assignments, int32[K K, P],
+    row-major: agent i at seat 0, agent j at every other seat."""
     grid = np.stack(np.meshgrid(np.arange(num_agents), np.arange(num_agents)), -1)
-    return grid.transpose(1, 0, 2).reshape(-1, 2).astype(np.int32)
+    pairs = grid.transpose(1, 0, 2).reshape(-1, 2).astype(np.int32)
+    return np.concatenate(
+        [pairs[:, :1], np.repeat(pairs[:, 1:], num_players - 1, 1)], 1
+    )
 
 
 def assignment_outcomes(
@@ -313,15 +317,11 @@ def crossplay_scores(
     jit it.
     """
     num_agents = jax.tree.leaves(agent_params)[0].shape[0]
-    pairs = _pairs(num_agents)
-    assignments = np.concatenate(
-        [pairs[:, :1], np.repeat(pairs[:, 1:], params.num_players - 1, axis=1)], 1
-    )
     outcomes = assignment_outcomes(
         policy,
         agent_params,
         params,
-        assignments,
+        pair_assignments(num_agents, params.num_players),
         per_seat=per_seat,
         key=key,
         num_games=num_games,

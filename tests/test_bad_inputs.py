@@ -21,22 +21,14 @@ import sys
 
 import pytest
 
+from tests.tiny_runs import HANABI_TINY
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "dpomdp"
 
 # Tiny settings that keep a run that is wrongly accepted short.
 TAB = ["seeds=3", "taus=[0,1]", "learner.steps=20", "learner.window=10"]
-HAN = [
-    "preset=Hanabi-Very-Small",
-    "seeds=2",
-    "ent_coefs=[0.01]",
-    "ippo.num_envs=8",
-    "ippo.num_steps=8",
-    "ippo.total_timesteps=128",
-    "ippo.hidden_sizes=[16]",
-    "log_every=2",
-    "checkpoint_every=2",
-]
+HAN = [*HANABI_TINY, "preset=Hanabi-Very-Small", "ent_coefs=[0.01]"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,20 +15,9 @@ import pytest
 from experiments import compare, crossplay
 from experiments import hanabi as train_entry
 from marl import hanabi_play
+from tests.tiny_runs import HANABI_TINY
 
-# 2 updates of 8 games x 8 steps on Hanabi-Small (2 colors), 2 seeds x 2 entropy
-# coefficients per run.
-TINY = [
-    "preset=Hanabi-Small",
-    "seeds=2",
-    "ent_coefs=[0.01,0.1]",
-    "ippo.num_envs=8",
-    "ippo.num_steps=8",
-    "ippo.total_timesteps=128",
-    "ippo.hidden_sizes=[16]",
-    "log_every=2",
-    "checkpoint_every=2",
-]
+TINY = HANABI_TINY
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Overrides that make a tabular entry-point run tiny (tests only)."""
+"""Overrides that make an entry-point run tiny (tests only)."""
 
 TINY = [
     "seeds=3",
@@ -6,4 +6,18 @@ TINY = [
     "learner.steps=20",
     "learner.window=10",
     "learner.max_steps=20",
+]
+
+# 2 updates of 8 games x 8 steps on Hanabi-Small (2 colors), 2 seeds x 2 entropy
+# coefficients per run, a checkpoint at the end.
+HANABI_TINY = [
+    "preset=Hanabi-Small",
+    "seeds=2",
+    "ent_coefs=[0.01,0.1]",
+    "ippo.num_envs=8",
+    "ippo.num_steps=8",
+    "ippo.total_timesteps=128",
+    "ippo.hidden_sizes=[16]",
+    "log_every=2",
+    "checkpoint_every=2",
 ]
