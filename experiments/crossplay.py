@@ -63,7 +63,7 @@ from marl.exact_pg import ConfigError
 from marl.files import OutputDirError, check_writable
 from marl.ippo import IPPOConfig
 from marl.networks import Params, Policy, make_policy
-from marl.sharding import runs_mesh, sharded_map
+from marl.sharding import memory_analysis, memory_available, runs_mesh, sharded_map
 from marl.xp_stats import assignment_summary, matrix_summary, seat_assignments
 
 KINDS = ("", "_greedy")
@@ -264,6 +264,20 @@ def summarize(scores: np.ndarray, members: list[int]) -> dict[str, Any]:
     return point
 
 
+def check_memory(compiled: Any, assignments: int, num_games: int) -> None:
+    """Refuses a cross-play program that XLA says needs more memory than the
+    device has (or 90% of a CPU machine's), before it runs."""
+    needed = (memory_analysis(compiled) or {}).get("peak")
+    available = memory_available()
+    if needed is not None and needed > 0.9 * available:
+        raise CrossPlayError(
+            f"cross-play of {assignments} seat assignments x {num_games} games "
+            f"needs {needed / 2**30:.1f} GiB at once, over the "
+            f"{available / 2**30:.1f} GiB of {jax.devices()[0].device_kind}; play "
+            "fewer pairs at a time (--pairs-per-batch) or fewer --games"
+        )
+
+
 def distinct_assignments(
     members_of: dict[str, list[int]], num_players: int, max_assignments: int, seed: int
 ) -> dict[str, np.ndarray]:
@@ -404,7 +418,9 @@ def evaluate(
                 batch_size=pairs_per_batch,
             )
         )
-        outcomes = jax.tree.map(np.asarray, play(agent_params, key))
+        compiled = play.lower(agent_params, key).compile()
+        check_memory(compiled, len(rows), num_games)  # before the work, not in it
+        outcomes = jax.tree.map(np.asarray, compiled(agent_params, key))
         shape = (num_agents, num_agents, num_games)
         scores = outcomes.score[: len(pairs)].reshape(shape)
         arrays[f"scores{kind}"] = scores

@@ -49,6 +49,7 @@ from experiments.config import (
 )
 from experiments.hanabi import USER_ERRORS, HanabiRunConfig, cached_trainer
 from marl.ippo import IPPOConfig, seed_keys
+from marl.sharding import device_memory_limit, memory_analysis
 
 COST_FREE_FIELDS = frozenset(
     {
@@ -66,7 +67,6 @@ COST_FREE_FIELDS = frozenset(
 )
 """IPPOConfig fields that change numbers but not the compiled program's shapes or
 work: jobs differing only in them share one estimate."""
-MEMORY_FIELDS = ("argument", "output", "temp", "alias", "generated_code")
 
 
 class EstimateError(ValueError):
@@ -135,38 +135,6 @@ def tree_bytes(tree: Any) -> int:
         else:
             total += math.prod(leaf.shape) * np.dtype(dtype).itemsize
     return total
-
-
-def memory_analysis(compiled: Any) -> dict[str, int] | None:
-    """XLA's memory analysis of a compiled program in bytes, with `peak`
-    (arguments + outputs + temporaries - aliased); None where the backend does
-    not report one."""
-    try:
-        stats = compiled.memory_analysis()
-    except Exception:  # backends without the analysis raise various errors
-        return None
-    if stats is None:
-        return None
-    found = {
-        name: int(getattr(stats, f"{name}_size_in_bytes"))
-        for name in MEMORY_FIELDS
-        if hasattr(stats, f"{name}_size_in_bytes")
-    }
-    if not {"argument", "output", "temp"} <= found.keys():
-        return None
-    found["peak"] = (
-        found["argument"] + found["output"] + found["temp"] - found.get("alias", 0)
-    )
-    return found
-
-
-def device_memory_limit() -> int | None:
-    """The default device's memory in bytes where it reports one (GPUs)."""
-    try:
-        stats = jax.devices()[0].memory_stats()
-    except Exception:
-        return None
-    return int(stats["bytes_limit"]) if stats and "bytes_limit" in stats else None
 
 
 def progress(message: str) -> None:

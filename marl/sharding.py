@@ -27,6 +27,7 @@ On one device nothing is added: the traced program is exactly the unsharded one.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -249,3 +250,47 @@ def num_shards(x: jax.Array) -> int:
     is replicated or lives on one device)."""
     pieces = x.sharding.devices_indices_map(x.shape).values()
     return len({tuple((s.start, s.stop) for s in index) for index in pieces})
+
+
+MEMORY_FIELDS = ("argument", "output", "temp", "alias", "generated_code")
+
+
+def memory_analysis(compiled: Any) -> dict[str, int] | None:
+    """XLA's memory analysis of a compiled program in bytes, with `peak`
+    (arguments + outputs + temporaries - aliased); None where the backend does
+    not report one."""
+    try:
+        stats = compiled.memory_analysis()
+    except Exception:  # backends without the analysis raise various errors
+        return None
+    if stats is None:
+        return None
+    found = {
+        name: int(getattr(stats, f"{name}_size_in_bytes"))
+        for name in MEMORY_FIELDS
+        if hasattr(stats, f"{name}_size_in_bytes")
+    }
+    if not {"argument", "output", "temp"} <= found.keys():
+        return None
+    found["peak"] = (
+        found["argument"] + found["output"] + found["temp"] - found.get("alias", 0)
+    )
+    return found
+
+
+def device_memory_limit() -> int | None:
+    """The default device's memory in bytes where it reports one (GPUs)."""
+    try:
+        stats = jax.devices()[0].memory_stats()
+    except Exception:
+        return None
+    return int(stats["bytes_limit"]) if stats and "bytes_limit" in stats else None
+
+
+def memory_available() -> int:
+    """The bytes a program may use on the default device: its reported limit
+    (GPUs), else the machine's physical memory (CPUs)."""
+    limit = device_memory_limit()
+    if limit is not None:
+        return limit
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
