@@ -174,6 +174,17 @@ def evaluate_runs(
     return points, {name: np.stack(m) for name, m in matrices.items()}
 
 
+def stored_config(config: TabularConfig) -> dict[str, Any]:
+    """The config through JSON, as results.json stores it."""
+    return json.loads(json.dumps(OmegaConf.to_container(OmegaConf.structured(config))))
+
+
+def results_fields(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored config less the fields that do not shape the results (`resume`,
+    `skip_finished`): what two runs must share to share their results."""
+    return {k: v for k, v in stored.items() if k not in ("resume", "skip_finished")}
+
+
 def finished_results(
     config: TabularConfig, run_dir: pathlib.Path
 ) -> dict[str, Any] | None:
@@ -186,14 +197,7 @@ def finished_results(
         previous = dict(results["config"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    # Through JSON, as results.json stored it.
-    current = json.loads(
-        json.dumps(OmegaConf.to_container(OmegaConf.structured(config)))
-    )
-    for fields in (previous, current):
-        fields.pop("skip_finished", None)
-        fields.pop("resume", None)
-    if previous != current:
+    if results_fields(previous) != results_fields(stored_config(config)):
         raise ConfigError(
             f"{run_dir} holds the results of a different configuration; choose "
             "another hydra.run.dir (or hydra.sweep.dir)"
@@ -205,13 +209,8 @@ SECTIONS_DIR = "sections"
 
 
 def config_digest(config: TabularConfig) -> str:
-    """A hash of everything that shapes the results (every field but `resume`
-    and `skip_finished`), as results.json stores the config."""
-    fields = json.loads(
-        json.dumps(OmegaConf.to_container(OmegaConf.structured(config)))
-    )
-    for name in ("resume", "skip_finished"):
-        fields.pop(name, None)
+    """A hash of everything in the config that shapes the results."""
+    fields = results_fields(stored_config(config))
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
