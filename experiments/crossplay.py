@@ -380,15 +380,6 @@ def evaluate(
     arrays: dict[str, np.ndarray] = {}
     matrices: dict[str, Any] = {}
     groups = list(dict.fromkeys(agent.group for agent in agents))
-    symmetry = symmetry_measures(
-        agent_params,
-        config,
-        policy,
-        key=jax.random.fold_in(key, 1),
-        permutations=permutations,
-        num_games=symmetry_games,
-        seed=seed,
-    )
     members_of = {
         group: [k for k, agent in enumerate(agents) if agent.group == group]
         for group in groups
@@ -433,6 +424,16 @@ def evaluate(
             arrays["assignments"] = rows[len(pairs) :]
             arrays[f"assignment_scores{kind}"] = outcomes.score[len(pairs) :]
             arrays[f"assignment_lost_lives{kind}"] = outcomes.lost_lives[len(pairs) :]
+    # After the cross-play, whose size is checked before it runs.
+    symmetry = symmetry_measures(
+        agent_params,
+        config,
+        policy,
+        key=jax.random.fold_in(key, 1),
+        permutations=permutations,
+        num_games=symmetry_games,
+        seed=seed,
+    )
     points = []
     offset = 0
     for group in groups:
