@@ -48,8 +48,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.config import ArgumentParser, interruptible
-from experiments.crossplay import CrossPlayError, load_config, load_run, seat_policy
 from experiments.hanabi import CONFIG_FILE, HanabiRunConfig
+from experiments.hanabi_agents import (
+    CrossPlayError,
+    load_config,
+    load_run,
+    seat_policy,
+)
 from experiments.results import format_estimate
 from games import hanabi
 from games.hanabi.verify import HleDealer, canonical_encoder, hle_config, legal_uids

@@ -11,11 +11,8 @@ crossplay.npz (2-player games) and sp_xp_vs_tau.png.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import pathlib
-import shutil
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -43,6 +40,12 @@ from experiments.results import (
     run_metadata,
     write_json,
     write_npz,
+)
+from experiments.sections import (
+    Sections,
+    results_fields,
+    split_arrays,
+    stored_config,
 )
 from marl.analysis import summarize_seeds
 from marl.certify import (
@@ -174,17 +177,6 @@ def evaluate_runs(
     return points, {name: np.stack(m) for name, m in matrices.items()}
 
 
-def stored_config(config: TabularConfig) -> dict[str, Any]:
-    """The config through JSON, as results.json stores it."""
-    return json.loads(json.dumps(OmegaConf.to_container(OmegaConf.structured(config))))
-
-
-def results_fields(stored: dict[str, Any]) -> dict[str, Any]:
-    """A stored config less the fields that do not shape the results (`resume`,
-    `skip_finished`): what two runs must share to share their results."""
-    return {k: v for k, v in stored.items() if k not in ("resume", "skip_finished")}
-
-
 def finished_results(
     config: TabularConfig, run_dir: pathlib.Path
 ) -> dict[str, Any] | None:
@@ -203,72 +195,6 @@ def finished_results(
             "another hydra.run.dir (or hydra.sweep.dir)"
         )
     return results
-
-
-SECTIONS_DIR = "sections"
-
-
-def config_digest(config: TabularConfig) -> str:
-    """A hash of everything in the config that shapes the results."""
-    fields = results_fields(stored_config(config))
-    return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-
-
-class Sections:
-    """The finished sections of a run (the tau grid, Other-Play, the other
-    weighting, annealing, the sampled learner), each saved under
-    `<run dir>/sections/` the moment it finishes: Ctrl-C or a killed job keeps
-    them, and `resume=true` reuses those of the same configuration instead of
-    computing them again, so the resumed run ends where an uninterrupted one
-    does. Removed once results.json is written."""
-
-    def __init__(self, run_dir: pathlib.Path, config: TabularConfig) -> None:
-        self.dir = run_dir / SECTIONS_DIR
-        self.digest = config_digest(config)
-        self.reuse = config.resume
-
-    def finished(self) -> list[str]:
-        """The sections of this configuration already on disk."""
-        found = []
-        for path in sorted(self.dir.glob("*.json")):
-            try:
-                if read_results(path).get("config_hash") == self.digest:
-                    found.append(path.stem)
-            except (OSError, ValueError):
-                continue
-        return found
-
-    def get(
-        self,
-        name: str,
-        compute: Callable[[], tuple[Any, dict[str, np.ndarray]]],
-    ) -> tuple[Any, dict[str, np.ndarray]]:
-        """The section's value and arrays: reused when `resume` and saved by
-        this configuration, else computed and saved."""
-        meta, data = self.dir / f"{name}.json", self.dir / f"{name}.npz"
-        if self.reuse and name in self.finished():
-            log.info("reusing the finished section '%s' from %s", name, self.dir)
-            with np.load(data) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-            return read_results(meta)["value"], arrays
-        value, arrays = compute()
-        write_npz(data, arrays)
-        write_json(meta, {"config_hash": self.digest, "value": value})
-        return value, arrays
-
-    def remove(self) -> None:
-        if self.dir.is_dir():
-            shutil.rmtree(self.dir)
-
-
-def split_arrays(
-    arrays: dict[str, np.ndarray], *prefixes: str
-) -> tuple[dict[str, np.ndarray], ...]:
-    """{prefix/key: array} back into one dict per prefix."""
-    return tuple(
-        {k[len(p) + 1 :]: v for k, v in arrays.items() if k.startswith(p + "/")}
-        for p in prefixes
-    )
 
 
 class Study(NamedTuple):

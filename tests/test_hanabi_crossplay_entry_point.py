@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import compare, crossplay
+from experiments import compare, crossplay, hanabi_agents
 from experiments import hanabi as train_entry
 from marl import hanabi_play
 from tests.tiny_runs import HANABI_TINY
@@ -193,8 +193,8 @@ def test_three_players_cross_play_over_assignments_of_distinct_agents(tmp_path):
     assert point["xp"] == pytest.approx(float(scores.mean()))
     assert point["xp_se"] is not None and sum(point["xp_score_counts"]) == 24 * 6
     # One assignment played directly: the same games on the same decks.
-    _, params, config, _ = crossplay.load_agents([str(run)])
-    policy = crossplay.seat_policy(config.ippo, config.game)
+    _, params, config, _ = hanabi_agents.load_agents([str(run)])
+    policy = hanabi_agents.seat_policy(config.ippo, config.game)
     table = hanabi_play.identity_tables(config.game)
     seats = hanabi_play.make_seats(
         params,

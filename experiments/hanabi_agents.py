@@ -1,0 +1,189 @@
+"""The agents of IPPO run directories on Hanabi, for evaluation.
+
+Finds every run under some paths (a `config.yaml` beside `checkpoints/`), reads
+its config and latest intact checkpoint, and makes one `Agent` per (run, entropy
+coefficient, seed), grouped by what they were trained alike with; shared by the
+cross-play evaluator (experiments/crossplay.py) and the HLE check
+(experiments/hle_check.py), so that neither entry point imports the other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import pathlib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from omegaconf import OmegaConf
+
+from experiments.config import to_config
+from experiments.hanabi import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    HanabiRunConfig,
+    cached_trainer,
+    load_latest,
+)
+from games import hanabi
+from marl.exact_pg import ConfigError
+from marl.ippo import IPPOConfig
+from marl.networks import Params, Policy, make_policy
+
+ARCHITECTURE_FIELDS = ("network", "hidden_sizes", "gru_size", "share_parameters")
+"""IPPOConfig fields that fix the parameters' shapes: agents must share them."""
+
+
+class CrossPlayError(ValueError):
+    """A user error: nothing to evaluate, or agents that cannot play together."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+    """One trained policy: a run's seed at one entropy coefficient."""
+
+    run: str
+    ent_coef: float
+    seed: int
+    step: int
+    group: str
+    """Agents trained alike (same configuration, any seed) share a group."""
+
+
+def find_runs(paths: list[str]) -> list[pathlib.Path]:
+    """Every IPPO run directory (config.yaml beside checkpoints/) under `paths`."""
+    runs: set[pathlib.Path] = set()
+    for path in map(pathlib.Path, paths):
+        if not path.is_dir():
+            raise CrossPlayError(f"{path} is not a directory")
+        for checkpoints in [path / CHECKPOINT_DIR, *path.rglob(CHECKPOINT_DIR)]:
+            if checkpoints.is_dir() and (checkpoints.parent / CONFIG_FILE).is_file():
+                runs.add(checkpoints.parent)
+    return sorted(runs)
+
+
+def load_config(run_dir: pathlib.Path) -> HanabiRunConfig:
+    try:
+        return to_config(OmegaConf.load(run_dir / CONFIG_FILE), HanabiRunConfig)
+    except ConfigError:
+        raise
+    except Exception as error:  # omegaconf's many validation errors
+        first = str(error).strip().splitlines()[0]
+        raise CrossPlayError(f"{run_dir / CONFIG_FILE}: {first}") from None
+
+
+def load_run(run_dir: pathlib.Path, config: HanabiRunConfig) -> tuple[Params, int]:
+    """The network parameters of every run of a directory, leaves [E, S, ...], at
+    the latest checkpoint step common to every seed."""
+    trainer = cached_trainer(config.ippo, config.game)
+    keys = jax.random.split(jax.random.key(0), config.seeds)
+    template = jax.eval_shape(trainer.init, keys, len(config.coefs))
+    loaded = load_latest(run_dir / CHECKPOINT_DIR, template, config)
+    if loaded is None:
+        raise CrossPlayError(f"{run_dir / CHECKPOINT_DIR} holds no checkpoint")
+    state, step = loaded
+    return state.params, step
+
+
+def group_key(config: HanabiRunConfig, ent_coef: float) -> dict[str, Any]:
+    """What makes two agents "trained alike": everything but the seed."""
+    ippo = dataclasses.asdict(config.ippo)
+    ippo.pop("seed")
+    ippo["ent_coef"] = ent_coef
+    return {"preset": config.preset, "num_players": config.num_players, **ippo}
+
+
+def group_labels(keys: list[dict[str, Any]]) -> list[str]:
+    """Short labels: the fields whose values differ between groups."""
+    varying = [
+        field for field in keys[0] if len({repr(k[field]) for k in keys}) > 1
+    ] or ["ent_coef"]
+    if "ent_coef" not in varying:
+        varying.insert(0, "ent_coef")
+    return [", ".join(f"{field}={k[field]}" for field in varying) for k in keys]
+
+
+def load_agents(
+    paths: list[str],
+) -> tuple[list[Agent], Params, HanabiRunConfig, list[str]]:
+    """Every agent under `paths`: their descriptions, their parameters stacked on a
+    leading [K] axis, one run's config (the game and network) and warnings."""
+    runs = find_runs(paths)
+    if not runs:
+        raise CrossPlayError(
+            f"no IPPO run (config.yaml beside {CHECKPOINT_DIR}/) under "
+            + " ".join(paths)
+        )
+    configs = [load_config(run) for run in runs]
+    reference = configs[0]
+    for run, config in zip(runs, configs, strict=True):
+        for field in ("preset", "num_players"):
+            if getattr(config, field) != getattr(reference, field):
+                raise CrossPlayError(
+                    f"{run} plays {field}={getattr(config, field)!r} but {runs[0]} "
+                    f"plays {getattr(reference, field)!r}; evaluate them separately"
+                )
+        for field in ARCHITECTURE_FIELDS:
+            mine, theirs = getattr(config.ippo, field), getattr(reference.ippo, field)
+            if mine != theirs:
+                raise CrossPlayError(
+                    f"{run} has ippo.{field}={mine!r} but {runs[0]} has {theirs!r}; "
+                    "agents of different networks are evaluated separately"
+                )
+    keys: list[dict[str, Any]] = []
+    described: list[tuple[pathlib.Path, float, int, int, int]] = []
+    stacks: list[Params] = []
+    for run, config in zip(runs, configs, strict=True):
+        params, step = load_run(run, config)
+        for e, coef in enumerate(config.coefs):
+            key = group_key(config, coef)
+            if key not in keys:
+                keys.append(key)
+            for s in range(config.seeds):
+                described.append((run, coef, s, step, keys.index(key)))
+                stacks.append(jax.tree.map(lambda x, e=e, s=s: x[e, s], params))
+    labels = group_labels(keys)
+    agents = [
+        Agent(str(run), float(coef), seed, step, labels[g])
+        for run, coef, seed, step, g in described
+    ]
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *stacks)
+    return agents, stacked, reference, duplicate_warnings(agents, stacked)
+
+
+def duplicate_warnings(agents: list[Agent], params: Params) -> list[str]:
+    """One warning per agent whose parameters (leaves [K, ...]) are bit-identical
+    to an earlier agent's: one policy that SP/XP would count as two independent
+    seeds. Runs trained alike from the same `ippo.seed` make them, even with
+    different `seeds`: seed k's key is split(key(ippo.seed), seeds)[k], and
+    JAX's split of a key into n keys begins with its split into fewer."""
+    leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(params)]
+    first: dict[str, Agent] = {}
+    warnings = []
+    for k, agent in enumerate(agents):
+        sha = hashlib.sha256()
+        for leaf in leaves:
+            sha.update(np.ascontiguousarray(leaf[k]).tobytes())
+        twin = first.setdefault(sha.hexdigest(), agent)
+        if twin is not agent:
+            warnings.append(
+                f"{agent.run} seed {agent.seed} (ent_coef {agent.ent_coef:g}) has "
+                f"the same parameters as {twin.run} seed {twin.seed}: one agent, "
+                "counted twice in its group's SP and XP (runs with the same "
+                "ippo.seed share their first seeds; give each run its own)"
+            )
+    return warnings
+
+
+def seat_policy(ippo: IPPOConfig, params: hanabi.HanabiParams) -> Policy:
+    """The per-seat `Policy` that plays seats of any agents of this network."""
+    return make_policy(
+        num_players=params.num_players,
+        num_actions=params.num_actions,
+        obs_size=hanabi.canonical_size(params),
+        hidden_sizes=ippo.hidden_sizes,
+        gru_size=ippo.gru_size if ippo.recurrent else 0,
+        share_parameters=False,
+    )
