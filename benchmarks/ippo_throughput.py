@@ -103,8 +103,9 @@ import numpy as np
 from benchmarks.common import load_average, machine_lines
 from benchmarks.hanabi_throughput import import_jaxmarl
 from games import hanabi
-from marl.hanabi_rollout import rollout
+from games.hanabi.environment import environment
 from marl.ippo import IPPOConfig, make_ippo, make_policy_for, make_train
+from marl.rollout import rollout
 
 BASELINE = Path("baselines/IPPO/ippo_ff_hanabi.py")
 BASELINE_CONFIG = Path("baselines/IPPO/config/ippo_ff_hanabi.yaml")
@@ -256,7 +257,9 @@ def multiply_adds(params: Any) -> int:
 def work_lines(config: IPPOConfig, game: hanabi.HanabiParams, peer: Peer) -> list[str]:
     """The network arithmetic per env step, for both sides."""
     key = jax.random.key(0)
-    ours = multiply_adds(jax.eval_shape(make_policy_for(config, game).init, key))
+    ours = multiply_adds(
+        jax.eval_shape(make_policy_for(config, environment(game)).init, key)
+    )
     lines = [
         f"forward multiply-adds per env step: ours {ours / 1e6:.3f}M (the acting "
         "seat's row)"
@@ -308,8 +311,9 @@ def our_breakdown(
     config: IPPOConfig, game: hanabi.HanabiParams, key: jax.Array, repeats: int
 ) -> dict[str, float]:
     """Seconds per update of ours: one whole update and its rollout alone."""
-    learner = make_ippo(config, game)
-    policy = make_policy_for(config, game)
+    env = environment(game)
+    learner = make_ippo(config, env)
+    policy = make_policy_for(config, env)
     state = jax.jit(learner.init)(key)
     coef = np.float32(config.ent_coef)
 
@@ -318,7 +322,7 @@ def our_breakdown(
             policy,
             state.params,
             state.rollout,
-            game,
+            env,
             key=state.key,
             num_steps=config.num_steps,
         )
@@ -410,8 +414,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # 10^10 env steps pays once; the training rate leaves it out.
     key = jax.random.key(args.seed)
     runs, compile_seconds = {}, {}
-    runs["ours"], compile_seconds["ours"] = compile_ahead(make_train(config, game), key)
-    runs["ours, start"], _ = compile_ahead(make_ippo(config, game).init, key)
+    env = environment(game)
+    runs["ours"], compile_seconds["ours"] = compile_ahead(make_train(config, env), key)
+    runs["ours, start"], _ = compile_ahead(make_ippo(config, env).init, key)
     print(f"  ours compiled in {compile_seconds['ours']:.1f} s", flush=True)
     if peer.module is not None:
         make_theirs = peer.module.make_train

@@ -57,7 +57,8 @@ from experiments.results import (
     write_npz,
 )
 from games import hanabi
-from marl import hanabi_play
+from games.hanabi.environment import environment
+from marl import play as games_play
 from marl.checkpoint import CheckpointError
 from marl.exact_pg import ConfigError
 from marl.files import OutputDirError, check_writable
@@ -218,7 +219,8 @@ def evaluate(
     group to the seats (all of them, or `max_assignments` drawn when there are
     more), not the matrix's agent i in seat 0 and agent j in every other seat."""
     params = config.game
-    policy = seat_policy(config.ippo, params)
+    env = environment(params)
+    policy = seat_policy(config.ippo, env)
     per_seat = not config.ippo.share_parameters
     key = jax.random.key(seed)
     arrays: dict[str, np.ndarray] = {}
@@ -235,16 +237,16 @@ def evaluate(
     # at seat 0, agent j at every other seat) and, with 3+ players, every
     # group's assignments of distinct agents, on the same decks.
     num_agents = len(agents)
-    pairs = hanabi_play.pair_assignments(num_agents, params.num_players)
+    pairs = games_play.pair_assignments(num_agents, params.num_players)
     rows = np.concatenate(
         [pairs] + [np.asarray(members_of[g])[local] for g, local in distinct.items()]
     )
     for kind in KINDS:
         play = jax.jit(
-            lambda p, k, greedy=(kind == "_greedy"): hanabi_play.assignment_outcomes(
+            lambda p, k, greedy=(kind == "_greedy"): games_play.assignment_outcomes(
                 policy,
                 p,
-                params,
+                env,
                 rows,
                 per_seat=per_seat,
                 key=k,
@@ -259,7 +261,7 @@ def evaluate(
         shape = (num_agents, num_agents, num_games)
         scores = outcomes.score[: len(pairs)].reshape(shape)
         arrays[f"scores{kind}"] = scores
-        arrays[f"lost_lives{kind}"] = outcomes.lost_lives[: len(pairs)].reshape(shape)
+        arrays[f"lost_lives{kind}"] = outcomes.failed[: len(pairs)].reshape(shape)
         matrices[f"matrix{kind}"] = scores.mean(-1).tolist()
         matrices[f"matrix{kind}_se"] = (
             scores.std(-1, ddof=1) / np.sqrt(num_games)
@@ -267,7 +269,7 @@ def evaluate(
         if distinct:
             arrays["assignments"] = rows[len(pairs) :]
             arrays[f"assignment_scores{kind}"] = outcomes.score[len(pairs) :]
-            arrays[f"assignment_lost_lives{kind}"] = outcomes.lost_lives[len(pairs) :]
+            arrays[f"assignment_lost_lives{kind}"] = outcomes.failed[len(pairs) :]
     # After the cross-play, whose size is checked before it runs.
     symmetry = symmetry_measures(
         agent_params,
@@ -357,13 +359,14 @@ def symmetry_measures(
     seed: int,
 ) -> dict[str, Any] | None:
     """Each agent's color-equivariance error on the states it visits and its
-    cross-play with its own color-permuted copies (marl.hanabi_play); None for
+    cross-play with its own color-permuted copies (marl.play); None for
     a game of one color (no color symmetry) or `permutations < 2`."""
     params = config.game
     if params.num_colors < 2 or permutations < 2 or num_games < 1:
         return None
     syms = sample_permutations(params, permutations, seed=seed)
     num_players = params.num_players
+    env = environment(params)
 
     def seats_of(agent: Params) -> Params:
         if config.ippo.share_parameters:
@@ -374,11 +377,11 @@ def symmetry_measures(
 
     def measure(agent: Params) -> tuple[jax.Array, jax.Array]:
         seats = seats_of(agent)
-        error = hanabi_play.equivariance_error(
-            policy, seats, syms, params, key=key, num_games=num_games
+        error = games_play.equivariance_error(
+            policy, seats, syms, env, key=key, num_games=num_games
         )
-        scores = hanabi_play.permuted_copy_scores(
-            policy, seats, syms, params, key=key, num_games=num_games, greedy=False
+        scores = games_play.permuted_copy_scores(
+            policy, seats, syms, env, key=key, num_games=num_games, greedy=False
         )
         return error, scores.mean(-1)
 

@@ -46,6 +46,7 @@ from experiments.results import (
     write_json,
 )
 from games import hanabi
+from games.hanabi.environment import environment
 from marl.checkpoint import (
     CheckpointError,
     CorruptCheckpointError,
@@ -188,7 +189,7 @@ def register_schemas() -> None:
 def cached_trainer(ippo: IPPOConfig, params: hanabi.HanabiParams) -> Trainer:
     """One jitted trainer per (config, game) in a process, so that runs in one
     process (a resume after a stop, an in-process sweep) compile once."""
-    return make_trainer(ippo, params)
+    return make_trainer(ippo, environment(params))
 
 
 def chunk_ends(start: int, total: int, every: int) -> list[int]:

@@ -27,10 +27,10 @@ from experiments.hanabi import (
     cached_trainer,
     load_latest,
 )
-from games import hanabi
+from games.env import Environment
 from marl.exact_pg import ConfigError
-from marl.ippo import IPPOConfig
-from marl.networks import Params, Policy, make_policy
+from marl.ippo import IPPOConfig, make_policy_for
+from marl.networks import Params, Policy
 
 ARCHITECTURE_FIELDS = ("network", "hidden_sizes", "gru_size", "share_parameters")
 """IPPOConfig fields that fix the parameters' shapes: agents must share them."""
@@ -177,13 +177,6 @@ def duplicate_warnings(agents: list[Agent], params: Params) -> list[str]:
     return warnings
 
 
-def seat_policy(ippo: IPPOConfig, params: hanabi.HanabiParams) -> Policy:
+def seat_policy(ippo: IPPOConfig, env: Environment) -> Policy:
     """The per-seat `Policy` that plays seats of any agents of this network."""
-    return make_policy(
-        num_players=params.num_players,
-        num_actions=params.num_actions,
-        obs_size=hanabi.canonical_size(params),
-        hidden_sizes=ippo.hidden_sizes,
-        gru_size=ippo.gru_size if ippo.recurrent else 0,
-        share_parameters=False,
-    )
+    return make_policy_for(dataclasses.replace(ippo, share_parameters=False), env)

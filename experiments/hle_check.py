@@ -5,7 +5,7 @@
 
 loads one agent (entropy coefficient `--ent-index`, seed `--seed-index`, the
 latest checkpoint) from an IPPO run directory (`python -m experiments.hanabi`,
-docs/ippo.md), plays N games with it in the JAX game (`marl.hanabi_play.play`)
+docs/ippo.md), plays N games with it in the JAX game (`marl.play.play`)
 and N games in HLE's C++ game (`play_hle`), and prints both mean scores with
 their standard errors. They agree when
 
@@ -22,7 +22,7 @@ not), which is checked too.
 In HLE the N games are stepped in lockstep in Python. At each step every seat's
 observation is HLE's canonical vector (`pyhanabi.ObservationEncoder`, CANONICAL),
 the N games' observations go through one jitted call of `policy.step` (vmapped
-over games, as `marl.hanabi_play.decide` does, so every seat's recurrent memory
+over games, as `marl.play.decide` does, so every seat's recurrent memory
 advances at every step), the acting seat's legal moves are HLE's (move uids are
 our action ids), and the chosen move is applied in HLE. Nothing of the JAX game
 is used on the HLE side (but the decks, with `--matched-decks`): if the two
@@ -57,20 +57,20 @@ from experiments.hanabi_agents import (
 )
 from experiments.results import format_estimate
 from games import hanabi
+from games.hanabi.environment import environment
 from games.hanabi.verify import HleDealer, canonical_encoder, hle_config, legal_uids
 from marl.checkpoint import CheckpointError
 from marl.exact_pg import ConfigError
-from marl.hanabi_play import (
+from marl.ippo import IPPOConfig
+from marl.networks import Policy
+from marl.play import (
     Seats,
     choose,
     deal,
     decide_from,
     identity_seats,
-    max_game_length,
     play,
 )
-from marl.ippo import IPPOConfig
-from marl.networks import Policy
 
 AGREEMENT_SES = 2.0
 """The agreement bound in combined standard errors."""
@@ -95,13 +95,13 @@ def import_pyhanabi() -> Any:
 def jax_decks(
     params: hanabi.HanabiParams, *, key: jax.Array, num_games: int
 ) -> np.ndarray:
-    """int32[N, D]: the decks `marl.hanabi_play.play(..., key=key)` deals."""
+    """int32[N, D]: the decks `marl.play.play(..., key=key)` deals."""
     return np.asarray(_deal(key, params, num_games))
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def _deal(key: jax.Array, params: hanabi.HanabiParams, num_games: int) -> jax.Array:
-    return deal(params, key=key, num_games=num_games)[0].deck
+    return deal(environment(params), key=key, num_games=num_games)[0].deck
 
 
 @functools.cache
@@ -109,7 +109,7 @@ def _decide(policy: Policy, greedy: bool) -> Callable[..., tuple[jax.Array, jax.
     """jit: (seats, carry [N, P, H], obs uint8[N, P, O], actor int32[N], first
     bool[N], legal bool[N, A], act_key, t) -> (carry, action int32[N]).
 
-    The step of `marl.hanabi_play.play` with HLE's observations and legal moves
+    The step of `marl.play.play` with HLE's observations and legal moves
     in place of the JAX game's: the same gathers as `decide`, the same `choose`
     and the same per-step key `fold_in(act_key, t)`.
     """
@@ -124,10 +124,13 @@ def _decide(policy: Policy, greedy: bool) -> Callable[..., tuple[jax.Array, jax.
         act_key: jax.Array,
         t: jax.Array,
     ) -> tuple[jax.Array, jax.Array]:
-        decision = decide_from(policy, seats, obs, legal, actor, carry, first)
+        # One deciding seat per step: the contract's [D] axis is 1.
+        decision = decide_from(
+            policy, seats, obs, legal[:, None], actor[:, None], carry, first
+        )
         step_key = jax.random.fold_in(act_key, t)
-        action = choose(decision.logits, legal, greedy=greedy, key=step_key)
-        return decision.carry, action
+        action = choose(decision.logits, decision.legal, greedy=greedy, key=step_key)
+        return decision.carry, action[:, 0]
 
     return jax.jit(decide)
 
@@ -145,7 +148,7 @@ def play_hle(
 ) -> np.ndarray:
     """Plays N games in HLE's C++ game, stepped in lockstep; int32[N] scores.
 
-    policy, seats: as `marl.hanabi_play.play` (a per-seat `Policy`, seat
+    policy, seats: as `marl.play.play` (a per-seat `Policy`, seat
     parameters with leading [P]). Moves are sampled with keys derived from `key`
     as `play` derives them (or taken greedily, the argmax over legal moves).
     decks: int32[N, D] card ids to deal in order (e.g. `jax_decks`), dealt with
@@ -175,7 +178,7 @@ def play_hle(
     finished = np.zeros(num_games, bool)
     carry = policy.initial_carry(num_games)
     first = jnp.ones(num_games, bool)
-    for t in range(max_game_length(params) + 1):
+    for t in range(params.max_game_length + 1):
         for i, state in enumerate(states):
             if finished[i]:
                 continue  # the terminal state's observations, as `play` keeps them
@@ -205,17 +208,24 @@ def play_hle(
             if not legal[i, a]:
                 raise RuntimeError(f"game {i}, step {t}: the policy chose illegal {a}")
             states[i].apply_move(moves[a])
-    raise RuntimeError(f"HLE games ran past {max_game_length(params)} moves")
+    raise RuntimeError(f"HLE games ran past {params.max_game_length} moves")
 
 
 @functools.cache
 def _jax_play(
     policy: Policy, params: hanabi.HanabiParams, num_games: int, greedy: bool
 ) -> Callable[[Seats, jax.Array], jax.Array]:
-    """jit(`marl.hanabi_play.play`) over (seats, key), compiled once per policy."""
+    """jit(`marl.play.play`) over (seats, key), compiled once per policy."""
 
     def run(seats: Seats, key: jax.Array) -> jax.Array:
-        return play(policy, seats, params, key=key, num_games=num_games, greedy=greedy)
+        return play(
+            policy,
+            seats,
+            environment(params),
+            key=key,
+            num_games=num_games,
+            greedy=greedy,
+        )
 
     return jax.jit(run)
 
@@ -224,7 +234,7 @@ def _jax_play(
 def per_seat_policy(ippo: IPPOConfig, params: hanabi.HanabiParams) -> Policy:
     """The per-seat `Policy` of a run's network (one object per configuration, so
     that the jitted plays above compile once per process)."""
-    return seat_policy(ippo, params)
+    return seat_policy(ippo, environment(params))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -354,7 +364,7 @@ def load_agent(run_dir: pathlib.Path, ent_index: int, seed_index: int) -> Agent:
     return Agent(
         config=config,
         policy=per_seat_policy(config.ippo, params),
-        seats=identity_seats(seat_params, params),
+        seats=identity_seats(seat_params, environment(params)),
         step=step,
         ent_coef=config.coefs[ent_index],
     )

@@ -164,11 +164,6 @@ def save_checkpoint(
     return path
 
 
-def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of a checkpoint file (CheckpointError if unreadable)."""
-    return _read(pathlib.Path(path))[0]
-
-
 def _read(path: pathlib.Path) -> tuple[dict[str, Any], list[np.ndarray]]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")

@@ -1,31 +1,36 @@
-"""Independent PPO (IPPO) on the pure-JAX Hanabi, many seeds in one jitted call.
+"""Independent PPO (IPPO) on any environment of the contract, many seeds in one
+jitted call.
 
 Every seat is a PPO learner (Schulman et al. 2017, "Proximal policy optimization
 algorithms") on the common reward; with `share_parameters` (the default) the seats
 share one network, else each seat has its own network and its own optimizer. This
 is the IPPO of de Witt et al. 2020 ("Is independent learning all you need in the
-StarCraft multi-agent challenge?") and of JaxMARL's Hanabi baseline (Rutherford
-et al. 2024), written for a turn-based game:
+StarCraft multi-agent challenge?") and of JaxMARL's baselines (Rutherford et al.
+2024), written once for turn-based and simultaneous-move games
+(`games.env.Environment`):
 
-- one seat acts per step (`state.current_player`) and only its decision is a
-  training sample: each environment step gives one sample (the acting seat's
-  observation, legal mask, action, log-probability and value);
-- the reward is common, so the value of a state is the team's expected return from
-  the acting seat's view, and generalized advantage estimation (Schulman et al.
-  2016) runs along the game's time axis over the acting seats' values;
+- the deciding seats' decisions are the training samples: in a turn-based game
+  (Hanabi) one seat acts per step and each environment step gives one sample,
+  in a simultaneous-move game (Overcooked) each step gives one per seat; a
+  sample is the seat's observation, legal mask, action, log-probability and
+  value;
+- the reward is common, so the value of a state is the team's expected return
+  from a deciding seat's view, and generalized advantage estimation (Schulman et
+  al. 2016) runs along the game's time axis over each deciding seat's values;
 - a recurrent network still advances every seat's memory at every step, so each
   seat sees every move (see `marl.networks`).
 
 The pieces are module-level functions so tests check the real thing: `gae`,
 `ppo_loss`, `entropy_term` live in `marl.ppo` (the games are played by
-`marl.hanabi_rollout`); the
-learner is an `(init, update)` pair over the named state `IPPOState`;
-`make_train(config, params)(key)` is one whole training run (jit it, and `vmap` it
-over keys for seeds); `make_trainer` gives the jitted seed x entropy-coefficient
-batch in chunks of updates, which is what the entry point checkpoints between.
+`marl.rollout`); the learner is an `(init, update)` pair over the named state
+`IPPOState`; `make_train(config, env)(key)` is one whole training run (jit it,
+and `vmap` it over keys for seeds); `make_trainer` gives the jitted seed x
+entropy-coefficient batch in chunks of updates, which is what the entry point
+checkpoints between.
 
-Shapes: N environments per run, T steps per rollout, P players, O observation size,
-A actions, H recurrent state size (0 for a feed-forward network).
+Shapes: N environments per run, T steps per rollout, P players, D deciding seats
+per step, O observation size, A actions, H recurrent state size (0 for a
+feed-forward network).
 """
 
 from __future__ import annotations
@@ -33,16 +38,22 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from games import hanabi
+from games.env import Environment
 from marl.exact_pg import ConfigError, global_norm
-from marl.hanabi_rollout import (
+from marl.networks import (
+    Params,
+    Policy,
+    make_policy,
+)
+from marl.ppo import ENTROPY_ACCOUNTINGS, LossInfo, PPOBatch, gae, ppo_loss
+from marl.rollout import (
     RolloutState,
     Transition,
     bootstrap_value,
@@ -50,12 +61,6 @@ from marl.hanabi_rollout import (
     rollout,
     symmetry_tables,
 )
-from marl.networks import (
-    Params,
-    Policy,
-    make_policy,
-)
-from marl.ppo import ENTROPY_ACCOUNTINGS, LossInfo, PPOBatch, gae, ppo_loss
 from marl.sharding import grid_layout, grid_shape, runs_mesh
 
 NETWORKS = ("mlp", "gru")
@@ -119,9 +124,10 @@ class IPPOConfig:
     seat."""
     other_play: bool = False
     """Other-Play (Hu et al. 2020): every episode, each seat but seat 0 plays
-    through a color permutation drawn uniformly (the identity included), seeing
-    the permuted game and acting in it, so the shared policy is trained to
-    coordinate with its own color-permuted copies. A no-op for one color."""
+    through one of the game's symmetries drawn uniformly (the identity included;
+    Hanabi: the color permutations), seeing the transformed game and acting in
+    it, so the shared policy is trained to coordinate with its own transformed
+    copies. A no-op for a game whose only symmetry is the identity."""
     entropy_accounting: str = "acting"
     """'acting': the entropy bonus is the mean entropy over acting decisions;
     'all_agents': the mean over every seat's row at every step, the waiting seats'
@@ -183,7 +189,7 @@ class IPPOConfig:
 
     @property
     def batch_size(self) -> int:
-        """Environment steps (= training samples) per update, N T."""
+        """Environment steps per update, N T (each gives D training samples)."""
         return self.num_envs * self.num_steps
 
     @property
@@ -228,12 +234,12 @@ class Learner(NamedTuple):
     """(state, ent_coef float32[]) -> one rollout and its PPO epochs."""
 
 
-def make_policy_for(config: IPPOConfig, params: hanabi.HanabiParams) -> Policy:
-    """The `marl.networks.Policy` that `config` describes for the game `params`."""
+def make_policy_for(config: IPPOConfig, env: Environment) -> Policy:
+    """The `marl.networks.Policy` that `config` describes for the game `env`."""
     return make_policy(
-        num_players=params.num_players,
-        num_actions=params.num_actions,
-        obs_size=hanabi.canonical_size(params),
+        num_players=env.num_players,
+        num_actions=env.num_actions,
+        obs_size=env.obs_size,
         hidden_sizes=config.hidden_sizes,
         gru_size=config.gru_size if config.recurrent else 0,
         share_parameters=config.share_parameters,
@@ -260,13 +266,16 @@ def _standardize(x: jax.Array) -> jax.Array:
     return (x - x.mean()) / (x.std() + 1e-8)
 
 
-def make_ippo(config: IPPOConfig, params: hanabi.HanabiParams) -> Learner:
-    """IPPO for the game `params` as an `(init, update)` pair over `IPPOState`."""
-    policy = make_policy_for(config, params)
+def make_ippo(config: IPPOConfig, env: Environment) -> Learner:
+    """IPPO for the game `env` as an `(init, update)` pair over `IPPOState`."""
+    policy = make_policy_for(config, env)
     optimizer = make_optimizer(config)
     per_seat = not config.share_parameters
-    symmetries = symmetry_tables(params, config.other_play)
-    num_symmetries = 1 if symmetries is None else len(symmetries.colors)
+    symmetries = symmetry_tables(env, config.other_play)
+    num_symmetries = 1 if symmetries is None else symmetries.size
+    # The entropy accounting's seat rows per decision (docs/ippo.md): P - 1 seats
+    # wait while one decides in a turn-based game; none wait in a simultaneous one.
+    rows_per_decision = env.num_players // env.num_deciders
     opt_init = jax.vmap(optimizer.init) if per_seat else optimizer.init
     opt_update = jax.vmap(optimizer.update) if per_seat else optimizer.update
     num_minibatches = config.num_minibatches
@@ -278,7 +287,7 @@ def make_ippo(config: IPPOConfig, params: hanabi.HanabiParams) -> Learner:
             params=net_params,
             opt_state=opt_init(net_params),
             rollout=reset_games(
-                params,
+                env,
                 policy,
                 config.num_envs,
                 key=env_key,
@@ -296,7 +305,7 @@ def make_ippo(config: IPPOConfig, params: hanabi.HanabiParams) -> Learner:
     ) -> tuple[jax.Array, LossInfo]:
         traj, advantages, targets = data
         logits, values = policy.evaluate(
-            net_params, carry, traj.obs, traj.actor, traj.first
+            net_params, carry, traj.obs, traj.actors, traj.first
         )
         if config.normalize_advantages:
             advantages = _standardize(advantages)
@@ -312,7 +321,7 @@ def make_ippo(config: IPPOConfig, params: hanabi.HanabiParams) -> Learner:
             vf_coef=config.vf_coef,
             clip_value=config.clip_value,
             entropy_accounting=config.entropy_accounting,
-            num_players=params.num_players,
+            num_players=rows_per_decision,
         )
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
@@ -334,16 +343,18 @@ def make_ippo(config: IPPOConfig, params: hanabi.HanabiParams) -> Learner:
             policy,
             state.params,
             state.rollout,
-            params,
+            env,
             key=rollout_key,
             num_steps=config.num_steps,
             symmetries=symmetries,
         )
-        last_value = bootstrap_value(policy, state.params, games, params, symmetries)
+        last_value = bootstrap_value(policy, state.params, games, env, symmetries)
+        # One advantage per decision [T, N, D]: the common reward and the episode's
+        # end are each deciding seat's.
         advantages, targets = gae(
-            traj.reward,
+            traj.reward[..., None],
             traj.value,
-            traj.done,
+            traj.done[..., None],
             last_value,
             config.gamma,
             config.gae_lambda,
@@ -415,7 +426,7 @@ def run_updates(
 
 
 def make_train(
-    config: IPPOConfig, params: hanabi.HanabiParams
+    config: IPPOConfig, env: Environment
 ) -> Callable[..., tuple[IPPOState, Metrics]]:
     """One whole training run as a pure function `train(key, ent_coef=None)`.
 
@@ -423,13 +434,13 @@ def make_train(
     `ent_coef` (default `config.ent_coef`) is an array argument, so both it and
     the key can be `vmap` axes:
 
-        train = make_train(config, params)
+        train = make_train(config, env)
         keys = seed_keys(config.seed, 8)
         states, metrics = jax.jit(jax.vmap(train))(keys)        # 8 seeds
         grid = jax.vmap(jax.vmap(train, (0, None)), (None, 0))   # coefs x seeds
         states, metrics = jax.jit(grid)(keys, jnp.array([0.01, 0.05]))
     """
-    learner = make_ippo(config, params)
+    learner = make_ippo(config, env)
 
     def train(
         key: jax.Array, ent_coef: float | jax.Array | None = None
@@ -459,7 +470,7 @@ class Trainer(NamedTuple):
 
 
 def make_trainer(
-    config: IPPOConfig, params: hanabi.HanabiParams, mesh: Mesh | None = None
+    config: IPPOConfig, env: Environment, mesh: Mesh | None = None
 ) -> Trainer:
     """Seeds x entropy coefficients, jitted, run in chunks of updates (the entry
     point checkpoints and logs between chunks).
@@ -469,7 +480,7 @@ def make_trainer(
     they are split over, and the coefficients too where E allows
     (`marl.sharding.grid_layout`). On one device the program is the unsharded
     one; on several the results equal it up to float rounding (docs/scaling.md)."""
-    learner = make_ippo(config, params)
+    learner = make_ippo(config, env)
     mesh = runs_mesh() if mesh is None else mesh
 
     def init(keys: jax.Array, num_coefs: int) -> IPPOState:
@@ -495,11 +506,3 @@ def make_trainer(
         return layout.collect(out)
 
     return Trainer(jax.jit(init, static_argnums=1), jax.jit(run, static_argnums=2))
-
-
-def mean_return(metrics: Metrics) -> Any:
-    """Mean episode return over the updates of the last axis (NaN where no episode
-    ended), the return a training log reports."""
-    total = jnp.sum(metrics.return_sum, axis=-1)
-    count = jnp.sum(metrics.episodes, axis=-1)
-    return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)

@@ -1,13 +1,15 @@
-"""Actor-critic networks for Hanabi (flax linen) and the masked categorical policy.
+"""Actor-critic networks (flax linen) and the masked categorical policy.
 
-One network sees one seat's canonical observation (uint8[O]) and returns that
+One network sees one seat's observation (uint8 or float[O]) and returns that
 seat's action logits (float32[A]) and value estimate (float32[]). `make_policy`
-wraps it for a turn-based game of P seats: the per-seat network is applied to
-every seat's observation (a `vmap` over seats, with one parameter set shared by
-every seat or one set per seat stacked on a leading [P] axis), and the acting
-seat's row is the decision. A recurrent (GRU) network advances every seat's
-memory at every step, acting or not, so each seat sees every move; a
-feed-forward network with shared parameters evaluates the acting seat only.
+wraps it for a game of P seats of which D decide at each step (D = 1 in a
+turn-based game, D = P in a simultaneous-move one; `games.env`): the per-seat
+network is applied to every seat's observation (a `vmap` over seats, with one
+parameter set shared by every seat or one set per seat stacked on a leading [P]
+axis), and the deciding seats' rows are the decisions. A recurrent (GRU) network
+advances every seat's memory at every step, deciding or not, so each seat sees
+every move; a feed-forward network with shared parameters evaluates the deciding
+seats only.
 
 Legal actions follow the house contract: `jnp.where(legal, logits, -inf)`, with a
 guard that turns a row with no legal action into a uniform distribution over all
@@ -167,9 +169,10 @@ class ActorCritic(nn.Module):
 
 
 class Policy(NamedTuple):
-    """A P-seat turn-based actor-critic as pure functions.
+    """A P-seat actor-critic as pure functions.
 
-    N environments, T time steps, P seats, O observation size, A actions, H carry.
+    N environments, T time steps, P seats, D deciding seats per step, O
+    observation size, A actions, H carry.
     """
 
     init: Callable[[jax.Array], Params]
@@ -181,16 +184,16 @@ class Policy(NamedTuple):
         tuple[jax.Array, jax.Array, jax.Array],
     ]
     """One environment, one step: (params, carry float[P, H], obs [P, O],
-    actor int32[], first bool[]) -> (carry float[P, H], the acting seat's logits
-    float[A] and value float[])."""
+    actors int32[D], first bool[]) -> (carry float[P, H], the deciding seats'
+    logits float[D, A] and values float[D])."""
     evaluate: Callable[
         [Params, jax.Array, jax.Array, jax.Array, jax.Array],
         tuple[jax.Array, jax.Array],
     ]
     """Sequences: (params, carry float[N, P, H] at the first step, obs [T, N, P, O],
-    actor int32[T, N], first bool[T, N]) -> (logits float[T, N, A], value
-    float[T, N]), the acting seat's outputs at every step (a scan over T for a
-    recurrent network, independent steps otherwise)."""
+    actors int32[T, N, D], first bool[T, N]) -> (logits float[T, N, D, A], values
+    float[T, N, D]), the deciding seats' outputs at every step (a scan over T for
+    a recurrent network, independent steps otherwise)."""
 
 
 def make_policy(
@@ -202,7 +205,8 @@ def make_policy(
     gru_size: int = 0,
     share_parameters: bool = True,
 ) -> Policy:
-    """The `Policy` of a P-seat game with `ActorCritic` seats.
+    """The `Policy` of a P-seat game with `ActorCritic` seats (any number of
+    deciding seats per step: the `actors` given to `step`).
 
     gru_size: 0 for a feed-forward network, else the GRU's units.
     share_parameters: one parameter set for every seat (parameter sharing, the
@@ -234,28 +238,29 @@ def make_policy(
         params: Params,
         carry: jax.Array,
         obs: jax.Array,
-        actor: jax.Array,
+        actors: jax.Array,
         first: jax.Array,
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         if not recurrent and share_parameters:
-            # Only the acting seat's output is used and nothing carries over.
-            _, logits, value = apply(params, carry[actor], obs[actor], first)
+            # Only the deciding seats' outputs are used and nothing carries over.
+            deciding = jax.vmap(apply, in_axes=(None, 0, 0, None))
+            _, logits, value = deciding(params, carry[actors], obs[actors], first)
             return carry, logits, value
         seats = jax.vmap(apply, in_axes=(seat_axis, 0, 0, None))
         carry, logits, value = seats(params, carry, obs, first)
-        return carry, logits[actor], value[actor]
+        return carry, logits[actors], value[actors]
 
     def evaluate(
         params: Params,
         carry: jax.Array,
         obs: jax.Array,
-        actor: jax.Array,
+        actors: jax.Array,
         first: jax.Array,
     ) -> tuple[jax.Array, jax.Array]:
         over_envs = jax.vmap(step, in_axes=(None, 0, 0, 0, 0))
         if not recurrent:
             over_time = jax.vmap(over_envs, in_axes=(None, None, 0, 0, 0))
-            _, logits, value = over_time(params, carry, obs, actor, first)
+            _, logits, value = over_time(params, carry, obs, actors, first)
             return logits, value
 
         def body(
@@ -264,7 +269,7 @@ def make_policy(
             carry, logits, value = over_envs(params, carry, *inputs)
             return carry, (logits, value)
 
-        _, (logits, value) = jax.lax.scan(body, carry, (obs, actor, first))
+        _, (logits, value) = jax.lax.scan(body, carry, (obs, actors, first))
         return logits, value
 
     return Policy(init, initial_carry, step, evaluate)

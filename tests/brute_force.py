@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 import games
 from games import DecPOMDP, MatrixGame
+from marl.symmetry import Symmetry, as_decpomdp, preserves_game
 
 # (agent, own history tuple) -> action probabilities
 PolicyFn = Callable[[int, tuple], np.ndarray]
@@ -93,3 +94,34 @@ def values(spec: DecPOMDP, policy: PolicyFn) -> tuple[float, float, dict]:
             histories = tuple((("o", obs[i]),) for i in range(n))
             visit(0, int(s), histories, start * p_obs)
     return totals["ret"], totals["ent"], reach
+
+
+def brute_force_symmetries(
+    spec: DecPOMDP | MatrixGame, *, permute_agents: bool = False
+) -> Iterator[Symmetry]:
+    """Every symmetry, by trying every relabelling (tiny games only)."""
+    game = as_decpomdp(spec)
+    n = game.num_agents
+    agent_perms = (
+        itertools.permutations(range(n)) if permute_agents else [tuple(range(n))]
+    )
+    for agents in agent_perms:
+        if any(game.num_actions[i] != game.num_actions[agents[i]] for i in range(n)):
+            continue
+        per_agent_actions = [
+            list(itertools.permutations(range(k))) for k in game.num_actions
+        ]
+        per_agent_obs = [
+            list(itertools.permutations(range(len(o)))) for o in game.observation_names
+        ]
+        for actions in itertools.product(*per_agent_actions):
+            for observations in itertools.product(*per_agent_obs):
+                for states in itertools.permutations(range(game.num_states)):
+                    g = Symmetry(
+                        tuple(agents),
+                        tuple(actions),
+                        tuple(observations),
+                        tuple(states),
+                    )
+                    if preserves_game(game, g):
+                        yield g

@@ -29,7 +29,8 @@ from jax.experimental import multihost_utils
 
 import games
 from games import hanabi
-from marl import hanabi_play
+from games.hanabi.environment import environment
+from marl import play as games_play
 from marl.exact_pg import ExactPGConfig, constant_schedules, make_exact_pg
 from marl.exact_pg import make_trainer as make_tabular_trainer
 from marl.ippo import IPPOConfig, seed_keys
@@ -127,7 +128,7 @@ def tabular(
 def ippo(arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
     """Two IPPO updates in two chunks, every leaf of the state and metrics."""
     params = hanabi.make_params("Hanabi-Very-Small", 2)
-    trainer = make_ippo_trainer(IPPO, params)
+    trainer = make_ippo_trainer(IPPO, environment(params))
     coefs = jnp.asarray(IPPO_COEFS, jnp.float32)
     states = trainer.init(seed_keys(0, IPPO_SEEDS), len(IPPO_COEFS))
     states, _ = trainer.run(states, coefs, 1)
@@ -141,8 +142,8 @@ def ippo(arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
 def constant_policy(num_players: int) -> Policy:
     """Per-seat agents whose logits are their parameters, whatever they see."""
 
-    def step(seat_params: Any, carry: Any, obs: Any, actor: Any, first: Any) -> Any:
-        return carry, seat_params["logits"][actor], jnp.zeros(())
+    def step(seat_params: Any, carry: Any, obs: Any, actors: Any, first: Any) -> Any:
+        return carry, seat_params["logits"][actors], jnp.zeros(actors.shape)
 
     def unused(*args: Any) -> Any:
         raise NotImplementedError
@@ -168,10 +169,10 @@ def crossplay(arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
         logits[agent, hand : 2 * hand] = play
     scores_of = jax.jit(
         lambda agents, key: (
-            hanabi_play.crossplay_scores(
+            games_play.crossplay_scores(
                 constant_policy(params.num_players),
                 agents,
-                params,
+                environment(params),
                 per_seat=False,
                 key=key,
                 num_games=CROSSPLAY_GAMES,

@@ -14,7 +14,8 @@ import pytest
 
 from experiments import compare, crossplay, hanabi_agents
 from experiments import hanabi as train_entry
-from marl import hanabi_play
+from games.hanabi.environment import environment
+from marl import play as games_play
 from tests.tiny_runs import HANABI_TINY
 
 TINY = HANABI_TINY
@@ -194,16 +195,17 @@ def test_three_players_cross_play_over_assignments_of_distinct_agents(tmp_path):
     assert point["xp_se"] is not None and sum(point["xp_score_counts"]) == 24 * 6
     # One assignment played directly: the same games on the same decks.
     _, params, config, _ = hanabi_agents.load_agents([str(run)])
-    policy = hanabi_agents.seat_policy(config.ippo, config.game)
-    table = hanabi_play.identity_tables(config.game)
-    seats = hanabi_play.make_seats(
+    env = environment(config.game)
+    policy = hanabi_agents.seat_policy(config.ippo, env)
+    table = games_play.identity_tables(env)
+    seats = games_play.make_seats(
         params,
         jnp.asarray(rows[5]),
         per_seat=not config.ippo.share_parameters,
         observation=np.broadcast_to(table[0], (3, table[0].size)),
         actions=np.broadcast_to(table[1], (3, table[1].size)),
     )
-    direct = hanabi_play.play_outcome(
-        policy, seats, config.game, key=jax.random.key(0), num_games=6, greedy=False
+    direct = games_play.play_outcome(
+        policy, seats, env, key=jax.random.key(0), num_games=6, greedy=False
     )
     np.testing.assert_array_equal(np.asarray(direct.score), scores[5])

@@ -1,4 +1,4 @@
-"""Playing agents together (marl/hanabi_play.py): scores against a plain Python
+"""Playing agents together (marl/play.py) on Hanabi: scores against a plain Python
 loop, cross-play matrices against single seatings, color-permuted copies against
 explicitly permuted policies, the equivariance error on hand-made policies, and
 the Other-Play rollout's observations."""
@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from games import hanabi
-from marl import hanabi_play as hp
-from marl.hanabi_rollout import observe
+from games.hanabi.environment import environment
+from marl import play as hp
 from marl.ippo import IPPOConfig, make_train, seed_keys
 from marl.networks import Policy, make_policy
+from marl.rollout import observe
 
 SMALL = hanabi.make_params("Hanabi-Small", 2)  # 2 colors, hands of 2
 
@@ -24,8 +25,8 @@ def constant_policy(params: hanabi.HanabiParams) -> Policy:
     whatever it observes (no memory)."""
     num_players = params.num_players
 
-    def step(seat_params, carry, obs, actor, first):
-        return carry, seat_params["logits"][actor], jnp.zeros(())
+    def step(seat_params, carry, obs, actors, first):
+        return carry, seat_params["logits"][actors], jnp.zeros(actors.shape)
 
     def unused(*args):
         raise NotImplementedError
@@ -59,7 +60,7 @@ def hint_color(params, color):  # hint `color` to the next player, else play
 
 
 def identity_seats(params, logits):
-    observation, actions = hp.identity_tables(params)
+    observation, actions = hp.identity_tables(environment(params))
     num_players = params.num_players
     return hp.Seats(
         {"logits": jnp.asarray(np.stack(logits))},
@@ -104,7 +105,9 @@ def test_play_scores_equal_a_python_loop_over_the_same_deals():
     ):
         seats = identity_seats(SMALL, logits)
         got = jax.jit(
-            lambda s, k: hp.play(policy, s, SMALL, key=k, num_games=12, greedy=True)
+            lambda s, k: hp.play(
+                policy, s, environment(SMALL), key=k, num_games=12, greedy=True
+            )
         )(seats, key)
         want = python_scores(SMALL, logits, key=key, num_games=12)
         np.testing.assert_array_equal(np.asarray(got), want)
@@ -124,7 +127,7 @@ def test_crossplay_matrix_of_hand_made_agents_matches_each_seating():
         lambda a, k: hp.crossplay_scores(
             policy,
             a,
-            SMALL,
+            environment(SMALL),
             per_seat=False,
             key=k,
             num_games=16,
@@ -132,7 +135,7 @@ def test_crossplay_matrix_of_hand_made_agents_matches_each_seating():
             pairs_per_batch=4,
         )
     )(agents, key)
-    scores, lost = outcomes.score, outcomes.lost_lives
+    scores, lost = outcomes.score, outcomes.failed
     assert scores.shape == lost.shape == (3, 3, 16)
     assert float(scores[1, 1].max()) == 0.0  # nobody ever plays a card
     assert np.all(np.asarray(scores)[np.asarray(lost)] == 0)  # HLE's rule
@@ -157,12 +160,14 @@ def test_permuted_copy_of_a_policy_that_never_hints_color_plays_exactly_like_it(
     for greedy in (True, False):
         scores = jax.jit(
             lambda s, k, g=greedy: hp.permuted_copy_scores(
-                policy, s, syms, params, key=k, num_games=20, greedy=g
+                policy, s, syms, environment(params), key=k, num_games=20, greedy=g
             )
         )(seats, key)
         for row in scores[1:]:
             np.testing.assert_array_equal(np.asarray(row), np.asarray(scores[0]))
-    error = hp.equivariance_error(policy, seats, syms, params, key=key, num_games=10)
+    error = hp.equivariance_error(
+        policy, seats, syms, environment(params), key=key, num_games=10
+    )
     np.testing.assert_allclose(np.asarray(error), 0.0, atol=1e-7)
 
 
@@ -181,13 +186,15 @@ def test_permuted_copy_equals_the_explicitly_permuted_policy():
         policy,
         {"logits": jnp.asarray(agent)},
         syms,
-        params,
+        environment(params),
         key=key,
         num_games=16,
         greedy=True,
     )[0]
     explicit = identity_seats(params, [hint_color(params, 0), hint_color(params, 1)])
-    want = hp.play(policy, explicit, params, key=key, num_games=16, greedy=True)
+    want = hp.play(
+        policy, explicit, environment(params), key=key, num_games=16, greedy=True
+    )
     np.testing.assert_array_equal(np.asarray(copy), np.asarray(want))
 
 
@@ -200,7 +207,7 @@ def test_equivariance_error_sees_a_color_convention_and_only_where_it_matters():
     syms = hanabi.all_color_permutations(SMALL)  # identity, swap
     error = np.asarray(
         hp.equivariance_error(
-            policy, seats, syms, SMALL, key=jax.random.key(4), num_games=32
+            policy, seats, syms, environment(SMALL), key=jax.random.key(4), num_games=32
         )
     )
     assert error[0] == 0.0 and error[1] > 0.05
@@ -226,13 +233,13 @@ def test_crossplay_of_networks_matches_single_seatings(share_parameters, gru_siz
     scores = hp.crossplay_scores(
         seat,
         agents,
-        SMALL,
+        environment(SMALL),
         per_seat=not share_parameters,
         key=key,
         num_games=8,
         greedy=False,
     ).score
-    observation, actions = hp.identity_tables(SMALL)
+    observation, actions = hp.identity_tables(environment(SMALL))
     for i, j in [(0, 1), (1, 0)]:
         seats = hp.make_seats(
             agents,
@@ -241,7 +248,9 @@ def test_crossplay_of_networks_matches_single_seatings(share_parameters, gru_siz
             observation=np.stack([observation] * 2),
             actions=np.stack([actions] * 2),
         )
-        want = hp.play(seat, seats, SMALL, key=key, num_games=8, greedy=False)
+        want = hp.play(
+            seat, seats, environment(SMALL), key=key, num_games=8, greedy=False
+        )
         np.testing.assert_allclose(np.asarray(scores[i, j]), np.asarray(want))
 
 
@@ -253,8 +262,9 @@ def test_other_play_observations_are_the_permuted_games():
     games = jax.vmap(hanabi.reset, in_axes=(0, None))(keys, SMALL)
     symmetry = jnp.array([[0, 1]] * 6, jnp.int32)
     games = games._replace(current_player=jnp.array([0, 1, 0, 1, 0, 1], jnp.int32))
-    obs, legal, _ = observe(games, SMALL, syms, symmetry)
-    plain_obs, plain_legal, _ = observe(games, SMALL)
+    obs, legal, _ = observe(environment(SMALL), games, syms, symmetry)
+    plain_obs, plain_legal, _ = observe(environment(SMALL), games)
+    legal, plain_legal = legal[:, 0], plain_legal[:, 0]  # the one deciding seat
     swap = jax.tree.map(lambda t: t[1], syms)
     np.testing.assert_array_equal(obs[:, 0], plain_obs[:, 0])
     np.testing.assert_array_equal(
@@ -273,7 +283,9 @@ def test_other_play_training_draws_partner_permutations_and_learns():
         hidden_sizes=(16,),
         other_play=True,
     )
-    state, metrics = jax.jit(jax.vmap(make_train(config, SMALL)))(seed_keys(0, 2))
+    state, metrics = jax.jit(jax.vmap(make_train(config, environment(SMALL))))(
+        seed_keys(0, 2)
+    )
     symmetry = np.asarray(state.rollout.symmetry)  # [seeds, N, P]
     assert (symmetry[..., 0] == 0).all()
     assert set(np.unique(symmetry[..., 1])) == {0, 1}

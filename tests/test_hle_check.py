@@ -2,7 +2,7 @@
 
 A small trained MLP agent and a briefly trained GRU agent are played in HLE's C++
 game (experiments.hle_check.play_hle: HLE's own canonical observations and legal
-moves) and in the JAX game (marl.hanabi_play.play). On the JAX game's decks with
+moves) and in the JAX game (marl.play.play). On the JAX game's decks with
 the JAX game's keys every game scores the same on both sides, greedy or sampled;
 on HLE's own random decks the mean scores agree within two combined standard
 errors. A GRU whose memory is zeroed at every step on HLE's side is caught. Plus
@@ -24,7 +24,8 @@ from omegaconf import OmegaConf
 from experiments import hle_check
 from experiments.hanabi import CHECKPOINT_DIR, CONFIG_FILE, HanabiRunConfig, save_all
 from games import hanabi
-from marl import hanabi_play
+from games.hanabi.environment import environment
+from marl import play as games_play
 from marl.ippo import IPPOConfig, make_ippo, make_train, seed_keys
 
 pytest.importorskip("hanabi_learning_environment.pyhanabi")
@@ -66,10 +67,10 @@ def _seat_params(config: IPPOConfig, net_params, num_players: int):
 
 def _train(config: IPPOConfig, params: hanabi.HanabiParams):
     """(config, trained state, per-seat policy, seats) of seed 0."""
-    state, _ = jax.jit(make_train(config, params))(seed_keys(0, 1)[0])
+    state, _ = jax.jit(make_train(config, environment(params)))(seed_keys(0, 1)[0])
     policy = hle_check.per_seat_policy(config, params)
-    seats = hanabi_play.identity_seats(
-        _seat_params(config, state.params, params.num_players), params
+    seats = games_play.identity_seats(
+        _seat_params(config, state.params, params.num_players), environment(params)
     )
     return config, state, policy, seats
 
@@ -244,7 +245,7 @@ def test_load_agent_seats_the_checkpointed_parameters(mlp_agent, params, tmp_pat
         hidden_sizes=(8,),
         share_parameters=False,
     )
-    fresh = jax.jit(make_ippo(per_seat, params).init)(jax.random.key(0))
+    fresh = jax.jit(make_ippo(per_seat, environment(params)).init)(jax.random.key(0))
     _write_run(tmp_path / "per_seat", per_seat, fresh)
     loaded = hle_check.load_agent(tmp_path / "per_seat", 0, 0)
     assert loaded.step == 1

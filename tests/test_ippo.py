@@ -233,7 +233,7 @@ def test_policy_evaluate_agrees_with_stepping_and_resets_memory_at_first(
     steps, envs = 6, 3
     keys = jax.random.split(jax.random.key(1), 3)
     obs = jax.random.bernoulli(keys[0], 0.5, (steps, envs, 2, 7)).astype(jnp.uint8)
-    actor = jax.random.randint(keys[1], (steps, envs), 0, 2)
+    actor = jax.random.randint(keys[1], (steps, envs, 1), 0, 2)  # one decides
     first = jnp.zeros((steps, envs), bool).at[0].set(True).at[3, 1].set(True)
     carry0 = jax.random.normal(keys[2], (envs, 2, gru_size))  # wiped at first[0]
     logits, values = evaluate(params, carry0, obs, actor, first)

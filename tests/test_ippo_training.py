@@ -6,6 +6,7 @@ import jax
 import numpy as np
 
 from games import hanabi
+from games.hanabi.environment import environment
 from marl.ippo import IPPOConfig, make_train, seed_keys
 
 VERY_SMALL = hanabi.make_params("Hanabi-Very-Small", 2)
@@ -20,7 +21,7 @@ def test_ippo_improves_over_the_random_policy_on_very_small_hanabi():
         hidden_sizes=(64, 64),
         lr=1e-3,
     )
-    train = jax.jit(jax.vmap(make_train(config, VERY_SMALL)))
+    train = jax.jit(jax.vmap(make_train(config, environment(VERY_SMALL))))
     states, metrics = train(seed_keys(0, 2))
     returns = np.asarray(metrics.return_sum) / np.maximum(metrics.episodes, 1)
     assert returns.shape == (2, 40)

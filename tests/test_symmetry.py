@@ -13,10 +13,10 @@ from marl import exact
 from marl.equivariance import equivariance_error, policy_symmetries, project, transform
 from marl.symmetry import (
     as_decpomdp,
-    brute_force_symmetries,
     preserves_game,
     symmetry_group,
 )
+from tests.brute_force import brute_force_symmetries
 
 EXPECTED_ORDERS = {  # (without, with) swapping interchangeable agents
     "lever": (362_880, 725_760),

@@ -1,34 +1,36 @@
-"""Playing trained Hanabi agents together: scores, cross-play, color symmetry.
+"""Playing trained agents together: scores, cross-play, symmetry measures, on any
+environment of the contract (`games.env`).
 
 An *agent* is one trained run's network parameters (one seed at one entropy
 coefficient). A game seats one agent per seat; every seat may also see the game
-through a color permutation sigma (`games.hanabi.symmetry`): it is given
-`permute_observation(obs, sigma)` and its logits, which are over the actions of
-the permuted game, are read back in the real game's action ids (entry
+through one of its symmetries sigma (`games.env.Symmetries`): it is given
+`obs[sigma.observation]` and its logits, which are over the actions of the
+transformed game, are read back in the real game's action ids (entry
 `sigma.actions[a]` is the logit of real action `a`). That is the agent
-`sigma^-1 o pi o sigma`, the color-permuted copy of pi used by Other-Play (Hu et
-al. 2020) and by the equivariance checks below.
+`sigma^-1 o pi o sigma`, the transformed copy of pi used by Other-Play (Hu et al.
+2020) and by the equivariance checks below (Hanabi: the color permutations).
 
 Seat parameters are stacked on a leading [P] axis and played with a per-seat
 `marl.networks.Policy` (`make_policy(..., share_parameters=False)`), so one
 compiled program plays any assignment of agents to seats, and a `vmap` (or
 `lax.map`) over assignments plays a whole cross-play matrix in one jitted call.
-A recurrent agent's memory advances at every step, acting or not, as in training.
+A recurrent agent's memory advances at every step, deciding or not, as in
+training.
 
-Shapes: K agents, P seats, N games, O observation size, A actions, G color
-permutations (C! of them, or a sample).
+Shapes: K agents, P seats, D deciding seats per step, N games, O observation
+size, A actions, G symmetries.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from games import hanabi
+from games.env import Environment, Symmetries
 from marl.networks import Params, Policy, masked_log_probs, masked_logits
 from marl.sharding import runs_mesh, sharded_map
 
@@ -45,18 +47,18 @@ class Seats(NamedTuple):
     `actions[p, a]` (`sigma.actions`; the identity: arange(A))."""
 
 
-def identity_tables(params: hanabi.HanabiParams) -> tuple[np.ndarray, np.ndarray]:
+def identity_tables(env: Environment) -> tuple[np.ndarray, np.ndarray]:
     """The observation gather int32[O] and action table int32[A] of the identity."""
     return (
-        np.arange(hanabi.canonical_size(params), dtype=np.int32),
-        np.arange(params.num_actions, dtype=np.int32),
+        np.arange(env.obs_size, dtype=np.int32),
+        np.arange(env.num_actions, dtype=np.int32),
     )
 
 
-def identity_seats(seat_params: Params, params: hanabi.HanabiParams) -> Seats:
+def identity_seats(seat_params: Params, env: Environment) -> Seats:
     """Seats in which seat p plays `seat_params[p]` (leaves [P, ...]) as itself."""
-    observation, actions = identity_tables(params)
-    num_players = params.num_players
+    observation, actions = identity_tables(env)
+    num_players = env.num_players
     return Seats(
         seat_params,
         jnp.broadcast_to(jnp.asarray(observation), (num_players, observation.size)),
@@ -99,12 +101,12 @@ def choose(
 
 
 class Decision(NamedTuple):
-    """One step of N games from the acting seats' side."""
+    """One step of N games from the deciding seats' side."""
 
     carry: jax.Array  # float32[N, P, H]: every seat's memory after the step
-    logits: jax.Array  # float32[N, A]: the acting seat's logits, real action ids
-    legal: jax.Array  # bool[N, A]
-    actor: jax.Array  # int32[N]
+    logits: jax.Array  # float32[N, D, A]: the deciding seats' logits, real ids
+    legal: jax.Array  # bool[N, D, A]
+    actors: jax.Array  # int32[N, D]
 
 
 def decide_from(
@@ -112,107 +114,106 @@ def decide_from(
     seats: Seats,
     obs: jax.Array,
     legal: jax.Array,
-    actor: jax.Array,
+    actors: jax.Array,
     carry: jax.Array,
     first: jax.Array,
 ) -> Decision:
-    """Every seat sees its observation uint8[N, P, O] through its permutation; the
-    acting seat's logits are read back in real action ids (legal bool[N, A],
-    actor int32[N], carry float[N, P, H], first bool[N])."""
+    """Every seat sees its observation [N, P, O] through its symmetry; the
+    deciding seats' logits are read back in real action ids (legal bool[N, D, A],
+    actors int32[N, D], carry float[N, P, H], first bool[N])."""
     seen = jnp.take_along_axis(obs, seats.observation[None], axis=-1)
     act = jax.vmap(policy.step, in_axes=(None, 0, 0, 0, 0))
-    carry, logits, _ = act(seats.params, carry, seen, actor, first)
-    logits = jnp.take_along_axis(logits, seats.actions[actor], axis=-1)
-    return Decision(carry, logits, legal, actor)
+    carry, logits, _ = act(seats.params, carry, seen, actors, first)
+    logits = jnp.take_along_axis(logits, seats.actions[actors], axis=-1)
+    return Decision(carry, logits, legal, actors)
 
 
 def decide(
     policy: Policy,
     seats: Seats,
-    games: hanabi.HanabiState,
+    env: Environment,
+    games: Any,
     carry: jax.Array,
     first: jax.Array,
-    params: hanabi.HanabiParams,
 ) -> Decision:
-    """`decide_from` on the observations and legal moves of N JAX games."""
-    obs = jax.vmap(hanabi.canonical, in_axes=(0, None))(games, params)
-    legal = jax.vmap(hanabi.legal_actions, in_axes=(0, None))(games, params)
-    return decide_from(policy, seats, obs, legal, games.current_player, carry, first)
+    """`decide_from` on the observations and legal moves of N games of `env`."""
+    obs = jax.vmap(env.observe)(games)
+    legal = jax.vmap(env.legal_actions)(games)
+    actors = jax.vmap(env.actors)(games)
+    return decide_from(policy, seats, obs, legal, actors, carry, first)
 
 
-def deal(
-    params: hanabi.HanabiParams, *, key: jax.Array, num_games: int
-) -> tuple[hanabi.HanabiState, jax.Array]:
+def deal(env: Environment, *, key: jax.Array, num_games: int) -> tuple[Any, jax.Array]:
     """The N games that `play(key=key)` plays (leaves [N, ...]) and the key its
-    stochastic seats sample with (step t uses `fold_in(act_key, t)`)."""
+    stochastic seats and the environment's chance sample with (step t uses
+    `fold_in(act_key, t)`)."""
     deal_key, act_key = jax.random.split(key)
-    games = jax.vmap(hanabi.reset, in_axes=(0, None))(
-        jax.random.split(deal_key, num_games), params
-    )
+    games = jax.vmap(env.reset)(jax.random.split(deal_key, num_games))
     return games, act_key
 
 
-def max_game_length(params: hanabi.HanabiParams) -> int:
-    """An upper bound on the moves of one game (plays and discards draw from the
-    deck or end the game's last round; each hint spends a token that only a
-    discard or a completed firework returns)."""
-    deck = params.num_colors * sum(params.card_counts)
-    plays_and_discards = deck
-    hints = params.max_information_tokens + deck + params.num_colors
-    return plays_and_discards + hints + params.num_players
+def _step_games(
+    env: Environment, games: Any, actions: jax.Array, live: jax.Array, key: jax.Array
+) -> tuple[Any, jax.Array, jax.Array]:
+    """One step of the N games still live (a finished game stays as it ended).
+    Returns (games, reward float32[N], done bool[N]); the environment's chance
+    uses keys split from `key`."""
+    env_keys = jax.random.split(key, actions.shape[0])
+    stepped, reward, done = jax.vmap(env.step)(env_keys, games, actions)
+    games = jax.tree.map(
+        lambda new, old: jnp.where(_rows(live, new), new, old), stepped, games
+    )
+    return games, jnp.where(live, reward, 0).astype(jnp.float32), done
 
 
 class Outcome(NamedTuple):
     """How games ended, per game (leaves [..., N])."""
 
-    score: jax.Array  # float32: HLE's score (0 once the last life is lost)
-    lost_lives: jax.Array  # bool: the game ended by losing its last life token
+    score: jax.Array  # float32: the sum of the common reward (Hanabi: HLE's score)
+    failed: jax.Array  # bool: the game was lost outright (`Environment.failed`)
 
 
 def play_outcome(
     policy: Policy,
     seats: Seats,
-    params: hanabi.HanabiParams,
+    env: Environment,
     *,
     key: jax.Array,
     num_games: int,
     greedy: bool = False,
 ) -> Outcome:
     """Plays N games to the end; returns every game's score and whether it was
-    lost on lives, [N] each.
+    lost outright, [N] each.
 
     The games are dealt from `key` (the same key deals the same N games, so two
-    calls with one key compare on common decks); stochastic seats sample from
-    keys split off it. A finished game stays finished while the others go on.
+    calls with one key compare on common deals); stochastic seats and the
+    environment's chance use keys split off it. A finished game stays finished
+    while the others go on; no game runs past `env.max_steps`.
     """
-    games, act_key = deal(params, key=key, num_games=num_games)
+    games, act_key = deal(env, key=key, num_games=num_games)
     carry = policy.initial_carry(num_games)
     live = jnp.ones(num_games, bool)
     first = jnp.ones(num_games, bool)
     outcome = Outcome(jnp.zeros(num_games, jnp.float32), jnp.zeros(num_games, bool))
-    limit = max_game_length(params)
 
     def body(loop: tuple) -> tuple:
         t, games, carry, first, live, outcome = loop
-        decision = decide(policy, seats, games, carry, first, params)
+        decision = decide(policy, seats, env, games, carry, first)
         step_key = jax.random.fold_in(act_key, t)
         action = choose(decision.logits, decision.legal, greedy=greedy, key=step_key)
-        stepped, reward, done = jax.vmap(hanabi.step, in_axes=(0, 0, None))(
-            games, action, params
-        )
-        games = jax.tree.map(
-            lambda new, old: jnp.where(_rows(live, new), new, old), stepped, games
+        games, reward, done = _step_games(
+            env, games, action, live, jax.random.fold_in(step_key, 1)
         )
         outcome = Outcome(
-            outcome.score + jnp.where(live, reward, 0).astype(jnp.float32),
-            outcome.lost_lives | (live & (stepped.life_tokens < 1)),
+            outcome.score + reward,
+            outcome.failed | (live & jax.vmap(env.failed)(games)),
         )
         live = live & ~done
         return t + 1, games, decision.carry, jnp.zeros_like(first), live, outcome
 
     def running(loop: tuple) -> jax.Array:
         t, *_, live, _ = loop
-        return live.any() & (t < limit)
+        return live.any() & (t < env.max_steps)
 
     loop = (jnp.zeros((), jnp.int32), games, carry, first, live, outcome)
     return jax.lax.while_loop(running, body, loop)[-1]
@@ -221,7 +222,7 @@ def play_outcome(
 def play(
     policy: Policy,
     seats: Seats,
-    params: hanabi.HanabiParams,
+    env: Environment,
     *,
     key: jax.Array,
     num_games: int,
@@ -229,7 +230,7 @@ def play(
 ) -> jax.Array:
     """Every game's score, float32[N] (`play_outcome`'s)."""
     outcome = play_outcome(
-        policy, seats, params, key=key, num_games=num_games, greedy=greedy
+        policy, seats, env, key=key, num_games=num_games, greedy=greedy
     )
     return outcome.score
 
@@ -252,7 +253,7 @@ def pair_assignments(num_agents: int, num_players: int) -> np.ndarray:
 def assignment_outcomes(
     policy: Policy,
     agent_params: Params,
-    params: hanabi.HanabiParams,
+    env: Environment,
     assignments: jax.Array | np.ndarray,
     *,
     per_seat: bool,
@@ -266,13 +267,13 @@ def assignment_outcomes(
 
     assignments: int[M, P], row m seating agent assignments[m, p] (an index into
     the K agents of `agent_params`, leaves [K, ...]) at seat p. Every assignment
-    plays the same N decks (common random numbers). The assignments run as one
+    plays the same N deals (common random numbers). The assignments run as one
     `lax.map` with `batch_size` vmapped at a time (all at once by default), each
     batch split over the devices of `mesh` (default: every device; padded to a
     multiple of the device count, `marl.sharding.sharded_map`); jit it.
     """
-    num_players = params.num_players
-    observation, actions = identity_tables(params)
+    num_players = env.num_players
+    observation, actions = identity_tables(env)
     observation = np.broadcast_to(observation, (num_players, observation.size))
     actions = np.broadcast_to(actions, (num_players, actions.size))
 
@@ -285,7 +286,7 @@ def assignment_outcomes(
             actions=actions,
         )
         return play_outcome(
-            policy, seats, params, key=key, num_games=num_games, greedy=greedy
+            policy, seats, env, key=key, num_games=num_games, greedy=greedy
         )
 
     return sharded_map(
@@ -299,7 +300,7 @@ def assignment_outcomes(
 def crossplay_scores(
     policy: Policy,
     agent_params: Params,
-    params: hanabi.HanabiParams,
+    env: Environment,
     *,
     per_seat: bool,
     key: jax.Array,
@@ -313,15 +314,15 @@ def crossplay_scores(
     Entry [i, j] seats agent i at seat 0 and agent j at every other seat (for two
     players: i first, j second; [j, i] is the other seat order; for more, every
     assignment of distinct agents is `assignment_outcomes`'s). Every pair plays
-    the same N decks; `pairs_per_batch` and `mesh` as in `assignment_outcomes`;
+    the same N deals; `pairs_per_batch` and `mesh` as in `assignment_outcomes`;
     jit it.
     """
     num_agents = jax.tree.leaves(agent_params)[0].shape[0]
     outcomes = assignment_outcomes(
         policy,
         agent_params,
-        params,
-        pair_assignments(num_agents, params.num_players),
+        env,
+        pair_assignments(num_agents, env.num_players),
         per_seat=per_seat,
         key=key,
         num_games=num_games,
@@ -334,65 +335,67 @@ def crossplay_scores(
     )
 
 
+def _partner_seats(
+    seat_params: Params, env: Environment, observation: jax.Array, actions: jax.Array
+) -> Seats:
+    """Seat 0 plays as itself, every other seat through the tables given."""
+    own_observation, own_actions = identity_tables(env)
+    partners = env.num_players - 1
+    return Seats(
+        seat_params,
+        jnp.stack([jnp.asarray(own_observation)] + [observation] * partners),
+        jnp.stack([jnp.asarray(own_actions)] + [actions] * partners),
+    )
+
+
 def permuted_copy_scores(
     policy: Policy,
     seat_params: Params,
-    syms: hanabi.ColorPermutation,
-    params: hanabi.HanabiParams,
+    syms: Symmetries,
+    env: Environment,
     *,
     key: jax.Array,
     num_games: int,
     greedy: bool,
 ) -> jax.Array:
-    """An agent with its own color-permuted copies: scores float32[G, N].
+    """An agent with its own transformed copies: scores float32[G, N].
 
     seat_params: leaves [P, ...], the agent in every seat. Row g seats the agent
     itself at seat 0 and `sigma_g^-1 o pi o sigma_g` at every other seat (syms:
-    a stacked `ColorPermutation` with leading [G]; the identity's row is
-    self-play). A policy that is equivariant under every sigma scores the same
-    in every row, up to sampling noise.
+    G symmetries' tables; the identity's row is self-play). A policy that is
+    equivariant under every sigma scores the same in every row, up to sampling
+    noise.
     """
-    num_players = params.num_players
-    observation, actions = identity_tables(params)
 
-    def one(sym_observation: jax.Array, sym_actions: jax.Array) -> jax.Array:
-        seats = Seats(
-            seat_params,
-            jnp.stack(
-                [jnp.asarray(observation)] + [sym_observation] * (num_players - 1)
-            ),
-            jnp.stack([jnp.asarray(actions)] + [sym_actions] * (num_players - 1)),
-        )
-        return play(policy, seats, params, key=key, num_games=num_games, greedy=greedy)
+    def one(tables: tuple[jax.Array, jax.Array]) -> jax.Array:
+        seats = _partner_seats(seat_params, env, *tables)
+        return play(policy, seats, env, key=key, num_games=num_games, greedy=greedy)
 
-    return jax.lax.map(
-        lambda tables: one(*tables),
-        (jnp.asarray(syms.observation), jnp.asarray(syms.actions)),
-    )
+    return jax.lax.map(one, (jnp.asarray(syms.observation), jnp.asarray(syms.actions)))
 
 
 def equivariance_error(
     policy: Policy,
     seat_params: Params,
-    syms: hanabi.ColorPermutation,
-    params: hanabi.HanabiParams,
+    syms: Symmetries,
+    env: Environment,
     *,
     key: jax.Array,
     num_games: int,
 ) -> jax.Array:
-    """How far an agent is from color equivariance on the states it visits.
+    """How far an agent is from equivariance on the states it visits.
 
-    The agent plays N games of self-play (stochastically). At every acting
-    decision its policy pi(. | o_{1:t}) is compared with each permuted copy's
-    `sigma^-1 o pi o sigma` (which sees every seat's whole history permuted, so
-    recurrent memories are permuted too) by total variation,
+    The agent plays N games of self-play (stochastically). At every decision its
+    policy pi(. | o_{1:t}) is compared with each transformed copy's
+    `sigma^-1 o pi o sigma` (which sees every seat's whole history transformed,
+    so recurrent memories are transformed too) by total variation,
     TV = 1/2 sum_a |pi(a) - pi_sigma(a)|. Returns float32[G], the mean TV over
-    visited decisions for each of the G permutations of `syms`; 0 for the
+    visited decisions for each of the G symmetries of `syms`; 0 for the
     identity, and 0 for all of them exactly when the agent is equivariant on
     the visited states.
     """
-    num_players = params.num_players
-    observation, actions = identity_tables(params)
+    num_players = env.num_players
+    observation, actions = identity_tables(env)
     num_syms = jnp.asarray(syms.observation).shape[0]
     copies = Seats(
         jax.tree.map(lambda x: jnp.broadcast_to(x, (num_syms, *x.shape)), seat_params),
@@ -404,29 +407,25 @@ def equivariance_error(
             jnp.asarray(syms.actions)[:, None], (num_syms, num_players, actions.size)
         ),
     )
-    own = identity_seats(seat_params, params)
-    games, act_key = deal(params, key=key, num_games=num_games)
+    own = identity_seats(seat_params, env)
+    games, act_key = deal(env, key=key, num_games=num_games)
     carry = policy.initial_carry(num_games)
     copy_carry = jnp.broadcast_to(carry, (num_syms, *carry.shape))
-    limit = max_game_length(params)
-    decide_copies = jax.vmap(decide, in_axes=(None, 0, None, 0, None, None))
+    decide_copies = jax.vmap(decide, in_axes=(None, 0, None, None, 0, None))
 
     def body(loop: tuple) -> tuple:
         t, games, carry, copy_carry, first, live, total, count = loop
-        mine = decide(policy, own, games, carry, first, params)
-        theirs = decide_copies(policy, copies, games, copy_carry, first, params)
+        mine = decide(policy, own, env, games, carry, first)
+        theirs = decide_copies(policy, copies, env, games, copy_carry, first)
         p = jnp.exp(masked_log_probs(mine.logits, mine.legal))
         q = jnp.exp(masked_log_probs(theirs.logits, mine.legal))
-        tv = 0.5 * jnp.abs(p[None] - q).sum(-1)  # [G, N]
-        total = total + jnp.where(live, tv, 0.0).sum(-1)
-        count = count + live.sum()
+        tv = 0.5 * jnp.abs(p[None] - q).sum(-1)  # [G, N, D]
+        total = total + jnp.where(live[:, None], tv, 0.0).sum((-2, -1))
+        count = count + live.sum() * tv.shape[-1]
         step_key = jax.random.fold_in(act_key, t)
         action = choose(mine.logits, mine.legal, greedy=False, key=step_key)
-        stepped, _, done = jax.vmap(hanabi.step, in_axes=(0, 0, None))(
-            games, action, params
-        )
-        games = jax.tree.map(
-            lambda new, old: jnp.where(_rows(live, new), new, old), stepped, games
+        games, _, done = _step_games(
+            env, games, action, live, jax.random.fold_in(step_key, 1)
         )
         live = live & ~done
         return (
@@ -442,7 +441,7 @@ def equivariance_error(
 
     def running(loop: tuple) -> jax.Array:
         t, *_, live, _, _ = loop
-        return live.any() & (t < limit)
+        return live.any() & (t < env.max_steps)
 
     loop = (
         jnp.zeros((), jnp.int32),

@@ -1,0 +1,170 @@
+"""The environment contract of the sampled half, and the registry of environments.
+
+An environment is a handful of pure functions over an explicit state pytree and a
+params value (static, or a pytree), in the style of gymnax: `reset(key, params)`,
+`step(key, state, actions, params)`, each seat's observation, the deciding seats'
+legal actions, which seats decide this step, the common reward and the episode's
+end. IPPO (`marl.ippo`), the rollout, play, cross-play, the equivariance measures
+and the cost estimate are written once against it; Hanabi
+(`games.hanabi.environment`) and Overcooked V2 (`games.overcooked`) implement it.
+
+Who decides. A step has D deciding seats, fixed per environment: D = 1 for a
+turn-based game (the acting seat, `actors(state)` its index) and D = P for a
+simultaneous-move game (`actors(state) = arange(P)`). Every array about decisions
+carries that [D] axis, so one code path trains both kinds: turn-based games train
+the acting seat's decision, simultaneous ones every seat's.
+
+Symmetries. The game's symmetries are index tables on observations and actions
+(`Symmetries`, leading [G], row 0 the identity), used by Other-Play and by the
+equivariance measures: seat p seeing the game through symmetry g is given
+`obs[observation[g]]` (the observation of the transformed state) and its logit of
+real action a is its output at `actions[g, a]`. `permute_state` applies a symmetry
+to a state; the conformance test (`tests/test_environments.py`) checks that the
+tables commute with `step` and `observe` through it.
+
+Adding an environment: a module under `games/` with a function that returns an
+`Environment`, registered in `ENVIRONMENTS` below, and a config group
+`conf/env/<name>.yaml` (docs/architecture.md).
+
+Shapes: P seats, D deciding seats per step, O observation size (flat), A actions,
+G symmetries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+State = Any
+"""An environment's state: a pytree, every leaf an array."""
+
+
+class Symmetries(NamedTuple):
+    """G symmetries of a game as index tables (int32, leading [G], row 0 the
+    identity)."""
+
+    observation: np.ndarray
+    """int32[G, O]: the observation of the transformed state is
+    `obs[observation[g]]`."""
+    actions: np.ndarray
+    """int32[G, A]: the image of real action a (so the transformed game's logits,
+    read at `actions[g]`, are the real game's)."""
+    actions_inverse: np.ndarray
+    """int32[G, A]: the preimage, `actions_inverse[g, actions[g, a]] = a`."""
+    names: tuple[str, ...]
+    """A short name per symmetry, for logs and figures."""
+
+    @property
+    def size(self) -> int:
+        """G, the number of symmetries."""
+        return int(self.observation.shape[0])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Environment:
+    """One environment with its params bound: sizes and pure functions.
+
+    Every function is for one game (no batch axis); `vmap` batches it. The params
+    are bound here so that callers never need to know their type; each function
+    is also pure in (key, state). Compared and hashed by identity (a cache key).
+    """
+
+    name: str
+    """Registry name and the description used in logs (e.g. 'hanabi')."""
+    num_players: int
+    """P seats."""
+    num_actions: int
+    """A actions per decision."""
+    obs_size: int
+    """O, the length of a seat's flat observation."""
+    obs_dtype: Any
+    """The observation's dtype (uint8 where values are small counts)."""
+    simultaneous: bool
+    """Every seat decides at every step (D = P); else one seat per step (D = 1)."""
+    max_steps: int
+    """An upper bound on an episode's steps (a played game that runs past it is
+    stopped there)."""
+    reset: Callable[[jax.Array], State]
+    """key -> the first state of an episode."""
+    step: Callable[[jax.Array, State, jax.Array], tuple[State, jax.Array, jax.Array]]
+    """(key, state, actions int32[D]) -> (state, common reward float32[], episode
+    ended bool[])."""
+    observe: Callable[[State], jax.Array]
+    """state -> every seat's observation [P, O] (obs_dtype)."""
+    legal_actions: Callable[[State], jax.Array]
+    """state -> bool[D, A], the deciding seats' legal actions."""
+    actors: Callable[[State], jax.Array]
+    """state -> int32[D], the deciding seats."""
+    failed: Callable[[State], jax.Array]
+    """state -> bool[], the episode was lost outright (Hanabi: the last life
+    token is gone); always False where a game has no such end."""
+    failure: str | None
+    """What results call the fraction of `failed` episodes (Hanabi:
+    'lost_lives'); None where an episode cannot be lost outright."""
+    symmetries: Symmetries
+    """The game's symmetries (at least the identity)."""
+    permute_state: Callable[[State, int], State]
+    """(state, g) -> the state transformed by symmetry g (g a Python int)."""
+    options: tuple[tuple[str, Any], ...] = ()
+    """The options it was made with (what a run directory records)."""
+
+    @property
+    def num_deciders(self) -> int:
+        """D: deciding seats per step."""
+        return self.num_players if self.simultaneous else 1
+
+
+def identity_symmetry(obs_size: int, num_actions: int) -> Symmetries:
+    """The trivial group: the identity's tables only."""
+    return Symmetries(
+        observation=np.arange(obs_size, dtype=np.int32)[None],
+        actions=np.arange(num_actions, dtype=np.int32)[None],
+        actions_inverse=np.arange(num_actions, dtype=np.int32)[None],
+        names=("identity",),
+    )
+
+
+class UnknownEnvironmentError(KeyError):
+    """An environment name that is not registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class EnvironmentOptionError(ValueError):
+    """An option an environment does not have, or an impossible value."""
+
+
+ENVIRONMENTS: dict[str, str] = {
+    "hanabi": "games.hanabi.environment:make",
+    "overcooked": "games.overcooked:make",
+}
+"""Registry: name -> 'module:function' of a factory `make(**options) ->
+Environment`. Imported on use, so an optional dependency (JaxMARL for
+Overcooked) is needed only by the environment that uses it."""
+
+
+def make_env(name: str, **options: Any) -> Environment:
+    """The environment `name` made with `options` (each factory documents its
+    own; an unknown option raises EnvironmentOptionError)."""
+    if name not in ENVIRONMENTS:
+        raise UnknownEnvironmentError(
+            f"unknown environment '{name}'; registered: {', '.join(ENVIRONMENTS)}"
+        )
+    module, function = ENVIRONMENTS[name].split(":")
+    factory = getattr(importlib.import_module(module), function)
+    return factory(**options)
+
+
+def reject_options(name: str, options: dict[str, Any], known: tuple[str, ...]) -> None:
+    """Raises EnvironmentOptionError naming the first option not in `known`."""
+    for option in options:
+        if option not in known:
+            raise EnvironmentOptionError(
+                f"env.{option}: {name} has no such option (it has: {', '.join(known)})"
+            )

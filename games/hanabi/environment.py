@@ -1,0 +1,91 @@
+"""Hanabi as an implementation of the environment contract (`games.env`).
+
+Turn-based (one deciding seat, `current_player`), every seat observing HLE's
+canonical encoding (uint8), the common reward of HLE (the change in score, the
+score lost when the last life token goes), and the color permutations as its
+symmetries (C! of them, the identity first). `step` takes the contract's key and
+ignores it: all of Hanabi's randomness is in the deck dealt at `reset`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from games.env import Environment, Symmetries, reject_options
+from games.hanabi.encoding import canonical, canonical_size
+from games.hanabi.params import HanabiParams, make_params
+from games.hanabi.rules import HanabiState, legal_actions, reset, step
+from games.hanabi.symmetry import (
+    ColorPermutation,
+    all_color_permutations,
+    permute_state,
+)
+
+OPTIONS = ("preset", "num_players")
+
+
+def color_symmetries(params: HanabiParams) -> tuple[Symmetries, ColorPermutation]:
+    """Every color permutation as the contract's tables, and HLE-level tables."""
+    perms = all_color_permutations(params)
+    names = tuple(
+        "colors " + "".join(str(int(c)) for c in np.asarray(colors))
+        for colors in np.asarray(perms.colors)
+    )
+    tables = Symmetries(
+        observation=np.asarray(perms.observation, np.int32),
+        actions=np.asarray(perms.actions, np.int32),
+        actions_inverse=np.asarray(perms.actions_inverse, np.int32),
+        names=names,
+    )
+    return tables, perms
+
+
+def environment(params: HanabiParams) -> Environment:
+    """Hanabi with the game constants `params` as an `Environment`."""
+    symmetries, perms = color_symmetries(params)
+
+    def env_reset(key: jax.Array) -> HanabiState:
+        return reset(key, params)
+
+    def env_step(
+        key: jax.Array, state: HanabiState, actions: jax.Array
+    ) -> tuple[HanabiState, jax.Array, jax.Array]:
+        del key  # the deck dealt at reset holds all of the game's chance
+        state, reward, done = step(state, actions[0], params)
+        return state, reward.astype(jnp.float32), done
+
+    def one_permutation(g: int) -> ColorPermutation:
+        return ColorPermutation(*(np.asarray(table)[g] for table in perms))
+
+    return Environment(
+        name="hanabi",
+        num_players=params.num_players,
+        num_actions=params.num_actions,
+        obs_size=canonical_size(params),
+        obs_dtype=jnp.uint8,
+        simultaneous=False,
+        max_steps=params.max_game_length,
+        reset=env_reset,
+        step=env_step,
+        observe=lambda state: canonical(state, params),
+        legal_actions=lambda state: legal_actions(state, params)[None],
+        actors=lambda state: state.current_player[None].astype(jnp.int32),
+        failed=lambda state: state.life_tokens < 1,
+        failure="lost_lives",
+        symmetries=symmetries,
+        permute_state=lambda state, g: permute_state(state, one_permutation(g)),
+        options=(("params", params),),
+    )
+
+
+def make(
+    preset: str = "Hanabi-Full", num_players: int = 2, **options: Any
+) -> Environment:
+    """The registry's factory: HLE's `preset` (`games.hanabi.PRESETS`) for
+    `num_players` players."""
+    reject_options("hanabi", options, OPTIONS)
+    return environment(make_params(preset, num_players))
