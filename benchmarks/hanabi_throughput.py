@@ -209,7 +209,7 @@ def hle_pyhanabi_rate(params: HanabiParams, seconds: float) -> float:
     canonical vector, legal moves, a random legal move."""
     from hanabi_learning_environment import pyhanabi
 
-    from games.hanabi.verify import hle_config
+    from games.hanabi.hle import hle_config
 
     game = pyhanabi.HanabiGame(hle_config(params, seed=0))
     encoder = pyhanabi.ObservationEncoder(

@@ -22,7 +22,12 @@ from typing import Any
 
 from experiments import plots
 from experiments.config import ArgumentParser, interruptible
-from experiments.results import find_results, read_results
+from experiments.results import (
+    CROSSPLAY_KINDS,
+    TRAINING_KINDS,
+    find_results,
+    read_results,
+)
 from marl.files import OutputDirError, atomic_write_bytes, check_writable
 
 COLUMNS = (
@@ -55,13 +60,13 @@ COLUMNS = (
 def load_all(
     paths: list[str],
 ) -> tuple[list[tuple[pathlib.Path, dict[str, Any]]], list[str]]:
-    """Readable results under `paths` (tabular runs and Hanabi cross-play
+    """Readable results under `paths` (tabular runs and IPPO cross-play
     evaluations), and one warning line per file left out."""
     loaded, warnings = [], []
     for path in find_results(paths):
         try:
             results = read_results(path)
-            if results.get("kind") == "hanabi_training":
+            if results.get("kind") in TRAINING_KINDS:
                 warnings.append(
                     f"{path.parent} is an IPPO training run: its SP and XP come "
                     f"from `python -m experiments.crossplay {path.parent}`"
@@ -221,7 +226,7 @@ def summary_rows(
     rows = []
     settings = distinguishing_settings(runs)
     for run_dir, results in runs:
-        if results.get("kind") == "hanabi_crossplay":
+        if results.get("kind") in CROSSPLAY_KINDS:
             continue
         op = results.get("other_play", {}).get("points", [])
         annealed = [

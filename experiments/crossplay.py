@@ -1,21 +1,24 @@
-"""Cross-play of trained Hanabi agents: every ordered pair, stochastic and greedy.
+"""Cross-play of trained IPPO agents (any environment): every ordered pair,
+stochastic and greedy.
 
-    python -m experiments.crossplay outputs/hanabi/<run>
-    python -m experiments.crossplay multirun/hanabi/<sweep> --games 5000
+    python -m experiments.crossplay outputs/ippo/<run>
+    python -m experiments.crossplay multirun/ippo/<sweep> --games 5000
     python -m experiments.crossplay run_a run_b --out outputs/crossplay/mine
 
 Loads the latest checkpoint of every seed and entropy coefficient of every IPPO run
-(`python -m experiments.hanabi`) under the given directories, plays every ordered
+(`python -m experiments.ippo`) under the given directories, plays every ordered
 pair of agents (agent i in seat 0, agent j in the other seats; with 3+ players,
 XP is over assignments of distinct agents to every seat) for `--games` games
-on common decks, in one jitted batch, with the sampled policies and with the
-greedified ones (argmax over legal actions), and writes into the output directory:
+on common deals, in one jitted batch, with the sampled policies and with the
+greedified ones (argmax over legal actions), and writes into the output directory.
+The games are played for the game's score (an environment's `scoring` options:
+Overcooked without its shaped rewards). Into the output directory:
 
   results.json   the agents, the matrices (mean and standard error per cell),
                  and one point per group of agents trained alike (same run
                  configuration and entropy coefficient, any root seed): SP (the
                  diagonal), XP (off the diagonal), with standard errors, and the
-                 color-symmetry measures (docs/ippo.md, "Cross-play");
+                 symmetry measures (docs/ippo.md, "Cross-play");
   scores.npz     every game's score, float32[K, K, games] per policy kind;
   crossplay.png  the heatmaps.
 
@@ -27,8 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import itertools
-import math
 import pathlib
 import sys
 import time
@@ -38,16 +39,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.config import ArgumentParser, interruptible
-from experiments.hanabi import (
-    HanabiRunConfig,
-)
-from experiments.hanabi_agents import (
+from experiments.agents import (
     Agent,
     CrossPlayError,
     load_agents,
     seat_policy,
 )
+from experiments.config import ArgumentParser, interruptible
+from experiments.ippo_runs import IPPORunConfig
 from experiments.plots import PANEL, plot_crossplay_heatmap, plt, save_figure
 from experiments.results import (
     RESULTS_FILE,
@@ -56,8 +55,7 @@ from experiments.results import (
     write_json,
     write_npz,
 )
-from games import hanabi
-from games.hanabi.environment import environment
+from games.env import Environment, Symmetries
 from marl import play as games_play
 from marl.checkpoint import CheckpointError
 from marl.exact_pg import ConfigError
@@ -70,20 +68,21 @@ KINDS = ("", "_greedy")
 """Policy kinds: the trained (sampled) policy and its greedification."""
 
 
-def sample_permutations(
-    params: hanabi.HanabiParams, count: int, *, seed: int
-) -> hanabi.ColorPermutation:
-    """The identity and up to `count - 1` other color permutations (all of them
-    when there are at most `count`), stacked on a leading [G] axis."""
-    total = math.factorial(params.num_colors)
+def sample_symmetries(syms: Symmetries, count: int, *, seed: int) -> Symmetries:
+    """The identity and up to `count - 1` other symmetries of the game (all of
+    them when there are at most `count`; Hanabi: color permutations)."""
+    total = syms.size
     if total <= count:
         chosen = np.arange(total)
     else:
         rng = np.random.default_rng(seed)
         chosen = np.concatenate([[0], 1 + rng.choice(total - 1, count - 1, False)])
-    every = list(itertools.permutations(range(params.num_colors)))
-    tables = [hanabi.color_permutation(every[i], params) for i in chosen]
-    return hanabi.ColorPermutation(*(np.stack(t) for t in zip(*tables, strict=True)))
+    return Symmetries(
+        syms.observation[chosen],
+        syms.actions[chosen],
+        syms.actions_inverse[chosen],
+        tuple(syms.names[i] for i in chosen),
+    )
 
 
 def summarize(scores: np.ndarray, members: list[int]) -> dict[str, Any]:
@@ -139,72 +138,78 @@ def distinct_assignments(
     }
 
 
+def endings(
+    games: np.ndarray, failed: np.ndarray, prefix: str, env: Environment
+) -> dict[str, Any]:
+    """How games float[...] ended: `<prefix>_score_counts` (games per score 0..
+    max_score) and `<prefix>_perfect` (the fraction scoring max_score) where the
+    game's scores are such integers; `<prefix>_<failure>` (Hanabi: lost_lives,
+    scored 0 by the rules), the fraction lost outright, where a game can be. All
+    None for no games."""
+    out: dict[str, Any] = {}
+    if env.max_score is not None:
+        out[f"{prefix}_score_counts"] = (
+            np.bincount(
+                games.ravel().astype(np.int64), minlength=env.max_score + 1
+            ).tolist()
+            if games.size
+            else None
+        )
+        out[f"{prefix}_perfect"] = (
+            float(np.mean(games == env.max_score)) if games.size else None
+        )
+    if env.failure is not None:
+        out[f"{prefix}_{env.failure}"] = float(np.mean(failed)) if games.size else None
+    return out
+
+
 def distinct_summary(
     scores: np.ndarray | None,
-    lost_lives: np.ndarray | None,
+    failed: np.ndarray | None,
     rows: slice,
     local: np.ndarray | None,
     num_members: int,
-    max_score: int,
+    env: Environment,
 ) -> dict[str, Any]:
     """A 3+ player group's XP from its assignments of distinct agents (games
     float[M, N] at `rows` of `scores`): the mean and the jackknife over seeds
     (`marl.xp_stats.assignment_summary`), the games-only error and how the
     games ended; all None when the group has fewer agents than seats."""
-    if scores is None or lost_lives is None or local is None:
+    if scores is None or failed is None or local is None:
         return {
             "xp": None,
             "xp_se": None,
             "xp_games_se": None,
-            "xp_score_counts": None,
-            "xp_perfect": None,
-            "xp_lost_lives": None,
+            **endings(np.zeros(0), np.zeros(0), "xp", env),
         }
-    games, lost = scores[rows], lost_lives[rows]
+    games = scores[rows]
     xp, xp_se = assignment_summary(games.mean(-1), local, num_members)
     variances = games.var(-1, ddof=1) / games.shape[-1]
     return {
         "xp": xp,
         "xp_se": xp_se,
         "xp_games_se": float(np.sqrt(variances.sum()) / len(games)),
-        "xp_score_counts": np.bincount(
-            games.ravel().astype(np.int64), minlength=max_score + 1
-        ).tolist(),
-        "xp_perfect": float(np.mean(games == max_score)),
-        "xp_lost_lives": float(np.mean(lost)),
+        **endings(games, failed[rows], "xp", env),
     }
 
 
 def game_endings(
-    scores: np.ndarray, lost_lives: np.ndarray, members: list[int], max_score: int
+    scores: np.ndarray, failed: np.ndarray, members: list[int], env: Environment
 ) -> dict[str, Any]:
-    """How the group's games ended, over its self-play games (the diagonal cells)
-    and its cross-play games (the off-diagonal ones): `*_score_counts`, games per
-    score 0..max_score; `*_perfect`, the fraction scoring max_score; `*_lost_lives`,
-    the fraction lost on lives (scored 0 by the rules)."""
+    """How the group's games ended (`endings`), over its self-play games (the
+    diagonal cells) and its cross-play games (the off-diagonal ones)."""
     block = np.ix_(members, members)
     diagonal = np.eye(len(members), dtype=bool)
-    endings: dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for name, cells in (("sp", diagonal), ("xp", ~diagonal)):
-        games = scores[block][cells].ravel()
-        lost = lost_lives[block][cells].ravel()
-        if games.size == 0:
-            endings.update(
-                {f"{name}_score_counts": None, f"{name}_perfect": None}
-                | {f"{name}_lost_lives": None}
-            )
-            continue
-        counts = np.bincount(games.astype(np.int64), minlength=max_score + 1)
-        endings[f"{name}_score_counts"] = counts.tolist()
-        endings[f"{name}_perfect"] = float(np.mean(games == max_score))
-        endings[f"{name}_lost_lives"] = float(np.mean(lost))
-    return endings
+        out.update(endings(scores[block][cells], failed[block][cells], name, env))
+    return out
 
 
 def evaluate(
     agents: list[Agent],
     agent_params: Params,
-    config: HanabiRunConfig,
+    config: IPPORunConfig,
     *,
     num_games: int,
     seed: int,
@@ -218,8 +223,8 @@ def evaluate(
     With 3+ players, a group's XP is over assignments of distinct agents of the
     group to the seats (all of them, or `max_assignments` drawn when there are
     more), not the matrix's agent i in seat 0 and agent j in every other seat."""
-    params = config.game
-    env = environment(params)
+    env = config.scoring_environment
+    failure = env.failure or "failed"  # the arrays' name for games lost outright
     policy = seat_policy(config.ippo, env)
     per_seat = not config.ippo.share_parameters
     key = jax.random.key(seed)
@@ -231,13 +236,13 @@ def evaluate(
         for group in groups
     }
     distinct = distinct_assignments(
-        members_of, params.num_players, max_assignments, seed=seed
+        members_of, env.num_players, max_assignments, seed=seed
     )
     # One program per policy kind plays every ordered pair (the matrix: agent i
     # at seat 0, agent j at every other seat) and, with 3+ players, every
     # group's assignments of distinct agents, on the same decks.
     num_agents = len(agents)
-    pairs = games_play.pair_assignments(num_agents, params.num_players)
+    pairs = games_play.pair_assignments(num_agents, env.num_players)
     rows = np.concatenate(
         [pairs] + [np.asarray(members_of[g])[local] for g, local in distinct.items()]
     )
@@ -261,7 +266,7 @@ def evaluate(
         shape = (num_agents, num_agents, num_games)
         scores = outcomes.score[: len(pairs)].reshape(shape)
         arrays[f"scores{kind}"] = scores
-        arrays[f"lost_lives{kind}"] = outcomes.failed[: len(pairs)].reshape(shape)
+        arrays[f"{failure}{kind}"] = outcomes.failed[: len(pairs)].reshape(shape)
         matrices[f"matrix{kind}"] = scores.mean(-1).tolist()
         matrices[f"matrix{kind}_se"] = (
             scores.std(-1, ddof=1) / np.sqrt(num_games)
@@ -269,7 +274,7 @@ def evaluate(
         if distinct:
             arrays["assignments"] = rows[len(pairs) :]
             arrays[f"assignment_scores{kind}"] = outcomes.score[len(pairs) :]
-            arrays[f"assignment_lost_lives{kind}"] = outcomes.failed[len(pairs) :]
+            arrays[f"assignment_{failure}{kind}"] = outcomes.failed[len(pairs) :]
     # After the cross-play, whose size is checked before it runs.
     symmetry = symmetry_measures(
         agent_params,
@@ -294,13 +299,10 @@ def evaluate(
             summary = {
                 **summarize(arrays[f"scores{kind}"], members),
                 **game_endings(
-                    arrays[f"scores{kind}"],
-                    arrays[f"lost_lives{kind}"],
-                    members,
-                    params.max_score,
+                    arrays[f"scores{kind}"], arrays[f"{failure}{kind}"], members, env
                 ),
             }
-            if params.num_players >= 3:
+            if env.num_players >= 3:
                 local = distinct.get(group)
                 rows_of_group = slice(
                     offset, offset + (0 if local is None else len(local))
@@ -308,16 +310,16 @@ def evaluate(
                 summary.update(
                     distinct_summary(
                         arrays.get(f"assignment_scores{kind}"),
-                        arrays.get(f"assignment_lost_lives{kind}"),
+                        arrays.get(f"assignment_{failure}{kind}"),
                         rows_of_group,
                         local,
                         len(members),
-                        params.max_score,
+                        env,
                     )
                 )
             # sp, sp_se, ... -> sp_greedy, sp_greedy_se, ...
             point.update({n[:2] + kind + n[2:]: v for n, v in summary.items()})
-        if params.num_players >= 3:
+        if env.num_players >= 3:
             local = distinct.get(group)
             point["xp_assignments"] = 0 if local is None else len(local)
             offset += point["xp_assignments"]
@@ -326,17 +328,19 @@ def evaluate(
                 point[name] = float(np.mean([values[k] for k in members]))
         points.append(point)
     results = {
-        "kind": "hanabi_crossplay",
-        "game": config.preset,
-        "num_players": config.num_players,
+        "kind": "crossplay",
+        "env": config.env,
+        "failure": env.failure,
+        "game": env.title,
+        "num_players": env.num_players,
         "num_agents": len(agents),
         "num_seeds": max(p["num_seeds"] for p in points),
         "num_games": num_games,
         "seed": seed,
         "xp_over": (
             "ordered pairs of distinct agents (both seat orders)"
-            if params.num_players == 2
-            else f"assignments of distinct agents to the {params.num_players} seats "
+            if env.num_players == 2
+            else f"assignments of distinct agents to the {env.num_players} seats "
             f"(all, or {max_assignments} drawn); the matrix seats agent i at seat "
             "0 and agent j at every other seat"
         ),
@@ -345,12 +349,14 @@ def evaluate(
         **matrices,
         "symmetry": None if symmetry is None else symmetry["summary"],
     }
+    if env.failure is None:  # a game that cannot be lost: nothing to keep
+        arrays = {k: v for k, v in arrays.items() if "failed" not in k}
     return results, arrays
 
 
 def symmetry_measures(
     agent_params: Params,
-    config: HanabiRunConfig,
+    config: IPPORunConfig,
     policy: Policy,
     *,
     key: jax.Array,
@@ -358,15 +364,15 @@ def symmetry_measures(
     num_games: int,
     seed: int,
 ) -> dict[str, Any] | None:
-    """Each agent's color-equivariance error on the states it visits and its
-    cross-play with its own color-permuted copies (marl.play); None for
-    a game of one color (no color symmetry) or `permutations < 2`."""
-    params = config.game
-    if params.num_colors < 2 or permutations < 2 or num_games < 1:
+    """Each agent's equivariance error on the states it visits and its
+    cross-play with its own transformed copies (marl.play), over the game's
+    symmetries (Hanabi: color permutations); None for a game whose only symmetry
+    is the identity, or `permutations < 2`."""
+    env = config.scoring_environment
+    if env.symmetries.size < 2 or permutations < 2 or num_games < 1:
         return None
-    syms = sample_permutations(params, permutations, seed=seed)
-    num_players = params.num_players
-    env = environment(params)
+    syms = sample_symmetries(env.symmetries, permutations, seed=seed)
+    num_players = env.num_players
 
     def seats_of(agent: Params) -> Params:
         if config.ippo.share_parameters:
@@ -397,8 +403,8 @@ def symmetry_measures(
         "permuted_xp": copies[:, 1:].mean(-1),
     }
     summary = {
-        "num_permutations": int(syms.colors.shape[0]),
-        "permutations": syms.colors.tolist(),
+        "num_permutations": syms.size,
+        "permutations": list(syms.names),
         "num_games": num_games,
         "equivariance_error": errors.tolist(),
         "permuted_copy_scores": copies.tolist(),
@@ -416,7 +422,7 @@ def save_heatmaps(results: dict[str, Any], path: pathlib.Path) -> None:
     limits = (min(m.min() for m in matrices), max(m.max() for m in matrices))
     groups = [agent["group"] for agent in results["agents"]]
     for ax, kind, matrix in zip(axes, KINDS, matrices, strict=True):
-        title = f"{results['game']}: {'argmax-greedy' if kind else 'sampled'} policies"
+        title = f"{results['game']}\n{'argmax-greedy' if kind else 'sampled'} policies"
         plot_crossplay_heatmap(ax, matrix, title, limits, blocks=groups)
         ax.set_xlabel("agent in seat 2")
         ax.set_ylabel("agent in seat 1")
@@ -430,7 +436,7 @@ def default_out(paths: list[str]) -> pathlib.Path:
     return pathlib.Path("outputs") / "crossplay" / stamp
 
 
-def format_points(points: list[dict[str, Any]]) -> str:
+def format_points(points: list[dict[str, Any]], failure: str | None) -> str:
     cell = format_estimate
 
     def percent(value: float | None) -> str:
@@ -439,7 +445,7 @@ def format_points(points: list[dict[str, Any]]) -> str:
     lines = [
         f"{'group':<28} {'seeds':>5}  {'SP':>20}  {'XP':>20}  "
         f"{'SP argmax-greedy':>20}  {'XP argmax-greedy':>20}  "
-        f"{'SP perfect':>10}  {'SP lost on lives':>16}"
+        f"{'SP perfect':>10}  {'SP lost outright':>16}"
     ]
     for p in points:
         lines.append(
@@ -448,7 +454,7 @@ def format_points(points: list[dict[str, Any]]) -> str:
             f"{cell(p['sp_greedy'], p['sp_greedy_se']):>20}  "
             f"{cell(p['xp_greedy'], p['xp_greedy_se']):>20}  "
             f"{percent(p.get('sp_perfect')):>10}  "
-            f"{percent(p.get('sp_lost_lives')):>16}"
+            f"{percent(p.get(f'sp_{failure}')):>16}"
         )
     return "\n".join(lines)
 
@@ -464,8 +470,9 @@ def main(argv: list[str] | None = None) -> int:
         "--permutations",
         type=int,
         default=8,
-        help="color permutations for the symmetry measures, the identity included "
-        "(all of them when there are fewer); < 2 turns the measures off",
+        help="symmetries of the game for the symmetry measures (Hanabi: color "
+        "permutations), the identity included (all of them when there are fewer); "
+        "< 2 turns the measures off",
     )
     parser.add_argument(
         "--symmetry-games", type=int, default=500, help="games per permutation"
@@ -498,7 +505,8 @@ def main(argv: list[str] | None = None) -> int:
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
         print(
-            f"{len(agents)} agents ({config.preset}, {config.num_players} players) "
+            f"{len(agents)} agents ({config.scoring_environment.title}, "
+            f"{config.scoring_environment.num_players} players) "
             f"from {len({a.run for a in agents})} runs; {len(agents) ** 2} ordered "
             f"pairs x {args.games} games, sampled and greedy"
         )
@@ -521,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out / RESULTS_FILE, results)
     write_npz(out / "scores.npz", arrays)
     save_heatmaps(results, out / "crossplay.png")
-    print(format_points(results["points"]))
+    print(format_points(results["points"], results["failure"]))
     print(f"wrote {out / RESULTS_FILE}, {out / 'scores.npz'}, {out / 'crossplay.png'}")
     return 0
 

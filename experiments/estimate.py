@@ -1,13 +1,16 @@
-"""What a planned IPPO run or sweep on Hanabi costs, printed before it starts.
+"""What a planned IPPO run or sweep costs, printed before it starts.
 
-    python -m experiments.estimate                                 # cpu_small
-    python -m experiments.estimate hanabi=paper_full seeds=8
-    python -m experiments.estimate --multirun hanabi=paper_full hydra/launcher=slurm_gpu
-    python -m experiments.estimate --measure --measure-updates 1 hanabi=paper_full
-    python -m experiments.estimate --rate 2e6 --multirun hanabi=paper_full
+    python -m experiments.estimate                         # env=hanabi, hanabi_cpu
+    python -m experiments.estimate env=overcooked          # overcooked_cpu
+    python -m experiments.estimate preset=hanabi_paper_full seeds=8
+    python -m experiments.estimate --multirun preset=hanabi_paper_full \
+        hydra/launcher=slurm_gpu
+    python -m experiments.estimate --measure --measure-updates 1 \
+        preset=hanabi_paper_full
+    python -m experiments.estimate --rate 2e6 --multirun preset=hanabi_paper_full
 
-Takes the overrides of `python -m experiments.hanabi` (hydra composes
-conf/hanabi.yaml the same way); with --multirun, the jobs that the same command
+Takes the overrides of `python -m experiments.ippo` (hydra composes
+conf/ippo.yaml the same way); with --multirun, the jobs that the same command
 would launch (the preset's `hydra.sweeper.params` and the command line's sweeps,
 expanded by hydra's basic sweeper). Trains nothing. For each distinct job shape it
 lowers and compiles one chunk of the trainer (`log_every` updates of every seed x
@@ -47,7 +50,7 @@ from experiments.config import (
     one_line,
     to_config,
 )
-from experiments.hanabi import USER_ERRORS, HanabiRunConfig, cached_trainer
+from experiments.ippo_runs import USER_ERRORS, IPPORunConfig, trainer_of
 from marl.ippo import IPPOConfig, seed_keys
 from marl.sharding import device_memory_limit, memory_analysis
 
@@ -90,36 +93,36 @@ def planned_jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     if not multirun:
         if swept:
             raise EstimateError(
-                f"{' '.join(swept)} sweeps: pass --multirun, as to experiments.hanabi"
+                f"{' '.join(swept)} sweeps: pass --multirun, as to experiments.ippo"
             )
         return [[o.input_line for o in task]]
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        cfg = compose("hanabi", overrides=fixed, return_hydra_config=True)
+        cfg = compose("ippo", overrides=fixed, return_hydra_config=True)
     params = cfg.hydra.sweeper.get("params") or {}
     lines = [f"{key}={value}" for key, value in params.items()]
     lines += [o.input_line for o in task]
     return BasicSweeper.split_arguments(parser.parse_overrides(lines), None)[0]
 
 
-def job_config(overrides: list[str]) -> HanabiRunConfig:
-    """The frozen, validated config of one job, composed as experiments.hanabi
+def job_config(overrides: list[str]) -> IPPORunConfig:
+    """The frozen, validated config of one job, composed as experiments.ippo
     composes it."""
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        cfg = compose("hanabi", overrides=overrides)
-    return to_config(cfg, HanabiRunConfig)
+        cfg = compose("ippo", overrides=overrides)
+    return to_config(cfg, IPPORunConfig)
 
 
-def cost_key(config: HanabiRunConfig) -> tuple[Any, ...]:
+def cost_key(config: IPPORunConfig) -> tuple[Any, ...]:
     """Everything that fixes the compiled chunk's shapes and work."""
     ippo = tuple(
         (f.name, getattr(config.ippo, f.name))
         for f in dataclasses.fields(IPPOConfig)
         if f.name not in COST_FREE_FIELDS
     )
-    shape = (config.preset, config.num_players, config.seeds, len(config.coefs))
+    shape = (config.env_options, config.seeds, len(config.coefs))
     return (*shape, config.log_every, ippo)
 
 
@@ -144,7 +147,7 @@ def progress(message: str) -> None:
 
 
 def estimate_job(
-    config: HanabiRunConfig,
+    config: IPPORunConfig,
     *,
     measure: bool = False,
     measure_updates: int | None = None,
@@ -153,8 +156,7 @@ def estimate_job(
     """The costs of one job: sizes, XLA's memory analysis of one chunk, env steps,
     and with `measure` the env steps per second of `chunks` timed chunks of
     `measure_updates` updates (default: log_every) after an untimed one."""
-    params = config.game
-    trainer = cached_trainer(config.ippo, params)
+    trainer = trainer_of(config)
     runs = config.seeds * len(config.coefs)
     keys = seed_keys(config.ippo.seed, config.seeds)
     state = jax.eval_shape(trainer.init, keys, len(config.coefs))
@@ -166,8 +168,8 @@ def estimate_job(
     state_bytes = tree_bytes(state)
     batch = config.ippo.batch_size
     result: dict[str, Any] = {
-        "game": config.preset,
-        "num_players": config.num_players,
+        "game": config.environment.title,
+        "num_players": config.environment.num_players,
         "network": config.ippo.network,
         "seeds": config.seeds,
         "ent_coefs": len(config.coefs),
@@ -369,7 +371,7 @@ def format_report(plan: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(
         description=__doc__.splitlines()[0],
-        epilog="Any other argument is a hydra override, as for experiments.hanabi.",
+        epilog="Any other argument is a hydra override, as for experiments.ippo.",
     )
     parser.add_argument("overrides", nargs="*", help="hydra overrides")
     parser.add_argument(

@@ -1,10 +1,10 @@
 """Checked in the reference: a trained agent played inside hanabi-learning-environment.
 
-    python -m experiments.hle_check outputs/hanabi/<run> --games 2000
-    python -m experiments.hle_check outputs/hanabi/<run> --greedy --matched-decks
+    python -m experiments.hle_check outputs/ippo/<run> --games 2000
+    python -m experiments.hle_check outputs/ippo/<run> --greedy --matched-decks
 
 loads one agent (entropy coefficient `--ent-index`, seed `--seed-index`, the
-latest checkpoint) from an IPPO run directory (`python -m experiments.hanabi`,
+latest checkpoint) from an IPPO run directory (`python -m experiments.ippo env=hanabi`,
 docs/ippo.md), plays N games with it in the JAX game (`marl.play.play`)
 and N games in HLE's C++ game (`play_hle`), and prints both mean scores with
 their standard errors. They agree when
@@ -47,18 +47,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.config import ArgumentParser, interruptible
-from experiments.hanabi import CONFIG_FILE, HanabiRunConfig
-from experiments.hanabi_agents import (
+from experiments.agents import (
     CrossPlayError,
     load_config,
     load_run,
     seat_policy,
 )
+from experiments.config import ArgumentParser, interruptible
+from experiments.ippo_runs import CONFIG_FILE, IPPORunConfig
 from experiments.results import format_estimate
 from games import hanabi
 from games.hanabi.environment import environment
-from games.hanabi.verify import HleDealer, canonical_encoder, hle_config, legal_uids
+from games.hanabi.hle import HleDealer, canonical_encoder, hle_config, legal_uids
 from marl.checkpoint import CheckpointError
 from marl.exact_pg import ConfigError
 from marl.ippo import IPPOConfig
@@ -317,11 +317,19 @@ def check(
     return Agreement(jax_scores, hle_scores)
 
 
+def hanabi_params(config: IPPORunConfig) -> hanabi.HanabiParams:
+    """The Hanabi game of a run on the hanabi environment."""
+    env = config.env
+    return hanabi.make_params(
+        env.get("preset", "Hanabi-Full"), env.get("num_players", 2)
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Agent:
     """One trained agent of an IPPO run, ready for `play` and `play_hle`."""
 
-    config: HanabiRunConfig
+    config: IPPORunConfig
     policy: Policy
     """The per-seat policy (`share_parameters=False`) of the run's network."""
     seats: Seats
@@ -350,7 +358,11 @@ def load_agent(run_dir: pathlib.Path, ent_index: int, seed_index: int) -> Agent:
             f"--seed-index {seed_index} is out of range: the run has "
             f"{config.seeds} seeds"
         )
-    params = config.game
+    if config.env_name != "hanabi":
+        raise HleCheckError(
+            f"{run_dir} trained on {config.env_name}; the HLE check plays Hanabi"
+        )
+    params = hanabi_params(config)
     net_params, step = load_run(run_dir, config)  # leaves [E, S, ...]
     num_players = params.num_players
 
@@ -426,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ippo = config.ippo
     print(
         f"agent: {args.run_dir}, seed {args.seed_index}, ent_coef {agent.ent_coef:g}, "
-        f"update {agent.step}; {config.preset}, {config.num_players} players, "
+        f"update {agent.step}; {config.describe_env()}, "
         f"{ippo.network}{'' if ippo.share_parameters else ' per seat'}; "
         f"{args.games} games per side, {'greedy' if args.greedy else 'sampled'}, "
         f"{'the same decks and keys' if args.matched_decks else 'independent decks'}"
@@ -434,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     agreement = check(
         agent.policy,
         agent.seats,
-        config.game,
+        hanabi_params(config),
         seed=args.seed,
         num_games=args.games,
         greedy=args.greedy,

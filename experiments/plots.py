@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from experiments.results import CROSSPLAY_KINDS
 from marl.files import atomic_write_bytes
 
 # Sized to be read at a paper's column width (about 3.3 inches): panels of about
@@ -139,7 +140,7 @@ def plot_hanabi_sp_xp(ax: Any, results: dict[str, Any]) -> None:
 def plot_sp_xp(ax: Any, results: dict[str, Any]) -> None:
     """SP and XP (stochastic and tie-aware greedified) against tau on one axis;
     Hanabi cross-play results against the entropy coefficient."""
-    if results.get("kind") == "hanabi_crossplay":
+    if results.get("kind") in CROSSPLAY_KINDS:
         plot_hanabi_sp_xp(ax, results)
         return
     points = sorted(results["points"], key=lambda p: p["tau"])
@@ -403,7 +404,14 @@ def plot_crossplay_heatmap(
     for edge in starts[1:]:
         ax.axhline(edge - 0.5, color="white", linewidth=1)
         ax.axvline(edge - 0.5, color="white", linewidth=1)
-    ax.set_xticks(centers, names, rotation=30 if len(names) > 3 else 0, ha="right")
+    # Rotated where the names would run into each other.
+    crowded = len(names) > 3 or sum(len(name) for name in names) > 24
+    ax.set_xticks(
+        centers,
+        names,
+        rotation=30 if crowded else 0,
+        ha="right" if crowded else "center",
+    )
     ax.set_yticks(centers, names)
 
 

@@ -18,6 +18,11 @@ import numpy as np
 from marl.files import atomic_write_bytes
 
 RESULTS_FILE = "results.json"
+TRAINING_KINDS = ("ippo_training", "hanabi_training")
+"""`kind` of an IPPO training run's results (the second: before the environment
+contract, Hanabi only)."""
+CROSSPLAY_KINDS = ("crossplay", "hanabi_crossplay")
+"""`kind` of a cross-play evaluation's results (likewise)."""
 
 
 def write_json(path: pathlib.Path, payload: Any) -> None:

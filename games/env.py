@@ -75,7 +75,10 @@ class Environment:
     """
 
     name: str
-    """Registry name and the description used in logs (e.g. 'hanabi')."""
+    """Registry name (e.g. 'hanabi')."""
+    title: str
+    """The game as results and figures name it (Hanabi: the preset,
+    'Hanabi-Very-Small'; Overcooked: 'Overcooked V2 cramped_room')."""
     num_players: int
     """P seats."""
     num_actions: int
@@ -106,12 +109,17 @@ class Environment:
     failure: str | None
     """What results call the fraction of `failed` episodes (Hanabi:
     'lost_lives'); None where an episode cannot be lost outright."""
+    max_score: int | None
+    """The highest score, where scores are integers from 0 to it (Hanabi: colors
+    x ranks), so results count the episodes per score; else None."""
     symmetries: Symmetries
     """The game's symmetries (at least the identity)."""
     permute_state: Callable[[State, int], State]
     """(state, g) -> the state transformed by symmetry g (g a Python int)."""
-    options: tuple[tuple[str, Any], ...] = ()
-    """The options it was made with (what a run directory records)."""
+    scoring: tuple[tuple[str, Any], ...] = ()
+    """Options that make the common reward the game's score, which evaluation
+    plays (Overcooked: reward_shaping=0, no shaped rewards); empty where the
+    training reward is the score."""
 
     @property
     def num_deciders(self) -> int:

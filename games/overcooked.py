@@ -28,8 +28,12 @@ Episodes last `max_steps` steps (JaxMARL's 400 by default); nothing ends earlier
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
+import os
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -208,9 +212,27 @@ def permute_state(state: Any, sym: GridSymmetry, height: int, width: int) -> Any
     )
 
 
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silences file descriptor 1 while JaxMARL is first imported: it announces
+    its optional submodules there (one of its modules rebinds `sys.stdout`
+    during the import, so `contextlib.redirect_stdout` does not catch it)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def layouts() -> tuple[str, ...]:
     """The names of JaxMARL's Overcooked V2 layouts."""
-    from jaxmarl.environments.overcooked_v2.layouts import overcooked_v2_layouts
+    with _quiet_stdout():
+        from jaxmarl.environments.overcooked_v2.layouts import overcooked_v2_layouts
 
     return tuple(overcooked_v2_layouts)
 
@@ -230,8 +252,11 @@ def make(
     """
     reject_options("overcooked", options, OPTIONS)
     try:
-        from jaxmarl.environments.overcooked_v2 import OvercookedV2
-        from jaxmarl.environments.overcooked_v2.layouts import overcooked_v2_layouts
+        with _quiet_stdout():
+            from jaxmarl.environments.overcooked_v2 import OvercookedV2
+            from jaxmarl.environments.overcooked_v2.layouts import (
+                overcooked_v2_layouts,
+            )
     except ImportError as error:
         raise EnvironmentOptionError(
             f"env=overcooked needs JaxMARL: pip install -e '.[overcooked]' ({error})"
@@ -280,6 +305,7 @@ def make(
     seats = np.arange(num_players, dtype=np.int32)
     return Environment(
         name="overcooked",
+        title=f"Overcooked V2 {layout}",
         num_players=num_players,
         num_actions=len(_ACTIONS),
         obs_size=int(np.prod(obs_shape)),
@@ -293,14 +319,10 @@ def make(
         actors=lambda state: jnp.asarray(seats),
         failed=lambda state: jnp.zeros((), bool),
         failure=None,
+        max_score=None,
         symmetries=tables,
         permute_state=lambda state, g: permute_state(
             state, syms[g], spec.height, spec.width
         ),
-        options=(
-            ("layout", layout),
-            ("max_steps", max_steps),
-            ("reward_shaping", shaping),
-            ("agent_view_size", agent_view_size),
-        ),
+        scoring=(("reward_shaping", 0.0),),
     )

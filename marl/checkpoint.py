@@ -16,7 +16,7 @@ truncated or corrupt, written by a different configuration, or whose structure,
 shapes or dtypes differ from the state this run expects.
 
 With `marl.files`, these are the only functions in `marl/` that touch the
-filesystem; they are called by the entry points (`experiments/hanabi.py`).
+filesystem; they are called by the entry points (`experiments/ippo.py`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ T = TypeVar("T")
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the one-line message says why."""
+
+
+class ForeignCheckpointError(CheckpointError):
+    """A checkpoint written by a different configuration than the one loading it."""
 
 
 class CorruptCheckpointError(CheckpointError):
@@ -209,7 +213,7 @@ def load_checkpoint(
     path = pathlib.Path(path)
     manifest, arrays = _read(path)
     if manifest["config_hash"] != config_hash:
-        raise CheckpointError(
+        raise ForeignCheckpointError(
             f"checkpoint {path} was written by a different configuration "
             f"(hash {manifest['config_hash']}, this run {config_hash})"
         )

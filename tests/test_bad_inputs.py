@@ -28,7 +28,7 @@ SHARED = ROOT.parent / "shared" / "dpomdp"
 
 # Tiny settings that keep a run that is wrongly accepted short.
 TAB = ["seeds=3", "taus=[0,1]", "learner.steps=20", "learner.window=10"]
-HAN = [*HANABI_TINY, "preset=Hanabi-Very-Small", "ent_coefs=[0.01]"]
+HAN = [*HANABI_TINY, "env.preset=Hanabi-Very-Small", "ent_coefs=[0.01]"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Bad:
 
 
 def bad(id: str, module: str, message: str, *args: str) -> Bad:
-    hydra = module in ("tabular", "hanabi")
+    hydra = module in ("tabular", "ippo")
     uses_dir = any("{out}" in a or "{run}" in a for a in args)
     if hydra and not uses_dir and not any("hydra.run.dir" in a for a in args):
         args = (*args, "hydra.run.dir={out}")
@@ -184,41 +184,50 @@ CASES = [
         "seeds=4",
         "hydra.run.dir={tabrun}",
     ),
-    # --- experiments.hanabi ----------------------------------------------------------
-    bad("han-log-every-0", "hanabi", "log_every=0", *HAN, "log_every=0"),
-    bad("han-lr-inf", "hanabi", "ippo.lr=inf", *HAN, "ippo.lr=inf"),
-    bad("han-lr-neg", "hanabi", "ippo.lr", *HAN, "ippo.lr=-1"),
-    bad("han-lambda", "hanabi", "ippo.gae_lambda", *HAN, "ippo.gae_lambda=2"),
-    bad("han-num-envs-0", "hanabi", "ippo.num_envs", *HAN, "ippo.num_envs=0"),
+    # --- experiments.ippo ------------------------------------------------------------
+    bad("han-log-every-0", "ippo", "log_every=0", *HAN, "log_every=0"),
+    bad("han-lr-inf", "ippo", "ippo.lr=inf", *HAN, "ippo.lr=inf"),
+    bad("han-lr-neg", "ippo", "ippo.lr", *HAN, "ippo.lr=-1"),
+    bad("han-lambda", "ippo", "ippo.gae_lambda", *HAN, "ippo.gae_lambda=2"),
+    bad("han-num-envs-0", "ippo", "ippo.num_envs", *HAN, "ippo.num_envs=0"),
     bad(
         "han-minibatches",
-        "hanabi",
+        "ippo",
         "ippo.num_minibatches=3",
         *HAN,
         "ippo.num_minibatches=3",
     ),
-    bad("han-players-1", "hanabi", "players", *HAN, "num_players=1"),
-    bad("han-players-6", "hanabi", "needs 2 to 5 players", *HAN, "num_players=6"),
-    bad("han-preset", "hanabi", "unknown Hanabi preset", *HAN, "preset=Hanabi-Huge"),
-    bad("han-group", "hanabi", "nope", "hanabi=nope"),
-    bad("han-network", "hanabi", "ippo.network", *HAN, "ippo.network=transformer"),
-    bad("han-ent-neg", "hanabi", "ent_coefs", *HAN, "ent_coefs=[-1]"),
-    bad("han-seeds-0", "hanabi", "seeds", *HAN, "seeds=0"),
-    bad("han-ckpt-every", "hanabi", "checkpoint_every=3", *HAN, "checkpoint_every=3"),
-    bad("han-keep-0", "hanabi", "keep_checkpoints", *HAN, "keep_checkpoints=0"),
-    bad("han-resume-word", "hanabi", "resume='maybe'", *HAN, "resume=maybe"),
-    bad("han-resume-empty", "hanabi", "no checkpoint", *HAN, "resume=true"),
-    bad("han-unknown-key", "hanabi", "ippo.lrr", *HAN, "ippo.lrr=1"),
+    bad("han-players-1", "ippo", "players", *HAN, "env.num_players=1"),
+    bad("han-players-6", "ippo", "needs 2 to 5 players", *HAN, "env.num_players=6"),
+    bad("han-preset", "ippo", "unknown Hanabi preset", *HAN, "env.preset=Hanabi-Huge"),
+    bad("han-group", "ippo", "nope", "preset=nope"),
+    bad("han-env", "ippo", "chess", "env=chess"),
+    bad("han-env-option", "ippo", "env.layout", *HAN, "+env.layout=cramped_room"),
+    bad(
+        "oc-layout",
+        "ippo",
+        "env.layout='nowhere'",
+        "env=overcooked",
+        "env.layout=nowhere",
+    ),
+    bad("han-network", "ippo", "ippo.network", *HAN, "ippo.network=transformer"),
+    bad("han-ent-neg", "ippo", "ent_coefs", *HAN, "ent_coefs=[-1]"),
+    bad("han-seeds-0", "ippo", "seeds", *HAN, "seeds=0"),
+    bad("han-ckpt-every", "ippo", "checkpoint_every=3", *HAN, "checkpoint_every=3"),
+    bad("han-keep-0", "ippo", "keep_checkpoints", *HAN, "keep_checkpoints=0"),
+    bad("han-resume-word", "ippo", "resume='maybe'", *HAN, "resume=maybe"),
+    bad("han-resume-empty", "ippo", "no checkpoint", *HAN, "resume=true"),
+    bad("han-unknown-key", "ippo", "ippo.lrr", *HAN, "ippo.lrr=1"),
     bad(
         "han-too-few-steps",
-        "hanabi",
+        "ippo",
         "total_timesteps",
         *HAN,
         "ippo.total_timesteps=10",
     ),
     bad(
         "han-rerun-other-config",
-        "hanabi",
+        "ippo",
         "already has checkpoints",
         *HAN,
         "seeds=3",
@@ -226,7 +235,7 @@ CASES = [
     ),
     bad(
         "han-resume-corrupt",
-        "hanabi",
+        "ippo",
         "no intact checkpoint",
         *HAN,
         "resume=true",
@@ -418,7 +427,7 @@ def prepared(tmp_path_factory):
     done = run_module("tabular", [*TAB, f"hydra.run.dir={tab}"])
     assert done.returncode == 0, done.stderr
     run = root / "hanrun"
-    done = run_module("hanabi", [*HAN, f"hydra.run.dir={run}"])
+    done = run_module("ippo", [*HAN, f"hydra.run.dir={run}"])
     assert done.returncode == 0, done.stderr
     return root
 

@@ -10,7 +10,7 @@ import jax
 import pytest
 
 from experiments import estimate
-from experiments.hanabi import cached_trainer
+from experiments.ippo_runs import trainer_of
 from marl.ippo import seed_keys
 from tests.test_ippo_entry_point import TINY  # 6 tiny updates, 2 seeds x 2 coefs
 
@@ -25,7 +25,7 @@ def test_estimate_sizes_memory_and_measured_rate_of_one_run():
 
     # eval_shape's size is the size of the real state.
     config = estimate.job_config(TINY)
-    trainer = cached_trainer(config.ippo, config.game)
+    trainer = trainer_of(config)
     state = trainer.init(seed_keys(0, 2), 2)
     assert shape["state_bytes"] == estimate.tree_bytes(state)
     assert shape["checkpoint_bytes_per_seed"] == shape["state_bytes"] // 2
@@ -59,10 +59,10 @@ def test_estimate_sizes_memory_and_measured_rate_of_one_run():
 
 def test_estimate_expands_a_sweep_as_hydra_does():
     # The preset's sweep (hydra.sweeper.params) without compiling anything.
-    jobs = estimate.planned_jobs(["hanabi=paper_full"], multirun=True)
+    jobs = estimate.planned_jobs(["preset=hanabi_paper_full"], multirun=True)
     assert jobs == [
-        ["ippo.gae_lambda=0.9", "hanabi=paper_full"],
-        ["ippo.gae_lambda=0.95", "hanabi=paper_full"],
+        ["ippo.gae_lambda=0.9", "preset=hanabi_paper_full"],
+        ["ippo.gae_lambda=0.95", "preset=hanabi_paper_full"],
     ]
     # Jobs that differ only in numbers share one compiled estimate.
     sweep = [*TINY[2:], "seeds=2", "ent_coefs=[0.01],[0.1]", "ippo.gae_lambda=0.9,0.95"]

@@ -107,7 +107,7 @@ def _play_hle_game(params: HanabiParams, seed: int):
     (completed with the undealt cards), the moves, and the reference v0 vectors
     of every player at every state, float32[T + 1, P, O]."""
     pyhanabi = pytest.importorskip("hanabi_learning_environment.pyhanabi")
-    from games.hanabi.verify import hle_config
+    from games.hanabi.hle import hle_config
 
     rng = np.random.default_rng(seed)
     game = pyhanabi.HanabiGame(hle_config(params, seed=seed))

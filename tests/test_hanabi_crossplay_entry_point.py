@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import compare, crossplay, hanabi_agents
-from experiments import hanabi as train_entry
-from games.hanabi.environment import environment
+from experiments import agents as hanabi_agents
+from experiments import compare, crossplay
+from experiments import ippo as train_entry
 from marl import play as games_play
 from tests.tiny_runs import HANABI_TINY
 
@@ -26,7 +26,7 @@ def sweep(tmp_path_factory):
     """Two runs differing only in the root seed: their agents pool by group."""
     root = tmp_path_factory.mktemp("sweep")
     for seed in (0, 1):
-        argv = ["experiments.hanabi", *TINY, f"ippo.seed={seed}"]
+        argv = ["experiments.ippo", *TINY, f"ippo.seed={seed}"]
         argv.append(f"hydra.run.dir={root / f'{seed}_run'}")
         previous = sys.argv
         sys.argv = argv
@@ -42,7 +42,7 @@ def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
     args = [str(sweep), "--games", "6", "--permutations", "2"]
     assert crossplay.main([*args, "--symmetry-games", "3", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["kind"] == "hanabi_crossplay"
+    assert results["kind"] == "crossplay"
     assert results["game"] == "Hanabi-Small" and results["num_agents"] == 8
     assert np.asarray(results["matrix"]).shape == (8, 8)
     assert np.asarray(results["matrix_greedy_se"]).shape == (8, 8)
@@ -174,7 +174,7 @@ def test_three_players_cross_play_over_assignments_of_distinct_agents(tmp_path):
     """With 3 players, XP is the mean over all 4!/1! = 24 assignments of distinct
     agents to the seats, each played as a direct `play_outcome` would play it."""
     run = tmp_path / "three"
-    argv = ["experiments.hanabi", *TINY, "num_players=3", "seeds=4"]
+    argv = ["experiments.ippo", *TINY, "env.num_players=3", "seeds=4"]
     argv += ["ent_coefs=[0.1]", f"hydra.run.dir={run}"]
     previous, sys.argv = sys.argv, argv
     try:
@@ -195,7 +195,7 @@ def test_three_players_cross_play_over_assignments_of_distinct_agents(tmp_path):
     assert point["xp_se"] is not None and sum(point["xp_score_counts"]) == 24 * 6
     # One assignment played directly: the same games on the same decks.
     _, params, config, _ = hanabi_agents.load_agents([str(run)])
-    env = environment(config.game)
+    env = config.scoring_environment
     policy = hanabi_agents.seat_policy(config.ippo, env)
     table = games_play.identity_tables(env)
     seats = games_play.make_seats(

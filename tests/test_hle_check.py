@@ -22,7 +22,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from experiments import hle_check
-from experiments.hanabi import CHECKPOINT_DIR, CONFIG_FILE, HanabiRunConfig, save_all
+from experiments.ippo_runs import CHECKPOINT_DIR, CONFIG_FILE, IPPORunConfig, save_all
 from games import hanabi
 from games.hanabi.environment import environment
 from marl import play as games_play
@@ -172,9 +172,10 @@ def test_agreement_mean_standard_error_and_bound_by_hand():
 
 
 def _write_run(run_dir, train_config: IPPOConfig, state, checkpoint: bool = True):
-    """A run directory as `python -m experiments.hanabi` leaves it (one seed, one
+    """A run directory as `python -m experiments.ippo` leaves it (one seed, one
     entropy coefficient): config.yaml and the final checkpoint."""
-    config = HanabiRunConfig(seeds=1, ippo=train_config)
+    env = {"name": "hanabi", "preset": PRESET, "num_players": 2}
+    config = IPPORunConfig(env=env, seeds=1, ippo=train_config)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(OmegaConf.to_yaml(OmegaConf.structured(config)))
     if checkpoint:

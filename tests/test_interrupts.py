@@ -79,7 +79,7 @@ def test_ctrl_c_on_a_hanabi_run_keeps_its_last_chunk_and_resumes(tmp_path):
         f"hydra.run.dir={run_dir}",
     ]
     long = [*tiny, "ippo.total_timesteps=6400000"]  # 100,000 updates
-    status, _, err = interrupt_when("experiments.hanabi", long, marker="update 2/")
+    status, _, err = interrupt_when("experiments.ippo", long, marker="update 2/")
     assert_one_line(status, err, run_dir)
     saved = sorted((run_dir / "checkpoints" / "0").glob("step_*.npz"))
     assert saved, "the finished chunks were not saved"
@@ -88,7 +88,7 @@ def test_ctrl_c_on_a_hanabi_run_keeps_its_last_chunk_and_resumes(tmp_path):
     assert records[-1]["update"] >= step >= 2
     again = [*long, "resume=true", f"stop_after={step + 1}"]
     resumed = subprocess.run(
-        [sys.executable, "-m", "experiments.hanabi", *again],
+        [sys.executable, "-m", "experiments.ippo", *again],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""One tiny in-process run of `python -m experiments.hanabi`, a stop and resume
+"""One tiny in-process run of `python -m experiments.ippo` (Hanabi), a stop and resume
 that ends where the uninterrupted run ends, a killed run resubmitted with the
 same command (resume=auto) and a finished one skipped, and its one-line errors."""
 
@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from experiments import hanabi as entry
+from experiments import ippo as entry
 from marl.ippo import Trainer
 
 # 6 updates of 8 games x 8 steps, 2 seeds x 2 entropy coefficients; a chunk is
@@ -29,7 +29,7 @@ TINY = [
 
 
 def run_hanabi(monkeypatch, *args: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["experiments.hanabi", *args])
+    monkeypatch.setattr(sys, "argv", ["experiments.ippo", *args])
     entry.main()
 
 
@@ -177,14 +177,12 @@ def test_hanabi_auto_resume_after_a_kill_then_skip_when_finished(monkeypatch, tm
     run_hanabi(monkeypatch, *command, f"hydra.run.dir={full}")
     records = [json.loads(line) for line in (full / "metrics.jsonl").open()]
 
-    original = entry.cached_trainer
-    monkeypatch.setattr(
-        entry, "cached_trainer", lambda *a: interrupting(original(*a), 2)
-    )
+    original = entry.trainer_of
+    monkeypatch.setattr(entry, "trainer_of", lambda *a: interrupting(original(*a), 2))
     with pytest.raises(SystemExit) as stopped:  # Ctrl-C: one line, status 130
         run_hanabi(monkeypatch, *command, f"hydra.run.dir={killed}")
     assert stopped.value.code == 130
-    monkeypatch.setattr(entry, "cached_trainer", original)
+    monkeypatch.setattr(entry, "trainer_of", original)
     assert not (killed / "results.json").exists()
     assert checkpoint_names(killed) == [["step_000000004.npz"]] * 2
 
@@ -218,11 +216,9 @@ def test_hanabi_auto_resume_after_a_kill_then_skip_when_finished(monkeypatch, tm
         name: ((killed / name).read_bytes(), (killed / name).stat().st_mtime_ns)
         for name in ("results.json", "metrics.jsonl", "config.yaml")
     }
-    monkeypatch.setattr(
-        entry, "cached_trainer", lambda *a: interrupting(original(*a), 0)
-    )
+    monkeypatch.setattr(entry, "trainer_of", lambda *a: interrupting(original(*a), 0))
     run_hanabi(monkeypatch, *command, f"hydra.run.dir={killed}")
-    monkeypatch.setattr(entry, "cached_trainer", original)
+    monkeypatch.setattr(entry, "trainer_of", original)
     for name, (data, mtime) in before.items():
         assert (killed / name).read_bytes() == data
         assert (killed / name).stat().st_mtime_ns == mtime
@@ -238,8 +234,8 @@ def test_hanabi_bad_input_exits_2_with_one_line(monkeypatch, tmp_path):
     out = tmp_path / "bad"
     cases = {
         "ippo.num_minibatches=3": "ippo.num_minibatches=3",
-        "num_players=6": "needs 2 to 5 players",
-        "preset=Hanabi-Huge": "unknown Hanabi preset",
+        "env.num_players=6": "needs 2 to 5 players",
+        "env.preset=Hanabi-Huge": "unknown Hanabi preset",
         "checkpoint_every=3": "checkpoint_every=3",
         "resume=maybe": "resume='maybe'",
     }

@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from experiments import compare, crossplay, tabular
-from experiments import hanabi as entry
+from experiments import ippo as entry
 
 ROOT = entry.CONF_DIR.parent
 SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
@@ -41,11 +41,11 @@ def composed(config_name: str, *overrides: str):
 
 def test_slurm_launcher_composes_with_the_paper_preset(monkeypatch):
     cfg = composed(
-        "hanabi",
-        "hanabi=paper_full",
+        "ippo",
+        "preset=hanabi_paper_full",
         "hydra/launcher=slurm_gpu",
         "resume=auto",
-        "hydra.sweep.dir=multirun/hanabi/entropy_paper_full",
+        "hydra.sweep.dir=multirun/ippo/entropy_paper_full",
         "hydra.launcher.partition=gpu",
         "hydra.launcher.timeout_min=720",
     )
@@ -54,12 +54,12 @@ def test_slurm_launcher_composes_with_the_paper_preset(monkeypatch):
     assert launcher.gpus_per_node == 1 and launcher.tasks_per_node == 1
     assert launcher.partition == "gpu" and launcher.timeout_min == 720
     assert launcher.max_num_timeout > 0 and launcher.signal_delay_s >= 300
-    assert launcher.submitit_folder == "multirun/hanabi/entropy_paper_full/.submitit/%j"
+    assert launcher.submitit_folder == "multirun/ippo/entropy_paper_full/.submitit/%j"
     # The preset's sweep and the job directories a resubmission lands in again.
     assert cfg.hydra.sweeper.params == {"ippo.gae_lambda": "0.9,0.95"}
     sweep = OmegaConf.to_container(cfg.hydra.sweep)  # unresolved
     assert sweep["subdir"] == "${hydra.job.num}_${name}"
-    assert cfg.name == "paper_full" and cfg.resume == "auto"
+    assert cfg.name == "hanabi_paper_full" and cfg.resume == "auto"
     assert cfg.ippo.network == "gru" and cfg.ippo.num_envs == 1024
 
     # submitit accepts every field: the batch script it would submit.
@@ -111,7 +111,7 @@ def sweep_command(sweep_dir) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "experiments.hanabi",
+        "experiments.ippo",
         "--multirun",
         "hydra/launcher=local",
         "ent_coefs=[0.01],[0.1]",
@@ -138,7 +138,7 @@ def run_sweep(sweep_dir) -> str:
 def test_local_sweep_feeds_crossplay_and_compare_and_resubmits(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     run_sweep(sweep)
-    jobs = [sweep / "0_cpu_small", sweep / "1_cpu_small"]
+    jobs = [sweep / "0_hanabi_cpu", sweep / "1_hanabi_cpu"]
     coefs = [
         json.loads((job / "results.json").read_text())["ent_coefs"] for job in jobs
     ]
@@ -159,9 +159,9 @@ def test_local_sweep_feeds_crossplay_and_compare_and_resubmits(tmp_path, capsys)
     run_sweep(sweep)
     assert (jobs[0] / "results.json").read_bytes() == finished
     assert (jobs[0] / "results.json").stat().st_mtime_ns == finished_mtime
-    log = (jobs[0] / "hanabi.log").read_text()
+    log = (jobs[0] / "ippo.log").read_text()
     assert "already finished" in log
-    assert "resumed from update 2 of 4" in (jobs[1] / "hanabi.log").read_text()
+    assert "resumed from update 2 of 4" in (jobs[1] / "ippo.log").read_text()
     for seed in (0, 1):
         got = np.load(jobs[1] / f"checkpoints/{seed}/step_000000004.npz")
         for key, want in final[seed].items():

@@ -92,9 +92,10 @@ def test_the_wheel_carries_the_configs_and_its_console_scripts_run(tmp_path):
         timeout=300,
     )
     assert install.returncode == 0, install.stderr[-2000:]
-    assert (site / "experiments" / "conf" / "hanabi" / "cpu_small.yaml").is_file()
+    assert (site / "experiments" / "conf" / "preset" / "hanabi_cpu.yaml").is_file()
+    assert (site / "experiments" / "conf" / "env" / "overcooked.yaml").is_file()
     scripts = {p.name for p in (site / "bin").iterdir()}
-    assert {"zsc-tabular", "zsc-compare", "zsc-hanabi", "zsc-crossplay"} <= scripts
+    assert {"zsc-tabular", "zsc-compare", "zsc-ippo", "zsc-crossplay"} <= scripts
     run_dir = tmp_path / "run"
     out = f"hydra.run.dir={run_dir}"
     env = {**os.environ, "PYTHONPATH": str(site)}

@@ -11,7 +11,7 @@ TINY = [
 # 2 updates of 8 games x 8 steps on Hanabi-Small (2 colors), 2 seeds x 2 entropy
 # coefficients per run, a checkpoint at the end.
 HANABI_TINY = [
-    "preset=Hanabi-Small",
+    "env.preset=Hanabi-Small",
     "seeds=2",
     "ent_coefs=[0.01,0.1]",
     "ippo.num_envs=8",

@@ -44,8 +44,9 @@ def color_symmetries(params: HanabiParams) -> tuple[Symmetries, ColorPermutation
     return tables, perms
 
 
-def environment(params: HanabiParams) -> Environment:
-    """Hanabi with the game constants `params` as an `Environment`."""
+def environment(params: HanabiParams, title: str = "Hanabi") -> Environment:
+    """Hanabi with the game constants `params` as an `Environment` (`title`: the
+    preset's name, what results call the game)."""
     symmetries, perms = color_symmetries(params)
 
     def env_reset(key: jax.Array) -> HanabiState:
@@ -63,6 +64,7 @@ def environment(params: HanabiParams) -> Environment:
 
     return Environment(
         name="hanabi",
+        title=title,
         num_players=params.num_players,
         num_actions=params.num_actions,
         obs_size=canonical_size(params),
@@ -76,9 +78,9 @@ def environment(params: HanabiParams) -> Environment:
         actors=lambda state: state.current_player[None].astype(jnp.int32),
         failed=lambda state: state.life_tokens < 1,
         failure="lost_lives",
+        max_score=params.max_score,
         symmetries=symmetries,
         permute_state=lambda state, g: permute_state(state, one_permutation(g)),
-        options=(("params", params),),
     )
 
 
@@ -88,4 +90,4 @@ def make(
     """The registry's factory: HLE's `preset` (`games.hanabi.PRESETS`) for
     `num_players` players."""
     reject_options("hanabi", options, OPTIONS)
-    return environment(make_params(preset, num_players))
+    return environment(make_params(preset, num_players), title=preset)

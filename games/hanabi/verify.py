@@ -9,10 +9,9 @@ non-terminal states), every player's canonical observation vector, the reward
 (score change), the current player, termination and how the game ended, and
 returns a `Report` of the mismatches.
 
-HLE's Python API (0.0.4) has no call to deal a chosen card, so the recorder builds
-HLE's C++ `HanabiMove(kDeal, card_index=-1, target_offset=-1, color, rank)` (an
-int enum and four int8s, hanabi_move.h) in cffi memory and applies it with
-`StateApplyMove`, reading back every dealt card to check it.
+HLE is driven through the bridge `games.hanabi.hle` (its game parameters, its
+canonical encoder, legal move ids, and dealing chosen cards), which
+`experiments.hle_check` shares.
 
 The moves come from a biased random policy, so that games are long and reach
 every ending: with a per-game probability it plays a card that is truly
@@ -27,15 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import struct
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from games.hanabi.encoding import canonical, canonical_sections, canonical_size
+from games.hanabi.hle import HleDealer, canonical_encoder, hle_config, legal_uids
 from games.hanabi.params import HanabiParams, make_params
 from games.hanabi.rules import (
     HanabiState,
@@ -52,8 +50,6 @@ END_NAMES = {
     OUT_OF_CARDS: "out_of_cards",
     COMPLETED_FIREWORKS: "completed_fireworks",
 }
-_HLE_DEAL_MOVE = 5  # HanabiMove::kDeal
-_CARD_KNOWLEDGE_OBSERVATION = 1  # HanabiGame::kCardKnowledge, rl_env's presets
 _MAX_BATCH_BYTES = 48 * 2**20  # observations held per replayed batch
 
 
@@ -126,84 +122,6 @@ class Report:
             f"max {self.max_score} mean {mean:.2f}; longest game {self.max_length} "
             f"moves; mismatches {self.mismatches}"
         )
-
-
-def hle_config(params: HanabiParams, seed: int = 0) -> dict[str, int | bool]:
-    """The pyhanabi.HanabiGame parameters of `params` (card-knowledge observations,
-    start player 0, as rl_env's presets)."""
-    return {
-        "players": params.num_players,
-        "colors": params.num_colors,
-        "ranks": params.num_ranks,
-        "hand_size": params.hand_size,
-        "max_information_tokens": params.max_information_tokens,
-        "max_life_tokens": params.max_life_tokens,
-        "observation_type": _CARD_KNOWLEDGE_OBSERVATION,
-        "random_start_player": False,
-        "seed": seed,
-    }
-
-
-def canonical_encoder(pyhanabi: Any, game: Any, params: HanabiParams) -> Any:
-    """HLE's CANONICAL ObservationEncoder for `game`, checked to be as wide as
-    `games.hanabi.canonical`."""
-    size = canonical_size(params)
-    encoder = pyhanabi.ObservationEncoder(
-        game, pyhanabi.ObservationEncoderType.CANONICAL
-    )
-    if encoder.shape() != [size]:
-        raise RuntimeError(f"HLE's canonical shape {encoder.shape()} is not [{size}]")
-    return encoder
-
-
-def legal_uids(game: Any, state: Any, uid_of: dict[str, int]) -> list[int]:
-    """The move uids (= our action ids) of the acting player's legal moves in an
-    HLE state; `uid_of` caches uids by the moves' text across calls."""
-    uids = []
-    for move in state.legal_moves():
-        key = str(move)
-        if key not in uid_of:
-            uid_of[key] = game.get_move_uid(move)
-        uids.append(uid_of[key])
-    return uids
-
-
-class HleDealer:
-    """Deals chosen cards in HLE through a hand-built kDeal move (see module doc)."""
-
-    def __init__(self, pyhanabi: Any, params: HanabiParams):
-        self.ffi, self.lib = pyhanabi.ffi, pyhanabi.lib
-        self.params = params
-        self.card = self.ffi.new("pyhanabi_card_t*")
-        self.moves: list[tuple[Any, Any]] = []
-        for card in range(params.num_card_types):
-            color, rank = divmod(card, params.num_ranks)
-            raw = self.ffi.new(
-                "char[8]", struct.pack("<ibbbb", _HLE_DEAL_MOVE, -1, -1, color, rank)
-            )
-            move = self.ffi.new("pyhanabi_move_t*")
-            move.move = raw
-            if (
-                self.lib.MoveType(move) != _HLE_DEAL_MOVE
-                or self.lib.MoveColor(move) != color
-                or self.lib.MoveRank(move) != rank
-            ):
-                raise RuntimeError("this HLE build lays out HanabiMove differently")
-            self.moves.append((raw, move))
-
-    def deal(self, state: Any, card: int) -> None:
-        """Deals `card` to the player HLE deals to next, and checks it arrived."""
-        c_state = state._state
-        sizes = [
-            self.lib.StateGetHandSize(c_state, p)
-            for p in range(self.params.num_players)
-        ]
-        player = next(p for p, n in enumerate(sizes) if n < self.params.hand_size)
-        self.lib.StateApplyMove(c_state, self.moves[card][1])
-        self.lib.StateGetHandCard(c_state, player, sizes[player], self.card)
-        dealt = self.card.color * self.params.num_ranks + self.card.rank
-        if dealt != card:
-            raise RuntimeError(f"HLE dealt card {dealt} instead of {card}")
 
 
 def _choose(

@@ -1,4 +1,4 @@
-"""The agents of IPPO run directories on Hanabi, for evaluation.
+"""The agents of IPPO run directories (any environment), for evaluation.
 
 Finds every run under some paths (a `config.yaml` beside `checkpoints/`), reads
 its config and latest intact checkpoint, and makes one `Agent` per (run, entropy
@@ -20,14 +20,16 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from experiments.config import to_config
-from experiments.hanabi import (
+from experiments.ippo_runs import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
-    HanabiRunConfig,
-    cached_trainer,
+    IPPORunConfig,
     load_latest,
+    trainer_of,
+    upgrade,
 )
 from games.env import Environment
+from marl.checkpoint import ForeignCheckpointError
 from marl.exact_pg import ConfigError
 from marl.ippo import IPPOConfig, make_policy_for
 from marl.networks import Params, Policy
@@ -64,9 +66,9 @@ def find_runs(paths: list[str]) -> list[pathlib.Path]:
     return sorted(runs)
 
 
-def load_config(run_dir: pathlib.Path) -> HanabiRunConfig:
+def load_config(run_dir: pathlib.Path) -> IPPORunConfig:
     try:
-        return to_config(OmegaConf.load(run_dir / CONFIG_FILE), HanabiRunConfig)
+        return to_config(upgrade(OmegaConf.load(run_dir / CONFIG_FILE)), IPPORunConfig)
     except ConfigError:
         raise
     except Exception as error:  # omegaconf's many validation errors
@@ -74,25 +76,38 @@ def load_config(run_dir: pathlib.Path) -> HanabiRunConfig:
         raise CrossPlayError(f"{run_dir / CONFIG_FILE}: {first}") from None
 
 
-def load_run(run_dir: pathlib.Path, config: HanabiRunConfig) -> tuple[Params, int]:
+def load_run(run_dir: pathlib.Path, config: IPPORunConfig) -> tuple[Params, int]:
     """The network parameters of every run of a directory, leaves [E, S, ...], at
     the latest checkpoint step common to every seed."""
-    trainer = cached_trainer(config.ippo, config.game)
+    trainer = trainer_of(config)
     keys = jax.random.split(jax.random.key(0), config.seeds)
     template = jax.eval_shape(trainer.init, keys, len(config.coefs))
-    loaded = load_latest(run_dir / CHECKPOINT_DIR, template, config)
+    try:
+        loaded = load_latest(run_dir / CHECKPOINT_DIR, template, config)
+    except ForeignCheckpointError as error:
+        raise CrossPlayError(
+            f"{run_dir / CONFIG_FILE} does not describe the checkpoints beside it "
+            f"(edited or cut short?): {error}"
+        ) from None
     if loaded is None:
         raise CrossPlayError(f"{run_dir / CHECKPOINT_DIR} holds no checkpoint")
     state, step = loaded
     return state.params, step
 
 
-def group_key(config: HanabiRunConfig, ent_coef: float) -> dict[str, Any]:
+def played(config: IPPORunConfig) -> dict[str, Any]:
+    """The game agents of a run are evaluated in: the environment's options with
+    its scoring options (agents trained on differently shaped rewards still play
+    one game)."""
+    return dict(config.scoring_environment_options)
+
+
+def group_key(config: IPPORunConfig, ent_coef: float) -> dict[str, Any]:
     """What makes two agents "trained alike": everything but the seed."""
     ippo = dataclasses.asdict(config.ippo)
     ippo.pop("seed")
     ippo["ent_coef"] = ent_coef
-    return {"preset": config.preset, "num_players": config.num_players, **ippo}
+    return {**{f"env.{k}": v for k, v in config.env.items()}, **ippo}
 
 
 def group_labels(keys: list[dict[str, Any]]) -> list[str]:
@@ -107,7 +122,7 @@ def group_labels(keys: list[dict[str, Any]]) -> list[str]:
 
 def load_agents(
     paths: list[str],
-) -> tuple[list[Agent], Params, HanabiRunConfig, list[str]]:
+) -> tuple[list[Agent], Params, IPPORunConfig, list[str]]:
     """Every agent under `paths`: their descriptions, their parameters stacked on a
     leading [K] axis, one run's config (the game and network) and warnings."""
     runs = find_runs(paths)
@@ -118,12 +133,14 @@ def load_agents(
         )
     configs = [load_config(run) for run in runs]
     reference = configs[0]
+    game = played(reference)
     for run, config in zip(runs, configs, strict=True):
-        for field in ("preset", "num_players"):
-            if getattr(config, field) != getattr(reference, field):
+        for field in sorted(set(played(config)) | set(game)):
+            mine, theirs = played(config).get(field), game.get(field)
+            if mine != theirs:
                 raise CrossPlayError(
-                    f"{run} plays {field}={getattr(config, field)!r} but {runs[0]} "
-                    f"plays {getattr(reference, field)!r}; evaluate them separately"
+                    f"{run} plays env.{field}={mine!r} but {runs[0]} plays "
+                    f"{theirs!r}; evaluate them separately"
                 )
         for field in ARCHITECTURE_FIELDS:
             mine, theirs = getattr(config.ippo, field), getattr(reference.ippo, field)

@@ -1,0 +1,323 @@
+"""IPPO on any registered environment: many seeds (and entropy coefficients) in
+one jitted batch.
+
+    python -m experiments.ippo                      # env=hanabi, its CPU preset
+    python -m experiments.ippo env=overcooked       # Overcooked V2, its CPU preset
+    python -m experiments.ippo env=overcooked env.layout=fun_symmetries
+    python -m experiments.ippo seeds=8 ippo.total_timesteps=4096000
+    python -m experiments.ippo --multirun preset=hanabi_paper_full   # GPU sweep
+    python -m experiments.ippo resume=true hydra.run.dir=outputs/ippo/<run>
+    python -m experiments.ippo --multirun preset=hanabi_paper_full \
+        hydra/launcher=slurm_gpu resume=auto hydra.sweep.dir=multirun/ippo/<name>
+
+The environment is the config group `env` (conf/env/<name>.yaml, its options
+under `env.`), the preset the group `preset` (conf/preset/; default
+`<env>_cpu`). Writes into the hydra run directory: `config.yaml` (the resolved
+config), `metrics.jsonl` (one line per chunk of updates),
+`checkpoints/<seed>/step_*.npz` and, when the run completes, `results.json`
+(docs/ippo.md; the run directory is experiments/ippo_runs.py's).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pathlib
+import time
+from typing import Any
+
+import hydra
+import jax
+import jax.numpy as jnp
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from experiments.config import CONF_DIR, hydra_entry, record_run, run_or_exit
+from experiments.ippo_runs import (
+    CHECKPOINT_DIR,
+    METRICS_FILE,
+    USER_ERRORS,
+    IPPORunConfig,
+    TrainingDiverged,
+    append_line,
+    chunk_ends,
+    finished_results,
+    load_latest,
+    read_metrics,
+    save_all,
+    trainer_of,
+    truncate_metrics,
+    write_config,
+)
+from experiments.results import RESULTS_FILE, run_metadata, write_json
+from marl.checkpoint import checkpoint_path, list_checkpoints
+from marl.exact_pg import ConfigError
+from marl.ippo import IPPOState, Metrics, Trainer, seed_keys
+
+log = logging.getLogger("experiments.ippo")
+
+
+def first_non_finite(metrics: Metrics, config: IPPORunConfig) -> str | None:
+    """Where a chunk's losses or gradient norms first turned NaN or infinite
+    (`ent_coef ..., seed ...: <metric>`), or None when all are finite."""
+    for name in ("policy_loss", "value_loss", "entropy", "grad_norm"):
+        values = np.asarray(getattr(metrics, name))  # [E, S, updates]
+        bad = ~np.isfinite(values)
+        if bad.any():
+            e, s = np.argwhere(bad.reshape(*values.shape[:2], -1).any(-1))[0]
+            return f"ent_coef {config.coefs[e]}, seed {s}: {name} is not finite"
+    return None
+
+
+def _json_number(x: float) -> float | None:
+    return None if not math.isfinite(x) else round(float(x), 6)
+
+
+def chunk_record(
+    metrics: Metrics, update: int, config: IPPORunConfig, seconds: float
+) -> dict[str, Any]:
+    """One metrics.jsonl line: per run ([E][S] nested lists), means over the
+    chunk's updates; returns are per episode ended in the chunk."""
+    arrays = jax.tree.map(np.asarray, metrics)
+    episodes = arrays.episodes.sum(-1)
+    returns = np.where(
+        episodes > 0, arrays.return_sum.sum(-1) / np.maximum(episodes, 1), np.nan
+    )
+    steps = int(np.prod(arrays.episodes.shape)) * config.ippo.batch_size
+
+    def table(x: np.ndarray) -> list[list[float | None]]:
+        return [[_json_number(v) for v in row] for row in x]
+
+    return {
+        "update": update,
+        "env_steps": update * config.ippo.batch_size,
+        "seconds": round(seconds, 3),
+        "steps_per_second": round(steps / max(seconds, 1e-9), 1),
+        "ent_coefs": config.coefs,
+        "return": table(returns),
+        "episodes": episodes.tolist(),
+        **{
+            name: table(getattr(arrays, name).mean(-1))
+            for name in (
+                "entropy",
+                "policy_loss",
+                "value_loss",
+                "approx_kl",
+                "clip_fraction",
+                "grad_norm",
+            )
+        },
+    }
+
+
+def _mean_of_known(values: list[float | None]) -> float | None:
+    """The mean of the values that are not None (None if there are none)."""
+    known = [v for v in values if v is not None]
+    return _json_number(float(np.mean(known))) if known else None
+
+
+def _summary(record: dict[str, Any]) -> str:
+    returns = [r for row in record["return"] for r in row if r is not None]
+    entropy = [e for row in record["entropy"] for e in row if e is not None]
+    ret = "no episode ended"
+    if returns:
+        ret = f"return {np.mean(returns):.3f} (min {min(returns):.3f}, "
+        ret += f"max {max(returns):.3f})"
+    return f"{ret}, entropy {np.mean(entropy):.3f}" if entropy else ret
+
+
+def train(
+    config: IPPORunConfig, run_dir: pathlib.Path, trainer: Trainer | None = None
+) -> tuple[IPPOState, dict[str, Any] | None, bool]:
+    """Trains (or resumes) every run, checkpointing and logging between chunks.
+
+    Returns the states [E, S], the last metrics record and whether the run is
+    complete (False when `stop_after` ended it early).
+    """
+    trainer = trainer or trainer_of(config)
+    keys = seed_keys(config.ippo.seed, config.seeds)
+    coefs = jnp.asarray(config.coefs, jnp.float32)
+    total = config.ippo.num_updates
+    root = run_dir / CHECKPOINT_DIR
+    metrics_path = run_dir / METRICS_FILE
+
+    loaded = None
+    if config.resume:
+        template = jax.eval_shape(trainer.init, keys, len(config.coefs))
+        loaded = load_latest(root, template, config)
+    elif any(list_checkpoints(root / str(s)) for s in range(config.seeds)):
+        raise ConfigError(
+            f"{run_dir} already has checkpoints; pass resume=true (or auto) to "
+            "continue that run or choose another hydra.run.dir"
+        )
+    if loaded is None and config.resume is True:
+        raise ConfigError(
+            f"resume=true but {root} holds no checkpoint; start it with "
+            "resume=false, or pass resume=auto to resume only when there is one"
+        )
+    # Accepted: from here on the run may change its directory. Not before: a
+    # resume refused above leaves the directory (its config.yaml, which describes
+    # its checkpoints, and .hydra/) as it was.
+    record_run(run_dir)
+    if loaded is None:
+        if config.resume:
+            log.info("%s: no checkpoint in %s, starting afresh", config.name, root)
+        state, start = trainer.init(keys, len(config.coefs)), 0
+        metrics_path.unlink(missing_ok=True)
+        records: list[dict[str, Any]] = []
+    else:
+        state, start = loaded
+        records = truncate_metrics(metrics_path, start)
+        log.info("%s: resumed from update %d of %d", config.name, start, total)
+    write_config(run_dir, config)
+    last = records[-1] if records else None
+    log.info(
+        "%s: %s; %d seeds x %d entropy coefficients %s; %d updates of "
+        "%d env steps per run",
+        config.name,
+        config.describe_env(),
+        config.seeds,
+        len(config.coefs),
+        config.coefs,
+        total,
+        config.ippo.batch_size,
+    )
+    done = saved = start
+    try:
+        for index, end in enumerate(chunk_ends(start, total, config.log_every)):
+            began = time.time()
+            chunk_state, metrics = trainer.run(state, coefs, end - done)
+            jax.block_until_ready(metrics)
+            diverged = first_non_finite(metrics, config)
+            if diverged:
+                # Nothing of this chunk is kept; the state before it is.
+                if done > saved:
+                    save_all(root, state, done, config)
+                    saved = done
+                raise TrainingDiverged(
+                    f"training turned non-finite in updates {done + 1}-{end} "
+                    f"({diverged}); stopped, the last checkpoint is update {saved} "
+                    "(lower ippo.lr or ippo.max_grad_norm)"
+                )
+            last = chunk_record(metrics, end, config, time.time() - began)
+            append_line(metrics_path, last)
+            state, done = chunk_state, end
+            log.info(
+                "%s: update %d/%d, %s env steps per run, %.0f steps/s%s, %s",
+                config.name,
+                end,
+                total,
+                f"{last['env_steps']:,}",
+                last["steps_per_second"],
+                " (with compilation)" if index == 0 else "",
+                _summary(last),
+            )
+            stopping = config.stop_after is not None and end >= config.stop_after
+            if end % config.checkpoint_every == 0 or end == total or stopping:
+                save_all(root, state, end, config)
+                saved = end
+            if stopping and end < total:
+                log.info(
+                    "%s: stopped after update %d; continue with resume=true "
+                    "hydra.run.dir=%s",
+                    config.name,
+                    end,
+                    run_dir,
+                )
+                return state, last, False
+    except (KeyboardInterrupt, SystemExit):
+        # Ctrl-C, or submitit's exit on SLURM's pre-timeout or preemption signal
+        # (which Python handles between chunks): keep the last finished chunk.
+        if done > saved:
+            log.warning(
+                "%s: interrupted; saving update %d for resume=true or auto",
+                config.name,
+                done,
+            )
+            save_all(root, state, done, config)
+        raise
+    return state, last, True
+
+
+def run(config: IPPORunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None:
+    """Trains and writes every output of one run; returns the results (None if
+    the run stopped early)."""
+    started = time.time()
+    if config.resume == "auto":
+        finished = finished_results(config, run_dir)
+        if finished is not None:
+            record_run(run_dir)  # the resubmission, in the run's log
+            log.info(
+                "%s: already finished (%s); nothing to do",
+                config.name,
+                run_dir / RESULTS_FILE,
+            )
+            return finished
+    _, last, complete = train(config, run_dir)
+    if not complete:
+        return None
+    env = config.environment
+    final = last["return"] if last else None
+    entropy = last["entropy"] if last else None
+    step = config.ippo.num_updates
+    runs = [
+        {
+            "ent_coef": coef,
+            "seed": seed,
+            "final_return": final[e][seed] if final else None,
+            "final_entropy": entropy[e][seed] if entropy else None,
+            "checkpoint": str(
+                checkpoint_path(pathlib.Path(CHECKPOINT_DIR) / str(seed), step)
+            ),
+        }
+        for e, coef in enumerate(config.coefs)
+        for seed in range(config.seeds)
+    ]
+    results = {
+        "kind": "ippo_training",
+        "learner": "ippo",
+        "name": config.name,
+        "env": config.env,
+        "game": env.title,
+        "num_players": env.num_players,
+        "num_seeds": config.seeds,
+        "ent_coefs": config.coefs,
+        "num_updates": step,
+        "env_steps_per_run": step * config.ippo.batch_size,
+        "final_return": final,
+        "final_return_mean": [_mean_of_known(row) for row in final] if final else None,
+        "final_return_window_updates": config.log_every,
+        "runs": runs,
+        "config": OmegaConf.to_container(OmegaConf.structured(config)),
+        "metadata": {
+            **run_metadata(),
+            "seconds": round(time.time() - started, 2),
+            "training_seconds_all_sessions": round(
+                sum(r["seconds"] for r in read_metrics(run_dir / METRICS_FILE)), 2
+            ),
+        },
+    }
+    write_json(run_dir / RESULTS_FILE, results)
+    log.info(
+        "%s: final return per entropy coefficient %s; wrote %s",
+        config.name,
+        results["final_return_mean"],
+        run_dir / RESULTS_FILE,
+    )
+    return results
+
+
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="ippo")
+def hydra_main(cfg: DictConfig) -> None:
+    run_or_exit(cfg, IPPORunConfig, run, USER_ERRORS)
+
+
+main = hydra_entry(hydra_main)
+
+
+if __name__ == "__main__":
+    # Through the importable module, not __main__: launchers (joblib's loky
+    # processes, submitit's SLURM jobs) pickle the task function by reference.
+    from experiments import ippo
+
+    ippo.main()
