@@ -53,6 +53,7 @@ from experiments.config import (
 from experiments.ippo_runs import USER_ERRORS, IPPORunConfig, trainer_of
 from marl.ippo import IPPOConfig, seed_keys
 from marl.sharding import device_memory_limit, memory_analysis
+from marl.trainer import constant_schedules
 
 COST_FREE_FIELDS = frozenset(
     {
@@ -196,7 +197,8 @@ def estimate_job(
             if updates == config.log_every
             else trainer.run.lower(state, coefs, updates).compile()
         )
-        values = jnp.asarray(config.coefs, jnp.float32)
+        # The compiled chunk takes the coefficients as constant schedules.
+        values = constant_schedules(jnp.asarray(config.coefs, jnp.float32), updates)
         progress(f"{config.name}: timing {chunks} chunks of {updates} updates")
         states, metrics = program(trainer.init(keys, len(config.coefs)), values)
         jax.block_until_ready((states, metrics))

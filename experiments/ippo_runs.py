@@ -67,6 +67,9 @@ USER_ERRORS = (ConfigError, CheckpointError, TrainingDiverged)
 
 
 def default_env() -> dict[str, Any]:
+    """The schema's default `env`: the name alone, so that the options of the
+    group conf/env/<name>.yaml are all an environment gets (hydra merges the
+    group into this default)."""
     return {"name": "hanabi"}
 
 
@@ -231,7 +234,7 @@ def make_environment(options: tuple[tuple[str, Any], ...]) -> Environment:
 def upgrade(node: Any) -> Any:
     """A stored run config as this schema reads it: a Hanabi run from before the
     environment contract (`preset`, `num_players` at the top level) gets them in
-    `env`, and its preset label its environment's prefix."""
+    `env`."""
     data = OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
     data = dict(data)
     if "env" not in data and ("preset" in data or "num_players" in data):

@@ -32,7 +32,9 @@ from marl.exact import (
     softmax_policy,
 )
 from marl.other_play import other_play_return
-from marl.sharding import grid_layout, grid_shape, runs_mesh
+from marl.sharding import grid_shape
+from marl.trainer import Update, constant_schedules, make_grid_trainer
+from marl.trainer import run_schedule as run_reporting_schedule
 
 
 class ConfigError(ValueError):
@@ -257,11 +259,16 @@ def make_exact_pg(
 
 def run_schedule(learner: Learner, state: PGState, schedule: jax.Array) -> PGState:
     """One update per entry of `schedule` (float[num_steps] of tau), a `lax.scan`."""
+    return run_reporting_schedule(_reporting(learner), state, schedule)[0]
 
-    def body(carry: PGState, tau: jax.Array) -> tuple[PGState, None]:
-        return learner.update(carry, tau), None
 
-    return jax.lax.scan(body, state, schedule)[0]
+def _reporting(learner: Learner) -> Update:
+    """The learner's update in the grid trainer's form (it reports nothing)."""
+
+    def update(state: PGState, tau: jax.Array) -> tuple[PGState, None]:
+        return learner.update(state, tau), None
+
+    return update
 
 
 def geometric_schedule(tau_start: float, tau_end: float, num_steps: int) -> jax.Array:
@@ -291,7 +298,8 @@ class Trainer(NamedTuple):
 
 def make_trainer(learner: Learner, mesh: Mesh | None = None) -> Trainer:
     """Batch init and run of any learner for runs (tau values or schedules) x
-    seeds.
+    seeds: `marl.trainer.make_grid_trainer`, with the starts drawn outside jit
+    (`draw_starts`) and the seeds run in chunks when the whole grid would not fit.
 
     The [num_runs, N] grid is split over the devices of `mesh` (default: every
     device, `marl.sharding.runs_mesh()`): the seeds, padded to a multiple of the
@@ -299,49 +307,25 @@ def make_trainer(learner: Learner, mesh: Mesh | None = None) -> Trainer:
     (`marl.sharding.grid_layout`). On one device the program is the unsharded
     one; on several the results equal it up to float rounding (docs/scaling.md).
     """
-    mesh = runs_mesh() if mesh is None else mesh
-
-    def place(states: PGState, num_runs: int) -> PGState:
-        layout = grid_layout(mesh, num_runs, jax.tree.leaves(states)[0].shape[0])
-        states = jax.tree.map(
-            lambda x: jnp.broadcast_to(x, (num_runs, *x.shape)), states
-        )
-        return layout.collect(layout.spread(states))
-
-    place_jit = jax.jit(place, static_argnums=1)
-
-    def init(keys: jax.Array, num_runs: int) -> PGState:
-        return place_jit(draw_starts(learner, keys), num_runs)
-
-    def run(states: PGState, schedules: jax.Array) -> PGState:
-        layout = grid_layout(mesh, *grid_shape(states))
-        over_seeds = jax.vmap(partial(run_schedule, learner), in_axes=(0, None))
-        states = jax.vmap(over_seeds, in_axes=(0, 0))(layout.spread(states), schedules)
-        return layout.collect(states)
-
-    run_jit = jax.jit(run)
+    grid = make_grid_trainer(partial(draw_starts, learner), _reporting(learner), mesh)
 
     def run_in_chunks(states: PGState, schedules: jax.Array) -> PGState:
-        """`run`, over chunks of seeds when the whole grid would not fit in
+        """`grid.run`, over chunks of seeds when the whole grid would not fit in
         MEMORY_BUDGET_BYTES (each chunk keeps every run of the grid)."""
         num_runs, num_seeds = grid_shape(states)
         chunk = max(1, MEMORY_BUDGET_BYTES // max(1, learner.run_bytes * num_runs))
         if chunk >= num_seeds:
-            return run_jit(states, schedules)
+            return grid.run(states, schedules)[0]
         parts = [
-            run_jit(jax.tree.map(lambda x, k=k: x[:, k : k + chunk], states), schedules)
+            grid.run(
+                jax.tree.map(lambda x, k=k: x[:, k : k + chunk], states), schedules
+            )[0]
             for k in range(0, num_seeds, chunk)
         ]
         return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *parts)
 
-    run_in_chunks.lower = run_jit.lower  # type: ignore[attr-defined]
-    return Trainer(init, run_in_chunks)
-
-
-def constant_schedules(taus: jax.Array, num_steps: int) -> jax.Array:
-    """float[T, num_steps]: each tau held for every step."""
-    taus = jnp.asarray(taus, dtype=jnp.float32)
-    return jnp.broadcast_to(taus[:, None], (taus.shape[0], num_steps))
+    run_in_chunks.lower = grid.run.lower  # type: ignore[attr-defined]
+    return Trainer(grid.init, run_in_chunks)
 
 
 def train(

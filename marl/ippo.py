@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -61,7 +61,7 @@ from marl.rollout import (
     rollout,
     symmetry_tables,
 )
-from marl.sharding import grid_layout, grid_shape, runs_mesh
+from marl.trainer import constant_schedules, make_grid_trainer, run_schedule
 
 NETWORKS = ("mlp", "gru")
 
@@ -417,12 +417,11 @@ def make_ippo(config: IPPOConfig, env: Environment) -> Learner:
 def run_updates(
     learner: Learner, state: IPPOState, ent_coef: jax.Array, num_updates: int
 ) -> tuple[IPPOState, Metrics]:
-    """`num_updates` updates, a `lax.scan`; Metrics with leading [num_updates]."""
-
-    def body(state: IPPOState, _: None) -> tuple[IPPOState, Metrics]:
-        return learner.update(state, ent_coef)
-
-    return jax.lax.scan(body, state, None, length=num_updates)
+    """`num_updates` updates at one entropy coefficient, a `lax.scan` over its
+    constant schedule (`marl.trainer.run_schedule`); Metrics with leading
+    [num_updates]."""
+    schedule = jnp.broadcast_to(jnp.asarray(ent_coef, jnp.float32), (num_updates,))
+    return run_schedule(learner.update, state, schedule)
 
 
 def make_train(
@@ -473,7 +472,8 @@ def make_trainer(
     config: IPPOConfig, env: Environment, mesh: Mesh | None = None
 ) -> Trainer:
     """Seeds x entropy coefficients, jitted, run in chunks of updates (the entry
-    point checkpoints and logs between chunks).
+    point checkpoints and logs between chunks): `marl.trainer.make_grid_trainer`
+    over constant entropy-coefficient schedules.
 
     The [E, S] grid is split over the devices of `mesh` (default: every device,
     `marl.sharding.runs_mesh()`): the seeds, padded to a multiple of the devices
@@ -481,28 +481,19 @@ def make_trainer(
     (`marl.sharding.grid_layout`). On one device the program is the unsharded
     one; on several the results equal it up to float rounding (docs/scaling.md)."""
     learner = make_ippo(config, env)
-    mesh = runs_mesh() if mesh is None else mesh
-
-    def init(keys: jax.Array, num_coefs: int) -> IPPOState:
-        layout = grid_layout(mesh, num_coefs, keys.shape[0])
-        keys = layout.spread(keys, seed_axis=0, sweep_axis=None)
-        states = jax.vmap(learner.init)(keys)
-        states = jax.tree.map(
-            lambda x: jnp.broadcast_to(x, (num_coefs, *x.shape)), states
-        )
-        return layout.collect(states)
+    grid = make_grid_trainer(jax.jit(jax.vmap(learner.init)), learner.update, mesh)
 
     def run(
         states: IPPOState, ent_coefs: jax.Array, num_updates: int
     ) -> tuple[IPPOState, Metrics]:
-        def one(state: IPPOState, coef: jax.Array) -> tuple[IPPOState, Metrics]:
-            return run_updates(learner, state, coef, num_updates)
+        return grid.run(states, constant_schedules(ent_coefs, num_updates))
 
-        layout = grid_layout(mesh, *grid_shape(states))
-        over_seeds = jax.vmap(one, in_axes=(0, None))
-        out = jax.vmap(over_seeds, in_axes=(0, 0))(
-            layout.spread(states), jnp.asarray(ent_coefs, jnp.float32)
+    def lower(states: Any, ent_coefs: Any, num_updates: int) -> Any:
+        """The chunk's program, lowered (for its compilation and memory)."""
+        schedules = jax.ShapeDtypeStruct(
+            (jnp.shape(ent_coefs)[0], num_updates), jnp.float32
         )
-        return layout.collect(out)
+        return grid.run.lower(states, schedules)
 
-    return Trainer(jax.jit(init, static_argnums=1), jax.jit(run, static_argnums=2))
+    run.lower = lower  # type: ignore[attr-defined]
+    return Trainer(grid.init, run)
