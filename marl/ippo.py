@@ -496,4 +496,6 @@ def make_trainer(
         return grid.run.lower(states, schedules)
 
     run.lower = lower  # type: ignore[attr-defined]
-    return Trainer(grid.init, run)
+    # One program, so that `jax.eval_shape(trainer.init, keys, E)` gives the
+    # state's shapes without drawing it (the entry point's resume, the estimate).
+    return Trainer(jax.jit(grid.init, static_argnums=1), run)
