@@ -1,7 +1,7 @@
 """Proximal policy optimization's pieces, independent of the game: generalized
 advantage estimation, the clipped loss and the entropy bonus's accounting.
 
-`marl.ippo` builds the Hanabi learner from them; tests check them directly.
+`marl.ippo` builds its learner from them; tests check them directly.
 Shapes: T steps, B decisions, A actions; `...` any leading shape.
 """
 
@@ -85,6 +85,8 @@ def entropy_term(entropy: jax.Array, accounting: str, num_players: int) -> jax.A
     waiting seats' rows are a forced no-op with entropy 0 (JaxMARL's Hanabi gives a
     waiting seat exactly one legal action, the no-op, and averages `pi.entropy()`
     over every seat's row): sum_b H_b / (B P), the acting mean divided by P.
+    `num_players` is the seat rows per decision: P in a turn-based game, 1 in a
+    simultaneous-move one (every row decides; `marl.ippo` passes P / D).
     """
     if accounting == "acting":
         return jnp.mean(entropy)
