@@ -34,7 +34,6 @@ from marl.exact import (
 from marl.other_play import other_play_return
 from marl.sharding import grid_shape
 from marl.trainer import Update, constant_schedules, make_grid_trainer
-from marl.trainer import run_schedule as run_reporting_schedule
 
 
 class ConfigError(ValueError):
@@ -255,11 +254,6 @@ def make_exact_pg(
         return PGState(logits, opt_state, norm, key)
 
     return Learner(init, update, update_bytes(game))
-
-
-def run_schedule(learner: Learner, state: PGState, schedule: jax.Array) -> PGState:
-    """One update per entry of `schedule` (float[num_steps] of tau), a `lax.scan`."""
-    return run_reporting_schedule(_reporting(learner), state, schedule)[0]
 
 
 def _reporting(learner: Learner) -> Update:
