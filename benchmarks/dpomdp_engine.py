@@ -3,7 +3,7 @@
 Evaluates J(pi) exactly for a batch of random joint policies of Dec-Tiger (Nair et
 al. 2003) at `--horizon`, side by side:
 
-  jax recursion     the project's occupancy-state recursion (`marl.exact`,
+  jax recursion     the project's occupancy-state recursion (`marl.tabular.exact`,
                     engine 'recursion'), jitted, vmapped over the batch;
   jax enumeration   the project's enumeration of terminal histories, where it
                     fits in memory (`--enumeration-limit` histories);
@@ -16,7 +16,7 @@ All paths get the same policies and must agree to --rtol, or the script exits 1.
 It then runs exact gradient ascent on J_tau (reach-weighted entropy, SGD on the
 logits, step lr / (reward range + tau)) over `--taus` taus (0 and a log grid from
 0.01 to 100) x `--seeds` seeds x `--steps` steps with the project's learner
-(`marl.exact_pg`, jitted, seeds and taus as vmap axes, chunked over seeds when
+(`marl.tabular.exact_pg`, jitted, seeds and taus as vmap axes, chunked over seeds when
 the grid would pass its memory budget), and the same ascent in NumPy with the
 recursion's adjoint written here (`numpy_objective_and_gradient`) for one seed
 per tau over `--numpy-steps` steps. Both start from the same logits and must end
@@ -46,8 +46,8 @@ import games
 from benchmarks.common import load_average, machine_lines
 from games import DecPOMDP, TabularGame
 from games.compile import count_histories
-from marl import exact
-from marl.exact_pg import (
+from marl.tabular import exact
+from marl.tabular.exact_pg import (
     ExactPGConfig,
     constant_schedules,
     make_exact_pg,

@@ -3,9 +3,9 @@
 Trains, in the same process and on the same settings, JaxMARL's feed-forward IPPO
 baseline for Hanabi (`baselines/IPPO/ippo_ff_hanabi.py` with its config
 `baselines/IPPO/config/ippo_ff_hanabi.yaml`) and this project's IPPO
-(`marl.ippo.make_train`), and prints env steps per second for both and their ratio.
+(`marl.deep.ippo.make_train`), and prints env steps per second for both and their ratio.
 
-  ours     `marl.ippo.make_train(IPPOConfig(...), Hanabi-Full 2p)(key)`, jitted;
+  ours     `marl.deep.ippo.make_train(IPPOConfig(...), Hanabi-Full 2p)(key)`, jitted;
   jaxmarl  their `make_train(config)(rng)`, jitted, imported from a JaxMARL work
            tree given by `--jaxmarl-repo` (nothing of theirs is copied here).
 
@@ -104,8 +104,8 @@ from benchmarks.common import load_average, machine_lines
 from benchmarks.hanabi_throughput import import_jaxmarl
 from games import hanabi
 from games.hanabi.environment import environment
-from marl.ippo import IPPOConfig, make_ippo, make_policy_for, make_train
-from marl.rollout import rollout
+from marl.deep.ippo import IPPOConfig, make_ippo, make_policy_for, make_train
+from marl.deep.rollout import rollout
 
 BASELINE = Path("baselines/IPPO/ippo_ff_hanabi.py")
 BASELINE_CONFIG = Path("baselines/IPPO/config/ippo_ff_hanabi.yaml")
@@ -345,7 +345,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.ippo_throughput",
         description="IPPO training env-steps per second on 2-player Hanabi-Full: "
-        "marl.ippo vs JaxMARL's ippo_ff_hanabi.",
+        "marl.deep.ippo vs JaxMARL's ippo_ff_hanabi.",
     )
     parser.add_argument(
         "--jaxmarl-repo",
@@ -428,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  JaxMARL compiled in {compile_seconds['jaxmarl']:.1f} s", flush=True)
     seconds = best_seconds(runs, args.repeats)
 
-    names = {"ours": "ours (marl.ippo)", "jaxmarl": "JaxMARL ippo_ff_hanabi"}
+    names = {"ours": "ours (marl.deep.ippo)", "jaxmarl": "JaxMARL ippo_ff_hanabi"}
     rates = {}
     print()
     print(

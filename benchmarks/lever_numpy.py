@@ -50,7 +50,7 @@ def numpy_scaled_gradient(
     theta: float[A_0, R], phi: float[A_1, R] (action-major); payoff: float[A_0, A_1];
     run_taus: float[R]. J_tau(x, y) = x^T A y + tau (H(x) + H(y)) with
     x = softmax(theta), y = softmax(phi), the entropy-regularized objective of
-    Forkel et al. 2025 (arXiv:2511.22581); the scaling is `marl.exact_pg`'s.
+    Forkel et al. 2025 (arXiv:2511.22581); the scaling is `marl.tabular.exact_pg`'s.
     """
     log_x, log_y = numpy_log_softmax(theta), numpy_log_softmax(phi)
     grad_theta = softmax_ascent(log_x, payoff @ np.exp(log_y), run_taus)

@@ -5,7 +5,7 @@ game (Hu et al. 2020, "Other-Play", Fig. 1: A = diag(1, ..., 1, 0.9)), for every
 on a grid times every seed, `--steps` SGD steps each, computed side by side by
 
   jax        the project's learner as the experiments run it:
-             `marl.matrix_pg.fastest_trainer` (the matrix-game fast path) on
+             `marl.tabular.matrix_pg.fastest_trainer` (the matrix-game fast path) on
              constant tau schedules; with --general also the general exact path
              `make_trainer(make_exact_pg(game, config))`, which every other game uses;
   numpy      the same update written in NumPy (`benchmarks.lever_numpy`),
@@ -36,7 +36,8 @@ import os
 # its thousands of small sgemm calls stall whenever another process holds a core.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # One host device per core, so that the project's trainer can shard its runs over
-# the cores (marl.matrix_pg); JAX reads this when it starts, before any jax call.
+# the cores (marl.tabular.matrix_pg); JAX reads this when it starts, before any jax
+# call.
 os.environ.setdefault(
     "XLA_FLAGS", f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
 )
@@ -64,7 +65,7 @@ from benchmarks.lever_numpy import (
     numpy_train_plain,
 )
 from games import TabularGame
-from marl.exact_pg import (
+from marl.tabular.exact_pg import (
     ExactPGConfig,
     PGState,
     Trainer,
@@ -72,7 +73,7 @@ from marl.exact_pg import (
     make_exact_pg,
     make_trainer,
 )
-from marl.matrix_pg import fastest_trainer, payoff_matrix
+from marl.tabular.matrix_pg import fastest_trainer, payoff_matrix
 
 # --------------------------------------------------------------------------- setup
 
@@ -95,8 +96,9 @@ def initial_logits(
 ) -> tuple[np.ndarray, ...]:
     """Per agent, float32[num_seeds, A_i] logits from N(0, scale^2).
 
-    The distribution of `marl.exact_pg.init_logits` for a game with one information
-    state per agent, drawn with NumPy's generator so that both paths share them.
+    The distribution of `marl.tabular.exact_pg.init_logits` for a game with one
+    information state per agent, drawn with NumPy's generator so that both paths
+    share them.
     """
     rng = np.random.default_rng(seed)
     return tuple(
@@ -250,7 +252,7 @@ def profile_project(
                         op_ns[event.name] += event.duration_ns
     total = sum(op_ns.values())
     lines = [
-        f"profile of jax marl.exact_pg ({steps} steps): "
+        f"profile of jax marl.tabular.exact_pg ({steps} steps): "
         f"{total / 1e6 / steps:.3g} ms of op time per step, all threads",
         "| op | result | ms/step | share | JAX op name |",
         "|---|---|---:|---:|---|",
@@ -370,7 +372,7 @@ def machine_lines() -> list[str]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.lever_phase_diagram",
-        description="Lever-game phase diagram: marl.exact_pg (JAX) vs NumPy.",
+        description="Lever-game phase diagram: marl.tabular.exact_pg (JAX) vs NumPy.",
     )
     parser.add_argument(
         "--taus-count", type=int, default=16, help="0 and a log grid up to 10"
@@ -381,7 +383,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--general",
         action="store_true",
-        help="also time the general (history-enumeration) path of marl.exact_pg",
+        help="also time the general (history-enumeration) path of "
+        "marl.tabular.exact_pg",
     )
     parser.add_argument(
         "--repeats",

@@ -29,10 +29,10 @@ from experiments.ippo_runs import (
     upgrade,
 )
 from games.env import Environment
-from marl.checkpoint import ForeignCheckpointError
-from marl.exact_pg import ConfigError
-from marl.ippo import IPPOConfig, make_policy_for
-from marl.networks import Params, Policy
+from marl.deep.checkpoint import ForeignCheckpointError
+from marl.deep.ippo import IPPOConfig, make_policy_for
+from marl.deep.networks import Params, Policy
+from marl.trainer import ConfigError
 
 ARCHITECTURE_FIELDS = ("network", "hidden_sizes", "gru_size", "share_parameters")
 """IPPOConfig fields that fix the parameters' shapes: agents must share them."""

@@ -24,9 +24,10 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 import games
-from marl.exact_pg import ConfigError, ExactPGConfig
 from marl.files import OutputDirError, atomic_write_bytes, check_writable
-from marl.sampled_pg import SampledPGConfig
+from marl.tabular.exact_pg import ExactPGConfig
+from marl.tabular.sampled_pg import SampledPGConfig
+from marl.trainer import ConfigError
 
 T = TypeVar("T")
 
@@ -154,8 +155,8 @@ class TabularConfig:
     convention_tol: float = 1e-2
     """Total-variation distance below which two seeds share a convention."""
     tie_rtol: float = 1e-5
-    """Greedification (marl/greedy.py) treats actions whose probability is within
-    this fraction of the row's largest as tied."""
+    """Greedification (marl/tabular/greedy.py) treats actions whose probability is
+    within this fraction of the row's largest as tied."""
     equivariant_tol: float = 1e-4
     """A seed whose equivariance error is at most this is greedified from its
     group average, so that float32 noise cannot break its ties."""

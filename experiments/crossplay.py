@@ -56,12 +56,12 @@ from experiments.results import (
     write_npz,
 )
 from games.env import Environment, Symmetries
-from marl import play as games_play
-from marl.checkpoint import CheckpointError
-from marl.exact_pg import ConfigError
+from marl.deep import play as games_play
+from marl.deep.checkpoint import CheckpointError
+from marl.deep.networks import Params, Policy
 from marl.files import OutputDirError, check_writable
-from marl.networks import Params, Policy
 from marl.sharding import memory_analysis, memory_available, runs_mesh, sharded_map
+from marl.trainer import ConfigError
 from marl.xp_stats import assignment_summary, matrix_summary, seat_assignments
 
 KINDS = ("", "_greedy")
@@ -365,7 +365,7 @@ def symmetry_measures(
     seed: int,
 ) -> dict[str, Any] | None:
     """Each agent's equivariance error on the states it visits and its
-    cross-play with its own transformed copies (marl.play), over the game's
+    cross-play with its own transformed copies (marl.deep.play), over the game's
     symmetries (Hanabi: color permutations); None for a game whose only symmetry
     is the identity, or `permutations < 2`."""
     env = config.scoring_environment

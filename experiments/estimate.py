@@ -51,7 +51,7 @@ from experiments.config import (
     to_config,
 )
 from experiments.ippo_runs import USER_ERRORS, IPPORunConfig, trainer_of
-from marl.ippo import IPPOConfig, seed_keys
+from marl.deep.ippo import IPPOConfig, seed_keys
 from marl.sharding import device_memory_limit, memory_analysis
 from marl.trainer import constant_schedules
 

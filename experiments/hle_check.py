@@ -5,7 +5,7 @@
 
 loads one agent (entropy coefficient `--ent-index`, seed `--seed-index`, the
 latest checkpoint) from an IPPO run directory (`python -m experiments.ippo env=hanabi`,
-docs/ippo.md), plays N games with it in the JAX game (`marl.play.play`)
+docs/ippo.md), plays N games with it in the JAX game (`marl.deep.play.play`)
 and N games in HLE's C++ game (`play_hle`), and prints both mean scores with
 their standard errors. They agree when
 
@@ -22,7 +22,7 @@ not), which is checked too.
 In HLE the N games are stepped in lockstep in Python. At each step every seat's
 observation is HLE's canonical vector (`pyhanabi.ObservationEncoder`, CANONICAL),
 the N games' observations go through one jitted call of `policy.step` (vmapped
-over games, as `marl.play.decide` does, so every seat's recurrent memory
+over games, as `marl.deep.play.decide` does, so every seat's recurrent memory
 advances at every step), the acting seat's legal moves are HLE's (move uids are
 our action ids), and the chosen move is applied in HLE. Nothing of the JAX game
 is used on the HLE side (but the decks, with `--matched-decks`): if the two
@@ -59,11 +59,10 @@ from experiments.results import format_estimate
 from games import hanabi
 from games.hanabi.environment import environment
 from games.hanabi.hle import HleDealer, canonical_encoder, hle_config, legal_uids
-from marl.checkpoint import CheckpointError
-from marl.exact_pg import ConfigError
-from marl.ippo import IPPOConfig
-from marl.networks import Policy
-from marl.play import (
+from marl.deep.checkpoint import CheckpointError
+from marl.deep.ippo import IPPOConfig
+from marl.deep.networks import Policy
+from marl.deep.play import (
     Seats,
     choose,
     deal,
@@ -71,6 +70,7 @@ from marl.play import (
     identity_seats,
     play,
 )
+from marl.trainer import ConfigError
 
 AGREEMENT_SES = 2.0
 """The agreement bound in combined standard errors."""
@@ -95,7 +95,7 @@ def import_pyhanabi() -> Any:
 def jax_decks(
     params: hanabi.HanabiParams, *, key: jax.Array, num_games: int
 ) -> np.ndarray:
-    """int32[N, D]: the decks `marl.play.play(..., key=key)` deals."""
+    """int32[N, D]: the decks `marl.deep.play.play(..., key=key)` deals."""
     return np.asarray(_deal(key, params, num_games))
 
 
@@ -109,7 +109,7 @@ def _decide(policy: Policy, greedy: bool) -> Callable[..., tuple[jax.Array, jax.
     """jit: (seats, carry [N, P, H], obs uint8[N, P, O], actor int32[N], first
     bool[N], legal bool[N, A], act_key, t) -> (carry, action int32[N]).
 
-    The step of `marl.play.play` with HLE's observations and legal moves
+    The step of `marl.deep.play.play` with HLE's observations and legal moves
     in place of the JAX game's: the same gathers as `decide`, the same `choose`
     and the same per-step key `fold_in(act_key, t)`.
     """
@@ -148,7 +148,7 @@ def play_hle(
 ) -> np.ndarray:
     """Plays N games in HLE's C++ game, stepped in lockstep; int32[N] scores.
 
-    policy, seats: as `marl.play.play` (a per-seat `Policy`, seat
+    policy, seats: as `marl.deep.play.play` (a per-seat `Policy`, seat
     parameters with leading [P]). Moves are sampled with keys derived from `key`
     as `play` derives them (or taken greedily, the argmax over legal moves).
     decks: int32[N, D] card ids to deal in order (e.g. `jax_decks`), dealt with
@@ -215,7 +215,7 @@ def play_hle(
 def _jax_play(
     policy: Policy, params: hanabi.HanabiParams, num_games: int, greedy: bool
 ) -> Callable[[Seats, jax.Array], jax.Array]:
-    """jit(`marl.play.play`) over (seats, key), compiled once per policy."""
+    """jit(`marl.deep.play.play`) over (seats, key), compiled once per policy."""
 
     def run(seats: Seats, key: jax.Array) -> jax.Array:
         return play(

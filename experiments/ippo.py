@@ -50,9 +50,9 @@ from experiments.ippo_runs import (
     write_config,
 )
 from experiments.results import RESULTS_FILE, run_metadata, write_json
-from marl.checkpoint import checkpoint_path, list_checkpoints
-from marl.exact_pg import ConfigError
-from marl.ippo import IPPOState, Metrics, Trainer, seed_keys
+from marl.deep.checkpoint import checkpoint_path, list_checkpoints
+from marl.deep.ippo import IPPOState, Metrics, Trainer, seed_keys
+from marl.trainer import ConfigError
 
 log = logging.getLogger("experiments.ippo")
 

@@ -7,7 +7,8 @@ IPPO's hyperparameters) and the run directory it trains into:
 
     config.yaml                   the resolved, validated config
     metrics.jsonl                 one line per chunk of updates
-    checkpoints/<seed>/step_*.npz one checkpoint per seed, leading [E] (marl.checkpoint)
+    checkpoints/<seed>/step_*.npz one checkpoint per seed, leading [E]
+                                  (marl.deep.checkpoint)
     results.json                  once the run completes (experiments/ippo.py)
 
 Runs written before the environment contract (a top-level Hanabi `preset` and
@@ -38,7 +39,7 @@ from games.env import (
     UnknownEnvironmentError,
     make_env,
 )
-from marl.checkpoint import (
+from marl.deep.checkpoint import (
     CheckpointError,
     CorruptCheckpointError,
     checkpoint_path,
@@ -48,10 +49,10 @@ from marl.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
-from marl.exact_pg import ConfigError
+from marl.deep.ippo import IPPOConfig, IPPOState, Trainer, make_trainer
 from marl.files import atomic_write_bytes
-from marl.ippo import IPPOConfig, IPPOState, Trainer, make_trainer
 from marl.sharding import place_grid, runs_mesh
+from marl.trainer import ConfigError
 
 log = logging.getLogger("experiments.ippo")
 METRICS_FILE = "metrics.jsonl"
@@ -87,7 +88,7 @@ class IPPORunConfig:
     agent_view_size). Checked by the environment's factory."""
     seeds: int = 2
     """Independent runs per entropy coefficient (a vmap axis); seed k's key is
-    `marl.ippo.seed_keys(ippo.seed, seeds)[k]`."""
+    `marl.deep.ippo.seed_keys(ippo.seed, seeds)[k]`."""
     ent_coefs: list[float] | None = None
     """Entropy coefficients trained side by side (a vmap axis, the seeds shared);
     default: [ippo.ent_coef]."""

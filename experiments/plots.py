@@ -34,7 +34,7 @@ DPI = 150
 
 # Result keys in words, one name per meaning in every figure (and in the logs):
 # argmax greedification puts all mass on one best action, tie-aware spreads it
-# over the tied ones (marl/greedy.py).
+# over the tied ones (marl/tabular/greedy.py).
 LABELS = {
     "sp": "SP",
     "xp": "XP",

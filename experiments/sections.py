@@ -9,12 +9,13 @@ Ctrl-C or a killed job keeps it and `resume=true` reuses it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import pathlib
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,25 @@ class Sections:
         write_npz(data, arrays)
         write_json(meta, {"config_hash": self.digest, "value": value})
         return value, arrays
+
+    @contextlib.contextmanager
+    def kept_on_interrupt(self, label: str) -> Iterator[None]:
+        """On Ctrl-C, says which finished sections are kept and how to go on
+        from them, then lets the interrupt through."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            kept = self.finished()
+            if kept:
+                log.warning(
+                    "%s: interrupted; the finished sections %s are kept in %s: "
+                    "continue with resume=true hydra.run.dir=%s",
+                    label,
+                    ", ".join(kept),
+                    self.dir,
+                    self.dir.parent,
+                )
+            raise
 
     def remove(self) -> None:
         if self.dir.is_dir():

@@ -15,6 +15,7 @@ import logging
 import pathlib
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import hydra
@@ -47,17 +48,16 @@ from experiments.sections import (
     split_arrays,
     stored_config,
 )
-from marl.analysis import summarize_seeds
-from marl.certify import (
+from marl.tabular.analysis import summarize_seeds
+from marl.tabular.certify import (
     Certificate,
     CertifiedTrainer,
     make_certified_trainer,
     policies_of,
     train_certified,
 )
-from marl.equivariance import PolicySymmetries, policy_symmetries
-from marl.exact_pg import (
-    ConfigError,
+from marl.tabular.equivariance import PolicySymmetries, policy_symmetries
+from marl.tabular.exact_pg import (
     ExactPGConfig,
     PGState,
     Trainer,
@@ -65,11 +65,12 @@ from marl.exact_pg import (
     geometric_schedule,
     make_trainer,
 )
-from marl.matrix_pg import fastest_trainer
-from marl.phase import Verdict, critical_tau, verdicts
-from marl.sampled_pg import make_sampled_pg
-from marl.symmetry import SymmetryGroup, symmetry_group
-from marl.theory import uniqueness_bound
+from marl.tabular.matrix_pg import fastest_trainer
+from marl.tabular.phase import Verdict, critical_tau, verdicts
+from marl.tabular.sampled_pg import make_sampled_pg
+from marl.tabular.symmetry import SymmetryGroup, symmetry_group
+from marl.tabular.theory import uniqueness_bound
+from marl.trainer import ConfigError
 
 log = logging.getLogger("experiments.tabular")
 
@@ -110,7 +111,7 @@ def train_schedule(
 ) -> PGState:
     """Runs `schedules` (float[R, steps], e.g. annealing) for every seed, jitted in
     windows of `window` steps so that progress can be logged between them. Such
-    runs have no fixed point to certify (`marl.certify` is for constant tau)."""
+    runs have no fixed point to certify (`marl.tabular.certify` is for constant tau)."""
     started = time.time()
     states = trainer.init(keys, schedules.shape[0])
     steps = schedules.shape[1]
@@ -226,7 +227,7 @@ def certified_grid(
 def run_grid(
     study: Study, learner: CertifiedTrainer, taus: Any
 ) -> tuple[PGState, Certificate]:
-    """Every seed at every tau, run until certified (`marl.certify`)."""
+    """Every seed at every tau, run until certified (`marl.tabular.certify`)."""
     return train_certified(study.game, learner, study.keys, np.asarray(taus))
 
 
@@ -263,7 +264,8 @@ def grid_study(
 def tau_star_study(
     study: Study, learner: CertifiedTrainer, grid_verdicts: list[Verdict]
 ) -> dict[str, Any]:
-    """tau* of one learner (`marl.phase.critical_tau`), started from its grid."""
+    """tau* of one learner (`marl.tabular.phase.critical_tau`), started from its
+    grid."""
     game, search, bound = study.game, study.config.critical_tau, study.bound
     upper_source = (
         "critical_tau.upper"
@@ -389,7 +391,7 @@ def annealing_study(study: Study) -> list[dict[str, Any]]:
 
 
 def sampled_study(study: Study) -> dict[str, Any]:
-    """The sampled learner (`marl.sampled_pg`) at `sampled_taus`."""
+    """The sampled learner (`marl.tabular.sampled_pg`) at `sampled_taus`."""
     game, config = study.game, study.config
     taus = config.sampled_taus or config.taus
     trainer = make_trainer(make_sampled_pg(game, config.sampled))
@@ -459,6 +461,107 @@ def prepare(config: TabularConfig) -> Study:
     )
 
 
+def results_header(study: Study) -> dict[str, Any]:
+    """What results.json says of the game and its symmetries, before the studies."""
+    config, game, spec = study.config, study.game, study.spec
+    horizon = 1 if isinstance(spec, games.MatrixGame) else spec.horizon
+    return {
+        "game": game.name,
+        "game_file": config.game_file,
+        "description": spec.description,
+        "num_agents": game.num_agents,
+        "num_seeds": config.seeds,
+        "horizon": horizon,
+        "optimum": (
+            games.optimum(config.game, horizon) if config.game_file is None else None
+        ),
+        "engine": game.engine,
+        "uniqueness_bound": study.bound,
+        "entropy_weighting": config.learner.entropy_weighting,
+        "symmetry": {
+            "order": study.group.order,
+            "permute_agents": config.permute_agents,
+            "num_generators": len(study.group.generators),
+        },
+    }
+
+
+def grid_section(study: Study) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The tau grid as a section: its results, and its arrays and cross-play
+    matrices in one dict (`split_arrays` parts them again)."""
+    learner = certified_grid(study, study.config.learner, study.game.name)
+    self_play, arrays, matrices = grid_study(study, learner)
+    return self_play, {
+        **{f"arrays/{k}": np.asarray(v) for k, v in arrays.items()},
+        **{f"matrices/{k}": np.asarray(v) for k, v in matrices.items()},
+    }
+
+
+def later_studies(study: Study) -> list[tuple[str, Callable[[Study], Any]]]:
+    """The studies after the grid and Other-Play that the config asks for, by
+    section name."""
+    config, game = study.config, study.game
+    studies = [
+        (
+            "other_weighting",
+            config.compare_weightings and not game.is_matrix_game,
+            weighting_study,
+        ),
+        ("annealing", config.annealing.enabled, annealing_study),
+        ("sampled", config.run_sampled, sampled_study),
+    ]
+    return [(name, study_fn) for name, wanted, study_fn in studies if wanted]
+
+
+def run_studies(
+    study: Study, sections: Sections
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every study the config asks for, each one a section (reused on resume):
+    the results, the grid's arrays and every cross-play matrix."""
+    self_play, saved = sections.get("grid", partial(grid_section, study))
+    arrays, matrices = split_arrays(saved, "arrays", "matrices")
+    results = {**results_header(study), **self_play}
+    if study.config.other_play and study.game.num_agents == 2:
+        other_play = partial(other_play_study, study, self_play, matrices)
+        results["other_play"], op_matrices = sections.get("other_play", other_play)
+        matrices.update(op_matrices)
+    for name, study_fn in later_studies(study):
+        results[name], _ = sections.get(name, lambda fn=study_fn: (fn(study), {}))
+    return results, arrays, matrices
+
+
+def write_run(
+    run_dir: pathlib.Path,
+    study: Study,
+    results: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    matrices: dict[str, np.ndarray],
+    seconds: float,
+) -> dict[str, Any]:
+    """Writes the run directory (results.json last, so that it stands for a
+    finished run) and returns the results as written."""
+    config, game = study.config, study.game
+    results = {
+        **results,
+        "policy_labels": {
+            "action_names": [list(a) for a in game.action_names],
+            "infostates": [list(labels) for labels in game.infostate_labels],
+        },
+        "config": OmegaConf.to_container(OmegaConf.structured(config)),
+        "metadata": {**run_metadata(), "seconds": round(seconds, 2)},
+    }
+    taus = np.asarray(config.taus)
+    write_npz(run_dir / "policies.npz", {"taus": taus, **arrays})
+    if matrices:
+        write_npz(run_dir / "crossplay.npz", {"taus": taus, **matrices})
+    plots.save_sp_xp_figure(results, run_dir / "sp_xp_vs_tau.png")
+    phase_keys = ("other_play", "critical_tau", "annealing", "sampled")
+    if any(key in results for key in phase_keys):
+        plots.save_phase_figure(results, run_dir / "phase_diagram.png")
+    write_json(run_dir / RESULTS_FILE, results)
+    return results
+
+
 def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     """Trains, evaluates and writes every output of one run; returns the results."""
     started = time.time()
@@ -477,100 +580,12 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     record_run(run_dir)  # after the game's checks: a refused game leaves no trace
     if not config.resume:
         sections.remove()
-    game, spec = study.game, study.spec
-    horizon = 1 if isinstance(spec, games.MatrixGame) else spec.horizon
-
-    def grid() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        self_play, arrays, matrices = grid_study(
-            study, certified_grid(study, config.learner, game.name)
-        )
-        return self_play, {
-            **{f"arrays/{k}": np.asarray(v) for k, v in arrays.items()},
-            **{f"matrices/{k}": np.asarray(v) for k, v in matrices.items()},
-        }
-
-    try:
-        self_play, saved = sections.get("grid", grid)
-        arrays, matrices = split_arrays(saved, "arrays", "matrices")
-        results: dict[str, Any] = {
-            "game": game.name,
-            "game_file": config.game_file,
-            "description": spec.description,
-            "num_agents": game.num_agents,
-            "num_seeds": config.seeds,
-            "horizon": horizon,
-            "optimum": (
-                games.optimum(config.game, horizon)
-                if config.game_file is None
-                else None
-            ),
-            "engine": game.engine,
-            "uniqueness_bound": study.bound,
-            "entropy_weighting": config.learner.entropy_weighting,
-            "symmetry": {
-                "order": study.group.order,
-                "permute_agents": config.permute_agents,
-                "num_generators": len(study.group.generators),
-            },
-            **self_play,
-        }
-        if config.other_play and game.num_agents == 2:
-
-            def other_play() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-                value, op_matrices = other_play_study(study, self_play, matrices)
-                return value, {k: np.asarray(v) for k, v in op_matrices.items()}
-
-            results["other_play"], op_matrices = sections.get("other_play", other_play)
-            matrices.update(op_matrices)
-        extra: list[tuple[str, bool, Callable[[Study], Any]]] = [
-            (
-                "other_weighting",
-                config.compare_weightings and not game.is_matrix_game,
-                weighting_study,
-            ),
-            ("annealing", config.annealing.enabled, annealing_study),
-            ("sampled", config.run_sampled, sampled_study),
-        ]
-        for name, wanted, study_fn in extra:
-            if wanted:
-                results[name], _ = sections.get(
-                    name, lambda fn=study_fn: (fn(study), {})
-                )
-    except KeyboardInterrupt:
-        kept = sections.finished()
-        if kept:
-            log.warning(
-                "%s: interrupted; the finished sections %s are kept in %s: "
-                "continue with resume=true hydra.run.dir=%s",
-                game.name,
-                ", ".join(kept),
-                sections.dir,
-                run_dir,
-            )
-        raise
-    results.update(
-        {
-            "policy_labels": {
-                "action_names": [list(a) for a in game.action_names],
-                "infostates": [list(labels) for labels in game.infostate_labels],
-            },
-            "config": OmegaConf.to_container(OmegaConf.structured(config)),
-            "metadata": {**run_metadata(), "seconds": round(time.time() - started, 2)},
-        }
-    )
-    write_npz(run_dir / "policies.npz", {"taus": np.asarray(config.taus), **arrays})
-    if matrices:
-        write_npz(
-            run_dir / "crossplay.npz", {"taus": np.asarray(config.taus), **matrices}
-        )
-    plots.save_sp_xp_figure(results, run_dir / "sp_xp_vs_tau.png")
-    if any(
-        key in results for key in ("other_play", "critical_tau", "annealing", "sampled")
-    ):
-        plots.save_phase_figure(results, run_dir / "phase_diagram.png")
-    write_json(run_dir / RESULTS_FILE, results)
+    with sections.kept_on_interrupt(study.game.name):
+        results, arrays, matrices = run_studies(study, sections)
+    seconds = time.time() - started
+    results = write_run(run_dir, study, results, arrays, matrices, seconds)
     sections.remove()
-    log.info("%s: wrote %s", game.name, run_dir / RESULTS_FILE)
+    log.info("%s: wrote %s", study.game.name, run_dir / RESULTS_FILE)
     return results
 
 

@@ -4,7 +4,7 @@ An environment is a handful of pure functions over an explicit state pytree and 
 params value (static, or a pytree), in the style of gymnax: `reset(key, params)`,
 `step(key, state, actions, params)`, each seat's observation, the deciding seats'
 legal actions, which seats decide this step, the common reward and the episode's
-end. IPPO (`marl.ippo`), the rollout, play, cross-play, the equivariance measures
+end. IPPO (`marl.deep.ippo`), the rollout, play, cross-play, the equivariance measures
 and the cost estimate are written once against it; Hanabi
 (`games.hanabi.environment`) and Overcooked V2 (`games.overcooked`) implement it.
 

@@ -6,7 +6,7 @@ JAIR 55).
 Cost and memory per step are |S_t| x prod_i |H_i^t| |A_i| |O_i|, where H_i^t are
 agent i's reachable histories at step t (at most (|A_i||O_i|)^t) and S_t the
 reachable states. `build_occupancy` finds those histories and lays out the arrays
-(once, in NumPy, outside jit); `marl.exact` evaluates a policy on them. The last
+(once, in NumPy, outside jit); `marl.tabular.exact` evaluates a policy on them. The last
 occupancy is never built: the last two steps are contracted from eta_{T-2}
 (`last_two_steps_subscripts`).
 """
@@ -72,7 +72,7 @@ class Occupancy:
         or the expanded occupancy [S_{t+1}, (H B O)_1, ...]; for the last two, the
         largest intermediate of their contractions from eta_{T-2}
         (`last_two_steps_subscripts`). The distribution of play, built only on
-        demand (`marl.crossplay.count_conventions`, one seed at a time), also
+        demand (`marl.tabular.crossplay.count_conventions`, one seed at a time), also
         builds the last occupancy and the table [(H B)_1, ..., (H B)_n]."""
         peak = 0
         for t, step in enumerate(self.steps):
@@ -106,7 +106,7 @@ class Occupancy:
 
 def last_two_steps_subscripts(n: int) -> tuple[str, str, tuple[str, ...]]:
     """Einsum subscripts that give the last two steps of the recursion from the
-    occupancy eta_{T-2} without building eta_{T-1} (`marl.exact`): (step T-2's
+    occupancy eta_{T-2} without building eta_{T-1} (`marl.tabular.exact`): (step T-2's
     expected reward, step T-1's expected reward, per agent step T-1's reach over
     its (h, b, o) extensions of step T-2's histories). The operands, in order:
     eta [S, H_1..H_n], the n policies [H_i, B_i] of step T-2, T [S, B.., S'],
@@ -222,7 +222,7 @@ def build_occupancy(
         observation = game.observation[slices][..., states[t + 1], *([slice(None)] * n)]
         width = [game.num_actions[i] if acting[i] else 1 for i in range(n)]
         if t == game.horizon - 2:
-            # The last occupancy is never built (`marl.exact` contracts the last
+            # The last occupancy is never built (`marl.tabular.exact` contracts the last
             # two steps from this one): each agent's reachable extensions are
             # read from its marginal, contracted from eta like its reach.
             uniform = [

@@ -7,7 +7,7 @@ new file under the process's umask (0644 under the usual 022), as hydra's own
 files in the same run directory get: `tempfile.mkstemp` creates 0600, which hides
 results from the rest of a group on a shared cluster.
 
-This and `marl.checkpoint`'s load and save are the only filesystem code in `marl/`.
+This and `marl.deep.checkpoint`'s load and save are the only filesystem code in `marl/`.
 """
 
 from __future__ import annotations

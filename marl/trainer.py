@@ -1,16 +1,18 @@
-"""The one trainer of every learner: a [runs, seeds] grid over schedules.
+"""The shared core of every learner: a [runs, seeds] grid over schedules.
 
 A learner is a pure `(init, update)` pair over a state pytree, and `update(state,
 h)` takes the hyperparameter being swept as an array, so that it can be a `vmap`
-axis: tau for the exact and sampled tabular learners (`marl.exact_pg`,
-`marl.sampled_pg`), the entropy coefficient for IPPO (`marl.ippo`). A schedule is
-float[steps] of that hyperparameter, one value per update: constant for a point
-of a grid, decaying for annealing. `make_grid_trainer` runs R schedules x S seeds
-in one jitted call: the seeds are the inner vmap axis (every run starts from the
-same S states, so runs differ only by their schedules), the runs the outer one,
-and the grid is split over the devices of a mesh (`marl.sharding.grid_layout`:
-on one device the program is the unsharded one). Each learner's module wraps it
-in its own `make_trainer` with its own calling convention.
+axis: tau for the exact and sampled tabular learners (`marl.tabular.exact_pg`,
+`marl.tabular.sampled_pg`), the entropy coefficient for IPPO (`marl.deep.ippo`).
+A schedule is float[steps] of that hyperparameter, one value per update: constant
+for a point of a grid, decaying for annealing. `make_grid_trainer` runs R
+schedules x S seeds in one jitted call: the seeds are the inner vmap axis (every
+run starts from the same S states, so runs differ only by their schedules), the
+runs the outer one, and the grid is split over the devices of a mesh
+(`marl.sharding.grid_layout`: on one device the program is the unsharded one).
+Each learner's module wraps it in its own `make_trainer` with its own calling
+convention. `ConfigError` (an impossible hyperparameter) and `global_norm` serve
+every learner too.
 
 Shapes: R runs (schedules), S seeds, T steps.
 """
@@ -27,6 +29,17 @@ from jax.sharding import Mesh
 from marl.sharding import grid_layout, grid_shape, runs_mesh
 
 State = TypeVar("State")
+
+
+class ConfigError(ValueError):
+    """An impossible hyperparameter of any learner; the message names the field."""
+
+
+def global_norm(tree: Any) -> jax.Array:
+    """float[]: the Euclidean norm of every leaf of `tree` together."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
+
+
 Update = Callable[[Any, jax.Array], tuple[Any, Any]]
 """(state, hyperparameter float32[]) -> (state, what the step reports, or None)."""
 

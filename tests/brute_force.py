@@ -15,7 +15,7 @@ import numpy as np
 
 import games
 from games import DecPOMDP, MatrixGame
-from marl.symmetry import Symmetry, as_decpomdp, preserves_game
+from marl.tabular.symmetry import Symmetry, as_decpomdp, preserves_game
 
 # (agent, own history tuple) -> action probabilities
 PolicyFn = Callable[[int, tuple], np.ndarray]

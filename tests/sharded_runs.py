@@ -30,13 +30,13 @@ from jax.experimental import multihost_utils
 import games
 from games import hanabi
 from games.hanabi.environment import environment
-from marl import play as games_play
-from marl.exact_pg import ExactPGConfig, constant_schedules, make_exact_pg
-from marl.exact_pg import make_trainer as make_tabular_trainer
-from marl.ippo import IPPOConfig, seed_keys
-from marl.ippo import make_trainer as make_ippo_trainer
-from marl.networks import Policy
+from marl.deep import play as games_play
+from marl.deep.ippo import IPPOConfig, seed_keys
+from marl.deep.ippo import make_trainer as make_ippo_trainer
+from marl.deep.networks import Policy
 from marl.sharding import num_shards, place_grid, runs_mesh
+from marl.tabular.exact_pg import ExactPGConfig, constant_schedules, make_exact_pg
+from marl.tabular.exact_pg import make_trainer as make_tabular_trainer
 
 TABULAR_GAME = "tiny_hanabi_c"
 TABULAR = ExactPGConfig(steps=40, learning_rate=0.5)
@@ -86,7 +86,7 @@ def as_numpy(tree: Any) -> list[np.ndarray]:
 
 def to_host(tree: Any) -> Any:
     """Every leaf as a host array, PRNG keys rebuilt from their data, as
-    `marl.checkpoint.load_checkpoint` returns a state."""
+    `marl.deep.checkpoint.load_checkpoint` returns a state."""
 
     def one(x: jax.Array) -> Any:
         if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):

@@ -6,15 +6,15 @@ import jax
 import numpy as np
 
 import games
-from marl.certify import (
+from marl.tabular.certify import (
     gauge_basis,
     make_certified_trainer,
     policies_of,
     policy_change,
     train_certified,
 )
-from marl.crossplay import count_conventions
-from marl.exact_pg import ExactPGConfig
+from marl.tabular.crossplay import count_conventions
+from marl.tabular.exact_pg import ExactPGConfig
 
 
 def certify(game, config, taus, seeds=16):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import games
-from marl import exact
+from marl.tabular import exact
 
 
 @pytest.mark.parametrize("name", sorted(games.CATALOGUE))

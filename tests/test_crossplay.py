@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import games
-from marl.crossplay import count_conventions, crossplay
-from marl.greedy import greedify, greedify_ties
+from marl.tabular.crossplay import count_conventions, crossplay
+from marl.tabular.greedy import greedify, greedify_ties
 from marl.xp_stats import seat_assignments
 
 
@@ -107,10 +107,10 @@ def seeds_at(name: str, tau: float, seeds: int = 8):
     the game's compiled form and policy symmetries."""
     import jax
 
-    from marl.equivariance import policy_symmetries
-    from marl.exact import softmax_policy
-    from marl.exact_pg import ExactPGConfig, train
-    from marl.symmetry import symmetry_group
+    from marl.tabular.equivariance import policy_symmetries
+    from marl.tabular.exact import softmax_policy
+    from marl.tabular.exact_pg import ExactPGConfig, train
+    from marl.tabular.symmetry import symmetry_group
 
     spec = games.make_spec(name)
     game = games.compile_game(spec)
@@ -125,7 +125,7 @@ def test_greedifying_one_equivariant_policy_gives_sp_equal_to_xp(name, tau):
     """Every seed ends at the same equivariant policy; float32 noise must not
     decide its ties (the audit saw lever SP 1.0 but XP 0.11 after argmax, and
     coordination_2 XP above SP)."""
-    from marl.analysis import summarize_seeds
+    from marl.tabular.analysis import summarize_seeds
 
     game, policies, symmetries = seeds_at(name, tau)
     point, _ = summarize_seeds(

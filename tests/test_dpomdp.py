@@ -18,8 +18,8 @@ import pytest
 
 import games
 from games.benchmarks import BENCHMARK_FILES, BENCHMARK_OPTIMA, BENCHMARKS
-from marl import exact, exact_pg, greedy
-from marl.symmetry import symmetry_group
+from marl.tabular import exact, exact_pg, greedy
+from marl.tabular.symmetry import symmetry_group
 from tests.tiny_runs import TINY
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

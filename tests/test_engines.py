@@ -9,8 +9,8 @@ import pytest
 
 import games
 from games.compile import count_histories
-from marl import exact
-from marl.other_play import other_play_return
+from marl.tabular import exact
+from marl.tabular.other_play import other_play_return
 from tests.brute_force import values
 
 OLD_GAMES = sorted(set(games.CATALOGUE) - set(games.BENCHMARKS))
@@ -177,8 +177,8 @@ def test_the_last_two_steps_contracted_equal_the_last_occupancy_built(name):
 
 @pytest.mark.parametrize("name", ["lewis_signalling", "tiny_hanabi_a", "penalty"])
 def test_other_play_agrees_across_engines(name):
-    from marl.equivariance import policy_symmetries
-    from marl.symmetry import symmetry_group
+    from marl.tabular.equivariance import policy_symmetries
+    from marl.tabular.symmetry import symmetry_group
 
     spec = games.make_spec(name)
     recursion, enumeration = both_engines(spec)
@@ -205,7 +205,7 @@ def test_too_large_a_recursion_is_refused_in_one_line():
 
 
 def test_a_batch_over_the_memory_budget_runs_in_chunks_of_seeds(monkeypatch):
-    from marl import exact_pg
+    from marl.tabular import exact_pg
 
     game = games.make("dectiger", 2)
     config = exact_pg.ExactPGConfig(steps=30, optimizer="adam", learning_rate=0.05)

@@ -11,7 +11,7 @@ import pytest
 
 from experiments import estimate
 from experiments.ippo_runs import trainer_of
-from marl.ippo import seed_keys
+from marl.deep.ippo import seed_keys
 from tests.test_ippo_entry_point import TINY  # 6 tiny updates, 2 seeds x 2 coefs
 
 

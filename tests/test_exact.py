@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import games
-from marl import exact
+from marl.tabular import exact
 from tests.brute_force import small_spec, values
 
 ALL_GAMES = sorted(games.CATALOGUE)

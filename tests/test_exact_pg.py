@@ -11,18 +11,18 @@ import optax
 import pytest
 
 import games
-from marl import exact
-from marl.crossplay import count_conventions, crossplay
-from marl.exact_pg import (
-    ConfigError,
+from marl.tabular import exact
+from marl.tabular.crossplay import count_conventions, crossplay
+from marl.tabular.exact_pg import (
     ExactPGConfig,
     constant_schedules,
     make_exact_pg,
     make_trainer,
     train,
 )
-from marl.matrix_pg import make_matrix_trainer, supports
-from marl.theory import uniqueness_bound
+from marl.tabular.matrix_pg import make_matrix_trainer, supports
+from marl.tabular.theory import uniqueness_bound
+from marl.trainer import ConfigError
 
 MATRIX_GAMES_2P = [
     name

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import games
-from marl.exact import expected_return
+from marl.tabular.exact import expected_return
 
 LEWIS_YAML = """
 name: my_lewis

@@ -15,7 +15,7 @@ import pytest
 from experiments import agents as hanabi_agents
 from experiments import compare, crossplay
 from experiments import ippo as train_entry
-from marl import play as games_play
+from marl.deep import play as games_play
 from tests.tiny_runs import HANABI_TINY
 
 TINY = HANABI_TINY

@@ -1,4 +1,4 @@
-"""Playing agents together (marl/play.py) on Hanabi: scores against a plain Python
+"""Playing agents together (marl/deep/play.py) on Hanabi: scores against a plain Python
 loop, cross-play matrices against single seatings, color-permuted copies against
 explicitly permuted policies, the equivariance error on hand-made policies, and
 the Other-Play rollout's observations."""
@@ -12,10 +12,10 @@ import pytest
 
 from games import hanabi
 from games.hanabi.environment import environment
-from marl import play as hp
-from marl.ippo import IPPOConfig, make_train, seed_keys
-from marl.networks import Policy, make_policy
-from marl.rollout import observe
+from marl.deep import play as hp
+from marl.deep.ippo import IPPOConfig, make_train, seed_keys
+from marl.deep.networks import Policy, make_policy
+from marl.deep.rollout import observe
 
 SMALL = hanabi.make_params("Hanabi-Small", 2)  # 2 colors, hands of 2
 

@@ -2,7 +2,7 @@
 
 A small trained MLP agent and a briefly trained GRU agent are played in HLE's C++
 game (experiments.hle_check.play_hle: HLE's own canonical observations and legal
-moves) and in the JAX game (marl.play.play). On the JAX game's decks with
+moves) and in the JAX game (marl.deep.play.play). On the JAX game's decks with
 the JAX game's keys every game scores the same on both sides, greedy or sampled;
 on HLE's own random decks the mean scores agree within two combined standard
 errors. A GRU whose memory is zeroed at every step on HLE's side is caught. Plus
@@ -25,8 +25,8 @@ from experiments import hle_check
 from experiments.ippo_runs import CHECKPOINT_DIR, CONFIG_FILE, IPPORunConfig, save_all
 from games import hanabi
 from games.hanabi.environment import environment
-from marl import play as games_play
-from marl.ippo import IPPOConfig, make_ippo, make_train, seed_keys
+from marl.deep import play as games_play
+from marl.deep.ippo import IPPOConfig, make_ippo, make_train, seed_keys
 
 pytest.importorskip("hanabi_learning_environment.pyhanabi")
 

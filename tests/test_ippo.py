@@ -10,9 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from marl.exact_pg import ConfigError
-from marl.ippo import IPPOConfig
-from marl.networks import (
+from marl.deep.ippo import IPPOConfig
+from marl.deep.networks import (
     action_log_prob,
     make_policy,
     masked_entropy,
@@ -20,7 +19,8 @@ from marl.networks import (
     orthogonal,
     sample_action,
 )
-from marl.ppo import PPOBatch, entropy_term, gae, ppo_loss
+from marl.deep.ppo import PPOBatch, entropy_term, gae, ppo_loss
+from marl.trainer import ConfigError
 
 
 def gae_loop(rewards, values, dones, last_value, gamma, lam):

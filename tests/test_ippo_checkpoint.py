@@ -12,7 +12,7 @@ import pytest
 
 from games import hanabi
 from games.hanabi.environment import environment
-from marl.checkpoint import (
+from marl.deep.checkpoint import (
     MANIFEST,
     CheckpointError,
     checkpoint_path,
@@ -22,7 +22,7 @@ from marl.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
-from marl.ippo import IPPOConfig, make_trainer, seed_keys
+from marl.deep.ippo import IPPOConfig, make_trainer, seed_keys
 
 # A recurrent network with one set of parameters per seat: the checkpoint must
 # carry the parameters, Adam's state, the games, every seat's GRU state, the

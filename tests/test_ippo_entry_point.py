@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from experiments import ippo as entry
-from marl.ippo import Trainer
+from marl.deep.ippo import Trainer
 
 # 6 updates of 8 games x 8 steps, 2 seeds x 2 entropy coefficients; a chunk is
 # 2 updates, a checkpoint every 2.

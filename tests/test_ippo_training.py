@@ -7,7 +7,7 @@ import numpy as np
 
 from games import hanabi
 from games.hanabi.environment import environment
-from marl.ippo import IPPOConfig, make_train, seed_keys
+from marl.deep.ippo import IPPOConfig, make_train, seed_keys
 
 VERY_SMALL = hanabi.make_params("Hanabi-Very-Small", 2)
 

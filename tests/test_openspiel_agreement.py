@@ -4,7 +4,7 @@ OpenSpiel (Lanctot et al. 2019) implements the same two-player card game: chance
 deals player 0's card, then player 1's; player 0 acts seeing "p0:d{c0}"; player 1
 acts seeing "p1:d{c1} p0:a{a0}"; the payoff string is payoff[c0][c1][a0][a1]
 flattened row-major. We map each of our information states to OpenSpiel's
-info-state string and check that `marl.exact.expected_return` agrees with
+info-state string and check that `marl.tabular.exact.expected_return` agrees with
 OpenSpiel's exact tree walk `expected_game_score.policy_value`.
 """
 
@@ -19,7 +19,7 @@ import pytest
 
 import games
 from games.catalogue import TINY_HANABI_OPTIMA, TINY_HANABI_PAYOFFS
-from marl.exact import expected_return
+from marl.tabular.exact import expected_return
 
 pyspiel = pytest.importorskip("pyspiel")
 expected_game_score = pytest.importorskip(

@@ -11,34 +11,34 @@ import numpy as np
 import pytest
 
 import games
-from marl import exact
-from marl.certify import make_certified_trainer
-from marl.crossplay import count_conventions, crossplay
-from marl.equivariance import (
+from marl.tabular import exact
+from marl.tabular.certify import make_certified_trainer
+from marl.tabular.crossplay import count_conventions, crossplay
+from marl.tabular.equivariance import (
     equivariance_error,
     policy_action,
     policy_symmetries,
     project,
     transform,
 )
-from marl.exact_pg import (
+from marl.tabular.exact_pg import (
     ExactPGConfig,
     geometric_schedule,
     make_exact_pg,
     make_trainer,
     train,
 )
-from marl.other_play import other_play_return
-from marl.phase import (
+from marl.tabular.other_play import other_play_return
+from marl.tabular.phase import (
     Verdict,
     agreement_intervals,
     certified_verdicts,
     critical_tau,
     final_bracket,
 )
-from marl.sampled_pg import SampledPGConfig, make_sampled_pg, surrogate
-from marl.symmetry import symmetry_group
-from marl.theory import uniqueness_bound
+from marl.tabular.sampled_pg import SampledPGConfig, make_sampled_pg, surrogate
+from marl.tabular.symmetry import symmetry_group
+from marl.tabular.theory import uniqueness_bound
 
 
 def setup(name):

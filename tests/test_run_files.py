@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from experiments.results import rerun_command, write_json, write_npz
-from marl.checkpoint import save_checkpoint
+from marl.deep.checkpoint import save_checkpoint
 from tests.tiny_runs import TINY
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

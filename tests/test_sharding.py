@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 import games
-from marl.exact_pg import ExactPGConfig, make_exact_pg, make_trainer
 from marl.sharding import pad_axis, plan_grid, runs_mesh, sharded_map, take_axis
+from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg, make_trainer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "sharded_runs.py"

@@ -9,9 +9,14 @@ import numpy as np
 import pytest
 
 import games
-from marl import exact
-from marl.equivariance import equivariance_error, policy_symmetries, project, transform
-from marl.symmetry import (
+from marl.tabular import exact
+from marl.tabular.equivariance import (
+    equivariance_error,
+    policy_symmetries,
+    project,
+    transform,
+)
+from marl.tabular.symmetry import (
     as_decpomdp,
     preserves_game,
     symmetry_group,

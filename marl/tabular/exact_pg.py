@@ -1,9 +1,10 @@
 """Exact entropy-regularized softmax policy gradient on tabular games.
 
-Gradient ascent on J_tau (see `marl.exact.regularized_objective`) with respect to
-the softmax logits, from N(0, sigma^2) initial logits. Seeds and entropy weights tau
-are `vmap` axes of one jitted call. Plain SGD with a small step follows the gradient
-flow d theta / dt = grad J_tau(theta) of Forkel et al. 2025 (arXiv:2511.22581).
+Gradient ascent on J_tau (see `marl.tabular.exact.regularized_objective`) with
+respect to the softmax logits, from N(0, sigma^2) initial logits. Seeds and entropy
+weights tau are `vmap` axes of one jitted call. Plain SGD with a small step follows
+the gradient flow d theta / dt = grad J_tau(theta) of Forkel et al. 2025
+(arXiv:2511.22581).
 
 The gradient is divided by (reward_range + tau) before the optimizer sees it. For
 the gradient flow this is only a change of clock (same trajectories, same fixed
@@ -24,20 +25,22 @@ import optax
 from jax.sharding import Mesh
 
 from games import TabularGame
-from marl.equivariance import PolicySymmetries, project
-from marl.exact import (
+from marl.sharding import grid_shape
+from marl.tabular.equivariance import PolicySymmetries, project
+from marl.tabular.exact import (
     Policy,
     expected_entropy,
     regularized_objective,
     softmax_policy,
 )
-from marl.other_play import other_play_return
-from marl.sharding import grid_shape
-from marl.trainer import Update, constant_schedules, make_grid_trainer
-
-
-class ConfigError(ValueError):
-    """An impossible hyperparameter; the message names the field."""
+from marl.tabular.other_play import other_play_return
+from marl.trainer import (
+    ConfigError,
+    Update,
+    constant_schedules,
+    global_norm,
+    make_grid_trainer,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,10 +57,10 @@ class ExactPGConfig:
     """sigma of the N(0, sigma^2) initial logits."""
     entropy_weighting: str = "reach"
     """'reach': on-policy expected entropy (the default); 'uniform': every
-    information state weighted 1. See `marl.exact.expected_entropy`."""
+    information state weighted 1. See `marl.tabular.exact.expected_entropy`."""
     grad_tol: float = 1e-4
     """Certificate, part one: the scaled gradient norm at the end is below this
-    (`marl.certify`)."""
+    (`marl.tabular.certify`)."""
     policy_tol: float = 1e-5
     """Certificate, part two: over the last `window` steps the policy moved less
     than this (largest total-variation distance at any information state)."""
@@ -69,7 +72,7 @@ class ExactPGConfig:
     up to this many steps."""
     newton_steps: int = 20
     """Newton steps of the polish before each continued window (0: none; only
-    for games with at most `marl.certify.NEWTON_MAX_PARAMS` free logits)."""
+    for games with at most `marl.tabular.certify.NEWTON_MAX_PARAMS` free logits)."""
     objective: str = "selfplay"
     """'selfplay': J_tau; 'otherplay': Other-Play's J_OP + tau * entropy term."""
     grad_noise: float = 0.0
@@ -170,7 +173,7 @@ def learner_objective(
     symmetries: PolicySymmetries | None = None,
 ) -> jax.Array:
     """The objective the learner ascends: J_tau, or Other-Play's
-    J_OP + tau * entropy term (`marl.other_play`)."""
+    J_OP + tau * entropy term (`marl.tabular.other_play`)."""
     if config.objective == "otherplay":
         if symmetries is None:
             raise ValueError("the Other-Play objective needs the game's symmetries")
@@ -213,10 +216,6 @@ def init_state(
     logits = init_logits(game, key=init_key, scale=scale)
     grad_norm = jnp.asarray(jnp.inf, jnp.float32)  # strongly typed, like the updates'
     return PGState(logits, optimizer.init(logits), grad_norm, own_key)
-
-
-def global_norm(tree: Policy) -> jax.Array:
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
 
 
 def make_exact_pg(

@@ -1,7 +1,7 @@
 """Proximal policy optimization's pieces, independent of the game: generalized
 advantage estimation, the clipped loss and the entropy bonus's accounting.
 
-`marl.ippo` builds its learner from them; tests check them directly.
+`marl.deep.ippo` builds its learner from them; tests check them directly.
 Shapes: T steps, B decisions, A actions; `...` any leading shape.
 """
 
@@ -12,7 +12,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from marl.networks import action_log_prob, masked_entropy
+from marl.deep.networks import action_log_prob, masked_entropy
 
 ENTROPY_ACCOUNTINGS = ("acting", "all_agents")
 """What `entropy_term` can reward: see its docstring and docs/ippo.md."""
@@ -86,7 +86,7 @@ def entropy_term(entropy: jax.Array, accounting: str, num_players: int) -> jax.A
     waiting seat exactly one legal action, the no-op, and averages `pi.entropy()`
     over every seat's row): sum_b H_b / (B P), the acting mean divided by P.
     `num_players` is the seat rows per decision: P in a turn-based game, 1 in a
-    simultaneous-move one (every row decides; `marl.ippo` passes P / D).
+    simultaneous-move one (every row decides; `marl.deep.ippo` passes P / D).
     """
     if accounting == "acting":
         return jnp.mean(entropy)

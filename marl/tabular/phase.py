@@ -1,8 +1,8 @@
 """The critical entropy weight tau*: the smallest tau above which every seed
 reaches the same joint policy, as a certified quantity.
 
-Agreement at a tau is a verdict on certified seeds (`marl.certify`): 'agree' when
-every seed is certified and they form one convention, 'disagree' when the
+Agreement at a tau is a verdict on certified seeds (`marl.tabular.certify`):
+'agree' when every seed is certified and they form one convention, 'disagree' when the
 certified seeds form two or more, 'uncertain' otherwise (some seed never reached a
 certified fixed point). The search verifies both ends of its bracket, widening
 them when a check fails, and reports agreement that is not monotone in tau as
@@ -19,14 +19,14 @@ import jax
 import numpy as np
 
 from games import TabularGame
-from marl.certify import (
+from marl.tabular.certify import (
     Certificate,
     CertifiedTrainer,
     policies_of,
     train_certified,
 )
-from marl.crossplay import count_conventions
-from marl.exact import Policy
+from marl.tabular.crossplay import count_conventions
+from marl.tabular.exact import Policy
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def certified_verdicts(
     *,
     convention_tol: float,
 ) -> list[Verdict]:
-    """Runs the seeds at `taus` until certified (`marl.certify.train_certified`)
+    """Runs the seeds at `taus` until certified (`marl.tabular.certify.train_certified`)
     and gives the verdicts."""
     states, certificate = train_certified(game, learner, keys, taus)
     policies = policies_of(states.logits)

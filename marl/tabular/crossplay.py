@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from games import TabularGame
-from marl.exact import Policy, expected_return, play_distribution
+from marl.tabular.exact import Policy, expected_return, play_distribution
 from marl.xp_stats import (
     assignment_summary,
     matrix_summary,
@@ -96,8 +96,8 @@ def count_conventions(game: TabularGame, policies: Policy, tol: float) -> int:
     """Number of distinct conventions among N seeds' joint policies.
 
     Two joint policies are the same convention when the total-variation distance of
-    their distributions of play (`marl.exact.play_distribution`) is at most `tol`;
-    this compares play wherever it happens and ignores choices at unreachable
+    their distributions of play (`marl.tabular.exact.play_distribution`) is at most
+    `tol`; this compares play wherever it happens and ignores choices at unreachable
     information states.
     Seeds are grouped greedily: each joins the first earlier group whose first
     member is within `tol`. One seed's distribution is built at a time (at

@@ -22,15 +22,14 @@ import jax.numpy as jnp
 import optax
 
 from games import TabularGame
-from marl.exact import Policy, history_probs, infostate_entropy, softmax_policy
-from marl.exact_pg import (
-    ConfigError,
+from marl.tabular.exact import Policy, history_probs, infostate_entropy, softmax_policy
+from marl.tabular.exact_pg import (
     Learner,
     PGState,
-    global_norm,
     init_state,
     make_optimizer,
 )
+from marl.trainer import ConfigError, global_norm
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ rounding would otherwise decide ties at random (every seed at the same
 equivariant policy, yet different argmax actions, so XP below SP).
 
 `symmetrize` goes with them: a policy equivariant to within a tolerance is
-replaced by its group average (`marl.equivariance.project`), whose orbit-mates
+replaced by its group average (`marl.tabular.equivariance.project`), whose orbit-mates
 are bit-identical, before greedification.
 """
 
@@ -23,8 +23,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from marl.equivariance import PolicySymmetries, equivariance_error, project
-from marl.exact import Policy
+from marl.tabular.equivariance import PolicySymmetries, equivariance_error, project
+from marl.tabular.exact import Policy
 
 
 def near_maximal(pi: jax.Array, rtol: float) -> jax.Array:

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from games import TabularGame
-from marl.exact import Policy
-from marl.symmetry import Symmetry, SymmetryGroup, policy_maps
+from marl.tabular.exact import Policy
+from marl.tabular.symmetry import Symmetry, SymmetryGroup, policy_maps
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,9 +38,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from games import TabularGame
-from marl.equivariance import PolicySymmetries
-from marl.exact import Policy, softmax_policy
-from marl.exact_pg import (
+from marl.tabular.equivariance import PolicySymmetries
+from marl.tabular.exact import Policy, softmax_policy
+from marl.tabular.exact_pg import (
     MEMORY_BUDGET_BYTES,
     ExactPGConfig,
     PGState,
@@ -49,7 +49,7 @@ from marl.exact_pg import (
     learner_objective,
     update_bytes,
 )
-from marl.matrix_pg import fastest_trainer
+from marl.tabular.matrix_pg import fastest_trainer
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def make_newton_polish(
     symmetries: PolicySymmetries | None = None,
 ) -> Polish:
     """`config.newton_steps` damped Newton steps on the scaled objective of
-    `marl.exact_pg.learner_objective` for every seed of every run, accepted per
+    `marl.tabular.exact_pg.learner_objective` for every seed of every run, accepted per
     seed as the module docstring says. The runs are flattened and cut into
     batches of at most POLISH_BATCH, so the program is compiled once per study."""
     bases = [jnp.asarray(gauge_basis(a)) for _, a in game.policy_shapes]

@@ -11,7 +11,7 @@ transformed game, are read back in the real game's action ids (entry
 2020) and by the equivariance checks below (Hanabi: the color permutations).
 
 Seat parameters are stacked on a leading [P] axis and played with a per-seat
-`marl.networks.Policy` (`make_policy(..., share_parameters=False)`), so one
+`marl.deep.networks.Policy` (`make_policy(..., share_parameters=False)`), so one
 compiled program plays any assignment of agents to seats, and a `vmap` (or
 `lax.map`) over assignments plays a whole cross-play matrix in one jitted call.
 A recurrent agent's memory advances at every step, deciding or not, as in
@@ -31,7 +31,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from games.env import Environment, Symmetries
-from marl.networks import Params, Policy, masked_log_probs, masked_logits
+from marl.deep.networks import Params, Policy, masked_log_probs, masked_logits
 from marl.sharding import runs_mesh, sharded_map
 
 

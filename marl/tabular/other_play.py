@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from games import TabularGame
-from marl.equivariance import PolicySymmetries
-from marl.exact import Policy, expected_return
+from marl.tabular.equivariance import PolicySymmetries
+from marl.tabular.exact import Policy, expected_return
 
 
 def realization_plan(game: TabularGame, policy: Policy, agent: int) -> jax.Array:

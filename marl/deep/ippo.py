@@ -18,11 +18,11 @@ StarCraft multi-agent challenge?") and of JaxMARL's baselines (Rutherford et al.
   from a deciding seat's view, and generalized advantage estimation (Schulman et
   al. 2016) runs along the game's time axis over each deciding seat's values;
 - a recurrent network still advances every seat's memory at every step, so each
-  seat sees every move (see `marl.networks`).
+  seat sees every move (see `marl.deep.networks`).
 
 The pieces are module-level functions so tests check the real thing: `gae`,
-`ppo_loss`, `entropy_term` live in `marl.ppo` (the games are played by
-`marl.rollout`); the learner is an `(init, update)` pair over the named state
+`ppo_loss`, `entropy_term` live in `marl.deep.ppo` (the games are played by
+`marl.deep.rollout`); the learner is an `(init, update)` pair over the named state
 `IPPOState`; `make_train(config, env)(key)` is one whole training run (jit it,
 and `vmap` it over keys for seeds); `make_trainer` gives the jitted seed x
 entropy-coefficient batch in chunks of updates, which is what the entry point
@@ -46,14 +46,13 @@ import optax
 from jax.sharding import Mesh
 
 from games.env import Environment
-from marl.exact_pg import ConfigError, global_norm
-from marl.networks import (
+from marl.deep.networks import (
     Params,
     Policy,
     make_policy,
 )
-from marl.ppo import ENTROPY_ACCOUNTINGS, LossInfo, PPOBatch, gae, ppo_loss
-from marl.rollout import (
+from marl.deep.ppo import ENTROPY_ACCOUNTINGS, LossInfo, PPOBatch, gae, ppo_loss
+from marl.deep.rollout import (
     RolloutState,
     Transition,
     bootstrap_value,
@@ -61,7 +60,13 @@ from marl.rollout import (
     rollout,
     symmetry_tables,
 )
-from marl.trainer import constant_schedules, make_grid_trainer, run_schedule
+from marl.trainer import (
+    ConfigError,
+    constant_schedules,
+    global_norm,
+    make_grid_trainer,
+    run_schedule,
+)
 
 NETWORKS = ("mlp", "gru")
 
@@ -235,7 +240,7 @@ class Learner(NamedTuple):
 
 
 def make_policy_for(config: IPPOConfig, env: Environment) -> Policy:
-    """The `marl.networks.Policy` that `config` describes for the game `env`."""
+    """The `marl.deep.networks.Policy` that `config` describes for the game `env`."""
     return make_policy(
         num_players=env.num_players,
         num_actions=env.num_actions,

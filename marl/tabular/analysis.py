@@ -10,11 +10,11 @@ import jax
 import numpy as np
 
 from games import TabularGame
-from marl.crossplay import CrossPlay, count_conventions, crossplay
-from marl.equivariance import PolicySymmetries, equivariance_error
-from marl.exact import Policy, expected_return
-from marl.greedy import greedify, greedify_ties, symmetrize
-from marl.other_play import other_play_return
+from marl.tabular.crossplay import CrossPlay, count_conventions, crossplay
+from marl.tabular.equivariance import PolicySymmetries, equivariance_error
+from marl.tabular.exact import Policy, expected_return
+from marl.tabular.greedy import greedify, greedify_ties, symmetrize
+from marl.tabular.other_play import other_play_return
 
 
 @partial(jax.jit, static_argnums=(2, 3, 4, 5))
@@ -30,7 +30,7 @@ def _device_scores(
     self-play returns, in one program (compiled once per study: the symmetries
     are static, hashed by identity). Seeds equivariant to within
     `equivariant_tol` are greedified from their group average
-    (`marl.greedy.symmetrize`)."""
+    (`marl.tabular.greedy.symmetrize`)."""
     scores: dict[str, Any] = {}
     to_greedify = policies
     if symmetries is not None:
@@ -78,7 +78,7 @@ def summarize_seeds(
     with `seat_symmetries` (the group keeping agents in their seats) and two
     agents, the Other-Play value J_OP of the seeds (mean and best).
 
-    `certified` (bool[N], `marl.certify`) says which seeds reached a certified
+    `certified` (bool[N], `marl.tabular.certify`) says which seeds reached a certified
     fixed point; conventions are counted among those only. None for runs that
     have no fixed point to certify (annealing, the sampled learner): then every
     seed counts.

@@ -1,6 +1,6 @@
 """A fast path of the exact learner for two-player matrix games.
 
-The same update as `marl.exact_pg` (SGD on J_tau = x^T A y + tau (H(x) + H(y)),
+The same update as `marl.tabular.exact_pg` (SGD on J_tau = x^T A y + tau (H(x) + H(y)),
 gradient divided by reward_range + tau), written with the analytic softmax gradient
 
     d J_tau / d theta_x = x * (u - <x, u>),   u = A y - tau log x
@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from games import TabularGame
-from marl.equivariance import PolicySymmetries
-from marl.exact_pg import (
+from marl.tabular.equivariance import PolicySymmetries
+from marl.tabular.exact_pg import (
     ExactPGConfig,
     Learner,
     PGState,

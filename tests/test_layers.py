@@ -1,0 +1,101 @@
+"""The house's layering (docs/architecture.md), read from every module's imports:
+imports only point down, the two wings of `marl/` never import each other, the
+shared core imports neither wing, and no entry point imports another."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import tomllib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: pathlib.Path) -> set[str]:
+    """Every module `path` imports, at any depth of the file (lazy imports too),
+    with `from package import module` resolved to `package.module`."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def modules(package: str) -> dict[str, set[str]]:
+    return {
+        module_name(path): imports_of(path)
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def offending(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{module} imports {name}"
+        for module, names in modules(package).items()
+        for name in sorted(names)
+        if any(within(name, f) for f in forbidden)
+    ]
+
+
+def test_imports_of_reads_lazy_and_from_imports(tmp_path: pathlib.Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text(
+        "import os\nfrom marl.deep import play as p\n\n"
+        "def f():\n    from experiments import ippo\n"
+    )
+    names = imports_of(source)
+    assert {"os", "marl.deep", "marl.deep.play", "experiments.ippo"} <= names
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("games", ("marl", "experiments", "benchmarks", "tests")),
+        ("marl", ("experiments", "benchmarks", "tests")),
+        ("marl/tabular", ("marl.deep",)),
+        ("marl/deep", ("marl.tabular",)),
+    ],
+)
+def test_layers_imports_point_down(package: str, forbidden: tuple[str, ...]) -> None:
+    assert offending(package, forbidden) == []
+
+
+def test_layers_shared_core_imports_neither_wing() -> None:
+    core = [p for p in (ROOT / "marl").glob("*.py")]
+    assert len(core) >= 4
+    bad = [
+        f"{module_name(p)} imports {name}"
+        for p in core
+        for name in sorted(imports_of(p))
+        if within(name, "marl.tabular") or within(name, "marl.deep")
+    ]
+    assert bad == []
+
+
+def test_layers_no_entry_point_imports_another() -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "scripts"
+    ]
+    entry_points = {target.split(":")[0] for target in scripts.values()}
+    assert "experiments.ippo" in entry_points and "experiments.tabular" in entry_points
+    bad = [
+        f"{module} imports {name}"
+        for module, names in modules("experiments").items()
+        for name in sorted(names)
+        if name in entry_points and name != module
+    ]
+    assert bad == []
