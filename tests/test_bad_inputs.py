@@ -21,13 +21,14 @@ import sys
 
 import pytest
 
-from tests.tiny_runs import HANABI_TINY
+from tests.tiny_runs import HANABI_TINY, TINY
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "dpomdp"
 
-# Tiny settings that keep a run that is wrongly accepted short.
-TAB = ["seeds=3", "taus=[0,1]", "learner.steps=20", "learner.window=10"]
+# Tiny settings that keep a run that is wrongly accepted short (a tabular run
+# stops at learner.max_steps whether or not its seeds are certified).
+TAB = TINY
 HAN = [*HANABI_TINY, "env.preset=Hanabi-Very-Small", "ent_coefs=[0.01]"]
 
 
