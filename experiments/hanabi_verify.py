@@ -4,7 +4,12 @@
     python -m experiments.hanabi_verify --players 2 3 4 5 --preset Hanabi-Full \\
         Hanabi-Small Hanabi-Very-Small --games 200
 
-plays `--games` random HLE games for every preset x player count, replays them in
+    python -m experiments.hanabi_verify --players 2 3 --preset Hanabi-Small \\
+        --colors 3 --ranks 3 --hand-size 3 --hints 5 --lives 3 --games 200
+
+plays `--games` random HLE games for every preset x player count (with any of the
+sizes --colors, --ranks, --hand-size, --hints, --lives set over the preset's, as
+`env.colors=...` does for training), replays them in
 the JAX game and compares every state (`games.hanabi.verify.verify`, which says
 what is compared). Prints one summary line per preset and player count and the
 first mismatches; the exit status is 0 when nothing differs, 1 on any mismatch and
@@ -18,7 +23,7 @@ import sys
 from collections.abc import Sequence
 
 from experiments.config import ArgumentParser, interruptible
-from games.hanabi.params import PRESETS
+from games.hanabi.params import PRESETS, SIZES
 from games.hanabi.verify import verify
 
 
@@ -36,7 +41,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--games", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=None)
+    for size in SIZES:
+        parser.add_argument(
+            f"--{size.replace('_', '-')}",
+            type=int,
+            default=None,
+            help=f"the game's {size} over the preset's (as env.{size})",
+        )
     args = parser.parse_args(argv)
+    sizes = {size: getattr(args, size) for size in SIZES}
     problems = [
         f"--{name.replace('_', '-')}={value} must be >= 1"
         for name in ("games", "batch_size")
@@ -49,7 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for preset in args.preset:
         for players in args.players:
             try:
-                report = verify(preset, players, args.games, args.seed, args.batch_size)
+                report = verify(
+                    preset, players, args.games, args.seed, args.batch_size, **sizes
+                )
             except ValueError as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 2

@@ -319,10 +319,8 @@ def check(
 
 def hanabi_params(config: IPPORunConfig) -> hanabi.HanabiParams:
     """The Hanabi game of a run on the hanabi environment."""
-    env = config.env
-    return hanabi.make_params(
-        env.get("preset", "Hanabi-Full"), env.get("num_players", 2)
-    )
+    options = {k: v for k, v in config.env.items() if k != "name"}
+    return hanabi.make_params(**options)
 
 
 @dataclasses.dataclass(frozen=True)

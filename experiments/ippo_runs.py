@@ -203,9 +203,12 @@ def _frozen(value: Any) -> Any:
 
 
 def hashed_env(env: dict[str, Any]) -> dict[str, Any]:
-    """The environment's part of the training hash. A Hanabi run with the
-    factory's option names hashes as runs from before the contract did (their
-    `preset` and `num_players` at the top level), so they resume."""
+    """The environment's part of the training hash. Hanabi's sizes left null (the
+    preset's) are not part of it, and a Hanabi run of a preset hashes as runs
+    from before the contract did (their `preset` and `num_players` at the top
+    level), so they resume."""
+    if env.get("name", "hanabi") == "hanabi":
+        env = {k: v for k, v in env.items() if v is not None}
     if env.get("name", "hanabi") == "hanabi" and set(env) <= {
         "name",
         "preset",

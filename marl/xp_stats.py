@@ -11,6 +11,12 @@ standard error here is the jackknife over seeds: the mean recomputed without
 each seed in turn, var = (N - 1) / N * sum_k (XP_-k - mean)^2, the standard
 variance estimate of a U-statistic (Efron and Stein 1981: it never
 underestimates on average). It needs N >= 3; with fewer seeds it is None.
+
+Whether XP falls short of SP is tested on the gap SP - XP: its jackknife standard
+error (both means left without seed k, so the error counts that SP and XP share
+seeds) and the one-sided p-value of a t test with N - 1 degrees of freedom,
+P(T >= gap / se) under "XP = SP" (the jackknife's usual t reference; Efron and
+Tibshirani 1993, ch. 11).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import itertools
 import math
 
 import numpy as np
+from scipy import stats
 
 
 def standard_error(values: np.ndarray) -> float | None:
@@ -38,10 +45,23 @@ def jackknife_se(leave_one_out: np.ndarray) -> float | None:
     return float(np.sqrt((n - 1) / n * np.sum((values - values.mean()) ** 2)))
 
 
+def gap_p_value(gap: float, se: float | None, num_seeds: int) -> float | None:
+    """One-sided p-value that XP is below SP: P(T >= gap / se), T a Student t
+    with num_seeds - 1 degrees of freedom; None without a positive error."""
+    if se is None or not se > 0:
+        return None
+    return float(stats.t.sf(gap / se, num_seeds - 1))
+
+
 def matrix_summary(matrix: np.ndarray) -> dict[str, float | None]:
-    """sp, sp_se, xp, xp_se of a 2-player cross-play matrix float[N, N]
-    (M[i, j]: seed i in seat 1, seed j in seat 2). xp averages both seat orders
-    of every pair of distinct seeds; xp_se is the jackknife over seeds."""
+    """Self-play and cross-play of a 2-player cross-play matrix float[N, N]
+    (M[i, j]: seed i in seat 1, seed j in seat 2).
+
+    sp, sp_se: the diagonal's mean and standard error; xp: the mean over both
+    seat orders of every pair of distinct seeds, xp_se its jackknife over seeds;
+    xp_gap = sp - xp, xp_gap_se its jackknife over seeds and xp_gap_p the
+    one-sided p-value of XP < SP (`gap_p_value`). Errors need N >= 3 (else
+    None)."""
     matrix = np.asarray(matrix, dtype=np.float64)
     n = matrix.shape[0]
     diagonal = np.diag(matrix)
@@ -50,15 +70,24 @@ def matrix_summary(matrix: np.ndarray) -> dict[str, float | None]:
         "sp_se": standard_error(diagonal),
         "xp": None,
         "xp_se": None,
+        "xp_gap": None,
+        "xp_gap_se": None,
+        "xp_gap_p": None,
     }
     if n < 2:
         return summary
     off = matrix * ~np.eye(n, dtype=bool)
     total = off.sum()
-    summary["xp"] = float(total / (n * (n - 1)))
+    xp = float(total / (n * (n - 1)))
+    gap = float(diagonal.mean()) - xp
+    summary["xp"], summary["xp_gap"] = xp, gap
     if n >= 3:
         with_seed = off.sum(0) + off.sum(1)  # the cells each seed is in
-        summary["xp_se"] = jackknife_se((total - with_seed) / ((n - 1) * (n - 2)))
+        xp_without = (total - with_seed) / ((n - 1) * (n - 2))
+        sp_without = (diagonal.sum() - diagonal) / (n - 1)
+        summary["xp_se"] = jackknife_se(xp_without)
+        summary["xp_gap_se"] = jackknife_se(sp_without - xp_without)
+        summary["xp_gap_p"] = gap_p_value(gap, summary["xp_gap_se"], n)
     return summary
 
 

@@ -11,10 +11,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
 
 from experiments import agents as hanabi_agents
 from experiments import compare, crossplay
 from experiments import ippo as train_entry
+from experiments.config import CONF_DIR, to_config
+from experiments.ippo_runs import IPPORunConfig
 from marl.deep import play as games_play
 from tests.tiny_runs import HANABI_TINY
 
@@ -209,3 +212,60 @@ def test_three_players_cross_play_over_assignments_of_distinct_agents(tmp_path):
         policy, seats, env, key=jax.random.key(0), num_games=6, greedy=False
     )
     np.testing.assert_array_equal(np.asarray(direct.score), scores[5])
+
+
+def composed_run(*overrides: str) -> IPPORunConfig:
+    """The run configuration `python -m experiments.ippo <overrides>` would train."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        return to_config(compose("ippo", overrides=list(overrides)), IPPORunConfig)
+
+
+@pytest.mark.parametrize(
+    ("preset", "game", "order"),
+    [
+        ("hanabi_cpu", "Hanabi-Very-Small", 1),
+        ("hanabi_small_cpu", "Hanabi-Small", 2),
+        ("hanabi_3c3r_cpu", "Hanabi 3c x 3r, hand 3, 5 hints, 3 lives", 6),
+        ("hanabi_paper_full", "Hanabi-Full", 120),
+    ],
+)
+def test_hanabi_presets_build_their_game_and_its_color_group(preset, game, order):
+    config = composed_run(f"preset={preset}")
+    env = config.environment
+    assert env.title == game and env.symmetries.size == order
+    assert config.name == preset and len(config.coefs) >= 2
+
+
+def test_color_symmetric_preset_trains_and_cross_plays_with_every_permutation(
+    tmp_path,
+):
+    """hanabi_3c3r_cpu at tiny sizes: each agent's equivariance error under every
+    color permutation of the game's group of order 6, and the test of XP < SP
+    per entropy coefficient."""
+    run = tmp_path / "3c3r"
+    tiny = [arg for arg in TINY if not arg.startswith(("env.preset", "seeds"))]
+    argv = ["experiments.ippo", "preset=hanabi_3c3r_cpu", *tiny, "seeds=3"]
+    argv += ["ent_coefs=[0.1]", f"hydra.run.dir={run}"]
+    previous, sys.argv = sys.argv, argv
+    try:
+        train_entry.main()
+    finally:
+        sys.argv = previous
+    training = json.loads((run / "results.json").read_text())
+    assert training["game"] == "Hanabi 3c x 3r, hand 3, 5 hints, 3 lives"
+    out = tmp_path / "xp"
+    args = [str(run), "--games", "4", "--symmetry-games", "2", "--out", str(out)]
+    assert crossplay.main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    symmetry = results["symmetry"]
+    assert symmetry["num_permutations"] == 6  # the whole group (default 8)
+    assert len(set(symmetry["permutations"])) == 6
+    errors = np.asarray(symmetry["equivariance_error"])
+    assert errors.shape == (3, 6)  # every agent under every permutation
+    assert np.all(errors[:, 0] == 0) and np.all((errors >= 0) & (errors <= 1))
+    (point,) = results["points"]
+    for kind in ("", "_greedy"):
+        gap = point[f"sp{kind}"] - point[f"xp{kind}"]
+        assert point[f"xp{kind}_gap"] == pytest.approx(gap)
+        p = point[f"xp{kind}_gap_p"]
+        assert p is None or 0 <= p <= 1

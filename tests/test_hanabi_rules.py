@@ -11,6 +11,7 @@ import pytest
 
 from games import hanabi
 from games.hanabi import HanabiParams, make_params
+from games.hanabi.hle import canonical_encoder, hle_config
 
 PRESETS = ("Hanabi-Full", "Hanabi-Small", "Hanabi-Very-Small")
 PLAYERS = (2, 3, 4, 5)
@@ -80,8 +81,63 @@ def test_make_params_rejects_unknown_preset_and_player_counts():
             make_params("Hanabi-Small", players)
 
 
+SIZED = dict(colors=3, ranks=3, hand_size=3, hints=5, lives=3)  # hanabi_3c3r_cpu
+
+
+@pytest.mark.parametrize("num_players", [2, 3])
+def test_make_params_sizes_over_a_preset_match_hle(num_players):
+    """Sizes set over a preset are the game HLE builds from them."""
+    pyhanabi = pytest.importorskip("hanabi_learning_environment.pyhanabi")
+    params = make_params("Hanabi-Full", num_players, **SIZED)
+    assert params.card_counts == (3, 2, 1) and params.deck_size == 18
+    assert params.max_score == 9 and params.hand_size == 3
+    assert params.max_information_tokens == 5 and params.max_life_tokens == 3
+    game = pyhanabi.HanabiGame(hle_config(params))
+    assert params.num_actions == game.max_moves()
+    assert (params.num_colors, params.num_ranks) == (
+        game.num_colors(),
+        game.num_ranks(),
+    )
+    assert params.hand_size == game.hand_size()
+    encoder = canonical_encoder(pyhanabi, game, params)
+    assert encoder.shape() == [hanabi.canonical_size(params)]
+
+
+def test_make_params_keeps_the_presets_sizes_left_none():
+    assert make_params("Hanabi-Small", 3, colors=None, lives=None) == make_params(
+        "Hanabi-Small", 3
+    )
+    small = make_params("Hanabi-Small", 2, lives=3)
+    assert small.max_life_tokens == 3 and small.num_colors == 2
+    assert hanabi.game_title(small, "Hanabi-Small") == (
+        "Hanabi 2c x 5r, hand 2, 3 hints, 3 lives"
+    )
+    assert hanabi.game_title(make_params("Hanabi-Small", 2), "Hanabi-Small") == (
+        "Hanabi-Small"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [
+        (dict(colors=6), r"Hanabi colors=6 must be 1 to 5"),
+        (dict(ranks=0), r"Hanabi ranks=0 must be 1 to 5"),
+        (dict(hand_size=9), r"Hanabi hand_size=9 must be 1 to 8"),
+        (dict(lives=0), r"Hanabi lives=0 must be >= 1"),
+        (dict(hints=-1), r"Hanabi hints=-1 must be >= 0"),
+        (dict(colors=1, ranks=1, hand_size=2), r"2 hands of 2 cards need more"),
+        (dict(colors=2.5), r"Hanabi colors=2.5 must be a whole number"),
+        (dict(suits=3), r"unknown Hanabi size 'suits'; the sizes are colors"),
+    ],
+)
+def test_make_params_refuses_sizes_hle_refuses_in_one_line(sizes, message):
+    with pytest.raises(ValueError, match=message) as error:
+        make_params("Hanabi-Full", 2, **sizes)
+    assert "\n" not in str(error.value)
+
+
 def test_params_reject_impossible_games():
-    with pytest.raises(ValueError, match=r"num_colors=0 must be 1 to 5"):
+    with pytest.raises(ValueError, match=r"colors=0 must be 1 to 5"):
         HanabiParams(num_colors=0)
     with pytest.raises(ValueError, match=r"5 hands of 5 cards need more than"):
         HanabiParams(num_players=5, num_colors=1, hand_size=5)

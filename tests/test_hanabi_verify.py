@@ -16,6 +16,10 @@ from games.hanabi import make_params, verify
 
 pytest.importorskip("hanabi_learning_environment.pyhanabi")
 
+# Sizes over a preset (the CPU preset hanabi_3c3r_cpu's game), for 2 and 3 players.
+SIZED = dict(colors=3, ranks=3, hand_size=3, hints=5, lives=3)
+SIZED_CASES = [(2, 200), (3, 200)]
+
 CASES = [
     ("Hanabi-Full", 2, 600),
     ("Hanabi-Full", 3, 200),
@@ -42,6 +46,20 @@ def test_verify_agrees_with_hle_on_random_games(preset, num_players, num_games):
     assert sum(report.endings.values()) == num_games
     assert report.max_score == params.max_score
     assert report.max_length <= params.max_game_length
+
+
+@pytest.mark.parametrize(("num_players", "num_games"), SIZED_CASES)
+def test_verify_agrees_with_hle_on_sizes_set_over_a_preset(num_players, num_games):
+    params = make_params("Hanabi-Full", num_players, **SIZED)
+    report = verify.verify(
+        "Hanabi-Full", num_players, num_games, seed=10 + num_players, **SIZED
+    )
+    assert report.mismatches == 0, "\n".join(report.examples)
+    assert report.ok and report.games == num_games
+    assert report.preset == "Hanabi 3c x 3r, hand 3, 5 hints, 3 lives"
+    assert report.observations == report.states * num_players
+    assert all(count > 0 for count in report.endings.values()), report.endings
+    assert report.max_score == params.max_score == 9
 
 
 def test_verify_cases_cover_every_preset_player_count_and_2000_games():
@@ -84,6 +102,10 @@ def test_verify_entry_point_prints_counts_and_exits_zero(capsys):
     assert "Hanabi-Very-Small 2p: 12 games" in out
     assert "Hanabi-Very-Small 3p: 12 games" in out
     assert out.count("mismatches 0") == 2
+    sizes = ["--colors", "2", "--ranks", "3", "--hand-size", "3", "--lives", "2"]
+    assert hanabi_verify.main(["--players", "3", "--games", "8", *sizes]) == 0
+    out = capsys.readouterr().out
+    assert "Hanabi 2c x 3r, hand 3, 8 hints, 2 lives 3p: 8 games" in out
 
 
 def test_verify_entry_point_rejects_bad_arguments(capsys):
@@ -91,3 +113,5 @@ def test_verify_entry_point_rejects_bad_arguments(capsys):
     assert "Hanabi-Full needs 2 to 5 players" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         hanabi_verify.main(["--preset", "Hanabi-Huge"])
+    assert hanabi_verify.main(["--colors", "6", "--games", "1"]) == 2
+    assert "Hanabi colors=6 must be 1 to 5" in capsys.readouterr().err

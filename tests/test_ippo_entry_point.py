@@ -236,6 +236,8 @@ def test_hanabi_bad_input_exits_2_with_one_line(monkeypatch, tmp_path):
         "ippo.num_minibatches=3": "ippo.num_minibatches=3",
         "env.num_players=6": "needs 2 to 5 players",
         "env.preset=Hanabi-Huge": "unknown Hanabi preset",
+        "env.colors=6": "env: Hanabi colors=6 must be 1 to 5",
+        "env.hand_size=8": "2 hands of 8 cards need more than the deck's 10",
         "checkpoint_every=3": "checkpoint_every=3",
         "resume=maybe": "resume='maybe'",
     }

@@ -71,3 +71,29 @@ def test_estimates_are_never_printed_with_a_zero_error():
     for se in (1e-9, 4e-4, 5e-4, 9.9e-4, 1e-3):
         printed = format_estimate(1.0, se).split("+- ")[1]
         assert float(printed) == pytest.approx(se, rel=0.25)
+
+
+def test_xp_gap_p_value_holds_its_level_and_finds_a_real_gap():
+    """Under "XP = SP" (self-play cells drawn like cross-play ones) the one-sided
+    p-value is about uniform; a self-play bonus of 1 is found with 8 seeds."""
+    rng = np.random.default_rng(2)
+    seeds = 8
+    null = simulated_matrices(rng, 2000, seeds, 1.0, 0.5, 0.5)
+    summaries = [matrix_summary(m) for m in null]
+    p = np.array([s["xp_gap_p"] for s in summaries])
+    assert 0.03 <= np.mean(p < 0.05) <= 0.08
+    assert 0.4 <= np.mean(p < 0.5) <= 0.6
+    gaps = np.array([s["xp_gap"] for s in summaries])
+    gap_se = np.array([s["xp_gap_se"] for s in summaries])
+    # The jackknife variance is conservative: never short on average.
+    assert 1.0 <= np.mean(gap_se**2) / np.var(gaps) <= 1.3
+    bonus = null[:200] + 1.0 * np.eye(seeds)
+    found = [matrix_summary(m)["xp_gap_p"] for m in bonus]
+    assert np.mean(np.array(found) < 0.05) > 0.9
+    one = matrix_summary(null[0] + 1.0 * np.eye(seeds))
+    assert one["xp_gap"] == pytest.approx(one["sp"] - one["xp"])
+
+
+def test_xp_gap_p_value_is_none_without_an_error():
+    assert matrix_summary(np.ones((2, 2)))["xp_gap_p"] is None
+    assert matrix_summary(np.ones((4, 4)))["xp_gap_p"] is None  # no spread at all

@@ -16,7 +16,7 @@ from games.hanabi.belief import (
     v0_belief_size,
 )
 from games.hanabi.encoding import canonical, canonical_sections, canonical_size
-from games.hanabi.params import PRESETS, HanabiParams, make_params
+from games.hanabi.params import PRESETS, SIZES, HanabiParams, game_title, make_params
 from games.hanabi.rules import (
     DecodedAction,
     HanabiState,
@@ -44,6 +44,7 @@ from games.hanabi.symmetry import (
 
 __all__ = [
     "PRESETS",
+    "SIZES",
     "ColorPermutation",
     "DecodedAction",
     "HanabiParams",
@@ -59,6 +60,7 @@ __all__ = [
     "compose_permutations",
     "decode_action",
     "describe_action",
+    "game_title",
     "invert_permutation",
     "legal_actions",
     "legal_actions_per_player",

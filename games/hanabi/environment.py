@@ -17,7 +17,7 @@ import numpy as np
 
 from games.env import Environment, Symmetries, reject_options
 from games.hanabi.encoding import canonical, canonical_size
-from games.hanabi.params import HanabiParams, make_params
+from games.hanabi.params import SIZES, HanabiParams, game_title, make_params
 from games.hanabi.rules import HanabiState, legal_actions, reset, step
 from games.hanabi.symmetry import (
     ColorPermutation,
@@ -25,7 +25,7 @@ from games.hanabi.symmetry import (
     permute_state,
 )
 
-OPTIONS = ("preset", "num_players")
+OPTIONS = ("preset", "num_players", *SIZES)
 
 
 def color_symmetries(params: HanabiParams) -> tuple[Symmetries, ColorPermutation]:
@@ -88,6 +88,9 @@ def make(
     preset: str = "Hanabi-Full", num_players: int = 2, **options: Any
 ) -> Environment:
     """The registry's factory: HLE's `preset` (`games.hanabi.PRESETS`) for
-    `num_players` players."""
+    `num_players` players, with any of the sizes `games.hanabi.params.SIZES`
+    (colors, ranks, hand_size, hints, lives) set over the preset's (None keeps
+    the preset's)."""
     reject_options("hanabi", options, OPTIONS)
-    return environment(make_params(preset, num_players), title=preset)
+    params = make_params(preset, num_players, **options)
+    return environment(params, title=game_title(params, preset))

@@ -17,6 +17,16 @@ MAX_PLAYERS = 5
 MAX_COLORS = 5
 MAX_RANKS = 5
 MAX_HAND_SIZE = 8  # HLE keeps hint outcomes in a uint8 bitmask per hand.
+SIZES: dict[str, str] = {
+    "colors": "num_colors",
+    "ranks": "num_ranks",
+    "hand_size": "hand_size",
+    "hints": "max_information_tokens",
+    "lives": "max_life_tokens",
+}
+"""The sizes a configuration may set over its preset (`make_params`'s keywords),
+and the `HanabiParams` field each one sets."""
+OPTION_NAMES = {field: name for name, field in SIZES.items()}
 
 
 @jax.tree_util.register_static
@@ -52,12 +62,14 @@ class HanabiParams:
         for name, ok, allowed in checks:
             if not ok:
                 raise ValueError(
-                    f"HanabiParams.{name}={getattr(self, name)!r} must be {allowed}"
+                    f"Hanabi {OPTION_NAMES.get(name, name)}={getattr(self, name)!r} "
+                    f"must be {allowed}"
                 )
         if self.num_players * self.hand_size > self.deck_size:
             raise ValueError(
-                f"HanabiParams: {self.num_players} hands of {self.hand_size} cards "
-                f"need more than the deck's {self.deck_size} cards"
+                f"Hanabi: {self.num_players} hands of {self.hand_size} cards "
+                f"need more than the deck's {self.deck_size} cards "
+                f"({self.num_colors} colors x {sum(self.card_counts)} cards)"
             )
 
     @property
@@ -150,11 +162,17 @@ PRESETS: dict[str, dict[str, int | None]] = {
 PRESETS["Hanabi-Full-CardKnowledge"] = PRESETS["Hanabi-Full"]  # rl_env's alias.
 
 
-def make_params(preset: str, num_players: int) -> HanabiParams:
-    """The parameters of `rl_env.make(preset, num_players)`.
+def make_params(
+    preset: str = "Hanabi-Full", num_players: int = 2, **sizes: int | None
+) -> HanabiParams:
+    """The parameters of `rl_env.make(preset, num_players)`, with any of `SIZES`
+    (colors, ranks, hand_size, hints, lives) set over the preset's; None keeps the
+    preset's value.
 
-    Every preset allows 2 to 5 players (HLE requires
-    `num_players * hand_size <= deck_size`, which all of them meet).
+    Any size HLE's `HanabiGame` accepts is allowed (2 to 5 players, 1 to 5 colors
+    and ranks, hands that the deck can deal; card counts are HLE's: 3 of the
+    lowest rank, 1 of the highest, 2 of the others); anything else is a
+    `ValueError` of one line naming the size.
     """
     if preset not in PRESETS:
         raise ValueError(
@@ -166,8 +184,31 @@ def make_params(preset: str, num_players: int) -> HanabiParams:
         raise ValueError(
             f"{preset} needs 2 to 5 players, got num_players={num_players!r}"
         )
+    unknown = sorted(set(sizes) - set(SIZES))
+    if unknown:
+        raise ValueError(
+            f"unknown Hanabi size {unknown[0]!r}; the sizes are {', '.join(SIZES)}"
+        )
     config = dict(PRESETS[preset])
+    for name, value in sizes.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"Hanabi {name}={value!r} must be a whole number")
+        config[SIZES[name]] = value
     if config["hand_size"] is None:
         # HLE's HandSizeFromRules: 5 cards for 2-3 players, 4 for 4-5.
         config["hand_size"] = 5 if num_players < 4 else 4
     return HanabiParams(num_players=num_players, **config)  # type: ignore[arg-type]
+
+
+def game_title(params: HanabiParams, preset: str) -> str:
+    """What results call the game: the preset's name where `params` is the
+    preset's game, else its sizes ('Hanabi 3c x 3r, hand 3, 5 hints, 3 lives')."""
+    if params == make_params(preset, params.num_players):
+        return preset
+    return (
+        f"Hanabi {params.num_colors}c x {params.num_ranks}r, hand {params.hand_size}, "
+        f"{params.max_information_tokens} hints, {params.max_life_tokens} "
+        f"li{'fe' if params.max_life_tokens == 1 else 'ves'}"
+    )

@@ -34,7 +34,7 @@ import numpy as np
 
 from games.hanabi.encoding import canonical, canonical_sections, canonical_size
 from games.hanabi.hle import HleDealer, canonical_encoder, hle_config, legal_uids
-from games.hanabi.params import HanabiParams, make_params
+from games.hanabi.params import HanabiParams, game_title, make_params
 from games.hanabi.rules import (
     HanabiState,
     describe_action,
@@ -88,6 +88,7 @@ class Report:
     """What one verification compared and found."""
 
     preset: str
+    """The game: its preset's name, or its sizes (`game_title`)."""
     num_players: int
     games: int = 0
     moves: int = 0
@@ -390,14 +391,17 @@ def verify(
     num_games: int,
     seed: int = 0,
     batch_size: int | None = None,
+    **sizes: int | None,
 ) -> Report:
-    """Plays `num_games` HLE games and checks the JAX game against them.
+    """Plays `num_games` HLE games of `preset` for `num_players` players, with any
+    of the sizes `games.hanabi.params.SIZES` set over the preset's, and checks
+    the JAX game against them.
 
     Games are recorded and replayed in batches of `batch_size` (by default as
     many as fit in about 48 MiB of observations); the last batch is padded with
     repeats so that the replay compiles once.
     """
-    params = make_params(preset, num_players)
+    params = make_params(preset, num_players, **sizes)
     if num_games < 1:
         raise ValueError(f"num_games must be >= 1, got {num_games}")
     per_game = (params.max_game_length + 1) * num_players * canonical_size(params)
@@ -405,7 +409,7 @@ def verify(
         batch_size = max(1, _MAX_BATCH_BYTES // per_game)
     batch_size = min(batch_size, num_games)
     rng = np.random.default_rng(seed)
-    report = Report(preset=preset, num_players=num_players)
+    report = Report(preset=game_title(params, preset), num_players=num_players)
     done = 0
     while done < num_games:
         count = min(batch_size, num_games - done)
