@@ -55,11 +55,14 @@ def run_fails(monkeypatch, *args: str) -> str:
 def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
     monkeypatch, tmp_path
 ):
+    # 8 updates (4 chunks), so that a run can be stopped three times.
+    tiny = [x for x in TINY if not x.startswith("ippo.total_timesteps")]
+    tiny.append("ippo.total_timesteps=512")
     full = tmp_path / "full"
-    run_hanabi(monkeypatch, *TINY, f"hydra.run.dir={full}")
+    run_hanabi(monkeypatch, *tiny, f"hydra.run.dir={full}")
     results = json.loads((full / "results.json").read_text())
     assert results["game"] == "Hanabi-Very-Small" and results["num_seeds"] == 2
-    assert results["ent_coefs"] == [0.01, 0.1] and results["num_updates"] == 6
+    assert results["ent_coefs"] == [0.01, 0.1] and results["num_updates"] == 8
     assert np.asarray(results["final_return"]).shape == (2, 2)
     assert len(results["runs"]) == 4
     assert {(r["ent_coef"], r["seed"]) for r in results["runs"]} == {
@@ -73,7 +76,7 @@ def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
     assert (full / "config.yaml").exists() and (full / ".hydra").is_dir()
     lines = (full / "metrics.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
-    assert [r["update"] for r in records] == [2, 4, 6]
+    assert [r["update"] for r in records] == [2, 4, 6, 8]
     for record in records:
         assert record["steps_per_second"] > 0
         assert np.asarray(record["entropy"]).shape == (2, 2)
@@ -81,20 +84,29 @@ def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
         assert [
             p.name for p in sorted((full / "checkpoints" / str(seed)).iterdir())
         ] == [
-            "step_000000004.npz",
             "step_000000006.npz",
+            "step_000000008.npz",
         ]
 
-    # Stopped after 2 updates (as a time-limited job), then resumed: the same
-    # final checkpoints, bit for bit, and the same metrics.
+    # Stopped three times (as a time-limited job is), resumed after each: the
+    # same final checkpoints, bit for bit, and the same metrics.
     parted = tmp_path / "parted"
-    run_hanabi(monkeypatch, *TINY, "stop_after=2", f"hydra.run.dir={parted}")
+    run_hanabi(monkeypatch, *tiny, "stop_after=2", f"hydra.run.dir={parted}")
     assert not (parted / "results.json").exists()
-    message = run_fails(monkeypatch, *TINY, f"hydra.run.dir={parted}")
+    message = run_fails(monkeypatch, *tiny, f"hydra.run.dir={parted}")
     assert "already has checkpoints" in message
-    run_hanabi(monkeypatch, *TINY, "resume=true", f"hydra.run.dir={parted}")
+    for stop in (3, 6):  # the first chunk boundary at or after it: 4, then 6
+        run_hanabi(
+            monkeypatch,
+            *tiny,
+            "resume=true",
+            f"stop_after={stop}",
+            f"hydra.run.dir={parted}",
+        )
+        assert not (parted / "results.json").exists()
+    run_hanabi(monkeypatch, *tiny, "resume=true", f"hydra.run.dir={parted}")
     for seed in (0, 1):
-        name = f"checkpoints/{seed}/step_000000006.npz"
+        name = f"checkpoints/{seed}/step_000000008.npz"
         want, got = np.load(full / name), np.load(parted / name)
         leaves = [k for k in want.files if k != "__manifest__"]
         assert len(leaves) > 10
@@ -105,23 +117,23 @@ def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
         assert a["return"] == b["return"] and a["entropy"] == b["entropy"]
     resumed_results = json.loads((parted / "results.json").read_text())
     assert resumed_results["final_return"] == results["final_return"]
-    # Training time is summed over both sessions of the resumed run.
+    # Training time is summed over the four sessions of the resumed run.
     metadata = resumed_results["metadata"]
     assert metadata["training_seconds_all_sessions"] == pytest.approx(
         sum(r["seconds"] for r in resumed), abs=0.01
     )
-    assert len(resumed) == 3 and metadata["device"].startswith("cpu: ")
+    assert len(resumed) == 4 and metadata["device"].startswith("cpu: ")
 
     # A corrupt newest checkpoint (a crash mid-save, a full disk) falls back to
     # the newest intact step, and the run still ends bit for bit where the
     # uninterrupted one does.
     broken = tmp_path / "broken"
-    run_hanabi(monkeypatch, *TINY, "stop_after=4", f"hydra.run.dir={broken}")
+    run_hanabi(monkeypatch, *tiny, "stop_after=4", f"hydra.run.dir={broken}")
     newest = broken / "checkpoints" / "1" / "step_000000004.npz"
     newest.write_bytes(newest.read_bytes()[:200])
-    run_hanabi(monkeypatch, *TINY, "resume=true", f"hydra.run.dir={broken}")
+    run_hanabi(monkeypatch, *tiny, "resume=true", f"hydra.run.dir={broken}")
     for seed in (0, 1):
-        name = f"checkpoints/{seed}/step_000000006.npz"
+        name = f"checkpoints/{seed}/step_000000008.npz"
         want, got = np.load(full / name), np.load(broken / name)
         for key in want.files:
             if key != "__manifest__":
@@ -129,14 +141,14 @@ def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
 
     # resume=true where there is nothing to resume is refused, not a fresh start.
     empty = tmp_path / "empty"
-    message = run_fails(monkeypatch, *TINY, "resume=true", f"hydra.run.dir={empty}")
+    message = run_fails(monkeypatch, *tiny, "resume=true", f"hydra.run.dir={empty}")
     assert "holds no checkpoint" in message
     assert not (empty / "checkpoints").exists()
 
     # Resuming with a different configuration is refused.
     message = run_fails(
         monkeypatch,
-        *TINY,
+        *tiny,
         "ippo.lr=0.1",
         "resume=true",
         f"hydra.run.dir={full}",
