@@ -56,3 +56,19 @@ def test_dpomdp_engine_benchmark_paths_agree_at_a_tiny_size():
     assert "PASS: every path agrees with numpy" in out
     for path in ("jax recursion", "jax enumeration", "numpy recursion"):
         assert f"| {path} |" in out
+
+
+def test_ippo_learning_curve_benchmark_runs_ours_at_a_tiny_size():
+    """Without JaxMARL's work tree it trains ours alone and says why the peer is
+    missing; the curve and steps-to-score tables are printed."""
+    out = run_benchmark(
+        "ippo_learning_curve",
+        *("--steps", "2048", "--num-envs", "32", "--num-steps", "16"),
+        *("--seeds", "2", "--hidden", "16", "--window", "2", "--scores", "0", "9"),
+    )
+    assert "game: Hanabi 3c x 3r, hand 3, 5 hints, 3 lives, 2 players" in out
+    assert "jaxmarl: not run (no --jaxmarl-repo given)" in out
+    assert "| env steps | ours |" in out
+    assert "| 0.0 | 512 |" in out  # reached at the first update (lost games score 0)
+    assert "| 9.0 | not reached |" in out
+    assert "ours: " in out and "env steps/s" in out
