@@ -108,6 +108,24 @@ def summarize(scores: np.ndarray, members: list[int]) -> dict[str, Any]:
     return point
 
 
+def between_groups(
+    matrix: np.ndarray, members: list[list[int]]
+) -> list[list[float | None]]:
+    """Cross-play between groups float[G, G] of a matrix float[K, K]: cell (a, b)
+    is the mean score of group a's agents in seat 1 with group b's in seat 2,
+    over distinct agents (so a group with itself is its XP; None where a group
+    has a single agent)."""
+    out: list[list[float | None]] = []
+    for rows in members:
+        line = []
+        for cols in members:
+            block = matrix[np.ix_(rows, cols)]
+            distinct = np.not_equal.outer(rows, cols)
+            line.append(float(block[distinct].mean()) if distinct.any() else None)
+        out.append(line)
+    return out
+
+
 def check_memory(compiled: Any, assignments: int, num_games: int) -> None:
     """Refuses a cross-play program that XLA says needs more memory than the
     device has (or 90% of a CPU machine's), before it runs."""
@@ -268,6 +286,9 @@ def evaluate(
         arrays[f"scores{kind}"] = scores
         arrays[f"{failure}{kind}"] = outcomes.failed[: len(pairs)].reshape(shape)
         matrices[f"matrix{kind}"] = scores.mean(-1).tolist()
+        matrices[f"between_groups{kind}"] = between_groups(
+            scores.mean(-1), [members_of[g] for g in groups]
+        )
         matrices[f"matrix{kind}_se"] = (
             scores.std(-1, ddof=1) / np.sqrt(num_games)
         ).tolist()
@@ -346,6 +367,7 @@ def evaluate(
         ),
         "agents": [dataclasses.asdict(agent) for agent in agents],
         "points": points,
+        "groups": groups,
         **matrices,
         "symmetry": None if symmetry is None else symmetry["summary"],
     }

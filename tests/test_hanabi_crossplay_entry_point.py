@@ -73,6 +73,15 @@ def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
         assert point["sp_lost_lives"] == np.diagonal(lost).mean()
         assert point["permuted_xp"] is not None
     assert results["symmetry"]["num_permutations"] == 2
+    # Cross-play between the groups (the entropy coefficients): block means over
+    # distinct agents; a group with itself is its XP.
+    matrix = np.asarray(results["matrix"])
+    between = np.asarray(results["between_groups"])
+    assert results["groups"] == [p["group"] for p in points]
+    first, second = (p["agents"] for p in points)
+    assert between[0, 1] == pytest.approx(matrix[np.ix_(first, second)].mean())
+    assert between[1, 1] == pytest.approx(points[1]["xp"])
+    assert np.asarray(results["between_groups_greedy"]).shape == (2, 2)
     assert (out / "crossplay.png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert "ent_coef=0.01" in printed and "wrote" in printed
