@@ -4,7 +4,8 @@
         --out results/main/tabular_figures.ipynb --env LAB_RESULTS=results/main
 
 The notebook runs with `notebooks/` as its working directory; `--env` sets
-variables for it (the notebooks read LAB_RESULTS, LAB_FIGURES and LAB_QUICK). A
+variables for it (the notebooks read LAB_RESULTS, LAB_FIGURES and LAB_QUICK, the
+Hanabi one LAB_STEM too; the two folders are made absolute here). A
 notebook that finds no results fails, and the exit status is 1 with one line
 naming the error; figures go to LAB_FIGURES, by default `<LAB_RESULTS>/figures`
 (the tracked docs/figures/ only when asked: LAB_FIGURES=docs/figures).
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         if not sep:
             print(f"error: --env {item!r} is not KEY=VALUE", file=sys.stderr)
             return 2
-        env[key] = str(pathlib.Path(value).resolve()) if key != "LAB_QUICK" else value
+        folder = key in ("LAB_RESULTS", "LAB_FIGURES")
+        env[key] = str(pathlib.Path(value).resolve()) if folder else value
     try:
         check_writable(args.out.parent)
         notebook = execute_notebook(args.notebook, env)
