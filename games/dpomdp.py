@@ -273,9 +273,10 @@ class _Model:
             value = self.sign * _number(number, fields[4], "a reward")
             s = self.states_of(number, fields[1])
             if fields[2] == "*" and fields[3] == "*":
+                # Both lists may expand to several values: index their product.
                 if self.reward_full is not None:
-                    self.reward_full[ja, s] = value
-                self.reward[ja, s] = value
+                    self.reward_full[np.ix_(ja, s)] = value
+                self.reward[np.ix_(ja, s)] = value
                 return
             after = self.states_of(number, fields[2])
             jo = self.joint_observations(number, fields[3])

@@ -171,6 +171,22 @@ def test_handwritten_file_parses_every_form(tmp_path):
     assert spec.name == "tiger"
 
 
+def test_reward_lines_whose_joint_action_and_state_both_expand(tmp_path):
+    """'R: * : * : * : * : r' (as many MADP files begin their rewards) and a joint
+    action with a wildcard per agent over every state set the whole product."""
+    text = DECTIGER.split("R: listen listen")[0]
+    text += "R: * : * : * : * : 3\nR: open-left * : * : * : * : 7\n"
+    text += "R: listen listen : * : * : * : -2\n"
+    path = tmp_path / "rewards.dpomdp"
+    path.write_text(text)
+    spec = games.load_dpomdp(path, horizon=2)
+    # reward[s, a0, a1], actions listen, open-left, open-right.
+    expected = np.full((2, 3, 3), 3.0)
+    expected[:, 1, :] = 7.0  # agent 0 opens left, whatever agent 1 does
+    expected[:, 0, 0] = -2.0
+    np.testing.assert_allclose(spec.reward, expected)
+
+
 MALFORMED = [
     ("agents: 2\n", "line 1: the file ends where 'discount:' was expected"),
     (DECTIGER.replace("discount: 1\n", ""), "line 2: expected 'discount:' here"),
