@@ -127,7 +127,7 @@ def parse_game(data: Any) -> DecPOMDP | MatrixGame:
         )
     _check_keys("(top level)", data, DECPOMDP_KEYS, DECPOMDP_REQUIRED)
     horizon = data["horizon"]
-    if isinstance(horizon, bool) or not isinstance(horizon, int):
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise GameSpecError("horizon", f"must be a positive integer, got {horizon!r}")
     agents = _list("agents", data["agents"])
     for i, agent in enumerate(agents):

@@ -182,6 +182,7 @@ BAD_DECPOMDP = [
         "transition: probabilities at [5, 1, 1] sum to 2, not 1",
     ),
     (lewis_with("horizon: 2", "horizon: 0"), "horizon: must be a positive integer"),
+    (lewis_with("horizon: 2", "horizon: -1"), "horizon: must be a positive integer"),
     (lewis_with("horizon: 2", "horizon: two"), "horizon: must be a positive integer"),
     (
         lewis_with("acting: [[true, false], [false, true]]", "acting: [[true, false]]"),
