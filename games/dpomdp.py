@@ -24,7 +24,10 @@ by their expectation R(s, a) = sum_{s', o} T(s' | s, a) O(o | a, s') R(s, a, s',
 which leaves every expected return unchanged. The file has no horizon: the caller
 gives one.
 
-Every problem raises `GameFileError("<file>: line <k>: <problem>")`.
+Every problem raises `GameFileError("<file>: line <k>: <problem>")`. A header
+whose sizes are over the limits below (`MAX_AGENTS`, `MAX_COUNT` states, actions
+or observations, `MAX_TABLE_ENTRIES` in the joint transition or observation
+table) is refused at its line before anything of that size is made.
 """
 
 from __future__ import annotations
@@ -45,6 +48,13 @@ SUM_TOLERANCE = 1e-4
 """Rows of probabilities may be off 1 by this much (rounded decimals in the
 files); they are then renormalized."""
 MAX_REWARD_ENTRIES = 50_000_000
+MAX_AGENTS = 16
+"""The most agents a file may have."""
+MAX_COUNT = 100_000
+"""The most states, and actions or observations of one agent, a file may have."""
+MAX_TABLE_ENTRIES = 50_000_000
+"""The most entries of the joint tables T[ja, s, s'] and O[ja, s', jo] (each
+float64, 400 MB at the limit)."""
 
 
 class _Lines:
@@ -117,19 +127,33 @@ class _Model:
     def __init__(self, lines: _Lines):
         self.lines = lines
         number, text = self._header("agents")
-        self.agents = _count_or_names(number, text, "agent", "agent")
+        self.agents = _count_or_names(number, text, "agent", "agent", MAX_AGENTS)
         number, text = self._header("discount")
         self.discount = _number(number, text, "the discount")
+        if not 0 < self.discount <= 1:
+            raise _Problem(number, f"the discount must be in (0, 1], not {text}")
         number, text = self._header("values")
         if text not in ("reward", "cost"):
             raise _Problem(number, f"values must be 'reward' or 'cost', not '{text}'")
         self.sign = 1.0 if text == "reward" else -1.0
         number, text = self._header("states")
-        self.states = _count_or_names(number, text, "state", "")
+        self.states = _count_or_names(number, text, "state", "", MAX_COUNT)
         self.state_index = _index(self.states)
         self.initial = self._start()
-        self.actions = self._per_agent("actions")
-        self.observations = self._per_agent("observations")
+        self.actions, number = self._per_agent("actions")
+        num_states = len(self.states)
+        self.num_joint_actions = math.prod(len(a) for a in self.actions)
+        _check_size(
+            number, "T[joint action, s, s']", self.num_joint_actions, num_states**2
+        )
+        self.observations, number = self._per_agent("observations")
+        self.num_joint_obs = math.prod(len(o) for o in self.observations)
+        _check_size(
+            number,
+            "O[joint action, s', joint observation]",
+            self.num_joint_actions * num_states,
+            self.num_joint_obs,
+        )
 
     def _header(self, key: str, modes: tuple[str, ...] = ()) -> tuple[int, str]:
         number, line = self.lines.next(f"'{key}:'")
@@ -173,8 +197,10 @@ class _Model:
         start = _numbers(number, tokens, num, "start probabilities (one per state)")
         return _distribution(number, start, "the start distribution")
 
-    def _per_agent(self, key: str) -> list[tuple[str, ...]]:
+    def _per_agent(self, key: str) -> tuple[list[tuple[str, ...]], int]:
+        """Each agent's actions or observations, and the header's line."""
         number, text = self._header(key)
+        header = number
         if text:
             raise _Problem(number, f"'{key}:' takes one line per agent after it")
         target: list[tuple[str, ...]] = []
@@ -186,15 +212,13 @@ class _Model:
                     f"expected the {key} of agent {i} (a count or names), "
                     f"found '{text[:40]}'",
                 )
-            target.append(_count_or_names(number, text, key[:-1], ""))
-        return target
+            target.append(_count_or_names(number, text, key[:-1], "", MAX_COUNT))
+        return target, header
 
     # -- body -----------------------------------------------------------------
 
     def read_body(self) -> None:
         num_states = len(self.states)
-        self.num_joint_actions = math.prod(len(a) for a in self.actions)
-        self.num_joint_obs = math.prod(len(o) for o in self.observations)
         shape_t = (self.num_joint_actions, num_states, num_states)
         shape_o = (self.num_joint_actions, num_states, self.num_joint_obs)
         self.transition = np.zeros(shape_t)
@@ -447,12 +471,18 @@ def _index(names: tuple[str, ...]) -> dict[str, int]:
     return {name: k for k, name in enumerate(names)}
 
 
-def _count_or_names(number: int, text: str, what: str, prefix: str) -> tuple[str, ...]:
+def _count_or_names(
+    number: int, text: str, what: str, prefix: str, limit: int
+) -> tuple[str, ...]:
+    """A count (names made from `prefix`) or the names themselves, at most
+    `limit` of them, refused before any name is made."""
     tokens = text.split()
     if not tokens:
         raise _Problem(number, f"expected a number of {what}s or their names")
+    count = int(tokens[0]) if len(tokens) == 1 and tokens[0].isdigit() else len(tokens)
+    if count > limit:
+        raise _Problem(number, f"{count:,} {what}s are over the limit of {limit:,}")
     if len(tokens) == 1 and tokens[0].isdigit():
-        count = int(tokens[0])
         if count < 1:
             raise _Problem(number, f"needs at least one {what}")
         return tuple(f"{prefix}{k}" for k in range(count))
@@ -460,6 +490,16 @@ def _count_or_names(number: int, text: str, what: str, prefix: str) -> tuple[str
         duplicate = next(t for t in tokens if tokens.count(t) > 1)
         raise _Problem(number, f"the {what} name '{duplicate}' appears twice")
     return tuple(tokens)
+
+
+def _check_size(number: int, table: str, rows: int, columns: int) -> None:
+    """Refuses a joint table of rows x columns entries over MAX_TABLE_ENTRIES."""
+    if rows * columns > MAX_TABLE_ENTRIES:
+        raise _Problem(
+            number,
+            f"the joint table {table} would have {rows * columns:,} entries, over "
+            f"the limit of {MAX_TABLE_ENTRIES:,}",
+        )
 
 
 def _lookup(

@@ -224,6 +224,36 @@ MALFORMED = [
     (DECTIGER.split("T: * :")[0], "the file has no transition ('T:') lines"),
     (DECTIGER.replace("T: * :\nuniform\n", ""), "T: no probabilities given"),
     (DECTIGER + "T: 9 :\nidentity\n", "joint action index 9 is out of range"),
+    # Oversized headers: refused at their line before anything that size is made.
+    (
+        DECTIGER.replace("states: tiger-left tiger-right", "states: 100000000"),
+        "line 4: 100,000,000 states are over the limit of 100,000",
+    ),
+    (
+        DECTIGER.replace("agents: 2", "agents: 1000"),
+        "line 1: 1,000 agents are over the limit of 16",
+    ),
+    (
+        DECTIGER.replace("agents: 2", "agents: 40"),
+        "line 1: 40 agents are over the limit of 16",
+    ),
+    (
+        DECTIGER.replace("states: tiger-left tiger-right", "states: 100000"),
+        "line 7: the joint table T[joint action, s, s'] would have "
+        "90,000,000,000 entries, over the limit of 50,000,000",
+    ),
+    (
+        DECTIGER.replace(
+            "observations:\nhear-left hear-right\nhear-left hear-right",
+            "observations:\n3000\n3000",
+        ),
+        "line 10: the joint table O[joint action, s', joint observation] would "
+        "have 162,000,000 entries",
+    ),
+    (
+        DECTIGER.replace("discount: 1", "discount: 1.5"),
+        "line 2: the discount must be in (0, 1], not 1.5",
+    ),
 ]
 
 
