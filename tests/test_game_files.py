@@ -4,6 +4,7 @@ naming the file, the field and the problem."""
 from __future__ import annotations
 
 import pathlib
+import re
 import textwrap
 
 import numpy as np
@@ -234,3 +235,36 @@ def test_the_inline_example_of_the_docs_is_this_lewis_game(tmp_path):
         np.testing.assert_array_equal(
             getattr(documented, field), getattr(tested, field)
         )
+
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+GAME_FILES_DOC = EXAMPLES.parent / "docs" / "game_files.md"
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("stag_hunt.yaml", games.MatrixGame),
+        ("lewis.yaml", games.DecPOMDP),
+        ("two_doors.dpomdp", games.DecPOMDP),
+    ],
+)
+def test_example_game_files_load_and_compile(name, kind):
+    horizon = 2 if name.endswith(".dpomdp") else None  # the file's own
+    spec = games.load_any_file(str(EXAMPLES / name), horizon=horizon)
+    assert isinstance(spec, kind)
+    assert games.compile_game(spec).num_agents == 2
+
+
+def test_example_lewis_file_is_the_documented_one():
+    documented = GAME_FILES_DOC.read_text().split("```yaml\nname: my_lewis")[1]
+    documented = "name: my_lewis" + documented.split("```")[0]
+    assert documented in (EXAMPLES / "lewis.yaml").read_text()
+
+
+def test_readme_game_files_exist():
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    paths = re.findall(r"game_file=(\S+)", readme)
+    assert len(paths) >= 3
+    for path in paths:
+        assert (EXAMPLES.parent / path).is_file(), path
