@@ -209,15 +209,11 @@ def hashed_env(env: dict[str, Any]) -> dict[str, Any]:
     level), so they resume."""
     if env.get("name", "hanabi") == "hanabi":
         env = {k: v for k, v in env.items() if v is not None}
-    if env.get("name", "hanabi") == "hanabi" and set(env) <= {
-        "name",
-        "preset",
-        "num_players",
-    }:
-        return {
-            "preset": env.get("preset", "Hanabi-Full"),
-            "num_players": env.get("num_players", 2),
-        }
+        if set(env) <= {"name", "preset", "num_players"}:
+            return {
+                "preset": env.get("preset", "Hanabi-Full"),
+                "num_players": env.get("num_players", 2),
+            }
     return {"env": {k: env[k] for k in sorted(env)}}
 
 

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments.ippo_runs import hashed_env
 from games import hanabi
 from games.hanabi.environment import environment
 from marl.deep.checkpoint import (
@@ -201,3 +202,16 @@ def test_checkpoints_are_listed_and_pruned_by_step(tmp_path):
     prune_checkpoints(tmp_path, keep=2)
     assert list_checkpoints(tmp_path) == [10, 30]
     assert list_checkpoints(tmp_path / "absent") == []
+
+
+def test_hanabi_sizes_left_null_keep_the_training_hash_of_older_runs():
+    """A preset run whose sizes are null (conf/env/hanabi.yaml) hashes as runs
+    written before the sizes existed, so they resume; a size set over the preset
+    is another game, another hash."""
+    old = {"name": "hanabi", "preset": "Hanabi-Small", "num_players": 2}
+    sizes = dict.fromkeys(("colors", "ranks", "hand_size", "hints", "lives"))
+    assert hashed_env({**old, **sizes}) == hashed_env(old)
+    assert hashed_env(old) == {"preset": "Hanabi-Small", "num_players": 2}
+    sized = hashed_env({**old, **sizes, "colors": 3})
+    assert sized != hashed_env(old) and sized["env"]["colors"] == 3
+    assert "ranks" not in sized["env"]
