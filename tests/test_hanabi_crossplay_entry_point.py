@@ -24,19 +24,21 @@ from tests.tiny_runs import HANABI_TINY
 TINY = HANABI_TINY
 
 
+def train(*overrides: str) -> None:
+    """`python -m experiments.ippo <overrides>`, in process."""
+    previous, sys.argv = sys.argv, ["experiments.ippo", *overrides]
+    try:
+        train_entry.main()
+    finally:
+        sys.argv = previous
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     """Two runs differing only in the root seed: their agents pool by group."""
     root = tmp_path_factory.mktemp("sweep")
     for seed in (0, 1):
-        argv = ["experiments.ippo", *TINY, f"ippo.seed={seed}"]
-        argv.append(f"hydra.run.dir={root / f'{seed}_run'}")
-        previous = sys.argv
-        sys.argv = argv
-        try:
-            train_entry.main()
-        finally:
-            sys.argv = previous
+        train(*TINY, f"ippo.seed={seed}", f"hydra.run.dir={root / f'{seed}_run'}")
     return root
 
 
@@ -186,13 +188,9 @@ def test_three_players_cross_play_over_assignments_of_distinct_agents(tmp_path):
     """With 3 players, XP is the mean over all 4!/1! = 24 assignments of distinct
     agents to the seats, each played as a direct `play_outcome` would play it."""
     run = tmp_path / "three"
-    argv = ["experiments.ippo", *TINY, "env.num_players=3", "seeds=4"]
-    argv += ["ent_coefs=[0.1]", f"hydra.run.dir={run}"]
-    previous, sys.argv = sys.argv, argv
-    try:
-        train_entry.main()
-    finally:
-        sys.argv = previous
+    train(
+        *TINY, "env.num_players=3", "seeds=4", "ent_coefs=[0.1]", f"hydra.run.dir={run}"
+    )
     out = tmp_path / "xp"
     args = [str(run), "--games", "6", "--permutations", "1", "--out", str(out)]
     assert crossplay.main(args) == 0
@@ -253,13 +251,13 @@ def test_color_symmetric_preset_trains_and_cross_plays_with_every_permutation(
     per entropy coefficient."""
     run = tmp_path / "3c3r"
     tiny = [arg for arg in TINY if not arg.startswith(("env.preset", "seeds"))]
-    argv = ["experiments.ippo", "preset=hanabi_3c3r_cpu", *tiny, "seeds=3"]
-    argv += ["ent_coefs=[0.1]", f"hydra.run.dir={run}"]
-    previous, sys.argv = sys.argv, argv
-    try:
-        train_entry.main()
-    finally:
-        sys.argv = previous
+    train(
+        "preset=hanabi_3c3r_cpu",
+        *tiny,
+        "seeds=3",
+        "ent_coefs=[0.1]",
+        f"hydra.run.dir={run}",
+    )
     training = json.loads((run / "results.json").read_text())
     assert training["game"] == "Hanabi 3c x 3r, hand 3, 5 hints, 3 lives"
     out = tmp_path / "xp"
