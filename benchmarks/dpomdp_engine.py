@@ -44,8 +44,8 @@ import numpy as np
 
 import games
 from benchmarks.common import load_average, machine_lines
-from games import DecPOMDP, TabularGame
-from games.compile import count_histories
+from games.tabular import DecPOMDP, TabularGame
+from games.tabular.compile import count_histories
 from marl.tabular import exact
 from marl.tabular.exact_pg import (
     ExactPGConfig,

@@ -7,7 +7,7 @@ state (HLE's canonical encoding; JaxMARL's observation, which is the canonical
 layout with the v0 belief in place of the card knowledge). A checksum of the
 observations is carried along so the compiler cannot drop them.
 
-  ours     `games.hanabi`: `legal_actions`, `step`, `reset`, `canonical`, one
+  ours     `games.envs.hanabi`: `legal_actions`, `step`, `reset`, `canonical`, one
            `jax.jit(jax.vmap(lax.scan))` over the batch of games;
   jaxmarl  `jaxmarl.make("hanabi")` (pip install jaxmarl): `get_legal_moves`,
            `step` (which auto-resets) and its observation dict, in the same
@@ -43,9 +43,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.common import machine_lines
-from games import hanabi
-from games.hanabi import HanabiParams, HanabiState
-from games.hanabi.rules import shuffle
+from games.envs import hanabi
+from games.envs.hanabi import HanabiParams, HanabiState
+from games.envs.hanabi.rules import shuffle
 
 Rollout = Callable[[jax.Array], jax.Array]
 """jit(vmap(scan)): keys [B] -> float32[B] observation checksums."""
@@ -209,7 +209,7 @@ def hle_pyhanabi_rate(params: HanabiParams, seconds: float) -> float:
     canonical vector, legal moves, a random legal move."""
     from hanabi_learning_environment import pyhanabi
 
-    from games.hanabi.hle import hle_config
+    from games.envs.hanabi.hle import hle_config
 
     game = pyhanabi.HanabiGame(hle_config(params, seed=0))
     encoder = pyhanabi.ObservationEncoder(
@@ -275,7 +275,7 @@ def _rate(value: float | None) -> str:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.hanabi_throughput",
-        description="Hanabi env-steps per second: games.hanabi vs JaxMARL vs HLE.",
+        description="Hanabi env-steps per second: games.envs.hanabi vs JaxMARL vs HLE.",
     )
     parser.add_argument(
         "--batch-sizes", type=int, nargs="+", default=[1, 16, 256, 4096, 16384]

@@ -67,8 +67,8 @@ import numpy as np
 
 from benchmarks.common import load_average, machine_lines
 from benchmarks.ippo_throughput import Peer, load_peer, multiply_adds
-from games import hanabi
-from games.hanabi.environment import environment
+from games.envs import hanabi
+from games.envs.hanabi.environment import environment
 from marl.deep.ippo import IPPOConfig, make_policy_for, make_train, seed_keys
 
 GAME_3C3R = dict(colors=3, ranks=3, hand_size=3, hints=5, lives=3)

@@ -102,8 +102,8 @@ import numpy as np
 
 from benchmarks.common import load_average, machine_lines
 from benchmarks.hanabi_throughput import import_jaxmarl
-from games import hanabi
-from games.hanabi.environment import environment
+from games.envs import hanabi
+from games.envs.hanabi.environment import environment
 from marl.deep.ippo import IPPOConfig, make_ippo, make_policy_for, make_train
 from marl.deep.rollout import rollout
 

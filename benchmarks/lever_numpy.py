@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from games import TabularGame
+from games.tabular import TabularGame
 
 DTYPE = np.float32
 """Every path computes in float32 (JAX's default), so the timings compare like

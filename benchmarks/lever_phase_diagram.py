@@ -64,7 +64,7 @@ from benchmarks.lever_numpy import (
     numpy_train_inplace,
     numpy_train_plain,
 )
-from games import TabularGame
+from games.tabular import TabularGame
 from marl.tabular.exact_pg import (
     ExactPGConfig,
     PGState,

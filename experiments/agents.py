@@ -28,7 +28,7 @@ from experiments.ippo_runs import (
     trainer_of,
     upgrade,
 )
-from games.env import Environment
+from games.envs.contract import Environment
 from marl.deep.checkpoint import ForeignCheckpointError
 from marl.deep.ippo import IPPOConfig, make_policy_for
 from marl.deep.networks import Params, Policy

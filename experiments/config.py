@@ -142,7 +142,7 @@ class TabularConfig:
     engine: str = "auto"
     """Exact engine: 'recursion' (occupancy states), 'enumeration' (terminal
     histories), or 'auto', the cheaper by a work estimate
-    (games.compile.compile_game)."""
+    (games.tabular.compile.compile_game)."""
     seeds: int = 32
     """Independent seeds (random initial logits) per tau."""
     taus: list[float] = dataclasses.field(

@@ -55,7 +55,7 @@ from experiments.results import (
     write_json,
     write_npz,
 )
-from games.env import Environment, Symmetries
+from games.envs.contract import Environment, Symmetries
 from marl.deep import play as games_play
 from marl.deep.checkpoint import CheckpointError
 from marl.deep.networks import Params, Policy

@@ -10,7 +10,7 @@
 plays `--games` random HLE games for every preset x player count (with any of the
 sizes --colors, --ranks, --hand-size, --hints, --lives set over the preset's, as
 `env.colors=...` does for training), replays them in
-the JAX game and compares every state (`games.hanabi.verify.verify`, which says
+the JAX game and compares every state (`games.envs.hanabi.verify.verify`, which says
 what is compared). Prints one summary line per preset and player count and the
 first mismatches; the exit status is 0 when nothing differs, 1 on any mismatch and
 2 on impossible arguments (one line on stderr). Needs
@@ -23,8 +23,8 @@ import sys
 from collections.abc import Sequence
 
 from experiments.config import ArgumentParser, interruptible
-from games.hanabi.params import PRESETS, SIZES
-from games.hanabi.verify import verify
+from games.envs.hanabi.params import PRESETS, SIZES
+from games.envs.hanabi.verify import verify
 
 
 @interruptible

@@ -56,9 +56,9 @@ from experiments.agents import (
 from experiments.config import ArgumentParser, interruptible
 from experiments.ippo_runs import CONFIG_FILE, IPPORunConfig
 from experiments.results import format_estimate
-from games import hanabi
-from games.hanabi.environment import environment
-from games.hanabi.hle import HleDealer, canonical_encoder, hle_config, legal_uids
+from games.envs import hanabi
+from games.envs.hanabi.environment import environment
+from games.envs.hanabi.hle import HleDealer, canonical_encoder, hle_config, legal_uids
 from marl.deep.checkpoint import CheckpointError
 from marl.deep.ippo import IPPOConfig
 from marl.deep.networks import Policy
@@ -152,7 +152,7 @@ def play_hle(
     parameters with leading [P]). Moves are sampled with keys derived from `key`
     as `play` derives them (or taken greedily, the argmax over legal moves).
     decks: int32[N, D] card ids to deal in order (e.g. `jax_decks`), dealt with
-    `games.hanabi.verify.HleDealer`; None: HLE deals from its own random deck,
+    `games.envs.hanabi.verify.HleDealer`; None: HLE deals from its own random deck,
     seeded with `hle_seed`. With `decks=jax_decks(params, key=key, ...)` and the
     same `key` this plays the games `play` plays, move for move.
     """

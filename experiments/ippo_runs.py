@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments.config import to_config, writable
 from experiments.results import RESULTS_FILE, read_results
-from games.env import (
+from games.envs.contract import (
     Environment,
     EnvironmentOptionError,
     UnknownEnvironmentError,
@@ -82,7 +82,7 @@ class IPPORunConfig:
     name: str = "hanabi_cpu_small"
     """Label of the run (the preset's name); part of the run directory's name."""
     env: dict[str, Any] = dataclasses.field(default_factory=default_env)
-    """The environment: `name` (a `games.env.ENVIRONMENTS` key: hanabi,
+    """The environment: `name` (a `games.envs.contract.ENVIRONMENTS` key: hanabi,
     overcooked) and that environment's options (conf/env/<name>.yaml; Hanabi:
     preset, num_players; Overcooked: layout, max_steps, reward_shaping,
     agent_view_size). Checked by the environment's factory."""
@@ -219,7 +219,7 @@ def hashed_env(env: dict[str, Any]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=16)
 def make_environment(options: tuple[tuple[str, Any], ...]) -> Environment:
-    """`games.env.make_env` of (name, options) pairs; a bad name or option is a
+    """`games.envs.make_env` of (name, options) pairs; a bad name or option is a
     one-line ConfigError."""
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in options}
     name = kwargs.pop("name", "hanabi")

@@ -1,77 +1,49 @@
-"""Games: tabular specs, their compiled arrays, the catalogue, and user files."""
+"""Games, in two rooms that never import each other (tests/test_layers.py):
 
-from games.benchmarks import BENCHMARKS
-from games.catalogue import CATALOGUE, optimum
-from games.compile import CompileError, TabularGame, compile_game
-from games.dpomdp import load_dpomdp
-from games.files import GameFileError, load_game_file, parse_game
-from games.spec import (
+- `games.tabular`: Dec-POMDP and matrix-game specs, compiled for the exact
+  engines; the catalogue, the Dec-POMDP benchmarks, YAML and .dpomdp files.
+  `games.make(name)` is a compiled catalogue game.
+- `games.envs`: the environment contract of the deep wing and its environments
+  (Hanabi, Overcooked V2). `games.make_env(name, **options)` is an environment.
+
+The names below are the rooms' public ones, gathered here for convenience.
+"""
+
+from games.envs import Environment, Symmetries, make_env
+from games.tabular import (
+    BENCHMARKS,
+    CATALOGUE,
+    CompileError,
     DecPOMDP,
+    GameFileError,
     GameSpecError,
     MatrixGame,
+    TabularGame,
+    UnknownGameError,
     card_game,
+    compile_game,
+    load_any_file,
+    load_dpomdp,
+    load_game_file,
+    make,
+    make_spec,
     matrix_game,
+    optimum,
+    parse_game,
+    set_horizon,
     with_horizon,
 )
-
-
-class UnknownGameError(KeyError):
-    """A game name that is not in the catalogue."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def make_spec(name: str, horizon: int | None = None) -> DecPOMDP | MatrixGame:
-    """The catalogue spec called `name`, at `horizon` (None: the game's own)."""
-    if name not in CATALOGUE:
-        raise UnknownGameError(
-            f"unknown game '{name}'; the catalogue has: {', '.join(sorted(CATALOGUE))}"
-        )
-    if name in BENCHMARKS and horizon is not None:
-        return BENCHMARKS[name](horizon)
-    return set_horizon(CATALOGUE[name](), horizon)
-
-
-def set_horizon(
-    spec: DecPOMDP | MatrixGame, horizon: int | None
-) -> DecPOMDP | MatrixGame:
-    """`spec` at `horizon` (None: unchanged); a matrix game has horizon 1 only."""
-    if horizon is None:
-        return spec
-    if isinstance(spec, MatrixGame):
-        if horizon != 1:
-            raise GameSpecError(
-                "horizon", f"'{spec.name}' is a matrix game: its horizon is 1"
-            )
-        return spec
-    return with_horizon(spec, horizon)
-
-
-def load_any_file(path: str, horizon: int | None) -> DecPOMDP | MatrixGame:
-    """A YAML game file or a .dpomdp(.gz) file, at `horizon`."""
-    if path.endswith((".dpomdp", ".dpomdp.gz")):
-        if horizon is None:
-            raise GameFileError(
-                f"{path}: a .dpomdp file has no horizon; set one (horizon=3)"
-            )
-        return load_dpomdp(path, horizon)
-    return set_horizon(load_game_file(path), horizon)
-
-
-def make(name: str, horizon: int | None = None) -> TabularGame:
-    """The compiled catalogue game called `name`."""
-    return compile_game(make_spec(name, horizon))
-
 
 __all__ = [
     "BENCHMARKS",
     "CATALOGUE",
     "CompileError",
     "DecPOMDP",
+    "Environment",
     "GameFileError",
     "GameSpecError",
     "MatrixGame",
+    "Symmetries",
     "TabularGame",
     "UnknownGameError",
     "card_game",
@@ -80,6 +52,7 @@ __all__ = [
     "load_dpomdp",
     "load_game_file",
     "make",
+    "make_env",
     "make_spec",
     "matrix_game",
     "optimum",

@@ -4,7 +4,7 @@
   exact (and sampled) entropy-regularized policy gradient, greedification,
   cross-play, conventions, symmetry groups, equivariance, Other-Play, tau*.
 - `marl.deep`: the sampled wing: IPPO on any environment of the contract
-  (`games.env`), its networks, rollout, PPO pieces, play and checkpoints.
+  (`games.envs.contract`), its networks, rollout, PPO pieces, play and checkpoints.
 - shared by both: the learner core and grid trainer (`marl.trainer`), sharding
   over devices (`marl.sharding`), the SP/XP summary (`marl.xp_stats`) and the
   atomic writer (`marl.files`).

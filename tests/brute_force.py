@@ -1,4 +1,5 @@
-"""Plain-Python reference values for tabular games, independent of games.compile.
+"""Plain-Python reference values for tabular games, independent of
+games.tabular.compile.
 
 Walks the Dec-POMDP tree recursively from the spec, with policies given as
 functions of each agent's own action-observation history.

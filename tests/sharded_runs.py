@@ -28,8 +28,8 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 import games
-from games import hanabi
-from games.hanabi.environment import environment
+from games.envs import hanabi
+from games.envs.hanabi.environment import environment
 from marl.deep import play as games_play
 from marl.deep.ippo import IPPOConfig, seed_keys
 from marl.deep.ippo import make_trainer as make_ippo_trainer

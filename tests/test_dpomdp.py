@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import games
-from games.benchmarks import BENCHMARK_FILES, BENCHMARK_OPTIMA, BENCHMARKS
+from games.tabular.benchmarks import BENCHMARK_FILES, BENCHMARK_OPTIMA, BENCHMARKS
 from marl.tabular import exact, exact_pg, greedy
 from marl.tabular.symmetry import symmetry_group
 from tests.tiny_runs import TINY

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import games
-from games.compile import count_histories
+from games.tabular.compile import count_histories
 from marl.tabular import exact
 from marl.tabular.other_play import other_play_return
 from tests.brute_force import values

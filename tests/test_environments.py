@@ -1,4 +1,4 @@
-"""One conformance test that every registered environment passes (games.env).
+"""One conformance test that every registered environment passes (games.envs.contract).
 
 Each environment is played with random legal moves, jitted and vmapped, and
 checked for: shapes and dtypes of the contract; determinism under a key; legal
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from games.env import ENVIRONMENTS, Environment, make_env
+from games.envs.contract import ENVIRONMENTS, Environment, make_env
 
 CASES = {
     "hanabi": [
@@ -194,7 +194,7 @@ def test_overcooked_symmetric_layout_has_its_mirror():
 
 
 def test_hanabi_environment_symmetries_are_the_color_permutations():
-    from games import hanabi
+    from games.envs import hanabi
 
     env = make_env("hanabi", preset="Hanabi-Full", num_players=2)
     perms = hanabi.all_color_permutations(hanabi.make_params("Hanabi-Full", 2))

@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from games import hanabi
-from games.hanabi import HanabiParams, make_params
-from games.hanabi.belief import (
+from games.envs import hanabi
+from games.envs.hanabi import HanabiParams, make_params
+from games.envs.hanabi.belief import (
     card_beliefs,
     public_card_counts,
     v0_belief,
@@ -107,7 +107,7 @@ def _play_hle_game(params: HanabiParams, seed: int):
     (completed with the undealt cards), the moves, and the reference v0 vectors
     of every player at every state, float32[T + 1, P, O]."""
     pyhanabi = pytest.importorskip("hanabi_learning_environment.pyhanabi")
-    from games.hanabi.hle import hle_config
+    from games.envs.hanabi.hle import hle_config
 
     rng = np.random.default_rng(seed)
     game = pyhanabi.HanabiGame(hle_config(params, seed=seed))

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from games import hanabi
-from games.hanabi.environment import environment
+from games.envs import hanabi
+from games.envs.hanabi.environment import environment
 from marl.deep import play as hp
 from marl.deep.ippo import IPPOConfig, make_train, seed_keys
 from marl.deep.networks import Policy, make_policy

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from games import hanabi
-from games.hanabi import HanabiParams, make_params
-from games.hanabi.hle import canonical_encoder, hle_config
+from games.envs import hanabi
+from games.envs.hanabi import HanabiParams, make_params
+from games.envs.hanabi.hle import canonical_encoder, hle_config
 
 PRESETS = ("Hanabi-Full", "Hanabi-Small", "Hanabi-Very-Small")
 PLAYERS = (2, 3, 4, 5)

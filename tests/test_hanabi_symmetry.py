@@ -13,10 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from games import hanabi
-from games.hanabi import HanabiParams, HanabiState, make_params
-from games.hanabi.belief import v0_belief
-from games.hanabi.symmetry import (
+from games.envs import hanabi
+from games.envs.hanabi import HanabiParams, HanabiState, make_params
+from games.envs.hanabi.belief import v0_belief
+from games.envs.hanabi.symmetry import (
     ColorPermutation,
     all_color_permutations,
     color_permutation,

@@ -2,7 +2,7 @@
 
 Every preset and player count that HLE's rl_env allows, 2,400 random games in all,
 compared at every state: legal moves, every player's canonical observation,
-rewards, the current player and termination (games.hanabi.verify,
+rewards, the current player and termination (games.envs.hanabi.verify,
 experiments.hanabi_verify).
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from experiments import hanabi_verify
-from games.hanabi import make_params, verify
+from games.envs.hanabi import make_params, verify
 
 pytest.importorskip("hanabi_learning_environment.pyhanabi")
 

@@ -23,8 +23,8 @@ from omegaconf import OmegaConf
 
 from experiments import hle_check
 from experiments.ippo_runs import CHECKPOINT_DIR, CONFIG_FILE, IPPORunConfig, save_all
-from games import hanabi
-from games.hanabi.environment import environment
+from games.envs import hanabi
+from games.envs.hanabi.environment import environment
 from marl.deep import play as games_play
 from marl.deep.ippo import IPPOConfig, make_ippo, make_train, seed_keys
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from experiments.ippo_runs import hashed_env
-from games import hanabi
-from games.hanabi.environment import environment
+from games.envs import hanabi
+from games.envs.hanabi.environment import environment
 from marl.deep.checkpoint import (
     MANIFEST,
     CheckpointError,

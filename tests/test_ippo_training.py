@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from games import hanabi
-from games.hanabi.environment import environment
+from games.envs import hanabi
+from games.envs.hanabi.environment import environment
 from marl.deep.ippo import IPPOConfig, make_train, seed_keys
 
 VERY_SMALL = hanabi.make_params("Hanabi-Very-Small", 2)

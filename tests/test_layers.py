@@ -1,6 +1,8 @@
 """The house's layering (docs/architecture.md), read from every module's imports:
-imports only point down, the two wings of `marl/` never import each other, the
-shared core imports neither wing, and no entry point imports another."""
+imports only point down, the two wings of `marl/` never import each other nor
+the other wing's room of `games/`, the two rooms of `games/` (tabular, envs) never
+import each other, the shared core imports neither wing, and no entry point
+imports another."""
 
 from __future__ import annotations
 
@@ -68,10 +70,26 @@ def test_imports_of_reads_lazy_and_from_imports(tmp_path: pathlib.Path) -> None:
         ("marl", ("experiments", "benchmarks", "tests")),
         ("marl/tabular", ("marl.deep",)),
         ("marl/deep", ("marl.tabular",)),
+        ("games/tabular", ("games.envs",)),
+        ("games/envs", ("games.tabular",)),
+        ("marl/tabular", ("games.envs",)),
+        ("marl/deep", ("games.tabular",)),
     ],
 )
 def test_layers_imports_point_down(package: str, forbidden: tuple[str, ...]) -> None:
     assert offending(package, forbidden) == []
+
+
+def test_layers_games_rooms_import_no_package_above_them() -> None:
+    """`import games` (or `from games import X`) runs games/__init__, which opens
+    both rooms: a module of one room, or of one wing of marl, names its room."""
+    bad = [
+        f"{module} imports games"
+        for package in ("games/tabular", "games/envs", "marl")
+        for module, names in modules(package).items()
+        if "games" in names
+    ]
+    assert bad == []
 
 
 def test_layers_shared_core_imports_neither_wing() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import games
-from games.catalogue import TINY_HANABI_OPTIMA, TINY_HANABI_PAYOFFS
+from games.tabular.catalogue import TINY_HANABI_OPTIMA, TINY_HANABI_PAYOFFS
 from marl.tabular.exact import expected_return
 
 pyspiel = pytest.importorskip("pyspiel")
@@ -55,7 +55,7 @@ def _openspiel_keys(name: str) -> tuple[tuple[str, ...], ...]:
     """Per agent, OpenSpiel's info-state string for each of our information states,
     in the order of `game.infostate_labels[i]`.
 
-    Parsed from our labels with the names of the spec (`games.spec.card_game`):
+    Parsed from our labels with the names of the spec (`games.tabular.spec.card_game`):
     player 0's label is its card; player 1's is "<card> <card>&<action of player 0>"
     (its observation at step 0, then at step 1).
     """

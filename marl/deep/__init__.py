@@ -1,2 +1,2 @@
 """The sampled wing: IPPO with neural actor-critics on any environment of the
-contract (`games.env`), playing trained agents together, and checkpoints."""
+contract (`games.envs.contract`), playing trained agents together, and checkpoints."""

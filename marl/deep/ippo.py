@@ -7,7 +7,7 @@ share one network, else each seat has its own network and its own optimizer. Thi
 is the IPPO of de Witt et al. 2020 ("Is independent learning all you need in the
 StarCraft multi-agent challenge?") and of JaxMARL's baselines (Rutherford et al.
 2024), written once for turn-based and simultaneous-move games
-(`games.env.Environment`):
+(`games.envs.contract.Environment`):
 
 - the deciding seats' decisions are the training samples: in a turn-based game
   (Hanabi) one seat acts per step and each environment step gives one sample,
@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from games.env import Environment
+from games.envs.contract import Environment
 from marl.deep.networks import (
     Params,
     Policy,

@@ -3,7 +3,7 @@
 One network sees one seat's observation (uint8 or float[O]) and returns that
 seat's action logits (float32[A]) and value estimate (float32[]). `make_policy`
 wraps it for a game of P seats of which D decide at each step (D = 1 in a
-turn-based game, D = P in a simultaneous-move one; `games.env`): the per-seat
+turn-based game, D = P in a simultaneous-move one; `games.envs.contract`): the per-seat
 network is applied to every seat's observation (a `vmap` over seats, with one
 parameter set shared by every seat or one set per seat stacked on a leading [P]
 axis), and the deciding seats' rows are the decisions. A recurrent (GRU) network

@@ -1,9 +1,9 @@
 """Playing trained agents together: scores, cross-play, symmetry measures, on any
-environment of the contract (`games.env`).
+environment of the contract (`games.envs.contract`).
 
 An *agent* is one trained run's network parameters (one seed at one entropy
 coefficient). A game seats one agent per seat; every seat may also see the game
-through one of its symmetries sigma (`games.env.Symmetries`): it is given
+through one of its symmetries sigma (`games.envs.contract.Symmetries`): it is given
 `obs[sigma.observation]` and its logits, which are over the actions of the
 transformed game, are read back in the real game's action ids (entry
 `sigma.actions[a]` is the logit of real action `a`). That is the agent
@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from games.env import Environment, Symmetries
+from games.envs.contract import Environment, Symmetries
 from marl.deep.networks import Params, Policy, masked_log_probs, masked_logits
 from marl.sharding import runs_mesh, sharded_map
 

@@ -4,8 +4,8 @@ observation, Other-Play's symmetries, and the rollout itself.
 `rollout(policy, net_params, state, env, *, key, num_steps)` plays T steps of N
 games with the current policy (a `lax.scan`), starting a new episode wherever one
 ends, and returns the games' state and the `Transition` a PPO update trains on
-(`marl.deep.ippo`). The environment is any `games.env.Environment`: a turn-based game
-gives one decision per step (D = 1, the acting seat's), a simultaneous-move game
+(`marl.deep.ippo`). The environment is any `games.envs.Environment`: a turn-based
+game gives one decision per step (D = 1, the acting seat's), a simultaneous-move game
 one per seat (D = P). Shapes: N games, T steps, P seats, D deciding seats, O
 observation size, A actions, H recurrent state size, G symmetries.
 """
@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from games.env import Environment, Symmetries
+from games.envs.contract import Environment, Symmetries
 from marl.deep.networks import Params, Policy, action_log_prob, sample_action
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from games import TabularGame
+from games.tabular import TabularGame
 from marl.tabular.crossplay import CrossPlay, count_conventions, crossplay
 from marl.tabular.equivariance import PolicySymmetries, equivariance_error
 from marl.tabular.exact import Policy, expected_return

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from games import TabularGame
+from games.tabular import TabularGame
 from marl.tabular.equivariance import PolicySymmetries
 from marl.tabular.exact import Policy, softmax_policy
 from marl.tabular.exact_pg import (

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from games import TabularGame
+from games.tabular import TabularGame
 from marl.tabular.exact import Policy, expected_return, play_distribution
 from marl.xp_stats import (
     assignment_summary,

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from games import TabularGame
+from games.tabular import TabularGame
 from marl.tabular.exact import Policy
 from marl.tabular.symmetry import Symmetry, SymmetryGroup, policy_maps
 

@@ -4,7 +4,7 @@ A joint policy is a tuple with one array per agent, float[K_i, A_i] of action
 probabilities (rows sum to one); logits have the same shapes. All functions are pure
 and jittable; `game` is a compiled `games.TabularGame`, evaluated by its engine:
 the occupancy recursion (`occupancy_pass`) or the enumeration of terminal
-histories (`history_probs`); see `games.occupancy` and `games.compile`.
+histories (`history_probs`); see `games.tabular.occupancy` and `games.tabular.compile`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import math
 import jax
 import jax.numpy as jnp
 
-from games import TabularGame
-from games.occupancy import (
+from games.tabular import TabularGame
+from games.tabular.occupancy import (
     Occupancy,
     OccupancyStep,
     expand,

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from games import TabularGame
+from games.tabular import TabularGame
 from marl.sharding import grid_shape
 from marl.tabular.equivariance import PolicySymmetries, project
 from marl.tabular.exact import (

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from games import TabularGame
+from games.tabular import TabularGame
 from marl.tabular.equivariance import PolicySymmetries
 from marl.tabular.exact_pg import (
     ExactPGConfig,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from games import TabularGame
+from games.tabular import TabularGame
 from marl.tabular.equivariance import PolicySymmetries
 from marl.tabular.exact import Policy, expected_return
 

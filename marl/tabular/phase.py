@@ -18,7 +18,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from games import TabularGame
+from games.tabular import TabularGame
 from marl.tabular.certify import (
     Certificate,
     CertifiedTrainer,

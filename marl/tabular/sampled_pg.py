@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from games import TabularGame
+from games.tabular import TabularGame
 from marl.tabular.exact import Policy, history_probs, infostate_entropy, softmax_policy
 from marl.tabular.exact_pg import (
     Learner,

@@ -19,8 +19,8 @@ import itertools
 
 import numpy as np
 
-from games import DecPOMDP, MatrixGame, TabularGame
-from games.spec import reachable_states
+from games.tabular import DecPOMDP, MatrixGame, TabularGame
+from games.tabular.spec import reachable_states
 
 VALUE_DECIMALS = 9  # table entries equal after rounding get the same colour
 

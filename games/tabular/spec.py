@@ -1,8 +1,8 @@
 """Finite tabular game specifications: common-payoff matrix games and Dec-POMDPs.
 
-A spec is plain NumPy data, validated once on construction. `games.compile` turns a
-spec into dense arrays over information states and terminal histories; everything
-downstream works on those arrays.
+A spec is plain NumPy data, validated once on construction.
+`games.tabular.compile` turns a spec into dense arrays over information states
+and terminal histories; everything downstream works on those arrays.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import opt_einsum
 
-from games.spec import DecPOMDP, action_slices, reachable_states
+from games.tabular.spec import DecPOMDP, action_slices, reachable_states
 
 FLOAT_BYTES = 4
 

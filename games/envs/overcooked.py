@@ -1,5 +1,6 @@
 """Overcooked V2 (JaxMARL's, Gessler et al. 2025) wrapped to the environment
-contract (`games.env`). Needs the optional extra: `pip install -e '.[overcooked]'`
+contract (`games.envs.contract`). Needs the optional extra:
+`pip install -e '.[overcooked]'`
 (the `jaxmarl` package); JaxMARL is imported only when an Overcooked environment
 is made, and none of its code is copied here.
 
@@ -40,7 +41,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from games.env import Environment, EnvironmentOptionError, Symmetries, reject_options
+from games.envs.contract import (
+    Environment,
+    EnvironmentOptionError,
+    Symmetries,
+    reject_options,
+)
 
 OPTIONS = ("layout", "max_steps", "reward_shaping", "agent_view_size")
 

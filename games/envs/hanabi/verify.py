@@ -9,7 +9,7 @@ non-terminal states), every player's canonical observation vector, the reward
 (score change), the current player, termination and how the game ended, and
 returns a `Report` of the mismatches.
 
-HLE is driven through the bridge `games.hanabi.hle` (its game parameters, its
+HLE is driven through the bridge `games.envs.hanabi.hle` (its game parameters, its
 canonical encoder, legal move ids, and dealing chosen cards), which
 `experiments.hle_check` shares.
 
@@ -32,10 +32,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from games.hanabi.encoding import canonical, canonical_sections, canonical_size
-from games.hanabi.hle import HleDealer, canonical_encoder, hle_config, legal_uids
-from games.hanabi.params import HanabiParams, game_title, make_params
-from games.hanabi.rules import (
+from games.envs.hanabi.encoding import canonical, canonical_sections, canonical_size
+from games.envs.hanabi.hle import HleDealer, canonical_encoder, hle_config, legal_uids
+from games.envs.hanabi.params import HanabiParams, game_title, make_params
+from games.envs.hanabi.rules import (
     HanabiState,
     describe_action,
     legal_actions,
@@ -394,7 +394,7 @@ def verify(
     **sizes: int | None,
 ) -> Report:
     """Plays `num_games` HLE games of `preset` for `num_players` players, with any
-    of the sizes `games.hanabi.params.SIZES` set over the preset's, and checks
+    of the sizes `games.envs.hanabi.params.SIZES` set over the preset's, and checks
     the JAX game against them.
 
     Games are recorded and replayed in batches of `batch_size` (by default as

@@ -6,7 +6,8 @@ params value (static, or a pytree), in the style of gymnax: `reset(key, params)`
 legal actions, which seats decide this step, the common reward and the episode's
 end. IPPO (`marl.deep.ippo`), the rollout, play, cross-play, the equivariance measures
 and the cost estimate are written once against it; Hanabi
-(`games.hanabi.environment`) and Overcooked V2 (`games.overcooked`) implement it.
+(`games.envs.hanabi.environment`) and Overcooked V2 (`games.envs.overcooked`)
+implement it.
 
 Who decides. A step has D deciding seats, fixed per environment: D = 1 for a
 turn-based game (the acting seat, `actors(state)` its index) and D = P for a
@@ -22,7 +23,7 @@ real action a is its output at `actions[g, a]`. `permute_state` applies a symmet
 to a state; the conformance test (`tests/test_environments.py`) checks that the
 tables commute with `step` and `observe` through it.
 
-Adding an environment: a module under `games/` with a function that returns an
+Adding an environment: a module under `games/envs/` with a function that returns an
 `Environment`, registered in `ENVIRONMENTS` below, and a config group
 `conf/env/<name>.yaml` (docs/architecture.md).
 
@@ -149,8 +150,8 @@ class EnvironmentOptionError(ValueError):
 
 
 ENVIRONMENTS: dict[str, str] = {
-    "hanabi": "games.hanabi.environment:make",
-    "overcooked": "games.overcooked:make",
+    "hanabi": "games.envs.hanabi.environment:make",
+    "overcooked": "games.envs.overcooked:make",
 }
 """Registry: name -> 'module:function' of a factory `make(**options) ->
 Environment`. Imported on use, so an optional dependency (JaxMARL for

@@ -2,9 +2,10 @@
 
 Done once, outside jit. Two engines evaluate a joint tabular policy exactly:
 
-- **recursion** (`games.occupancy`): a forward pass over joint action-observation
-  histories with the state marginalized (the occupancy state of Dibangoye et al.
-  2016); polynomial in the states, exponential in the horizon in the histories.
+- **recursion** (`games.tabular.occupancy`): a forward pass over joint
+  action-observation histories with the state marginalized (the occupancy state
+  of Dibangoye et al. 2016); polynomial in the states, exponential in the
+  horizon in the histories.
 - **enumeration** (`chance`, `returns`, `infostate`, `action`): every terminal
   history of positive chance probability, state path included, so that
 
@@ -28,8 +29,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from games.occupancy import CompileError, Occupancy, build_occupancy, recursion_cost
-from games.spec import DecPOMDP, MatrixGame, action_slices, reachable_states
+from games.tabular.occupancy import (
+    CompileError,
+    Occupancy,
+    build_occupancy,
+    recursion_cost,
+)
+from games.tabular.spec import DecPOMDP, MatrixGame, action_slices, reachable_states
 
 ENGINES = ("auto", "recursion", "enumeration")
 MAX_ENUMERATED_HISTORIES = 2_000_000

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from games.benchmarks import BENCHMARK_OPTIMA, BENCHMARKS
-from games.spec import (
+from games.tabular.benchmarks import BENCHMARK_OPTIMA, BENCHMARKS
+from games.tabular.spec import (
     DecPOMDP,
     MatrixGame,
     card_game,

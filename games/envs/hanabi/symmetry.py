@@ -48,9 +48,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from games.hanabi.encoding import canonical_sections
-from games.hanabi.params import HanabiParams
-from games.hanabi.rules import HanabiState
+from games.envs.hanabi.encoding import canonical_sections
+from games.envs.hanabi.params import HanabiParams
+from games.envs.hanabi.rules import HanabiState
 
 
 class ColorPermutation(NamedTuple):

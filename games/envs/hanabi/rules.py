@@ -4,7 +4,7 @@ The rules follow the C++ game of hanabi-learning-environment (HLE; Bard et al. 2
 "The Hanabi challenge: a new frontier for AI research", and its reference code
 `hanabi_lib/hanabi_game.cc`, `hanabi_state.cc`, `hanabi_hand.cc`), step for step:
 the same move-uid order, dealing order, hand order, card knowledge, scoring and end
-of game. `games.hanabi.verify` replays thousands of recorded HLE games to check it.
+of game. `games.envs.hanabi.verify` replays thousands of recorded HLE games to check it.
 
 Cards are ints `color * num_ranks + rank` (HLE's chance-outcome uid and the
 canonical encoder's color-major card index). A deck is the sequence of card ids in
@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from games.hanabi.params import HanabiParams
+from games.envs.hanabi.params import HanabiParams
 
 COLOR_CHARS = "RYGWB"  # HLE's color order (util.cc, kColorStr).
 

@@ -1,6 +1,6 @@
 """The bridge to hanabi-learning-environment (HLE): the pieces that drive HLE's
 C++ game in step with the JAX one, shared by the lockstep verifier
-(`games.hanabi.verify`) and the agent check (`experiments.hle_check`).
+(`games.envs.hanabi.verify`) and the agent check (`experiments.hle_check`).
 
 HLE's Python API (0.0.4) has no call to deal a chosen card, so `HleDealer` builds
 HLE's C++ `HanabiMove(kDeal, card_index=-1, target_offset=-1, color, rank)` (an
@@ -16,8 +16,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from games.hanabi.encoding import canonical_size
-from games.hanabi.params import HanabiParams
+from games.envs.hanabi.encoding import canonical_size
+from games.envs.hanabi.params import HanabiParams
 
 _HLE_DEAL_MOVE = 5  # HanabiMove::kDeal
 _CARD_KNOWLEDGE_OBSERVATION = 1  # HanabiGame::kCardKnowledge, rl_env's presets
@@ -41,7 +41,7 @@ def hle_config(params: HanabiParams, seed: int = 0) -> dict[str, int | bool]:
 
 def canonical_encoder(pyhanabi: Any, game: Any, params: HanabiParams) -> Any:
     """HLE's CANONICAL ObservationEncoder for `game`, checked to be as wide as
-    `games.hanabi.canonical`."""
+    `games.envs.hanabi.canonical`."""
     size = canonical_size(params)
     encoder = pyhanabi.ObservationEncoder(
         game, pyhanabi.ObservationEncoderType.CANONICAL

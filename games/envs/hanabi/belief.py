@@ -1,6 +1,6 @@
 """The "v0 belief" observation of SAD/OBL and JaxMARL, for every player at once.
 
-`v0_belief(state, params)` is HLE's canonical vector (`games.hanabi.encoding`) with
+`v0_belief(state, params)` is HLE's canonical vector (`games.envs.hanabi.encoding`) with
 the plausible-card bits of the card-knowledge section replaced by a public belief:
 for each card slot, the plausible-card indicator times the number of copies of
 each card that are not yet publicly seen (the full deck's copies minus the
@@ -50,9 +50,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from games.hanabi.encoding import canonical, canonical_sections
-from games.hanabi.params import HanabiParams
-from games.hanabi.rules import HanabiState
+from games.envs.hanabi.encoding import canonical, canonical_sections
+from games.envs.hanabi.params import HanabiParams
+from games.envs.hanabi.rules import HanabiState
 
 
 def v0_belief_sections(params: HanabiParams) -> dict[str, int]:

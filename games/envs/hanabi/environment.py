@@ -1,4 +1,4 @@
-"""Hanabi as an implementation of the environment contract (`games.env`).
+"""Hanabi as an implementation of the environment contract (`games.envs.contract`).
 
 Turn-based (one deciding seat, `current_player`), every seat observing HLE's
 canonical encoding (uint8), the common reward of HLE (the change in score, the
@@ -15,11 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from games.env import Environment, Symmetries, reject_options
-from games.hanabi.encoding import canonical, canonical_size
-from games.hanabi.params import SIZES, HanabiParams, game_title, make_params
-from games.hanabi.rules import HanabiState, legal_actions, reset, step
-from games.hanabi.symmetry import (
+from games.envs.contract import Environment, Symmetries, reject_options
+from games.envs.hanabi.encoding import canonical, canonical_size
+from games.envs.hanabi.params import SIZES, HanabiParams, game_title, make_params
+from games.envs.hanabi.rules import HanabiState, legal_actions, reset, step
+from games.envs.hanabi.symmetry import (
     ColorPermutation,
     all_color_permutations,
     permute_state,
@@ -87,8 +87,8 @@ def environment(params: HanabiParams, title: str = "Hanabi") -> Environment:
 def make(
     preset: str = "Hanabi-Full", num_players: int = 2, **options: Any
 ) -> Environment:
-    """The registry's factory: HLE's `preset` (`games.hanabi.PRESETS`) for
-    `num_players` players, with any of the sizes `games.hanabi.params.SIZES`
+    """The registry's factory: HLE's `preset` (`games.envs.hanabi.PRESETS`) for
+    `num_players` players, with any of the sizes `games.envs.hanabi.params.SIZES`
     (colors, ranks, hand_size, hints, lives) set over the preset's (None keeps
     the preset's)."""
     reject_options("hanabi", options, OPTIONS)

@@ -2,7 +2,7 @@
 its paper's definition and equal to the MADP toolbox's file of it (tested when
 `../shared/dpomdp` is present), with the published optima per horizon.
 
-`games.catalogue` adds them to the catalogue; docs/tabular.md describes them.
+`games.tabular.catalogue` adds them to the catalogue; docs/tabular.md describes them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from games.spec import DecPOMDP
+from games.tabular.spec import DecPOMDP
 
 # Standard Dec-POMDP benchmarks. Optimal values of the undiscounted finite-horizon
 # problems, per horizon, from the table at masplan.org ("Optimal values for

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from games.spec import (
+from games.tabular.spec import (
     DecPOMDP,
     GameSpecError,
     MatrixGame,

@@ -8,16 +8,22 @@ the lockstep check against HLE (it needs hanabi-learning-environment installed
 and is not imported here).
 """
 
-from games.hanabi.belief import (
+from games.envs.hanabi.belief import (
     card_beliefs,
     public_card_counts,
     v0_belief,
     v0_belief_sections,
     v0_belief_size,
 )
-from games.hanabi.encoding import canonical, canonical_sections, canonical_size
-from games.hanabi.params import PRESETS, SIZES, HanabiParams, game_title, make_params
-from games.hanabi.rules import (
+from games.envs.hanabi.encoding import canonical, canonical_sections, canonical_size
+from games.envs.hanabi.params import (
+    PRESETS,
+    SIZES,
+    HanabiParams,
+    game_title,
+    make_params,
+)
+from games.envs.hanabi.rules import (
     DecodedAction,
     HanabiState,
     IllegalActionError,
@@ -30,7 +36,7 @@ from games.hanabi.rules import (
     step,
     validate_deck,
 )
-from games.hanabi.symmetry import (
+from games.envs.hanabi.symmetry import (
     ColorPermutation,
     all_color_permutations,
     color_permutation,

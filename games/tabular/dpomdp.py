@@ -40,8 +40,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from games.files import GameFileError
-from games.spec import DecPOMDP, GameSpecError
+from games.tabular.files import GameFileError
+from games.tabular.spec import DecPOMDP, GameSpecError
 
 HEADER = ("agents", "discount", "values", "states", "start", "actions", "observations")
 SUM_TOLERANCE = 1e-4

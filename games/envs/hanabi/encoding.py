@@ -36,8 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from games.hanabi.params import HanabiParams
-from games.hanabi.rules import DISCARD, PLAY, REVEAL_COLOR, HanabiState
+from games.envs.hanabi.params import HanabiParams
+from games.envs.hanabi.rules import DISCARD, PLAY, REVEAL_COLOR, HanabiState
 
 # Position of each move type in the last-action section (canonical_encoders.cc,
 # EncodeLastAction), indexed by the move-uid kinds DISCARD, PLAY, REVEAL_*.
