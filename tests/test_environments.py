@@ -121,6 +121,13 @@ def _checked_play(env: Environment, symmetry_ids: tuple[int, ...]):
 def test_environment_conforms(name, options):
     env = _make(name, options)
     assert env.name == name
+    check_conforms(env)
+
+
+def check_conforms(env: Environment) -> None:
+    """The contract's checks on `env`: symmetry tables, shapes and dtypes,
+    determinism, legality, episode ends, and symmetries that commute with
+    `observe` and `step` at every state random play visits."""
     syms = env.symmetries
     num_deciders = env.num_players if env.simultaneous else 1
     assert env.num_deciders == num_deciders
