@@ -69,6 +69,7 @@ from marl.deep.play import (
     decide_from,
     identity_seats,
     play,
+    seat_params,
 )
 from marl.trainer import ConfigError
 
@@ -364,17 +365,12 @@ def load_agent(run_dir: pathlib.Path, ent_index: int, seed_index: int) -> Agent:
     net_params, step = load_run(run_dir, config)  # leaves [E, S, ...]
     num_players = params.num_players
 
-    def seat_leaf(x: jax.Array) -> jax.Array:
-        x = x[ent_index, seed_index]
-        if config.ippo.share_parameters:
-            x = jnp.broadcast_to(x, (num_players, *x.shape))
-        return x
-
-    seat_params = jax.tree.map(seat_leaf, net_params)
+    agent = jax.tree.map(lambda x: x[ent_index, seed_index], net_params)
+    seats = seat_params(agent, num_players, config.ippo.share_parameters)
     return Agent(
         config=config,
         policy=per_seat_policy(config.ippo, params),
-        seats=identity_seats(seat_params, environment(params)),
+        seats=identity_seats(seats, environment(params)),
         step=step,
         ent_coef=config.coefs[ent_index],
     )

@@ -18,6 +18,7 @@ from experiments import compare, crossplay
 from experiments import ippo as train_entry
 from experiments.config import CONF_DIR, to_config
 from experiments.ippo_runs import IPPORunConfig
+from marl.deep import evaluate
 from marl.deep import play as games_play
 from tests.tiny_runs import HANABI_TINY
 
@@ -107,12 +108,12 @@ def test_summary_of_hand_made_scores():
     """Two agents that always score 2 with themselves and 0 with each other."""
     scores = np.zeros((2, 2, 4), np.float32)
     scores[0, 0] = scores[1, 1] = 2.0
-    point = crossplay.summarize(scores, [0, 1])
+    point = evaluate.summarize(scores, [0, 1])
     assert point["sp"] == 2.0 and point["xp"] == 0.0
     assert point["sp_se"] == 0.0 and point["xp_se"] is None  # no jackknife of 2
     assert point["sp_games_se"] == 0.0
     scores[0, 1] = [0, 2, 0, 2]  # one seat order scores 1 on average
-    point = crossplay.summarize(scores, [0, 1])
+    point = evaluate.summarize(scores, [0, 1])
     assert point["xp"] == 0.5
     assert point["xp_games_se"] == pytest.approx(np.sqrt(4 / 3 / 4) / 2)
 

@@ -66,6 +66,15 @@ def identity_seats(seat_params: Params, env: Environment) -> Seats:
     )
 
 
+def seat_params(agent: Params, num_players: int, shared: bool) -> Params:
+    """One agent's parameters on the [P] seat axis that `Seats` plays: its one
+    network copied to every seat when the seats share it (`shared`), else its
+    per-seat networks as they are (leaves already [P, ...])."""
+    if not shared:
+        return agent
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_players, *x.shape)), agent)
+
+
 def make_seats(
     agent_params: Params,
     agents: jax.Array,

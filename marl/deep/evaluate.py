@@ -1,0 +1,394 @@
+"""Cross-play of trained agents, measured: every ordered pair of K agents (and,
+with 3+ players, every group's assignments of distinct agents to the seats),
+sampled and greedified, on common deals; SP and XP per group of agents trained
+alike with jackknife standard errors (`marl.xp_stats`); how the games ended; and
+the symmetry measures (each agent's equivariance error and its cross-play with
+its own transformed copies). `experiments.crossplay` loads the agents, calls
+`evaluate` and writes what it returns; docs/ippo.md ("Cross-play") defines every
+number.
+
+Shapes: K agents, P seats, N games, G groups, M assignments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+from games.envs.contract import Environment, Symmetries
+from marl.deep import play as games_play
+from marl.deep.networks import Params, Policy
+from marl.sharding import memory_analysis, memory_available, runs_mesh, sharded_map
+from marl.trainer import ConfigError
+from marl.xp_stats import assignment_summary, matrix_summary, seat_assignments
+
+KINDS = ("", "_greedy")
+"""Policy kinds: the trained (sampled) policy and its greedification."""
+
+
+def sample_symmetries(syms: Symmetries, count: int, *, seed: int) -> Symmetries:
+    """The identity and up to `count - 1` other symmetries of the game (all of
+    them when there are at most `count`; Hanabi: color permutations)."""
+    total = syms.size
+    if total <= count:
+        chosen = np.arange(total)
+    else:
+        rng = np.random.default_rng(seed)
+        chosen = np.concatenate([[0], 1 + rng.choice(total - 1, count - 1, False)])
+    return Symmetries(
+        syms.observation[chosen],
+        syms.actions[chosen],
+        syms.actions_inverse[chosen],
+        tuple(syms.names[i] for i in chosen),
+    )
+
+
+def summarize(scores: np.ndarray, members: list[int]) -> dict[str, Any]:
+    """SP and XP of a group of S agents from the scores float[K, K, N].
+
+    sp, sp_se, xp, xp_se: `marl.xp_stats.matrix_summary` of the mean scores
+    (xp over both seat orders of the S (S - 1) off-diagonal cells, xp_se the
+    jackknife over seeds). *_games_se: the standard error from the games alone
+    (with the seeds fixed), sqrt(sum of the cells' variances / N) / cells.
+    """
+    block = scores[np.ix_(members, members)]
+    means = block.mean(-1)
+    variances = block.var(-1, ddof=1) / block.shape[-1]
+    size = len(members)
+    off = ~np.eye(size, dtype=bool)
+    point: dict[str, Any] = {
+        **matrix_summary(means),
+        "sp_games_se": float(np.sqrt(np.diag(variances).sum()) / size),
+        "xp_games_se": None,
+    }
+    if size > 1:
+        point["xp_games_se"] = float(np.sqrt(variances[off].sum()) / off.sum())
+    return point
+
+
+def between_groups(
+    matrix: np.ndarray, members: list[list[int]]
+) -> list[list[float | None]]:
+    """Cross-play between groups float[G, G] of a matrix float[K, K]: cell (a, b)
+    is the mean score of group a's agents in seat 1 with group b's in seat 2,
+    over distinct agents (so a group with itself is its XP; None where a group
+    has a single agent)."""
+    out: list[list[float | None]] = []
+    for rows in members:
+        line = []
+        for cols in members:
+            block = matrix[np.ix_(rows, cols)]
+            distinct = np.not_equal.outer(rows, cols)
+            line.append(float(block[distinct].mean()) if distinct.any() else None)
+        out.append(line)
+    return out
+
+
+def check_memory(compiled: Any, assignments: int, num_games: int) -> None:
+    """Refuses a cross-play program that XLA says needs more memory than the
+    device has (or 90% of a CPU machine's), before it runs."""
+    needed = (memory_analysis(compiled) or {}).get("peak")
+    available = memory_available()
+    if needed is not None and needed > 0.9 * available:
+        raise ConfigError(
+            f"cross-play of {assignments} seat assignments x {num_games} games "
+            f"needs {needed / 2**30:.1f} GiB at once, over the "
+            f"{available / 2**30:.1f} GiB of {jax.devices()[0].device_kind}; play "
+            "fewer pairs at a time (--pairs-per-batch) or fewer --games"
+        )
+
+
+def distinct_assignments(
+    members_of: dict[str, list[int]], num_players: int, max_assignments: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Per group of 3+ player agents with at least as many members as seats, the
+    assignments of distinct members to seats, int[M, P] indices into the group
+    (`marl.xp_stats.seat_assignments`); none for 2 players (the matrix has them)."""
+    if num_players < 3:
+        return {}
+    rng = np.random.default_rng(seed)
+    return {
+        group: seat_assignments(len(members), num_players, max_assignments, rng=rng)
+        for group, members in members_of.items()
+        if len(members) >= num_players
+    }
+
+
+def endings(
+    games: np.ndarray, failed: np.ndarray, prefix: str, env: Environment
+) -> dict[str, Any]:
+    """How games float[...] ended: `<prefix>_score_counts` (games per score 0..
+    max_score) and `<prefix>_perfect` (the fraction scoring max_score) where the
+    game's scores are such integers; `<prefix>_<failure>` (Hanabi: lost_lives,
+    scored 0 by the rules), the fraction lost outright, where a game can be. All
+    None for no games."""
+    out: dict[str, Any] = {}
+    if env.max_score is not None:
+        out[f"{prefix}_score_counts"] = (
+            np.bincount(
+                games.ravel().astype(np.int64), minlength=env.max_score + 1
+            ).tolist()
+            if games.size
+            else None
+        )
+        out[f"{prefix}_perfect"] = (
+            float(np.mean(games == env.max_score)) if games.size else None
+        )
+    if env.failure is not None:
+        out[f"{prefix}_{env.failure}"] = float(np.mean(failed)) if games.size else None
+    return out
+
+
+def distinct_summary(
+    scores: np.ndarray | None,
+    failed: np.ndarray | None,
+    rows: slice,
+    local: np.ndarray | None,
+    num_members: int,
+    env: Environment,
+) -> dict[str, Any]:
+    """A 3+ player group's XP from its assignments of distinct agents (games
+    float[M, N] at `rows` of `scores`): the mean and the jackknife over seeds
+    (`marl.xp_stats.assignment_summary`), the games-only error and how the
+    games ended; all None when the group has fewer agents than seats."""
+    if scores is None or failed is None or local is None:
+        return {
+            "xp": None,
+            "xp_se": None,
+            "xp_games_se": None,
+            **endings(np.zeros(0), np.zeros(0), "xp", env),
+        }
+    games = scores[rows]
+    xp, xp_se = assignment_summary(games.mean(-1), local, num_members)
+    variances = games.var(-1, ddof=1) / games.shape[-1]
+    return {
+        "xp": xp,
+        "xp_se": xp_se,
+        "xp_games_se": float(np.sqrt(variances.sum()) / len(games)),
+        **endings(games, failed[rows], "xp", env),
+    }
+
+
+def game_endings(
+    scores: np.ndarray, failed: np.ndarray, members: list[int], env: Environment
+) -> dict[str, Any]:
+    """How the group's games ended (`endings`), over its self-play games (the
+    diagonal cells) and its cross-play games (the off-diagonal ones)."""
+    block = np.ix_(members, members)
+    diagonal = np.eye(len(members), dtype=bool)
+    out: dict[str, Any] = {}
+    for name, cells in (("sp", diagonal), ("xp", ~diagonal)):
+        out.update(endings(scores[block][cells], failed[block][cells], name, env))
+    return out
+
+
+def evaluate(
+    policy: Policy,
+    agent_params: Params,
+    env: Environment,
+    groups_of: list[str],
+    ent_coefs: list[float],
+    *,
+    share_parameters: bool,
+    num_games: int,
+    seed: int,
+    permutations: int,
+    symmetry_games: int,
+    pairs_per_batch: int | None,
+    max_assignments: int = 1000,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every measurement of cross-play between K agents; returns the JSON-ready
+    results and the score arrays.
+
+    The agents' parameters `agent_params` (leaves [K, ...], one network per agent,
+    or per seat on a [P] axis after K where `share_parameters` is False) play
+    with the per-seat `policy` in `env`, the scoring environment. `groups_of[k]`
+    names agent k's group (agents trained alike: the same run configuration and
+    entropy coefficient `ent_coefs[k]`); a point per group holds SP, XP and
+    their standard errors, how its games ended and its symmetry measures.
+
+    With 3+ players, a group's XP is over assignments of distinct agents of the
+    group to the seats (all of them, or `max_assignments` drawn when there are
+    more), not the matrix's agent i in seat 0 and agent j in every other seat."""
+    failure = env.failure or "failed"  # the arrays' name for games lost outright
+    per_seat = not share_parameters
+    key = jax.random.key(seed)
+    arrays: dict[str, np.ndarray] = {}
+    matrices: dict[str, Any] = {}
+    groups = list(dict.fromkeys(groups_of))
+    members_of = {
+        group: [k for k, name in enumerate(groups_of) if name == group]
+        for group in groups
+    }
+    distinct = distinct_assignments(
+        members_of, env.num_players, max_assignments, seed=seed
+    )
+    # One program per policy kind plays every ordered pair (the matrix: agent i
+    # at seat 0, agent j at every other seat) and, with 3+ players, every
+    # group's assignments of distinct agents, on the same decks.
+    num_agents = len(groups_of)
+    pairs = games_play.pair_assignments(num_agents, env.num_players)
+    rows = np.concatenate(
+        [pairs] + [np.asarray(members_of[g])[local] for g, local in distinct.items()]
+    )
+    for kind in KINDS:
+        play = jax.jit(
+            lambda p, k, greedy=(kind == "_greedy"): games_play.assignment_outcomes(
+                policy,
+                p,
+                env,
+                rows,
+                per_seat=per_seat,
+                key=k,
+                num_games=num_games,
+                greedy=greedy,
+                batch_size=pairs_per_batch,
+            )
+        )
+        compiled = play.lower(agent_params, key).compile()
+        check_memory(compiled, len(rows), num_games)  # before the work, not in it
+        outcomes = jax.tree.map(np.asarray, compiled(agent_params, key))
+        shape = (num_agents, num_agents, num_games)
+        scores = outcomes.score[: len(pairs)].reshape(shape)
+        arrays[f"scores{kind}"] = scores
+        arrays[f"{failure}{kind}"] = outcomes.failed[: len(pairs)].reshape(shape)
+        matrices[f"matrix{kind}"] = scores.mean(-1).tolist()
+        matrices[f"between_groups{kind}"] = between_groups(
+            scores.mean(-1), [members_of[g] for g in groups]
+        )
+        matrices[f"matrix{kind}_se"] = (
+            scores.std(-1, ddof=1) / np.sqrt(num_games)
+        ).tolist()
+        if distinct:
+            arrays["assignments"] = rows[len(pairs) :]
+            arrays[f"assignment_scores{kind}"] = outcomes.score[len(pairs) :]
+            arrays[f"assignment_{failure}{kind}"] = outcomes.failed[len(pairs) :]
+    # After the cross-play, whose size is checked before it runs.
+    symmetry = symmetry_measures(
+        agent_params,
+        env,
+        policy,
+        share_parameters=share_parameters,
+        key=jax.random.fold_in(key, 1),
+        permutations=permutations,
+        num_games=symmetry_games,
+        seed=seed,
+    )
+    points = []
+    offset = 0
+    for group in groups:
+        members = members_of[group]
+        point: dict[str, Any] = {
+            "group": group,
+            "ent_coef": ent_coefs[members[0]],
+            "num_seeds": len(members),
+            "agents": members,
+        }
+        for kind in KINDS:
+            summary = {
+                **summarize(arrays[f"scores{kind}"], members),
+                **game_endings(
+                    arrays[f"scores{kind}"], arrays[f"{failure}{kind}"], members, env
+                ),
+            }
+            if env.num_players >= 3:
+                local = distinct.get(group)
+                rows_of_group = slice(
+                    offset, offset + (0 if local is None else len(local))
+                )
+                summary.update(
+                    distinct_summary(
+                        arrays.get(f"assignment_scores{kind}"),
+                        arrays.get(f"assignment_{failure}{kind}"),
+                        rows_of_group,
+                        local,
+                        len(members),
+                        env,
+                    )
+                )
+            # sp, sp_se, ... -> sp_greedy, sp_greedy_se, ...
+            point.update({n[:2] + kind + n[2:]: v for n, v in summary.items()})
+        if env.num_players >= 3:
+            local = distinct.get(group)
+            point["xp_assignments"] = 0 if local is None else len(local)
+            offset += point["xp_assignments"]
+        if symmetry is not None:
+            for name, values in symmetry["per_agent"].items():
+                point[name] = float(np.mean([values[k] for k in members]))
+        points.append(point)
+    results = {
+        "kind": "crossplay",
+        "failure": env.failure,
+        "game": env.title,
+        "num_players": env.num_players,
+        "num_agents": num_agents,
+        "num_seeds": max(p["num_seeds"] for p in points),
+        "num_games": num_games,
+        "seed": seed,
+        "xp_over": (
+            "ordered pairs of distinct agents (both seat orders)"
+            if env.num_players == 2
+            else f"assignments of distinct agents to the {env.num_players} seats "
+            f"(all, or {max_assignments} drawn); the matrix seats agent i at seat "
+            "0 and agent j at every other seat"
+        ),
+        "points": points,
+        "groups": groups,
+        **matrices,
+        "symmetry": None if symmetry is None else symmetry["summary"],
+    }
+    if env.failure is None:  # a game that cannot be lost: nothing to keep
+        arrays = {k: v for k, v in arrays.items() if "failed" not in k}
+    return results, arrays
+
+
+def symmetry_measures(
+    agent_params: Params,
+    env: Environment,
+    policy: Policy,
+    *,
+    share_parameters: bool,
+    key: jax.Array,
+    permutations: int,
+    num_games: int,
+    seed: int,
+) -> dict[str, Any] | None:
+    """Each agent's equivariance error on the states it visits and its
+    cross-play with its own transformed copies (marl.deep.play), over the game's
+    symmetries (Hanabi: color permutations); None for a game whose only symmetry
+    is the identity, or `permutations < 2`."""
+    if env.symmetries.size < 2 or permutations < 2 or num_games < 1:
+        return None
+    syms = sample_symmetries(env.symmetries, permutations, seed=seed)
+
+    def measure(agent: Params) -> tuple[jax.Array, jax.Array]:
+        seats = games_play.seat_params(agent, env.num_players, share_parameters)
+        error = games_play.equivariance_error(
+            policy, seats, syms, env, key=key, num_games=num_games
+        )
+        scores = games_play.permuted_copy_scores(
+            policy, seats, syms, env, key=key, num_games=num_games, greedy=False
+        )
+        return error, scores.mean(-1)
+
+    mesh = runs_mesh()  # one agent per device at a time
+    errors, copies = jax.jit(
+        lambda p: sharded_map(measure, p, mesh=mesh, batch_size=mesh.size)
+    )(agent_params)
+    errors, copies = np.asarray(errors), np.asarray(copies)  # [K, G]
+    per_agent = {
+        "equivariance_error": errors[:, 1:].mean(-1),
+        "equivariance_error_max": errors[:, 1:].max(-1),
+        "permuted_self_play": copies[:, 0],
+        "permuted_xp": copies[:, 1:].mean(-1),
+    }
+    summary = {
+        "num_permutations": syms.size,
+        "permutations": list(syms.names),
+        "num_games": num_games,
+        "equivariance_error": errors.tolist(),
+        "permuted_copy_scores": copies.tolist(),
+    }
+    return {"per_agent": per_agent, "summary": summary}
