@@ -5,4 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+# Two workers (the project's machines have 2 cores), each taking whole files so
+# that a file's shared fixtures are built once; PYTEST_WORKERS=0 runs in this
+# process. XLA's compilations are cached on disk and shared by the workers and
+# every subprocess a test starts (tests/conftest.py).
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"

@@ -1,0 +1,35 @@
+"""What the whole suite shares.
+
+One persistent XLA compilation cache for this process and every subprocess a
+test starts (they inherit the environment), so a program compiled once (a tiny
+training step, a certification window, a cross-play game) is read from disk
+the next time any test, or any entry point a test runs as a user would, needs
+it. It lives in `.cache/xla-tests` under the checkout unless
+`JAX_COMPILATION_CACHE_DIR` names another; a fresh clone starts it empty, and
+later runs on the same checkout start warm. Entries are keyed by the program,
+the jax version and the flags, so a stale entry is never used.
+
+The `slow` marker (tests/README.md) lets a developer run the fast part with
+`pytest -m "not slow"`; CI runs everything.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# Set before jax is imported anywhere in the session (the test modules import
+# it after this file), and inherited by every subprocess.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".cache" / "xla-tests"))
+# Cache every program, however quick its compilation or small its executable:
+# the suite's programs are tiny and many.
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+
+import jax  # noqa: E402  (after the environment above)
+
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
