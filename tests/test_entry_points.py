@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from experiments import compare, tabular
+from experiments import compare, studies, tabular
 from tests.tiny_runs import TINY
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -170,7 +170,8 @@ def test_phase_run_of_a_user_game_file(monkeypatch, tmp_path):
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(tabular, "annealing_study", interrupt)
+        wanted, _ = studies.LATER_STUDIES["annealing"]
+        patch.setitem(studies.LATER_STUDIES, "annealing", (wanted, interrupt))
         with pytest.raises(SystemExit) as stopped:
             run_tabular(
                 monkeypatch,

@@ -201,7 +201,7 @@ def test_tabular_skip_finished_keeps_a_finished_run(monkeypatch, tmp_path):
     tabular.main()
     written = (tmp_path / "results.json").read_bytes()
     mtime = (tmp_path / "results.json").stat().st_mtime_ns
-    monkeypatch.setattr(tabular, "load_spec", pytest.fail)  # nothing may run
+    monkeypatch.setattr(tabular, "prepare", pytest.fail)  # nothing may run
     tabular.main()
     assert (tmp_path / "results.json").read_bytes() == written
     assert (tmp_path / "results.json").stat().st_mtime_ns == mtime
