@@ -1,7 +1,7 @@
 """Checked in the reference: trained agents played inside hanabi-learning-environment.
 
 A small trained MLP agent and a briefly trained GRU agent are played in HLE's C++
-game (experiments.hle_check.play_hle: HLE's own canonical observations and legal
+game (experiments.hle_play.play_hle: HLE's own canonical observations and legal
 moves) and in the JAX game (marl.deep.play.play). On the JAX game's decks with
 the JAX game's keys every game scores the same on both sides, greedy or sampled;
 on HLE's own random decks the mean scores agree within two combined standard
@@ -25,6 +25,7 @@ from experiments import hle_check
 from experiments.ippo_runs import CHECKPOINT_DIR, CONFIG_FILE, IPPORunConfig, save_all
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
+from marl.deep import hle_play
 from marl.deep import play as games_play
 from marl.deep.ippo import IPPOConfig, make_ippo, make_train, seed_keys
 
@@ -98,7 +99,7 @@ def test_play_hle_on_the_jax_decks_and_keys_scores_every_game_as_the_jax_game(
     request, params, name, greedy
 ):
     _, _, policy, seats = request.getfixturevalue(f"{name}_agent")
-    result = hle_check.check(
+    result = hle_play.check(
         policy,
         seats,
         params,
@@ -118,7 +119,7 @@ def test_play_hle_on_the_jax_decks_and_keys_scores_every_game_as_the_jax_game(
 
 def test_play_hle_on_hle_decks_agrees_in_mean_within_the_standard_error(agent, params):
     _, _, policy, seats = agent
-    result = hle_check.check(
+    result = hle_play.check(
         policy, seats, params, seed=1, num_games=GAMES, greedy=False
     )
     # Independent samples (HLE's own decks, independent keys) ...
@@ -144,31 +145,31 @@ def test_play_hle_catches_a_recurrent_memory_that_does_not_advance(gru_agent, pa
             p, carry, obs, actor, jnp.ones_like(first)
         )
     )
-    result = hle_check.check(
+    result = hle_play.check(
         policy, seats, params, seed=0, num_games=GAMES, greedy=False, matched_decks=True
     )
     key = jax.random.fold_in(jax.random.key(0), 0)  # check's JAX key for seed 0
-    amnesic_scores = hle_check.play_hle(
+    amnesic_scores = hle_play.play_hle(
         amnesic,
         seats,
         params,
         key=key,
         num_games=GAMES,
-        decks=hle_check.jax_decks(params, key=key, num_games=GAMES),
+        decks=hle_play.jax_decks(params, key=key, num_games=GAMES),
     )
     assert result.identical == GAMES
     assert np.sum(amnesic_scores != result.jax_scores) > GAMES // 10
 
 
 def test_agreement_mean_standard_error_and_bound_by_hand():
-    a = hle_check.Agreement(np.array([0.0, 2.0, 4.0]), np.ones(4))
+    a = hle_play.Agreement(np.array([0.0, 2.0, 4.0]), np.ones(4))
     assert a.mean_and_se(a.jax_scores) == pytest.approx((2.0, 2.0 / math.sqrt(3)))
     assert a.mean_and_se(a.hle_scores) == (1.0, 0.0)
     assert a.difference == pytest.approx(-1.0)
     assert a.bound == pytest.approx(2 * 2.0 / math.sqrt(3))
     assert a.agree
-    assert not hle_check.Agreement(np.ones(4), np.full(4, 2.0)).agree
-    assert hle_check.Agreement(np.ones(4), np.ones(4)).agree
+    assert not hle_play.Agreement(np.ones(4), np.full(4, 2.0)).agree
+    assert hle_play.Agreement(np.ones(4), np.ones(4)).agree
 
 
 def _write_run(run_dir, train_config: IPPOConfig, state, checkpoint: bool = True):
@@ -209,9 +210,9 @@ def test_hle_check_command_line_on_a_saved_run(mlp_agent, tmp_path, capsys):
     assert code == (0 if ": agree" in out else 1) and "identical" not in out
 
     # HLE scoring one more in every game disagrees: exit status 1.
-    play_hle = hle_check.play_hle
+    play_hle = hle_play.play_hle
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hle_check, "play_hle", lambda *a, **k: play_hle(*a, **k) + 1)
+        patch.setattr(hle_play, "play_hle", lambda *a, **k: play_hle(*a, **k) + 1)
         assert hle_check.main([str(run), *games]) == 1
     assert "DISAGREE" in capsys.readouterr().out
 
@@ -231,10 +232,11 @@ def test_load_agent_seats_the_checkpointed_parameters(mlp_agent, params, tmp_pat
     # Shared parameters are repeated in every seat ...
     config, state, _, _ = mlp_agent
     _write_run(tmp_path / "shared", config, state)
-    loaded = hle_check.load_agent(tmp_path / "shared", 0, 0)
-    assert loaded.step == config.num_updates and loaded.ent_coef == config.ent_coef
+    agent, _, seats = hle_check.load_agent(tmp_path / "shared", 0, 0)
+    assert agent.step == config.num_updates and agent.ent_coef == config.ent_coef
+    assert agent.seed == 0 and agent.run == str(tmp_path / "shared")
     for got, want in zip(
-        jax.tree.leaves(loaded.seats.params), jax.tree.leaves(state.params), strict=True
+        jax.tree.leaves(seats.params), jax.tree.leaves(state.params), strict=True
     ):
         for seat in range(params.num_players):
             np.testing.assert_array_equal(got[seat], want)
@@ -248,10 +250,10 @@ def test_load_agent_seats_the_checkpointed_parameters(mlp_agent, params, tmp_pat
     )
     fresh = jax.jit(make_ippo(per_seat, environment(params)).init)(jax.random.key(0))
     _write_run(tmp_path / "per_seat", per_seat, fresh)
-    loaded = hle_check.load_agent(tmp_path / "per_seat", 0, 0)
-    assert loaded.step == 1
+    agent, _, seats = hle_check.load_agent(tmp_path / "per_seat", 0, 0)
+    assert agent.step == 1
     for got, want in zip(
-        jax.tree.leaves(loaded.seats.params), jax.tree.leaves(fresh.params), strict=True
+        jax.tree.leaves(seats.params), jax.tree.leaves(fresh.params), strict=True
     ):
         assert got.shape[0] == params.num_players
         np.testing.assert_array_equal(got, want)
