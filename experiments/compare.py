@@ -277,7 +277,7 @@ def format_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS)
 
 @interruptible
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser("experiments.compare", __doc__)
     parser.add_argument("paths", nargs="+", help="run directories or sweep directories")
     parser.add_argument("--csv", type=pathlib.Path, help="where to write the table")
     parser.add_argument(

@@ -298,9 +298,29 @@ def is_config_error(error: BaseException) -> bool:
     return type(error).__module__.split(".")[0] in ("hydra", "omegaconf")
 
 
+class HelpFormatter(
+    argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter
+):
+    """--help keeps the description's lines as written and shows every default
+    (but None, which the help text explains)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse for the entry points, answering a bad argument in one line
-    (argparse's own prints the whole usage first) with exit status 2."""
+    """argparse for the entry points: `--help` shows the program as it is run
+    (`python -m <module>`), the module's whole docstring and every default; a bad
+    argument is answered in one line (argparse's own prints the whole usage
+    first) with exit status 2."""
+
+    def __init__(self, module: str, doc: str | None, **kwargs: Any) -> None:
+        kwargs.setdefault("prog", f"python -m {module}")
+        kwargs.setdefault("description", (doc or "").strip())
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(**kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see --help)\n")

@@ -44,6 +44,7 @@ from experiments.plots import PANEL, plot_crossplay_heatmap, plt, save_figure
 from experiments.results import (
     RESULTS_FILE,
     format_estimate,
+    read_results,
     run_metadata,
     write_json,
     write_npz,
@@ -69,6 +70,27 @@ def save_heatmaps(results: dict[str, Any], path: pathlib.Path) -> None:
         ax.set_xlabel("agent in seat 2")
         ax.set_ylabel("agent in seat 1")
     save_figure(fig, path)
+
+
+def refuse_smaller(out: pathlib.Path, games: int, symmetry_games: int) -> None:
+    """Refuses to replace an evaluation in `out` that played more games per pair
+    (or per permutation) than this one would, unless the user says --force."""
+    try:
+        previous = read_results(out / RESULTS_FILE)
+    except (OSError, ValueError):
+        return  # nothing (readable) to keep
+    if not isinstance(previous, dict):
+        return
+    before = previous.get("num_games") or 0
+    symmetry = previous.get("symmetry") or {}
+    before_symmetry = symmetry.get("num_games") or 0
+    if before > games or before_symmetry > symmetry_games:
+        raise CrossPlayError(
+            f"{out / RESULTS_FILE} holds a larger evaluation ({before} games per "
+            f"pair, {before_symmetry} per permutation) than --games {games} "
+            f"--symmetry-games {symmetry_games}; add --force to replace it, or "
+            "--out elsewhere"
+        )
 
 
 def default_out(paths: list[str]) -> pathlib.Path:
@@ -103,11 +125,16 @@ def format_points(points: list[dict[str, Any]], failure: str | None) -> str:
 
 @interruptible
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser("experiments.crossplay", __doc__)
     parser.add_argument("paths", nargs="+", help="IPPO run directories or sweeps")
     parser.add_argument("--games", type=int, default=5000, help="games per pair")
     parser.add_argument("--seed", type=int, default=0, help="deals and sampling")
-    parser.add_argument("--out", type=pathlib.Path, help="output directory")
+    parser.add_argument(
+        "--out",
+        type=pathlib.Path,
+        help="output directory (unset: <dir>/crossplay for one directory given, "
+        "else outputs/crossplay/<date>)",
+    )
     parser.add_argument(
         "--permutations",
         type=int,
@@ -130,7 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         "--pairs-per-batch",
         type=int,
         default=None,
-        help="pairs played side by side (default: all; lower it to save memory)",
+        help="pairs played side by side (all when unset; lower it to save memory)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an earlier evaluation in the output directory that played "
+        "more games (by default that is refused)",
     )
     args = parser.parse_args(argv)
     started = time.time()
@@ -144,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         agents, agent_params, config, warnings = load_agents(args.paths)
         out = args.out or default_out(args.paths)
         check_writable(out)  # before the work, not after it
+        if not args.force:
+            refuse_smaller(out, args.games, args.symmetry_games)
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
         print(

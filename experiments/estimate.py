@@ -372,7 +372,8 @@ def format_report(plan: dict[str, Any]) -> str:
 @interruptible
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(
-        description=__doc__.splitlines()[0],
+        "experiments.estimate",
+        __doc__,
         epilog="Any other argument is a hydra override, as for experiments.ippo.",
     )
     parser.add_argument("overrides", nargs="*", help="hydra overrides")

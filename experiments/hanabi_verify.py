@@ -31,8 +31,8 @@ from games.envs.hanabi.verify import verify
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = ArgumentParser(
-        prog="python -m experiments.hanabi_verify",
-        description="Replays random HLE games in the JAX Hanabi, state by state.",
+        "experiments.hanabi_verify",
+        "Replays random HLE games in the JAX Hanabi, state by state.",
     )
     parser.add_argument("--players", type=int, nargs="+", default=[2])
     parser.add_argument(

@@ -139,9 +139,7 @@ def report(agreement: Agreement, matched_decks: bool) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 agree, 1 disagree,
     2 error)."""
-    parser = ArgumentParser(
-        prog="python -m experiments.hle_check", description=__doc__.split("\n\n")[0]
-    )
+    parser = ArgumentParser("experiments.hle_check", __doc__)
     parser.add_argument("run_dir", type=pathlib.Path, help="an IPPO run directory")
     parser.add_argument("--games", type=int, default=1000, help="games per side")
     parser.add_argument(

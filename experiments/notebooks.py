@@ -76,7 +76,7 @@ def execute_notebook(
 
 @interruptible
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser("experiments.notebooks", __doc__)
     parser.add_argument("notebook", type=pathlib.Path)
     parser.add_argument("--out", type=pathlib.Path, required=True)
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")

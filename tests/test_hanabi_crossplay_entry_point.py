@@ -43,6 +43,20 @@ def sweep(tmp_path_factory):
     return root
 
 
+def test_crossplay_refuses_to_replace_a_larger_evaluation(sweep, tmp_path, capsys):
+    out = tmp_path / "xp"
+    small = ["--permutations", "1", "--out", str(out)]
+    assert crossplay.main([str(sweep), "--games", "4", *small]) == 0
+    written = (out / "results.json").read_bytes()
+    assert crossplay.main([str(sweep), "--games", "2", *small]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "larger evaluation (4 games per pair" in error[0]
+    assert "--force" in error[0]
+    assert (out / "results.json").read_bytes() == written  # kept
+    assert crossplay.main([str(sweep), "--games", "2", *small, "--force"]) == 0
+    assert json.loads((out / "results.json").read_text())["num_games"] == 2
+
+
 def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
     out = tmp_path / "xp"
     args = [str(sweep), "--games", "6", "--permutations", "2"]
