@@ -18,6 +18,7 @@ import io
 import json
 import pathlib
 import sys
+import textwrap
 from typing import Any
 
 from experiments import plots
@@ -67,6 +68,8 @@ def load_all(
         try:
             results = read_results(path)
             if results.get("kind") in TRAINING_KINDS:
+                if (path.parent / "crossplay" / path.name).is_file():
+                    continue  # its cross-play is found and compared instead
                 warnings.append(
                     f"{path.parent} is an IPPO training run: its SP and XP come "
                     f"from `python -m experiments.crossplay {path.parent}`"
@@ -252,26 +255,97 @@ def summary_rows(
     return rows
 
 
-def format_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> str:
-    """Aligned text table (the run column, and columns empty in every row, are
-    left out: the CSV has them)."""
-    columns = tuple(
-        c for c in columns if c != "run" and any(row.get(c) is not None for row in rows)
-    )
+SCREEN_COLUMNS = (
+    ("game", "game"),
+    ("h", "horizon"),
+    ("seeds", "num_seeds"),
+    ("tau", "tau"),
+    ("coef", "ent_coef"),
+    ("SP", "sp"),
+    ("XP", "xp"),
+    ("SPg", "sp_greedy"),
+    ("XPg", "xp_greedy"),
+    ("SPt", "sp_greedy_ties"),
+    ("XPt", "xp_greedy_ties"),
+    ("conv", "num_conventions"),
+    ("uncert", "uncertified"),
+    ("gap", "gap_to_optimum"),
+)
+"""The printed table's columns: (header, row key); the CSV has every column."""
+LEGEND = (
+    "SP, XP: self-play and cross-play means +- jackknife standard errors over seeds "
+    "(n/a: too few seeds, or a degenerate jackknife); g: argmax-greedy policies; "
+    "t: tie-aware greedy; conv: conventions found; uncert: seeds not certified at a "
+    "fixed point; gap: the published optimum minus the best greedy seed's SP; "
+    "[a], [b]: the settings that differ between runs (below). Every column is in "
+    "the CSV."
+)
+SUMMARY_SCREEN = (
+    ("game", "game"),
+    ("h", "horizon"),
+    ("seeds", "num_seeds"),
+    ("|G|", "symmetry_order"),
+    ("tau* in (", "tau_star_lower"),
+    ("tau*]", "tau_star"),
+    ("cert", "tau_star_certified"),
+    ("bound", "uniqueness_bound"),
+    ("best SP", "best_sp"),
+    ("best OP", "best_other_play"),
+    ("annealed XP", "annealed_xp"),
+)
 
-    def cell(value: Any) -> str:
-        if value is None:
-            return "-"
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return str(value)
 
-    cells = [[cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[k]) for r in cells)) for k, c in enumerate(columns)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += [
-        "  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells
-    ]
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _with_se(value: Any, se: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + (" n/a" if se is None else f"+-{se:.2g}")
+
+
+def format_table(
+    rows: list[dict[str, Any]],
+    columns: tuple[tuple[str, str], ...] = SCREEN_COLUMNS,
+    legend: str | None = LEGEND,
+) -> str:
+    """The printed table: short headers, columns empty in every row left out, SP
+    and XP with their errors in one cell, each run's distinguishing settings as a
+    tag ([a], [b], ...) spelt out below, and a legend. About 120 characters wide
+    for a tabular sweep; the CSV holds every column in full."""
+    tags: dict[str, str] = {}
+    for row in rows:
+        if row.get("settings"):
+            tags.setdefault(row["settings"], f"[{chr(ord('a') + len(tags) % 26)}]")
+    shown = [(h, k) for h, k in columns if any(row.get(k) is not None for row in rows)]
+
+    def text(row: dict[str, Any], key: str) -> str:
+        if key in ("sp", "xp"):
+            return _with_se(row.get(key), row.get(f"{key}_se"))
+        if key == "game" and row.get("settings"):
+            return f"{row['game']} {tags[row['settings']]}"
+        return _cell(row.get(key))
+
+    cells = [[text(row, k) for _, k in shown] for row in rows]
+    headers = [h for h, _ in shown]
+    widths = [max(len(h), *(len(r[n]) for r in cells)) for n, h in enumerate(headers)]
+    left = {0}  # the game column reads left-aligned
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            v.ljust(w) if n in left else v.rjust(w)
+            for n, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    lines = [line(headers)] + [line(r) for r in cells]
+    lines += [f"{tag} {settings}" for settings, tag in tags.items()]
+    if legend:
+        lines += ["", *textwrap.wrap(legend, 100)]
     return "\n".join(lines)
 
 
@@ -284,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         "--figure", type=pathlib.Path, help="where to write the grid figure"
     )
     args = parser.parse_args(argv)
+    missing = [path for path in args.paths if not pathlib.Path(path).exists()]
+    if missing:
+        print(f"error: {missing[0]} does not exist", file=sys.stderr)
+        return 2
     runs, warnings = load_all(args.paths)
     if not runs:
         why = f" ({'; '.join(warnings)})" if warnings else ""
@@ -312,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     if summary:
         print()
-        print(format_table(summary, SUMMARY_COLUMNS))
+        print(format_table(summary, SUMMARY_SCREEN, legend=None))
     written = []
     if csv_path is not None:
         summary_path = csv_path.with_name(csv_path.stem + "_summary.csv")

@@ -354,6 +354,9 @@ def hydra_entry(hydra_main: Callable[[], None]) -> Callable[[], None]:
         os.environ["HYDRA_FULL_ERROR"] = "1"  # hydra re-raises instead of printing
         try:
             hydra_main()
+        except KeyboardInterrupt:  # before the run began (composing the config)
+            print("interrupted: stopped before the run began", file=sys.stderr)
+            sys.exit(130)
         except Exception as error:
             if is_config_error(error):  # hydra's missing config is an OSError too
                 print(f"error: {one_line(error)}", file=sys.stderr)

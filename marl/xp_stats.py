@@ -36,13 +36,30 @@ def standard_error(values: np.ndarray) -> float | None:
     return float(np.std(values, ddof=1) / np.sqrt(values.size))
 
 
-def jackknife_se(leave_one_out: np.ndarray) -> float | None:
-    """The jackknife standard error from the N leave-one-seed-out estimates."""
+DEGENERATE_RTOL = 1e-6
+"""A jackknife error below this fraction of the values' scale is round-off."""
+
+
+def jackknife_se(
+    leave_one_out: np.ndarray, cells: np.ndarray | None = None
+) -> float | None:
+    """The jackknife standard error from the N leave-one-seed-out estimates.
+
+    None for N < 3, and None where the jackknife is degenerate: the estimates
+    agree to round-off although the `cells` they average differ (two seeds on
+    one convention and two on another: leaving out any one seed gives the same
+    XP, yet XP is far from certain). Cells that are all equal give 0."""
     values = np.asarray(leave_one_out, dtype=np.float64)
     n = values.size
     if n < 3:
         return None
-    return float(np.sqrt((n - 1) / n * np.sum((values - values.mean()) ** 2)))
+    se = float(np.sqrt((n - 1) / n * np.sum((values - values.mean()) ** 2)))
+    if cells is not None:
+        cells = np.asarray(cells, dtype=np.float64)
+        scale = max(1.0, float(np.abs(cells).max(initial=0.0)))
+        if se <= DEGENERATE_RTOL * scale:
+            return None if np.ptp(cells) > DEGENERATE_RTOL * scale else 0.0
+    return se
 
 
 def gap_p_value(gap: float, se: float | None, num_seeds: int) -> float | None:
@@ -60,8 +77,8 @@ def matrix_summary(matrix: np.ndarray) -> dict[str, float | None]:
     sp, sp_se: the diagonal's mean and standard error; xp: the mean over both
     seat orders of every pair of distinct seeds, xp_se its jackknife over seeds;
     xp_gap = sp - xp, xp_gap_se its jackknife over seeds and xp_gap_p the
-    one-sided p-value of XP < SP (`gap_p_value`). Errors need N >= 3 (else
-    None)."""
+    one-sided p-value of XP < SP (`gap_p_value`). Errors need N >= 3 and a
+    jackknife that is not degenerate (`jackknife_se`; else None)."""
     matrix = np.asarray(matrix, dtype=np.float64)
     n = matrix.shape[0]
     diagonal = np.diag(matrix)
@@ -85,8 +102,11 @@ def matrix_summary(matrix: np.ndarray) -> dict[str, float | None]:
         with_seed = off.sum(0) + off.sum(1)  # the cells each seed is in
         xp_without = (total - with_seed) / ((n - 1) * (n - 2))
         sp_without = (diagonal.sum() - diagonal) / (n - 1)
-        summary["xp_se"] = jackknife_se(xp_without)
-        summary["xp_gap_se"] = jackknife_se(sp_without - xp_without)
+        cells = matrix[~np.eye(n, dtype=bool)]
+        summary["xp_se"] = jackknife_se(xp_without, cells)
+        summary["xp_gap_se"] = jackknife_se(
+            sp_without - xp_without, np.concatenate([diagonal, cells])
+        )
         summary["xp_gap_p"] = gap_p_value(gap, summary["xp_gap_se"], n)
     return summary
 
@@ -106,7 +126,7 @@ def assignment_summary(
         np.add.at(counts, assignments[:, seat], 1)
     kept = counts < count  # a seed in every assignment cannot be left out
     leave_one_out = (total - sums[kept]) / (count - counts[kept])
-    return float(total / count), jackknife_se(leave_one_out)
+    return float(total / count), jackknife_se(leave_one_out, cross)
 
 
 def seat_assignments(

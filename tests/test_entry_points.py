@@ -71,9 +71,14 @@ def test_sweep_then_compare_gives_one_table(monkeypatch, tmp_path, capsys):
         "0_lever",
         "1_qmix_two_step",
     ]
+    capsys.readouterr()  # the sweep's own logs
     assert compare.main([str(sweep)]) == 0
     printed = capsys.readouterr().out
     assert "lever" in printed and "qmix_two_step" in printed
+    # Readable in 120 columns, with a legend; every column is in the CSV.
+    table = [x for x in printed.splitlines() if not x.startswith("wrote ")]
+    assert max(map(len, table)) <= 120, printed
+    assert "SP, XP: self-play and cross-play means" in printed
     rows = list(csv.DictReader((sweep / "comparison.csv").open()))
     assert len(rows) == 4 and {r["game"] for r in rows} == {"lever", "qmix_two_step"}
     assert (sweep / "comparison.png").exists()
@@ -114,6 +119,10 @@ def test_compare_skips_a_corrupt_results_file(tmp_path, capsys):
     assert compare.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "skipping" in err and "no readable results.json" in err
+    # A path that is not there is named as such.
+    assert compare.main([str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path / 'nowhere'} does not exist"
 
 
 PHASE_TINY = [

@@ -97,3 +97,19 @@ def test_xp_gap_p_value_holds_its_level_and_finds_a_real_gap():
 def test_xp_gap_p_value_is_none_without_an_error():
     assert matrix_summary(np.ones((2, 2)))["xp_gap_p"] is None
     assert matrix_summary(np.ones((4, 4)))["xp_gap_p"] is None  # no spread at all
+
+
+def test_a_degenerate_jackknife_is_not_printed_as_precision():
+    """Two seeds on one convention and two on another: leaving out any one seed
+    gives the same XP (1/3), so the jackknife is zero to round-off, yet XP is far
+    from certain. It is reported as not estimable, never as an error of 1e-7."""
+    conventions = np.array([0, 0, 1, 1])
+    matrix = (conventions[:, None] == conventions[None, :]).astype(np.float32)
+    summary = matrix_summary(matrix)
+    assert summary["xp"] == pytest.approx(1 / 3)
+    assert summary["xp_se"] is None and summary["xp_gap_p"] is None
+    assert format_estimate(summary["xp"], summary["xp_se"]) == "0.333 (se n/a)"
+    # The same with 3+ player assignments; and cells all equal are no spread.
+    pairs = np.array([(i, j) for i in range(4) for j in range(4) if i != j])
+    assert assignment_summary(matrix[pairs[:, 0], pairs[:, 1]], pairs, 4)[1] is None
+    assert matrix_summary(np.full((4, 4), 0.5, np.float32))["xp_se"] == 0.0
