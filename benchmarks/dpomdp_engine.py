@@ -47,12 +47,8 @@ from benchmarks.common import load_average, machine_lines
 from games.tabular import DecPOMDP, TabularGame
 from games.tabular.compile import count_histories
 from marl.tabular import exact
-from marl.tabular.exact_pg import (
-    ExactPGConfig,
-    constant_schedules,
-    make_exact_pg,
-    make_trainer,
-)
+from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg
+from marl.trainer import constant_schedules, make_trainer
 
 
 def numpy_value(spec: DecPOMDP, policies: Sequence[np.ndarray]) -> np.ndarray:
@@ -245,7 +241,9 @@ def gradient_ascent(
             for xs, gs in zip(logits, grads, strict=True)
         ]
     numpy_seconds = (time.perf_counter() - numpy_start) / args.numpy_steps
-    short = trainer.run(start, constant_schedules(jnp.asarray(taus), args.numpy_steps))
+    short, _ = trainer.run(
+        start, constant_schedules(jnp.asarray(taus), args.numpy_steps)
+    )
     diff = max(
         float(np.abs(np.asarray(x[:, 0])[:, r, :] - ours).max())
         for x, per_step, agent in zip(short.logits, rows, logits, strict=True)

@@ -65,15 +65,9 @@ from benchmarks.lever_numpy import (
     numpy_train_plain,
 )
 from games.tabular import TabularGame
-from marl.tabular.exact_pg import (
-    ExactPGConfig,
-    PGState,
-    Trainer,
-    constant_schedules,
-    make_exact_pg,
-    make_trainer,
-)
+from marl.tabular.exact_pg import ExactPGConfig, PGState, make_exact_pg
 from marl.tabular.matrix_pg import fastest_trainer, payoff_matrix
+from marl.trainer import Trainer, constant_schedules, make_trainer
 
 # --------------------------------------------------------------------------- setup
 
@@ -212,7 +206,7 @@ def time_project(
     states = jax_initial_state(trainer, logits, len(taus))
 
     def run() -> PGState:
-        return trainer.run(states, schedules)
+        return trainer.run(states, schedules)[0]
 
     def policies(final: PGState) -> tuple[np.ndarray, ...]:
         return tuple(batch_major_policy(x) for x in final.logits)

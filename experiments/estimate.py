@@ -161,10 +161,13 @@ def estimate_job(
     runs = config.seeds * len(config.coefs)
     keys = seed_keys(config.ippo.seed, config.seeds)
     state = jax.eval_shape(trainer.init, keys, len(config.coefs))
-    coefs = jax.ShapeDtypeStruct((len(config.coefs),), jnp.float32)
+
+    def schedules(updates: int) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct((len(config.coefs), updates), jnp.float32)
+
     progress(f"{config.name}: compiling one chunk of {config.log_every} updates")
     began = time.time()
-    compiled = trainer.run.lower(state, coefs, config.log_every).compile()
+    compiled = trainer.run.lower(state, schedules(config.log_every)).compile()
     compile_seconds = time.time() - began
     state_bytes = tree_bytes(state)
     batch = config.ippo.batch_size
@@ -195,7 +198,7 @@ def estimate_job(
         program = (
             compiled
             if updates == config.log_every
-            else trainer.run.lower(state, coefs, updates).compile()
+            else trainer.run.lower(state, schedules(updates)).compile()
         )
         # The compiled chunk takes the coefficients as constant schedules.
         values = constant_schedules(jnp.asarray(config.coefs, jnp.float32), updates)

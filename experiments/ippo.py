@@ -51,8 +51,8 @@ from experiments.ippo_runs import (
 )
 from experiments.results import RESULTS_FILE, run_metadata, write_json
 from marl.deep.checkpoint import checkpoint_path, list_checkpoints
-from marl.deep.ippo import IPPOState, Metrics, Trainer, seed_keys
-from marl.trainer import ConfigError
+from marl.deep.ippo import IPPOState, Metrics, seed_keys
+from marl.trainer import ConfigError, Trainer, constant_schedules
 
 log = logging.getLogger("experiments.ippo")
 
@@ -186,7 +186,8 @@ def train(
     try:
         for index, end in enumerate(chunk_ends(start, total, config.log_every)):
             began = time.time()
-            chunk_state, metrics = trainer.run(state, coefs, end - done)
+            schedules = constant_schedules(coefs, end - done)
+            chunk_state, metrics = trainer.run(state, schedules)
             jax.block_until_ready(metrics)
             diverged = first_non_finite(metrics, config)
             if diverged:
@@ -307,9 +308,25 @@ def run(config: IPPORunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None:
     return results
 
 
+def chosen_preset_exists(config: IPPORunConfig, run_dir: pathlib.Path) -> Any:
+    """`run`, after refusing a preset named on the command line that does not
+    exist (the preset group is optional so that an environment needs no
+    `<env>_cpu`; only that default may be missing)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    choices = HydraConfig.get().runtime.choices
+    preset, env = choices.get("preset"), choices.get("env")
+    presets = CONF_DIR / "preset"
+    missing = not (presets / f"{preset}.yaml").is_file()
+    if preset not in (None, f"{env}_cpu") and missing:
+        known = ", ".join(sorted(p.stem for p in presets.glob("*.yaml")))
+        raise ConfigError(f"preset={preset}: no such preset (there are: {known})")
+    return run(config, run_dir)
+
+
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="ippo")
 def hydra_main(cfg: DictConfig) -> None:
-    run_or_exit(cfg, IPPORunConfig, run, USER_ERRORS)
+    run_or_exit(cfg, IPPORunConfig, chosen_preset_exists, USER_ERRORS)
 
 
 main = hydra_entry(hydra_main)

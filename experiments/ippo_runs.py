@@ -49,10 +49,10 @@ from marl.deep.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
-from marl.deep.ippo import IPPOConfig, IPPOState, Trainer, make_trainer
+from marl.deep.ippo import IPPOConfig, IPPOState, make_ippo_trainer
 from marl.files import atomic_write_bytes
 from marl.sharding import place_grid, runs_mesh
-from marl.trainer import ConfigError
+from marl.trainer import ConfigError, Trainer
 
 log = logging.getLogger("experiments.ippo")
 METRICS_FILE = "metrics.jsonl"
@@ -259,7 +259,7 @@ register_schemas()  # on import: every entry point that composes conf/ippo.yaml
 def cached_trainer(ippo: IPPOConfig, env: Environment) -> Trainer:
     """One jitted trainer per (config, environment) in a process, so that runs in
     one process (a resume after a stop, an in-process sweep) compile once."""
-    return make_trainer(ippo, env)
+    return make_ippo_trainer(ippo, env)
 
 
 def trainer_of(config: IPPORunConfig) -> Trainer:

@@ -31,20 +31,13 @@ from marl.tabular.certify import (
     train_certified,
 )
 from marl.tabular.equivariance import PolicySymmetries, policy_symmetries
-from marl.tabular.exact_pg import (
-    ExactPGConfig,
-    PGState,
-    Trainer,
-    constant_schedules,
-    geometric_schedule,
-    make_trainer,
-)
+from marl.tabular.exact_pg import ExactPGConfig, PGState, geometric_schedule
 from marl.tabular.matrix_pg import fastest_trainer
 from marl.tabular.phase import Verdict, critical_tau, verdicts
 from marl.tabular.sampled_pg import make_sampled_pg
 from marl.tabular.symmetry import SymmetryGroup, symmetry_group
 from marl.tabular.theory import uniqueness_bound
-from marl.trainer import ConfigError
+from marl.trainer import ConfigError, Trainer, constant_schedules, make_trainer
 
 log = logging.getLogger("experiments.tabular")  # the entry point's log
 
@@ -72,7 +65,7 @@ def train_schedule(
     steps = schedules.shape[1]
     for begin in range(0, steps, window):
         end = min(begin + window, steps)
-        states = trainer.run(states, schedules[:, begin:end])
+        states, _ = trainer.run(states, schedules[:, begin:end])
         log.info("%s: step %d/%d (%.0f s)", label, end, steps, time.time() - started)
     return states
 

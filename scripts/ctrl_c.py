@@ -139,8 +139,11 @@ def main() -> int:
     status, err, _ = run(
         ["experiments.ippo", *TINY_IPPO, f"hydra.run.dir={work / 'run'}"], work, None
     )
+    if status == 0:  # the cross-play that compare reads
+        xp = ["experiments.crossplay", str(work / "run"), "--games", "20"]
+        status, err, _ = run([*xp, "--symmetry-games", "10"], work, None)
     if status != 0:
-        print(f"could not train the run the others read: {err[-500:]}")
+        print(f"could not prepare the run the others read: {err[-500:]}")
         return 2
     failures = []
     for name in args.entry or list(all_jobs):

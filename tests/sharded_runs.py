@@ -31,12 +31,12 @@ import games
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
 from marl.deep import play as games_play
-from marl.deep.ippo import IPPOConfig, seed_keys
-from marl.deep.ippo import make_trainer as make_ippo_trainer
+from marl.deep.ippo import IPPOConfig, make_ippo_trainer, seed_keys
 from marl.deep.networks import Policy
 from marl.sharding import num_shards, place_grid, runs_mesh
-from marl.tabular.exact_pg import ExactPGConfig, constant_schedules, make_exact_pg
-from marl.tabular.exact_pg import make_trainer as make_tabular_trainer
+from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg
+from marl.trainer import constant_schedules
+from marl.trainer import make_trainer as make_tabular_trainer
 
 TABULAR_GAME = "tiny_hanabi_c"
 TABULAR = ExactPGConfig(steps=40, learning_rate=0.5)
@@ -110,12 +110,12 @@ def tabular(
         schedules = constant_schedules(taus, TABULAR.steps)
         half = TABULAR.steps // 2
         states = trainer.init(keys, num_taus)
-        states = trainer.run(states, schedules[:, :half])
+        states, _ = trainer.run(states, schedules[:, :half])
         info[f"tabular_{name}_after_first_chunk"] = where(states.grad_norm)
         reloaded = place_grid(to_host(states), runs_mesh())
         info[f"tabular_{name}_reloaded"] = where(reloaded.logits[0])
-        states = trainer.run(states, schedules[:, half:])
-        reloaded = trainer.run(reloaded, schedules[:, half:])
+        states, _ = trainer.run(states, schedules[:, half:])
+        reloaded, _ = trainer.run(reloaded, schedules[:, half:])
         info[f"tabular_{name}"] = where(states.logits[0])
         for k, leaf in enumerate(as_numpy((states.logits, states.grad_norm))):
             arrays[f"tabular_{name}_{k}"] = leaf
@@ -131,8 +131,8 @@ def ippo(arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
     trainer = make_ippo_trainer(IPPO, environment(params))
     coefs = jnp.asarray(IPPO_COEFS, jnp.float32)
     states = trainer.init(seed_keys(0, IPPO_SEEDS), len(IPPO_COEFS))
-    states, _ = trainer.run(states, coefs, 1)
-    states, metrics = trainer.run(states, coefs, 1)
+    states, _ = trainer.run(states, constant_schedules(coefs, 1))
+    states, metrics = trainer.run(states, constant_schedules(coefs, 1))
     info["ippo_params"] = where(jax.tree.leaves(states.params)[0])
     info["ippo_metrics"] = where(metrics.entropy)
     for k, leaf in enumerate(as_numpy((states, metrics))):

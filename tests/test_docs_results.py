@@ -40,3 +40,49 @@ def test_recipe_candidate_reaches_the_documented_scores():
     assert greedy == pytest.approx([8.215, 8.507], abs=5e-4)
     assert all(value >= 7.5 for value in greedy)
     assert crossplay["symmetry"]["num_permutations"] == 6
+
+
+def test_color_grid_holds_what_docs_ippo_states():
+    """docs/ippo.md, "The grid": 8 seeds x 3 coefficients, the color group of
+    order 6, every agent's equivariance error under every permutation, the
+    per-coefficient SP/XP table and a coefficient whose greedy SP is >= 7.5."""
+    from marl.deep.evaluate import between_groups
+
+    run = RESULTS / "hanabi_3c3r"
+    training = read(run / "results.json")
+    assert training["game"] == "Hanabi 3c x 3r, hand 3, 5 hints, 3 lives"
+    assert training["ent_coefs"] == [0.01, 0.03, 0.1]
+    assert training["num_seeds"] == 8
+    assert training["env_steps_per_run"] == 9_830_400
+    xp = read(run / "crossplay" / "results.json")
+    assert xp["num_agents"] == 24 and xp["num_games"] == 2000
+    points = xp["points"]
+    assert [p["ent_coef"] for p in points] == [0.01, 0.03, 0.1]
+    assert [p["num_seeds"] for p in points] == [8, 8, 8]
+    symmetry = xp["symmetry"]
+    assert symmetry["num_permutations"] == 6 and len(symmetry["permutations"]) == 6
+    errors = np.asarray(symmetry["equivariance_error"])
+    assert errors.shape == (24, 6) and np.all(errors[:, 0] == 0)
+    table = {
+        "sp": [7.026, 7.532, 7.558],
+        "xp": [6.436, 7.198, 7.528],
+        "xp_gap": [0.590, 0.334, 0.029],
+        "sp_greedy": [7.148, 7.708, 8.283],
+        "xp_greedy": [6.553, 7.371, 8.267],
+        "equivariance_error": [0.128, 0.119, 0.121],
+        "permuted_xp": [6.908, 7.416, 7.609],
+    }
+    for name, values in table.items():
+        got = [p[name] for p in points]
+        assert got == pytest.approx(values, abs=5e-4), name
+    assert [p["xp_gap_p"] for p in points] == pytest.approx(
+        [0.005, 0.013, 0.021], abs=5e-4
+    )
+    assert max(p["sp_greedy"] for p in points) >= 7.5
+    members = [p["agents"] for p in points]
+    greedy = np.asarray(between_groups(np.asarray(xp["matrix_greedy"]), members))
+    np.testing.assert_allclose(
+        greedy,
+        [[6.553, 6.978, 7.117], [6.898, 7.371, 7.621], [6.981, 7.562, 8.267]],
+        atol=5e-4,
+    )

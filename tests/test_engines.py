@@ -205,6 +205,7 @@ def test_too_large_a_recursion_is_refused_in_one_line():
 
 
 def test_a_batch_over_the_memory_budget_runs_in_chunks_of_seeds(monkeypatch):
+    from marl import trainer
     from marl.tabular import exact_pg
 
     game = games.make("dectiger", 2)
@@ -212,13 +213,13 @@ def test_a_batch_over_the_memory_budget_runs_in_chunks_of_seeds(monkeypatch):
     learner = exact_pg.make_exact_pg(game, config)
     assert learner.run_bytes > 0
     keys = jax.random.split(jax.random.key(1), 5)
-    schedules = exact_pg.constant_schedules(jnp.array([0.0, 0.5]), config.steps)
-    whole = exact_pg.make_trainer(learner)
-    expected = whole.run(whole.init(keys, 2), schedules)
+    schedules = trainer.constant_schedules(jnp.array([0.0, 0.5]), config.steps)
+    whole = trainer.make_trainer(learner)
+    expected, _ = whole.run(whole.init(keys, 2), schedules)
     # A budget of two seeds' worth: chunks of 2, 2 and 1 seeds.
-    monkeypatch.setattr(exact_pg, "MEMORY_BUDGET_BYTES", learner.run_bytes * 2 * 2)
-    chunked = exact_pg.make_trainer(learner)
-    result = chunked.run(chunked.init(keys, 2), schedules)
+    monkeypatch.setattr(trainer, "MEMORY_BUDGET_BYTES", learner.run_bytes * 2 * 2)
+    chunked = trainer.make_trainer(learner)
+    result, _ = chunked.run(chunked.init(keys, 2), schedules)
     pairs = zip(
         jax.tree.leaves((result.logits, result.grad_norm)),
         jax.tree.leaves((expected.logits, expected.grad_norm)),

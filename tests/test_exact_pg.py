@@ -13,16 +13,10 @@ import pytest
 import games
 from marl.tabular import exact
 from marl.tabular.crossplay import count_conventions, crossplay
-from marl.tabular.exact_pg import (
-    ExactPGConfig,
-    constant_schedules,
-    make_exact_pg,
-    make_trainer,
-    train,
-)
+from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg, train
 from marl.tabular.matrix_pg import make_matrix_trainer, supports
 from marl.tabular.theory import uniqueness_bound
-from marl.trainer import ConfigError
+from marl.trainer import ConfigError, constant_schedules, make_trainer
 
 MATRIX_GAMES_2P = [
     name
@@ -164,8 +158,8 @@ def test_matrix_fast_path_equals_the_general_exact_learner(name):
     schedules = constant_schedules(jnp.array([0.0, 0.3, 3.0]), config.steps)
     general = make_trainer(make_exact_pg(game, config))
     fast = make_matrix_trainer(game, config)
-    a = general.run(general.init(keys, 3), schedules)
-    b = fast.run(fast.init(keys, 3), schedules)
+    a, _ = general.run(general.init(keys, 3), schedules)
+    b, _ = fast.run(fast.init(keys, 3), schedules)
     for x, y in zip(
         exact.softmax_policy(a.logits), exact.softmax_policy(b.logits), strict=True
     ):

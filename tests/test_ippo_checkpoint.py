@@ -23,7 +23,8 @@ from marl.deep.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
-from marl.deep.ippo import IPPOConfig, make_trainer, seed_keys
+from marl.deep.ippo import IPPOConfig, make_ippo_trainer, seed_keys
+from marl.trainer import constant_schedules
 
 # A recurrent network with one set of parameters per seat: the checkpoint must
 # carry the parameters, Adam's state, the games, every seat's GRU state, the
@@ -53,18 +54,18 @@ def leaves_as_numpy(tree):
 
 def test_resume_from_a_checkpoint_equals_the_uninterrupted_run_bitwise(tmp_path):
     params = hanabi.make_params("Hanabi-Very-Small", 2)
-    trainer = make_trainer(TINY_GRU, environment(params))
+    trainer = make_ippo_trainer(TINY_GRU, environment(params))
     keys = seed_keys(0, 2)
     coefs = jnp.asarray([0.01, 0.1])
     start = trainer.init(keys, 2)
 
     uninterrupted = start
     for _ in range(4):
-        uninterrupted, _ = trainer.run(uninterrupted, coefs, 1)
+        uninterrupted, _ = trainer.run(uninterrupted, constant_schedules(coefs, 1))
 
     interrupted = start
     for _ in range(2):
-        interrupted, _ = trainer.run(interrupted, coefs, 1)
+        interrupted, _ = trainer.run(interrupted, constant_schedules(coefs, 1))
     digest = config_hash(TINY_GRU)
     path = save_checkpoint(
         checkpoint_path(tmp_path, 2), interrupted, step=2, config_hash=digest
@@ -74,7 +75,7 @@ def test_resume_from_a_checkpoint_equals_the_uninterrupted_run_bitwise(tmp_path)
     resumed, manifest = load_checkpoint(path, template, config_hash=digest, step=2)
     assert manifest["step"] == 2
     for _ in range(2):
-        resumed, _ = trainer.run(resumed, coefs, 1)
+        resumed, _ = trainer.run(resumed, constant_schedules(coefs, 1))
 
     assert np.all(np.asarray(resumed.update) == 4)
     assert np.any(np.asarray(resumed.rollout.carry) != 0)  # GRU memories carried

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from experiments import ippo as entry
-from marl.deep.ippo import Trainer
+from marl.trainer import Trainer
 
 # 6 updates of 8 games x 8 steps, 2 seeds x 2 entropy coefficients; a chunk is
 # 2 updates, a checkpoint every 2.
@@ -161,11 +161,11 @@ def interrupting(trainer: Trainer, after_chunks: int) -> Trainer:
     Ctrl-C or submitit's exit on SLURM's signal would interrupt it."""
     calls = []
 
-    def run(state, coefs, num_updates):
-        calls.append(num_updates)
+    def run(state, schedules):
+        calls.append(schedules.shape[1])
         if len(calls) > after_chunks:
             raise KeyboardInterrupt
-        return trainer.run(state, coefs, num_updates)
+        return trainer.run(state, schedules)
 
     return Trainer(trainer.init, run)
 

@@ -25,7 +25,6 @@ from marl.tabular.exact_pg import (
     ExactPGConfig,
     geometric_schedule,
     make_exact_pg,
-    make_trainer,
     train,
 )
 from marl.tabular.other_play import other_play_return
@@ -39,6 +38,7 @@ from marl.tabular.phase import (
 from marl.tabular.sampled_pg import SampledPGConfig, make_sampled_pg, surrogate
 from marl.tabular.symmetry import symmetry_group
 from marl.tabular.theory import uniqueness_bound
+from marl.trainer import make_trainer
 
 
 def setup(name):
@@ -127,7 +127,7 @@ def test_lever_annealing_ends_at_the_uniform_mix_over_the_one_levers():
     schedule = geometric_schedule(2 * uniqueness_bound(spec.payoff), 1e-4, 20000)[None]
     exact_flow = ExactPGConfig(stay_equivariant=True)
     trainer = make_trainer(make_exact_pg(game, exact_flow, symmetries))
-    states = trainer.run(trainer.init(keys, 1), schedule)
+    states, _ = trainer.run(trainer.init(keys, 1), schedule)
     joint = tuple(pi[0] for pi in exact.softmax_policy(states.logits))
     scores = crossplay(game, joint)
     assert scores.sp == pytest.approx(1 / 9, abs=2e-3)
@@ -140,7 +140,7 @@ def test_lever_annealing_ends_at_the_uniform_mix_over_the_one_levers():
 
     noisy = dataclasses.replace(exact_flow, stay_equivariant=False, grad_noise=1e-3)
     trainer = make_trainer(make_exact_pg(game, noisy, symmetries))
-    states = trainer.run(trainer.init(keys, 1), schedule)
+    states, _ = trainer.run(trainer.init(keys, 1), schedule)
     joint = tuple(pi[0] for pi in exact.softmax_policy(states.logits))
     scores = crossplay(game, joint)
     assert count_conventions(game, joint, 1e-2) > 1
@@ -356,12 +356,12 @@ def test_sampled_learner_improves_and_breaks_exact_symmetry():
     keys = jax.random.split(jax.random.key(4), 4)
     trainer = make_trainer(make_sampled_pg(game, SampledPGConfig(steps=300)))
     schedules = jnp.zeros((1, 300))
-    states = trainer.run(trainer.init(keys, 1), schedules)
+    states, _ = trainer.run(trainer.init(keys, 1), schedules)
     joint = tuple(pi[0] for pi in exact.softmax_policy(states.logits))
     assert crossplay(game, joint).sp > 0.5
     start = make_exact_pg(game, ExactPGConfig()).init(keys[0]).logits
     symmetric = project(exact.softmax_policy(start), symmetries)
-    states = trainer.run(
+    states, _ = trainer.run(
         trainer.init(keys, 1)._replace(
             logits=tuple(jnp.log(p)[None, None].repeat(4, 1) for p in symmetric)
         ),

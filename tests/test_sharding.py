@@ -21,7 +21,8 @@ import pytest
 
 import games
 from marl.sharding import pad_axis, plan_grid, runs_mesh, sharded_map, take_axis
-from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg, make_trainer
+from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg
+from marl.trainer import make_trainer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "sharded_runs.py"

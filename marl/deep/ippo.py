@@ -24,7 +24,7 @@ The pieces are module-level functions so tests check the real thing: `gae`,
 `ppo_loss`, `entropy_term` live in `marl.deep.ppo` (the games are played by
 `marl.deep.rollout`); the learner is an `(init, update)` pair over the named state
 `IPPOState`; `make_train(config, env)(key)` is one whole training run (jit it,
-and `vmap` it over keys for seeds); `make_trainer` gives the jitted seed x
+and `vmap` it over keys for seeds); `make_ippo_trainer` gives the jitted seed x
 entropy-coefficient batch in chunks of updates, which is what the entry point
 checkpoints between.
 
@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -62,9 +62,10 @@ from marl.deep.rollout import (
 )
 from marl.trainer import (
     ConfigError,
-    constant_schedules,
+    Learner,
+    Trainer,
     global_norm,
-    make_grid_trainer,
+    make_trainer,
     run_schedule,
 )
 
@@ -228,15 +229,6 @@ class Metrics(NamedTuple):
     approx_kl: jax.Array
     clip_fraction: jax.Array
     grad_norm: jax.Array  # float32: mean global gradient norm before clipping
-
-
-class Learner(NamedTuple):
-    """IPPO as a pure `(init, update)` pair for one run."""
-
-    init: Callable[[jax.Array], IPPOState]
-    """key -> a fresh state (random parameters, N freshly dealt games)."""
-    update: Callable[[IPPOState, jax.Array], tuple[IPPOState, Metrics]]
-    """(state, ent_coef float32[]) -> one rollout and its PPO epochs."""
 
 
 def make_policy_for(config: IPPOConfig, env: Environment) -> Policy:
@@ -462,45 +454,13 @@ def seed_keys(seed: int, num_seeds: int) -> jax.Array:
     return jax.random.split(jax.random.key(seed), num_seeds)
 
 
-class Trainer(NamedTuple):
-    """Jitted batch functions over a [num_coefs, num_seeds] grid of runs."""
-
-    init: Callable[[jax.Array, int], IPPOState]
-    """(keys [S], num_coefs E) -> states with leading [E, S]; each seed's state is
-    the same for every entropy coefficient."""
-    run: Callable[[IPPOState, jax.Array, int], tuple[IPPOState, Metrics]]
-    """(states [E, S], ent_coefs float32[E], num_updates) -> states and Metrics
-    [E, S, num_updates]; one compilation per distinct num_updates."""
-
-
-def make_trainer(
+def make_ippo_trainer(
     config: IPPOConfig, env: Environment, mesh: Mesh | None = None
 ) -> Trainer:
-    """Seeds x entropy coefficients, jitted, run in chunks of updates (the entry
-    point checkpoints and logs between chunks): `marl.trainer.make_grid_trainer`
-    over constant entropy-coefficient schedules.
-
-    The [E, S] grid is split over the devices of `mesh` (default: every device,
-    `marl.sharding.runs_mesh()`): the seeds, padded to a multiple of the devices
-    they are split over, and the coefficients too where E allows
-    (`marl.sharding.grid_layout`). On one device the program is the unsharded
-    one; on several the results equal it up to float rounding (docs/scaling.md)."""
-    learner = make_ippo(config, env)
-    grid = make_grid_trainer(jax.jit(jax.vmap(learner.init)), learner.update, mesh)
-
-    def run(
-        states: IPPOState, ent_coefs: jax.Array, num_updates: int
-    ) -> tuple[IPPOState, Metrics]:
-        return grid.run(states, constant_schedules(ent_coefs, num_updates))
-
-    def lower(states: Any, ent_coefs: Any, num_updates: int) -> Any:
-        """The chunk's program, lowered (for its compilation and memory)."""
-        schedules = jax.ShapeDtypeStruct(
-            (jnp.shape(ent_coefs)[0], num_updates), jnp.float32
-        )
-        return grid.run.lower(states, schedules)
-
-    run.lower = lower  # type: ignore[attr-defined]
-    # One program, so that `jax.eval_shape(trainer.init, keys, E)` gives the
-    # state's shapes without drawing it (the entry point's resume, the estimate).
-    return Trainer(jax.jit(grid.init, static_argnums=1), run)
+    """Seeds x entropy coefficients, jitted: `marl.trainer.make_trainer` of IPPO
+    (its init jitted; the entry point runs it in chunks of updates, checkpointing
+    and logging between them). `trainer.run(states [E, S], schedules float[E,
+    updates])` with `constant_schedules(ent_coefs, updates)` runs a chunk;
+    `jax.eval_shape(trainer.init, keys, E)` gives the state's shapes without
+    drawing it (the entry point's resume, the estimate)."""
+    return make_trainer(make_ippo(config, env), mesh, jit_init=True)

@@ -41,15 +41,14 @@ from games.tabular import TabularGame
 from marl.tabular.equivariance import PolicySymmetries
 from marl.tabular.exact import Policy, softmax_policy
 from marl.tabular.exact_pg import (
-    MEMORY_BUDGET_BYTES,
     ExactPGConfig,
     PGState,
-    Trainer,
     constant_schedules,
     learner_objective,
     update_bytes,
 )
 from marl.tabular.matrix_pg import fastest_trainer
+from marl.trainer import MEMORY_BUDGET_BYTES, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +313,7 @@ def train_certified(
     bounds = [*range(0, config.steps, config.window), config.steps]
     for begin, end in itertools.pairwise(bounds):
         before = states
-        states = trainer.run(states, schedules[:, begin:end])
+        states = trainer.run(states, schedules[:, begin:end])[0]
         check(all_rows, before, states, end - begin)
     if learner.continuation is not trainer:  # onto the flow's optimizer state
         fresh = learner.continuation.init(keys, num_runs)
@@ -332,7 +331,7 @@ def train_certified(
             before = before._replace(logits=logits)
             polished[rows] |= accepted[: len(rows)]
         window = int(min(config.window, config.max_steps - steps[rows].max()))
-        after = trainer.run(
+        after, _ = trainer.run(
             before, constant_schedules(jnp.asarray(taus[padded]), window)
         )
         check(

@@ -15,8 +15,6 @@ every tau on a grid.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -25,7 +23,6 @@ import optax
 from jax.sharding import Mesh
 
 from games.tabular import TabularGame
-from marl.sharding import grid_shape
 from marl.tabular.equivariance import PolicySymmetries, project
 from marl.tabular.exact import (
     Policy,
@@ -36,10 +33,10 @@ from marl.tabular.exact import (
 from marl.tabular.other_play import other_play_return
 from marl.trainer import (
     ConfigError,
-    Update,
+    Learner,
     constant_schedules,
     global_norm,
-    make_grid_trainer,
+    make_trainer,
 )
 
 
@@ -130,18 +127,6 @@ class PGState(NamedTuple):
     key: jax.Array  # the learner's own randomness
 
 
-class Learner(NamedTuple):
-    """A pure `(init, update)` pair; `update` takes tau so it can be vmapped."""
-
-    init: Callable[[jax.Array], PGState]
-    update: Callable[[PGState, jax.Array], PGState]
-    run_bytes: int = 0
-    """Estimated memory of one update of one run (0: small), for chunking."""
-
-
-MEMORY_BUDGET_BYTES = 4 * 2**30
-"""A batch of runs whose updates would need more memory than this is run in
-chunks of seeds, one after another (`make_trainer`)."""
 AUTODIFF_FACTOR = 6
 """Memory of a gradient evaluation over its forward pass's largest tensor (the
 forward intermediates kept for the backward pass, and their cotangents)."""
@@ -234,7 +219,7 @@ def make_exact_pg(
     def init(key: jax.Array) -> PGState:
         return init_state(game, optimizer, key=key, scale=config.init_scale)
 
-    def update(state: PGState, tau: jax.Array) -> PGState:
+    def update(state: PGState, tau: jax.Array) -> tuple[PGState, None]:
         grad = scaled_gradient(game, state.logits, tau, config, symmetries)
         norm = global_norm(grad)
         key = state.key  # untouched without noise: no threefry in the program
@@ -250,75 +235,15 @@ def make_exact_pg(
         logits = optax.apply_updates(state.logits, updates)
         if equivariant is not None:
             logits = project(logits, equivariant)
-        return PGState(logits, opt_state, norm, key)
+        return PGState(logits, opt_state, norm, key), None
 
     return Learner(init, update, update_bytes(game))
-
-
-def _reporting(learner: Learner) -> Update:
-    """The learner's update in the grid trainer's form (it reports nothing)."""
-
-    def update(state: PGState, tau: jax.Array) -> tuple[PGState, None]:
-        return learner.update(state, tau), None
-
-    return update
 
 
 def geometric_schedule(tau_start: float, tau_end: float, num_steps: int) -> jax.Array:
     """Annealing: tau decays geometrically from tau_start to tau_end, float[steps]."""
     fraction = jnp.linspace(0.0, 1.0, num_steps)
     return tau_start * (tau_end / tau_start) ** fraction
-
-
-def draw_starts(learner: Learner, keys: jax.Array) -> PGState:
-    """Every seed's initial state (keys [N] -> leaves [N, ...]), drawn outside any
-    jit of ours: jax.random's own jitted kernels are cached per shape for the
-    whole process, so the trainers of a study share one threefry compilation
-    (about a second on a CPU) instead of compiling it into each of their
-    programs."""
-    return jax.vmap(learner.init)(keys)
-
-
-class Trainer(NamedTuple):
-    """Jitted batch functions over a [num_runs, num_seeds] grid of runs."""
-
-    init: Callable[[jax.Array, int], PGState]
-    """(keys [N], num_runs) -> states with leading axes [num_runs, N]; the seeds
-    share keys across runs, so runs differ only by their tau schedules."""
-    run: Callable[[PGState, jax.Array], PGState]
-    """(states, schedules float[num_runs, num_steps]) -> states."""
-
-
-def make_trainer(learner: Learner, mesh: Mesh | None = None) -> Trainer:
-    """Batch init and run of any learner for runs (tau values or schedules) x
-    seeds: `marl.trainer.make_grid_trainer`, with the starts drawn outside jit
-    (`draw_starts`) and the seeds run in chunks when the whole grid would not fit.
-
-    The [num_runs, N] grid is split over the devices of `mesh` (default: every
-    device, `marl.sharding.runs_mesh()`): the seeds, padded to a multiple of the
-    devices they are split over, and the runs axis too where its size allows
-    (`marl.sharding.grid_layout`). On one device the program is the unsharded
-    one; on several the results equal it up to float rounding (docs/scaling.md).
-    """
-    grid = make_grid_trainer(partial(draw_starts, learner), _reporting(learner), mesh)
-
-    def run_in_chunks(states: PGState, schedules: jax.Array) -> PGState:
-        """`grid.run`, over chunks of seeds when the whole grid would not fit in
-        MEMORY_BUDGET_BYTES (each chunk keeps every run of the grid)."""
-        num_runs, num_seeds = grid_shape(states)
-        chunk = max(1, MEMORY_BUDGET_BYTES // max(1, learner.run_bytes * num_runs))
-        if chunk >= num_seeds:
-            return grid.run(states, schedules)[0]
-        parts = [
-            grid.run(
-                jax.tree.map(lambda x, k=k: x[:, k : k + chunk], states), schedules
-            )[0]
-            for k in range(0, num_seeds, chunk)
-        ]
-        return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *parts)
-
-    run_in_chunks.lower = grid.run.lower  # type: ignore[attr-defined]
-    return Trainer(grid.init, run_in_chunks)
 
 
 def train(
@@ -337,4 +262,4 @@ def train(
     """
     trainer = make_trainer(make_exact_pg(game, config, symmetries), mesh)
     schedules = constant_schedules(taus, config.steps)
-    return trainer.run(trainer.init(keys, schedules.shape[0]), schedules)
+    return trainer.run(trainer.init(keys, schedules.shape[0]), schedules)[0]

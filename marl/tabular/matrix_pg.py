@@ -20,15 +20,8 @@ import numpy as np
 
 from games.tabular import TabularGame
 from marl.tabular.equivariance import PolicySymmetries
-from marl.tabular.exact_pg import (
-    ExactPGConfig,
-    Learner,
-    PGState,
-    Trainer,
-    draw_starts,
-    make_exact_pg,
-    make_trainer,
-)
+from marl.tabular.exact_pg import ExactPGConfig, PGState, make_exact_pg
+from marl.trainer import Learner, Trainer, make_trainer
 
 
 def payoff_matrix(game: TabularGame) -> np.ndarray:
@@ -160,10 +153,10 @@ def make_matrix_trainer(game: TabularGame, config: ExactPGConfig) -> Trainer:
     )
 
     def init(keys: jax.Array, num_runs: int) -> PGState:
-        states = draw_starts(learner, keys)
+        states = jax.vmap(learner.init)(keys)  # as make_trainer draws them
         return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_runs, *x.shape)), states)
 
-    def run(states: PGState, schedules: jax.Array) -> PGState:
+    def run(states: PGState, schedules: jax.Array) -> tuple[PGState, None]:
         num_taus, num_seeds = states.grad_norm.shape
         total = num_taus * num_seeds
         unit = BLOCK_SIZE * len(devices)
@@ -202,7 +195,10 @@ def make_matrix_trainer(game: TabularGame, config: ExactPGConfig) -> Trainer:
             return jnp.asarray(flat.reshape(num_taus, num_seeds, 1, -1))
 
         norm = jnp.asarray(norm.reshape(padded)[:total].reshape(num_taus, num_seeds))
-        return states._replace(logits=(from_blocks(x), from_blocks(y)), grad_norm=norm)
+        return (
+            states._replace(logits=(from_blocks(x), from_blocks(y)), grad_norm=norm),
+            None,
+        )
 
     return Trainer(init, run)
 

@@ -23,13 +23,8 @@ import optax
 
 from games.tabular import TabularGame
 from marl.tabular.exact import Policy, history_probs, infostate_entropy, softmax_policy
-from marl.tabular.exact_pg import (
-    Learner,
-    PGState,
-    init_state,
-    make_optimizer,
-)
-from marl.trainer import ConfigError, global_norm
+from marl.tabular.exact_pg import PGState, init_state, make_optimizer
+from marl.trainer import ConfigError, Learner, global_norm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +140,7 @@ def make_sampled_pg(game: TabularGame, config: SampledPGConfig) -> Learner:
     def init(key: jax.Array) -> PGState:
         return init_state(game, optimizer, key=key, scale=config.init_scale)
 
-    def update(state: PGState, tau: jax.Array) -> PGState:
+    def update(state: PGState, tau: jax.Array) -> tuple[PGState, None]:
         key, sample_key = jax.random.split(state.key)
         old_policy = jax.lax.stop_gradient(softmax_policy(state.logits))
         histories = sample_histories(
@@ -172,6 +167,6 @@ def make_sampled_pg(game: TabularGame, config: SampledPGConfig) -> Learner:
             None,
             length=config.epochs,
         )
-        return PGState(logits, opt_state, norm, key)
+        return PGState(logits, opt_state, norm, key), None
 
     return Learner(init, update)
