@@ -86,3 +86,25 @@ def test_color_grid_holds_what_docs_ippo_states():
         [[6.553, 6.978, 7.117], [6.898, 7.371, 7.621], [6.981, 7.562, 8.267]],
         atol=5e-4,
     )
+
+
+def test_other_play_baseline_holds_what_docs_ippo_states():
+    run = RESULTS / "hanabi_3c3r_op"
+    training = read(run / "results.json")
+    assert training["ent_coefs"] == [0.01] and training["num_seeds"] == 8
+    assert training["config"]["ippo"]["other_play"] is True
+    xp = read(run / "crossplay" / "results.json")
+    [point] = xp["points"]
+    assert xp["symmetry"]["num_permutations"] == 6
+    table = {
+        "sp": 7.036,
+        "xp": 6.692,
+        "xp_gap": 0.343,
+        "xp_gap_p": 0.044,
+        "sp_greedy": 7.147,
+        "xp_greedy": 6.815,
+        "equivariance_error": 0.088,
+        "permuted_xp": 7.090,
+    }
+    for name, value in table.items():
+        assert point[name] == pytest.approx(value, abs=5e-4), name
