@@ -22,7 +22,7 @@ import textwrap
 from typing import Any
 
 from experiments import plots
-from experiments.config import ArgumentParser, interruptible
+from experiments.config import ArgumentParser, as_program, interruptible
 from experiments.results import (
     CROSSPLAY_KINDS,
     TRAINING_KINDS,
@@ -416,5 +416,8 @@ def write_csv(
     atomic_write_bytes(path, buffer.getvalue().encode())
 
 
+cli = as_program(main)
+"""The program: `python -m experiments.compare`, the console script."""
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

@@ -8,6 +8,7 @@ dataclass once, and `__post_init__` refuses impossible values with one line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import contextvars
 import dataclasses
 import functools
@@ -15,6 +16,7 @@ import logging
 import math
 import os
 import pathlib
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -326,6 +328,13 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
+def program_name(module: str) -> str:
+    """The entry point as the user ran it: `experiments.crossplay`, also when
+    Python runs it as `__main__` (`python -m experiments.crossplay`)."""
+    spec = getattr(sys.modules.get(module), "__spec__", None)
+    return spec.name if spec is not None else module
+
+
 def interruptible(main: Callable[..., int]) -> Callable[..., int]:
     """An argparse entry point's `main` that ends Ctrl-C with one line on stderr
     and status 130 (the shell's for SIGINT) instead of a traceback."""
@@ -335,10 +344,41 @@ def interruptible(main: Callable[..., int]) -> Callable[..., int]:
         try:
             return main(*args, **kwargs)
         except KeyboardInterrupt:
-            print(f"interrupted: stopped {main.__module__}", file=sys.stderr)
+            name = program_name(main.__module__)
+            print(f"interrupted: stopped {name}", file=sys.stderr)
             return 130
 
     return wrapped
+
+
+def as_program(main: Callable[[], int | None]) -> Callable[[], NoReturn]:
+    """An entry point's `main` as the program itself (`python -m`, the console
+    scripts): it exits with main's status. An interrupted run (130, its one line
+    already printed and its work saved) leaves through `os._exit` once the
+    streams and logs are flushed, because Python's own finalization with XLA's
+    threads still at work (a compilation in flight) can crash after that line;
+    and a Ctrl-C that arrives once main has returned is ignored (the work is
+    done)."""
+
+    @functools.wraps(main)
+    def program() -> NoReturn:
+        try:
+            status = main()
+        except SystemExit as stop:
+            status = stop.code  # type: ignore[assignment]
+        except KeyboardInterrupt:  # between main's own handler and its return
+            print("interrupted: stopped while finishing", file=sys.stderr)
+            status = 130
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if status == 130:
+            logging.shutdown()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(130)
+        sys.exit(status)
+
+    return program
 
 
 def hydra_entry(hydra_main: Callable[[], None]) -> Callable[[], None]:

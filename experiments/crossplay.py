@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from experiments.agents import CrossPlayError, load_agents, seat_policy
-from experiments.config import ArgumentParser, interruptible
+from experiments.config import ArgumentParser, as_program, interruptible
 from experiments.plots import PANEL, plot_crossplay_heatmap, plt, save_figure
 from experiments.results import (
     RESULTS_FILE,
@@ -220,5 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+cli = as_program(main)
+"""The program: `python -m experiments.crossplay`, the console script."""
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

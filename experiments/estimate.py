@@ -45,6 +45,7 @@ import numpy as np
 from experiments.config import (
     CONF_DIR,
     ArgumentParser,
+    as_program,
     interruptible,
     is_config_error,
     one_line,
@@ -431,5 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+cli = as_program(main)
+"""The program: `python -m experiments.estimate`, the console script."""
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

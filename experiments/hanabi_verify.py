@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from experiments.config import ArgumentParser, interruptible
+from experiments.config import ArgumentParser, as_program, interruptible
 from games.envs.hanabi.params import PRESETS, SIZES
 from games.envs.hanabi.verify import verify
 
@@ -75,5 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+cli = as_program(main)
+"""The program: `python -m experiments.hanabi_verify`, the console script."""
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

@@ -44,7 +44,7 @@ from experiments.agents import (
     load_run,
     seat_policy,
 )
-from experiments.config import ArgumentParser, interruptible
+from experiments.config import ArgumentParser, as_program, interruptible
 from experiments.ippo_runs import CONFIG_FILE, IPPORunConfig
 from experiments.results import format_estimate
 from games.envs import hanabi
@@ -191,5 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if ok else 1
 
 
+cli = as_program(main)
+"""The program: `python -m experiments.hle_check`, the console script."""
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

@@ -32,7 +32,13 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.config import CONF_DIR, hydra_entry, record_run, run_or_exit
+from experiments.config import (
+    CONF_DIR,
+    as_program,
+    hydra_entry,
+    record_run,
+    run_or_exit,
+)
 from experiments.ippo_runs import (
     CHECKPOINT_DIR,
     METRICS_FILE,
@@ -330,6 +336,8 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 main = hydra_entry(hydra_main)
+cli = as_program(main)
+"""The program: `python -m experiments.ippo`, the console script."""
 
 
 if __name__ == "__main__":
@@ -337,4 +345,4 @@ if __name__ == "__main__":
     # processes, submitit's SLURM jobs) pickle the task function by reference.
     from experiments import ippo
 
-    ippo.main()
+    ippo.cli()

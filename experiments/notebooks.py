@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import nbclient
 import nbformat
 
-from experiments.config import ArgumentParser, interruptible
+from experiments.config import ArgumentParser, as_program, interruptible
 from marl.files import OutputDirError, atomic_write_bytes, check_writable
 
 KERNEL_NOISE = "Kernel is running over TCP without encryption"
@@ -110,5 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+cli = as_program(main)
+"""The program: `python -m experiments.notebooks`, the console script."""
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

@@ -25,6 +25,7 @@ from experiments import plots
 from experiments.config import (
     CONF_DIR,
     TabularConfig,
+    as_program,
     hydra_entry,
     learner_default,
     record_run,
@@ -218,7 +219,9 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 main = hydra_entry(hydra_main)
+cli = as_program(main)
+"""The program: `python -m experiments.tabular`, the console script."""
 
 
 if __name__ == "__main__":
-    main()
+    cli()

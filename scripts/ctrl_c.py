@@ -114,15 +114,23 @@ def run(
 
 
 def verdict(status: int, err: str) -> str | None:
-    """None when the run behaved: 130 with one line, or 0 (finished first)."""
+    """None when the run behaved: 130 with one line, killed by the signal before
+    Python started, or 0 (finished first)."""
     if any(bad in err for bad in BAD):
         return f"status {status}: {err.strip().splitlines()[-1][:200]}"
+    lines = err.strip().splitlines()
     if status == 130:
-        lines = err.strip().splitlines()
-        if len(lines) == 1 and lines[0].startswith("interrupted: "):
+        # One line of its own: the interruption (progress lines before it are
+        # the run's, as `experiments.estimate` prints them to stderr).
+        ours = [x.startswith("interrupted: ") for x in lines]
+        if ours and ours[-1] and not any(ours[:-1]):
             return None
         return f"status 130 but {len(lines)} stderr lines: {err.strip()[-300:]}"
+    if status == -signal.SIGINT and not lines:
+        return None  # killed before Python started (the shell shows 130)
     if status == 0:
+        if any("KeyboardInterrupt" in x for x in lines):
+            return f"finished, but the interrupt was swallowed: {lines[-1][:200]}"
         return None
     return f"status {status}: {err.strip()[-300:]}"
 

@@ -490,6 +490,7 @@ def check(case: Bad, root: pathlib.Path) -> str | None:
     return f"{case.id}: {', '.join(problems)}\n    stderr: {done.stderr.strip()!r}"
 
 
+@pytest.mark.slow
 def test_every_bad_input_is_answered_in_one_line(prepared):
     assert len(CASES) >= 60
     assert len({c.id for c in CASES}) == len(CASES)

@@ -415,6 +415,7 @@ def test_tabular_runs_a_dpomdp_file_then_compare_shows_it(tmp_path):
     assert [r["horizon"] for r in rows] == ["2", "2"] and rows[0]["best_sp_greedy"]
 
 
+@pytest.mark.slow
 def test_learner_defaults_follow_the_game_and_yield_to_overrides(tmp_path):
     runs = {
         "lever": ["game=lever", "horizon=1"],

@@ -97,6 +97,7 @@ def correlated_game(horizon: int, first_observation: bool, seed: int = 0):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first_observation", [False, True])
 @pytest.mark.parametrize("horizon", [1, 2, 3])
 def test_recursion_equals_a_tree_walk_with_correlated_observations(

@@ -138,6 +138,7 @@ PHASE_TINY = [
 ]
 
 
+@pytest.mark.slow
 def test_phase_run_of_a_user_game_file(monkeypatch, tmp_path):
     """A new YAML game gets its symmetry group, tau* and phase diagram, no code."""
     game_file = tmp_path / "rps_coordination.yaml"

@@ -108,6 +108,7 @@ def test_uniqueness_bound_of_pure_coordination():
     assert uniqueness_bound(np.eye(7)) == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(games.CATALOGUE))
 def test_large_tau_drives_every_game_to_the_uniform_policy(name):
     game = games.make(name)

@@ -57,6 +57,7 @@ def test_crossplay_refuses_to_replace_a_larger_evaluation(sweep, tmp_path, capsy
     assert json.loads((out / "results.json").read_text())["num_games"] == 2
 
 
+@pytest.mark.slow
 def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
     out = tmp_path / "xp"
     args = [str(sweep), "--games", "6", "--permutations", "2"]
@@ -199,6 +200,7 @@ def test_agents_with_identical_parameters_are_not_pooled_silently(
     assert "same parameters" not in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_three_players_cross_play_over_assignments_of_distinct_agents(tmp_path):
     """With 3 players, XP is the mean over all 4!/1! = 24 assignments of distinct
     agents to the seats, each played as a direct `play_outcome` would play it."""
@@ -258,6 +260,7 @@ def test_hanabi_presets_build_their_game_and_its_color_group(preset, game, order
     assert config.name == preset and len(config.coefs) >= 2
 
 
+@pytest.mark.slow
 def test_color_symmetric_preset_trains_and_cross_plays_with_every_permutation(
     tmp_path,
 ):

@@ -213,6 +213,7 @@ def test_equivariance_error_sees_a_color_convention_and_only_where_it_matters():
     assert error[0] == 0.0 and error[1] > 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("share_parameters", "gru_size"), [(True, 0), (False, 8)], ids=["mlp", "gru"]
 )

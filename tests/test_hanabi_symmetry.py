@@ -162,6 +162,7 @@ def _law_checker(params: HanabiParams):
     return jax.jit(prepare), jax.jit(check)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("preset", "num_players", "num_games", "count"), LAW_CASES)
 def test_permutations_commute_with_observe_legal_actions_and_step(
     preset, num_players, num_games, count

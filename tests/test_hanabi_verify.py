@@ -30,6 +30,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("preset", "num_players", "num_games"), CASES)
 def test_verify_agrees_with_hle_on_random_games(preset, num_players, num_games):
     params = make_params(preset, num_players)

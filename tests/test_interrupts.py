@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -47,6 +49,7 @@ def assert_one_line(status: int, err: str, run_dir: pathlib.Path) -> None:
     assert err.strip() == f"interrupted: stopped the run in {run_dir}", err[-2000:]
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_tabular_run_is_one_line_and_status_130(tmp_path):
     run_dir = tmp_path / "run"
     status, _, err = interrupt_when(
@@ -66,6 +69,7 @@ def test_ctrl_c_on_a_tabular_run_is_one_line_and_status_130(tmp_path):
     assert not (run_dir / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_hanabi_run_keeps_its_last_chunk_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
     tiny = [

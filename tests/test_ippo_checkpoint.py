@@ -52,6 +52,7 @@ def leaves_as_numpy(tree):
     ]
 
 
+@pytest.mark.slow
 def test_resume_from_a_checkpoint_equals_the_uninterrupted_run_bitwise(tmp_path):
     params = hanabi.make_params("Hanabi-Very-Small", 2)
     trainer = make_ippo_trainer(TINY_GRU, environment(params))

@@ -135,6 +135,7 @@ def run_sweep(sweep_dir) -> str:
     return done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_local_sweep_feeds_crossplay_and_compare_and_resubmits(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     run_sweep(sweep)

@@ -200,6 +200,7 @@ def test_critical_tau_is_certified_at_both_ends_and_below_the_bound(name):
         assert 0.1 < found.upper < bound
 
 
+@pytest.mark.slow
 def test_tau_star_of_a_random_game_measures_agreement_not_the_step_budget():
     """A random 4x6 game (N(0, 1) payoffs) whose seeds, given enough steps, agree
     at tau = 0.2 although 5,000 steps leave eight conventions there: certified

@@ -155,6 +155,7 @@ def _assert_same(got: np.ndarray, want: np.ndarray, name: str) -> None:
         np.testing.assert_array_equal(got, want, err_msg=name)
 
 
+@pytest.mark.slow
 def test_four_simulated_devices_are_seen_and_one_without_the_flag(runs):
     four, _ = _get(runs, "four")
     one, _ = _get(runs, "one")
