@@ -43,6 +43,8 @@ log = logging.getLogger("experiments.tabular")  # the entry point's log
 
 MAX_FLOATS = 500_000_000
 """Largest occupancy (floats, one evaluation) a run compiles: 2 GiB in float32."""
+
+
 def load_spec(config: TabularConfig) -> games.DecPOMDP | games.MatrixGame:
     if config.game_file is not None:
         return games.load_any_file(config.game_file, config.horizon)
@@ -100,8 +102,10 @@ def evaluate_runs(
         certified = ""
         if certificate is not None:
             point["steps"] = int(certificate.steps[r])
-            point["max_policy_change"] = float(certificate.policy_change[r].max())
-            point["polished"] = int(certificate.polished[r].sum())
+            point["max_distance"] = finite_or_none(certificate.distance[r].max())
+            point["max_contraction"] = finite_or_none(
+                np.nanmax(certificate.contraction[r], initial=-np.inf)
+            )
             certified = f"  certified {point['certified']}/{config.seeds}"
             if point["certified"] < config.seeds:
                 certified += f" (UNCERTIFIED {config.seeds - point['certified']})"
@@ -187,6 +191,12 @@ def grid_study(
         **{f"agent{i}": np.asarray(pi) for i, pi in enumerate(policies)},
     }
     return results, arrays, matrices
+
+
+def finite_or_none(value: float) -> float | None:
+    """A certificate figure for results.json: null where it was not measured
+    (a contraction never estimated, a distance without a contraction below 1)."""
+    return float(value) if np.isfinite(value) else None
 
 
 def tau_star_study(

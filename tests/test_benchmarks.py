@@ -72,3 +72,13 @@ def test_ippo_learning_curve_benchmark_runs_ours_at_a_tiny_size():
     assert "| 0.0 | 512 |" in out  # reached at the first update (lost games score 0)
     assert "| 9.0 | not reached |" in out
     assert "ours: " in out and "env steps/s" in out
+
+
+def test_fixed_points_benchmark_runs_and_its_learners_agree_at_a_tiny_size():
+    out = run_benchmark(
+        "fixed_points",
+        *("--games", "lever,tiny_hanabi_a", "--seeds", "2", "--window", "25"),
+        *("--budget", "flow=1000,adam=500,npg=200"),
+    )
+    assert "PASS: where certified at tau = range" in out
+    assert out.count("lever ") == 3 and out.count("tiny_hanabi_a ") == 3

@@ -105,9 +105,7 @@ def test_layers_shared_core_imports_neither_wing() -> None:
 
 
 def test_layers_no_entry_point_imports_another() -> None:
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "scripts"
-    ]
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     entry_points = {target.split(":")[0] for target in scripts.values()}
     assert "experiments.ippo" in entry_points and "experiments.tabular" in entry_points
     bad = [

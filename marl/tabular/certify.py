@@ -1,26 +1,40 @@
-"""Convergence certificates for the exact learner: when a seed has reached a fixed
-point of the entropy-regularized flow, and runs that continue until it has.
+"""Fixed-point certificates for the exact learner, without windows, and runs that
+continue until every seed holds one.
 
-A seed is *certified* at a constant tau when, at the end of a window of
-`ExactPGConfig.window` steps, both its scaled gradient norm is below `grad_tol`
-and its policy moved less than `policy_tol` over the window (the largest
-total-variation distance at any information state). A small gradient alone is not
-enough: near the uniqueness threshold the flow slows down (critical slowing), and
-a seed creeping towards its fixed point has a tiny gradient while still far away.
+A seed at a constant tau is *certified* at a fixed point when its logits theta
+satisfy, for the entropy-regularized natural policy-gradient map U (one NPG step
+of learning rate CHECK_RATE, `marl.tabular.exact_pg.npg_map`, whose fixed points
+are the gradient flow's):
 
-`train_certified` runs a grid of constant-tau runs for `steps`, then continues the
-runs (taus) that hold an uncertified seed, window by window, up to `max_steps`.
-Before each continued window, small games get a Newton polish (`newton_polish`):
-damped Newton ascent on the objective in the logits' gauge-free coordinates,
-accepted per seed only while the Hessian there is negative definite (a strict
-local maximum, the flow's stable fixed point) and the objective does not fall.
-The window that follows checks the certificate with ordinary steps.
+  distance = step / (1 - contraction) < policy_tol,
 
-Continued windows follow the gradient flow: plain SGD with step
-FLOW_LEARNING_RATE / (reward range + tau), whatever optimizer made the first
-`steps`. Adam, the benchmarks' optimizer, normalizes its steps, so near a fixed
-point it keeps moving by about its learning rate and no window would ever
-certify; the fixed points are the same for both.
+where `step` is the largest total-variation change that U makes to the policy at
+any information state the objective weighs, and `contraction` estimates the
+spectral radius of U's Jacobian there (POWER_ITERATIONS steps of power
+iteration on Jacobian-vector products, restricted to the weighed information
+states and to logit directions that change the softmax). For a contraction the
+distance to its fixed point is at most step / (1 - contraction): a seed creeping
+towards a fixed point near a fold (critical slowing down: tiny steps and a
+contraction near 1) is not certified until it is truly there, and a saddle
+(contraction above 1) never is. Contraction below 1 also makes the fixed point a
+strict local maximum of J_tau, the flow's stable kind: U's Jacobian is
+I + eta F^-1 H, F the Fisher information, H the Hessian of J_tau. Nothing is dense,
+so the check costs the same at any size: about 3 * POWER_ITERATIONS gradient
+evaluations, run once a run's every seed has a step below policy_tol.
+
+At tau = 0 a pure equilibrium is a fixed point only as a limit (the logits grow
+for ever and the Jacobian is the identity to float32 precision), so there (and
+at taus up to NEUTRAL_TAU reward ranges) a seed is certified when its step is
+below policy_tol and the contraction is at most 1 + NEUTRAL_SLACK: mixed
+saddles, whose Jacobian grows some direction, are still refused.
+
+`train_certified` runs a grid of constant-tau runs for `steps`, checking after
+every window of `window` steps, then continues the runs that hold an
+uncertified seed with NPG (the learner itself if it is NPG, else NPG of
+learning rate CONTINUATION_RATE and greed 1: local steps that keep each seed in
+the basin the flow or Adam brought it to), window by window, up to
+`max_steps`. Adam, the benchmarks' start, keeps moving by about its learning
+rate near a fixed point, so it is never the continuation.
 """
 
 from __future__ import annotations
@@ -30,46 +44,49 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from games.tabular import TabularGame
 from marl.tabular.equivariance import PolicySymmetries
 from marl.tabular.exact import Policy, softmax_policy
 from marl.tabular.exact_pg import (
+    REACH_FLOOR,
     ExactPGConfig,
     PGState,
+    centred,
     constant_schedules,
-    learner_objective,
+    entropy_weights,
+    npg_map,
+    npg_move,
     update_bytes,
 )
 from marl.tabular.matrix_pg import fastest_trainer
-from marl.trainer import MEMORY_BUDGET_BYTES, Trainer
+from marl.trainer import MEMORY_BUDGET_BYTES, Trainer, global_norm
 
 log = logging.getLogger(__name__)
 
-NEWTON_MAX_PARAMS = 128
-"""Largest number of free logits per seed (sum_i K_i (A_i - 1)) for which the
-Newton polish is used: its Hessian costs that many gradient evaluations (and
-that many times their memory), so 20 Newton steps cost about as much as a
-window of 500 flow steps at 128 free logits, and beyond that the polish would
-be slower than the flow it replaces."""
-FLOW_LEARNING_RATE = 0.5
-"""SGD step of the continued windows, in units of 1 / (reward range + tau)."""
-POLISH_BATCH = 256
-"""Seeds polished per call of the compiled polish (a fixed shape: one compile),
-fewer where their Hessians would not fit in `MEMORY_BUDGET_BYTES`."""
-NEWTON_RADIUS = 1.0
-"""Largest change of any logit in one Newton step (a trust region)."""
-NEWTON_CURVATURE = 1e-4
-"""A Hessian counts as negative definite when the Cholesky factorization of its
-negation exists and the squared ratio of the factor's smallest to largest diagonal
-entry (an estimate of the inverse condition number) is above this: float32 solves
-are unreliable beyond a condition number of about 1e4."""
+CHECK_RATE = 0.5
+"""Learning rate of the NPG map the certificate measures: half a step towards
+softmax(Q / tau), so a stable fixed point's Jacobian has its eigenvalues in
+(0, 1) where the learner's rate-1 map might overshoot."""
+POWER_ITERATIONS = 48
+"""Jacobian-vector products per contraction estimate."""
+NEUTRAL_SLACK = 1e-3
+"""At tau = 0, how far above 1 the contraction of a pure equilibrium may read."""
+NEUTRAL_TAU = 1e-4
+"""Taus up to this many reward ranges are certified as tau = 0 is: there the
+fixed points are pure to within float32's resolution of the soft values, and
+the contraction 1 - O(tau / range) cannot be told from 1."""
+JVP_FACTOR = 3
+"""Memory of a Jacobian-vector product of the NPG map over a gradient's."""
+CONTINUATION_RATE = 0.5
+"""NPG learning rate of the continued windows after an SGD or Adam start."""
+LOG_EVERY_SECONDS = 10.0
+"""Progress lines at most this often (and once every seed is certified)."""
 
 policies_of = jax.jit(softmax_policy)
 """Softmax of a batch of logits, one compiled program per shape."""
@@ -80,9 +97,10 @@ class Certificate(NamedTuple):
 
     certified: np.ndarray  # bool[R, N]
     grad_norm: np.ndarray  # float[R, N], scaled, at the last step
-    policy_change: np.ndarray  # float[R, N], over the last window
+    step: np.ndarray  # float[R, N], policy change of one check step (inf: unchecked)
+    contraction: np.ndarray  # float[R, N], spectral radius estimate (nan: unchecked)
+    distance: np.ndarray  # float[R, N], bound on the distance to the fixed point
     steps: np.ndarray  # int[R], steps run
-    polished: np.ndarray  # bool[R, N], whether a Newton polish was accepted
 
 
 @jax.jit
@@ -96,121 +114,177 @@ def policy_change(before: Policy, after: Policy) -> jax.Array:
     return jnp.max(jnp.stack(per_agent), axis=0)
 
 
-def gauge_basis(num_actions: int) -> np.ndarray:
-    """float[A, A - 1]: an orthonormal basis of the logit directions that change
-    the softmax (adding a constant to a row does not)."""
-    centred = np.eye(num_actions) - 1.0 / num_actions
-    q, _ = np.linalg.qr(centred[:, : num_actions - 1])
-    return q.astype(np.float32)
+def check_config(config: ExactPGConfig) -> ExactPGConfig:
+    """The learner's config as the NPG map the certificate measures (its greed
+    the default: larger steps resolve smaller distances in float32)."""
+    return dataclasses.replace(
+        config,
+        optimizer="npg",
+        learning_rate=CHECK_RATE,
+        grad_noise=0.0,
+        npg_greed=ExactPGConfig.npg_greed,
+    )
 
 
-def free_parameters(game: TabularGame) -> int:
-    """sum_i K_i (A_i - 1): the logits' degrees of freedom that matter."""
-    return sum(k * (a - 1) for k, a in game.policy_shapes)
+def weighed_rows(
+    game: TabularGame, logits: Policy, config: ExactPGConfig
+) -> tuple[jax.Array, ...]:
+    """Per agent bool[K_i]: the information states the objective weighs."""
+    weights = entropy_weights(game, softmax_policy(logits), config.entropy_weighting)
+    return tuple(w > REACH_FLOOR for w in weights)
 
 
-Polish = Callable[[Policy, np.ndarray], tuple[Policy, np.ndarray]]
-"""(logits per agent [R, N, K_i, A_i], taus float[R]) -> (logits, accepted
-bool[R, N])."""
+def check_step(
+    game: TabularGame,
+    logits: Policy,
+    tau: jax.Array,
+    config: ExactPGConfig,
+    symmetries: PolicySymmetries | None = None,
+) -> jax.Array:
+    """float[]: the largest total-variation change one check step makes to the
+    policy at a weighed information state (the certificate's `step`), to first
+    order in the logit move m: 0.5 sum_a |pi_a (m_a - <pi, m>)|. Computed from the
+    move itself rather than as a difference of two policies, it stays accurate
+    where the policies' float32 rounding (about 1e-7) would swamp it."""
+    move = npg_move(game, logits, tau, check_config(config), symmetries)[0]
+    rows = weighed_rows(game, logits, config)
+    changes = [
+        jnp.max(
+            jnp.where(
+                r,
+                0.5
+                * jnp.sum(
+                    jnp.abs(pi * (m - jnp.sum(pi * m, axis=-1, keepdims=True))),
+                    axis=-1,
+                ),
+                0.0,
+            )
+        )
+        for pi, m, r in zip(softmax_policy(logits), move, rows, strict=True)
+    ]
+    return jnp.max(jnp.stack(changes))
 
 
-def make_newton_polish(
+def contraction(
+    game: TabularGame,
+    logits: Policy,
+    tau: jax.Array,
+    config: ExactPGConfig,
+    symmetries: PolicySymmetries | None = None,
+    *,
+    key: jax.Array,
+) -> jax.Array:
+    """float[]: the spectral radius of the check map's Jacobian at `logits`, by
+    power iteration on Jacobian-vector products over the weighed information
+    states' softmax-changing (centred) logit directions."""
+    rows = weighed_rows(game, logits, config)
+
+    def restrict(v: Policy) -> Policy:
+        # Probabilities that underflowed to 0 in float32 give 0 * inf = nan in the
+        # second derivatives of their entropy; their true tangent is ~0.
+        return centred(
+            tuple(
+                jnp.where(r[:, None] & jnp.isfinite(x), x, 0.0)
+                for x, r in zip(v, rows, strict=True)
+            )
+        )
+
+    def apply(v: Policy) -> Policy:
+        def mapped(x: Policy) -> Policy:
+            return npg_map(game, x, tau, check_config(config), symmetries)
+
+        return restrict(jax.jvp(mapped, (logits,), (v,))[1])
+
+    def normalized(v: Policy) -> tuple[Policy, jax.Array]:
+        norm = global_norm(v)
+        return tuple(x / jnp.maximum(norm, 1e-30) for x in v), norm
+
+    keys = jax.random.split(key, len(logits))
+    start, _ = normalized(
+        restrict(
+            tuple(
+                jax.random.normal(k, x.shape) for k, x in zip(keys, logits, strict=True)
+            )
+        )
+    )
+
+    def iterate(v: Policy, _) -> tuple[Policy, jax.Array]:
+        return normalized(apply(v))
+
+    _, growth = jax.lax.scan(iterate, start, None, length=POWER_ITERATIONS)
+    return growth[-1]
+
+
+def certified_by(
+    step: np.ndarray,
+    radius: np.ndarray,
+    taus: np.ndarray,
+    config: ExactPGConfig,
+    reward_range: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(certified bool[R, N], distance float[R, N]) from the check's step and
+    contraction per seed (see the module docstring; taus at most NEUTRAL_TAU
+    reward ranges count as tau = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        distance = np.where(radius < 1.0, step / (1.0 - radius), np.inf)
+    tiny = np.asarray(taus)[:, None] <= NEUTRAL_TAU * reward_range
+    neutral = tiny & (radius <= 1.0 + NEUTRAL_SLACK)
+    certified = (distance < config.policy_tol) | (neutral & (step < config.policy_tol))
+    return certified, np.where(neutral & ~np.isfinite(distance), step, distance)
+
+
+class Checks(NamedTuple):
+    """The certificate's two measurements over a grid's seeds, compiled once."""
+
+    step: Callable[[Policy, np.ndarray], np.ndarray]
+    """(logits per agent [R, N, K_i, A_i], taus float[R]) -> step float[R, N]"""
+    contraction: Callable[[Policy, np.ndarray], np.ndarray]
+    """(logits, taus) -> contraction float[R, N]"""
+
+
+def make_checks(
     game: TabularGame,
     config: ExactPGConfig,
     symmetries: PolicySymmetries | None = None,
-) -> Polish:
-    """`config.newton_steps` damped Newton steps on the scaled objective of
-    `marl.tabular.exact_pg.learner_objective` for every seed of every run, accepted per
-    seed as the module docstring says. The runs are flattened and cut into
-    batches of at most POLISH_BATCH, so the program is compiled once per study."""
-    bases = [jnp.asarray(gauge_basis(a)) for _, a in game.policy_shapes]
+) -> Checks:
+    """`check_step` and `contraction` for every seed of every run: runs one after
+    another, seeds vmapped in chunks that fit MEMORY_BUDGET_BYTES (a
+    contraction estimate holds about JVP_FACTOR gradient evaluations' memory)."""
 
-    def polish_one(logits: Policy, tau: jax.Array) -> tuple[Policy, jax.Array]:
-        zero = tuple(jnp.zeros((k, a - 1)) for k, a in game.policy_shapes)
-        flat0, unravel = ravel_pytree(zero)
+    def step_one(logits: Policy, tau: jax.Array) -> jax.Array:
+        return check_step(game, logits, tau, config, symmetries)
 
-        def logits_at(z: jax.Array) -> Policy:
-            return tuple(
-                x + d @ b.T for x, d, b in zip(logits, unravel(z), bases, strict=True)
-            )
+    def radius_one(logits: Policy, tau: jax.Array, key: jax.Array) -> jax.Array:
+        return contraction(game, logits, tau, config, symmetries, key=key)
 
-        def value(z: jax.Array) -> jax.Array:
-            policy = softmax_policy(logits_at(z))
-            objective = learner_objective(game, policy, tau, config, symmetries)
-            return objective / (game.reward_range + tau)
+    steps_of = jax.jit(jax.vmap(step_one, in_axes=(0, None)))
+    radii_of = jax.jit(jax.vmap(radius_one, in_axes=(0, None, 0)))
+    chunk = int(
+        np.clip(MEMORY_BUDGET_BYTES // max(JVP_FACTOR * update_bytes(game), 1), 1, 4096)
+    )
 
-        def newton_move(z: jax.Array) -> tuple[jax.Array, jax.Array]:
-            """The Newton step at z and whether the Hessian there is negative
-            definite (its Cholesky factorization exists and is well conditioned)."""
-            grad = jax.grad(value)(z)
-            negated = -jax.hessian(value)(z)
-            factor = jnp.linalg.cholesky(negated)
-            diagonal = jnp.diagonal(factor)
-            condition = (jnp.min(diagonal) / jnp.max(diagonal)) ** 2
-            concave = jnp.all(jnp.isfinite(factor)) & (condition > NEWTON_CURVATURE)
-            move = jax.scipy.linalg.cho_solve((factor, True), grad)
-            return move, concave
+    def per_run(function: Callable, *, keyed: bool) -> Callable:
+        def measure(logits: Policy, taus: np.ndarray) -> np.ndarray:
+            num_runs, num_seeds = logits[0].shape[:2]
+            size = min(chunk, num_seeds)
+            padded = -(-num_seeds // size) * size
+            keys = jax.random.split(jax.random.key(0), padded)
+            out = np.zeros((num_runs, padded), np.float32)
+            for r in range(num_runs):
+                run = tuple(
+                    jnp.concatenate([x[r], jnp.repeat(x[r][:1], padded - num_seeds, 0)])
+                    for x in logits
+                )
+                tau = jnp.float32(taus[r])
+                for k in range(0, padded, size):
+                    part = tuple(x[k : k + size] for x in run)
+                    extra = (keys[k : k + size],) if keyed else ()
+                    out[r, k : k + size] = np.asarray(function(part, tau, *extra))
+            return out[:, :num_seeds]
 
-        def step(carry, _):
-            z, accepted = carry
-            move, concave = newton_move(z)
-            largest = jnp.max(jnp.abs(move))
-            move = move * jnp.minimum(1.0, NEWTON_RADIUS / jnp.maximum(largest, 1e-30))
-            new = z + move
-            ok = concave & jnp.all(jnp.isfinite(new))
-            ok = ok & (value(new) >= value(z) - 1e-7 * jnp.abs(value(z)))
-            return (jnp.where(ok, new, z), accepted | ok), None
+        return measure
 
-        (z, accepted), _ = jax.lax.scan(
-            step, (flat0, jnp.zeros((), bool)), None, length=config.newton_steps
-        )
-        accepted = accepted & newton_move(z)[1]
-        polished = logits_at(z)
-        return (
-            tuple(
-                jnp.where(accepted, p, x) for p, x in zip(polished, logits, strict=True)
-            ),
-            accepted,
-        )
-
-    batched = jax.jit(jax.vmap(polish_one))
-    hessian_bytes = update_bytes(game) * (free_parameters(game) + 1)
-    batch = int(np.clip(MEMORY_BUDGET_BYTES // max(hessian_bytes, 1), 1, POLISH_BATCH))
-
-    def polish(logits: Policy, taus: np.ndarray) -> tuple[Policy, np.ndarray]:
-        num_runs, num_seeds = logits[0].shape[:2]
-        total = num_runs * num_seeds
-        padded = -(-total // batch) * batch
-
-        def flat(x: Any) -> np.ndarray:
-            """[R, N, ...] (or [R * N]) -> [padded, ...], the first run repeated."""
-            x = np.asarray(x).reshape(total, *np.shape(x)[2:])
-            return np.concatenate([x, np.repeat(x[:1], padded - total, axis=0)])
-
-        flat_logits = tuple(flat(x) for x in logits)
-        flat_taus = flat(np.repeat(np.asarray(taus, np.float32), num_seeds))
-        pieces = [
-            batched(
-                tuple(x[k : k + batch] for x in flat_logits), flat_taus[k : k + batch]
-            )
-            for k in range(0, padded, batch)
-        ]
-        out, accepted = jax.tree.map(
-            lambda *xs: np.concatenate([np.asarray(x) for x in xs])[:total], *pieces
-        )
-        return (
-            tuple(
-                jnp.asarray(x.reshape(num_runs, num_seeds, *x.shape[1:])) for x in out
-            ),
-            accepted.reshape(num_runs, num_seeds),
-        )
-
-    return polish
-
-
-def uses_newton(game: TabularGame, config: ExactPGConfig) -> bool:
-    """Whether the polish applies: enabled, and a Hessian small enough to build."""
-    return config.newton_steps > 0 and 0 < free_parameters(game) <= NEWTON_MAX_PARAMS
+    return Checks(per_run(steps_of, keyed=False), per_run(radii_of, keyed=True))
 
 
 class CertifiedTrainer(NamedTuple):
@@ -218,8 +292,8 @@ class CertifiedTrainer(NamedTuple):
 
     config: ExactPGConfig
     trainer: Trainer  # the first `steps`
-    continuation: Trainer  # the continued windows (the flow: SGD)
-    polish: Polish | None
+    continuation: Trainer  # the continued windows (NPG)
+    checks: Checks
     label: str
 
 
@@ -230,21 +304,18 @@ def make_certified_trainer(
     *,
     label: str,
 ) -> CertifiedTrainer:
-    """The fastest trainer for `config`, its SGD continuation and (for small
-    games) the Newton polish; `symmetries` keep agents in their seats."""
+    """The fastest trainer for `config`, its NPG continuation and the checks;
+    `symmetries` keep agents in their seats."""
     trainer = fastest_trainer(game, config, symmetries)
     continuation = trainer
-    if config.optimizer != "sgd":
-        flow = dataclasses.replace(
-            config, optimizer="sgd", learning_rate=FLOW_LEARNING_RATE
+    if config.optimizer != "npg":
+        npg = dataclasses.replace(
+            config, optimizer="npg", learning_rate=CONTINUATION_RATE, npg_greed=1.0
         )
-        continuation = fastest_trainer(game, flow, symmetries)
-    polish = (
-        make_newton_polish(game, config, symmetries)
-        if uses_newton(game, config)
-        else None
+        continuation = fastest_trainer(game, npg, symmetries)
+    return CertifiedTrainer(
+        config, trainer, continuation, make_checks(game, config, symmetries), label
     )
-    return CertifiedTrainer(config, trainer, continuation, polish, label)
 
 
 def padded_rows(rows: np.ndarray, num_runs: int) -> np.ndarray:
@@ -270,15 +341,15 @@ def train_certified(
     keys: jax.Array,
     taus: np.ndarray,
 ) -> tuple[PGState, Certificate]:
-    """Every seed (keys [N]) at every tau (float[R]): `config.steps` steps, then the
-    taus with an uncertified seed continued window by window on the flow (after
-    the Newton polish, where there is one) until every seed is certified or
-    `config.max_steps` is reached. Returns the final states [R, N] and their
-    certificates; progress is logged after every window."""
-    config, trainer, polish, label = (
+    """Every seed (keys [N]) at every tau (float[R]): up to `config.steps` steps
+    (fewer when every seed is certified sooner), then the taus with an
+    uncertified seed continued with NPG, window by window, until every seed is
+    certified or `config.max_steps` is reached. Returns the final states [R, N]
+    and their certificates; progress is logged after every window."""
+    config, trainer, checks, label = (
         learner.config,
         learner.trainer,
-        learner.polish,
+        learner.checks,
         learner.label,
     )
     started = time.time()
@@ -286,66 +357,67 @@ def train_certified(
     num_runs = len(taus)
     states = trainer.init(keys, num_runs)
     num_seeds = int(states.grad_norm.shape[1])
-    change = np.full((num_runs, num_seeds), np.inf)
-    polished = np.zeros((num_runs, num_seeds), bool)
+    step = np.full((num_runs, num_seeds), np.inf, np.float32)
+    radius = np.full((num_runs, num_seeds), np.nan, np.float32)
     steps = np.zeros(num_runs, np.int64)
+    last_log = [started]
 
-    def certified_now(norm: np.ndarray, moved: np.ndarray) -> np.ndarray:
-        return (norm < config.grad_tol) & (moved < config.policy_tol)
+    def certified_now() -> np.ndarray:
+        return certified_by(step, radius, taus, config, game.reward_range)[0]
 
-    def check(rows: np.ndarray, before: PGState, after: PGState, ran: int) -> None:
-        """Records the window's policy change and steps, and logs progress."""
-        moved = policy_change(policies_of(before.logits), policies_of(after.logits))
-        change[rows] = np.asarray(moved)
-        steps[rows] += ran
-        norm = np.asarray(after.grad_norm)
-        log.info(
-            "%s: step %d (%.0f s), %d of %d runs certified",
-            label,
-            int(steps[rows].max()),
-            time.time() - started,
-            int(certified_now(norm, change[rows]).sum()),
-            norm.size,
-        )
+    def check(rows: np.ndarray) -> None:
+        """Measures runs `rows`: every seed's step, and the contraction of the
+        runs whose every seed has a step below policy_tol; logs progress."""
+        logits = tuple(x[rows] for x in states.logits)
+        step[rows] = checks.step(logits, taus[rows])
+        radius[rows] = np.nan
+        small = (step[rows] < config.policy_tol).all(axis=1)
+        if small.any():
+            chosen = rows[small]
+            radius[chosen] = checks.contraction(
+                tuple(x[chosen] for x in states.logits), taus[chosen]
+            )
+        now = time.time()
+        done = int(certified_now().sum())
+        if now - last_log[0] >= LOG_EVERY_SECONDS or done == step.size:
+            last_log[0] = now
+            log.info(
+                "%s: step %d/%d (%.0f s), %d of %d seeds certified",
+                label,
+                int(steps.max()),
+                config.max_steps,
+                now - started,
+                done,
+                step.size,
+            )
 
     all_rows = np.arange(num_runs)
     schedules = constant_schedules(jnp.asarray(taus), config.steps)
     bounds = [*range(0, config.steps, config.window), config.steps]
     for begin, end in itertools.pairwise(bounds):
-        before = states
         states = trainer.run(states, schedules[:, begin:end])[0]
-        check(all_rows, before, states, end - begin)
-    if learner.continuation is not trainer:  # onto the flow's optimizer state
+        steps += end - begin
+        check(all_rows)
+        if certified_now().all():
+            break
+    if learner.continuation is not trainer:  # onto NPG's (empty) optimizer state
         fresh = learner.continuation.init(keys, num_runs)
         states = fresh._replace(logits=states.logits, grad_norm=states.grad_norm)
-    trainer = learner.continuation
     while True:
-        certified = certified_now(np.asarray(states.grad_norm), change)
-        rows = np.flatnonzero(~certified.all(axis=1) & (steps < config.max_steps))
+        rows = np.flatnonzero(~certified_now().all(axis=1) & (steps < config.max_steps))
         if len(rows) == 0:
             break
         padded = padded_rows(rows, num_runs)
-        before = take_runs(states, padded)
-        if polish is not None:
-            logits, accepted = polish(before.logits, taus[padded])
-            before = before._replace(logits=logits)
-            polished[rows] |= accepted[: len(rows)]
         window = int(min(config.window, config.max_steps - steps[rows].max()))
-        after, _ = trainer.run(
-            before, constant_schedules(jnp.asarray(taus[padded]), window)
-        )
-        check(
-            rows,
-            take_runs(before, np.arange(len(rows))),
-            take_runs(after, np.arange(len(rows))),
-            window,
+        after, _ = learner.continuation.run(
+            take_runs(states, padded),
+            constant_schedules(jnp.asarray(taus[padded]), window),
         )
         states = put_runs(states, rows, after)
+        steps[rows] += window
+        check(rows)
+    certified, distance = certified_by(step, radius, taus, config, game.reward_range)
     certificate = Certificate(
-        certified_now(np.asarray(states.grad_norm), change),
-        np.asarray(states.grad_norm),
-        change,
-        steps,
-        polished,
+        certified, np.asarray(states.grad_norm), step, radius, distance, steps
     )
     return states, certificate
