@@ -203,6 +203,12 @@ SUMMARY_COLUMNS = (
     "best_sp",
     "best_other_play",
     "annealed_xp",
+    "order_with_agent_swaps",
+    "optimum",
+    "best_equivariant",
+    "recipe",
+    "annealed",
+    "other_play_xp",
 )
 
 
@@ -250,9 +256,39 @@ def summary_rows(
                     (p["other_play_value_best"] for p in op), default=None
                 ),
                 "annealed_xp": annealed[0] if annealed else None,
+                **price_columns(results),
             }
         )
     return rows
+
+
+def price_columns(results: dict[str, Any]) -> dict[str, Any]:
+    """The price of equivariance: the published optimum, the best value of an
+    equivariant policy (ascent inside them), the recipe's value (tie-aware
+    greedy SP at the smallest grid tau where every seed is certified at one
+    convention: there SP = XP), the annealed value (the noise-free run's
+    tie-aware greedy SP) and Other-Play's best tie-aware greedy XP."""
+    agreeing = [
+        p
+        for p in results["points"]
+        if p.get("num_conventions") == 1
+        and p.get("certified") in (None, results["num_seeds"])
+    ]
+    recipe = min(agreeing, key=lambda p: p["tau"]) if agreeing else None
+    annealed = [r for r in results.get("annealing", []) if r.get("grad_noise") == 0]
+    op = results.get("other_play", {})
+    op_points = [] if op.get("same_as_self_play") else op.get("points", [])
+    ascent = results.get("equivariant_ascent") or {}
+    return {
+        "order_with_agent_swaps": results.get("symmetry", {}).get(
+            "order_with_agent_swaps"
+        ),
+        "optimum": results.get("optimum"),
+        "best_equivariant": ascent.get("best_value"),
+        "recipe": recipe["sp_greedy_ties"] if recipe else None,
+        "annealed": annealed[0]["sp_greedy_ties"] if annealed else None,
+        "other_play_xp": max((p["xp_greedy_ties"] for p in op_points), default=None),
+    }
 
 
 SCREEN_COLUMNS = (
@@ -292,6 +328,24 @@ SUMMARY_SCREEN = (
     ("best SP", "best_sp"),
     ("best OP", "best_other_play"),
     ("annealed XP", "annealed_xp"),
+)
+PRICE_SCREEN = (
+    ("game", "game"),
+    ("h", "horizon"),
+    ("|G|", "symmetry_order"),
+    ("|G| swaps", "order_with_agent_swaps"),
+    ("optimum", "optimum"),
+    ("best equivariant", "best_equivariant"),
+    ("recipe", "recipe"),
+    ("annealed", "annealed"),
+    ("OP XP", "other_play_xp"),
+)
+PRICE_LEGEND = (
+    "The price of equivariance: |G| the symmetry group (seats kept; swaps: agents "
+    "may be relabelled too); best equivariant: the best J of ascent inside the "
+    "equivariant policies; recipe: greedy SP (= XP) at the first tau where every "
+    "seed is certified at one convention; annealed: greedy SP of the noise-free "
+    "annealing run; OP XP: Other-Play's best greedy XP (all tie-aware)."
 )
 
 
@@ -391,6 +445,10 @@ def main(argv: list[str] | None = None) -> int:
     if summary:
         print()
         print(format_table(summary, SUMMARY_SCREEN, legend=None))
+        priced = [r for r in summary if r.get("best_equivariant") is not None]
+        if priced:
+            print()
+            print(format_table(priced, PRICE_SCREEN, legend=PRICE_LEGEND))
     written = []
     if csv_path is not None:
         summary_path = csv_path.with_name(csv_path.stem + "_summary.csv")

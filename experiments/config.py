@@ -186,6 +186,10 @@ class TabularConfig:
     """Also run the grid (and tau*) with the other entropy weighting of
     `learner.entropy_weighting` (Dec-POMDPs; in matrix games they coincide)."""
     annealing: AnnealingConfig = dataclasses.field(default_factory=AnnealingConfig)
+    equivariant_ascent: bool = False
+    """Also ascend J (tau = 0) inside the equivariant policies from every seed:
+    the best value an equivariant policy reaches, beside the optimum the price
+    of equivariance (`experiments.studies.equivariant_ascent_study`)."""
     run_sampled: bool = False
     """Also train the sampled learner (`sampled`) at `sampled_taus`."""
     sampled: SampledPGConfig = dataclasses.field(default_factory=SampledPGConfig)

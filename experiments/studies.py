@@ -140,6 +140,7 @@ class Study(NamedTuple):
     symmetries: tuple[PolicySymmetries, PolicySymmetries]  # (group, seat-keeping)
     keys: jax.Array
     bound: float | None  # the uniqueness bound (2-player matrix games)
+    order_with_agent_swaps: int  # the group's order when agents may be swapped
 
     @property
     def upper(self) -> float:
@@ -328,6 +329,34 @@ def annealing_study(study: Study) -> list[dict[str, Any]]:
     return runs
 
 
+def equivariant_ascent_study(study: Study) -> dict[str, Any]:
+    """The best value over equivariant policies, for the price of equivariance:
+    J (tau = 0) ascended from every seed with the logits projected onto the
+    equivariant subspace of the seat-keeping group after every step
+    (`ExactPGConfig.stay_equivariant`), `learner.steps` steps of the learner's
+    optimizer. `best_value` is the better of the best seed's J and the seeds'
+    mean J after tie-aware greedification (which keeps an equivariant policy
+    equivariant): a lower bound on the best equivariant value, as ascent finds
+    local maxima."""
+    game, config = study.game, study.config
+    ascent = dataclasses.replace(config.learner, stay_equivariant=True, grad_noise=0.0)
+    trainer = fastest_trainer(game, ascent, study.symmetries[1])
+    states = train_schedule(
+        trainer,
+        study.keys,
+        constant_schedules(jnp.zeros(1), ascent.steps),
+        window=ascent.window,
+        label=f"{game.name} equivariant ascent",
+    )
+    (point,), _ = evaluate_runs(game, states, [{"tau": 0.0}], config, study.symmetries)
+    return {
+        "best_value": max(point["best_sp"], point["sp_greedy_ties"]),
+        "mean_value": point["sp"],
+        "steps": ascent.steps,
+        "point": point,
+    }
+
+
 def sampled_study(study: Study) -> dict[str, Any]:
     """The sampled learner (`marl.tabular.sampled_pg`) at `sampled_taus`."""
     game, config = study.game, study.config
@@ -374,11 +403,8 @@ def prepare(config: TabularConfig) -> Study:
         )
     log.info("%s: finding the symmetry group (nauty)", game.name)
     seat_group = symmetry_group(spec)
-    group = (
-        symmetry_group(spec, permute_agents=True)
-        if config.permute_agents
-        else seat_group
-    )
+    swap_group = symmetry_group(spec, permute_agents=True)
+    group = swap_group if config.permute_agents else seat_group
     log.info(
         "%s: symmetry group of order %d (%d generators)",
         game.name,
@@ -396,6 +422,7 @@ def prepare(config: TabularConfig) -> Study:
         (policy_symmetries(game, group), policy_symmetries(game, seat_group)),
         jax.random.split(jax.random.key(config.seed), config.seeds),
         bound,
+        swap_group.order,
     )
 
 
@@ -406,6 +433,10 @@ LATER_STUDIES: dict[str, tuple[Wanted, Callable[[Study], Any]]] = {
         weighting_study,
     ),
     "annealing": (lambda config, game: config.annealing.enabled, annealing_study),
+    "equivariant_ascent": (
+        lambda config, game: config.equivariant_ascent,
+        equivariant_ascent_study,
+    ),
     "sampled": (lambda config, game: config.run_sampled, sampled_study),
 }
 """The optional studies after the grid and Other-Play, by section name: (whether

@@ -115,6 +115,7 @@ def results_header(study: Study) -> dict[str, Any]:
         "entropy_weighting": config.learner.entropy_weighting,
         "symmetry": {
             "order": study.group.order,
+            "order_with_agent_swaps": study.order_with_agent_swaps,
             "permute_agents": config.permute_agents,
             "num_generators": len(study.group.generators),
         },
