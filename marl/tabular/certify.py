@@ -31,9 +31,11 @@ saddles, whose Jacobian grows some direction, are still refused.
 `train_certified` runs a grid of constant-tau runs for `steps`, checking after
 every window of `window` steps, then continues the runs that hold an
 uncertified seed with NPG (the learner itself if it is NPG, else NPG of
-learning rate CONTINUATION_RATE and greed 1: local steps that keep each seed in
-the basin the flow or Adam brought it to), window by window, up to
-`max_steps`. Adam, the benchmarks' start, keeps moving by about its learning
+learning rate CONTINUATION_RATE), window by window, up to `max_steps`. Near a
+stable fixed point NPG's map contracts onto it whatever its greed (the step is
+a fraction CONTINUATION_RATE of the way to softmax(Q / tau) at most), so a seed
+the flow or Adam brought close to one stays in its basin; far from one, NPG's
+basins are its own (docs/tabular.md). Adam, the benchmarks' start, keeps moving by about its learning
 rate near a fixed point, so it is never the continuation.
 """
 
@@ -310,7 +312,10 @@ def make_certified_trainer(
     continuation = trainer
     if config.optimizer != "npg":
         npg = dataclasses.replace(
-            config, optimizer="npg", learning_rate=CONTINUATION_RATE, npg_greed=1.0
+            config,
+            optimizer="npg",
+            learning_rate=CONTINUATION_RATE,
+            npg_greed=ExactPGConfig.npg_greed,
         )
         continuation = fastest_trainer(game, npg, symmetries)
     return CertifiedTrainer(

@@ -89,8 +89,8 @@ class ExactPGConfig:
     npg_greed: float = 30.0
     """NPG only: the step is learning_rate / (tau + reward_range / npg_greed)
     (`npg_step_size`). Large: fast, near-best responses at small tau, which may
-    jump between basins; 1: local steps that keep a seed in the basin it is in
-    (the continuation after the flow or Adam uses 1)."""
+    jump between basins far from a fixed point; small: steps no larger than a
+    few flow steps'."""
     objective: str = "selfplay"
     """'selfplay': J_tau; 'otherplay': Other-Play's J_OP + tau * entropy term."""
     grad_noise: float = 0.0
