@@ -440,15 +440,34 @@ def test_learner_defaults_follow_the_game_and_yield_to_overrides(tmp_path):
 
 
 def test_tabular_catalogue_benchmark_reports_its_optimum(tmp_path):
+    """...and, with `equivariant_ascent`, the best equivariant value beside it:
+    Dec-Tiger's left/right mirror (order 2, 4 with agent swaps) keeps the optimal
+    horizon-2 policy (listen, listen), so the price of equivariance is 0 here."""
     out = tmp_path / "run"
-    done = run_tabular("game=dectiger", "horizon=2", *TINY, f"hydra.run.dir={out}")
+    done = run_tabular(
+        "game=dectiger",
+        "horizon=2",
+        *TINY,
+        "equivariant_ascent=true",
+        "learner.steps=300",
+        "learner.max_steps=300",
+        f"hydra.run.dir={out}",
+    )
     assert done.returncode == 0, done.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["horizon"] == 2 and results["optimum"] == -4.0
     for point in results["points"]:
         assert point["best_sp_greedy"] <= -4.0 + 1e-4
+    assert results["symmetry"]["order"] == 2
+    assert results["symmetry"]["order_with_agent_swaps"] == 4
+    ascent = results["equivariant_ascent"]
+    assert ascent["point"]["equivariance_error"] < 1e-5
+    assert -4.0 - 1e-3 <= ascent["best_value"] <= -4.0 + 1e-4
     for row in compare_rows(out):
         assert float(row["gap_to_optimum"]) >= -1e-4
+    (summary,) = csv.DictReader((out / "comparison_summary.csv").open())
+    assert float(summary["best_equivariant"]) == ascent["best_value"]
+    assert float(summary["optimum"]) == -4.0
 
 
 @pytest.mark.parametrize(
