@@ -35,8 +35,8 @@ learning rate CONTINUATION_RATE), window by window, up to `max_steps`. Near a
 stable fixed point NPG's map contracts onto it whatever its greed (the step is
 a fraction CONTINUATION_RATE of the way to softmax(Q / tau) at most), so a seed
 the flow or Adam brought close to one stays in its basin; far from one, NPG's
-basins are its own (docs/tabular.md). Adam, the benchmarks' start, keeps moving by about its learning
-rate near a fixed point, so it is never the continuation.
+basins are its own (docs/tabular.md). Adam, the benchmarks' start, keeps moving
+by about its learning rate near a fixed point, so it is never the continuation.
 """
 
 from __future__ import annotations
