@@ -139,38 +139,25 @@ def test_reward_matrix_and_transition_and_observation_rows(ja, s):
 
 @pytest.mark.parametrize("ja", JA)
 def test_transition_and_observation_matrices(ja):
+    def spelled_transition(matrix: np.ndarray) -> str:
+        return "".join(
+            f"T: {names(a)} : {STATES[m]} : {STATES[n]} : {matrix[m, n]}\n"
+            for a in ja[1]
+            for m in range(3)
+            for n in range(3)
+        )
+
     matrix = np.array([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2], [0.1, 0.1, 0.8]])
+    rows = "".join(" ".join(map(str, r)) + "\n" for r in matrix)
+    same(f"T: {ja[0]} :\n{rows}", spelled_transition(matrix))
+    same(f"T: {ja[0]} :\nidentity\n", spelled_transition(np.eye(3)))
     every_jo = list(itertools.product(*OBSERVATIONS))
-    for kind, body, spelled in (
-        (
-            "T",
-            "".join(" ".join(map(str, r)) + "\n" for r in matrix),
-            "".join(
-                f"T: {names(a)} : {STATES[m]} : {STATES[n]} : {matrix[m, n]}\n"
-                for a in ja[1]
-                for m in range(3)
-                for n in range(3)
-            ),
+    same(
+        f"O: {ja[0]} :\n" + "".join(" ".join(map(str, ROW_O)) + "\n" for _ in range(3)),
+        "".join(
+            f"O: {names(a)} : {STATES[m]} : {names(o)} : {ROW_O[k]}\n"
+            for a in ja[1]
+            for m in range(3)
+            for k, o in enumerate(every_jo)
         ),
-        (
-            "T",
-            "identity\n",
-            "".join(
-                f"T: {names(a)} : {STATES[m]} : {STATES[n]} : {float(m == n)}\n"
-                for a in ja[1]
-                for m in range(3)
-                for n in range(3)
-            ),
-        ),
-        (
-            "O",
-            "".join(" ".join(map(str, ROW_O)) + "\n" for _ in range(3)),
-            "".join(
-                f"O: {names(a)} : {STATES[m]} : {names(o)} : {ROW_O[k]}\n"
-                for a in ja[1]
-                for m in range(3)
-                for k, o in enumerate(every_jo)
-            ),
-        ),
-    ):
-        same(f"{kind}: {ja[0]} :\n{body}", spelled)
+    )
