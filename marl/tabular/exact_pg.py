@@ -18,7 +18,7 @@ descent) instead: every agent moves, at every information state h,
 
 with Q_i(h, a) the soft value of action a at h (expected reward to the end plus tau
 times the entropy bonus of every later information state, given h, a and the
-others' policies) and eta = learning_rate / (reward_range + tau). See
+others' policies) and eta = learning_rate / (tau + reward_range / npg_greed). See
 `natural_direction` for the exact form on the reach-weighted, finite-horizon
 objective and for what happens where the weighting gives an information state no
 weight (Cen, Cheng, Chen, Wei, Chi 2021, "Fast global convergence of natural policy
@@ -66,7 +66,8 @@ class ExactPGConfig:
     steps: int = 5000
     """Gradient steps per run."""
     learning_rate: float = 0.5
-    """Step size, in units of 1 / (reward_range + tau)."""
+    """Step size, in units of 1 / (reward_range + tau) (NPG: of
+    1 / (tau + reward_range / npg_greed), see `npg_step_size`)."""
     optimizer: str = "sgd"
     """'sgd' approximates the gradient flow; 'adam' is faster but not a flow;
     'npg' is entropy-regularized natural policy gradient (policy mirror descent,
