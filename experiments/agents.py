@@ -31,7 +31,7 @@ from experiments.ippo_runs import (
 from games.envs.contract import Environment
 from marl.deep.checkpoint import ForeignCheckpointError
 from marl.deep.ippo import IPPOConfig, make_policy_for
-from marl.deep.networks import Params, Policy
+from marl.deep.networks import Network, Params
 from marl.trainer import ConfigError
 
 ARCHITECTURE_FIELDS = ("network", "hidden_sizes", "gru_size", "share_parameters")
@@ -194,6 +194,6 @@ def duplicate_warnings(agents: list[Agent], params: Params) -> list[str]:
     return warnings
 
 
-def seat_policy(ippo: IPPOConfig, env: Environment) -> Policy:
-    """The per-seat `Policy` that plays seats of any agents of this network."""
+def seat_policy(ippo: IPPOConfig, env: Environment) -> Network:
+    """The per-seat `Network` that plays seats of any agents of this configuration."""
     return make_policy_for(dataclasses.replace(ippo, share_parameters=False), env)

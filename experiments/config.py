@@ -29,7 +29,7 @@ import games
 from marl.files import OutputDirError, atomic_write_bytes, check_writable
 from marl.tabular.exact_pg import ExactPGConfig
 from marl.tabular.sampled_pg import SampledPGConfig
-from marl.trainer import ConfigError
+from marl.trainer import ConfigError, check_fields
 
 T = TypeVar("T")
 
@@ -65,13 +65,17 @@ class CriticalTauConfig:
     width by points + 1."""
 
     def __post_init__(self) -> None:
-        ok = self.lower > 0 and self.rtol > 0 and self.convention_tol > 0
-        ok = ok and self.points >= 1
-        if not ok or (self.upper is not None and self.upper <= self.lower):
-            raise ConfigError(
-                "critical_tau: need 0 < lower < upper, rtol > 0, convention_tol > 0, "
-                "points >= 1"
-            )
+        rules = {
+            "lower": (self.lower > 0, "must be > 0"),
+            "upper": (
+                self.upper is None or self.upper > self.lower,
+                f"must be null or > critical_tau.lower={self.lower}",
+            ),
+            "rtol": (self.rtol > 0, "must be > 0"),
+            "convention_tol": (self.convention_tol > 0, "must be > 0"),
+            "points": (self.points >= 1, "must be >= 1"),
+        }
+        check_fields(self, rules, "critical_tau.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,11 +92,19 @@ class AnnealingConfig:
     logits equivariant (see ExactPGConfig.stay_equivariant)."""
 
     def __post_init__(self) -> None:
-        start_ok = self.tau_start is None or self.tau_start > self.tau_end
-        if not (self.tau_end > 0 and start_ok and self.steps >= 1):
-            raise ConfigError("annealing: need tau_start > tau_end > 0 and steps >= 1")
-        if not self.grad_noise or any(x < 0 for x in self.grad_noise):
-            raise ConfigError("annealing.grad_noise must be a non-empty list of >= 0")
+        rules = {
+            "tau_end": (self.tau_end > 0, "must be > 0"),
+            "tau_start": (
+                self.tau_start is None or self.tau_start > self.tau_end,
+                f"must be null or > annealing.tau_end={self.tau_end}",
+            ),
+            "steps": (self.steps >= 1, "must be >= 1"),
+            "grad_noise": (
+                len(self.grad_noise) > 0 and all(x >= 0 for x in self.grad_noise),
+                "must be a non-empty list of numbers >= 0",
+            ),
+        }
+        check_fields(self, rules, "annealing.")
 
 
 # The exact learner's defaults (conf/tabular.yaml reads them through the
@@ -111,13 +123,13 @@ LEARNER_DEFAULTS: dict[str, dict[str, Any]] = {
         "learning_rate": 0.5,
         "steps": 5000,
         "window": 500,
-        "max_steps": 50000,
+        "max_steps": 20000,
         "policy_tol": 1e-5,
     },
     "benchmark": {
         "optimizer": "adam",
         "learning_rate": 0.05,
-        "steps": 500,
+        "steps": 150,
         "window": 50,
         "max_steps": 2000,
         # float32 resolves an NPG step to about 1e-7 of the reward range, and
@@ -230,11 +242,7 @@ class TabularConfig:
                 "must be a list of finite numbers >= 0",
             ),
         }
-        for field, (ok, rule) in rules.items():
-            if not ok:
-                raise ConfigError(
-                    f"{field}={getattr(self, field)!r} is impossible ({rule})"
-                )
+        check_fields(self, rules)
 
 
 def writable(node: DictConfig) -> DictConfig:
@@ -468,6 +476,41 @@ def record_run(run_dir: pathlib.Path) -> None:
     _ACCEPTED.set(None)
 
 
+def finished_results(
+    run_dir: pathlib.Path,
+    same_config: Callable[[dict[str, Any]], bool],
+    *,
+    refuse_unreadable: bool,
+) -> dict[str, Any] | None:
+    """The results.json that `run_dir` already holds for this configuration, or
+    None when it holds none. `same_config(stored config)` decides whether the
+    stored run is this one; another configuration's results are refused
+    (`ConfigError`), as are results that cannot be read back when
+    `refuse_unreadable` (an IPPO run, whose checkpoints would be reused), while
+    otherwise (a tabular run) they are redone."""
+    from experiments.results import RESULTS_FILE, read_results
+
+    path = run_dir / RESULTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        results = read_results(path)
+        same = same_config(results["config"])
+    except ConfigError:
+        raise
+    except Exception as error:  # unreadable JSON, or an unknown config schema
+        if not refuse_unreadable:
+            return None
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(f"{path} cannot be read back ({first})") from None
+    if not same:
+        raise ConfigError(
+            f"{run_dir} holds the results of a different configuration; choose "
+            "another hydra.run.dir (or hydra.sweep.dir)"
+        )
+    return results
+
+
 FAILED_JOBS_FILE = "failed_jobs.txt"
 
 
@@ -494,6 +537,25 @@ class FailedJobs(Callback):
             sys.exit(2)
 
 
+DEFAULT_OUTPUT_ROOTS = ("outputs", "multirun")
+"""Where the confs' default run directories live (conf/tabular.yaml, ippo.yaml)."""
+
+
+def _remove_if_empty(run_dir: pathlib.Path) -> None:
+    """Removes the run directory if it is empty, and then its parents that are
+    empty up to and including a default output root (`outputs/`, `multirun/`
+    under the working directory): hydra makes them all before the job starts, so
+    a refused first run leaves no trace. Directories elsewhere are the user's."""
+    roots = [pathlib.Path.cwd() / root for root in DEFAULT_OUTPUT_ROOTS]
+    path = run_dir.absolute()
+    while path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+        parent = path.parent
+        if not any(parent == root or root in parent.parents for root in roots):
+            break
+        path = parent
+
+
 def _refused(run_dir: pathlib.Path, error: BaseException, multirun: bool) -> None:
     """The one line of a refused run, with its directory removed if the refusal
     left it empty (hydra makes it before the job starts); in a sweep, the failure
@@ -501,8 +563,7 @@ def _refused(run_dir: pathlib.Path, error: BaseException, multirun: bool) -> Non
     from hydra.core.hydra_config import HydraConfig
 
     message = one_line(error) if is_config_error(error) else str(error)
-    if run_dir.is_dir() and not any(run_dir.iterdir()):
-        run_dir.rmdir()
+    _remove_if_empty(run_dir)
     if not multirun:
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)

@@ -58,14 +58,14 @@ from marl.deep.hle_play import (
     import_pyhanabi,
 )
 from marl.deep.ippo import IPPOConfig
-from marl.deep.networks import Policy
+from marl.deep.networks import Network
 from marl.deep.play import Seats, identity_seats, seat_params
 from marl.trainer import ConfigError
 
 
 @functools.cache
-def per_seat_policy(ippo: IPPOConfig, params: hanabi.HanabiParams) -> Policy:
-    """The per-seat `Policy` of a run's network (one object per configuration, so
+def per_seat_policy(ippo: IPPOConfig, params: hanabi.HanabiParams) -> Network:
+    """The per-seat `Network` of a run (one object per configuration, so
     that the jitted plays above compile once per process)."""
     return seat_policy(ippo, environment(params))
 

@@ -35,9 +35,11 @@ from omegaconf import DictConfig, OmegaConf
 from experiments.config import (
     CONF_DIR,
     as_program,
+    finished_results,
     hydra_entry,
     record_run,
     run_or_exit,
+    to_config,
 )
 from experiments.ippo_runs import (
     CHECKPOINT_DIR,
@@ -47,12 +49,12 @@ from experiments.ippo_runs import (
     TrainingDiverged,
     append_line,
     chunk_ends,
-    finished_results,
     load_latest,
     read_metrics,
     save_all,
     trainer_of,
     truncate_metrics,
+    upgrade,
     write_config,
 )
 from experiments.results import RESULTS_FILE, run_metadata, write_json
@@ -251,7 +253,14 @@ def run(config: IPPORunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None:
     the run stopped early)."""
     started = time.time()
     if config.resume == "auto":
-        finished = finished_results(config, run_dir)
+        training = config.training_hash()
+        finished = finished_results(
+            run_dir,
+            lambda previous: (
+                to_config(upgrade(previous), IPPORunConfig).training_hash() == training
+            ),
+            refuse_unreadable=True,
+        )
         if finished is not None:
             record_run(run_dir)  # the resubmission, in the run's log
             log.info(

@@ -31,8 +31,7 @@ import jax.numpy as jnp
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.config import to_config, writable
-from experiments.results import RESULTS_FILE, read_results
+from experiments.config import writable
 from games.envs.contract import (
     Environment,
     EnvironmentOptionError,
@@ -52,7 +51,7 @@ from marl.deep.checkpoint import (
 from marl.deep.ippo import IPPOConfig, IPPOState, make_ippo_trainer
 from marl.files import atomic_write_bytes
 from marl.sharding import place_grid, runs_mesh
-from marl.trainer import ConfigError, Trainer
+from marl.trainer import ConfigError, Trainer, check_fields
 
 log = logging.getLogger("experiments.ippo")
 METRICS_FILE = "metrics.jsonl"
@@ -141,11 +140,7 @@ class IPPORunConfig:
                 "must be null or >= 1",
             ),
         }
-        for field, (ok, rule) in rules.items():
-            if not ok:
-                raise ConfigError(
-                    f"{field}={getattr(self, field)!r} is impossible ({rule})"
-                )
+        check_fields(self, rules)
 
     @property
     def coefs(self) -> list[float]:
@@ -385,28 +380,3 @@ def write_config(run_dir: pathlib.Path, config: IPPORunConfig) -> None:
         run_dir / CONFIG_FILE,
         OmegaConf.to_yaml(OmegaConf.structured(config)).encode(),
     )
-
-
-def finished_results(
-    config: IPPORunConfig, run_dir: pathlib.Path
-) -> dict[str, Any] | None:
-    """The results.json that `run_dir` already holds for this configuration (same
-    training hash), or None when it holds none; results of another configuration
-    are refused, as its checkpoints would be."""
-    path = run_dir / RESULTS_FILE
-    if not path.is_file():
-        return None
-    try:
-        results = read_results(path)
-        previous = to_config(upgrade(results["config"]), IPPORunConfig)
-    except ConfigError:
-        raise
-    except Exception as error:  # unreadable JSON, or an unknown config schema
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ConfigError(f"{path} cannot be read back ({first})") from None
-    if previous.training_hash() != config.training_hash():
-        raise ConfigError(
-            f"{run_dir} holds the results of a different configuration; choose "
-            "another hydra.run.dir (or hydra.sweep.dir)"
-        )
-    return results

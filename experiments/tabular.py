@@ -26,6 +26,7 @@ from experiments.config import (
     CONF_DIR,
     TabularConfig,
     as_program,
+    finished_results,
     hydra_entry,
     learner_default,
     record_run,
@@ -34,7 +35,6 @@ from experiments.config import (
 )
 from experiments.results import (
     RESULTS_FILE,
-    read_results,
     run_metadata,
     write_json,
     write_npz,
@@ -74,26 +74,6 @@ def game_label(game: str, game_file: str | None) -> str:
     for suffix in (".gz", ".dpomdp", ".yaml", ".yml"):
         name = name.removesuffix(suffix)
     return name
-
-
-def finished_results(
-    config: TabularConfig, run_dir: pathlib.Path
-) -> dict[str, Any] | None:
-    """The results.json that `run_dir` already holds for this configuration, or
-    None when it holds none or an unreadable one (the run is redone); results of
-    another configuration are refused."""
-    path = run_dir / RESULTS_FILE
-    try:
-        results = read_results(path)
-        previous = dict(results["config"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if results_fields(previous) != results_fields(stored_config(config)):
-        raise ConfigError(
-            f"{run_dir} holds the results of a different configuration; choose "
-            "another hydra.run.dir (or hydra.sweep.dir)"
-        )
-    return results
 
 
 def results_header(study: Study) -> dict[str, Any]:
@@ -185,7 +165,12 @@ def write_run(
 def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     """Trains, evaluates and writes every output of one run; returns the results."""
     started = time.time()
-    finished = finished_results(config, run_dir)  # refuses another config's
+    stored = results_fields(stored_config(config))
+    finished = finished_results(  # refuses another config's
+        run_dir,
+        lambda previous: results_fields(dict(previous)) == stored,
+        refuse_unreadable=False,
+    )
     if finished is not None and (config.skip_finished or config.resume):
         record_run(run_dir)  # the resubmission, in the run's log
         log.info("%s: already finished; nothing to do", run_dir / RESULTS_FILE)

@@ -32,7 +32,7 @@ from games.envs import hanabi
 from games.envs.hanabi.environment import environment
 from marl.deep import play as games_play
 from marl.deep.ippo import IPPOConfig, make_ippo_trainer, seed_keys
-from marl.deep.networks import Policy
+from marl.deep.networks import Network
 from marl.sharding import num_shards, place_grid, runs_mesh
 from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg
 from marl.trainer import constant_schedules
@@ -139,7 +139,7 @@ def ippo(arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
         arrays[f"ippo_{k}"] = leaf
 
 
-def constant_policy(num_players: int) -> Policy:
+def constant_policy(num_players: int) -> Network:
     """Per-seat agents whose logits are their parameters, whatever they see."""
 
     def step(seat_params: Any, carry: Any, obs: Any, actors: Any, first: Any) -> Any:
@@ -148,7 +148,7 @@ def constant_policy(num_players: int) -> Policy:
     def unused(*args: Any) -> Any:
         raise NotImplementedError
 
-    return Policy(
+    return Network(
         init=unused,
         initial_carry=lambda n: jnp.zeros((n, num_players, 0)),
         step=step,

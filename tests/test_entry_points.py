@@ -48,6 +48,18 @@ def test_tabular_run_writes_results_policies_and_figure(monkeypatch, tmp_path):
     assert (tmp_path / ".hydra" / "config.yaml").exists()
 
 
+def test_a_refused_run_leaves_no_directory_behind(monkeypatch, tmp_path, capsys):
+    # The default run directory, outputs/tabular/<time>_<game>, is made by hydra
+    # before the job starts; a refusal removes it and the empty roots above it.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()  # the user's own empty directory stays
+    with pytest.raises(SystemExit) as stop:
+        run_tabular(monkeypatch, "game=lever", "seeds=1")
+    assert stop.value.code == 2
+    assert "seeds=1 is impossible" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
 def test_tabular_run_from_a_game_file(monkeypatch, tmp_path):
     game_file = tmp_path / "stag.yaml"
     game_file.write_text("name: stag_hunt\npayoff: [[4, 0], [3, 3]]\n")

@@ -157,6 +157,16 @@ def test_config_rejects_impossible_values_with_the_field_name(field, value):
         dataclasses.replace(ExactPGConfig(), **{field: value})
 
 
+@pytest.mark.parametrize("steps, max_steps", [(60000, 20000), (5000, 10)])
+def test_steps_beyond_max_steps_names_both_fields(steps, max_steps):
+    # Whichever of the two the user set, both values are in the one line.
+    with pytest.raises(ConfigError) as error:
+        ExactPGConfig(steps=steps, max_steps=max_steps)
+    assert f"learner.steps={steps} is more than learner.max_steps={max_steps}" in (
+        str(error.value)
+    )
+
+
 @pytest.mark.parametrize("name", MATRIX_GAMES_2P)
 def test_matrix_fast_path_equals_the_general_exact_learner(name):
     game = games.make(name)

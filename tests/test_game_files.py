@@ -97,7 +97,9 @@ BAD_MATRIX = [
     ("payoff: [[1, 0], [0, 1]]\n", "name: is missing"),
     ("name: x\n", "(top level): needs 'payoff' (a matrix game) or horizon"),
     ("name: x\nhorizon: 1\n", "agents: is missing"),
-    ("name: x\npayoff: [[1]]\nrewards: 3\n", "unknown key 'rewards'"),
+    ("name: x\npayoff: [[1]]\nrewards: 3\n", "unknown key 'rewards' (allowed: "),
+    # A misspelt 'payoff' reads as a Dec-POMDP key: the hint names 'payoff'.
+    ("name: x\npayof: [[1, 0], [0, 1]]\n", "did you mean 'payoff'? a Dec-POMDP"),
     (
         "name: x\npayoff: [[1, 0]]\naction_names: [[a, b]]\n",
         "action_names: expected one list per player",

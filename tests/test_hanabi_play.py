@@ -14,13 +14,13 @@ from games.envs import hanabi
 from games.envs.hanabi.environment import environment
 from marl.deep import play as hp
 from marl.deep.ippo import IPPOConfig, make_train, seed_keys
-from marl.deep.networks import Policy, make_policy
+from marl.deep.networks import Network, make_policy
 from marl.deep.rollout import observe
 
 SMALL = hanabi.make_params("Hanabi-Small", 2)  # 2 colors, hands of 2
 
 
-def constant_policy(params: hanabi.HanabiParams) -> Policy:
+def constant_policy(params: hanabi.HanabiParams) -> Network:
     """Hand-made per-seat agents: seat p's logits are its parameters `logits[p]`,
     whatever it observes (no memory)."""
     num_players = params.num_players
@@ -31,7 +31,7 @@ def constant_policy(params: hanabi.HanabiParams) -> Policy:
     def unused(*args):
         raise NotImplementedError
 
-    return Policy(
+    return Network(
         init=unused,
         initial_carry=lambda n: jnp.zeros((n, num_players, 0)),
         step=step,
@@ -165,7 +165,7 @@ def test_permuted_copy_of_a_policy_that_never_hints_color_plays_exactly_like_it(
         )(seats, key)
         for row in scores[1:]:
             np.testing.assert_array_equal(np.asarray(row), np.asarray(scores[0]))
-    error = hp.equivariance_error(
+    error = hp.visited_equivariance_tv(
         policy, seats, syms, environment(params), key=key, num_games=10
     )
     np.testing.assert_allclose(np.asarray(error), 0.0, atol=1e-7)
@@ -206,7 +206,7 @@ def test_equivariance_error_sees_a_color_convention_and_only_where_it_matters():
     seats = {"logits": jnp.asarray(np.stack([logits] * 2))}
     syms = hanabi.all_color_permutations(SMALL)  # identity, swap
     error = np.asarray(
-        hp.equivariance_error(
+        hp.visited_equivariance_tv(
             policy, seats, syms, environment(SMALL), key=jax.random.key(4), num_games=32
         )
     )

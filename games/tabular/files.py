@@ -13,6 +13,7 @@ Dec-POMDP (documented in docs/game_files.md)::
 
 from __future__ import annotations
 
+import difflib
 import pathlib
 import re
 from typing import Any
@@ -189,9 +190,18 @@ def parse_game(data: Any) -> DecPOMDP | MatrixGame:
 def _check_keys(field: str, data: dict, allowed: set[str], required: set[str]) -> None:
     unknown = sorted(set(map(str, data)) - allowed)
     if unknown:
-        raise GameSpecError(
-            field, f"unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})"
-        )
+        key = unknown[0]
+        # A Dec-POMDP is assumed when 'payoff' is absent: a misspelt 'payoff'
+        # must be suggested too, and the other kind named.
+        decpomdp_top = field == "(top level)" and allowed == DECPOMDP_KEYS
+        known = allowed | MATRIX_KEYS if decpomdp_top else allowed
+        close = difflib.get_close_matches(key, sorted(known), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        kinds = f"allowed: {', '.join(sorted(allowed))}"
+        if decpomdp_top:
+            kinds = f"a Dec-POMDP's keys are {', '.join(sorted(allowed))}; a "
+            kinds += "matrix game's are " + ", ".join(sorted(MATRIX_KEYS))
+        raise GameSpecError(field, f"unknown key '{key}' ({hint}{kinds})")
     missing = sorted(required - set(data))
     if missing:
         raise GameSpecError(

@@ -19,7 +19,7 @@ import numpy as np
 
 from games.envs.contract import Environment, Symmetries
 from marl.deep import play as games_play
-from marl.deep.networks import Params, Policy
+from marl.deep.networks import Network, Params
 from marl.sharding import memory_analysis, memory_available, runs_mesh, sharded_map
 from marl.trainer import ConfigError
 from marl.xp_stats import assignment_summary, matrix_summary, seat_assignments
@@ -185,7 +185,7 @@ def game_endings(
 
 
 def evaluate(
-    policy: Policy,
+    policy: Network,
     agent_params: Params,
     env: Environment,
     groups_of: list[str],
@@ -347,7 +347,7 @@ def evaluate(
 def symmetry_measures(
     agent_params: Params,
     env: Environment,
-    policy: Policy,
+    policy: Network,
     *,
     share_parameters: bool,
     key: jax.Array,
@@ -365,7 +365,7 @@ def symmetry_measures(
 
     def measure(agent: Params) -> tuple[jax.Array, jax.Array]:
         seats = games_play.seat_params(agent, env.num_players, share_parameters)
-        error = games_play.equivariance_error(
+        error = games_play.visited_equivariance_tv(
             policy, seats, syms, env, key=key, num_games=num_games
         )
         scores = games_play.permuted_copy_scores(

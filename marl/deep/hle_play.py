@@ -30,7 +30,7 @@ import numpy as np
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
 from games.envs.hanabi.hle import HleDealer, canonical_encoder, hle_config, legal_uids
-from marl.deep.networks import Policy
+from marl.deep.networks import Network
 from marl.deep.play import Seats, choose, deal, decide_from, play
 
 AGREEMENT_SES = 2.0
@@ -66,7 +66,9 @@ def _deal(key: jax.Array, params: hanabi.HanabiParams, num_games: int) -> jax.Ar
 
 
 @functools.cache
-def _decide(policy: Policy, greedy: bool) -> Callable[..., tuple[jax.Array, jax.Array]]:
+def _decide(
+    policy: Network, greedy: bool
+) -> Callable[..., tuple[jax.Array, jax.Array]]:
     """jit: (seats, carry [N, P, H], obs uint8[N, P, O], actor int32[N], first
     bool[N], legal bool[N, A], act_key, t) -> (carry, action int32[N]).
 
@@ -97,7 +99,7 @@ def _decide(policy: Policy, greedy: bool) -> Callable[..., tuple[jax.Array, jax.
 
 
 def play_hle(
-    policy: Policy,
+    policy: Network,
     seats: Seats,
     params: hanabi.HanabiParams,
     *,
@@ -109,7 +111,7 @@ def play_hle(
 ) -> np.ndarray:
     """Plays N games in HLE's C++ game, stepped in lockstep; int32[N] scores.
 
-    policy, seats: as `marl.deep.play.play` (a per-seat `Policy`, seat
+    policy, seats: as `marl.deep.play.play` (a per-seat `Network`, seat
     parameters with leading [P]). Moves are sampled with keys derived from `key`
     as `play` derives them (or taken greedily, the argmax over legal moves).
     decks: int32[N, D] card ids to deal in order (e.g. `jax_decks`), dealt with
@@ -174,7 +176,7 @@ def play_hle(
 
 @functools.cache
 def _jax_play(
-    policy: Policy, params: hanabi.HanabiParams, num_games: int, greedy: bool
+    policy: Network, params: hanabi.HanabiParams, num_games: int, greedy: bool
 ) -> Callable[[Seats, jax.Array], jax.Array]:
     """jit(`marl.deep.play.play`) over (seats, key), compiled once per policy."""
 
@@ -233,7 +235,7 @@ class Agreement:
 
 
 def check(
-    policy: Policy,
+    policy: Network,
     seats: Seats,
     params: hanabi.HanabiParams,
     *,

@@ -47,8 +47,8 @@ from jax.sharding import Mesh
 
 from games.envs.contract import Environment
 from marl.deep.networks import (
+    Network,
     Params,
-    Policy,
     make_policy,
 )
 from marl.deep.ppo import ENTROPY_ACCOUNTINGS, LossInfo, PPOBatch, gae, ppo_loss
@@ -61,9 +61,9 @@ from marl.deep.rollout import (
     symmetry_tables,
 )
 from marl.trainer import (
-    ConfigError,
     Learner,
     Trainer,
+    check_fields,
     global_norm,
     make_trainer,
     run_schedule,
@@ -183,11 +183,7 @@ class IPPOConfig:
             ),
             "seed": (self.seed >= 0, "must be >= 0"),
         }
-        for field, (ok, rule) in rules.items():
-            if not ok:
-                raise ConfigError(
-                    f"ippo.{field}={getattr(self, field)!r} is impossible ({rule})"
-                )
+        check_fields(self, rules, "ippo.")
 
     @property
     def recurrent(self) -> bool:
@@ -231,8 +227,8 @@ class Metrics(NamedTuple):
     grad_norm: jax.Array  # float32: mean global gradient norm before clipping
 
 
-def make_policy_for(config: IPPOConfig, env: Environment) -> Policy:
-    """The `marl.deep.networks.Policy` that `config` describes for the game `env`."""
+def make_policy_for(config: IPPOConfig, env: Environment) -> Network:
+    """The `marl.deep.networks.Network` that `config` describes for the game `env`."""
     return make_policy(
         num_players=env.num_players,
         num_actions=env.num_actions,
@@ -243,7 +239,7 @@ def make_policy_for(config: IPPOConfig, env: Environment) -> Policy:
     )
 
 
-def make_optimizer(config: IPPOConfig) -> optax.GradientTransformation:
+def ppo_optimizer(config: IPPOConfig) -> optax.GradientTransformation:
     """Global-norm clipping then Adam; with `anneal_lr` the rate falls linearly to 0,
     constant within an update (epochs x minibatches optimizer steps)."""
     steps_per_update = config.update_epochs * config.num_minibatches
@@ -266,7 +262,7 @@ def _standardize(x: jax.Array) -> jax.Array:
 def make_ippo(config: IPPOConfig, env: Environment) -> Learner:
     """IPPO for the game `env` as an `(init, update)` pair over `IPPOState`."""
     policy = make_policy_for(config, env)
-    optimizer = make_optimizer(config)
+    optimizer = ppo_optimizer(config)
     per_seat = not config.share_parameters
     symmetries = symmetry_tables(env, config.other_play)
     num_symmetries = 1 if symmetries is None else symmetries.size

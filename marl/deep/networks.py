@@ -168,7 +168,7 @@ class ActorCritic(nn.Module):
         return carry, logits, value
 
 
-class Policy(NamedTuple):
+class Network(NamedTuple):
     """A P-seat actor-critic as pure functions.
 
     N environments, T time steps, P seats, D deciding seats per step, O
@@ -204,8 +204,8 @@ def make_policy(
     hidden_sizes: Sequence[int],
     gru_size: int = 0,
     share_parameters: bool = True,
-) -> Policy:
-    """The `Policy` of a P-seat game with `ActorCritic` seats (any number of
+) -> Network:
+    """The `Network` of a P-seat game with `ActorCritic` seats (any number of
     deciding seats per step: the `actors` given to `step`).
 
     gru_size: 0 for a feed-forward network, else the GRU's units.
@@ -272,4 +272,4 @@ def make_policy(
         _, (logits, value) = jax.lax.scan(body, carry, (obs, actors, first))
         return logits, value
 
-    return Policy(init, initial_carry, step, evaluate)
+    return Network(init, initial_carry, step, evaluate)

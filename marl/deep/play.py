@@ -11,7 +11,7 @@ transformed game, are read back in the real game's action ids (entry
 2020) and by the equivariance checks below (Hanabi: the color permutations).
 
 Seat parameters are stacked on a leading [P] axis and played with a per-seat
-`marl.deep.networks.Policy` (`make_policy(..., share_parameters=False)`), so one
+`marl.deep.networks.Network` (`make_policy(..., share_parameters=False)`), so one
 compiled program plays any assignment of agents to seats, and a `vmap` (or
 `lax.map`) over assignments plays a whole cross-play matrix in one jitted call.
 A recurrent agent's memory advances at every step, deciding or not, as in
@@ -31,7 +31,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from games.envs.contract import Environment, Symmetries
-from marl.deep.networks import Params, Policy, masked_log_probs, masked_logits
+from marl.deep.networks import Network, Params, masked_log_probs, masked_logits
 from marl.sharding import runs_mesh, sharded_map
 
 
@@ -119,7 +119,7 @@ class Decision(NamedTuple):
 
 
 def decide_from(
-    policy: Policy,
+    policy: Network,
     seats: Seats,
     obs: jax.Array,
     legal: jax.Array,
@@ -138,7 +138,7 @@ def decide_from(
 
 
 def decide(
-    policy: Policy,
+    policy: Network,
     seats: Seats,
     env: Environment,
     games: Any,
@@ -183,7 +183,7 @@ class Outcome(NamedTuple):
 
 
 def play_outcome(
-    policy: Policy,
+    policy: Network,
     seats: Seats,
     env: Environment,
     *,
@@ -229,7 +229,7 @@ def play_outcome(
 
 
 def play(
-    policy: Policy,
+    policy: Network,
     seats: Seats,
     env: Environment,
     *,
@@ -260,7 +260,7 @@ def pair_assignments(num_agents: int, num_players: int) -> np.ndarray:
 
 
 def assignment_outcomes(
-    policy: Policy,
+    policy: Network,
     agent_params: Params,
     env: Environment,
     assignments: jax.Array | np.ndarray,
@@ -307,7 +307,7 @@ def assignment_outcomes(
 
 
 def crossplay_scores(
-    policy: Policy,
+    policy: Network,
     agent_params: Params,
     env: Environment,
     *,
@@ -358,7 +358,7 @@ def _partner_seats(
 
 
 def permuted_copy_scores(
-    policy: Policy,
+    policy: Network,
     seat_params: Params,
     syms: Symmetries,
     env: Environment,
@@ -383,8 +383,8 @@ def permuted_copy_scores(
     return jax.lax.map(one, (jnp.asarray(syms.observation), jnp.asarray(syms.actions)))
 
 
-def equivariance_error(
-    policy: Policy,
+def visited_equivariance_tv(
+    policy: Network,
     seat_params: Params,
     syms: Symmetries,
     env: Environment,

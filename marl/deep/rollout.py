@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from games.envs.contract import Environment, Symmetries
-from marl.deep.networks import Params, Policy, action_log_prob, sample_action
+from marl.deep.networks import Network, Params, action_log_prob, sample_action
 
 
 class RolloutState(NamedTuple):
@@ -95,7 +95,7 @@ def observe(
 
 def reset_games(
     env: Environment,
-    policy: Policy,
+    policy: Network,
     num_envs: int,
     *,
     key: jax.Array,
@@ -142,7 +142,7 @@ def _deciding(symmetry: jax.Array, actors: jax.Array) -> jax.Array:
 
 
 def rollout(
-    policy: Policy,
+    policy: Network,
     net_params: Params,
     state: RolloutState,
     env: Environment,
@@ -214,7 +214,7 @@ def rollout(
 
 
 def bootstrap_value(
-    policy: Policy,
+    policy: Network,
     net_params: Params,
     state: RolloutState,
     env: Environment,

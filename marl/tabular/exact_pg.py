@@ -51,6 +51,7 @@ from marl.tabular.other_play import other_play_return
 from marl.trainer import (
     ConfigError,
     Learner,
+    check_fields,
     constant_schedules,
     global_norm,
     make_trainer,
@@ -102,40 +103,37 @@ class ExactPGConfig:
     would otherwise break an unstable symmetric branch (e.g. when annealing)."""
 
     def __post_init__(self) -> None:
-        checks = {
-            "steps": self.steps >= 1,
-            "learning_rate": self.learning_rate > 0,
-            "optimizer": self.optimizer in OPTIMIZERS,
-            "init_scale": self.init_scale >= 0,
-            "entropy_weighting": self.entropy_weighting in ("reach", "uniform"),
-            "policy_tol": self.policy_tol > 0,
-            "window": self.window >= 1,
-            "max_steps": self.max_steps >= self.steps,
-            "objective": self.objective in ("selfplay", "otherplay"),
-            "grad_noise": self.grad_noise >= 0,
-            "npg_greed": self.npg_greed > 0,
-        }
-        for field, ok in checks.items():
-            if not ok:
-                raise ConfigError(
-                    f"learner.{field}={getattr(self, field)!r} is impossible "
-                    f"({_FIELD_RULES[field]})"
-                )
-
-
-_FIELD_RULES = {
-    "steps": "must be >= 1",
-    "learning_rate": "must be > 0",
-    "optimizer": "must be 'sgd', 'adam' or 'npg'",
-    "init_scale": "must be >= 0",
-    "entropy_weighting": "must be 'reach' or 'uniform'",
-    "policy_tol": "must be > 0",
-    "window": "must be >= 1",
-    "max_steps": "must be >= learner.steps",
-    "objective": "must be 'selfplay' or 'otherplay'",
-    "grad_noise": "must be >= 0",
-    "npg_greed": "must be > 0",
-}
+        check_fields(
+            self,
+            {
+                "steps": (self.steps >= 1, "must be >= 1"),
+                "learning_rate": (self.learning_rate > 0, "must be > 0"),
+                "optimizer": (
+                    self.optimizer in OPTIMIZERS,
+                    "must be 'sgd', 'adam' or 'npg'",
+                ),
+                "init_scale": (self.init_scale >= 0, "must be >= 0"),
+                "entropy_weighting": (
+                    self.entropy_weighting in ("reach", "uniform"),
+                    "must be 'reach' or 'uniform'",
+                ),
+                "policy_tol": (self.policy_tol > 0, "must be > 0"),
+                "window": (self.window >= 1, "must be >= 1"),
+                "objective": (
+                    self.objective in ("selfplay", "otherplay"),
+                    "must be 'selfplay' or 'otherplay'",
+                ),
+                "grad_noise": (self.grad_noise >= 0, "must be >= 0"),
+                "npg_greed": (self.npg_greed > 0, "must be > 0"),
+            },
+            "learner.",
+        )
+        if self.max_steps < self.steps:  # both named: either may be the one set
+            raise ConfigError(
+                f"learner.steps={self.steps} is more than learner.max_steps="
+                f"{self.max_steps}, which bounds training and certification "
+                "together: raise learner.max_steps with it"
+            )
 
 
 class PGState(NamedTuple):

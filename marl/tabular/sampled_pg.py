@@ -24,7 +24,7 @@ import optax
 from games.tabular import TabularGame
 from marl.tabular.exact import Policy, history_probs, infostate_entropy, softmax_policy
 from marl.tabular.exact_pg import PGState, init_state, make_optimizer
-from marl.trainer import ConfigError, Learner, global_norm
+from marl.trainer import Learner, check_fields, global_norm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,11 +59,7 @@ class SampledPGConfig:
                 "must be 1 without PPO clipping, >= 1 with it",
             ),
         }
-        for field, (ok, rule) in rules.items():
-            if not ok:
-                raise ConfigError(
-                    f"sampled.{field}={getattr(self, field)!r} is impossible ({rule})"
-                )
+        check_fields(self, rules, "sampled.")
 
 
 def sample_histories(
