@@ -1,30 +1,32 @@
-"""Benchmark: the exact engines on Dec-Tiger, JAX recursion vs a NumPy recursion.
+"""Benchmark: the exact engine on Dec-Tiger against the same algorithm in NumPy.
 
-Evaluates J(pi) exactly for a batch of random joint policies of Dec-Tiger (Nair et
-al. 2003) at `--horizon`, side by side:
+At each horizon of `--horizons`, for one batch of `--batch` random joint policies
+of Dec-Tiger (Nair et al. 2003), side by side and like for like:
 
-  jax recursion     the project's occupancy-state recursion (`marl.tabular.exact`,
-                    engine 'recursion'), jitted, vmapped over the batch;
-  jax enumeration   the project's enumeration of terminal histories, where it
-                    fits in memory (`--enumeration-limit` histories);
-  numpy recursion   the same forward recursion over eta_t(s, h_1, h_2), written
-                    here in NumPy straight from the spec's arrays (dense over all
-                    (|A||O|)^t histories per agent), vectorized over the batch.
+  values          J(pi) of the batch: the project's occupancy-state recursion
+                  (`marl.tabular.exact`, engine 'recursion', jitted, vmapped over
+                  the batch), its enumeration of terminal histories where that fits
+                  (`--enumeration-limit`), and `numpy_value`;
+  gradient steps  one step of exact gradient ascent on J_tau (reach-weighted
+                  entropy, SGD on the logits, step lr / (reward range + tau)) for
+                  every run of the batch: the project's learner (`marl.tabular.
+                  exact_pg` under `marl.trainer`, autodiff) and `numpy_step`
+                  (the adjoint written by hand).
 
-All paths get the same policies and must agree to --rtol, or the script exits 1.
+The NumPy side is the project's algorithm, not the textbook one: the forward
+recursion over occupancy states eta_t(s, h_1, h_2) up to eta_{T-2}, and the last
+two steps contracted from eta_{T-2} in one einsum, so the last occupancy (the
+largest tensor, |A||O| = 6 times the one before per agent) is never built; every
+einsum runs on a contraction path found once (opt_einsum's 'optimal', the search
+the project's own einsums use) and reused. Both sides run in float32 on the same
+batch and the same inputs; values must agree to `--rtol`, and after
+`--check-steps` steps from the same logits the two ascents must agree to
+10 x `--rtol`, or the script exits 1. Timings are the best of `--repeats` after a
+warm-up (JAX's compilation excluded); NumPy's BLAS threads follow
+OPENBLAS_NUM_THREADS (1 unless set, as printed).
 
-It then runs exact gradient ascent on J_tau (reach-weighted entropy, SGD on the
-logits, step lr / (reward range + tau)) over `--taus` taus (0 and a log grid from
-0.01 to 100) x `--seeds` seeds x `--steps` steps with the project's learner
-(`marl.tabular.exact_pg`, jitted, seeds and taus as vmap axes, chunked over seeds when
-the grid would pass its memory budget), and the same ascent in NumPy with the
-recursion's adjoint written here (`numpy_objective_and_gradient`) for one seed
-per tau over `--numpy-steps` steps. Both start from the same logits and must end
-within 10 x --rtol of each other; the speed is compared per run and step.
-
-    .venv/bin/python -m benchmarks.dpomdp_engine
-    .venv/bin/python -m benchmarks.dpomdp_engine --horizon 5 --batch 8 --taus 1 \
-        --seeds 64 --steps 1000
+    .venv/bin/python -m benchmarks.dpomdp_engine   # horizons 3, 4 and 5, batch 256
+    .venv/bin/python -m benchmarks.dpomdp_engine --horizons 4 --batch 64
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import opt_einsum
 
 import games
 from benchmarks.common import load_average, machine_lines
@@ -50,42 +53,61 @@ from marl.tabular import exact
 from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg
 from marl.trainer import constant_schedules, make_trainer
 
+# The recursion's contractions for two agents: b batch, s/q states now/next,
+# x/y histories, a/c actions, m/n observations, d/e the last step's actions.
+REWARD = "bsxy,bxa,byc,sac->b"
+NEXT = "bsxy,bxa,byc,sacq,acqmn->bqxamycn"
+LAST = "bsxy,bxa,byc,sacq,acqmn,bxamd,bycne,qde->b"
+LAST_REACH = ("bsxy,bxa,byc,sacq,acqmn->bxam", "bsxy,bxa,byc,sacq,acqmn->bycn")
 
-def numpy_value(spec: DecPOMDP, policies: Sequence[np.ndarray]) -> np.ndarray:
-    """J(pi) for each of B joint policies of a 2-agent Dec-POMDP, float64[B].
 
-    `policies[i][t]` is float[B, (A_i O_i)^t, A_i]: agent i's action distribution
-    at each of its step-t histories (a_0, o_0, ..., a_{t-1}, o_{t-1}) in mixed
-    radix order, a_0 most significant. The forward recursion over occupancy states:
-    eta_{t+1}(s', (h, a, o)_i) = sum_s eta_t(s, h) pi(a | h) T(s' | s, a) O(o | a, s').
-    """
-    reward = spec.reward
-    batch = policies[0][0].shape[0]
-    eta = np.broadcast_to(
-        spec.initial[None, :, None, None], (batch, spec.num_states, 1, 1)
-    )
-    value = np.zeros(batch)
-    for t in range(spec.horizon):
-        first, second = policies[0][t], policies[1][t]
-        value += spec.discount**t * np.einsum(
-            "bsxy,bxa,byc,sac->b", eta, first, second, reward, optimize=True
+class Contract:
+    """`np.einsum` on a contraction path found once per subscripts and shapes
+    (opt_einsum's 'optimal') and reused on every later call."""
+
+    def __init__(self) -> None:
+        self.paths: dict[tuple, list] = {}
+
+    def __call__(self, subscripts: str, *operands: np.ndarray) -> np.ndarray:
+        key = (subscripts, tuple(x.shape for x in operands))
+        path = self.paths.get(key)
+        if path is None:
+            found, _ = opt_einsum.contract_path(
+                subscripts, *operands, optimize="optimal"
+            )
+            path = self.paths[key] = ["einsum_path", *found]
+        return np.einsum(subscripts, *operands, optimize=path)
+
+    def vjp(
+        self,
+        subscripts: str,
+        operands: Sequence[np.ndarray],
+        k: int,
+        upstream: np.ndarray,
+    ) -> np.ndarray:
+        """The gradient of <upstream, einsum(subscripts, *operands)> in operand k:
+        the einsum of every other operand and `upstream` onto operand k's indices
+        (broadcast over those only operand k carries)."""
+        inputs, output = subscripts.split("->")
+        terms = inputs.split(",")
+        others = [t for j, t in enumerate(terms) if j != k] + [output]
+        present = set("".join(others))
+        kept = "".join(c for c in terms[k] if c in present)
+        grad = self(
+            ",".join(others) + "->" + kept,
+            *(x for j, x in enumerate(operands) if j != k),
+            upstream,
         )
-        if t == spec.horizon - 1:
-            break
-        eta = numpy_next_occupancy(spec, eta, first, second)
-    return value
+        if kept == terms[k]:
+            return grad
+        shape = [
+            operands[k].shape[j] if c in present else 1 for j, c in enumerate(terms[k])
+        ]
+        return np.broadcast_to(grad.reshape(shape), operands[k].shape)
 
 
-def numpy_next_occupancy(
-    spec: DecPOMDP, eta: np.ndarray, first: np.ndarray, second: np.ndarray
-) -> np.ndarray:
-    """eta_{t+1} [B, S', (A_1 O_1 H_1), (A_2 O_2 H_2)] from eta_t [B, S, H_1, H_2]
-    and the two agents' step-t policies [B, H_i, A_i]."""
-    decide = np.einsum("bsxy,bxa,byc->bsxayc", eta, first, second, optimize=True)
-    moved = np.einsum("bsxayc,sacq->bqxayc", decide, spec.transition, optimize=True)
-    grown = np.einsum("bqxayc,acqmn->bqxamycn", moved, spec.observation, optimize=True)
-    b, q, x, a, m, y, c, n = grown.shape
-    return grown.reshape(b, q, x * a * m, y * c * n)
+def _entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(p)).sum(-1)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -93,71 +115,178 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def numpy_objective_and_gradient(
-    spec: DecPOMDP, logits: Sequence[Sequence[np.ndarray]], taus: np.ndarray
-) -> tuple[np.ndarray, list[list[np.ndarray]]]:
-    """J_tau and its gradient in the logits for each of B joint softmax policies of
-    a 2-agent Dec-POMDP: (float64[B], per agent and step float[B, (A_i O_i)^t,
-    A_i]), logits laid out as in `numpy_value`, taus float[B].
+def _laid_out(spec: DecPOMDP, p: np.ndarray, i: int) -> np.ndarray:
+    """Agent i's last-step policy [B, (H A O), A] as [B, H, A, O, A]."""
+    num_actions, num_obs = spec.num_actions[i], spec.num_observations[i]
+    b, rows, _ = p.shape
+    return p.reshape(b, rows // (num_actions * num_obs), num_actions, num_obs, -1)
 
-    J_tau = E[sum_t r_t] + tau E[sum_t sum_i H(pi_i(.|h_i,t))], the entropy of
-    every history weighted by its reach (the project's default). The forward
-    recursion keeps every eta_t; the backward pass is its adjoint: with
-    D_t[s, x, a, y, c] = dJ/d(eta_t(s, x, y) pi_1(a|x) pi_2(c|y))
-                       = R(s, a, c) + sum_{q, m, n} T(q|s, a, c) O(m, n|a, c, q)
-                         G_{t+1}[q, (x a m), (y c n)],
-    G_t = dJ/d eta_t = sum_{a, c} D_t pi_1 pi_2 + tau (H_1(x) + H_2(y)), and the
-    policies' gradients read off D_t and eta_t, then the softmax Jacobian.
-    """
-    transition, observation, reward = spec.transition, spec.observation, spec.reward
-    batch = taus.shape[0]
-    probs = [[_softmax(x) for x in agent] for agent in logits]
-    entropy = [[-(p * np.log(p)).sum(-1) for p in agent] for agent in probs]
+
+class Forward:
+    """What `numpy_forward` keeps for the backward pass."""
+
+    def __init__(self) -> None:
+        self.etas: list[np.ndarray] = []
+        self.last: tuple[np.ndarray, ...] = ()  # the operands of LAST
+        self.last_reach: tuple[np.ndarray, ...] = ()
+
+
+def numpy_forward(
+    spec: DecPOMDP,
+    probs: Sequence[Sequence[np.ndarray]],
+    taus: np.ndarray | None,
+    contract: Contract,
+    tape: Forward | None = None,
+) -> np.ndarray:
+    """J_tau (J alone when `taus` is None) of each of B joint policies of a 2-agent
+    Dec-POMDP, float[B]. `probs[i][t]` is float[B, (A_i O_i)^t, A_i]: agent i's
+    action distribution at each of its step-t histories (a_0, o_0, ..., a_{t-1},
+    o_{t-1}) in mixed radix order, a_0 most significant.
+
+    eta_{t+1}(s', (h, a, o)_i) = sum_s eta_t(s, h) pi(a | h) T(s' | s, a) O(o | a, s')
+    up to eta_{T-2}; the last two steps' rewards (and the last step's reach, for
+    the entropy) are contracted from eta_{T-2}, as `marl.tabular.exact` does. The
+    entropy of every history is weighted by its reach (the project's default)."""
+    horizon, dtype = spec.horizon, probs[0][0].dtype
+    transition = spec.transition.astype(dtype)
+    observation = spec.observation.astype(dtype)
+    batch = probs[0][0].shape[0]
     eta = np.broadcast_to(
-        spec.initial[None, :, None, None], (batch, spec.num_states, 1, 1)
+        spec.initial.astype(dtype)[None, :, None, None],
+        (batch, spec.num_states, 1, 1),
     )
-    etas = []
-    value = np.zeros(batch)
-    for t in range(spec.horizon):
-        etas.append(eta)
+    value = np.zeros(batch, dtype)
+    for t in range(horizon):
         p1, p2 = probs[0][t], probs[1][t]
-        reach1, reach2 = eta.sum(axis=(1, 3)), eta.sum(axis=(1, 2))
-        value += np.einsum("bsxy,bxa,byc,sac->b", eta, p1, p2, reward, optimize=True)
-        value += taus * (
-            (reach1 * entropy[0][t]).sum(-1) + (reach2 * entropy[1][t]).sum(-1)
-        )
-        if t == spec.horizon - 1:
+        if tape is not None:
+            tape.etas.append(eta)
+        reward = (spec.discount**t * spec.reward).astype(dtype)
+        value += contract(REWARD, eta, p1, p2, reward)
+        if taus is not None:
+            value += taus * (
+                (eta.sum(axis=(1, 3)) * _entropy(p1)).sum(-1)
+                + (eta.sum(axis=(1, 2)) * _entropy(p2)).sum(-1)
+            )
+        if t == horizon - 1:
             break
-        eta = numpy_next_occupancy(spec, eta, p1, p2)
-    grads: list[list[np.ndarray]] = [[], []]
-    later = None  # G_{t+1}
-    for t in reversed(range(spec.horizon)):
-        eta, p1, p2 = etas[t], probs[0][t], probs[1][t]
-        b, s, x, y = eta.shape
-        a, c = p1.shape[-1], p2.shape[-1]
-        back = np.broadcast_to(reward[None, :, None, :, None, :], (b, s, x, a, y, c))
-        if later is not None:
-            m, n = observation.shape[-2:]
-            grown = later.reshape(b, s, x, a, m, y, c, n)
-            back = back + np.einsum(
-                "sacq,acqmn,bqxamycn->bsxayc",
+        if t == horizon - 2:
+            last = (
+                eta,
+                p1,
+                p2,
                 transition,
                 observation,
-                grown,
-                optimize=True,
+                _laid_out(spec, probs[0][t + 1], 0),
+                _laid_out(spec, probs[1][t + 1], 1),
+                (spec.discount ** (t + 1) * spec.reward).astype(dtype),
             )
-        reach1, reach2 = eta.sum(axis=(1, 3)), eta.sum(axis=(1, 2))
-        by_p1 = np.einsum("bsxy,byc,bsxayc->bxa", eta, p2, back, optimize=True)
-        by_p2 = np.einsum("bsxy,bxa,bsxayc->byc", eta, p1, back, optimize=True)
-        by_p1 -= taus[:, None, None] * reach1[..., None] * (np.log(p1) + 1)
-        by_p2 -= taus[:, None, None] * reach2[..., None] * (np.log(p2) + 1)
-        for i, (p, g) in enumerate(((p1, by_p1), (p2, by_p2))):
-            grads[i].insert(0, p * (g - (p * g).sum(-1, keepdims=True)))
-        later = np.einsum("bsxayc,bxa,byc->bsxy", back, p1, p2, optimize=True)
-        later = later + taus[:, None, None, None] * (
-            entropy[0][t][:, None, :, None] + entropy[1][t][:, None, None, :]
+            value += contract(LAST, *last)
+            if tape is not None:
+                tape.last = last
+            if taus is not None:
+                reaches = tuple(contract(s, *last[:5]) for s in LAST_REACH)
+                for reach, q in zip(reaches, last[5:7], strict=True):
+                    value += taus * (reach * _entropy(q)).sum(axis=(1, 2, 3))
+                if tape is not None:
+                    tape.last_reach = reaches
+            break
+        grown = contract(NEXT, eta, p1, p2, transition, observation)
+        b, q, x, a, m, y, c, n = grown.shape
+        eta = grown.reshape(b, q, x * a * m, y * c * n)
+    return value
+
+
+def numpy_value(
+    spec: DecPOMDP, policies: Sequence[Sequence[np.ndarray]], contract: Contract
+) -> np.ndarray:
+    """J(pi) of each of B joint policies (`numpy_forward`'s layout), float[B]."""
+    return numpy_forward(spec, policies, None, contract)
+
+
+def numpy_objective_and_gradient(
+    spec: DecPOMDP,
+    logits: Sequence[Sequence[np.ndarray]],
+    taus: np.ndarray,
+    contract: Contract,
+) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+    """J_tau and its gradient in the logits of each of B joint softmax policies
+    (`numpy_forward`'s layout; taus float[B]), by the adjoint of the forward pass:
+    each einsum's gradient in an operand is the einsum of the others and the
+    gradient of its output (`Contract.vjp`), taken backward from the last two
+    steps to the first; entropy terms tau reach . H add tau H to the reach's
+    gradient and -tau reach (log p + 1) to the policy's; the softmax Jacobian last."""
+    probs = [[_softmax(x) for x in agent] for agent in logits]
+    tape = Forward()
+    value = numpy_forward(spec, probs, taus, contract, tape)
+    horizon = spec.horizon
+    ones = np.ones_like(taus)
+    grads: list[list[np.ndarray]] = [[np.zeros(0)] * horizon for _ in range(2)]
+
+    def entropy_terms(t: int, eta: np.ndarray) -> np.ndarray:
+        """Adds step t's entropy gradients to the policies'; returns its
+        gradient in eta."""
+        p1, p2 = probs[0][t], probs[1][t]
+        reach = (eta.sum(axis=(1, 3)), eta.sum(axis=(1, 2)))
+        for i, p in enumerate((p1, p2)):
+            grads[i][t] = grads[i][t] - taus[:, None, None] * reach[i][..., None] * (
+                np.log(p) + 1
+            )
+        return taus[:, None, None, None] * (
+            _entropy(p1)[:, None, :, None] + _entropy(p2)[:, None, None, :]
         )
-    return value, grads
+
+    t = len(tape.etas) - 1  # the step the forward pass stopped at
+    eta = tape.etas[t]
+    reward = (spec.discount**t * spec.reward).astype(eta.dtype)
+    now = (eta, probs[0][t], probs[1][t], reward)
+    grad_eta = contract.vjp(REWARD, now, 0, ones)
+    for i in range(2):
+        grads[i][t] = contract.vjp(REWARD, now, 1 + i, ones)
+    grad_eta = grad_eta + entropy_terms(t, eta)
+    if tape.last:
+        last = tape.last
+        for k in (0, 1, 2, 5, 6):
+            g = contract.vjp(LAST, last, k, ones)
+            if k < 5:
+                for subscripts, q in zip(LAST_REACH, last[5:7], strict=True):
+                    upstream = taus[:, None, None, None] * _entropy(q)
+                    g = g + contract.vjp(subscripts, last[:5], k, upstream)
+            if k == 0:
+                grad_eta = grad_eta + g
+            elif k < 5:
+                grads[k - 1][t] = grads[k - 1][t] + g
+            else:
+                i = k - 5
+                q, reach = last[k], tape.last_reach[i]
+                g = g - taus[:, None, None, None, None] * reach[..., None] * (
+                    np.log(q) + 1
+                )
+                grads[i][t + 1] = g.reshape(probs[i][t + 1].shape)
+    transition = spec.transition.astype(eta.dtype)
+    observation = spec.observation.astype(eta.dtype)
+    for t in reversed(range(len(tape.etas) - 1)):
+        eta, p1, p2 = tape.etas[t], probs[0][t], probs[1][t]
+        moves = (eta, p1, p2, transition, observation)
+        b, q, _, _ = grad_eta.shape
+        x, y = eta.shape[2:]
+        a, c = p1.shape[-1], p2.shape[-1]
+        m, n = spec.observation.shape[-2:]
+        upstream = grad_eta.reshape(b, q, x, a, m, y, c, n)
+        reward = (spec.discount**t * spec.reward).astype(eta.dtype)
+        now = (eta, p1, p2, reward)
+        for i in range(2):
+            grads[i][t] = contract.vjp(NEXT, moves, 1 + i, upstream) + contract.vjp(
+                REWARD, now, 1 + i, ones
+            )
+        grad_eta = (
+            contract.vjp(NEXT, moves, 0, upstream)
+            + contract.vjp(REWARD, now, 0, ones)
+            + entropy_terms(t, eta)
+        )
+    return value, [
+        [p * (g - (p * g).sum(-1, keepdims=True)) for p, g in zip(ps, gs, strict=True)]
+        for ps, gs in zip(probs, grads, strict=True)
+    ]
 
 
 def dense_rows(game: TabularGame, spec: DecPOMDP) -> list[list[np.ndarray]]:
@@ -210,94 +339,145 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
-def gradient_ascent(
-    args: argparse.Namespace, spec: DecPOMDP, game: TabularGame
-) -> bool:
-    """Times exact gradient ascent on J_tau, the project's learner (SGD, every tau
-    x seed, `--steps`) against NumPy's (`numpy_objective_and_gradient`, one seed
-    per tau, `--numpy-steps`), after checking that the two reach the same logits
-    from the same start. Returns whether the check failed."""
-    taus = np.concatenate([[0.0], np.geomspace(0.01, 100.0, args.taus - 1)])
-    config = ExactPGConfig(steps=args.steps, optimizer="sgd", learning_rate=args.lr)
-    learner = make_exact_pg(game, config)
-    trainer = make_trainer(learner)
-    start = trainer.init(jax.random.split(jax.random.key(0), args.seeds), len(taus))
+class Row:
+    """One horizon's figures: seconds per policy (values) and per run and step
+    (gradient steps), JAX and NumPy, and the largest disagreements."""
 
-    # The same start for NumPy: seed 0 at every tau, in its dense layout.
+    def __init__(self, horizon: int, states: int, histories: float) -> None:
+        self.horizon, self.states, self.histories = horizon, states, histories
+        self.value = {"jax": 0.0, "numpy": 0.0}
+        self.step = {"jax": 0.0, "numpy": 0.0}
+        self.enumeration: float | None = None
+        self.value_diff: dict[str, float] = {}
+        self.logit_diff = 0.0
+
+
+def time_values(
+    args: argparse.Namespace, spec: DecPOMDP, game: TabularGame, row: Row
+) -> None:
+    """J(pi) of one batch of random joint policies on every path, timed, and the
+    largest relative difference to NumPy."""
+    rng = np.random.default_rng(0)
+    logits = tuple(
+        rng.normal(size=(args.batch, *shape)).astype(np.float32)
+        for shape in game.policy_shapes
+    )
+    policy = tuple(jnp.asarray(p) for p in exact.softmax_policy(logits))
+    evaluate = jax.jit(jax.vmap(lambda *pi: exact.expected_return(game, pi)))
+    row.value["jax"] = best_time(
+        lambda: evaluate(*policy).block_until_ready(), args.repeats
+    )
+    values = {"recursion": np.asarray(evaluate(*policy))}
+    if row.histories <= args.enumeration_limit:
+        enumerated = games.compile_game(spec, engine="enumeration")
+        by_paths = jax.jit(jax.vmap(lambda *pi: exact.expected_return(enumerated, pi)))
+        row.enumeration = best_time(
+            lambda: by_paths(*policy).block_until_ready(), args.repeats
+        )
+        values["enumeration"] = np.asarray(by_paths(*policy))
+    dense = dense_policies(game, spec, [np.asarray(p) for p in policy])
+    contract = Contract()
+    row.value["numpy"] = best_time(
+        lambda: numpy_value(spec, dense, contract), args.repeats
+    )
+    reference = numpy_value(spec, dense, contract).astype(np.float64)
+    scale = np.abs(reference).max()
+    row.value_diff = {
+        path: float(np.abs(v - reference).max() / scale) for path, v in values.items()
+    }
+
+
+def time_steps(
+    args: argparse.Namespace, spec: DecPOMDP, game: TabularGame, row: Row
+) -> None:
+    """One step of exact gradient ascent on J_tau for every run of the batch (the
+    project's learner: `--batch` seeds at tau `--tau`; NumPy: the same runs from
+    the same logits), timed; after `--check-steps` steps the largest difference
+    of their logits."""
+    config = ExactPGConfig(steps=1, optimizer="sgd", learning_rate=args.lr)
+    trainer = make_trainer(make_exact_pg(game, config))
+    start = trainer.init(jax.random.split(jax.random.key(0), args.batch), 1)
+
+    def run(num_steps: int):  # type: ignore[no-untyped-def]
+        schedules = constant_schedules(jnp.asarray([args.tau]), num_steps)
+        return jax.block_until_ready(trainer.run(start, schedules))
+
     rows = dense_rows(game, spec)
     logits = [
-        [np.asarray(x[:, 0], np.float64)[:, r, :] for r in per_step]
+        [np.asarray(x[0])[:, r, :] for r in per_step]
         for x, per_step in zip(start.logits, rows, strict=True)
     ]
-    scale = game.reward_range + taus
-    numpy_start = time.perf_counter()
-    for _ in range(args.numpy_steps):
-        _, grads = numpy_objective_and_gradient(spec, logits, taus)
-        logits = [
-            [
-                x + args.lr * g / scale[:, None, None]
-                for x, g in zip(xs, gs, strict=True)
+    taus = np.full(args.batch, args.tau, np.float32)
+    step_size = np.float32(args.lr / (game.reward_range + args.tau))
+    contract = Contract()
+
+    def numpy_steps(logits: list, num_steps: int) -> list:
+        for _ in range(num_steps):
+            _, grads = numpy_objective_and_gradient(spec, logits, taus, contract)
+            logits = [
+                [x + step_size * g for x, g in zip(xs, gs, strict=True)]
+                for xs, gs in zip(logits, grads, strict=True)
             ]
-            for xs, gs in zip(logits, grads, strict=True)
-        ]
-    numpy_seconds = (time.perf_counter() - numpy_start) / args.numpy_steps
-    short, _ = trainer.run(
-        start, constant_schedules(jnp.asarray(taus), args.numpy_steps)
-    )
-    diff = max(
-        float(np.abs(np.asarray(x[:, 0])[:, r, :] - ours).max())
-        for x, per_step, agent in zip(short.logits, rows, logits, strict=True)
+        return logits
+
+    checked, _ = run(args.check_steps)
+    theirs = numpy_steps(logits, args.check_steps)
+    row.logit_diff = max(
+        float(np.abs(np.asarray(x[0])[:, r, :] - ours).max())
+        for x, per_step, agent in zip(checked.logits, rows, theirs, strict=True)
         for r, ours in zip(per_step, agent, strict=True)
     )
+    row.step["jax"] = best_time(lambda: run(args.steps), args.repeats) / args.steps
+    row.step["numpy"] = (
+        best_time(lambda: numpy_steps(logits, args.numpy_steps), args.repeats)
+        / args.numpy_steps
+    )
 
-    schedules = constant_schedules(jnp.asarray(taus), args.steps)
-    project_start = time.perf_counter()
-    jax.block_until_ready(trainer.run(start, schedules))
-    project_seconds = time.perf_counter() - project_start
-    runs = len(taus) * args.seeds
-    ours = project_seconds / (args.steps * runs)
-    theirs = numpy_seconds / len(taus)
+
+def print_table(args: argparse.Namespace, rows: Sequence[Row]) -> None:
     print(
-        f"\nExact gradient ascent on J_tau (SGD, lr {args.lr}), {len(taus)} taus x "
-        f"{args.seeds} seeds x {args.steps} steps:\n"
+        f"\nDec-Tiger, a batch of {args.batch} (values: random joint policies; "
+        f"gradient steps: {args.batch} runs at tau {args.tau:g}, SGD lr {args.lr:g}), "
+        "float32, "
+        f"best of {args.repeats}, microseconds per policy (values) and per run and "
+        "step (gradient steps):\n"
     )
     print(
-        "| path | runs x steps timed | seconds (jax: with compile) "
-        "| ms per run and step |"
+        "| horizon | information states per agent | values: jax | values: numpy "
+        "| **ratio** | steps: jax | steps: numpy | **ratio** | jax enumeration "
+        "(values) |"
     )
-    print("|---|---|---|---|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    micro = 1e6 / args.batch
+    for r in rows:
+        enumeration = "-" if r.enumeration is None else f"{micro * r.enumeration:.2f}"
+        print(
+            f"| {r.horizon} | {r.states} | {micro * r.value['jax']:.2f} | "
+            f"{micro * r.value['numpy']:.2f} | "
+            f"**{r.value['numpy'] / r.value['jax']:.1f}x** | "
+            f"{micro * r.step['jax']:.2f} | {micro * r.step['numpy']:.2f} | "
+            f"**{r.step['numpy'] / r.step['jax']:.1f}x** | {enumeration} |"
+        )
+    print("\nlargest relative difference of values to numpy:")
+    for r in rows:
+        diffs = ", ".join(f"{path} {d:.1e}" for path, d in r.value_diff.items())
+        print(f"  horizon {r.horizon}: {diffs}")
     print(
-        f"| jax (project learner) | {runs} x {args.steps} | {project_seconds:.1f} "
-        f"| {1000 * ours:.4f} |"
+        f"largest difference of logits after {args.check_steps} steps from the same "
+        "start: " + ", ".join(f"h{r.horizon} {r.logit_diff:.1e}" for r in rows)
     )
-    print(
-        f"| numpy (this script) | {len(taus)} x {args.numpy_steps} | "
-        f"{numpy_seconds * args.numpy_steps:.1f} | {1000 * theirs:.4f} |"
-    )
-    print(
-        f"\nspeed ratio numpy/jax per run and step: {theirs / ours:.1f}x; numpy would "
-        f"take {theirs * runs * args.steps / 3600:.1f} h for the same runs and steps"
-    )
-    print(
-        f"logits after {args.numpy_steps} steps from the same start, max |jax - "
-        f"numpy|: {diff:.1e} (tolerance {args.rtol * 10:.0e})"
-    )
-    return diff > args.rtol * 10
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--horizon", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=16, help="policies per evaluation")
-    parser.add_argument("--taus", type=int, default=16, help="learner taus")
-    parser.add_argument("--seeds", type=int, default=256, help="learner seeds per tau")
-    parser.add_argument("--steps", type=int, default=2000, help="learner steps")
-    parser.add_argument("--lr", type=float, default=0.5, help="learner SGD step")
+    parser.add_argument("--horizons", type=int, nargs="+", default=[3, 4, 5])
+    parser.add_argument("--batch", type=int, default=256, help="policies, and runs")
+    parser.add_argument("--tau", type=float, default=1.0, help="gradient steps' tau")
+    parser.add_argument("--lr", type=float, default=0.5, help="SGD step")
+    parser.add_argument("--steps", type=int, default=20, help="JAX steps timed")
+    parser.add_argument("--numpy-steps", type=int, default=2, help="NumPy steps timed")
     parser.add_argument(
-        "--numpy-steps",
-        type=int,
-        default=5,
-        help="NumPy runs one seed per tau this many steps (timed and checked)",
+        "--check-steps", type=int, default=3, help="steps before comparing logits"
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--enumeration-limit", type=int, default=200_000)
@@ -306,58 +486,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for line in machine_lines():
         print(line)
-    spec = games.make_spec("dectiger", args.horizon)
-    game = games.compile_game(spec, engine="recursion")
-    histories = count_histories(spec)
-    print(
-        f"dectiger, horizon {args.horizon}: {histories:.3g} terminal histories, "
-        f"{game.policy_shapes[0][0]} information states per agent, recursion peak "
-        f"{game.occupancy.peak_floats * 4 / 2**20:.1f} MiB per policy"
-    )
-    rng = np.random.default_rng(0)
-    logits = tuple(
-        rng.normal(size=(args.batch, *shape)).astype(np.float32)
-        for shape in game.policy_shapes
-    )
-    policy = tuple(
-        np.asarray(exact.softmax_policy(tuple(jnp.asarray(x) for x in logits)))
-    )
-    device_policy = tuple(jnp.asarray(p) for p in policy)
-
-    rows: list[tuple[str, float, np.ndarray]] = []
-    evaluate = jax.jit(jax.vmap(lambda *pi: exact.expected_return(game, pi)))
-    seconds = best_time(
-        lambda: evaluate(*device_policy).block_until_ready(), args.repeats
-    )
-    rows.append(("jax recursion", seconds, np.asarray(evaluate(*device_policy))))
-    if histories <= args.enumeration_limit:
-        enumerated = games.compile_game(spec, engine="enumeration")
-        by_paths = jax.jit(jax.vmap(lambda *pi: exact.expected_return(enumerated, pi)))
-        seconds = best_time(
-            lambda: by_paths(*device_policy).block_until_ready(), args.repeats
+    print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    rows = []
+    for horizon in args.horizons:
+        spec = games.make_spec("dectiger", horizon)
+        game = games.compile_game(spec, engine="recursion")
+        row = Row(horizon, game.policy_shapes[0][0], count_histories(spec))
+        print(
+            f"horizon {horizon}: {row.histories:.3g} terminal histories, {row.states} "
+            "information states per agent",
+            flush=True,
         )
-        rows.append(("jax enumeration", seconds, np.asarray(by_paths(*device_policy))))
-    dense = dense_policies(game, spec, [p.astype(np.float64) for p in policy])
-    seconds = best_time(lambda: numpy_value(spec, dense), args.repeats)
-    rows.append(("numpy recursion", seconds, numpy_value(spec, dense)))
-
-    print(f"\nJ(pi) of {args.batch} random joint policies, best of {args.repeats}:\n")
-    print("| path | seconds | policies / s | max relative difference to numpy |")
-    print("|---|---|---|---|")
-    reference = rows[-1][2]
-    scale = np.abs(reference).max()
-    failed = False
-    for name, seconds, values in rows:
-        diff = float(np.abs(values - reference).max() / scale)
-        failed |= diff > args.rtol
-        print(f"| {name} | {seconds:.4f} | {args.batch / seconds:.0f} | {diff:.1e} |")
-    ratio = rows[-1][1] / rows[0][1]
-    print(f"\nspeed ratio numpy/jax recursion: {ratio:.1f}x")
-
-    failed |= gradient_ascent(args, spec, game)
+        time_values(args, spec, game, row)
+        time_steps(args, spec, game, row)
+        rows.append(row)
+    print_table(args, rows)
     print(f"load average (1, 5, 15 min) at the end: {load_average()}")
+    failed = [r.horizon for r in rows if max(r.value_diff.values()) > args.rtol] + [
+        r.horizon for r in rows if r.logit_diff > 10 * args.rtol
+    ]
     if failed:
-        print(f"FAIL: a path differs from numpy by more than rtol {args.rtol}")
+        print(f"FAIL: numpy and jax differ beyond rtol {args.rtol}, horizons {failed}")
         return 1
     print(f"PASS: every path agrees with numpy within rtol {args.rtol}")
     return 0

@@ -35,27 +35,19 @@ def test_lever_benchmark_paths_agree_at_a_tiny_size():
 
 
 def test_dpomdp_engine_benchmark_paths_agree_at_a_tiny_size():
+    # Horizons 1 to 3: no last-two-steps contraction, that contraction alone, and
+    # one full step before it; the hand-written adjoint must match autodiff on each.
     out = run_benchmark(
         "dpomdp_engine",
-        *(
-            "--horizon",
-            "2",
-            "--batch",
-            "4",
-            "--taus",
-            "3",
-            "--seeds",
-            "2",
-            "--steps",
-            "3",
-            "--numpy-steps",
-            "2",
-        ),
+        *("--horizons", "1", "2", "3", "--batch", "4"),
+        *("--steps", "2", "--numpy-steps", "1", "--check-steps", "2"),
         *("--repeats", "1"),
     )
     assert "PASS: every path agrees with numpy" in out
-    for path in ("jax recursion", "jax enumeration", "numpy recursion"):
-        assert f"| {path} |" in out
+    assert out.count("**ratio**") == 2
+    for horizon in (1, 2, 3):
+        assert f"\n| {horizon} | " in out
+    assert "horizon 3: recursion" in out and ", enumeration " in out
 
 
 def test_ippo_learning_curve_benchmark_runs_ours_at_a_tiny_size():
