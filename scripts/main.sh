@@ -10,34 +10,62 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The Dec-POMDP benchmarks (games.BENCHMARKS) run with their own preset
 # (conf/benchmark_phase.yaml: horizon 3, 8 seeds, Adam then NPG until certified)
-# into results/main/benchmarks/: six of them at horizon 3 as a sweep, two at a
-# time, then Dec-Tiger at horizon 4 beside Mars rovers at horizon 2 (at 3 one
-# evaluation of its 8 seeds x 9 taus takes over a second on 2 cores: about 20
-# minutes for the phase diagram) and, where ../shared/dpomdp has it, MADP's
-# asymmetric Dec-Tiger as the control without symmetry.
+# into results/main/benchmarks/<label>/: six of them at horizon 3, Dec-Tiger also
+# at 4, Mars rovers at 2 (at 3 one evaluation of its 8 seeds x 9 taus takes over
+# a second on 2 cores: about 20 minutes for the phase diagram) and, where
+# ../shared/dpomdp has it, MADP's asymmetric Dec-Tiger as the control without
+# symmetry; two runs at a time, the longest first, so that neither core idles
+# while the other finishes.
 games=$(.venv/bin/python -c "import games; print(','.join(g for g in games.CATALOGUE if g not in games.BENCHMARKS))")
-# box pushing, the slowest, first: the sweep's other core runs the rest meanwhile.
-benchmarks=$(.venv/bin/python -c "import games; print(','.join(['box_pushing'] + [g for g in games.BENCHMARKS if g not in ('box_pushing', 'mars_rovers')]))")
 rm -rf results/main
 .venv/bin/python -m experiments.tabular --config-name phase --multirun "game=$games" \
   hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir=results/main "$@"
-.venv/bin/python -m experiments.tabular --config-name benchmark_phase --multirun \
-  "game=$benchmarks" hydra/launcher=joblib hydra.launcher.n_jobs=2 \
-  hydra.sweep.dir=results/main/benchmarks "$@"
-.venv/bin/python -m experiments.tabular --config-name benchmark_phase game=dectiger \
-  horizon=4 hydra.run.dir=results/main/benchmarks/dectiger_horizon_4 "$@" &
-h4=$!
-.venv/bin/python -m experiments.tabular --config-name benchmark_phase game=mars_rovers \
-  horizon=2 hydra.run.dir=results/main/benchmarks/mars_rovers_horizon_2 "$@"
+
 skewed=../shared/dpomdp/dectiger_skewed.dpomdp
-if [ -f "$skewed" ]; then
-  .venv/bin/python -m experiments.tabular --config-name benchmark_phase \
-    game_file="$(cd "$(dirname "$skewed")" && pwd)/$(basename "$skewed")" \
-    hydra.run.dir=results/main/benchmarks/dectiger_skewed "$@"
-else
-  echo "main.sh: $skewed is absent: the control without symmetry is skipped"
+benchmark() {  # benchmark <label> <overrides...>: one run of the preset
+  local label=$1
+  shift
+  .venv/bin/python -m experiments.tabular --config-name benchmark_phase "$@" \
+    "hydra.run.dir=results/main/benchmarks/$label"
+}
+benchmark_job() {  # the k-th run, longest first (minutes on a shared core)
+  case $1 in
+    0) benchmark box_pushing game=box_pushing ;;                  # ~6
+    1) benchmark fire_fighting game=fire_fighting ;;              # ~3.5
+    2) benchmark dectiger_horizon_4 game=dectiger horizon=4 ;;    # ~2.5
+    3) benchmark dectiger game=dectiger ;;
+    4) benchmark meeting_grid_2x2 game=meeting_grid_2x2 ;;
+    5) benchmark mars_rovers_horizon_2 game=mars_rovers horizon=2 ;;
+    6)
+      if [ -f "$skewed" ]; then
+        benchmark dectiger_skewed \
+          "game_file=$(cd "$(dirname "$skewed")" && pwd)/$(basename "$skewed")"
+      else
+        echo "main.sh: $skewed is absent: the control without symmetry is skipped"
+      fi
+      ;;
+    7) benchmark recycling_robots game=recycling_robots ;;
+    8) benchmark broadcast_channel game=broadcast_channel ;;
+  esac
+}
+.venv/bin/python -c "import games, sys; listed = {'box_pushing', 'fire_fighting', \
+'dectiger', 'meeting_grid_2x2', 'mars_rovers', 'recycling_robots', 'broadcast_channel'}; \
+sys.exit(f'main.sh: benchmarks without a run: {set(games.BENCHMARKS) - listed}' \
+if set(games.BENCHMARKS) - listed else None)"
+failed=0
+for k in 0 1 2 3 4 5 6 7 8; do
+  if [ "$(jobs -rp | wc -l)" -ge 2 ]; then
+    wait -n || failed=1
+  fi
+  benchmark_job "$k" "$@" &
+done
+for pid in $(jobs -p); do
+  wait "$pid" || failed=1
+done
+if [ "$failed" -ne 0 ]; then
+  echo "main.sh: a benchmark run failed (its error is above)" >&2
+  exit 1
 fi
-wait "$h4"
 .venv/bin/python -m experiments.compare results/main
 .venv/bin/python -m experiments.notebooks notebooks/tabular_figures.ipynb \
   --out results/main/tabular_figures.ipynb \
