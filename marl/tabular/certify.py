@@ -338,8 +338,9 @@ def make_certified_trainer(
             )
             for greed in (CONTINUATION_GREED, ExactPGConfig.npg_greed)
         ]
+    greedy, neutral = continuations
     return CertifiedTrainer(
-        config, trainer, *continuations, make_checks(game, config, symmetries), label
+        config, trainer, greedy, neutral, make_checks(game, config, symmetries), label
     )
 
 
