@@ -476,6 +476,16 @@ def record_run(run_dir: pathlib.Path) -> None:
     _ACCEPTED.set(None)
 
 
+def eta_text(elapsed: float, done: int, total: int) -> str:
+    """', ETA 42 s' (or '3.5 min') for a loop at `done` of `total` units that took
+    `elapsed` seconds for them (compilation excluded by the caller), '' when it
+    cannot be told yet or nothing is left."""
+    if done <= 0 or done >= total or elapsed <= 0:
+        return ""
+    left = elapsed / done * (total - done)
+    return f", ETA {left:.0f} s" if left < 120 else f", ETA {left / 60:.1f} min"
+
+
 def finished_results(
     run_dir: pathlib.Path,
     same_config: Callable[[dict[str, Any]], bool],

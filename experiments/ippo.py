@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from experiments.config import (
     CONF_DIR,
     as_program,
+    eta_text,
     finished_results,
     hydra_entry,
     record_run,
@@ -211,8 +212,10 @@ def train(
             last = chunk_record(metrics, end, config, time.time() - began)
             append_line(metrics_path, last)
             state, done = chunk_state, end
+            if index == 0:
+                timed = (time.time(), end)  # later chunks: no compilation
             log.info(
-                "%s: update %d/%d, %s env steps per run, %.0f steps/s%s, %s",
+                "%s: update %d/%d, %s env steps per run, %.0f steps/s%s, %s%s",
                 config.name,
                 end,
                 total,
@@ -220,6 +223,7 @@ def train(
                 last["steps_per_second"],
                 " (with compilation)" if index == 0 else "",
                 _summary(last),
+                eta_text(time.time() - timed[0], end - timed[1], total - timed[1]),
             )
             stopping = config.stop_after is not None and end >= config.stop_after
             if end % config.checkpoint_every == 0 or end == total or stopping:

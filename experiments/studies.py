@@ -21,9 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
-from experiments.config import TabularConfig
+from experiments.config import TabularConfig, eta_text
 from marl.tabular.analysis import summarize_seeds
 from marl.tabular.certify import (
+    LOG_EVERY_SECONDS,
     Certificate,
     CertifiedTrainer,
     make_certified_trainer,
@@ -65,10 +66,17 @@ def train_schedule(
     started = time.time()
     states = trainer.init(keys, schedules.shape[0])
     steps = schedules.shape[1]
+    compiled, last_log = None, 0.0  # after the first window: no compilation
     for begin in range(0, steps, window):
         end = min(begin + window, steps)
         states, _ = trainer.run(states, schedules[:, begin:end])
-        log.info("%s: step %d/%d (%.0f s)", label, end, steps, time.time() - started)
+        now = time.time()
+        if compiled is None:
+            compiled = (now, end)
+        if now - last_log >= LOG_EVERY_SECONDS or end == steps:
+            last_log = now
+            eta = eta_text(now - compiled[0], end - compiled[1], steps - compiled[1])
+            log.info("%s: step %d/%d (%.0f s%s)", label, end, steps, now - started, eta)
     return states
 
 

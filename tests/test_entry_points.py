@@ -226,3 +226,11 @@ def test_phase_run_of_a_user_game_file(monkeypatch, tmp_path):
         assert sorted(want.files) == sorted(got.files)
         for key in want.files:
             np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_progress_lines_give_an_eta_once_it_can_be_told():
+    from experiments.config import eta_text
+
+    assert eta_text(10.0, 2, 10) == ", ETA 40 s"
+    assert eta_text(60.0, 1, 10) == ", ETA 9.0 min"
+    assert eta_text(0.0, 0, 10) == eta_text(5.0, 10, 10) == ""
