@@ -126,7 +126,6 @@ def our_config(args: argparse.Namespace) -> IPPOConfig:
         gae_lambda=args.gae_lambda,
         clip_eps=0.2,
         clip_value=True,
-        ent_coef=args.ent_coef,
         vf_coef=0.5,
         max_grad_norm=0.5,
         lr=args.lr,
@@ -140,7 +139,7 @@ def our_config(args: argparse.Namespace) -> IPPOConfig:
 
 
 def peer_config(
-    yaml: dict, config: IPPOConfig, game: hanabi.HanabiParams
+    yaml: dict, config: IPPOConfig, ent_coef: float, game: hanabi.HanabiParams
 ) -> dict[str, Any]:
     """Their config dict: the same settings and the same game (their Hanabi's
     keyword arguments, HLE's card counts per rank)."""
@@ -155,7 +154,7 @@ def peer_config(
         GAMMA=config.gamma,
         GAE_LAMBDA=config.gae_lambda,
         CLIP_EPS=config.clip_eps,
-        ENT_COEF=config.ent_coef * game.num_players,  # their all-rows mean
+        ENT_COEF=ent_coef * game.num_players,  # their all-rows mean
         VF_COEF=config.vf_coef,
         MAX_GRAD_NORM=config.max_grad_norm,
         ANNEAL_LR=config.anneal_lr,
@@ -175,17 +174,18 @@ def peer_config(
 
 
 def our_curve(
-    config: IPPOConfig, game: hanabi.HanabiParams, seeds: int
+    config: IPPOConfig, ent_coef: float, game: hanabi.HanabiParams, seeds: int
 ) -> tuple[np.ndarray, float]:
     """Our returns float[seeds, updates] and the seconds of training (compiled
     first, apart)."""
     train = jax.jit(make_train(config, environment(game)))
     keys = seed_keys(0, seeds)
-    compiled = train.lower(keys[0]).compile()
+    coef = np.float32(ent_coef)
+    compiled = train.lower(keys[0], coef).compile()
     began = time.perf_counter()
     curves = []
     for key in keys:
-        _, metrics = compiled(key)
+        _, metrics = compiled(key, coef)
         episodes = np.asarray(metrics.episodes)
         curves.append(
             np.where(
@@ -244,7 +244,8 @@ def network_line(config: IPPOConfig, game: hanabi.HanabiParams, peer: Peer) -> s
     line = f"network multiply-adds per row: ours {ours:,} (MLP {config.hidden_sizes})"
     if peer.module is not None:
         obs_size = peer.module.jaxmarl.make(
-            "hanabi", **peer_config(peer.config or {}, config, game)["ENV_KWARGS"]
+            "hanabi",
+            **peer_config(peer.config or {}, config, 0.0, game)["ENV_KWARGS"],
         ).obs_size
         net = peer.module.ActorCritic(env.num_actions + 1, config={})
         dummy = (
@@ -275,16 +276,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"game: {title}, {game.num_players} players (max score {game.max_score}); "
         f"{config.num_updates} updates of {config.num_envs} games x "
         f"{config.num_steps} steps = {config.num_updates * config.batch_size:,} env "
-        f"steps per run, {args.seeds} seeds each; ent_coef {config.ent_coef} "
-        f"(theirs {config.ent_coef * game.num_players}, see the docstring)"
+        f"steps per run, {args.seeds} seeds each; ent_coef {args.ent_coef} "
+        f"(theirs {args.ent_coef * game.num_players}, see the docstring)"
     )
     print(network_line(config, game, peer))
-    curves = {"ours": our_curve(config, game, args.seeds)}
+    curves = {"ours": our_curve(config, args.ent_coef, game, args.seeds)}
     if peer.module is None:
         print(f"jaxmarl: not run ({peer.missing})")
     else:
         curves["jaxmarl"] = their_curve(
-            peer, peer_config(peer.config or {}, config, game), args.seeds
+            peer,
+            peer_config(peer.config or {}, config, args.ent_coef, game),
+            args.seeds,
         )
     smooth = {name: smoothed(c, args.window) for name, (c, _) in curves.items()}
     updates = config.num_updates

@@ -88,6 +88,7 @@ without distrax) the script still times ours and says why the peer is missing.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import math
 import sys
@@ -226,7 +227,6 @@ def our_config(yaml: dict, num_envs: int, num_steps: int, updates: int) -> IPPOC
         gae_lambda=float(yaml["GAE_LAMBDA"]),
         clip_eps=float(yaml["CLIP_EPS"]),
         clip_value=True,
-        ent_coef=float(yaml["ENT_COEF"]),
         vf_coef=float(yaml["VF_COEF"]),
         max_grad_norm=float(yaml["MAX_GRAD_NORM"]),
         lr=float(yaml["LR"]),
@@ -308,14 +308,18 @@ def best_seconds(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, 
 
 
 def our_breakdown(
-    config: IPPOConfig, game: hanabi.HanabiParams, key: jax.Array, repeats: int
+    config: IPPOConfig,
+    ent_coef: float,
+    game: hanabi.HanabiParams,
+    key: jax.Array,
+    repeats: int,
 ) -> dict[str, float]:
     """Seconds per update of ours: one whole update and its rollout alone."""
     env = environment(game)
     learner = make_ippo(config, env)
     policy = make_policy_for(config, env)
     state = jax.jit(learner.init)(key)
-    coef = np.float32(config.ent_coef)
+    coef = np.float32(ent_coef)
 
     def play(state: Any) -> Any:
         return rollout(
@@ -387,6 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env_steps = args.updates * num_envs * num_steps
     game = hanabi.make_params("Hanabi-Full", 2)
     config = our_config(yaml, num_envs, num_steps, args.updates)
+    ent_coef = float(yaml["ENT_COEF"])
 
     jaxmarl = import_jaxmarl() if peer.module is not None else None
     print("\n".join(machine_lines(jaxmarl)))
@@ -401,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"steps per run, {config.update_epochs} epochs x {config.num_minibatches} "
         f"minibatches; lr {config.lr:g} (anneal {config.anneal_lr}), gamma "
         f"{config.gamma:g}, gae_lambda {config.gae_lambda:g}, clip "
-        f"{config.clip_eps:g}, ent_coef {config.ent_coef:g}, vf_coef "
+        f"{config.clip_eps:g}, ent_coef {ent_coef:g}, vf_coef "
         f"{config.vf_coef:g}, max_grad_norm {config.max_grad_norm:g} ({source}); "
         f"ours: MLP {'x'.join(map(str, HIDDEN_SIZES))} per head"
     )
@@ -415,7 +420,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     key = jax.random.key(args.seed)
     runs, compile_seconds = {}, {}
     env = environment(game)
-    runs["ours"], compile_seconds["ours"] = compile_ahead(make_train(config, env), key)
+    runs["ours"], compile_seconds["ours"] = compile_ahead(
+        functools.partial(make_train(config, env), ent_coef=ent_coef), key
+    )
     runs["ours, start"], _ = compile_ahead(make_ippo(config, env).init, key)
     print(f"  ours compiled in {compile_seconds['ours']:.1f} s", flush=True)
     if peer.module is not None:
@@ -452,7 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nload average at the end: {load_average()}")
 
     if args.breakdown:
-        parts = our_breakdown(config, game, jax.random.key(args.seed), args.repeats)
+        parts = our_breakdown(
+            config, ent_coef, game, jax.random.key(args.seed), args.repeats
+        )
         whole, play = parts["ours, one update"], parts["ours, its rollout"]
         print(f"\nWhere ours spends an update ({num_envs * num_steps:,} env steps):\n")
         print("| part | seconds | share |")

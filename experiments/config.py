@@ -48,9 +48,9 @@ CONF_DIR = find_conf_dir()
 
 @dataclasses.dataclass(frozen=True)
 class CriticalTauConfig:
-    """Bracketing search for tau*, the smallest tau at which all seeds agree."""
+    """Bracketing search for tau*, the smallest tau at which all seeds agree
+    (with `critical_tau` in `studies`)."""
 
-    enabled: bool = False
     lower: float = 1e-3
     """Start of the bracket (seeds must disagree here)."""
     upper: float | None = None
@@ -80,9 +80,9 @@ class CriticalTauConfig:
 
 @dataclasses.dataclass(frozen=True)
 class AnnealingConfig:
-    """Runs whose tau decays geometrically from tau_start to tau_end."""
+    """Runs whose tau decays geometrically from tau_start to tau_end (with
+    `annealing` in `studies`)."""
 
-    enabled: bool = False
     tau_start: float | None = None
     """Default: the critical-tau bracket's upper end."""
     tau_end: float = 1e-3
@@ -189,21 +189,21 @@ class TabularConfig:
     agents (seeds train separate seat policies, so the default is no)."""
     max_assignments: int = 100_000
     """For 3+ players: seat assignments of distinct seeds sampled for XP."""
-    other_play: bool = False
-    """Also train exact Other-Play learners on the same tau grid (2-player games)."""
+    studies: list[str] = dataclasses.field(default_factory=list)
+    """Optional studies beside the tau grid, by name (the registry
+    `experiments.studies.STUDIES`; they run in its order, each a section of
+    results.json): `critical_tau` (tau* by bracketing, in every grid; settings
+    in `critical_tau`), `other_play` (exact Other-Play on the same grid, 2
+    players), `other_weighting` (the grid and tau* with the other entropy
+    weighting of `learner.entropy_weighting`; Dec-POMDPs, in matrix games they
+    coincide), `annealing` (settings in `annealing`), `equivariant_ascent` (J
+    ascended inside the equivariant policies from every seed: the best value an
+    equivariant policy reaches, for the price of equivariance) and `sampled`
+    (the sampled learner at `sampled_taus`). The phase presets ask for all."""
     critical_tau: CriticalTauConfig = dataclasses.field(
         default_factory=CriticalTauConfig
     )
-    compare_weightings: bool = False
-    """Also run the grid (and tau*) with the other entropy weighting of
-    `learner.entropy_weighting` (Dec-POMDPs; in matrix games they coincide)."""
     annealing: AnnealingConfig = dataclasses.field(default_factory=AnnealingConfig)
-    equivariant_ascent: bool = False
-    """Also ascend J (tau = 0) inside the equivariant policies from every seed:
-    the best value an equivariant policy reaches, beside the optimum the price
-    of equivariance (`experiments.studies.equivariant_ascent_study`)."""
-    run_sampled: bool = False
-    """Also train the sampled learner (`sampled`) at `sampled_taus`."""
     sampled: SampledPGConfig = dataclasses.field(default_factory=SampledPGConfig)
     sampled_taus: list[float] | None = None
     """Default: the same grid as `taus`."""
@@ -313,7 +313,16 @@ def one_line(error: BaseException) -> str:
                 parts.append(line.strip().rstrip("."))
         cause = cause.__cause__
     text = "; ".join(parts) or type(error).__name__
+    text += "".join(
+        f"; {hint}" for key, hint in MOVED_KEYS.items() if f"'{key}'" in text
+    )
     return f"cannot parse {override!r}: {text}" if override else text
+
+
+MOVED_KEYS = {
+    "ippo.ent_coef": "the entropy coefficients are one field, ent_coefs=[...]",
+}
+"""Keys a user may remember from an earlier version, and where they went."""
 
 
 def is_config_error(error: BaseException) -> bool:
@@ -403,15 +412,21 @@ def as_program(main: Callable[[], int | None]) -> Callable[[], NoReturn]:
     return program
 
 
-def hydra_entry(hydra_main: Callable[[], None]) -> Callable[[], None]:
+def hydra_entry(
+    hydra_main: Callable[[], None], help_text: Callable[[], str] | None = None
+) -> Callable[[], None]:
     """A hydra entry point whose own errors (an unknown key, a value of the wrong
     type, bad override syntax, a missing config or group, a run directory that
     cannot be made) end with one line on stderr and exit status 2, not hydra's
     multi-line report or a traceback. Errors of the run itself are handled in
-    `run_or_exit`."""
+    `run_or_exit`. `--help` (or `-h`) prints `help_text()` (experiments/help.py)
+    instead of hydra's; `--hydra-help` is hydra's own."""
 
     @functools.wraps(hydra_main)
     def main() -> None:
+        if help_text is not None and {"--help", "-h"} & set(sys.argv[1:]):
+            print(help_text())
+            sys.exit(0)
         previous = os.environ.get("HYDRA_FULL_ERROR")
         os.environ["HYDRA_FULL_ERROR"] = "1"  # hydra re-raises instead of printing
         try:

@@ -42,6 +42,7 @@ from experiments.config import (
     run_or_exit,
     to_config,
 )
+from experiments.help import hydra_help
 from experiments.ippo_runs import (
     CHECKPOINT_DIR,
     METRICS_FILE,
@@ -59,6 +60,7 @@ from experiments.ippo_runs import (
     write_config,
 )
 from experiments.results import RESULTS_FILE, run_metadata, write_json
+from games.envs.contract import ENVIRONMENTS
 from marl.deep.checkpoint import checkpoint_path, list_checkpoints
 from marl.deep.ippo import IPPOState, Metrics, seed_keys
 from marl.trainer import ConfigError, Trainer, constant_schedules
@@ -348,7 +350,29 @@ def hydra_main(cfg: DictConfig) -> None:
     run_or_exit(cfg, IPPORunConfig, chosen_preset_exists, USER_ERRORS)
 
 
-main = hydra_entry(hydra_main)
+def help_text() -> str:
+    """`python -m experiments.ippo --help`."""
+    presets = sorted(p.stem for p in (CONF_DIR / "preset").glob("*.yaml"))
+    return hydra_help(
+        "experiments.ippo",
+        __doc__,
+        "[env=NAME] [preset=NAME] [key=value ...] [-m]",
+        [
+            (
+                "Environments (env=..., options env.<key>=... in conf/env/<name>.yaml)",
+                ", ".join(ENVIRONMENTS),
+            ),
+            (
+                "Presets (preset=...; default <env>_cpu where it exists)",
+                ", ".join(presets),
+            ),
+        ],
+        IPPORunConfig,
+        {"name": "${env.name} (a preset names its runs)"},
+    )
+
+
+main = hydra_entry(hydra_main, help_text)
 cli = as_program(main)
 """The program: `python -m experiments.ippo`, the console script."""
 

@@ -88,9 +88,10 @@ class IPPORunConfig:
     seeds: int = 2
     """Independent runs per entropy coefficient (a vmap axis); seed k's key is
     `marl.deep.ippo.seed_keys(ippo.seed, seeds)[k]`."""
-    ent_coefs: list[float] | None = None
-    """Entropy coefficients trained side by side (a vmap axis, the seeds shared);
-    default: [ippo.ent_coef]."""
+    ent_coefs: list[float] = dataclasses.field(default_factory=lambda: [0.01])
+    """Entropy coefficients c_H trained side by side (a vmap axis, the seeds
+    shared): the run's only entropy-coefficient field, as `taus` is the tabular
+    runs' (the learner takes c_H as an argument, `marl.deep.ippo.make_train`)."""
     ippo: IPPOConfig = dataclasses.field(default_factory=IPPOConfig)
     log_every: int = 10
     """Updates per jitted chunk; progress is logged and a line appended to
@@ -119,8 +120,7 @@ class IPPORunConfig:
         rules = {
             "seeds": (self.seeds >= 1, "must be >= 1"),
             "ent_coefs": (
-                coefs is None
-                or (len(coefs) > 0 and all(math.isfinite(c) and c >= 0 for c in coefs)),
+                len(coefs) > 0 and all(math.isfinite(c) and c >= 0 for c in coefs),
                 "must be a non-empty list of finite numbers >= 0",
             ),
             "log_every": (self.log_every >= 1, "must be >= 1"),
@@ -145,7 +145,7 @@ class IPPORunConfig:
     @property
     def coefs(self) -> list[float]:
         """The entropy coefficients trained, [E]."""
-        return list(self.ent_coefs or [self.ippo.ent_coef])
+        return list(self.ent_coefs)
 
     @property
     def env_options(self) -> tuple[tuple[str, Any], ...]:
@@ -229,9 +229,16 @@ def make_environment(options: tuple[tuple[str, Any], ...]) -> Environment:
 def upgrade(node: Any) -> Any:
     """A stored run config as this schema reads it: a Hanabi run from before the
     environment contract (`preset`, `num_players` at the top level) gets them in
-    `env`."""
+    `env`; one from before `ent_coefs` was the only entropy-coefficient field
+    (`ippo.ent_coef`, used when `ent_coefs` was null) gets it in `ent_coefs`."""
     data = OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
     data = dict(data)
+    ippo = dict(data.get("ippo") or {})
+    if "ent_coef" in ippo:
+        coef = ippo.pop("ent_coef")
+        data["ippo"] = ippo
+        if data.get("ent_coefs") is None:
+            data["ent_coefs"] = [coef]
     if "env" not in data and ("preset" in data or "num_players" in data):
         data["env"] = {
             "name": "hanabi",

@@ -1,11 +1,12 @@
 """The studies of a tabular run (`python -m experiments.tabular`), apart from
 its entry point: `prepare` loads and compiles the game and finds its symmetry
 group (a `Study`), then each study trains and evaluates on it: the tau grid
-(`grid_study`, with tau* when asked), exact Other-Play, the other entropy
-weighting, annealing and the sampled learner. `LATER_STUDIES` is the registry
-of the optional ones after the grid and Other-Play, in the order they run;
-each is a function of the `Study` and its results a section of results.json
-(docs/results.md).
+(`grid_study`), and the optional studies a run names in `studies`, from the
+registry `STUDIES` in the order they run: tau* (with every grid), exact
+Other-Play, the other entropy weighting, annealing, the equivariant ascent and
+the sampled learner. Each optional study is a function of the `Study` and the
+grid's `Grid`, and its results a section of results.json (docs/results.md): a
+new study is one function and one line of `STUDIES`.
 """
 
 from __future__ import annotations
@@ -175,8 +176,8 @@ def run_grid(
 def grid_study(
     study: Study, learner: CertifiedTrainer
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The tau grid of one learner: its results (points, and tau* when enabled),
-    its policies and its cross-play matrices."""
+    """The tau grid of one learner: its results (points), its arrays (policies,
+    certificates, steps) and its cross-play matrices."""
     config = study.config
     states, certificate = run_grid(study, learner, config.taus)
     labels = [{"tau": float(t)} for t in config.taus]
@@ -184,22 +185,27 @@ def grid_study(
         study.game, states, labels, config, study.symmetries, certificate
     )
     policies = policies_of(states.logits)  # per agent [T, N, K_i, A_i]
-    results: dict[str, Any] = {"points": points}
-    if config.critical_tau.enabled:
-        grid_verdicts = verdicts(
-            study.game,
-            np.asarray(config.taus),
-            policies,
-            certificate,
-            config.critical_tau.convention_tol,
-        )
-        results["critical_tau"] = tau_star_study(study, learner, grid_verdicts)
     arrays = {
         "grad_norm": np.asarray(states.grad_norm),
         "certified": certificate.certified,
+        "steps": np.asarray(certificate.steps),
         **{f"agent{i}": np.asarray(pi) for i, pi in enumerate(policies)},
     }
-    return results, arrays, matrices
+    return {"points": points}, arrays, matrices
+
+
+def grid_verdicts(study: Study, arrays: dict[str, np.ndarray]) -> list[Verdict]:
+    """The verdict at each tau of a grid, from its arrays (`grid_study`)."""
+    game = study.game
+    policies = tuple(arrays[f"agent{i}"] for i in range(game.num_agents))
+    return verdicts(
+        game,
+        np.asarray(study.config.taus),
+        policies,
+        arrays["certified"],
+        arrays["steps"],
+        study.config.critical_tau.convention_tol,
+    )
 
 
 def finite_or_none(value: float) -> float | None:
@@ -234,7 +240,14 @@ def tau_star_study(
     def agree_at(taus: np.ndarray) -> list[Verdict]:
         runs, certificate = run_grid(study, searching, taus)
         policies = policies_of(runs.logits)
-        return verdicts(game, taus, policies, certificate, search.convention_tol)
+        return verdicts(
+            game,
+            taus,
+            policies,
+            certificate.certified,
+            certificate.steps,
+            search.convention_tol,
+        )
 
     found = critical_tau(
         agree_at,
@@ -271,16 +284,33 @@ def tau_star_study(
     }
 
 
+class Grid(NamedTuple):
+    """What the tau grid gives the studies after it."""
+
+    results: dict[str, Any]  # its points
+    arrays: dict[str, np.ndarray]  # its policies, certificates and steps
+    matrices: dict[str, np.ndarray]  # its cross-play matrices
+    learner: CertifiedTrainer | None  # None: the grid was read from its section
+
+
+def critical_tau_study(study: Study, grid: Grid) -> dict[str, Any]:
+    """tau* of the run's learner, started from the grid's verdicts."""
+    learner = grid.learner or certified_grid(
+        study, study.config.learner, study.game.name
+    )
+    return tau_star_study(study, learner, grid_verdicts(study, grid.arrays))
+
+
 def other_play_study(
-    study: Study, self_play: dict[str, Any], matrices: dict[str, np.ndarray]
+    study: Study, grid: Grid
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Exact Other-Play learners on the same tau grid (2-player games)."""
     game = study.game
     if study.group.order == 1:
         # J_OP averages J over the symmetry group: with none, it is J itself.
         log.info("%s: no symmetry, so Other-Play is self-play", game.name)
-        copied = {f"other_play_{k}": v for k, v in matrices.items()}
-        return {"points": self_play["points"], "same_as_self_play": True}, copied
+        copied = {f"other_play_{k}": v for k, v in grid.matrices.items()}
+        return {"points": grid.results["points"], "same_as_self_play": True}, copied
     config = dataclasses.replace(study.config.learner, objective="otherplay")
     states, certificate = run_grid(
         study,
@@ -303,8 +333,11 @@ def weighting_study(study: Study) -> dict[str, Any]:
     learner = study.config.learner
     other = "uniform" if learner.entropy_weighting == "reach" else "reach"
     config = dataclasses.replace(learner, entropy_weighting=other)
-    grid = certified_grid(study, config, f"{study.game.name} {other} weighting")
-    results, _, _ = grid_study(study, grid)
+    learner = certified_grid(study, config, f"{study.game.name} {other} weighting")
+    results, arrays, _ = grid_study(study, learner)
+    if "critical_tau" in study.config.studies:
+        verdicts_ = grid_verdicts(study, arrays)
+        results["critical_tau"] = tau_star_study(study, learner, verdicts_)
     return {"entropy_weighting": other, **results}
 
 
@@ -397,6 +430,7 @@ def sampled_study(study: Study) -> dict[str, Any]:
 
 def prepare(config: TabularConfig) -> Study:
     """Loads and compiles the game and finds its symmetry group."""
+    check_studies(config)
     spec = load_spec(config)
     if spec.num_agents < 2:
         raise ConfigError(
@@ -417,9 +451,9 @@ def prepare(config: TabularConfig) -> Study:
         config.seeds,
         len(config.taus),
     )
-    if config.run_sampled and not game.has_histories:
+    if "sampled" in config.studies and not game.has_histories:
         raise games.CompileError(
-            f"run_sampled: the sampled learner draws whole histories, and game "
+            f"studies names 'sampled', whose learner draws whole histories, and game "
             f"'{game.name}' at horizon {horizon} has too many to enumerate"
         )
     log.info("%s: finding the symmetry group (nauty)", game.name)
@@ -448,26 +482,67 @@ def prepare(config: TabularConfig) -> Study:
 
 
 Wanted = Callable[[TabularConfig, games.TabularGame], bool]
-LATER_STUDIES: dict[str, tuple[Wanted, Callable[[Study], Any]]] = {
-    "other_weighting": (
-        lambda config, game: config.compare_weightings and not game.is_matrix_game,
-        weighting_study,
+StudyResult = tuple[Any, dict[str, np.ndarray]]  # results, cross-play matrices
+
+
+class OptionalStudy(NamedTuple):
+    """One entry of `STUDIES`."""
+
+    applies: Wanted  # whether it runs on this game (a run skips it otherwise)
+    run: Callable[[Study, Grid], StudyResult]
+
+
+def alone(study_fn: Callable[[Study], Any]) -> Callable[[Study, Grid], StudyResult]:
+    """A study that needs only the `Study` and gives no cross-play matrices."""
+    return lambda study, grid: (study_fn(study), {})
+
+
+def alone_with_grid(
+    study_fn: Callable[[Study, Grid], Any],
+) -> Callable[[Study, Grid], StudyResult]:
+    """A study of the `Study` and the `Grid` that gives no cross-play matrices."""
+    return lambda study, grid: (study_fn(study, grid), {})
+
+
+def always(config: TabularConfig, game: games.TabularGame) -> bool:
+    return True
+
+
+STUDIES: dict[str, OptionalStudy] = {
+    "critical_tau": OptionalStudy(always, alone_with_grid(critical_tau_study)),
+    "other_play": OptionalStudy(
+        lambda config, game: game.num_agents == 2, other_play_study
     ),
-    "annealing": (lambda config, game: config.annealing.enabled, annealing_study),
-    "equivariant_ascent": (
-        lambda config, game: config.equivariant_ascent,
-        equivariant_ascent_study,
+    "other_weighting": OptionalStudy(
+        lambda config, game: not game.is_matrix_game, alone(weighting_study)
     ),
-    "sampled": (lambda config, game: config.run_sampled, sampled_study),
+    "annealing": OptionalStudy(always, alone(annealing_study)),
+    "equivariant_ascent": OptionalStudy(always, alone(equivariant_ascent_study)),
+    "sampled": OptionalStudy(always, alone(sampled_study)),
 }
-"""The optional studies after the grid and Other-Play, by section name: (whether
-the config asks for it on this game, the study)."""
+"""The optional studies a run may name in `studies` (TabularConfig), by section
+name, in the order they run, each after the grid as a section of its own
+(critical_tau also brackets tau* of the other weighting's grid, in that
+study's section)."""
 
 
-def later_studies(study: Study) -> list[tuple[str, Callable[[Study], Any]]]:
-    """The studies of `LATER_STUDIES` that the config asks for, in order."""
+def check_studies(config: TabularConfig) -> None:
+    """`studies` names only studies of `STUDIES`, in one line."""
+    unknown = [name for name in config.studies if name not in STUDIES]
+    if unknown:
+        raise ConfigError(
+            f"studies={list(config.studies)} names {unknown[0]!r}, which is not a "
+            f"study; the studies are {', '.join(STUDIES)}"
+        )
+
+
+def later_studies(
+    study: Study,
+) -> list[tuple[str, Callable[[Study, Grid], StudyResult]]]:
+    """The studies after the grid that the config asks for and that apply to
+    its game, in the order of `STUDIES`."""
     return [
-        (name, run)
-        for name, (wanted, run) in LATER_STUDIES.items()
-        if wanted(study.config, study.game)
+        (name, entry.run)
+        for name, entry in STUDIES.items()
+        if name in study.config.studies and entry.applies(study.config, study.game)
     ]

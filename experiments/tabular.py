@@ -24,6 +24,7 @@ import games
 from experiments import plots
 from experiments.config import (
     CONF_DIR,
+    LEARNER_DEFAULTS,
     TabularConfig,
     as_program,
     finished_results,
@@ -33,6 +34,7 @@ from experiments.config import (
     register_schemas,
     run_or_exit,
 )
+from experiments.help import hydra_help
 from experiments.results import (
     RESULTS_FILE,
     run_metadata,
@@ -46,13 +48,15 @@ from experiments.sections import (
     stored_config,
 )
 from experiments.studies import (
+    STUDIES,
+    Grid,
     Study,
     certified_grid,
     grid_study,
     later_studies,
-    other_play_study,
     prepare,
 )
+from marl.tabular.certify import CertifiedTrainer
 from marl.trainer import ConfigError
 
 log = logging.getLogger("experiments.tabular")
@@ -102,10 +106,14 @@ def results_header(study: Study) -> dict[str, Any]:
     }
 
 
-def grid_section(study: Study) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def grid_section(
+    study: Study, learners: list[CertifiedTrainer]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The tau grid as a section: its results, and its arrays and cross-play
-    matrices in one dict (`split_arrays` parts them again)."""
+    matrices in one dict (`split_arrays` parts them again); its learner is
+    appended to `learners` for the studies after it."""
     learner = certified_grid(study, study.config.learner, study.game.name)
+    learners.append(learner)
     self_play, arrays, matrices = grid_study(study, learner)
     return self_play, {
         **{f"arrays/{k}": np.asarray(v) for k, v in arrays.items()},
@@ -118,15 +126,14 @@ def run_studies(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every study the config asks for, each one a section (reused on resume):
     the results, the grid's arrays and every cross-play matrix."""
-    self_play, saved = sections.get("grid", partial(grid_section, study))
+    learners: list[CertifiedTrainer] = []  # the grid's, unless read from disk
+    self_play, saved = sections.get("grid", partial(grid_section, study, learners))
     arrays, matrices = split_arrays(saved, "arrays", "matrices")
+    grid = Grid(self_play, dict(arrays), dict(matrices), next(iter(learners), None))
     results = {**results_header(study), **self_play}
-    if study.config.other_play and study.game.num_agents == 2:
-        other_play = partial(other_play_study, study, self_play, matrices)
-        results["other_play"], op_matrices = sections.get("other_play", other_play)
-        matrices.update(op_matrices)
     for name, study_fn in later_studies(study):
-        results[name], _ = sections.get(name, lambda fn=study_fn: (fn(study), {}))
+        results[name], more = sections.get(name, partial(study_fn, study, grid))
+        matrices.update(more)
     return results, arrays, matrices
 
 
@@ -204,7 +211,51 @@ def hydra_main(cfg: DictConfig) -> None:
     run_or_exit(cfg, TabularConfig, run, USER_ERRORS)
 
 
-main = hydra_entry(hydra_main)
+def help_text() -> str:
+    """`python -m experiments.tabular --help`."""
+    learner = ", ".join(
+        f"{kind} ({', '.join(f'{k}={v}' for k, v in values.items())})"
+        for kind, values in LEARNER_DEFAULTS.items()
+    )
+    by_game = "the game's default (see 'Learner defaults')"
+    return hydra_help(
+        "experiments.tabular",
+        __doc__,
+        "[--config-name tabular|phase|benchmark_phase] [key=value ...] [-m]",
+        [
+            ("Games (game=...)", ", ".join(games.CATALOGUE)),
+            (
+                "Dec-POMDP benchmarks (game=..., with horizon=...)",
+                ", ".join(games.BENCHMARKS),
+            ),
+            (
+                "Game files (game_file=...)",
+                "a YAML matrix game or Dec-POMDP, or a MADP .dpomdp / .dpomdp.gz file "
+                "(docs/game_files.md; examples/ has one of each)",
+            ),
+            (
+                "Config files (--config-name)",
+                "tabular (the default: one tau grid), phase (the phase diagram: "
+                "every study), benchmark_phase (the phase diagram sized for the "
+                "Dec-POMDP benchmarks at horizon 3); -m sweeps comma-separated "
+                "values (docs/tabular.md)",
+            ),
+            (
+                "Studies (studies=[...])",
+                f"{', '.join(STUDIES)} (experiments/studies.py)",
+            ),
+            (
+                "Learner defaults",
+                f"by kind of game: {learner}; the benchmarks and .dpomdp files "
+                "take the second",
+            ),
+        ],
+        TabularConfig,
+        {f"learner.{field}": by_game for field in LEARNER_DEFAULTS["game"]},
+    )
+
+
+main = hydra_entry(hydra_main, help_text)
 cli = as_program(main)
 """The program: `python -m experiments.tabular`, the console script."""
 

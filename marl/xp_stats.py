@@ -6,7 +6,7 @@ Cross-play (XP) is the mean over ordered pairs (for n players, assignments) of
 distinct seeds. Its cells are not independent: every cell of seed k's row and
 column shares seed k. Treating the N per-seed XP means as independent draws
 (`std / sqrt(N)`) ignores that they share cells and underestimates the error
-(about 2x when the seeds' own effects dominate; tests/test_xp_stats.py). The
+(about 2x when the seeds' own effects dominate; tests/marl/test_xp_stats.py). The
 standard error here is the jackknife over seeds: the mean recomputed without
 each seed in turn, var = (N - 1) / N * sum_k (XP_-k - mean)^2, the standard
 variance estimate of a U-statistic (Efron and Stein 1981: it never

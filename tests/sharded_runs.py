@@ -1,4 +1,5 @@
-"""The computations `tests/test_sharding.py` compares, run in a process of their own.
+"""The computations `tests/marl/test_sharding.py` compares, run in a process of
+their own.
 
     XLA_FLAGS=--xla_force_host_platform_device_count=4 python tests/sharded_runs.py \
         OUT [PART ...]

@@ -115,3 +115,22 @@ def test_layers_no_entry_point_imports_another() -> None:
         if name in entry_points and name != module
     ]
     assert bad == []
+
+
+ENTRY_POINT_LINES = 450
+"""An entry point parses, calls and writes; past this many lines it holds work
+that belongs in a library module (experiments/studies.py, tables.py, ...)."""
+
+
+def test_layers_entry_points_stay_small() -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    sizes = {
+        target.split(":")[0]: len(
+            (ROOT / (target.split(":")[0].replace(".", "/") + ".py"))
+            .read_text()
+            .splitlines()
+        )
+        for target in scripts.values()
+    }
+    assert len(sizes) >= 8
+    assert {name: n for name, n in sizes.items() if n > ENTRY_POINT_LINES} == {}

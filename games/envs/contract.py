@@ -20,8 +20,8 @@ Symmetries. The game's symmetries are index tables on observations and actions
 equivariance measures: seat p seeing the game through symmetry g is given
 `obs[observation[g]]` (the observation of the transformed state) and its logit of
 real action a is its output at `actions[g, a]`. `permute_state` applies a symmetry
-to a state; the conformance test (`tests/test_environments.py`) checks that the
-tables commute with `step` and `observe` through it.
+to a state; the conformance test (`tests/games/envs/test_environments.py`)
+checks that the tables commute with `step` and `observe` through it.
 
 Adding an environment: a module under `games/envs/` with a function that returns an
 `Environment`, registered in `ENVIRONMENTS` below, and a config group

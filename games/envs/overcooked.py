@@ -222,7 +222,11 @@ def permute_state(state: Any, sym: GridSymmetry, height: int, width: int) -> Any
 def _quiet_stdout() -> Iterator[None]:
     """Silences file descriptor 1 while JaxMARL is first imported: it announces
     its optional submodules there (one of its modules rebinds `sys.stdout`
-    during the import, so `contextlib.redirect_stdout` does not catch it)."""
+    during the import, so `contextlib.redirect_stdout` does not catch it). That
+    module leaves `sys.stdout` and `sys.stderr` bound to the process's own
+    streams, which would undo any redirection the caller made (a notebook's, a
+    test's); both are put back as they were."""
+    streams = sys.stdout, sys.stderr
     sys.stdout.flush()
     saved = os.dup(1)
     try:
@@ -233,6 +237,7 @@ def _quiet_stdout() -> Iterator[None]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+        sys.stdout, sys.stderr = streams
 
 
 def layouts() -> tuple[str, ...]:

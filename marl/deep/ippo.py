@@ -23,8 +23,8 @@ StarCraft multi-agent challenge?") and of JaxMARL's baselines (Rutherford et al.
 The pieces are module-level functions so tests check the real thing: `gae`,
 `ppo_loss`, `entropy_term` live in `marl.deep.ppo` (the games are played by
 `marl.deep.rollout`); the learner is an `(init, update)` pair over the named state
-`IPPOState`; `make_train(config, env)(key)` is one whole training run (jit it,
-and `vmap` it over keys for seeds); `make_ippo_trainer` gives the jitted seed x
+`IPPOState`; `make_train(config, env)(key, ent_coef)` is one whole training run (jit
+it, and `vmap` it over keys for seeds); `make_ippo_trainer` gives the jitted seed x
 entropy-coefficient batch in chunks of updates, which is what the entry point
 checkpoints between.
 
@@ -36,7 +36,6 @@ feed-forward network).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -101,9 +100,6 @@ class IPPOConfig:
     clip_value: bool = True
     """Clip the value prediction to within `clip_eps` of the rollout's value and
     take the larger loss (as PPO2 / PureJaxRL); False: plain squared error."""
-    ent_coef: float = 0.01
-    """Entropy bonus coefficient c_H (an array argument of `update`, so a sweep
-    over it can be a `vmap` axis; the experiment's `ent_coefs` overrides this)."""
     vf_coef: float = 0.5
     """Value loss coefficient c_V."""
     max_grad_norm: float = 0.5
@@ -163,10 +159,6 @@ class IPPOConfig:
             "gamma": (0 < self.gamma <= 1, "must be in (0, 1]"),
             "gae_lambda": (0 <= self.gae_lambda <= 1, "must be in [0, 1]"),
             "clip_eps": (self.clip_eps > 0, "must be > 0"),
-            "ent_coef": (
-                math.isfinite(self.ent_coef) and self.ent_coef >= 0,
-                "must be finite and >= 0",
-            ),
             "vf_coef": (self.vf_coef >= 0, "must be >= 0"),
             "max_grad_norm": (self.max_grad_norm > 0, "must be > 0"),
             "lr": (self.lr > 0, "must be > 0"),
@@ -420,26 +412,23 @@ def run_updates(
 def make_train(
     config: IPPOConfig, env: Environment
 ) -> Callable[..., tuple[IPPOState, Metrics]]:
-    """One whole training run as a pure function `train(key, ent_coef=None)`.
+    """One whole training run as a pure function `train(key, ent_coef)`.
 
     Returns the final `IPPOState` and the Metrics of every update ([num_updates]).
-    `ent_coef` (default `config.ent_coef`) is an array argument, so both it and
-    the key can be `vmap` axes:
+    The entropy coefficient c_H is not a field of `IPPOConfig` but an array
+    argument, as tau is of the exact learners, so both it and the key can be
+    `vmap` axes:
 
         train = make_train(config, env)
         keys = seed_keys(config.seed, 8)
-        states, metrics = jax.jit(jax.vmap(train))(keys)        # 8 seeds
+        states, metrics = jax.jit(jax.vmap(train, (0, None)))(keys, 0.01)  # 8 seeds
         grid = jax.vmap(jax.vmap(train, (0, None)), (None, 0))   # coefs x seeds
         states, metrics = jax.jit(grid)(keys, jnp.array([0.01, 0.05]))
     """
     learner = make_ippo(config, env)
 
-    def train(
-        key: jax.Array, ent_coef: float | jax.Array | None = None
-    ) -> tuple[IPPOState, Metrics]:
-        coef = jnp.asarray(
-            config.ent_coef if ent_coef is None else ent_coef, jnp.float32
-        )
+    def train(key: jax.Array, ent_coef: float | jax.Array) -> tuple[IPPOState, Metrics]:
+        coef = jnp.asarray(ent_coef, jnp.float32)
         return run_updates(learner, learner.init(key), coef, config.num_updates)
 
     return train

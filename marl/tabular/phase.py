@@ -20,7 +20,6 @@ import numpy as np
 
 from games.tabular import TabularGame
 from marl.tabular.certify import (
-    Certificate,
     CertifiedTrainer,
     policies_of,
     train_certified,
@@ -51,13 +50,16 @@ def verdicts(
     game: TabularGame,
     taus: np.ndarray,
     policies: Policy,
-    certificate: Certificate,
+    certified_runs: np.ndarray,
+    steps_run: np.ndarray,
     convention_tol: float,
 ) -> list[Verdict]:
-    """One verdict per tau from the seeds' policies (per agent [T, N, K_i, A_i])."""
+    """One verdict per tau from the seeds' policies (per agent [T, N, K_i, A_i]),
+    which of them are certified (bool[T, N]) and the steps each tau ran (int[T],
+    a `Certificate`'s `certified` and `steps`)."""
     found = []
     for t, tau in enumerate(np.asarray(taus).tolist()):
-        certified = certificate.certified[t]
+        certified = np.asarray(certified_runs[t])
         count = int(certified.sum())
         conventions = (
             count_conventions(
@@ -72,7 +74,7 @@ def verdicts(
             status = AGREE
         else:
             status = UNCERTAIN
-        steps = int(certificate.steps[t])
+        steps = int(steps_run[t])
         found.append(Verdict(tau, status, count, len(certified), conventions, steps))
     return found
 
@@ -89,7 +91,9 @@ def certified_verdicts(
     and gives the verdicts."""
     states, certificate = train_certified(game, learner, keys, taus)
     policies = policies_of(states.logits)
-    return verdicts(game, taus, policies, certificate, convention_tol)
+    return verdicts(
+        game, taus, policies, certificate.certified, certificate.steps, convention_tol
+    )
 
 
 class CriticalTau(NamedTuple):

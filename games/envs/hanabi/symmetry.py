@@ -23,7 +23,7 @@ keeps the fork's convention: a card of color c is encoded at the index of color
 `permute_observation(obs, sym)` is what the fork's encoder writes with
 `color_permute = sigma`, and a color hint's move uid becomes that of `sigma[c]`.
 
-Equivariance laws (tests/test_hanabi_symmetry.py checks them for all 120
+Equivariance laws (tests/games/envs/test_hanabi_symmetry.py checks them for all 120
 permutations of the full game): with `g = permute_state(., sym)`,
 
   canonical(g(s)) == permute_observation(canonical(s), sym)       (and v0_belief)

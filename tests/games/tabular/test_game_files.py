@@ -3,7 +3,6 @@ naming the file, the field and the problem."""
 
 from __future__ import annotations
 
-import pathlib
 import re
 import textwrap
 
@@ -12,6 +11,7 @@ import pytest
 
 import games
 from marl.tabular.exact import expected_return
+from tests import ROOT
 
 LEWIS_YAML = """
 name: my_lewis
@@ -227,7 +227,7 @@ def test_missing_file_is_refused_in_one_line(tmp_path):
 
 def test_the_inline_example_of_the_docs_is_this_lewis_game(tmp_path):
     """docs/game_files.md's complete Dec-POMDP example loads, and is LEWIS_YAML."""
-    docs = (pathlib.Path(__file__).parents[1] / "docs" / "game_files.md").read_text()
+    docs = (ROOT / "docs" / "game_files.md").read_text()
     section = docs[docs.index("## Dec-POMDP") :]
     block = section[section.index("```yaml\n") + 8 :]
     block = block[: block.index("```")]
@@ -239,7 +239,7 @@ def test_the_inline_example_of_the_docs_is_this_lewis_game(tmp_path):
         )
 
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 GAME_FILES_DOC = EXAMPLES.parent / "docs" / "game_files.md"
 
 

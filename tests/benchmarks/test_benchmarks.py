@@ -2,11 +2,10 @@
 tested, their agreement checks are (the paths must reach the same policies or
 values, or the script exits 1)."""
 
-import pathlib
 import subprocess
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from tests import ROOT
 
 
 def run_benchmark(module: str, *args: str) -> str:

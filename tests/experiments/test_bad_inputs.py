@@ -1,29 +1,43 @@
-"""A table of bad inputs across every entry point, each run as a user would run it
-(a subprocess): a non-zero exit, exactly one line on stderr that names the problem,
-no traceback, and nothing half-written (no results, no temporary files, and a run
-directory that was there before left exactly as it was).
+"""A table of bad inputs across every entry point: a non-zero exit, exactly one
+line on stderr that names the problem, no traceback, and nothing half-written (no
+results, no temporary files, and a run directory that was there before left
+exactly as it was).
 
-The inputs are prepared once (`inputs` below): game files, results files,
-notebooks and one tiny finished Hanabi run whose copies are damaged per case.
+Most cases run one after another in one worker process (this module run as a
+program) through the entry point's own `main` (the same wrappers that turn
+errors into one line), which pays the interpreter's, JAX's and hydra's start-up
+once, not per case, and keeps their global state (streams, logging, signal
+handlers) out of pytest's process; the cases of `AS_A_USER`, one per entry
+point and family of errors, run as a user runs them, each in a subprocess of
+its own, where the real streams and exit status are seen. The inputs are
+prepared once (`inputs` below): game files, results files, notebooks and one
+tiny finished Hanabi run whose copies are damaged per case.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import gzip
 import hashlib
+import importlib
+import io
+import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
+import traceback
+from typing import NamedTuple
 
 import pytest
 
+from tests import ROOT
 from tests.tiny_runs import HANABI_TINY, TINY
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "dpomdp"
 
 # Tiny settings that keep a run that is wrongly accepted short (a tabular run
@@ -98,7 +112,13 @@ CASES = [
     bad("tab-plus-key", "tabular", "foo", "+foo=1"),
     bad("tab-syntax", "tabular", "taus=[0,1", "taus=[0,1"),
     bad("tab-config-name", "tabular", "nope", "--config-name", "nope"),
-    bad("tab-bool-word", "tabular", "other_play", "other_play=perhaps"),
+    bad("tab-bool-word", "tabular", "permute_agents", "permute_agents=perhaps"),
+    bad(
+        "tab-study",
+        "tabular",
+        "'other_plya', which is not a study",
+        "studies=[other_plya]",
+    ),
     # --- experiments.tabular: games -----------------------------------------------
     bad("tab-game-typo", "tabular", "unknown game 'levr'", "game=levr"),
     bad(
@@ -213,6 +233,8 @@ CASES = [
     ),
     bad("han-network", "ippo", "ippo.network", *HAN, "ippo.network=transformer"),
     bad("han-ent-neg", "ippo", "ent_coefs", *HAN, "ent_coefs=[-1]"),
+    bad("han-ent-empty", "ippo", "ent_coefs", *HAN, "ent_coefs=[]"),
+    bad("han-ent-moved", "ippo", "one field, ent_coefs=", *HAN, "ippo.ent_coef=0.03"),
     bad("han-seeds-0", "ippo", "seeds", *HAN, "seeds=0"),
     bad("han-ckpt-every", "ippo", "checkpoint_every=3", *HAN, "checkpoint_every=3"),
     bad("han-keep-0", "ippo", "keep_checkpoints", *HAN, "keep_checkpoints=0"),
@@ -399,6 +421,54 @@ def write_inputs(root: pathlib.Path) -> None:
     (root / "garbage.ipynb").write_text("not a notebook")
 
 
+AS_A_USER = {
+    "tab-seeds-1",  # a config value
+    "tab-unknown-key",  # hydra's composition
+    "tab-file-binary",  # a game file
+    "tab-dpomdp-gz-truncated",  # a .dpomdp file
+    "tab-rerun-other-config",  # a run directory that holds another run
+    "han-unknown-key",
+    "han-resume-corrupt",  # a corrupt checkpoint
+    "xp-corrupt-ckpt",
+    "cmp-truncated",
+    "est-syntax",
+    "nb-garbage",
+    "ver-players-1",
+    "hle-ent-index",
+}
+"""The cases run in a subprocess: one per entry point and family of errors."""
+
+
+class Done(NamedTuple):
+    returncode: int
+    stderr: str
+
+
+def run_in_process(module: str, args: list[str]) -> Done:
+    """`python -m experiments.<module> *args` in this process: the module's
+    `main` (the one-line error wrappers included) with `sys.argv` set, its
+    streams captured, its exit status from `SystemExit` or its return; an
+    exception that escapes is a traceback, as a user would see it."""
+    main = importlib.import_module(f"experiments.{module}").main
+    stderr, stdout = io.StringIO(), io.StringIO()
+    argv, handler = sys.argv, signal.getsignal(signal.SIGINT)
+    sys.argv = [f"experiments.{module}", *args]
+    try:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
+            try:
+                status = main()
+            except SystemExit as stop:
+                status = stop.code
+            except Exception:
+                traceback.print_exc(file=stderr)
+                status = 1
+    finally:
+        sys.argv = argv
+        signal.signal(signal.SIGINT, handler)
+    code = 0 if status is None else status if isinstance(status, int) else 1
+    return Done(code, stderr.getvalue())
+
+
 def run_module(module: str, args: list[str], timeout: int = 300):
     return subprocess.run(
         [sys.executable, "-m", f"experiments.{module}", *args],
@@ -464,7 +534,11 @@ def check(case: Bad, root: pathlib.Path) -> str | None:
     args = expand(case, root, work)
     before = {p.name: tree_digest(p) for p in work.iterdir() if p.is_dir()}
     inputs_before = tree_digest(root / "inputs")
-    done = run_module(case.module, args)
+    if case.id in AS_A_USER:
+        done = run_module(case.module, args)
+    else:
+        with contextlib.chdir(ROOT):
+            done = run_in_process(case.module, args)
     lines = done.stderr.strip().splitlines()
     problems = []
     if done.returncode == 0:
@@ -498,8 +572,36 @@ def test_every_bad_input_is_answered_in_one_line(prepared):
     if not (SHARED / "dectiger.dpomdp").is_file():
         print(f"{SHARED} is absent: skipping the cases that read its files")
         cases = [c for c in CASES if "dpomdp" not in c.id]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        failures = [f for f in pool.map(lambda c: check(c, prepared), cases) if f]
+    assert {c.id for c in CASES} >= AS_A_USER
+    assert {c.module for c in CASES} == {
+        c.module for c in CASES if c.id in AS_A_USER
+    }  # every entry point is also run as a user runs it
+    users = [c for c in cases if c.id in AS_A_USER]
+    in_worker = [c.id for c in cases if c.id not in AS_A_USER]
+    # The worker runs its cases one by one (they share sys.argv, the streams and
+    # hydra's global state), the user's subprocesses one at a time beside it.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        in_subprocesses = pool.map(lambda c: check(c, prepared), users)
+        worker = subprocess.run(
+            [sys.executable, "-m", __name__, str(prepared), *in_worker],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        )
+        assert worker.returncode == 0, worker.stderr[-3000:]
+        reported = json.loads(worker.stdout.splitlines()[-1])
+        failures = [f for f in [*reported, *in_subprocesses] if f]
     assert not failures, f"{len(failures)} of {len(cases)} bad inputs:\n" + "\n".join(
         failures
     )
+
+
+if __name__ == "__main__":
+    # The worker: `python -m tests.experiments.test_bad_inputs <prepared> <ids>`
+    # checks those cases in this process and prints their failures as JSON.
+    prepared_dir = pathlib.Path(sys.argv[1])
+    chosen = [c for c in CASES if c.id in sys.argv[2:]]
+    results = [check(case, prepared_dir) for case in chosen]
+    sys.__stdout__.write(json.dumps(results) + "\n")

@@ -9,7 +9,9 @@ import pathlib
 import numpy as np
 import pytest
 
-RESULTS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "results"
+from tests import ROOT
+
+RESULTS = ROOT / "docs" / "results"
 
 
 def read(path: pathlib.Path) -> dict:

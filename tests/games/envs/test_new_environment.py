@@ -14,7 +14,7 @@ import pytest
 from experiments import crossplay
 from experiments import ippo as train_entry
 from games.envs.contract import ENVIRONMENTS, make_env
-from tests.test_environments import check_conforms
+from tests.games.envs.test_environments import check_conforms
 
 TINY = [
     "seeds=2",

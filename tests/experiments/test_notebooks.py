@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pathlib
-
 import pytest
 
 from experiments.notebooks import execute_notebook
+from tests import ROOT
 
-NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def test_there_are_notebooks():

@@ -66,9 +66,13 @@ def _seat_params(config: IPPOConfig, net_params, num_players: int):
     )
 
 
+ENT_COEF = 0.01  # the one entropy coefficient of the saved runs
+
+
 def _train(config: IPPOConfig, params: hanabi.HanabiParams):
     """(config, trained state, per-seat policy, seats) of seed 0."""
-    state, _ = jax.jit(make_train(config, environment(params)))(seed_keys(0, 1)[0])
+    train = jax.jit(make_train(config, environment(params)))
+    state, _ = train(seed_keys(0, 1)[0], ENT_COEF)
     policy = hle_check.per_seat_policy(config, params)
     seats = games_play.identity_seats(
         _seat_params(config, state.params, params.num_players), environment(params)
@@ -176,7 +180,7 @@ def _write_run(run_dir, train_config: IPPOConfig, state, checkpoint: bool = True
     """A run directory as `python -m experiments.ippo` leaves it (one seed, one
     entropy coefficient): config.yaml and the final checkpoint."""
     env = {"name": "hanabi", "preset": PRESET, "num_players": 2}
-    config = IPPORunConfig(env=env, seeds=1, ippo=train_config)
+    config = IPPORunConfig(env=env, seeds=1, ent_coefs=[ENT_COEF], ippo=train_config)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(OmegaConf.to_yaml(OmegaConf.structured(config)))
     if checkpoint:
@@ -233,7 +237,7 @@ def test_load_agent_seats_the_checkpointed_parameters(mlp_agent, params, tmp_pat
     config, state, _, _ = mlp_agent
     _write_run(tmp_path / "shared", config, state)
     agent, _, seats = hle_check.load_agent(tmp_path / "shared", 0, 0)
-    assert agent.step == config.num_updates and agent.ent_coef == config.ent_coef
+    assert agent.step == config.num_updates and agent.ent_coef == ENT_COEF
     assert agent.seed == 0 and agent.run == str(tmp_path / "shared")
     for got, want in zip(
         jax.tree.leaves(seats.params), jax.tree.leaves(state.params), strict=True

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import socket
 import subprocess
 import sys
@@ -23,8 +22,8 @@ import games
 from marl.sharding import pad_axis, plan_grid, runs_mesh, sharded_map, take_axis
 from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg
 from marl.trainer import make_trainer
+from tests import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "sharded_runs.py"
 DEVICE_FLAG = "--xla_force_host_platform_device_count"
 # Float rounding only: XLA simplifies the partitioned program a little

@@ -17,9 +17,8 @@ import pytest
 
 from experiments.results import rerun_command, write_json, write_npz
 from marl.deep.checkpoint import save_checkpoint
+from tests import ROOT
 from tests.tiny_runs import TINY
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ import games
 from games.tabular.benchmarks import BENCHMARK_FILES, BENCHMARK_OPTIMA, BENCHMARKS
 from marl.tabular import exact, exact_pg, greedy
 from marl.tabular.symmetry import symmetry_group
+from tests import ROOT
 from tests.tiny_runs import TINY
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "dpomdp"
 needs_shared = pytest.mark.skipif(
     not SHARED.is_dir(),
@@ -448,7 +448,7 @@ def test_tabular_catalogue_benchmark_reports_its_optimum(tmp_path):
         "game=dectiger",
         "horizon=2",
         *TINY,
-        "equivariant_ascent=true",
+        "studies=[equivariant_ascent]",
         "learner.steps=300",
         "learner.max_steps=300",
         f"hydra.run.dir={out}",

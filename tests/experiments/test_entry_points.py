@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from experiments import compare, studies, tabular
+from tests import ROOT
 from tests.tiny_runs import TINY
-
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
 def run_tabular(monkeypatch, *args: str) -> None:
@@ -46,6 +45,26 @@ def test_tabular_run_writes_results_policies_and_figure(monkeypatch, tmp_path):
     assert np.load(tmp_path / "crossplay.npz")["crossplay"].shape == (2, 3, 3)
     assert (tmp_path / "sp_xp_vs_tau.png").stat().st_size > 0
     assert (tmp_path / ".hydra" / "config.yaml").exists()
+
+
+def test_a_new_study_is_one_function_and_one_registry_line(monkeypatch, tmp_path):
+    def best_grid_point(study, grid):  # the study: a function of the Study and Grid
+        best = max(grid.results["points"], key=lambda point: point["sp"])
+        return {"tau": best["tau"], "game": study.game.name}, {}
+
+    entry = studies.OptionalStudy(studies.always, best_grid_point)
+    monkeypatch.setitem(studies.STUDIES, "best_grid_point", entry)  # the line
+    run_tabular(
+        monkeypatch,
+        "game=tiny_hanabi_b",
+        *TINY,
+        "studies=[best_grid_point]",
+        f"hydra.run.dir={tmp_path}",
+    )
+    results = json.loads((tmp_path / "results.json").read_text())
+    best = max(results["points"], key=lambda point: point["sp"])
+    assert results["best_grid_point"] == {"tau": best["tau"], "game": "tiny_hanabi_b"}
+    assert "critical_tau" not in results and "other_play" not in results
 
 
 def test_a_refused_run_leaves_no_directory_behind(monkeypatch, tmp_path, capsys):
@@ -184,38 +203,34 @@ def test_phase_run_of_a_user_game_file(monkeypatch, tmp_path):
         } <= set(point)
     assert (out / "phase_diagram.png").stat().st_size > 0
 
-    # Interrupted in its annealing section (Ctrl-C): the grid and Other-Play
-    # sections are kept, and resume=true finishes where the run above ended.
+    # Interrupted (Ctrl-C) in its tau* search, then, resumed, in its annealing:
+    # each time the finished sections are kept, and the last resume ends where
+    # the uninterrupted run above ended.
     interrupted = tmp_path / "interrupted"
 
-    def interrupt(study):
+    def interrupt(study, grid):
         raise KeyboardInterrupt
 
-    with monkeypatch.context() as patch:
-        wanted, _ = studies.LATER_STUDIES["annealing"]
-        patch.setitem(studies.LATER_STUDIES, "annealing", (wanted, interrupt))
-        with pytest.raises(SystemExit) as stopped:
-            run_tabular(
-                monkeypatch,
-                "--config-name",
-                "phase",
-                f"game_file={game_file}",
-                *PHASE_TINY,
-                f"hydra.run.dir={interrupted}",
-            )
-    assert stopped.value.code == 130
-    kept = sorted(p.name for p in (interrupted / "sections").iterdir())
-    assert kept == ["grid.json", "grid.npz", "other_play.json", "other_play.npz"]
-    assert not (interrupted / "results.json").exists()
-    run_tabular(
-        monkeypatch,
-        "--config-name",
-        "phase",
-        f"game_file={game_file}",
-        *PHASE_TINY,
-        "resume=true",
-        f"hydra.run.dir={interrupted}",
-    )
+    phase = ["--config-name", "phase", f"game_file={game_file}", *PHASE_TINY]
+    for section, resume, kept in (
+        ("critical_tau", "false", ["grid"]),
+        ("annealing", "true", ["critical_tau", "grid", "other_play"]),
+    ):
+        with monkeypatch.context() as patch:
+            entry = studies.STUDIES[section]
+            patch.setitem(studies.STUDIES, section, entry._replace(run=interrupt))
+            with pytest.raises(SystemExit) as stopped:
+                run_tabular(
+                    monkeypatch,
+                    *phase,
+                    f"resume={resume}",
+                    f"hydra.run.dir={interrupted}",
+                )
+        assert stopped.value.code == 130
+        names = sorted(p.name for p in (interrupted / "sections").iterdir())
+        assert names == sorted(f"{k}.{x}" for k in kept for x in ("json", "npz"))
+        assert not (interrupted / "results.json").exists()
+    run_tabular(monkeypatch, *phase, "resume=true", f"hydra.run.dir={interrupted}")
     resumed = json.loads((interrupted / "results.json").read_text())
     assert "finished section 'grid'" in (interrupted / "tabular.log").read_text()
     assert not (interrupted / "sections").exists()
@@ -234,3 +249,68 @@ def test_progress_lines_give_an_eta_once_it_can_be_told():
     assert eta_text(10.0, 2, 10) == ", ETA 40 s"
     assert eta_text(60.0, 1, 10) == ", ETA 9.0 min"
     assert eta_text(0.0, 0, 10) == eta_text(5.0, 10, 10) == ""
+
+
+def _repeated_defaults(own: dict, parent: dict, prefix: str = "") -> list[str]:
+    """The keys of `own` whose values equal what `parent` already gives."""
+    repeated = []
+    for key, value in own.items():
+        if key in ("defaults", "hydra") or key not in parent:
+            continue
+        if isinstance(value, dict) and isinstance(parent[key], dict):
+            repeated += _repeated_defaults(value, parent[key], f"{prefix}{key}.")
+        elif value == parent[key]:
+            repeated.append(f"{prefix}{key}={value}")
+    return repeated
+
+
+def _inherited(name: str) -> dict:
+    """What conf/<name>.yaml inherits: its schema, then the confs its defaults
+    list names, each composed the same way."""
+    from omegaconf import OmegaConf
+
+    from experiments.config import TabularConfig, writable
+    from experiments.ippo_runs import IPPORunConfig
+
+    schema = IPPORunConfig if name == "ippo" else TabularConfig
+    config = writable(OmegaConf.structured(schema))
+    for entry in _own(name).get("defaults", []):
+        if isinstance(entry, str) and (ROOT / "conf" / f"{entry}.yaml").exists():
+            own = {
+                k: v for k, v in _own(entry).items() if k not in ("defaults", "hydra")
+            }
+            config = OmegaConf.merge(config, _inherited(entry), own)
+    return OmegaConf.to_container(config, resolve=False)
+
+
+def _own(name: str) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / f"{name}.yaml"))
+
+
+@pytest.mark.parametrize("name", ["tabular", "phase", "benchmark_phase", "ippo"])
+def test_base_configs_hold_only_what_differs_from_what_they_inherit(name):
+    # Presets, which pin every value of a published experiment, are exempt.
+    assert _repeated_defaults(_own(name), _inherited(name)) == []
+
+
+def test_help_lists_what_to_run_and_every_field_with_its_meaning(monkeypatch, capsys):
+    import games
+    from experiments import ippo
+
+    for module, argv in ((tabular, ["--help"]), (ippo, ["-h"])):
+        monkeypatch.setattr(sys, "argv", [module.__name__, *argv])
+        with pytest.raises(SystemExit) as done:
+            module.main()
+        assert done.value.code == 0
+    tabular_help, ippo_help = capsys.readouterr().out.split("usage: python -m ")[1:]
+    assert all(name in tabular_help for name in games.CATALOGUE)
+    assert "${" not in tabular_help  # the learner's defaults are explained
+    assert "learner.steps = the game's default" in tabular_help
+    assert "critical_tau.rtol = 0.02\n      Relative width" in tabular_help
+    assert "other_play, other_weighting" in tabular_help
+    assert "hanabi, overcooked" in ippo_help and "hanabi_paper_full" in ippo_help
+    assert "ent_coefs = [0.01]\n      Entropy coefficients" in ippo_help
+    assert "ippo.gae_lambda = 0.95\n      GAE's lambda" in ippo_help
+    assert "env=" not in tabular_help  # the IPPO groups are not the tabular's

@@ -12,7 +12,9 @@ import pytest
 from experiments import estimate
 from experiments.ippo_runs import trainer_of
 from marl.deep.ippo import seed_keys
-from tests.test_ippo_entry_point import TINY  # 6 tiny updates, 2 seeds x 2 coefs
+
+# 6 tiny updates, 2 seeds x 2 coefs
+from tests.experiments.test_ippo_entry_point import TINY
 
 
 def test_estimate_sizes_memory_and_measured_rate_of_one_run():

@@ -1,0 +1,343 @@
+"""The tables of `python -m experiments.compare`, built from results.json files:
+one row per run and tau (or entropy coefficient) with the settings that tell a
+sweep's runs apart, one summary row per run (tau*, the bound, the best values,
+annealing, Other-Play), the price of equivariance, and their text layout for a
+120-column screen with a legend. Pure functions of the loaded results; the entry
+point reads, prints and writes."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import textwrap
+from typing import Any
+
+from experiments import plots
+from experiments.results import CROSSPLAY_KINDS
+
+COLUMNS = (
+    "run",
+    "settings",
+    "game",
+    "horizon",
+    "num_seeds",
+    "tau",
+    "ent_coef",
+    "group",
+    "sp",
+    "sp_se",
+    "xp",
+    "xp_se",
+    "sp_greedy",
+    "xp_greedy",
+    "sp_greedy_ties",
+    "xp_greedy_ties",
+    "num_conventions",
+    "certified",
+    "uncertified",
+    "uniqueness_bound",
+    "best_sp_greedy",
+    "optimum",
+    "gap_to_optimum",
+)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config as {dotted key: value}."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(
+            flatten(
+                value,
+                f"{prefix}{key}." if isinstance(value, dict) else f"{prefix}{key}",
+            )
+        )
+    return flat
+
+
+def distinguishing_settings(
+    runs: list[tuple[pathlib.Path, dict[str, Any]]],
+) -> dict[pathlib.Path, str | None]:
+    """Per run, the settings of its config (as `key=value` overrides) that tell it
+    apart from the runs of the same game and horizon compared with it: what a
+    sweep swept, whatever the parameter. Settings that change only with the game
+    (a preset's per-game defaults) are left to the game column; None where
+    nothing else differs."""
+    flats = [flatten(results.get("config") or {}) for _, results in runs]
+    same: dict[tuple[Any, Any], list[int]] = {}
+    for k, (_, results) in enumerate(runs):
+        same.setdefault((results.get("game"), results.get("horizon")), []).append(k)
+
+    def text(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, separators=(",", ":"))
+
+    shown = {"game", "game_file", "horizon"}
+    differing = sorted(
+        {
+            key
+            for members in same.values()
+            for key in set().union(*(flats[k] for k in members)) - shown
+            if len({text(flats[k].get(key)) for k in members}) > 1
+        }
+    )
+    return {
+        run_dir: " ".join(f"{k}={text(flat.get(k))}" for k in differing) or None
+        for (run_dir, _), flat in zip(runs, flats, strict=True)
+    }
+
+
+def table_rows(runs: list[tuple[pathlib.Path, dict[str, Any]]]) -> list[dict[str, Any]]:
+    rows = []
+    settings = distinguishing_settings(runs)
+    for run_dir, results in runs:
+        for point in sorted(results["points"], key=plots.point_x):
+            rows.append(
+                {
+                    "run": str(run_dir),
+                    "settings": settings[run_dir],
+                    "game": results["game"],
+                    "num_seeds": results["num_seeds"],
+                    "horizon": results.get("horizon"),
+                    "uniqueness_bound": results.get("uniqueness_bound"),
+                    "optimum": results.get("optimum"),
+                    "gap_to_optimum": gap(results.get("optimum"), point),
+                    **{key: point.get(key) for key in COLUMNS if key in point},
+                    "uncertified": uncertified(results["num_seeds"], point),
+                }
+            )
+    return rows
+
+
+def uncertified(num_seeds: int, point: dict[str, Any]) -> int | None:
+    """Seeds not certified at a fixed point (None for runs without certificates:
+    annealing, the sampled learner, Hanabi)."""
+    if point.get("certified") is None:
+        return None
+    return num_seeds - point["certified"]
+
+
+def gap(optimum: float | None, point: dict[str, Any]) -> float | None:
+    """optimum - best_sp_greedy: how far the best greedified seed is from the
+    published optimum (negative only through float error, or a bug)."""
+    if optimum is None or point.get("best_sp_greedy") is None:
+        return None
+    return optimum - point["best_sp_greedy"]
+
+
+SUMMARY_COLUMNS = (
+    "run",
+    "settings",
+    "game",
+    "horizon",
+    "num_seeds",
+    "symmetry_order",
+    "tau_star_lower",
+    "tau_star",
+    "tau_star_certified",
+    "uniqueness_bound",
+    "tau_star_over_bound",
+    "best_sp",
+    "best_other_play",
+    "annealed_xp",
+    "order_with_agent_swaps",
+    "optimum",
+    "best_equivariant",
+    "recipe",
+    "annealed",
+    "other_play_xp",
+)
+
+
+def tau_star_columns(search: dict[str, Any] | None) -> dict[str, Any]:
+    """The tau* bracket (lower, tau_star], the seeds certified to agree at its
+    upper end, and tau*/bound (2-player matrix games)."""
+    if not search:
+        return {}
+    verdict = search.get("upper_verdict") or {}
+    return {
+        "tau_star_lower": search.get("lower"),
+        "tau_star": search.get("tau_star"),
+        "tau_star_certified": (
+            f"{verdict['certified']}/{verdict['seeds']}" if verdict else None
+        ),
+        "tau_star_over_bound": search.get("tau_star_over_bound"),
+    }
+
+
+def summary_rows(
+    runs: list[tuple[pathlib.Path, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """One row per run: what the phase diagram says in a few numbers."""
+    rows = []
+    settings = distinguishing_settings(runs)
+    for run_dir, results in runs:
+        if results.get("kind") in CROSSPLAY_KINDS:
+            continue
+        op = results.get("other_play", {}).get("points", [])
+        annealed = [
+            r["xp"] for r in results.get("annealing", []) if r["grad_noise"] == 0
+        ]
+        rows.append(
+            {
+                "run": str(run_dir),
+                "settings": settings[run_dir],
+                "game": results["game"],
+                "horizon": results.get("horizon"),
+                "num_seeds": results["num_seeds"],
+                "symmetry_order": results.get("symmetry", {}).get("order"),
+                **tau_star_columns(results.get("critical_tau")),
+                "uniqueness_bound": results.get("uniqueness_bound"),
+                "best_sp": max(p["best_sp"] for p in results["points"]),
+                "best_other_play": max(
+                    (p["other_play_value_best"] for p in op), default=None
+                ),
+                "annealed_xp": annealed[0] if annealed else None,
+                **price_columns(results),
+            }
+        )
+    return rows
+
+
+def price_columns(results: dict[str, Any]) -> dict[str, Any]:
+    """The price of equivariance: the published optimum, the best value of an
+    equivariant policy (ascent inside them), the recipe's value (tie-aware
+    greedy SP at the smallest grid tau where every seed is certified at one
+    convention: there SP = XP), the annealed value (the noise-free run's
+    tie-aware greedy SP) and Other-Play's best tie-aware greedy XP."""
+    agreeing = [
+        p
+        for p in results["points"]
+        if p.get("num_conventions") == 1
+        and p.get("certified") in (None, results["num_seeds"])
+    ]
+    recipe = min(agreeing, key=lambda p: p["tau"]) if agreeing else None
+    annealed = [r for r in results.get("annealing", []) if r.get("grad_noise") == 0]
+    op = results.get("other_play", {})
+    op_points = [] if op.get("same_as_self_play") else op.get("points", [])
+    ascent = results.get("equivariant_ascent") or {}
+    return {
+        "order_with_agent_swaps": results.get("symmetry", {}).get(
+            "order_with_agent_swaps"
+        ),
+        "optimum": results.get("optimum"),
+        "best_equivariant": ascent.get("best_value"),
+        "recipe": recipe["sp_greedy_ties"] if recipe else None,
+        "annealed": annealed[0]["sp_greedy_ties"] if annealed else None,
+        "other_play_xp": max((p["xp_greedy_ties"] for p in op_points), default=None),
+    }
+
+
+SCREEN_COLUMNS = (
+    ("game", "game"),
+    ("h", "horizon"),
+    ("seeds", "num_seeds"),
+    ("tau", "tau"),
+    ("coef", "ent_coef"),
+    ("SP", "sp"),
+    ("XP", "xp"),
+    ("SPg", "sp_greedy"),
+    ("XPg", "xp_greedy"),
+    ("SPt", "sp_greedy_ties"),
+    ("XPt", "xp_greedy_ties"),
+    ("conv", "num_conventions"),
+    ("uncert", "uncertified"),
+    ("gap", "gap_to_optimum"),
+)
+"""The printed table's columns: (header, row key); the CSV has every column."""
+LEGEND = (
+    "SP, XP: self-play and cross-play means +- jackknife standard errors over seeds "
+    "(n/a: too few seeds, or a degenerate jackknife); g: argmax-greedy policies; "
+    "t: tie-aware greedy; conv: conventions found; uncert: seeds not certified at a "
+    "fixed point; gap: the published optimum minus the best greedy seed's SP; "
+    "[a], [b]: the settings that differ between runs (below). Every column is in "
+    "the CSV."
+)
+SUMMARY_SCREEN = (
+    ("game", "game"),
+    ("h", "horizon"),
+    ("seeds", "num_seeds"),
+    ("|G|", "symmetry_order"),
+    ("tau* in (", "tau_star_lower"),
+    ("tau*]", "tau_star"),
+    ("cert", "tau_star_certified"),
+    ("bound", "uniqueness_bound"),
+    ("best SP", "best_sp"),
+    ("best OP", "best_other_play"),
+    ("annealed XP", "annealed_xp"),
+)
+PRICE_SCREEN = (
+    ("game", "game"),
+    ("h", "horizon"),
+    ("|G|", "symmetry_order"),
+    ("|G| swaps", "order_with_agent_swaps"),
+    ("optimum", "optimum"),
+    ("best equivariant", "best_equivariant"),
+    ("recipe", "recipe"),
+    ("annealed", "annealed"),
+    ("OP XP", "other_play_xp"),
+)
+PRICE_LEGEND = (
+    "The price of equivariance: |G| the symmetry group (seats kept; swaps: agents "
+    "may be relabelled too); best equivariant: the best J of ascent inside the "
+    "equivariant policies; recipe: greedy SP (= XP) at the first tau where every "
+    "seed is certified at one convention; annealed: greedy SP of the noise-free "
+    "annealing run; OP XP: Other-Play's best greedy XP (all tie-aware)."
+)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _with_se(value: Any, se: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + (" n/a" if se is None else f"+-{se:.2g}")
+
+
+def format_table(
+    rows: list[dict[str, Any]],
+    columns: tuple[tuple[str, str], ...] = SCREEN_COLUMNS,
+    legend: str | None = LEGEND,
+) -> str:
+    """The printed table: short headers, columns empty in every row left out, SP
+    and XP with their errors in one cell, each run's distinguishing settings as a
+    tag ([a], [b], ...) spelt out below, and a legend. About 120 characters wide
+    for a tabular sweep; the CSV holds every column in full."""
+    tags: dict[str, str] = {}
+    for row in rows:
+        if row.get("settings"):
+            tags.setdefault(row["settings"], f"[{chr(ord('a') + len(tags) % 26)}]")
+    shown = [(h, k) for h, k in columns if any(row.get(k) is not None for row in rows)]
+
+    def text(row: dict[str, Any], key: str) -> str:
+        if key in ("sp", "xp"):
+            return _with_se(row.get(key), row.get(f"{key}_se"))
+        if key == "game" and row.get("settings"):
+            return f"{row['game']} {tags[row['settings']]}"
+        return _cell(row.get(key))
+
+    cells = [[text(row, k) for _, k in shown] for row in rows]
+    headers = [h for h, _ in shown]
+    widths = [max(len(h), *(len(r[n]) for r in cells)) for n, h in enumerate(headers)]
+    left = {0}  # the game column reads left-aligned
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            v.ljust(w) if n in left else v.rjust(w)
+            for n, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    lines = [line(headers)] + [line(r) for r in cells]
+    lines += [f"{tag} {settings}" for settings, tag in tags.items()]
+    if legend:
+        lines += ["", *textwrap.wrap(legend, 100)]
+    return "\n".join(lines)
