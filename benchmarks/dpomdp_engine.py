@@ -27,6 +27,11 @@ OPENBLAS_NUM_THREADS (1 unless set, as printed).
 
     .venv/bin/python -m benchmarks.dpomdp_engine   # horizons 3, 4 and 5, batch 256
     .venv/bin/python -m benchmarks.dpomdp_engine --horizons 4 --batch 64
+    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false \
+        .venv/bin/python -m benchmarks.dpomdp_engine
+
+The last runs XLA's CPU contractions on one thread each (XLA's default splits
+each one over the cores); as printed with the flags.
 """
 
 from __future__ import annotations
@@ -486,7 +491,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for line in machine_lines():
         print(line)
-    print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    print(
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
+    )
     rows = []
     for horizon in args.horizons:
         spec = games.make_spec("dectiger", horizon)
