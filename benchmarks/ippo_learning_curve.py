@@ -4,7 +4,7 @@ in one run: env steps to reach a score, and the wall time it took.
 Both sides train on the same game and the same settings, one seed after the other,
 in the same process:
 
-  ours     `marl.deep.ippo.make_train(IPPOConfig(...), env)(key)`, jitted; its
+  ours     `marl.deep.ippo.make_train(IPPOConfig(...), env)(key, ent_coef)`, jitted; its
            curve is the mean return of the episodes that ended in each update's
            rollout (sampled actions, as trained);
   jaxmarl  their feed-forward Hanabi baseline `make_train(config)(rng)` from the

@@ -5,7 +5,8 @@ baseline for Hanabi (`baselines/IPPO/ippo_ff_hanabi.py` with its config
 `baselines/IPPO/config/ippo_ff_hanabi.yaml`) and this project's IPPO
 (`marl.deep.ippo.make_train`), and prints env steps per second for both and their ratio.
 
-  ours     `marl.deep.ippo.make_train(IPPOConfig(...), Hanabi-Full 2p)(key)`, jitted;
+  ours     `marl.deep.ippo.make_train(IPPOConfig(...), Hanabi-Full 2p)(key, ent_coef)`,
+           jitted;
   jaxmarl  their `make_train(config)(rng)`, jitted, imported from a JaxMARL work
            tree given by `--jaxmarl-repo` (nothing of theirs is copied here).
 

@@ -92,7 +92,7 @@ def evaluate_runs(
     """One results point per run (leading axis of `states`), labelled by `labels`,
     and the stacked 2-player cross-play matrices. With a `certificate`, conventions
     count certified seeds only and each point says how many there were."""
-    policies = policies_of(states.logits)  # per agent [R, N, K_i, A_i]
+    policies = policies_of(states.logits, game.legal)  # per agent [R, N, K_i, A_i]
     grad_norm = np.asarray(states.grad_norm)
     points, matrices = [], {}
     for r, label in enumerate(labels):
@@ -184,7 +184,7 @@ def grid_study(
     points, matrices = evaluate_runs(
         study.game, states, labels, config, study.symmetries, certificate
     )
-    policies = policies_of(states.logits)  # per agent [T, N, K_i, A_i]
+    policies = policies_of(states.logits, study.game.legal)  # [T, N, K_i, A_i]
     arrays = {
         "grad_norm": np.asarray(states.grad_norm),
         "certified": certificate.certified,
@@ -239,7 +239,7 @@ def tau_star_study(
 
     def agree_at(taus: np.ndarray) -> list[Verdict]:
         runs, certificate = run_grid(study, searching, taus)
-        policies = policies_of(runs.logits)
+        policies = policies_of(runs.logits, game.legal)
         return verdicts(
             game,
             taus,

@@ -1,7 +1,7 @@
 """The computations `tests/marl/test_sharding.py` compares, run in a process of
 their own.
 
-    XLA_FLAGS=--xla_force_host_platform_device_count=4 python tests/sharded_runs.py \
+    XLA_FLAGS=--xla_force_host_platform_device_count=4 python -m tests.sharded_runs \
         OUT [PART ...]
 
 XLA_FLAGS must be set before JAX starts, hence a separate process. Everything runs

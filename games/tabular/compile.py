@@ -35,7 +35,13 @@ from games.tabular.occupancy import (
     build_occupancy,
     recursion_cost,
 )
-from games.tabular.spec import DecPOMDP, MatrixGame, action_slices, reachable_states
+from games.tabular.spec import (
+    DecPOMDP,
+    MatrixGame,
+    action_slices,
+    joint_legal,
+    reachable_states,
+)
 
 ENGINES = ("auto", "recursion", "enumeration")
 MAX_ENUMERATED_HISTORIES = 2_000_000
@@ -59,6 +65,8 @@ class TabularGame:
     parent / parent_action: per agent int32[K_i], the agent's previous decision
     (information state, action) on the way to each information state, -1 at its
     first decision (sequence form: Koller, Megiddo, von Stengel 1994).
+    legal: per agent bool[K_i, A_i], the actions allowed at each information
+    state, or None when every action is (`DecPOMDP.legal`).
     Static: `engine` ('recursion' or 'enumeration') is the one values use;
     `infostate_keys[i][k]` is information state k as the agent's own history, a
     tuple of ("o", observation) and ("a", action) index pairs, and
@@ -74,6 +82,7 @@ class TabularGame:
     action: tuple[jax.Array, ...]
     parent: tuple[jax.Array, ...]
     parent_action: tuple[jax.Array, ...]
+    legal: tuple[jax.Array, ...] | None
     name: str = dataclasses.field(metadata=dict(static=True))
     num_infostates: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
     action_names: tuple[tuple[str, ...], ...] = dataclasses.field(
@@ -144,7 +153,7 @@ def compile_game(
     is_matrix = isinstance(spec, MatrixGame)
     game = spec.to_decpomdp() if isinstance(spec, MatrixGame) else spec
     n = game.num_agents
-    occupancy, layout = build_occupancy(game, max_floats)
+    occupancy, layout, legal_layout = build_occupancy(game, max_floats)
     keys = [
         [key for t in range(game.horizon) if game.acting[t, i] for key in layout[i][t]]
         for i in range(n)
@@ -183,6 +192,12 @@ def compile_game(
         action=None if histories is None else histories[3],  # type: ignore[arg-type]
         parent=tuple(jnp.asarray(p[0]) for p in parents),
         parent_action=tuple(jnp.asarray(p[1]) for p in parents),
+        legal=None
+        if legal_layout is None
+        else tuple(
+            jnp.asarray(np.concatenate([np.zeros((0, width), bool), *masks]))
+            for width, masks in zip(game.num_actions, legal_layout, strict=True)
+        ),
         name=game.name,
         num_infostates=tuple(len(agent_keys) for agent_keys in keys),
         action_names=game.action_names,
@@ -208,6 +223,8 @@ def _return_spread(game: DecPOMDP) -> float:
         slices = action_slices(game, t)
         reward = game.reward[(slice(None), *slices)] * game.discount**t
         reward = reward.reshape(game.num_states, -1)
+        legal = joint_legal(game, t)
+        allowed = True if legal is None else legal.reshape(game.num_states, -1)
         if t < game.horizon - 1:
             moves = (
                 game.transition[(slice(None), *slices)].reshape(
@@ -219,8 +236,12 @@ def _return_spread(game: DecPOMDP) -> float:
             ahead_worst = np.where(moves, worst[None, None], np.inf).min(-1)
         else:
             ahead_best = ahead_worst = np.zeros_like(reward)
-        best = np.where(reach[t], (reward + ahead_best).max(-1), -np.inf)
-        worst = np.where(reach[t], (reward + ahead_worst).min(-1), np.inf)
+        best = np.where(
+            reach[t], np.where(allowed, reward + ahead_best, -np.inf).max(-1), -np.inf
+        )
+        worst = np.where(
+            reach[t], np.where(allowed, reward + ahead_worst, np.inf).min(-1), np.inf
+        )
     start = game.initial > 0
     spread = float(best[start].max() - worst[start].min())
     return spread if spread > 0 else 1.0
@@ -237,13 +258,18 @@ def count_histories(game: DecPOMDP) -> int:
         )
     for t in range(game.horizon):
         slices = action_slices(game, t)
+        legal = joint_legal(game, t)
         if t == game.horizon - 1:
+            if legal is not None:
+                return round(count @ legal.reshape(game.num_states, -1).sum(-1))
             choices = math.prod(
                 game.num_actions[i] if game.acting[t, i] else 1 for i in range(n)
             )
             return round(count.sum() * choices)
         moves = game.transition[(slice(None), *slices)] > 0  # [S, B..., S']
         moves = moves.reshape(game.num_states, -1, game.num_states)
+        if legal is not None:
+            moves = moves & legal.reshape(game.num_states, -1, 1)
         observed = game.observation[slices] > 0  # [B..., S', O...]
         branches = observed.reshape(moves.shape[1], game.num_states, -1).sum(-1)
         count = np.einsum("s,sbq,bq->q", count, moves * 1.0, branches * 1.0)
@@ -286,9 +312,12 @@ def _enumerate(game: DecPOMDP, key_index: list[dict[tuple, int]]) -> tuple:
         options = [range(game.num_actions[i]) if acting[i] else (0,) for i in range(n)]
         scale = game.discount**t
         after = []
+        legal = joint_legal(game, t)
         for state, prob, ret, views, choices in partials:
             ids = [key_index[i][views[i]] if acting[i] else -1 for i in range(n)]
             for joint in itertools.product(*options):
+                if legal is not None and not legal[(state, *joint)]:
+                    continue
                 seen = tuple(
                     views[i] + (("a", a),) if acting[i] else views[i]
                     for i, a in enumerate(joint)

@@ -24,6 +24,12 @@ import opt_einsum
 
 from games.tabular.spec import DecPOMDP, action_slices, reachable_states
 
+Layout = list[list[list[tuple]]]
+"""Per agent and step, its reachable histories (own action-observation keys)."""
+LegalLayout = list[list[np.ndarray]] | None
+"""Per agent and step where it acts, bool[H_i^t, A_i]: its legal actions at each
+of those histories (None: every action legal)."""
+
 FLOAT_BYTES = 4
 
 
@@ -165,17 +171,18 @@ def letters(count: int, skip: str = "") -> str:
 
 def build_occupancy(
     game: DecPOMDP, max_floats: int | None
-) -> tuple[Occupancy, list[list[list[tuple]]]]:
-    """The recursion's arrays, and per agent and step the reachable histories,
-    found by running the recursion once in NumPy under the uniform policy (which
-    reaches every history that any policy reaches)."""
+) -> tuple[Occupancy, Layout, LegalLayout]:
+    """The recursion's arrays, per agent and step the reachable histories, and
+    with legal actions their masks, found by running the recursion once in NumPy
+    under the uniform policy over legal actions (which reaches every history
+    that any policy reaches)."""
     n = game.num_agents
     reach_states = reachable_states(game)
     states = [np.flatnonzero(r) for r in reach_states]
     num_obs = game.num_observations
     # Step 0: the first state and, if any, the first joint observation.
     first = game.initial[states[0]]
-    layout: list[list[list[tuple]]] = [[] for _ in range(n)]
+    layout: Layout = [[] for _ in range(n)]
     if game.initial_observation is None:
         eta = first.reshape(-1, *([1] * n))
         for i in range(n):
@@ -192,12 +199,24 @@ def build_occupancy(
             layout[i].append([(("o", int(o)),) for o in seen])
         eta = joint[np.ix_(np.arange(len(states[0])), *kept)]
     initial = eta
+    # Per agent [S_t, H_i^t]: where each of its histories of this step can be.
+    located = [_marginal(eta, i) for i in range(n)]
+    legal_layout: LegalLayout = None if game.legal is None else [[] for _ in range(n)]
     steps = []
     rows = [0] * n
     for t in range(game.horizon):
         acting = tuple(bool(game.acting[t, i]) for i in range(n))
         slices = action_slices(game, t)
         histories = tuple(len(layout[i][t]) for i in range(n))
+        width = [game.num_actions[i] if acting[i] else 1 for i in range(n)]
+        # Per agent [H_i, B_i]: the uniform policy over its legal actions.
+        uniform = []
+        for i in range(n):
+            allowed = np.ones((histories[i], width[i]), dtype=bool)
+            if legal_layout is not None and acting[i]:
+                allowed = _history_legal(game, i, t, states[t], located[i])
+                legal_layout[i].append(allowed)
+            uniform.append(allowed / allowed.sum(axis=1, keepdims=True))
         reward = game.reward[states[t]][(slice(None), *slices)] * game.discount**t
         step_rows = tuple(rows)
         for i in range(n):
@@ -220,40 +239,41 @@ def build_occupancy(
             ..., states[t + 1]
         ]
         observation = game.observation[slices][..., states[t + 1], *([slice(None)] * n)]
-        width = [game.num_actions[i] if acting[i] else 1 for i in range(n)]
         if t == game.horizon - 2:
             # The last occupancy is never built (`marl.tabular.exact` contracts the last
             # two steps from this one): each agent's reachable extensions are
-            # read from its marginal, contracted from eta like its reach.
-            uniform = [
-                np.full((h, b), 1.0 / b) for h, b in zip(histories, width, strict=True)
-            ]
+            # read from its marginal over the next states, contracted from eta
+            # like its reach.
             masses = [
                 np.einsum(
-                    reach, eta, *uniform, transition, observation, optimize="optimal"
-                ).ravel()
+                    reach.replace("->", "->q"),
+                    eta,
+                    *uniform,
+                    transition,
+                    observation,
+                    optimize="optimal",
+                ).reshape(len(states[t + 1]), -1)
                 for reach in last_two_steps_subscripts(n)[2]
             ]
         else:
             _check_size(
                 game, t, len(states[t + 1]), histories, width, num_obs, max_floats
             )
-            # Uniform policy: every action of an acting agent has probability 1/B_i.
             decide = eta
             for i in range(n):
-                decide = np.expand_dims(decide, axis=2 + 2 * i) / width[i]
-                decide = np.repeat(decide, width[i], axis=2 + 2 * i)
+                decide = np.expand_dims(decide, axis=2 + 2 * i)
+                shape = [1] * decide.ndim
+                shape[1 + 2 * i : 3 + 2 * i] = uniform[i].shape
+                decide = decide * uniform[i].reshape(shape)
             expanded = expand(np, decide, transition, observation, n)
-            masses = [
-                expanded.sum(axis=tuple(a for a in range(expanded.ndim) if a != 1 + i))
-                for i in range(n)
-            ]
+            masses = [_marginal(expanded, i) for i in range(n)]
         children = []
         kept = []
         for i in range(n):
-            alive = np.flatnonzero(masses[i] > 0)
+            alive = np.flatnonzero(masses[i].sum(axis=0) > 0)
             children.append(alive.astype(np.int32))
             kept.append(alive)
+            located[i] = masses[i][:, alive]
             hb = width[i] * num_obs[i]
             layout[i].append(
                 [
@@ -276,7 +296,44 @@ def build_occupancy(
                 histories=histories,
             )
         )
-    return Occupancy(jnp.asarray(initial, jnp.float32), tuple(steps)), layout
+    return (
+        Occupancy(jnp.asarray(initial, jnp.float32), tuple(steps)),
+        layout,
+        legal_layout,
+    )
+
+
+def _marginal(eta: np.ndarray, agent: int) -> np.ndarray:
+    """[S, H_agent]: an occupancy [S, H_1, ..., H_n] summed over the others."""
+    others = tuple(1 + j for j in range(eta.ndim - 1) if j != agent)
+    return eta.sum(axis=others)
+
+
+def _history_legal(
+    game: DecPOMDP, agent: int, t: int, states: np.ndarray, located: np.ndarray
+) -> np.ndarray:
+    """bool[H, A_agent]: the legal actions at each of the agent's histories of step
+    t, from the states it can be in (`located`, [S_t, H], positive where
+    possible); refuses a history whose states allow different actions."""
+    assert game.legal is not None
+    table = game.legal[agent][states].astype(np.int64)  # [S_t, A]
+    there = (located > 0).astype(np.int64)
+    allowed = there.T @ table  # [H, A]: how many of its states allow each action
+    possible = there.sum(axis=0)[:, None]
+    mixed = np.flatnonzero(((allowed > 0) & (allowed < possible)).any(axis=1))
+    if mixed.size:
+        h = int(mixed[0])
+        where = states[np.flatnonzero(there[:, h])]
+        rows = game.legal[agent][where]
+        other = int(np.flatnonzero((rows != rows[0]).any(axis=1))[0])
+        names = game.state_names
+        raise CompileError(
+            f"game '{game.name}': agent '{game.agent_names[agent]}' cannot tell its "
+            f"legal actions at step {t}: states '{names[where[0]]}' and "
+            f"'{names[where[other]]}' allow different actions, and one of its "
+            "information states can be in either"
+        )
+    return allowed > 0
 
 
 def _check_size(game, t, next_states, histories, width, num_obs, max_floats) -> None:

@@ -99,6 +99,13 @@ class DecPOMDP:
         (turn-based games such as Tiny Hanabi).
       discount:     the return is sum_t discount^t r_t (1 for finite-horizon
         planning problems).
+      legal:        per agent bool[S, A_i] or None (every action legal): which of
+        agent i's actions it may take in state s, at the steps where it acts. An
+        agent must be able to tell its legal actions from what it has seen: the
+        compile step refuses a game where two states that one of its information
+        states can be in allow different actions. Policies put no probability on
+        illegal actions, and their entropy is over the legal ones (Hanabi: no
+        hint without an information token).
 
     Games where every agent observes the current state through its own table
     (the lab's YAML format) are one case: see `observing_states`.
@@ -118,6 +125,7 @@ class DecPOMDP:
     observation_names: tuple[tuple[str, ...], ...]
     discount: float = 1.0
     description: str = ""
+    legal: tuple[np.ndarray, ...] | None = None
 
     @property
     def num_agents(self) -> int:
@@ -198,6 +206,42 @@ class DecPOMDP:
             raise GameSpecError("acting", "no agent acts at any step")
         if not math.isfinite(self.discount) or not 0 < self.discount <= 1:
             raise GameSpecError("discount", f"must be in (0, 1], got {self.discount!r}")
+        if self.legal is not None:
+            _check_legal(self.legal, num_states, num_actions, self.acting)
+
+
+def _check_legal(
+    legal: tuple[np.ndarray, ...],
+    num_states: int,
+    num_actions: tuple[int, ...],
+    acting: np.ndarray,
+) -> None:
+    if len(legal) != len(num_actions):
+        raise GameSpecError(
+            "legal", f"expected one table per agent ({len(num_actions)})"
+        )
+    for i, table in enumerate(legal):
+        _check_shape(f"legal[{i}]", table, (num_states, num_actions[i]))
+        if table.dtype != np.bool_:
+            raise GameSpecError(f"legal[{i}]", "must hold booleans")
+        if acting[:, i].any() and not table.any(axis=1).all():
+            s = int(np.flatnonzero(~table.any(axis=1))[0])
+            raise GameSpecError(f"legal[{i}]", f"state {s} allows no action")
+
+
+def joint_legal(game: DecPOMDP, t: int) -> np.ndarray | None:
+    """bool[S, B_1, ..., B_n]: whether each joint action over `action_slices(game,
+    t)` is legal in each state (every acting agent's action legal), or None when
+    every action is legal."""
+    if game.legal is None:
+        return None
+    joint = np.ones((game.num_states,) + (1,) * game.num_agents, dtype=bool)
+    for i, table in enumerate(game.legal):
+        if game.acting[t, i]:
+            shape = [game.num_states] + [1] * game.num_agents
+            shape[1 + i] = table.shape[1]
+            joint = joint & table.reshape(shape)
+    return joint
 
 
 def _check_joint_distribution(field: str, table: np.ndarray, num_agents: int) -> None:
@@ -239,6 +283,9 @@ def reachable_states(game: DecPOMDP) -> list[np.ndarray]:
     reach = [game.initial > 0]
     for t in range(game.horizon - 1):
         moves = game.transition[reach[-1]][(slice(None), *action_slices(game, t))]
+        legal = joint_legal(game, t)
+        if legal is not None:
+            moves = moves * legal[reach[-1]][..., None]
         reach.append(moves.reshape(-1, game.num_states).max(axis=0) > 0)
     return reach
 

@@ -104,7 +104,8 @@ LOG_EVERY_SECONDS = 10.0
 """Progress lines at most this often (and once every seed is certified)."""
 
 policies_of = jax.jit(softmax_policy)
-"""Softmax of a batch of logits, one compiled program per shape."""
+"""Softmax of a batch of logits (and the game's legal actions, or None), one
+compiled program per shape."""
 
 
 class Certificate(NamedTuple):
@@ -145,7 +146,9 @@ def weighed_rows(
     game: TabularGame, logits: Policy, config: ExactPGConfig
 ) -> tuple[jax.Array, ...]:
     """Per agent bool[K_i]: the information states the objective weighs."""
-    weights = entropy_weights(game, softmax_policy(logits), config.entropy_weighting)
+    weights = entropy_weights(
+        game, softmax_policy(logits, game.legal), config.entropy_weighting
+    )
     return tuple(w > REACH_FLOOR for w in weights)
 
 
@@ -175,7 +178,7 @@ def check_step(
                 0.0,
             )
         )
-        for pi, m, r in zip(softmax_policy(logits), move, rows, strict=True)
+        for pi, m, r in zip(softmax_policy(logits, game.legal), move, rows, strict=True)
     ]
     return jnp.max(jnp.stack(changes))
 
@@ -193,15 +196,20 @@ def contraction(
     power iteration on Jacobian-vector products over the weighed information
     states' softmax-changing (centred) logit directions."""
     rows = weighed_rows(game, logits, config)
+    if game.legal is not None:  # illegal logits change no policy
+        rows = tuple(r[:, None] & m for r, m in zip(rows, game.legal, strict=True))
+    else:
+        rows = tuple(r[:, None] for r in rows)
 
     def restrict(v: Policy) -> Policy:
         # Probabilities that underflowed to 0 in float32 give 0 * inf = nan in the
         # second derivatives of their entropy; their true tangent is ~0.
         return centred(
             tuple(
-                jnp.where(r[:, None] & jnp.isfinite(x), x, 0.0)
+                jnp.where(r & jnp.isfinite(x), x, 0.0)
                 for x, r in zip(v, rows, strict=True)
-            )
+            ),
+            game.legal,
         )
 
     def apply(v: Policy) -> Policy:

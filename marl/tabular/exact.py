@@ -27,9 +27,16 @@ Policy = tuple[jax.Array, ...]
 ENTROPY_WEIGHTINGS = ("reach", "uniform")
 
 
-def softmax_policy(logits: Policy) -> Policy:
-    """Per agent, softmax over the action axis: float[K_i, A_i]."""
-    return tuple(jax.nn.softmax(x, axis=-1) for x in logits)
+def softmax_policy(logits: Policy, legal: Policy | None = None) -> Policy:
+    """Per agent, softmax over the action axis: float[K_i, A_i]; with `legal`
+    (per agent bool[K_i, A_i], a compiled game's `legal`), over the legal actions
+    only, probability 0 (and gradient 0) on the others. Logits may carry leading
+    batch axes."""
+    if legal is None:
+        return tuple(jax.nn.softmax(x, axis=-1) for x in logits)
+    return tuple(
+        jax.nn.softmax(x, axis=-1, where=m) for x, m in zip(logits, legal, strict=True)
+    )
 
 
 def history_probs(game: TabularGame, policy: Policy) -> jax.Array:
@@ -267,7 +274,7 @@ def softmax_policy_gradient(game: TabularGame, logits: Policy) -> Policy:
     (1[a_i(z, h) = a] - pi_i(a | h)) (Williams 1992; Sutton et al. 2000). A second
     code path against which autodiff of J_0 is checked.
     """
-    policy = softmax_policy(logits)
+    policy = softmax_policy(logits, game.legal)
     weighted = history_probs(game, policy) * game.returns  # float[Z]
     grads = []
     for pi, infostate, action in zip(policy, game.infostate, game.action, strict=True):

@@ -160,12 +160,16 @@ def update_bytes(game: TabularGame) -> int:
 
 
 def init_logits(game: TabularGame, *, key: jax.Array, scale: float) -> Policy:
-    """Per agent, float[K_i, A_i] logits drawn from N(0, scale^2)."""
+    """Per agent, float[K_i, A_i] logits drawn from N(0, scale^2); 0 at illegal
+    actions."""
     keys = jax.random.split(key, game.num_agents)
-    return tuple(
+    logits = tuple(
         scale * jax.random.normal(k, shape)
         for k, shape in zip(keys, game.policy_shapes, strict=True)
     )
+    if game.legal is None:
+        return logits
+    return tuple(jnp.where(m, x, 0.0) for x, m in zip(logits, game.legal, strict=True))
 
 
 def learner_objective(
@@ -195,7 +199,9 @@ def scaled_gradient(
     """grad_theta objective / (reward_range + tau), per agent float[K_i, A_i]."""
 
     def objective(x: Policy) -> jax.Array:
-        return learner_objective(game, softmax_policy(x), tau, config, symmetries)
+        return learner_objective(
+            game, softmax_policy(x, game.legal), tau, config, symmetries
+        )
 
     scale = game.reward_range + tau
     return jax.tree.map(lambda g: g / scale, jax.grad(objective)(logits))
@@ -257,9 +263,9 @@ def natural_direction(
     Q - tau log pi is constant in a, i.e. pi = softmax(Q / tau): the stationary
     points of J_tau, those of the gradient flow. Information states of weight
     at most REACH_FLOOR (unreached, under the reach weighting) get direction 0
-    and keep their policy, as under the flow.
+    and keep their policy, as under the flow. Illegal actions get direction 0.
     """
-    policy = softmax_policy(logits)
+    policy = softmax_policy(logits, game.legal)
 
     def objective(p: Policy) -> tuple[jax.Array, Policy]:
         weights = entropy_weights(game, p, config.entropy_weighting)
@@ -270,14 +276,18 @@ def natural_direction(
     # The entropy's derivative -tau (log pi + 1) came from the rounded float32
     # probabilities; log_softmax of the logits is exact to float32, which keeps
     # the direction's noise near a fixed point ~10x lower (certify.check_step).
+    legal = game.legal or (None,) * len(logits)
     direction = tuple(
         jnp.where(
-            w[:, None] > REACH_FLOOR,
+            (w[:, None] > REACH_FLOOR) if m is None else (w[:, None] > REACH_FLOOR) & m,
             g / jnp.maximum(w, REACH_FLOOR)[:, None]
-            + tau * (jnp.log(jnp.where(pi > 0, pi, 1.0)) - jax.nn.log_softmax(x)),
+            + tau
+            * (jnp.log(jnp.where(pi > 0, pi, 1.0)) - jax.nn.log_softmax(x, where=m)),
             0,
         )
-        for g, w, pi, x in zip(by_policy, weights, policy, logits, strict=True)
+        for g, w, pi, x, m in zip(
+            by_policy, weights, policy, logits, legal, strict=True
+        )
     )
     gradient = tuple(
         pi * (g - jnp.sum(pi * g, axis=-1, keepdims=True))
@@ -286,9 +296,15 @@ def natural_direction(
     return NaturalStep(direction, gradient, weights)
 
 
-def centred(logits: Policy) -> Policy:
-    """Each row minus its mean: the same softmax, and logits that stay bounded."""
-    return tuple(x - jnp.mean(x, axis=-1, keepdims=True) for x in logits)
+def centred(logits: Policy, legal: Policy | None = None) -> Policy:
+    """Each row minus its mean: the same softmax, and logits that stay bounded.
+    With `legal`, the mean over the legal actions, and 0 at the others."""
+    if legal is None:
+        return tuple(x - jnp.mean(x, axis=-1, keepdims=True) for x in logits)
+    return tuple(
+        jnp.where(m, x - jnp.mean(x, axis=-1, keepdims=True, where=m), 0.0)
+        for x, m in zip(logits, legal, strict=True)
+    )
 
 
 def npg_step_size(game: TabularGame, tau: jax.Array, greed: float) -> jax.Array:
@@ -304,9 +320,9 @@ def npg_step_size(game: TabularGame, tau: jax.Array, greed: float) -> jax.Array:
     return 1.0 / (tau + game.reward_range / greed)
 
 
-def mirror_step(logits: Policy, move: Policy) -> Policy:
-    """theta + move, centred: one NPG step (`npg_move`)."""
-    return centred(tuple(x + m for x, m in zip(logits, move, strict=True)))
+def mirror_step(logits: Policy, move: Policy, legal: Policy | None = None) -> Policy:
+    """theta + move, centred over the legal actions: one NPG step (`npg_move`)."""
+    return centred(tuple(x + m for x, m in zip(logits, move, strict=True)), legal)
 
 
 MAX_LOGIT_MOVE = 5.0
@@ -334,7 +350,8 @@ def npg_move(
     # to finite values before centring, or one inf would make its row nan.
     finite = tuple(jnp.nan_to_num(d, posinf=1e30, neginf=-1e30) for d in step.direction)
     move = tuple(
-        jnp.clip(d * size, -MAX_LOGIT_MOVE, MAX_LOGIT_MOVE) for d in centred(finite)
+        jnp.clip(d * size, -MAX_LOGIT_MOVE, MAX_LOGIT_MOVE)
+        for d in centred(finite, game.legal)
     )
     return move, global_norm(step.gradient) / (game.reward_range + tau)
 
@@ -347,7 +364,8 @@ def npg_map(
     symmetries: PolicySymmetries | None = None,
 ) -> Policy:
     """The NPG update as a map of the logits (no noise, no projection)."""
-    return mirror_step(logits, npg_move(game, logits, tau, config, symmetries)[0])
+    move = npg_move(game, logits, tau, config, symmetries)[0]
+    return mirror_step(logits, move, game.legal)
 
 
 def init_state(
@@ -395,7 +413,7 @@ def make_exact_pg(
         if config.optimizer == "npg":
             move, norm = npg_move(game, state.logits, tau, config, symmetries)
             move, key = with_noise(move, state.key)
-            logits = mirror_step(state.logits, move)
+            logits = mirror_step(state.logits, move, game.legal)
             opt_state = state.opt_state
         else:
             grad = scaled_gradient(game, state.logits, tau, config, symmetries)

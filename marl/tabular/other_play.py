@@ -54,7 +54,12 @@ def other_play_return(
         num_infostates, num_actions
     )
     total = averaged.sum(axis=-1, keepdims=True)
+    if game.legal is None:
+        unreached = jnp.full((num_actions,), 1.0 / num_actions)
+    else:  # uniform over the legal actions
+        legal = game.legal[1].astype(averaged.dtype)
+        unreached = legal / legal.sum(axis=-1, keepdims=True)
     behaviour = jnp.where(
-        total > 0, averaged / jnp.where(total > 0, total, 1.0), 1.0 / num_actions
+        total > 0, averaged / jnp.where(total > 0, total, 1.0), unreached
     )
     return expected_return(game, (policy[0], behaviour))

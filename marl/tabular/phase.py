@@ -90,7 +90,7 @@ def certified_verdicts(
     """Runs the seeds at `taus` until certified (`marl.tabular.certify.train_certified`)
     and gives the verdicts."""
     states, certificate = train_certified(game, learner, keys, taus)
-    policies = policies_of(states.logits)
+    policies = policies_of(states.logits, game.legal)
     return verdicts(
         game, taus, policies, certificate.certified, certificate.steps, convention_tol
     )

@@ -104,7 +104,7 @@ def surrogate(
     their score expectation is zero (they are fixed before it is drawn), so they
     add variance, not bias, like the rewards before it.
     """
-    policy = softmax_policy(logits)
+    policy = softmax_policy(logits, game.legal)
     value = game.returns[histories] + tau * jax.lax.stop_gradient(
         path_entropy(game, policy, histories)
     )
@@ -138,7 +138,7 @@ def make_sampled_pg(game: TabularGame, config: SampledPGConfig) -> Learner:
 
     def update(state: PGState, tau: jax.Array) -> tuple[PGState, None]:
         key, sample_key = jax.random.split(state.key)
-        old_policy = jax.lax.stop_gradient(softmax_policy(state.logits))
+        old_policy = jax.lax.stop_gradient(softmax_policy(state.logits, game.legal))
         histories = sample_histories(
             game, old_policy, key=sample_key, batch_size=config.batch_size
         )

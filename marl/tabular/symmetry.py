@@ -8,8 +8,10 @@ a vertex-coloured graph that encodes the game is exactly the game's symmetry gro
 nauty (McKay & Piperno 2014, through pynauty) computes its generators and order.
 
 Only what can happen is encoded: the game is unrolled in time over the states
-reachable at each step, and an agent's action enters only at steps where it acts,
-so tables read at a non-acting agent's placeholder action 0 constrain nothing.
+reachable at each step, and an agent's action enters only at steps where it acts
+and where it is legal, so tables read at a non-acting agent's placeholder action
+0, or after an illegal action, constrain nothing; a symmetry maps the legal
+joint actions of a state onto those of its image.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import itertools
 import numpy as np
 
 from games.tabular import DecPOMDP, MatrixGame, TabularGame
-from games.tabular.spec import reachable_states
+from games.tabular.spec import joint_legal, reachable_states
 
 VALUE_DECIMALS = 9  # table entries equal after rounding get the same colour
 
@@ -164,6 +166,7 @@ def _encode(game: DecPOMDP, permute_agents: bool) -> tuple[_Graph, dict]:
             signals(timed[0, int(s)], game.initial_observation[s], "first_seen")
     for t in range(game.horizon):
         acting = [i for i in range(n) if game.acting[t, i]]
+        legal = joint_legal(game, t)
         for s in np.flatnonzero(reach[t]):
             for choice in itertools.product(
                 *(range(game.num_actions[i]) for i in acting)
@@ -172,6 +175,8 @@ def _encode(game: DecPOMDP, permute_agents: bool) -> tuple[_Graph, dict]:
                 for i, a in zip(acting, choice, strict=True):
                     joint[i] = a
                 key = (int(s), *joint)
+                if legal is not None and not legal[key]:
+                    continue
                 v = g.vertex(("joint", t, _value(game.reward[key])))
                 g.edge(v, timed[t, int(s)])
                 for i, a in zip(acting, choice, strict=True):
@@ -309,6 +314,7 @@ def preserves_game(game: DecPOMDP, g: Symmetry, atol: float = 1e-9) -> bool:
                 return False
     for t in range(game.horizon):
         acting = [i for i in range(n) if game.acting[t, i]]
+        legal = joint_legal(game, t)
         for s in np.flatnonzero(reach[t]):
             if not reach[t][g.states[s]]:
                 return False
@@ -320,6 +326,11 @@ def preserves_game(game: DecPOMDP, g: Symmetry, atol: float = 1e-9) -> bool:
                     joint[i] = a
                     image[g.agents[i]] = g.actions[i][a]
                 key, key_image = (int(s), *joint), (g.states[s], *image)
+                if legal is not None:
+                    if legal[key] != legal[key_image]:
+                        return False
+                    if not legal[key]:
+                        continue
                 if abs(game.reward[key_image] - game.reward[key]) > atol:
                     return False
                 if t + 1 < game.horizon:

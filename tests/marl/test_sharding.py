@@ -24,7 +24,7 @@ from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg
 from marl.trainer import make_trainer
 from tests import ROOT
 
-SCRIPT = ROOT / "tests" / "sharded_runs.py"
+SCRIPT = "tests.sharded_runs"
 DEVICE_FLAG = "--xla_force_host_platform_device_count"
 # Float rounding only: XLA simplifies the partitioned program a little
 # differently (e.g. x / c against x * (1 / c)) and its CPU matrix kernels round
@@ -116,7 +116,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     started = {
         name: [
             subprocess.Popen(
-                [sys.executable, str(SCRIPT), str(out / f"{name}.npz"), *parts],
+                # As a module from the root: tests/ on the path would shadow the
+                # packages with the test folders of the same names.
+                [sys.executable, "-m", SCRIPT, str(out / f"{name}.npz"), *parts],
                 env=env,
                 cwd=ROOT,
                 stdout=subprocess.PIPE,

@@ -284,9 +284,8 @@ def test_other_play_training_draws_partner_permutations_and_learns():
         hidden_sizes=(16,),
         other_play=True,
     )
-    state, metrics = jax.jit(jax.vmap(make_train(config, environment(SMALL))))(
-        seed_keys(0, 2)
-    )
+    train = jax.vmap(make_train(config, environment(SMALL)), in_axes=(0, None))
+    state, metrics = jax.jit(train)(seed_keys(0, 2), 0.01)
     symmetry = np.asarray(state.rollout.symmetry)  # [seeds, N, P]
     assert (symmetry[..., 0] == 0).all()
     assert set(np.unique(symmetry[..., 1])) == {0, 1}

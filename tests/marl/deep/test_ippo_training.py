@@ -21,8 +21,8 @@ def test_ippo_improves_over_the_random_policy_on_very_small_hanabi():
         hidden_sizes=(64, 64),
         lr=1e-3,
     )
-    train = jax.jit(jax.vmap(make_train(config, environment(VERY_SMALL))))
-    states, metrics = train(seed_keys(0, 2))
+    train = jax.vmap(make_train(config, environment(VERY_SMALL)), in_axes=(0, None))
+    states, metrics = jax.jit(train)(seed_keys(0, 2), 0.01)
     returns = np.asarray(metrics.return_sum) / np.maximum(metrics.episodes, 1)
     assert returns.shape == (2, 40)
     # The first rollout is played by the initial, near-uniform policy (the policy
