@@ -9,10 +9,14 @@
 The names below are the rooms' public ones, gathered here for convenience.
 """
 
+import functools
+
+from games import hanabi_tabular
 from games.envs import Environment, Symmetries, make_env
 from games.tabular import (
     BENCHMARKS,
     CATALOGUE,
+    HORIZON_FACTORIES,
     CompileError,
     DecPOMDP,
     GameFileError,
@@ -33,6 +37,12 @@ from games.tabular import (
     set_horizon,
     with_horizon,
 )
+
+# The micro Hanabi sizes, compiled from the environment room's rules, join the
+# tabular catalogue here, where both rooms are open.
+for _name in hanabi_tabular.MICRO:
+    CATALOGUE[_name] = functools.partial(hanabi_tabular.micro_spec, _name)
+    HORIZON_FACTORIES[_name] = functools.partial(hanabi_tabular.micro_spec, _name)
 
 __all__ = [
     "BENCHMARKS",

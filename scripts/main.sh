@@ -4,7 +4,8 @@
 # recipe, tau*, annealing, the sampled learner), two games at a time, the
 # Dec-POMDP benchmarks at horizon 3 (and Dec-Tiger at 4) with their own preset,
 # then the comparison tables and the figures. Results land in results/main/ (see
-# README).
+# README). The micro Hanabi sizes (games.hanabi_tabular.MICRO) have a study of
+# their own, beside IPPO: docs/hanabi_exact.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -16,7 +17,7 @@ bash scripts/setup.sh
 # ../shared/dpomdp has it, MADP's asymmetric Dec-Tiger as the control without
 # symmetry; two runs at a time, the longest first, so that neither core idles
 # while the other finishes.
-games=$(.venv/bin/python -c "import games; print(','.join(g for g in games.CATALOGUE if g not in games.BENCHMARKS))")
+games=$(.venv/bin/python -c "import games; print(','.join(g for g in games.CATALOGUE if g not in {*games.BENCHMARKS, *games.hanabi_tabular.MICRO}))")
 rm -rf results/main
 .venv/bin/python -m experiments.tabular --config-name phase --multirun "game=$games" \
   hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir=results/main "$@"

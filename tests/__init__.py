@@ -7,3 +7,16 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 """The checkout's root."""
+
+
+def small_horizon(name: str) -> int | None:
+    """The horizon at which catalogue-wide tests take catalogue game `name`: the
+    Dec-POMDP benchmarks at 2, the micro Hanabi at 4 of its 13 turns (154 states,
+    366 histories), every other game at its own."""
+    import games  # here, so that `tests` itself stays free of imports
+
+    if name in games.BENCHMARKS:
+        return 2
+    if name in games.hanabi_tabular.MICRO:
+        return 4
+    return None

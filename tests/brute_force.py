@@ -17,6 +17,7 @@ import numpy as np
 import games
 from games import DecPOMDP, MatrixGame
 from marl.tabular.symmetry import Symmetry, as_decpomdp, preserves_game
+from tests import small_horizon
 
 # (agent, own history tuple) -> action probabilities
 PolicyFn = Callable[[int, tuple], np.ndarray]
@@ -27,7 +28,7 @@ def small_spec(name: str) -> DecPOMDP | MatrixGame:
     benchmarks at horizon 2 and, past 16 states, started from an even mix of the
     first and the last state of their initial support (fire fighting walks 27
     first states x 9 joint actions x 27 next states x 4 joint observations)."""
-    spec = games.make_spec(name, 2 if name in games.BENCHMARKS else None)
+    spec = games.make_spec(name, small_horizon(name))
     if isinstance(spec, DecPOMDP) and spec.num_states > 16:
         support = np.flatnonzero(spec.initial)
         initial = np.zeros_like(spec.initial)

@@ -4,7 +4,7 @@ files and MADP .dpomdp files. Nothing here knows of the environment room
 (`games.envs`); the exact wing of `marl` reads this room only."""
 
 from games.tabular.benchmarks import BENCHMARKS
-from games.tabular.catalogue import CATALOGUE, optimum
+from games.tabular.catalogue import CATALOGUE, HORIZON_FACTORIES, optimum
 from games.tabular.compile import CompileError, TabularGame, compile_game
 from games.tabular.dpomdp import load_dpomdp
 from games.tabular.files import GameFileError, load_game_file, parse_game
@@ -31,8 +31,8 @@ def make_spec(name: str, horizon: int | None = None) -> DecPOMDP | MatrixGame:
         raise UnknownGameError(
             f"unknown game '{name}'; the catalogue has: {', '.join(sorted(CATALOGUE))}"
         )
-    if name in BENCHMARKS and horizon is not None:
-        return BENCHMARKS[name](horizon)
+    if name in HORIZON_FACTORIES and horizon is not None:
+        return HORIZON_FACTORIES[name](horizon)
     return set_horizon(CATALOGUE[name](), horizon)
 
 
@@ -70,6 +70,7 @@ def make(name: str, horizon: int | None = None) -> TabularGame:
 __all__ = [
     "BENCHMARKS",
     "CATALOGUE",
+    "HORIZON_FACTORIES",
     "CompileError",
     "DecPOMDP",
     "GameFileError",

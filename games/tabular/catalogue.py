@@ -195,6 +195,11 @@ CATALOGUE: dict[str, Callable[[], DecPOMDP | MatrixGame]] = {
 
 
 CATALOGUE.update(BENCHMARKS)
+HORIZON_FACTORIES: dict[str, Callable[..., DecPOMDP]] = dict(BENCHMARKS)
+"""Games whose factory takes the horizon (`factory(horizon)`; a turn schedule or
+a cut follows it): the benchmarks and, registered by `games/__init__`, the micro
+Hanabi compiled from the rules of the environment room (`games.hanabi_tabular`,
+the one module that reads both rooms)."""
 
 
 def optimum(name: str, horizon: int) -> float | None:

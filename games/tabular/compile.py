@@ -31,8 +31,11 @@ import numpy as np
 
 from games.tabular.occupancy import (
     CompileError,
+    Layout,
+    LegalLayout,
     Occupancy,
     build_occupancy,
+    legal_unseen,
     recursion_cost,
 )
 from games.tabular.spec import (
@@ -48,6 +51,11 @@ MAX_ENUMERATED_HISTORIES = 2_000_000
 """Above this many terminal histories the enumeration is refused."""
 AUTO_ENUMERATED_HISTORIES = 20_000
 """'auto' also enumerates (for the sampled learner) up to this many histories."""
+AUTO_RECURSION_FLOATS = 2**27
+"""Under 'auto', a game whose histories can be enumerated skips the recursion
+when one of its occupancies would exceed this many floats (turn-based games with
+many observations, such as the compiled micro Hanabi: few histories, yet joint
+histories times states beyond any memory)."""
 
 
 @jax.tree_util.register_dataclass
@@ -146,20 +154,31 @@ def compile_game(
     recursion, else the recursion. Histories are also enumerated under 'auto'
     when there are few (AUTO_ENUMERATED_HISTORIES), for the sampled learner.
     max_floats: refuse (CompileError) a recursion whose largest intermediate
-    would exceed this many floats for one evaluation.
+    would exceed this many floats for one evaluation. Under 'auto' a game with
+    few enough histories is enumerated instead, without building its recursion,
+    when the recursion would exceed this or AUTO_RECURSION_FLOATS.
     """
     if engine not in ENGINES:
         raise CompileError(f"engine must be one of {ENGINES}, got {engine!r}")
     is_matrix = isinstance(spec, MatrixGame)
     game = spec.to_decpomdp() if isinstance(spec, MatrixGame) else spec
     n = game.num_agents
-    occupancy, layout, legal_layout = build_occupancy(game, max_floats)
+    num_histories = count_histories(game)
+    enumerable = num_histories <= MAX_ENUMERATED_HISTORIES
+    limit = max_floats
+    if engine != "recursion" and enumerable:
+        limit = min(limit or AUTO_RECURSION_FLOATS, AUTO_RECURSION_FLOATS)
+    try:
+        occupancy, layout, legal_layout = build_occupancy(game, limit)
+    except CompileError:
+        if engine == "recursion" or not enumerable:
+            raise
+        return _enumerated_only(game, is_matrix)
     keys = [
         [key for t in range(game.horizon) if game.acting[t, i] for key in layout[i][t]]
         for i in range(n)
     ]
     key_index = [{key: k for k, key in enumerate(agent_keys)} for agent_keys in keys]
-    num_histories = count_histories(game)
     enumeration_cost = num_histories * (1 + int(game.acting.sum()))
     occupancy_cost = recursion_cost(occupancy)
     if engine == "auto":
@@ -174,7 +193,42 @@ def compile_game(
             f"game '{game.name}' has {num_histories:,} terminal histories, over the "
             f"enumeration's limit of {MAX_ENUMERATED_HISTORIES:,}; use the recursion"
         )
-    histories = _enumerate(game, key_index) if enumerate_now else None
+    histories = _enumerate(game, key_index)[0] if enumerate_now else None
+    return _compiled(
+        game,
+        is_matrix,
+        occupancy,
+        histories,
+        layout,
+        legal_layout,
+        engine if histories is not None else "recursion",
+    )
+
+
+def _enumerated_only(game: DecPOMDP, is_matrix: bool) -> TabularGame:
+    """The enumeration alone: its walk finds the histories (and legal actions)
+    that the recursion would have laid out."""
+    histories, layout, legal_layout = _enumerate(game, None)
+    return _compiled(
+        game, is_matrix, None, histories, layout, legal_layout, "enumeration"
+    )
+
+
+def _compiled(
+    game: DecPOMDP,
+    is_matrix: bool,
+    occupancy: Occupancy | None,
+    histories: tuple | None,
+    layout: Layout,
+    legal_layout: LegalLayout,
+    engine: str,
+) -> TabularGame:
+    n = game.num_agents
+    keys = [
+        [key for t in range(game.horizon) if game.acting[t, i] for key in layout[i][t]]
+        for i in range(n)
+    ]
+    key_index = [{key: k for k, key in enumerate(agent_keys)} for agent_keys in keys]
     parents = [_parents(agent_keys, key_index[i]) for i, agent_keys in enumerate(keys)]
     rows = []
     for i in range(n):
@@ -185,7 +239,7 @@ def compile_game(
                 start += len(layout[i][t])
         rows.append(tuple(spans))
     return TabularGame(
-        occupancy=occupancy,
+        occupancy=occupancy,  # type: ignore[arg-type]
         chance=None if histories is None else histories[0],  # type: ignore[arg-type]
         returns=None if histories is None else histories[1],  # type: ignore[arg-type]
         infostate=None if histories is None else histories[2],  # type: ignore[arg-type]
@@ -208,7 +262,7 @@ def compile_game(
         infostate_keys=tuple(tuple(agent_keys) for agent_keys in keys),
         decision_rows=tuple(rows),
         is_matrix_game=is_matrix,
-        engine=engine if histories is not None else "recursion",
+        engine=engine,
         reward_span=_return_spread(game),
         horizon=game.horizon,
     )
@@ -290,9 +344,19 @@ def _parents(keys: list[tuple], index: dict[tuple, int]) -> tuple[np.ndarray, ..
     return parent, parent_action
 
 
-def _enumerate(game: DecPOMDP, key_index: list[dict[tuple, int]]) -> tuple:
-    """Every terminal history of positive chance probability, as arrays."""
+def _enumerate(
+    game: DecPOMDP, key_index: list[dict[tuple, int]] | None
+) -> tuple[tuple, Layout, LegalLayout]:
+    """Every terminal history of positive chance probability, as arrays (chance,
+    returns, per agent infostate and action columns). Without `key_index` the
+    walk lays out the information states itself (per agent and step, in the order
+    first met) with their legal actions; else it returns `key_index`'s."""
     n = game.num_agents
+    # Per agent and step: its views there, in the order first met, and the
+    # legal actions of each (and a state that has them).
+    met: list[list[dict[tuple, tuple[np.ndarray | None, int]]]] = [
+        [{} for _ in range(game.horizon)] for _ in range(n)
+    ]
     num_obs = game.num_observations
     # A partial history: (state, prob, discounted return, views, choices).
     partials: list[tuple] = []
@@ -314,7 +378,9 @@ def _enumerate(game: DecPOMDP, key_index: list[dict[tuple, int]]) -> tuple:
         after = []
         legal = joint_legal(game, t)
         for state, prob, ret, views, choices in partials:
-            ids = [key_index[i][views[i]] if acting[i] else -1 for i in range(n)]
+            for i in range(n):
+                if acting[i] and key_index is None:
+                    _meet(game, met[i][t], i, t, views[i], state)
             for joint in itertools.product(*options):
                 if legal is not None and not legal[(state, *joint)]:
                     continue
@@ -323,7 +389,7 @@ def _enumerate(game: DecPOMDP, key_index: list[dict[tuple, int]]) -> tuple:
                     for i, a in enumerate(joint)
                 )
                 chosen = tuple(
-                    choices[i] + ((ids[i], a),) if acting[i] else choices[i]
+                    choices[i] + ((views[i], a),) if acting[i] else choices[i]
                     for i, a in enumerate(joint)
                 )
                 value = ret + scale * float(game.reward[(state, *joint)])
@@ -350,18 +416,54 @@ def _enumerate(game: DecPOMDP, key_index: list[dict[tuple, int]]) -> tuple:
                         )
         partials = after
 
+    layout: Layout = [[list(step) for step in agent] for agent in met]
+    legal_layout: LegalLayout = None
+    if key_index is None:
+        if game.legal is not None:
+            legal_layout = [
+                [
+                    np.asarray(
+                        [step[view][0] for view in step], dtype=np.bool_
+                    ).reshape(len(step), game.num_actions[i])
+                    for t, step in enumerate(met[i])
+                    if game.acting[t, i]
+                ]
+                for i in range(n)
+            ]
+        key_index = [
+            {key: k for k, key in enumerate(key for step in agent for key in step)}
+            for agent in layout
+        ]
+
     def column(agent: int, k: int) -> jax.Array:
+        index = key_index[agent]
         table = np.array(
-            [[c[k] for c in p[4][agent]] for p in partials], dtype=np.int32
+            [[index[c[0]] if k == 0 else c[1] for c in p[4][agent]] for p in partials],
+            dtype=np.int32,
         ).reshape(len(partials), -1)
         return jnp.asarray(table)
 
-    return (
+    arrays = (
         jnp.asarray([p[1] for p in partials], dtype=jnp.float32),
         jnp.asarray([p[2] for p in partials], dtype=jnp.float32),
         tuple(column(i, 0) for i in range(n)),
         tuple(column(i, 1) for i in range(n)),
     )
+    return arrays, layout, legal_layout
+
+
+def _meet(
+    game: DecPOMDP, seen: dict, agent: int, t: int, view: tuple, state: int
+) -> None:
+    """Records `view` among the agent's views at step t (with its legal actions,
+    which must be those of every state met there)."""
+    legal = None if game.legal is None else game.legal[agent]
+    if view not in seen:
+        seen[view] = (None if legal is None else legal[state], state)
+        return
+    allowed, first = seen[view]
+    if legal is not None and not np.array_equal(allowed, legal[state]):
+        raise CompileError(legal_unseen(game, agent, t, first, state))
 
 
 def _label(game: DecPOMDP, agent: int, view: tuple) -> str:

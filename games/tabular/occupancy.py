@@ -326,14 +326,18 @@ def _history_legal(
         where = states[np.flatnonzero(there[:, h])]
         rows = game.legal[agent][where]
         other = int(np.flatnonzero((rows != rows[0]).any(axis=1))[0])
-        names = game.state_names
-        raise CompileError(
-            f"game '{game.name}': agent '{game.agent_names[agent]}' cannot tell its "
-            f"legal actions at step {t}: states '{names[where[0]]}' and "
-            f"'{names[where[other]]}' allow different actions, and one of its "
-            "information states can be in either"
-        )
+        raise CompileError(legal_unseen(game, agent, t, where[0], where[other]))
     return allowed > 0
+
+
+def legal_unseen(game: DecPOMDP, agent: int, t: int, one: int, other: int) -> str:
+    """The refusal of a game whose agent cannot tell its legal actions."""
+    names = game.state_names
+    return (
+        f"game '{game.name}': agent '{game.agent_names[agent]}' cannot tell its "
+        f"legal actions at step {t}: states '{names[one]}' and '{names[other]}' "
+        "allow different actions, and one of its information states can be in either"
+    )
 
 
 def _check_size(game, t, next_states, histories, width, num_obs, max_floats) -> None:

@@ -9,11 +9,12 @@ import pytest
 
 import games
 from marl.tabular import exact
+from tests import small_horizon
 
 
 @pytest.mark.parametrize("name", sorted(games.CATALOGUE))
 def test_catalogue_game_conforms(name):
-    spec = games.make_spec(name)
+    spec = games.make_spec(name, small_horizon(name))
     game = games.compile_game(spec)
     assert game.name == name
     assert spec.description, "every catalogue game names its source"
@@ -42,7 +43,7 @@ def test_catalogue_game_conforms(name):
         jnp.asarray(rng.normal(size=(seeds, *shape)), jnp.float32)
         for shape in game.policy_shapes
     )
-    policies = exact.softmax_policy(logits)
+    policies = exact.softmax_policy(logits, game.legal)
     totals = jax.vmap(lambda *pi: exact.play_distribution(game, pi).sum())(*policies)
     np.testing.assert_allclose(totals, 1.0, rtol=1e-5)
 
@@ -56,7 +57,7 @@ def test_catalogue_game_conforms(name):
         np.testing.assert_allclose(batched[k], single, rtol=1e-4, atol=atol)
 
     # Deterministic: compiling again gives identical arrays.
-    again = games.make(name)
+    again = games.make(name, small_horizon(name))
     for a, b in zip(jax.tree.leaves(game), jax.tree.leaves(again), strict=True):
         np.testing.assert_array_equal(a, b)
     assert again.infostate_keys == game.infostate_keys

@@ -11,6 +11,7 @@ import games
 from games.tabular.compile import count_histories
 from marl.tabular import exact
 from marl.tabular.other_play import other_play_return
+from tests import small_horizon
 from tests.brute_force import values
 
 OLD_GAMES = sorted(set(games.CATALOGUE) - set(games.BENCHMARKS))
@@ -32,13 +33,13 @@ def both_engines(spec):
 
 def objective(game, tau, weighting="reach"):
     return lambda x: exact.regularized_objective(
-        game, exact.softmax_policy(x), tau, weighting
+        game, exact.softmax_policy(x, game.legal), tau, weighting
     )
 
 
 @pytest.mark.parametrize("name", OLD_GAMES)
 def test_recursion_equals_enumeration_on_every_old_game(name):
-    recursion, enumeration = both_engines(games.make_spec(name))
+    recursion, enumeration = both_engines(games.make_spec(name, small_horizon(name)))
     assert recursion.engine == "recursion" and enumeration.engine == "enumeration"
     assert recursion.infostate_keys == enumeration.infostate_keys
     for seed in range(2):
@@ -49,7 +50,7 @@ def test_recursion_equals_enumeration_on_every_old_game(name):
             np.testing.assert_allclose(value_r, value_e, rtol=1e-5, atol=1e-5)
             for a, b in zip(grad_r, grad_e, strict=True):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-        policy = exact.softmax_policy(logits)
+        policy = exact.softmax_policy(logits, recursion.legal)
         for a, b in zip(
             exact.reach_probs(recursion, policy),
             exact.reach_probs(enumeration, policy),

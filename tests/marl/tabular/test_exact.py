@@ -10,6 +10,7 @@ import pytest
 
 import games
 from marl.tabular import exact
+from tests import small_horizon
 from tests.brute_force import small_spec, values
 
 ALL_GAMES = sorted(games.CATALOGUE)
@@ -36,7 +37,7 @@ def test_expected_return_and_entropy_match_brute_force(name):
     dec = spec.to_decpomdp() if isinstance(spec, games.MatrixGame) else spec
     game = games.compile_game(spec)
     for seed in range(3):
-        policy = exact.softmax_policy(random_logits(game, seed))
+        policy = exact.softmax_policy(random_logits(game, seed), game.legal)
         ret, ent, _ = values(dec, policy_fn(game, policy))
         np.testing.assert_allclose(
             exact.expected_return(game, policy), ret, rtol=1e-5, atol=1e-5
@@ -58,7 +59,7 @@ def test_reach_probs_match_brute_force(name):
     spec = small_spec(name)
     dec = spec.to_decpomdp() if isinstance(spec, games.MatrixGame) else spec
     game = games.compile_game(spec)
-    policy = exact.softmax_policy(random_logits(game, 11))
+    policy = exact.softmax_policy(random_logits(game, 11), game.legal)
     _, _, reach = values(dec, policy_fn(game, policy))
     ours = exact.reach_probs(game, policy)
     for (agent, history), prob in reach.items():
@@ -123,12 +124,12 @@ def _split(flat, game):
 def test_policy_gradient_theorem_equals_autodiff_at_tau_zero(name):
     # Autodiff through the engine `auto` picks; the theorem sums over histories
     # (in float32: the benchmarks at horizon 2, where there are few to sum).
-    horizon = 2 if name in games.BENCHMARKS else None
+    horizon = small_horizon(name)
     game = games.make(name, horizon)
     logits = random_logits(game, 6)
-    autodiff = jax.grad(lambda x: exact.expected_return(game, exact.softmax_policy(x)))(
-        logits
-    )
+    autodiff = jax.grad(
+        lambda x: exact.expected_return(game, exact.softmax_policy(x, game.legal))
+    )(logits)
     spec = games.make_spec(name, horizon)
     histories = games.compile_game(spec, engine="enumeration")
     theorem = exact.softmax_policy_gradient(histories, logits)

@@ -61,8 +61,9 @@ def test_every_catalogue_game_is_as_before_and_an_all_legal_mask_changes_nothing
     # Games without masks run the code they ran before legal actions existed;
     # an explicit all-legal mask compiles to the same arrays.
     before = json.loads(BEFORE.read_text())
-    assert sorted(before) == sorted(games.CATALOGUE)
-    for name in sorted(games.CATALOGUE):
+    with_masks = set(games.hanabi_tabular.MICRO)  # compiled with legal moves
+    assert sorted(before) == sorted(set(games.CATALOGUE) - with_masks)
+    for name in sorted(before):
         spec = games.make_spec(name)
         game = games.compile_game(spec)
         assert game.legal is None

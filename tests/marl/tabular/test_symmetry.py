@@ -21,6 +21,7 @@ from marl.tabular.symmetry import (
     preserves_game,
     symmetry_group,
 )
+from tests import small_horizon
 from tests.brute_force import brute_force_symmetries
 
 EXPECTED_ORDERS = {  # (without, with) swapping interchangeable agents
@@ -81,7 +82,7 @@ def test_nauty_agrees_with_brute_force(name, permute_agents):
 
 @pytest.mark.parametrize("name", sorted(games.CATALOGUE))
 def test_every_generator_preserves_every_table(name):
-    spec = games.make_spec(name, 2 if name in games.BENCHMARKS else None)
+    spec = games.make_spec(name, small_horizon(name))
     for permute_agents in (False, True):
         for g in symmetry_group(spec, permute_agents=permute_agents).generators:
             assert preserves_game(as_decpomdp(spec), g)
@@ -101,13 +102,14 @@ def test_fifty_lever_game_is_fast():
 def random_policy(game, seed):
     rng = np.random.default_rng(seed)
     return exact.softmax_policy(
-        tuple(jnp.asarray(rng.normal(size=s), jnp.float32) for s in game.policy_shapes)
+        tuple(jnp.asarray(rng.normal(size=s), jnp.float32) for s in game.policy_shapes),
+        game.legal,
     )
 
 
 @pytest.mark.parametrize("name", sorted(games.CATALOGUE))
 def test_returns_are_invariant_under_every_symmetry(name):
-    spec = games.make_spec(name, 2 if name in games.BENCHMARKS else None)
+    spec = games.make_spec(name, small_horizon(name))
     game = games.compile_game(spec)
     policy = random_policy(game, 0)
     value = exact.expected_return(game, policy)
