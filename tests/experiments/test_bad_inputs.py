@@ -94,6 +94,13 @@ CASES = [
     bad("tab-taus-empty", "tabular", "taus=[]", "taus=[]"),
     bad("tab-horizon-neg", "tabular", "horizon=-1", "horizon=-1"),
     bad("tab-horizon-0", "tabular", "horizon=0", "horizon=0"),
+    bad(
+        "tab-hanabi-horizon",
+        "tabular",
+        "horizon=99 must be 1 to 13",
+        "game=hanabi_micro",
+        "horizon=99",
+    ),
     bad("tab-engine", "tabular", "engine='magic'", "engine=magic"),
     bad("tab-tie-rtol", "tabular", "tie_rtol=1.0", "tie_rtol=1"),
     bad("tab-conv-tol", "tabular", "convention_tol=0.0", "convention_tol=0"),
@@ -241,6 +248,7 @@ CASES = [
     bad("han-resume-word", "ippo", "resume='maybe'", *HAN, "resume=maybe"),
     bad("han-resume-empty", "ippo", "no checkpoint", *HAN, "resume=true"),
     bad("han-unknown-key", "ippo", "ippo.lrr", *HAN, "ippo.lrr=1"),
+    bad("han-max-turns-0", "ippo", "max_turns=0", *HAN, "env.max_turns=0"),
     bad(
         "han-too-few-steps",
         "ippo",
@@ -378,6 +386,23 @@ CASES = [
     bad("hle-missing", "hle_check", "/nonexistent", "/nonexistent"),
     bad("hle-games-1", "hle_check", "--games 1", "{run}", "--games", "1"),
     bad("hle-ent-index", "hle_check", "--ent-index 9", "{run}", "--ent-index", "9"),
+    # --- experiments.hanabi_compare ---------------------------------------------------
+    bad("hc-missing", "hanabi_compare", "no results.json", "/nonexistent", "{run}"),
+    bad(
+        "hc-truncated",
+        "hanabi_compare",
+        "results.json is unreadable",
+        "{in}/truncated_results",
+        "{run}",
+    ),
+    bad(
+        "hc-not-hanabi",
+        "hanabi_compare",
+        "not a micro Hanabi",
+        "{in}/edited_results",
+        "{run}",
+    ),
+    bad("hc-games-0", "hanabi_compare", "--games=0", "{in}", "{run}", "--games", "0"),
     bad("hle-seed-index", "hle_check", "--seed-index 9", "{run}", "--seed-index", "9"),
 ]
 
@@ -435,6 +460,7 @@ AS_A_USER = {
     "nb-garbage",
     "ver-players-1",
     "hle-ent-index",
+    "hc-missing",
 }
 """The cases run in a subprocess: one per entry point and family of errors."""
 

@@ -158,6 +158,26 @@ def test_a_fixed_policy_is_worth_in_the_jax_game_what_the_engine_says(compiled, 
     assert abs(returns.mean() - value) < 4 * error + 1e-6, (returns.mean(), value)
 
 
+def test_the_environment_cuts_the_game_where_the_exact_horizon_does():
+    env = games.make_env(
+        "hanabi",
+        preset="Hanabi-Small",
+        **hanabi_tabular.MICRO[NAME],
+        hand_size=1,
+        max_turns=3,
+    )
+    assert env.max_steps == 3 and "cut after 3 turns" in env.title
+    state = env.reset(jax.random.key(0))
+    for turn in range(3):
+        legal = np.asarray(env.legal_actions(state))[0]
+        action = jnp.asarray([int(np.flatnonzero(legal)[-1])])  # a hint: no end
+        state, _, done = env.step(jax.random.key(turn), state, action)
+        assert bool(done) == (turn == 2)
+    assert env.observe(state).shape == (2, env.obs_size)
+    with pytest.raises(ValueError, match="max_turns=0 must be a positive"):
+        games.make_env("hanabi", max_turns=0)
+
+
 def test_sizes_beyond_the_limits_are_refused_in_one_line(monkeypatch):
     with pytest.raises(
         games.CompileError, match=r"num_colors=3 is over the limit of 2"

@@ -9,7 +9,8 @@ ignores it: all of Hanabi's randomness is in the deck dealt at `reset`.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,14 @@ from games.envs.hanabi.symmetry import (
     permute_state,
 )
 
-OPTIONS = ("preset", "num_players", *SIZES)
+OPTIONS = ("preset", "num_players", *SIZES, "max_turns")
+
+
+class CutState(NamedTuple):
+    """A game cut after `max_turns` turns: the game and the turns played."""
+
+    game: HanabiState
+    turn: jax.Array  # int32[]
 
 
 def color_symmetries(params: HanabiParams) -> tuple[Symmetries, ColorPermutation]:
@@ -44,9 +52,44 @@ def color_symmetries(params: HanabiParams) -> tuple[Symmetries, ColorPermutation
     return tables, perms
 
 
-def environment(params: HanabiParams, title: str = "Hanabi") -> Environment:
+def environment(
+    params: HanabiParams, title: str = "Hanabi", max_turns: int | None = None
+) -> Environment:
     """Hanabi with the game constants `params` as an `Environment` (`title`: the
-    preset's name, what results call the game)."""
+    preset's name, what results call the game). With `max_turns` the game is cut
+    after that many turns, its score so far kept (the exact engine's horizon of
+    a compiled micro Hanabi, docs/hanabi_exact.md); its state is then a
+    `CutState`."""
+    full = _environment(params, title)
+    if max_turns is None or max_turns >= params.max_game_length:
+        return full
+    if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
+        raise ValueError(f"max_turns={max_turns!r} must be a positive whole number")
+
+    def cut_step(
+        key: jax.Array, state: CutState, actions: jax.Array
+    ) -> tuple[CutState, jax.Array, jax.Array]:
+        game, reward, done = full.step(key, state.game, actions)
+        turn = state.turn + 1
+        return CutState(game, turn), reward, done | (turn >= max_turns)
+
+    return dataclasses.replace(
+        full,
+        title=f"{title}, cut after {max_turns} turns",
+        max_steps=max_turns,
+        reset=lambda key: CutState(full.reset(key), jnp.zeros((), jnp.int32)),
+        step=cut_step,
+        observe=lambda state: full.observe(state.game),
+        legal_actions=lambda state: full.legal_actions(state.game),
+        actors=lambda state: full.actors(state.game),
+        failed=lambda state: full.failed(state.game),
+        permute_state=lambda state, g: state._replace(
+            game=full.permute_state(state.game, g)
+        ),
+    )
+
+
+def _environment(params: HanabiParams, title: str) -> Environment:
     symmetries, perms = color_symmetries(params)
 
     def env_reset(key: jax.Array) -> HanabiState:
@@ -92,5 +135,6 @@ def make(
     (colors, ranks, hand_size, hints, lives) set over the preset's (None keeps
     the preset's)."""
     reject_options("hanabi", options, OPTIONS)
+    max_turns = options.pop("max_turns", None)
     params = make_params(preset, num_players, **options)
-    return environment(params, title=game_title(params, preset))
+    return environment(params, title=game_title(params, preset), max_turns=max_turns)

@@ -1,0 +1,346 @@
+"""The exact phase diagram of a micro Hanabi beside IPPO on the same game.
+
+    python -m experiments.hanabi_compare <tabular run> <ippo run> \
+        [--crossplay <crossplay dir>] [--games 4000] [--out <dir>]
+
+The tabular run is `experiments.tabular` on a catalogue game of
+`games.hanabi_tabular.MICRO`; the IPPO run is `experiments.ippo` on the same size
+(preset hanabi_micro_cpu) and, optionally, its `experiments.crossplay`. For
+every IPPO agent, self-play games in the JAX game follow each player's own
+history (the compiled game's information states: the kept sections of HLE's
+observation and its own moves), read the agent's policy at every information
+state it reaches, and measure its total variation from the exact policy of every
+seed at every tau of the tabular run, weighted by how often IPPO's play reaches
+each state: the mean over its decisions. Writes `hanabi_compare.json` and prints
+the two halves' tables side by side (docs/hanabi_exact.md).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import games
+from experiments.agents import CrossPlayError, load_agents, played, seat_policy
+from experiments.config import ArgumentParser, as_program
+from experiments.results import run_metadata, write_json
+from games import hanabi_tabular
+from games.envs.hanabi.params import HanabiParams, make_params
+from marl.deep import play
+from marl.deep.checkpoint import CheckpointError
+from marl.deep.networks import masked_logits
+from marl.files import OutputDirError, check_writable
+from marl.trainer import ConfigError
+
+TABLE_FIELDS = ("sp", "xp", "sp_greedy", "xp_greedy", "equivariance_error")
+
+
+class CompareError(ValueError):
+    """The two runs cannot be set side by side."""
+
+
+def load_tabular(run: pathlib.Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A tabular run's results and policies, refused in one line unless they
+    are a micro Hanabi's."""
+    try:
+        results = json.loads((run / "results.json").read_text())
+        game, points = results["game"], results["points"]
+    except FileNotFoundError:
+        raise CompareError(f"{run}: no results.json of a tabular run") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CompareError(f"{run}/results.json is unreadable ({error})") from None
+    if game not in hanabi_tabular.MICRO:
+        raise CompareError(
+            f"{run} is a run of {game!r}, not a micro Hanabi "
+            f"({', '.join(hanabi_tabular.MICRO)})"
+        )
+    try:
+        with np.load(run / "policies.npz") as stored:
+            arrays = {k: stored[k] for k in ("taus", "agent0", "agent1")}
+    except (OSError, ValueError, KeyError) as error:
+        raise CompareError(f"{run}/policies.npz is unreadable ({error})") from None
+    if not isinstance(points, list) or len(points) != len(arrays["taus"]):
+        raise CompareError(f"{run}: results.json and policies.npz do not match")
+    return results, arrays
+
+
+def visited_policies(
+    agent: Any,
+    policy: Any,
+    env: Any,
+    params: HanabiParams,
+    compiled: hanabi_tabular.CompiledHanabi,
+    game: games.TabularGame,
+    *,
+    shared: bool,
+    key: jax.Array,
+    num_games: int,
+) -> tuple[list[np.ndarray], list[np.ndarray], float]:
+    """(per player its policy float[K_i, A] at the information states it reached,
+    its visits float[K_i], the mean self-play score) over `num_games` games of
+    `agent` with itself."""
+    seats = play.identity_seats(play.seat_params(agent, env.num_players, shared), env)
+    decide = jax.jit(lambda g, c, f: play.decide(policy, seats, env, g, c, f))
+    step = jax.jit(jax.vmap(env.step))
+    index = [{k: i for i, k in enumerate(keys)} for keys in game.infostate_keys]
+    probs = [np.zeros(shape) for shape in game.policy_shapes]
+    visits = [np.zeros(shape[0]) for shape in game.policy_shapes]
+    states, act_key = play.deal(env, key=key, num_games=num_games)
+    carry = policy.initial_carry(num_games)
+    first = jnp.ones(num_games, bool)
+
+    def observed(states: Any) -> list[list[tuple]]:
+        game_states = getattr(states, "game", states)  # a game, or a cut game
+        keys = hanabi_tabular.observation_bytes(game_states, params)
+        return [
+            [(("o", compiled.observation_ids[i][keys[n, i]]),) for i in range(2)]
+            for n in range(num_games)
+        ]
+
+    views = observed(states)
+    score = np.zeros(num_games)
+    for t in range(game.horizon):
+        mover = t % 2
+        over = np.asarray(getattr(states, "game", states).terminal)
+        decision = decide(states, carry, first)
+        masked = masked_logits(decision.logits[:, 0], decision.legal[:, 0])
+        dist = np.asarray(jax.nn.softmax(masked, axis=-1), np.float64)
+        step_key = jax.random.fold_in(act_key, t)
+        actions = np.asarray(jax.random.categorical(step_key, masked, axis=-1))
+        actions = np.where(over, 0, actions).astype(np.int32)
+        for n in range(num_games):
+            if not over[n]:
+                k = index[mover][views[n][mover]]
+                probs[mover][k] += dist[n]
+                visits[mover][k] += 1
+            views[n][mover] += (("a", int(actions[n])),)
+        states, reward, _ = step(
+            jax.random.split(jax.random.fold_in(step_key, 1), num_games),
+            states,
+            jnp.asarray(actions)[:, None],
+        )
+        score += np.asarray(reward)
+        carry, first = decision.carry, jnp.zeros_like(first)
+        if t < game.horizon - 1:
+            for n, seen in enumerate(observed(states)):
+                for i in range(2):
+                    views[n][i] += seen[i]
+    probs = [p / np.maximum(v, 1)[:, None] for p, v in zip(probs, visits, strict=True)]
+    return probs, visits, float(score.mean())
+
+
+def hanabi_params(config: Any, run: pathlib.Path) -> tuple[HanabiParams, int]:
+    """The Hanabi size an IPPO run's agents play, and the turns its games last
+    (the game's bound, or the run's `env.max_turns` cut)."""
+    options = dict(played(config))
+    if options.pop("name", "hanabi") != "hanabi":
+        raise CompareError(f"{run} is not a Hanabi run")
+    preset = options.pop("preset", "Hanabi-Full")
+    cut = options.pop("max_turns", None)
+    params = make_params(preset, options.pop("num_players", 2), **options)
+    return params, min(cut or params.max_game_length, params.max_game_length)
+
+
+def distance(
+    probs: list[np.ndarray], visits: list[np.ndarray], exact: list[np.ndarray]
+) -> float:
+    """The mean total variation, over the decisions of IPPO's play, between its
+    policy and `exact` (per player float[K_i, A])."""
+    total = sum(float(v.sum()) for v in visits)
+    tv = sum(
+        float(v @ (0.5 * np.abs(p - e).sum(axis=1)))
+        for p, v, e in zip(probs, visits, exact, strict=True)
+    )
+    return tv / total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser("experiments.hanabi_compare", __doc__)
+    parser.add_argument("tabular", type=pathlib.Path, help="tabular run directory")
+    parser.add_argument("ippo", type=pathlib.Path, help="IPPO run directory")
+    parser.add_argument(
+        "--crossplay",
+        type=pathlib.Path,
+        default=None,
+        help="the IPPO run's experiments.crossplay directory, for its SP and XP",
+    )
+    parser.add_argument(
+        "--games", type=int, default=4000, help="self-play games per IPPO agent"
+    )
+    parser.add_argument(
+        "--out",
+        type=pathlib.Path,
+        default=None,
+        help="output directory (the IPPO run's)",
+    )
+    args = parser.parse_args(argv)
+    started = time.time()
+    try:
+        if args.games < 1:
+            raise CompareError(f"--games={args.games} must be >= 1")
+        out = args.out or args.ippo
+        check_writable(out)
+        report = compare(args.tabular, args.ippo, args.crossplay, args.games)
+    except (
+        CompareError,
+        CrossPlayError,
+        ConfigError,
+        CheckpointError,
+        OutputDirError,
+    ) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report["metadata"] = {**run_metadata(), "seconds": round(time.time() - started)}
+    write_json(out / "hanabi_compare.json", report)
+    print(tables(report))
+    print(f"wrote {out / 'hanabi_compare.json'}")
+    return 0
+
+
+def compare(
+    tabular: pathlib.Path,
+    ippo: pathlib.Path,
+    crossplay: pathlib.Path | None,
+    num_games: int,
+) -> dict[str, Any]:
+    results, arrays = load_tabular(tabular)
+    name, horizon = results["game"], results["horizon"]
+    agents, params, config, _ = load_agents([str(ippo)])
+    size = hanabi_tabular.micro_params(**hanabi_tabular.MICRO[name])
+    env_params, turns = hanabi_params(config, ippo)
+    if env_params != size:
+        raise CompareError(
+            f"{ippo} plays {env_params}, not the size of {name} ({size})"
+        )
+    if horizon != turns:
+        raise CompareError(
+            f"{tabular} plays {name} over {horizon} turns but {ippo} over {turns}; "
+            f"train IPPO with env.max_turns={horizon}"
+        )
+    compiled = hanabi_tabular.micro(name, horizon)
+    game = games.compile_game(compiled.spec)
+    env = config.scoring_environment
+    policy = seat_policy(config.ippo, env)
+    taus = arrays["taus"]
+    exact = [arrays[f"agent{i}"] for i in range(2)]  # [T, N, K_i, A]
+    rows = []
+    for k, agent in enumerate(agents):
+        one = jax.tree.map(lambda x, k=k: x[k], params)
+        probs, visits, score = visited_policies(
+            one,
+            policy,
+            env,
+            env_params,
+            compiled,
+            game,
+            shared=config.ippo.share_parameters,
+            key=jax.random.key(k),
+            num_games=num_games,
+        )
+        tv = [
+            float(
+                np.mean(
+                    [
+                        distance(probs, visits, [e[t, s] for e in exact])
+                        for s in range(exact[0].shape[1])
+                    ]
+                )
+            )
+            for t in range(len(taus))
+        ]
+        rows.append(
+            {
+                "ent_coef": agent.ent_coef,
+                "seed": agent.seed,
+                "self_play": score,
+                "tv_by_tau": tv,
+                "nearest_tau": float(taus[int(np.argmin(tv))]),
+                "nearest_tv": float(min(tv)),
+            }
+        )
+    groups = {}
+    for row in rows:
+        groups.setdefault(row["ent_coef"], []).append(row)
+    summary = [
+        {
+            "ent_coef": coef,
+            "seeds": len(members),
+            "self_play": float(np.mean([r["self_play"] for r in members])),
+            "tv_by_tau": np.mean([r["tv_by_tau"] for r in members], axis=0).tolist(),
+            "nearest_tau": float(
+                taus[int(np.argmin(np.mean([r["tv_by_tau"] for r in members], 0)))]
+            ),
+            "nearest_tv": float(np.min(np.mean([r["tv_by_tau"] for r in members], 0))),
+        }
+        for coef, members in sorted(groups.items())
+    ]
+    if crossplay is not None:
+        points = json.loads((crossplay / "results.json").read_text())["points"]
+        by_coef = {p["ent_coef"]: p for p in points}
+        for entry in summary:
+            point = by_coef.get(entry["ent_coef"], {})
+            for field in TABLE_FIELDS:
+                entry[field] = point.get(field)
+    return {
+        "game": name,
+        "horizon": horizon,
+        "num_games": num_games,
+        "taus": taus.tolist(),
+        "exact": [
+            {field: point.get(field) for field in ("tau", *TABLE_FIELDS)}
+            | {
+                "certified": point.get("certified"),
+                "num_conventions": point.get("num_conventions"),
+            }
+            for point in results["points"]
+        ],
+        "critical_tau": results.get("critical_tau"),
+        "ippo": summary,
+        "ippo_agents": rows,
+    }
+
+
+def _cell(value: Any) -> str:
+    return (
+        "-"
+        if value is None
+        else f"{value:.3f}"
+        if isinstance(value, float)
+        else str(value)
+    )
+
+
+def tables(report: dict[str, Any]) -> str:
+    head = ("tau", *TABLE_FIELDS, "certified", "num_conventions")
+    lines = [f"exact, {report['game']} over {report['horizon']} turns"]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    for point in report["exact"]:
+        lines.append("| " + " | ".join(_cell(point.get(f)) for f in head) + " |")
+    head = (
+        "ent_coef",
+        "seeds",
+        "self_play",
+        *TABLE_FIELDS,
+        "nearest_tau",
+        "nearest_tv",
+    )
+    lines += ["", "IPPO on the same game", "| " + " | ".join(head) + " |"]
+    lines.append("|" + "---|" * len(head))
+    for entry in report["ippo"]:
+        lines.append("| " + " | ".join(_cell(entry.get(f)) for f in head) + " |")
+    return "\n".join(lines)
+
+
+cli = as_program(main)
+
+
+if __name__ == "__main__":
+    cli()
