@@ -20,3 +20,12 @@ def small_horizon(name: str) -> int | None:
     if name in games.hanabi_tabular.MICRO:
         return 4
     return None
+
+
+def catalogue() -> list[str]:
+    """The catalogue games that catalogue-wide tests take: every game, with one
+    micro Hanabi standing for the others (one compiler makes them all)."""
+    import games
+
+    others = sorted(games.hanabi_tabular.MICRO)[1:]
+    return sorted(set(games.CATALOGUE) - set(others))

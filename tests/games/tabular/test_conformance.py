@@ -9,10 +9,10 @@ import pytest
 
 import games
 from marl.tabular import exact
-from tests import small_horizon
+from tests import catalogue, small_horizon
 
 
-@pytest.mark.parametrize("name", sorted(games.CATALOGUE))
+@pytest.mark.parametrize("name", catalogue())
 def test_catalogue_game_conforms(name):
     spec = games.make_spec(name, small_horizon(name))
     game = games.compile_game(spec)

@@ -11,10 +11,10 @@ import games
 from games.tabular.compile import count_histories
 from marl.tabular import exact
 from marl.tabular.other_play import other_play_return
-from tests import small_horizon
+from tests import catalogue, small_horizon
 from tests.brute_force import values
 
-OLD_GAMES = sorted(set(games.CATALOGUE) - set(games.BENCHMARKS))
+OLD_GAMES = sorted(set(catalogue()) - set(games.BENCHMARKS))
 
 
 def random_logits(game, seed):

@@ -10,10 +10,10 @@ import pytest
 
 import games
 from marl.tabular import exact
-from tests import small_horizon
+from tests import catalogue, small_horizon
 from tests.brute_force import small_spec, values
 
-ALL_GAMES = sorted(games.CATALOGUE)
+ALL_GAMES = catalogue()
 
 
 def random_logits(game: games.TabularGame, seed: int, scale: float = 1.5):

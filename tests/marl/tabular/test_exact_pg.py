@@ -22,7 +22,7 @@ from marl.tabular.exact_pg import (
 from marl.tabular.matrix_pg import make_matrix_trainer, supports
 from marl.tabular.theory import uniqueness_bound
 from marl.trainer import ConfigError, constant_schedules, make_trainer
-from tests import small_horizon
+from tests import catalogue, small_horizon
 from tests.brute_force import small_spec, values
 
 MATRIX_GAMES_2P = [
@@ -116,7 +116,7 @@ def test_uniqueness_bound_of_pure_coordination():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(games.CATALOGUE))
+@pytest.mark.parametrize("name", catalogue())
 def test_large_tau_drives_every_game_to_the_uniform_policy(name):
     game = games.make(name, small_horizon(name))
     tau = 1e3 * game.reward_range

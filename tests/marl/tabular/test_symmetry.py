@@ -21,7 +21,7 @@ from marl.tabular.symmetry import (
     preserves_game,
     symmetry_group,
 )
-from tests import small_horizon
+from tests import catalogue, small_horizon
 from tests.brute_force import brute_force_symmetries
 
 EXPECTED_ORDERS = {  # (without, with) swapping interchangeable agents
@@ -80,7 +80,7 @@ def test_nauty_agrees_with_brute_force(name, permute_agents):
     assert len(group.elements()) == group.order
 
 
-@pytest.mark.parametrize("name", sorted(games.CATALOGUE))
+@pytest.mark.parametrize("name", catalogue())
 def test_every_generator_preserves_every_table(name):
     spec = games.make_spec(name, small_horizon(name))
     for permute_agents in (False, True):
@@ -107,7 +107,7 @@ def random_policy(game, seed):
     )
 
 
-@pytest.mark.parametrize("name", sorted(games.CATALOGUE))
+@pytest.mark.parametrize("name", catalogue())
 def test_returns_are_invariant_under_every_symmetry(name):
     spec = games.make_spec(name, small_horizon(name))
     game = games.compile_game(spec)
