@@ -18,12 +18,13 @@ from games.tabular.compile import count_histories
 from marl.tabular import exact, exact_pg
 from marl.tabular.certify import make_certified_trainer, train_certified
 from marl.tabular.symmetry import preserves_game, symmetry_group
+from tests import small_horizon
 from tests.brute_force import values
 
 BEFORE = Path(__file__).with_name("before_legal.json")
-"""Every catalogue game's J_tau at fixed logits, computed by the engine before
-legal actions existed (commit 5a74215), as float.hex strings; for three games
-also the scaled gradient and one NPG step."""
+"""Every catalogue game's J_tau at fixed logits (the benchmarks at horizon 2),
+computed by the engine before legal actions existed (commit 5a74215), as
+float.hex strings; for three games also the scaled gradient and one NPG step."""
 TAU = 0.1
 
 
@@ -64,7 +65,7 @@ def test_every_catalogue_game_is_as_before_and_an_all_legal_mask_changes_nothing
     with_masks = set(games.hanabi_tabular.MICRO)  # compiled with legal moves
     assert sorted(before) == sorted(set(games.CATALOGUE) - with_masks)
     for name in sorted(before):
-        spec = games.make_spec(name)
+        spec = games.make_spec(name, small_horizon(name))
         game = games.compile_game(spec)
         assert game.legal is None
         full = "grad" in before[name]
