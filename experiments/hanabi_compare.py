@@ -38,6 +38,7 @@ from marl.deep import play
 from marl.deep.checkpoint import CheckpointError
 from marl.deep.networks import masked_logits
 from marl.files import OutputDirError, check_writable
+from marl.tabular import exact
 from marl.trainer import ConfigError
 
 TABLE_FIELDS = ("sp", "xp", "sp_greedy", "xp_greedy", "equivariance_error")
@@ -150,14 +151,14 @@ def hanabi_params(config: Any, run: pathlib.Path) -> tuple[HanabiParams, int]:
 
 
 def distance(
-    probs: list[np.ndarray], visits: list[np.ndarray], exact: list[np.ndarray]
+    probs: list[np.ndarray], visits: list[np.ndarray], fixed: list[np.ndarray]
 ) -> float:
     """The mean total variation, over the decisions of IPPO's play, between its
-    policy and `exact` (per player float[K_i, A])."""
+    policy and `fixed` (per player float[K_i, A])."""
     total = sum(float(v.sum()) for v in visits)
     tv = sum(
         float(v @ (0.5 * np.abs(p - e).sum(axis=1)))
-        for p, v, e in zip(probs, visits, exact, strict=True)
+        for p, v, e in zip(probs, visits, fixed, strict=True)
     )
     return tv / total
 
@@ -230,7 +231,7 @@ def compare(
     env = config.scoring_environment
     policy = seat_policy(config.ippo, env)
     taus = arrays["taus"]
-    exact = [arrays[f"agent{i}"] for i in range(2)]  # [T, N, K_i, A]
+    fixed_points = [arrays[f"agent{i}"] for i in range(2)]  # [T, N, K_i, A]
     rows = []
     for k, agent in enumerate(agents):
         one = jax.tree.map(lambda x, k=k: x[k], params)
@@ -250,18 +251,28 @@ def compare(
         tvs = np.array(
             [
                 [
-                    distance(probs, visits, [e[t, s] for e in exact])
-                    for s in range(exact[0].shape[1])
+                    distance(probs, visits, [e[t, s] for e in fixed_points])
+                    for s in range(fixed_points[0].shape[1])
                 ]
                 for t in range(len(taus))
             ]
         )
         tv = tvs.min(axis=1).tolist()
+        # The read policy's exact value (unreached rows uniform over the legal
+        # moves, where IPPO's own play never goes): its self-play score again,
+        # if the information states were followed as the compile step lays them.
+        read = tuple(
+            jnp.asarray(np.where(v[:, None] > 0, p, m / m.sum(1, keepdims=True)))
+            for p, v, m in zip(
+                probs, visits, (np.asarray(x, float) for x in game.legal), strict=True
+            )
+        )
         rows.append(
             {
                 "ent_coef": agent.ent_coef,
                 "seed": agent.seed,
                 "self_play": score,
+                "exact_value": float(exact.expected_return(game, read)),
                 "tv_by_tau": tv,
                 "tv_mean_over_seeds_by_tau": tvs.mean(axis=1).tolist(),
                 "nearest_tau": float(taus[int(np.argmin(tv))]),
@@ -276,6 +287,7 @@ def compare(
             "ent_coef": coef,
             "seeds": len(members),
             "self_play": float(np.mean([r["self_play"] for r in members])),
+            "exact_value": float(np.mean([r["exact_value"] for r in members])),
             "tv_by_tau": np.mean([r["tv_by_tau"] for r in members], axis=0).tolist(),
             "nearest_tau": float(
                 taus[int(np.argmin(np.mean([r["tv_by_tau"] for r in members], 0)))]
@@ -331,6 +343,7 @@ def tables(report: dict[str, Any]) -> str:
         "ent_coef",
         "seeds",
         "self_play",
+        "exact_value",
         *TABLE_FIELDS,
         "nearest_tau",
         "nearest_tv",

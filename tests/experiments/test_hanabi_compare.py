@@ -60,6 +60,8 @@ def test_the_two_halves_are_set_side_by_side(tmp_path):
         tv = np.asarray(agent["tv_by_tau"])
         assert ((tv >= 0) & (tv <= 1)).all()
         assert 0 <= agent["self_play"] <= 2
+        # The policy read at the information states is worth what it scored.
+        assert abs(agent["exact_value"] - agent["self_play"]) < 0.5
     # A run of another game is refused in one line.
     other = tmp_path / "other"
     entry(
