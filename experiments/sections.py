@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from experiments.config import TabularConfig
 from experiments.results import read_results, write_json, write_npz
+from experiments.tabular_config import TabularConfig
 
 log = logging.getLogger(__name__)
 

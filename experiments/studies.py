@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
-from experiments.config import TabularConfig, eta_text
+from experiments.config import eta_text
+from experiments.tabular_config import TabularConfig
 from marl.tabular.analysis import summarize_seeds
 from marl.tabular.certify import (
     LOG_EVERY_SECONDS,

@@ -24,14 +24,10 @@ import games
 from experiments import plots
 from experiments.config import (
     CONF_DIR,
-    LEARNER_DEFAULTS,
-    TabularConfig,
     as_program,
     finished_results,
     hydra_entry,
-    learner_default,
     record_run,
-    register_schemas,
     run_or_exit,
 )
 from experiments.help import hydra_help
@@ -55,6 +51,12 @@ from experiments.studies import (
     grid_study,
     later_studies,
     prepare,
+)
+from experiments.tabular_config import (
+    LEARNER_DEFAULTS,
+    TabularConfig,
+    learner_default,
+    register_schemas,
 )
 from marl.tabular.certify import CertifiedTrainer
 from marl.trainer import ConfigError

@@ -269,8 +269,9 @@ def _inherited(name: str) -> dict:
     list names, each composed the same way."""
     from omegaconf import OmegaConf
 
-    from experiments.config import TabularConfig, writable
+    from experiments.config import writable
     from experiments.ippo_runs import IPPORunConfig
+    from experiments.tabular_config import TabularConfig
 
     schema = IPPORunConfig if name == "ippo" else TabularConfig
     config = writable(OmegaConf.structured(schema))
