@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import contextvars
+import datetime
 import functools
 import logging
 import os
@@ -26,7 +27,8 @@ from typing import Any, NoReturn, TypeVar
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from marl.files import OutputDirError, atomic_write_bytes, check_writable
+from experiments import processes
+from marl.files import OutputDirError, atomic_write_bytes, check_writable, writes_here
 from marl.trainer import ConfigError
 
 T = TypeVar("T")
@@ -42,6 +44,25 @@ def find_conf_dir() -> pathlib.Path:
 
 
 CONF_DIR = find_conf_dir()
+
+
+def launch_time(pattern: str) -> str:
+    """`${launch_time:%Y-%m-%d_%H-%M-%S}` in the confs' run directories: the time
+    a job of several processes was launched (LAB_LAUNCH_TIME, seconds since the
+    epoch, set by experiments.launch for every process, so that all of them name
+    the same directory), else now, as hydra's `${now:...}`."""
+    launched = os.environ.get(LAUNCH_TIME)
+    when = datetime.datetime.now()
+    if launched:
+        with contextlib.suppress(ValueError):
+            when = datetime.datetime.fromtimestamp(float(launched))
+    return when.strftime(pattern)
+
+
+LAUNCH_TIME = "LAB_LAUNCH_TIME"
+OmegaConf.register_new_resolver(
+    "launch_time", launch_time, use_cache=True, replace=True
+)
 
 
 def writable(node: DictConfig) -> DictConfig:
@@ -180,14 +201,23 @@ def as_program(main: Callable[[], int | None]) -> Callable[[], NoReturn]:
     streams and logs are flushed, because Python's own finalization with XLA's
     threads still at work (a compilation in flight) can crash after that line;
     and a Ctrl-C that arrives once main has returned is ignored (the work is
-    done)."""
+    done). In a job of several processes (experiments/processes.py) it joins the
+    job first, and a process whose peer is lost ends with one line."""
 
     @functools.wraps(main)
     def program() -> NoReturn:
         try:
+            processes.join()
             status = main()
         except SystemExit as stop:
             status = stop.code  # type: ignore[assignment]
+        except processes.ProcessesError as error:
+            print(f"error: {error}", file=sys.stderr)
+            status = 2
+        except Exception as error:
+            if not processes.lost(error):
+                raise
+            processes.leave_after(error)
         except KeyboardInterrupt:  # between main's own handler and its return
             print("interrupted: stopped while finishing", file=sys.stderr)
             status = 130
@@ -258,7 +288,7 @@ def record_run(run_dir: pathlib.Path) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     cfg = _ACCEPTED.get()
-    if cfg is None or not HydraConfig.initialized():
+    if cfg is None or not HydraConfig.initialized() or not writes_here():
         return
     hydra_cfg = HydraConfig.get()
     files = {
@@ -362,6 +392,8 @@ def _remove_if_empty(run_dir: pathlib.Path) -> None:
     empty up to and including a default output root (`outputs/`, `multirun/`
     under the working directory): hydra makes them all before the job starts, so
     a refused first run leaves no trace. Directories elsewhere are the user's."""
+    if not writes_here():  # process 0 of a job tidies
+        return
     roots = [pathlib.Path.cwd() / root for root in DEFAULT_OUTPUT_ROOTS]
     path = run_dir.absolute()
     while path.is_dir() and not any(path.iterdir()):
@@ -410,12 +442,15 @@ def run_or_exit(
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     _ACCEPTED.set(cfg)
     try:
+        processes.join()  # a task of a SLURM job of several (LAB_CLUSTER)
         config = to_config(cfg, schema)
         check_writable(run_dir)
         run(config, run_dir)
     except (*user_errors, OutputDirError) as error:
         _refused(run_dir, error, multirun)
     except Exception as error:  # OmegaConf's, merging an added key (+key=...)
+        if processes.lost(error):
+            processes.leave_after(error)
         if not is_config_error(error):
             raise
         _refused(run_dir, error, multirun)

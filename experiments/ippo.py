@@ -63,6 +63,7 @@ from experiments.results import RESULTS_FILE, run_metadata, write_json
 from games.envs.contract import ENVIRONMENTS
 from marl.deep.checkpoint import checkpoint_path, list_checkpoints
 from marl.deep.ippo import IPPOState, Metrics, seed_keys
+from marl.files import writes_here
 from marl.trainer import ConfigError, Trainer, constant_schedules
 
 log = logging.getLogger("experiments.ippo")
@@ -174,7 +175,8 @@ def train(
         if config.resume:
             log.info("%s: no checkpoint in %s, starting afresh", config.name, root)
         state, start = trainer.init(keys, len(config.coefs)), 0
-        metrics_path.unlink(missing_ok=True)
+        if writes_here():
+            metrics_path.unlink(missing_ok=True)
         records: list[dict[str, Any]] = []
     else:
         state, start = loaded

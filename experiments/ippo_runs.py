@@ -49,7 +49,7 @@ from marl.deep.checkpoint import (
     save_checkpoint,
 )
 from marl.deep.ippo import IPPOConfig, IPPOState, make_ippo_trainer
-from marl.files import atomic_write_bytes
+from marl.files import atomic_write_bytes, writes_here
 from marl.sharding import place_grid, runs_mesh
 from marl.trainer import ConfigError, Trainer, check_fields
 
@@ -353,7 +353,10 @@ def load_latest(
 
 
 def append_line(path: pathlib.Path, record: dict[str, Any]) -> None:
-    """Appends one JSON line with a single write, flushed to disk."""
+    """Appends one JSON line with a single write, flushed to disk (nothing in a
+    process that does not write, `marl.files.set_writer`)."""
+    if not writes_here():
+        return
     with path.open("a") as handle:
         handle.write(json.dumps(record) + "\n")
         handle.flush()

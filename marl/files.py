@@ -8,6 +8,10 @@ files in the same run directory get: `tempfile.mkstemp` creates 0600, which hide
 results from the rest of a group on a shared cluster.
 
 This and `marl.deep.checkpoint`'s load and save are the only filesystem code in `marl/`.
+
+In a job of several processes (multi-controller JAX, docs/scaling.md) every process
+computes the same results and only one writes them: `set_writer(False)` in the
+others turns every write here (and the checkpoint pruning) into nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +50,20 @@ def check_writable(directory: pathlib.Path) -> None:
         ) from None
 
 
+_WRITER = [True]
+
+
+def set_writer(writes: bool) -> None:
+    """Whether this process writes files: True (the default) for a process on its
+    own and for process 0 of a job; False for the job's other processes."""
+    _WRITER[0] = bool(writes)
+
+
+def writes_here() -> bool:
+    """True when this process writes files (`set_writer`)."""
+    return _WRITER[0]
+
+
 def new_file_mode() -> int:
     """0666 less the process's umask: the mode `open` gives a new file."""
     umask = os.umask(0)
@@ -54,7 +72,10 @@ def new_file_mode() -> int:
 
 
 def atomic_write_bytes(path: pathlib.Path, data: bytes) -> None:
-    """Writes `data` to `path` atomically, with the mode of a newly opened file."""
+    """Writes `data` to `path` atomically, with the mode of a newly opened file
+    (nothing in a process that does not write, `set_writer`)."""
+    if not writes_here():
+        return
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

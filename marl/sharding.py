@@ -22,6 +22,12 @@ no transfer; otherwise the outputs' seed axis is gathered (replicated over the
 SEEDS devices) because an axis of S entries cannot be split evenly.
 
 On one device nothing is added: the traced program is exactly the unsharded one.
+
+In a job of several processes (`jax.process_count() > 1`) the outputs of `collect`
+and `sharded_map` are gathered onto every device (replicated) at the end of the
+program, so that each process holds whole results and can read them with
+`np.asarray` (an array whose shards live in another process cannot be read); the
+next chunk splits them again locally, with no transfer.
 """
 
 from __future__ import annotations
@@ -58,6 +64,15 @@ def constrain(tree: T, mesh: Mesh, spec: PartitionSpec) -> T:
         return tree
     sharding = NamedSharding(mesh, spec)
     return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
+
+
+def across_processes(tree: T, mesh: Mesh) -> T:
+    """Inside `jit`: every leaf replicated over the whole mesh when the mesh spans
+    several processes (an all-gather, so each process can read the result);
+    nothing otherwise."""
+    if mesh.size == 1 or len({d.process_index for d in mesh.devices.flat}) == 1:
+        return tree
+    return constrain(tree, mesh, PartitionSpec())
 
 
 def pad_axis(tree: T, axis: int, size: int) -> T:
@@ -151,12 +166,15 @@ class GridLayout:
 
     def collect(self, tree: T, *, seed_axis: int = 1, sweep_axis: int | None = 0) -> T:
         """The inverse of `spread` on outputs: drops the padding seeds; the seed
-        axis stays split when nothing was padded. Nothing on one device."""
+        axis stays split when nothing was padded (and is gathered onto every
+        device when the mesh spans several processes, `across_processes`).
+        Nothing on one device."""
         if self.mesh.size == 1:
             return tree
         tree = self._pin(tree, seed_axis, sweep_axis, padded=True)
         tree = take_axis(tree, seed_axis, self.num_seeds)
-        return self._pin(tree, seed_axis, sweep_axis, padded=False)
+        tree = self._pin(tree, seed_axis, sweep_axis, padded=False)
+        return across_processes(tree, self.mesh)
 
 
 def sharded_map(
@@ -173,6 +191,7 @@ def sharded_map(
     batches of a multiple of the device count; each device maps `fn` over its
     share of a batch with `vmap`, and the padding is dropped from the result.
     On one device this is exactly `jax.lax.map` (its remainder batch included).
+    Across processes the result is gathered onto every device (`across_processes`).
     """
     total = jax.tree.leaves(xs)[0].shape[0]
     if mesh.size == 1:
@@ -190,7 +209,8 @@ def sharded_map(
 
     ys = jax.lax.map(body, constrain(batches, mesh, PartitionSpec(None, RUNS)))
     ys = constrain(ys, mesh, PartitionSpec(None, RUNS))
-    return jax.tree.map(lambda y: y.reshape(padded, *y.shape[2:])[:total], ys)
+    ys = jax.tree.map(lambda y: y.reshape(padded, *y.shape[2:])[:total], ys)
+    return across_processes(ys, mesh)
 
 
 def plan_grid(num_devices: int, num_sweep: int, num_seeds: int) -> tuple[int, int]:

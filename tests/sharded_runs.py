@@ -11,15 +11,15 @@ absent); the arrays go to OUT (.npz) and a JSON description of where they lie
 `tabular`, `tabular:<grid>` (one of TABULAR_GRIDS), `ippo`, `crossplay`; all by
 default.
 
-With SHARDED_RUNS_PROCESS=<id>,<count>,<port> the process first joins
-`jax.distributed` (coordinator on localhost:<port>, gloo collectives on CPU), so
-the mesh spans every process's devices; process 0 writes OUT.
+With a job's variables (LAB_COORDINATOR, LAB_NUM_PROCESSES, LAB_PROCESS_ID:
+experiments/processes.py) the process first joins `jax.distributed` (gloo
+collectives on CPU), so the mesh spans every process's devices; process 0
+writes OUT.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
@@ -29,6 +29,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 import games
+from experiments import processes
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
 from marl.deep import play as games_play
@@ -191,20 +192,8 @@ def crossplay(arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
     arrays["crossplay"] = fetch(scores)
 
 
-def join_processes() -> None:
-    """jax.distributed on localhost when SHARDED_RUNS_PROCESS says so."""
-    spec = os.environ.get("SHARDED_RUNS_PROCESS")
-    if not spec:
-        return
-    process, count, port = (int(x) for x in spec.split(","))
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        f"localhost:{port}", num_processes=count, process_id=process
-    )
-
-
 def main(out: str, parts: list[str]) -> None:
-    join_processes()
+    processes.join()
     info: dict[str, Any] = {
         "devices": len(jax.devices()),
         "local_devices": len(jax.local_devices()),

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import jax
 import numpy as np
 
-from marl.files import atomic_write_bytes
+from marl.files import atomic_write_bytes, writes_here
 
 FORMAT = "entropy-zsc-lab/checkpoint/v2"
 FORMAT_V1 = "entropy-zsc-lab/checkpoint/v1"
@@ -247,7 +247,10 @@ def load_checkpoint(
 
 
 def prune_checkpoints(directory: str | os.PathLike, keep: int) -> None:
-    """Deletes all but the `keep` most recent checkpoints in `directory`."""
+    """Deletes all but the `keep` most recent checkpoints in `directory` (nothing
+    in a process that does not write, `marl.files.set_writer`)."""
+    if not writes_here():
+        return
     steps = list_checkpoints(directory)
     for step in steps[: max(len(steps) - keep, 0)]:
         checkpoint_path(directory, step).unlink(missing_ok=True)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import games
+from experiments.processes import COORDINATOR, NUM_PROCESSES, PROCESS_ID
 from marl.sharding import pad_axis, plan_grid, runs_mesh, sharded_map, take_axis
 from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg
 from marl.trainer import make_trainer
@@ -87,9 +88,17 @@ def _env(devices: int, process: str | None = None) -> dict[str, str]:
         flags.append(f"{DEVICE_FLAG}={devices}")
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": " ".join(flags)}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    env.pop("SHARDED_RUNS_PROCESS", None)
+    for name in (COORDINATOR, NUM_PROCESSES, PROCESS_ID):
+        env.pop(name, None)
     if process is not None:
-        env["SHARDED_RUNS_PROCESS"] = process
+        index, count, port = process.split(",")
+        env.update(
+            {
+                COORDINATOR: f"127.0.0.1:{port}",
+                NUM_PROCESSES: count,
+                PROCESS_ID: index,
+            }
+        )
     return env
 
 
@@ -219,7 +228,9 @@ def test_two_processes_of_two_devices_equal_one_process_of_four(runs):
     info, arrays = _get(runs, "two_processes")
     _, four = _get(runs, "four")
     assert (info["processes"], info["devices"], info["local_devices"]) == (2, 4, 2)
-    assert info["tabular_seeds"]["pieces"] == 4
+    # The trainers' outputs come back whole to every process (gathered across
+    # processes, marl.sharding.across_processes): one piece, on each device.
+    assert info["tabular_seeds"]["pieces"] == 1
     assert info["tabular_seeds"]["addressable_shards"] == 2
     assert info["tabular_seeds_reload_exact"]
     assert sorted(arrays) == [f"tabular_seeds_{k}" for k in range(3)]

@@ -1,0 +1,263 @@
+"""Entry points as one job of several processes (experiments/launch.py,
+experiments/processes.py): a Hanabi IPPO run (stopped and resumed), a tabular
+run and a cross-play evaluation, each launched as 2 processes of one CPU device,
+write what the same run writes in one process of 2 CPU devices, bit for bit; the
+collectives they rely on deliver what was sent; a killed process ends the job
+with one line; the job's variables are checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from experiments.processes import ProcessesError, requested
+from tests.tiny_runs import HANABI_TINY, TINY
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TIMEOUT = 300
+# 4 updates in chunks of 2; the launched run stops after the first chunk and resumes.
+IPPO = [x for x in HANABI_TINY if not x.startswith("ippo.total_timesteps")]
+IPPO += ["ippo.total_timesteps=256"]
+TABULAR = ["game=tiny_hanabi_c", *TINY]
+CROSSPLAY = ["--games", "32", "--symmetry-games", "8"]
+
+
+def environment(devices: int = 1) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAB_")}
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    return env
+
+
+def start(module: str, *args: str, launched: bool) -> subprocess.Popen[str]:
+    """`python -m module args` in one process of 2 devices, or launched as 2
+    processes of one device each."""
+    prefix = (
+        ["-m", "experiments.launch", "--processes", "2", "--"] if launched else ["-m"]
+    )
+    return subprocess.Popen(
+        [sys.executable, *prefix, module, *args],
+        cwd=ROOT,
+        env=environment(1 if launched else 2),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> str:
+    output, _ = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 0, output
+    return output
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
+    """Every run, in one process of 2 devices ('one/') and launched ('two/')."""
+    out = tmp_path_factory.mktemp("processes")
+    one, two = out / "one", out / "two"
+    reference = [
+        start("experiments.ippo", *IPPO, f"hydra.run.dir={one}/ippo", launched=False),
+        start(
+            "experiments.tabular",
+            *TABULAR,
+            f"hydra.run.dir={one}/tabular",
+            launched=False,
+        ),
+    ]
+    ippo = [*IPPO, f"hydra.run.dir={two}/ippo"]
+    stopped = finish(start("experiments.ippo", *ippo, "stop_after=2", launched=True))
+    assert "stopped after update 2" in stopped
+    finish(start("experiments.ippo", *ippo, "resume=true", launched=True))
+    finish(
+        start(
+            "experiments.tabular",
+            *TABULAR,
+            f"hydra.run.dir={two}/tabular",
+            launched=True,
+        )
+    )
+    for process in reference:
+        finish(process)
+    crossplay = [
+        start(
+            "experiments.crossplay",
+            f"{d}/ippo",
+            *CROSSPLAY,
+            "--out",
+            f"{d}/crossplay",
+            launched=launched,
+        )
+        for d, launched in ((one, False), (two, True))
+    ]
+    for process in crossplay:
+        finish(process)
+    finish(start("tests.collectives", str(out / "collectives"), launched=True))
+    return {"one": one, "two": two, "collectives": out / "collectives"}
+
+
+def same_arrays(a: pathlib.Path, b: pathlib.Path) -> None:
+    x, y = np.load(a), np.load(b)
+    assert sorted(x.files) == sorted(y.files)
+    for name in x.files:
+        np.testing.assert_array_equal(x[name], y[name], err_msg=f"{a.name}: {name}")
+
+
+def results(path: pathlib.Path) -> dict:
+    found = json.loads(path.read_text())
+    found.pop("metadata", None)
+    return found
+
+
+def test_a_launched_ippo_run_stopped_and_resumed_equals_one_process(runs):
+    one, two = runs["one"] / "ippo", runs["two"] / "ippo"
+    found = sorted(p.relative_to(two) for p in two.glob("checkpoints/*/*.npz"))
+    assert found == sorted(p.relative_to(one) for p in one.glob("checkpoints/*/*.npz"))
+    assert len(found) == 2 * 2  # 2 seeds, a checkpoint after each of 2 chunks
+    for path in found:
+        same_arrays(one / path, two / path)
+    ours, theirs = results(two / "results.json"), results(one / "results.json")
+    assert ours["final_return"] == theirs["final_return"]
+    drop = ("seconds", "steps_per_second")
+    lines = [
+        [
+            {k: v for k, v in json.loads(x).items() if k not in drop}
+            for x in d.joinpath("metrics.jsonl").read_text().splitlines()
+        ]
+        for d in (one, two)
+    ]
+    assert lines[0] == lines[1] and len(lines[0]) == 2
+    # Process 0 alone wrote the log: each line once.
+    log = (two / "ippo.log").read_text()
+    assert log.count("update 4/4") == 1 and "resumed from update 2" in log
+
+
+def test_a_launched_tabular_run_equals_one_process(runs):
+    one, two = runs["one"] / "tabular", runs["two"] / "tabular"
+    for name in ("policies.npz", "crossplay.npz"):
+        same_arrays(one / name, two / name)
+    assert results(one / "results.json") == results(two / "results.json")
+    assert (two / "sp_xp_vs_tau.png").is_file()
+
+
+def test_a_launched_cross_play_equals_one_process(runs):
+    one, two = runs["one"] / "crossplay", runs["two"] / "crossplay"
+    same_arrays(one / "scores.npz", two / "scores.npz")
+    ours, theirs = results(two / "results.json"), results(one / "results.json")
+    assert ours["points"] == theirs["points"]
+
+
+def test_every_process_receives_what_every_process_sent(runs):
+    records = [
+        json.loads((runs["collectives"] / f"process_{i}.json").read_text())
+        for i in range(2)
+    ]
+    sent = [r["sent"] for r in records]
+    assert sent[0] != sent[1]  # different data in each process
+    for record in records:
+        assert record["in_program"] == sent and record["process_allgather"] == sent
+        assert record["fully_replicated"]
+        np.testing.assert_allclose(
+            record["psum"],
+            np.add(records[0]["sent_sum"], records[1]["sent_sum"]),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+
+
+def test_a_killed_process_ends_the_job_with_one_line(tmp_path):
+    long_run = [
+        x for x in IPPO if not x.startswith(("ippo.total_timesteps", "log_every"))
+    ]
+    launcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "experiments.launch",
+            "--processes",
+            "2",
+            "--log-dir",
+            str(tmp_path / "logs"),
+            "--",
+            "experiments.ippo",
+            *long_run,
+            "ippo.total_timesteps=640000",
+            "log_every=1",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        cwd=ROOT,
+        env=environment(1),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert launcher.stdout is not None
+    lines = []
+    for line in launcher.stdout:  # until both processes train
+        lines.append(line)
+        if "update 2/" in line:
+            break
+    else:
+        pytest.fail("".join(lines))
+    children = subprocess.run(
+        ["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True
+    ).stdout.split()
+    assert len(children) == 2
+    os.kill(int(children[1]), signal.SIGKILL)
+    killed = time.time()
+    rest, _ = launcher.communicate(timeout=120)
+    assert time.time() - killed < 60
+    assert launcher.returncode == 128 + signal.SIGKILL
+    tail = [x for x in rest.splitlines() if not x.startswith("[")]
+    assert tail == [
+        "launch: process 1 of experiments.ippo ended with signal SIGKILL; the "
+        f"others ended (output of processes 1-1: {tmp_path / 'logs'})"
+    ], rest
+    assert "Traceback" not in rest
+    assert all(
+        subprocess.run(["kill", "-0", c], capture_output=True).returncode != 0
+        for c in children
+    )
+
+
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        ({"LAB_NUM_PROCESSES": "2"}, "also needs LAB_COORDINATOR, LAB_PROCESS_ID"),
+        (
+            {
+                "LAB_COORDINATOR": "h:1",
+                "LAB_NUM_PROCESSES": "two",
+                "LAB_PROCESS_ID": "0",
+            },
+            "LAB_NUM_PROCESSES='two' is not an integer",
+        ),
+        (
+            {"LAB_COORDINATOR": "h:1", "LAB_NUM_PROCESSES": "2", "LAB_PROCESS_ID": "2"},
+            "LAB_PROCESS_ID=2 must be in [0, 1]",
+        ),
+        (
+            {"LAB_COORDINATOR": "h", "LAB_NUM_PROCESSES": "2", "LAB_PROCESS_ID": "0"},
+            "must be host:port",
+        ),
+        ({"LAB_CLUSTER": "pbs"}, "LAB_CLUSTER='pbs': use one of slurm, ompi"),
+    ],
+)
+def test_the_jobs_variables_are_checked(environ, message):
+    with pytest.raises(
+        ProcessesError, match=message.replace("[", r"\[").replace("]", r"\]")
+    ):
+        requested(environ)
+
+
+def test_no_variables_is_one_process_and_a_cluster_is_read_by_jax():
+    assert requested({}) is None
+    job = requested({"LAB_CLUSTER": "slurm"})
+    assert job is not None and job.cluster == "slurm"
