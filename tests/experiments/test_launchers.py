@@ -39,6 +39,31 @@ def composed(config_name: str, *overrides: str):
         return compose(config_name, overrides=list(overrides), return_hydra_config=True)
 
 
+def batch_script(monkeypatch, launcher) -> tuple:
+    """submitit's executor for a composed SLURM launcher, and the batch script it
+    would submit (submitit accepts every field)."""
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from submitit import AutoExecutor
+    from submitit.slurm import slurm
+
+    instance = instantiate(launcher)
+    assert type(instance).__name__ == "SlurmLauncher"
+    monkeypatch.setattr(slurm.SlurmExecutor, "affinity", classmethod(lambda c: 1))
+    # As SlurmLauncher.launch passes them (hydra_submitit_launcher 1.2).
+    params = dict(instance.params)
+    folder = params.pop("submitit_folder")
+    executor = AutoExecutor(
+        cluster="slurm",
+        folder=folder,
+        slurm_max_num_timeout=params.pop("max_num_timeout"),
+    )
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(
+        **{k if k in base else f"slurm_{k}": v for k, v in params.items()}
+    )
+    return executor, executor._executor._make_submission_file_text("python -m x", "id")
+
+
 def test_slurm_launcher_composes_with_the_paper_preset(monkeypatch):
     cfg = composed(
         "ippo",
@@ -62,27 +87,7 @@ def test_slurm_launcher_composes_with_the_paper_preset(monkeypatch):
     assert cfg.name == "hanabi_paper_full" and cfg.resume == "auto"
     assert cfg.ippo.network == "gru" and cfg.ippo.num_envs == 1024
 
-    # submitit accepts every field: the batch script it would submit.
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-    from submitit import AutoExecutor
-    from submitit.slurm import slurm
-
-    instance = instantiate(launcher)
-    assert type(instance).__name__ == "SlurmLauncher"
-    monkeypatch.setattr(slurm.SlurmExecutor, "affinity", classmethod(lambda c: 1))
-    # As SlurmLauncher.launch passes them (hydra_submitit_launcher 1.2).
-    params = dict(instance.params)
-    folder = params.pop("submitit_folder")
-    executor = AutoExecutor(
-        cluster="slurm",
-        folder=folder,
-        slurm_max_num_timeout=params.pop("max_num_timeout"),
-    )
-    base = set(OmegaConf.structured(BaseQueueConf).keys())
-    executor.update_parameters(
-        **{k if k in base else f"slurm_{k}": v for k, v in params.items()}
-    )
-    script = executor._executor._make_submission_file_text("python -m x", "id")
+    executor, script = batch_script(monkeypatch, launcher)
     for line in (
         "#SBATCH --gpus-per-node=1",
         "#SBATCH --partition=gpu",
@@ -93,6 +98,40 @@ def test_slurm_launcher_composes_with_the_paper_preset(monkeypatch):
     ):
         assert line in script
     assert executor._executor.max_num_timeout == launcher.max_num_timeout
+
+
+def test_slurm_multinode_is_one_job_of_a_task_per_gpu_joined_by_slurms_variables(
+    monkeypatch,
+):
+    """A 2-node x 4-GPU Hanabi grid (docs/cluster.md): one job per sweep point,
+    8 tasks, each task one process of one JAX job (LAB_CLUSTER=slurm; the join
+    itself is tests/experiments/test_processes.py's simulated SLURM job)."""
+    cfg = composed(
+        "ippo",
+        "preset=hanabi_paper_full",
+        "hydra/launcher=slurm_multinode",
+        "seeds=16",
+        "hydra.launcher.partition=gpu",
+    )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == SLURM_LAUNCHER
+    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (
+        2,
+        4,
+        4,
+    )
+    assert launcher.max_num_timeout > 0  # the rest is slurm_gpu's
+    _, script = batch_script(monkeypatch, launcher)
+    for line in (
+        "#SBATCH --nodes=2",
+        "#SBATCH --ntasks-per-node=4",
+        "#SBATCH --gpus-per-node=4",
+        "#SBATCH --partition=gpu",
+        "export LAB_CLUSTER=slurm",
+    ):
+        assert line in script, script
+    # Every task runs the job (submitit's srun), after the setup line.
+    assert script.index("export LAB_CLUSTER=slurm") < script.index("srun")
 
 
 def test_launchers_compose_with_the_tabular_configs():

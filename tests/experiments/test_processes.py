@@ -11,6 +11,7 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -225,6 +226,48 @@ def test_a_killed_process_ends_the_job_with_one_line(tmp_path):
         subprocess.run(["kill", "-0", c], capture_output=True).returncode != 0
         for c in children
     )
+
+
+def free_slurm_job_id() -> int:
+    """A job id whose coordinator port (JAX's rule: 61440 + id % 4096) is free."""
+    for port in np.random.default_rng().permutation(np.arange(61440, 65536)):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", int(port)))
+            except OSError:
+                continue
+        return int(port) - 61440 + 4096 * 7
+    pytest.skip("no free port in 61440-65535")
+
+
+def test_a_slurm_job_of_two_tasks_joins_from_slurms_own_variables(tmp_path):
+    """What every task of hydra/launcher=slurm_multinode does, on this machine:
+    LAB_CLUSTER=slurm and the variables srun sets for 2 tasks on one node."""
+    job = free_slurm_job_id()
+    tasks = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.collectives", str(tmp_path)],
+            cwd=ROOT,
+            env={
+                **environment(1),
+                "LAB_CLUSTER": "slurm",
+                "SLURM_JOB_ID": str(job),
+                "SLURM_STEP_NODELIST": "localhost",
+                "SLURM_NTASKS": "2",
+                "SLURM_PROCID": str(task),
+                "SLURM_LOCALID": str(task),
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for task in range(2)
+    ]
+    for task in tasks:
+        finish(task)
+    records = [json.loads((tmp_path / f"process_{i}.json").read_text()) for i in (0, 1)]
+    assert [r["processes"] for r in records] == [2, 2]
+    assert records[0]["in_program"] == [r["sent"] for r in records]
 
 
 @pytest.mark.parametrize(
