@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import importlib.util
 import os
 import signal
 import socket
@@ -32,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from experiments.config import ArgumentParser
 from experiments.processes import COORDINATOR, LAUNCHER, NUM_PROCESSES, PROCESS_ID
 
 LAUNCH_TIME = "LAB_LAUNCH_TIME"
@@ -211,17 +213,18 @@ def launch(
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.launch",
-        description=__doc__.split("\n\n")[0],
-        epilog="Everything after -- is the entry point and its arguments.",
+    """The launcher's arguments; a bad one is refused in one line (exit 2)."""
+    parser = ArgumentParser(
+        "experiments.launch",
+        __doc__,
+        epilog="Everything after -- is the entry point's module and its arguments.",
     )
     parser.add_argument("--processes", type=int, required=True, help="how many (>= 1)")
     parser.add_argument(
         "--devices-per-process",
         type=int,
         default=1,
-        help="simulated CPU devices per process (default 1)",
+        help="simulated CPU devices per process",
     )
     parser.add_argument("--gpus", action="store_true", help="process i sees GPU i only")
     parser.add_argument("--log-dir", type=Path, help="where processes 1.. write output")
@@ -237,26 +240,37 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--processes={args.processes} must be >= 1")
     if args.devices_per_process < 1:
         parser.error(f"--devices-per-process={args.devices_per_process} must be >= 1")
-    if command[0].endswith(".py"):
-        parser.error(f"{command[0]}: name a module (experiments.ippo), not a file")
-    args.module, args.args = command[0], command[1:]
+    module = command[0]
+    if module.endswith(".py") or "/" in module:
+        parser.error(f"{module}: name a module (experiments.ippo), not a file")
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        parser.error(f"{module}: no such module")
+    args.module, args.args = module, command[1:]
     return args
 
 
-def cli() -> None:
-    """The program: `python -m experiments.launch`, the console script."""
+def main() -> int:
+    """`python -m experiments.launch` with `sys.argv`; returns the job's status."""
     args = parse(sys.argv[1:])
-    sys.exit(
-        launch(
-            args.module,
-            args.args,
-            args.processes,
-            devices_per_process=args.devices_per_process,
-            gpus=args.gpus,
-            log_dir=args.log_dir,
-            port=args.port,
-        )
+    return launch(
+        args.module,
+        args.args,
+        args.processes,
+        devices_per_process=args.devices_per_process,
+        gpus=args.gpus,
+        log_dir=args.log_dir,
+        port=args.port,
     )
+
+
+def cli() -> None:
+    """The program: `python -m experiments.launch`, the console script. (Not
+    `experiments.config.as_program`: the launcher itself joins no job.)"""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -387,6 +387,46 @@ CASES = [
     bad("hle-games-1", "hle_check", "--games 1", "{run}", "--games", "1"),
     bad("hle-ent-index", "hle_check", "--ent-index 9", "{run}", "--ent-index", "9"),
     # --- experiments.hanabi_compare ---------------------------------------------------
+    # --- experiments.launch ---------------------------------------------------
+    bad(
+        "launch-processes-0",
+        "launch",
+        "--processes=0 must be >= 1",
+        "--processes",
+        "0",
+        "--",
+        "experiments.ippo",
+    ),
+    bad("launch-no-entry", "launch", "name the entry point", "--processes", "2"),
+    bad(
+        "launch-file",
+        "launch",
+        "experiments/ippo.py: name a module",
+        "--processes",
+        "2",
+        "--",
+        "experiments/ippo.py",
+    ),
+    bad(
+        "launch-no-module",
+        "launch",
+        "experiments.ipo: no such module",
+        "--processes",
+        "2",
+        "--",
+        "experiments.ipo",
+    ),
+    bad(
+        "launch-devices-0",
+        "launch",
+        "--devices-per-process=0",
+        "--processes",
+        "2",
+        "--devices-per-process",
+        "0",
+        "--",
+        "experiments.ippo",
+    ),
     bad("hc-missing", "hanabi_compare", "no results.json", "/nonexistent", "{run}"),
     bad(
         "hc-truncated",
@@ -461,6 +501,7 @@ AS_A_USER = {
     "ver-players-1",
     "hle-ent-index",
     "hc-missing",
+    "launch-processes-0",
 }
 """The cases run in a subprocess: one per entry point and family of errors."""
 
