@@ -4,12 +4,17 @@ Ctrl-C at any moment of an entry point ends it with one line on stderr and exit
 status 130, never a traceback: each entry point catches KeyboardInterrupt around
 its work (`experiments.config.hydra_entry`, `run_or_exit`, `interruptible`), and
 the hook below does the same for an interrupt that arrives before any of them
-runs (while Python, JAX or hydra are still being imported).
+runs (while Python, JAX or hydra are still being imported). An interrupt that
+lands inside a callback Python cannot raise from (JAX's garbage-collection hook:
+"Exception ignored in: <function _xla_gc_callback>", and the run went on) is
+sent again, to be raised where the entry point handles it.
 """
 
 import os
+import signal
 import sys
 from types import TracebackType
+from typing import Any
 
 
 def _interrupted_hook(
@@ -27,3 +32,16 @@ def _interrupted_hook(
 
 if sys.excepthook is sys.__excepthook__:
     sys.excepthook = _interrupted_hook
+
+
+def _unraisable_hook(unraisable: Any) -> None:
+    if issubclass(unraisable.exc_type, KeyboardInterrupt):
+        # Not lost: the same signal again, raised at the next safe point (or
+        # ignored, where an entry point has chosen to ignore it).
+        signal.raise_signal(signal.SIGINT)
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+if sys.unraisablehook is sys.__unraisablehook__:
+    sys.unraisablehook = _unraisable_hook

@@ -142,74 +142,94 @@ def launch(
     )
     children: list[subprocess.Popen[bytes]] = []
     logs = []
-    for index in range(processes):
-        env = process_environment(
-            dict(os.environ),
-            index,
-            processes,
-            port,
-            devices_per_process,
-            gpus,
-            launched,
-        )
-        out = None
-        if index > 0:
-            out = open(log_dir / f"process_{index}.log", "wb")  # noqa: SIM115
-            logs.append(out)
-        children.append(
-            subprocess.Popen(
-                [sys.executable, "-m", module, *args],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT if out else None,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        )
+    # Ctrl-C and SIGTERM set a flag that the loops below read: an exception
+    # raised by the signal could land in a callback that swallows it (JAX's
+    # garbage-collection hook prints "Exception ignored" and goes on).
+    stop = [False]
 
     def interrupted(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        stop[0] = True
 
-    previous = signal.signal(signal.SIGTERM, interrupted)
+    previous = {
+        sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
-        while True:
+        for index in range(processes):
+            if stop[0]:
+                break
+            env = process_environment(
+                dict(os.environ),
+                index,
+                processes,
+                port,
+                devices_per_process,
+                gpus,
+                launched,
+            )
+            out = None
+            if index > 0:
+                out = open(log_dir / f"process_{index}.log", "wb")  # noqa: SIM115
+                logs.append(out)
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", module, *args],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT if out else None,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
+            )
+        failed: list[int] = []
+        while not stop[0]:
             statuses = [c.poll() for c in children]
             failed = [i for i, s in enumerate(statuses) if s not in (None, 0)]
             if failed or all(s == 0 for s in statuses):
                 break
             time.sleep(0.1)
+        if stop[0]:
+            print("launch: interrupted; passing it to every process", file=sys.stderr)
+            _stop(children, signal.SIGINT, 6 * GRACE_SECONDS)
+            return 130
         if not failed:
             return 0
-        # A process killed by a signal is the cause; the others lost it.
-        first = min(failed, key=lambda i: (children[i].returncode >= 0, i))
-        status = children[first].returncode
-        # The others fail the same way on their own (a bad input) or lose their
-        # peer; a moment for that, then they are stopped.
-        deadline = time.time() + 2.0
-        while time.time() < deadline and any(c.poll() is None for c in children):
-            time.sleep(0.05)
-        running = sum(c.poll() is None for c in children)
-        _stop(children, signal.SIGTERM, GRACE_SECONDS)
-        same = all(c.returncode == status for c in children)
-        if not (same and status > 0):  # else process 0 has said why, in its line
-            others = f"stopped the other {running}" if running else "the others ended"
-            print(
-                f"launch: process {first} of {module} ended with {describe(status)}; "
-                f"{others} (output of processes 1-{processes - 1}: {log_dir})",
-                file=sys.stderr,
-            )
-        return status if status > 0 else 128 - status
-    except KeyboardInterrupt:
-        print("launch: interrupted; passing it to every process", file=sys.stderr)
-        _stop(children, signal.SIGINT, 6 * GRACE_SECONDS)
-        return 130
+        return _ended(children, failed, module, log_dir)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         for child in children:
             if child.poll() is None:
                 child.kill()
         for out in logs:
             out.close()
+
+
+def _ended(
+    children: list[subprocess.Popen[bytes]],
+    failed: list[int],
+    module: str,
+    log_dir: Path,
+) -> int:
+    """Stops a job one of whose processes failed; its one line, and the status."""
+    # A process killed by a signal is the cause; the others lost it.
+    first = min(failed, key=lambda i: (children[i].returncode >= 0, i))
+    status = children[first].returncode
+    # The others fail the same way on their own (a bad input) or lose their
+    # peer; a moment for that, then they are stopped.
+    deadline = time.time() + 2.0
+    while time.time() < deadline and any(c.poll() is None for c in children):
+        time.sleep(0.05)
+    running = sum(c.poll() is None for c in children)
+    _stop(children, signal.SIGTERM, GRACE_SECONDS)
+    same = all(c.returncode == status for c in children)
+    if not (same and status > 0):  # else process 0 has said why, in its line
+        others = f"stopped the other {running}" if running else "the others ended"
+        print(
+            f"launch: process {first} of {module} ended with {describe(status)}; "
+            f"{others} (output of processes 1-{len(children) - 1}: {log_dir})",
+            file=sys.stderr,
+        )
+    return status if status > 0 else 128 - status
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

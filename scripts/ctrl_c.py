@@ -61,6 +61,16 @@ def jobs(work: pathlib.Path) -> dict[str, list[str]]:
             "hydra.run.dir={out}",
         ],
         "ippo": ["experiments.ippo", *TINY_IPPO, "hydra.run.dir={out}"],
+        # One job of 2 processes: the launcher passes the interrupt on.
+        "launch": [
+            "experiments.launch",
+            "--processes",
+            "2",
+            "--",
+            "experiments.ippo",
+            *TINY_IPPO,
+            "hydra.run.dir={out}",
+        ],
         "crossplay": [
             "experiments.crossplay",
             "{run}",
