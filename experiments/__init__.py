@@ -13,6 +13,7 @@ sent again, to be raised where the entry point handles it.
 import os
 import signal
 import sys
+import threading
 from types import TracebackType
 from typing import Any
 
@@ -36,9 +37,10 @@ if sys.excepthook is sys.__excepthook__:
 
 def _unraisable_hook(unraisable: Any) -> None:
     if issubclass(unraisable.exc_type, KeyboardInterrupt):
-        # Not lost: the same signal again, raised at the next safe point (or
-        # ignored, where an entry point has chosen to ignore it).
-        signal.raise_signal(signal.SIGINT)
+        # Not lost: the same signal again, a moment later from another thread, so
+        # that it is raised once this callback has returned (or ignored, where
+        # an entry point has chosen to ignore it).
+        threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
         return
     sys.__unraisablehook__(unraisable)
 

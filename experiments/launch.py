@@ -39,6 +39,8 @@ from experiments.processes import COORDINATOR, LAUNCHER, NUM_PROCESSES, PROCESS_
 LAUNCH_TIME = "LAB_LAUNCH_TIME"
 """Read by the confs' `${launch_time:...}`: every process names one run directory."""
 DEVICE_FLAG = "--xla_force_host_platform_device_count"
+STARTING_SECONDS = 1.0
+"""How long a process is left to start before an interrupt is passed to it."""
 GRACE_SECONDS = 10.0
 """How long stopped processes get to exit before they are killed."""
 
@@ -180,6 +182,7 @@ def launch(
                     preexec_fn=_die_with_parent,
                 )
             )
+        started = time.time()  # of the last process
         failed: list[int] = []
         while not stop[0]:
             statuses = [c.poll() for c in children]
@@ -189,6 +192,9 @@ def launch(
             time.sleep(0.1)
         if stop[0]:
             print("launch: interrupted; passing it to every process", file=sys.stderr)
+            # A process interrupted while Python itself starts, before the entry
+            # point's handlers exist, prints a traceback: give each a moment.
+            time.sleep(max(0.0, started + STARTING_SECONDS - time.time()))
             _stop(children, signal.SIGINT, 6 * GRACE_SECONDS)
             return 130
         if not failed:

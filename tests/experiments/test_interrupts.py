@@ -125,3 +125,27 @@ def test_argparse_entry_points_end_ctrl_c_with_one_line(capsys):
     ):
         module = importlib.import_module(f"experiments.{name}")
         assert module.main.__wrapped__.__module__ == module.__name__
+
+
+def test_an_interrupt_that_a_callback_swallowed_is_raised_again():
+    """JAX's garbage-collection hook is a callback Python cannot raise from: an
+    interrupt landing there was printed as 'Exception ignored' and the run went
+    on. experiments/__init__.py sends it again, to be raised in the main flow."""
+    import types
+
+    import experiments
+
+    swallowed = types.SimpleNamespace(
+        exc_type=KeyboardInterrupt,
+        exc_value=KeyboardInterrupt(),
+        exc_traceback=None,
+        err_msg="Exception ignored in",
+        object=None,
+    )
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            experiments._unraisable_hook(swallowed)  # pytest has its own hook
+            time.sleep(5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
