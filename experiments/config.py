@@ -60,6 +60,8 @@ def launch_time(pattern: str) -> str:
 
 
 LAUNCH_TIME = "LAB_LAUNCH_TIME"
+"""Set by experiments.launch, read by `launch_time`: every process names one run
+directory."""
 OmegaConf.register_new_resolver(
     "launch_time", launch_time, use_cache=True, replace=True
 )
@@ -449,9 +451,9 @@ def run_or_exit(
     except (*user_errors, OutputDirError) as error:
         _refused(run_dir, error, multirun)
     except Exception as error:  # OmegaConf's, merging an added key (+key=...)
-        if processes.lost(error):
-            processes.leave_after(error)
         if not is_config_error(error):
+            if processes.lost(error):
+                processes.leave_after(error)
             raise
         _refused(run_dir, error, multirun)
     except KeyboardInterrupt:

@@ -33,11 +33,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from experiments.config import ArgumentParser
-from experiments.processes import COORDINATOR, LAUNCHER, NUM_PROCESSES, PROCESS_ID
+from experiments.config import LAUNCH_TIME, ArgumentParser
+from experiments.processes import (
+    CLUSTER,
+    COORDINATOR,
+    LAUNCHER,
+    NUM_PROCESSES,
+    PROCESS_ID,
+)
 
-LAUNCH_TIME = "LAB_LAUNCH_TIME"
-"""Read by the confs' `${launch_time:...}`: every process names one run directory."""
 DEVICE_FLAG = "--xla_force_host_platform_device_count"
 STARTING_SECONDS = 1.0
 """How long a process is left to start before an interrupt is passed to it."""
@@ -63,7 +67,7 @@ def process_environment(
 ) -> dict[str, str]:
     """The environment of process `index` of `count`."""
     env = dict(base)
-    env.pop("LAB_CLUSTER", None)
+    env.pop(CLUSTER, None)
     env.update(
         {
             COORDINATOR: f"127.0.0.1:{port}",
@@ -92,6 +96,11 @@ def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM when the launcher itself dies."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def others(processes: int) -> str:
+    """'process 1' or 'processes 1-3': every process but 0."""
+    return "process 1" if processes == 2 else f"processes 1-{processes - 1}"
 
 
 def describe(status: int) -> str:
@@ -136,7 +145,7 @@ def launch(
     launched = time.time()
     print(
         f"launch: {processes} processes of {module} on localhost:{port} (the "
-        f"output of processes 1-{processes - 1} goes to {log_dir})"
+        f"output of {others(processes)} goes to {log_dir})"
         if processes > 1
         else f"launch: 1 process of {module}",
         file=sys.stderr,
@@ -229,10 +238,10 @@ def _ended(
     _stop(children, signal.SIGTERM, GRACE_SECONDS)
     same = all(c.returncode == status for c in children)
     if not (same and status > 0):  # else process 0 has said why, in its line
-        others = f"stopped the other {running}" if running else "the others ended"
+        stopped = f"stopped the other {running}" if running else "the others ended"
         print(
             f"launch: process {first} of {module} ended with {describe(status)}; "
-            f"{others} (output of processes 1-{len(children) - 1}: {log_dir})",
+            f"{stopped} (output of {others(len(children))}: {log_dir})",
             file=sys.stderr,
         )
     return status if status > 0 else 128 - status

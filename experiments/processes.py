@@ -41,6 +41,16 @@ HEARTBEAT_SECONDS = 30
 """A process that stops answering for this long is taken as lost by the others."""
 
 
+LOST_MARKS = (
+    "Gloo",
+    "gloo",
+    "CoordinationService",
+    "coordination service",
+    "heartbeat",
+)
+"""What the errors of a failed collective or coordination service say."""
+
+
 class ProcessesError(ConfigError):
     """The job's variables in the environment are malformed."""
 
@@ -150,9 +160,7 @@ def lost(error: BaseException) -> bool:
     """Whether an error is a collective or the coordination service failing, as
     it does in every survivor when a process of the job dies."""
     text = f"{type(error).__name__}: {error}"
-    return joined() and any(
-        word in text for word in ("Gloo", "gloo", "coordination", "heartbeat")
-    )
+    return joined() and any(word in text for word in LOST_MARKS)
 
 
 def leave_after(error: BaseException) -> None:

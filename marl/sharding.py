@@ -23,7 +23,7 @@ SEEDS devices) because an axis of S entries cannot be split evenly.
 
 On one device nothing is added: the traced program is exactly the unsharded one.
 
-In a job of several processes (`jax.process_count() > 1`) the outputs of `collect`
+When the mesh spans the devices of several processes, the outputs of `collect`
 and `sharded_map` are gathered onto every device (replicated) at the end of the
 program, so that each process holds whole results and can read them with
 `np.asarray` (an array whose shards live in another process cannot be read); the

@@ -216,7 +216,7 @@ def test_a_killed_process_ends_the_job_with_one_line(tmp_path):
     tail = [x for x in rest.splitlines() if not x.startswith("[")]
     assert tail == [
         "launch: process 1 of experiments.tabular ended with signal SIGKILL; the "
-        f"others ended (output of processes 1-1: {tmp_path / 'logs'})"
+        f"others ended (output of process 1: {tmp_path / 'logs'})"
     ], rest
     assert "Traceback" not in rest
     assert all(
