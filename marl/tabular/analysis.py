@@ -110,7 +110,9 @@ def summarize_seeds(
         point["certified"] = int(np.sum(certified))
         point["num_conventions"] = (
             count_conventions(
-                game, tuple(pi[certified] for pi in policies), convention_tol
+                game,
+                tuple(np.asarray(pi)[certified] for pi in policies),
+                convention_tol,
             )
             if certified.any()
             else 0

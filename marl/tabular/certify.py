@@ -47,6 +47,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -259,10 +260,28 @@ def certified_by(
 class Checks(NamedTuple):
     """The certificate's two measurements over a grid's seeds, compiled once."""
 
-    step: Callable[[Policy, np.ndarray], np.ndarray]
-    """(logits per agent [R, N, K_i, A_i], taus float[R]) -> step float[R, N]"""
-    contraction: Callable[[Policy, np.ndarray], np.ndarray]
-    """(logits, taus) -> contraction float[R, N]"""
+    step: Callable[[Policy, np.ndarray, np.ndarray], np.ndarray]
+    """(logits per agent [R, N, K_i, A_i], runs int[M], their taus float[M]) ->
+    step float[M, N]"""
+    contraction: Callable[[Policy, np.ndarray, np.ndarray], np.ndarray]
+    """(logits, runs, taus) -> contraction float[M, N]"""
+
+
+@partial(jax.jit, static_argnames=("padded", "size"))
+def seed_chunk(
+    logits: Policy, run: jax.Array, start: jax.Array, *, padded: int, size: int
+) -> Policy:
+    """Seeds [start, start + size) of run `run` of a grid's logits (per agent
+    [R, N, K_i, A_i]), its N seeds first padded to `padded` by repeating its first:
+    one program per grid shape, whichever run and chunk (no shape depends on
+    which runs a check measures, so checking a few runs compiles nothing new)."""
+
+    def one(x: jax.Array) -> jax.Array:
+        seeds = x[run]
+        seeds = jnp.concatenate([seeds, jnp.repeat(seeds[:1], padded - len(seeds), 0)])
+        return jax.lax.dynamic_slice_in_dim(seeds, start, size)
+
+    return tuple(one(x) for x in logits)
 
 
 def make_checks(
@@ -270,8 +289,8 @@ def make_checks(
     config: ExactPGConfig,
     symmetries: PolicySymmetries | None = None,
 ) -> Checks:
-    """`check_step` and `contraction` for every seed of every run: runs one after
-    another, seeds vmapped in chunks that fit MEMORY_BUDGET_BYTES (a
+    """`check_step` and `contraction` for every seed of the runs asked for: runs
+    one after another, seeds vmapped in chunks that fit MEMORY_BUDGET_BYTES (a
     contraction estimate holds about JVP_FACTOR gradient evaluations' memory)."""
 
     def step_one(logits: Policy, tau: jax.Array) -> jax.Array:
@@ -287,22 +306,21 @@ def make_checks(
     )
 
     def per_run(function: Callable, *, keyed: bool) -> Callable:
-        def measure(logits: Policy, taus: np.ndarray) -> np.ndarray:
-            num_runs, num_seeds = logits[0].shape[:2]
+        def measure(logits: Policy, runs: np.ndarray, taus: np.ndarray) -> np.ndarray:
+            num_seeds = logits[0].shape[1]
             size = min(chunk, num_seeds)
             padded = -(-num_seeds // size) * size
-            keys = jax.random.split(jax.random.key(0), padded)
-            out = np.zeros((num_runs, padded), np.float32)
-            for r in range(num_runs):
-                run = tuple(
-                    jnp.concatenate([x[r], jnp.repeat(x[r][:1], padded - num_seeds, 0)])
-                    for x in logits
-                )
-                tau = jnp.float32(taus[r])
+            keys = jax.random.split(jax.random.key(0), padded).reshape(-1, size)
+            out = np.zeros((len(runs), padded), np.float32)
+            for i, (r, tau) in enumerate(zip(runs, taus, strict=True)):
                 for k in range(0, padded, size):
-                    part = tuple(x[k : k + size] for x in run)
-                    extra = (keys[k : k + size],) if keyed else ()
-                    out[r, k : k + size] = np.asarray(function(part, tau, *extra))
+                    part = seed_chunk(
+                        logits, np.int32(r), np.int32(k), padded=padded, size=size
+                    )
+                    extra = (keys[k // size],) if keyed else ()
+                    out[i, k : k + size] = np.asarray(
+                        function(part, np.float32(tau), *extra)
+                    )
             return out[:, :num_seeds]
 
         return measure
@@ -360,13 +378,31 @@ def padded_rows(rows: np.ndarray, num_runs: int) -> np.ndarray:
     return np.concatenate([rows, np.repeat(rows[:1], size - len(rows))])
 
 
-def take_runs(states: PGState, rows: np.ndarray) -> PGState:
+@jax.jit
+def take_runs(states: PGState, rows: jax.Array) -> PGState:
+    """Runs `rows` (int[P], padded: `padded_rows`) of `states` [R, ...]."""
     return jax.tree.map(lambda x: x[rows], states)
 
 
-def put_runs(states: PGState, rows: np.ndarray, part: PGState) -> PGState:
-    """`states` with runs `rows` replaced by the first len(rows) runs of `part`."""
-    return jax.tree.map(lambda x, y: x.at[rows].set(y[: len(rows)]), states, part)
+@jax.jit
+def put_runs(states: PGState, source: jax.Array, part: PGState) -> PGState:
+    """`states` [R, ...] with run r replaced by run source[r] of `part` [P, ...]
+    where source[r] >= 0 (`sources`): one program per P."""
+    keep = source < 0
+
+    def put(x: jax.Array, y: jax.Array) -> jax.Array:
+        new = y[jnp.maximum(source, 0)]
+        return jnp.where(keep.reshape(-1, *([1] * (x.ndim - 1))), x, new)
+
+    return jax.tree.map(put, states, part)
+
+
+def sources(rows: np.ndarray, num_runs: int) -> np.ndarray:
+    """int32[num_runs]: for `put_runs`, the position of each run in `rows`, -1
+    for the runs not in it."""
+    source = np.full(num_runs, -1, np.int32)
+    source[rows] = np.arange(len(rows), dtype=np.int32)
+    return source
 
 
 def train_certified(
@@ -402,15 +438,12 @@ def train_certified(
     def check(rows: np.ndarray) -> None:
         """Measures runs `rows`: every seed's step, and the contraction of the
         runs whose every seed has a step below policy_tol; logs progress."""
-        logits = tuple(x[rows] for x in states.logits)
-        step[rows] = checks.step(logits, taus[rows])
+        step[rows] = checks.step(states.logits, rows, taus[rows])
         radius[rows] = np.nan
         small = (step[rows] < config.policy_tol).all(axis=1)
         if small.any():
             chosen = rows[small]
-            radius[chosen] = checks.contraction(
-                tuple(x[chosen] for x in states.logits), taus[chosen]
-            )
+            radius[chosen] = checks.contraction(states.logits, chosen, taus[chosen])
         now = time.time()
         done = int(certified_now().sum())
         if now - last_log[0] >= LOG_EVERY_SECONDS or done == step.size:
@@ -455,7 +488,7 @@ def train_certified(
                 take_runs(states, padded),
                 constant_schedules(jnp.asarray(taus[padded]), window),
             )
-            states = put_runs(states, rows, after)
+            states = put_runs(states, sources(rows, num_runs), after)
             steps[rows] += window
             check(rows)
     certified, distance = certified_by(step, radius, taus, config, game.reward_range)

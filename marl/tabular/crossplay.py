@@ -105,6 +105,7 @@ def count_conventions(game: TabularGame, policies: Policy, tol: float) -> int:
     members are kept.
     """
     leaders: list[np.ndarray] = []
+    policies = tuple(np.asarray(pi) for pi in policies)  # no slicing programs
     for seed in range(policies[0].shape[0]):
         row = np.asarray(
             _play_distribution_jit(game, tuple(pi[seed] for pi in policies))

@@ -58,6 +58,7 @@ def verdicts(
     which of them are certified (bool[T, N]) and the steps each tau ran (int[T],
     a `Certificate`'s `certified` and `steps`)."""
     found = []
+    policies = tuple(np.asarray(pi) for pi in policies)  # no slicing programs
     for t, tau in enumerate(np.asarray(taus).tolist()):
         certified = np.asarray(certified_runs[t])
         count = int(certified.sum())
@@ -147,6 +148,34 @@ def final_bracket(
     return lo, hi
 
 
+def known_ends(
+    seen: dict[float, Verdict], lower: float, upper: float, notes: list[str]
+) -> tuple[float, float]:
+    """The search's starting ends, moved onto verdicts already known where those
+    settle them: the upper end down to the largest known tau at or below it when
+    the seeds agree there, the lower end up to the smallest known tau at or above
+    it when they certifiably disagree there (a grid whose taus lie inside the
+    bracket then costs the search no end evaluation). Agreement above the moved
+    upper end was never looked for between the grid's taus either, so tau* is the
+    same last crossing into agreement; an end whose known verdict would not
+    settle it stays where it was, to be evaluated. Each move is noted."""
+    below = [t for t in seen if t <= upper]
+    if below and seen[max(below)].status == AGREE and max(below) < upper:
+        notes.append(
+            f"upper end {max(below):.8g} instead of {upper:.8g}: the seeds already "
+            "agree there"
+        )
+        upper = max(below)
+    above = [t for t in seen if lower <= t < upper]
+    if above and seen[min(above)].status == DISAGREE and min(above) > lower:
+        notes.append(
+            f"lower end {min(above):.8g} instead of {lower:.8g}: the seeds already "
+            "certifiably disagree there"
+        )
+        lower = min(above)
+    return lower, upper
+
+
 def critical_tau(
     agree_at: Callable[[np.ndarray], list[Verdict]],
     *,
@@ -162,6 +191,7 @@ def critical_tau(
     `certified_verdicts`; `known`: verdicts of the same seeds and learner already
     run, e.g. the phase grid's).
 
+    0. Ends the known verdicts already settle cost nothing (`known_ends`).
     1. The upper end must be certified agreement; if not, it is multiplied by
        `widen_factor` (at most `max_widenings` times) and the notes say so.
     2. The lower end must not be agreement; if it is, it is divided likewise;
@@ -200,6 +230,7 @@ def critical_tau(
             agreement_intervals(seen.values()),
         )
 
+    lower, upper = known_ends(seen, lower, upper, notes)
     evaluate([upper])
     for _ in range(max_widenings):
         if seen[upper].status == AGREE:

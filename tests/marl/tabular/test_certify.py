@@ -87,8 +87,8 @@ def test_the_symmetric_saddle_is_a_fixed_point_but_not_certified():
     learner = make_certified_trainer(game, config, label="saddle")
     for tau, stable in ((0.3, False), (0.8, True)):
         taus = np.array([tau], np.float32)
-        step = learner.checks.step(uniform, taus)
-        radius = learner.checks.contraction(uniform, taus)
+        step = learner.checks.step(uniform, np.array([0]), taus)
+        radius = learner.checks.contraction(uniform, np.array([0]), taus)
         assert step[0, 0] < 1e-7
         assert (radius[0, 0] < 1) == stable, radius
 

@@ -267,6 +267,37 @@ def test_non_monotone_agreement_is_reported_as_intervals():
     assert agreement_intervals(grid) == [(0.0, 0.05), (1.0, 10.0)]
 
 
+def test_ends_the_grid_settles_cost_no_evaluation():
+    """A grid that agrees at its largest tau below the upper end and certifiably
+    disagrees at its smallest above the lower end starts the search there: every
+    evaluation lies strictly inside the grid's crossing, and the bracket is the
+    one the configured ends give. An end the grid leaves uncertain is evaluated."""
+
+    def status(tau):
+        return "agree" if tau >= 0.4 else "disagree"
+
+    def search(grid):
+        calls = []
+
+        def agree_at(taus):
+            calls.extend(float(t) for t in taus)
+            return [verdict(float(t), status(t)) for t in taus]
+
+        found = critical_tau(agree_at, lower=1e-3, upper=100.0, rtol=0.05, known=grid)
+        return found, calls
+
+    grid = [verdict(t, status(t)) for t in (0.0, 0.01, 0.1, 1.0, 10.0)]
+    found, calls = search(grid)
+    assert 0.4 <= found.tau_star <= 0.4 * 1.05
+    assert calls and all(0.1 < t < 1.0 for t in calls)
+    assert sum("instead of" in note for note in found.notes) == 2
+    assert found.upper_verdict.status == "agree"
+    unsettled = [verdict(0.01, "uncertain"), *grid[2:]]
+    again, calls = search(unsettled)
+    assert 1e-3 in calls and 100.0 not in calls  # 10 agrees: settled
+    assert again.tau_star == found.tau_star
+
+
 def test_agreement_everywhere_gives_no_tau_star_and_says_so():
     found = critical_tau(
         lambda taus: [verdict(float(t), "agree") for t in taus],
