@@ -105,10 +105,10 @@ def count_conventions(game: TabularGame, policies: Policy, tol: float) -> int:
     members are kept.
     """
     leaders: list[np.ndarray] = []
-    policies = tuple(np.asarray(pi) for pi in policies)  # no slicing programs
-    for seed in range(policies[0].shape[0]):
+    on_host = tuple(np.asarray(pi) for pi in policies)  # no slicing programs
+    for seed in range(on_host[0].shape[0]):
         row = np.asarray(
-            _play_distribution_jit(game, tuple(pi[seed] for pi in policies))
+            _play_distribution_jit(game, tuple(pi[seed] for pi in on_host))
         )
         if not any(0.5 * np.abs(leader - row).sum() <= tol for leader in leaders):
             leaders.append(row)

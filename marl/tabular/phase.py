@@ -58,13 +58,13 @@ def verdicts(
     which of them are certified (bool[T, N]) and the steps each tau ran (int[T],
     a `Certificate`'s `certified` and `steps`)."""
     found = []
-    policies = tuple(np.asarray(pi) for pi in policies)  # no slicing programs
+    on_host = tuple(np.asarray(pi) for pi in policies)  # no slicing programs
     for t, tau in enumerate(np.asarray(taus).tolist()):
         certified = np.asarray(certified_runs[t])
         count = int(certified.sum())
         conventions = (
             count_conventions(
-                game, tuple(pi[t][certified] for pi in policies), convention_tol
+                game, tuple(pi[t][certified] for pi in on_host), convention_tol
             )
             if count
             else 0
