@@ -32,7 +32,7 @@ from games.envs.contract import Environment
 from marl.deep.checkpoint import ForeignCheckpointError
 from marl.deep.ippo import IPPOConfig, make_policy_for
 from marl.deep.networks import Network, Params
-from marl.trainer import ConfigError
+from marl.fields import ConfigError
 
 ARCHITECTURE_FIELDS = ("network", "hidden_sizes", "gru_size", "share_parameters")
 """IPPOConfig fields that fix the parameters' shapes: agents must share them."""

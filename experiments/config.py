@@ -28,8 +28,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from experiments import processes
+from marl.fields import ConfigError
 from marl.files import OutputDirError, atomic_write_bytes, check_writable, writes_here
-from marl.trainer import ConfigError
 
 T = TypeVar("T")
 

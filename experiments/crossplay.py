@@ -51,8 +51,8 @@ from experiments.results import (
 )
 from marl.deep.checkpoint import CheckpointError
 from marl.deep.evaluate import KINDS, evaluate
+from marl.fields import ConfigError
 from marl.files import OutputDirError, check_writable
-from marl.trainer import ConfigError
 
 
 def save_heatmaps(results: dict[str, Any], path: pathlib.Path) -> None:

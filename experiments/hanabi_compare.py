@@ -37,9 +37,9 @@ from games.envs.hanabi.params import HanabiParams, make_params
 from marl.deep import play
 from marl.deep.checkpoint import CheckpointError
 from marl.deep.networks import masked_logits
+from marl.fields import ConfigError
 from marl.files import OutputDirError, check_writable
 from marl.tabular import exact
-from marl.trainer import ConfigError
 
 TABLE_FIELDS = ("sp", "xp", "sp_greedy", "xp_greedy", "equivariance_error")
 

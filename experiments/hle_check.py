@@ -60,7 +60,7 @@ from marl.deep.hle_play import (
 from marl.deep.ippo import IPPOConfig
 from marl.deep.networks import Network
 from marl.deep.play import Seats, identity_seats, seat_params
-from marl.trainer import ConfigError
+from marl.fields import ConfigError
 
 
 @functools.cache

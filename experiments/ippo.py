@@ -63,8 +63,9 @@ from experiments.results import RESULTS_FILE, run_metadata, write_json
 from games.envs.contract import ENVIRONMENTS
 from marl.deep.checkpoint import checkpoint_path, list_checkpoints
 from marl.deep.ippo import IPPOState, Metrics, seed_keys
+from marl.fields import ConfigError
 from marl.files import writes_here
-from marl.trainer import ConfigError, Trainer, constant_schedules
+from marl.trainer import Trainer, constant_schedules
 
 log = logging.getLogger("experiments.ippo")
 

@@ -49,9 +49,10 @@ from marl.deep.checkpoint import (
     save_checkpoint,
 )
 from marl.deep.ippo import IPPOConfig, IPPOState, make_ippo_trainer
+from marl.fields import ConfigError, check_fields
 from marl.files import atomic_write_bytes, writes_here
 from marl.sharding import place_grid, runs_mesh
-from marl.trainer import ConfigError, Trainer, check_fields
+from marl.trainer import Trainer
 
 log = logging.getLogger("experiments.ippo")
 METRICS_FILE = "metrics.jsonl"

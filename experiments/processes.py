@@ -24,8 +24,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from marl.fields import ConfigError
 from marl.files import set_writer, writes_here
-from marl.trainer import ConfigError
 
 COORDINATOR, NUM_PROCESSES, PROCESS_ID = (
     "LAB_COORDINATOR",

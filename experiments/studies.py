@@ -24,6 +24,7 @@ import numpy as np
 import games
 from experiments.config import eta_text
 from experiments.tabular_config import TabularConfig
+from marl.fields import ConfigError
 from marl.tabular.analysis import summarize_seeds
 from marl.tabular.certify import (
     LOG_EVERY_SECONDS,
@@ -40,7 +41,7 @@ from marl.tabular.phase import Verdict, critical_tau, verdicts
 from marl.tabular.sampled_pg import make_sampled_pg
 from marl.tabular.symmetry import SymmetryGroup, symmetry_group
 from marl.tabular.theory import uniqueness_bound
-from marl.trainer import ConfigError, Trainer, constant_schedules, make_trainer
+from marl.trainer import Trainer, constant_schedules, make_trainer
 
 log = logging.getLogger("experiments.tabular")  # the entry point's log
 

@@ -58,8 +58,8 @@ from experiments.tabular_config import (
     learner_default,
     register_schemas,
 )
+from marl.fields import ConfigError
 from marl.tabular.certify import CertifiedTrainer
-from marl.trainer import ConfigError
 
 log = logging.getLogger("experiments.tabular")
 

@@ -13,9 +13,9 @@ from omegaconf import OmegaConf
 
 import games
 from experiments.config import writable
+from marl.fields import check_fields
 from marl.tabular.exact_pg import ExactPGConfig
 from marl.tabular.sampled_pg import SampledPGConfig
-from marl.trainer import check_fields
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,8 +13,8 @@ inner vmap axis (every run starts from the same S states, so runs differ only by
 their schedules), the runs the outer one, and the grid is split over the devices
 of a mesh (`marl.sharding.grid_layout`: on one device the program is the
 unsharded one). A new learner of either wing is one module with a `Learner`
-factory; `ConfigError` (an impossible hyperparameter), `check_fields` (the
-one validation of config fields) and `global_norm` serve every learner too.
+factory; `global_norm` serves every learner too, and `marl.fields` holds the one
+validation of their config fields.
 
 Shapes: R runs (schedules), S seeds, T steps.
 """
@@ -31,24 +31,6 @@ from jax.sharding import Mesh
 from marl.sharding import grid_layout, grid_shape, runs_mesh
 
 State = TypeVar("State")
-
-
-class ConfigError(ValueError):
-    """An impossible hyperparameter of any learner; the message names the field."""
-
-
-def check_fields(
-    config: object, rules: dict[str, tuple[bool, str]], prefix: str = ""
-) -> None:
-    """Raises `ConfigError` for the first field whose check failed, in one line
-    naming it as the user writes it (`prefix` + field), its value and the rule:
-    `rules` maps each field to (ok, rule), e.g. {"steps": (steps >= 1, "must be
-    >= 1")}. The one validation of every config dataclass of the lab."""
-    for field, (ok, rule) in rules.items():
-        if not ok:
-            raise ConfigError(
-                f"{prefix}{field}={getattr(config, field)!r} is impossible ({rule})"
-            )
 
 
 def global_norm(tree: Any) -> jax.Array:

@@ -2,12 +2,14 @@
 imports only point down, the two wings of `marl/` never import each other nor
 the other wing's room of `games/`, the two rooms of `games/` (tabular, envs) never
 import each other, the shared core imports neither wing, and no entry point
-imports another."""
+imports another; the launcher loads no JAX."""
 
 from __future__ import annotations
 
 import ast
 import pathlib
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -134,3 +136,20 @@ def test_layers_entry_points_stay_small() -> None:
     }
     assert len(sizes) >= 8
     assert {name: n for name, n in sizes.items() if n > ENTRY_POINT_LINES} == {}
+
+
+def test_layers_the_launcher_starts_without_jax() -> None:
+    """zsc-launch only parses and starts processes: importing it loads no JAX
+    (about a second of start-up; `marl.fields` keeps the config errors JAX-free)."""
+    probe = (
+        "import sys, experiments.launch; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'jax'))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert found.stdout.strip() == "[]", found.stdout

@@ -20,8 +20,8 @@ import numpy as np
 from games.envs.contract import Environment, Symmetries
 from marl.deep import play as games_play
 from marl.deep.networks import Network, Params
+from marl.fields import ConfigError
 from marl.sharding import memory_analysis, memory_available, runs_mesh, sharded_map
-from marl.trainer import ConfigError
 from marl.xp_stats import assignment_summary, matrix_summary, seat_assignments
 
 KINDS = ("", "_greedy")

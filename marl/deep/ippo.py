@@ -59,10 +59,10 @@ from marl.deep.rollout import (
     rollout,
     symmetry_tables,
 )
+from marl.fields import check_fields
 from marl.trainer import (
     Learner,
     Trainer,
-    check_fields,
     global_norm,
     make_trainer,
     run_schedule,

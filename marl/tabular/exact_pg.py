@@ -39,6 +39,7 @@ import optax
 from jax.sharding import Mesh
 
 from games.tabular import TabularGame
+from marl.fields import ConfigError, check_fields
 from marl.tabular.equivariance import PolicySymmetries, project
 from marl.tabular.exact import (
     Policy,
@@ -49,9 +50,7 @@ from marl.tabular.exact import (
 )
 from marl.tabular.other_play import other_play_return
 from marl.trainer import (
-    ConfigError,
     Learner,
-    check_fields,
     constant_schedules,
     global_norm,
     make_trainer,

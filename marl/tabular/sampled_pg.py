@@ -22,9 +22,10 @@ import jax.numpy as jnp
 import optax
 
 from games.tabular import TabularGame
+from marl.fields import check_fields
 from marl.tabular.exact import Policy, history_probs, infostate_entropy, softmax_policy
 from marl.tabular.exact_pg import PGState, init_state, make_optimizer
-from marl.trainer import Learner, check_fields, global_norm
+from marl.trainer import Learner, global_norm
 
 
 @dataclasses.dataclass(frozen=True)

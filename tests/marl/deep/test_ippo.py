@@ -20,7 +20,7 @@ from marl.deep.networks import (
     sample_action,
 )
 from marl.deep.ppo import PPOBatch, entropy_term, gae, ppo_loss
-from marl.trainer import ConfigError
+from marl.fields import ConfigError
 
 
 def gae_loop(rewards, values, dones, last_value, gamma, lam):

@@ -11,6 +11,7 @@ import optax
 import pytest
 
 import games
+from marl.fields import ConfigError
 from marl.tabular import exact
 from marl.tabular.crossplay import count_conventions, crossplay
 from marl.tabular.exact_pg import (
@@ -21,7 +22,7 @@ from marl.tabular.exact_pg import (
 )
 from marl.tabular.matrix_pg import make_matrix_trainer, supports
 from marl.tabular.theory import uniqueness_bound
-from marl.trainer import ConfigError, constant_schedules, make_trainer
+from marl.trainer import constant_schedules, make_trainer
 from tests import catalogue, small_horizon
 from tests.brute_force import small_spec, values
 
