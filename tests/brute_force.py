@@ -23,6 +23,17 @@ from tests import small_horizon
 PolicyFn = Callable[[int, tuple], np.ndarray]
 
 
+def tabular_policy(keys: tuple[list, ...], policy: tuple) -> PolicyFn:
+    """A compiled game's policy (per agent [K_i, A_i], rows in the order of its
+    `infostate_keys`) as a `PolicyFn`: rows looked up by history in a dict, from
+    host copies (the walk asks for a row at every node)."""
+    rows = [
+        dict(zip(agent_keys, np.asarray(pi), strict=True))
+        for agent_keys, pi in zip(keys, policy, strict=True)
+    ]
+    return lambda agent, history: rows[agent][history]
+
+
 def small_spec(name: str) -> DecPOMDP | MatrixGame:
     """Catalogue game `name` at a size the tree walk covers in seconds: the
     benchmarks at horizon 2 and, past 16 states, started from an even mix of the

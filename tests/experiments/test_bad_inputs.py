@@ -172,6 +172,27 @@ CASES = [
     ),
     bad("tab-dpomdp-no-horizon", "tabular", "horizon", "game_file={in}/tiger.dpomdp"),
     bad("tab-too-big", "tabular", "at horizon 12", "game=dectiger", "horizon=12"),
+    bad(
+        "tab-too-big-9",
+        "tabular",
+        "try a shorter horizon",
+        "game=dectiger",
+        "horizon=9",
+    ),
+    bad(
+        "tab-matrix-horizon",
+        "tabular",
+        "'lever' is a matrix game: its horizon is 1",
+        "game=lever",
+        "horizon=3",
+    ),
+    bad(
+        "tab-turns-horizon",
+        "tabular",
+        "has a turn schedule for horizon 2",
+        "game=bad",
+        "horizon=3",
+    ),
     # --- experiments.tabular: the phase preset -------------------------------------
     bad(
         "phase-lower",

@@ -191,7 +191,7 @@ def test_phase_run_of_a_user_game_file(monkeypatch, tmp_path):
     assert search["upper_source"] == "the uniqueness bound"
     assert search["upper_verdict"]["status"] == "agree"
     assert search["lower"] < search["tau_star"] == search["upper"]
-    assert search["tau_star"] <= 1.0 or "widened" in search["notes"][0]
+    assert search["tau_star"] <= 1.0 or any("widened" in n for n in search["notes"])
     assert {r["grad_noise"] for r in results["annealing"]} == {0.0, 0.001}
     assert [p["tau"] for p in results["sampled"]["points"]] == [0.0, 5.0]
     assert len(results["other_play"]["points"]) == 3

@@ -326,11 +326,15 @@ def test_published_optimum_at_horizon_2_is_the_brute_force_optimum(name):
 # Learner settings (Adam) that reach each published optimum from 32 seeds, as
 # docs/tabular.md gives them; most need the benchmark defaults only. Entropy (tau)
 # lets recycling's seeds leave the 10.6125 local optimum and box pushing's the
-# small box (19.2): at tau = 3 every seed pushes the large one together.
+# small box (19.2): at tau = 3 every seed pushes the large one together. The
+# larger games at horizon 3 reach theirs from 8 seeds (fire fighting and meeting
+# in a grid reach it from 8 seeds as from 16), in a third of the time.
 REACH_SETTINGS: dict[tuple[str, int], dict] = {
     ("dectiger", 3): {"steps": 1500},
     ("recycling_robots", 3): {"tau": 0.1},
     ("box_pushing", 3): {"tau": 3.0, "seeds": 8},
+    ("fire_fighting", 3): {"seeds": 8},
+    ("meeting_grid_2x2", 3): {"seeds": 8},
 }
 
 
@@ -470,34 +474,7 @@ def test_tabular_catalogue_benchmark_reports_its_optimum(tmp_path):
     assert float(summary["optimum"]) == -4.0
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["game_file=GAME.dpomdp"], "a .dpomdp file has no horizon; set one"),
-        (["game=lever", "horizon=3"], "'lever' is a matrix game: its horizon is 1"),
-        (["game=bad", "horizon=3"], "has a turn schedule for horizon 2"),
-        (["game=dectiger", "horizon=0"], "horizon=0 is impossible"),
-        (["game=dectiger", "engine=fast"], "engine='fast' is impossible"),
-        (["game=dectiger", "horizon=9"], "try a shorter horizon"),
-    ],
-)
-def test_tabular_horizon_errors_are_one_line(tmp_path, args, message):
-    game = tmp_path / "GAME.dpomdp"
-    game.write_text(DECTIGER)
-    args = [a.replace("GAME.dpomdp", str(game)) for a in args]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.tabular",
-            *args,
-            f"hydra.run.dir={tmp_path}/r",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], done.stderr
-    assert not (tmp_path / "r" / "results.json").exists()
+# The tabular entry point's horizon and engine errors (a .dpomdp file without a
+# horizon, a matrix game's or a turn schedule's horizon, horizon 0, an unknown
+# engine, a horizon too large to compile) are rows of the bad-input table,
+# tests/experiments/test_bad_inputs.py, run in one process.

@@ -12,7 +12,7 @@ from games.tabular.compile import count_histories
 from marl.tabular import exact
 from marl.tabular.other_play import other_play_return
 from tests import catalogue, small_horizon
-from tests.brute_force import values
+from tests.brute_force import tabular_policy, values
 
 OLD_GAMES = sorted(set(catalogue()) - set(games.BENCHMARKS))
 
@@ -111,11 +111,7 @@ def test_recursion_equals_a_tree_walk_with_correlated_observations(
         logits = random_logits(recursion, seed)
         policy = exact.softmax_policy(logits)
         keys = recursion.infostate_keys
-
-        def policy_fn(agent, history, policy=policy, keys=keys):
-            return np.asarray(policy[agent][keys[agent].index(history)])
-
-        ret, ent, reach = values(spec, policy_fn)
+        ret, ent, reach = values(spec, tabular_policy(keys, policy))
         for game in (recursion, enumeration):
             np.testing.assert_allclose(
                 exact.expected_return(game, policy), ret, rtol=1e-5, atol=1e-5

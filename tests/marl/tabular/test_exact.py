@@ -11,7 +11,7 @@ import pytest
 import games
 from marl.tabular import exact
 from tests import catalogue, small_horizon
-from tests.brute_force import small_spec, values
+from tests.brute_force import small_spec, tabular_policy, values
 
 ALL_GAMES = catalogue()
 
@@ -25,10 +25,7 @@ def random_logits(game: games.TabularGame, seed: int, scale: float = 1.5):
 
 
 def policy_fn(game: games.TabularGame, policy):
-    def fn(agent: int, history: tuple) -> np.ndarray:
-        return np.asarray(policy[agent][game.infostate_keys[agent].index(history)])
-
-    return fn
+    return tabular_policy(game.infostate_keys, policy)
 
 
 @pytest.mark.parametrize("name", ALL_GAMES)
