@@ -170,7 +170,12 @@ CASES = [
         "game_file={in}/truncated.dpomdp.gz",
         "horizon=2",
     ),
-    bad("tab-dpomdp-no-horizon", "tabular", "horizon", "game_file={in}/tiger.dpomdp"),
+    bad(
+        "tab-dpomdp-no-horizon",
+        "tabular",
+        "a .dpomdp file has no horizon; set one",
+        "game_file={in}/tiger.dpomdp",
+    ),
     bad("tab-too-big", "tabular", "at horizon 12", "game=dectiger", "horizon=12"),
     bad(
         "tab-too-big-9",
