@@ -37,10 +37,14 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # One host device per core, so that the project's trainer can shard its runs over
 # the cores (marl.tabular.matrix_pg); JAX reads this when it starts, before any jax
-# call.
-os.environ.setdefault(
-    "XLA_FLAGS", f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
-)
+# call; a count already in XLA_FLAGS wins, other flags there are kept.
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = " ".join(
+        [
+            os.environ.get("XLA_FLAGS", ""),
+            f"--xla_force_host_platform_device_count={os.cpu_count() or 1}",
+        ]
+    ).strip()
 
 import argparse
 import collections

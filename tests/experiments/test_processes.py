@@ -24,6 +24,7 @@ from tests.tiny_runs import HANABI_TINY, TINY
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TIMEOUT = 300
+DEVICES = "xla_force_host_platform_device_count"
 # 4 updates in chunks of 2; the launched run stops after the first chunk and resumes.
 IPPO = [x for x in HANABI_TINY if not x.startswith("ippo.total_timesteps")]
 IPPO += ["ippo.total_timesteps=256"]
@@ -33,7 +34,8 @@ CROSSPLAY = ["--games", "32", "--symmetry-games", "0"]
 
 def environment(devices: int = 1) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAB_")}
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if DEVICES not in f]
+    env["XLA_FLAGS"] = " ".join([*flags, f"--{DEVICES}={devices}"])
     return env
 
 

@@ -415,32 +415,48 @@ def test_tabular_runs_a_dpomdp_file_then_compare_shows_it(tmp_path):
     assert results["game"] == "recycling" and results["horizon"] == 2
     assert results["optimum"] is None
     assert all("best_sp_greedy" in p for p in results["points"])
+    learner = results["config"]["learner"]  # a .dpomdp file: the benchmark defaults
+    assert learner["optimizer"] == "adam" and learner["learning_rate"] == 0.05
     rows = compare_rows(out)
     assert [r["horizon"] for r in rows] == ["2", "2"] and rows[0]["best_sp_greedy"]
 
 
-@pytest.mark.slow
-def test_learner_defaults_follow_the_game_and_yield_to_overrides(tmp_path):
-    runs = {
-        "lever": ["game=lever", "horizon=1"],
-        "dectiger": ["game=dectiger", "horizon=2"],
-        "override": ["game=dectiger", "horizon=2", "learner.optimizer=sgd"],
+def composed_tabular(*overrides: str):
+    """The configuration `python -m experiments.tabular <overrides>` would run."""
+    from hydra import compose, initialize_config_dir
+
+    from experiments import tabular
+    from experiments.config import to_config
+
+    with initialize_config_dir(config_dir=str(tabular.CONF_DIR), version_base=None):
+        return to_config(
+            compose("tabular", overrides=list(overrides)), tabular.TabularConfig
+        )
+
+
+@needs_shared
+def test_learner_defaults_follow_the_game_and_yield_to_overrides():
+    """The catalogue's games get the flow's settings, its Dec-POMDP benchmarks and
+    .dpomdp files the benchmark ones, and a `learner.*` override wins over either
+    (the runs below write the same resolved values into results.json)."""
+    learners = {
+        label: composed_tabular(*args, *TINY).learner
+        for label, args in {
+            "lever": ["game=lever", "horizon=1"],
+            "dectiger": ["game=dectiger", "horizon=2"],
+            "file": [f"game_file={SHARED / 'recycling.dpomdp'}", "horizon=2"],
+            "override": ["game=dectiger", "horizon=2", "learner.optimizer=sgd"],
+        }.items()
     }
-    learners = {}
-    for label, args in runs.items():
-        out = tmp_path / label
-        done = run_tabular(*args, *TINY, f"hydra.run.dir={out}")
-        assert done.returncode == 0, done.stderr
-        learners[label] = json.loads((out / "results.json").read_text())["config"][
-            "learner"
-        ]
-    assert learners["lever"]["optimizer"] == "sgd"
-    assert learners["lever"]["learning_rate"] == 0.5
-    assert learners["dectiger"]["optimizer"] == "adam"
-    assert learners["dectiger"]["learning_rate"] == 0.05
-    assert learners["override"]["optimizer"] == "sgd"
-    assert learners["override"]["learning_rate"] == 0.05
-    assert all(learner["steps"] == 20 for learner in learners.values())
+    assert learners["lever"].optimizer == "sgd"
+    assert learners["lever"].learning_rate == 0.5
+    for label in ("dectiger", "file"):
+        assert learners[label].optimizer == "adam"
+        assert learners[label].learning_rate == 0.05
+        assert learners[label].policy_tol == 1e-4
+    assert learners["override"].optimizer == "sgd"
+    assert learners["override"].learning_rate == 0.05
+    assert all(learner.steps == 20 for learner in learners.values())
 
 
 def test_tabular_catalogue_benchmark_reports_its_optimum(tmp_path):
@@ -460,6 +476,9 @@ def test_tabular_catalogue_benchmark_reports_its_optimum(tmp_path):
     assert done.returncode == 0, done.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["horizon"] == 2 and results["optimum"] == -4.0
+    learner = results["config"]["learner"]  # a benchmark: Adam, and the overrides
+    assert learner["optimizer"] == "adam" and learner["learning_rate"] == 0.05
+    assert learner["steps"] == 300
     for point in results["points"]:
         assert point["best_sp_greedy"] <= -4.0 + 1e-4
     assert results["symmetry"]["order"] == 2

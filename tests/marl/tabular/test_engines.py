@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,9 +33,27 @@ def both_engines(spec):
     )
 
 
-def objective(game, tau, weighting="reach"):
-    return lambda x: exact.regularized_objective(
-        game, exact.softmax_policy(x, game.legal), tau, weighting
+def objective(game, weighting="reach"):
+    """jit((logits, tau) -> (J_tau, its gradient in the logits)): one program per
+    engine and weighting, as a trainer compiles it (op by op, the walk of a
+    horizon-3 game spends seconds dispatching)."""
+    return jax.jit(
+        jax.value_and_grad(
+            lambda x, tau: exact.regularized_objective(
+                game, exact.softmax_policy(x, game.legal), tau, weighting
+            )
+        )
+    )
+
+
+def measures(game):
+    """jit(policy -> (expected return, expected entropy, reach probabilities))."""
+    return jax.jit(
+        lambda policy: (
+            exact.expected_return(game, policy),
+            exact.expected_entropy(game, policy),
+            exact.reach_probs(game, policy),
+        )
     )
 
 
@@ -42,20 +62,21 @@ def test_recursion_equals_enumeration_on_every_old_game(name):
     recursion, enumeration = both_engines(games.make_spec(name, small_horizon(name)))
     assert recursion.engine == "recursion" and enumeration.engine == "enumeration"
     assert recursion.infostate_keys == enumeration.infostate_keys
+    objectives = [objective(game) for game in (recursion, enumeration)]
+    reach_fns = [
+        jax.jit(functools.partial(exact.reach_probs, game))
+        for game in (recursion, enumeration)
+    ]
     for seed in range(2):
         logits = random_logits(recursion, seed)
         for tau in (0.0, 0.7):
-            value_r, grad_r = jax.value_and_grad(objective(recursion, tau))(logits)
-            value_e, grad_e = jax.value_and_grad(objective(enumeration, tau))(logits)
+            (value_r, grad_r), (value_e, grad_e) = (f(logits, tau) for f in objectives)
             np.testing.assert_allclose(value_r, value_e, rtol=1e-5, atol=1e-5)
             for a, b in zip(grad_r, grad_e, strict=True):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
         policy = exact.softmax_policy(logits, recursion.legal)
-        for a, b in zip(
-            exact.reach_probs(recursion, policy),
-            exact.reach_probs(enumeration, policy),
-            strict=True,
-        ):
+        reach_r, reach_e = (f(policy) for f in reach_fns)
+        for a, b in zip(reach_r, reach_e, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -107,28 +128,28 @@ def test_recursion_equals_a_tree_walk_with_correlated_observations(
     spec = correlated_game(horizon, first_observation)
     recursion, enumeration = both_engines(spec)
     assert enumeration.num_histories == count_histories(spec)
+    engines = [
+        (measures(game), objective(game), objective(game, "uniform"))
+        for game in (recursion, enumeration)
+    ]
     for seed in range(2):
         logits = random_logits(recursion, seed)
         policy = exact.softmax_policy(logits)
         keys = recursion.infostate_keys
         ret, ent, reach = values(spec, tabular_policy(keys, policy))
-        for game in (recursion, enumeration):
-            np.testing.assert_allclose(
-                exact.expected_return(game, policy), ret, rtol=1e-5, atol=1e-5
-            )
-            np.testing.assert_allclose(
-                exact.expected_entropy(game, policy), ent, rtol=1e-5, atol=1e-5
-            )
-            for agent, probs in enumerate(exact.reach_probs(game, policy)):
+        for measure, _, _ in engines:
+            their_ret, their_ent, their_reach = measure(policy)
+            np.testing.assert_allclose(their_ret, ret, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(their_ent, ent, rtol=1e-5, atol=1e-5)
+            for agent, probs in enumerate(their_reach):
                 expected = [reach.get((agent, key), 0.0) for key in keys[agent]]
                 np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-4)
         # Every information state is reachable, and only those are listed.
         assert {key for (agent, key) in reach} == {
             key for agent_keys in keys for key in agent_keys
         } or horizon == 1
-        for tau, weighting in ((0.3, "reach"), (0.3, "uniform")):
-            grad_r = jax.grad(objective(recursion, tau, weighting))(logits)
-            grad_e = jax.grad(objective(enumeration, tau, weighting))(logits)
+        for weighting in (1, 2):  # J_0.3 weighted by reach, then uniformly
+            (_, grad_r), (_, grad_e) = (e[weighting](logits, 0.3) for e in engines)
             for a, b in zip(grad_r, grad_e, strict=True):
                 np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
