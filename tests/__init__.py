@@ -3,10 +3,24 @@ marl/tabular, marl/deep and marl (the shared trainer pieces), experiments (the
 entry points, run as a user would) and benchmarks; the helpers the folders share
 (tiny run settings, brute force, a toy environment, sharded runs) at the top."""
 
+import os
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 """The checkout's root."""
+
+SUITE_LEVEL = "xla_backend_optimization_level"
+"""The XLA flag by which the suite compiles at LLVM's level 0 (tests/conftest.py)."""
+
+
+def default_level_environment() -> dict[str, str]:
+    """This process's environment without the suite's optimization level: a
+    subprocess started with it compiles as the entry points do outside the suite
+    (for values stored from such a run, which level 0 rounds differently)."""
+    env = dict(os.environ)
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if SUITE_LEVEL not in f]
+    env["XLA_FLAGS"] = " ".join(flags)
+    return env
 
 
 def small_horizon(name: str) -> int | None:

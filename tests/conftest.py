@@ -16,7 +16,10 @@ layout) are the same at every level; only the machine code of each fused
 kernel is optimized less. The suite's programs are tiny and mostly compiled
 rather than run, so this about halves the time of a test that compiles a
 training or play loop (test_hanabi_play's GRU cross-play: 37 CPU-seconds to 17).
-Outside the suite, entry points, benchmarks and the main job run at the default.
+Level 0 rounds some results differently (a few ulps, more after many steps), so
+values stored from a run at the default level are measured in a subprocess at
+that level (`tests.default_level_environment`). Outside the suite, entry
+points, benchmarks and the main job run at the default.
 
 The `slow` marker (tests/README.md) lets a developer run the fast part with
 `pytest -m "not slow"`; CI runs everything.
@@ -27,6 +30,8 @@ from __future__ import annotations
 import os
 import pathlib
 
+from tests import SUITE_LEVEL
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Set before jax is imported anywhere in the session (the test modules import
@@ -36,9 +41,9 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".cache" / "xla-te
 # the suite's programs are tiny and many.
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+if SUITE_LEVEL not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = " ".join(
-        [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]
+        [os.environ.get("XLA_FLAGS", ""), f"--{SUITE_LEVEL}=0"]
     ).strip()
 
 import jax  # noqa: E402  (after the environment above)

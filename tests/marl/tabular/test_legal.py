@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -18,7 +20,7 @@ from games.tabular.compile import count_histories
 from marl.tabular import exact, exact_pg
 from marl.tabular.certify import make_certified_trainer, train_certified
 from marl.tabular.symmetry import preserves_game, symmetry_group
-from tests import small_horizon
+from tests import ROOT, default_level_environment, small_horizon
 from tests.brute_force import values
 
 BEFORE = Path(__file__).with_name("before_legal.json")
@@ -58,23 +60,54 @@ def measured(game: games.TabularGame, *, full: bool) -> dict:
     return out
 
 
+def measured_before_games() -> dict[str, dict[str, list[str]]]:
+    """`measured` for every game of BEFORE, as float.hex strings."""
+    before = json.loads(BEFORE.read_text())
+    out = {}
+    for name in sorted(before):
+        game = games.compile_game(games.make_spec(name, small_horizon(name)))
+        now = measured(game, full="grad" in before[name])
+        out[name] = {
+            key: [float(x).hex() for x in np.atleast_1d(value)]
+            for key, value in now.items()
+        }
+    return out
+
+
 def test_every_catalogue_game_is_as_before_and_an_all_legal_mask_changes_nothing():
-    # Games without masks run the code they ran before legal actions existed;
+    # Games without masks run the code they ran before legal actions existed,
+    # measured as the stored values were, at XLA's default optimization level
+    # (the suite compiles at level 0, which rounds differently: tests/conftest.py);
     # an explicit all-legal mask compiles to the same arrays.
     before = json.loads(BEFORE.read_text())
     with_masks = set(games.hanabi_tabular.MICRO)  # compiled with legal moves
     assert sorted(before) == sorted(set(games.CATALOGUE) - with_masks)
+    code = (
+        "import json; from tests.marl.tabular import test_legal as t; "
+        "print(json.dumps(t.measured_before_games()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=default_level_environment(),
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    at_default_level = json.loads(done.stdout)
+    assert sorted(at_default_level) == sorted(before)
     for name in sorted(before):
         spec = games.make_spec(name, small_horizon(name))
         game = games.compile_game(spec)
         assert game.legal is None
         full = "grad" in before[name]
-        now = measured(game, full=full)
         for key, stored in before[name].items():
             expected = np.array([float.fromhex(x) for x in np.atleast_1d(stored)])
+            found = np.array([float.fromhex(x) for x in at_default_level[name][key]])
             # The same XLA program as before; a few ulps allow another CPU.
             np.testing.assert_array_max_ulp(
-                np.atleast_1d(now[key]), expected.astype(np.float32), maxulp=4
+                found.astype(np.float32), expected.astype(np.float32), maxulp=4
             )
         if isinstance(spec, games.MatrixGame):
             spec = spec.to_decpomdp()
@@ -85,6 +118,7 @@ def test_every_catalogue_game_is_as_before_and_an_all_legal_mask_changes_nothing
         for a, b in zip(leaves, jax.tree.leaves(game), strict=True):
             np.testing.assert_array_equal(a, b)
         if full:  # the masked code path (means over the legal actions): round-off
+            now = measured(game, full=True)
             for key, value in measured(masked, full=True).items():
                 np.testing.assert_allclose(value, now[key], rtol=1e-6, atol=1e-6)
 
