@@ -250,6 +250,7 @@ def hydra_entry(
         if help_text is not None and {"--help", "-h"} & set(sys.argv[1:]):
             print(help_text())
             sys.exit(0)
+        console_log()  # hydra's own lines (a sweep's jobs) too
         previous = os.environ.get("HYDRA_FULL_ERROR")
         os.environ["HYDRA_FULL_ERROR"] = "1"  # hydra re-raises instead of printing
         try:
@@ -272,6 +273,31 @@ def hydra_entry(
                 os.environ["HYDRA_FULL_ERROR"] = previous
 
     return main
+
+
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+"""Every log line of a run, on the console and in its log file."""
+_CONSOLE = logging.StreamHandler()
+_CONSOLE.setFormatter(logging.Formatter(LOG_FORMAT))
+
+
+def console_log() -> None:
+    """The run's log lines on the current standard output, from INFO (JAX's from
+    WARNING): one handler, added to the root logger once and pointed at whatever
+    `sys.stdout` is now (a terminal, a test's capture, a notebook's stream).
+
+    Hydra would set this up with `logging.config.dictConfig`, which first closes
+    every handler of the process, its host's included (pytest's log capture, a
+    notebook's): an entry point called in process must leave them be, so the
+    confs turn hydra's logging off (conf/hydra/job_logging/lab.yaml) and call
+    this instead. A process of a job that does not report is quietened after
+    it (experiments.processes.quiet)."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    logging.getLogger("jax").setLevel(logging.WARNING)
+    _CONSOLE.setStream(sys.stdout)
+    if _CONSOLE not in root.handlers:
+        root.addHandler(_CONSOLE)
 
 
 _ACCEPTED: contextvars.ContextVar[DictConfig | None] = contextvars.ContextVar(
@@ -307,9 +333,7 @@ def record_run(run_dir: pathlib.Path) -> None:
         for h in root.handlers
     ):
         handler = logging.FileHandler(log_file)
-        handler.setFormatter(
-            logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-        )
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
         root.addHandler(handler)
     _ACCEPTED.set(None)
 
@@ -443,6 +467,7 @@ def run_or_exit(
     run_dir = pathlib.Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     _ACCEPTED.set(cfg)
+    console_log()  # again in a launcher's worker process (joblib)
     try:
         processes.join()  # a task of a SLURM job of several (LAB_CLUSTER)
         config = to_config(cfg, schema)

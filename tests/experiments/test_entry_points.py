@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import subprocess
 import sys
 
@@ -20,8 +21,37 @@ def run_tabular(monkeypatch, *args: str) -> None:
     tabular.main()
 
 
-def test_tabular_run_writes_results_policies_and_figure(monkeypatch, tmp_path):
-    run_tabular(monkeypatch, "game=tiny_hanabi_b", *TINY, f"hydra.run.dir={tmp_path}")
+class HostHandler(logging.Handler):
+    """A log handler of the process that calls an entry point (pytest's, a
+    notebook's), which the entry point must leave open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.closed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+def test_tabular_run_writes_results_policies_and_figure(monkeypatch, tmp_path, capsys):
+    host = HostHandler()
+    logging.getLogger().addHandler(host)
+    try:
+        run_tabular(
+            monkeypatch, "game=tiny_hanabi_b", *TINY, f"hydra.run.dir={tmp_path}"
+        )
+    finally:
+        logging.getLogger().removeHandler(host)
+    # The run logs to the console, its log file and the host's handlers, and
+    # closes none of the host's (hydra's logging setup would close them all).
+    assert not host.closed and any("wrote" in line for line in host.lines)
+    assert "tiny_hanabi_b: wrote" in capsys.readouterr().out
+    assert "tiny_hanabi_b: wrote" in (tmp_path / "tabular.log").read_text()
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["game"] == "tiny_hanabi_b" and results["num_seeds"] == 3
     assert [p["tau"] for p in results["points"]] == [0.0, 1.0]
