@@ -277,14 +277,29 @@ def hydra_entry(
 
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 """Every log line of a run, on the console and in its log file."""
-_CONSOLE = logging.StreamHandler()
+
+
+class _Stdout(logging.StreamHandler):
+    """A console handler that writes each line to the `sys.stdout` of the moment
+    (a test's capture, a notebook's stream), never to one that has been closed."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+_CONSOLE = _Stdout()
 _CONSOLE.setFormatter(logging.Formatter(LOG_FORMAT))
 
 
 def console_log() -> None:
-    """The run's log lines on the current standard output, from INFO (JAX's from
-    WARNING): one handler, added to the root logger once and pointed at whatever
-    `sys.stdout` is now (a terminal, a test's capture, a notebook's stream).
+    """The run's log lines on standard output, from INFO (JAX's from WARNING):
+    one handler, added to the root logger once, that writes to whatever
+    `sys.stdout` is at each line (a terminal, a test's capture, a notebook's).
 
     Hydra would set this up with `logging.config.dictConfig`, which first closes
     every handler of the process, its host's included (pytest's log capture, a
@@ -295,7 +310,6 @@ def console_log() -> None:
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     logging.getLogger("jax").setLevel(logging.WARNING)
-    _CONSOLE.setStream(sys.stdout)
     if _CONSOLE not in root.handlers:
         root.addHandler(_CONSOLE)
 
