@@ -305,12 +305,13 @@ def console_log() -> None:
     every handler of the process, its host's included (pytest's log capture, a
     notebook's): an entry point called in process must leave them be, so the
     confs turn hydra's logging off (conf/hydra/job_logging/lab.yaml) and call
-    this instead. A process of a job that does not report is quietened after
-    it (experiments.processes.quiet)."""
+    this instead. The levels are set with the handler, once, so that what is
+    set after it stands (`hydra.verbose`; a process of a job that does not
+    report, quietened by experiments.processes.quiet)."""
     root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    logging.getLogger("jax").setLevel(logging.WARNING)
     if _CONSOLE not in root.handlers:
+        root.setLevel(logging.INFO)
+        logging.getLogger("jax").setLevel(logging.WARNING)
         root.addHandler(_CONSOLE)
 
 
