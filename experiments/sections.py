@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 
 from experiments.results import read_results, write_json, write_npz
 from experiments.tabular_config import TabularConfig
+from marl.files import writes_here
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,10 @@ class Sections:
             raise
 
     def remove(self) -> None:
-        if self.dir.is_dir():
+        """Deletes the sections (in a job of several processes, process 0 alone,
+        which writes them: another process that got here first would delete a
+        section process 0 is still writing)."""
+        if writes_here() and self.dir.is_dir():
             shutil.rmtree(self.dir)
 
 

@@ -307,3 +307,24 @@ def test_no_variables_is_one_process_and_a_cluster_is_read_by_jax():
     assert requested({}) is None
     job = requested({"LAB_CLUSTER": "slurm"})
     assert job is not None and job.cluster == "slurm"
+
+
+def test_only_the_writing_process_deletes_the_tabular_sections(tmp_path):
+    """Process 1 of a launched tabular run ends before process 0 has written its
+    last section; its `remove` must leave process 0's sections alone (it once
+    deleted the directory under process 0's write)."""
+    from experiments.sections import Sections
+    from experiments.tabular_config import TabularConfig
+    from marl.files import set_writer
+
+    sections = Sections(tmp_path, TabularConfig())
+    sections.dir.mkdir()
+    (sections.dir / "grid.json").write_text("{}")
+    set_writer(False)
+    try:
+        sections.remove()
+    finally:
+        set_writer(True)
+    assert (sections.dir / "grid.json").is_file()
+    sections.remove()
+    assert not sections.dir.exists()
