@@ -438,7 +438,7 @@ def composed_tabular(*overrides: str):
 def test_learner_defaults_follow_the_game_and_yield_to_overrides():
     """The catalogue's games get the flow's settings, its Dec-POMDP benchmarks and
     .dpomdp files the benchmark ones, and a `learner.*` override wins over either
-    (the runs below write the same resolved values into results.json)."""
+    (two real runs in this file check that results.json records them)."""
     learners = {
         label: composed_tabular(*args, *TINY).learner
         for label, args in {
