@@ -5,6 +5,8 @@ entry points, run as a user would) and benchmarks; the helpers the folders share
 
 import os
 import pathlib
+import subprocess
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 """The checkout's root."""
@@ -21,6 +23,21 @@ def default_level_environment() -> dict[str, str]:
     flags = [f for f in env.get("XLA_FLAGS", "").split() if SUITE_LEVEL not in f]
     env["XLA_FLAGS"] = " ".join(flags)
     return env
+
+
+def run_python(code: str, env: dict[str, str] | None = None) -> str:
+    """`python -c code` in a fresh interpreter at the checkout's root; its
+    standard output, asserting exit 0 (its stderr's tail otherwise)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
 
 
 def small_horizon(name: str) -> int | None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import ast
 import pathlib
-import subprocess
-import sys
 import tomllib
 
 import pytest
+
+from tests import run_python
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -145,11 +145,5 @@ def test_layers_the_launcher_starts_without_jax() -> None:
         "import sys, experiments.launch; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'jax'))"
     )
-    found = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert found.stdout.strip() == "[]", found.stdout
+    found = run_python(probe)
+    assert found.strip() == "[]", found

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -20,7 +18,7 @@ from games.tabular.compile import count_histories
 from marl.tabular import exact, exact_pg
 from marl.tabular.certify import make_certified_trainer, train_certified
 from marl.tabular.symmetry import preserves_game, symmetry_group
-from tests import ROOT, default_level_environment, small_horizon
+from tests import default_level_environment, run_python, small_horizon
 from tests.brute_force import values
 
 BEFORE = Path(__file__).with_name("before_legal.json")
@@ -86,16 +84,7 @@ def test_every_catalogue_game_is_as_before_and_an_all_legal_mask_changes_nothing
         "import json; from tests.marl.tabular import test_legal as t; "
         "print(json.dumps(t.measured_before_games()))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=default_level_environment(),
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    at_default_level = json.loads(done.stdout)
+    at_default_level = json.loads(run_python(code, default_level_environment()))
     assert sorted(at_default_level) == sorted(before)
     for name in sorted(before):
         spec = games.make_spec(name, small_horizon(name))
