@@ -354,7 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.prototype:
         header += " ours, sort-free shuffle (prototype) |"
         rule += "---:|"
-    rows = []
+    # Each row as soon as it is measured: a run stopped at a deadline keeps them.
+    print()
+    print("\n".join([header, rule]), flush=True)
     for batch in args.batch_sizes:
         rate = steps_per_second(rollouts, batch, args.steps, **timing)
         theirs = rate.get("jaxmarl")
@@ -365,10 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.prototype:
             row += f" {_rate(rate['prototype'])} |"
-        rows.append(row)
-        print(f"  batch {batch:,} done", flush=True)
-    print()
-    print("\n".join([header, rule, *rows]))
+        print(row, flush=True)
     if hle:
         print("\nHLE: one game at a time in Python (batch 1).")
 

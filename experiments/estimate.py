@@ -25,7 +25,10 @@ entropy coefficient, the program the run executes) and prints:
   (one untimed chunk, then --chunks timed ones of --measure-updates updates), or
   with --rate, a rate measured elsewhere (e.g. `steps_per_second` in a run's
   metrics.jsonl), and the projected wall time per job and of the sweep with
-  --parallel jobs at a time.
+  --parallel jobs at a time;
+- with --minutes and a rate (measured or given), the updates and env steps per
+  run that fit in that wall time per job (`updates_within`): how a time-limited
+  job (scripts/gpu_hanabi.py) sizes `stop_after`.
 """
 
 from __future__ import annotations
@@ -220,6 +223,13 @@ def estimate_job(
     return result
 
 
+def updates_within(seconds: float, rate: float, steps_per_update: int) -> int:
+    """Whole updates of a job that take at most `seconds` at `rate` env steps per
+    second over the job, when an update is `steps_per_update` env steps over its
+    runs (games x steps x runs)."""
+    return max(0, math.floor(seconds * rate / steps_per_update))
+
+
 def schedule_seconds(job_seconds: list[float], parallel: int) -> float:
     """Wall time of jobs run `parallel` at a time, longest first, each on the
     first free slot."""
@@ -238,9 +248,11 @@ def estimate(
     chunks: int = 2,
     rate: float | None = None,
     parallel: int | None = None,
+    minutes: float | None = None,
 ) -> dict[str, Any]:
     """The plan of a command: its jobs, one estimate per distinct job shape, and
-    the sweep's totals (wall time where a rate is measured or given)."""
+    the sweep's totals (wall time where a rate is measured or given; with
+    `minutes`, the updates per job that fit in that time)."""
     jobs = planned_jobs(overrides, multirun)
     configs = [job_config(job) for job in jobs]
     shapes: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -259,6 +271,13 @@ def estimate(
         shape = estimates[index]
         steps = config.ippo.num_updates * config.ippo.batch_size * shape["runs"]
         job_rate = rate or shape.get("measured", {}).get("steps_per_second")
+        fit = None
+        if minutes is not None and job_rate:
+            per_update = config.ippo.batch_size * shape["runs"]
+            fit = min(
+                config.ippo.num_updates,
+                updates_within(60 * minutes, job_rate, per_update),
+            )
         per_job.append(
             {
                 "overrides": job,
@@ -266,6 +285,10 @@ def estimate(
                 "shape": index,
                 "env_steps": steps,
                 "seconds": steps / job_rate if job_rate else None,
+                "updates_within": fit,
+                "env_steps_per_run_within": (
+                    None if fit is None else fit * config.ippo.batch_size
+                ),
             }
         )
     seconds = [j["seconds"] for j in per_job]
@@ -281,6 +304,7 @@ def estimate(
         "parallel": parallel,
         "job_seconds_total": sum(seconds) if known else None,
         "wall_seconds": schedule_seconds(seconds, parallel) if known else None,
+        "minutes": minutes,
         "device_memory_limit": device_memory_limit(),
     }
 
@@ -358,6 +382,11 @@ def format_report(plan: dict[str, Any]) -> str:
             f"  job {k} ({job['name']}): {' '.join(job['overrides']) or '(defaults)'}"
             f"; {job['env_steps']:,} env steps, {_duration(job['seconds'])}"
         )
+        if job["updates_within"] is not None:
+            lines.append(
+                f"    in {plan['minutes']:g} min: {job['updates_within']:,} updates "
+                f"({job['env_steps_per_run_within']:,} env steps per run)"
+            )
     if plan["wall_seconds"] is None:
         lines.append(
             "wall time: pass --measure (this machine) or --rate STEPS_PER_SECOND "
@@ -399,6 +428,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parallel", type=int, help="jobs running at once (default: all)"
     )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        help="with a rate: the updates per job that fit in this many minutes",
+    )
     parser.add_argument("--json", type=pathlib.Path, help="also write the plan here")
     args = parser.parse_args(argv)
     try:
@@ -408,6 +442,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise EstimateError(f"--{name.replace('_', '-')}={value} must be >= 1")
         if args.rate is not None and not args.rate > 0:
             raise EstimateError(f"--rate={args.rate} must be > 0")
+        if args.minutes is not None and not args.minutes > 0:
+            raise EstimateError(f"--minutes={args.minutes} must be > 0")
+        if args.minutes is not None and args.rate is None and not args.measure:
+            raise EstimateError("--minutes needs a rate: pass --rate or --measure")
         plan = estimate(
             args.overrides,
             multirun=args.multirun,
@@ -416,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
             chunks=args.chunks,
             rate=args.rate,
             parallel=args.parallel,
+            minutes=args.minutes,
         )
     except (EstimateError, *USER_ERRORS) as error:
         print(f"error: {error}", file=sys.stderr)
