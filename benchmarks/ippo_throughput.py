@@ -175,6 +175,11 @@ def load_peer(repo: Path | None, deps: Path | None) -> Peer:
             missing="their script needs distrax: `.venv/bin/pip install --target "
             "DIR distrax`, then --jaxmarl-deps DIR"
         )
+    except Exception as error:  # e.g. tensorflow-probability behind this jax
+        return Peer(
+            missing=f"distrax does not import with jax {jax.__version__} "
+            f"({type(error).__name__}: {error})"
+        )
     from omegaconf import OmegaConf
 
     config = OmegaConf.to_container(OmegaConf.load(config_file))

@@ -101,7 +101,11 @@ class IPPORunConfig:
     """Updates between checkpoints, a multiple of log_every; the last update is
     always checkpointed."""
     keep_checkpoints: int = 2
-    """Checkpoints kept per seed (older ones are deleted)."""
+    """Checkpoints kept per seed (older ones are deleted, milestones aside)."""
+    keep_every: int | None = None
+    """Milestones: checkpoints at multiples of this many updates are kept as well,
+    so that a long run can be evaluated at matched stages (a multiple of
+    checkpoint_every; null keeps none)."""
     resume: bool | str = False
     """true: continue from the latest checkpoint common to every seed in the run
     directory (pass the directory as hydra.run.dir); it ends bit-identical to an
@@ -132,6 +136,15 @@ class IPPORunConfig:
                 "must be a positive multiple of log_every",
             ),
             "keep_checkpoints": (self.keep_checkpoints >= 1, "must be >= 1"),
+            "keep_every": (
+                self.keep_every is None
+                or (
+                    self.keep_every >= 1
+                    and self.checkpoint_every >= 1
+                    and self.keep_every % self.checkpoint_every == 0
+                ),
+                "must be null or a positive multiple of checkpoint_every",
+            ),
             "resume": (
                 self.resume in (True, False, "auto"),
                 "must be true, false or auto",
@@ -304,7 +317,9 @@ def save_all(
             metadata={"seed": seed, "ent_coefs": config.coefs, "name": config.name},
         )
     for seed in range(config.seeds):
-        prune_checkpoints(root / str(seed), config.keep_checkpoints)
+        prune_checkpoints(
+            root / str(seed), config.keep_checkpoints, config.keep_every
+        )
 
 
 def load_latest(

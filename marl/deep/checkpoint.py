@@ -246,11 +246,15 @@ def load_checkpoint(
     return jax.tree.unflatten(treedef, restored), manifest
 
 
-def prune_checkpoints(directory: str | os.PathLike, keep: int) -> None:
-    """Deletes all but the `keep` most recent checkpoints in `directory` (nothing
-    in a process that does not write, `marl.files.set_writer`)."""
+def prune_checkpoints(
+    directory: str | os.PathLike, keep: int, keep_every: int | None = None
+) -> None:
+    """Deletes all but the `keep` most recent checkpoints in `directory` and, with
+    `keep_every`, the milestones (steps that are multiples of it); nothing in a
+    process that does not write (`marl.files.set_writer`)."""
     if not writes_here():
         return
     steps = list_checkpoints(directory)
     for step in steps[: max(len(steps) - keep, 0)]:
-        checkpoint_path(directory, step).unlink(missing_ok=True)
+        if keep_every is None or step % keep_every:
+            checkpoint_path(directory, step).unlink(missing_ok=True)

@@ -271,6 +271,7 @@ CASES = [
     bad("han-seeds-0", "ippo", "seeds", *HAN, "seeds=0"),
     bad("han-ckpt-every", "ippo", "checkpoint_every=3", *HAN, "checkpoint_every=3"),
     bad("han-keep-0", "ippo", "keep_checkpoints", *HAN, "keep_checkpoints=0"),
+    bad("han-keep-every", "ippo", "keep_every", *HAN, "keep_every=7"),
     bad("han-resume-word", "ippo", "resume='maybe'", *HAN, "resume=maybe"),
     bad("han-resume-empty", "ippo", "no checkpoint", *HAN, "resume=true"),
     bad("han-unknown-key", "ippo", "ippo.lrr", *HAN, "ippo.lrr=1"),

@@ -77,6 +77,20 @@ def test_estimate_expands_a_sweep_as_hydra_does():
     assert plan["wall_seconds"] == pytest.approx(2 * per_job / 1000)
 
 
+def test_estimate_says_how_many_updates_fit_in_minutes():
+    # TINY: 4 runs x 64 env steps per update, 6 updates in all.
+    plan = estimate.estimate(TINY, rate=256.0 * 60, minutes=0.0625)
+    job = plan["jobs"][0]
+    # 3.75 s at 15,360 steps/s over the job = 57,600 steps = 225 updates; capped
+    # at the run's 6.
+    assert job["updates_within"] == 6
+    plan = estimate.estimate(TINY, rate=256.0, minutes=3.5 / 60)
+    job = plan["jobs"][0]
+    assert job["updates_within"] == 3 and job["env_steps_per_run_within"] == 3 * 64
+    assert estimate.updates_within(4.0, 256.0, 256) == 4
+    assert estimate.updates_within(3.99, 256.0, 256) == 3
+
+
 def test_schedule_seconds_fills_the_free_slots_longest_first():
     assert estimate.schedule_seconds([3.0, 3.0, 3.0], 2) == 6.0
     assert estimate.schedule_seconds([4.0, 1.0, 1.0, 1.0, 1.0], 2) == 4.0
@@ -89,6 +103,8 @@ def test_estimate_command_prints_the_plan_and_refuses_bad_input(tmp_path, capsys
     printed = capsys.readouterr().out
     assert "4 runs" in printed and "1 job, 1,536 env steps in all" in printed
     assert "projected at the given rate" in printed
+    assert estimate.main([*TINY, "--rate", "256", "--minutes", "0.05"]) == 0
+    assert "in 0.05 min: 3 updates (192 env steps per run)" in capsys.readouterr().out
     assert json.loads(out.read_text())["jobs"][0]["seconds"] == pytest.approx(
         1536 / 500
     )
@@ -96,6 +112,8 @@ def test_estimate_command_prints_the_plan_and_refuses_bad_input(tmp_path, capsys
     for argv, expected in (
         (["ippo.seed=0,1"], "pass --multirun"),
         (["--chunks", "0"], "--chunks=0"),
+        (["--minutes", "0", "--rate", "1"], "--minutes=0"),
+        (["--minutes", "1"], "--minutes needs a rate"),
         (["ippo.num_minibatches=3"], "ippo.num_minibatches=3"),
         (["no_such_field=1"], "no_such_field"),
     ):

@@ -206,6 +206,15 @@ def test_checkpoints_are_listed_and_pruned_by_step(tmp_path):
     assert list_checkpoints(tmp_path / "absent") == []
 
 
+def test_pruning_keeps_the_milestones_and_the_newest(tmp_path):
+    for step in range(10, 110, 10):
+        save_checkpoint(
+            checkpoint_path(tmp_path, step), small_tree(), step=step, config_hash="h"
+        )
+    prune_checkpoints(tmp_path, keep=2, keep_every=30)
+    assert list_checkpoints(tmp_path) == [30, 60, 90, 100]
+
+
 def test_hanabi_sizes_left_null_keep_the_training_hash_of_older_runs():
     """A preset run whose sizes are null (conf/env/hanabi.yaml) hashes as runs
     written before the sizes existed, so they resume; a size set over the preset
