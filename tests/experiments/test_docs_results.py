@@ -110,3 +110,48 @@ def test_other_play_baseline_holds_what_docs_ippo_states():
     }
     for name, value in table.items():
         assert point[name] == pytest.approx(value, abs=5e-4), name
+
+
+def test_hanabi_full_gpu_run_holds_what_docs_ippo_states():
+    """docs/ippo.md, "Hanabi-Full on one GPU": the preset with GAE lambda 0.9,
+    the training returns at updates 110 and 210, and SP/XP per coefficient
+    recomputed from the committed matrices (4 agents per coefficient)."""
+    run = RESULTS / "hanabi_full_gpu"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert [r["update"] for r in records] == list(range(10, 220, 10))
+    config = (run / "config.yaml").read_text()
+    assert "preset: Hanabi-Full" in config and "gae_lambda: 0.9\n" in config
+    by_update = {r["update"]: r for r in records}
+    for update, steps, means in (
+        (110, 14_417_920, [4.80, 4.77]),
+        (210, 27_525_120, [5.24, 5.47]),
+    ):
+        record = by_update[update]
+        assert record["env_steps"] == steps
+        assert np.mean(record["return"], axis=1) == pytest.approx(means, abs=5e-3)
+    assert sum(r["seconds"] for r in records) == pytest.approx(461, abs=1)
+
+    documented = {
+        "crossplay_update110": {
+            "": ([4.78, 4.74], [4.74, 4.71]),
+            "_greedy": ([4.70, 4.83], [4.70, 4.85]),
+        },
+        "crossplay": {
+            "": ([5.22, 5.70], [4.80, 5.43]),
+            "_greedy": ([5.28, 5.90], [4.73, 5.59]),
+        },
+    }
+    for folder, kinds in documented.items():
+        xp = read(run / folder / "results.json")
+        assert xp["num_games"] == 1000 and xp["num_agents"] == 8
+        for kind, (sp_doc, xp_doc) in kinds.items():
+            matrix = np.asarray(xp[f"matrix{kind}"])
+            for k, point in enumerate(xp["points"]):
+                block = matrix[np.ix_(point["agents"], point["agents"])]
+                off = ~np.eye(4, dtype=bool)
+                assert np.diag(block).mean() == pytest.approx(sp_doc[k], abs=5e-3)
+                assert block[off].mean() == pytest.approx(xp_doc[k], abs=5e-3)
+        drops = [p["permuted_self_play"] - p["permuted_xp"] for p in xp["points"]]
+        assert drops == pytest.approx(
+            [0.06, 0.01] if folder != "crossplay" else [0.14, 0.06], abs=5e-3
+        )
