@@ -94,9 +94,12 @@ def test_every_catalogue_game_is_as_before_and_an_all_legal_mask_changes_nothing
         for key, stored in before[name].items():
             expected = np.array([float.fromhex(x) for x in np.atleast_1d(stored)])
             found = np.array([float.fromhex(x) for x in at_default_level[name][key]])
-            # The same XLA program as before; a few ulps allow another CPU.
+            # The same XLA program as before, compiled for this CPU: its sums
+            # vectorize to the CPU's width, so the rounding moves with it (9 ulps
+            # measured on a Zen 3 EPYC without AVX-512 against values stored on
+            # an AVX-512 one; issue 42). A changed program moves them by far more.
             np.testing.assert_array_max_ulp(
-                found.astype(np.float32), expected.astype(np.float32), maxulp=4
+                found.astype(np.float32), expected.astype(np.float32), maxulp=32
             )
         if isinstance(spec, games.MatrixGame):
             spec = spec.to_decpomdp()
