@@ -76,14 +76,16 @@ def load_config(run_dir: pathlib.Path) -> IPPORunConfig:
         raise CrossPlayError(f"{run_dir / CONFIG_FILE}: {first}") from None
 
 
-def load_run(run_dir: pathlib.Path, config: IPPORunConfig) -> tuple[Params, int]:
+def load_run(
+    run_dir: pathlib.Path, config: IPPORunConfig, step: int | None = None
+) -> tuple[Params, int]:
     """The network parameters of every run of a directory, leaves [E, S, ...], at
-    the latest checkpoint step common to every seed."""
+    the latest checkpoint step common to every seed (or at update `step`)."""
     trainer = trainer_of(config)
     keys = jax.random.split(jax.random.key(0), config.seeds)
     template = jax.eval_shape(trainer.init, keys, len(config.coefs))
     try:
-        loaded = load_latest(run_dir / CHECKPOINT_DIR, template, config)
+        loaded = load_latest(run_dir / CHECKPOINT_DIR, template, config, step)
     except ForeignCheckpointError as error:
         raise CrossPlayError(
             f"{run_dir / CONFIG_FILE} does not describe the checkpoints beside it "
@@ -121,10 +123,12 @@ def group_labels(keys: list[dict[str, Any]]) -> list[str]:
 
 
 def load_agents(
-    paths: list[str],
+    paths: list[str], step: int | None = None
 ) -> tuple[list[Agent], Params, IPPORunConfig, list[str]]:
     """Every agent under `paths`: their descriptions, their parameters stacked on a
-    leading [K] axis, one run's config (the game and network) and warnings."""
+    leading [K] axis, one run's config (the game and network) and warnings. At
+    the latest checkpoint of each run, or at update `step` of every run (a
+    milestone, `keep_every`)."""
     runs = find_runs(paths)
     if not runs:
         raise CrossPlayError(
@@ -153,18 +157,18 @@ def load_agents(
     described: list[tuple[pathlib.Path, float, int, int, int]] = []
     stacks: list[Params] = []
     for run, config in zip(runs, configs, strict=True):
-        params, step = load_run(run, config)
+        params, at = load_run(run, config, step)
         for e, coef in enumerate(config.coefs):
             key = group_key(config, coef)
             if key not in keys:
                 keys.append(key)
             for s in range(config.seeds):
-                described.append((run, coef, s, step, keys.index(key)))
+                described.append((run, coef, s, at, keys.index(key)))
                 stacks.append(jax.tree.map(lambda x, e=e, s=s: x[e, s], params))
     labels = group_labels(keys)
     agents = [
-        Agent(str(run), float(coef), seed, step, labels[g])
-        for run, coef, seed, step, g in described
+        Agent(str(run), float(coef), seed, at, labels[g])
+        for run, coef, seed, at, g in described
     ]
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *stacks)
     return agents, stacked, reference, duplicate_warnings(agents, stacked)

@@ -21,6 +21,7 @@ import os
 import pathlib
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -29,7 +30,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments import processes
 from marl.fields import ConfigError
-from marl.files import OutputDirError, atomic_write_bytes, check_writable, writes_here
+from marl.files import (
+    OutputDirError,
+    atomic_write_bytes,
+    check_writable,
+    locked,
+    writes_here,
+)
 
 T = TypeVar("T")
 
@@ -196,6 +203,17 @@ def interruptible(main: Callable[..., int]) -> Callable[..., int]:
     return wrapped
 
 
+_TERMINATED = threading.Event()
+"""Set when SIGTERM arrived: the interrupted program exits 143, not 130."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (a scheduler's or `kill`'s stop) as Ctrl-C: every entry point then
+    saves what it saves on an interrupt; `as_program` exits 143."""
+    _TERMINATED.set()
+    raise KeyboardInterrupt
+
+
 def as_program(main: Callable[[], int | None]) -> Callable[[], NoReturn]:
     """An entry point's `main` as the program itself (`python -m`, the console
     scripts): it exits with main's status. An interrupted run (130, its one line
@@ -204,10 +222,12 @@ def as_program(main: Callable[[], int | None]) -> Callable[[], NoReturn]:
     threads still at work (a compilation in flight) can crash after that line;
     and a Ctrl-C that arrives once main has returned is ignored (the work is
     done). In a job of several processes (experiments/processes.py) it joins the
-    job first, and a process whose peer is lost ends with one line."""
+    job first, and a process whose peer is lost ends with one line. SIGTERM is
+    taken as Ctrl-C (the same saves, the same line) and exits 143."""
 
     @functools.wraps(main)
     def program() -> NoReturn:
+        signal.signal(signal.SIGTERM, _terminate)
         try:
             processes.join()
             status = main()
@@ -224,12 +244,15 @@ def as_program(main: Callable[[], int | None]) -> Callable[[], NoReturn]:
             print("interrupted: stopped while finishing", file=sys.stderr)
             status = 130
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if status == 130:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if status == 130 and _TERMINATED.is_set():
+            status = 143  # the shell's for SIGTERM
+        if status in (130, 143):
             logging.shutdown()
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(Exception):
                     stream.flush()
-            os._exit(130)
+            os._exit(status)
         sys.exit(status)
 
     return program
@@ -320,6 +343,10 @@ _ACCEPTED: contextvars.ContextVar[DictConfig | None] = contextvars.ContextVar(
 )
 
 
+_LOCKS = contextlib.ExitStack()
+"""The lock of the run directory being written (`record_run` takes it)."""
+
+
 def record_run(run_dir: pathlib.Path) -> None:
     """Writes what hydra writes into a run directory before a job starts (the
     composed config, hydra's config and the overrides in `.hydra/`, and the job's
@@ -333,6 +360,8 @@ def record_run(run_dir: pathlib.Path) -> None:
     cfg = _ACCEPTED.get()
     if cfg is None or not HydraConfig.initialized() or not writes_here():
         return
+    # One writer per run directory, until `run_or_exit` ends the run.
+    _LOCKS.enter_context(locked(run_dir))
     hydra_cfg = HydraConfig.get()
     files = {
         "config.yaml": cfg,
@@ -501,3 +530,4 @@ def run_or_exit(
         sys.exit(130)
     finally:
         _ACCEPTED.set(None)
+        _LOCKS.close()

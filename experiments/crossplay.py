@@ -8,10 +8,19 @@ stochastic and greedy.
 Loads the latest checkpoint of every seed and entropy coefficient of every IPPO run
 (`python -m experiments.ippo`) under the given directories, plays every ordered
 pair of agents (agent i in seat 0, agent j in the other seats; with 3+ players,
-XP is over assignments of distinct agents to every seat) for `--games` games
-on common deals, in one jitted batch, with the sampled policies and with the
+XP is over assignments of distinct agents to every seat) on common deals, in one
+jitted batch per round of games, with the sampled policies and with the
 greedified ones (argmax over legal actions; the measurements are
 `marl.deep.evaluate`), and writes into the output directory.
+
+How many games: by default each policy kind plays rounds until every pair's
+standard error is at most `--target-se` (default 0.5% of the game's maximum
+score; of the largest score of the first round where the game has none) or
+`--max-games` per pair are played; `--games N` plays exactly N; `--max-minutes`
+lowers the cap to what fits, measured on the first round. It prints its phases,
+a predicted time after the first round, and progress with an ETA at least every
+10 seconds. Ctrl-C keeps the rounds played in `partial.npz` (exit 130); the same
+command run again goes on from them and ends as an uninterrupted run would.
 The games are played for the game's score (an environment's `scoring` options:
 Overcooked without its shaped rewards). Into the output directory:
 
@@ -20,22 +29,28 @@ Overcooked without its shaped rewards). Into the output directory:
                  configuration and entropy coefficient, any root seed): SP (the
                  diagonal), XP (off the diagonal), with standard errors, and the
                  symmetry measures (docs/ippo.md, "Cross-play");
-  scores.npz     every game's score, float32[K, K, games] per policy kind;
+  scores.npz     every game's score, float32[K, K, games] per policy kind
+                 (the kinds may have played different numbers of games);
   crossplay.png  the heatmaps.
 
-The output directory defaults to `<dir>/crossplay` for a single directory given,
-else `outputs/crossplay/<date>`.
+The output directory defaults to `<dir>/crossplay` for a single directory given
+(`<dir>/crossplay_update<N>` with `--step N`, the agents at a milestone), else
+`outputs/crossplay/<date>`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import hashlib
+import json
 import pathlib
 import sys
 import time
 from typing import Any
 
+import jax
 import numpy as np
 
 from experiments.agents import CrossPlayError, load_agents, seat_policy
@@ -50,9 +65,18 @@ from experiments.results import (
     write_npz,
 )
 from marl.deep.checkpoint import CheckpointError
-from marl.deep.evaluate import KINDS, evaluate
+from marl.deep.evaluate import (
+    KIND_NAMES,
+    KINDS,
+    Games,
+    Interrupted,
+    Sizing,
+    evaluate,
+    round_size,
+    worst_se,
+)
 from marl.fields import ConfigError
-from marl.files import OutputDirError, check_writable
+from marl.files import OutputDirError, check_writable, locked
 
 
 def save_heatmaps(results: dict[str, Any], path: pathlib.Path) -> None:
@@ -93,9 +117,184 @@ def refuse_smaller(out: pathlib.Path, games: int, symmetry_games: int) -> None:
         )
 
 
-def default_out(paths: list[str]) -> pathlib.Path:
+PROGRESS_SECONDS = 10.0
+"""At most this long between two progress lines while games are played."""
+
+TARGET_SE_SHARE = 0.005
+"""The default target standard error per pair, as a share of the game's
+maximum score (Hanabi-Full: 0.125 points)."""
+
+PARTIAL = "partial.npz"
+"""The games an interrupted evaluation played, beside its results."""
+
+
+def say(message: str) -> None:
+    """A progress line on stdout, at once."""
+    print(f"[crossplay {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+class Progress:
+    """The entry point's side of `evaluate`: phase lines, a predicted time after
+    the first round (and the cap that fits --max-minutes), a progress line with
+    an ETA at least every PROGRESS_SECONDS."""
+
+    def __init__(self, args: Any, sizing: Sizing, rows: int, symmetry_rows: int):
+        self.args = args
+        self.sizing = sizing
+        self.rows = rows
+        self.symmetry_rows = symmetry_rows
+        self.started = time.time()
+        self.last = 0.0
+        self.round_seconds: float | None = None
+        self.previous: float | None = None  # when the last round ended
+        self.chosen_by = "games" if args.games else "target_se"
+
+    def phase(self, name: str) -> None:
+        self.previous = None
+        say(f"{name} ({_minutes(time.time() - self.started)} so far)")
+
+    def first_round(
+        self, compile_seconds: float, round_seconds: float, games: Games
+    ) -> Sizing:
+        """The prediction; with --max-minutes, the cap that fits; the default
+        target of a game without a maximum score, from these games."""
+        self.round_seconds = round_seconds
+        if self.sizing.target_se is None and self.args.games is None:
+            self.sizing = self.sizing._replace(target_se=observed_target(games))
+        per_game = round_seconds / self.sizing.round_games  # all rows, one game
+        symmetry = per_game * self.symmetry_rows / max(1, self.rows)
+        elapsed = time.time() - self.started
+
+        def total(games: int) -> float:
+            # both kinds, the second's compilation, the symmetry measures
+            return 2 * per_game * games + compile_seconds + symmetry
+
+        cap = self.sizing.max_games
+        if self.args.max_minutes is not None:
+            budget = 60 * self.args.max_minutes - elapsed - compile_seconds - symmetry
+            rounds = max(1, int(budget // (2 * round_seconds)))
+            fit = min(cap, rounds * self.sizing.round_games)
+            if fit < cap:
+                cap, self.chosen_by = fit, "max_minutes"
+        rounds_tenth = max(1, -(-cap // 10) // self.sizing.round_games)
+        smaller = rounds_tenth * self.sizing.round_games
+        stop = (
+            f"; stops earlier once every pair's SE is at most "
+            f"{self.sizing.target_se:.3g}"
+            if self.sizing.target_se is not None
+            else ""
+        )
+        say(
+            f"first round: {self.sizing.round_games} games x {self.rows} pairs in "
+            f"{round_seconds:.1f} s (compiled in {compile_seconds:.0f} s); "
+            f"{cap:,} games per pair would take about {_minutes(total(cap))} more"
+            + (
+                f" (--max-games {smaller:,} about {_minutes(total(smaller))})"
+                if smaller < cap
+                else ""
+            )
+            + stop
+            + (
+                f"; --max-minutes {self.args.max_minutes:g}: {cap:,} games"
+                if self.chosen_by == "max_minutes"
+                else ""
+            )
+        )
+        self.sizing = self.sizing._replace(max_games=cap)
+        return self.sizing
+
+    def report(self, kind: str, games: Games, cap: int) -> None:
+        now = time.time()
+        if self.previous is not None and self.round_seconds is None:
+            self.round_seconds = now - self.previous  # a resumed evaluation
+        self.previous = now
+        done = games.score.shape[-1]
+        if now - self.last < PROGRESS_SECONDS and done < cap:
+            return
+        self.last = now
+        left = ""
+        if self.round_seconds is not None and done < cap:
+            rounds = -(-(cap - done) // self.sizing.round_games)
+            left = f", ETA {_minutes(rounds * self.round_seconds)} at most"
+        se = worst_se(games.score)
+        target = self.sizing.target_se
+        aim = "" if target is None else f" (target {target:.3g})"
+        say(
+            f"{KIND_NAMES[kind]} games: {done:,}/{cap:,} per pair, largest pair SE "
+            f"{se:.3g}{aim}{left}"
+        )
+
+
+def target_se(args: Any, env: Any) -> float | None:
+    """--target-se, or the default share of the game's maximum score; None
+    with --games (exactly that many) and for a game without a maximum score
+    (`observed_target` sets it after the first round)."""
+    if args.games is not None:
+        return None
+    if args.target_se is not None:
+        return float(args.target_se)
+    if env.max_score is None:
+        return None
+    return TARGET_SE_SHARE * float(env.max_score)
+
+
+def observed_target(first: Games) -> float:
+    """The default target of a game without a maximum score (Overcooked): the
+    share of the largest score of the first round (of 1 if none scored)."""
+    return TARGET_SE_SHARE * max(1.0, float(np.abs(first.score).max()))
+
+
+def partial_key(agents: list[Any], args: Any, sizing: Sizing) -> str:
+    """What an interrupted evaluation must share with this one to be resumed:
+    the agents (runs, seeds, coefficients, checkpoints), the seed and the
+    round size."""
+    payload = {
+        "agents": [dataclasses.asdict(a) for a in agents],
+        "seed": args.seed,
+        "round_games": sizing.round_games,
+        "pairs_per_batch": args.pairs_per_batch,
+        "max_assignments": args.max_assignments,
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def save_partial(out: pathlib.Path, played: dict[str, Games], key: str) -> int:
+    """The games of an interrupted evaluation, for a rerun; returns the sampled
+    kind's games per pair."""
+    arrays: dict[str, np.ndarray] = {"key": np.asarray(key)}
+    for kind, games in played.items():
+        arrays[f"score{kind}"] = games.score
+        arrays[f"failed{kind}"] = games.failed
+    write_npz(out / PARTIAL, arrays)
+    first = played.get(KINDS[0])
+    return 0 if first is None else first.score.shape[-1]
+
+
+def load_partial(out: pathlib.Path, key: str) -> dict[str, Games] | None:
+    """The games an interrupted evaluation of the same agents and sizes left in
+    `out`, or None (none, another evaluation's, or unreadable: then ignored)."""
+    try:
+        with np.load(out / PARTIAL) as data:
+            if str(data["key"]) != key:
+                return None
+            return {
+                kind: Games(data[f"score{kind}"], data[f"failed{kind}"])
+                for kind in KINDS
+                if f"score{kind}" in data
+            }
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def default_out(paths: list[str], step: int | None = None) -> pathlib.Path:
     if len(paths) == 1:
-        return pathlib.Path(paths[0]) / "crossplay"
+        name = "crossplay" if step is None else f"crossplay_update{step}"
+        return pathlib.Path(paths[0]) / name
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     return pathlib.Path("outputs") / "crossplay" / stamp
 
@@ -125,10 +324,43 @@ def format_points(points: list[dict[str, Any]], failure: str | None) -> str:
 
 @interruptible
 def main(argv: list[str] | None = None) -> int:
+    # The output directory's lock (one writer) is held until the program ends.
+    with contextlib.ExitStack() as stack:
+        return evaluate_into(argv, stack)
+
+
+def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
+    """`main` with the stack that holds the output directory's lock."""
     parser = ArgumentParser("experiments.crossplay", __doc__)
     parser.add_argument("paths", nargs="+", help="IPPO run directories or sweeps")
-    parser.add_argument("--games", type=int, default=5000, help="games per pair")
+    parser.add_argument(
+        "--games", type=int, help="exactly this many games per pair (default: by SE)"
+    )
+    parser.add_argument(
+        "--max-games", type=int, default=5000, help="the most games per pair"
+    )
+    parser.add_argument(
+        "--target-se",
+        type=float,
+        help="stop once every pair's standard error is at most this (default: "
+        f"{TARGET_SE_SHARE:.1%} of the game's maximum score)",
+    )
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        help="play no more games per pair than fit in this many minutes (measured "
+        "on the first round)",
+    )
+    parser.add_argument(
+        "--round-games", type=int, help="games per pair in a round (default: by size)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="deals and sampling")
+    parser.add_argument(
+        "--step",
+        type=int,
+        help="the agents at this update of every run (a milestone checkpoint, "
+        "keep_every) instead of the latest",
+    )
     parser.add_argument(
         "--out",
         type=pathlib.Path,
@@ -168,43 +400,130 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.time()
     try:
-        for name in ("games", "pairs_per_batch", "max_assignments"):
+        for name in (
+            "games",
+            "max_games",
+            "round_games",
+            "pairs_per_batch",
+            "max_assignments",
+        ):
             value = getattr(args, name)
             if value is not None and value < 1:
                 raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be >= 1")
         if args.symmetry_games < 0:
             raise CrossPlayError(f"--symmetry-games={args.symmetry_games} must be >= 0")
-        agents, agent_params, config, warnings = load_agents(args.paths)
-        out = args.out or default_out(args.paths)
+        for name in ("target_se", "max_minutes"):
+            value = getattr(args, name)
+            if value is not None and not value > 0:
+                raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be > 0")
+        if args.games is not None and args.target_se is not None:
+            raise CrossPlayError("--games plays exactly that many: drop --target-se")
+        say("loading the agents")
+        agents, agent_params, config, warnings = load_agents(args.paths, args.step)
+        out = args.out or default_out(args.paths, args.step)
         check_writable(out)  # before the work, not after it
+        cap = args.games or args.max_games
         if not args.force:
-            refuse_smaller(out, args.games, args.symmetry_games)
+            refuse_smaller(out, cap, args.symmetry_games)
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        print(
-            f"{len(agents)} agents ({config.scoring_environment.title}, "
-            f"{config.scoring_environment.num_players} players) "
-            f"from {len({a.run for a in agents})} runs; {len(agents) ** 2} ordered "
-            f"pairs x {args.games} games, sampled and greedy"
-        )
         env = config.scoring_environment
-        results, arrays = evaluate(
-            seat_policy(config.ippo, env),
-            agent_params,
-            env,
-            [agent.group for agent in agents],
-            [agent.ent_coef for agent in agents],
-            share_parameters=config.ippo.share_parameters,
-            num_games=args.games,
-            seed=args.seed,
-            permutations=args.permutations,
-            symmetry_games=args.symmetry_games,
-            pairs_per_batch=args.pairs_per_batch,
-            max_assignments=args.max_assignments,
+        rows = len(agents) ** 2
+        if env.num_players >= 3:
+            rows += len(agents) * args.max_assignments  # at most
+        sizing = Sizing(
+            round_games=args.round_games
+            or round_size(rows, env.max_steps, cap, jax.default_backend()),
+            max_games=cap,
+            target_se=target_se(args, env),
         )
+        sizing = sizing._replace(round_games=min(sizing.round_games, cap))
+        print(
+            f"{len(agents)} agents ({env.title}, {env.num_players} players) from "
+            f"{len({a.run for a in agents})} runs; {len(agents) ** 2} ordered pairs, "
+            f"sampled and greedy, in rounds of {sizing.round_games} games: "
+            + (
+                f"{cap:,} games per pair"
+                if args.games is not None
+                else "until every pair's SE is at most "
+                + (
+                    f"{sizing.target_se:.3g}"
+                    if sizing.target_se is not None
+                    else f"{TARGET_SE_SHARE:.1%} of the first round's largest score"
+                )
+                + f" or {cap:,} games"
+            ),
+            flush=True,
+        )
+        symmetric = env.symmetries.size > 1 and args.permutations > 1
+        progress = Progress(
+            args,
+            sizing,
+            len(agents) ** 2,
+            2
+            * len(agents)
+            * min(args.permutations, env.symmetries.size)
+            * args.symmetry_games
+            if symmetric
+            else 0,
+        )
+        stack.enter_context(locked(out))
+        key = partial_key(agents, args, sizing)
+        resume = load_partial(out, key)
+        if resume and sizing.target_se is None and args.games is None:
+            first = resume[KINDS[0]]  # as the interrupted run set it
+            sizing = sizing._replace(
+                target_se=observed_target(
+                    Games(*(x[:, : sizing.round_games] for x in first))
+                )
+            )
+            progress.sizing = sizing
+        if resume:
+            say(
+                f"going on from {out / PARTIAL}: "
+                + ", ".join(
+                    f"{g.score.shape[-1]:,} {KIND_NAMES[k]} games per pair"
+                    for k, g in resume.items()
+                )
+            )
+        try:
+            results, arrays = evaluate(
+                seat_policy(config.ippo, env),
+                agent_params,
+                env,
+                [agent.group for agent in agents],
+                [agent.ent_coef for agent in agents],
+                share_parameters=config.ippo.share_parameters,
+                sizing=sizing,
+                seed=args.seed,
+                permutations=args.permutations,
+                symmetry_games=args.symmetry_games,
+                pairs_per_batch=args.pairs_per_batch,
+                max_assignments=args.max_assignments,
+                resume=resume,
+                report=progress.report,
+                first_round=None if resume else progress.first_round,
+                phase=progress.phase,
+            )
+        except Interrupted as interrupted:
+            out.mkdir(parents=True, exist_ok=True)
+            kept = save_partial(out, interrupted.played, key)
+            print(
+                f"interrupted: kept {kept:,} sampled games per pair (and "
+                + (
+                    f"{interrupted.played['_greedy'].score.shape[-1]:,} greedy"
+                    if "_greedy" in interrupted.played
+                    else "no greedy"
+                )
+                + f") in {out / PARTIAL}; run the same command to go on",
+                file=sys.stderr,
+            )
+            return 130
     except (CrossPlayError, ConfigError, CheckpointError, OutputDirError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    results["sizing"]["chosen_by"] = progress.chosen_by
+    results["sizing"]["resumed"] = bool(resume)
     results = {
         **results,
         "env": config.env,
@@ -215,7 +534,17 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out / RESULTS_FILE, results)
     write_npz(out / "scores.npz", arrays)
     save_heatmaps(results, out / "crossplay.png")
+    (out / PARTIAL).unlink(missing_ok=True)  # the evaluation is whole now
     print(format_points(results["points"], results["failure"]))
+    played = results["games"]
+    print(
+        "games per pair: "
+        + "; ".join(
+            f"{name} {g['num_games']:,} (largest pair SE {g['max_se']:.3g}, "
+            f"stopped by {g['stopped_by'].replace('_', ' ')})"
+            for name, g in played.items()
+        )
+    )
     print(f"wrote {out / RESULTS_FILE}, {out / 'scores.npz'}, {out / 'crossplay.png'}")
     return 0
 

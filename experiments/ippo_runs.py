@@ -317,23 +317,33 @@ def save_all(
             metadata={"seed": seed, "ent_coefs": config.coefs, "name": config.name},
         )
     for seed in range(config.seeds):
-        prune_checkpoints(
-            root / str(seed), config.keep_checkpoints, config.keep_every
-        )
+        prune_checkpoints(root / str(seed), config.keep_checkpoints, config.keep_every)
 
 
 def load_latest(
-    root: pathlib.Path, template: IPPOState, config: IPPORunConfig
+    root: pathlib.Path,
+    template: IPPOState,
+    config: IPPORunConfig,
+    step: int | None = None,
 ) -> tuple[IPPOState, int] | None:
-    """The latest step every seed has an intact checkpoint of, stacked back to
-    [E, S] and split over the devices as the trainer keeps it (docs/scaling.md);
-    None when there are no checkpoints at all. A corrupt or truncated newest
-    checkpoint falls back, with a warning, to the newest intact step kept
-    (`keep_checkpoints`); none intact is a CheckpointError."""
+    """The latest step every seed has an intact checkpoint of (or exactly
+    `step`, a milestone), stacked back to [E, S] and split over the devices as
+    the trainer keeps it (docs/scaling.md); None when there are no checkpoints
+    at all. A corrupt or truncated newest checkpoint falls back, with a warning,
+    to the newest intact step kept (`keep_checkpoints`); none intact, or no
+    checkpoint of `step` for every seed, is a CheckpointError."""
     steps = [set(list_checkpoints(root / str(s))) for s in range(config.seeds)]
     if not any(steps):
         return None
     common = set.intersection(*steps)
+    if step is not None:
+        if step not in common:
+            kept = ", ".join(map(str, sorted(common))) or "none"
+            raise CheckpointError(
+                f"{root} has no checkpoint of update {step} for every seed "
+                f"(updates kept for every seed: {kept})"
+            )
+        common = {step}
     if not common:
         missing = [s for s, found in enumerate(steps) if not found]
         raise CheckpointError(
@@ -380,15 +390,23 @@ def append_line(path: pathlib.Path, record: dict[str, Any]) -> None:
 
 
 def read_metrics(path: pathlib.Path) -> list[dict[str, Any]]:
-    """The records of metrics.jsonl; a line cut short by a crash is dropped."""
+    """The records of metrics.jsonl; a line cut short by a crash is dropped, a
+    line that is JSON but no record (an object with an integer `update`) is
+    refused in one line (a `ConfigError`)."""
     if not path.exists():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), 1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if not isinstance(record, dict) or not isinstance(record.get("update"), int):
+            raise ConfigError(
+                f"{path}, line {number}: {line[:40]!r} is not a metrics record (an "
+                "object with an integer 'update'); remove that line to resume"
+            )
+        records.append(record)
     return records
 
 

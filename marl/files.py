@@ -7,7 +7,8 @@ new file under the process's umask (0644 under the usual 022), as hydra's own
 files in the same run directory get: `tempfile.mkstemp` creates 0600, which hides
 results from the rest of a group on a shared cluster.
 
-This and `marl.deep.checkpoint`'s load and save are the only filesystem code in `marl/`.
+This (with the run directory's lock, `locked`) and `marl.deep.checkpoint`'s load
+and save are the only filesystem code in `marl/`.
 
 In a job of several processes (multi-controller JAX, docs/scaling.md) every process
 computes the same results and only one writes them: `set_writer(False)` in the
@@ -16,13 +17,64 @@ others turns every write here (and the checkpoint pruning) into nothing.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import pathlib
 import tempfile
+from collections.abc import Iterator
+
+LOCK_FILE = ".lock"
+"""Held (flock) by the run writing a directory; it holds the writer's pid."""
 
 
 class OutputDirError(Exception):
     """A directory a run must write into cannot be made or written."""
+
+
+class DirectoryLockedError(OutputDirError):
+    """Another living process is writing into the directory."""
+
+
+@contextlib.contextmanager
+def locked(directory: pathlib.Path) -> Iterator[None]:
+    """Holds `directory/.lock` (made with the directory) for the block, so that a
+    second run into the same directory is refused in one line
+    (`DirectoryLockedError`, naming the writer's pid) instead of replacing the
+    first run's files under it. The lock is the kernel's (flock): it ends with
+    the process that held it, however that ends, so a killed run leaves no stale
+    lock. Nothing in a process that does not write (`set_writer`)."""
+    if not writes_here():
+        yield
+        return
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_FILE
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, new_file_mode())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DirectoryLockedError(
+                f"{directory} is being written by another run (process {holder}); "
+                "wait for it to end or choose another directory"
+            ) from None
+        try:  # the file may have been released and removed under us: again
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
 
 
 def check_writable(directory: pathlib.Path) -> None:

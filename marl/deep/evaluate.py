@@ -12,7 +12,10 @@ Shapes: K agents, P seats, N games, G groups, M assignments.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -26,6 +29,127 @@ from marl.xp_stats import assignment_summary, matrix_summary, seat_assignments
 
 KINDS = ("", "_greedy")
 """Policy kinds: the trained (sampled) policy and its greedification."""
+
+KIND_NAMES = {"": "sampled", "_greedy": "greedy"}
+
+MIN_GAMES_FOR_SE = 30
+"""A kind stops at its target standard error only once every row has played at
+least this many games (fewer give too noisy an estimate of the SE itself)."""
+
+ROUND_WORK = {"cpu": 2_000_000, "gpu": 64_000_000}
+"""Upper bound of (assignment rows x games x the game's max_steps) in one round:
+rounds short enough for a progress line every few seconds, long enough to keep
+the device busy."""
+
+
+class Sizing(NamedTuple):
+    """How many games every assignment row plays: rounds of `round_games` games,
+    every row on the same deals in a round (`round_key`), until `max_games`, or,
+    with `target_se`, until every row's standard error of its mean score is at
+    most `target_se` (after `MIN_GAMES_FOR_SE` games)."""
+
+    round_games: int
+    max_games: int
+    target_se: float | None = None
+
+
+class Games(NamedTuple):
+    """The games every assignment row has played so far, leaves [M, n]."""
+
+    score: np.ndarray  # float32
+    failed: np.ndarray  # bool
+
+
+class Interrupted(Exception):
+    """Ctrl-C during play: the games played so far, per kind (complete kinds and
+    the one in play), for the caller to keep and `evaluate(resume=...)` to go on
+    from."""
+
+    def __init__(self, played: dict[str, Games]) -> None:
+        super().__init__("interrupted")
+        self.played = played
+
+
+def round_size(rows: int, max_steps: int, cap: int, backend: str) -> int:
+    """Games per round for `rows` assignment rows of games up to `max_steps`
+    long: as many as `ROUND_WORK` allows, at least 8 and at most `cap`."""
+    work = ROUND_WORK.get(backend, ROUND_WORK["gpu"])
+    return int(max(1, min(cap, max(8, work // max(1, rows * max_steps)))))
+
+
+def round_key(key: jax.Array, index: int) -> jax.Array:
+    """The key round `index` deals from: `key` itself for round 0 (one round is
+    the one program of an evaluation without rounds), else
+    `fold_in(fold_in(key, 2), index)` (`fold_in(key, 1)` is the symmetry
+    measures')."""
+    if index == 0:
+        return key
+    return jax.random.fold_in(jax.random.fold_in(key, 2), index)
+
+
+def worst_se(score: np.ndarray) -> float:
+    """The largest standard error of a row's mean score, score float[M, n]
+    (infinite below 2 games)."""
+    if score.shape[-1] < 2:
+        return float("inf")
+    return float((score.std(-1, ddof=1) / np.sqrt(score.shape[-1])).max())
+
+
+Report = Callable[[str, Games, int], None]
+"""(kind, the games so far, the most games a row will play) after every round."""
+
+
+def play_rounds(
+    run_round: Callable[[int], Games],
+    sizing: Sizing,
+    *,
+    start: Games | None = None,
+    report: Report | None = None,
+    kind: str = "",
+) -> tuple[Games, str]:
+    """Rounds of `run_round(index)` (games [M, round_games]) appended to `start`
+    until `sizing` says stop; returns the games (at most `max_games` per row)
+    and why play stopped: "games" (the cap) or "target_se". A Ctrl-C raises
+    `Interrupted` with the rounds completed (kind `kind`)."""
+    games = start
+    try:
+        while True:
+            reason = stop_reason(games, sizing)
+            if reason is not None:
+                return _first(games, sizing.max_games), reason
+            done = 0 if games is None else games.score.shape[-1]
+            new = run_round(done // sizing.round_games)
+            if games is not None:
+                new = Games(
+                    *(np.concatenate(pair, -1) for pair in zip(games, new, strict=True))
+                )
+            games = new  # the round counts once it is whole
+            if report is not None:
+                report(kind, _first(games, sizing.max_games), sizing.max_games)
+    except KeyboardInterrupt:
+        raise Interrupted({kind: games} if games is not None else {}) from None
+
+
+def stop_reason(games: Games | None, sizing: Sizing) -> str | None:
+    """Why a kind that has played `games` is done ("games": the cap,
+    "target_se"), or None while it plays on."""
+    if games is None:
+        return None
+    done = games.score.shape[-1]
+    if done >= sizing.max_games:
+        return "games"
+    if (
+        sizing.target_se is not None
+        and done >= MIN_GAMES_FOR_SE
+        and worst_se(games.score) <= sizing.target_se
+    ):
+        return "target_se"
+    return None
+
+
+def _first(games: Games | None, n: int) -> Games:
+    assert games is not None
+    return Games(games.score[..., :n], games.failed[..., :n])
 
 
 def sample_symmetries(syms: Symmetries, count: int, *, seed: int) -> Symmetries:
@@ -96,7 +220,8 @@ def check_memory(compiled: Any, assignments: int, num_games: int) -> None:
             f"cross-play of {assignments} seat assignments x {num_games} games "
             f"needs {needed / 2**30:.1f} GiB at once, over the "
             f"{available / 2**30:.1f} GiB of {jax.devices()[0].device_kind}; play "
-            "fewer pairs at a time (--pairs-per-batch) or fewer --games"
+            "fewer pairs at a time (--pairs-per-batch) or fewer games per round "
+            "(--round-games)"
         )
 
 
@@ -192,12 +317,16 @@ def evaluate(
     ent_coefs: list[float],
     *,
     share_parameters: bool,
-    num_games: int,
+    sizing: Sizing,
     seed: int,
     permutations: int,
     symmetry_games: int,
     pairs_per_batch: int | None,
     max_assignments: int = 1000,
+    resume: dict[str, Games] | None = None,
+    report: Report | None = None,
+    first_round: Callable[[float, float, Games], Sizing] | None = None,
+    phase: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Every measurement of cross-play between K agents; returns the JSON-ready
     results and the score arrays.
@@ -211,7 +340,17 @@ def evaluate(
 
     With 3+ players, a group's XP is over assignments of distinct agents of the
     group to the seats (all of them, or `max_assignments` drawn when there are
-    more), not the matrix's agent i in seat 0 and agent j in every other seat."""
+    more), not the matrix's agent i in seat 0 and agent j in every other seat.
+
+    Play goes in rounds (`Sizing`, `play_rounds`): `report` hears of every round;
+    `first_round(compile_seconds, round_seconds, games)`, called once after the
+    first kind's first round, returns the `Sizing` to play on with (the same
+    round size; a cap that fits a time budget, a target set from those games);
+    `phase(name)` is told when each phase starts ("compiling sampled",
+    "sampled games", ..., "symmetry measures"). `resume` holds games an
+    interrupted evaluation played (`Interrupted.played`): a complete kind is not
+    played again, the one in play goes on from its next round, and the result
+    equals an uninterrupted evaluation's."""
     failure = env.failure or "failed"  # the arrays' name for games lost outright
     per_seat = not share_parameters
     key = jax.random.key(seed)
@@ -233,23 +372,63 @@ def evaluate(
     rows = np.concatenate(
         [pairs] + [np.asarray(members_of[g])[local] for g, local in distinct.items()]
     )
+    played: dict[str, Games] = dict(resume or {})
+    stopped: dict[str, str] = {}
+    tell = phase or (lambda name: None)
     for kind in KINDS:
-        play = jax.jit(
-            lambda p, k, greedy=(kind == "_greedy"): games_play.assignment_outcomes(
-                policy,
-                p,
-                env,
-                rows,
-                per_seat=per_seat,
-                key=k,
-                num_games=num_games,
-                greedy=greedy,
-                batch_size=pairs_per_batch,
+        name = KIND_NAMES[kind]
+        start = played.get(kind)
+        reason = stop_reason(start, sizing)
+        if start is not None and reason is not None:  # resumed, and complete
+            played[kind], stopped[kind] = _first(start, sizing.max_games), reason
+        else:
+            play = jax.jit(
+                functools.partial(
+                    games_play.assignment_outcomes,
+                    policy,
+                    env=env,
+                    assignments=rows,
+                    per_seat=per_seat,
+                    num_games=sizing.round_games,
+                    greedy=kind == "_greedy",
+                    batch_size=pairs_per_batch,
+                )
             )
-        )
-        compiled = play.lower(agent_params, key).compile()
-        check_memory(compiled, len(rows), num_games)  # before the work, not in it
-        outcomes = jax.tree.map(np.asarray, compiled(agent_params, key))
+            tell(f"compiling {name}")
+            began = time.time()
+            try:
+                compiled = play.lower(agent_params, key=key).compile()
+            except KeyboardInterrupt:
+                raise Interrupted(played) from None
+            compile_seconds = time.time() - began
+            # Before the work, not in it.
+            check_memory(compiled, len(rows), sizing.round_games)
+            tell(f"{name} games")
+
+            def run_round(index: int, compiled: Any = compiled) -> Games:
+                outcome = compiled(agent_params, key=round_key(key, index))
+                return Games(*(np.asarray(x) for x in outcome))
+
+            if first_round is not None and kind == KINDS[0] and start is None:
+                began = time.time()
+                try:
+                    start = run_round(0)
+                except KeyboardInterrupt:
+                    raise Interrupted(played) from None
+                chosen = first_round(compile_seconds, time.time() - began, start)
+                if chosen.round_games != sizing.round_games:
+                    raise ValueError("first_round may not change the round size")
+                sizing = chosen
+                if report is not None:
+                    report(kind, _first(start, sizing.max_games), sizing.max_games)
+            try:
+                played[kind], stopped[kind] = play_rounds(
+                    run_round, sizing, start=start, report=report, kind=kind
+                )
+            except Interrupted as interrupted:
+                raise Interrupted({**played, **interrupted.played}) from None
+        num_games = played[kind].score.shape[-1]
+        outcomes = played[kind]
         shape = (num_agents, num_agents, num_games)
         scores = outcomes.score[: len(pairs)].reshape(shape)
         arrays[f"scores{kind}"] = scores
@@ -266,16 +445,21 @@ def evaluate(
             arrays[f"assignment_scores{kind}"] = outcomes.score[len(pairs) :]
             arrays[f"assignment_{failure}{kind}"] = outcomes.failed[len(pairs) :]
     # After the cross-play, whose size is checked before it runs.
-    symmetry = symmetry_measures(
-        agent_params,
-        env,
-        policy,
-        share_parameters=share_parameters,
-        key=jax.random.fold_in(key, 1),
-        permutations=permutations,
-        num_games=symmetry_games,
-        seed=seed,
-    )
+    if env.symmetries.size >= 2 and permutations >= 2 and symmetry_games >= 1:
+        tell("symmetry measures")
+    try:
+        symmetry = symmetry_measures(
+            agent_params,
+            env,
+            policy,
+            share_parameters=share_parameters,
+            key=jax.random.fold_in(key, 1),
+            permutations=permutations,
+            num_games=symmetry_games,
+            seed=seed,
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(played) from None
     points = []
     offset = 0
     for group in groups:
@@ -325,7 +509,16 @@ def evaluate(
         "num_players": env.num_players,
         "num_agents": num_agents,
         "num_seeds": max(p["num_seeds"] for p in points),
-        "num_games": num_games,
+        "num_games": played[KINDS[0]].score.shape[-1],
+        "games": {
+            KIND_NAMES[kind]: {
+                "num_games": played[kind].score.shape[-1],
+                "stopped_by": stopped[kind],
+                "max_se": worst_se(played[kind].score),
+            }
+            for kind in KINDS
+        },
+        "sizing": sizing._asdict(),
         "seed": seed,
         "xp_over": (
             "ordered pairs of distinct agents (both seat orders)"

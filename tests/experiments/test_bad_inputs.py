@@ -327,6 +327,8 @@ CASES = [
         "{run}",
         "--games",
         "1000000000",
+        "--round-games",
+        "1000000000",
         "--permutations",
         "1",
     ),

@@ -119,6 +119,84 @@ def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
     assert "experiments.crossplay" in capsys.readouterr().err
 
 
+def test_crossplay_sizes_itself_reports_progress_and_resumes_after_ctrl_c(
+    sweep, tmp_path, capsys, monkeypatch
+):
+    """The default plays rounds until the target SE or the cap and records both;
+    it prints its phases, the predicted time and progress; Ctrl-C keeps the
+    rounds played (exit 130) and the same command ends as an uninterrupted run."""
+    common = [str(sweep), "--permutations", "1", "--round-games", "8"]
+    # Exactly 40 games per pair: 5 rounds of 8.
+    whole = tmp_path / "whole"
+    sized = [*common, "--games", "40"]
+    assert crossplay.main([*sized, "--out", str(whole)]) == 0
+    printed = capsys.readouterr().out
+    for line in ("compiling sampled", "first round: 8 games x 64 pairs", "ETA"):
+        assert line in printed, line
+    assert "greedy games: 40/40 per pair" in printed
+    results = json.loads((whole / "results.json").read_text())
+    assert results["num_games"] == 40
+    assert results["sizing"] == {
+        "round_games": 8,
+        "max_games": 40,
+        "target_se": None,
+        "chosen_by": "games",
+        "resumed": False,
+    }
+    for kind in ("sampled", "greedy"):
+        assert results["games"][kind]["num_games"] == 40
+        assert results["games"][kind]["stopped_by"] == "games"
+    scores = np.load(whole / "scores.npz")
+    se = scores["scores"].std(-1, ddof=1).max() / np.sqrt(40)
+    assert results["games"]["sampled"]["max_se"] == pytest.approx(se, rel=1e-5)
+
+    # Ctrl-C after the greedy kind's second round: the rounds are kept.
+    calls = []
+    report = crossplay.Progress.report
+
+    def interrupt(self, kind, games, cap):
+        calls.append((kind, games.score.shape[-1]))
+        if calls[-1] == ("_greedy", 16):
+            raise KeyboardInterrupt
+        report(self, kind, games, cap)
+
+    monkeypatch.setattr(crossplay.Progress, "report", interrupt)
+    cut = tmp_path / "cut"
+    assert crossplay.main([*sized, "--out", str(cut)]) == 130
+    error = capsys.readouterr().err.strip().splitlines()
+    assert (
+        len(error) == 1
+        and "kept 40 sampled games per pair (and 16 greedy)" in (error[0])
+    )
+    assert (cut / crossplay.PARTIAL).is_file() and not (cut / "results.json").exists()
+    monkeypatch.setattr(crossplay.Progress, "report", report)
+    assert crossplay.main([*sized, "--out", str(cut)]) == 0
+    assert "going on from" in capsys.readouterr().out
+    assert not (cut / crossplay.PARTIAL).exists()
+    again = np.load(cut / "scores.npz")
+    for name in scores.files:
+        np.testing.assert_array_equal(again[name], scores[name], err_msg=name)
+    resumed = json.loads((cut / "results.json").read_text())
+    assert resumed["matrix_greedy"] == results["matrix_greedy"]
+    assert resumed["sizing"]["resumed"] is True
+
+    # A target stops before the cap (the tiny agents' sampled games all score 0,
+    # their greedy ones do not), and --max-minutes is recorded.
+    quick = tmp_path / "quick"
+    assert crossplay.main([*common, "--target-se", "50", "--out", str(quick)]) == 0
+    results = json.loads((quick / "results.json").read_text())
+    assert results["games"]["sampled"]["stopped_by"] == "target_se"
+    assert results["num_games"] == 32  # 4 rounds: the fewest for an SE stop
+    capsys.readouterr()
+    timed = tmp_path / "timed"
+    argv = [*common, "--max-games", "100000", "--max-minutes", "0.01"]
+    assert crossplay.main([*argv, "--out", str(timed)]) == 0
+    results = json.loads((timed / "results.json").read_text())
+    assert results["sizing"]["chosen_by"] == "max_minutes"
+    assert results["num_games"] == results["sizing"]["max_games"] < 100_000
+    assert "--max-minutes 0.01:" in capsys.readouterr().out
+
+
 def test_summary_of_hand_made_scores():
     """Two agents that always score 2 with themselves and 0 with each other."""
     scores = np.zeros((2, 2, 4), np.float32)
@@ -143,6 +221,23 @@ def test_crossplay_errors_are_one_line(sweep, tmp_path, capsys):
     assert "no IPPO run" in capsys.readouterr().err
     assert crossplay.main([str(sweep), "--games", "0"]) == 2
     assert capsys.readouterr().err.strip() == "error: --games=0 must be >= 1"
+    for argv, expected in (
+        (["--target-se", "0"], "--target-se=0.0 must be > 0"),
+        (["--max-minutes", "-1"], "--max-minutes=-1.0 must be > 0"),
+        (["--round-games", "0"], "--round-games=0 must be >= 1"),
+        (["--games", "4", "--target-se", "0.1"], "drop --target-se"),
+        (["--step", "1"], "no checkpoint of update 1 for every seed (updates kept"),
+    ):
+        assert crossplay.main([str(sweep), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0], (argv, err)
+    # A named update (a milestone) lands beside the latest's evaluation.
+    run = sweep / "0_run"
+    argv = [str(run), "--step", "2", "--games", "2", "--permutations", "1"]
+    assert crossplay.main(argv) == 0
+    named = json.loads((run / "crossplay_update2" / "results.json").read_text())
+    assert {agent["step"] for agent in named["agents"]} == {2}
+    capsys.readouterr()
     # A corrupt checkpoint is refused with one line naming it.
     broken = tmp_path / "broken"
     broken.mkdir()

@@ -17,11 +17,15 @@ from tests import ROOT
 
 
 def interrupt_when(
-    module: str, args: list[str], marker: str, timeout: float = 240
+    module: str,
+    args: list[str],
+    marker: str,
+    timeout: float = 240,
+    signum: int = signal.SIGINT,
 ) -> tuple[int, str, str]:
-    """Runs `python -m module args`, sends SIGINT once a stdout line contains
-    `marker` (the run is then past its compilation, in its work), and returns
-    (exit status, stdout, stderr)."""
+    """Runs `python -m module args`, sends `signum` (SIGINT) once a stdout line
+    contains `marker` (the run is then past its compilation, in its work), and
+    returns (exit status, stdout, stderr)."""
     process = subprocess.Popen(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
@@ -39,7 +43,7 @@ def interrupt_when(
         if marker in line or time.time() > deadline:
             break
     assert marker in lines[-1], "".join(lines)[-2000:]
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     rest, err = process.communicate(timeout=120)
     return process.returncode, "".join(lines) + rest, err
 
@@ -70,7 +74,9 @@ def test_ctrl_c_on_a_tabular_run_is_one_line_and_status_130(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_a_hanabi_run_keeps_its_last_chunk_and_resumes(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_on_a_hanabi_run_keeps_its_last_chunk_and_resumes(tmp_path, signum):
+    """SIGTERM (a scheduler's stop, `kill`) saves as Ctrl-C does and exits 143."""
     run_dir = tmp_path / "run"
     tiny = [
         "seeds=2",
@@ -83,7 +89,12 @@ def test_ctrl_c_on_a_hanabi_run_keeps_its_last_chunk_and_resumes(tmp_path):
         f"hydra.run.dir={run_dir}",
     ]
     long = [*tiny, "ippo.total_timesteps=6400000"]  # 100,000 updates
-    status, _, err = interrupt_when("experiments.ippo", long, marker="update 2/")
+    status, _, err = interrupt_when(
+        "experiments.ippo", long, marker="update 2/", signum=signum
+    )
+    if signum == signal.SIGTERM:
+        assert status == 143, err[-2000:]
+        status = 130  # otherwise as Ctrl-C
     assert_one_line(status, err, run_dir)
     saved = sorted((run_dir / "checkpoints" / "0").glob("step_*.npz"))
     assert saved, "the finished chunks were not saved"

@@ -275,3 +275,16 @@ def test_chunk_ends_continue_on_the_same_boundaries():
     assert entry.chunk_ends(0, 7, 3) == [3, 6, 7]
     assert entry.chunk_ends(6, 7, 3) == [7]
     assert entry.chunk_ends(7, 7, 3) == []
+
+
+def test_metrics_lines_that_are_no_records_are_refused_in_one_line(tmp_path):
+    from experiments.ippo_runs import read_metrics
+    from marl.fields import ConfigError
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"update": 2}\n{"update": 4}\n{"upd')  # a crash cut the last
+    assert [r["update"] for r in read_metrics(path)] == [2, 4]
+    for line in ("42", '{"update": "4"}', "[1, 2]"):
+        path.write_text('{"update": 2}\n' + line + "\n")
+        with pytest.raises(ConfigError, match=r"line 2: .* is not a metrics record"):
+            read_metrics(path)

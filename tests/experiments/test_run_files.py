@@ -118,3 +118,96 @@ def test_the_wheel_carries_the_configs_and_its_console_scripts_run(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["metadata"]["command"].startswith("zsc-tabular game=lever")
     assert results["metadata"]["device"].startswith("cpu: ")
+
+
+def test_a_directory_has_one_writer_and_a_dead_one_leaves_no_lock(tmp_path):
+    from marl.files import LOCK_FILE, DirectoryLockedError, locked
+
+    run = tmp_path / "run"
+    with locked(run):
+        assert (run / LOCK_FILE).read_text().strip() == str(os.getpid())
+        refused = pytest.raises(DirectoryLockedError, match=f"process {os.getpid()}")
+        with refused, locked(run):
+            pass
+    assert not (run / LOCK_FILE).exists()
+    with locked(run):  # released: taken again
+        pass
+    # A writer killed while holding the lock leaves nothing that blocks the next.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, sys, time; from marl.files import locked\n"
+            f"with locked(pathlib.Path({str(run)!r})):\n"
+            "    print('held', flush=True); time.sleep(60)",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    refused = pytest.raises(DirectoryLockedError, match=f"process {holder.pid}")
+    with refused, locked(run):
+        pass
+    holder.kill()
+    holder.wait()
+    with locked(run):
+        pass
+
+
+@pytest.mark.slow
+def test_a_second_run_into_a_directory_being_written_is_refused(tmp_path):
+    """Two runs given the same directory, the second started while the first
+    works: the second ends with one line and status 2; the first goes on."""
+    run_dir = tmp_path / "run"
+    long = [
+        "game=dectiger",
+        "horizon=3",
+        "seeds=8",
+        "learner.steps=100000",
+        "learner.max_steps=100000",
+        "learner.window=50",
+    ]
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "experiments.tabular",
+            *long,
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert first.stdout is not None
+        lines = []
+        for line in first.stdout:
+            lines.append(line)
+            if "seeds certified" in line:
+                break
+        assert "seeds certified" in lines[-1], "".join(lines)[-2000:]
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "experiments.tabular",
+                "game=lever",
+                *TINY,
+                f"hydra.run.dir={run_dir}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert second.returncode == 2, second.stderr[-2000:]
+        error = second.stderr.strip().splitlines()
+        assert len(error) == 1 and "being written by another run" in error[0], error
+        assert f"process {first.pid}" in error[0]
+        assert first.poll() is None  # the first run is untouched
+    finally:
+        first.kill()
+        first.wait()
