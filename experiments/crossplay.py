@@ -305,10 +305,15 @@ def format_points(points: list[dict[str, Any]], failure: str | None) -> str:
     def percent(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.1f}%"
 
+    def drop(point: dict[str, Any]) -> str:
+        if point.get("permuted_copy_drop") is None:
+            return "-"
+        return cell(point["permuted_copy_drop"], point.get("permuted_copy_drop_se"))
+
     lines = [
         f"{'group':<28} {'seeds':>5}  {'SP':>20}  {'XP':>20}  "
         f"{'SP argmax-greedy':>20}  {'XP argmax-greedy':>20}  "
-        f"{'SP perfect':>10}  {'SP lost outright':>16}"
+        f"{'SP perfect':>10}  {'SP lost outright':>16}  {'permuted-copy drop':>20}"
     ]
     for p in points:
         lines.append(
@@ -317,7 +322,8 @@ def format_points(points: list[dict[str, Any]], failure: str | None) -> str:
             f"{cell(p['sp_greedy'], p['sp_greedy_se']):>20}  "
             f"{cell(p['xp_greedy'], p['xp_greedy_se']):>20}  "
             f"{percent(p.get('sp_perfect')):>10}  "
-            f"{percent(p.get(f'sp_{failure}')):>16}"
+            f"{percent(p.get(f'sp_{failure}')):>16}  "
+            f"{drop(p):>20}"
         )
     return "\n".join(lines)
 

@@ -501,6 +501,13 @@ def evaluate(
         if symmetry is not None:
             for name, values in symmetry["per_agent"].items():
                 point[name] = float(np.mean([values[k] for k in members]))
+            # The outcome-relevant figure, with its SE over the group's agents.
+            drops = [symmetry["per_agent"]["permuted_copy_drop"][k] for k in members]
+            point["permuted_copy_drop_se"] = (
+                float(np.std(drops, ddof=1) / np.sqrt(len(drops)))
+                if len(drops) > 1
+                else None
+            )
         points.append(point)
     results = {
         "kind": "crossplay",
@@ -556,32 +563,37 @@ def symmetry_measures(
         return None
     syms = sample_symmetries(env.symmetries, permutations, seed=seed)
 
-    def measure(agent: Params) -> tuple[jax.Array, jax.Array]:
+    def measure(agent: Params) -> tuple[jax.Array, jax.Array, jax.Array]:
         seats = games_play.seat_params(agent, env.num_players, share_parameters)
-        error = games_play.visited_equivariance_tv(
+        gap = games_play.visited_equivariance_tv(
             policy, seats, syms, env, key=key, num_games=num_games
         )
         scores = games_play.permuted_copy_scores(
             policy, seats, syms, env, key=key, num_games=num_games, greedy=False
         )
-        return error, scores.mean(-1)
+        return gap.tv, gap.argmax, scores.mean(-1)
 
     mesh = runs_mesh()  # one agent per device at a time
-    errors, copies = jax.jit(
-        lambda p: sharded_map(measure, p, mesh=mesh, batch_size=mesh.size)
-    )(agent_params)
-    errors, copies = np.asarray(errors), np.asarray(copies)  # [K, G]
+    errors, flips, copies = (
+        np.asarray(x)  # [K, G]
+        for x in jax.jit(
+            lambda p: sharded_map(measure, p, mesh=mesh, batch_size=mesh.size)
+        )(agent_params)
+    )
     per_agent = {
         "equivariance_error": errors[:, 1:].mean(-1),
         "equivariance_error_max": errors[:, 1:].max(-1),
+        "argmax_disagreement": flips[:, 1:].mean(-1),
         "permuted_self_play": copies[:, 0],
         "permuted_xp": copies[:, 1:].mean(-1),
+        "permuted_copy_drop": copies[:, 0] - copies[:, 1:].mean(-1),
     }
     summary = {
         "num_permutations": syms.size,
         "permutations": list(syms.names),
         "num_games": num_games,
         "equivariance_error": errors.tolist(),
+        "argmax_disagreement": flips.tolist(),
         "permuted_copy_scores": copies.tolist(),
     }
     return {"per_agent": per_agent, "summary": summary}

@@ -383,6 +383,13 @@ def permuted_copy_scores(
     return jax.lax.map(one, (jnp.asarray(syms.observation), jnp.asarray(syms.actions)))
 
 
+class VisitedGap(NamedTuple):
+    """An agent against its transformed copies on the decisions it visits."""
+
+    tv: jax.Array  # float32[G]: the mean total variation between the policies
+    argmax: jax.Array  # float32[G]: how often their argmax actions differ
+
+
 def visited_equivariance_tv(
     policy: Network,
     seat_params: Params,
@@ -391,17 +398,20 @@ def visited_equivariance_tv(
     *,
     key: jax.Array,
     num_games: int,
-) -> jax.Array:
+) -> VisitedGap:
     """How far an agent is from equivariance on the states it visits.
 
     The agent plays N games of self-play (stochastically). At every decision its
     policy pi(. | o_{1:t}) is compared with each transformed copy's
     `sigma^-1 o pi o sigma` (which sees every seat's whole history transformed,
     so recurrent memories are transformed too) by total variation,
-    TV = 1/2 sum_a |pi(a) - pi_sigma(a)|. Returns float32[G], the mean TV over
-    visited decisions for each of the G symmetries of `syms`; 0 for the
-    identity, and 0 for all of them exactly when the agent is equivariant on
-    the visited states.
+    TV = 1/2 sum_a |pi(a) - pi_sigma(a)|, and by whether their argmax actions
+    differ. Returns, for each of the G symmetries of `syms`, the mean TV and the
+    argmax-disagreement rate over visited decisions, float32[G] each; 0 for the
+    identity, and TV 0 for all of them exactly when the agent is equivariant on
+    the visited states. The TV mixes how stochastic the policy is with how
+    asymmetric: an agent with the same convention-free noise at every state has
+    a TV of that noise; the argmax rate counts only changed choices.
     """
     num_players = env.num_players
     observation, actions = identity_tables(env)
@@ -429,7 +439,11 @@ def visited_equivariance_tv(
         p = jnp.exp(masked_log_probs(mine.logits, mine.legal))
         q = jnp.exp(masked_log_probs(theirs.logits, mine.legal))
         tv = 0.5 * jnp.abs(p[None] - q).sum(-1)  # [G, N, D]
-        total = total + jnp.where(live[:, None], tv, 0.0).sum((-2, -1))
+        flips = jnp.argmax(masked_logits(mine.logits, mine.legal), -1) != jnp.argmax(
+            masked_logits(theirs.logits, mine.legal), -1
+        )
+        gaps = jnp.stack([tv, flips.astype(jnp.float32)], -1)  # [G, N, D, 2]
+        total = total + jnp.where(live[:, None, None], gaps, 0.0).sum((-3, -2))
         count = count + live.sum() * tv.shape[-1]
         step_key = jax.random.fold_in(act_key, t)
         action = choose(mine.logits, mine.legal, greedy=False, key=step_key)
@@ -459,8 +473,9 @@ def visited_equivariance_tv(
         copy_carry,
         jnp.ones(num_games, bool),
         jnp.ones(num_games, bool),
-        jnp.zeros(num_syms, jnp.float32),
+        jnp.zeros((num_syms, 2), jnp.float32),
         jnp.zeros((), jnp.int32),
     )
     *_, total, count = jax.lax.while_loop(running, body, loop)
-    return total / jnp.maximum(count, 1)
+    mean = total / jnp.maximum(count, 1)
+    return VisitedGap(mean[:, 0], mean[:, 1])

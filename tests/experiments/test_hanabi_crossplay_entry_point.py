@@ -90,6 +90,15 @@ def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
         lost = scores["lost_lives"][np.ix_(members, members)]
         assert point["sp_lost_lives"] == np.diagonal(lost).mean()
         assert point["permuted_xp"] is not None
+        assert point["permuted_copy_drop"] == pytest.approx(
+            point["permuted_self_play"] - point["permuted_xp"]
+        )
+        scores_of_copies = np.asarray(results["symmetry"]["permuted_copy_scores"])
+        drops = scores_of_copies[members, 0] - scores_of_copies[members, 1:].mean(-1)
+        assert point["permuted_copy_drop_se"] == pytest.approx(
+            drops.std(ddof=1) / np.sqrt(len(drops))
+        )
+        assert 0 <= point["argmax_disagreement"] <= 1
     assert results["symmetry"]["num_permutations"] == 2
     # Cross-play between the groups (the entropy coefficients): block means over
     # distinct agents; a group with itself is its XP.

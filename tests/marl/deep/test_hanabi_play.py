@@ -165,10 +165,11 @@ def test_permuted_copy_of_a_policy_that_never_hints_color_plays_exactly_like_it(
         )(seats, key)
         for row in scores[1:]:
             np.testing.assert_array_equal(np.asarray(row), np.asarray(scores[0]))
-    error = hp.visited_equivariance_tv(
+    gap = hp.visited_equivariance_tv(
         policy, seats, syms, environment(params), key=key, num_games=10
     )
-    np.testing.assert_allclose(np.asarray(error), 0.0, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(gap.tv), 0.0, atol=1e-7)
+    np.testing.assert_array_equal(np.asarray(gap.argmax), 0.0)
 
 
 def test_permuted_copy_equals_the_explicitly_permuted_policy():
@@ -205,12 +206,14 @@ def test_equivariance_error_sees_a_color_convention_and_only_where_it_matters():
     logits = preference(SMALL, 2 * SMALL.hand_size + 0, SMALL.hand_size) / 10.0
     seats = {"logits": jnp.asarray(np.stack([logits] * 2))}
     syms = hanabi.all_color_permutations(SMALL)  # identity, swap
-    error = np.asarray(
-        hp.visited_equivariance_tv(
-            policy, seats, syms, environment(SMALL), key=jax.random.key(4), num_games=32
-        )
+    gap = hp.visited_equivariance_tv(
+        policy, seats, syms, environment(SMALL), key=jax.random.key(4), num_games=32
     )
+    error, flips = np.asarray(gap.tv), np.asarray(gap.argmax)
     assert error[0] == 0.0 and error[1] > 0.05
+    # Its favourite move is "hint color 0" wherever that is legal: the swapped
+    # copy's is "hint color 1", so the argmax changes at every such decision.
+    assert flips[0] == 0.0 and flips[1] > 0.5
 
 
 @pytest.mark.slow
