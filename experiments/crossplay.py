@@ -43,8 +43,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import hashlib
-import json
 import pathlib
 import sys
 import time
@@ -55,6 +53,17 @@ import numpy as np
 
 from experiments.agents import CrossPlayError, load_agents, seat_policy
 from experiments.config import ArgumentParser, as_program, interruptible
+from experiments.evaluation import (
+    PARTIAL,
+    TARGET_SE_SHARE,
+    Progress,
+    load_partial,
+    observed_target,
+    partial_key,
+    save_partial,
+    say,
+    target_se,
+)
 from experiments.plots import PANEL, plot_crossplay_heatmap, plt, save_figure
 from experiments.results import (
     RESULTS_FILE,
@@ -73,7 +82,6 @@ from marl.deep.evaluate import (
     Sizing,
     evaluate,
     round_size,
-    worst_se,
 )
 from marl.fields import ConfigError
 from marl.files import OutputDirError, check_writable, locked
@@ -115,180 +123,6 @@ def refuse_smaller(out: pathlib.Path, games: int, symmetry_games: int) -> None:
             f"--symmetry-games {symmetry_games}; add --force to replace it, or "
             "--out elsewhere"
         )
-
-
-PROGRESS_SECONDS = 10.0
-"""At most this long between two progress lines while games are played."""
-
-TARGET_SE_SHARE = 0.005
-"""The default target standard error per pair, as a share of the game's
-maximum score (Hanabi-Full: 0.125 points)."""
-
-PARTIAL = "partial.npz"
-"""The games an interrupted evaluation played, beside its results."""
-
-
-def say(message: str) -> None:
-    """A progress line on stdout, at once."""
-    print(f"[crossplay {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
-
-
-class Progress:
-    """The entry point's side of `evaluate`: phase lines, a predicted time after
-    the first round (and the cap that fits --max-minutes), a progress line with
-    an ETA at least every PROGRESS_SECONDS."""
-
-    def __init__(self, args: Any, sizing: Sizing, rows: int, symmetry_rows: int):
-        self.args = args
-        self.sizing = sizing
-        self.rows = rows
-        self.symmetry_rows = symmetry_rows
-        self.started = time.time()
-        self.last = 0.0
-        self.round_seconds: float | None = None
-        self.previous: float | None = None  # when the last round ended
-        self.chosen_by = "games" if args.games else "target_se"
-
-    def phase(self, name: str) -> None:
-        self.previous = None
-        say(f"{name} ({_minutes(time.time() - self.started)} so far)")
-
-    def first_round(
-        self, compile_seconds: float, round_seconds: float, games: Games
-    ) -> Sizing:
-        """The prediction; with --max-minutes, the cap that fits; the default
-        target of a game without a maximum score, from these games."""
-        self.round_seconds = round_seconds
-        if self.sizing.target_se is None and self.args.games is None:
-            self.sizing = self.sizing._replace(target_se=observed_target(games))
-        per_game = round_seconds / self.sizing.round_games  # all rows, one game
-        symmetry = per_game * self.symmetry_rows / max(1, self.rows)
-        elapsed = time.time() - self.started
-
-        def total(games: int) -> float:
-            # both kinds, the second's compilation, the symmetry measures
-            return 2 * per_game * games + compile_seconds + symmetry
-
-        cap = self.sizing.max_games
-        if self.args.max_minutes is not None:
-            budget = 60 * self.args.max_minutes - elapsed - compile_seconds - symmetry
-            rounds = max(1, int(budget // (2 * round_seconds)))
-            fit = min(cap, rounds * self.sizing.round_games)
-            if fit < cap:
-                cap, self.chosen_by = fit, "max_minutes"
-        rounds_tenth = max(1, -(-cap // 10) // self.sizing.round_games)
-        smaller = rounds_tenth * self.sizing.round_games
-        stop = (
-            f"; stops earlier once every pair's SE is at most "
-            f"{self.sizing.target_se:.3g}"
-            if self.sizing.target_se is not None
-            else ""
-        )
-        say(
-            f"first round: {self.sizing.round_games} games x {self.rows} pairs in "
-            f"{round_seconds:.1f} s (compiled in {compile_seconds:.0f} s); "
-            f"{cap:,} games per pair would take about {_minutes(total(cap))} more"
-            + (
-                f" (--max-games {smaller:,} about {_minutes(total(smaller))})"
-                if smaller < cap
-                else ""
-            )
-            + stop
-            + (
-                f"; --max-minutes {self.args.max_minutes:g}: {cap:,} games"
-                if self.chosen_by == "max_minutes"
-                else ""
-            )
-        )
-        self.sizing = self.sizing._replace(max_games=cap)
-        return self.sizing
-
-    def report(self, kind: str, games: Games, cap: int) -> None:
-        now = time.time()
-        if self.previous is not None and self.round_seconds is None:
-            self.round_seconds = now - self.previous  # a resumed evaluation
-        self.previous = now
-        done = games.score.shape[-1]
-        if now - self.last < PROGRESS_SECONDS and done < cap:
-            return
-        self.last = now
-        left = ""
-        if self.round_seconds is not None and done < cap:
-            rounds = -(-(cap - done) // self.sizing.round_games)
-            left = f", ETA {_minutes(rounds * self.round_seconds)} at most"
-        se = worst_se(games.score)
-        target = self.sizing.target_se
-        aim = "" if target is None else f" (target {target:.3g})"
-        say(
-            f"{KIND_NAMES[kind]} games: {done:,}/{cap:,} per pair, largest pair SE "
-            f"{se:.3g}{aim}{left}"
-        )
-
-
-def target_se(args: Any, env: Any) -> float | None:
-    """--target-se, or the default share of the game's maximum score; None
-    with --games (exactly that many) and for a game without a maximum score
-    (`observed_target` sets it after the first round)."""
-    if args.games is not None:
-        return None
-    if args.target_se is not None:
-        return float(args.target_se)
-    if env.max_score is None:
-        return None
-    return TARGET_SE_SHARE * float(env.max_score)
-
-
-def observed_target(first: Games) -> float:
-    """The default target of a game without a maximum score (Overcooked): the
-    share of the largest score of the first round (of 1 if none scored)."""
-    return TARGET_SE_SHARE * max(1.0, float(np.abs(first.score).max()))
-
-
-def partial_key(agents: list[Any], args: Any, sizing: Sizing) -> str:
-    """What an interrupted evaluation must share with this one to be resumed:
-    the agents (runs, seeds, coefficients, checkpoints), the seed and the
-    round size."""
-    payload = {
-        "agents": [dataclasses.asdict(a) for a in agents],
-        "seed": args.seed,
-        "round_games": sizing.round_games,
-        "pairs_per_batch": args.pairs_per_batch,
-        "max_assignments": args.max_assignments,
-    }
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def save_partial(out: pathlib.Path, played: dict[str, Games], key: str) -> int:
-    """The games of an interrupted evaluation, for a rerun; returns the sampled
-    kind's games per pair."""
-    arrays: dict[str, np.ndarray] = {"key": np.asarray(key)}
-    for kind, games in played.items():
-        arrays[f"score{kind}"] = games.score
-        arrays[f"failed{kind}"] = games.failed
-    write_npz(out / PARTIAL, arrays)
-    first = played.get(KINDS[0])
-    return 0 if first is None else first.score.shape[-1]
-
-
-def load_partial(out: pathlib.Path, key: str) -> dict[str, Games] | None:
-    """The games an interrupted evaluation of the same agents and sizes left in
-    `out`, or None (none, another evaluation's, or unreadable: then ignored)."""
-    try:
-        with np.load(out / PARTIAL) as data:
-            if str(data["key"]) != key:
-                return None
-            return {
-                kind: Games(data[f"score{kind}"], data[f"failed{kind}"])
-                for kind in KINDS
-                if f"score{kind}" in data
-            }
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def default_out(paths: list[str], step: int | None = None) -> pathlib.Path:

@@ -2,8 +2,9 @@
 one row per run and tau (or entropy coefficient) with the settings that tell a
 sweep's runs apart, one summary row per run (tau*, the bound, the best values,
 annealing, Other-Play), the price of equivariance, and their text layout for a
-120-column screen with a legend. Pure functions of the loaded results; the entry
-point reads, prints and writes."""
+120-column screen with a legend; and the report of `python -m
+experiments.estimate` (`format_report`). Pure functions of the loaded results
+or plan; the entry points read, print and write."""
 
 from __future__ import annotations
 
@@ -340,4 +341,100 @@ def format_table(
     lines += [f"{tag} {settings}" for settings, tag in tags.items()]
     if legend:
         lines += ["", *textwrap.wrap(legend, 100)]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------ experiments.estimate
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} B"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+def format_report(plan: dict[str, Any]) -> str:
+    lines = []
+    for shape in plan["shapes"]:
+        members = [
+            k for k, j in enumerate(plan["jobs"]) if j["shape"] == shape["index"]
+        ]
+        lines.append(
+            f"shape {shape['index']} (jobs {', '.join(map(str, members))}): "
+            f"{shape['game']}, {shape['num_players']} players, {shape['network']}; "
+            f"{shape['seeds']} seeds x {shape['ent_coefs']} entropy coefficients = "
+            f"{shape['runs']} runs; {shape['num_envs']} games x {shape['num_steps']} "
+            f"steps per update; {shape['num_updates']:,} updates "
+            f"({shape['env_steps_per_run']:,} env steps per run)"
+        )
+        lines.append(
+            f"  state {_bytes(shape['state_bytes'])} "
+            f"(checkpoint {_bytes(shape['checkpoint_bytes_per_seed'])} per seed); "
+            f"chunk of {shape['log_every']} updates compiled in "
+            f"{shape['compile_seconds']:.1f} s for {shape['backend']} "
+            f"({shape['device']})"
+        )
+        memory = shape["memory"]
+        if memory is None:
+            lines.append("  device memory: not reported by this backend")
+        else:
+            lines.append(
+                f"  device memory of a chunk: {_bytes(memory['peak'])} "
+                f"(arguments {_bytes(memory['argument'])}, outputs "
+                f"{_bytes(memory['output'])}, temporaries {_bytes(memory['temp'])}, "
+                f"aliased {_bytes(memory.get('alias'))})"
+            )
+            limit = plan["device_memory_limit"]
+            if limit:
+                lines.append(
+                    f"  {100 * memory['peak'] / limit:.0f}% of this device's "
+                    f"{_bytes(limit)}"
+                )
+        measured = shape.get("measured")
+        if measured:
+            lines.append(
+                f"  measured: {measured['steps_per_second']:,.0f} env steps/s over "
+                f"the {shape['runs']} runs ({measured['chunks']} chunks of "
+                f"{measured['updates_per_chunk']} updates in "
+                f"{measured['seconds']:.1f} s, after an untimed one)"
+            )
+    lines.append(
+        f"{plan['num_jobs']} job{'s' if plan['num_jobs'] != 1 else ''}, "
+        f"{plan['env_steps']:,} env steps in all"
+    )
+    for k, job in enumerate(plan["jobs"]):
+        lines.append(
+            f"  job {k} ({job['name']}): {' '.join(job['overrides']) or '(defaults)'}"
+            f"; {job['env_steps']:,} env steps, {_duration(job['seconds'])}"
+        )
+        if job["updates_within"] is not None:
+            lines.append(
+                f"    in {plan['minutes']:g} min: {job['updates_within']:,} updates "
+                f"({job['env_steps_per_run_within']:,} env steps per run)"
+            )
+    if plan["wall_seconds"] is None:
+        lines.append(
+            "wall time: pass --measure (this machine) or --rate STEPS_PER_SECOND "
+            "(e.g. a run's steps_per_second on the target device)"
+        )
+    else:
+        source = "given rate" if plan["rate_source"] == "given" else "measured rate"
+        lines.append(
+            f"projected at the {source}: {_duration(plan['job_seconds_total'])} of "
+            f"job time; {_duration(plan['wall_seconds'])} of wall time with "
+            f"{plan['parallel']} job(s) at a time"
+        )
     return "\n".join(lines)
