@@ -219,6 +219,13 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
         "--symmetry-games", type=int, default=500, help="games per permutation"
     )
     parser.add_argument(
+        "--convention-games",
+        type=int,
+        default=500,
+        help="sampled self-play games per agent for its conditional action matrix "
+        "(0: none)",
+    )
+    parser.add_argument(
         "--max-assignments",
         type=int,
         default=1000,
@@ -250,8 +257,10 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
             value = getattr(args, name)
             if value is not None and value < 1:
                 raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be >= 1")
-        if args.symmetry_games < 0:
-            raise CrossPlayError(f"--symmetry-games={args.symmetry_games} must be >= 0")
+        for name in ("symmetry_games", "convention_games"):
+            if getattr(args, name) < 0:
+                value = getattr(args, name)
+                raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be >= 0")
         for name in ("target_se", "max_minutes"):
             value = getattr(args, name)
             if value is not None and not value > 0:
@@ -344,6 +353,7 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
                 report=progress.report,
                 first_round=None if resume else progress.first_round,
                 phase=progress.phase,
+                convention_games=args.convention_games,
             )
         except Interrupted as interrupted:
             out.mkdir(parents=True, exist_ok=True)

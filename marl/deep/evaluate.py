@@ -327,6 +327,7 @@ def evaluate(
     report: Report | None = None,
     first_round: Callable[[float, float, Games], Sizing] | None = None,
     phase: Callable[[str], None] | None = None,
+    convention_games: int = 0,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Every measurement of cross-play between K agents; returns the JSON-ready
     results and the score arrays.
@@ -350,7 +351,9 @@ def evaluate(
     "sampled games", ..., "symmetry measures"). `resume` holds games an
     interrupted evaluation played (`Interrupted.played`): a complete kind is not
     played again, the one in play goes on from its next round, and the result
-    equals an uninterrupted evaluation's."""
+    equals an uninterrupted evaluation's. With `convention_games`, each agent's
+    conditional action counts over that many sampled self-play games
+    (`conventions`)."""
     failure = env.failure or "failed"  # the arrays' name for games lost outright
     per_seat = not share_parameters
     key = jax.random.key(seed)
@@ -458,6 +461,16 @@ def evaluate(
             num_games=symmetry_games,
             seed=seed,
         )
+        if convention_games >= 1:
+            tell("conditional action matrices")
+            counts = conventions(
+                agent_params,
+                env,
+                policy,
+                share_parameters=share_parameters,
+                key=jax.random.fold_in(key, 3),
+                num_games=convention_games,
+            )
     except KeyboardInterrupt:
         raise Interrupted(played) from None
     points = []
@@ -538,10 +551,49 @@ def evaluate(
         "groups": groups,
         **matrices,
         "symmetry": None if symmetry is None else symmetry["summary"],
+        "conventions": (
+            None
+            if convention_games < 1
+            else {
+                "num_games": convention_games,
+                "counts": counts.tolist(),
+                "what": "per agent [A][A]: in its sampled self-play, how often a "
+                "seat chose action a and the partner deciding next chose b",
+            }
+        ),
     }
     if env.failure is None:  # a game that cannot be lost: nothing to keep
         arrays = {k: v for k, v in arrays.items() if "failed" not in k}
     return results, arrays
+
+
+def conventions(
+    agent_params: Params,
+    env: Environment,
+    policy: Network,
+    *,
+    share_parameters: bool,
+    key: jax.Array,
+    num_games: int,
+) -> np.ndarray:
+    """Each agent's conditional action counts float[K, A, A] over `num_games`
+    sampled self-play games (`marl.deep.play.action_transitions`): normalized
+    by rows, P(partner's next action | my action), the convention matrix."""
+
+    def measure(agent: Params) -> jax.Array:
+        seats = games_play.identity_seats(
+            games_play.seat_params(agent, env.num_players, share_parameters), env
+        )
+        return games_play.action_transitions(
+            policy, seats, env, key=key, num_games=num_games
+        )
+
+    mesh = runs_mesh()  # one agent per device at a time
+    return np.asarray(
+        jax.jit(lambda p: sharded_map(measure, p, mesh=mesh, batch_size=mesh.size))(
+            agent_params
+        )
+    )
 
 
 def symmetry_measures(

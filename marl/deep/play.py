@@ -199,17 +199,70 @@ def play_outcome(
     environment's chance use keys split off it. A finished game stays finished
     while the others go on; no game runs past `env.max_steps`.
     """
+    outcome, _ = _play_games(
+        policy, seats, env, key=key, num_games=num_games, greedy=greedy, track=False
+    )
+    return outcome
+
+
+def action_transitions(
+    policy: Network,
+    seats: Seats,
+    env: Environment,
+    *,
+    key: jax.Array,
+    num_games: int,
+    greedy: bool = False,
+) -> jax.Array:
+    """The conditional action counts of N games (`play_outcome`'s, the same
+    games): float32[A, A], entry (a, b) the number of times a seat chose `a` and
+    the partner deciding next chose `b` at the following step (turn-based games:
+    the next decision; simultaneous ones: every other seat's decision at the next
+    step). Normalized by rows, P(partner's next action | my action), the
+    figure conventions are shown with in Hanabi (Hu et al. 2020, Other-Play)."""
+    _, counts = _play_games(
+        policy, seats, env, key=key, num_games=num_games, greedy=greedy, track=True
+    )
+    return counts
+
+
+def _play_games(
+    policy: Network,
+    seats: Seats,
+    env: Environment,
+    *,
+    key: jax.Array,
+    num_games: int,
+    greedy: bool,
+    track: bool,
+) -> tuple[Outcome, jax.Array]:
+    """The one loop of `play_outcome` and `action_transitions` (with `track`,
+    it also counts consecutive decisions; without, the counts stay zero and
+    cost nothing)."""
     games, act_key = deal(env, key=key, num_games=num_games)
     carry = policy.initial_carry(num_games)
     live = jnp.ones(num_games, bool)
     first = jnp.ones(num_games, bool)
     outcome = Outcome(jnp.zeros(num_games, jnp.float32), jnp.zeros(num_games, bool))
+    num_actions = env.num_actions
+    deciding = jax.eval_shape(env.actors, jax.tree.map(lambda x: x[0], games)).shape
+    pairs = (
+        jnp.ones((1, 1)) if deciding[0] == 1 else 1.0 - jnp.eye(deciding[0])
+    )  # [D, D]: which slot's next decision answers which slot's
+    counts = jnp.zeros((num_actions, num_actions), jnp.float32)
+    previous = jnp.full((num_games, deciding[0]), -1, jnp.int32)
 
     def body(loop: tuple) -> tuple:
-        t, games, carry, first, live, outcome = loop
+        t, games, carry, first, live, outcome, counts, previous = loop
         decision = decide(policy, seats, env, games, carry, first)
         step_key = jax.random.fold_in(act_key, t)
         action = choose(decision.logits, decision.legal, greedy=greedy, key=step_key)
+        if track:
+            valid = (live & (previous[:, 0] >= 0)).astype(jnp.float32)
+            mine = jax.nn.one_hot(previous, num_actions)  # [N, D, A]; -1: zeros
+            theirs = jax.nn.one_hot(action, num_actions)
+            counts = counts + jnp.einsum("n,de,nda,neb->ab", valid, pairs, mine, theirs)
+            previous = jnp.where(live[:, None], action, previous)
         games, reward, done = _step_games(
             env, games, action, live, jax.random.fold_in(step_key, 1)
         )
@@ -218,14 +271,33 @@ def play_outcome(
             outcome.failed | (live & jax.vmap(env.failed)(games)),
         )
         live = live & ~done
-        return t + 1, games, decision.carry, jnp.zeros_like(first), live, outcome
+        return (
+            t + 1,
+            games,
+            decision.carry,
+            jnp.zeros_like(first),
+            live,
+            outcome,
+            counts,
+            previous,
+        )
 
     def running(loop: tuple) -> jax.Array:
-        t, *_, live, _ = loop
+        t, *_, live, _, _, _ = loop
         return live.any() & (t < env.max_steps)
 
-    loop = (jnp.zeros((), jnp.int32), games, carry, first, live, outcome)
-    return jax.lax.while_loop(running, body, loop)[-1]
+    loop = (
+        jnp.zeros((), jnp.int32),
+        games,
+        carry,
+        first,
+        live,
+        outcome,
+        counts,
+        previous,
+    )
+    *_, outcome, counts, _ = jax.lax.while_loop(running, body, loop)
+    return outcome, counts
 
 
 def play(

@@ -100,6 +100,13 @@ def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
         )
         assert 0 <= point["argmax_disagreement"] <= 1
     assert results["symmetry"]["num_permutations"] == 2
+    # Every agent's conditional action counts from its 500 sampled self-play
+    # games over the game's 11 action ids: every game has several moves that
+    # answer the partner's last one.
+    conventions = results["conventions"]
+    counts = np.asarray(conventions["counts"])
+    assert conventions["num_games"] == 500 and counts.shape == (8, 11, 11)
+    assert (counts.sum((1, 2)) > 500).all() and (counts >= 0).all()
     # Cross-play between the groups (the entropy coefficients): block means over
     # distinct agents; a group with itself is its XP.
     matrix = np.asarray(results["matrix"])
@@ -234,6 +241,7 @@ def test_crossplay_errors_are_one_line(sweep, tmp_path, capsys):
         (["--target-se", "0"], "--target-se=0.0 must be > 0"),
         (["--max-minutes", "-1"], "--max-minutes=-1.0 must be > 0"),
         (["--round-games", "0"], "--round-games=0 must be >= 1"),
+        (["--convention-games", "-1"], "--convention-games=-1 must be >= 0"),
         (["--games", "4", "--target-se", "0.1"], "drop --target-se"),
         (["--step", "1"], "no checkpoint of update 1 for every seed (updates kept"),
     ):

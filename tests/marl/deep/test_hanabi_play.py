@@ -69,9 +69,10 @@ def identity_seats(params, logits):
     )
 
 
-def python_outcomes(params, logits, *, key, num_games):
+def python_outcomes(params, logits, *, key, num_games, transitions=None):
     """The same games played greedily one move at a time in Python: scores, and
-    whether each ended with no life token left."""
+    whether each ended with no life token left; with `transitions` (an [A, A]
+    array), every pair of consecutive moves counted into it."""
     deal_key, _ = jax.random.split(key)
     reset = jax.jit(hanabi.reset, static_argnums=1)
     legal_actions = jax.jit(hanabi.legal_actions, static_argnums=1)
@@ -79,16 +80,41 @@ def python_outcomes(params, logits, *, key, num_games):
     scores, lost = [], []
     for game_key in jax.random.split(deal_key, num_games):
         state = reset(game_key, params)
-        total, done = 0, False
+        total, done, previous = 0, False, None
         while not done:
             legal = np.asarray(legal_actions(state, params))
             mine = logits[int(state.current_player)]
             action = int(np.argmax(np.where(legal, mine, -np.inf)))
+            if transitions is not None and previous is not None:
+                transitions[previous, action] += 1
             state, reward, done = step(state, action, params)
             total += int(reward)
+            previous = action
         scores.append(total)
         lost.append(int(state.life_tokens) == 0)
     return np.asarray(scores, np.float32), np.asarray(lost)
+
+
+def test_action_transitions_count_the_consecutive_moves_of_the_same_games():
+    """`action_transitions` plays `play_outcome`'s games and counts (my move,
+    the partner's next move): the same counts as a Python loop over the deals;
+    and `play_outcome` is unchanged by the counting sharing its loop."""
+    policy = constant_policy(SMALL)
+    key = jax.random.key(5)
+    logits = [hint_color(SMALL, 0), discard_slot(SMALL)]
+    seats = identity_seats(SMALL, logits)
+    env = environment(SMALL)
+    got = jax.jit(
+        lambda s, k: hp.action_transitions(
+            policy, s, env, key=k, num_games=10, greedy=True
+        )
+    )(seats, key)
+    want = np.zeros((SMALL.num_actions, SMALL.num_actions))
+    scores, _ = python_outcomes(SMALL, logits, key=key, num_games=10, transitions=want)
+    np.testing.assert_array_equal(np.asarray(got), want)
+    assert want.sum() > 10 and want[2 * SMALL.hand_size, 0] > 0  # hint, discard
+    played = hp.play(policy, seats, env, key=key, num_games=10, greedy=True)
+    np.testing.assert_array_equal(np.asarray(played), scores)
 
 
 def python_scores(params, logits, *, key, num_games):
