@@ -148,6 +148,7 @@ def format_points(points: list[dict[str, Any]], failure: str | None) -> str:
         f"{'group':<28} {'seeds':>5}  {'SP':>20}  {'XP':>20}  "
         f"{'SP argmax-greedy':>20}  {'XP argmax-greedy':>20}  "
         f"{'SP perfect':>10}  {'SP lost outright':>16}  {'permuted-copy drop':>20}"
+        f"  {'conventions':>11}"
     ]
     for p in points:
         lines.append(
@@ -157,7 +158,7 @@ def format_points(points: list[dict[str, Any]], failure: str | None) -> str:
             f"{cell(p['xp_greedy'], p['xp_greedy_se']):>20}  "
             f"{percent(p.get('sp_perfect')):>10}  "
             f"{percent(p.get(f'sp_{failure}')):>16}  "
-            f"{drop(p):>20}"
+            f"{drop(p):>20}  {p.get('num_conventions', '-'):>11}"
         )
     return "\n".join(lines)
 
@@ -226,6 +227,13 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
         "(0: none)",
     )
     parser.add_argument(
+        "--convention-tol",
+        type=float,
+        default=0.1,
+        help="agents whose aligned convention matrices are closer than this hold "
+        "one convention",
+    )
+    parser.add_argument(
         "--max-assignments",
         type=int,
         default=1000,
@@ -261,7 +269,7 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
             if getattr(args, name) < 0:
                 value = getattr(args, name)
                 raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be >= 0")
-        for name in ("target_se", "max_minutes"):
+        for name in ("target_se", "max_minutes", "convention_tol"):
             value = getattr(args, name)
             if value is not None and not value > 0:
                 raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be > 0")
@@ -354,6 +362,7 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
                 first_round=None if resume else progress.first_round,
                 phase=progress.phase,
                 convention_games=args.convention_games,
+                convention_tol=args.convention_tol,
             )
         except Interrupted as interrupted:
             out.mkdir(parents=True, exist_ok=True)

@@ -440,6 +440,9 @@ def crossplay_rows(results: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "equivariance_error",
                 "permuted_self_play",
                 "permuted_xp",
+                "permuted_copy_drop_se",
+                "argmax_disagreement",
+                "num_conventions",
             )
         }
         if row["permuted_self_play"] is not None and row["permuted_xp"] is not None:

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from games.envs.contract import Environment, Symmetries
+from marl.deep import conventions as conventions_of
 from marl.deep import play as games_play
 from marl.deep.networks import Network, Params
 from marl.fields import ConfigError
@@ -31,6 +32,10 @@ KINDS = ("", "_greedy")
 """Policy kinds: the trained (sampled) policy and its greedification."""
 
 KIND_NAMES = {"": "sampled", "_greedy": "greedy"}
+
+MAX_ALIGNMENTS = 720
+"""Convention matrices are aligned over all of the game's symmetries up to this
+many (Hanabi-Full's 120 color permutations), else over a seeded sample."""
 
 MIN_GAMES_FOR_SE = 30
 """A kind stops at its target standard error only once every row has played at
@@ -328,6 +333,7 @@ def evaluate(
     first_round: Callable[[float, float, Games], Sizing] | None = None,
     phase: Callable[[str], None] | None = None,
     convention_games: int = 0,
+    convention_tol: float = 0.1,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Every measurement of cross-play between K agents; returns the JSON-ready
     results and the score arrays.
@@ -353,7 +359,10 @@ def evaluate(
     played again, the one in play goes on from its next round, and the result
     equals an uninterrupted evaluation's. With `convention_games`, each agent's
     conditional action counts over that many sampled self-play games
-    (`conventions`)."""
+    (`conventions`), the distances between agents' matrices, raw and aligned
+    over the game's symmetries, and per group the conventions its agents hold
+    (`marl.deep.conventions`, agents closer than `convention_tol` aligned are
+    one convention)."""
     failure = env.failure or "failed"  # the arrays' name for games lost outright
     per_seat = not share_parameters
     key = jax.random.key(seed)
@@ -473,6 +482,15 @@ def evaluate(
             )
     except KeyboardInterrupt:
         raise Interrupted(played) from None
+    matched = None
+    if convention_games >= 1:
+        renamings = sample_symmetries(env.symmetries, MAX_ALIGNMENTS, seed=seed)
+        matched = {
+            "distance": conventions_of.distances(counts),
+            "aligned_distance": conventions_of.distances(
+                counts, np.asarray(renamings.actions)
+            ),
+        }
     points = []
     offset = 0
     for group in groups:
@@ -483,6 +501,16 @@ def evaluate(
             "num_seeds": len(members),
             "agents": members,
         }
+        if matched is not None:
+            for name, key_name in (("aligned_distance", ""), ("distance", "_raw")):
+                block = matched[name][np.ix_(members, members)]
+                labels = conventions_of.clusters(block, convention_tol)
+                point[f"num_conventions{key_name}"] = max(labels) + 1
+                point[f"conventions{key_name}"] = labels
+                off = ~np.eye(len(members), dtype=bool)
+                point[f"convention_distance{key_name}"] = (
+                    float(block[off].mean()) if off.any() else None
+                )
         for kind in KINDS:
             summary = {
                 **summarize(arrays[f"scores{kind}"], members),
@@ -559,6 +587,8 @@ def evaluate(
                 "counts": counts.tolist(),
                 "what": "per agent [A][A]: in its sampled self-play, how often a "
                 "seat chose action a and the partner deciding next chose b",
+                "tolerance": convention_tol,
+                **{name: value.tolist() for name, value in (matched or {}).items()},
             }
         ),
     }

@@ -107,6 +107,15 @@ def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
     counts = np.asarray(conventions["counts"])
     assert conventions["num_games"] == 500 and counts.shape == (8, 11, 11)
     assert (counts.sum((1, 2)) > 500).all() and (counts >= 0).all()
+    raw = np.asarray(conventions["distance"])
+    aligned = np.asarray(conventions["aligned_distance"])
+    assert raw.shape == aligned.shape == (8, 8)
+    np.testing.assert_array_equal(raw, raw.T)
+    assert (aligned <= raw + 1e-12).all() and (np.diag(aligned) == 0).all()
+    for point in points:
+        labels = point["conventions"]
+        assert len(labels) == 4 and point["num_conventions"] == max(labels) + 1
+        assert point["num_conventions"] <= point["num_conventions_raw"] <= 4
     # Cross-play between the groups (the entropy coefficients): block means over
     # distinct agents; a group with itself is its XP.
     matrix = np.asarray(results["matrix"])
@@ -242,6 +251,7 @@ def test_crossplay_errors_are_one_line(sweep, tmp_path, capsys):
         (["--max-minutes", "-1"], "--max-minutes=-1.0 must be > 0"),
         (["--round-games", "0"], "--round-games=0 must be >= 1"),
         (["--convention-games", "-1"], "--convention-games=-1 must be >= 0"),
+        (["--convention-tol", "0"], "--convention-tol=0.0 must be > 0"),
         (["--games", "4", "--target-se", "0.1"], "drop --target-se"),
         (["--step", "1"], "no checkpoint of update 1 for every seed (updates kept"),
     ):

@@ -1,0 +1,88 @@
+"""What trained agents' conventions are, compared: conditional action matrices
+P(partner's next action | my action) from counts of consecutive decisions
+(`marl.deep.play.action_transitions`), a distance between two agents' matrices,
+the same distance up to a symmetry of the game (Hanabi: a color permutation),
+and agents grouped into conventions by it.
+
+The distance between agents i and j is the total variation between their
+conditional rows, weighted by how often the agents take each action:
+
+    d(i, j) = sum_a (w_i(a) + w_j(a)) / 2 * TV(P_i(. | a), P_j(. | a)),
+
+w(a) the share of an agent's decisions that were a; a row that only one of the
+two agents ever reaches counts as TV 1 (one answers it, the other never takes
+it). d is 0 for agents whose answers agree wherever they act, at most 1. The
+aligned distance is the smallest d(i, sigma(j)) over the symmetries sigma of the
+game, sigma(j) the agent j with its actions renamed: two agents that hold the
+same convention up to the colors they use are 0 apart.
+
+Shapes: K agents, A actions, G symmetries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def conditional(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows normalized and row weights of counts float[..., A, A]: the
+    conditional matrix P(b | a) (rows never reached are 0) and w(a), the share
+    of the counted decisions that were a."""
+    rows = counts.sum(-1, keepdims=True)
+    probs = np.where(rows > 0, counts / np.maximum(rows, 1e-30), 0.0)
+    total = rows.sum(-2, keepdims=True)
+    weights = (rows / np.maximum(total, 1e-30))[..., 0]
+    return probs, weights
+
+
+def distance(first: np.ndarray, second: np.ndarray) -> float:
+    """d between two agents' counts float[A, A] (module docstring)."""
+    p, w = conditional(first)
+    q, v = conditional(second)
+    seen_p, seen_q = w > 0, v > 0
+    tv = 0.5 * np.abs(p - q).sum(-1)
+    tv = np.where(seen_p & seen_q, tv, np.where(seen_p | seen_q, 1.0, 0.0))
+    return float(((w + v) / 2 * tv).sum())
+
+
+def renamed(counts: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """An agent's counts float[A, A] with its actions renamed by a symmetry:
+    entry (a, b) becomes the count of (actions[a], actions[b])."""
+    return counts[np.ix_(actions, actions)]
+
+
+def distances(counts: np.ndarray, actions: np.ndarray | None = None) -> np.ndarray:
+    """float[K, K] of d between every two agents' counts float[K, A, A]; with
+    `actions` int[G, A] (the symmetries' action renamings, the identity among
+    them), the aligned distance: the least d(i, sigma(j)) over them."""
+    tables = np.arange(counts.shape[-1])[None] if actions is None else actions
+    size = counts.shape[0]
+    out = np.zeros((size, size))
+    for i in range(size):
+        for j in range(size):
+            if i != j:
+                out[i, j] = min(
+                    distance(counts[i], renamed(counts[j], table)) for table in tables
+                )
+    return np.minimum(out, out.T)  # the least over sigma and its inverse
+
+
+def clusters(between: np.ndarray, tolerance: float) -> list[int]:
+    """Agents grouped into conventions: the connected components of "d <
+    tolerance" (single linkage) over float[K, K]; a label per agent, the
+    labels numbered by first appearance."""
+    size = between.shape[0]
+    labels = [-1] * size
+    count = 0
+    for start in range(size):
+        if labels[start] >= 0:
+            continue
+        labels[start], stack = count, [start]
+        while stack:
+            i = stack.pop()
+            for j in range(size):
+                if labels[j] < 0 and between[i, j] < tolerance:
+                    labels[j] = count
+                    stack.append(j)
+        count += 1
+    return labels
