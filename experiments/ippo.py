@@ -197,6 +197,11 @@ def train(
         config.ippo.batch_size,
     )
     done = saved = start
+    log.info(
+        "%s: compiling the training chunk, then %d updates per line",
+        config.name,
+        config.log_every,
+    )
     try:
         for index, end in enumerate(chunk_ends(start, total, config.log_every)):
             began = time.time()

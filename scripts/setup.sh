@@ -7,12 +7,16 @@ cd "$(dirname "$0")/.."
 export CMAKE_POLICY_VERSION_MINIMUM=3.5
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $("$PYTHON" --version 2>&1)"
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
+  echo "setup: installing the project and its dependencies into .venv" \
+    "(a few minutes the first time: JAX, hydra, HLE built from source)"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".[dev]"
+  echo "setup: done"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
