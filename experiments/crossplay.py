@@ -390,10 +390,22 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
         "warnings": warnings,
     }
     results["metadata"] = {**run_metadata(), "seconds": round(time.time() - started)}
+    (out / PARTIAL).unlink(missing_ok=True)  # the evaluation is whole now
+    if not args.force:
+        # An evaluation sized by its SE may stop below an earlier, larger one in
+        # `out`: both are kept, this one beside it.
+        try:
+            refuse_smaller(out, results["num_games"], args.symmetry_games)
+        except CrossPlayError:
+            out = out / f"smaller_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+            print(
+                f"{out.parent / RESULTS_FILE} holds a larger evaluation: kept; "
+                f"this one ({results['num_games']:,} games per pair) goes to {out}",
+                file=sys.stderr,
+            )
     write_json(out / RESULTS_FILE, results)
     write_npz(out / "scores.npz", arrays)
     save_heatmaps(results, out / "crossplay.png")
-    (out / PARTIAL).unlink(missing_ok=True)  # the evaluation is whole now
     print(format_points(results["points"], results["failure"]))
     played = results["games"]
     print(

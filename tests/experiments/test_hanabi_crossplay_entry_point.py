@@ -212,6 +212,14 @@ def test_crossplay_sizes_itself_reports_progress_and_resumes_after_ctrl_c(
     results = json.loads((quick / "results.json").read_text())
     assert results["games"]["sampled"]["stopped_by"] == "target_se"
     assert results["num_games"] == 32  # 4 rounds: the fewest for an SE stop
+    # Stopping below an earlier, larger evaluation in the same directory keeps
+    # that one and puts this one beside it.
+    capsys.readouterr()
+    assert crossplay.main([*common, "--target-se", "50", "--out", str(whole)]) == 0
+    assert "holds a larger evaluation: kept" in capsys.readouterr().err
+    assert json.loads((whole / "results.json").read_text())["num_games"] == 40
+    (beside,) = whole.glob("smaller_*/results.json")
+    assert json.loads(beside.read_text())["num_games"] == 32
     capsys.readouterr()
     timed = tmp_path / "timed"
     argv = [*common, "--max-games", "100000", "--max-minutes", "0.01"]
