@@ -74,15 +74,8 @@ from experiments.results import (
     write_npz,
 )
 from marl.deep.checkpoint import CheckpointError
-from marl.deep.evaluate import (
-    KIND_NAMES,
-    KINDS,
-    Games,
-    Interrupted,
-    Sizing,
-    evaluate,
-    round_size,
-)
+from marl.deep.evaluate import KIND_NAMES, KINDS, evaluate
+from marl.deep.rounds import Games, Interrupted, Sizing, round_size
 from marl.fields import ConfigError
 from marl.files import OutputDirError, check_writable, locked
 

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from experiments.results import write_npz
-from marl.deep.evaluate import KIND_NAMES, KINDS, Games, Sizing, worst_se
+from marl.deep.evaluate import KIND_NAMES, KINDS
+from marl.deep.rounds import Games, Sizing, worst_se
 
 PROGRESS_SECONDS = 10.0
 """At most this long between two progress lines while games are played."""

@@ -7,6 +7,8 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
+from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 """The checkout's root."""
@@ -38,6 +40,31 @@ def run_python(code: str, env: dict[str, str] | None = None) -> str:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
+
+
+def start_until(
+    module: str, args: list[str], marker: str, timeout: float = 240, **popen: Any
+) -> tuple[subprocess.Popen[str], str]:
+    """Starts `python -m module args` at the checkout's root and reads its
+    stdout until a line contains `marker` (the run is then past its compilation,
+    in its work); returns the running process and the lines read, asserting the
+    marker came."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+    assert process.stdout is not None
+    lines = []
+    deadline = time.time() + timeout
+    for line in process.stdout:
+        lines.append(line)
+        if marker in line or time.time() > deadline:
+            break
+    assert lines and marker in lines[-1], "".join(lines)[-2000:]
+    return process, "".join(lines)
 
 
 def small_horizon(name: str) -> int | None:

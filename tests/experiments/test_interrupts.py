@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests import ROOT
+from tests import ROOT, start_until
 
 
 def interrupt_when(
@@ -26,26 +26,18 @@ def interrupt_when(
     """Runs `python -m module args`, sends `signum` (SIGINT) once a stdout line
     contains `marker` (the run is then past its compilation, in its work), and
     returns (exit status, stdout, stderr)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
+    process, lines = start_until(
+        module,
+        args,
+        marker,
+        timeout,
         stderr=subprocess.PIPE,
-        text=True,
         # A child of a non-interactive shell may inherit SIGINT ignored.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    assert process.stdout is not None
-    lines = []
-    deadline = time.time() + timeout
-    for line in process.stdout:
-        lines.append(line)
-        if marker in line or time.time() > deadline:
-            break
-    assert marker in lines[-1], "".join(lines)[-2000:]
     process.send_signal(signum)
     rest, err = process.communicate(timeout=120)
-    return process.returncode, "".join(lines) + rest, err
+    return process.returncode, lines + rest, err
 
 
 def assert_one_line(status: int, err: str, run_dir: pathlib.Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from experiments.results import rerun_command, write_json, write_npz
 from marl.deep.checkpoint import save_checkpoint
-from tests import ROOT
+from tests import ROOT, start_until
 from tests.tiny_runs import TINY
 
 
@@ -168,27 +168,13 @@ def test_a_second_run_into_a_directory_being_written_is_refused(tmp_path):
         "learner.max_steps=100000",
         "learner.window=50",
     ]
-    first = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "experiments.tabular",
-            *long,
-            f"hydra.run.dir={run_dir}",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
+    first, _ = start_until(
+        "experiments.tabular",
+        [*long, f"hydra.run.dir={run_dir}"],
+        "seeds certified",
         stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
-        assert first.stdout is not None
-        lines = []
-        for line in first.stdout:
-            lines.append(line)
-            if "seeds certified" in line:
-                break
-        assert "seeds certified" in lines[-1], "".join(lines)[-2000:]
         second = subprocess.run(
             [
                 sys.executable,

@@ -1,4 +1,4 @@
-"""marl.deep.evaluate's rounds of games: the cap, the target standard error, the
+"""marl.deep.rounds: rounds of games: the cap, the target standard error, the
 round keys, and a Ctrl-C that keeps the rounds already played (with fake rounds
 of known scores; the entry point's test plays real ones)."""
 
@@ -8,8 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from marl.deep import evaluate
-from marl.deep.evaluate import Games, Interrupted, Sizing, play_rounds
+from marl.deep import rounds
+from marl.deep.rounds import Games, Interrupted, Sizing, play_rounds
 
 
 def fake_rounds(rows: int, size: int, spread: float = 1.0):
@@ -41,10 +41,10 @@ def test_rounds_stop_at_the_target_se_once_every_row_reaches_it():
         run_round, Sizing(round_games=10, max_games=10_000, target_se=0.2)
     )
     n = games.score.shape[-1]
-    assert why == "target_se" and evaluate.worst_se(games.score) <= 0.2
+    assert why == "target_se" and rounds.worst_se(games.score) <= 0.2
     assert n % 10 == 0 and 10 * len(calls) == n
     # One round fewer was not enough.
-    assert evaluate.worst_se(games.score[:, : n - 10]) > 0.2
+    assert rounds.worst_se(games.score[:, : n - 10]) > 0.2
     # No spread at all: stops once the minimum number of games is reached.
     run_round, calls = fake_rounds(4, 10, spread=0.0)
     games, why = play_rounds(
@@ -76,13 +76,13 @@ def test_an_interrupted_loop_keeps_whole_rounds_and_resumes_to_the_same_games():
 
 def test_round_keys_and_sizes():
     key = jax.random.key(5)
-    assert evaluate.round_key(key, 0) is key  # one round: the program of before
-    keys = [jax.random.key_data(evaluate.round_key(key, i)) for i in range(4)]
+    assert rounds.round_key(key, 0) is key  # one round: the program of before
+    keys = [jax.random.key_data(rounds.round_key(key, i)) for i in range(4)]
     symmetry = jax.random.key_data(jax.random.fold_in(key, 1))
     flat = {tuple(np.asarray(k).tolist()) for k in [*keys, symmetry]}
     assert len(flat) == 5  # distinct deals, and none the symmetry measures'
-    assert evaluate.round_size(16, 100, 5000, "cpu") == 1250
-    assert evaluate.round_size(16, 100, 300, "cpu") == 300  # the cap
-    assert evaluate.round_size(10_000, 400, 5000, "cpu") == 8  # at least 8
-    assert evaluate.round_size(10_000, 400, 4, "cpu") == 4
-    assert evaluate.worst_se(np.zeros((2, 1))) == float("inf")
+    assert rounds.round_size(16, 100, 5000, "cpu") == 1250
+    assert rounds.round_size(16, 100, 300, "cpu") == 300  # the cap
+    assert rounds.round_size(10_000, 400, 5000, "cpu") == 8  # at least 8
+    assert rounds.round_size(10_000, 400, 4, "cpu") == 4
+    assert rounds.worst_se(np.zeros((2, 1))) == float("inf")
