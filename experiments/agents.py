@@ -17,22 +17,19 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import OmegaConf
 
-from experiments.config import to_config
 from experiments.ippo_runs import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     IPPORunConfig,
     load_latest,
+    read_run_config,
     trainer_of,
-    upgrade,
 )
 from games.envs.contract import Environment
 from marl.deep.checkpoint import ForeignCheckpointError
 from marl.deep.ippo import IPPOConfig, make_policy_for
 from marl.deep.networks import Network, Params
-from marl.fields import ConfigError
 
 ARCHITECTURE_FIELDS = ("network", "hidden_sizes", "gru_size", "share_parameters")
 """IPPOConfig fields that fix the parameters' shapes: agents must share them."""
@@ -64,16 +61,6 @@ def find_runs(paths: list[str]) -> list[pathlib.Path]:
             if checkpoints.is_dir() and (checkpoints.parent / CONFIG_FILE).is_file():
                 runs.add(checkpoints.parent)
     return sorted(runs)
-
-
-def load_config(run_dir: pathlib.Path) -> IPPORunConfig:
-    try:
-        return to_config(upgrade(OmegaConf.load(run_dir / CONFIG_FILE)), IPPORunConfig)
-    except ConfigError:
-        raise
-    except Exception as error:  # omegaconf's many validation errors
-        first = str(error).strip().splitlines()[0]
-        raise CrossPlayError(f"{run_dir / CONFIG_FILE}: {first}") from None
 
 
 def load_run(
@@ -135,7 +122,7 @@ def load_agents(
             f"no IPPO run (config.yaml beside {CHECKPOINT_DIR}/) under "
             + " ".join(paths)
         )
-    configs = [load_config(run) for run in runs]
+    configs = [read_run_config(run) for run in runs]
     reference = configs[0]
     game = played(reference)
     for run, config in zip(runs, configs, strict=True):

@@ -40,12 +40,11 @@ from experiments.agents import (
     CrossPlayError,
     group_key,
     group_labels,
-    load_config,
     load_run,
     seat_policy,
 )
 from experiments.config import ArgumentParser, as_program, interruptible
-from experiments.ippo_runs import CONFIG_FILE, IPPORunConfig
+from experiments.ippo_runs import CONFIG_FILE, IPPORunConfig, read_run_config
 from experiments.results import format_estimate
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
@@ -87,7 +86,7 @@ def load_agent(
         raise HleCheckError(
             f"{run_dir} is not an IPPO run directory (no {CONFIG_FILE})"
         )
-    config = load_config(run_dir)
+    config = read_run_config(run_dir)
     if not 0 <= ent_index < len(config.coefs):
         raise HleCheckError(
             f"--ent-index {ent_index} is out of range: the run has "

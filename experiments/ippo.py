@@ -7,6 +7,8 @@ one jitted batch.
     python -m experiments.ippo seeds=8 ippo.total_timesteps=4096000
     python -m experiments.ippo --multirun preset=hanabi_paper_full   # GPU sweep
     python -m experiments.ippo resume=true hydra.run.dir=outputs/ippo/<run>
+    python -m experiments.ippo preset=hanabi_3c3r_cpu ent_coefs=[0.01] \
+        init_from=outputs/ippo/<run>@1200 init_coefs=[0.1]   # a switch control
     python -m experiments.ippo --multirun preset=hanabi_paper_full \
         hydra/launcher=slurm_gpu resume=auto hydra.sweep.dir=multirun/ippo/<name>
 
@@ -51,6 +53,7 @@ from experiments.ippo_runs import (
     TrainingDiverged,
     append_line,
     chunk_ends,
+    load_init,
     load_latest,
     read_metrics,
     save_all,
@@ -175,7 +178,18 @@ def train(
     if loaded is None:
         if config.resume:
             log.info("%s: no checkpoint in %s, starting afresh", config.name, root)
-        state, start = trainer.init(keys, len(config.coefs)), 0
+        if config.init_from is None:
+            state, start = trainer.init(keys, len(config.coefs)), 0
+        else:
+            template = jax.eval_shape(trainer.init, keys, len(config.coefs))
+            state, start = load_init(config, template)
+            log.info(
+                "%s: starting from update %d of %s (coefficients %s)",
+                config.name,
+                start,
+                config.init_from,
+                config.init_coefs or config.coefs,
+            )
         if writes_here():
             metrics_path.unlink(missing_ok=True)
         records: list[dict[str, Any]] = []

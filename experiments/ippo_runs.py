@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.config import writable
+from experiments.config import to_config, writable
 from games.envs.contract import (
     Environment,
     EnvironmentOptionError,
@@ -117,6 +117,16 @@ class IPPORunConfig:
     stop_after: int | None = None
     """End this invocation at the first chunk boundary at or after this many
     updates, with a checkpoint, as a time-limited job would; resume=true goes on."""
+    init_from: str | None = None
+    """Start from another run's agents instead of afresh: `<run dir>` (its latest
+    checkpoint common to every seed) or `<run dir>@<update>` (a milestone). The
+    source must match this run in everything but the entropy coefficients (same
+    environment, seeds, `ippo` and log_every), so training goes on from that
+    update on the same learning-rate schedule, each seed from its own state; only
+    the coefficient may change (the switch control of docs/ippo.md)."""
+    init_coefs: list[float] | None = None
+    """With init_from: the source's coefficient that each of ent_coefs starts
+    from, in order (null: the same coefficients as ent_coefs)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", dict(self.env))
@@ -153,8 +163,15 @@ class IPPORunConfig:
                 self.stop_after is None or self.stop_after >= 1,
                 "must be null or >= 1",
             ),
+            "init_coefs": (
+                self.init_coefs is None
+                or (self.init_from is not None and len(self.init_coefs) == len(coefs)),
+                "needs init_from and one source coefficient per entry of ent_coefs",
+            ),
         }
         check_fields(self, rules)
+        if self.init_from is not None:
+            init_source(self.init_from)  # one line naming a malformed value
 
     @property
     def coefs(self) -> list[float]:
@@ -203,6 +220,12 @@ class IPPORunConfig:
                 "seeds": self.seeds,
                 "ent_coefs": self.coefs,
                 "log_every": self.log_every,  # chunk boundaries: same programs
+                # only when set, so that older runs keep their hash
+                **(
+                    {"init_from": self.init_from, "init_coefs": self.init_coefs}
+                    if self.init_from is not None
+                    else {}
+                ),
             }
         )
 
@@ -416,6 +439,74 @@ def truncate_metrics(path: pathlib.Path, update: int) -> list[dict[str, Any]]:
     text = "".join(json.dumps(r) + "\n" for r in kept)
     atomic_write_bytes(path, text.encode())
     return kept
+
+
+def init_source(value: str) -> tuple[pathlib.Path, int | None]:
+    """`init_from`'s run directory and update (None: the latest)."""
+    path, at, step = value.rpartition("@") if "@" in value else (value, "", "")
+    if at and not step.isdigit():
+        raise ConfigError(
+            f"init_from={value}: expected <run dir> or <run dir>@<update>, "
+            f"'{step}' is not an update number"
+        )
+    return pathlib.Path(path), int(step) if step else None
+
+
+def read_run_config(run_dir: pathlib.Path) -> IPPORunConfig:
+    """The config of the IPPO run in `run_dir` (its config.yaml), or a one-line
+    ConfigError."""
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file (not an IPPO run directory)")
+    try:
+        return to_config(upgrade(OmegaConf.load(path)), IPPORunConfig)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except Exception as error:  # omegaconf's many validation errors
+        first = str(error).strip().splitlines()[0]
+        raise ConfigError(f"{path}: {first}") from None
+
+
+def load_init(config: IPPORunConfig, template: IPPOState) -> tuple[IPPOState, int]:
+    """The state `init_from` names, its coefficients chosen by `init_coefs`
+    ([E, S] as `template`), and its update; ConfigError when the source run
+    differs in more than its coefficients or lacks one of them."""
+    assert config.init_from is not None
+    run_dir, step = init_source(config.init_from)
+    source = read_run_config(run_dir)
+    differ = [
+        name
+        for name, mine, theirs in (
+            ("env", hashed_env(config.env), hashed_env(source.env)),
+            ("seeds", config.seeds, source.seeds),
+            ("ippo", dataclasses.asdict(config.ippo), dataclasses.asdict(source.ippo)),
+            ("log_every", config.log_every, source.log_every),
+        )
+        if mine != theirs
+    ]
+    if differ:
+        raise ConfigError(
+            f"init_from={config.init_from}: that run differs in {', '.join(differ)}; "
+            "only the entropy coefficients may change"
+        )
+    wanted = config.init_coefs if config.init_coefs is not None else config.coefs
+    missing = [c for c in wanted if c not in source.coefs]
+    if missing:
+        raise ConfigError(
+            f"init_from={config.init_from}: that run has no coefficient {missing[0]} "
+            f"(it has {source.coefs}); choose them with init_coefs"
+        )
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct((len(source.coefs), *x.shape[1:]), x.dtype),
+        template,
+    )
+    loaded = load_latest(run_dir / CHECKPOINT_DIR, abstract, source, step)
+    if loaded is None:
+        raise ConfigError(f"init_from={config.init_from}: no checkpoint there")
+    state, start = loaded
+    rows = jnp.asarray([source.coefs.index(c) for c in wanted])
+    chosen = jax.tree.map(lambda x: jnp.take(x, rows, axis=0), state)
+    return place_grid(chosen, runs_mesh()), start
 
 
 def write_config(run_dir: pathlib.Path, config: IPPORunConfig) -> None:

@@ -288,3 +288,58 @@ def test_metrics_lines_that_are_no_records_are_refused_in_one_line(tmp_path):
         path.write_text('{"update": 2}\n' + line + "\n")
         with pytest.raises(ConfigError, match=r"line 2: .* is not a metrics record"):
             read_metrics(path)
+
+
+def test_init_from_goes_on_from_another_runs_update_with_chosen_coefficients(
+    monkeypatch, tmp_path
+):
+    source = tmp_path / "source"
+    run_hanabi(monkeypatch, *TINY, "keep_every=2", f"hydra.run.dir={source}")
+    # The two coefficients swapped, from update 2: each row goes on as the
+    # source's own row did, bit for bit, to the end (update 6).
+    swapped = tmp_path / "swapped"
+    run_hanabi(
+        monkeypatch,
+        *[x for x in TINY if not x.startswith("ent_coefs")],
+        "ent_coefs=[0.1,0.01]",
+        f"init_from={source}@2",
+        f"hydra.run.dir={swapped}",
+    )
+    records = [json.loads(line) for line in (swapped / "metrics.jsonl").open()]
+    assert [r["update"] for r in records] == [4, 6]
+    for seed in (0, 1):
+        name = f"checkpoints/{seed}/step_000000006.npz"
+        want, got = np.load(source / name), np.load(swapped / name)
+        leaves = [k for k in want.files if k != "__manifest__"]
+        for key in leaves:
+            np.testing.assert_array_equal(got[key][::-1], want[key])
+    # The switch: the 0.1 agents go on at 0.01 from update 2; their first step
+    # from the same state now differs from the source's 0.1 row.
+    switched = tmp_path / "switched"
+    run_hanabi(
+        monkeypatch,
+        *[x for x in TINY if not x.startswith("ent_coefs")],
+        "ent_coefs=[0.01]",
+        "init_coefs=[0.1]",
+        f"init_from={source}@2",
+        f"hydra.run.dir={switched}",
+    )
+    results = json.loads((switched / "results.json").read_text())
+    assert results["ent_coefs"] == [0.01] and results["num_updates"] == 6
+    name = "checkpoints/0/step_000000006.npz"
+    got, want = np.load(switched / name), np.load(source / name)
+    kernels = [k for k in want.files if k.endswith("kernel")]
+    assert any(not np.array_equal(got[k][0], want[k][1]) for k in kernels)
+    # What cannot be continued is refused in one line.
+    for args, expected in (
+        (["ent_coefs=[0.3]", f"init_from={source}"], "no coefficient 0.3"),
+        (["ippo.lr=0.1", f"init_from={source}"], "differs in ippo"),
+        ([f"init_from={source}@two"], "not an update number"),
+        ([f"init_from={source}@3"], "no checkpoint of update 3"),
+        ([f"init_from={tmp_path / 'nowhere'}"], "not an IPPO run directory"),
+        (["init_coefs=[0.1]"], "init_coefs"),
+    ):
+        message = run_fails(
+            monkeypatch, *TINY, *args, f"hydra.run.dir={tmp_path / 'refused'}"
+        )
+        assert expected in message, message
