@@ -22,6 +22,7 @@ from experiments.ippo_runs import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     IPPORunConfig,
+    init_source,
     load_latest,
     read_run_config,
     trainer_of,
@@ -96,7 +97,22 @@ def group_key(config: IPPORunConfig, ent_coef: float) -> dict[str, Any]:
     ippo = dataclasses.asdict(config.ippo)
     ippo.pop("seed")
     ippo["ent_coef"] = ent_coef
-    return {**{f"env.{k}": v for k, v in config.env.items()}, **ippo}
+    return {
+        **{f"env.{k}": v for k, v in config.env.items()},
+        **ippo,
+        "from": started_from(config, ent_coef),
+    }
+
+
+def started_from(config: IPPORunConfig, ent_coef: float) -> str:
+    """ "afresh", or where `init_from` started the agents of `ent_coef`: the
+    source coefficient and update (`0.1@1200`)."""
+    if config.init_from is None:
+        return "afresh"
+    _, step = init_source(config.init_from)
+    sources = config.init_coefs if config.init_coefs is not None else config.coefs
+    source = sources[config.coefs.index(ent_coef)]
+    return f"{source}@{step if step is not None else 'latest'}"
 
 
 def group_labels(keys: list[dict[str, Any]]) -> list[str]:

@@ -1,0 +1,412 @@
+"""The Hanabi-with-color-symmetry grid of issue 41 on one GPU inside a time budget.
+
+    python scripts/gpu_grid.py --out DIR --minutes 8            # on a lent GPU
+    python scripts/gpu_grid.py --out DIR --minutes 6 --tiny     # the CPU check
+
+Two lanes of subprocesses (scripts/gpu_hanabi.py's `Phases`: a deadline each,
+SIGINT then SIGKILL), side by side on the one device:
+
+- training, one run after another (`experiments.ippo`):
+  `grid`    hanabi_3c3r_cpu, 8 seeds x entropy 0.01, 0.03, 0.1, 0.3, the learning
+            rate annealed over 4,800 updates (39.3M env steps per run, 4x the
+            preset's budget), milestone checkpoints every 300 updates;
+  `switch`  the switch control: the grid's 0.1 seeds go on at 0.01 and its 0.01
+            seeds at 0.1 from update 1,200 (9.8M steps) to 2,400, on the grid's
+            own schedule (`init_from`, `init_coefs`);
+  `small`   hanabi_small_cpu (Hanabi-Small, one life), 8 seeds x 0.01 and 0.1;
+  `three`   hanabi_3c3r_cpu with 3 players, 8 seeds x 0.01 and 0.1;
+- cross-play (`experiments.crossplay`), each as soon as its agents exist: the grid
+  at every milestone in MILESTONES, the switch runs beside the grid at update
+  2,400, and the last agents of `small` and `three`. Games per pair sized by the
+  standard error (the default target, at most `max_games`), every color
+  permutation, the convention matrices.
+
+Then `summary.json` and `summary.md` (per run and milestone: env steps, policy
+entropy, SP, XP and their gap, sampled and greedy, the permuted-copy drop and
+the number of conventions) and `gpu_grid.tar.gz` of the summaries: metrics,
+configs and cross-play results, no checkpoint. docs/ippo.md ("Conventions at
+matched stages") reads them from docs/results/hanabi_3c3r_gpu/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import signal
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from typing import Any
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from gpu_hanabi import Budget, Phases, read_json, read_jsonl
+
+SIZES = {
+    "full": {
+        "grid": [
+            "preset=hanabi_3c3r_cpu",
+            "ent_coefs=[0.01,0.03,0.1,0.3]",
+            "ippo.total_timesteps=39321600",
+            "keep_every=300",
+        ],
+        "small": ["preset=hanabi_small_cpu", "ent_coefs=[0.01,0.1]"],
+        "three": [
+            "preset=hanabi_3c3r_cpu",
+            "env.num_players=3",
+            "ent_coefs=[0.01,0.1]",
+            "name=hanabi_3c3r_3p",
+        ],
+        "tiny": [],
+        "milestones": [300, 600, 1200, 2400, 3600, 4800],
+        "switch": (1200, 2400),
+        "crossplay": ["--max-games", "4000", "--symmetry-games", "1000"],
+        "conventions": "1000",
+    },
+    "tiny": {
+        "grid": [
+            "preset=hanabi_3c3r_cpu",
+            "ent_coefs=[0.01,0.03,0.1,0.3]",
+            "ippo.total_timesteps=768",
+            "keep_every=2",
+        ],
+        "small": ["preset=hanabi_small_cpu", "ent_coefs=[0.01,0.1]"],
+        "three": [
+            "preset=hanabi_3c3r_cpu",
+            "env.num_players=3",
+            "ent_coefs=[0.01,0.1]",
+            "name=hanabi_3c3r_3p",
+            "ippo.total_timesteps=256",
+        ],
+        "tiny": [
+            "seeds=2",
+            "ippo.num_envs=8",
+            "ippo.num_steps=8",
+            "ippo.hidden_sizes=[16]",
+            "ippo.update_epochs=1",
+            "ippo.num_minibatches=2",
+            "log_every=2",
+            "checkpoint_every=2",
+        ],
+        "small_tiny": ["ippo.total_timesteps=256"],
+        "milestones": [2, 4, 12],
+        "switch": (4, 8),
+        "crossplay": ["--games", "16", "--symmetry-games", "8"],
+        "conventions": "8",
+    },
+}
+"""What each run and evaluation is at full (GPU) and tiny (CPU check) size."""
+
+TRAIN_SHARES = {"grid": 0.5, "switch": 0.62, "small": 0.74, "three": 0.86}
+"""The time (share of the budget) by which each training run must end; the
+cross-play of the last agents gets what is left before packing."""
+
+PACK_SECONDS = 15.0
+
+
+def training_runs(sizes: dict[str, Any], work: pathlib.Path) -> list[dict[str, Any]]:
+    """The training lane: name, directory, overrides, in order."""
+    tiny = sizes["tiny"]
+    grid = work / "grid"
+    start, stop = sizes["switch"]
+    return [
+        {"name": "grid", "argv": [*sizes["grid"], *tiny]},
+        {
+            "name": "switch",
+            "argv": [
+                *sizes["grid"],
+                *tiny,
+                "ent_coefs=[0.01,0.1]",
+                "init_coefs=[0.1,0.01]",
+                f"init_from={grid}@{start}",
+                f"stop_after={stop}",
+                "name=hanabi_3c3r_switch",
+            ],
+            "needs": ("grid", start),
+        },
+        {
+            "name": "small",
+            "argv": [*sizes["small"], *tiny, *sizes.get("small_tiny", [])],
+        },
+        {"name": "three", "argv": [*sizes["three"], *tiny]},
+    ]
+
+
+def evaluations(sizes: dict[str, Any], work: pathlib.Path) -> list[dict[str, Any]]:
+    """The cross-play lane: which agents (run directories and update) and where."""
+    _, switch_stop = sizes["switch"]
+    wanted = [
+        {"name": f"grid_{m}", "runs": ["grid"], "step": m} for m in sizes["milestones"]
+    ]
+    # the switch beside the grid, at the update where the switch runs stop
+    wanted.insert(
+        sum(m <= switch_stop for m in sizes["milestones"]),
+        {
+            "name": f"switch_{switch_stop}",
+            "runs": ["grid", "switch"],
+            "step": switch_stop,
+        },
+    )
+    wanted += [
+        {"name": "small", "runs": ["small"], "step": None},
+        {"name": "three", "runs": ["three"], "step": None},
+    ]
+    return wanted
+
+
+def has_step(run_dir: pathlib.Path, step: int | None) -> bool:
+    """Whether every seed of the run has a checkpoint of `step` (None: the
+    run's results.json, written when it completes)."""
+    if step is None:
+        return (run_dir / "results.json").is_file()
+    seeds = sorted((run_dir / "checkpoints").glob("*"))
+    name = f"step_{step:09d}.npz"
+    return bool(seeds) and all((s / name).is_file() for s in seeds)
+
+
+def train_lane(
+    phases: Phases, budget: Budget, sizes: dict[str, Any], done: threading.Event
+) -> None:
+    try:
+        for run in training_runs(sizes, phases.work):
+            run_dir = phases.work / run["name"]
+            needs = run.get("needs")
+            if needs and not has_step(phases.work / needs[0], needs[1]):
+                phases.records.append(
+                    {"phase": run["name"], "status": f"skipped: no {needs}"}
+                )
+                continue
+            argv = ["-m", "experiments.ippo", *run["argv"], f"hydra.run.dir={run_dir}"]
+            phases.run(run["name"], argv, budget.at(TRAIN_SHARES[run["name"]]))
+    finally:
+        done.set()
+
+
+def crossplay_lane(
+    phases: Phases,
+    budget: Budget,
+    sizes: dict[str, Any],
+    training_done: threading.Event,
+) -> None:
+    end = budget.end - PACK_SECONDS
+    for ev in evaluations(sizes, phases.work):
+        dirs = [phases.work / r for r in ev["runs"]]
+        while not all(has_step(d, ev["step"]) for d in dirs):
+            if training_done.is_set() or phases.stopping or time.time() > end:
+                break
+            time.sleep(2.0)
+        if not all(has_step(d, ev["step"]) for d in dirs):
+            phases.records.append({"phase": f"xp_{ev['name']}", "status": "skipped"})
+            continue
+        step = [] if ev["step"] is None else ["--step", str(ev["step"])]
+        argv = [
+            "-m",
+            "experiments.crossplay",
+            *map(str, dirs),
+            *step,
+            *sizes["crossplay"],
+            "--permutations",
+            "6",
+            "--convention-games",
+            sizes["conventions"],
+            "--out",
+            str(phases.work / "crossplay" / ev["name"]),
+            "--force",
+        ]
+        phases.run(f"xp_{ev['name']}", argv, end)
+
+
+def metrics_at(records: list[dict[str, Any]], update: int | None) -> dict[str, Any]:
+    """The metrics line of `update` (None: the last)."""
+    if not records:
+        return {}
+    if update is None:
+        return records[-1]
+    return next((r for r in records if r["update"] == update), {})
+
+
+def _mean(values: list[Any]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def rows_of(work: pathlib.Path, ev: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per group of one evaluation: what the table shows."""
+    results = read_json(work / "crossplay" / ev["name"] / "results.json")
+    if not results:
+        return []
+    rows = []
+    for point in results["points"]:
+        # the training run of the group's agents (its directory's name)
+        run_name = pathlib.Path(results["agents"][point["agents"][0]]["run"]).name
+        row = {
+            "evaluation": ev["name"],
+            "group": point["group"],
+            "run": run_name,
+            **{
+                k: point.get(k)
+                for k in (
+                    "ent_coef",
+                    "num_seeds",
+                    "sp",
+                    "sp_se",
+                    "xp",
+                    "xp_se",
+                    "sp_greedy",
+                    "sp_greedy_se",
+                    "xp_greedy",
+                    "xp_greedy_se",
+                    "permuted_copy_drop",
+                    "permuted_copy_drop_se",
+                    "num_conventions",
+                )
+            },
+        }
+        rows.append(row)
+    return rows
+
+
+def summarize(
+    work: pathlib.Path, sizes: dict[str, Any], phases: list[Any]
+) -> dict[str, Any]:
+    runs = {}
+    for run in training_runs(sizes, work):
+        records = read_jsonl(work / run["name"] / "metrics.jsonl")
+        runs[run["name"]] = {
+            "updates": records[-1]["update"] if records else 0,
+            "env_steps": records[-1]["env_steps"] if records else 0,
+            "steps_per_second": records[-1]["steps_per_second"] if records else None,
+        }
+    table = []
+    for ev in evaluations(sizes, work):
+        for row in rows_of(work, ev):
+            records = read_jsonl(work / row["run"] / "metrics.jsonl")
+            line = metrics_at(records, ev["step"])
+            if line and row["ent_coef"] in line.get("ent_coefs", []):
+                e = line["ent_coefs"].index(row["ent_coef"])
+                row["env_steps"] = line["env_steps"]
+                row["entropy"] = _mean(line["entropy"][e])
+                row["return"] = _mean(line["return"][e])
+            table.append(row)
+    return {"kind": "gpu_grid", "runs": runs, "table": table, "phases": phases}
+
+
+def _cell(value: Any, se: Any = None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if se is None else f"{value:.2f} ± {se:.2f}"
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    out = [f"# Issue 41's grid on one GPU: {summary['started']}", ""]
+    out += ["```", summary.get("machine", "").strip(), "```", ""]
+    out += ["| run | updates | env steps per run | env steps/s (all runs) |"]
+    out += ["|---|---:|---:|---:|"]
+    for name, run in summary["runs"].items():
+        rate = run["steps_per_second"]
+        out.append(
+            f"| {name} | {run['updates']:,} | {run['env_steps']:,} | "
+            f"{'-' if rate is None else f'{rate:,.0f}'} |"
+        )
+    out += [
+        "",
+        "| evaluation | group | entropy coef | env steps | policy entropy | SP greedy "
+        "| XP greedy | gap | SP | XP | permuted-copy drop | conventions |",
+        "|---|---|---:|---:|---:|---|---|---:|---|---|---|---:|",
+    ]
+    for r in summary["table"]:
+        gap = (
+            None
+            if r["sp_greedy"] is None or r["xp_greedy"] is None
+            else r["sp_greedy"] - r["xp_greedy"]
+        )
+        out.append(
+            f"| {r['evaluation']} | {r['group']} | {r['ent_coef']} | "
+            f"{r.get('env_steps', '-'):,} | {_cell(r.get('entropy'))} | "
+            f"{_cell(r['sp_greedy'], r['sp_greedy_se'])} | "
+            f"{_cell(r['xp_greedy'], r['xp_greedy_se'])} | {_cell(gap)} | "
+            f"{_cell(r['sp'], r['sp_se'])} | {_cell(r['xp'], r['xp_se'])} | "
+            f"{_cell(r['permuted_copy_drop'], r['permuted_copy_drop_se'])} | "
+            f"{r['num_conventions'] if r['num_conventions'] is not None else '-'} |"
+        )
+    out += ["", "| phase | status | seconds |", "|---|---|---:|"]
+    for p in summary["phases"]:
+        out.append(f"| {p['phase']} | {p['status']} | {p.get('seconds', '-')} |")
+    return "\n".join(out) + "\n"
+
+
+def pack(
+    work: pathlib.Path, out: pathlib.Path, summary: dict[str, Any]
+) -> pathlib.Path:
+    (work / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (work / "summary.md").write_text(markdown(summary))
+    members = [work / "summary.json", work / "summary.md"]
+    members += sorted(work.glob("*.log"))
+    for name in ("grid", "switch", "small", "three"):
+        members += [
+            work / name / f for f in ("metrics.jsonl", "config.yaml", "results.json")
+        ]
+    for ev in sorted((work / "crossplay").glob("*")):
+        members += [ev / "results.json", ev / "crossplay.png"]
+    out.mkdir(parents=True, exist_ok=True)
+    tarball, partial = out / "gpu_grid.tar.gz", out / "gpu_grid.tar.gz.part"
+    with tarfile.open(partial, "w:gz") as tar:
+        for path in members:
+            if path.is_file():
+                tar.add(path, arcname=f"gpu_grid/{path.relative_to(work)}")
+    partial.replace(tarball)
+    (out / "summary.md").write_text((work / "summary.md").read_text())
+    return tarball
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python scripts/gpu_grid.py", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--out", type=pathlib.Path, required=True)
+    parser.add_argument("--minutes", type=float, default=8.0)
+    parser.add_argument("--work", type=pathlib.Path)
+    parser.add_argument("--tiny", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.minutes > 0:
+        parser.error(f"--minutes={args.minutes} must be > 0")
+    budget = Budget(args.minutes * 60)
+    work = (args.work or pathlib.Path(tempfile.mkdtemp(prefix="gpu_grid_"))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    sizes = SIZES["tiny" if args.tiny else "full"]
+    # Two processes share the device: neither takes most of its memory up front.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    trainer, evaluator = Phases(work), Phases(work)
+
+    def stop(signum: int, frame: Any) -> None:
+        trainer.stop(signum, frame)
+        evaluator.stop(signum, frame)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    code = (
+        "import jax, sys; print('python', sys.version.split()[0]); "
+        "print('jax', jax.__version__, jax.default_backend(), "
+        "[d.device_kind for d in jax.devices()])"
+    )
+    trainer.run("machine", ["-c", code], time.time() + 120)
+    done = threading.Event()
+    lane = threading.Thread(target=train_lane, args=(trainer, budget, sizes, done))
+    lane.start()
+    crossplay_lane(evaluator, budget, sizes, done)
+    lane.join()
+    summary = summarize(work, sizes, trainer.records + evaluator.records)
+    summary["started"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(budget.start))
+    summary["seconds"] = round(time.time() - budget.start, 1)
+    summary["size"] = "tiny" if args.tiny else "full"
+    summary["machine"] = (work / "machine.log").read_text(errors="replace")
+    tarball = pack(work, args.out, summary)
+    print(f"[gpu_grid] wrote {tarball} ({summary['seconds']:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
