@@ -62,6 +62,7 @@ SIZES = {
         ],
         "tiny": [],
         "milestones": [300, 600, 1200, 2400, 3600, 4800],
+        "long_milestones": [1200, 2400, 4800],
         "switch": (1200, 2400),
         "crossplay": ["--max-games", "4000", "--symmetry-games", "1000"],
         "conventions": "1000",
@@ -93,6 +94,7 @@ SIZES = {
         ],
         "small_tiny": ["ippo.total_timesteps=256"],
         "milestones": [2, 4, 12],
+        "long_milestones": [4, 12],
         "switch": (4, 8),
         "crossplay": ["--games", "16", "--symmetry-games", "8"],
         "conventions": "8",
@@ -100,20 +102,17 @@ SIZES = {
 }
 """What each run and evaluation is at full (GPU) and tiny (CPU check) size."""
 
-TRAIN_SHARES = {"grid": 0.5, "switch": 0.62, "small": 0.74, "three": 0.86}
-"""The time (share of the budget) by which each training run must end; the
-cross-play of the last agents gets what is left before packing."""
-
 PACK_SECONDS = 15.0
 
 
-def training_runs(sizes: dict[str, Any], work: pathlib.Path) -> list[dict[str, Any]]:
-    """The training lane: name, directory, overrides, in order."""
+def grid_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
+    """The first plan: the grid, the switch control, Hanabi-Small and 3 players.
+    Each training run has the share of the budget by which it must end; the
+    cross-play of the last agents gets what is left before packing."""
     tiny = sizes["tiny"]
-    grid = work / "grid"
     start, stop = sizes["switch"]
-    return [
-        {"name": "grid", "argv": [*sizes["grid"], *tiny]},
+    runs = [
+        {"name": "grid", "argv": [*sizes["grid"], *tiny], "by": 0.5},
         {
             "name": "switch",
             "argv": [
@@ -121,40 +120,66 @@ def training_runs(sizes: dict[str, Any], work: pathlib.Path) -> list[dict[str, A
                 *tiny,
                 "ent_coefs=[0.01,0.1]",
                 "init_coefs=[0.1,0.01]",
-                f"init_from={grid}@{start}",
+                f"init_from={work / 'grid'}@{start}",
                 f"stop_after={stop}",
                 "name=hanabi_3c3r_switch",
             ],
             "needs": ("grid", start),
+            "by": 0.62,
         },
         {
             "name": "small",
             "argv": [*sizes["small"], *tiny, *sizes.get("small_tiny", [])],
+            "by": 0.74,
         },
-        {"name": "three", "argv": [*sizes["three"], *tiny]},
+        {"name": "three", "argv": [*sizes["three"], *tiny], "by": 0.86},
     ]
-
-
-def evaluations(sizes: dict[str, Any], work: pathlib.Path) -> list[dict[str, Any]]:
-    """The cross-play lane: which agents (run directories and update) and where."""
-    _, switch_stop = sizes["switch"]
-    wanted = [
+    evaluations = [
         {"name": f"grid_{m}", "runs": ["grid"], "step": m} for m in sizes["milestones"]
     ]
     # the switch beside the grid, at the update where the switch runs stop
-    wanted.insert(
-        sum(m <= switch_stop for m in sizes["milestones"]),
-        {
-            "name": f"switch_{switch_stop}",
-            "runs": ["grid", "switch"],
-            "step": switch_stop,
-        },
+    evaluations.insert(
+        sum(m <= stop for m in sizes["milestones"]),
+        {"name": f"switch_{stop}", "runs": ["grid", "switch"], "step": stop},
     )
-    wanted += [
+    evaluations += [
         {"name": "small", "runs": ["small"], "step": None},
         {"name": "three", "runs": ["three"], "step": None},
     ]
-    return wanted
+    return {"runs": runs, "evaluations": evaluations}
+
+
+def more_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
+    """The second plan: Hanabi-Small and 3 players trained as long as the grid
+    (milestones cross-played), and the grid again from other root seeds."""
+    tiny = sizes["tiny"]
+    long = [sizes["grid"][2], sizes["grid"][3]]  # the grid's budget and milestones
+    runs = [
+        {
+            "name": "small_long",
+            "argv": [*sizes["small"], *tiny, *long, "name=hanabi_small_long"],
+            "by": 0.22,
+        },
+        {
+            "name": "three_long",
+            "argv": [*sizes["three"], *tiny, *long, "name=hanabi_3c3r_3p_long"],
+            "by": 0.45,
+        },
+        {
+            "name": "grid_seed1",
+            "argv": [*sizes["grid"], *tiny, "ippo.seed=1", "name=hanabi_3c3r_seed1"],
+            "by": 0.88,
+        },
+    ]
+    evaluations = [
+        {"name": f"{run['name']}_{m}", "runs": [run["name"]], "step": m}
+        for run in runs
+        for m in sizes["long_milestones"]
+    ]
+    return {"runs": runs, "evaluations": evaluations}
+
+
+PLANS = {"grid": grid_plan, "more": more_plan}
 
 
 def has_step(run_dir: pathlib.Path, step: int | None) -> bool:
@@ -168,10 +193,10 @@ def has_step(run_dir: pathlib.Path, step: int | None) -> bool:
 
 
 def train_lane(
-    phases: Phases, budget: Budget, sizes: dict[str, Any], done: threading.Event
+    phases: Phases, budget: Budget, plan: dict[str, Any], done: threading.Event
 ) -> None:
     try:
-        for run in training_runs(sizes, phases.work):
+        for run in plan["runs"]:
             run_dir = phases.work / run["name"]
             needs = run.get("needs")
             if needs and not has_step(phases.work / needs[0], needs[1]):
@@ -180,7 +205,7 @@ def train_lane(
                 )
                 continue
             argv = ["-m", "experiments.ippo", *run["argv"], f"hydra.run.dir={run_dir}"]
-            phases.run(run["name"], argv, budget.at(TRAIN_SHARES[run["name"]]))
+            phases.run(run["name"], argv, budget.at(run["by"]))
     finally:
         done.set()
 
@@ -189,10 +214,11 @@ def crossplay_lane(
     phases: Phases,
     budget: Budget,
     sizes: dict[str, Any],
+    plan: dict[str, Any],
     training_done: threading.Event,
 ) -> None:
     end = budget.end - PACK_SECONDS
-    for ev in evaluations(sizes, phases.work):
+    for ev in plan["evaluations"]:
         dirs = [phases.work / r for r in ev["runs"]]
         while not all(has_step(d, ev["step"]) for d in dirs):
             if training_done.is_set() or phases.stopping or time.time() > end:
@@ -270,10 +296,10 @@ def rows_of(work: pathlib.Path, ev: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def summarize(
-    work: pathlib.Path, sizes: dict[str, Any], phases: list[Any]
+    work: pathlib.Path, plan: dict[str, Any], phases: list[Any]
 ) -> dict[str, Any]:
     runs = {}
-    for run in training_runs(sizes, work):
+    for run in plan["runs"]:
         records = read_jsonl(work / run["name"] / "metrics.jsonl")
         runs[run["name"]] = {
             "updates": records[-1]["update"] if records else 0,
@@ -281,7 +307,7 @@ def summarize(
             "steps_per_second": records[-1]["steps_per_second"] if records else None,
         }
     table = []
-    for ev in evaluations(sizes, work):
+    for ev in plan["evaluations"]:
         for row in rows_of(work, ev):
             records = read_jsonl(work / row["run"] / "metrics.jsonl")
             line = metrics_at(records, ev["step"])
@@ -345,7 +371,7 @@ def pack(
     (work / "summary.md").write_text(markdown(summary))
     members = [work / "summary.json", work / "summary.md"]
     members += sorted(work.glob("*.log"))
-    for name in ("grid", "switch", "small", "three"):
+    for name in summary["runs"]:
         members += [
             work / name / f for f in ("metrics.jsonl", "config.yaml", "results.json")
         ]
@@ -370,6 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=8.0)
     parser.add_argument("--work", type=pathlib.Path)
     parser.add_argument("--tiny", action="store_true")
+    parser.add_argument(
+        "--plan",
+        choices=sorted(PLANS),
+        default="grid",
+        help="grid: the grid, the switch control, Hanabi-Small and 3 players; "
+        "more: Hanabi-Small and 3 players as long as the grid, the grid again "
+        "from other root seeds",
+    )
     args = parser.parse_args(argv)
     if not args.minutes > 0:
         parser.error(f"--minutes={args.minutes} must be > 0")
@@ -377,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     work = (args.work or pathlib.Path(tempfile.mkdtemp(prefix="gpu_grid_"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     sizes = SIZES["tiny" if args.tiny else "full"]
+    plan = PLANS[args.plan](sizes, work)
     # Two processes share the device: neither takes most of its memory up front.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     trainer, evaluator = Phases(work), Phases(work)
@@ -394,11 +429,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     trainer.run("machine", ["-c", code], time.time() + 120)
     done = threading.Event()
-    lane = threading.Thread(target=train_lane, args=(trainer, budget, sizes, done))
+    lane = threading.Thread(target=train_lane, args=(trainer, budget, plan, done))
     lane.start()
-    crossplay_lane(evaluator, budget, sizes, done)
+    crossplay_lane(evaluator, budget, sizes, plan, done)
     lane.join()
-    summary = summarize(work, sizes, trainer.records + evaluator.records)
+    summary = summarize(work, plan, trainer.records + evaluator.records)
+    summary["plan"] = args.plan
     summary["started"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(budget.start))
     summary["seconds"] = round(time.time() - budget.start, 1)
     summary["size"] = "tiny" if args.tiny else "full"
