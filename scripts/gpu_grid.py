@@ -1,12 +1,14 @@
 """The Hanabi-with-color-symmetry grid of issue 41 on one GPU inside a time budget.
 
-    python scripts/gpu_grid.py --out DIR --minutes 8            # on a lent GPU
+    bash scripts/gpu_grid.sh OUT [MINUTES]                  # on a lent GPU
+    python scripts/gpu_grid.py --out DIR --minutes 8 [--plan more]
     python scripts/gpu_grid.py --out DIR --minutes 6 --tiny     # the CPU check
 
 Two lanes of subprocesses (scripts/gpu_hanabi.py's `Phases`: a deadline each,
-SIGINT then SIGKILL), side by side on the one device:
+SIGINT then SIGKILL, so a run stopped at its deadline keeps its last chunk),
+side by side on the one device:
 
-- training, one run after another (`experiments.ippo`):
+- training, one run after another (`experiments.ippo`). `--plan grid`:
   `grid`    hanabi_3c3r_cpu, 8 seeds x entropy 0.01, 0.03, 0.1, 0.3, the learning
             rate annealed over 4,800 updates (39.3M env steps per run, 4x the
             preset's budget), milestone checkpoints every 300 updates;
@@ -14,18 +16,22 @@ SIGINT then SIGKILL), side by side on the one device:
             seeds at 0.1 from update 1,200 (9.8M steps) to 2,400, on the grid's
             own schedule (`init_from`, `init_coefs`);
   `small`   hanabi_small_cpu (Hanabi-Small, one life), 8 seeds x 0.01 and 0.1;
-  `three`   hanabi_3c3r_cpu with 3 players, 8 seeds x 0.01 and 0.1;
-- cross-play (`experiments.crossplay`), each as soon as its agents exist: the grid
-  at every milestone in MILESTONES, the switch runs beside the grid at update
-  2,400, and the last agents of `small` and `three`. Games per pair sized by the
-  standard error (the default target, at most `max_games`), every color
-  permutation, the convention matrices.
+  `three`   hanabi_3c3r_cpu with 3 players, 8 seeds x 0.01 and 0.1.
+  `--plan more`: `small_long` and `three_long`, those two on the grid's budget
+  and milestones, and `grid_seed1`, the grid from root seed 1;
+- cross-play (`experiments.crossplay`), each as soon as its agents exist (and
+  skipped once the run that was to make them has ended without them): the grid
+  at every milestone, the switch runs beside the grid at update 2,400, the last
+  agents of `small` and `three` (`more`: each run at updates 1,200, 2,400 and
+  4,800). Games per pair sized by the standard error (the default target, at
+  most 4,000), every color permutation, the convention matrices.
 
 Then `summary.json` and `summary.md` (per run and milestone: env steps, policy
 entropy, SP, XP and their gap, sampled and greedy, the permuted-copy drop and
 the number of conventions) and `gpu_grid.tar.gz` of the summaries: metrics,
-configs and cross-play results, no checkpoint. docs/ippo.md ("Conventions at
-matched stages") reads them from docs/results/hanabi_3c3r_gpu/.
+configs and cross-play results, no checkpoint. The runs of 2026-11-26 are in
+docs/results/hanabi_3c3r_gpu/ and hanabi_3c3r_gpu_more/ (docs/ippo.md,
+"Conventions at matched stages").
 """
 
 from __future__ import annotations
@@ -215,13 +221,23 @@ def crossplay_lane(
     budget: Budget,
     sizes: dict[str, Any],
     plan: dict[str, Any],
+    trained: list[dict[str, Any]],
     training_done: threading.Event,
 ) -> None:
+    """Cross-play of each evaluation's agents once they exist; `trained`, the
+    training lane's records, says which runs have ended."""
     end = budget.end - PACK_SECONDS
     for ev in plan["evaluations"]:
         dirs = [phases.work / r for r in ev["runs"]]
         while not all(has_step(d, ev["step"]) for d in dirs):
-            if training_done.is_set() or phases.stopping or time.time() > end:
+            # a run that ended without these agents (stopped at its deadline)
+            # will not make them: go on to the next evaluation
+            ended = {r["phase"] for r in trained if "status" in r}
+            gone = any(
+                r in ended and not has_step(d, ev["step"])
+                for r, d in zip(ev["runs"], dirs, strict=True)
+            )
+            if gone or training_done.is_set() or phases.stopping or time.time() > end:
                 break
             time.sleep(2.0)
         if not all(has_step(d, ev["step"]) for d in dirs):
@@ -431,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
     lane = threading.Thread(target=train_lane, args=(trainer, budget, plan, done))
     lane.start()
-    crossplay_lane(evaluator, budget, sizes, plan, done)
+    crossplay_lane(evaluator, budget, sizes, plan, trainer.records, done)
     lane.join()
     summary = summarize(work, plan, trainer.records + evaluator.records)
     summary["plan"] = args.plan

@@ -4,7 +4,7 @@
 # from .whl/ as for scripts/gpu_hanabi.sh), then scripts/gpu_grid.py for the
 # minutes given. Leaves gpu_grid.tar.gz and summary.md in OUT.
 #
-#   bash scripts/gpu_grid.sh OUT [MINUTES]
+#   [PLAN=more] bash scripts/gpu_grid.sh OUT [MINUTES]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: bash scripts/gpu_grid.sh OUT [MINUTES]}"
@@ -19,4 +19,4 @@ if compgen -G "$WHEELS/*.whl" >/dev/null; then
   export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-"$PYTHON" scripts/gpu_grid.py --minutes "$MINUTES" --out "$OUT" --work /tmp/gpu_grid_work
+"$PYTHON" scripts/gpu_grid.py --plan "${PLAN:-grid}" --minutes "$MINUTES" --out "$OUT" --work /tmp/gpu_grid_work

@@ -1,0 +1,116 @@
+"""scripts/gpu_grid.py without a GPU: its summaries recomputed from the committed
+runs (docs/results/hanabi_3c3r_gpu*), its plans' order, and its cross-play lane,
+which waits for agents while their run trains and skips them once it has ended
+without them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import threading
+
+import pytest
+
+from tests import ROOT
+
+SCRIPT = ROOT / "scripts" / "gpu_grid.py"
+RESULTS = ROOT / "docs" / "results"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("gpu_grid", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("folder", "plan"), [("hanabi_3c3r_gpu", "grid"), ("hanabi_3c3r_gpu_more", "more")]
+)
+def test_the_committed_summary_is_what_the_committed_runs_say(tmp_path, folder, plan):
+    script = load_script()
+    work = tmp_path / "work"
+    shutil.copytree(RESULTS / folder, work)
+    committed = json.loads((work / "summary.json").read_text())
+    sizes = script.SIZES["full"]
+    summary = script.summarize(work, script.PLANS[plan](sizes, work), [])
+    assert summary["runs"] == committed["runs"]
+    assert len(summary["table"]) == len(committed["table"])
+    for mine, theirs in zip(summary["table"], committed["table"], strict=True):
+        assert mine.keys() == theirs.keys()
+        for key, value in mine.items():
+            if isinstance(value, float):
+                assert value == pytest.approx(theirs[key], rel=1e-12), key
+            else:
+                assert value == theirs[key], key
+    # and summary.md's table rows are the markdown of that table
+    markdown = script.markdown({**committed, **summary})
+    rows = [line for line in markdown.splitlines() if line.startswith("| grid_")]
+    assert rows and all(row in (work / "summary.md").read_text() for row in rows)
+
+
+def test_every_evaluation_is_of_runs_the_plan_trains(tmp_path):
+    script = load_script()
+    for size in ("full", "tiny"):
+        for make in script.PLANS.values():
+            plan = make(script.SIZES[size], tmp_path)
+            order = [run["name"] for run in plan["runs"]]
+            assert all(r in order for ev in plan["evaluations"] for r in ev["runs"])
+            # a run's milestones in the order it makes them
+            for run in order:
+                steps = [
+                    ev["step"] for ev in plan["evaluations"] if ev["runs"] == [run]
+                ]
+                assert steps == sorted(steps, key=lambda s: (s is None, s or 0))
+            shares = [run["by"] for run in plan["runs"]]
+            assert shares == sorted(shares) and shares[-1] < 1
+
+
+class StubPhases:
+    """Records the evaluations the lane starts instead of running them."""
+
+    def __init__(self, work):
+        self.work, self.records, self.stopping, self.started = work, [], False, []
+
+    def run(self, name, argv, deadline):
+        self.started.append(name)
+        self.records.append({"phase": name, "status": "ok"})
+
+
+def test_the_crossplay_lane_waits_for_agents_and_skips_those_never_made(tmp_path):
+    script = load_script()
+    plan = {
+        "runs": [{"name": "a"}, {"name": "b"}],
+        "evaluations": [
+            {"name": "a_2", "runs": ["a"], "step": 2},
+            {"name": "a_4", "runs": ["a"], "step": 4},  # a stops before update 4
+            {"name": "b_2", "runs": ["b"], "step": 2},
+        ],
+    }
+    for run in ("a", "b"):
+        (tmp_path / run / "checkpoints" / "0").mkdir(parents=True)
+    phases = StubPhases(tmp_path)
+    trained: list[dict] = []
+    done = threading.Event()
+    lane = threading.Thread(
+        target=script.crossplay_lane,
+        args=(phases, script.Budget(60), script.SIZES["tiny"], plan, trained, done),
+    )
+    lane.start()
+
+    def checkpoint(run, step):
+        (tmp_path / run / "checkpoints" / "0" / f"step_{step:09d}.npz").touch()
+
+    checkpoint("a", 2)
+    lane.join(timeout=5)  # waiting for a's update 4 while a trains
+    assert lane.is_alive() and phases.started == ["xp_a_2"]
+    trained.append({"phase": "a", "status": "stopped at its deadline"})
+    checkpoint("b", 2)
+    trained.append({"phase": "b", "status": "ok"})
+    done.set()
+    lane.join(timeout=10)
+    assert not lane.is_alive()
+    assert phases.started == ["xp_a_2", "xp_b_2"]
+    assert {"phase": "xp_a_4", "status": "skipped"} in phases.records
