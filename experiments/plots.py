@@ -442,3 +442,55 @@ def plot_limits(ax: Any, results: dict[str, Any]) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("expected return")
     ax.set_title(f"{results['game']}: what entropy finds")
+
+
+def plot_matched_stages(axes: Any, rows: list[dict[str, Any]]) -> None:
+    """The cross-play gap at matched training stages
+    (`experiments.results.matched_stages`): per series (a run's group of
+    agents), the argmax-greedy gap SP - XP with its standard error against the
+    greedy SP (axes[0]) and against the group's policy entropy at that stage
+    (axes[1]), one colour per entropy coefficient, one line style per run, the
+    markers growing with the update. "High entropy picks one convention"
+    predicts gaps near 0 at the high coefficients at any SP and entropy; "it
+    only delays commitment" predicts their gap rising as their entropy falls."""
+    series: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["xp_greedy_gap"] is not None:
+            series.setdefault((row["run"], row["group"]), []).append(row)
+    coefs = sorted({r["ent_coef"] for r in rows})
+    runs = sorted({run for run, _ in series})
+    styles = ("-", "--", ":", "-.")
+    for (run, group), stages in series.items():
+        stages = sorted(stages, key=lambda r: r["update"])
+        color = f"C{coefs.index(stages[0]['ent_coef'])}"
+        style = styles[runs.index(run) % len(styles)]
+        label = group if len(runs) == 1 else f"{group} ({run})"
+        gaps = [r["xp_greedy_gap"] for r in stages]
+        errors = [r["xp_greedy_gap_se"] or 0.0 for r in stages]
+        sizes = np.linspace(2.5, 6, len(stages))
+        for ax, key in zip(axes, ("sp_greedy", "entropy"), strict=True):
+            xs = [np.nan if r[key] is None else r[key] for r in stages]
+            ax.errorbar(xs, gaps, yerr=errors, color=color, ls=style, lw=1, label=label)
+            ax.scatter(xs, gaps, s=sizes**2, color=color, zorder=3)
+    axes[0].set_xlabel("SP, argmax-greedy")
+    axes[1].set_xlabel("policy entropy at that stage (nats)")
+    for ax in axes:
+        ax.set_ylabel("SP - XP, argmax-greedy (±1 s.e.)")
+        ax.axhline(0.0, color="grey", lw=0.6)
+    axes[1].invert_xaxis()  # training lowers the entropy: stages left to right
+    legend_below(axes[0], ncols=2)
+
+
+def plot_conventions(ax: Any, counts: np.ndarray, names: list[str], title: str) -> Any:
+    """An agent's conditional action matrix P(partner's next action | my
+    action) from its counts float[A, A] (`marl.deep.conventions`), rows its
+    actions, columns the partner's answer; rows it never takes are blank."""
+    rows = counts.sum(-1, keepdims=True)
+    probs = np.where(rows > 0, counts / np.maximum(rows, 1e-30), np.nan)
+    image = ax.imshow(probs, vmin=0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=5)
+    ax.set_yticks(range(len(names)), names, fontsize=5)
+    ax.set_xlabel("partner's next action")
+    ax.set_ylabel("my action")
+    ax.set_title(title)
+    return image

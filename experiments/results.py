@@ -135,3 +135,71 @@ def _natural_key(path: pathlib.Path) -> list:
 
 def read_results(path: pathlib.Path) -> dict[str, Any]:
     return json.loads(path.read_text())
+
+
+def metrics_lines(run_dir: pathlib.Path) -> dict[int, dict[str, Any]]:
+    """A training run's metrics.jsonl by update (empty when there is none)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    lines = (json.loads(line) for line in path.read_text().splitlines() if line)
+    return {line["update"]: line for line in lines}
+
+
+def matched_stages(
+    evaluations: list[dict[str, Any]], run_dirs: list[pathlib.Path]
+) -> list[dict[str, Any]]:
+    """One row per group of agents per cross-play evaluation, with the training
+    stage its agents were at: the game and number of players, the group, coefficient, the run (its directory's
+    name) and update, env steps per run and the group's mean policy entropy at
+    that update (from the run's metrics.jsonl among `run_dirs`, found by the
+    directory name the evaluation recorded; None where absent), and the
+    evaluation's greedy and sampled SP, XP and gap with their standard errors,
+    the permuted-copy drop and the number of conventions. A group evaluated
+    twice at one update (a milestone beside another run's agents) is kept
+    once, from the first evaluation given. Sorted by run, group and update:
+    each (run, group) is one series of stages."""
+    by_name = {d.name: metrics_lines(d) for d in run_dirs}
+    rows, seen = [], set()
+    for results in evaluations:
+        for point in results["points"]:
+            agent = results["agents"][point["agents"][0]]
+            run = pathlib.PurePath(agent["run"]).name
+            if (run, point["ent_coef"], agent["step"]) in seen:
+                continue
+            seen.add((run, point["ent_coef"], agent["step"]))
+            line = by_name.get(run, {}).get(agent["step"], {})
+            entropy = None
+            if point["ent_coef"] in line.get("ent_coefs", []):
+                e = line["ent_coefs"].index(point["ent_coef"])
+                entropy = float(np.mean(line["entropy"][e]))
+            rows.append(
+                {
+                    "game": f"{results['game']}, {results['num_players']} players",
+                    "run": run,
+                    "group": point["group"],
+                    "ent_coef": point["ent_coef"],
+                    "update": agent["step"],
+                    "env_steps": line.get("env_steps"),
+                    "entropy": entropy,
+                    **{
+                        k: point.get(k)
+                        for k in (
+                            "sp_greedy",
+                            "sp_greedy_se",
+                            "xp_greedy",
+                            "xp_greedy_se",
+                            "xp_greedy_gap",
+                            "xp_greedy_gap_se",
+                            "sp",
+                            "xp",
+                            "xp_gap",
+                            "xp_gap_se",
+                            "permuted_copy_drop",
+                            "permuted_copy_drop_se",
+                            "num_conventions",
+                        )
+                    },
+                }
+            )
+    return sorted(rows, key=lambda r: (r["game"], r["run"], r["group"], r["update"]))
