@@ -155,3 +155,74 @@ def test_hanabi_full_gpu_run_holds_what_docs_ippo_states():
         assert drops == pytest.approx(
             [0.06, 0.01] if folder != "crossplay" else [0.14, 0.06], abs=5e-3
         )
+
+
+def matched_stage_rows() -> list[list[str]]:
+    """The table rows of docs/ippo.md, "Conventions at matched stages"."""
+    text = (ROOT / "docs" / "ippo.md").read_text()
+    section = text.split("### Conventions at matched stages")[1].split("\n## ")[0]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| run ")
+    ]
+    return rows
+
+
+def stage_source(run: str, update: int) -> tuple[pathlib.Path, pathlib.Path]:
+    """The committed cross-play results and run directory of a row."""
+    first, more = RESULTS / "hanabi_3c3r_gpu", RESULTS / "hanabi_3c3r_gpu_more"
+    if run in ("grid", "switch", "small", "three"):
+        folder = {"grid": f"grid_{update}", "switch": f"switch_{update}"}.get(run, run)
+        return first / "crossplay" / folder / "results.json", first / run
+    return more / "crossplay" / f"{run}_{update}" / "results.json", more / run
+
+
+def test_matched_stages_table_recomputes_from_the_committed_matrices():
+    """Every row: SP and XP (argmax-greedy) from the cross-play matrix, the gap,
+    the policy entropy from metrics.jsonl, the permuted-copy drop from the
+    per-agent scores, the convention count from the aligned distances."""
+    from marl.deep.conventions import clusters
+
+    rows = matched_stage_rows()
+    assert len(rows) == 24 + 2 + 4 + 12
+    for run, update, steps, coef, entropy, sp, xp, gap, drop, count in rows:
+        update_n, coef_f = int(update.replace(",", "")), float(coef)
+        path, run_dir = stage_source(run, update_n)
+        results = read(path)
+        agents = [
+            k
+            for k, a in enumerate(results["agents"])
+            if pathlib.PurePath(a["run"]).name == run
+            and a["ent_coef"] == coef_f
+            and a["step"] == update_n
+        ]
+        assert len(agents) == 8, (run, update, coef)
+        matrix = np.asarray(results["matrix_greedy"])
+        block = matrix[np.ix_(agents, agents)]
+        sp_value = np.diag(block).mean()
+        assert sp_value == pytest.approx(float(sp), abs=5e-4)
+        point = next(p for p in results["points"] if p["agents"] == agents)
+        gap_value, gap_se = (float(x) for x in gap.split(" ± "))
+        if results["num_players"] == 2:
+            xp_value = block[~np.eye(8, dtype=bool)].mean()
+            assert xp_value == pytest.approx(float(xp), abs=5e-4)
+            assert sp_value - xp_value == pytest.approx(gap_value, abs=1e-3)
+        else:  # XP over assignments of distinct agents, the paired gap
+            assert point["xp_greedy"] == pytest.approx(float(xp), abs=5e-4)
+            assert point["xp_greedy_gap"] == pytest.approx(gap_value, abs=5e-4)
+        assert point["xp_greedy_gap_se"] == pytest.approx(gap_se, abs=5e-4)
+        copies = np.asarray(results["symmetry"]["permuted_copy_scores"])[agents]
+        drops = copies[:, 0] - copies[:, 1:].mean(-1)
+        assert drops.mean() == pytest.approx(float(drop.split(" ± ")[0]), abs=5e-4)
+        distances = np.asarray(results["conventions"]["aligned_distance"])
+        labels = clusters(distances[np.ix_(agents, agents)], 0.1)
+        assert max(labels) + 1 == int(count)
+        records = {
+            r["update"]: r
+            for r in map(json.loads, (run_dir / "metrics.jsonl").open())
+        }
+        record = records[update_n]
+        assert f"{record['env_steps'] / 1e6:.1f}M" == steps
+        e = record["ent_coefs"].index(coef_f)
+        assert np.mean(record["entropy"][e]) == pytest.approx(float(entropy), abs=5e-3)
