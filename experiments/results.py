@@ -149,16 +149,17 @@ def metrics_lines(run_dir: pathlib.Path) -> dict[int, dict[str, Any]]:
 def matched_stages(
     evaluations: list[dict[str, Any]], run_dirs: list[pathlib.Path]
 ) -> list[dict[str, Any]]:
-    """One row per group of agents per cross-play evaluation, with the training
-    stage its agents were at: the game and number of players, the group, coefficient, the run (its directory's
-    name) and update, env steps per run and the group's mean policy entropy at
-    that update (from the run's metrics.jsonl among `run_dirs`, found by the
-    directory name the evaluation recorded; None where absent), and the
-    evaluation's greedy and sampled SP, XP and gap with their standard errors,
-    the permuted-copy drop and the number of conventions. A group evaluated
-    twice at one update (a milestone beside another run's agents) is kept
-    once, from the first evaluation given. Sorted by run, group and update:
-    each (run, group) is one series of stages."""
+    """One row per group of agents per cross-play evaluation, at the training
+    stage its agents were at: the game and number of players, the group, its
+    coefficient, the run (its directory's name) and update, the env steps per
+    run and the group's mean policy entropy at that update (from the run's
+    metrics.jsonl among `run_dirs`, found by the directory name the evaluation
+    recorded; None where absent), and the evaluation's greedy and sampled SP,
+    XP and gap with their standard errors, the permuted-copy drop and the
+    number of conventions. A group evaluated twice at one update (a milestone
+    beside another run's agents) is kept once, from the first evaluation
+    given. Sorted by game, run, group and update: each (run, group) is one
+    series of stages."""
     by_name = {d.name: metrics_lines(d) for d in run_dirs}
     rows, seen = [], set()
     for results in evaluations:
