@@ -219,8 +219,7 @@ def test_matched_stages_table_recomputes_from_the_committed_matrices():
         labels = clusters(distances[np.ix_(agents, agents)], 0.1)
         assert max(labels) + 1 == int(count)
         records = {
-            r["update"]: r
-            for r in map(json.loads, (run_dir / "metrics.jsonl").open())
+            r["update"]: r for r in map(json.loads, (run_dir / "metrics.jsonl").open())
         }
         record = records[update_n]
         assert f"{record['env_steps'] / 1e6:.1f}M" == steps
