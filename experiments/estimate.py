@@ -67,7 +67,6 @@ COST_FREE_FIELDS = frozenset(
         "gamma",
         "gae_lambda",
         "clip_eps",
-        "ent_coef",
         "vf_coef",
         "max_grad_norm",
         "lr",

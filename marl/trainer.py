@@ -22,15 +22,13 @@ Shapes: R runs (schedules), S seeds, T steps.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 
 from marl.sharding import grid_layout, grid_shape, runs_mesh
-
-State = TypeVar("State")
 
 
 def global_norm(tree: Any) -> jax.Array:

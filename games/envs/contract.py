@@ -1,8 +1,9 @@
 """The environment contract of the sampled half, and the registry of environments.
 
-An environment is a handful of pure functions over an explicit state pytree and a
-params value (static, or a pytree), in the style of gymnax: `reset(key, params)`,
-`step(key, state, actions, params)`, each seat's observation, the deciding seats'
+An environment is a handful of pure functions over an explicit state pytree, its
+game constants (static, or a pytree) bound in when it is made (gymnax passes them
+as an argument; here `reset(key)` and `step(key, state, actions)` close over
+them), each seat's observation, the deciding seats'
 legal actions, which seats decide this step, the common reward and the episode's
 end. IPPO (`marl.deep.ippo`), the rollout, play, cross-play, the equivariance measures
 and the cost estimate are written once against it; Hanabi
