@@ -23,16 +23,27 @@ update, 4 epochs x 4 minibatches, lr 5e-4 annealed linearly to 0 over the run,
 gamma 0.99, GAE lambda 0.9, clip 0.2, vf 0.5, grad norm 0.5, Adam eps 1e-5. What
 differs by design of each implementation:
 
-- The entropy bonus: ours is the mean entropy over acting decisions (`acting`),
-  theirs the mean over every seat's row, the waiting seat's forced no-op counting
-  0, which is ours divided by the number of players (docs/ippo.md). Theirs gets
-  `--ent-coef` x players, so that both add the same bonus per decision.
-- The networks: ours is `--hidden` (default 128 x 128) for each of the actor and
+- The loss's weights. Ours averages the policy and entropy terms over acting
+  decisions and the value loss over the acting seat's rows; theirs averages all
+  three over every seat's row, and the waiting seat's rows (a forced no-op)
+  give the policy and entropy terms nothing but do train the value. So their
+  loss is 1/P of (policy + P x VF_COEF x value - ENT_COEF x entropy) over
+  acting decisions: theirs gets ENT_COEF = ours, VF_COEF = ours / P and
+  MAX_GRAD_NORM = ours / P (their gradient is 1/P of the same objective's, and
+  Adam does not see the scale), the same objective per decision. What still
+  differs: their value is also trained on the waiting seat's rows, and their
+  advantages are normalized over every row.
+- The networks: ours is each `--ours` variant's MLP for each of the actor and
   the critic; theirs is hard-coded, a shared 512-unit layer and a 512-unit layer
-  per head. The script prints both networks' multiply-adds per row.
-- Theirs trains on every seat's row at every step (the no-op rows too), ours on
-  the acting seat's row only; theirs observes JaxMARL's v0-belief encoding,
-  ours HLE's canonical one.
+  per head. The script prints each network's multiply-adds per row.
+- The observation: theirs is JaxMARL's v0-belief encoding; ours HLE's canonical
+  one or, with a `v0_belief:...` variant, the same v0 belief
+  (`games.envs.hanabi.belief`, env option `observation`).
+
+`--ours OBS:H1xH2 ...` trains one or more of ours side by side in the same run
+(default `canonical:128x128`, the recipe), e.g. `canonical:128x128
+v0_belief:128x128 v0_belief:512x512`, to find by measurement what it takes to
+learn per env step as fast as theirs.
 
 Neither curve is greedy: each is the return of the policy as it samples while
 training (the cross-play evaluator measures greedified agents). Steps to a score
@@ -68,7 +79,7 @@ import numpy as np
 from benchmarks.common import load_average, machine_lines
 from benchmarks.ippo_throughput import Peer, load_peer, multiply_adds
 from games.envs import hanabi
-from games.envs.hanabi.environment import environment
+from games.envs.hanabi.environment import OBSERVATIONS, environment
 from marl.deep.ippo import IPPOConfig, make_policy_for, make_train, seed_keys
 
 GAME_3C3R = dict(colors=3, ranks=3, hand_size=3, hints=5, lives=3)
@@ -95,7 +106,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--ent-coef", type=float, default=0.01, help="ours (acting)")
     parser.add_argument("--gae-lambda", type=float, default=0.9)
     parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
+    parser.add_argument(
+        "--ours",
+        nargs="+",
+        default=["canonical:128x128"],
+        help="our variants, OBSERVATION:H1xH2 (observation canonical or v0_belief)",
+    )
     parser.add_argument(
         "--scores", type=float, nargs="+", default=None, help="default: 50-90%% of max"
     )
@@ -111,11 +127,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--{too_small[0].replace('_', '-')} must be >= 1")
     if args.steps < args.num_envs * args.num_steps:
         parser.error("--steps must be at least one update (num-envs x num-steps)")
+    variants = []
+    for spec in args.ours:
+        observation, _, hidden = spec.partition(":")
+        sizes = hidden.split("x")
+        if observation not in OBSERVATIONS or not all(x.isdigit() for x in sizes):
+            parser.error(
+                f"--ours {spec}: expected OBSERVATION:H1xH2 with OBSERVATION one of "
+                f"{', '.join(OBSERVATIONS)} (e.g. v0_belief:512x512)"
+            )
+        variants.append((observation, tuple(int(x) for x in sizes)))
+    args.variants = variants
     return args
 
 
-def our_config(args: argparse.Namespace) -> IPPOConfig:
-    """The recipe (docs/ippo.md) at this benchmark's sizes."""
+def our_config(args: argparse.Namespace, hidden: tuple[int, ...]) -> IPPOConfig:
+    """The recipe (docs/ippo.md) at this benchmark's sizes, `hidden` units."""
     return IPPOConfig(
         num_envs=args.num_envs,
         num_steps=args.num_steps,
@@ -133,7 +160,7 @@ def our_config(args: argparse.Namespace) -> IPPOConfig:
         adam_eps=1e-5,
         normalize_advantages=True,
         network="mlp",
-        hidden_sizes=tuple(args.hidden),
+        hidden_sizes=hidden,
         entropy_accounting="acting",
     )
 
@@ -154,9 +181,11 @@ def peer_config(
         GAMMA=config.gamma,
         GAE_LAMBDA=config.gae_lambda,
         CLIP_EPS=config.clip_eps,
-        ENT_COEF=ent_coef * game.num_players,  # their all-rows mean
-        VF_COEF=config.vf_coef,
-        MAX_GRAD_NORM=config.max_grad_norm,
+        # their means over every seat's row: the same objective per decision
+        # (module docstring)
+        ENT_COEF=ent_coef,
+        VF_COEF=config.vf_coef / game.num_players,
+        MAX_GRAD_NORM=config.max_grad_norm / game.num_players,
         ANNEAL_LR=config.anneal_lr,
         ENV_NAME="hanabi",
         ENV_KWARGS=dict(
@@ -174,11 +203,16 @@ def peer_config(
 
 
 def our_curve(
-    config: IPPOConfig, ent_coef: float, game: hanabi.HanabiParams, seeds: int
+    config: IPPOConfig,
+    ent_coef: float,
+    game: hanabi.HanabiParams,
+    seeds: int,
+    observation: str = "canonical",
 ) -> tuple[np.ndarray, float]:
     """Our returns float[seeds, updates] and the seconds of training (compiled
     first, apart)."""
-    train = jax.jit(make_train(config, environment(game)))
+    env = environment(game, observation=observation)
+    train = jax.jit(make_train(config, env))
     keys = seed_keys(0, seeds)
     coef = np.float32(ent_coef)
     compiled = train.lower(keys[0], coef).compile()
@@ -238,14 +272,20 @@ def steps_to(curve: np.ndarray, score: float, batch: int) -> int | None:
     return None if reached.size == 0 else int(reached[0] + 1) * batch
 
 
-def network_line(config: IPPOConfig, game: hanabi.HanabiParams, peer: Peer) -> str:
+def network_line(
+    configs: dict[str, IPPOConfig], game: hanabi.HanabiParams, peer: Peer
+) -> str:
     env = environment(game)
-    ours = multiply_adds(make_policy_for(config, env).init(jax.random.key(0)))
-    line = f"network multiply-adds per row: ours {ours:,} (MLP {config.hidden_sizes})"
+    line = "network multiply-adds per row: " + ", ".join(
+        f"{name} {multiply_adds(make_policy_for(c, env).init(jax.random.key(0))):,}"
+        for name, c in configs.items()
+    )
     if peer.module is not None:
         obs_size = peer.module.jaxmarl.make(
             "hanabi",
-            **peer_config(peer.config or {}, config, 0.0, game)["ENV_KWARGS"],
+            **peer_config(peer.config or {}, next(iter(configs.values())), 0.0, game)[
+                "ENV_KWARGS"
+            ],
         ).obs_size
         net = peer.module.ActorCritic(env.num_actions + 1, config={})
         dummy = (
@@ -266,7 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    config = our_config(args)
+    configs = {
+        f"ours {obs} {'x'.join(map(str, hidden))}": our_config(args, hidden)
+        for obs, hidden in args.variants
+    }
+    config = next(iter(configs.values()))  # the shared sizes and schedule
     peer = load_peer(args.jaxmarl_repo, args.jaxmarl_deps)
     jaxmarl = sys.modules.get("jaxmarl")
     for line in machine_lines(jaxmarl if peer.module is not None else None):
@@ -276,11 +320,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"game: {title}, {game.num_players} players (max score {game.max_score}); "
         f"{config.num_updates} updates of {config.num_envs} games x "
         f"{config.num_steps} steps = {config.num_updates * config.batch_size:,} env "
-        f"steps per run, {args.seeds} seeds each; ent_coef {args.ent_coef} "
-        f"(theirs {args.ent_coef * game.num_players}, see the docstring)"
+        f"steps per run, {args.seeds} seeds each; ent_coef {args.ent_coef}, "
+        f"vf_coef {config.vf_coef}, max_grad_norm {config.max_grad_norm} "
+        f"(theirs {config.vf_coef / game.num_players} and "
+        f"{config.max_grad_norm / game.num_players}: the same objective per "
+        "decision, see the docstring)"
     )
-    print(network_line(config, game, peer))
-    curves = {"ours": our_curve(config, args.ent_coef, game, args.seeds)}
+    print(network_line(configs, game, peer))
+    curves = {
+        name: our_curve(c, args.ent_coef, game, args.seeds, observation)
+        for (name, c), (observation, _) in zip(
+            configs.items(), args.variants, strict=True
+        )
+    }
     if peer.module is None:
         print(f"jaxmarl: not run ({peer.missing})")
     else:

@@ -5,6 +5,8 @@ values, or the script exits 1)."""
 import subprocess
 import sys
 
+import pytest
+
 from tests import ROOT
 
 
@@ -50,19 +52,38 @@ def test_dpomdp_engine_benchmark_paths_agree_at_a_tiny_size():
 
 
 def test_ippo_learning_curve_benchmark_runs_ours_at_a_tiny_size():
-    """Without JaxMARL's work tree it trains ours alone and says why the peer is
-    missing; the curve and steps-to-score tables are printed."""
+    """Without JaxMARL's work tree it trains ours alone (two variants side by
+    side: observations and widths) and says why the peer is missing; the curve
+    and steps-to-score tables are printed."""
     out = run_benchmark(
         "ippo_learning_curve",
         *("--steps", "2048", "--num-envs", "32", "--num-steps", "16"),
-        *("--seeds", "2", "--hidden", "16", "--window", "2", "--scores", "0", "9"),
+        *("--seeds", "2", "--ours", "canonical:16", "v0_belief:16x8"),
+        *("--window", "2", "--scores", "0", "9"),
     )
     assert "game: Hanabi 3c x 3r, hand 3, 5 hints, 3 lives, 2 players" in out
     assert "jaxmarl: not run (no --jaxmarl-repo given)" in out
-    assert "| env steps | ours |" in out
-    assert "| 0.0 | 512 |" in out  # reached at the first update (lost games score 0)
-    assert "| 9.0 | not reached |" in out
-    assert "ours: " in out and "env steps/s" in out
+    assert "| env steps | ours canonical 16 | ours v0_belief 16x8 |" in out
+    assert "| 0.0 | 512 | 512 |" in out  # the first update (lost games score 0)
+    assert "| 9.0 | not reached | not reached |" in out
+    assert "ours canonical 16: " in out and "env steps/s" in out
+
+
+def test_ippo_learning_curve_benchmark_gives_the_peer_the_same_objective():
+    """JaxMARL's loss is 1/P of ours per acting decision: same entropy
+    coefficient, value weight and gradient clip divided by the players."""
+    from benchmarks.ippo_learning_curve import our_config, parse_args, peer_config
+    from games.envs import hanabi
+
+    args = parse_args(["--players", "3", "--ours", "canonical:8"])
+    game = hanabi.make_params("Hanabi-Full", 3, colors=3, ranks=3, hand_size=3)
+    config = our_config(args, (8,))
+    theirs = peer_config({}, config, 0.02, game)
+    assert theirs["ENT_COEF"] == 0.02
+    assert theirs["VF_COEF"] == config.vf_coef / 3
+    assert theirs["MAX_GRAD_NORM"] == config.max_grad_norm / 3
+    with pytest.raises(SystemExit):
+        parse_args(["--ours", "belief:8"])
 
 
 def test_fixed_points_benchmark_runs_and_its_learners_agree_at_a_tiny_size():

@@ -1,7 +1,9 @@
 """Hanabi as an implementation of the environment contract (`games.envs.contract`).
 
 Turn-based (one deciding seat, `current_player`), every seat observing HLE's
-canonical encoding (uint8), the common reward of HLE (the change in score, the
+canonical encoding (uint8; or, with `observation="v0_belief"`, the v0-belief
+encoding of SAD/OBL and JaxMARL, float32, `games.envs.hanabi.belief`), the
+common reward of HLE (the change in score, the
 score lost when the last life token goes), and the color permutations as its
 symmetries (C! of them, the identity first). `step` takes the contract's key and
 ignores it: all of Hanabi's randomness is in the deck dealt at `reset`.
@@ -17,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from games.envs.contract import Environment, Symmetries, reject_options
+from games.envs.hanabi.belief import v0_belief
 from games.envs.hanabi.encoding import canonical, canonical_size
 from games.envs.hanabi.params import SIZES, HanabiParams, game_title, make_params
 from games.envs.hanabi.rules import HanabiState, legal_actions, reset, step
@@ -26,7 +29,10 @@ from games.envs.hanabi.symmetry import (
     permute_state,
 )
 
-OPTIONS = ("preset", "num_players", *SIZES, "max_turns")
+OPTIONS = ("preset", "num_players", *SIZES, "max_turns", "observation")
+OBSERVATIONS = ("canonical", "v0_belief")
+"""What a seat observes: HLE's canonical vector, or the v0 belief in place of its
+card-knowledge section (same size and layout, so the same color permutation)."""
 
 
 class CutState(NamedTuple):
@@ -53,14 +59,21 @@ def color_symmetries(params: HanabiParams) -> tuple[Symmetries, ColorPermutation
 
 
 def environment(
-    params: HanabiParams, title: str = "Hanabi", max_turns: int | None = None
+    params: HanabiParams,
+    title: str = "Hanabi",
+    max_turns: int | None = None,
+    observation: str = "canonical",
 ) -> Environment:
     """Hanabi with the game constants `params` as an `Environment` (`title`: the
     preset's name, what results call the game). With `max_turns` the game is cut
     after that many turns, its score so far kept (the exact engine's horizon of
     a compiled micro Hanabi, docs/hanabi_exact.md); its state is then a
-    `CutState`."""
-    full = _environment(params, title)
+    `CutState`. `observation`: one of `OBSERVATIONS`."""
+    if observation not in OBSERVATIONS:
+        raise ValueError(
+            f"env.observation={observation!r}: choose one of {', '.join(OBSERVATIONS)}"
+        )
+    full = _environment(params, title, observation)
     if max_turns is None or max_turns >= params.max_game_length:
         return full
     if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
@@ -89,8 +102,9 @@ def environment(
     )
 
 
-def _environment(params: HanabiParams, title: str) -> Environment:
+def _environment(params: HanabiParams, title: str, observation: str) -> Environment:
     symmetries, perms = color_symmetries(params)
+    belief = observation == "v0_belief"
 
     def env_reset(key: jax.Array) -> HanabiState:
         return reset(key, params)
@@ -110,13 +124,13 @@ def _environment(params: HanabiParams, title: str) -> Environment:
         title=title,
         num_players=params.num_players,
         num_actions=params.num_actions,
-        obs_size=canonical_size(params),
-        obs_dtype=jnp.uint8,
+        obs_size=canonical_size(params),  # = v0_belief_size(params)
+        obs_dtype=jnp.float32 if belief else jnp.uint8,
         simultaneous=False,
         max_steps=params.max_game_length,
         reset=env_reset,
         step=env_step,
-        observe=lambda state: canonical(state, params),
+        observe=lambda state: (v0_belief if belief else canonical)(state, params),
         legal_actions=lambda state: legal_actions(state, params)[None],
         actors=lambda state: state.current_player[None].astype(jnp.int32),
         failed=lambda state: state.life_tokens < 1,
@@ -133,8 +147,13 @@ def make(
     """The registry's factory: HLE's `preset` (`games.envs.hanabi.PRESETS`) for
     `num_players` players, with any of the sizes `games.envs.hanabi.params.SIZES`
     (colors, ranks, hand_size, hints, lives) set over the preset's (None keeps
-    the preset's)."""
+    the preset's), `max_turns` and `observation` (`OBSERVATIONS`; None:
+    canonical)."""
     reject_options("hanabi", options, OPTIONS)
     max_turns = options.pop("max_turns", None)
+    observation = options.pop("observation", None) or "canonical"
     params = make_params(preset, num_players, **options)
-    return environment(params, title=game_title(params, preset), max_turns=max_turns)
+    title = game_title(params, preset)
+    if observation != "canonical":
+        title += f", {observation} observation"
+    return environment(params, title, max_turns, observation)

@@ -23,6 +23,7 @@ CASES = {
     "hanabi": [
         {"preset": "Hanabi-Very-Small", "num_players": 2},
         {"preset": "Hanabi-Full", "num_players": 3},
+        {"preset": "Hanabi-Small", "num_players": 2, "observation": "v0_belief"},
     ],
     "overcooked": [
         {"layout": "cramped_room", "max_steps": 60},
@@ -214,6 +215,7 @@ def test_hanabi_environment_symmetries_are_the_color_permutations():
     ("name", "options", "message"),
     [
         ("hanabi", {"layout": "x"}, "env.layout: hanabi has no such option"),
+        ("hanabi", {"observation": "x"}, "env.observation='x': choose one of"),
         ("overcooked", {"layout": "nowhere"}, "env.layout='nowhere' is not"),
         ("overcooked", {"max_steps": 0}, "env.max_steps=0 must be >= 1"),
         ("overcooked", {"reward_shaping": -1.0}, "env.reward_shaping=-1.0 must be"),
