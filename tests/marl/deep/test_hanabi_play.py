@@ -319,3 +319,48 @@ def test_other_play_training_draws_partner_permutations_and_learns():
     assert (symmetry[..., 0] == 0).all()
     assert set(np.unique(symmetry[..., 1])) == {0, 1}
     assert np.isfinite(np.asarray(metrics.policy_loss)).all()
+
+
+def test_the_evaluator_recovers_a_scripted_convention_and_its_color_permuted_copy():
+    """Agents whose convention is known: a scripted agent (hint color 0, else
+    play the first card), its color-permuted copy (hint color 1) and one of
+    another convention (discard, else play). The evaluator's conditional action
+    matrices put the first two far apart raw (each answers hints of a color the
+    other never gives) and near 0 once colors are aligned, the third apart
+    either way: two conventions."""
+    from marl.deep.evaluate import evaluate
+    from marl.deep.rounds import Sizing
+
+    agents = [
+        [hint_color(SMALL, 0)] * 2,
+        [hint_color(SMALL, 1)] * 2,
+        [discard_slot(SMALL)] * 2,
+    ]
+    params = {"logits": jnp.asarray(np.stack([np.stack(a) for a in agents]))}
+    results, _ = evaluate(
+        constant_policy(SMALL),
+        params,
+        environment(SMALL),
+        ["a", "a", "b"],
+        [0.0, 0.0, 0.0],
+        share_parameters=False,
+        sizing=Sizing(round_games=8, max_games=8),
+        seed=0,
+        permutations=1,
+        symmetry_games=0,
+        pairs_per_batch=None,
+        convention_games=2000,
+        convention_tol=0.1,
+    )
+    conventions = results["conventions"]
+    raw = np.asarray(conventions["distance"])
+    aligned = np.asarray(conventions["aligned_distance"])
+    assert raw[0, 1] > 0.8
+    assert aligned[0, 1] < 0.02
+    assert aligned[0, 2] > 0.5 and aligned[1, 2] > 0.5
+    first = results["points"][0]
+    assert first["num_conventions"] == 1 and first["num_conventions_raw"] == 2
+    counts = np.asarray(conventions["counts"])
+    hint_0, hint_1 = 2 * SMALL.hand_size, 2 * SMALL.hand_size + 1
+    assert counts[0, hint_0].sum() > 0 and counts[0, hint_1].sum() == 0
+    assert counts[1, hint_1].sum() > 0 and counts[1, hint_0].sum() == 0
