@@ -40,10 +40,11 @@ differs by design of each implementation:
   one or, with a `v0_belief:...` variant, the same v0 belief
   (`games.envs.hanabi.belief`, env option `observation`).
 
-`--ours OBS:H1xH2 ...` trains one or more of ours side by side in the same run
-(default `canonical:128x128`, the recipe), e.g. `canonical:128x128
-v0_belief:128x128 v0_belief:512x512`, to find by measurement what it takes to
-learn per env step as fast as theirs.
+`--ours OBS:H1xH2[:shared] ...` trains one or more of ours side by side in the
+same run (default `canonical:128x128`, the recipe), e.g. `canonical:128x128
+v0_belief:512x512 v0_belief:512x512:shared` (`:shared`: the `shared_mlp`
+network, one torso for both heads, JaxMARL's shape), to find by measurement what
+it takes to learn per env step as fast as theirs.
 
 Neither curve is greedy: each is the return of the policy as it samples while
 training (the cross-play evaluator measures greedified agents). Steps to a score
@@ -110,7 +111,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--ours",
         nargs="+",
         default=["canonical:128x128"],
-        help="our variants, OBSERVATION:H1xH2 (observation canonical or v0_belief)",
+        help="our variants, OBSERVATION:H1xH2[:shared] (observation canonical or "
+        "v0_belief; shared: one torso for both heads)",
     )
     parser.add_argument(
         "--scores", type=float, nargs="+", default=None, help="default: 50-90%% of max"
@@ -129,20 +131,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--steps must be at least one update (num-envs x num-steps)")
     variants = []
     for spec in args.ours:
-        observation, _, hidden = spec.partition(":")
+        observation, _, rest = spec.partition(":")
+        hidden, _, torso = rest.partition(":")
         sizes = hidden.split("x")
-        if observation not in OBSERVATIONS or not all(x.isdigit() for x in sizes):
+        if (
+            observation not in OBSERVATIONS
+            or not all(x.isdigit() for x in sizes)
+            or torso not in ("", "shared")
+        ):
             parser.error(
-                f"--ours {spec}: expected OBSERVATION:H1xH2 with OBSERVATION one of "
-                f"{', '.join(OBSERVATIONS)} (e.g. v0_belief:512x512)"
+                f"--ours {spec}: expected OBSERVATION:H1xH2[:shared] with "
+                f"OBSERVATION one of {', '.join(OBSERVATIONS)} "
+                "(e.g. v0_belief:512x512:shared)"
             )
-        variants.append((observation, tuple(int(x) for x in sizes)))
+        network = "shared_mlp" if torso else "mlp"
+        variants.append((observation, tuple(int(x) for x in sizes), network))
     args.variants = variants
     return args
 
 
-def our_config(args: argparse.Namespace, hidden: tuple[int, ...]) -> IPPOConfig:
-    """The recipe (docs/ippo.md) at this benchmark's sizes, `hidden` units."""
+def our_config(
+    args: argparse.Namespace, hidden: tuple[int, ...], network: str = "mlp"
+) -> IPPOConfig:
+    """The recipe (docs/ippo.md) at this benchmark's sizes, `hidden` units, the
+    feed-forward `network` ('mlp' or 'shared_mlp')."""
     return IPPOConfig(
         num_envs=args.num_envs,
         num_steps=args.num_steps,
@@ -159,7 +171,7 @@ def our_config(args: argparse.Namespace, hidden: tuple[int, ...]) -> IPPOConfig:
         anneal_lr=True,
         adam_eps=1e-5,
         normalize_advantages=True,
-        network="mlp",
+        network=network,
         hidden_sizes=hidden,
         entropy_accounting="acting",
     )
@@ -307,8 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     configs = {
-        f"ours {obs} {'x'.join(map(str, hidden))}": our_config(args, hidden)
-        for obs, hidden in args.variants
+        f"ours {obs} {'x'.join(map(str, hidden))}"
+        + (" shared" if network == "shared_mlp" else ""): our_config(
+            args, hidden, network
+        )
+        for obs, hidden, network in args.variants
     }
     config = next(iter(configs.values()))  # the shared sizes and schedule
     peer = load_peer(args.jaxmarl_repo, args.jaxmarl_deps)
@@ -327,12 +342,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "decision, see the docstring)"
     )
     print(network_line(configs, game, peer))
-    curves = {
-        name: our_curve(c, args.ent_coef, game, args.seeds, observation)
-        for (name, c), (observation, _) in zip(
-            configs.items(), args.variants, strict=True
-        )
-    }
+    curves = {}
+    for (name, c), (observation, *_) in zip(
+        configs.items(), args.variants, strict=True
+    ):
+        curves[name] = our_curve(c, args.ent_coef, game, args.seeds, observation)
+        print(f"  {name}: trained in {curves[name][1]:.0f} s", flush=True)
     if peer.module is None:
         print(f"jaxmarl: not run ({peer.missing})")
     else:

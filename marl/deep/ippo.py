@@ -68,7 +68,7 @@ from marl.trainer import (
     run_schedule,
 )
 
-NETWORKS = ("mlp", "gru")
+NETWORKS = ("mlp", "shared_mlp", "gru")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,10 +114,12 @@ class IPPOConfig:
     normalize_advantages: bool = True
     """Standardize advantages within each minibatch."""
     network: str = "mlp"
-    """'mlp' (feed-forward actor and critic) or 'gru' (recurrent; the memory is
-    zeroed at the start of every episode)."""
+    """'mlp' (feed-forward actor and critic), 'shared_mlp' (feed-forward, a torso
+    shared by both heads; JaxMARL's Hanabi network with hidden_sizes [512, 512])
+    or 'gru' (recurrent; the memory is zeroed at the start of every episode)."""
     hidden_sizes: tuple[int, ...] = (128, 128)
-    """ReLU layer widths: each of the MLP's actor and critic; the GRU network's
+    """ReLU layer widths: each of the MLP's actor and critic; the shared MLP's
+    torso (all but the last) and each of its heads (the last); the GRU network's
     torso before the GRU (its heads use the last width)."""
     gru_size: int = 128
     """GRU units (network='gru' only)."""
@@ -163,7 +165,10 @@ class IPPOConfig:
             "max_grad_norm": (self.max_grad_norm > 0, "must be > 0"),
             "lr": (self.lr > 0, "must be > 0"),
             "adam_eps": (self.adam_eps > 0, "must be > 0"),
-            "network": (self.network in NETWORKS, "must be 'mlp' or 'gru'"),
+            "network": (
+                self.network in NETWORKS,
+                "must be 'mlp', 'shared_mlp' or 'gru'",
+            ),
             "hidden_sizes": (
                 all(size >= 1 for size in self.hidden_sizes),
                 "must be a list of widths >= 1",
@@ -228,6 +233,7 @@ def make_policy_for(config: IPPOConfig, env: Environment) -> Network:
         hidden_sizes=config.hidden_sizes,
         gru_size=config.gru_size if config.recurrent else 0,
         share_parameters=config.share_parameters,
+        shared_torso=config.network == "shared_mlp",
     )
 
 

@@ -131,14 +131,17 @@ class ActorCritic(nn.Module):
     logits float32[A] (unmasked) and value float32[].
 
     Feed-forward (`gru_size == 0`): separate actor and critic MLPs with
-    `hidden_sizes` ReLU layers. Recurrent: a shared ReLU torso (`hidden_sizes`),
-    a GRU cell (Cho et al. 2014) of `gru_size` units, then one ReLU layer of
-    `hidden_sizes[-1]` units per head.
+    `hidden_sizes` ReLU layers, or with `shared_torso` one torso of
+    `hidden_sizes[:-1]` then one ReLU layer of `hidden_sizes[-1]` per head (as
+    JaxMARL's feed-forward Hanabi baseline with 512, 512). Recurrent: a shared
+    ReLU torso (`hidden_sizes`), a GRU cell (Cho et al. 2014) of `gru_size`
+    units, then one ReLU layer of `hidden_sizes[-1]` units per head.
     """
 
     num_actions: int
     hidden_sizes: Sequence[int]
     gru_size: int = 0
+    shared_torso: bool = False
 
     @nn.compact
     def __call__(
@@ -146,7 +149,12 @@ class ActorCritic(nn.Module):
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         x = obs.astype(jnp.float32)
         gain = float(np.sqrt(2.0))
-        if self.gru_size == 0:
+        if self.gru_size == 0 and self.shared_torso:
+            for size in self.hidden_sizes[:-1]:
+                x = nn.relu(_dense(size, gain)(x))
+            actor = nn.relu(_dense(self.hidden_sizes[-1], gain)(x))
+            critic = nn.relu(_dense(self.hidden_sizes[-1], gain)(x))
+        elif self.gru_size == 0:
             actor, critic = x, x
             for size in self.hidden_sizes:
                 actor = nn.relu(_dense(size, gain)(actor))
@@ -204,6 +212,7 @@ def make_policy(
     hidden_sizes: Sequence[int],
     gru_size: int = 0,
     share_parameters: bool = True,
+    shared_torso: bool = False,
 ) -> Network:
     """The `Network` of a P-seat game with `ActorCritic` seats (any number of
     deciding seats per step: the `actors` given to `step`).
@@ -211,8 +220,9 @@ def make_policy(
     gru_size: 0 for a feed-forward network, else the GRU's units.
     share_parameters: one parameter set for every seat (parameter sharing, the
       usual IPPO choice), or an independent set per seat.
+    shared_torso: feed-forward only, one torso for both heads (`ActorCritic`).
     """
-    net = ActorCritic(num_actions, tuple(hidden_sizes), gru_size)
+    net = ActorCritic(num_actions, tuple(hidden_sizes), gru_size, shared_torso)
     recurrent = gru_size > 0
     seat_axis = None if share_parameters else 0
 

@@ -58,12 +58,12 @@ def test_ippo_learning_curve_benchmark_runs_ours_at_a_tiny_size():
     out = run_benchmark(
         "ippo_learning_curve",
         *("--steps", "2048", "--num-envs", "32", "--num-steps", "16"),
-        *("--seeds", "2", "--ours", "canonical:16", "v0_belief:16x8"),
+        *("--seeds", "2", "--ours", "canonical:16", "v0_belief:16x8:shared"),
         *("--window", "2", "--scores", "0", "9"),
     )
     assert "game: Hanabi 3c x 3r, hand 3, 5 hints, 3 lives, 2 players" in out
     assert "jaxmarl: not run (no --jaxmarl-repo given)" in out
-    assert "| env steps | ours canonical 16 | ours v0_belief 16x8 |" in out
+    assert "| env steps | ours canonical 16 | ours v0_belief 16x8 shared |" in out
     assert "| 0.0 | 512 | 512 |" in out  # the first update (lost games score 0)
     assert "| 9.0 | not reached | not reached |" in out
     assert "ours canonical 16: " in out and "env steps/s" in out
@@ -78,12 +78,14 @@ def test_ippo_learning_curve_benchmark_gives_the_peer_the_same_objective():
     args = parse_args(["--players", "3", "--ours", "canonical:8"])
     game = hanabi.make_params("Hanabi-Full", 3, colors=3, ranks=3, hand_size=3)
     config = our_config(args, (8,))
+    assert our_config(args, (8, 4), "shared_mlp").network == "shared_mlp"
     theirs = peer_config({}, config, 0.02, game)
     assert theirs["ENT_COEF"] == 0.02
     assert theirs["VF_COEF"] == config.vf_coef / 3
     assert theirs["MAX_GRAD_NORM"] == config.max_grad_norm / 3
-    with pytest.raises(SystemExit):
-        parse_args(["--ours", "belief:8"])
+    for wrong in ("belief:8", "canonical:8:torso", "canonical:8x"):
+        with pytest.raises(SystemExit):
+            parse_args(["--ours", wrong])
 
 
 def test_fixed_points_benchmark_runs_and_its_learners_agree_at_a_tiny_size():

@@ -270,3 +270,25 @@ def test_ippo_config_refuses_impossible_values_in_one_line():
     config = IPPOConfig(num_envs=8, num_steps=4, total_timesteps=100)
     assert config.batch_size == 32 and config.num_updates == 3
     assert IPPOConfig(hidden_sizes=[3, 4]).hidden_sizes == (3, 4)
+
+
+def test_the_shared_mlp_has_one_torso_for_both_heads():
+    """`shared_mlp` with widths (16, 8): a torso of 16 units, then 8 per head
+    (JaxMARL's shape); the plain MLP has two whole stacks. The parameter counts
+    say which, and a changed torso moves both heads."""
+    from games.envs import hanabi
+    from games.envs.hanabi.environment import environment
+    from marl.deep.ippo import make_policy_for
+
+    env = environment(hanabi.make_params("Hanabi-Very-Small", 2))
+    obs, actions = env.obs_size, env.num_actions
+    counts = {}
+    for network in ("mlp", "shared_mlp"):
+        config = IPPOConfig(network=network, hidden_sizes=(16, 8))
+        params = make_policy_for(config, env).init(jax.random.key(0))
+        counts[network] = sum(x.size for x in jax.tree.leaves(params))
+    heads = 2 * (16 * 8 + 8) + (8 * actions + actions) + (8 + 1)
+    assert counts["shared_mlp"] == (obs * 16 + 16) + heads
+    assert counts["mlp"] == 2 * (obs * 16 + 16) + heads
+    with pytest.raises(ConfigError, match="'mlp', 'shared_mlp' or 'gru'"):
+        IPPOConfig(network="cnn")
