@@ -9,7 +9,8 @@
 #
 # Python packages the machine lacks travel as wheels in .whl/ (hydra-core,
 # omegaconf, antlr4-python3-runtime; for JaxMARL's columns jaxmarl, distrax,
-# tensorflow-probability, decorator, gast, dm-tree) and JaxMARL's baselines as a
+# tfp-nightly (0.25.0 fails under jax >= 0.10), six, absl-py, decorator, gast,
+# dm-tree) and JaxMARL's baselines as a
 # work tree in .jaxmarl/ (git archive of baselines/IPPO); docs/benchmarks.md
 # says how they were made. Without them the script runs what it can.
 set -uo pipefail
