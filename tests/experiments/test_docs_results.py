@@ -225,3 +225,27 @@ def test_matched_stages_table_recomputes_from_the_committed_matrices():
         assert f"{record['env_steps'] / 1e6:.1f}M" == steps
         e = record["ent_coefs"].index(coef_f)
         assert np.mean(record["entropy"][e]) == pytest.approx(float(entropy), abs=5e-3)
+
+
+def test_learning_curve_table_is_the_benchmarks_output():
+    """docs/benchmarks.md's steps-to-score table of the like-for-like run is the
+    committed output of that run, and ours with JaxMARL's network shape and
+    observation reaches every score in no more env steps than theirs."""
+    log = (RESULTS / "ippo_learning_curve" / "2026-11-26_like_for_like.txt").read_text()
+    doc = (ROOT / "docs" / "benchmarks.md").read_text()
+    section = doc.split("Env steps per run to reach a score")[1].split("\n\n")[1]
+
+    def table(text: str) -> dict[str, list[str]]:
+        rows = [line for line in text.splitlines() if line.startswith("| ")]
+        return {
+            row.split("|")[1].strip(): [c.strip() for c in row.split("|")[2:-1]]
+            for row in rows
+            if row.split("|")[1].strip()[0].isdigit()
+        }
+
+    logged = table(log.split("env steps per run to reach a score")[1])
+    documented = table(section)
+    assert documented and all(documented[s] == logged[s] for s in documented)
+    for score, (_, _, shared, theirs) in documented.items():
+        if theirs != "not reached":
+            assert int(shared.replace(",", "")) <= int(theirs.replace(",", "")), score
