@@ -146,6 +146,11 @@ def hanabi_params(config: Any, run: pathlib.Path) -> tuple[HanabiParams, int]:
         raise CompareError(f"{run} is not a Hanabi run")
     preset = options.pop("preset", "Hanabi-Full")
     cut = options.pop("max_turns", None)
+    if options.pop("observation", None) not in (None, "canonical"):
+        raise CompareError(
+            f"{run} observes the v0 belief; the comparison plays its agents on "
+            "the canonical observation"
+        )
     params = make_params(preset, options.pop("num_players", 2), **options)
     return params, min(cut or params.max_game_length, params.max_game_length)
 

@@ -72,6 +72,11 @@ def per_seat_policy(ippo: IPPOConfig, params: hanabi.HanabiParams) -> Network:
 def hanabi_params(config: IPPORunConfig) -> hanabi.HanabiParams:
     """The Hanabi game of a run on the hanabi environment."""
     options = {k: v for k, v in config.env.items() if k != "name"}
+    if options.pop("observation", None) not in (None, "canonical"):
+        raise HleCheckError(
+            f"env.observation={config.env['observation']}: HLE hands the agents "
+            "its canonical observations; the HLE check needs a run that observes them"
+        )
     return hanabi.make_params(**options)
 
 

@@ -537,7 +537,7 @@ def symmetry_measures(
         return None
     syms = sample_symmetries(env.symmetries, permutations, seed=seed)
 
-    def measure(agent: Params) -> tuple[jax.Array, jax.Array, jax.Array]:
+    def measure(agent: Params) -> tuple[jax.Array, ...]:
         seats = games_play.seat_params(agent, env.num_players, share_parameters)
         gap = games_play.visited_equivariance_tv(
             policy, seats, syms, env, key=key, num_games=num_games
@@ -545,10 +545,10 @@ def symmetry_measures(
         scores = games_play.permuted_copy_scores(
             policy, seats, syms, env, key=key, num_games=num_games, greedy=False
         )
-        return gap.tv, gap.argmax, scores.mean(-1)
+        return gap.tv, gap.argmax, gap.weighted, scores.mean(-1)
 
     mesh = runs_mesh()  # one agent per device at a time
-    errors, flips, copies = (
+    errors, flips, weighted, copies = (
         np.asarray(x)  # [K, G]
         for x in jax.jit(
             lambda p: sharded_map(measure, p, mesh=mesh, batch_size=mesh.size)
@@ -558,6 +558,7 @@ def symmetry_measures(
         "equivariance_error": errors[:, 1:].mean(-1),
         "equivariance_error_max": errors[:, 1:].max(-1),
         "argmax_disagreement": flips[:, 1:].mean(-1),
+        "equivariance_error_weighted": weighted[:, 1:].mean(-1),
         "permuted_self_play": copies[:, 0],
         "permuted_xp": copies[:, 1:].mean(-1),
         "permuted_copy_drop": copies[:, 0] - copies[:, 1:].mean(-1),
@@ -568,6 +569,7 @@ def symmetry_measures(
         "num_games": num_games,
         "equivariance_error": errors.tolist(),
         "argmax_disagreement": flips.tolist(),
+        "equivariance_error_weighted": weighted.tolist(),
         "permuted_copy_scores": copies.tolist(),
     }
     return {"per_agent": per_agent, "summary": summary}

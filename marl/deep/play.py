@@ -116,6 +116,7 @@ class Decision(NamedTuple):
     logits: jax.Array  # float32[N, D, A]: the deciding seats' logits, real ids
     legal: jax.Array  # bool[N, D, A]
     actors: jax.Array  # int32[N, D]
+    values: jax.Array  # float32[N, D]: the deciding seats' value estimates
 
 
 def decide_from(
@@ -132,9 +133,9 @@ def decide_from(
     actors int32[N, D], carry float[N, P, H], first bool[N])."""
     seen = jnp.take_along_axis(obs, seats.observation[None], axis=-1)
     act = jax.vmap(policy.step, in_axes=(None, 0, 0, 0, 0))
-    carry, logits, _ = act(seats.params, carry, seen, actors, first)
+    carry, logits, values = act(seats.params, carry, seen, actors, first)
     logits = jnp.take_along_axis(logits, seats.actions[actors], axis=-1)
-    return Decision(carry, logits, legal, actors)
+    return Decision(carry, logits, legal, actors, values)
 
 
 def decide(
@@ -455,11 +456,45 @@ def permuted_copy_scores(
     return jax.lax.map(one, (jnp.asarray(syms.observation), jnp.asarray(syms.actions)))
 
 
+def value_gaps(
+    policy: Network,
+    seats: Seats,
+    env: Environment,
+    games: Any,
+    decision: Decision,
+    key: jax.Array,
+) -> jax.Array:
+    """float32[N, D]: how much each deciding seat's choice matters to the agent,
+    max_a Q(a) - min_a Q(a) over its legal actions, Q(a) = r(s, a) + V(s'_a)
+    (the other deciding seats at their argmax; `visited_equivariance_tv`)."""
+    num_games, deciding, num_actions = decision.logits.shape
+    greedy = jnp.argmax(masked_logits(decision.logits, decision.legal), -1)
+    env_keys = jax.random.split(key, num_games)
+
+    def lookahead(seat: jax.Array, action: jax.Array) -> jax.Array:
+        actions = greedy.at[:, seat].set(action)  # [N, D]
+        after, reward, done = jax.vmap(env.step)(env_keys, games, actions)
+        following = decide(
+            policy, seats, env, after, decision.carry, jnp.zeros(num_games, bool)
+        )
+        value = following.values.mean(-1)
+        return reward.astype(jnp.float32) + jnp.where(done, 0.0, value)  # [N]
+
+    q = jax.vmap(
+        lambda seat: jax.vmap(lambda a: lookahead(seat, a))(jnp.arange(num_actions))
+    )(jnp.arange(deciding))  # [D, A, N]
+    q = jnp.moveaxis(q, -1, 0)  # [N, D, A]
+    high = jnp.where(decision.legal, q, -jnp.inf).max(-1)
+    low = jnp.where(decision.legal, q, jnp.inf).min(-1)
+    return jnp.where(decision.legal.any(-1), high - low, 0.0)
+
+
 class VisitedGap(NamedTuple):
     """An agent against its transformed copies on the decisions it visits."""
 
     tv: jax.Array  # float32[G]: the mean total variation between the policies
     argmax: jax.Array  # float32[G]: how often their argmax actions differ
+    weighted: jax.Array  # float32[G]: the TV weighted by the choice's value gap
 
 
 def visited_equivariance_tv(
@@ -484,6 +519,15 @@ def visited_equivariance_tv(
     the visited states. The TV mixes how stochastic the policy is with how
     asymmetric: an agent with the same convention-free noise at every state has
     a TV of that noise; the argmax rate counts only changed choices.
+
+    The weighted TV counts each decision by how much its choice matters to the
+    agent itself: the gap max_a Q(a) - min_a Q(a) over the legal actions, with
+    Q(a) = r(s, a) + V(s'_a) the one-step lookahead of the agent's own critic
+    (s'_a the game after the deciding seat plays a, every other deciding seat its
+    argmax, with the step's own chance; V the next deciding seats' mean value, 0
+    once the game ends): sum(gap * TV) / sum(gap) over visited decisions (0 when
+    no choice mattered). Asymmetry where every action is worth the same counts
+    nothing. It costs one extra step and forward pass per action and decision.
     """
     num_players = env.num_players
     observation, actions = identity_tables(env)
@@ -505,7 +549,7 @@ def visited_equivariance_tv(
     decide_copies = jax.vmap(decide, in_axes=(None, 0, None, None, 0, None))
 
     def body(loop: tuple) -> tuple:
-        t, games, carry, copy_carry, first, live, total, count = loop
+        t, games, carry, copy_carry, first, live, total, count, weights = loop
         mine = decide(policy, own, env, games, carry, first)
         theirs = decide_copies(policy, copies, env, games, copy_carry, first)
         p = jnp.exp(masked_log_probs(mine.logits, mine.legal))
@@ -514,10 +558,16 @@ def visited_equivariance_tv(
         flips = jnp.argmax(masked_logits(mine.logits, mine.legal), -1) != jnp.argmax(
             masked_logits(theirs.logits, mine.legal), -1
         )
-        gaps = jnp.stack([tv, flips.astype(jnp.float32)], -1)  # [G, N, D, 2]
+        step_key = jax.random.fold_in(act_key, t)
+        weight = value_gaps(
+            policy, own, env, games, mine, jax.random.fold_in(step_key, 1)
+        )  # [N, D]
+        gaps = jnp.stack(
+            [tv, flips.astype(jnp.float32), tv * weight[None]], -1
+        )  # [G, N, D, 3]
         total = total + jnp.where(live[:, None, None], gaps, 0.0).sum((-3, -2))
         count = count + live.sum() * tv.shape[-1]
-        step_key = jax.random.fold_in(act_key, t)
+        weights = weights + jnp.where(live[:, None], weight, 0.0).sum()
         action = choose(mine.logits, mine.legal, greedy=False, key=step_key)
         games, _, done = _step_games(
             env, games, action, live, jax.random.fold_in(step_key, 1)
@@ -532,10 +582,11 @@ def visited_equivariance_tv(
             live,
             total,
             count,
+            weights,
         )
 
     def running(loop: tuple) -> jax.Array:
-        t, *_, live, _, _ = loop
+        t, *_, live, _, _, _ = loop
         return live.any() & (t < env.max_steps)
 
     loop = (
@@ -545,9 +596,11 @@ def visited_equivariance_tv(
         copy_carry,
         jnp.ones(num_games, bool),
         jnp.ones(num_games, bool),
-        jnp.zeros((num_syms, 2), jnp.float32),
+        jnp.zeros((num_syms, 3), jnp.float32),
         jnp.zeros((), jnp.int32),
+        jnp.zeros((), jnp.float32),
     )
-    *_, total, count = jax.lax.while_loop(running, body, loop)
-    mean = total / jnp.maximum(count, 1)
-    return VisitedGap(mean[:, 0], mean[:, 1])
+    *_, total, count, weights = jax.lax.while_loop(running, body, loop)
+    mean = total[:, :2] / jnp.maximum(count, 1)
+    weighted = jnp.where(weights > 0, total[:, 2] / jnp.maximum(weights, 1e-30), 0.0)
+    return VisitedGap(mean[:, 0], mean[:, 1], weighted)

@@ -364,3 +364,44 @@ def test_the_evaluator_recovers_a_scripted_convention_and_its_color_permuted_cop
     hint_0, hint_1 = 2 * SMALL.hand_size, 2 * SMALL.hand_size + 1
     assert counts[0, hint_0].sum() > 0 and counts[0, hint_1].sum() == 0
     assert counts[1, hint_1].sum() > 0 and counts[1, hint_0].sum() == 0
+
+
+def test_weighted_equivariance_error_equals_a_python_loop_of_value_gaps():
+    """The TV weighted by how much each choice matters: for hand-made agents
+    (critic 0, so Q(a) is the move's immediate reward), sum(gap * TV) / sum(gap)
+    over the visited decisions, recomputed one move at a time in Python. The
+    agent "hint color 0, else play the first card" against its swapped copy
+    ("hint color 1, ..."): TV 1 where the hints differ, weighted by the reward
+    gap of the moves legal there."""
+    policy = constant_policy(SMALL)
+    own = hint_color(SMALL, 0) * 10.0  # logits 100 apart: sampling is argmax
+    copy = hint_color(SMALL, 1) * 10.0
+    seats = {"logits": jnp.asarray(np.stack([own] * 2))}
+    syms = hanabi.all_color_permutations(SMALL)  # identity, swap
+    key = jax.random.key(6)
+    gap = hp.visited_equivariance_tv(
+        policy, seats, syms, environment(SMALL), key=key, num_games=6
+    )
+    deal_key, _ = jax.random.split(key)
+    reset = jax.jit(hanabi.reset, static_argnums=1)
+    legal_actions = jax.jit(hanabi.legal_actions, static_argnums=1)
+    step = jax.jit(hanabi.step, static_argnums=2)
+    weighted_sum, weights = 0.0, 0.0
+    for game_key in jax.random.split(deal_key, 6):
+        state, done = reset(game_key, SMALL), False
+        while not done:
+            legal = np.asarray(legal_actions(state, SMALL))
+            mine = int(np.argmax(np.where(legal, own, -np.inf)))
+            theirs = int(np.argmax(np.where(legal, copy, -np.inf)))
+            rewards = [
+                float(step(state, a, SMALL)[1]) for a in np.flatnonzero(legal)
+            ]
+            weight = max(rewards) - min(rewards)
+            weighted_sum += weight * float(mine != theirs)
+            weights += weight
+            state, _, done = step(state, mine, SMALL)
+    assert weights > 0
+    weighted = np.asarray(gap.weighted)
+    assert weighted[0] == 0.0
+    np.testing.assert_allclose(weighted[1], weighted_sum / weights, rtol=1e-5)
+    assert 0 < weighted[1] <= 1
