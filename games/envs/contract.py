@@ -122,6 +122,12 @@ class Environment:
     """Options that make the common reward the game's score, which evaluation
     plays (Overcooked: reward_shaping=0, no shaped rewards); empty where the
     training reward is the score."""
+    touched_plays: Callable[[State, jax.Array], jax.Array] | None = None
+    """Turn-based games with hints: (state, action int32[]) -> bool[A], the
+    actions of the next deciding seat that play what `action` touched (Hanabi:
+    a hint to that player touches the cards of its color or rank; playing one of
+    them answers the hint); None where the game has no such notion. Read by the
+    hint-meaning table of cross-play (`marl.deep.play.action_transitions`)."""
 
     @property
     def num_deciders(self) -> int:

@@ -364,7 +364,7 @@ def evaluate(
         )
         if convention_games >= 1:
             tell("conditional action matrices")
-            counts = conventions(
+            counts, answers = conventions(
                 agent_params,
                 env,
                 policy,
@@ -481,6 +481,17 @@ def evaluate(
                 "seat chose action a and the partner deciding next chose b",
                 "tolerance": convention_tol,
                 **{name: value.tolist() for name, value in (matched or {}).items()},
+                **(
+                    {
+                        "hint_answers": answers.tolist(),
+                        "hint_answers_what": "per agent [A][2]: after its action a "
+                        "touched cards of the partner deciding next (a hint), how "
+                        "often that partner played a touched card (0) or did "
+                        "anything else (1)",
+                    }
+                    if env.touched_plays is not None
+                    else {}
+                ),
             }
         ),
     }
@@ -497,12 +508,14 @@ def conventions(
     share_parameters: bool,
     key: jax.Array,
     num_games: int,
-) -> np.ndarray:
-    """Each agent's conditional action counts float[K, A, A] over `num_games`
-    sampled self-play games (`marl.deep.play.action_transitions`): normalized
-    by rows, P(partner's next action | my action), the convention matrix."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each agent's conditional action counts float[K, A, A] and hint answers
+    float[K, A, 2] over `num_games` sampled self-play games
+    (`marl.deep.play.action_transitions`): normalized by rows, P(partner's next
+    action | my action), the convention matrix, and P(play the touched card
+    next | hint), what each hint means."""
 
-    def measure(agent: Params) -> jax.Array:
+    def measure(agent: Params) -> games_play.Transitions:
         seats = games_play.identity_seats(
             games_play.seat_params(agent, env.num_players, share_parameters), env
         )
@@ -511,11 +524,10 @@ def conventions(
         )
 
     mesh = runs_mesh()  # one agent per device at a time
-    return np.asarray(
-        jax.jit(lambda p: sharded_map(measure, p, mesh=mesh, batch_size=mesh.size))(
-            agent_params
-        )
+    found = jax.jit(lambda p: sharded_map(measure, p, mesh=mesh, batch_size=mesh.size))(
+        agent_params
     )
+    return np.asarray(found.counts), np.asarray(found.answers)
 
 
 def symmetry_measures(

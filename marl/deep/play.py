@@ -206,6 +206,23 @@ def play_outcome(
     return outcome
 
 
+class Transitions(NamedTuple):
+    """What the seats answer each other over N games (`action_transitions`)."""
+
+    counts: jax.Array
+    """float32[A, A]: entry (a, b) the number of times a seat chose `a` and the
+    partner deciding next chose `b` at the following step (turn-based games: the
+    next decision; simultaneous ones: every other seat's decision at the next
+    step). Normalized by rows, P(partner's next action | my action), the figure
+    conventions are shown with in Hanabi (Hu et al. 2020, Other-Play)."""
+    answers: jax.Array
+    """float32[A, 2]: for the actions that touched something of the next
+    decider's (`Environment.touched_plays`; Hanabi: a hint), how often the next
+    decision played what they touched (column 0) or did anything else (column
+    1): normalized by rows, P(play the touched card next | hint), the hint's
+    meaning. Zero where the game has no `touched_plays`."""
+
+
 def action_transitions(
     policy: Network,
     seats: Seats,
@@ -214,17 +231,13 @@ def action_transitions(
     key: jax.Array,
     num_games: int,
     greedy: bool = False,
-) -> jax.Array:
-    """The conditional action counts of N games (`play_outcome`'s, the same
-    games): float32[A, A], entry (a, b) the number of times a seat chose `a` and
-    the partner deciding next chose `b` at the following step (turn-based games:
-    the next decision; simultaneous ones: every other seat's decision at the next
-    step). Normalized by rows, P(partner's next action | my action), the
-    figure conventions are shown with in Hanabi (Hu et al. 2020, Other-Play)."""
-    _, counts = _play_games(
+) -> Transitions:
+    """The conditional action counts and the hint answers of N games
+    (`play_outcome`'s, the same games)."""
+    _, transitions = _play_games(
         policy, seats, env, key=key, num_games=num_games, greedy=greedy, track=True
     )
-    return counts
+    return transitions
 
 
 def _play_games(
@@ -236,10 +249,10 @@ def _play_games(
     num_games: int,
     greedy: bool,
     track: bool,
-) -> tuple[Outcome, jax.Array]:
+) -> tuple[Outcome, Transitions]:
     """The one loop of `play_outcome` and `action_transitions` (with `track`,
-    it also counts consecutive decisions; without, the counts stay zero and
-    cost nothing)."""
+    it also counts consecutive decisions and the answers to hints; without, the
+    counts stay zero and cost nothing)."""
     games, act_key = deal(env, key=key, num_games=num_games)
     carry = policy.initial_carry(num_games)
     live = jnp.ones(num_games, bool)
@@ -252,9 +265,12 @@ def _play_games(
     )  # [D, D]: which slot's next decision answers which slot's
     counts = jnp.zeros((num_actions, num_actions), jnp.float32)
     previous = jnp.full((num_games, deciding[0]), -1, jnp.int32)
+    hints = track and env.touched_plays is not None and deciding[0] == 1
+    answers = jnp.zeros((num_actions, 2), jnp.float32)
+    touched = jnp.zeros((num_games, num_actions), bool)  # the last move's
 
     def body(loop: tuple) -> tuple:
-        t, games, carry, first, live, outcome, counts, previous = loop
+        t, games, carry, first, live, outcome, counts, previous, answers, touched = loop
         decision = decide(policy, seats, env, games, carry, first)
         step_key = jax.random.fold_in(act_key, t)
         action = choose(decision.logits, decision.legal, greedy=greedy, key=step_key)
@@ -263,6 +279,15 @@ def _play_games(
             mine = jax.nn.one_hot(previous, num_actions)  # [N, D, A]; -1: zeros
             theirs = jax.nn.one_hot(action, num_actions)
             counts = counts + jnp.einsum("n,de,nda,neb->ab", valid, pairs, mine, theirs)
+            if hints:
+                hinted = valid * touched.any(-1)  # the last move touched something
+                played = jnp.take_along_axis(touched, action, axis=1)[:, 0]
+                answered = jnp.stack([played, ~played], -1).astype(jnp.float32)
+                answers = answers + jnp.einsum(
+                    "n,na,nk->ak", hinted, mine[:, 0], answered
+                )
+                now = jax.vmap(env.touched_plays)(games, action[:, 0])
+                touched = jnp.where(live[:, None], now, touched)
             previous = jnp.where(live[:, None], action, previous)
         games, reward, done = _step_games(
             env, games, action, live, jax.random.fold_in(step_key, 1)
@@ -281,10 +306,12 @@ def _play_games(
             outcome,
             counts,
             previous,
+            answers,
+            touched,
         )
 
     def running(loop: tuple) -> jax.Array:
-        t, *_, live, _, _, _ = loop
+        t, *_, live, _, _, _, _, _ = loop
         return live.any() & (t < env.max_steps)
 
     loop = (
@@ -296,9 +323,11 @@ def _play_games(
         outcome,
         counts,
         previous,
+        answers,
+        touched,
     )
-    *_, outcome, counts, _ = jax.lax.while_loop(running, body, loop)
-    return outcome, counts
+    *_, outcome, counts, _, answers, _ = jax.lax.while_loop(running, body, loop)
+    return outcome, Transitions(counts, answers)
 
 
 def play(

@@ -107,6 +107,16 @@ def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
     counts = np.asarray(conventions["counts"])
     assert conventions["num_games"] == 500 and counts.shape == (8, 11, 11)
     assert (counts.sum((1, 2)) > 500).all() and (counts >= 0).all()
+    # What the hints mean: per agent and hint, the partner's next move played a
+    # touched card or not; only hints (ids 4-10 after the plays and discards of
+    # hands of 2) touch cards.
+    answers = np.asarray(conventions["hint_answers"])
+    assert answers.shape == (8, 11, 2) and (answers[:, :4] == 0).all()
+    assert (answers[:, 4:].sum((1, 2)) > 0).all()
+    symmetry = results["symmetry"]
+    weighted = np.asarray(symmetry["equivariance_error_weighted"])
+    assert weighted.shape == (8, 2) and (weighted[:, 0] == 0).all()
+    assert ((0 <= weighted) & (weighted <= 1)).all()
     raw = np.asarray(conventions["distance"])
     aligned = np.asarray(conventions["aligned_distance"])
     assert raw.shape == aligned.shape == (8, 8)

@@ -22,7 +22,15 @@ from games.envs.contract import Environment, Symmetries, reject_options
 from games.envs.hanabi.belief import v0_belief
 from games.envs.hanabi.encoding import canonical, canonical_size
 from games.envs.hanabi.params import SIZES, HanabiParams, game_title, make_params
-from games.envs.hanabi.rules import HanabiState, legal_actions, reset, step
+from games.envs.hanabi.rules import (
+    REVEAL_COLOR,
+    REVEAL_RANK,
+    HanabiState,
+    decode_action,
+    legal_actions,
+    reset,
+    step,
+)
 from games.envs.hanabi.symmetry import (
     ColorPermutation,
     all_color_permutations,
@@ -33,6 +41,26 @@ OPTIONS = ("preset", "num_players", *SIZES, "max_turns", "observation")
 OBSERVATIONS = ("canonical", "v0_belief")
 """What a seat observes: HLE's canonical vector, or the v0 belief in place of its
 card-knowledge section (same size and layout, so the same color permutation)."""
+
+
+def touched_plays(
+    state: HanabiState, action: jax.Array, params: HanabiParams
+) -> jax.Array:
+    """bool[A]: the next player's "play slot s" actions for the slots that the
+    hint `action` (by the current player) touched in that player's hand; all
+    False for a play, a discard, or a hint to another player (3+ players)."""
+    kind, _, offset, value = decode_action(action, params)
+    players = params.num_players
+    target = (state.current_player + offset) % players
+    cards = state.hands[target]  # int32[H], -1 empty
+    colors, ranks = cards // params.num_ranks, cards % params.num_ranks
+    touched = (cards >= 0) & jnp.where(
+        kind == REVEAL_COLOR, colors == value, ranks == value
+    )
+    answers = ((kind == REVEAL_COLOR) | (kind == REVEAL_RANK)) & (offset == 1)
+    plays = jnp.zeros(params.num_actions, bool)
+    slots = params.hand_size + jnp.arange(params.hand_size)  # "play s" ids
+    return plays.at[slots].set(touched & answers)
 
 
 class CutState(NamedTuple):
@@ -99,6 +127,7 @@ def environment(
         permute_state=lambda state, g: state._replace(
             game=full.permute_state(state.game, g)
         ),
+        touched_plays=lambda state, action: touched_plays(state.game, action, params),
     )
 
 
@@ -138,6 +167,7 @@ def _environment(params: HanabiParams, title: str, observation: str) -> Environm
         max_score=params.max_score,
         symmetries=symmetries,
         permute_state=lambda state, g: permute_state(state, one_permutation(g)),
+        touched_plays=lambda state, action: touched_plays(state, action, params),
     )
 
 

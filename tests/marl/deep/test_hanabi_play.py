@@ -111,7 +111,7 @@ def test_action_transitions_count_the_consecutive_moves_of_the_same_games():
     )(seats, key)
     want = np.zeros((SMALL.num_actions, SMALL.num_actions))
     scores, _ = python_outcomes(SMALL, logits, key=key, num_games=10, transitions=want)
-    np.testing.assert_array_equal(np.asarray(got), want)
+    np.testing.assert_array_equal(np.asarray(got.counts), want)
     assert want.sum() > 10 and want[2 * SMALL.hand_size, 0] > 0  # hint, discard
     played = hp.play(policy, seats, env, key=key, num_games=10, greedy=True)
     np.testing.assert_array_equal(np.asarray(played), scores)
@@ -393,9 +393,7 @@ def test_weighted_equivariance_error_equals_a_python_loop_of_value_gaps():
             legal = np.asarray(legal_actions(state, SMALL))
             mine = int(np.argmax(np.where(legal, own, -np.inf)))
             theirs = int(np.argmax(np.where(legal, copy, -np.inf)))
-            rewards = [
-                float(step(state, a, SMALL)[1]) for a in np.flatnonzero(legal)
-            ]
+            rewards = [float(step(state, a, SMALL)[1]) for a in np.flatnonzero(legal)]
             weight = max(rewards) - min(rewards)
             weighted_sum += weight * float(mine != theirs)
             weights += weight
@@ -405,3 +403,42 @@ def test_weighted_equivariance_error_equals_a_python_loop_of_value_gaps():
     assert weighted[0] == 0.0
     np.testing.assert_allclose(weighted[1], weighted_sum / weights, rtol=1e-5)
     assert 0 < weighted[1] <= 1
+
+
+def test_hint_answers_count_plays_of_the_touched_cards_as_a_python_loop():
+    """After seat 0 hints color 0, seat 1 plays its first card: `answers` counts,
+    per hint, whether that play was of a card the hint touched (the first slot
+    holds color 0) or not, as a Python loop over the same deals finds."""
+    policy = constant_policy(SMALL)
+    key = jax.random.key(8)
+    logits = [hint_color(SMALL, 0), play_slot(SMALL)]
+    seats = identity_seats(SMALL, logits)
+    got = jax.jit(
+        lambda s, k: hp.action_transitions(
+            policy, s, environment(SMALL), key=k, num_games=12, greedy=True
+        )
+    )(seats, key)
+    deal_key, _ = jax.random.split(key)
+    reset = jax.jit(hanabi.reset, static_argnums=1)
+    legal_actions = jax.jit(hanabi.legal_actions, static_argnums=1)
+    step = jax.jit(hanabi.step, static_argnums=2)
+    want = np.zeros((SMALL.num_actions, 2))
+    for game_key in jax.random.split(deal_key, 12):
+        state, done, touched, hint = reset(game_key, SMALL), False, None, None
+        while not done:
+            legal = np.asarray(legal_actions(state, SMALL))
+            player = int(state.current_player)
+            action = int(np.argmax(np.where(legal, logits[player], -np.inf)))
+            if touched is not None and touched.any():
+                played = action >= SMALL.hand_size and action < 2 * SMALL.hand_size
+                hit = played and touched[action - SMALL.hand_size]
+                want[hint, 0 if hit else 1] += 1
+            touched, hint = None, action
+            if action >= 2 * SMALL.hand_size:  # a color hint to the other player
+                color = action - 2 * SMALL.hand_size
+                cards = np.asarray(state.hands[1 - player])
+                touched = (cards >= 0) & (cards // SMALL.num_ranks == color)
+            state, _, done = step(state, action, SMALL)
+    hint_0 = 2 * SMALL.hand_size
+    assert want[hint_0].sum() > 5 and want[hint_0, 0] > 0 and want[hint_0, 1] > 0
+    np.testing.assert_array_equal(np.asarray(got.answers), want)
