@@ -116,7 +116,7 @@ def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
     symmetry = results["symmetry"]
     weighted = np.asarray(symmetry["equivariance_error_weighted"])
     assert weighted.shape == (8, 2) and (weighted[:, 0] == 0).all()
-    assert ((0 <= weighted) & (weighted <= 1)).all()
+    assert ((weighted >= 0) & (weighted <= 1)).all()
     raw = np.asarray(conventions["distance"])
     aligned = np.asarray(conventions["aligned_distance"])
     assert raw.shape == aligned.shape == (8, 8)
