@@ -265,7 +265,7 @@ def _play_games(
     )  # [D, D]: which slot's next decision answers which slot's
     counts = jnp.zeros((num_actions, num_actions), jnp.float32)
     previous = jnp.full((num_games, deciding[0]), -1, jnp.int32)
-    hints = track and env.touched_plays is not None and deciding[0] == 1
+    touched_of = env.touched_plays if track and deciding[0] == 1 else None
     answers = jnp.zeros((num_actions, 2), jnp.float32)
     touched = jnp.zeros((num_games, num_actions), bool)  # the last move's
 
@@ -279,14 +279,14 @@ def _play_games(
             mine = jax.nn.one_hot(previous, num_actions)  # [N, D, A]; -1: zeros
             theirs = jax.nn.one_hot(action, num_actions)
             counts = counts + jnp.einsum("n,de,nda,neb->ab", valid, pairs, mine, theirs)
-            if hints:
+            if touched_of is not None:
                 hinted = valid * touched.any(-1)  # the last move touched something
                 played = jnp.take_along_axis(touched, action, axis=1)[:, 0]
                 answered = jnp.stack([played, ~played], -1).astype(jnp.float32)
                 answers = answers + jnp.einsum(
                     "n,na,nk->ak", hinted, mine[:, 0], answered
                 )
-                now = jax.vmap(env.touched_plays)(games, action[:, 0])
+                now = jax.vmap(touched_of)(games, action[:, 0])
                 touched = jnp.where(live[:, None], now, touched)
             previous = jnp.where(live[:, None], action, previous)
         games, reward, done = _step_games(
