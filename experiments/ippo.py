@@ -171,18 +171,21 @@ def train(
             f"resume=true but {root} holds no checkpoint; start it with "
             "resume=false, or pass resume=auto to resume only when there is one"
         )
+    initial = None
+    if loaded is None and config.init_from is not None:
+        template = jax.eval_shape(trainer.init, keys, len(config.coefs))
+        initial = load_init(config, template)
     # Accepted: from here on the run may change its directory. Not before: a
-    # resume refused above leaves the directory (its config.yaml, which describes
-    # its checkpoints, and .hydra/) as it was.
+    # resume or an init_from refused above leaves the directory (its config.yaml,
+    # which describes its checkpoints, and .hydra/) as it was.
     record_run(run_dir)
     if loaded is None:
         if config.resume:
             log.info("%s: no checkpoint in %s, starting afresh", config.name, root)
-        if config.init_from is None:
+        if initial is None:
             state, start = trainer.init(keys, len(config.coefs)), 0
         else:
-            template = jax.eval_shape(trainer.init, keys, len(config.coefs))
-            state, start = load_init(config, template)
+            state, start = initial
             log.info(
                 "%s: starting from update %d of %s (coefficients %s)",
                 config.name,

@@ -252,6 +252,37 @@ CASES = [
         "ippo.num_minibatches=3",
     ),
     bad("han-players-1", "ippo", "players", *HAN, "env.num_players=1"),
+    bad(
+        "han-observation",
+        "ippo",
+        "env.observation='x': choose one of",
+        *HAN,
+        "env.observation=x",
+    ),
+    bad(
+        "han-init-from-nowhere",
+        "ippo",
+        "not an IPPO run directory",
+        *HAN,
+        "init_from={in}/nowhere",
+        "hydra.run.dir={out}",
+    ),
+    bad(
+        "han-init-from-other-lr",
+        "ippo",
+        "differs in ippo",
+        *HAN,
+        "ippo.lr=0.1",
+        "init_from={run}",
+        "hydra.run.dir={out}",
+    ),
+    bad(
+        "han-init-coefs-alone",
+        "ippo",
+        "init_coefs",
+        *HAN,
+        "init_coefs=[0.1]",
+    ),
     bad("han-players-6", "ippo", "needs 2 to 5 players", *HAN, "env.num_players=6"),
     bad("han-preset", "ippo", "unknown Hanabi preset", *HAN, "env.preset=Hanabi-Huge"),
     bad("han-group", "ippo", "nope", "preset=nope"),
@@ -692,6 +723,33 @@ def test_every_bad_input_is_answered_in_one_line(prepared):
     assert not failures, f"{len(failures)} of {len(cases)} bad inputs:\n" + "\n".join(
         failures
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_one_bad_input(case, request):
+    """One case alone, for `pytest tests/experiments/test_bad_inputs.py -k <id>`
+    (skipped without a -k: the test above checks every case at once, sharing one
+    worker process and one set of prepared runs)."""
+    if not request.config.getoption("keyword"):
+        pytest.skip("select it with -k <case id>; every case runs in the test above")
+    if "dpomdp" in case.id and not (SHARED / "dectiger.dpomdp").is_file():
+        pytest.skip(f"{SHARED} is absent")
+    prepared = request.getfixturevalue("prepared")
+    if case.id in AS_A_USER:
+        failure = check(case, prepared)
+    else:
+        worker = subprocess.run(
+            [sys.executable, "-m", __name__, str(prepared), case.id],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        )
+        assert worker.returncode == 0, worker.stderr[-3000:]
+        failure = json.loads(worker.stdout.splitlines()[-1])[0]
+    assert failure is None, failure
 
 
 if __name__ == "__main__":
