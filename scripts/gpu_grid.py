@@ -42,14 +42,13 @@ import os
 import pathlib
 import signal
 import sys
-import tarfile
 import tempfile
 import threading
 import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from gpu_hanabi import Budget, Phases, read_json, read_jsonl
+from gpu_hanabi import Budget, Phases, read_json, read_jsonl, write_tarball
 
 SIZES = {
     "full": {
@@ -393,15 +392,7 @@ def pack(
         ]
     for ev in sorted((work / "crossplay").glob("*")):
         members += [ev / "results.json", ev / "crossplay.png"]
-    out.mkdir(parents=True, exist_ok=True)
-    tarball, partial = out / "gpu_grid.tar.gz", out / "gpu_grid.tar.gz.part"
-    with tarfile.open(partial, "w:gz") as tar:
-        for path in members:
-            if path.is_file():
-                tar.add(path, arcname=f"gpu_grid/{path.relative_to(work)}")
-    partial.replace(tarball)
-    (out / "summary.md").write_text((work / "summary.md").read_text())
-    return tarball
+    return write_tarball(work, members, out, "gpu_grid")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -562,13 +562,22 @@ def pack(
         run_dir / name for name in ("metrics.jsonl", "config.yaml", "results.json")
     ]
     members += [work / "crossplay" / name for name in ("results.json", "crossplay.png")]
+    return write_tarball(work, members, out, "gpu_hanabi")
+
+
+def write_tarball(
+    work: pathlib.Path, members: list[pathlib.Path], out: pathlib.Path, name: str
+) -> pathlib.Path:
+    """`<out>/<name>.tar.gz` of the `members` that exist (paths under `work`, in
+    the archive under `<name>/`), written whole or not at all, and summary.md
+    beside it."""
     out.mkdir(parents=True, exist_ok=True)
-    tarball = out / "gpu_hanabi.tar.gz"
-    partial = out / "gpu_hanabi.tar.gz.part"
+    tarball = out / f"{name}.tar.gz"
+    partial = out / f"{name}.tar.gz.part"
     with tarfile.open(partial, "w:gz") as tar:
         for path in members:
             if path.is_file():
-                tar.add(path, arcname=f"gpu_hanabi/{path.relative_to(work)}")
+                tar.add(path, arcname=f"{name}/{path.relative_to(work)}")
     partial.replace(tarball)
     (out / "summary.md").write_text((work / "summary.md").read_text())
     return tarball

@@ -691,6 +691,21 @@ def check(case: Bad, root: pathlib.Path) -> str | None:
     return f"{case.id}: {', '.join(problems)}\n    stderr: {done.stderr.strip()!r}"
 
 
+def run_worker(prepared: pathlib.Path, ids: list[str]) -> list[str | None]:
+    """`check` of the cases `ids` in one worker process (they share sys.argv,
+    the streams and hydra's global state there, one by one): their failures."""
+    worker = subprocess.run(
+        [sys.executable, "-m", __name__, str(prepared), *ids],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    return json.loads(worker.stdout.splitlines()[-1])
+
+
 @pytest.mark.slow
 def test_every_bad_input_is_answered_in_one_line(prepared):
     assert len(CASES) >= 60
@@ -709,16 +724,7 @@ def test_every_bad_input_is_answered_in_one_line(prepared):
     # hydra's global state), the user's subprocesses one at a time beside it.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         in_subprocesses = pool.map(lambda c: check(c, prepared), users)
-        worker = subprocess.run(
-            [sys.executable, "-m", __name__, str(prepared), *in_worker],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "JAX_PLATFORMS": "cpu"},
-        )
-        assert worker.returncode == 0, worker.stderr[-3000:]
-        reported = json.loads(worker.stdout.splitlines()[-1])
+        reported = run_worker(prepared, in_worker)
         failures = [f for f in [*reported, *in_subprocesses] if f]
     assert not failures, f"{len(failures)} of {len(cases)} bad inputs:\n" + "\n".join(
         failures
@@ -739,16 +745,7 @@ def test_one_bad_input(case, request):
     if case.id in AS_A_USER:
         failure = check(case, prepared)
     else:
-        worker = subprocess.run(
-            [sys.executable, "-m", __name__, str(prepared), case.id],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "JAX_PLATFORMS": "cpu"},
-        )
-        assert worker.returncode == 0, worker.stderr[-3000:]
-        failure = json.loads(worker.stdout.splitlines()[-1])[0]
+        (failure,) = run_worker(prepared, [case.id])
     assert failure is None, failure
 
 
