@@ -30,7 +30,7 @@ from experiments.ippo_runs import (
 from games.envs.contract import Environment
 from marl.deep.checkpoint import ForeignCheckpointError
 from marl.deep.ippo import IPPOConfig, make_policy_for
-from marl.deep.networks import Network, Params
+from marl.deep.networks import Network, Params, with_scripted
 
 ARCHITECTURE_FIELDS = ("network", "hidden_sizes", "gru_size", "share_parameters")
 """IPPOConfig fields that fix the parameters' shapes: agents must share them."""
@@ -45,11 +45,63 @@ class Agent:
     """One trained policy: a run's seed at one entropy coefficient."""
 
     run: str
-    ent_coef: float
+    """The run directory, or `BOTS_RUN` for a rule-based partner."""
+    ent_coef: float | None
+    """None for a rule-based partner."""
     seed: int
     step: int
     group: str
     """Agents trained alike (same configuration, any seed) share a group."""
+
+
+BOTS_RUN = "rule-based"
+"""`Agent.run` of the rule-based partners (`add_bots`)."""
+
+
+def add_bots(
+    agents: list[Agent],
+    params: Params,
+    env: Environment,
+    names: list[str],
+    *,
+    per_seat: bool,
+) -> tuple[list[Agent], Params]:
+    """`agents` and their parameters (leaves [K, ...], or [K, P, ...] with
+    `per_seat`) followed by the environment's rule-based partners `names`
+    (`Environment.scripted`; "all" for every one), as the parameters of
+    `seat_policy(..., scripted=True)`: `{"network": ..., "script": int32[K + B,
+    P]}`, a bot's network parameters zeros. Each bot is an agent of its own
+    group, `bot=<name>`."""
+    known = [name for name, _ in env.scripted]
+    if not known:
+        raise CrossPlayError(
+            f"{env.title} has no rule-based partners (Hanabi has them with its "
+            "canonical observation)"
+        )
+    chosen = known if names == ["all"] else names
+    for name in chosen:
+        if name not in known:
+            raise CrossPlayError(
+                f"--bots {name}: {env.title} has the partners {', '.join(known)}"
+            )
+    if len(set(chosen)) < len(chosen):
+        raise CrossPlayError(f"--bots names a partner twice: {','.join(names)}")
+    players = env.num_players
+    script = [0] * len(agents) + [known.index(name) + 1 for name in chosen]
+    zeros = jax.tree.map(
+        lambda x: jnp.zeros((len(chosen), *x.shape[1:]), x.dtype), params
+    )
+    return (
+        [*agents, *(Agent(BOTS_RUN, None, 0, 0, f"bot={name}") for name in chosen)],
+        {
+            "network": jax.tree.map(
+                lambda a, b: jnp.concatenate([a, b]), params, zeros
+            ),
+            "script": jnp.asarray(script, jnp.int32)[:, None].repeat(players, 1)
+            if per_seat
+            else jnp.asarray(script, jnp.int32),
+        },
+    )
 
 
 def find_runs(paths: list[str]) -> list[pathlib.Path]:
@@ -201,6 +253,13 @@ def duplicate_warnings(agents: list[Agent], params: Params) -> list[str]:
     return warnings
 
 
-def seat_policy(ippo: IPPOConfig, env: Environment) -> Network:
-    """The per-seat `Network` that plays seats of any agents of this configuration."""
-    return make_policy_for(dataclasses.replace(ippo, share_parameters=False), env)
+def seat_policy(
+    ippo: IPPOConfig, env: Environment, *, scripted: bool = False
+) -> Network:
+    """The per-seat `Network` that plays seats of any agents of this
+    configuration; with `scripted`, also the environment's rule-based partners
+    (parameters as `add_bots` makes them)."""
+    policy = make_policy_for(dataclasses.replace(ippo, share_parameters=False), env)
+    if not scripted:
+        return policy
+    return with_scripted(policy, [script for _, script in env.scripted])

@@ -13,8 +13,6 @@ of the same game (what a sweep swept).
 
 from __future__ import annotations
 
-import csv
-import io
 import pathlib
 import sys
 from typing import Any
@@ -25,6 +23,7 @@ from experiments.results import (
     TRAINING_KINDS,
     find_results,
     read_results,
+    write_csv,
 )
 from experiments.tables import (
     COLUMNS,
@@ -36,7 +35,7 @@ from experiments.tables import (
     summary_rows,
     table_rows,
 )
-from marl.files import OutputDirError, atomic_write_bytes, check_writable
+from marl.files import OutputDirError, check_writable
 
 
 def load_all(
@@ -142,16 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("(several paths: pass --csv and --figure to write the table and figure)")
     return 0
-
-
-def write_csv(
-    path: pathlib.Path, rows: list[dict[str, Any]], columns: tuple[str, ...]
-) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_bytes(path, buffer.getvalue().encode())
 
 
 cli = as_program(main)

@@ -31,7 +31,16 @@ Overcooked without its shaped rewards). Into the output directory:
                  symmetry measures (docs/ippo.md, "Cross-play");
   scores.npz     every game's score, float32[K, K, games] per policy kind
                  (the kinds may have played different numbers of games);
-  crossplay.png  the heatmaps.
+  crossplay.csv  the tidy table: one row per ordered pair and policy kind
+                 (agents, groups, games, mean, SE, 95% interval);
+  crossplay.png  the heatmaps; crossplay_groups.png the cross-play between
+                 groups, each cell with its 95% interval.
+
+`--bots iggi,piers` (or `all`) adds the game's rule-based partners (Hanabi:
+`games.envs.hanabi.bots`), each a group of one agent, so that the table holds
+every trained agent with every bot and the bots with each other; several run
+directories give cross-run cross-play (the Other-Play runs against an entropy
+grid, say) in the same evaluation.
 
 The output directory defaults to `<dir>/crossplay` for a single directory given
 (`<dir>/crossplay_update<N>` with `--step N`, the agents at a milestone), else
@@ -51,14 +60,17 @@ from typing import Any
 import jax
 import numpy as np
 
-from experiments.agents import CrossPlayError, load_agents, seat_policy
+from experiments.agents import CrossPlayError, add_bots, load_agents, seat_policy
 from experiments.config import ArgumentParser, as_program, interruptible
 from experiments.evaluation import (
+    PAIR_COLUMNS,
     PARTIAL,
     TARGET_SE_SHARE,
     Progress,
+    group_table,
     load_partial,
     observed_target,
+    pair_rows,
     partial_key,
     save_partial,
     say,
@@ -70,6 +82,7 @@ from experiments.results import (
     format_estimate,
     read_results,
     run_metadata,
+    write_csv,
     write_json,
     write_npz,
 )
@@ -82,7 +95,8 @@ from marl.files import OutputDirError, check_writable, locked
 
 def save_heatmaps(results: dict[str, Any], path: pathlib.Path) -> None:
     """The sampled and argmax-greedy cross-play matrices side by side, one colour
-    scale, the blocks of agents trained alike named on the axes."""
+    scale, the blocks of agents trained alike named on the axes; then the
+    sampled cross-play between groups, each cell with its 95% interval."""
     fig, axes = plt.subplots(
         1, 2, figsize=(2 * PANEL[0], PANEL[1] + 0.6), constrained_layout=True
     )
@@ -95,6 +109,14 @@ def save_heatmaps(results: dict[str, Any], path: pathlib.Path) -> None:
         ax.set_xlabel("agent in seat 2")
         ax.set_ylabel("agent in seat 1")
     save_figure(fig, path)
+    groups, mean, half = group_table(results)
+    side = 1.2 + 0.75 * len(groups)
+    fig, ax = plt.subplots(figsize=(side + 1.5, side), constrained_layout=True)
+    title = f"{results['game']}\nbetween groups (sampled), 95% intervals"
+    plot_crossplay_heatmap(ax, mean, title, limits, labels=groups, intervals=half)
+    ax.set_xlabel("group in seat 2")
+    ax.set_ylabel("group in seat 1")
+    save_figure(fig, path.with_name(path.stem + "_groups.png"))
 
 
 def refuse_smaller(out: pathlib.Path, games: int, symmetry_games: int) -> None:
@@ -240,6 +262,11 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
         help="pairs played side by side (all when unset; lower it to save memory)",
     )
     parser.add_argument(
+        "--bots",
+        help="rule-based partners to add, comma-separated, or 'all' (Hanabi: "
+        "iggi, piers, outer, van_den_bergh)",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="replace an earlier evaluation in the output directory that played "
@@ -270,6 +297,15 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
             raise CrossPlayError("--games plays exactly that many: drop --target-se")
         say("loading the agents")
         agents, agent_params, config, warnings = load_agents(args.paths, args.step)
+        per_seat = not config.ippo.share_parameters
+        if args.bots:
+            agents, agent_params = add_bots(
+                agents,
+                agent_params,
+                config.scoring_environment,
+                args.bots.split(","),
+                per_seat=per_seat,
+            )
         out = args.out or default_out(args.paths, args.step)
         check_writable(out)  # before the work, not after it
         cap = args.games or args.max_games
@@ -338,7 +374,7 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
             )
         try:
             results, arrays = evaluate(
-                seat_policy(config.ippo, env),
+                seat_policy(config.ippo, env, scripted=bool(args.bots)),
                 agent_params,
                 env,
                 [agent.group for agent in agents],
@@ -398,6 +434,7 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
             )
     write_json(out / RESULTS_FILE, results)
     write_npz(out / "scores.npz", arrays)
+    write_csv(out / "crossplay.csv", pair_rows(results), PAIR_COLUMNS)
     save_heatmaps(results, out / "crossplay.png")
     print(format_points(results["points"], results["failure"]))
     played = results["games"]
@@ -409,7 +446,10 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
             for name, g in played.items()
         )
     )
-    print(f"wrote {out / RESULTS_FILE}, {out / 'scores.npz'}, {out / 'crossplay.png'}")
+    print(
+        f"wrote {out / RESULTS_FILE}, {out / 'scores.npz'}, {out / 'crossplay.csv'}, "
+        f"{out / 'crossplay.png'}, {out / 'crossplay_groups.png'}"
+    )
     return 0
 
 

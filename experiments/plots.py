@@ -382,17 +382,44 @@ def plot_crossplay_heatmap(
     title: str,
     limits: tuple[float, float] | None = None,
     blocks: list[str] | None = None,
+    labels: list[str] | None = None,
+    intervals: Any | None = None,
 ) -> None:
     """M[i, j] = J(seed i in seat 1, seed j in seat 2); `limits` fixes the colour
     scale so that panels can be compared. `blocks`, one label per seed (its
     entropy coefficient, say), draws lines between runs of equal labels and
-    names each block on both axes instead of numbering the seeds."""
+    names each block on both axes instead of numbering the seeds; `labels`
+    names every row and column. `intervals` (the matrix's shape: half-widths)
+    writes "mean ± half-width" in every cell."""
     vmin, vmax = limits if limits is not None else (None, None)
     image = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax)
     ax.set_xlabel("seed in seat 2")
     ax.set_ylabel("seed in seat 1")
     ax.set_title(title)
     ax.figure.colorbar(image, ax=ax, fraction=0.046)
+    if intervals is not None:
+        size = 7 if len(matrix) <= 8 else 6
+        for (i, j), value in np.ndenumerate(np.asarray(matrix)):
+            ax.text(
+                j,
+                i,
+                f"{value:.2f}\n±{intervals[i][j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=size,
+                color="white",
+            )
+    if labels is not None:
+        crowded = len(labels) > 3 or sum(len(name) for name in labels) > 24
+        ticks = range(len(labels))
+        ax.set_xticks(
+            ticks,
+            labels,
+            rotation=30 if crowded else 0,
+            ha="right" if crowded else "center",
+        )
+        ax.set_yticks(ticks, labels)
+        return
     if not blocks:
         integer_ticks(ax.xaxis)
         integer_ticks(ax.yaxis)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import pathlib
 import platform
@@ -29,6 +31,17 @@ def write_json(path: pathlib.Path, payload: Any) -> None:
     atomic_write_bytes(
         path, (json.dumps(payload, indent=2, allow_nan=True) + "\n").encode()
     )
+
+
+def write_csv(
+    path: pathlib.Path, rows: list[dict[str, Any]], columns: tuple[str, ...]
+) -> None:
+    """`rows` as a CSV with a header of `columns` (other keys left out)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, buffer.getvalue().encode())
 
 
 def write_npz(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:

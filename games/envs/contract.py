@@ -128,6 +128,11 @@ class Environment:
     a hint to that player touches the cards of its color or rank; playing one of
     them answers the hint); None where the game has no such notion. Read by the
     hint-meaning table of cross-play (`marl.deep.play.action_transitions`)."""
+    scripted: tuple[tuple[str, Callable[[jax.Array], jax.Array]], ...] = ()
+    """Rule-based policies of the game, partners that no training wrote: (name,
+    one seat's observation [O] -> logits float32[A]), played like a trained
+    agent (`marl.deep.networks.with_scripted`; Hanabi: IGGI, Piers, Outer and
+    Van den Bergh, `games.envs.hanabi.bots`); empty where the game has none."""
 
     @property
     def num_deciders(self) -> int:

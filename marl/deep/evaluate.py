@@ -211,7 +211,7 @@ def evaluate(
     agent_params: Params,
     env: Environment,
     groups_of: list[str],
-    ent_coefs: list[float],
+    ent_coefs: list[float | None],
     *,
     share_parameters: bool,
     sizing: Sizing,

@@ -283,3 +283,41 @@ def make_policy(
         return logits, value
 
     return Network(init, initial_carry, step, evaluate)
+
+
+def with_scripted(
+    policy: Network, scripted: Sequence[Callable[[jax.Array], jax.Array]]
+) -> Network:
+    """`policy` (a per-seat network, parameters [P, ...]) with scripted seats:
+    rule-based policies (observation [O] -> logits float32[A],
+    `games.envs.contract.Environment.scripted`) that play wherever a trained
+    network does.
+
+    Its parameters are `{"network": <policy's>, "script": int32[P]}`: seat p is
+    played by the network where `script[p] == 0` and by `scripted[script[p] - 1]`
+    otherwise (its value estimate 0). A scripted seat keeps the network's
+    carry as it is computed and reads its own observation only, so mixing
+    recurrent networks and scripts in one game works. `init` and `evaluate` are
+    the network's (scripts are played, not trained)."""
+    if not scripted:
+        raise ValueError("with_scripted needs at least one scripted policy")
+
+    def step(
+        params: Params,
+        carry: jax.Array,
+        obs: jax.Array,
+        actors: jax.Array,
+        first: jax.Array,
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        carry, logits, values = policy.step(
+            params["network"], carry, obs, actors, first
+        )
+        seen = obs[actors]  # [D, O]
+        table = jnp.stack(
+            [logits, *(jax.vmap(script)(seen) for script in scripted)]
+        )  # [S + 1, D, A]
+        which = jnp.asarray(params["script"])[actors]  # [D]
+        chosen = jnp.take_along_axis(table, which[None, :, None], axis=0)[0]
+        return carry, chosen, jnp.where(which > 0, 0.0, values)
+
+    return Network(policy.init, policy.initial_carry, step, policy.evaluate)

@@ -79,7 +79,7 @@ def _thermometer(value: jax.Array, size: int) -> jax.Array:
     return jnp.arange(size) < value
 
 
-def _discard_layout(params: HanabiParams) -> tuple[np.ndarray, np.ndarray]:
+def discard_layout(params: HanabiParams) -> tuple[np.ndarray, np.ndarray]:
     """For each bit of the discard section, its card id and copy number."""
     counts = np.tile(np.asarray(params.card_counts), params.num_colors)
     card = np.repeat(np.arange(params.num_card_types), counts)
@@ -114,7 +114,7 @@ def _encode_one(
     ]
 
     # Discards: bit j is set when copy `copy[j]` of card `card[j]` is discarded.
-    card, copy = _discard_layout(params)
+    card, copy = discard_layout(params)
     discard_bits = [state.discards[card] > copy]
 
     # Last action (zeros before the first move).

@@ -20,6 +20,7 @@ import numpy as np
 
 from games.envs.contract import Environment, Symmetries, reject_options
 from games.envs.hanabi.belief import v0_belief
+from games.envs.hanabi.bots import BOTS, bot
 from games.envs.hanabi.encoding import canonical, canonical_size
 from games.envs.hanabi.params import SIZES, HanabiParams, game_title, make_params
 from games.envs.hanabi.rules import (
@@ -168,6 +169,8 @@ def _environment(params: HanabiParams, title: str, observation: str) -> Environm
         symmetries=symmetries,
         permute_state=lambda state, g: permute_state(state, one_permutation(g)),
         touched_plays=lambda state, action: touched_plays(state, action, params),
+        # The bots read the canonical encoding.
+        scripted=() if belief else tuple((name, bot(name, params)) for name in BOTS),
     )
 
 

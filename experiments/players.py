@@ -1,0 +1,280 @@
+"""Trained agents as objects: load one from a run directory, let it act, play a
+game with any partners, in a Python session or a notebook (no hydra).
+
+    import jax
+    from experiments.players import load, play_game
+
+    first, second = load("results/hanabi/tiny", ent_coef=0.1)[:2]
+    game = play_game([first, second], key=jax.random.key(0))
+    print(game.score, len(game.actions))
+
+`load(run_dir, ent_coef=..., seed=..., step=...)` returns a `Player` per
+matching agent of an IPPO run (any environment of the contract, feed-forward
+or recurrent, shared or per-seat parameters; the latest intact checkpoint or
+the milestone at update `step`); `bot(env, name)` a rule-based partner of the
+game (`games.envs.contract.Environment.scripted`). A `Player` acts on one
+seat's observation:
+
+    move = player.act(obs, legal, state=player.initial_state(), key=key)
+    move.action, move.probs, move.value, move.state   # state: its memory after
+
+A recurrent agent's memory advances at every step of the game, deciding or not,
+as in training (`play_game` does so): call `act` on every step's observation
+and use its action only where the seat decides. A wrong directory, seed or
+coefficient raises `experiments.agents.CrossPlayError`, one line naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import pathlib
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments.agents import CrossPlayError, find_runs, load_run
+from experiments.ippo_runs import read_run_config
+from games.envs.contract import Environment
+from marl.deep.networks import Params, make_policy, masked_logits
+
+
+class Move(NamedTuple):
+    """What a player does with one observation."""
+
+    action: jax.Array  # int32[]: the action chosen (sampled, or argmax if greedy)
+    probs: jax.Array  # float32[A]: its policy over the actions (0 where illegal)
+    value: jax.Array  # float32[]: its critic's estimate (0 for a bot)
+    state: jax.Array  # float32[H]: its memory after this step (H = 0: none)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Player:
+    """One agent: a trained seed at one entropy coefficient, or a bot."""
+
+    name: str
+    """'ent_coef=0.1 seed 0' (a trained agent) or 'bot=iggi'."""
+    env: Environment
+    """The game it plays (the run's scoring environment)."""
+    params: Params
+    """Its network's parameters (leaves [P, ...] when each seat has its own);
+    None for a bot."""
+    memory: int
+    """H, the size of its recurrent state (0 for a feed-forward network or a
+    bot)."""
+    hidden_sizes: tuple[int, ...] = ()
+    shared_torso: bool = False
+    per_seat: bool = False
+    script: Any = None
+    """A bot's policy: observation [O] -> logits [A]."""
+
+    def initial_state(self) -> jax.Array:
+        """Its memory before a game's first step, float32[H]."""
+        return jnp.zeros(self.memory, jnp.float32)
+
+    def act(
+        self,
+        obs: Any,
+        legal: Any,
+        *,
+        state: jax.Array | None = None,
+        key: jax.Array | None = None,
+        greedy: bool = False,
+        first: bool = False,
+        seat: int = 0,
+    ) -> Move:
+        """Its move given one seat's observation [O] and legal actions bool[A]:
+        a sample of its policy (`key`), or the policy's most likely legal action
+        (`greedy`). `state` is its memory (`initial_state()` at a game's start,
+        where `first` is also True); `seat` picks the network of that seat where
+        each seat has its own."""
+        if not greedy and key is None:
+            raise ValueError("act needs a key to sample (or greedy=True)")
+        state = self.initial_state() if state is None else state
+        key = jax.random.key(0) if key is None else key
+        return self._act(
+            jnp.asarray(obs),
+            jnp.asarray(legal, bool),
+            state,
+            key,
+            jnp.asarray(first),
+            seat,
+            greedy,
+        )
+
+    @functools.cached_property
+    def _act(self) -> Any:
+        env = self.env
+        network = make_policy(
+            num_players=1,
+            num_actions=env.num_actions,
+            obs_size=env.obs_size,
+            hidden_sizes=self.hidden_sizes,
+            gru_size=self.memory,
+            shared_torso=self.shared_torso,
+        )
+
+        def act(
+            obs: jax.Array,
+            legal: jax.Array,
+            state: jax.Array,
+            key: jax.Array,
+            first: jax.Array,
+            seat: int,
+            greedy: bool,
+        ) -> Move:
+            if self.script is not None:
+                logits, value = self.script(obs), jnp.zeros((), jnp.float32)
+            else:
+                params = self.params
+                if self.per_seat:
+                    params = jax.tree.map(lambda x: x[seat], params)
+                carry, logits, values = network.step(
+                    params, state[None], obs[None], jnp.zeros(1, jnp.int32), first
+                )
+                state, logits, value = carry[0], logits[0], values[0]
+            masked = masked_logits(logits, legal)
+            action = jnp.where(
+                greedy,
+                jnp.argmax(masked),
+                jax.random.categorical(key, masked),
+            ).astype(jnp.int32)
+            return Move(action, jax.nn.softmax(masked), value, state)
+
+        return jax.jit(act, static_argnums=(5, 6))
+
+
+def load(
+    run_dir: str | pathlib.Path,
+    *,
+    ent_coef: float | None = None,
+    seed: int | None = None,
+    step: int | None = None,
+) -> list[Player]:
+    """The agents of one IPPO run directory: every seed at every entropy
+    coefficient, or those of `ent_coef` and `seed`; at the latest intact
+    checkpoint or at update `step` (a milestone)."""
+    run = pathlib.Path(run_dir)
+    if not run.is_dir():
+        raise CrossPlayError(f"{run} is not a directory")
+    if run not in find_runs([str(run)]):
+        raise CrossPlayError(
+            f"{run} is not an IPPO run directory (config.yaml beside checkpoints/)"
+        )
+    config = read_run_config(run)
+    if ent_coef is not None and ent_coef not in config.coefs:
+        raise CrossPlayError(
+            f"{run} has no agents at ent_coef={ent_coef:g}; it trained "
+            + ", ".join(f"{c:g}" for c in config.coefs)
+        )
+    if seed is not None and not 0 <= seed < config.seeds:
+        raise CrossPlayError(f"{run} has seeds 0..{config.seeds - 1}, not seed {seed}")
+    params, _ = load_run(run, config, step)
+    env = config.scoring_environment
+    ippo = config.ippo
+    players = []
+    for e, coef in enumerate(config.coefs):
+        for s in range(config.seeds):
+            if (ent_coef is None or coef == ent_coef) and (seed is None or s == seed):
+                players.append(
+                    Player(
+                        name=f"ent_coef={coef:g} seed {s}",
+                        env=env,
+                        params=jax.tree.map(lambda x, e=e, s=s: x[e, s], params),
+                        memory=ippo.gru_size if ippo.recurrent else 0,
+                        hidden_sizes=tuple(ippo.hidden_sizes),
+                        shared_torso=ippo.network == "shared_mlp",
+                        per_seat=not ippo.share_parameters,
+                    )
+                )
+    return players
+
+
+def bot(env: Environment, name: str) -> Player:
+    """The rule-based partner `name` of the game `env`
+    (`Environment.scripted`)."""
+    scripts = dict(env.scripted)
+    if name not in scripts:
+        raise CrossPlayError(
+            f"{env.title} has no partner {name!r}; it has: "
+            + (", ".join(scripts) or "none")
+        )
+    return Player(
+        name=f"bot={name}", env=env, params=None, memory=0, script=scripts[name]
+    )
+
+
+class Game(NamedTuple):
+    """One game played by `play_game`, step by step (T moves)."""
+
+    states: list[Any]
+    """T + 1 environment states (numpy leaves): before every move and the end."""
+    actors: list[int]
+    """The seat that moved at each step (turn-based games)."""
+    actions: list[int]
+    probs: list[np.ndarray]
+    """The mover's policy float32[A] at each step."""
+    rewards: list[float]
+    score: float
+    """The sum of the rewards (Hanabi: HLE's score)."""
+
+
+def play_game(
+    players: list[Player],
+    *,
+    key: jax.Array,
+    greedy: bool = False,
+    env: Environment | None = None,
+    start: Any | None = None,
+) -> Game:
+    """One game of `players[p]` in seat p (the first player's game unless `env`
+    is given), dealt from `key` (or from the state `start`): every seat's
+    memory advances at every step, the deciding seat's move is played.
+    Turn-based games (Hanabi)."""
+    env = env or players[0].env
+    if len(players) != env.num_players:
+        raise CrossPlayError(
+            f"{env.title} seats {env.num_players} players, got {len(players)}"
+        )
+    if env.simultaneous:
+        raise CrossPlayError("play_game plays turn-based games")
+    deal_key, key = jax.random.split(key)
+    state = env.reset(deal_key) if start is None else start
+    memories = [player.initial_state() for player in players]
+    to_numpy = functools.partial(jax.tree.map, np.asarray)
+    states: list[Any] = [to_numpy(state)]
+    actors: list[int] = []
+    actions: list[int] = []
+    probs: list[np.ndarray] = []
+    rewards: list[float] = []
+    done = False
+    while not done and len(actions) < env.max_steps:
+        obs = env.observe(state)
+        legal = env.legal_actions(state)[0]
+        actor = int(env.actors(state)[0])
+        key, act_key, step_key = jax.random.split(key, 3)
+        move = None
+        for seat, player in enumerate(players):
+            step = player.act(
+                obs[seat],
+                legal if seat == actor else jnp.ones_like(legal),
+                state=memories[seat],
+                key=act_key,
+                greedy=greedy,
+                first=not actions,
+                seat=seat,
+            )
+            memories[seat] = step.state
+            if seat == actor:
+                move = step
+        assert move is not None
+        state, reward, ended = env.step(step_key, state, move.action[None])
+        states.append(to_numpy(state))
+        actors.append(actor)
+        actions.append(int(move.action))
+        probs.append(np.asarray(move.probs))
+        rewards.append(float(reward))
+        done = bool(ended)
+    return Game(states, actors, actions, probs, rewards, float(sum(rewards)))

@@ -1,0 +1,107 @@
+"""Agents as objects (experiments/players.py): the README's example runs as
+written after its tiny training run, `play_game` plays what cross-play plays,
+and a wrong directory, seed or coefficient is one line."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shlex
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from experiments import ippo as train_entry
+from experiments.agents import CrossPlayError, seat_policy
+from experiments.ippo_runs import read_run_config
+from experiments.players import bot, load, play_game
+from marl.deep import play as games_play
+from marl.deep.networks import with_scripted
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def readme_example() -> tuple[list[str], str]:
+    """The README's tiny training command (its overrides) and Python example."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Trained agents in Python")[1]
+    command = re.search(r"```bash\n(python -m experiments.ippo .*)\n```", section)
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert command and code, "the README's agent example moved"
+    return shlex.split(command.group(1))[3:], code.group(1)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A directory in which the README's training command has run."""
+    root = tmp_path_factory.mktemp("readme")
+    overrides, _ = readme_example()
+    overrides = [
+        o.replace("results/", f"{root}/results/")
+        if o.startswith("hydra.run.dir")
+        else o
+        for o in overrides
+    ]
+    previous, sys.argv = sys.argv, ["experiments.ippo", *overrides]
+    try:
+        train_entry.main()
+    finally:
+        sys.argv = previous
+    return root
+
+
+def test_the_readme_example_runs_as_written(workdir, capsys, monkeypatch):
+    _, code = readme_example()
+    monkeypatch.chdir(workdir)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("ent_coef=0.1 seed 0 with ent_coef=0.1 seed 1: score")
+    assert printed[1].startswith("plays ") and printed[2].startswith("with IGGI:")
+
+
+def test_play_game_plays_what_cross_play_plays(workdir):
+    """Greedy games of trained agents and of a bot, move by move through
+    `Player.act`, score what the batched evaluator scores on the same deals."""
+    run = workdir / "results/hanabi/tiny"
+    first, second = load(run, ent_coef=0.1)
+    env = first.env
+    iggi = bot(env, "iggi")
+    config = read_run_config(run)
+    policy = with_scripted(seat_policy(config.ippo, env), [s for _, s in env.scripted])
+    deals, _ = games_play.deal(env, key=jax.random.key(5), num_games=4)
+    for pair, scripts in (((first, second), (0, 0)), ((first, iggi), (0, 1))):
+        params = jax.tree.map(lambda *xs: np.stack(xs), first.params, second.params)
+        seats = games_play.identity_seats(
+            {"network": params, "script": np.asarray(scripts, np.int32)}, env
+        )
+        batched = games_play.play_outcome(
+            policy, seats, env, key=jax.random.key(5), num_games=4, greedy=True
+        ).score
+        one_by_one = [
+            play_game(
+                list(pair),
+                key=jax.random.key(0),
+                greedy=True,
+                start=jax.tree.map(lambda x, n=n: x[n], deals),
+            ).score
+            for n in range(4)
+        ]
+        np.testing.assert_allclose(one_by_one, np.asarray(batched))
+
+
+def test_wrong_directory_seed_or_coefficient_is_one_line(workdir, tmp_path):
+    run = workdir / "results/hanabi/tiny"
+    for call, message in (
+        (lambda: load(tmp_path / "nothing"), "is not a directory"),
+        (lambda: load(tmp_path), "is not an IPPO run directory"),
+        (lambda: load(run, ent_coef=0.3), "no agents at ent_coef=0.3; it trained 0.1"),
+        (lambda: load(run, seed=5), "has seeds 0..1, not seed 5"),
+        (lambda: bot(load(run)[0].env, "smartbot"), "no partner 'smartbot'"),
+    ):
+        with pytest.raises(CrossPlayError, match=message) as raised:
+            call()
+        assert "\n" not in str(raised.value)
+    assert os.path.isdir(run)
