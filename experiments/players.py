@@ -207,18 +207,30 @@ def bot(env: Environment, name: str) -> Player:
 
 
 class Game(NamedTuple):
-    """One game played by `play_game`, step by step (T moves)."""
+    """One game played by `play_game`, step by step (T steps, D deciding seats
+    per step: 1 in a turn-based game)."""
 
     states: list[Any]
-    """T + 1 environment states (numpy leaves): before every move and the end."""
-    actors: list[int]
-    """The seat that moved at each step (turn-based games)."""
-    actions: list[int]
+    """T + 1 environment states (numpy leaves): before every step and the end."""
+    actors: list[tuple[int, ...]]
+    """The deciding seats of each step."""
+    actions: list[tuple[int, ...]]
+    """Their actions."""
     probs: list[np.ndarray]
-    """The mover's policy float32[A] at each step."""
+    """Their policies float32[D, A] at each step."""
     rewards: list[float]
     score: float
-    """The sum of the rewards (Hanabi: HLE's score)."""
+    """The sum of the common rewards (Hanabi: HLE's score)."""
+
+
+@functools.cache
+def _compiled(env: Environment) -> tuple[Any, ...]:
+    """The environment's functions jitted once per environment (one game's
+    steps, called from Python)."""
+    return tuple(
+        jax.jit(f)
+        for f in (env.reset, env.step, env.observe, env.legal_actions, env.actors)
+    )
 
 
 def play_game(
@@ -231,50 +243,44 @@ def play_game(
 ) -> Game:
     """One game of `players[p]` in seat p (the first player's game unless `env`
     is given), dealt from `key` (or from the state `start`): every seat's
-    memory advances at every step, the deciding seat's move is played.
-    Turn-based games (Hanabi)."""
+    memory advances at every step, the deciding seats' moves are played."""
     env = env or players[0].env
     if len(players) != env.num_players:
         raise CrossPlayError(
             f"{env.title} seats {env.num_players} players, got {len(players)}"
         )
-    if env.simultaneous:
-        raise CrossPlayError("play_game plays turn-based games")
+    reset, step, observe, legal_actions, actors_of = _compiled(env)
     deal_key, key = jax.random.split(key)
-    state = env.reset(deal_key) if start is None else start
+    state = reset(deal_key) if start is None else start
     memories = [player.initial_state() for player in players]
     to_numpy = functools.partial(jax.tree.map, np.asarray)
-    states: list[Any] = [to_numpy(state)]
-    actors: list[int] = []
-    actions: list[int] = []
-    probs: list[np.ndarray] = []
-    rewards: list[float] = []
+    game = Game([to_numpy(state)], [], [], [], [], 0.0)
     done = False
-    while not done and len(actions) < env.max_steps:
-        obs = env.observe(state)
-        legal = env.legal_actions(state)[0]
-        actor = int(env.actors(state)[0])
+    while not done and len(game.actions) < env.max_steps:
+        obs = observe(state)
+        legal = legal_actions(state)  # [D, A]
+        actors = [int(a) for a in actors_of(state)]
         key, act_key, step_key = jax.random.split(key, 3)
-        move = None
+        moves = {}
         for seat, player in enumerate(players):
-            step = player.act(
+            deciding = actors.index(seat) if seat in actors else None
+            move = player.act(
                 obs[seat],
-                legal if seat == actor else jnp.ones_like(legal),
+                legal[deciding] if deciding is not None else jnp.ones_like(legal[0]),
                 state=memories[seat],
-                key=act_key,
+                key=jax.random.fold_in(act_key, seat),
                 greedy=greedy,
-                first=not actions,
+                first=not game.actions,
                 seat=seat,
             )
-            memories[seat] = step.state
-            if seat == actor:
-                move = step
-        assert move is not None
-        state, reward, ended = env.step(step_key, state, move.action[None])
-        states.append(to_numpy(state))
-        actors.append(actor)
-        actions.append(int(move.action))
-        probs.append(np.asarray(move.probs))
-        rewards.append(float(reward))
+            memories[seat] = move.state
+            moves[seat] = move
+        chosen = jnp.stack([moves[seat].action for seat in actors])
+        state, reward, ended = step(step_key, state, chosen)
+        game.states.append(to_numpy(state))
+        game.actors.append(tuple(actors))
+        game.actions.append(tuple(int(a) for a in chosen))
+        game.probs.append(np.stack([np.asarray(moves[s].probs) for s in actors]))
+        game.rewards.append(float(reward))
         done = bool(ended)
-    return Game(states, actors, actions, probs, rewards, float(sum(rewards)))
+    return game._replace(score=float(sum(game.rewards)))

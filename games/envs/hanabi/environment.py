@@ -174,6 +174,16 @@ def _environment(params: HanabiParams, title: str, observation: str) -> Environm
     )
 
 
+def game_params(
+    preset: str = "Hanabi-Full", num_players: int = 2, **options: Any
+) -> HanabiParams:
+    """The game constants of `make(preset, num_players, **options)` (its
+    `max_turns` and `observation` change what is played or seen, not the game)."""
+    reject_options("hanabi", options, OPTIONS)
+    sizes = {k: v for k, v in options.items() if k not in ("max_turns", "observation")}
+    return make_params(preset, num_players, **sizes)
+
+
 def make(
     preset: str = "Hanabi-Full", num_players: int = 2, **options: Any
 ) -> Environment:
@@ -182,11 +192,9 @@ def make(
     (colors, ranks, hand_size, hints, lives) set over the preset's (None keeps
     the preset's), `max_turns` and `observation` (`OBSERVATIONS`; None:
     canonical)."""
-    reject_options("hanabi", options, OPTIONS)
-    max_turns = options.pop("max_turns", None)
-    observation = options.pop("observation", None) or "canonical"
-    params = make_params(preset, num_players, **options)
+    params = game_params(preset, num_players, **options)
+    observation = options.get("observation") or "canonical"
     title = game_title(params, preset)
     if observation != "canonical":
         title += f", {observation} observation"
-    return environment(params, title, max_turns, observation)
+    return environment(params, title, options.get("max_turns"), observation)
