@@ -58,7 +58,6 @@ import time
 from typing import Any
 
 import jax
-import numpy as np
 
 from experiments.agents import CrossPlayError, add_bots, load_agents, seat_policy
 from experiments.config import ArgumentParser, as_program, interruptible
@@ -67,7 +66,6 @@ from experiments.evaluation import (
     PARTIAL,
     TARGET_SE_SHARE,
     Progress,
-    group_table,
     load_partial,
     observed_target,
     pair_rows,
@@ -76,7 +74,7 @@ from experiments.evaluation import (
     say,
     target_se,
 )
-from experiments.plots import PANEL, plot_crossplay_heatmap, plt, save_figure
+from experiments.plots import save_crossplay_figures
 from experiments.results import (
     RESULTS_FILE,
     format_estimate,
@@ -91,32 +89,6 @@ from marl.deep.evaluate import KIND_NAMES, KINDS, evaluate
 from marl.deep.rounds import Games, Interrupted, Sizing, round_size
 from marl.fields import ConfigError
 from marl.files import OutputDirError, check_writable, locked
-
-
-def save_heatmaps(results: dict[str, Any], path: pathlib.Path) -> None:
-    """The sampled and argmax-greedy cross-play matrices side by side, one colour
-    scale, the blocks of agents trained alike named on the axes; then the
-    sampled cross-play between groups, each cell with its 95% interval."""
-    fig, axes = plt.subplots(
-        1, 2, figsize=(2 * PANEL[0], PANEL[1] + 0.6), constrained_layout=True
-    )
-    matrices = [np.asarray(results[f"matrix{kind}"]) for kind in KINDS]
-    limits = (min(m.min() for m in matrices), max(m.max() for m in matrices))
-    groups = [agent["group"] for agent in results["agents"]]
-    for ax, kind, matrix in zip(axes, KINDS, matrices, strict=True):
-        title = f"{results['game']}\n{'argmax-greedy' if kind else 'sampled'} policies"
-        plot_crossplay_heatmap(ax, matrix, title, limits, blocks=groups)
-        ax.set_xlabel("agent in seat 2")
-        ax.set_ylabel("agent in seat 1")
-    save_figure(fig, path)
-    groups, mean, half = group_table(results)
-    side = 1.2 + 0.75 * len(groups)
-    fig, ax = plt.subplots(figsize=(side + 1.5, side), constrained_layout=True)
-    title = f"{results['game']}\nbetween groups (sampled), 95% intervals"
-    plot_crossplay_heatmap(ax, mean, title, limits, labels=groups, intervals=half)
-    ax.set_xlabel("group in seat 2")
-    ax.set_ylabel("group in seat 1")
-    save_figure(fig, path.with_name(path.stem + "_groups.png"))
 
 
 def refuse_smaller(out: pathlib.Path, games: int, symmetry_games: int) -> None:
@@ -435,7 +407,7 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
     write_json(out / RESULTS_FILE, results)
     write_npz(out / "scores.npz", arrays)
     write_csv(out / "crossplay.csv", pair_rows(results), PAIR_COLUMNS)
-    save_heatmaps(results, out / "crossplay.png")
+    save_crossplay_figures(results, out / "crossplay.png")
     print(format_points(results["points"], results["failure"]))
     played = results["games"]
     print(

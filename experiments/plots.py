@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from experiments.evaluation import group_table
 from experiments.results import CROSSPLAY_KINDS
 from marl.files import atomic_write_bytes
 
@@ -521,3 +522,29 @@ def plot_conventions(ax: Any, counts: np.ndarray, names: list[str], title: str) 
     ax.set_ylabel("my action")
     ax.set_title(title)
     return image
+
+
+def save_crossplay_figures(results: dict[str, Any], path: pathlib.Path) -> None:
+    """The sampled and argmax-greedy cross-play matrices side by side, one colour
+    scale, the blocks of agents trained alike named on the axes; then the
+    sampled cross-play between groups, each cell with its 95% interval."""
+    fig, axes = plt.subplots(
+        1, 2, figsize=(2 * PANEL[0], PANEL[1] + 0.6), constrained_layout=True
+    )
+    matrices = [np.asarray(results[f"matrix{kind}"]) for kind in ("", "_greedy")]
+    limits = (min(m.min() for m in matrices), max(m.max() for m in matrices))
+    groups = [agent["group"] for agent in results["agents"]]
+    for ax, kind, matrix in zip(axes, ("", "_greedy"), matrices, strict=True):
+        title = f"{results['game']}\n{'argmax-greedy' if kind else 'sampled'} policies"
+        plot_crossplay_heatmap(ax, matrix, title, limits, blocks=groups)
+        ax.set_xlabel("agent in seat 2")
+        ax.set_ylabel("agent in seat 1")
+    save_figure(fig, path)
+    groups, mean, half = group_table(results)
+    side = 1.2 + 0.75 * len(groups)
+    fig, ax = plt.subplots(figsize=(side + 1.5, side), constrained_layout=True)
+    title = f"{results['game']}\nbetween groups (sampled), 95% intervals"
+    plot_crossplay_heatmap(ax, mean, title, limits, labels=groups, intervals=half)
+    ax.set_xlabel("group in seat 2")
+    ax.set_ylabel("group in seat 1")
+    save_figure(fig, path.with_name(path.stem + "_groups.png"))

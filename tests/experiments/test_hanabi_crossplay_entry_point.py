@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import sys
@@ -434,3 +435,41 @@ def test_color_symmetric_preset_trains_and_cross_plays_with_every_permutation(
         assert point[f"xp{kind}_gap"] == pytest.approx(gap)
         p = point[f"xp{kind}_gap_p"]
         assert p is None or 0 <= p <= 1
+
+
+def test_crossplay_seats_rule_based_partners_and_writes_a_tidy_table(
+    sweep, tmp_path, capsys
+):
+    """--bots adds Hanabi's rule-based partners, each a group of one agent: the
+    matrix holds every trained agent with every bot and the bots together; the
+    tidy CSV has one row per ordered pair and policy kind."""
+    out = tmp_path / "xp"
+    args = [str(sweep), "--games", "4", "--permutations", "2", "--out", str(out)]
+    extra = ["--symmetry-games", "2", "--convention-games", "2"]
+    assert crossplay.main([*args, *extra, "--bots", "iggi,outer"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["num_agents"] == 10
+    bots = results["agents"][8:]
+    assert [a["group"] for a in bots] == ["bot=iggi", "bot=outer"]
+    assert {a["run"] for a in bots} == {"rule-based"}
+    points = {p["group"]: p for p in results["points"]}
+    assert points["bot=iggi"]["num_seeds"] == 1 and points["bot=iggi"]["xp"] is None
+    assert points["bot=iggi"]["ent_coef"] is None
+    # A bot is its own color-permuted copy (no tie broken by color).
+    assert points["bot=outer"]["equivariance_error"] == pytest.approx(0.0, abs=1e-6)
+    rows = list(csv.DictReader((out / "crossplay.csv").open()))
+    assert len(rows) == 2 * 10 * 10
+    matrix = np.asarray(results["matrix_greedy"])
+    for row in rows:
+        if row["policy"] == "greedy":
+            i, j = int(row["seat1_agent"]), int(row["seat2_agent"])
+            assert float(row["mean"]) == pytest.approx(matrix[i, j], abs=1e-5)
+            assert (
+                float(row["ci95_low"]) <= float(row["mean"]) <= float(row["ci95_high"])
+            )
+    assert rows[-1]["seat1_group"] == "bot=outer" and rows[-1]["games"] == "4"
+    assert (out / "crossplay_groups.png").stat().st_size > 0
+    capsys.readouterr()
+    assert crossplay.main([*args, "--bots", "smartbot", "--force"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "--bots smartbot" in error[0]
