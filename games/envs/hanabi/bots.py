@@ -57,21 +57,23 @@ fixes it):
                  discard_probably_useless(1), tell_useful, tell_dispensable,
                  tell_most_information, discard_probably_useless(0)
 
-Every bot ends with "any legal action", so that it never runs out of moves (at
-full hint tokens a discard is illegal, with none a hint is).
+Every bot ends with tell_randomly and then "any legal action", so that it never
+runs out of moves (at full hint tokens a discard is illegal, with none a hint
+is) and never plays a card blind where a hint is possible.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from games.envs.hanabi.encoding import canonical_sections, discard_layout
+from games.envs.hanabi.encoding import canonical, canonical_sections, discard_layout
 from games.envs.hanabi.params import HanabiParams
+from games.envs.hanabi.rules import legal_actions, reset, step
 
 BOTS = ("iggi", "piers", "outer", "van_den_bergh")
 """The rule-based partners, in the order results list them."""
@@ -402,7 +404,7 @@ def bot(name: str, params: HanabiParams) -> Callable[[jax.Array], jax.Array]:
     applicable rule, `REFUSED` elsewhere; sampled, a uniform choice among them)."""
     if name not in RULES:
         raise ValueError(f"unknown Hanabi bot {name!r}; the bots: {', '.join(BOTS)}")
-    rules = (*RULES[name], _any_legal)
+    rules = (*RULES[name], tell_randomly, _any_legal)
 
     def policy(obs: jax.Array) -> jax.Array:
         view = read(obs, params)
@@ -415,9 +417,10 @@ def bot(name: str, params: HanabiParams) -> Callable[[jax.Array], jax.Array]:
 
 
 def rule_fired(name: str, params: HanabiParams) -> Callable[[jax.Array], jax.Array]:
-    """obs -> int32[], the index of the rule of bot `name` that decides (len of
-    its rule list for the final "any legal action"): for tests and replays."""
-    rules = (*RULES[name], _any_legal)
+    """obs -> int32[], the index of the rule of bot `name` that decides (past
+    its rule list: the closing tell_randomly, then "any legal action"): for
+    tests and replays."""
+    rules = (*RULES[name], tell_randomly, _any_legal)
 
     def which(obs: jax.Array) -> jax.Array:
         view = read(obs, params)
@@ -426,3 +429,34 @@ def rule_fired(name: str, params: HanabiParams) -> Callable[[jax.Array], jax.Arr
         return jnp.argmax(masks.any(-1)).astype(jnp.int32)
 
     return which
+
+
+def self_play(
+    names: Sequence[str], params: HanabiParams, *, key: jax.Array, num_games: int
+) -> np.ndarray:
+    """The scores float32[N] of N games of the bots `names` (one per seat, in
+    seat order) under HLE's rules, each sampling among its rule's actions."""
+    if len(names) != params.num_players:
+        raise ValueError(f"{params.num_players} players need as many bots: {names}")
+    policies = [bot(name, params) for name in names]
+
+    def one(key: jax.Array) -> jax.Array:
+        def body(carry: tuple) -> tuple:
+            state, key = carry
+            key, sub = jax.random.split(key)
+            actor = state.current_player
+            obs = canonical(state, params)[actor]
+            logits = jax.lax.switch(actor, policies, obs)
+            legal = legal_actions(state, params)
+            action = jax.random.categorical(sub, jnp.where(legal, logits, -jnp.inf))
+            state, _, _ = step(state, action, params)
+            return state, key
+
+        deal, key = jax.random.split(key)
+        state, _ = jax.lax.while_loop(
+            lambda carry: ~carry[0].terminal, body, (reset(deal, params), key)
+        )
+        return state.score.astype(jnp.float32)
+
+    keys = jax.random.split(key, num_games)
+    return np.asarray(jax.jit(jax.vmap(one))(keys))
