@@ -22,6 +22,7 @@ config), `metrics.jsonl` (one line per chunk of updates),
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import pathlib
@@ -62,6 +63,7 @@ from experiments.ippo_runs import (
     upgrade,
     write_config,
 )
+from experiments.loggers import open_logger
 from experiments.results import RESULTS_FILE, run_metadata, write_json
 from games.envs.contract import ENVIRONMENTS
 from marl.deep.checkpoint import checkpoint_path, list_checkpoints
@@ -219,6 +221,15 @@ def train(
         config.name,
         config.log_every,
     )
+    stack = contextlib.ExitStack()
+    log_chunk = stack.enter_context(
+        open_logger(
+            config.logger if writes_here() else None,
+            run_dir,
+            config.name,
+            OmegaConf.to_container(OmegaConf.structured(config)),  # type: ignore[arg-type]
+        )
+    )
     try:
         for index, end in enumerate(chunk_ends(start, total, config.log_every)):
             began = time.time()
@@ -238,6 +249,7 @@ def train(
                 )
             last = chunk_record(metrics, end, config, time.time() - began)
             append_line(metrics_path, last)
+            log_chunk(last)
             state, done = chunk_state, end
             if index == 0:
                 timed = (time.time(), end)  # later chunks: no compilation
@@ -276,6 +288,8 @@ def train(
             )
             save_all(root, state, done, config)
         raise
+    finally:
+        stack.close()
     return state, last, True
 
 

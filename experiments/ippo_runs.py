@@ -32,6 +32,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.config import to_config, writable
+from experiments.loggers import LOGGERS
 from games.envs.contract import (
     Environment,
     EnvironmentOptionError,
@@ -127,6 +128,11 @@ class IPPORunConfig:
     init_coefs: list[float] | None = None
     """With init_from: the source's coefficient that each of ent_coefs starts
     from, in order (null: the same coefficients as ent_coefs)."""
+    logger: str | None = None
+    """Also log each chunk's curves to `tensorboard` (event files under
+    <run dir>/tensorboard) or `wandb` (offline unless WANDB_MODE says otherwise,
+    under <run dir>/wandb); null: metrics.jsonl only, which stays the source of
+    truth (experiments/loggers.py)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", dict(self.env))
@@ -162,6 +168,10 @@ class IPPORunConfig:
             "stop_after": (
                 self.stop_after is None or self.stop_after >= 1,
                 "must be null or >= 1",
+            ),
+            "logger": (
+                self.logger in (None, *LOGGERS),
+                "must be null, " + " or ".join(LOGGERS),
             ),
             "init_coefs": (
                 self.init_coefs is None

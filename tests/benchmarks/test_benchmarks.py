@@ -96,3 +96,12 @@ def test_fixed_points_benchmark_runs_and_its_learners_agree_at_a_tiny_size():
     )
     assert "PASS: where certified at tau = range" in out
     assert out.count("lever ") == 3 and out.count("tiny_hanabi_a ") == 3
+
+
+def test_hanabi_bots_benchmark_runs_at_a_tiny_size(tmp_path):
+    out = run_benchmark(
+        "hanabi_bots", "--games", "8", "--out", str(tmp_path / "b.json")
+    )
+    for name in ("iggi", "piers", "outer", "van_den_bergh"):
+        assert f"\n{name} " in out
+    assert "jax-aht" in out and (tmp_path / "b.json").stat().st_size > 0

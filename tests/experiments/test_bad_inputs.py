@@ -296,6 +296,7 @@ CASES = [
         "env.layout=nowhere",
     ),
     bad("han-network", "ippo", "ippo.network", *HAN, "ippo.network=transformer"),
+    bad("han-logger", "ippo", "logger", *HAN, "logger=mlflow"),
     bad("han-ent-neg", "ippo", "ent_coefs", *HAN, "ent_coefs=[-1]"),
     bad("han-ent-empty", "ippo", "ent_coefs", *HAN, "ent_coefs=[]"),
     bad("han-ent-moved", "ippo", "one field, ent_coefs=", *HAN, "ippo.ent_coef=0.03"),
