@@ -249,3 +249,47 @@ def test_learning_curve_table_is_the_benchmarks_output():
     for score, (_, _, shared, theirs) in documented.items():
         if theirs != "not reached":
             assert int(shared.replace(",", "")) <= int(theirs.replace(",", "")), score
+
+
+def section_rows(heading: str, first_cell: str) -> list[list[str]]:
+    """The rows of the first table after `heading` in docs/ippo.md whose header
+    row starts with `first_cell`."""
+    text = (ROOT / "docs" / "ippo.md").read_text()
+    section = text.split(heading)[1].split("\n## ")[0]
+    table = section.split(f"| {first_cell} |")[1].split("\n\n")[0]
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in table.splitlines()[2:]
+        if line.startswith("| ")
+    ]
+
+
+def test_bot_and_cross_run_tables_recompute_from_the_committed_results():
+    """docs/ippo.md, "Agents you can use": the bots' self-play is the
+    benchmark's committed output, and every cell of the cross-play table is the
+    committed evaluation's group mean and 95% half-width."""
+    from experiments.evaluation import group_table
+
+    heading = "## Agents you can use"
+    selfplay = read_rows(RESULTS / "hanabi_bots" / "selfplay_2p.json")
+    rows = section_rows(heading, "bot")
+    assert len(rows) == 4
+    for row, measured in zip(rows, selfplay, strict=True):
+        assert row[0].lower().replace(" ", "_") == measured["bot"]
+        mean, se = (float(x) for x in row[1].split(" ± "))
+        assert (mean, se) == (round(measured["mean"], 2), round(measured["se"], 2))
+        assert float(row[2]) == measured["jax_aht"]
+    results = read(RESULTS / "hanabi_3c3r_crossrun" / "crossplay" / "results.json")
+    assert results["num_games"] == 2000 and results["num_agents"] == 36
+    groups, mean, half = group_table(results, "_greedy")
+    rows = section_rows(heading, "seat 1 / seat 2")
+    assert len(rows) == len(groups) == 8
+    for a, row in enumerate(rows):
+        for b, cell in enumerate(row[1:]):
+            value, width = (float(x) for x in cell.split(" ± "))
+            assert value == pytest.approx(mean[a, b], abs=5e-3), (a, b)
+            assert width == pytest.approx(half[a, b], abs=5e-3), (a, b)
+
+
+def read_rows(path: pathlib.Path) -> list[dict]:
+    return json.loads(path.read_text())
