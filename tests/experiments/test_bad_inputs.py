@@ -331,6 +331,22 @@ CASES = [
         "resume=true",
         "hydra.run.dir={run_corrupt}",
     ),
+    # --- experiments.replay ---------------------------------------------------------
+    bad("rp-missing", "replay", "/nonexistent is not a directory", "/nonexistent"),
+    bad("rp-not-a-run", "replay", "is not an IPPO run directory", "{in}"),
+    bad("rp-games-0", "replay", "--games=0", "{run}", "--games", "0"),
+    bad("rp-seats", "replay", "--seats names 1 players", "{run}", "--seats", "iggi"),
+    bad(
+        "rp-coef",
+        "replay",
+        "no agents at ent_coef=0.5",
+        "{run}",
+        "--seats",
+        "0.5:0",
+        "iggi",
+    ),
+    bad("rp-bot", "replay", "no partner 'smart'", "{run}", "--seats", "smart", "iggi"),
+    bad("xp-bots", "crossplay", "--bots smart", "{run}", "--bots", "smart"),
     # --- experiments.crossplay ------------------------------------------------------
     bad("xp-missing", "crossplay", "/nonexistent", "/nonexistent"),
     bad("xp-no-runs", "crossplay", "no IPPO run", "{in}"),
