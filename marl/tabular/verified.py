@@ -1,0 +1,307 @@
+"""Verified fixed points of the entropy-regularized flow on two-player matrix
+games: an interval Krawczyk test in float64 with every rounding accounted for.
+
+For J_tau(x, y) = x^T A y + tau (H(x) + H(y)) the flow's fixed points are the
+zeros of G(z) = z - F(z), z = (x, y), F(z) = (softmax(A y / tau),
+softmax(A^T x / tau)) (the policies, not the logits, so there is no gauge).
+Krawczyk's operator on a box Z around a candidate z~, with C any matrix (here
+the inverse of G's Jacobian at z~),
+
+    K(Z) = z~ - C G(z~) + (I - C G'(Z)) (Z - z~),
+
+maps Z into its own interior only if G has exactly one zero in Z (Krawczyk
+1969; Moore 1977): the test proves existence and uniqueness in the box
+whenever K(Z), computed in interval arithmetic, lands strictly inside Z. Here
+G'(Z) is an enclosure of the Jacobian over the whole box: I minus the blocks
+S(p) A / tau and S(q) A^T / tau, S(p) = diag(p) - p p^T, with p and q the
+softmax's exact range over the box (each component is monotone in every
+input). Sums, products and quotients round outward by one unit in the last
+place (IEEE arithmetic rounds each to nearest, within half a unit); `exp`
+rounds outward by `EXP_ULPS` units, more than the error of numpy's exp.
+
+`verify(A, tau, z)` polishes a candidate by Newton's method in float64, then
+tries boxes of sup-norm radius 10^-12 up to 10^-1 and reports the largest
+radius proven (the zero is unique in that box) and the smallest box's Krawczyk
+image (where the zero is: within `enclosure` of the candidate in every
+coordinate). Near a fold G' is singular at the fixed point and no box passes:
+the test refuses, as it must. A saddle is a fixed point too and is proven as
+one; whether it is stable is a separate, estimated, statement (`stable`: the
+spectral radius of F's Jacobian at the candidate below 1, in float64).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+EXP_ULPS = 4
+"""Units in the last place by which an interval `exp` is widened each way."""
+
+RADII = tuple(10.0**-k for k in range(12, 0, -1))
+"""The box radii tried, smallest first."""
+
+
+class Interval(NamedTuple):
+    """Arrays of lower and upper bounds (float64, same shape)."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+def _down(x: np.ndarray) -> np.ndarray:
+    return np.nextafter(x, -np.inf)
+
+
+def _up(x: np.ndarray) -> np.ndarray:
+    return np.nextafter(x, np.inf)
+
+
+def point(x: np.ndarray) -> Interval:
+    x = np.asarray(x, np.float64)
+    return Interval(x, x)
+
+
+def add(a: Interval, b: Interval) -> Interval:
+    return Interval(_down(a.lo + b.lo), _up(a.hi + b.hi))
+
+
+def sub(a: Interval, b: Interval) -> Interval:
+    return Interval(_down(a.lo - b.hi), _up(a.hi - b.lo))
+
+
+def mul(a: Interval, b: Interval) -> Interval:
+    products = np.stack([a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi])
+    return Interval(_down(products.min(0)), _up(products.max(0)))
+
+
+def exp(a: Interval) -> Interval:
+    lo, hi = np.exp(a.lo), np.exp(a.hi)
+    for _ in range(EXP_ULPS):
+        lo, hi = _down(lo), _up(hi)
+    return Interval(np.maximum(lo, 0.0), hi)
+
+
+def matmul(m: np.ndarray, v: Interval) -> Interval:
+    """A point matrix float[n, k] times an interval array [k] or [k, j]."""
+    m = np.asarray(m, np.float64)
+    lo_shape = (m.shape[0], *v.lo.shape[1:])
+    total = Interval(np.zeros(lo_shape), np.zeros(lo_shape))
+    for k in range(m.shape[1]):
+        column = m[:, k].reshape(-1, *([1] * (v.lo.ndim - 1)))
+        term = mul(
+            point(np.broadcast_to(column, lo_shape)),
+            Interval(
+                np.broadcast_to(v.lo[k], lo_shape), np.broadcast_to(v.hi[k], lo_shape)
+            ),
+        )
+        total = add(total, term)
+    return total
+
+
+def softmax(u: Interval) -> Interval:
+    """The exact range of softmax over the box `u` [n], rounded outward:
+    p_a = 1 / (1 + sum_{b != a} exp(u_b - u_a)) is decreasing in every u_b and
+    increasing in u_a."""
+    n = u.lo.size
+    lo, hi = np.empty(n), np.empty(n)
+    for a in range(n):
+        others = np.arange(n) != a
+        worst = exp(
+            Interval(_down(u.lo[others] - u.hi[a]), _up(u.hi[others] - u.lo[a]))
+        )
+        low_sum, high_sum = 1.0, 1.0
+        for value in worst.hi:
+            high_sum = _up(high_sum + value)
+        for value in worst.lo:
+            low_sum = _down(low_sum + value)
+        lo[a] = _down(1.0 / high_sum)
+        hi[a] = _up(1.0 / low_sum)
+    return Interval(np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0))
+
+
+def _scaled(v: Interval, tau: float) -> Interval:
+    """v / tau for a positive float tau, rounded outward."""
+    lo, hi = v.lo / tau, v.hi / tau
+    return Interval(_down(lo), _up(hi))
+
+
+def _split(z: Interval, n: int) -> tuple[Interval, Interval]:
+    return Interval(z.lo[:n], z.hi[:n]), Interval(z.lo[n:], z.hi[n:])
+
+
+def fixed_point_map(payoff: np.ndarray, tau: float, z: Interval) -> Interval:
+    """F over the box z = (x, y): (softmax(A y / tau), softmax(A^T x / tau))."""
+    n = payoff.shape[0]
+    x, y = _split(z, n)
+    p = softmax(_scaled(matmul(payoff, y), tau))
+    q = softmax(_scaled(matmul(payoff.T, x), tau))
+    return Interval(np.concatenate([p.lo, q.lo]), np.concatenate([p.hi, q.hi]))
+
+
+def _softmax_jacobian(p: Interval) -> Interval:
+    """S(p) = diag(p) - p p^T over the box p."""
+    outer = mul(
+        Interval(
+            p.lo[:, None] * np.ones_like(p.lo)[None],
+            p.hi[:, None] * np.ones_like(p.hi)[None],
+        ),
+        Interval(
+            np.ones_like(p.lo)[:, None] * p.lo[None],
+            np.ones_like(p.hi)[:, None] * p.hi[None],
+        ),
+    )
+    diagonal = np.eye(p.lo.size, dtype=bool)
+    lo = np.where(diagonal, p.lo[:, None] * np.ones_like(p.lo)[None], 0.0)
+    hi = np.where(diagonal, p.hi[:, None] * np.ones_like(p.hi)[None], 0.0)
+    return sub(Interval(lo, hi), outer)
+
+
+def jacobian(payoff: np.ndarray, tau: float, z: Interval) -> Interval:
+    """G'(Z) = I - F'(Z) over the box z, [n + m, n + m]."""
+    n, m = payoff.shape
+    x, y = _split(z, n)
+    p = softmax(_scaled(matmul(payoff, y), tau))
+    q = softmax(_scaled(matmul(payoff.T, x), tau))
+    upper = _scaled(_interval_matmul(_softmax_jacobian(p), payoff), tau)  # [n, m]
+    lower = _scaled(_interval_matmul(_softmax_jacobian(q), payoff.T), tau)  # [m, n]
+    size = n + m
+    lo, hi = np.zeros((size, size)), np.zeros((size, size))
+    lo[:n, n:], hi[:n, n:] = -upper.hi, -upper.lo
+    lo[n:, :n], hi[n:, :n] = -lower.hi, -lower.lo
+    lo[np.diag_indices(size)] = 1.0
+    hi[np.diag_indices(size)] = 1.0
+    return Interval(lo, hi)
+
+
+def _interval_matmul(a: Interval, m: np.ndarray) -> Interval:
+    """An interval matrix [n, k] times a point matrix [k, j]."""
+    product = matmul(m.T, Interval(a.lo.T, a.hi.T))  # (m^T a^T) = (a m)^T
+    return Interval(product.lo.T, product.hi.T)
+
+
+class Verdict(NamedTuple):
+    """What the Krawczyk test proved about a candidate fixed point."""
+
+    proven: bool
+    """A fixed point exists and is unique in the box of `radius` (sup norm)."""
+    radius: float | None
+    """The largest radius tried whose box passed (None: none did)."""
+    enclosure: float | None
+    """The fixed point is within this of `candidate` in every coordinate (the
+    Krawczyk image of the smallest box that passed)."""
+    candidate: np.ndarray
+    """(x, y) after Newton's polish."""
+    residual: float
+    """max |G(candidate)| in float64."""
+    stable: bool
+    """Estimated: the spectral radius of F's Jacobian at the candidate < 1."""
+    reason: str
+    """Why no box passed, or 'proven'."""
+
+
+def _point_map(payoff: np.ndarray, tau: float, z: np.ndarray) -> np.ndarray:
+    n = payoff.shape[0]
+    x, y = z[:n], z[n:]
+
+    def soft(u: np.ndarray) -> np.ndarray:
+        e = np.exp(u - u.max())
+        return e / e.sum()
+
+    return np.concatenate([soft(payoff @ y / tau), soft(payoff.T @ x / tau)])
+
+
+def _point_jacobian(payoff: np.ndarray, tau: float, z: np.ndarray) -> np.ndarray:
+    middle = jacobian(payoff, tau, point(z))
+    return (middle.lo + middle.hi) / 2
+
+
+def polish(payoff: np.ndarray, tau: float, z: np.ndarray, steps: int = 8) -> np.ndarray:
+    """Newton's method on G from z (float64); stops where it stops improving."""
+    z = np.asarray(z, np.float64)
+    for _ in range(steps):
+        g = z - _point_map(payoff, tau, z)
+        try:
+            z_next = z - np.linalg.solve(_point_jacobian(payoff, tau, z), g)
+        except np.linalg.LinAlgError:
+            return z
+        if np.abs(z_next - _point_map(payoff, tau, z_next)).max() >= np.abs(g).max():
+            return z
+        z = z_next
+    return z
+
+
+def krawczyk_inside(
+    payoff: np.ndarray, tau: float, center: np.ndarray, radius: float
+) -> Interval | None:
+    """K(Z) for the box of `radius` around `center` if it lies strictly inside
+    the box (a proof of one fixed point there), else None."""
+    box = Interval(_down(center - radius), _up(center + radius))
+    jac_center = _point_jacobian(payoff, tau, center)
+    try:
+        c = np.linalg.inv(jac_center)
+    except np.linalg.LinAlgError:
+        return None
+    g_center = sub(point(center), fixed_point_map(payoff, tau, point(center)))
+    spread = jacobian(payoff, tau, box)
+    size = center.size
+    c_spread = matmul(c, spread)
+    identity_minus = sub(point(np.eye(size)), c_spread)
+    deviation = sub(box, point(center))
+    image = add(
+        sub(point(center), matmul(c, g_center)),
+        _matvec_interval(identity_minus, deviation),
+    )
+    if (image.lo > box.lo).all() and (image.hi < box.hi).all():
+        return image
+    return None
+
+
+def _matvec_interval(a: Interval, v: Interval) -> Interval:
+    """An interval matrix [n, k] times an interval vector [k]."""
+    total = Interval(np.zeros(a.lo.shape[0]), np.zeros(a.lo.shape[0]))
+    for k in range(a.lo.shape[1]):
+        column = Interval(a.lo[:, k], a.hi[:, k])
+        entry = Interval(
+            np.full(a.lo.shape[0], v.lo[k]), np.full(a.lo.shape[0], v.hi[k])
+        )
+        total = add(total, mul(column, entry))
+    return total
+
+
+def verify(payoff: np.ndarray, tau: float, candidate: np.ndarray) -> Verdict:
+    """The Krawczyk test of a candidate fixed point (x, y) of the game `payoff`
+    (float[n, m], the common payoff) at `tau` > 0 (module docstring)."""
+    payoff = np.asarray(payoff, np.float64)
+    if not tau > 0:
+        raise ValueError(f"tau={tau}: the verified test needs tau > 0")
+    z = polish(payoff, tau, np.asarray(candidate, np.float64))
+    residual = float(np.abs(z - _point_map(payoff, tau, z)).max())
+    jac_g = _point_jacobian(payoff, tau, z)
+    stable = bool(np.abs(np.linalg.eigvals(np.eye(z.size) - jac_g)).max() < 1)
+    passed = [r for r in RADII if krawczyk_inside(payoff, tau, z, r) is not None]
+    if not passed:
+        smallest = float(np.linalg.svd(jac_g, compute_uv=False).min())
+        reason = (
+            f"no box passed: residual |G| = {residual:.2g} after Newton's polish, "
+            f"smallest singular value of G' {smallest:.2g} (near a fold it is 0)"
+        )
+        return Verdict(False, None, None, z, residual, stable, reason)
+    image = krawczyk_inside(payoff, tau, z, passed[0])
+    assert image is not None
+    enclosure = float(max(np.abs(image.lo - z).max(), np.abs(image.hi - z).max()))
+    return Verdict(True, passed[-1], enclosure, z, residual, stable, "proven")
+
+
+def settle(
+    payoff: np.ndarray, tau: float, start: np.ndarray, steps: int = 100_000
+) -> np.ndarray:
+    """A candidate fixed point: the damped iteration z <- (z + F(z)) / 2 from
+    `start` (float64) until it stops moving, or `steps` steps."""
+    z = np.asarray(start, np.float64)
+    for _ in range(steps):
+        following = 0.5 * z + 0.5 * _point_map(payoff, tau, z)
+        if np.abs(following - z).max() < 1e-15:
+            return following
+        z = following
+    return z
