@@ -31,7 +31,7 @@ spectral radius of F's Jacobian at the candidate below 1, in float64).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -49,11 +49,13 @@ class Interval(NamedTuple):
     hi: np.ndarray
 
 
-def _down(x: np.ndarray) -> np.ndarray:
+def _down(x: Any) -> Any:
+    """The next float64 below (elementwise)."""
     return np.nextafter(x, -np.inf)
 
 
-def _up(x: np.ndarray) -> np.ndarray:
+def _up(x: Any) -> Any:
+    """The next float64 above (elementwise)."""
     return np.nextafter(x, np.inf)
 
 
@@ -110,7 +112,7 @@ def softmax(u: Interval) -> Interval:
         worst = exp(
             Interval(_down(u.lo[others] - u.hi[a]), _up(u.hi[others] - u.lo[a]))
         )
-        low_sum, high_sum = 1.0, 1.0
+        low_sum, high_sum = np.float64(1.0), np.float64(1.0)
         for value in worst.hi:
             high_sum = _up(high_sum + value)
         for value in worst.lo:
