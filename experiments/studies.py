@@ -37,7 +37,7 @@ from marl.tabular.certify import (
 from marl.tabular.equivariance import PolicySymmetries, policy_symmetries
 from marl.tabular.exact_pg import ExactPGConfig, PGState, geometric_schedule
 from marl.tabular.matrix_pg import fastest_trainer
-from marl.tabular.phase import Verdict, critical_tau, verdicts
+from marl.tabular.phase import TOLERANCE_FACTOR, Verdict, critical_tau, verdicts
 from marl.tabular.sampled_pg import make_sampled_pg
 from marl.tabular.symmetry import SymmetryGroup, symmetry_group
 from marl.tabular.theory import uniqueness_bound
@@ -280,6 +280,15 @@ def tau_star_study(
         "upper_start": study.upper,
         "upper_source": upper_source,
         "rtol": search.rtol,
+        "tolerances": {
+            "convention_tol": search.convention_tol,
+            "convention_tol_checked_at": [
+                search.convention_tol / TOLERANCE_FACTOR,
+                search.convention_tol * TOLERANCE_FACTOR,
+            ],
+            "policy_tol": learner.config.policy_tol,
+            "rtol": search.rtol,
+        },
         "tau_star_over_bound": (
             found.tau_star / bound if bound and found.tau_star else None
         ),

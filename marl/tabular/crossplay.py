@@ -104,12 +104,21 @@ def count_conventions(game: TabularGame, policies: Policy, tol: float) -> int:
     Dec-Tiger's horizon 5 it has 15 million entries), and only the groups' first
     members are kept.
     """
-    leaders: list[np.ndarray] = []
+    return conventions_at(game, policies, (tol,))[0]
+
+
+def conventions_at(
+    game: TabularGame, policies: Policy, tols: tuple[float, ...]
+) -> list[int]:
+    """`count_conventions` at each tolerance of `tols`, each seed's distribution
+    of play built once."""
+    leaders: list[list[np.ndarray]] = [[] for _ in tols]
     on_host = tuple(np.asarray(pi) for pi in policies)  # no slicing programs
     for seed in range(on_host[0].shape[0]):
         row = np.asarray(
             _play_distribution_jit(game, tuple(pi[seed] for pi in on_host))
         )
-        if not any(0.5 * np.abs(leader - row).sum() <= tol for leader in leaders):
-            leaders.append(row)
-    return len(leaders)
+        for tol, kept in zip(tols, leaders, strict=True):
+            if not any(0.5 * np.abs(leader - row).sum() <= tol for leader in kept):
+                kept.append(row)
+    return [len(kept) for kept in leaders]

@@ -24,12 +24,16 @@ from marl.tabular.certify import (
     policies_of,
     train_certified,
 )
-from marl.tabular.crossplay import count_conventions
+from marl.tabular.crossplay import conventions_at
 from marl.tabular.exact import Policy
 
 log = logging.getLogger(__name__)
 
 AGREE, DISAGREE, UNCERTAIN = "agree", "disagree", "uncertain"
+
+TOLERANCE_FACTOR = 4.0
+"""How far from convention_tol (either way) a verdict's convention count is
+also taken (`Verdict.near_tolerance`)."""
 
 
 class Verdict(NamedTuple):
@@ -41,6 +45,11 @@ class Verdict(NamedTuple):
     seeds: int
     conventions: int  # among the certified seeds (0 when none is)
     steps: int  # steps the run took
+    near_tolerance: bool = False
+    """The certified seeds count a different number of conventions at
+    convention_tol / TOLERANCE_FACTOR or x TOLERANCE_FACTOR: two of them lie
+    within a few tolerances of each other, so the verdict rests on where the
+    tolerance merges them."""
 
     def to_json(self) -> dict:
         return self._asdict()
@@ -62,13 +71,17 @@ def verdicts(
     for t, tau in enumerate(np.asarray(taus).tolist()):
         certified = np.asarray(certified_runs[t])
         count = int(certified.sum())
-        conventions = (
-            count_conventions(
-                game, tuple(pi[t][certified] for pi in on_host), convention_tol
-            )
-            if count
-            else 0
+        tols = (
+            convention_tol,
+            convention_tol / TOLERANCE_FACTOR,
+            convention_tol * TOLERANCE_FACTOR,
         )
+        counts = (
+            conventions_at(game, tuple(pi[t][certified] for pi in on_host), tols)
+            if count
+            else [0, 0, 0]
+        )
+        conventions = counts[0]
         if conventions >= 2:
             status = DISAGREE
         elif count == len(certified):
@@ -76,7 +89,10 @@ def verdicts(
         else:
             status = UNCERTAIN
         steps = int(steps_run[t])
-        found.append(Verdict(tau, status, count, len(certified), conventions, steps))
+        near = len(set(counts)) > 1
+        found.append(
+            Verdict(tau, status, count, len(certified), conventions, steps, near)
+        )
     return found
 
 
@@ -265,6 +281,22 @@ def critical_tau(
     while hi / lo > 1 + rtol:
         evaluate(np.geomspace(lo, hi, points_per_round + 2)[1:-1])
         lo, hi = final_bracket(seen, lower, upper)
+    end = seen.get(lo)
+    if end is not None and end.status != DISAGREE and lo != lower:
+        notes.append(
+            f"the bracket's lower end {lo:.4g} is '{end.status}', not certified "
+            f"disagreement ({end.certified}/{end.seeds} seeds certified, "
+            f"{end.conventions} conventions)"
+        )
+    for name, tau in (("lower", lo), ("upper", hi)):
+        verdict = seen.get(tau)
+        if verdict is not None and verdict.near_tolerance:
+            notes.append(
+                f"the {name} end's verdict rests on the convention tolerance: "
+                f"at {tau:.4g} the certified seeds count a different number of "
+                f"conventions at {TOLERANCE_FACTOR:g}x smaller or larger "
+                "tolerances"
+            )
     intervals = agreement_intervals(v for v in seen.values() if v.tau <= upper)
     if len(intervals) > 1:
         notes.append(

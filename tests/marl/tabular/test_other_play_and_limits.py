@@ -34,6 +34,7 @@ from marl.tabular.phase import (
     certified_verdicts,
     critical_tau,
     final_bracket,
+    verdicts,
 )
 from marl.tabular.sampled_pg import SampledPGConfig, make_sampled_pg, surrogate
 from marl.tabular.symmetry import symmetry_group
@@ -296,6 +297,48 @@ def test_ends_the_grid_settles_cost_no_evaluation():
     again, calls = search(unsettled)
     assert 1e-3 in calls and 100.0 not in calls  # 10 agrees: settled
     assert again.tau_star == found.tau_star
+
+
+def test_a_bracket_says_what_its_ends_rest_on():
+    """Issue 44: a bracket whose final lower end is uncertain (not certified
+    disagreement) says so, as does an end whose convention count changes with
+    the tolerance (two conventions within a few convention_tol)."""
+
+    def status(tau):
+        return "agree" if tau >= 0.4 else "uncertain" if tau > 0.3 else "disagree"
+
+    def agree_at(taus):
+        return [
+            verdict(float(t), status(t))._replace(near_tolerance=bool(0.4 <= t <= 0.41))
+            for t in taus
+        ]
+
+    found = critical_tau(agree_at, lower=0.01, upper=10.0, rtol=0.05)
+    assert 0.4 <= found.tau_star <= 0.42 and found.lower_verdict.status == "uncertain"
+    assert any(
+        "lower end" in note and "'uncertain', not certified disagreement" in note
+        for note in found.notes
+    )
+    assert any(
+        "upper end's verdict rests on the convention tolerance" in note
+        for note in found.notes
+    )
+    assert found.to_json()["upper_verdict"]["near_tolerance"] is True
+
+
+def test_verdicts_flag_conventions_near_the_tolerance():
+    """Two seeds about 2e-3 apart in play (total variation): one convention at
+    tol 5e-3 but two at a 4x smaller tolerance, so the verdict is flagged; at
+    tol 1 it is not."""
+    game = games.tabular.make("coordination_2")
+    x = np.array([[0.5, 0.5], [0.502, 0.498]])  # [N=2 seeds, A]
+    policies = (x[None, :, None, :], x[None, :, None, :])  # [T=1, N, K=1, A]
+    certified = np.ones((1, 2), bool)
+    steps = np.array([100])
+    near = verdicts(game, np.array([1.0]), policies, certified, steps, 5e-3)[0]
+    assert near.status == "agree" and near.near_tolerance
+    far = verdicts(game, np.array([1.0]), policies, certified, steps, 1.0)[0]
+    assert far.status == "agree" and not far.near_tolerance
 
 
 def test_agreement_everywhere_gives_no_tau_star_and_says_so():
