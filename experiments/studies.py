@@ -36,11 +36,12 @@ from marl.tabular.certify import (
 )
 from marl.tabular.equivariance import PolicySymmetries, policy_symmetries
 from marl.tabular.exact_pg import ExactPGConfig, PGState, geometric_schedule
-from marl.tabular.matrix_pg import fastest_trainer
+from marl.tabular.matrix_pg import fastest_trainer, payoff_matrix
 from marl.tabular.phase import TOLERANCE_FACTOR, Verdict, critical_tau, verdicts
 from marl.tabular.sampled_pg import make_sampled_pg
 from marl.tabular.symmetry import SymmetryGroup, symmetry_group
 from marl.tabular.theory import uniqueness_bound
+from marl.tabular.verified import verify_seeds
 from marl.trainer import Trainer, constant_schedules, make_trainer
 
 log = logging.getLogger("experiments.tabular")  # the entry point's log
@@ -217,10 +218,14 @@ def finite_or_none(value: float) -> float | None:
 
 
 def tau_star_study(
-    study: Study, learner: CertifiedTrainer, grid_verdicts: list[Verdict]
+    study: Study,
+    learner: CertifiedTrainer,
+    grid_verdicts: list[Verdict],
+    grid_arrays: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """tau* of one learner (`marl.tabular.phase.critical_tau`), started from its
-    grid."""
+    grid; for 2-player matrix games both ends are also put to the verified test
+    (`proven_ends`)."""
     game, search, bound = study.game, study.config.critical_tau, study.bound
     upper_source = (
         "critical_tau.upper"
@@ -239,9 +244,18 @@ def tau_star_study(
     )
     searching = learner._replace(label=f"{learner.label} tau* search")
 
+    seen_policies: dict[float, tuple[np.ndarray, ...]] = {}
+    if grid_arrays is not None:
+        for t, tau in enumerate(np.asarray(study.config.taus).tolist()):
+            seen_policies[float(tau)] = tuple(
+                np.asarray(grid_arrays[f"agent{i}"][t]) for i in range(game.num_agents)
+            )
+
     def agree_at(taus: np.ndarray) -> list[Verdict]:
         runs, certificate = run_grid(study, searching, taus)
         policies = policies_of(runs.logits, game.legal)
+        for t, tau in enumerate(np.asarray(taus).tolist()):
+            seen_policies[float(tau)] = tuple(np.asarray(pi[t]) for pi in policies)
         return verdicts(
             game,
             taus,
@@ -292,6 +306,45 @@ def tau_star_study(
         "tau_star_over_bound": (
             found.tau_star / bound if bound and found.tau_star else None
         ),
+        "proven_ends": proven_ends(study, learner, found, seen_policies),
+    }
+
+
+def proven_ends(
+    study: Study,
+    learner: CertifiedTrainer,
+    found: Any,
+    policies: dict[float, tuple[np.ndarray, ...]],
+) -> dict[str, Any] | None:
+    """The verified test (`marl.tabular.verified.verify_seeds`) of the seeds at
+    both ends of a 2-player matrix game's bracket: at the upper end every seed
+    proven at one and the same fixed point proves the agreement; at the lower
+    end two or more fixed points proven distinct prove the disagreement. None
+    for other games (their ends rest on the estimated check of
+    `marl.tabular.certify`) and where the search found no bracket."""
+    game = study.game
+    if not (
+        game.is_matrix_game
+        and game.num_agents == 2
+        and learner.config.objective == "selfplay"
+        and found.tau_star is not None
+    ):
+        return None
+    payoff = payoff_matrix(game).astype(np.float64)
+    ends = {}
+    for name, tau in (("lower", found.lower), ("upper", found.upper)):
+        if tau not in policies or tau <= 0:
+            ends[name] = None
+            continue
+        x, y = (pi[:, 0, :] for pi in policies[tau])
+        ends[name] = verify_seeds(payoff, tau, x, y)
+    upper, lower = ends["upper"], ends["lower"]
+    return {
+        **ends,
+        "upper_agreement_proven": bool(upper and upper["one_fixed_point"]),
+        "lower_disagreement_proven": bool(
+            lower and lower["distinct_fixed_points"] >= 2
+        ),
     }
 
 
@@ -309,7 +362,9 @@ def critical_tau_study(study: Study, grid: Grid) -> dict[str, Any]:
     learner = grid.learner or certified_grid(
         study, study.config.learner, study.game.name
     )
-    return tau_star_study(study, learner, grid_verdicts(study, grid.arrays))
+    return tau_star_study(
+        study, learner, grid_verdicts(study, grid.arrays), grid.arrays
+    )
 
 
 def other_play_study(
@@ -348,7 +403,7 @@ def weighting_study(study: Study) -> dict[str, Any]:
     results, arrays, _ = grid_study(study, learner)
     if "critical_tau" in study.config.studies:
         verdicts_ = grid_verdicts(study, arrays)
-        results["critical_tau"] = tau_star_study(study, learner, verdicts_)
+        results["critical_tau"] = tau_star_study(study, learner, verdicts_, arrays)
     return {"entropy_weighting": other, **results}
 
 

@@ -345,3 +345,26 @@ def test_help_lists_what_to_run_and_every_field_with_its_meaning(monkeypatch, ca
     assert "ent_coefs = [0.01]\n      Entropy coefficients" in ippo_help
     assert "ippo.gae_lambda = 0.95\n      GAE's lambda" in ippo_help
     assert "env=" not in tabular_help  # the IPPO groups are not the tabular's
+
+
+def test_tau_star_of_a_matrix_game_is_proven_at_both_ends(monkeypatch, tmp_path):
+    """climbing's bracket (8.21, 8.28]: at the upper end every seed is proven
+    (interval Krawczyk) at one and the same fixed point, at the lower end two
+    distinct fixed points are proven; the search's tolerances are recorded."""
+    run_tabular(
+        monkeypatch,
+        "game=climbing",
+        "seeds=8",
+        "taus=[1,5,10]",
+        "studies=[critical_tau]",
+        f"hydra.run.dir={tmp_path}",
+    )
+    found = json.loads((tmp_path / "results.json").read_text())["critical_tau"]
+    assert 8.2 < found["lower"] < found["upper"] < 8.3
+    proven = found["proven_ends"]
+    assert proven["upper_agreement_proven"] and proven["lower_disagreement_proven"]
+    assert proven["upper"]["proven"] == 8 and proven["upper"]["one_fixed_point"]
+    assert proven["lower"]["distinct_fixed_points"] >= 2
+    assert found["tolerances"]["convention_tol"] == 1e-3
+    assert found["tolerances"]["policy_tol"] == 1e-5
+    assert found["upper_verdict"]["near_tolerance"] is False
