@@ -139,6 +139,7 @@ SUMMARY_COLUMNS = (
     "tau_star_lower",
     "tau_star",
     "tau_star_certified",
+    "tau_star_ends",
     "uniqueness_bound",
     "tau_star_over_bound",
     "best_sp",
@@ -153,13 +154,31 @@ SUMMARY_COLUMNS = (
 )
 
 
+def ends_rest_on(search: dict[str, Any]) -> str | None:
+    """What the bracket's ends rest on: 'proven' (both, the verified test of
+    2-player matrix games), 'upper proven' or 'lower proven' (one of them),
+    'estimated' (the certificate's estimated distance to a fixed point)."""
+    if search.get("tau_star") is None:
+        return None
+    proven = search.get("proven_ends") or {}
+    upper = proven.get("upper_agreement_proven", False)
+    lower = proven.get("lower_disagreement_proven", False)
+    if upper and lower:
+        return "proven"
+    if upper or lower:
+        return "upper proven" if upper else "lower proven"
+    return "estimated"
+
+
 def tau_star_columns(search: dict[str, Any] | None) -> dict[str, Any]:
     """The tau* bracket (lower, tau_star], the seeds certified to agree at its
-    upper end, and tau*/bound (2-player matrix games)."""
+    upper end, what its ends rest on (`ends_rest_on`) and tau*/bound (2-player
+    matrix games)."""
     if not search:
         return {}
     verdict = search.get("upper_verdict") or {}
     return {
+        "tau_star_ends": ends_rest_on(search),
         "tau_star_lower": search.get("lower"),
         "tau_star": search.get("tau_star"),
         "tau_star_certified": (
