@@ -284,6 +284,7 @@ SUMMARY_SCREEN = (
     ("tau* in (", "tau_star_lower"),
     ("tau*]", "tau_star"),
     ("cert", "tau_star_certified"),
+    ("ends", "tau_star_ends"),
     ("bound", "uniqueness_bound"),
     ("best SP", "best_sp"),
     ("best OP", "best_other_play"),

@@ -579,6 +579,7 @@ AS_A_USER = {
     "hle-ent-index",
     "hc-missing",
     "launch-processes-0",
+    "rp-seats",
 }
 """The cases run in a subprocess: one per entry point and family of errors."""
 
