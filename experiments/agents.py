@@ -69,9 +69,10 @@ def add_bots(
     """`agents` and their parameters (leaves [K, ...], or [K, P, ...] with
     `per_seat`) followed by the environment's rule-based partners `names`
     (`Environment.scripted`; "all" for every one), as the parameters of
-    `seat_policy(..., scripted=True)`: `{"network": ..., "script": int32[K + B,
-    P]}`, a bot's network parameters zeros. Each bot is an agent of its own
-    group, `bot=<name>`."""
+    `seat_policy(..., scripted=True)`: `{"network": ..., "script": int32[K + B]}`
+    (int32[K + B, P] with `per_seat`; 0 for a trained agent, the bot's place in
+    `Environment.scripted` plus one for a bot), a bot's network parameters
+    zeros. Each bot is an agent of its own group, `bot=<name>`."""
     known = [name for name, _ in env.scripted]
     if not known:
         raise CrossPlayError(
