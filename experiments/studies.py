@@ -41,7 +41,11 @@ from marl.tabular.phase import TOLERANCE_FACTOR, Verdict, critical_tau, verdicts
 from marl.tabular.sampled_pg import make_sampled_pg
 from marl.tabular.symmetry import SymmetryGroup, symmetry_group
 from marl.tabular.theory import uniqueness_bound
-from marl.tabular.verified import verify_seeds
+from marl.tabular.verified import (
+    search_starts,
+    second_fixed_point_search,
+    verify_seeds,
+)
 from marl.trainer import Trainer, constant_schedules, make_trainer
 
 log = logging.getLogger("experiments.tabular")  # the entry point's log
@@ -339,8 +343,23 @@ def proven_ends(
         x, y = (pi[:, 0, :] for pi in policies[tau])
         ends[name] = verify_seeds(payoff, tau, x, y)
     upper, lower = ends["upper"], ends["lower"]
+    searches = []
+    if found.upper in policies:
+        seeds = []
+        if found.lower in policies:  # the conventions found below tau*
+            xs, ys = (pi[:, 0, :] for pi in policies[found.lower])
+            seeds = [np.concatenate([x, y]) for x, y in zip(xs, ys, strict=True)]
+        starts = search_starts(payoff, seeds)
+        above = [t for t in study.config.taus if t > found.upper]
+        for tau in [found.upper, *([min(above)] if above else [])]:
+            x, y = (pi[0, 0, :] for pi in policies.get(tau, policies[found.upper]))
+            agreed = np.concatenate([x, y])
+            searches.append(
+                second_fixed_point_search(payoff, float(tau), agreed, starts)
+            )
     return {
         **ends,
+        "uniqueness_search": searches,
         "upper_agreement_proven": bool(upper and upper["one_fixed_point"]),
         "lower_disagreement_proven": bool(
             lower and lower["distinct_fixed_points"] >= 2

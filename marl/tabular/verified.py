@@ -346,3 +346,83 @@ def verify_seeds(
         "distinct_fixed_points": len(leaders),
         "method": "interval Krawczyk test in float64 (marl/tabular/verified.py)",
     }
+
+
+def settle_many(
+    payoff: np.ndarray, tau: float, starts: np.ndarray, steps: int = 20_000
+) -> np.ndarray:
+    """`settle` from S starts at once (float[S, n + m]): the damped iteration
+    until every start stops moving, or `steps` steps."""
+    payoff = np.asarray(payoff, np.float64)
+    n = payoff.shape[0]
+    z = np.asarray(starts, np.float64).copy()
+
+    def soft(u: np.ndarray) -> np.ndarray:
+        e = np.exp(u - u.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    for _ in range(steps):
+        image = np.concatenate(
+            [soft(z[:, n:] @ payoff.T / tau), soft(z[:, :n] @ payoff / tau)], axis=1
+        )
+        following = 0.5 * z + 0.5 * image
+        if np.abs(following - z).max() < 1e-15:
+            return following
+        z = following
+    return z
+
+
+def second_fixed_point_search(
+    payoff: np.ndarray, tau: float, agreed: np.ndarray, starts: np.ndarray
+) -> dict[str, Any]:
+    """A targeted search for a fixed point other than `agreed` (float[n + m], a
+    proven fixed point): the damped iteration from every start (float[S, n + m]),
+    then the Krawczyk test of each distinct end. Reports how many starts, how
+    many fixed points were proven and whether one of them is proven distinct
+    from `agreed` (a second fixed point: uniqueness refuted there). Finding
+    none is evidence, not a proof, of uniqueness."""
+    payoff = np.asarray(payoff, np.float64)
+    reference = verify(payoff, tau, agreed)
+    ends = settle_many(payoff, tau, starts)
+    distinct: list[np.ndarray] = []
+    for end in ends:
+        if all(np.abs(end - other).max() > 1e-9 for other in distinct):
+            distinct.append(end)
+    proven = [verify(payoff, tau, end) for end in distinct]
+    proven = [v for v in proven if v.proven and v.enclosure is not None]
+    others = []
+    if reference.proven and reference.enclosure is not None:
+        reach = reference.enclosure
+        others = [
+            v
+            for v in proven
+            if np.abs(v.candidate - reference.candidate).max()
+            > (v.enclosure or 0.0) + reach
+        ]
+    return {
+        "tau": float(tau),
+        "starts": len(starts),
+        "ends_tried": len(distinct),
+        "proven_fixed_points": len(proven),
+        "agreed_proven": reference.proven,
+        "second_fixed_point": bool(others),
+        "second_stable": bool(others and others[0].stable),
+        "second": others[0].candidate.tolist() if others else None,
+    }
+
+
+def search_starts(
+    payoff: np.ndarray, seeds: list[np.ndarray], softness: float = 0.05
+) -> np.ndarray:
+    """Starts for `second_fixed_point_search`: the seeds' policies (float[n + m]
+    each: the conventions found elsewhere), the uniform policies (the symmetric
+    start) and every pure joint action softened by `softness` towards uniform
+    (the most asymmetric starts); float[S, n + m]."""
+    n, m = payoff.shape
+    uniform = np.concatenate([np.full(n, 1 / n), np.full(m, 1 / m)])
+    pure = []
+    for a in range(n):
+        for b in range(m):
+            corner = np.concatenate([np.eye(n)[a], np.eye(m)[b]])
+            pure.append((1 - softness) * corner + softness * uniform)
+    return np.stack([*seeds, uniform, *pure])

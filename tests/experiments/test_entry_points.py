@@ -368,3 +368,10 @@ def test_tau_star_of_a_matrix_game_is_proven_at_both_ends(monkeypatch, tmp_path)
     assert found["tolerances"]["convention_tol"] == 1e-3
     assert found["tolerances"]["policy_tol"] == 1e-5
     assert found["upper_verdict"]["near_tolerance"] is False
+    # The targeted search from the conventions below, the uniform and every
+    # softened pure start finds no second fixed point at the upper end nor at
+    # the grid's next tau (10).
+    searches = proven["uniqueness_search"]
+    assert [s["tau"] for s in searches] == [found["upper"], 10.0]
+    assert not any(s["second_fixed_point"] for s in searches)
+    assert searches[0]["starts"] == 8 + 1 + 9

@@ -101,3 +101,24 @@ def test_catalogue_fixed_points_above_tau_star_are_proven(game, tau):
 def test_a_tau_that_is_not_positive_is_refused():
     with pytest.raises(ValueError, match="tau > 0"):
         verified.verify(np.eye(2), 0.0, np.full(4, 0.5))
+
+
+def test_the_uniqueness_search_finds_lever_s_second_fixed_point_at_its_upper_end():
+    """lever's tau* bracket ends at 0.219 (32 seeds agree there), yet from a
+    softened pure start the flow reaches a second, stable fixed point (one
+    lever chosen with probability 0.76), proven distinct; at tau = 0.3 every
+    start ends at the agreed one."""
+    payoff = payoff_matrix(catalogue.make("lever")).astype(np.float64)
+    uniform = np.full(20, 0.1)
+    starts = verified.search_starts(payoff, [])
+    assert starts.shape == (1 + 100, 20)
+    at_end = verified.second_fixed_point_search(
+        payoff, 0.2189, verified.settle(payoff, 0.2189, uniform), starts
+    )
+    assert at_end["agreed_proven"] and at_end["second_fixed_point"]
+    assert at_end["second_stable"] and max(at_end["second"][:10]) > 0.7
+    above = verified.second_fixed_point_search(
+        payoff, 0.3, verified.settle(payoff, 0.3, uniform), starts
+    )
+    assert above["agreed_proven"] and not above["second_fixed_point"]
+    assert above["proven_fixed_points"] == 1
