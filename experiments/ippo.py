@@ -63,7 +63,7 @@ from experiments.ippo_runs import (
     upgrade,
     write_config,
 )
-from experiments.loggers import open_logger
+from experiments.loggers import CHUNK_CURVES, open_logger
 from experiments.results import RESULTS_FILE, run_metadata, write_json
 from games.envs.contract import ENVIRONMENTS
 from marl.deep.checkpoint import checkpoint_path, list_checkpoints
@@ -114,17 +114,7 @@ def chunk_record(
         "ent_coefs": config.coefs,
         "return": table(returns),
         "episodes": episodes.tolist(),
-        **{
-            name: table(getattr(arrays, name).mean(-1))
-            for name in (
-                "entropy",
-                "policy_loss",
-                "value_loss",
-                "approx_kl",
-                "clip_fraction",
-                "grad_norm",
-            )
-        },
+        **{name: table(getattr(arrays, name).mean(-1)) for name in CHUNK_CURVES},
     }
 
 

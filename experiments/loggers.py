@@ -27,8 +27,7 @@ from marl.fields import ConfigError
 LOGGERS = ("tensorboard", "wandb")
 """The values of `logger` besides null (metrics.jsonl only)."""
 
-CURVES = (
-    "return",
+CHUNK_CURVES = (
     "entropy",
     "policy_loss",
     "value_loss",
@@ -36,6 +35,8 @@ CURVES = (
     "clip_fraction",
     "grad_norm",
 )
+"""The per-run means a metrics.jsonl record holds beside its returns."""
+CURVES = ("return", *CHUNK_CURVES)
 """The per-run fields of a chunk record drawn as curves."""
 
 

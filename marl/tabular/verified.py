@@ -202,15 +202,17 @@ class Verdict(NamedTuple):
     """Why no box passed, or 'proven'."""
 
 
+def _soft(u: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis (float64, no rounding control)."""
+    e = np.exp(u - u.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def _point_map(payoff: np.ndarray, tau: float, z: np.ndarray) -> np.ndarray:
+    """F at points z float[..., n + m] (float64)."""
     n = payoff.shape[0]
-    x, y = z[:n], z[n:]
-
-    def soft(u: np.ndarray) -> np.ndarray:
-        e = np.exp(u - u.max())
-        return e / e.sum()
-
-    return np.concatenate([soft(payoff @ y / tau), soft(payoff.T @ x / tau)])
+    x, y = z[..., :n], z[..., n:]
+    return np.concatenate([_soft(y @ payoff.T / tau), _soft(x @ payoff / tau)], -1)
 
 
 def _point_jacobian(payoff: np.ndarray, tau: float, z: np.ndarray) -> np.ndarray:
@@ -281,7 +283,8 @@ def verify(payoff: np.ndarray, tau: float, candidate: np.ndarray) -> Verdict:
     residual = float(np.abs(z - _point_map(payoff, tau, z)).max())
     jac_g = _point_jacobian(payoff, tau, z)
     stable = bool(np.abs(np.linalg.eigvals(np.eye(z.size) - jac_g)).max() < 1)
-    passed = [r for r in RADII if krawczyk_inside(payoff, tau, z, r) is not None]
+    images = {r: krawczyk_inside(payoff, tau, z, r) for r in RADII}
+    passed = [r for r, image in images.items() if image is not None]
     if not passed:
         smallest = float(np.linalg.svd(jac_g, compute_uv=False).min())
         reason = (
@@ -289,7 +292,7 @@ def verify(payoff: np.ndarray, tau: float, candidate: np.ndarray) -> Verdict:
             f"smallest singular value of G' {smallest:.2g} (near a fold it is 0)"
         )
         return Verdict(False, None, None, z, residual, stable, reason)
-    image = krawczyk_inside(payoff, tau, z, passed[0])
+    image = images[passed[0]]
     assert image is not None
     enclosure = float(max(np.abs(image.lo - z).max(), np.abs(image.hi - z).max()))
     return Verdict(True, passed[-1], enclosure, z, residual, stable, "proven")
@@ -300,52 +303,7 @@ def settle(
 ) -> np.ndarray:
     """A candidate fixed point: the damped iteration z <- (z + F(z)) / 2 from
     `start` (float64) until it stops moving, or `steps` steps."""
-    z = np.asarray(start, np.float64)
-    for _ in range(steps):
-        following = 0.5 * z + 0.5 * _point_map(payoff, tau, z)
-        if np.abs(following - z).max() < 1e-15:
-            return following
-        z = following
-    return z
-
-
-def verify_seeds(
-    payoff: np.ndarray, tau: float, x: np.ndarray, y: np.ndarray
-) -> dict[str, Any]:
-    """The Krawczyk test of N seeds' policies (x float[N, n], y float[N, m]) at
-    `tau`, JSON-ready: how many are proven fixed points, the smallest radius
-    proven, whether all of them are one fixed point (each seed's enclosure lies
-    in the first seed's box, which holds exactly one), and how many fixed points
-    are proven distinct (their enclosures apart: two or more prove
-    disagreement)."""
-    payoff = np.asarray(payoff, np.float64)
-    proven: list[tuple[np.ndarray, float, float, bool]] = []  # centre, r, e, stable
-    for seed in range(x.shape[0]):
-        start = np.concatenate([x[seed], y[seed]]).astype(np.float64)
-        v = verify(payoff, tau, start)
-        if v.proven and v.radius is not None and v.enclosure is not None:
-            proven.append((v.candidate, v.radius, v.enclosure, v.stable))
-    leaders: list[tuple[np.ndarray, float, float, bool]] = []
-    for centre, _, enclosure, _ in proven:
-        if all(
-            np.abs(centre - other).max() > enclosure + other_enclosure
-            for other, _, other_enclosure, _ in leaders
-        ):
-            leaders.append((centre, 0.0, enclosure, True))
-    one = bool(proven) and all(
-        np.abs(centre - proven[0][0]).max() + enclosure < proven[0][1]
-        for centre, _, enclosure, _ in proven
-    )
-    return {
-        "tau": float(tau),
-        "seeds": int(x.shape[0]),
-        "proven": len(proven),
-        "stable": sum(stable for *_, stable in proven),
-        "smallest_radius": min((radius for _, radius, _, _ in proven), default=None),
-        "one_fixed_point": bool(one and len(proven) == x.shape[0]),
-        "distinct_fixed_points": len(leaders),
-        "method": "interval Krawczyk test in float64 (marl/tabular/verified.py)",
-    }
+    return settle_many(payoff, tau, np.asarray(start)[None], steps)[0]
 
 
 def settle_many(
@@ -354,18 +312,9 @@ def settle_many(
     """`settle` from S starts at once (float[S, n + m]): the damped iteration
     until every start stops moving, or `steps` steps."""
     payoff = np.asarray(payoff, np.float64)
-    n = payoff.shape[0]
     z = np.asarray(starts, np.float64).copy()
-
-    def soft(u: np.ndarray) -> np.ndarray:
-        e = np.exp(u - u.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-
     for _ in range(steps):
-        image = np.concatenate(
-            [soft(z[:, n:] @ payoff.T / tau), soft(z[:, :n] @ payoff / tau)], axis=1
-        )
-        following = 0.5 * z + 0.5 * image
+        following = 0.5 * z + 0.5 * _point_map(payoff, tau, z)
         if np.abs(following - z).max() < 1e-15:
             return following
         z = following
