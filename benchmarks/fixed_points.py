@@ -1,18 +1,18 @@
-"""Benchmark: steps and seconds to certified fixed points, flow vs Adam vs NPG.
+"""Benchmark: steps and seconds to converged fixed points, flow vs Adam vs NPG.
 
 For each game, every seed at three entropy weights (0.01, 0.1 and 1 times the
 game's reward range) is trained by one learner of the exact half alone, and
-checked after every window with the certificate of `marl.tabular.certify` (one
+checked after every window with the convergence of `marl.tabular.convergence` (one
 NPG step over one minus its map's contraction bounds the distance to a fixed
-point), until every seed of a tau is certified or the learner's step budget is
+point), until every seed of a tau is converged or the learner's step budget is
 spent. Side by side, in one run:
 
   flow   SGD on J_tau, learning rate 0.5 / (reward range + tau): the gradient flow
   adam   Adam, learning rate 0.05 (the benchmarks' start)
   npg    entropy-regularized natural policy gradient, learning rate 0.5
 
-Printed per game and tau: the steps to certify every seed (">N" when the budget
-ran out, with the seeds certified by then) and the wall seconds after
+Printed per game and tau: the steps to converge every seed (">N" when the budget
+ran out, with the seeds converged by then) and the wall seconds after
 compilation (one window run and checked beforehand, untimed). The fixed points
 reached are the same above tau* (one fixed point); below it each learner has its
 own basins, so the conventions found may differ.
@@ -64,17 +64,17 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def time_to_certify(game, name: str, budget: int, args) -> tuple[list, object]:
-    """Per tau: (steps when every seed was certified or the budget ran out, seeds
-    certified then, seconds); and the final policies, per agent [T, N, K, A],
-    where every seed of the highest tau is certified, else None."""
+def time_to_converge(game, name: str, budget: int, args) -> tuple[list, object]:
+    """Per tau: (steps when every seed was converged or the budget ran out, seeds
+    converged then, seconds); and the final policies, per agent [T, N, K, A],
+    where every seed of the highest tau is converged, else None."""
     import dataclasses
 
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from marl.tabular.certify import certified_by, make_checks
+    from marl.tabular.convergence import converged_by, make_checks, measure
     from marl.tabular.exact_pg import ExactPGConfig
     from marl.tabular.matrix_pg import fastest_trainer
     from marl.trainer import constant_schedules
@@ -91,32 +91,28 @@ def time_to_certify(game, name: str, budget: int, args) -> tuple[list, object]:
     def window(states):
         states = trainer.run(states, schedule)[0]
         runs = np.arange(len(taus))
-        step = checks.step(states.logits, runs, taus)
-        radius = np.full_like(step, np.nan)
-        small = (step < config.policy_tol).all(axis=1)
-        if small.any():
-            radius[small] = checks.contraction(states.logits, runs[small], taus[small])
-        return states, certified_by(step, radius, taus, config, game.reward_range)[0]
+        measured = measure(checks, states.logits, runs, taus, config.policy_tol)
+        return states, converged_by(*measured, taus, config, game.reward_range)[0]
 
     window(trainer.init(keys, len(taus)))  # compile, untimed
     states = trainer.init(keys, len(taus))
     started = time.perf_counter()
     done: list[tuple[int, int, float] | None] = [None] * len(taus)
-    certified = np.zeros((len(taus), args.seeds), bool)
+    converged = np.zeros((len(taus), args.seeds), bool)
     steps = 0
     while steps < budget and any(d is None for d in done):
-        states, certified = window(states)
+        states, converged = window(states)
         steps += args.window
         for t in range(len(taus)):
-            if done[t] is None and certified[t].all():
+            if done[t] is None and converged[t].all():
                 done[t] = (steps, args.seeds, time.perf_counter() - started)
     elapsed = time.perf_counter() - started
     table = [
-        d if d is not None else (-steps, int(certified[t].sum()), elapsed)
+        d if d is not None else (-steps, int(converged[t].sum()), elapsed)
         for t, d in enumerate(done)
     ]
     policies = jax.tree.map(jax.nn.softmax, states.logits)
-    return table, policies if certified[-1].all() else None
+    return table, policies if converged[-1].all() else None
 
 
 def main() -> None:
@@ -129,7 +125,7 @@ def main() -> None:
     import games
 
     print(
-        f"{args.seeds} seeds per tau, certificate policy_tol {args.policy_tol:g}, "
+        f"{args.seeds} seeds per tau, convergence policy_tol {args.policy_tol:g}, "
         f"a check every {args.window} steps; budgets {budgets}"
     )
     header = f"{'game':<22} {'tau/range':>9}" + "".join(
@@ -141,7 +137,7 @@ def main() -> None:
         horizon = args.horizon if name in games.BENCHMARKS else None
         game = games.make(name, horizon)
         runs = {
-            learner: time_to_certify(game, learner, budgets[learner], args)
+            learner: time_to_converge(game, learner, budgets[learner], args)
             for learner in LEARNERS
         }
         results = {learner: run[0] for learner, run in runs.items()}
@@ -156,13 +152,13 @@ def main() -> None:
         failures += same_fixed_point(label, {k: run[1] for k, run in runs.items()})
     if failures:
         raise SystemExit(f"FAIL: {failures} learner(s) ended elsewhere at tau = range")
-    print("PASS: where certified at tau = range, every learner reached NPG's point")
+    print("PASS: where converged at tau = range, every learner reached NPG's point")
 
 
 def same_fixed_point(label: str, policies: dict) -> int:
     """At tau = reward range (above tau* on every catalogue game) the learners'
-    certified seeds must share one fixed point; returns the number that do not."""
-    from marl.tabular.certify import policy_change
+    converged seeds must share one fixed point; returns the number that do not."""
+    from marl.tabular.convergence import policy_change
 
     reference = policies["npg"]
     if reference is None:

@@ -31,7 +31,7 @@ import numpy as np
 import games
 from experiments.agents import CrossPlayError, load_agents, played, seat_policy
 from experiments.config import ArgumentParser, as_program
-from experiments.results import run_metadata, write_json
+from experiments.results import read_results, run_metadata, write_json
 from games import hanabi_tabular
 from games.envs.hanabi.params import HanabiParams, make_params
 from marl.deep import play
@@ -52,7 +52,7 @@ def load_tabular(run: pathlib.Path) -> tuple[dict[str, Any], dict[str, np.ndarra
     """A tabular run's results and policies, refused in one line unless they
     are a micro Hanabi's."""
     try:
-        results = json.loads((run / "results.json").read_text())
+        results = read_results(run / "results.json")
         game, points = results["game"], results["points"]
     except FileNotFoundError:
         raise CompareError(f"{run}: no results.json of a tabular run") from None
@@ -316,7 +316,7 @@ def compare(
         "exact": [
             {field: point.get(field) for field in ("tau", *TABLE_FIELDS)}
             | {
-                "certified": point.get("certified"),
+                "converged": point.get("converged"),
                 "num_conventions": point.get("num_conventions"),
             }
             for point in results["points"]
@@ -338,7 +338,7 @@ def _cell(value: Any) -> str:
 
 
 def tables(report: dict[str, Any]) -> str:
-    head = ("tau", *TABLE_FIELDS, "certified", "num_conventions")
+    head = ("tau", *TABLE_FIELDS, "converged", "num_conventions")
     lines = [f"exact, {report['game']} over {report['horizon']} turns"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))

@@ -290,20 +290,20 @@ def plot_phase_structure(ax: Any, results: dict[str, Any]) -> None:
         "o-",
         color="tab:green",
         markersize=3,
-        label="conventions (certified seeds)",
+        label="conventions (converged seeds)",
     )
-    uncertified = [
-        results["num_seeds"] - p["certified"] if p.get("certified") is not None else 0
+    unconverged = [
+        results["num_seeds"] - p["converged"] if p.get("converged") is not None else 0
         for p in points
     ]
-    if any(uncertified):
+    if any(unconverged):
         ax.plot(
             taus,
-            uncertified,
+            unconverged,
             "x:",
             color="tab:red",
             markersize=4,
-            label="seeds not certified",
+            label="seeds not converged",
         )
     ax.set_ylabel("distinct conventions", color="tab:green")
     integer_ticks(ax.yaxis)

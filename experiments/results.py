@@ -146,8 +146,27 @@ def _natural_key(path: pathlib.Path) -> list:
     ]
 
 
+RENAMED_KEYS = {"certified": "converged"}
+"""Keys that results.json files written before a rename still carry, and their
+names now: "certified" counted the seeds whose *estimated* distance to a fixed
+point was below tolerance (marl/tabular/convergence.py), so it is "converged"."""
+
+
+def upgraded(value: Any) -> Any:
+    """`value` (parsed results.json, a section or an arrays mapping) with the old
+    keys of RENAMED_KEYS renamed, at any depth."""
+    if isinstance(value, dict):
+        return {
+            RENAMED_KEYS.get(key, key): upgraded(item) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [upgraded(item) for item in value]
+    return value
+
+
 def read_results(path: pathlib.Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    """A results.json, upgraded to the present key names (`upgraded`)."""
+    return upgraded(json.loads(path.read_text()))
 
 
 def metrics_lines(run_dir: pathlib.Path) -> dict[int, dict[str, Any]]:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from experiments.results import read_results, write_json, write_npz
+from experiments.results import read_results, upgraded, write_json, write_npz
 from experiments.tabular_config import TabularConfig
 from marl.files import writes_here
 
@@ -83,7 +83,7 @@ class Sections:
         if self.reuse and name in self.finished():
             log.info("reusing the finished section '%s' from %s", name, self.dir)
             with np.load(data) as npz:
-                arrays = {key: npz[key] for key in npz.files}
+                arrays = upgraded({key: npz[key] for key in npz.files})
             return read_results(meta)["value"], arrays
         value, arrays = compute()
         write_npz(data, arrays)

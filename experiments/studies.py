@@ -26,13 +26,13 @@ from experiments.config import eta_text
 from experiments.tabular_config import TabularConfig
 from marl.fields import ConfigError
 from marl.tabular.analysis import summarize_seeds
-from marl.tabular.certify import (
+from marl.tabular.convergence import (
     LOG_EVERY_SECONDS,
-    Certificate,
-    CertifiedTrainer,
-    make_certified_trainer,
+    Convergence,
+    ConvergingTrainer,
+    make_converging_trainer,
     policies_of,
-    train_certified,
+    train_until_converged,
 )
 from marl.tabular.equivariance import PolicySymmetries, policy_symmetries
 from marl.tabular.exact_pg import ExactPGConfig, PGState, geometric_schedule
@@ -70,7 +70,8 @@ def train_schedule(
 ) -> PGState:
     """Runs `schedules` (float[R, steps], e.g. annealing) for every seed, jitted in
     windows of `window` steps so that progress can be logged between them. Such
-    runs have no fixed point to certify (`marl.tabular.certify` is for constant tau)."""
+    runs have no fixed point to converge to (`marl.tabular.convergence` is for
+    constant tau)."""
     started = time.time()
     states = trainer.init(keys, schedules.shape[0])
     steps = schedules.shape[1]
@@ -94,11 +95,11 @@ def evaluate_runs(
     labels: list[dict[str, Any]],
     config: TabularConfig,
     symmetries: tuple[PolicySymmetries, PolicySymmetries],
-    certificate: Certificate | None = None,
+    convergence: Convergence | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """One results point per run (leading axis of `states`), labelled by `labels`,
-    and the stacked 2-player cross-play matrices. With a `certificate`, conventions
-    count certified seeds only and each point says how many there were."""
+    and the stacked 2-player cross-play matrices. With a `convergence`, conventions
+    count converged seeds only and each point says how many there were."""
     policies = policies_of(states.logits, game.legal)  # per agent [R, N, K_i, A_i]
     grad_norm = np.asarray(states.grad_norm)
     points, matrices = [], {}
@@ -107,7 +108,7 @@ def evaluate_runs(
             game,
             tuple(pi[r] for pi in policies),
             grad_norm[r],
-            certified=None if certificate is None else certificate.certified[r],
+            converged=None if convergence is None else convergence.converged[r],
             convention_tol=config.convention_tol,
             tie_rtol=config.tie_rtol,
             equivariant_tol=config.equivariant_tol,
@@ -115,16 +116,16 @@ def evaluate_runs(
             symmetries=symmetries[0],
             seat_symmetries=symmetries[1],
         )
-        certified = ""
-        if certificate is not None:
-            point["steps"] = int(certificate.steps[r])
-            point["max_distance"] = finite_or_none(certificate.distance[r].max())
+        converged = ""
+        if convergence is not None:
+            point["steps"] = int(convergence.steps[r])
+            point["max_distance"] = finite_or_none(convergence.distance[r].max())
             point["max_contraction"] = finite_or_none(
-                np.nanmax(certificate.contraction[r], initial=-np.inf)
+                np.nanmax(convergence.contraction[r], initial=-np.inf)
             )
-            certified = f"  certified {point['certified']}/{config.seeds}"
-            if point["certified"] < config.seeds:
-                certified += f" (UNCERTIFIED {config.seeds - point['certified']})"
+            converged = f"  converged {point['converged']}/{config.seeds}"
+            if point["converged"] < config.seeds:
+                converged += f" (UNCONVERGED {config.seeds - point['converged']})"
         points.append({**label, **point})
         for name, matrix in mats.items():
             matrices.setdefault(name, []).append(matrix)
@@ -140,7 +141,7 @@ def evaluate_runs(
             point["sp_greedy_ties"],
             point["xp_greedy_ties"],
             point["num_conventions"],
-            certified,
+            converged,
             point["equivariance_error"],
         )
     return points, {name: np.stack(m) for name, m in matrices.items()}
@@ -165,37 +166,37 @@ class Study(NamedTuple):
         return explicit or self.bound or 10.0 * self.game.reward_range
 
 
-def certified_grid(
+def converged_grid(
     study: Study, learner_config: ExactPGConfig, label: str
-) -> CertifiedTrainer:
+) -> ConvergingTrainer:
     """The learner's trainers and Newton polish, built once and reused."""
     game, seat_symmetries = study.game, study.symmetries[1]
-    return make_certified_trainer(game, learner_config, seat_symmetries, label=label)
+    return make_converging_trainer(game, learner_config, seat_symmetries, label=label)
 
 
 def run_grid(
-    study: Study, learner: CertifiedTrainer, taus: Any
-) -> tuple[PGState, Certificate]:
-    """Every seed at every tau, run until certified (`marl.tabular.certify`)."""
-    return train_certified(study.game, learner, study.keys, np.asarray(taus))
+    study: Study, learner: ConvergingTrainer, taus: Any
+) -> tuple[PGState, Convergence]:
+    """Every seed at every tau, run until converged (`marl.tabular.convergence`)."""
+    return train_until_converged(study.game, learner, study.keys, np.asarray(taus))
 
 
 def grid_study(
-    study: Study, learner: CertifiedTrainer
+    study: Study, learner: ConvergingTrainer
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The tau grid of one learner: its results (points), its arrays (policies,
-    certificates, steps) and its cross-play matrices."""
+    convergence checks, steps) and its cross-play matrices."""
     config = study.config
-    states, certificate = run_grid(study, learner, config.taus)
+    states, convergence = run_grid(study, learner, config.taus)
     labels = [{"tau": float(t)} for t in config.taus]
     points, matrices = evaluate_runs(
-        study.game, states, labels, config, study.symmetries, certificate
+        study.game, states, labels, config, study.symmetries, convergence
     )
     policies = policies_of(states.logits, study.game.legal)  # [T, N, K_i, A_i]
     arrays = {
         "grad_norm": np.asarray(states.grad_norm),
-        "certified": certificate.certified,
-        "steps": np.asarray(certificate.steps),
+        "converged": convergence.converged,
+        "steps": np.asarray(convergence.steps),
         **{f"agent{i}": np.asarray(pi) for i, pi in enumerate(policies)},
     }
     return {"points": points}, arrays, matrices
@@ -209,21 +210,21 @@ def grid_verdicts(study: Study, arrays: dict[str, np.ndarray]) -> list[Verdict]:
         game,
         np.asarray(study.config.taus),
         policies,
-        arrays["certified"],
+        arrays["converged"],
         arrays["steps"],
         study.config.critical_tau.convention_tol,
     )
 
 
 def finite_or_none(value: float) -> float | None:
-    """A certificate figure for results.json: null where it was not measured
+    """A convergence figure for results.json: null where it was not measured
     (a contraction never estimated, a distance without a contraction below 1)."""
     return float(value) if np.isfinite(value) else None
 
 
 def tau_star_study(
     study: Study,
-    learner: CertifiedTrainer,
+    learner: ConvergingTrainer,
     grid_verdicts: list[Verdict],
     grid_arrays: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
@@ -256,7 +257,7 @@ def tau_star_study(
             )
 
     def agree_at(taus: np.ndarray) -> list[Verdict]:
-        runs, certificate = run_grid(study, searching, taus)
+        runs, convergence = run_grid(study, searching, taus)
         policies = policies_of(runs.logits, game.legal)
         for t, tau in enumerate(np.asarray(taus).tolist()):
             seen_policies[float(tau)] = tuple(np.asarray(pi[t]) for pi in policies)
@@ -264,8 +265,8 @@ def tau_star_study(
             game,
             taus,
             policies,
-            certificate.certified,
-            certificate.steps,
+            convergence.converged,
+            convergence.steps,
             search.convention_tol,
         )
 
@@ -283,12 +284,12 @@ def tau_star_study(
         verdict = found.upper_verdict
         assert verdict is not None
         log.info(
-            "%s: tau* in (%.4g, %.4g] (%d/%d seeds certified at the upper end, %d "
+            "%s: tau* in (%.4g, %.4g] (%d/%d seeds converged at the upper end, %d "
             "steps); sufficient bound %s",
             learner.label,
             found.lower,
             found.upper,
-            verdict.certified,
+            verdict.converged,
             verdict.seeds,
             verdict.steps,
             bound,
@@ -316,7 +317,7 @@ def tau_star_study(
 
 def proven_ends(
     study: Study,
-    learner: CertifiedTrainer,
+    learner: ConvergingTrainer,
     found: Any,
     policies: dict[float, tuple[np.ndarray, ...]],
 ) -> dict[str, Any] | None:
@@ -325,7 +326,7 @@ def proven_ends(
     proven at one and the same fixed point proves the agreement; at the lower
     end two or more fixed points proven distinct prove the disagreement. None
     for other games (their ends rest on the estimated check of
-    `marl.tabular.certify`) and where the search found no bracket."""
+    `marl.tabular.convergence`) and where the search found no bracket."""
     game = study.game
     if not (
         game.is_matrix_game
@@ -371,14 +372,14 @@ class Grid(NamedTuple):
     """What the tau grid gives the studies after it."""
 
     results: dict[str, Any]  # its points
-    arrays: dict[str, np.ndarray]  # its policies, certificates and steps
+    arrays: dict[str, np.ndarray]  # its policies, convergence checks and steps
     matrices: dict[str, np.ndarray]  # its cross-play matrices
-    learner: CertifiedTrainer | None  # None: the grid was read from its section
+    learner: ConvergingTrainer | None  # None: the grid was read from its section
 
 
 def critical_tau_study(study: Study, grid: Grid) -> dict[str, Any]:
     """tau* of the run's learner, started from the grid's verdicts."""
-    learner = grid.learner or certified_grid(
+    learner = grid.learner or converged_grid(
         study, study.config.learner, study.game.name
     )
     return tau_star_study(
@@ -397,14 +398,14 @@ def other_play_study(
         copied = {f"other_play_{k}": v for k, v in grid.matrices.items()}
         return {"points": grid.results["points"], "same_as_self_play": True}, copied
     config = dataclasses.replace(study.config.learner, objective="otherplay")
-    states, certificate = run_grid(
+    states, convergence = run_grid(
         study,
-        certified_grid(study, config, f"{game.name} other-play"),
+        converged_grid(study, config, f"{game.name} other-play"),
         study.config.taus,
     )
     labels = [{"tau": float(t)} for t in study.config.taus]
     points, op_matrices = evaluate_runs(
-        game, states, labels, study.config, study.symmetries, certificate
+        game, states, labels, study.config, study.symmetries, convergence
     )
     renamed = {f"other_play_{k}": v for k, v in op_matrices.items()}
     return {"points": points, "same_as_self_play": False}, renamed
@@ -418,7 +419,7 @@ def weighting_study(study: Study) -> dict[str, Any]:
     learner = study.config.learner
     other = "uniform" if learner.entropy_weighting == "reach" else "reach"
     config = dataclasses.replace(learner, entropy_weighting=other)
-    learner = certified_grid(study, config, f"{study.game.name} {other} weighting")
+    learner = converged_grid(study, config, f"{study.game.name} {other} weighting")
     results, arrays, _ = grid_study(study, learner)
     if "critical_tau" in study.config.studies:
         verdicts_ = grid_verdicts(study, arrays)
@@ -465,7 +466,7 @@ def equivariant_ascent_study(study: Study) -> dict[str, Any]:
     equivariant subspace of the seat-keeping group after every step
     (`ExactPGConfig.stay_equivariant`), `learner.steps` steps of the learner's
     optimizer but at least EQUIVARIANT_ASCENT_STEPS (the benchmarks' 150 Adam
-    steps start a certified run; alone they leave Dec-Tiger's ascent at 1.09
+    steps start a converged run; alone they leave Dec-Tiger's ascent at 1.09
     against 5.19 after 500). `best_value` is the better of the best seed's J and
     the seeds' mean J after tie-aware greedification (which keeps an equivariant policy
     equivariant): a lower bound on the best equivariant value, as ascent finds

@@ -34,8 +34,8 @@ COLUMNS = (
     "sp_greedy_ties",
     "xp_greedy_ties",
     "num_conventions",
-    "certified",
-    "uncertified",
+    "converged",
+    "unconverged",
     "uniqueness_bound",
     "best_sp_greedy",
     "optimum",
@@ -107,18 +107,18 @@ def table_rows(runs: list[tuple[pathlib.Path, dict[str, Any]]]) -> list[dict[str
                     "optimum": results.get("optimum"),
                     "gap_to_optimum": gap(results.get("optimum"), point),
                     **{key: point.get(key) for key in COLUMNS if key in point},
-                    "uncertified": uncertified(results["num_seeds"], point),
+                    "unconverged": unconverged(results["num_seeds"], point),
                 }
             )
     return rows
 
 
-def uncertified(num_seeds: int, point: dict[str, Any]) -> int | None:
-    """Seeds not certified at a fixed point (None for runs without certificates:
+def unconverged(num_seeds: int, point: dict[str, Any]) -> int | None:
+    """Seeds not converged at a fixed point (None for runs without convergence checks:
     annealing, the sampled learner, Hanabi)."""
-    if point.get("certified") is None:
+    if point.get("converged") is None:
         return None
-    return num_seeds - point["certified"]
+    return num_seeds - point["converged"]
 
 
 def gap(optimum: float | None, point: dict[str, Any]) -> float | None:
@@ -138,7 +138,7 @@ SUMMARY_COLUMNS = (
     "symmetry_order",
     "tau_star_lower",
     "tau_star",
-    "tau_star_certified",
+    "tau_star_converged",
     "tau_star_ends",
     "uniqueness_bound",
     "tau_star_over_bound",
@@ -157,7 +157,7 @@ SUMMARY_COLUMNS = (
 def ends_rest_on(search: dict[str, Any]) -> str | None:
     """What the bracket's ends rest on: 'proven' (both, the verified test of
     2-player matrix games), 'upper proven' or 'lower proven' (one of them),
-    'estimated' (the certificate's estimated distance to a fixed point)."""
+    'estimated' (the convergence check's estimated distance to a fixed point)."""
     if search.get("tau_star") is None:
         return None
     proven = search.get("proven_ends") or {}
@@ -171,7 +171,7 @@ def ends_rest_on(search: dict[str, Any]) -> str | None:
 
 
 def tau_star_columns(search: dict[str, Any] | None) -> dict[str, Any]:
-    """The tau* bracket (lower, tau_star], the seeds certified to agree at its
+    """The tau* bracket (lower, tau_star], the seeds converged to agree at its
     upper end, what its ends rest on (`ends_rest_on`) and tau*/bound (2-player
     matrix games)."""
     if not search:
@@ -181,8 +181,8 @@ def tau_star_columns(search: dict[str, Any] | None) -> dict[str, Any]:
         "tau_star_ends": ends_rest_on(search),
         "tau_star_lower": search.get("lower"),
         "tau_star": search.get("tau_star"),
-        "tau_star_certified": (
-            f"{verdict['certified']}/{verdict['seeds']}" if verdict else None
+        "tau_star_converged": (
+            f"{verdict['converged']}/{verdict['seeds']}" if verdict else None
         ),
         "tau_star_over_bound": search.get("tau_star_over_bound"),
     }
@@ -225,14 +225,14 @@ def summary_rows(
 def price_columns(results: dict[str, Any]) -> dict[str, Any]:
     """The price of equivariance: the published optimum, the best value of an
     equivariant policy (ascent inside them), the recipe's value (tie-aware
-    greedy SP at the smallest grid tau where every seed is certified at one
+    greedy SP at the smallest grid tau where every seed is converged at one
     convention: there SP = XP), the annealed value (the noise-free run's
     tie-aware greedy SP) and Other-Play's best tie-aware greedy XP."""
     agreeing = [
         p
         for p in results["points"]
         if p.get("num_conventions") == 1
-        and p.get("certified") in (None, results["num_seeds"])
+        and p.get("converged") in (None, results["num_seeds"])
     ]
     recipe = min(agreeing, key=lambda p: p["tau"]) if agreeing else None
     annealed = [r for r in results.get("annealing", []) if r.get("grad_noise") == 0]
@@ -264,14 +264,14 @@ SCREEN_COLUMNS = (
     ("SPt", "sp_greedy_ties"),
     ("XPt", "xp_greedy_ties"),
     ("conv", "num_conventions"),
-    ("uncert", "uncertified"),
+    ("unconv", "unconverged"),
     ("gap", "gap_to_optimum"),
 )
 """The printed table's columns: (header, row key); the CSV has every column."""
 LEGEND = (
     "SP, XP: self-play and cross-play means +- jackknife standard errors over seeds "
     "(n/a: too few seeds, or a degenerate jackknife); g: argmax-greedy policies; "
-    "t: tie-aware greedy; conv: conventions found; uncert: seeds not certified at a "
+    "t: tie-aware greedy; conv: conventions found; unconv: seeds not converged at a "
     "fixed point; gap: the published optimum minus the best greedy seed's SP; "
     "[a], [b]: the settings that differ between runs (below). Every column is in "
     "the CSV."
@@ -283,7 +283,7 @@ SUMMARY_SCREEN = (
     ("|G|", "symmetry_order"),
     ("tau* in (", "tau_star_lower"),
     ("tau*]", "tau_star"),
-    ("cert", "tau_star_certified"),
+    ("upper_conv", "tau_star_converged"),
     ("ends", "tau_star_ends"),
     ("bound", "uniqueness_bound"),
     ("best SP", "best_sp"),
@@ -305,7 +305,7 @@ PRICE_LEGEND = (
     "The price of equivariance: |G| the symmetry group (seats kept; swaps: agents "
     "may be relabelled too); best equivariant: the best J of ascent inside the "
     "equivariant policies; recipe: greedy SP (= XP) at the first tau where every "
-    "seed is certified at one convention; annealed: greedy SP of the noise-free "
+    "seed is converged at one convention; annealed: greedy SP of the noise-free "
     "annealing run; OP XP: Other-Play's best greedy XP (all tie-aware)."
 )
 

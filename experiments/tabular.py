@@ -47,7 +47,7 @@ from experiments.studies import (
     STUDIES,
     Grid,
     Study,
-    certified_grid,
+    converged_grid,
     grid_study,
     later_studies,
     prepare,
@@ -59,7 +59,7 @@ from experiments.tabular_config import (
     register_schemas,
 )
 from marl.fields import ConfigError
-from marl.tabular.certify import CertifiedTrainer
+from marl.tabular.convergence import ConvergingTrainer
 
 log = logging.getLogger("experiments.tabular")
 
@@ -109,12 +109,12 @@ def results_header(study: Study) -> dict[str, Any]:
 
 
 def grid_section(
-    study: Study, learners: list[CertifiedTrainer]
+    study: Study, learners: list[ConvergingTrainer]
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The tau grid as a section: its results, and its arrays and cross-play
     matrices in one dict (`split_arrays` parts them again); its learner is
     appended to `learners` for the studies after it."""
-    learner = certified_grid(study, study.config.learner, study.game.name)
+    learner = converged_grid(study, study.config.learner, study.game.name)
     learners.append(learner)
     self_play, arrays, matrices = grid_study(study, learner)
     return self_play, {
@@ -128,7 +128,7 @@ def run_studies(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every study the config asks for, each one a section (reused on resume):
     the results, the grid's arrays and every cross-play matrix."""
-    learners: list[CertifiedTrainer] = []  # the grid's, unless read from disk
+    learners: list[ConvergingTrainer] = []  # the grid's, unless read from disk
     self_play, saved = sections.get("grid", partial(grid_section, study, learners))
     arrays, matrices = split_arrays(saved, "arrays", "matrices")
     grid = Grid(self_play, dict(arrays), dict(matrices), next(iter(learners), None))

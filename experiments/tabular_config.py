@@ -85,7 +85,7 @@ class AnnealingConfig:
 # start with Adam: their rewards span hundreds (Dec-Tiger at horizon 4: 484) and
 # SGD needs tens of thousands of steps there. Adam never settles on a fixed point,
 # so after `steps` the runs continue with entropy-regularized natural policy
-# gradient, which certifies them in tens of steps (marl/tabular/certify.py).
+# gradient, which converges them in tens of steps (marl/tabular/convergence.py).
 # NPG from the start (learner.optimizer=npg) is faster still, but its basins are
 # not the flow's: on Dec-Tiger its seeds agree from a lower tau (docs/tabular.md,
 # "Fixed points by NPG").

@@ -4,7 +4,7 @@ Dec-POMDP for the exact engines.
 The one module that joins the two rooms of `games/`: it plays the JAX game of
 `games.envs.hanabi` (HLE's rules step for step) over every reachable situation
 and writes what it finds as a `games.tabular.DecPOMDP`, so that the exact wing
-(certified tau*, conventions, nauty's symmetry group, Other-Play) and the deep
+(tau* brackets, conventions, nauty's symmetry group, Other-Play) and the deep
 wing (IPPO on `env=hanabi` of the same size) study one game.
 
 The model (2 players, turn-based: player t % 2 moves at turn t):

@@ -8,7 +8,7 @@ work), never a traceback, a segfault or a fatal error.
 For each entry point a small job is run once to measure how long it takes (T);
 then it is started again `--moments` times and sent SIGINT at a moment drawn
 uniformly from [0, T] (start-up, composition, compilation, training,
-certification, tau* search, annealing, cross-play and writing all fall inside).
+convergence checks, tau* search, annealing, cross-play and writing all fall inside).
 Prints one line per entry point and exits 1 if any run misbehaved, listing it.
 The test suite samples a few such moments (tests/experiments/test_interrupts.py); this
 script is the thorough version, for anyone to run.

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The Dec-POMDP benchmarks (games.BENCHMARKS) run with their own preset
-# (conf/benchmark_phase.yaml: horizon 3, 8 seeds, Adam then NPG until certified)
+# (conf/benchmark_phase.yaml: horizon 3, 8 seeds, Adam then NPG until converged)
 # into results/main/benchmarks/<label>/: six of them at horizon 3, Dec-Tiger also
 # at 4, Mars rovers at 2 (at 3 one evaluation of its 8 seeds x 9 taus takes over
 # a second on 2 cores: about 20 minutes for the phase diagram) and, where

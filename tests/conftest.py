@@ -2,7 +2,7 @@
 
 One persistent XLA compilation cache for this process and every subprocess a
 test starts (they inherit the environment), so a program compiled once (a tiny
-training step, a certification window, a cross-play game) is read from disk
+training step, a convergence window, a cross-play game) is read from disk
 the next time any test, or any entry point a test runs as a user would, needs
 it. It lives in `.cache/xla-tests` under the checkout unless
 `JAX_COMPILATION_CACHE_DIR` names another; a fresh clone starts it empty, and

@@ -64,7 +64,7 @@ def summarize_seeds(
     policies: Policy,
     grad_norm: np.ndarray,
     *,
-    certified: np.ndarray | None,
+    converged: np.ndarray | None,
     convention_tol: float,
     tie_rtol: float,
     equivariant_tol: float,
@@ -78,9 +78,9 @@ def summarize_seeds(
     with `seat_symmetries` (the group keeping agents in their seats) and two
     agents, the Other-Play value J_OP of the seeds (mean and best).
 
-    `certified` (bool[N], `marl.tabular.certify`) says which seeds reached a certified
-    fixed point; conventions are counted among those only. None for runs that
-    have no fixed point to certify (annealing, the sampled learner): then every
+    `converged` (bool[N], `marl.tabular.convergence`) says which seeds converged
+    to a fixed point; conventions are counted among those only. None for runs that
+    have no fixed point to converge to (annealing, the sampled learner): then every
     seed counts.
 
     Returns the JSON-ready point (see docs/results.md for every field) and, for
@@ -103,18 +103,18 @@ def summarize_seeds(
             errors = np.asarray(scores["equivariance_errors"][suffix])
             point[f"equivariance_error{suffix}"] = float(errors.mean())
             point[f"equivariance_error{suffix}_max"] = float(errors.max())
-    if certified is None:
-        point["certified"] = None
+    if converged is None:
+        point["converged"] = None
         point["num_conventions"] = count_conventions(game, policies, convention_tol)
     else:
-        point["certified"] = int(np.sum(certified))
+        point["converged"] = int(np.sum(converged))
         point["num_conventions"] = (
             count_conventions(
                 game,
-                tuple(np.asarray(pi)[certified] for pi in policies),
+                tuple(np.asarray(pi)[converged] for pi in policies),
                 convention_tol,
             )
-            if certified.any()
+            if converged.any()
             else 0
         )
     point["max_grad_norm"] = float(np.max(grad_norm))

@@ -78,14 +78,14 @@ class ExactPGConfig:
     """'reach': on-policy expected entropy (the default); 'uniform': every
     information state weighted 1. See `marl.tabular.exact.expected_entropy`."""
     policy_tol: float = 1e-5
-    """Certificate: a seed is at a fixed point when its bound on the
+    """Convergence: a seed is at a fixed point when its bound on the
     total-variation distance to one, at any information state the objective
-    weighs, is below this (`marl.tabular.certify`)."""
+    weighs, is below this (`marl.tabular.convergence`)."""
     window: int = 500
-    """Steps per jitted chunk of a run; progress is logged and certificates are
+    """Steps per jitted chunk of a run; progress is logged and convergence checks are
     checked after each."""
     max_steps: int = 50000
-    """A constant-tau run with an uncertified seed continues (with NPG), window
+    """A constant-tau run with an unconverged seed continues (with NPG), window
     by window, up to this many steps."""
     npg_greed: float = 30.0
     """NPG only: the step is learning_rate / (tau + reward_range / npg_greed)
@@ -130,7 +130,7 @@ class ExactPGConfig:
         if self.max_steps < self.steps:  # both named: either may be the one set
             raise ConfigError(
                 f"learner.steps={self.steps} is more than learner.max_steps="
-                f"{self.max_steps}, which bounds training and certification "
+                f"{self.max_steps}, which bounds training and the convergence checks "
                 "together: raise learner.max_steps with it"
             )
 
@@ -274,7 +274,7 @@ def natural_direction(
     by_policy, weights = jax.grad(objective, has_aux=True)(policy)
     # The entropy's derivative -tau (log pi + 1) came from the rounded float32
     # probabilities; log_softmax of the logits is exact to float32, which keeps
-    # the direction's noise near a fixed point ~10x lower (certify.check_step).
+    # the direction's noise near a fixed point ~10x lower (convergence.check_step).
     legal = game.legal or (None,) * len(logits)
     direction = tuple(
         jnp.where(

@@ -1,10 +1,10 @@
 """The critical entropy weight tau*: the smallest tau above which every seed
-reaches the same joint policy, as a certified quantity.
+reaches the same joint policy, as a converged quantity.
 
-Agreement at a tau is a verdict on certified seeds (`marl.tabular.certify`):
-'agree' when every seed is certified and they form one convention, 'disagree' when the
-certified seeds form two or more, 'uncertain' otherwise (some seed never reached a
-certified fixed point). The search verifies both ends of its bracket, widening
+Agreement at a tau is a verdict on converged seeds (`marl.tabular.convergence`):
+'agree' when every seed is converged and they form one convention, 'disagree' when the
+converged seeds form two or more, 'uncertain' otherwise (some seed never reached a
+converged fixed point). The search verifies both ends of its bracket, widening
 them when a check fails, and reports agreement that is not monotone in tau as
 intervals instead of hiding it by bisection.
 """
@@ -19,10 +19,10 @@ import jax
 import numpy as np
 
 from games.tabular import TabularGame
-from marl.tabular.certify import (
-    CertifiedTrainer,
+from marl.tabular.convergence import (
+    ConvergingTrainer,
     policies_of,
-    train_certified,
+    train_until_converged,
 )
 from marl.tabular.crossplay import conventions_at
 from marl.tabular.exact import Policy
@@ -41,12 +41,12 @@ class Verdict(NamedTuple):
 
     tau: float
     status: str  # AGREE, DISAGREE or UNCERTAIN
-    certified: int  # seeds certified at a fixed point
+    converged: int  # seeds converged at a fixed point
     seeds: int
-    conventions: int  # among the certified seeds (0 when none is)
+    conventions: int  # among the converged seeds (0 when none is)
     steps: int  # steps the run took
     near_tolerance: bool = False
-    """The certified seeds count a different number of conventions at
+    """The converged seeds count a different number of conventions at
     convention_tol / TOLERANCE_FACTOR or x TOLERANCE_FACTOR: two of them lie
     within a few tolerances of each other, so the verdict rests on where the
     tolerance merges them."""
@@ -59,63 +59,63 @@ def verdicts(
     game: TabularGame,
     taus: np.ndarray,
     policies: Policy,
-    certified_runs: np.ndarray,
+    converged_runs: np.ndarray,
     steps_run: np.ndarray,
     convention_tol: float,
 ) -> list[Verdict]:
     """One verdict per tau from the seeds' policies (per agent [T, N, K_i, A_i]),
-    which of them are certified (bool[T, N]) and the steps each tau ran (int[T],
-    a `Certificate`'s `certified` and `steps`)."""
+    which of them are converged (bool[T, N]) and the steps each tau ran (int[T],
+    a `Convergence`'s `converged` and `steps`)."""
     found = []
     on_host = tuple(np.asarray(pi) for pi in policies)  # no slicing programs
     for t, tau in enumerate(np.asarray(taus).tolist()):
-        certified = np.asarray(certified_runs[t])
-        count = int(certified.sum())
+        converged = np.asarray(converged_runs[t])
+        count = int(converged.sum())
         tols = (
             convention_tol,
             convention_tol / TOLERANCE_FACTOR,
             convention_tol * TOLERANCE_FACTOR,
         )
         counts = (
-            conventions_at(game, tuple(pi[t][certified] for pi in on_host), tols)
+            conventions_at(game, tuple(pi[t][converged] for pi in on_host), tols)
             if count
             else [0, 0, 0]
         )
         conventions = counts[0]
         if conventions >= 2:
             status = DISAGREE
-        elif count == len(certified):
+        elif count == len(converged):
             status = AGREE
         else:
             status = UNCERTAIN
         steps = int(steps_run[t])
         near = len(set(counts)) > 1
         found.append(
-            Verdict(tau, status, count, len(certified), conventions, steps, near)
+            Verdict(tau, status, count, len(converged), conventions, steps, near)
         )
     return found
 
 
-def certified_verdicts(
+def converged_verdicts(
     game: TabularGame,
-    learner: CertifiedTrainer,
+    learner: ConvergingTrainer,
     keys: jax.Array,
     taus: np.ndarray,
     *,
     convention_tol: float,
 ) -> list[Verdict]:
-    """Runs the seeds at `taus` until certified (`marl.tabular.certify.train_certified`)
-    and gives the verdicts."""
-    states, certificate = train_certified(game, learner, keys, taus)
+    """Runs the seeds at `taus` until converged
+    (`marl.tabular.convergence.train_until_converged`) and gives the verdicts."""
+    states, convergence = train_until_converged(game, learner, keys, taus)
     policies = policies_of(states.logits, game.legal)
     return verdicts(
-        game, taus, policies, certificate.certified, certificate.steps, convention_tol
+        game, taus, policies, convergence.converged, convergence.steps, convention_tol
     )
 
 
 class CriticalTau(NamedTuple):
     """tau* lies in (lower, upper]; `tau_star` is `upper`, or None when the seeds
-    were never certified to agree (then `notes` says why)."""
+    were never converged to agree (then `notes` says why)."""
 
     tau_star: float | None
     lower: float
@@ -170,7 +170,7 @@ def known_ends(
     """The search's starting ends, moved onto verdicts already known where those
     settle them: the upper end down to the largest known tau at or below it when
     the seeds agree there, the lower end up to the smallest known tau at or above
-    it when they certifiably disagree there (a grid whose taus lie inside the
+    it when they disagree, every seed converged, there (a grid whose taus lie inside the
     bracket then costs the search no end evaluation). Agreement above the moved
     upper end was never looked for between the grid's taus either, so tau* is the
     same last crossing into agreement; an end whose known verdict would not
@@ -186,7 +186,7 @@ def known_ends(
     if above and seen[min(above)].status == DISAGREE and min(above) > lower:
         notes.append(
             f"lower end {min(above):.8g} instead of {lower:.8g}: the seeds already "
-            "certifiably disagree there"
+            "disagree, every seed converged, there"
         )
         lower = min(above)
     return lower, upper
@@ -204,11 +204,11 @@ def critical_tau(
     max_widenings: int = 3,
 ) -> CriticalTau:
     """tau* to a relative tolerance `rtol`, from verdicts `agree_at(taus)` (see
-    `certified_verdicts`; `known`: verdicts of the same seeds and learner already
+    `converged_verdicts`; `known`: verdicts of the same seeds and learner already
     run, e.g. the phase grid's).
 
     0. Ends the known verdicts already settle cost nothing (`known_ends`).
-    1. The upper end must be certified agreement; if not, it is multiplied by
+    1. The upper end must be agreement of converged seeds; if not, it is multiplied by
        `widen_factor` (at most `max_widenings` times) and the notes say so.
     2. The lower end must not be agreement; if it is, it is divided likewise;
        agreement down to the last lower end gives tau_star None.
@@ -255,12 +255,14 @@ def critical_tau(
         upper *= widen_factor
         notes.append(
             f"upper end widened to {upper:.4g}: at {previous.tau:.4g} the verdict "
-            f"was '{previous.status}' ({previous.certified}/{previous.seeds} seeds "
-            f"certified, {previous.conventions} conventions)"
+            f"was '{previous.status}' ({previous.converged}/{previous.seeds} seeds "
+            f"converged, {previous.conventions} conventions)"
         )
         evaluate([upper])
     if seen[upper].status != AGREE:
-        notes.append(f"no certified agreement up to tau = {upper:.4g}: tau* not found")
+        notes.append(
+            f"no agreement of converged seeds up to tau = {upper:.4g}: tau* not found"
+        )
         return result(None, lower, upper)
     evaluate([lower])
     for _ in range(max_widenings):
@@ -274,8 +276,9 @@ def critical_tau(
         return result(None, 0.0, lower)
     if seen[lower].status == UNCERTAIN:
         notes.append(
-            f"lower end {lower:.4g} is uncertain, not certified disagreement "
-            f"({seen[lower].certified}/{seen[lower].seeds} seeds certified)"
+            f"lower end {lower:.4g} is uncertain, not a disagreement of converged "
+            "seeds "
+            f"({seen[lower].converged}/{seen[lower].seeds} seeds converged)"
         )
     lo, hi = final_bracket(seen, lower, upper)
     while hi / lo > 1 + rtol:
@@ -284,8 +287,8 @@ def critical_tau(
     end = seen.get(lo)
     if end is not None and end.status != DISAGREE and lo != lower:
         notes.append(
-            f"the bracket's lower end {lo:.4g} is '{end.status}', not certified "
-            f"disagreement ({end.certified}/{end.seeds} seeds certified, "
+            f"the bracket's lower end {lo:.4g} is '{end.status}', not converged "
+            f"disagreement ({end.converged}/{end.seeds} seeds converged, "
             f"{end.conventions} conventions)"
         )
     for name, tau in (("lower", lo), ("upper", hi)):
@@ -293,7 +296,7 @@ def critical_tau(
         if verdict is not None and verdict.near_tolerance:
             notes.append(
                 f"the {name} end's verdict rests on the convention tolerance: "
-                f"at {tau:.4g} the certified seeds count a different number of "
+                f"at {tau:.4g} the converged seeds count a different number of "
                 f"conventions at {TOLERANCE_FACTOR:g}x smaller or larger "
                 "tolerances"
             )

@@ -94,7 +94,7 @@ def test_fixed_points_benchmark_runs_and_its_learners_agree_at_a_tiny_size():
         *("--games", "lever,tiny_hanabi_a", "--seeds", "2", "--window", "25"),
         *("--budget", "flow=1000,adam=500,npg=200"),
     )
-    assert "PASS: where certified at tau = range" in out
+    assert "PASS: where converged at tau = range" in out
     assert out.count("lever ") == 3 and out.count("tiny_hanabi_a ") == 3
 
 

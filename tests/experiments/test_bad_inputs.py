@@ -41,7 +41,7 @@ from tests.tiny_runs import HANABI_TINY, TINY
 SHARED = ROOT.parent / "shared" / "dpomdp"
 
 # Tiny settings that keep a run that is wrongly accepted short (a tabular run
-# stops at learner.max_steps whether or not its seeds are certified).
+# stops at learner.max_steps whether or not its seeds are converged).
 TAB = TINY
 HAN = [*HANABI_TINY, "env.preset=Hanabi-Very-Small", "ent_coefs=[0.01]"]
 

@@ -63,7 +63,7 @@ def test_tabular_run_writes_results_policies_and_figure(monkeypatch, tmp_path, c
             "sp_greedy",
             "xp_greedy",
             "num_conventions",
-            "certified",
+            "converged",
             "steps",
         ):
             assert key in point
@@ -143,6 +143,15 @@ def test_sweep_then_compare_gives_one_table(monkeypatch, tmp_path, capsys):
     rows = list(csv.DictReader((sweep / "comparison.csv").open()))
     assert len(rows) == 4 and {r["game"] for r in rows} == {"lever", "qmix_two_step"}
     assert (sweep / "comparison.png").exists()
+    assert all(r["unconverged"].isdigit() for r in rows)  # 20 steps: some are
+    # A results.json written before "certified" became "converged" reads the same.
+    path = sweep / "0_lever" / "results.json"
+    text = path.read_text()
+    assert '"converged"' in text
+    path.write_text(text.replace('"converged"', '"certified"'))
+    assert compare.main([str(sweep)]) == 0
+    capsys.readouterr()
+    assert list(csv.DictReader((sweep / "comparison.csv").open())) == rows
 
 
 def test_a_sweep_runs_its_good_points_past_a_bad_one(tmp_path):
@@ -217,7 +226,7 @@ def test_phase_run_of_a_user_game_file(monkeypatch, tmp_path):
     assert results["symmetry"]["order"] == 6
     search = results["critical_tau"]
     # The bound (1, the fold of this game) is critically slow: 100 steps do not
-    # certify agreement there, so the upper end is widened, and the notes say so.
+    # show agreement there, so the upper end is widened, and the notes say so.
     assert search["upper_source"] == "the uniqueness bound"
     assert search["upper_verdict"]["status"] == "agree"
     assert search["lower"] < search["tau_star"] == search["upper"]

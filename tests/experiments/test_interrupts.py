@@ -59,7 +59,7 @@ def test_ctrl_c_on_a_tabular_run_is_one_line_and_status_130(tmp_path):
             "learner.window=50",
             f"hydra.run.dir={run_dir}",
         ],
-        marker="seeds certified",
+        marker="seeds converged",
     )
     assert_one_line(status, err, run_dir)
     assert not (run_dir / "results.json").exists()

@@ -206,7 +206,7 @@ def test_a_killed_process_ends_the_job_with_one_line(tmp_path):
     lines = []
     for line in launcher.stdout:  # until both processes train
         lines.append(line)
-        if "step " in line and "seeds certified" in line:
+        if "step " in line and "seeds converged" in line:
             break
     else:
         pytest.fail("".join(lines))

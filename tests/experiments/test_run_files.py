@@ -171,7 +171,7 @@ def test_a_second_run_into_a_directory_being_written_is_refused(tmp_path):
     first, _ = start_until(
         "experiments.tabular",
         [*long, f"hydra.run.dir={run_dir}"],
-        "seeds certified",
+        "seeds converged",
         stderr=subprocess.STDOUT,
     )
     try:

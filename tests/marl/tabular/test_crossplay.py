@@ -132,7 +132,7 @@ def test_greedifying_one_equivariant_policy_gives_sp_equal_to_xp(name, tau):
         game,
         policies,
         np.zeros(8),
-        certified=None,
+        converged=None,
         convention_tol=1e-3,
         tie_rtol=1e-5,
         equivariant_tol=1e-4,

@@ -16,7 +16,7 @@ import pytest
 import games
 from games.tabular.compile import count_histories
 from marl.tabular import exact, exact_pg
-from marl.tabular.certify import make_certified_trainer, train_certified
+from marl.tabular.convergence import make_converging_trainer, train_until_converged
 from marl.tabular.symmetry import preserves_game, symmetry_group
 from tests import default_level_environment, run_python, small_horizon
 from tests.brute_force import values
@@ -191,16 +191,16 @@ def test_a_masked_game_matches_a_tree_walk_and_both_engines_agree():
         assert not np.asarray(r)[~np.asarray(m)].any()
 
 
-def test_illegal_actions_keep_zero_logits_and_certified_points_are_found():
+def test_illegal_actions_keep_zero_logits_and_converged_points_are_found():
     game = games.compile_game(masked_card_game())
     config = exact_pg.ExactPGConfig(
         optimizer="npg", steps=200, window=100, max_steps=2000
     )
-    learner = make_certified_trainer(game, config, label="masked")
-    states, certificate = train_certified(
+    learner = make_converging_trainer(game, config, label="masked")
+    states, convergence = train_until_converged(
         game, learner, jax.random.split(jax.random.key(0), 4), np.array([0.5, 2.0])
     )
-    assert certificate.certified.all()
+    assert convergence.converged.all()
     for x, m in zip(states.logits, game.legal, strict=True):
         assert not np.asarray(x)[..., ~np.asarray(m)].any()
     uniform = exact.softmax_policy(

@@ -12,7 +12,7 @@ import pytest
 
 import games
 from marl.tabular import exact
-from marl.tabular.certify import make_certified_trainer
+from marl.tabular.convergence import make_converging_trainer
 from marl.tabular.crossplay import count_conventions, crossplay
 from marl.tabular.equivariance import (
     equivariance_error,
@@ -31,7 +31,7 @@ from marl.tabular.other_play import other_play_return
 from marl.tabular.phase import (
     Verdict,
     agreement_intervals,
-    certified_verdicts,
+    converged_verdicts,
     critical_tau,
     final_bracket,
     verdicts,
@@ -173,12 +173,12 @@ def test_signalling_seeds_agree_only_on_the_non_signalling_policy():
 
 
 def search_tau_star(game, config, *, seeds, upper, rtol=0.05, seed=3, known=()):
-    """critical_tau over certified runs of `game` with the fastest trainer."""
-    learner = make_certified_trainer(game, config, label=game.name)
+    """critical_tau over converged runs of `game` with the fastest trainer."""
+    learner = make_converging_trainer(game, config, label=game.name)
     keys = jax.random.split(jax.random.key(seed), seeds)
 
     def agree_at(taus):
-        return certified_verdicts(game, learner, keys, taus, convention_tol=1e-3)
+        return converged_verdicts(game, learner, keys, taus, convention_tol=1e-3)
 
     return critical_tau(agree_at, lower=1e-3, upper=upper, rtol=rtol, known=known)
 
@@ -186,14 +186,14 @@ def search_tau_star(game, config, *, seeds, upper, rtol=0.05, seed=3, known=()):
 @pytest.mark.parametrize(
     "name", ["lever", "coordination_3", "penalty", "qtran_one_step", "climbing"]
 )
-def test_critical_tau_is_certified_at_both_ends_and_below_the_bound(name):
+def test_critical_tau_is_converged_at_both_ends_and_below_the_bound(name):
     spec, game, _, _ = setup(name)
     bound = uniqueness_bound(spec.payoff)
     found = search_tau_star(
         game, ExactPGConfig(steps=4000, max_steps=20000), seeds=12, upper=bound * 1.05
     )
     assert found.upper_verdict.status == "agree"
-    assert found.upper_verdict.certified == found.upper_verdict.seeds == 12
+    assert found.upper_verdict.converged == found.upper_verdict.seeds == 12
     assert found.lower_verdict.status != "agree"
     assert found.tau_star == found.upper <= bound * 1.05
     assert found.lower < found.upper <= found.lower * 1.05 + 1e-12
@@ -204,7 +204,7 @@ def test_critical_tau_is_certified_at_both_ends_and_below_the_bound(name):
 @pytest.mark.slow
 def test_tau_star_of_a_random_game_measures_agreement_not_the_step_budget():
     """A random 4x6 game (N(0, 1) payoffs) whose seeds, given enough steps, agree
-    at tau = 0.2 although 5,000 steps leave eight conventions there: certified
+    at tau = 0.2 although 5,000 steps leave eight conventions there: converged
     runs continue until they reach their fixed points. Its flow leads every seed
     to the pure equilibrium (d, y) down to tau -> 0 (the other one, (c, x), has a
     small basin), so the search reports agreement at every tau, not a tau*."""
@@ -214,13 +214,13 @@ def test_tau_star_of_a_random_game_measures_agreement_not_the_step_budget():
     found = search_tau_star(
         game, ExactPGConfig(), seeds=16, upper=uniqueness_bound(payoff)
     )
-    assert found.upper_verdict.certified == 16
+    assert found.upper_verdict.converged == 16
     assert found.tau_star is None and found.lower == 0.0
     assert any("agree at every tau" in note for note in found.notes)
-    learner = make_certified_trainer(game, ExactPGConfig(), label=game.name)
+    learner = make_converging_trainer(game, ExactPGConfig(), label=game.name)
     keys = jax.random.split(jax.random.key(3), 16)
-    (at_02,) = certified_verdicts(game, learner, keys, [0.2], convention_tol=1e-3)
-    assert at_02.status == "agree" and at_02.certified == 16 and at_02.steps > 5000
+    (at_02,) = converged_verdicts(game, learner, keys, [0.2], convention_tol=1e-3)
+    assert at_02.status == "agree" and at_02.converged == 16 and at_02.steps > 5000
 
 
 def test_tau_star_of_coordination_2_is_at_the_fold_when_the_bracket_is_wide():
@@ -239,9 +239,9 @@ def test_an_upper_end_without_agreement_is_widened_and_said():
 
 
 def verdict(tau, status, seeds=8):
-    certified = seeds if status != "uncertain" else seeds - 1
+    converged = seeds if status != "uncertain" else seeds - 1
     conventions = {"agree": 1, "disagree": 3, "uncertain": 1}[status]
-    return Verdict(tau, status, certified, seeds, conventions, 1000)
+    return Verdict(tau, status, converged, seeds, conventions, 1000)
 
 
 def test_non_monotone_agreement_is_reported_as_intervals():
@@ -269,10 +269,11 @@ def test_non_monotone_agreement_is_reported_as_intervals():
 
 
 def test_ends_the_grid_settles_cost_no_evaluation():
-    """A grid that agrees at its largest tau below the upper end and certifiably
-    disagrees at its smallest above the lower end starts the search there: every
-    evaluation lies strictly inside the grid's crossing, and the bracket is the
-    one the configured ends give. An end the grid leaves uncertain is evaluated."""
+    """A grid that agrees at its largest tau below the upper end and (every seed
+    converged) disagrees at its smallest above the lower end starts the search
+    there: every evaluation lies strictly inside the grid's crossing, and the
+    bracket is the one the configured ends give. An end the grid leaves uncertain
+    is evaluated."""
 
     def status(tau):
         return "agree" if tau >= 0.4 else "disagree"
@@ -300,7 +301,7 @@ def test_ends_the_grid_settles_cost_no_evaluation():
 
 
 def test_a_bracket_says_what_its_ends_rest_on():
-    """Issue 44: a bracket whose final lower end is uncertain (not certified
+    """Issue 44: a bracket whose final lower end is uncertain (not converged
     disagreement) says so, as does an end whose convention count changes with
     the tolerance (two conventions within a few convention_tol)."""
 
@@ -316,7 +317,8 @@ def test_a_bracket_says_what_its_ends_rest_on():
     found = critical_tau(agree_at, lower=0.01, upper=10.0, rtol=0.05)
     assert 0.4 <= found.tau_star <= 0.42 and found.lower_verdict.status == "uncertain"
     assert any(
-        "lower end" in note and "'uncertain', not certified disagreement" in note
+        "lower end" in note
+        and "'uncertain', not a disagreement of converged seeds" in note
         for note in found.notes
     )
     assert any(
@@ -333,11 +335,11 @@ def test_verdicts_flag_conventions_near_the_tolerance():
     game = games.tabular.make("coordination_2")
     x = np.array([[0.5, 0.5], [0.502, 0.498]])  # [N=2 seeds, A]
     policies = (x[None, :, None, :], x[None, :, None, :])  # [T=1, N, K=1, A]
-    certified = np.ones((1, 2), bool)
+    converged = np.ones((1, 2), bool)
     steps = np.array([100])
-    near = verdicts(game, np.array([1.0]), policies, certified, steps, 5e-3)[0]
+    near = verdicts(game, np.array([1.0]), policies, converged, steps, 5e-3)[0]
     assert near.status == "agree" and near.near_tolerance
-    far = verdicts(game, np.array([1.0]), policies, certified, steps, 1.0)[0]
+    far = verdicts(game, np.array([1.0]), policies, converged, steps, 1.0)[0]
     assert far.status == "agree" and not far.near_tolerance
 
 
@@ -356,10 +358,10 @@ def test_the_phase_grid_narrows_the_bracket_to_the_same_tau():
     """The grid's verdicts are used: fewer evaluations, the same bracket."""
     spec, game, _, _ = setup("lever")
     config = ExactPGConfig(steps=4000, max_steps=20000)
-    learner = make_certified_trainer(game, config, label="lever")
+    learner = make_converging_trainer(game, config, label="lever")
     keys = jax.random.split(jax.random.key(3), 8)
     grid = np.array([0.1, 0.3, 1.0, 3.0])
-    known = certified_verdicts(game, learner, keys, grid, convention_tol=1e-3)
+    known = converged_verdicts(game, learner, keys, grid, convention_tol=1e-3)
     bound = uniqueness_bound(spec.payoff)
     kwargs = dict(seeds=8, upper=bound, rtol=0.2)
     plain = search_tau_star(game, config, **kwargs)

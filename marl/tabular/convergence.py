@@ -1,36 +1,46 @@
-"""Fixed-point certificates for the exact learner, without windows, and runs that
-continue until every seed holds one.
+"""Convergence checks for the exact learner, without windows, and runs that
+continue until every seed passes one. The check is an estimate, not a proof
+(the proofs are `marl.tabular.verified`'s, for 2-player matrix games).
 
-A seed at a constant tau is *certified* at a fixed point when its logits theta
+A seed at a constant tau is *converged* to a fixed point when its logits theta
 satisfy, for the entropy-regularized natural policy-gradient map U (one NPG step
 of learning rate CHECK_RATE, `marl.tabular.exact_pg.npg_map`, whose fixed points
 are the gradient flow's):
 
-  distance = step / (1 - contraction) < policy_tol,
+  estimated distance = step / (1 - contraction) < policy_tol,
 
-where `step` is the largest total-variation change that U makes to the policy at
-any information state the objective weighs, and `contraction` estimates the
-spectral radius of U's Jacobian there (POWER_ITERATIONS steps of power
-iteration on Jacobian-vector products, restricted to the weighed information
-states and to logit directions that change the softmax). For a contraction the
-distance to its fixed point is at most step / (1 - contraction): a seed creeping
-towards a fixed point near a fold (critical slowing down: tiny steps and a
-contraction near 1) is not certified until it is truly there, and a saddle
-(contraction above 1) never is. Contraction below 1 also makes the fixed point a
-strict local maximum of J_tau, the flow's stable kind: U's Jacobian is
-I + eta F^-1 H, F the Fisher information, H the Hessian of J_tau. Nothing is dense,
-so the check costs the same at any size: about 3 * POWER_ITERATIONS gradient
-evaluations, run once a run's every seed has a step below policy_tol.
+all in one norm, the largest first-order total-variation change a logit move
+makes to the policy at an information state the objective weighs (`tv_size`):
+`step` is U's move in it, and `contraction` estimates the spectral radius of U's
+Jacobian there by POWER_ITERATIONS steps of power iteration on Jacobian-vector
+products in that norm (restricted to the weighed information states and to
+logit directions that change the softmax), taking the largest growth ratio of
+the last POWER_WINDOW steps, and only once those ratios settle (SETTLE_FRACTION).
+
+Were U a contraction of that rate on a ball around theta holding the fixed
+point, Banach's a-posteriori bound would make the distance at most
+step / (1 - contraction). What is measured is the rate at theta alone, so the
+distance is an estimate: near a fold the rate can change within the ball
+(docs/tabular.md, "Proven or estimated"). It does catch what matters most in
+practice: a seed creeping towards a fixed point near a fold (critical slowing
+down: tiny steps and a contraction near 1) is not converged until it is truly
+there, and a saddle (contraction above 1) never is. Contraction below 1 also
+makes the fixed point a strict local maximum of J_tau, the flow's stable kind:
+U's Jacobian is I + eta F^-1 H, F the Fisher information, H the Hessian of
+J_tau. Nothing is dense, so the check costs the same at any size: about
+3 * POWER_ITERATIONS gradient evaluations, run once a run's every seed has a
+step below policy_tol. States reached with probability at most REACH_FLOOR
+are not weighed, by the step, the contraction or the update.
 
 At tau = 0 a pure equilibrium is a fixed point only as a limit (the logits grow
 for ever and the Jacobian is the identity to float32 precision), so there (and
-at taus up to NEUTRAL_TAU reward ranges) a seed is certified when its step is
+at taus up to NEUTRAL_TAU reward ranges) a seed is converged when its step is
 below policy_tol and the contraction is at most 1 + NEUTRAL_SLACK: mixed
 saddles, whose Jacobian grows some direction, are still refused.
 
-`train_certified` runs a grid of constant-tau runs for `steps`, checking after
+`train_until_converged` runs a grid of constant-tau runs for `steps`, checking after
 every window of `window` steps, then continues the runs that hold an
-uncertified seed with NPG (the learner itself if it is NPG, else NPG of
+unconverged seed with NPG (the learner itself if it is NPG, else NPG of
 learning rate CONTINUATION_RATE and greed CONTINUATION_GREED, the default greed
 at the neutral taus), window by window, up to `max_steps`. Near a
 stable fixed point NPG's map contracts onto it whatever its greed (the step is
@@ -69,20 +79,29 @@ from marl.tabular.exact_pg import (
     update_bytes,
 )
 from marl.tabular.matrix_pg import fastest_trainer
-from marl.trainer import MEMORY_BUDGET_BYTES, Trainer, global_norm
+from marl.trainer import MEMORY_BUDGET_BYTES, Trainer
 
 log = logging.getLogger(__name__)
 
 CHECK_RATE = 0.5
-"""Learning rate of the NPG map the certificate measures: half a step towards
+"""Learning rate of the NPG map the convergence check measures: half a step towards
 softmax(Q / tau), so a stable fixed point's Jacobian has its eigenvalues in
 (0, 1) where the learner's rate-1 map might overshoot."""
 POWER_ITERATIONS = 48
 """Jacobian-vector products per contraction estimate."""
+POWER_WINDOW = 8
+"""The last power iterations whose growth ratios make the estimate: the
+contraction is their largest, their spread its convergence test."""
+SETTLE_FRACTION = 0.25
+"""The power iteration has settled when its last POWER_WINDOW growth ratios lie
+within SETTLE_FRACTION x |1 - contraction| of each other (or within
+NEUTRAL_SLACK, whichever is wider): the factor 1 / (1 - contraction) of the
+distance estimate is then known to about that fraction. An unsettled estimate
+converges no seed; the run continues and is checked again."""
 NEUTRAL_SLACK = 1e-3
 """At tau = 0, how far above 1 the contraction of a pure equilibrium may read."""
 NEUTRAL_TAU = 1e-4
-"""Taus up to this many reward ranges are certified as tau = 0 is: there the
+"""Seeds at taus up to this many reward ranges are checked as at tau = 0: there the
 fixed points are pure to within float32's resolution of the soft values, and
 the contraction 1 - O(tau / range) cannot be told from 1."""
 JVP_FACTOR = 3
@@ -95,28 +114,29 @@ is 30) at taus above NEUTRAL_TAU reward ranges. The continuation starts near a
 fixed point, where NPG contracts by about 1 - eta tau per step with eta = rate /
 (tau + range / greed): at small tau a greedier step converges that much faster.
 Box pushing at horizon 3 after 150 Adam steps, 8 seeds x 9 taus: greed 30
-certifies every seed in 143 s (1,300 steps at tau = 0.01), 300 in 78 s (at most
+converges every seed in 143 s (1,300 steps at tau = 0.01), 300 in 78 s (at most
 400 steps) at the same fixed points (values equal, reach-weighted policy
 distance below 3e-4). At tau = 0, where a pure equilibrium is approached only
 as a limit, greedy steps jump between best responses (no seed of Dec-Tiger,
-meeting in a grid or Mars rovers certified at 300), so the neutral taus keep
+meeting in a grid or Mars rovers converged at 300), so the neutral taus keep
 the default greed."""
 LOG_EVERY_SECONDS = 10.0
-"""Progress lines at most this often (and once every seed is certified)."""
+"""Progress lines at most this often (and once every seed is converged)."""
 
 policies_of = jax.jit(softmax_policy)
 """Softmax of a batch of logits (and the game's legal actions, or None), one
 compiled program per shape."""
 
 
-class Certificate(NamedTuple):
+class Convergence(NamedTuple):
     """Per run r (a tau) and seed n of a grid, at its end."""
 
-    certified: np.ndarray  # bool[R, N]
+    converged: np.ndarray  # bool[R, N]
     grad_norm: np.ndarray  # float[R, N], scaled, at the last step
     step: np.ndarray  # float[R, N], policy change of one check step (inf: unchecked)
     contraction: np.ndarray  # float[R, N], spectral radius estimate (nan: unchecked)
-    distance: np.ndarray  # float[R, N], bound on the distance to the fixed point
+    settled: np.ndarray  # bool[R, N], the power iteration passed its test
+    distance: np.ndarray  # float[R, N], estimated distance to the fixed point
     steps: np.ndarray  # int[R], steps run
 
 
@@ -132,7 +152,7 @@ def policy_change(before: Policy, after: Policy) -> jax.Array:
 
 
 def check_config(config: ExactPGConfig) -> ExactPGConfig:
-    """The learner's config as the NPG map the certificate measures (its greed
+    """The learner's config as the NPG map the convergence check measures (its greed
     the default: larger steps resolve smaller distances in float32)."""
     return dataclasses.replace(
         config,
@@ -153,20 +173,11 @@ def weighed_rows(
     return tuple(w > REACH_FLOOR for w in weights)
 
 
-def check_step(
-    game: TabularGame,
-    logits: Policy,
-    tau: jax.Array,
-    config: ExactPGConfig,
-    symmetries: PolicySymmetries | None = None,
-) -> jax.Array:
-    """float[]: the largest total-variation change one check step makes to the
-    policy at a weighed information state (the certificate's `step`), to first
-    order in the logit move m: 0.5 sum_a |pi_a (m_a - <pi, m>)|. Computed from the
-    move itself rather than as a difference of two policies, it stays accurate
-    where the policies' float32 rounding (about 1e-7) would swamp it."""
-    move = npg_move(game, logits, tau, check_config(config), symmetries)[0]
-    rows = weighed_rows(game, logits, config)
+def tv_size(policy: Policy, move: Policy, rows: tuple[jax.Array, ...]) -> jax.Array:
+    """float[]: the largest total-variation change that the logit move m makes to
+    `policy` at an information state of `rows` (per agent bool[K_i]), to first
+    order: max 0.5 sum_a |pi_a (m_a - <pi, m>)|. The one norm of the check: of
+    its step, of its power iteration and so of its distance estimate."""
     changes = [
         jnp.max(
             jnp.where(
@@ -179,9 +190,25 @@ def check_step(
                 0.0,
             )
         )
-        for pi, m, r in zip(softmax_policy(logits, game.legal), move, rows, strict=True)
+        for pi, m, r in zip(policy, move, rows, strict=True)
     ]
     return jnp.max(jnp.stack(changes))
+
+
+def check_step(
+    game: TabularGame,
+    logits: Policy,
+    tau: jax.Array,
+    config: ExactPGConfig,
+    symmetries: PolicySymmetries | None = None,
+) -> jax.Array:
+    """float[]: the `tv_size` of one check step's logit move (the convergence
+    check's `step`). Computed from the move itself rather than as a difference of
+    two policies, it stays accurate where the policies' float32 rounding (about
+    1e-7) would swamp it."""
+    move = npg_move(game, logits, tau, check_config(config), symmetries)[0]
+    policy = softmax_policy(logits, game.legal)
+    return tv_size(policy, move, weighed_rows(game, logits, config))
 
 
 def contraction(
@@ -192,15 +219,18 @@ def contraction(
     symmetries: PolicySymmetries | None = None,
     *,
     key: jax.Array,
-) -> jax.Array:
-    """float[]: the spectral radius of the check map's Jacobian at `logits`, by
-    power iteration on Jacobian-vector products over the weighed information
-    states' softmax-changing (centred) logit directions."""
-    rows = weighed_rows(game, logits, config)
+) -> tuple[jax.Array, jax.Array]:
+    """(float[], bool[]): the spectral radius of the check map's Jacobian at
+    `logits`, by power iteration on Jacobian-vector products over the weighed
+    information states' softmax-changing (centred) logit directions, in the
+    step's norm (`tv_size`): the largest growth ratio of the last POWER_WINDOW
+    iterations; and whether those ratios settled (SETTLE_FRACTION)."""
+    weighed = weighed_rows(game, logits, config)
+    policy = softmax_policy(logits, game.legal)
     if game.legal is not None:  # illegal logits change no policy
-        rows = tuple(r[:, None] & m for r, m in zip(rows, game.legal, strict=True))
+        rows = tuple(r[:, None] & m for r, m in zip(weighed, game.legal, strict=True))
     else:
-        rows = tuple(r[:, None] for r in rows)
+        rows = tuple(r[:, None] for r in weighed)
 
     def restrict(v: Policy) -> Policy:
         # Probabilities that underflowed to 0 in float32 give 0 * inf = nan in the
@@ -220,7 +250,7 @@ def contraction(
         return restrict(jax.jvp(mapped, (logits,), (v,))[1])
 
     def normalized(v: Policy) -> tuple[Policy, jax.Array]:
-        norm = global_norm(v)
+        norm = tv_size(policy, v, weighed)
         return tuple(x / jnp.maximum(norm, 1e-30) for x in v), norm
 
     keys = jax.random.split(key, len(logits))
@@ -236,35 +266,41 @@ def contraction(
         return normalized(apply(v))
 
     _, growth = jax.lax.scan(iterate, start, None, length=POWER_ITERATIONS)
-    return growth[-1]
+    last = growth[-POWER_WINDOW:]
+    rate = jnp.max(last)
+    width = jnp.maximum(SETTLE_FRACTION * jnp.abs(1.0 - rate), NEUTRAL_SLACK)
+    return rate, jnp.max(last) - jnp.min(last) <= width
 
 
-def certified_by(
+def converged_by(
     step: np.ndarray,
     radius: np.ndarray,
+    settled: np.ndarray,
     taus: np.ndarray,
     config: ExactPGConfig,
     reward_range: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(certified bool[R, N], distance float[R, N]) from the check's step and
-    contraction per seed (see the module docstring; taus at most NEUTRAL_TAU
-    reward ranges count as tau = 0)."""
+    """(converged bool[R, N], distance float[R, N]) from the check's step,
+    contraction and whether its power iteration settled, per seed (see the
+    module docstring; taus at most NEUTRAL_TAU reward ranges count as tau = 0)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        distance = np.where(radius < 1.0, step / (1.0 - radius), np.inf)
+        distance = np.where(settled & (radius < 1.0), step / (1.0 - radius), np.inf)
     tiny = np.asarray(taus)[:, None] <= NEUTRAL_TAU * reward_range
-    neutral = tiny & (radius <= 1.0 + NEUTRAL_SLACK)
-    certified = (distance < config.policy_tol) | (neutral & (step < config.policy_tol))
-    return certified, np.where(neutral & ~np.isfinite(distance), step, distance)
+    neutral = tiny & settled & (radius <= 1.0 + NEUTRAL_SLACK)
+    converged = (distance < config.policy_tol) | (neutral & (step < config.policy_tol))
+    return converged, np.where(neutral & ~np.isfinite(distance), step, distance)
 
 
 class Checks(NamedTuple):
-    """The certificate's two measurements over a grid's seeds, compiled once."""
+    """The convergence check's two measurements over a grid's seeds, compiled once."""
 
     step: Callable[[Policy, np.ndarray, np.ndarray], np.ndarray]
     """(logits per agent [R, N, K_i, A_i], runs int[M], their taus float[M]) ->
     step float[M, N]"""
-    contraction: Callable[[Policy, np.ndarray, np.ndarray], np.ndarray]
-    """(logits, runs, taus) -> contraction float[M, N]"""
+    contraction: Callable[
+        [Policy, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]
+    ]
+    """(logits, runs, taus) -> (contraction float[M, N], settled bool[M, N])"""
 
 
 @partial(jax.jit, static_argnames=("padded", "size"))
@@ -296,7 +332,9 @@ def make_checks(
     def step_one(logits: Policy, tau: jax.Array) -> jax.Array:
         return check_step(game, logits, tau, config, symmetries)
 
-    def radius_one(logits: Policy, tau: jax.Array, key: jax.Array) -> jax.Array:
+    def radius_one(
+        logits: Policy, tau: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
         return contraction(game, logits, tau, config, symmetries, key=key)
 
     steps_of = jax.jit(jax.vmap(step_one, in_axes=(0, None)))
@@ -306,46 +344,72 @@ def make_checks(
     )
 
     def per_run(function: Callable, *, keyed: bool) -> Callable:
-        def measure(logits: Policy, runs: np.ndarray, taus: np.ndarray) -> np.ndarray:
+        """`function` over runs and seed chunks: an array [M, N] per output."""
+
+        def measure(logits: Policy, runs: np.ndarray, taus: np.ndarray) -> tuple:
             num_seeds = logits[0].shape[1]
             size = min(chunk, num_seeds)
             padded = -(-num_seeds // size) * size
             keys = jax.random.split(jax.random.key(0), padded).reshape(-1, size)
-            out = np.zeros((len(runs), padded), np.float32)
+            outs: list[np.ndarray] = []
             for i, (r, tau) in enumerate(zip(runs, taus, strict=True)):
                 for k in range(0, padded, size):
                     part = seed_chunk(
                         logits, np.int32(r), np.int32(k), padded=padded, size=size
                     )
                     extra = (keys[k // size],) if keyed else ()
-                    out[i, k : k + size] = np.asarray(
-                        function(part, np.float32(tau), *extra)
-                    )
-            return out[:, :num_seeds]
+                    got = function(part, np.float32(tau), *extra)
+                    got = got if isinstance(got, tuple) else (got,)
+                    if not outs:
+                        outs = [np.zeros((len(runs), padded), x.dtype) for x in got]
+                    for out, x in zip(outs, got, strict=True):
+                        out[i, k : k + size] = np.asarray(x)
+            return tuple(out[:, :num_seeds] for out in outs)
 
         return measure
 
-    return Checks(per_run(steps_of, keyed=False), per_run(radii_of, keyed=True))
+    step_of, contraction_of = (
+        per_run(steps_of, keyed=False),
+        per_run(radii_of, keyed=True),
+    )
+    return Checks(lambda *args: step_of(*args)[0], contraction_of)
 
 
-class CertifiedTrainer(NamedTuple):
-    """What `train_certified` needs for one learner, built once per study."""
+def measure(
+    checks: Checks, logits: Policy, runs: np.ndarray, taus: np.ndarray, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(step, contraction, settled), each [M, N], of runs `runs` (at `taus`):
+    every seed's step, and the contraction of the runs whose every seed has a
+    step below `tol` (nan and not settled for the others: unchecked)."""
+    step = checks.step(logits, runs, taus)
+    radius = np.full(step.shape, np.nan, np.float32)
+    settled = np.zeros(step.shape, bool)
+    small = (step < tol).all(axis=1)
+    if small.any():
+        radius[small], settled[small] = checks.contraction(
+            logits, runs[small], taus[small]
+        )
+    return step, radius, settled
+
+
+class ConvergingTrainer(NamedTuple):
+    """What `train_until_converged` needs for one learner, built once per study."""
 
     config: ExactPGConfig
     trainer: Trainer  # the first `steps`
     continuation: Trainer  # the continued windows (NPG)
-    neutral_continuation: Trainer  # the same at taus certified as tau = 0
+    neutral_continuation: Trainer  # the same at taus converged as tau = 0
     checks: Checks
     label: str
 
 
-def make_certified_trainer(
+def make_converging_trainer(
     game: TabularGame,
     config: ExactPGConfig,
     symmetries: PolicySymmetries | None = None,
     *,
     label: str,
-) -> CertifiedTrainer:
+) -> ConvergingTrainer:
     """The fastest trainer for `config`, its NPG continuation and the checks;
     `symmetries` keep agents in their seats."""
     trainer = fastest_trainer(game, config, symmetries)
@@ -365,7 +429,7 @@ def make_certified_trainer(
             for greed in (CONTINUATION_GREED, ExactPGConfig.npg_greed)
         ]
     greedy, neutral = continuations
-    return CertifiedTrainer(
+    return ConvergingTrainer(
         config, trainer, greedy, neutral, make_checks(game, config, symmetries), label
     )
 
@@ -405,17 +469,17 @@ def sources(rows: np.ndarray, num_runs: int) -> np.ndarray:
     return source
 
 
-def train_certified(
+def train_until_converged(
     game: TabularGame,
-    learner: CertifiedTrainer,
+    learner: ConvergingTrainer,
     keys: jax.Array,
     taus: np.ndarray,
-) -> tuple[PGState, Certificate]:
+) -> tuple[PGState, Convergence]:
     """Every seed (keys [N]) at every tau (float[R]): up to `config.steps` steps
-    (fewer when every seed is certified sooner), then the taus with an
-    uncertified seed continued with NPG, window by window, until every seed is
-    certified or `config.max_steps` is reached. Returns the final states [R, N]
-    and their certificates; progress is logged after every window."""
+    (fewer when every seed is converged sooner), then the taus with an
+    unconverged seed continued with NPG, window by window, until every seed is
+    converged or `config.max_steps` is reached. Returns the final states [R, N]
+    and their convergence checks; progress is logged after every window."""
     config, trainer, checks, label = (
         learner.config,
         learner.trainer,
@@ -429,27 +493,25 @@ def train_certified(
     num_seeds = int(states.grad_norm.shape[1])
     step = np.full((num_runs, num_seeds), np.inf, np.float32)
     radius = np.full((num_runs, num_seeds), np.nan, np.float32)
+    settled = np.zeros((num_runs, num_seeds), bool)
     steps = np.zeros(num_runs, np.int64)
     last_log = [started]
 
-    def certified_now() -> np.ndarray:
-        return certified_by(step, radius, taus, config, game.reward_range)[0]
+    def converged_now() -> np.ndarray:
+        return converged_by(step, radius, settled, taus, config, game.reward_range)[0]
 
     def check(rows: np.ndarray) -> None:
         """Measures runs `rows`: every seed's step, and the contraction of the
         runs whose every seed has a step below policy_tol; logs progress."""
-        step[rows] = checks.step(states.logits, rows, taus[rows])
-        radius[rows] = np.nan
-        small = (step[rows] < config.policy_tol).all(axis=1)
-        if small.any():
-            chosen = rows[small]
-            radius[chosen] = checks.contraction(states.logits, chosen, taus[chosen])
+        step[rows], radius[rows], settled[rows] = measure(
+            checks, states.logits, rows, taus[rows], config.policy_tol
+        )
         now = time.time()
-        done = int(certified_now().sum())
+        done = int(converged_now().sum())
         if now - last_log[0] >= LOG_EVERY_SECONDS or done == step.size:
             last_log[0] = now
             log.info(
-                "%s: step %d/%d (%.0f s), %d of %d seeds certified",
+                "%s: step %d/%d (%.0f s), %d of %d seeds converged",
                 label,
                 int(steps.max()),
                 config.max_steps,
@@ -465,14 +527,14 @@ def train_certified(
         states = trainer.run(states, schedules[:, begin:end])[0]
         steps += end - begin
         check(all_rows)
-        if certified_now().all():
+        if converged_now().all():
             break
     if learner.continuation is not trainer:  # onto NPG's (empty) optimizer state
         fresh = learner.continuation.init(keys, num_runs)
         states = fresh._replace(logits=states.logits, grad_norm=states.grad_norm)
     neutral = taus <= NEUTRAL_TAU * game.reward_range
     while True:
-        pending = ~certified_now().all(axis=1) & (steps < config.max_steps)
+        pending = ~converged_now().all(axis=1) & (steps < config.max_steps)
         if not pending.any():
             break
         for continuation, group in (
@@ -491,8 +553,10 @@ def train_certified(
             states = put_runs(states, sources(rows, num_runs), after)
             steps[rows] += window
             check(rows)
-    certified, distance = certified_by(step, radius, taus, config, game.reward_range)
-    certificate = Certificate(
-        certified, np.asarray(states.grad_norm), step, radius, distance, steps
+    converged, distance = converged_by(
+        step, radius, settled, taus, config, game.reward_range
     )
-    return states, certificate
+    convergence = Convergence(
+        converged, np.asarray(states.grad_norm), step, radius, settled, distance, steps
+    )
+    return states, convergence

@@ -1,5 +1,5 @@
-"""Fixed-point certificates: a small step is not a fixed point, a saddle is not
-certified, and the certificate agrees with the window it replaced."""
+"""Fixed-point convergence checks: a small step is not a fixed point, a saddle is not
+converged, and the convergence agrees with the window it replaced."""
 
 from __future__ import annotations
 
@@ -11,51 +11,52 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
-from marl.tabular.certify import (
+from marl.tabular.convergence import (
     CHECK_RATE,
     check_config,
     contraction,
-    make_certified_trainer,
+    converged_by,
+    make_converging_trainer,
     policies_of,
     policy_change,
-    train_certified,
+    train_until_converged,
 )
 from marl.tabular.crossplay import count_conventions
 from marl.tabular.exact_pg import ExactPGConfig, npg_map
 from marl.trainer import constant_schedules
 
 
-def certify(game, config, taus, seeds=16):
+def converge(game, config, taus, seeds=16):
     keys = jax.random.split(jax.random.key(0), seeds)
-    learner = make_certified_trainer(game, config, label=game.name)
-    return train_certified(game, learner, keys, np.asarray(taus))
+    learner = make_converging_trainer(game, config, label=game.name)
+    return train_until_converged(game, learner, keys, np.asarray(taus))
 
 
-def test_certification_waits_out_critical_slowing_down():
+def test_convergence_waits_out_critical_slowing_down():
     """coordination_2 just above its fold (tau = 0.51, the fold at 0.5): after
     5,000 flow steps every seed's gradient is below 1e-4, the old "converged",
     yet the contraction is near 1, so the bound on the distance is not small and
     no window of steps is needed to see it; continued with NPG every seed is
-    certified at the one convention. (policy_tol is 3e-5 here: float32 resolves
+    converged at the one convention. (policy_tol is 3e-5 here: float32 resolves
     a step to about 1e-7, and 1 - contraction is 0.01 this close to the fold.)"""
     game = games.make("coordination_2")
     flow = ExactPGConfig(steps=5000, max_steps=5000, policy_tol=3e-5)
-    _, short = certify(game, flow, [0.51])
-    assert np.all(short.grad_norm < 1e-4) and short.certified.sum() < 8
-    states, npg = certify(game, dataclasses.replace(flow, max_steps=20000), [0.51])
-    assert npg.certified.all() and 5000 < npg.steps[0] < 20000
+    _, short = converge(game, flow, [0.51])
+    assert np.all(short.grad_norm < 1e-4) and short.converged.sum() < 8
+    states, npg = converge(game, dataclasses.replace(flow, max_steps=20000), [0.51])
+    assert npg.converged.all() and 5000 < npg.steps[0] < 20000
     policies = tuple(pi[0] for pi in policies_of(states.logits))
     assert count_conventions(game, policies, 1e-3) == 1
 
 
-def test_certified_seeds_do_not_move_over_a_window():
-    """The window certificate, kept as a cross-check: seeds certified by the
+def test_converged_seeds_do_not_move_over_a_window():
+    """The window convergence, kept as a cross-check: seeds converged by the
     bound move less than policy_tol over 500 further flow steps."""
     game = games.make("tiny_hanabi_b")
     config = ExactPGConfig(optimizer="npg", learning_rate=0.5, steps=300)
-    states, certificate = certify(game, config, [0.1, 1.0], seeds=8)
-    assert certificate.certified.all() and certificate.steps.max() <= 300
-    learner = make_certified_trainer(game, ExactPGConfig(), label="flow")
+    states, convergence = converge(game, config, [0.1, 1.0], seeds=8)
+    assert convergence.converged.all() and convergence.steps.max() <= 300
+    learner = make_converging_trainer(game, ExactPGConfig(), label="flow")
     after, _ = learner.trainer.run(
         states, constant_schedules(jnp.array([0.1, 1.0]), 500)
     )
@@ -63,33 +64,33 @@ def test_certified_seeds_do_not_move_over_a_window():
     assert float(np.max(change)) < config.policy_tol
 
 
-def test_adam_runs_are_certified_with_npg_at_the_same_fixed_point():
+def test_adam_runs_converge_with_npg_at_the_same_fixed_point():
     """Adam keeps moving by about its learning rate near a fixed point, so its
     runs continue with NPG; SGD and NPG from the start reach the same point."""
     game = games.make("tiny_hanabi_b")
     adam = ExactPGConfig(optimizer="adam", learning_rate=0.05, steps=500)
-    states, certificate = certify(game, adam, [1.0], seeds=4)
-    assert certificate.certified.all()
+    states, convergence = converge(game, adam, [1.0], seeds=4)
+    assert convergence.converged.all()
     for config in (ExactPGConfig(), ExactPGConfig(optimizer="npg", learning_rate=0.5)):
-        other, verdict = certify(game, config, [1.0], seeds=4)
-        assert verdict.certified.all()
+        other, verdict = converge(game, config, [1.0], seeds=4)
+        assert verdict.converged.all()
         change = policy_change(policies_of(states.logits), policies_of(other.logits))
         assert float(np.max(change)) < 1e-4
 
 
-def test_the_symmetric_saddle_is_a_fixed_point_but_not_certified():
+def test_the_symmetric_saddle_is_a_fixed_point_but_not_converged():
     """Below coordination_2's fold the uniform policy is still a fixed point (a
     symmetric saddle): its step is 0, its contraction above 1, so it is refused;
-    above the fold it is the one stable fixed point and is certified."""
+    above the fold it is the one stable fixed point and is converged."""
     game = games.make("coordination_2")
     uniform = tuple(jnp.zeros((1, 1, *shape)) for shape in game.policy_shapes)
     config = ExactPGConfig()
-    learner = make_certified_trainer(game, config, label="saddle")
+    learner = make_converging_trainer(game, config, label="saddle")
     for tau, stable in ((0.3, False), (0.8, True)):
         taus = np.array([tau], np.float32)
         step = learner.checks.step(uniform, np.array([0]), taus)
-        radius = learner.checks.contraction(uniform, np.array([0]), taus)
-        assert step[0, 0] < 1e-7
+        radius, settled = learner.checks.contraction(uniform, np.array([0]), taus)
+        assert step[0, 0] < 1e-7 and settled[0, 0]
         assert (radius[0, 0] < 1) == stable, radius
 
 
@@ -113,6 +114,20 @@ def test_contraction_is_the_dense_jacobians_spectral_radius():
 
     jacobian = np.asarray(jax.jacfwd(mapped)(flat), np.float64)
     dense = np.max(np.abs(np.linalg.eigvals(jacobian)))
-    estimate = contraction(game, logits, tau, config, key=jax.random.key(0))
-    assert check_config(config).learning_rate == CHECK_RATE
+    estimate, settled = contraction(game, logits, tau, config, key=jax.random.key(0))
+    assert check_config(config).learning_rate == CHECK_RATE and settled
     np.testing.assert_allclose(float(estimate), dense, rtol=2e-2)
+
+
+def test_an_unsettled_contraction_converges_no_seed():
+    """The estimate step / (1 - contraction) counts only when the power iteration
+    settled; at the neutral taus (tau ~ 0) a settled contraction <= 1.001 and a
+    small step count without it."""
+    config = ExactPGConfig(policy_tol=1e-4)
+    step = np.array([[1e-6, 1e-6], [1e-6, 1e-6]])
+    radius = np.array([[0.5, 0.5], [1.0005, 1.0005]])
+    settled = np.array([[True, False], [True, False]])
+    taus = np.array([1.0, 0.0])
+    converged, distance = converged_by(step, radius, settled, taus, config, 1.0)
+    np.testing.assert_array_equal(converged, [[True, False], [True, False]])
+    np.testing.assert_allclose(distance, [[2e-6, np.inf], [1e-6, np.inf]])
