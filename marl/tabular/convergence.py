@@ -13,9 +13,14 @@ all in one norm, the largest first-order total-variation change a logit move
 makes to the policy at an information state the objective weighs (`tv_size`):
 `step` is U's move in it, and `contraction` estimates the spectral radius of U's
 Jacobian there by POWER_ITERATIONS steps of power iteration on Jacobian-vector
-products in that norm (restricted to the weighed information states and to
-logit directions that change the softmax), taking the largest growth ratio of
-the last POWER_WINDOW steps, and only once those ratios settle (SETTLE_FRACTION).
+products in that norm (restricted to the logit directions that change the
+policy: weighed information states, actions likelier than VISIBLE_PROB, no
+shift of a row), taking the largest growth ratio of the last POWER_WINDOW
+steps, and only once those ratios settle (SETTLE_FRACTION). A Euclidean power
+iteration over all logits, the estimate before, read 1.02 after 48 steps at
+fixed points of spectral radius 0.998 (qmix_two_step at tau = 0.001: transient
+growth of a non-normal map, and logits of vanishing actions decaying at the
+slowest rate), so it called them saddles.
 
 Were U a contraction of that rate on a ball around theta holding the fixed
 point, Banach's a-posteriori bound would make the distance at most
@@ -71,7 +76,6 @@ from marl.tabular.exact_pg import (
     REACH_FLOOR,
     ExactPGConfig,
     PGState,
-    centred,
     constant_schedules,
     entropy_weights,
     npg_map,
@@ -79,7 +83,7 @@ from marl.tabular.exact_pg import (
     update_bytes,
 )
 from marl.tabular.matrix_pg import fastest_trainer
-from marl.trainer import MEMORY_BUDGET_BYTES, Trainer
+from marl.trainer import MEMORY_BUDGET_BYTES, Trainer, global_norm
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,10 @@ softmax(Q / tau), so a stable fixed point's Jacobian has its eigenvalues in
 (0, 1) where the learner's rate-1 map might overshoot."""
 POWER_ITERATIONS = 48
 """Jacobian-vector products per contraction estimate."""
+VISIBLE_PROB = 1e-7
+"""Actions less likely than this are left out of the contraction's directions:
+to first order they change the policy by less than float32 resolves near
+probability one (6e-8)."""
 POWER_WINDOW = 8
 """The last power iterations whose growth ratios make the estimate: the
 contraction is their largest, their spread its convergence test."""
@@ -221,26 +229,32 @@ def contraction(
     key: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
     """(float[], bool[]): the spectral radius of the check map's Jacobian at
-    `logits`, by power iteration on Jacobian-vector products over the weighed
-    information states' softmax-changing (centred) logit directions, in the
-    step's norm (`tv_size`): the largest growth ratio of the last POWER_WINDOW
-    iterations; and whether those ratios settled (SETTLE_FRACTION)."""
+    `logits` on the logit directions that change the policy, by power iteration
+    on Jacobian-vector products, measured in the step's norm (`tv_size`): the
+    largest growth ratio of the last POWER_WINDOW iterations; and whether those
+    ratios settled (SETTLE_FRACTION). The directions are those of the weighed
+    information states' actions likelier than VISIBLE_PROB, each row's
+    probability-weighted mean taken out (a shift of a row's logits changes no
+    policy): the rest can change the policy by no more than float32 resolves,
+    but at small tau their logits decay at the Jacobian's slowest rate,
+    1 - eta tau, which a power iteration over them would report instead of the
+    policy's."""
     weighed = weighed_rows(game, logits, config)
     policy = softmax_policy(logits, game.legal)
-    if game.legal is not None:  # illegal logits change no policy
-        rows = tuple(r[:, None] & m for r, m in zip(weighed, game.legal, strict=True))
-    else:
-        rows = tuple(r[:, None] for r in weighed)
+    visible = tuple(
+        r[:, None] & (pi > VISIBLE_PROB) for r, pi in zip(weighed, policy, strict=True)
+    )
 
     def restrict(v: Policy) -> Policy:
         # Probabilities that underflowed to 0 in float32 give 0 * inf = nan in the
         # second derivatives of their entropy; their true tangent is ~0.
-        return centred(
-            tuple(
-                jnp.where(r & jnp.isfinite(x), x, 0.0)
-                for x, r in zip(v, rows, strict=True)
-            ),
-            game.legal,
+        kept = tuple(
+            jnp.where(m & jnp.isfinite(x), x, 0.0)
+            for x, m in zip(v, visible, strict=True)
+        )
+        return tuple(
+            jnp.where(m, x - jnp.sum(pi * x, axis=-1, keepdims=True), 0.0)
+            for x, pi, m in zip(kept, policy, visible, strict=True)
         )
 
     def apply(v: Policy) -> Policy:
@@ -249,12 +263,12 @@ def contraction(
 
         return restrict(jax.jvp(mapped, (logits,), (v,))[1])
 
-    def normalized(v: Policy) -> tuple[Policy, jax.Array]:
-        norm = tv_size(policy, v, weighed)
-        return tuple(x / jnp.maximum(norm, 1e-30) for x in v), norm
+    def unit(v: Policy) -> Policy:
+        scale = jnp.maximum(global_norm(v), 1e-30)
+        return tuple(x / scale for x in v)
 
     keys = jax.random.split(key, len(logits))
-    start, _ = normalized(
+    start = unit(
         restrict(
             tuple(
                 jax.random.normal(k, x.shape) for k, x in zip(keys, logits, strict=True)
@@ -263,7 +277,11 @@ def contraction(
     )
 
     def iterate(v: Policy, _) -> tuple[Policy, jax.Array]:
-        return normalized(apply(v))
+        # Scaled to Euclidean length 1 (numerically steady); the growth is the
+        # ratio of the step's norm after and before, as if scaled in that norm.
+        after = apply(v)
+        size = jnp.maximum(tv_size(policy, v, weighed), 1e-30)
+        return unit(after), tv_size(policy, after, weighed) / size
 
     _, growth = jax.lax.scan(iterate, start, None, length=POWER_ITERATIONS)
     last = growth[-POWER_WINDOW:]

@@ -276,9 +276,9 @@ def critical_tau(
         return result(None, 0.0, lower)
     if seen[lower].status == UNCERTAIN:
         notes.append(
-            f"lower end {lower:.4g} is uncertain, not a disagreement of converged "
-            "seeds "
-            f"({seen[lower].converged}/{seen[lower].seeds} seeds converged)"
+            f"lower end {lower:.4g} is uncertain, not a disagreement of "
+            f"converged seeds ({seen[lower].converged}/{seen[lower].seeds} "
+            "seeds converged)"
         )
     lo, hi = final_bracket(seen, lower, upper)
     while hi / lo > 1 + rtol:
@@ -287,8 +287,9 @@ def critical_tau(
     end = seen.get(lo)
     if end is not None and end.status != DISAGREE and lo != lower:
         notes.append(
-            f"the bracket's lower end {lo:.4g} is '{end.status}', not converged "
-            f"disagreement ({end.converged}/{end.seeds} seeds converged, "
+            f"the bracket's lower end {lo:.4g} is '{end.status}', not a "
+            f"disagreement of converged seeds ({end.converged}/{end.seeds} "
+            "seeds converged, "
             f"{end.conventions} conventions)"
         )
     for name, tau in (("lower", lo), ("upper", hi)):

@@ -251,11 +251,12 @@ def test_learning_curve_table_is_the_benchmarks_output():
             assert int(shared.replace(",", "")) <= int(theirs.replace(",", "")), score
 
 
-def section_rows(heading: str, first_cell: str) -> list[list[str]]:
-    """The rows of the first table after `heading` in docs/ippo.md whose header
+def section_rows(
+    heading: str, first_cell: str, doc: str = "ippo.md"
+) -> list[list[str]]:
+    """The rows of the first table after `heading` in docs/<doc> whose header
     row starts with `first_cell`."""
-    text = (ROOT / "docs" / "ippo.md").read_text()
-    section = text.split(heading)[1].split("\n## ")[0]
+    section = doc_section(heading, doc)
     table = section.split(f"| {first_cell} |")[1].split("\n\n")[0]
     return [
         [cell.strip() for cell in line.strip("|").split("|")]
@@ -291,5 +292,129 @@ def test_bot_and_cross_run_tables_recompute_from_the_committed_results():
             assert width == pytest.approx(half[a, b], abs=5e-3), (a, b)
 
 
+def doc_section(heading: str, doc: str) -> str:
+    """The text of docs/<doc> from `heading` to the next heading of its level."""
+    text = (ROOT / "docs" / doc).read_text()
+    level = heading.split(" ")[0]
+    return text.split(heading)[1].split(f"\n{level} ")[0]
+
+
 def read_rows(path: pathlib.Path) -> list[dict]:
     return json.loads(path.read_text())
+
+
+def shown(cell: str, value: float | None) -> bool:
+    """A documented number is `value` to the digits it shows (2 significant
+    digits for scientific notation)."""
+    cell = cell.replace(",", "").strip()
+    if value is None:
+        return cell == "-"
+    if "e" in cell:
+        return value == pytest.approx(float(cell), rel=0.05)
+    decimals = len(cell.split(".")[1]) if "." in cell else 0
+    return abs(float(cell) - value) <= 0.5 * 10**-decimals + 1e-9
+
+
+def pair(cell: str) -> list[str]:
+    return [part.strip() for part in cell.split("/")]
+
+
+MICRO_HANABI = {
+    "hanabi_micro": "### The exact phase diagram (`hanabi_micro`, 8 turns)",
+    "hanabi_micro_2l": "### The second size (`hanabi_micro_2l`, two lives, 8 turns)",
+}
+
+
+@pytest.mark.parametrize("name", list(MICRO_HANABI))
+def test_micro_hanabi_exact_tables_recompute_from_the_committed_runs(name):
+    """docs/hanabi_exact.md: every cell of the exact phase diagram of both sizes
+    (SP, XP, tie-aware greedy SP / XP, conventions, converged seeds,
+    equivariance error, Other-Play XP) and the tau* bracket are the committed
+    run's results.json."""
+    results = read(RESULTS / name / "exact" / "results.json")
+    assert (results["game"], results["horizon"], results["num_seeds"]) == (name, 8, 8)
+    heading = MICRO_HANABI[name]
+    rows = section_rows(heading, "tau", "hanabi_exact.md")
+    points = results["points"]
+    assert [float(row[0]) for row in rows] == [p["tau"] for p in points]
+    other_play = {p["tau"]: p for p in results.get("other_play", {}).get("points", [])}
+    for row, p in zip(rows, points, strict=True):
+        sp, xp, greedy, conventions, converged, error = row[1:7]
+        assert shown(sp, p["sp"]) and shown(xp, p["xp"]), row
+        greedy_sp, greedy_xp = pair(greedy)
+        assert shown(greedy_sp, p["sp_greedy_ties"]), row
+        assert shown(greedy_xp, p["xp_greedy_ties"]), row
+        assert int(conventions) == p["num_conventions"], row
+        assert converged == f"{p['converged']}/{results['num_seeds']}", row
+        assert shown(error, p["equivariance_error"]), row
+        if other_play:
+            assert shown(row[7], other_play[p["tau"]]["xp"]), row
+    search = results["critical_tau"]
+    bracket = f"**tau\\* is in ({search['lower']:.4g}, {search['tau_star']:.4g}]**"
+    assert bracket in doc_section(heading, "hanabi_exact.md")
+
+
+MICRO_IPPO = {
+    "hanabi_micro": "### IPPO on the same game",
+    "hanabi_micro_2l": "### IPPO on the second size (`hanabi_micro_2l`, 8 turns)",
+}
+
+
+@pytest.mark.parametrize("name", list(MICRO_IPPO))
+def test_micro_hanabi_ippo_tables_recompute_from_the_committed_runs(name):
+    """docs/hanabi_exact.md: IPPO's rows beside the exact phase diagram (SP, XP,
+    the gap and its standard error, argmax SP / XP and the equivariance error
+    from the committed cross-play; the exact value of the policy read at the
+    information states IPPO's play reaches and its total variation from the
+    exact fixed points from the committed `hanabi_compare.json`)."""
+    run = RESULTS / name
+    training = read(run / "ippo" / "results.json")
+    assert training["num_seeds"] == 8 and "max_turns=8" in training["game"]
+    crossplay = {
+        p["ent_coef"]: p
+        for p in read(run / "ippo" / "crossplay" / "results.json")["points"]
+    }
+    compare = read(run / "compare" / "hanabi_compare.json")
+    assert compare["game"] == name and compare["horizon"] == 8
+    taus = compare["taus"]
+    search = read(run / "exact" / "results.json")["critical_tau"]
+    above = min(t for t in taus if t >= search["tau_star"])
+    rows = section_rows(MICRO_IPPO[name], "ent_coef", "hanabi_exact.md")
+    assert [float(row[0]) for row in rows] == [e["ent_coef"] for e in compare["ippo"]]
+    for row, entry in zip(rows, compare["ippo"], strict=True):
+        point = crossplay[entry["ent_coef"]]
+        sp, value, xp, gap, greedy, error, tv_above, nearest, nearest_tv = row[1:]
+        assert shown(sp, point["sp"]) and shown(xp, point["xp"]), row
+        assert shown(value, entry["exact_value"]), row
+        gap_value, gap_se = gap.rstrip(")").split(" (")
+        assert shown(gap_value, point["xp_gap"]), row
+        assert shown(gap_se, point["xp_gap_se"]), row
+        greedy_sp, greedy_xp = pair(greedy)
+        assert shown(greedy_sp, point["sp_greedy"]), row
+        assert shown(greedy_xp, point["xp_greedy"]), row
+        assert shown(error, point["equivariance_error"]), row
+        assert shown(tv_above, entry["tv_by_tau"][taus.index(above)]), row
+        assert float(nearest) == entry["nearest_tau"], row
+        assert shown(nearest_tv, entry["nearest_tv"]), row
+
+
+def test_micro_hanabi_sampled_table_recomputes_from_the_committed_runs():
+    """docs/hanabi_exact.md, "The tabular sampled learner": the exact and the
+    sampled learner's SP / XP, its greedy SP / XP and equivariance error."""
+    rows = section_rows("### The tabular sampled learner", "game", "hanabi_exact.md")
+    assert len(rows) == 12
+    for row in rows:
+        results = read(RESULTS / row[0] / "exact" / "results.json")
+        tau = float(row[1])
+        [exact_point] = [p for p in results["points"] if p["tau"] == tau]
+        [sampled] = [p for p in results["sampled"]["points"] if p["tau"] == tau]
+        exact_sp, exact_xp = pair(row[2])
+        assert shown(exact_sp, exact_point["sp"]) and shown(exact_xp, exact_point["xp"])
+        sampled_sp, rest = pair(row[3])
+        sampled_xp, se = rest.rstrip(")").split(" (")
+        assert shown(sampled_sp, sampled["sp"]) and shown(sampled_xp, sampled["xp"])
+        assert shown(se, sampled["xp_se"]), row
+        greedy_sp, greedy_xp = pair(row[4])
+        assert shown(greedy_sp, sampled["sp_greedy"]), row
+        assert shown(greedy_xp, sampled["xp_greedy"]), row
+        assert shown(row[5], sampled["equivariance_error"]), row
