@@ -33,7 +33,8 @@ from experiments.agents import CrossPlayError, load_agents, played, seat_policy
 from experiments.config import ArgumentParser, as_program
 from experiments.results import read_results, run_metadata, write_json
 from games import hanabi_tabular
-from games.envs.hanabi.params import HanabiParams, make_params
+from games.envs.hanabi.environment import game_params
+from games.envs.hanabi.params import HanabiParams
 from marl.deep import play
 from marl.deep.checkpoint import CheckpointError
 from marl.deep.networks import masked_logits
@@ -144,14 +145,13 @@ def hanabi_params(config: Any, run: pathlib.Path) -> tuple[HanabiParams, int]:
     options = dict(played(config))
     if options.pop("name", "hanabi") != "hanabi":
         raise CompareError(f"{run} is not a Hanabi run")
-    preset = options.pop("preset", "Hanabi-Full")
-    cut = options.pop("max_turns", None)
-    if options.pop("observation", None) not in (None, "canonical"):
+    if options.get("observation") not in (None, "canonical"):
         raise CompareError(
             f"{run} observes the v0 belief; the comparison plays its agents on "
             "the canonical observation"
         )
-    params = make_params(preset, options.pop("num_players", 2), **options)
+    params = game_params(**options)
+    cut = options.get("max_turns")
     return params, min(cut or params.max_game_length, params.max_game_length)
 
 

@@ -47,7 +47,7 @@ from experiments.config import ArgumentParser, as_program, interruptible
 from experiments.ippo_runs import CONFIG_FILE, IPPORunConfig, read_run_config
 from experiments.results import format_estimate
 from games.envs import hanabi
-from games.envs.hanabi.environment import environment
+from games.envs.hanabi.environment import environment, game_params
 from marl.deep.checkpoint import CheckpointError
 from marl.deep.hle_play import (
     AGREEMENT_SES,
@@ -77,7 +77,7 @@ def hanabi_params(config: IPPORunConfig) -> hanabi.HanabiParams:
             f"env.observation={config.env['observation']}: HLE hands the agents "
             "its canonical observations; the HLE check needs a run that observes them"
         )
-    return hanabi.make_params(**options)
+    return game_params(**options)
 
 
 def load_agent(

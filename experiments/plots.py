@@ -411,15 +411,7 @@ def plot_crossplay_heatmap(
                 color="white",
             )
     if labels is not None:
-        crowded = len(labels) > 3 or sum(len(name) for name in labels) > 24
-        ticks = range(len(labels))
-        ax.set_xticks(
-            ticks,
-            labels,
-            rotation=30 if crowded else 0,
-            ha="right" if crowded else "center",
-        )
-        ax.set_yticks(ticks, labels)
+        name_ticks(ax, list(range(len(labels))), labels)
         return
     if not blocks:
         integer_ticks(ax.xaxis)
@@ -432,15 +424,20 @@ def plot_crossplay_heatmap(
     for edge in starts[1:]:
         ax.axhline(edge - 0.5, color="white", linewidth=1)
         ax.axvline(edge - 0.5, color="white", linewidth=1)
-    # Rotated where the names would run into each other.
+    name_ticks(ax, centers, names)
+
+
+def name_ticks(ax: Any, positions: list[float], names: list[str]) -> None:
+    """`names` at `positions` on both axes, the x labels rotated where they
+    would run into each other."""
     crowded = len(names) > 3 or sum(len(name) for name in names) > 24
     ax.set_xticks(
-        centers,
+        positions,
         names,
         rotation=30 if crowded else 0,
         ha="right" if crowded else "center",
     )
-    ax.set_yticks(centers, names)
+    ax.set_yticks(positions, names)
 
 
 def limit_bars(results: dict[str, Any]) -> dict[str, float]:

@@ -51,6 +51,22 @@ def test_dpomdp_engine_benchmark_paths_agree_at_a_tiny_size():
     assert "horizon 3: recursion" in out and ", enumeration " in out
 
 
+def test_dpomdp_profile_benchmark_runs_every_stage_at_a_tiny_size():
+    """Horizons 1 to 3: a game without transitions, the last two steps alone,
+    and one full step before them; every stage has a row and XP's cost."""
+    out = run_benchmark(
+        "dpomdp_profile",
+        *("--horizons", "1", "2", "3", "--batch", "4", "--matmul", "64"),
+        *("--repeats", "1"),
+    )
+    assert "GFLOP/s; streaming scale-and-add" in out
+    assert out.count("| J(pi), whole |") == 3 and out.count("census of J(pi)") == 3
+    assert "| 0: last two steps from eta 2x1x1 |" in out
+    for stage in ("eta x policies", "transition and observations", "pruning gather"):
+        assert f"| 0: {stage} |" in out
+    assert "| 1: last two steps from eta 2x6x6 |" in out
+
+
 def test_ippo_learning_curve_benchmark_runs_ours_at_a_tiny_size():
     """Without JaxMARL's work tree it trains ours alone (two variants side by
     side: observations and widths) and says why the peer is missing; the curve
