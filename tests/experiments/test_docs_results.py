@@ -369,7 +369,7 @@ def test_micro_hanabi_ippo_tables_recompute_from_the_committed_runs(name):
     exact fixed points from the committed `hanabi_compare.json`)."""
     run = RESULTS / name
     training = read(run / "ippo" / "results.json")
-    assert training["num_seeds"] == 8 and "max_turns=8" in training["game"]
+    assert training["num_seeds"] == 8 and "cut after 8 turns" in training["game"]
     crossplay = {
         p["ent_coef"]: p
         for p in read(run / "ippo" / "crossplay" / "results.json")["points"]
