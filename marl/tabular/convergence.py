@@ -40,7 +40,7 @@ are not weighed, by the step, the contraction or the update.
 At tau = 0 a pure equilibrium is a fixed point only as a limit (the logits grow
 for ever and the Jacobian is the identity to float32 precision), so there (and
 at taus up to NEUTRAL_TAU reward ranges) a seed is converged when its step is
-below policy_tol and the contraction is at most 1 + NEUTRAL_SLACK: mixed
+below policy_tol and its settled contraction is at most 1 + NEUTRAL_SLACK: mixed
 saddles, whose Jacobian grows some direction, are still refused.
 
 `train_until_converged` runs a grid of constant-tau runs for `steps`, checking after
