@@ -5,8 +5,11 @@ of Dec-Tiger (Nair et al. 2003), side by side and like for like:
 
   values          J(pi) of the batch: the project's occupancy-state recursion
                   (`marl.tabular.exact`, engine 'recursion', jitted, vmapped over
-                  the batch), its enumeration of terminal histories where that fits
-                  (`--enumeration-limit`), and `numpy_value`;
+                  the batch in the blocks its learner runs on a CPU,
+                  `marl.trainer.map_in_blocks`), its enumeration of terminal
+                  histories where that fits (`--enumeration-limit`), and
+                  `numpy_value`; with XLA's count of the recursion's FLOPs, its
+                  GFLOP/s beside a float32 matrix product's in the same run;
   gradient steps  one step of exact gradient ascent on J_tau (reach-weighted
                   entropy, SGD on the logits, step lr / (reward range + tau)) for
                   every run of the batch: the project's learner (`marl.tabular.
@@ -22,23 +25,23 @@ the project's own einsums use) and reused. Both sides run in float32 on the same
 batch and the same inputs; values must agree to `--rtol`, and after
 `--check-steps` steps from the same logits the two ascents must agree to
 10 x `--rtol`, or the script exits 1. Timings are the best of `--repeats` after a
-warm-up (JAX's compilation excluded); NumPy's BLAS threads follow
-OPENBLAS_NUM_THREADS (1 unless set, as printed).
+warm-up (JAX's compilation excluded). Both sides get the same cores: XLA uses
+the cores this process may use, and NumPy's BLAS as many threads
+(OPENBLAS_NUM_THREADS, unless set; both printed), so that `taskset` makes the
+one-core comparison:
 
     .venv/bin/python -m benchmarks.dpomdp_engine   # horizons 3, 4 and 5, batch 256
+    taskset -c 0 .venv/bin/python -m benchmarks.dpomdp_engine   # one core each
     .venv/bin/python -m benchmarks.dpomdp_engine --horizons 4 --batch 64
-    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false \
-        .venv/bin/python -m benchmarks.dpomdp_engine
-
-The last runs XLA's CPU contractions on one thread each (XLA's default splits
-each one over the cores); as printed with the flags.
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# NumPy's BLAS gets the cores this process may use, as XLA does: run the script
+# under `taskset -c 0` for the one-thread comparison (module docstring).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(len(os.sched_getaffinity(0))))
 
 import argparse
 import itertools
@@ -52,11 +55,12 @@ import opt_einsum
 
 import games
 from benchmarks.common import load_average, machine_lines
+from benchmarks.rates import cost, machine_rates
 from games.tabular import DecPOMDP, TabularGame
 from games.tabular.compile import count_histories
 from marl.tabular import exact
-from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg
-from marl.trainer import constant_schedules, make_trainer
+from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg, update_bytes
+from marl.trainer import constant_schedules, make_trainer, map_in_blocks
 
 # The recursion's contractions for two agents: b batch, s/q states now/next,
 # x/y histories, a/c actions, m/n observations, d/e the last step's actions.
@@ -353,6 +357,7 @@ class Row:
         self.value = {"jax": 0.0, "numpy": 0.0}
         self.step = {"jax": 0.0, "numpy": 0.0}
         self.enumeration: float | None = None
+        self.value_flops = 0.0
         self.value_diff: dict[str, float] = {}
         self.logit_diff = 0.0
 
@@ -368,10 +373,18 @@ def time_values(
         for shape in game.policy_shapes
     )
     policy = tuple(jnp.asarray(p) for p in exact.softmax_policy(logits))
-    evaluate = jax.jit(jax.vmap(lambda *pi: exact.expected_return(game, pi)))
+
+    def value(pi: tuple[jax.Array, ...]) -> jax.Array:
+        return exact.expected_return(game, pi)
+
+    evaluate = jax.jit(
+        lambda *pi: map_in_blocks(value, pi, update_bytes(game))  # as the learner
+    )
     row.value["jax"] = best_time(
         lambda: evaluate(*policy).block_until_ready(), args.repeats
     )
+    # XLA counts a loop's body once: the work is the program's all at once.
+    row.value_flops = cost(jax.jit(jax.vmap(lambda *pi: value(pi))), *policy)[0]
     values = {"recursion": np.asarray(evaluate(*policy))}
     if row.histories <= args.enumeration_limit:
         enumerated = games.compile_game(spec, engine="enumeration")
@@ -439,7 +452,7 @@ def time_steps(
     )
 
 
-def print_table(args: argparse.Namespace, rows: Sequence[Row]) -> None:
+def print_table(args: argparse.Namespace, rows: Sequence[Row], matmul: float) -> None:
     print(
         f"\nDec-Tiger, a batch of {args.batch} (values: random joint policies; "
         f"gradient steps: {args.batch} runs at tau {args.tau:g}, SGD lr {args.lr:g}), "
@@ -450,18 +463,20 @@ def print_table(args: argparse.Namespace, rows: Sequence[Row]) -> None:
     print(
         "| horizon | information states per agent | values: jax | values: numpy "
         "| **ratio** | steps: jax | steps: numpy | **ratio** | jax enumeration "
-        "(values) |"
+        "(values) | values: GFLOP/s (% of the matrix product) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     micro = 1e6 / args.batch
     for r in rows:
         enumeration = "-" if r.enumeration is None else f"{micro * r.enumeration:.2f}"
+        rate = r.value_flops / r.value["jax"] / 1e9
         print(
             f"| {r.horizon} | {r.states} | {micro * r.value['jax']:.2f} | "
             f"{micro * r.value['numpy']:.2f} | "
             f"**{r.value['numpy'] / r.value['jax']:.1f}x** | "
             f"{micro * r.step['jax']:.2f} | {micro * r.step['numpy']:.2f} | "
-            f"**{r.step['numpy'] / r.step['jax']:.1f}x** | {enumeration} |"
+            f"**{r.step['numpy'] / r.step['jax']:.1f}x** | {enumeration} | "
+            f"{rate:.1f} ({100 * rate / matmul:.0f}%) |"
         )
     print("\nlargest relative difference of values to numpy:")
     for r in rows:
@@ -487,14 +502,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--enumeration-limit", type=int, default=200_000)
     parser.add_argument("--rtol", type=float, default=1e-4)
+    parser.add_argument("--matmul", type=int, default=2048, help="matrix size")
     args = parser.parse_args(argv)
 
     for line in machine_lines():
         print(line)
     print(
+        f"cores this process may use: {len(os.sched_getaffinity(0))}, "
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, "
         f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
     )
+    matmul, _ = machine_rates(args.matmul, args.repeats)
+    print(f"float32 matrix product {args.matmul}^2 (XLA): {matmul:.1f} GFLOP/s")
     rows = []
     for horizon in args.horizons:
         spec = games.make_spec("dectiger", horizon)
@@ -508,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         time_values(args, spec, game, row)
         time_steps(args, spec, game, row)
         rows.append(row)
-    print_table(args, rows)
+    print_table(args, rows, matmul)
     print(f"load average (1, 5, 15 min) at the end: {load_average()}")
     failed = [r.horizon for r in rows if max(r.value_diff.values()) > args.rtol] + [
         r.horizon for r in rows if r.logit_diff > 10 * args.rtol

@@ -10,13 +10,14 @@ joint policies vmapped as the learner runs its seeds, side by side in one run:
                   tau 1): seconds, XLA's own cost analysis of the compiled
                   program (FLOPs, bytes accessed), GFLOP/s and GB/s, and the
                   arithmetic intensity (FLOPs per byte) that places each on the
-                  machine's roofline;
+                  machine's roofline; all at once, and in the blocks the learner
+                  runs on a CPU (`marl.trainer.run_block`) where they differ;
   the stages      the recursion step by step (`marl.tabular.exact`'s own
                   functions, each jitted and vmapped alone on its real inputs):
-                  the occupancy times the policies, the reward, the transition's
-                  sum over states, the observations, the pruning gather, the
-                  reaches, and the last two steps contracted from the occupancy
-                  before them;
+                  the reaches, the reward, the expansion to the next occupancy
+                  (one fused product, or the einsums of `expand` where the
+                  step has no `moves`), the pruning gather, and the last two
+                  steps contracted from the occupancy before them;
   the census      the compiled J(pi) program's operations by kind (dots,
                   transposes and copies, gathers, fusions) and the floats their
                   outputs hold.
@@ -34,7 +35,6 @@ import collections
 import math
 import os
 import re
-import time
 from collections.abc import Callable, Sequence
 
 import jax
@@ -43,53 +43,30 @@ import numpy as np
 
 import games
 from benchmarks.common import load_average, machine_lines
+from benchmarks.rates import best_time, cost, machine_rates
 from games.tabular.occupancy import expand, letters
 from marl.tabular import exact
-
-STREAM_FLOATS = 64 * 2**20
-
-
-def best_time(fn: Callable[..., object], *args: object, repeats: int) -> float:
-    """The fastest of `repeats` calls of a jitted `fn`, in seconds (after one
-    warm-up call)."""
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return min(times)
+from marl.tabular.exact_pg import update_bytes
+from marl.trainer import map_in_blocks, run_block
 
 
-def cost(fn: Callable[..., object], *args: object) -> tuple[float, float]:
-    """(FLOPs, bytes accessed) of the compiled program, XLA's own count."""
-    analysis = fn.lower(*args).compile().cost_analysis()  # type: ignore[attr-defined]
-    if isinstance(analysis, list):
-        analysis = analysis[0]
-    return float(analysis.get("flops", 0.0)), float(analysis.get("bytes accessed", 0.0))
-
-
-def measured(name: str, fn: Callable[..., object], *args: object, repeats: int) -> str:
-    """One table row: time, FLOPs, bytes, rates and intensity of a program."""
+def measured(
+    name: str,
+    fn: Callable[..., object],
+    *args: object,
+    repeats: int,
+    counted: Callable[..., object] | None = None,
+) -> str:
+    """One table row: time, FLOPs, bytes, rates and intensity of a program; the
+    work is `counted`'s where given (XLA's cost analysis counts a loop's body
+    once: a program in blocks is counted as the same program all at once)."""
     seconds = best_time(fn, *args, repeats=repeats)
-    flops, moved = cost(fn, *args)
+    flops, moved = cost(fn if counted is None else counted, *args)
     return (
         f"| {name} | {1e3 * seconds:.3f} | {flops / 1e6:.2f} | {moved / 1e6:.2f} | "
         f"{flops / seconds / 1e9:.2f} | {moved / seconds / 1e9:.2f} | "
         f"{flops / max(moved, 1.0):.2f} |"
     )
-
-
-def machine_rates(size: int, repeats: int) -> tuple[float, float]:
-    """(GFLOP/s of a size x size float32 matrix product, GB/s of a streaming
-    scale-and-add that reads and writes 256 MB), in this process now."""
-    a = jnp.ones((size, size), jnp.float32)
-    product = jax.jit(lambda x: x @ x)
-    seconds = best_time(product, a, repeats=repeats)
-    big = jnp.ones(STREAM_FLOATS, jnp.float32)
-    scaled = jax.jit(lambda x: 1.0001 * x + 1.0)
-    stream = best_time(scaled, big, repeats=repeats)
-    return 2 * size**3 / seconds / 1e9, 2 * big.nbytes / stream / 1e9
 
 
 def census(fn: Callable[..., object], *args: object) -> str:
@@ -162,34 +139,55 @@ def stages(
         if step.transition is None:
             break
 
-        def decide_of(e: jax.Array, *f: jax.Array) -> jax.Array:
-            return jnp.einsum(f"s{hist},{terms}->s{hb}", e, *f)
-
-        decide = jax.jit(jax.vmap(decide_of))
-        rows.append(
-            measured(f"{t}: eta x policies", decide, eta, *factors, repeats=repeats)
-        )
-        decided = decide(eta, *factors)
-
-        def reward_of(d: jax.Array, step=step) -> jax.Array:
-            return jnp.einsum(f"s{hb},s{acts}->", d, step.reward)
+        def reward_of(e: jax.Array, *f: jax.Array, step=step) -> jax.Array:
+            return exact.contract_agents(e, step.reward, f)
 
         rows.append(
             measured(
-                f"{t}: reward", jax.jit(jax.vmap(reward_of)), decided, repeats=repeats
+                f"{t}: reward",
+                jax.jit(jax.vmap(reward_of)),
+                eta,
+                *factors,
+                repeats=repeats,
             )
         )
+        if step.moves is not None:
 
-        def expand_of(d: jax.Array, step=step) -> jax.Array:
-            return expand(jnp, d, step.transition, step.observation, n)
+            def fused(e: jax.Array, *f: jax.Array, step=step) -> jax.Array:
+                return exact._expand_moves(e, f, step.moves)
 
-        grow = jax.jit(jax.vmap(expand_of))
-        rows.append(
-            measured(
-                f"{t}: transition and observations", grow, decided, repeats=repeats
+            grow = jax.jit(jax.vmap(fused))
+            rows.append(
+                measured(
+                    f"{t}: expansion (one fused product)",
+                    grow,
+                    eta,
+                    *factors,
+                    repeats=repeats,
+                )
             )
-        )
-        grown = grow(decided)
+            grown = grow(eta, *factors)
+        else:
+
+            def decide_of(e: jax.Array, *f: jax.Array) -> jax.Array:
+                return jnp.einsum(f"s{hist},{terms}->s{hb}", e, *f)
+
+            def expand_of(e: jax.Array, *f: jax.Array, step=step) -> jax.Array:
+                return expand(
+                    jnp, decide_of(e, *f), step.transition, step.observation, n
+                )
+
+            grow = jax.jit(jax.vmap(expand_of))
+            rows.append(
+                measured(
+                    f"{t}: expansion (policies, transition, observations)",
+                    grow,
+                    eta,
+                    *factors,
+                    repeats=repeats,
+                )
+            )
+            grown = grow(eta, *factors)
 
         def prune(e: jax.Array, step=step) -> jax.Array:
             for i in range(n):
@@ -200,6 +198,39 @@ def stages(
         rows.append(measured(f"{t}: pruning gather", pruned, grown, repeats=repeats))
         eta = pruned(grown)
     return rows
+
+
+def shape_ceiling(game: games.TabularGame, batch: int, repeats: int) -> str:
+    """The recursion's largest matrix product (the last two steps' eta times the
+    model and the second agent's last policies, `exact.contract_agents`) alone,
+    on random inputs of its batched shape: what XLA's CPU matrix product gives at
+    that shape, the ceiling of the engine's rate there."""
+    steps = game.occupancy.steps
+    step = (
+        next(
+            s
+            for t, s in enumerate(steps)
+            if s.transition is not None and steps[t + 1].transition is None
+        )
+        if len(steps) > 1
+        else steps[0]
+    )
+    states, *histories = (step.reward.shape[0], *step.histories)
+    if len(histories) != 2 or step.observation is None:
+        return "(no last two steps of two agents here)"
+    first, second = histories
+    k = step.reward.shape[1] * step.observation.shape[3] * steps[-1].reward.shape[1]
+    key_a, key_b = jax.random.split(jax.random.key(0))
+    eta = jax.random.uniform(key_a, (batch, states, first, second))
+    other = jax.random.uniform(key_b, (batch, states, k, second))
+    product = jax.jit(lambda a, b: jnp.einsum("bsxh,bskh->bsxk", a, b))
+    return measured(
+        f"alone: {batch} x {states} products [{first} x {second}] [{second} x {k}]",
+        product,
+        eta,
+        other,
+        repeats=repeats,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,8 +276,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(rule)
         print(measured("J(pi), whole", values, *policy, repeats=args.repeats))
         print(measured("grad J_tau, whole", gradients, *logits, repeats=args.repeats))
+        run_bytes = update_bytes(game)
+        block = run_block(run_bytes, jax.default_backend())
+        if block is not None and block < args.batch:
+            in_blocks = jax.jit(
+                lambda *pi, run_bytes=run_bytes: map_in_blocks(
+                    lambda p: value(*p), pi, run_bytes
+                )
+            )
+            gradients_in_blocks = jax.jit(
+                lambda *x, run_bytes=run_bytes: map_in_blocks(
+                    lambda y: jax.grad(objective, argnums=tuple(range(len(y))))(*y),
+                    x,
+                    run_bytes,
+                )
+            )
+            print(
+                measured(
+                    f"J(pi), blocks of {block}",
+                    in_blocks,
+                    *policy,
+                    repeats=args.repeats,
+                    counted=values,
+                )
+            )
+            print(
+                measured(
+                    f"grad J_tau, blocks of {block}",
+                    gradients_in_blocks,
+                    *logits,
+                    repeats=args.repeats,
+                    counted=gradients,
+                )
+            )
         for row in stages(game, policy, args.repeats):
             print(row)
+        print(shape_ceiling(game, args.batch, args.repeats))
         print(f"\ncensus of J(pi): {census(values, *policy)}")
     print(f"\nload average (1, 5, 15 min) at the end: {load_average()}")
     return 0

@@ -7,8 +7,9 @@ Cost and memory per step are |S_t| x prod_i |H_i^t| |A_i| |O_i|, where H_i^t are
 agent i's reachable histories at step t (at most (|A_i||O_i|)^t) and S_t the
 reachable states. `build_occupancy` finds those histories and lays out the arrays
 (once, in NumPy, outside jit); `marl.tabular.exact` evaluates a policy on them. The last
-occupancy is never built: the last two steps are contracted from eta_{T-2}
-(`last_two_steps_subscripts`).
+occupancy is never built: the last two steps are contracted from eta_{T-2}, one
+agent at a time (`agent_contractions`) or, where the model is large
+(`model_first`), on opt_einsum's path of `last_two_steps_subscripts`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class OccupancyStep:
       observation: float32[B_1..B_n, S_{t+1}, O_1..O_n] (absent at the last step).
       children:    per agent int32[H_i^{t+1}]: which flat (h, b, o) index of
                    [H_i, B_i, O_i] each history of step t+1 extends.
+      moves:       float32[S_t, S_{t+1}, B_1, O_1, ..., B_n, O_n], T times O
+                   laid out for the expansion (`marl.tabular.exact`), where
+                   the step expands eta and this is no larger than what the
+                   expansion writes; else None (`expand` then).
     Static: `acting[i]`, and `rows[i]`, the first row of step t's information
     states in agent i's policy table.
     """
@@ -60,6 +65,7 @@ class OccupancyStep:
     acting: tuple[bool, ...] = dataclasses.field(metadata=dict(static=True))
     rows: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
     histories: tuple[int, ...] = dataclasses.field(metadata=dict(static=True))
+    moves: jax.Array | None = None
 
 
 @jax.tree_util.register_dataclass
@@ -76,8 +82,9 @@ class Occupancy:
         """Largest intermediate of one evaluation of the value and reach (floats):
         for every step but the last two, the decision tensor [S_t, (H B)_1, ...]
         or the expanded occupancy [S_{t+1}, (H B O)_1, ...]; for the last two, the
-        largest intermediate of their contractions from eta_{T-2}
-        (`last_two_steps_subscripts`). The distribution of play, built only on
+        largest intermediate of their contractions from eta_{T-2}, on
+        opt_einsum's path (`last_two_steps_subscripts`) or one agent at a time
+        (`ordered_floats`), whichever is larger. The distribution of play, built only on
         demand (`marl.tabular.crossplay.count_conventions`, one seed at a time), also
         builds the last occupancy and the table [(H B)_1, ..., (H B)_n]."""
         peak = 0
@@ -94,7 +101,12 @@ class Occupancy:
                 )
             if self.steps[t + 1].observation is None:
                 paths, operand = _last_two_steps_paths(step, self.steps[t + 1])
-                return max(peak, operand, *(int(p.largest_intermediate) for p in paths))
+                return max(
+                    peak,
+                    operand,
+                    ordered_floats(step, self.steps[t + 1]),
+                    *(int(p.largest_intermediate) for p in paths),
+                )
             peak = max(
                 peak,
                 states
@@ -134,9 +146,93 @@ def last_two_steps_subscripts(n: int) -> tuple[str, str, tuple[str, ...]]:
     )
 
 
+MODEL_FIRST_FLOATS = 2**16
+"""The last two steps' expected reward contracts the model (transition,
+observations, last reward: [S, (B O A)_1, ..., (B O A)_n]) first when it has at
+most this many floats or no more than the occupancy it meets
+(`model_first`); else opt_einsum's path of `last_two_steps_subscripts`."""
+
+
+def model_first(step: OccupancyStep, last: OccupancyStep) -> bool:
+    """Whether the last two steps' reward is contracted model first: its model
+    tensor [S, (B O A)_1, ..., (B O A)_n] is small (MODEL_FIRST_FLOATS) or no
+    larger than the occupancy eta_{T-2}."""
+    assert step.observation is not None
+    n = len(step.histories)
+    widths = step.reward.shape[1:]
+    num_obs = step.observation.shape[n + 1 :]
+    model = step.reward.shape[0] * math.prod(
+        b * o * a
+        for b, o, a in zip(widths, num_obs, last.reward.shape[1:], strict=True)
+    )
+    return model <= max(
+        MODEL_FIRST_FLOATS, step.reward.shape[0] * math.prod(step.histories)
+    )
+
+
+def ordered_floats(step: OccupancyStep, last: OccupancyStep) -> int:
+    """The largest per-policy intermediate of the last two steps' contractions
+    one agent at a time (`agent_contractions`, keep None): the model's product
+    with the last agent's factor [S, K_1..K_{n-1}, H_n] and eta's with that,
+    [S, H_1..H_{n-1}, K_1..K_{n-1}], K_i = B_i O_i A_i (the reaches' K_i are
+    smaller)."""
+    assert step.observation is not None
+    n = len(step.histories)
+    ks = [
+        b * o * a
+        for b, o, a in zip(
+            step.reward.shape[1:],
+            step.observation.shape[n + 1 :],
+            last.reward.shape[1:],
+            strict=True,
+        )
+    ]
+    states = step.reward.shape[0]
+    rest = math.prod(ks[:-1])
+    return states * rest * max(step.histories[-1], math.prod(step.histories[:-1]))
+
+
+def agent_contractions(n: int, keep: int | None) -> tuple[list[int], list[str]]:
+    """The order and the einsum subscripts of `marl.tabular.exact.contract_agents`:
+    sum_{s, h, k} eta[s, h_1..h_n] prod_i F_i[h_i, k_i] M[s, k_1..k_n], every
+    agent but `keep` summed out, one agent at a time from the last: first the
+    model with that agent's factor ([s, k_..., h_j]), then eta with the result,
+    its last history axis contracted (the minor one: no transpose of eta, the
+    recursion's largest tensor), state s a batch axis throughout; then each
+    other agent's factor, over its history and its k. The result keeps s (and
+    agent `keep`'s h and k): summed over s by the caller."""
+    hist = letters(n, "s")
+    ks = letters(n, "s" + hist)
+    order = [j for j in reversed(range(n)) if j != keep]
+    if not order:
+        return order, [f"s{hist},s{ks}->s{hist}{ks}"]
+    first = order[0]
+    ks_left = ks.replace(ks[first], "")
+    hist_left = hist.replace(hist[first], "")
+    subscripts = [
+        f"s{ks},{hist[first]}{ks[first]}->s{ks_left}{hist[first]}",
+        f"s{hist},s{ks_left}{hist[first]}->s{hist_left}{ks_left}",
+    ]
+    for j in order[1:]:
+        after_h = hist_left.replace(hist[j], "")
+        after_k = ks_left.replace(ks[j], "")
+        subscripts.append(
+            f"s{hist_left}{ks_left},{hist[j]}{ks[j]}->s{after_h}{after_k}"
+        )
+        hist_left, ks_left = after_h, after_k
+    return order, subscripts
+
+
+def path_search(n: int) -> str:
+    """opt_einsum's path search for the last two steps' contractions of n agents:
+    'optimal' (exhaustive) up to two agents; past that its search grows too fast
+    (three agents: 3 minutes for one path) and 'dp' takes its place."""
+    return "optimal" if n <= 2 else "dp"
+
+
 def _last_two_steps_paths(step: OccupancyStep, last: OccupancyStep) -> tuple[list, int]:
-    """opt_einsum's optimal paths (jnp.einsum's with optimize='optimal') for the
-    contractions of `last_two_steps_subscripts`, and the largest operand."""
+    """opt_einsum's paths (`path_search`, as `marl.tabular.exact` contracts them)
+    for the contractions of `last_two_steps_subscripts`, and the largest operand."""
     assert step.transition is not None and step.observation is not None
     n = len(step.histories)
     widths = step.reward.shape[1:]
@@ -153,7 +249,7 @@ def _last_two_steps_paths(step: OccupancyStep, last: OccupancyStep) -> tuple[lis
     now, later, reaches = last_two_steps_subscripts(n)
     return [
         opt_einsum.contract_path(
-            subscripts, *operands, shapes=True, optimize="optimal"
+            subscripts, *operands, shapes=True, optimize=path_search(n)
         )[1]
         for subscripts, operands in [
             (now, [*shapes[: n + 1], step.reward.shape]),
@@ -205,6 +301,7 @@ def build_occupancy(
     steps = []
     rows = [0] * n
     for t in range(game.horizon):
+        step_moves = None
         acting = tuple(bool(game.acting[t, i]) for i in range(n))
         slices = action_slices(game, t)
         histories = tuple(len(layout[i][t]) for i in range(n))
@@ -245,13 +342,13 @@ def build_occupancy(
             # read from its marginal over the next states, contracted from eta
             # like its reach.
             masses = [
-                np.einsum(
+                opt_einsum.contract(
                     reach.replace("->", "->q"),
                     eta,
                     *uniform,
                     transition,
                     observation,
-                    optimize="optimal",
+                    optimize=path_search(n),
                 ).reshape(len(states[t + 1]), -1)
                 for reach in last_two_steps_subscripts(n)[2]
             ]
@@ -267,6 +364,9 @@ def build_occupancy(
                 decide = decide * uniform[i].reshape(shape)
             expanded = expand(np, decide, transition, observation, n)
             masses = [_marginal(expanded, i) for i in range(n)]
+            moves = laid_out_moves(transition, observation, n)
+            if moves.size <= expanded.size:
+                step_moves = jnp.asarray(moves, jnp.float32)
         children = []
         kept = []
         for i in range(n):
@@ -294,6 +394,7 @@ def build_occupancy(
                 acting=acting,
                 rows=step_rows,
                 histories=histories,
+                moves=step_moves,
             )
         )
     return (
@@ -352,6 +453,15 @@ def _check_size(game, t, next_states, histories, width, num_obs, max_floats) -> 
             f"{t + 1} has {size:,} entries ({size * FLOAT_BYTES / 2**30:.1f} GiB), "
             f"over the limit of {max_floats:,}; try a shorter horizon"
         )
+
+
+def laid_out_moves(transition: np.ndarray, observation: np.ndarray, n: int):
+    """T[s, b, s'] O[b, s', o] as [S, S', B_1, O_1, ..., B_n, O_n] (`moves` of
+    `OccupancyStep`)."""
+    acts = letters(n, "sqz")
+    obs = letters(n, "sqz" + acts)
+    pairs = "".join(a + o for a, o in zip(acts, obs, strict=True))
+    return np.einsum(f"s{acts}q,{acts}q{obs}->sq{pairs}", transition, observation)
 
 
 def expand(xp, decide, transition, observation, n: int):

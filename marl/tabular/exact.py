@@ -18,9 +18,12 @@ from games.tabular import TabularGame
 from games.tabular.occupancy import (
     Occupancy,
     OccupancyStep,
+    agent_contractions,
     expand,
     last_two_steps_subscripts,
     letters,
+    model_first,
+    path_search,
 )
 
 Policy = tuple[jax.Array, ...]
@@ -109,9 +112,12 @@ def occupancy_pass(
                     f"s{hist},{terms}->{hb}", eta, *factors, optimize=True
                 ).ravel()
             break
-        decide = jnp.einsum(f"s{hist},{terms}->s{hb}", eta, *factors)
-        value = value + jnp.einsum(f"s{hb},s{acts}->", decide, step.reward)
-        eta = expand(jnp, decide, step.transition, step.observation, n)
+        value = value + contract_agents(eta, step.reward, factors)
+        if step.moves is None:
+            decide = jnp.einsum(f"s{hist},{terms}->s{hb}", eta, *factors)
+            eta = expand(jnp, decide, step.transition, step.observation, n)
+        else:
+            eta = _expand_moves(eta, factors, step.moves)
         for i in range(n):
             eta = jnp.take(eta, step.children[i], axis=1 + i)
     return (
@@ -122,6 +128,27 @@ def occupancy_pass(
         ),
         play,
     )
+
+
+def _expand_moves(
+    eta: jax.Array, factors: tuple[jax.Array, ...], moves: jax.Array
+) -> jax.Array:
+    """eta_{t+1} before pruning, [S', (H B O)_1, ..., (H B O)_n]:
+    sum_s eta[s, h] moves[s, s', (b o)_1, ...] times prod_i pi_i(b_i | h_i), as
+    one broadcast product and sum in the output's layout (XLA fuses it into
+    one loop; the einsums of `expand` cost 7 times more at Dec-Tiger's
+    horizon 5)."""
+    n = len(factors)
+    at = [2 + 3 * i for i in range(n)]  # agent i's h in [S, S', (H B O)_1, ...]
+    size = 2 + 3 * n
+    past = jnp.expand_dims(eta, [1, *(a + j for a in at for j in (1, 2))])
+    ahead = jnp.expand_dims(moves, at)
+    out = jnp.sum(past * ahead, axis=0)
+    for a, p in zip(at, factors, strict=True):
+        out = out * jnp.expand_dims(
+            p, [j for j in range(size - 1) if j not in (a - 1, a)]
+        )
+    return out.reshape(out.shape[0], *(math.prod(out.shape[a - 1 : a + 2]) for a in at))
 
 
 def _last_two_steps(
@@ -135,10 +162,16 @@ def _last_two_steps(
     agent, float[H_i], from the occupancy eta of the step before the last and the
     policies there (`factors`), without building the last occupancy: that one,
     [S, (H B O)_1, ..., (H B O)_n], is the recursion's largest tensor by a factor
-    prod_i |A_i||O_i|, while one contraction from eta, summing one agent's
-    histories at a time, needs nothing larger than eta. Each agent's last policy
-    is laid out over its (h, b, o) extensions of step t's histories; pruned
-    (unreachable) extensions have zero mass, so any row may stand in there.
+    prod_i |A_i||O_i|, while contracting from eta, one agent's histories at a
+    time (`contract_agents`), needs nothing larger than eta. Each agent's last
+    policy is laid out over its (h, b, o) extensions of step t's histories;
+    pruned (unreachable) extensions have zero mass, so any row may stand in there.
+
+    The models: step t's reward R[s, b]; for the reaches sum_q T[s, b, q]
+    O[b, q, o] with the others' observations summed out; for the last reward
+    M[s, (b o d)_1, ...] = sum_q T[s, b, q] O[b, q, o] R'[q, d], met by the
+    factors pi_i(b | h) pi'_i(d | h b o). Where M is large (`model_first`),
+    opt_einsum's path of `last_two_steps_subscripts` contracts the last reward.
     """
     assert step.transition is not None and step.observation is not None
     n = len(policy)
@@ -161,16 +194,70 @@ def _last_two_steps(
             .set(jnp.arange(children.shape[0], dtype=jnp.int32))
         )
         laid_out.append(pi[row].reshape(*shape, pi.shape[1]))
-    now, later, reaches = last_two_steps_subscripts(n)
-    moves = (eta, *factors, step.transition, step.observation)
-    value = jnp.einsum(
-        now, eta, *factors, step.reward, optimize="optimal"
-    ) + jnp.einsum(later, *moves, *laid_out, last.reward, optimize="optimal")
-    reach = tuple(
-        jnp.einsum(subscripts, *moves, optimize="optimal").ravel().take(children)
-        for subscripts, children in zip(reaches, step.children, strict=True)
-    )
-    return value, reach
+    hb = letters(2 * n, "sqz")
+    acts = hb[1::2]
+    obs = letters(n, "sqz" + hb)
+    final = letters(n, "sqz" + hb + obs)
+    transition, observation = step.transition, step.observation
+    value = contract_agents(eta, step.reward, factors)
+    if model_first(step, last):
+        model = jnp.einsum(
+            f"s{acts}q,{acts}q{obs},q{final}->s"
+            + "".join(a + o + f for a, o, f in zip(acts, obs, final, strict=True)),
+            transition,
+            observation,
+            last.reward,
+        )
+        model = model.reshape(model.shape[0], *(x.size // x.shape[0] for x in laid_out))
+        value = value + contract_agents(
+            eta,
+            model,
+            tuple(
+                (p[:, :, None, None] * q).reshape(q.shape[0], -1)
+                for p, q in zip(factors, laid_out, strict=True)
+            ),
+        )
+    else:
+        later = last_two_steps_subscripts(n)[1]
+        moves = (eta, *factors, transition, observation)
+        value = value + jnp.einsum(
+            later, *moves, *laid_out, last.reward, optimize=path_search(n)
+        )
+    reach = []
+    for i in range(n):
+        seen = acts.replace(acts[i], acts[i] + obs[i])
+        model = jnp.einsum(f"s{acts}q,{acts}q{obs}->s{seen}", transition, observation)
+        model = model.reshape(*model.shape[: 1 + i], -1, *model.shape[3 + i :])
+        kept = contract_agents(eta, model, factors, keep=i)
+        reach.append(
+            (factors[i][:, :, None] * kept.reshape(laid_out[i].shape[:3]))
+            .ravel()
+            .take(step.children[i])
+        )
+    return value, tuple(reach)
+
+
+def contract_agents(
+    eta: jax.Array,
+    model: jax.Array,
+    factors: tuple[jax.Array, ...],
+    keep: int | None = None,
+) -> jax.Array:
+    """sum_{s, h, k} eta[s, h_1..h_n] prod_i factors_i[h_i, k_i] model[s, k_1..k_n]
+    (each agent's k one axis), a scalar; with `keep` = i, agent i's factor is not
+    used and [h_i, k_i] is left open, float[H_i, K_i]. One agent at a time, in
+    the order of `games.tabular.occupancy.agent_contractions`: every product is a
+    matrix product per state that reads eta in its own layout (batched over
+    seeds, this is what keeps XLA from transposing eta; opt_einsum's order, by
+    FLOPs alone, made the last two steps 4 times slower on the CPU)."""
+    order, subscripts = agent_contractions(len(factors), keep)
+    if not order:
+        return jnp.sum(jnp.einsum(subscripts[0], eta, model), axis=0)
+    out = jnp.einsum(subscripts[0], model, factors[order[0]])
+    out = jnp.einsum(subscripts[1], eta, out)
+    for j, subscript in zip(order[1:], subscripts[2:], strict=True):
+        out = jnp.einsum(subscript, out, factors[j])
+    return jnp.sum(out, axis=0)
 
 
 def play_distribution(game: TabularGame, policy: Policy) -> jax.Array:

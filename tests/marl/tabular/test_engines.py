@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import games
+from games.tabular import occupancy
 from games.tabular.compile import count_histories
+from games.tabular.occupancy import MODEL_FIRST_FLOATS, model_first
 from marl.tabular import exact
 from marl.tabular.other_play import other_play_return
 from tests import catalogue, small_horizon
@@ -155,6 +157,62 @@ def test_recursion_equals_a_tree_walk_with_correlated_observations(
                 np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+def three_agent_game(horizon: int, seed: int = 1):
+    """A random 2-state Dec-POMDP of three agents with unequal action and
+    observation counts (one agent observes nothing), for the recursion's
+    contractions over more than two agents' histories."""
+    rng = np.random.default_rng(seed)
+    actions, observations = (2, 2, 2), (2, 1, 2)
+
+    def distribution(*shape):
+        table = rng.random(shape) + 0.05
+        return table / table.sum(-1, keepdims=True)
+
+    return games.DecPOMDP(
+        name="three",
+        horizon=horizon,
+        initial=np.array([0.6, 0.4]),
+        transition=distribution(2, *actions, 2),
+        observation=distribution(*actions, 2, 4).reshape(*actions, 2, *observations),
+        initial_observation=None,
+        reward=rng.normal(size=(2, *actions)),
+        acting=np.ones((horizon, 3), dtype=bool),
+        state_names=("x", "y"),
+        agent_names=("p", "q", "r"),
+        action_names=(("a", "b"), ("c", "d"), ("f", "g")),
+        observation_names=(("u", "v"), ("w",), ("k", "m")),
+    )
+
+
+@pytest.mark.parametrize("model_first_floats", [0, MODEL_FIRST_FLOATS])
+def test_three_agents_recursion_equals_a_tree_walk_on_both_paths(
+    model_first_floats, monkeypatch
+):
+    """Three agents at horizon 3: the recursion's value, entropy and reach equal
+    a tree walk's, and its gradient the enumeration's, with the last two steps'
+    reward contracted model first and by opt_einsum's path."""
+    monkeypatch.setattr(occupancy, "MODEL_FIRST_FLOATS", model_first_floats)
+    spec = three_agent_game(3)
+    recursion, enumeration = both_engines(spec)
+    steps = recursion.occupancy.steps
+    assert model_first(steps[-2], steps[-1]) == bool(model_first_floats)
+    logits = random_logits(recursion, 0)
+    policy = exact.softmax_policy(logits)
+    keys = recursion.infostate_keys
+    ret, ent, reach = values(spec, tabular_policy(keys, policy))
+    their_ret, their_ent, their_reach = measures(recursion)(policy)
+    np.testing.assert_allclose(their_ret, ret, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(their_ent, ent, rtol=1e-5, atol=1e-5)
+    for agent, probs in enumerate(their_reach):
+        expected = [reach.get((agent, key), 0.0) for key in keys[agent]]
+        np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-6)
+    (_, grad_r), (_, grad_e) = (
+        objective(game)(logits, 0.3) for game in (recursion, enumeration)
+    )
+    for a, b in zip(grad_r, grad_e, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", sorted(games.BENCHMARKS))
 def test_the_last_two_steps_contracted_equal_the_last_occupancy_built(name):
     """Without the distribution of play, the recursion contracts its last two steps
@@ -243,6 +301,37 @@ def test_a_batch_over_the_memory_budget_runs_in_chunks_of_seeds(monkeypatch):
     pairs = zip(
         jax.tree.leaves((result.logits, result.grad_norm)),
         jax.tree.leaves((expected.logits, expected.grad_norm)),
+        strict=True,
+    )
+    for a, b in pairs:
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_runs_over_the_cache_go_in_blocks_with_the_same_results(monkeypatch):
+    """On a CPU, a grid of runs of BLOCK_RUN_BYTES or more goes through its steps
+    in blocks of CACHE_BYTES worth (here 3 of the 2 x 5 runs: blocks of 3, 3, 3
+    and 1) with the same results as all runs at once."""
+    from marl import trainer
+    from marl.tabular import exact_pg
+
+    game = games.make("dectiger", 2)
+    config = exact_pg.ExactPGConfig(steps=30, optimizer="adam", learning_rate=0.05)
+    learner = exact_pg.make_exact_pg(game, config)
+    keys = jax.random.split(jax.random.key(1), 5)
+    schedules = trainer.constant_schedules(jnp.array([0.0, 0.5]), config.steps)
+    whole = trainer.make_trainer(learner)
+    expected, expected_reports = whole.run(whole.init(keys, 2), schedules)
+    assert trainer.run_block(learner.run_bytes, "cpu") is None  # a small run
+    monkeypatch.setattr(trainer, "CACHE_BYTES", learner.run_bytes * 3)
+    monkeypatch.setattr(trainer, "BLOCK_RUN_BYTES", learner.run_bytes)
+    assert trainer.run_block(learner.run_bytes, "cpu") == 3
+    assert trainer.run_block(learner.run_bytes, "gpu") is None
+    blocked = trainer.make_trainer(learner)
+    result, reports = blocked.run(blocked.init(keys, 2), schedules)
+    pairs = zip(
+        jax.tree.leaves((result.logits, result.grad_norm, reports)),
+        jax.tree.leaves((expected.logits, expected.grad_norm, expected_reports)),
         strict=True,
     )
     for a, b in pairs:
