@@ -35,14 +35,16 @@ import os
 # 10 x runs product gains nothing from a second one (same wall time, measured), and
 # its thousands of small sgemm calls stall whenever another process holds a core.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-# One host device per core, so that the project's trainer can shard its runs over
-# the cores (marl.tabular.matrix_pg); JAX reads this when it starts, before any jax
-# call; a count already in XLA_FLAGS wins, other flags there are kept.
+# One host device per core this process may use (`taskset -c 0` makes one: the
+# per-core comparison with NumPy's one thread), so that the project's trainer can
+# shard its runs over the cores (marl.tabular.matrix_pg); JAX reads this when it
+# starts, before any jax call; a count already in XLA_FLAGS wins, other flags
+# there are kept.
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = " ".join(
         [
             os.environ.get("XLA_FLAGS", ""),
-            f"--xla_force_host_platform_device_count={os.cpu_count() or 1}",
+            f"--xla_force_host_platform_device_count={len(os.sched_getaffinity(0))}",
         ]
     ).strip()
 
