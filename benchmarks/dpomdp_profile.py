@@ -206,19 +206,11 @@ def shape_ceiling(game: games.TabularGame, batch: int, repeats: int) -> str:
     on random inputs of its batched shape: what XLA's CPU matrix product gives at
     that shape, the ceiling of the engine's rate there."""
     steps = game.occupancy.steps
-    step = (
-        next(
-            s
-            for t, s in enumerate(steps)
-            if s.transition is not None and steps[t + 1].transition is None
-        )
-        if len(steps) > 1
-        else steps[0]
-    )
-    states, *histories = (step.reward.shape[0], *step.histories)
-    if len(histories) != 2 or step.observation is None:
+    if len(steps) < 2 or len(steps[0].histories) != 2:
         return "(no last two steps of two agents here)"
-    first, second = histories
+    step = steps[-2]  # the step before the last, where eta_{T-2} lives
+    assert step.observation is not None
+    states, (first, second) = step.reward.shape[0], step.histories
     k = step.reward.shape[1] * step.observation.shape[3] * steps[-1].reward.shape[1]
     key_a, key_b = jax.random.split(jax.random.key(0))
     eta = jax.random.uniform(key_a, (batch, states, first, second))

@@ -53,7 +53,8 @@ def test_dpomdp_engine_benchmark_paths_agree_at_a_tiny_size():
 
 def test_dpomdp_profile_benchmark_runs_every_stage_at_a_tiny_size():
     """Horizons 1 to 3: a game without transitions, the last two steps alone,
-    and one full step before them; every stage has a row and XP's cost."""
+    and one full step before them; every stage has a row and XLA's cost, and
+    the last two steps' largest product is timed alone."""
     out = run_benchmark(
         "dpomdp_profile",
         *("--horizons", "1", "2", "3", "--batch", "4", "--matmul", "64"),
@@ -62,9 +63,15 @@ def test_dpomdp_profile_benchmark_runs_every_stage_at_a_tiny_size():
     assert "GFLOP/s; streaming scale-and-add" in out
     assert out.count("| J(pi), whole |") == 3 and out.count("census of J(pi)") == 3
     assert "| 0: last two steps from eta 2x1x1 |" in out
-    for stage in ("eta x policies", "transition and observations", "pruning gather"):
+    stages = (
+        "reward",
+        "expansion (policies, transition, observations)",
+        "pruning gather",
+    )
+    for stage in stages:
         assert f"| 0: {stage} |" in out
     assert "| 1: last two steps from eta 2x6x6 |" in out
+    assert "| alone: 4 x 2 products [6 x 6] [6 x 18] |" in out
 
 
 def test_ippo_learning_curve_benchmark_runs_ours_at_a_tiny_size():
