@@ -130,25 +130,38 @@ def occupancy_pass(
     )
 
 
+UNROLLED_STATES = 8
+"""`_expand_moves` sums over at most this many states as a sum of broadcast
+products, one per state (XLA fuses them into one loop); over more, as one
+einsum (a matrix product over the states)."""
+
+
 def _expand_moves(
     eta: jax.Array, factors: tuple[jax.Array, ...], moves: jax.Array
 ) -> jax.Array:
     """eta_{t+1} before pruning, [S', (H B O)_1, ..., (H B O)_n]:
-    sum_s eta[s, h] moves[s, s', (b o)_1, ...] times prod_i pi_i(b_i | h_i), as
-    one broadcast product and sum in the output's layout (XLA fuses it into
-    one loop; the einsums of `expand` cost 7 times more at Dec-Tiger's
-    horizon 5)."""
+    sum_s eta[s, h] moves[s, s', (b o)_1, ...] times prod_i pi_i(b_i | h_i), in
+    the output's layout: over few states (UNROLLED_STATES) one broadcast
+    product per state, summed, which XLA fuses into one loop (the einsums of
+    `expand` cost 5 to 7 times more at Dec-Tiger's horizon 5). (The same sum
+    written as one reduction over a broadcast state axis made XLA's CPU
+    backend crash, jax 0.10.2, when the arrays came in as arguments of an
+    unbatched call.)"""
     n = len(factors)
-    at = [2 + 3 * i for i in range(n)]  # agent i's h in [S, S', (H B O)_1, ...]
-    size = 2 + 3 * n
-    past = jnp.expand_dims(eta, [1, *(a + j for a in at for j in (1, 2))])
-    ahead = jnp.expand_dims(moves, at)
-    out = jnp.sum(past * ahead, axis=0)
+    at = [1 + 3 * i for i in range(n)]  # agent i's h in [S', (H B O)_1, ...]
+    size = 1 + 3 * n
+    if moves.shape[0] <= UNROLLED_STATES:
+        past = jnp.expand_dims(eta, [1, *(a + 1 + j for a in at for j in (1, 2))])
+        ahead = jnp.expand_dims(moves, [a + 1 for a in at])
+        out = sum(past[s] * ahead[s] for s in range(moves.shape[0]))
+    else:
+        hist = letters(n, "sq")
+        pairs = letters(2 * n, "sq" + hist)
+        joint = "".join(h + pairs[2 * i : 2 * i + 2] for i, h in enumerate(hist))
+        out = jnp.einsum(f"s{hist},sq{pairs}->q{joint}", eta, moves)
     for a, p in zip(at, factors, strict=True):
-        out = out * jnp.expand_dims(
-            p, [j for j in range(size - 1) if j not in (a - 1, a)]
-        )
-    return out.reshape(out.shape[0], *(math.prod(out.shape[a - 1 : a + 2]) for a in at))
+        out = out * jnp.expand_dims(p, [j for j in range(size) if j not in (a, a + 1)])
+    return out.reshape(out.shape[0], *(math.prod(out.shape[a : a + 3]) for a in at))
 
 
 def _last_two_steps(
