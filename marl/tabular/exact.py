@@ -9,6 +9,7 @@ histories (`history_probs`); see `games.tabular.occupancy` and `games.tabular.co
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -153,7 +154,13 @@ def _expand_moves(
     if moves.shape[0] <= UNROLLED_STATES:
         past = jnp.expand_dims(eta, [1, *(a + 1 + j for a in at for j in (1, 2))])
         ahead = jnp.expand_dims(moves, [a + 1 for a in at])
-        out = sum(past[s] * ahead[s] for s in range(moves.shape[0]))
+        # Materialized once: left as a sum, XLA fuses it into each of its
+        # consumers (gathers, reaches, rewards) and computes it again in each.
+        out = jax.lax.optimization_barrier(
+            functools.reduce(
+                jnp.add, (past[s] * ahead[s] for s in range(moves.shape[0]))
+            )
+        )
     else:
         hist = letters(n, "sq")
         pairs = letters(2 * n, "sq" + hist)
