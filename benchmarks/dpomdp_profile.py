@@ -15,7 +15,7 @@ joint policies vmapped as the learner runs its seeds, side by side in one run:
   the stages      the recursion step by step (`marl.tabular.exact`'s own
                   functions, each jitted and vmapped alone on its real inputs):
                   the reaches, the reward, the expansion to the next occupancy
-                  (one fused product, or the einsums of `expand` where the
+                  (broadcast products, or the einsums of `expand` where the
                   step has no `moves`), the pruning gather, and the last two
                   steps contracted from the occupancy before them;
   the census      the compiled J(pi) program's operations by kind (dots,
@@ -159,7 +159,7 @@ def stages(
             grow = jax.jit(jax.vmap(fused))
             rows.append(
                 measured(
-                    f"{t}: expansion (one fused product)",
+                    f"{t}: expansion (broadcast products)",
                     grow,
                     eta,
                     *factors,

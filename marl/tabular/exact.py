@@ -143,11 +143,11 @@ def _expand_moves(
     """eta_{t+1} before pruning, [S', (H B O)_1, ..., (H B O)_n]:
     sum_s eta[s, h] moves[s, s', (b o)_1, ...] times prod_i pi_i(b_i | h_i), in
     the output's layout: over few states (UNROLLED_STATES) one broadcast
-    product per state, summed, which XLA fuses into one loop (the einsums of
-    `expand` cost 5 to 7 times more at Dec-Tiger's horizon 5). (The same sum
-    written as one reduction over a broadcast state axis made XLA's CPU
-    backend crash, jax 0.10.2, when the arrays came in as arguments of an
-    unbatched call.)"""
+    product per state, summed and materialized once (the einsums of `expand`
+    cost 5 to 7 times more at Dec-Tiger's horizon 5); over more, one einsum.
+    (The same sum written as one reduction over a broadcast state axis made
+    XLA's CPU backend crash, jax 0.10.2, when the arrays came in as arguments
+    of an unbatched call.)"""
     n = len(factors)
     at = [1 + 3 * i for i in range(n)]  # agent i's h in [S', (H B O)_1, ...]
     size = 1 + 3 * n

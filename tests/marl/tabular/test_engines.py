@@ -309,12 +309,15 @@ def test_a_batch_over_the_memory_budget_runs_in_chunks_of_seeds(monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("unrolled", [exact.UNROLLED_STATES, 0])
 @pytest.mark.parametrize("batched", [False, True])
-def test_the_expansion_by_moves_equals_the_einsums(batched):
+def test_the_expansion_by_moves_equals_the_einsums(batched, unrolled, monkeypatch):
     """Dec-Tiger at horizon 4 expands step 1 by its `moves` (T x O laid out);
     without them, by `expand`'s einsums: the same distribution of play, value,
     reach and gradient, unbatched and vmapped, with the arrays passed as arguments (an
-    earlier form of the fused product crashed XLA's CPU backend there)."""
+    earlier form of the fused product crashed XLA's CPU backend there); the
+    states summed one by one and by an einsum (`UNROLLED_STATES` 0)."""
+    monkeypatch.setattr(exact, "UNROLLED_STATES", unrolled)
     game = games.compile_game(games.make_spec("dectiger", 4), engine="recursion")
     assert [s.moves is not None for s in game.occupancy.steps] == [
         False,
