@@ -46,8 +46,8 @@ def joint_returns(
 ) -> jax.Array:
     """Expected return of each seat assignment: float[M] for int[M, n] seed indices;
     on a CPU in the blocks the learner runs in (`marl.trainer.map_in_blocks`:
-    Dec-Tiger's values at horizon 5 evaluate 2.9 times as fast in blocks of 3 as
-    64 at once, docs/benchmarks.md)."""
+    Dec-Tiger's values at horizon 5 evaluate 2 to 3 times as fast in blocks of 3
+    as 64 at once, docs/benchmarks.md)."""
 
     def one(seeds: jax.Array) -> jax.Array:
         joint = tuple(pi[seeds[k]] for k, pi in enumerate(policies))
