@@ -284,8 +284,9 @@ def hydra_entry(
         except Exception as error:
             if is_config_error(error):  # hydra's missing config is an OSError too
                 print(f"error: {one_line(error)}", file=sys.stderr)
-            elif isinstance(error, OSError):  # making the run directory
-                print(f"error: {error.filename}: {error.strerror}", file=sys.stderr)
+            elif isinstance(error, OSError):  # the run directory or its files
+                where = f"{error.filename}: " if error.filename else ""
+                print(f"error: {where}{error.strerror or error}", file=sys.stderr)
             else:
                 raise
             sys.exit(2)
@@ -481,6 +482,9 @@ def _refused(run_dir: pathlib.Path, error: BaseException, multirun: bool) -> Non
     from hydra.core.hydra_config import HydraConfig
 
     message = one_line(error) if is_config_error(error) else str(error)
+    if isinstance(error, OSError) and error.strerror:  # not `[Errno 28] ...`
+        where = f"{error.filename}: " if error.filename else ""
+        message = f"{where}{error.strerror}"
     _remove_if_empty(run_dir)
     if not multirun:
         print(f"error: {message}", file=sys.stderr)
@@ -518,6 +522,10 @@ def run_or_exit(
         check_writable(run_dir)
         run(config, run_dir)
     except (*user_errors, OutputDirError) as error:
+        _refused(run_dir, error, multirun)
+    except OSError as error:  # a full disk, a file-size limit: named (marl.files)
+        if processes.lost(error):
+            processes.leave_after(error)
         _refused(run_dir, error, multirun)
     except Exception as error:  # OmegaConf's, merging an added key (+key=...)
         if not is_config_error(error):

@@ -167,9 +167,11 @@ def train(
     if loaded is None and config.init_from is not None:
         template = jax.eval_shape(trainer.init, keys, len(config.coefs))
         initial = load_init(config, template)
+    if loaded is not None:
+        read_metrics(metrics_path)  # refuses a line that is no record, here
     # Accepted: from here on the run may change its directory. Not before: a
     # resume or an init_from refused above leaves the directory (its config.yaml,
-    # which describes its checkpoints, and .hydra/) as it was.
+    # which describes its checkpoints, its metrics and .hydra/) as it was.
     record_run(run_dir)
     if loaded is None:
         if config.resume:

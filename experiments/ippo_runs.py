@@ -51,7 +51,7 @@ from marl.deep.checkpoint import (
 )
 from marl.deep.ippo import IPPOConfig, IPPOState, make_ippo_trainer
 from marl.fields import ConfigError, check_fields
-from marl.files import atomic_write_bytes, writes_here
+from marl.files import atomic_write_bytes, naming, writes_here
 from marl.sharding import place_grid, runs_mesh
 from marl.trainer import Trainer
 
@@ -416,7 +416,7 @@ def append_line(path: pathlib.Path, record: dict[str, Any]) -> None:
     process that does not write, `marl.files.set_writer`)."""
     if not writes_here():
         return
-    with path.open("a") as handle:
+    with naming(path), path.open("a") as handle:
         handle.write(json.dumps(record) + "\n")
         handle.flush()
         os.fsync(handle.fileno())

@@ -171,9 +171,25 @@ def write_run(
     return results
 
 
+def one_game_named(config: TabularConfig) -> None:
+    """Refuses `game=` given on the command line beside `game_file=` (the file
+    would win, and the named game be ignored without a word)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if config.game_file is None or not HydraConfig.initialized():
+        return
+    for override in HydraConfig.get().overrides.task:
+        if override.split("=", 1)[0].lstrip("+~") == "game":
+            raise ConfigError(
+                f"{override} and game_file={config.game_file} both name the game; "
+                "give one of them"
+            )
+
+
 def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     """Trains, evaluates and writes every output of one run; returns the results."""
     started = time.time()
+    one_game_named(config)
     stored = results_fields(stored_config(config))
     finished = finished_results(  # refuses another config's
         run_dir,

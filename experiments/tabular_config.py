@@ -128,10 +128,11 @@ class TabularConfig:
     """One tabular experiment: a game, N seeds, a grid of entropy weights tau."""
 
     game: str = "lever"
-    """Catalogue name (see `games.CATALOGUE`); ignored when `game_file` is set."""
+    """Catalogue name (see `games.CATALOGUE`); not with `game_file`."""
     game_file: str | None = None
     """Path to a YAML game file or a MADP .dpomdp / .dpomdp.gz file
-    (docs/game_files.md); takes precedence over `game`."""
+    (docs/game_files.md), instead of `game` (both on the command line are
+    refused)."""
     horizon: int | None = None
     """Planning horizon of a Dec-POMDP; null: the game's own (a .dpomdp file has
     none and needs one). A matrix game has horizon 1."""

@@ -123,21 +123,39 @@ def new_file_mode() -> int:
     return 0o666 & ~umask
 
 
+@contextlib.contextmanager
+def naming(path: pathlib.Path) -> Iterator[None]:
+    """Writes in the block that fail (a full disk, a file-size limit, an I/O
+    error) raise an OSError that names `path`: the kernel's errors of write and
+    fsync carry no file name, so a run's last line would say `None: No space
+    left on device`."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        raise type(error)(error.errno, error.strerror, str(path)) from None
+
+
 def atomic_write_bytes(path: pathlib.Path, data: bytes) -> None:
     """Writes `data` to `path` atomically, with the mode of a newly opened file
-    (nothing in a process that does not write, `set_writer`)."""
+    (nothing in a process that does not write, `set_writer`). A failed write
+    leaves the old file (or none) and names `path` (`naming`)."""
     if not writes_here():
         return
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), new_file_mode())
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    with naming(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                os.fchmod(handle.fileno(), new_file_mode())
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            pathlib.Path(tmp).unlink(missing_ok=True)
+            raise

@@ -27,12 +27,13 @@ gives one.
 Every problem raises `GameFileError("<file>: line <k>: <problem>")`. A header
 whose sizes are over the limits below (`MAX_AGENTS`, `MAX_COUNT` states, actions
 or observations, `MAX_TABLE_ENTRIES` in the joint transition or observation
-table) is refused at its line before anything of that size is made.
+table) is refused at its line before anything of that size is made; the file is
+read as a bounded stream (`MAX_TEXT_BYTES`, unpacked), so a small archive of a
+huge text is refused after reading no more than the limit.
 """
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import math
 import pathlib
@@ -40,7 +41,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from games.tabular.files import GameFileError
+from games.tabular.files import MAX_AGENTS, GameFileError, read_game_bytes
 from games.tabular.spec import DecPOMDP, GameSpecError
 
 HEADER = ("agents", "discount", "values", "states", "start", "actions", "observations")
@@ -48,13 +49,13 @@ SUM_TOLERANCE = 1e-4
 """Rows of probabilities may be off 1 by this much (rounded decimals in the
 files); they are then renormalized."""
 MAX_REWARD_ENTRIES = 50_000_000
-MAX_AGENTS = 16
-"""The most agents a file may have."""
 MAX_COUNT = 100_000
 """The most states, and actions or observations of one agent, a file may have."""
 MAX_TABLE_ENTRIES = 50_000_000
 """The most entries of the joint tables T[ja, s, s'] and O[ja, s', jo] (each
 float64, 400 MB at the limit)."""
+MAX_TEXT_BYTES = 256 * 2**20
+"""The largest .dpomdp text read (256 MiB, after unpacking a .gz)."""
 
 
 class _Lines:
@@ -90,17 +91,7 @@ class _Problem(Exception):
 def load_dpomdp(path: str | pathlib.Path, horizon: int) -> DecPOMDP:
     """Reads a .dpomdp or .dpomdp.gz file as a Dec-POMDP of the given horizon."""
     path = pathlib.Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise GameFileError(
-            f"{path}: cannot read the file ({error.strerror})"
-        ) from None
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError):
-            raise GameFileError(f"{path}: not a valid gzip file") from None
+    raw = read_game_bytes(path, MAX_TEXT_BYTES)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -9,13 +9,25 @@ Matrix game (exactly these keys)::
 Dec-POMDP (documented in docs/game_files.md)::
 
     name, horizon, states, initial, agents, transition, reward[, acting, description]
+
+Sizes are checked before memory is spent on them: the file's bytes
+(`MAX_YAML_BYTES`), how deep its lists and mappings nest (`MAX_DEPTH`) and how
+many numbers and names it holds once YAML's anchors and aliases are expanded
+(`MAX_YAML_SCALARS`: a few hundred bytes of aliases can stand for millions of
+entries), all from YAML's event stream before any object is built; then the
+players of a matrix game (`MAX_AGENTS`). Only a regular file is read: a pipe,
+socket or device is refused before it is opened (opening a pipe would wait for a
+writer).
 """
 
 from __future__ import annotations
 
 import difflib
+import gzip
+import os
 import pathlib
 import re
+import stat
 from typing import Any
 
 import numpy as np
@@ -45,6 +57,17 @@ DECPOMDP_KEYS = {
 }
 DECPOMDP_REQUIRED = DECPOMDP_KEYS - {"acting", "description"}
 AGENT_KEYS = {"name", "actions", "observations", "observation"}
+MAX_AGENTS = 16
+"""The most players a game file may have (matrix games, Dec-POMDPs and .dpomdp
+files alike)."""
+MAX_YAML_BYTES = 32 * 2**20
+"""The largest YAML game file read (32 MiB)."""
+MAX_DEPTH = 32
+"""How deep a YAML game file's lists and mappings may nest (a matrix game of
+MAX_AGENTS players nests MAX_AGENTS + 1 deep)."""
+MAX_YAML_SCALARS = 4_000_000
+"""The most numbers and names a YAML game file may hold, counted with every
+alias expanded (a table of 4 million float64 entries is 32 MB)."""
 
 
 class GameFileError(ValueError):
@@ -79,20 +102,100 @@ _GameLoader.add_implicit_resolver(
 )
 
 
-def load_game_file(path: str | pathlib.Path) -> DecPOMDP | MatrixGame:
-    """Reads and validates a YAML game file; raises `GameFileError` on any problem."""
+def read_game_bytes(path: str | pathlib.Path, limit: int) -> bytes:
+    """The bytes of a game file, unpacked if its name ends in .gz, refused with
+    `GameFileError` when it is not a regular file, cannot be read, is not valid
+    gzip, or holds (unpacks to) more than `limit` bytes: read as a bounded
+    stream, so a small archive of a huge file costs no more than `limit`."""
     path = pathlib.Path(path)
     try:
-        text = path.read_text()
+        mode = os.stat(path).st_mode
     except OSError as error:
         raise GameFileError(
             f"{path}: cannot read the file ({error.strerror})"
         ) from None
+    if stat.S_ISDIR(mode):
+        raise GameFileError(f"{path}: is a directory, not a game file")
+    if not stat.S_ISREG(mode):
+        raise GameFileError(
+            f"{path}: not a regular file (a pipe, socket or device is no game file)"
+        )
+    packed = path.name.endswith(".gz")
+    try:
+        with open(path, "rb") as handle:
+            stream = gzip.GzipFile(fileobj=handle) if packed else handle
+            data = stream.read(limit + 1)
+    except (OSError, EOFError) as error:
+        if isinstance(error, OSError) and error.strerror:  # not gzip's own
+            raise GameFileError(
+                f"{path}: cannot read the file ({error.strerror})"
+            ) from None
+        raise GameFileError(f"{path}: not a valid gzip file") from None
+    if len(data) > limit:
+        size = "unpacks to" if packed else "holds"
+        raise GameFileError(
+            f"{path}: {size} more than {limit:,} bytes, over the limit for a game file"
+        )
+    return data
+
+
+def check_yaml_size(text: str) -> None:
+    """Refuses (GameSpecError) YAML nested deeper than MAX_DEPTH or holding more
+    than MAX_YAML_SCALARS scalars once its aliases are expanded, from the event
+    stream (PyYAML's parser is iterative; its composer and our checks recurse),
+    before any object is built. An alias counts the scalars and the depth of
+    the node it names."""
+    scalars = 0
+    opened: list[tuple[str | None, int, int]] = []  # anchor, scalars, depth below
+    anchored: dict[str, tuple[int, int]] = {}  # anchor -> (scalars, depth)
+    deepest = [0]  # per open collection, the depth reached below it
+
+    def reach(depth: int) -> None:
+        if len(opened) + depth > MAX_DEPTH:
+            raise GameSpecError(
+                "(top level)", f"nests lists and mappings over {MAX_DEPTH} deep"
+            )
+        deepest[-1] = max(deepest[-1], depth)
+
+    for event in yaml.parse(text, Loader=_GameLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            reach(1)
+            opened.append((event.anchor, scalars, 0))
+            deepest.append(0)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, start, _ = opened.pop()
+            below = deepest.pop() + 1
+            if anchor is not None:
+                anchored[anchor] = (scalars - start, below)
+            deepest[-1] = max(deepest[-1], below)
+        elif isinstance(event, yaml.ScalarEvent):
+            scalars += 1
+            if event.anchor is not None:
+                anchored[event.anchor] = (1, 0)
+        elif isinstance(event, yaml.AliasEvent):
+            count, depth = anchored.get(event.anchor, (0, 0))
+            scalars += count
+            reach(depth)
+        if scalars > MAX_YAML_SCALARS:
+            raise GameSpecError(
+                "(top level)",
+                f"holds over {MAX_YAML_SCALARS:,} numbers and names with its "
+                "aliases expanded, over the limit for a game file",
+            )
+
+
+def load_game_file(path: str | pathlib.Path) -> DecPOMDP | MatrixGame:
+    """Reads and validates a YAML game file; raises `GameFileError` on any problem."""
+    path = pathlib.Path(path)
+    raw = read_game_bytes(path, MAX_YAML_BYTES)
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise GameFileError(
             f"{path}: not a text file (byte {error.start} is not UTF-8)"
         ) from None
     try:
+        check_yaml_size(text)
         data = yaml.load(text, Loader=_GameLoader)  # a safe loader
         return parse_game(data)
     except _DuplicateKey as error:
@@ -111,6 +214,13 @@ def parse_game(data: Any) -> DecPOMDP | MatrixGame:
         raise GameSpecError("(top level)", "must be a mapping with a 'name' field")
     if "payoff" in data:
         _check_keys("(top level)", data, MATRIX_KEYS, MATRIX_REQUIRED)
+        players, entry = 0, data["payoff"]
+        while isinstance(entry, list) and entry:
+            players, entry = players + 1, entry[0]
+        if players > MAX_AGENTS:
+            raise GameSpecError(
+                "payoff", f"has {players} players, over the limit of {MAX_AGENTS}"
+            )
         payoff = _numbers("payoff", data["payoff"])
         names = data.get("action_names")
         action_names = None
@@ -131,6 +241,10 @@ def parse_game(data: Any) -> DecPOMDP | MatrixGame:
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise GameSpecError("horizon", f"must be a positive integer, got {horizon!r}")
     agents = _list("agents", data["agents"])
+    if len(agents) > MAX_AGENTS:
+        raise GameSpecError(
+            "agents", f"has {len(agents)} agents, over the limit of {MAX_AGENTS}"
+        )
     for i, agent in enumerate(agents):
         if not isinstance(agent, dict):
             raise GameSpecError(f"agents[{i}]", "must be a mapping")

@@ -279,6 +279,20 @@ def test_binary_or_broken_gzip_is_refused(tmp_path, content, message):
         games.load_dpomdp(path, horizon=2)
 
 
+def test_a_small_archive_of_a_huge_text_is_refused_after_the_limit(
+    tmp_path, monkeypatch
+):
+    """A .dpomdp.gz is unpacked as a bounded stream: 1 MiB of text over a limit
+    of 64 KiB is refused naming the limit, having unpacked no more than it."""
+    import gzip
+
+    path = tmp_path / "big.dpomdp.gz"
+    path.write_bytes(gzip.compress(b"# comment\n" * 100_000))
+    monkeypatch.setattr(games.tabular.dpomdp, "MAX_TEXT_BYTES", 2**16)
+    with pytest.raises(games.GameFileError, match="unpacks to more than 65,536"):
+        games.load_dpomdp(path, horizon=2)
+
+
 def deterministic_plans(game: games.TabularGame, agent: int) -> np.ndarray:
     """Every deterministic policy of `agent` that differs where it is followed,
     float[P, K, B]: the information states its own earlier actions rule out take

@@ -3,11 +3,13 @@ naming the file, the field and the problem."""
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 
 import numpy as np
 import pytest
+import yaml
 
 import games
 from marl.tabular.exact import expected_return
@@ -223,6 +225,67 @@ def test_malformed_decpomdp_file_is_refused_in_one_line(tmp_path, text, message)
 def test_missing_file_is_refused_in_one_line(tmp_path):
     with pytest.raises(games.GameFileError, match="cannot read the file"):
         games.load_game_file(tmp_path / "nope.yaml")
+
+
+def alias_bomb(doublings: int) -> str:
+    """A matrix game of `doublings` players, 2 ** doublings entries, written in
+    a few hundred bytes: each anchor is a list of the one before and its alias."""
+    payoff = "&a0 [1, 2]"
+    for k in range(1, doublings):
+        payoff = f"&a{k} [{payoff}, *a{k - 1}]"
+    return f"name: bomb\npayoff: {payoff}\n"
+
+
+def test_sizes_are_refused_before_memory_is_spent(tmp_path, monkeypatch):
+    """Aliases expanding to 16 million entries, lists nested 3,000 deep and 17
+    players are refused in one line each (none is built: the bomb would take
+    minutes and the nesting a RecursionError); the limits themselves are exact."""
+    cases = {
+        "bomb.yaml": (alias_bomb(24), "over 4,000,000 numbers and names"),
+        "deep.yaml": ("payoff: " + "[" * 3000 + "1" + "]" * 3000, "over 32 deep"),
+        "players.yaml": (
+            "name: p\npayoff: " + "[" * 17 + "1" + "]" * 17,
+            "payoff: has 17 players, over the limit of 16",
+        ),
+    }
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text + "\n")
+        with pytest.raises(games.GameFileError) as info:
+            games.load_game_file(tmp_path / name)
+        assert message in str(info.value) and "\n" not in str(info.value)
+
+    # The limit is exact: the count is that of the document built with every
+    # alias expanded (keys and values, counted here from the loaded objects).
+    def scalars(node) -> int:
+        if isinstance(node, dict):
+            return sum(1 + scalars(value) for value in node.values())
+        return sum(map(scalars, node)) if isinstance(node, list) else 1
+
+    text = alias_bomb(10)
+    (tmp_path / "small.yaml").write_text(text)
+    count = scalars(yaml.safe_load(text))
+    assert count > 2**10
+    files = games.tabular.files
+    monkeypatch.setattr(files, "MAX_YAML_SCALARS", count)
+    assert games.load_game_file(tmp_path / "small.yaml").payoff.shape == (2,) * 10
+    monkeypatch.setattr(files, "MAX_YAML_SCALARS", count - 1)
+    with pytest.raises(games.GameFileError, match=f"over {count - 1:,} numbers"):
+        games.load_game_file(tmp_path / "small.yaml")
+    (tmp_path / "p16.yaml").write_text("name: p\npayoff: " + "[" * 16 + "1" + "]" * 16)
+    assert games.load_game_file(tmp_path / "p16.yaml").payoff.ndim == 16
+
+
+def test_a_pipe_or_a_huge_file_is_refused_without_reading_it(tmp_path, monkeypatch):
+    """A FIFO is refused before it is opened (opening would wait for a writer);
+    a file over MAX_YAML_BYTES is refused after reading no more than that."""
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    with pytest.raises(games.GameFileError, match="not a regular file"):
+        games.load_game_file(pipe)
+    monkeypatch.setattr(games.tabular.files, "MAX_YAML_BYTES", 100)
+    (tmp_path / "long.yaml").write_text("name: x\n" + "#" * 200)
+    with pytest.raises(games.GameFileError, match="holds more than 100 bytes"):
+        games.load_game_file(tmp_path / "long.yaml")
 
 
 def test_the_inline_example_of_the_docs_is_this_lewis_game(tmp_path):

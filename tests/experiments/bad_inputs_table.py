@@ -1,0 +1,628 @@
+"""The bad-input table of tests/experiments/test_bad_inputs.py: each case an
+entry point, its arguments and the words its one line must hold, and the input
+files they read (`write_inputs`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import pathlib
+import shutil
+
+from tests import ROOT
+from tests.tiny_runs import HANABI_TINY, TINY
+
+SHARED = ROOT.parent / "shared" / "dpomdp"
+
+# Tiny settings that keep a run that is wrongly accepted short (a tabular run
+# stops at learner.max_steps whether or not its seeds are converged).
+TAB = TINY
+HAN = [*HANABI_TINY, "env.preset=Hanabi-Very-Small", "ent_coefs=[0.01]"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Bad:
+    """One bad input: `python -m experiments.<module> *args` must fail in one
+    line containing `message`. `{in}` in an argument is the prepared inputs'
+    directory, `{out}` a fresh directory of the case's own (not created), `{run}`
+    a fresh copy of the finished tiny Hanabi run."""
+
+    id: str
+    module: str
+    args: tuple[str, ...]
+    message: str
+    file_limit: int | None = None
+    """Bytes a file may grow to (RLIMIT_FSIZE: a full disk, as the kernel says
+    it); such a case runs in a subprocess of its own."""
+    leaves: bool = False
+    """The run may leave the files it finished in `{out}` (for a resume), but
+    no results file and no temporary file."""
+
+
+def bad(
+    id: str,
+    module: str,
+    message: str,
+    *args: str,
+    file_limit: int | None = None,
+    leaves: bool = False,
+) -> Bad:
+    hydra = module in ("tabular", "ippo")
+    uses_dir = any("{out}" in a or "{run" in a or "{held}" in a for a in args)
+    if hydra and not uses_dir and not any("hydra.run.dir" in a for a in args):
+        args = (*args, "hydra.run.dir={out}")
+    return Bad(id, module, args, message, file_limit, leaves)
+
+
+CASES = [
+    # --- experiments.tabular: config values --------------------------------------
+    bad("tab-seeds-1", "tabular", "seeds=1 is impossible", "seeds=1"),
+    bad("tab-seeds-word", "tabular", "'many'", "seeds=many"),
+    bad(
+        "tab-lr-neg",
+        "tabular",
+        "learner.learning_rate=-1.0",
+        "learner.learning_rate=-1",
+    ),
+    bad(
+        "tab-lr-inf",
+        "tabular",
+        "learner.learning_rate=inf",
+        "learner.learning_rate=inf",
+    ),
+    bad(
+        "tab-init-1e39",
+        "tabular",
+        "learner.init_scale=1e+39",
+        "learner.init_scale=1e39",
+    ),
+    bad("tab-taus-neg", "tabular", "taus=[0.0, -1.0]", "taus=[0,-1]"),
+    bad("tab-taus-nan", "tabular", "taus[1]=nan", "taus=[0,nan]"),
+    bad("tab-taus-empty", "tabular", "taus=[]", "taus=[]"),
+    bad("tab-horizon-neg", "tabular", "horizon=-1", "horizon=-1"),
+    bad("tab-horizon-0", "tabular", "horizon=0", "horizon=0"),
+    bad(
+        "tab-hanabi-horizon",
+        "tabular",
+        "horizon=99 must be 1 to 13",
+        "game=hanabi_micro",
+        "horizon=99",
+    ),
+    bad("tab-engine", "tabular", "engine='magic'", "engine=magic"),
+    bad("tab-tie-rtol", "tabular", "tie_rtol=1.0", "tie_rtol=1"),
+    bad("tab-conv-tol", "tabular", "convention_tol=0.0", "convention_tol=0"),
+    bad("tab-max-assign", "tabular", "max_assignments=0", "max_assignments=0"),
+    bad("tab-steps-0", "tabular", "learner.steps", "learner.steps=0"),
+    bad(
+        "tab-objective",
+        "tabular",
+        "learner.objective='selfish'",
+        "learner.objective=selfish",
+    ),
+    bad("tab-optimizer", "tabular", "learner.optimizer", "learner.optimizer=lbfgs"),
+    # --- experiments.tabular: hydra's own composition errors ----------------------
+    bad("tab-unknown-key", "tabular", "stepz", "learner.stepz=3"),
+    bad("tab-unknown-top", "tabular", "foo", "foo=1"),
+    bad("tab-plus-key", "tabular", "foo", "+foo=1"),
+    bad("tab-syntax", "tabular", "taus=[0,1", "taus=[0,1"),
+    bad("tab-config-name", "tabular", "nope", "--config-name", "nope"),
+    bad("tab-bool-word", "tabular", "permute_agents", "permute_agents=perhaps"),
+    bad(
+        "tab-study",
+        "tabular",
+        "'other_plya', which is not a study",
+        "studies=[other_plya]",
+    ),
+    # --- experiments.tabular: games -----------------------------------------------
+    bad("tab-game-typo", "tabular", "unknown game 'levr'", "game=levr"),
+    bad(
+        "tab-file-missing",
+        "tabular",
+        "/nonexistent.yaml",
+        "game_file=/nonexistent.yaml",
+    ),
+    bad("tab-file-binary", "tabular", "binary.yaml", "game_file={in}/binary.yaml"),
+    bad("tab-file-empty", "tabular", "empty.yaml", "game_file={in}/empty.yaml"),
+    bad("tab-file-list", "tabular", "list.yaml", "game_file={in}/list.yaml"),
+    bad(
+        "tab-file-dup-key",
+        "tabular",
+        "repeats the one at line 2",
+        "game_file={in}/duplicate.yaml",
+    ),
+    bad("tab-file-1e39", "tabular", "1e+39", "game_file={in}/huge.yaml"),
+    bad("tab-file-nan", "tabular", "nan.yaml", "game_file={in}/nan.yaml"),
+    bad(
+        "tab-file-one-player",
+        "tabular",
+        "cross-play needs 2",
+        "game_file={in}/one_player.yaml",
+    ),
+    bad("tab-file-ragged", "tabular", "ragged.yaml", "game_file={in}/ragged.yaml"),
+    bad(
+        "tab-file-no-actor", "tabular", "no agent acts", "game_file={in}/no_actor.yaml"
+    ),
+    bad("tab-file-dir", "tabular", "inputs", "game_file={in}"),
+    bad(
+        "tab-file-alias-bomb",
+        "tabular",
+        "over 4,000,000 numbers and names",
+        "game_file={in}/bomb.yaml",
+    ),
+    bad("tab-file-deep", "tabular", "over 32 deep", "game_file={in}/deep.yaml"),
+    bad("tab-file-fifo", "tabular", "not a regular file", "game_file={in}/pipe.yaml"),
+    bad(
+        "tab-gz-bomb",
+        "tabular",
+        "unpacks to more than 268,435,456 bytes",
+        "game_file={in}/bomb.dpomdp.gz",
+        "horizon=2",
+    ),
+    bad(
+        "tab-game-and-file",
+        "tabular",
+        "game=climbing and game_file=",
+        "game=climbing",
+        f"game_file={ROOT}/examples/lewis.yaml",
+    ),
+    bad(
+        "tab-dpomdp-garbage",
+        "tabular",
+        "garbage.dpomdp",
+        "game_file={in}/garbage.dpomdp",
+        "horizon=2",
+    ),
+    bad(
+        "tab-dpomdp-gz-truncated",
+        "tabular",
+        "truncated.dpomdp.gz",
+        "game_file={in}/truncated.dpomdp.gz",
+        "horizon=2",
+    ),
+    bad(
+        "tab-dpomdp-no-horizon",
+        "tabular",
+        "a .dpomdp file has no horizon; set one",
+        "game_file={in}/tiger.dpomdp",
+    ),
+    bad("tab-too-big", "tabular", "at horizon 12", "game=dectiger", "horizon=12"),
+    bad(
+        "tab-too-big-9",
+        "tabular",
+        "try a shorter horizon",
+        "game=dectiger",
+        "horizon=9",
+    ),
+    bad(
+        "tab-matrix-horizon",
+        "tabular",
+        "'lever' is a matrix game: its horizon is 1",
+        "game=lever",
+        "horizon=3",
+    ),
+    bad(
+        "tab-turns-horizon",
+        "tabular",
+        "has a turn schedule for horizon 2",
+        "game=bad",
+        "horizon=3",
+    ),
+    # --- experiments.tabular: the phase preset -------------------------------------
+    bad(
+        "phase-lower",
+        "tabular",
+        "critical_tau",
+        "--config-name",
+        "phase",
+        "critical_tau.lower=-1",
+    ),
+    bad(
+        "phase-noise",
+        "tabular",
+        "annealing.grad_noise",
+        "--config-name",
+        "phase",
+        "annealing.grad_noise=[]",
+    ),
+    bad(
+        "phase-batch",
+        "tabular",
+        "sampled.batch_size=1",
+        "--config-name",
+        "phase",
+        "sampled.batch_size=1",
+    ),
+    # --- experiments.tabular: output directories -----------------------------------
+    bad(
+        "tab-out-is-file",
+        "tabular",
+        "Not a directory",
+        *TAB,
+        "hydra.run.dir={in}/binary.yaml/run",
+    ),
+    bad(
+        "tab-being-written",
+        "tabular",
+        "is being written by another run (process",
+        *TAB,
+        "hydra.run.dir={held}",
+    ),
+    bad(
+        "tab-disk-full",
+        "tabular",
+        "File too large",
+        *TAB,
+        file_limit=3000,
+        leaves=True,
+    ),
+    bad(
+        "tab-rerun-other-config",
+        "tabular",
+        "different configuration",
+        "seeds=4",
+        "hydra.run.dir={tabrun}",
+    ),
+    # --- experiments.ippo ------------------------------------------------------------
+    bad("han-log-every-0", "ippo", "log_every=0", *HAN, "log_every=0"),
+    bad("han-lr-inf", "ippo", "ippo.lr=inf", *HAN, "ippo.lr=inf"),
+    bad("han-lr-neg", "ippo", "ippo.lr", *HAN, "ippo.lr=-1"),
+    bad("han-lambda", "ippo", "ippo.gae_lambda", *HAN, "ippo.gae_lambda=2"),
+    bad("han-num-envs-0", "ippo", "ippo.num_envs", *HAN, "ippo.num_envs=0"),
+    bad(
+        "han-minibatches",
+        "ippo",
+        "ippo.num_minibatches=3",
+        *HAN,
+        "ippo.num_minibatches=3",
+    ),
+    bad("han-players-1", "ippo", "players", *HAN, "env.num_players=1"),
+    bad(
+        "han-observation",
+        "ippo",
+        "env.observation='x': choose one of",
+        *HAN,
+        "env.observation=x",
+    ),
+    bad(
+        "han-init-from-nowhere",
+        "ippo",
+        "not an IPPO run directory",
+        *HAN,
+        "init_from={in}/nowhere",
+        "hydra.run.dir={out}",
+    ),
+    bad(
+        "han-init-from-other-lr",
+        "ippo",
+        "differs in ippo",
+        *HAN,
+        "ippo.lr=0.1",
+        "init_from={run}",
+        "hydra.run.dir={out}",
+    ),
+    bad(
+        "han-init-coefs-alone",
+        "ippo",
+        "init_coefs",
+        *HAN,
+        "init_coefs=[0.1]",
+    ),
+    bad("han-players-6", "ippo", "needs 2 to 5 players", *HAN, "env.num_players=6"),
+    bad("han-preset", "ippo", "unknown Hanabi preset", *HAN, "env.preset=Hanabi-Huge"),
+    bad("han-group", "ippo", "nope", "preset=nope"),
+    bad("han-env", "ippo", "chess", "env=chess"),
+    bad("han-env-option", "ippo", "env.layout", *HAN, "+env.layout=cramped_room"),
+    bad(
+        "oc-layout",
+        "ippo",
+        "env.layout='nowhere'",
+        "env=overcooked",
+        "env.layout=nowhere",
+    ),
+    bad("han-network", "ippo", "ippo.network", *HAN, "ippo.network=transformer"),
+    bad("han-logger", "ippo", "logger", *HAN, "logger=mlflow"),
+    bad("han-ent-neg", "ippo", "ent_coefs", *HAN, "ent_coefs=[-1]"),
+    bad("han-ent-empty", "ippo", "ent_coefs", *HAN, "ent_coefs=[]"),
+    bad("han-ent-moved", "ippo", "one field, ent_coefs=", *HAN, "ippo.ent_coef=0.03"),
+    bad("han-seeds-0", "ippo", "seeds", *HAN, "seeds=0"),
+    bad("han-ckpt-every", "ippo", "checkpoint_every=3", *HAN, "checkpoint_every=3"),
+    bad("han-keep-0", "ippo", "keep_checkpoints", *HAN, "keep_checkpoints=0"),
+    bad("han-keep-every", "ippo", "keep_every", *HAN, "keep_every=7"),
+    bad("han-resume-word", "ippo", "resume='maybe'", *HAN, "resume=maybe"),
+    bad("han-resume-empty", "ippo", "no checkpoint", *HAN, "resume=true"),
+    bad(
+        "han-resume-metrics-42",
+        "ippo",
+        "line 2: '42' is not a metrics record",
+        *HAN,
+        "hydra.run.dir={run_bad_metrics}",
+        "resume=true",
+    ),
+    bad("han-unknown-key", "ippo", "ippo.lrr", *HAN, "ippo.lrr=1"),
+    bad("han-max-turns-0", "ippo", "max_turns=0", *HAN, "env.max_turns=0"),
+    bad(
+        "han-too-few-steps",
+        "ippo",
+        "total_timesteps",
+        *HAN,
+        "ippo.total_timesteps=10",
+    ),
+    bad(
+        "han-rerun-other-config",
+        "ippo",
+        "already has checkpoints",
+        *HAN,
+        "seeds=3",
+        "hydra.run.dir={run}",
+    ),
+    bad(
+        "han-resume-corrupt",
+        "ippo",
+        "no intact checkpoint",
+        *HAN,
+        "resume=true",
+        "hydra.run.dir={run_corrupt}",
+    ),
+    # --- experiments.replay ---------------------------------------------------------
+    bad("rp-missing", "replay", "/nonexistent is not a directory", "/nonexistent"),
+    bad("rp-not-a-run", "replay", "is not an IPPO run directory", "{in}"),
+    bad("rp-games-0", "replay", "--games=0", "{run}", "--games", "0"),
+    bad("rp-seats", "replay", "--seats names 1 players", "{run}", "--seats", "iggi"),
+    bad(
+        "rp-coef",
+        "replay",
+        "no agents at ent_coef=0.5",
+        "{run}",
+        "--seats",
+        "0.5:0",
+        "iggi",
+    ),
+    bad("rp-bot", "replay", "no partner 'smart'", "{run}", "--seats", "smart", "iggi"),
+    bad("xp-bots", "crossplay", "--bots smart", "{run}", "--bots", "smart"),
+    # --- experiments.crossplay ------------------------------------------------------
+    bad("xp-missing", "crossplay", "/nonexistent", "/nonexistent"),
+    bad("xp-no-runs", "crossplay", "no IPPO run", "{in}"),
+    bad("xp-games-0", "crossplay", "--games=0", "{run}", "--games", "0"),
+    bad("xp-games-word", "crossplay", "--games", "{run}", "--games", "many"),
+    bad(
+        "xp-pairs-0",
+        "crossplay",
+        "--pairs-per-batch=0",
+        "{run}",
+        "--pairs-per-batch",
+        "0",
+    ),
+    bad(
+        "xp-sym-neg",
+        "crossplay",
+        "--symmetry-games=-1",
+        "{run}",
+        "--symmetry-games",
+        "-1",
+    ),
+    bad(
+        "xp-too-big",
+        "crossplay",
+        "play fewer pairs at a time",
+        "{run}",
+        "--games",
+        "1000000000",
+        "--round-games",
+        "1000000000",
+        "--permutations",
+        "1",
+    ),
+    bad("xp-unknown-flag", "crossplay", "--gamez", "{run}", "--gamez", "3"),
+    bad("xp-corrupt-ckpt", "crossplay", "no intact checkpoint", "{run_corrupt}"),
+    bad("xp-truncated-config", "crossplay", "config.yaml", "{run_bad_config}"),
+    bad(
+        "xp-out-is-file",
+        "crossplay",
+        "a file is in the way",
+        "{run}",
+        "--games",
+        "2",
+        "--out",
+        "{in}/binary.yaml/xp",
+    ),
+    # --- experiments.compare ----------------------------------------------------------
+    bad("cmp-missing", "compare", "/nonexistent", "/nonexistent"),
+    bad("cmp-empty", "compare", "no readable results.json", "{in}/empty_dir"),
+    bad(
+        "cmp-truncated",
+        "compare",
+        "not a complete results file",
+        "{in}/truncated_results",
+    ),
+    bad("cmp-hand-edited", "compare", "no integer 'num_seeds'", "{in}/edited_results"),
+    bad("cmp-binary", "compare", "not a complete results file", "{in}/binary_results"),
+    bad(
+        "cmp-csv-dir",
+        "compare",
+        "a file is in the way",
+        "{tabrun}",
+        "--csv",
+        "{in}/binary.yaml/t.csv",
+    ),
+    # --- experiments.estimate ---------------------------------------------------------
+    bad("est-chunks-0", "estimate", "--chunks=0", "--chunks", "0"),
+    bad("est-rate-0", "estimate", "--rate=0", "--rate", "0"),
+    bad("est-rate-nan", "estimate", "--rate=nan", "--rate", "nan"),
+    bad("est-unknown-key", "estimate", "foo", "foo=1"),
+    bad("est-lr-inf", "estimate", "ippo.lr=inf", "ippo.lr=inf"),
+    bad("est-syntax", "estimate", "cannot parse 'seeds=['", "seeds=["),
+    # --- experiments.notebooks --------------------------------------------------------
+    bad(
+        "nb-missing",
+        "notebooks",
+        "nope.ipynb",
+        "{in}/nope.ipynb",
+        "--out",
+        "{out}/x.ipynb",
+    ),
+    bad(
+        "nb-garbage",
+        "notebooks",
+        "garbage.ipynb",
+        "{in}/garbage.ipynb",
+        "--out",
+        "{out}/x.ipynb",
+    ),
+    bad(
+        "nb-env",
+        "notebooks",
+        "--env",
+        "notebooks/tabular_figures.ipynb",
+        "--out",
+        "{out}/x.ipynb",
+        "--env",
+        "FOO",
+    ),
+    bad(
+        "nb-no-results",
+        "notebooks",
+        "no tabular results.json",
+        "notebooks/tabular_figures.ipynb",
+        "--out",
+        "{out}/x.ipynb",
+        "--env",
+        "LAB_RESULTS={in}/empty_dir",
+    ),
+    # --- experiments.hanabi_verify and experiments.hle_check --------------------------
+    bad("ver-players-1", "hanabi_verify", "needs 2 to 5 players", "--players", "1"),
+    bad("ver-preset", "hanabi_verify", "--preset", "--preset", "Nope"),
+    bad("ver-games-0", "hanabi_verify", "--games=0", "--games", "0"),
+    bad("hle-missing", "hle_check", "/nonexistent", "/nonexistent"),
+    bad("hle-games-1", "hle_check", "--games 1", "{run}", "--games", "1"),
+    bad("hle-ent-index", "hle_check", "--ent-index 9", "{run}", "--ent-index", "9"),
+    # --- experiments.hanabi_compare ---------------------------------------------------
+    # --- experiments.launch ---------------------------------------------------
+    bad(
+        "launch-processes-0",
+        "launch",
+        "--processes=0 must be >= 1",
+        "--processes",
+        "0",
+        "--",
+        "experiments.ippo",
+    ),
+    bad("launch-no-entry", "launch", "name the entry point", "--processes", "2"),
+    bad(
+        "launch-file",
+        "launch",
+        "experiments/ippo.py: name a module",
+        "--processes",
+        "2",
+        "--",
+        "experiments/ippo.py",
+    ),
+    bad(
+        "launch-no-module",
+        "launch",
+        "experiments.ipo: no such module",
+        "--processes",
+        "2",
+        "--",
+        "experiments.ipo",
+    ),
+    bad(
+        "launch-devices-0",
+        "launch",
+        "--devices-per-process=0",
+        "--processes",
+        "2",
+        "--devices-per-process",
+        "0",
+        "--",
+        "experiments.ippo",
+    ),
+    bad("hc-missing", "hanabi_compare", "no results.json", "/nonexistent", "{run}"),
+    bad(
+        "hc-truncated",
+        "hanabi_compare",
+        "results.json is unreadable",
+        "{in}/truncated_results",
+        "{run}",
+    ),
+    bad(
+        "hc-not-hanabi",
+        "hanabi_compare",
+        "not a micro Hanabi",
+        "{in}/edited_results",
+        "{run}",
+    ),
+    bad("hc-games-0", "hanabi_compare", "--games=0", "{in}", "{run}", "--games", "0"),
+    bad("hle-seed-index", "hle_check", "--seed-index 9", "{run}", "--seed-index", "9"),
+]
+
+
+def write_inputs(root: pathlib.Path) -> None:
+    """The files the cases read."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "binary.yaml").write_bytes(bytes(range(256)) * 4)
+    (root / "empty.yaml").write_text("")
+    (root / "list.yaml").write_text("- 1\n- 2\n")
+    (root / "duplicate.yaml").write_text(
+        "name: dup\npayoff: [[1, 0], [0, 1]]\npayoff: [[1, 0], [0, 2]]\n"
+    )
+    (root / "huge.yaml").write_text("name: huge\npayoff: [[1e39, 0], [0, 1]]\n")
+    (root / "nan.yaml").write_text("name: nan\npayoff: [[.nan, 0], [0, 1]]\n")
+    (root / "one_player.yaml").write_text("name: solo\npayoff: [1, 0]\n")
+    (root / "ragged.yaml").write_text("name: ragged\npayoff: [[1, 0], [0]]\n")
+    (root / "no_actor.yaml").write_text(
+        "name: idle\nhorizon: 1\nstates: [s]\ninitial: [1]\n"
+        "acting: [[false, false]]\n"
+        "agents:\n"
+        "  - {name: a, actions: [x, y], observations: [o], observation: [[1]]}\n"
+        "  - {name: b, actions: [x, y], observations: [o], observation: [[1]]}\n"
+        "transition: [[[[1], [1]], [[1], [1]]]]\nreward: [[[1, 0], [0, 1]]]\n"
+    )
+    bomb = "&a0 [1, 2]"  # 2 ** 24 entries in 500 bytes
+    for k in range(1, 24):
+        bomb = f"&a{k} [{bomb}, *a{k - 1}]"
+    (root / "bomb.yaml").write_text(f"name: bomb\npayoff: {bomb}\n")
+    (root / "deep.yaml").write_text("payoff: " + "[" * 3000 + "1" + "]" * 3000)
+    os.mkfifo(root / "pipe.yaml")
+    with gzip.open(root / "bomb.dpomdp.gz", "wb", compresslevel=9) as packed:
+        line = b"#" * 1023 + b"\n"
+        for _ in range(2**18 + 1):  # 256 MiB and one line, in 300 KB
+            packed.write(line)
+    (root / "garbage.dpomdp").write_text("agents: 2\ndiscount: 1\nstates: two\n%%%\n")
+    tiger = SHARED / "dectiger.dpomdp"
+    if tiger.is_file():
+        shutil.copy(tiger, root / "tiger.dpomdp")
+        packed = gzip.compress(tiger.read_bytes())
+        (root / "truncated.dpomdp.gz").write_bytes(packed[: len(packed) // 2])
+    (root / "empty_dir").mkdir()
+    for name, text in {
+        "truncated_results": '{"game": "lever", "points": [{"tau": 0',
+        "edited_results": '{"game": "lever", "points": "many"}',
+    }.items():
+        (root / name).mkdir()
+        (root / name / "results.json").write_text(text)
+    (root / "binary_results").mkdir()
+    (root / "binary_results" / "results.json").write_bytes(bytes(range(256)))
+    (root / "garbage.ipynb").write_text("not a notebook")
+
+
+AS_A_USER = {
+    "tab-seeds-1",  # a config value
+    "tab-unknown-key",  # hydra's composition
+    "tab-file-binary",  # a game file
+    "tab-dpomdp-gz-truncated",  # a .dpomdp file
+    "tab-rerun-other-config",  # a run directory that holds another run
+    "tab-disk-full",  # a write that fails (file_limit)
+    "han-unknown-key",
+    "han-resume-corrupt",  # a corrupt checkpoint
+    "xp-corrupt-ckpt",
+    "cmp-truncated",
+    "est-syntax",
+    "nb-garbage",
+    "ver-players-1",
+    "hle-ent-index",
+    "hc-missing",
+    "launch-processes-0",
+    "rp-seats",
+}
+"""The cases run in a subprocess: one per entry point and family of errors."""
