@@ -124,7 +124,7 @@ def load_run(
     the latest checkpoint step common to every seed (or at update `step`)."""
     trainer = trainer_of(config)
     keys = jax.random.split(jax.random.key(0), config.seeds)
-    template = jax.eval_shape(trainer.init, keys, len(config.coefs))
+    template = jax.eval_shape(trainer.init, keys, len(config.ent_coefs))
     try:
         loaded = load_latest(run_dir / CHECKPOINT_DIR, template, config, step)
     except ForeignCheckpointError as error:
@@ -163,8 +163,8 @@ def started_from(config: IPPORunConfig, ent_coef: float) -> str:
     if config.init_from is None:
         return "afresh"
     _, step = init_source(config.init_from)
-    sources = config.init_coefs if config.init_coefs is not None else config.coefs
-    source = sources[config.coefs.index(ent_coef)]
+    sources = config.init_coefs if config.init_coefs is not None else config.ent_coefs
+    source = sources[config.ent_coefs.index(ent_coef)]
     return f"{source}@{step if step is not None else 'latest'}"
 
 
@@ -214,7 +214,7 @@ def load_agents(
     stacks: list[Params] = []
     for run, config in zip(runs, configs, strict=True):
         params, at = load_run(run, config, step)
-        for e, coef in enumerate(config.coefs):
+        for e, coef in enumerate(config.ent_coefs):
             key = group_key(config, coef)
             if key not in keys:
                 keys.append(key)

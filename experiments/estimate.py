@@ -127,7 +127,7 @@ def cost_key(config: IPPORunConfig) -> tuple[Any, ...]:
         for f in dataclasses.fields(IPPOConfig)
         if f.name not in COST_FREE_FIELDS
     )
-    shape = (config.env_options, config.seeds, len(config.coefs))
+    shape = (config.env_options, config.seeds, len(config.ent_coefs))
     return (*shape, config.log_every, ippo)
 
 
@@ -162,12 +162,12 @@ def estimate_job(
     and with `measure` the env steps per second of `chunks` timed chunks of
     `measure_updates` updates (default: log_every) after an untimed one."""
     trainer = trainer_of(config)
-    runs = config.seeds * len(config.coefs)
+    runs = config.seeds * len(config.ent_coefs)
     keys = seed_keys(config.ippo.seed, config.seeds)
-    state = jax.eval_shape(trainer.init, keys, len(config.coefs))
+    state = jax.eval_shape(trainer.init, keys, len(config.ent_coefs))
 
     def schedules(updates: int) -> jax.ShapeDtypeStruct:
-        return jax.ShapeDtypeStruct((len(config.coefs), updates), jnp.float32)
+        return jax.ShapeDtypeStruct((len(config.ent_coefs), updates), jnp.float32)
 
     progress(f"{config.name}: compiling one chunk of {config.log_every} updates")
     began = time.time()
@@ -180,7 +180,7 @@ def estimate_job(
         "num_players": config.environment.num_players,
         "network": config.ippo.network,
         "seeds": config.seeds,
-        "ent_coefs": len(config.coefs),
+        "ent_coefs": len(config.ent_coefs),
         "runs": runs,
         "num_envs": config.ippo.num_envs,
         "num_steps": config.ippo.num_steps,
@@ -205,9 +205,9 @@ def estimate_job(
             else trainer.run.lower(state, schedules(updates)).compile()
         )
         # The compiled chunk takes the coefficients as constant schedules.
-        values = constant_schedules(jnp.asarray(config.coefs, jnp.float32), updates)
+        values = constant_schedules(jnp.asarray(config.ent_coefs, jnp.float32), updates)
         progress(f"{config.name}: timing {chunks} chunks of {updates} updates")
-        states, metrics = program(trainer.init(keys, len(config.coefs)), values)
+        states, metrics = program(trainer.init(keys, len(config.ent_coefs)), values)
         jax.block_until_ready((states, metrics))
         began = time.time()
         for _ in range(chunks):

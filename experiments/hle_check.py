@@ -92,10 +92,10 @@ def load_agent(
             f"{run_dir} is not an IPPO run directory (no {CONFIG_FILE})"
         )
     config = read_run_config(run_dir)
-    if not 0 <= ent_index < len(config.coefs):
+    if not 0 <= ent_index < len(config.ent_coefs):
         raise HleCheckError(
             f"--ent-index {ent_index} is out of range: the run has "
-            f"{len(config.coefs)} entropy coefficients {config.coefs}"
+            f"{len(config.ent_coefs)} entropy coefficients {config.ent_coefs}"
         )
     if not 0 <= seed_index < config.seeds:
         raise HleCheckError(
@@ -112,7 +112,7 @@ def load_agent(
 
     agent = jax.tree.map(lambda x: x[ent_index, seed_index], net_params)
     seats = seat_params(agent, num_players, config.ippo.share_parameters)
-    coef = config.coefs[ent_index]
+    coef = config.ent_coefs[ent_index]
     agent = Agent(
         str(run_dir), coef, seed_index, step, group_labels([group_key(config, coef)])[0]
     )

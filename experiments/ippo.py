@@ -83,7 +83,7 @@ def first_non_finite(metrics: Metrics, config: IPPORunConfig) -> str | None:
         bad = ~np.isfinite(values)
         if bad.any():
             e, s = np.argwhere(bad.reshape(*values.shape[:2], -1).any(-1))[0]
-            return f"ent_coef {config.coefs[e]}, seed {s}: {name} is not finite"
+            return f"ent_coef {config.ent_coefs[e]}, seed {s}: {name} is not finite"
     return None
 
 
@@ -111,7 +111,7 @@ def chunk_record(
         "env_steps": update * config.ippo.batch_size,
         "seconds": round(seconds, 3),
         "steps_per_second": round(steps / max(seconds, 1e-9), 1),
-        "ent_coefs": config.coefs,
+        "ent_coefs": config.ent_coefs,
         "return": table(returns),
         "episodes": episodes.tolist(),
         **{name: table(getattr(arrays, name).mean(-1)) for name in CHUNK_CURVES},
@@ -144,14 +144,14 @@ def train(
     """
     trainer = trainer or trainer_of(config)
     keys = seed_keys(config.ippo.seed, config.seeds)
-    coefs = jnp.asarray(config.coefs, jnp.float32)
+    coefs = jnp.asarray(config.ent_coefs, jnp.float32)
     total = config.ippo.num_updates
     root = run_dir / CHECKPOINT_DIR
     metrics_path = run_dir / METRICS_FILE
 
     loaded = None
     if config.resume:
-        template = jax.eval_shape(trainer.init, keys, len(config.coefs))
+        template = jax.eval_shape(trainer.init, keys, len(config.ent_coefs))
         loaded = load_latest(root, template, config)
     elif any(list_checkpoints(root / str(s)) for s in range(config.seeds)):
         raise ConfigError(
@@ -165,7 +165,7 @@ def train(
         )
     initial = None
     if loaded is None and config.init_from is not None:
-        template = jax.eval_shape(trainer.init, keys, len(config.coefs))
+        template = jax.eval_shape(trainer.init, keys, len(config.ent_coefs))
         initial = load_init(config, template)
     if loaded is not None:
         read_metrics(metrics_path)  # refuses a line that is no record, here
@@ -177,7 +177,7 @@ def train(
         if config.resume:
             log.info("%s: no checkpoint in %s, starting afresh", config.name, root)
         if initial is None:
-            state, start = trainer.init(keys, len(config.coefs)), 0
+            state, start = trainer.init(keys, len(config.ent_coefs)), 0
         else:
             state, start = initial
             log.info(
@@ -185,7 +185,7 @@ def train(
                 config.name,
                 start,
                 config.init_from,
-                config.init_coefs or config.coefs,
+                config.init_coefs or config.ent_coefs,
             )
         if writes_here():
             metrics_path.unlink(missing_ok=True)
@@ -202,8 +202,8 @@ def train(
         config.name,
         config.describe_env(),
         config.seeds,
-        len(config.coefs),
-        config.coefs,
+        len(config.ent_coefs),
+        config.ent_coefs,
         total,
         config.ippo.batch_size,
     )
@@ -323,7 +323,7 @@ def run(config: IPPORunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None:
                 checkpoint_path(pathlib.Path(CHECKPOINT_DIR) / str(seed), step)
             ),
         }
-        for e, coef in enumerate(config.coefs)
+        for e, coef in enumerate(config.ent_coefs)
         for seed in range(config.seeds)
     ]
     results = {
@@ -334,7 +334,7 @@ def run(config: IPPORunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None:
         "game": env.title,
         "num_players": env.num_players,
         "num_seeds": config.seeds,
-        "ent_coefs": config.coefs,
+        "ent_coefs": config.ent_coefs,
         "num_updates": step,
         "env_steps_per_run": step * config.ippo.batch_size,
         "final_return": final,
@@ -360,10 +360,10 @@ def run(config: IPPORunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None:
     return results
 
 
-def chosen_preset_exists(config: IPPORunConfig, run_dir: pathlib.Path) -> Any:
-    """`run`, after refusing a preset named on the command line that does not
-    exist (the preset group is optional so that an environment needs no
-    `<env>_cpu`; only that default may be missing)."""
+def refuse_missing_preset() -> None:
+    """Refuses a preset named on the command line that does not exist (the
+    preset group is optional so that an environment needs no `<env>_cpu`; only
+    that default may be missing)."""
     from hydra.core.hydra_config import HydraConfig
 
     choices = HydraConfig.get().runtime.choices
@@ -373,12 +373,17 @@ def chosen_preset_exists(config: IPPORunConfig, run_dir: pathlib.Path) -> Any:
     if preset not in (None, f"{env}_cpu") and missing:
         known = ", ".join(sorted(p.stem for p in presets.glob("*.yaml")))
         raise ConfigError(f"preset={preset}: no such preset (there are: {known})")
+
+
+def run_checked_preset(config: IPPORunConfig, run_dir: pathlib.Path) -> Any:
+    """`run`, after `refuse_missing_preset`: the body of the hydra entry point."""
+    refuse_missing_preset()
     return run(config, run_dir)
 
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="ippo")
 def hydra_main(cfg: DictConfig) -> None:
-    run_or_exit(cfg, IPPORunConfig, chosen_preset_exists, USER_ERRORS)
+    run_or_exit(cfg, IPPORunConfig, run_checked_preset, USER_ERRORS)
 
 
 def help_text() -> str:

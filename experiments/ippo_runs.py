@@ -184,11 +184,6 @@ class IPPORunConfig:
             init_source(self.init_from)  # one line naming a malformed value
 
     @property
-    def coefs(self) -> list[float]:
-        """The entropy coefficients trained, [E]."""
-        return list(self.ent_coefs)
-
-    @property
     def env_options(self) -> tuple[tuple[str, Any], ...]:
         """The environment's name and options as a hashable, sorted tuple."""
         return tuple(sorted((k, _frozen(v)) for k, v in self.env.items()))
@@ -228,7 +223,7 @@ class IPPORunConfig:
                 "ippo": dataclasses.asdict(self.ippo),
                 **hashed_env(self.env),
                 "seeds": self.seeds,
-                "ent_coefs": self.coefs,
+                "ent_coefs": self.ent_coefs,
                 "log_every": self.log_every,  # chunk boundaries: same programs
                 # only when set, so that older runs keep their hash
                 **(
@@ -347,7 +342,7 @@ def save_all(
             _per_seed(state, seed),
             step=step,
             config_hash=digest,
-            metadata={"seed": seed, "ent_coefs": config.coefs, "name": config.name},
+            metadata={"seed": seed, "ent_coefs": config.ent_coefs, "name": config.name},
         )
     for seed in range(config.seeds):
         prune_checkpoints(root / str(seed), config.keep_checkpoints, config.keep_every)
@@ -499,22 +494,22 @@ def load_init(config: IPPORunConfig, template: IPPOState) -> tuple[IPPOState, in
             f"init_from={config.init_from}: that run differs in {', '.join(differ)}; "
             "only the entropy coefficients may change"
         )
-    wanted = config.init_coefs if config.init_coefs is not None else config.coefs
-    missing = [c for c in wanted if c not in source.coefs]
+    wanted = config.init_coefs if config.init_coefs is not None else config.ent_coefs
+    missing = [c for c in wanted if c not in source.ent_coefs]
     if missing:
         raise ConfigError(
             f"init_from={config.init_from}: that run has no coefficient {missing[0]} "
-            f"(it has {source.coefs}); choose them with init_coefs"
+            f"(it has {source.ent_coefs}); choose them with init_coefs"
         )
     abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct((len(source.coefs), *x.shape[1:]), x.dtype),
+        lambda x: jax.ShapeDtypeStruct((len(source.ent_coefs), *x.shape[1:]), x.dtype),
         template,
     )
     loaded = load_latest(run_dir / CHECKPOINT_DIR, abstract, source, step)
     if loaded is None:
         raise ConfigError(f"init_from={config.init_from}: no checkpoint there")
     state, start = loaded
-    rows = jnp.asarray([source.coefs.index(c) for c in wanted])
+    rows = jnp.asarray([source.ent_coefs.index(c) for c in wanted])
     chosen = jax.tree.map(lambda x: jnp.take(x, rows, axis=0), state)
     return place_grid(chosen, runs_mesh()), start
 

@@ -164,10 +164,10 @@ def load(
             f"{run} is not an IPPO run directory (config.yaml beside checkpoints/)"
         )
     config = read_run_config(run)
-    if ent_coef is not None and ent_coef not in config.coefs:
+    if ent_coef is not None and ent_coef not in config.ent_coefs:
         raise CrossPlayError(
             f"{run} has no agents at ent_coef={ent_coef:g}; it trained "
-            + ", ".join(f"{c:g}" for c in config.coefs)
+            + ", ".join(f"{c:g}" for c in config.ent_coefs)
         )
     if seed is not None and not 0 <= seed < config.seeds:
         raise CrossPlayError(f"{run} has seeds 0..{config.seeds - 1}, not seed {seed}")
@@ -175,7 +175,7 @@ def load(
     env = config.scoring_environment
     ippo = config.ippo
     players = []
-    for e, coef in enumerate(config.coefs):
+    for e, coef in enumerate(config.ent_coefs):
         for s in range(config.seeds):
             if (ent_coef is None or coef == ent_coef) and (seed is None or s == seed):
                 players.append(

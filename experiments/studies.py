@@ -1,12 +1,13 @@
 """The studies of a tabular run (`python -m experiments.tabular`), apart from
 its entry point: `prepare` loads and compiles the game and finds its symmetry
-group (a `Study`), then each study trains and evaluates on it: the tau grid
+group (a `Context`), then each study trains and evaluates on it: the tau grid
 (`grid_study`), and the optional studies a run names in `studies`, from the
 registry `STUDIES` in the order they run: tau* (with every grid), exact
 Other-Play, the other entropy weighting, annealing, the equivariant ascent and
-the sampled learner. Each optional study is a function of the `Study` and the
-grid's `Grid`, and its results a section of results.json (docs/results.md): a
-new study is one function and one line of `STUDIES`.
+the sampled learner. Each optional study is a function of the `Context` and the
+grid's `Grid` that returns its results (a section of results.json,
+docs/results.md) and its cross-play matrices (`StudyResult`): a new study is
+one function and one line of `STUDIES`.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def evaluate_runs(
     return points, {name: np.stack(m) for name, m in matrices.items()}
 
 
-class Study(NamedTuple):
+class Context(NamedTuple):
     """What every study of one run shares: the game, its symmetries, the seeds."""
 
     config: TabularConfig
@@ -167,32 +168,32 @@ class Study(NamedTuple):
 
 
 def converged_grid(
-    study: Study, learner_config: ExactPGConfig, label: str
+    ctx: Context, learner_config: ExactPGConfig, label: str
 ) -> ConvergingTrainer:
     """The learner's trainers and Newton polish, built once and reused."""
-    game, seat_symmetries = study.game, study.symmetries[1]
+    game, seat_symmetries = ctx.game, ctx.symmetries[1]
     return make_converging_trainer(game, learner_config, seat_symmetries, label=label)
 
 
 def run_grid(
-    study: Study, learner: ConvergingTrainer, taus: Any
+    ctx: Context, learner: ConvergingTrainer, taus: Any
 ) -> tuple[PGState, Convergence]:
     """Every seed at every tau, run until converged (`marl.tabular.convergence`)."""
-    return train_until_converged(study.game, learner, study.keys, np.asarray(taus))
+    return train_until_converged(ctx.game, learner, ctx.keys, np.asarray(taus))
 
 
 def grid_study(
-    study: Study, learner: ConvergingTrainer
+    ctx: Context, learner: ConvergingTrainer
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The tau grid of one learner: its results (points), its arrays (policies,
     convergence checks, steps) and its cross-play matrices."""
-    config = study.config
-    states, convergence = run_grid(study, learner, config.taus)
+    config = ctx.config
+    states, convergence = run_grid(ctx, learner, config.taus)
     labels = [{"tau": float(t)} for t in config.taus]
     points, matrices = evaluate_runs(
-        study.game, states, labels, config, study.symmetries, convergence
+        ctx.game, states, labels, config, ctx.symmetries, convergence
     )
-    policies = policies_of(states.logits, study.game.legal)  # [T, N, K_i, A_i]
+    policies = policies_of(states.logits, ctx.game.legal)  # [T, N, K_i, A_i]
     arrays = {
         "grad_norm": np.asarray(states.grad_norm),
         "converged": convergence.converged,
@@ -202,17 +203,17 @@ def grid_study(
     return {"points": points}, arrays, matrices
 
 
-def grid_verdicts(study: Study, arrays: dict[str, np.ndarray]) -> list[Verdict]:
+def grid_verdicts(ctx: Context, arrays: dict[str, np.ndarray]) -> list[Verdict]:
     """The verdict at each tau of a grid, from its arrays (`grid_study`)."""
-    game = study.game
+    game = ctx.game
     policies = tuple(arrays[f"agent{i}"] for i in range(game.num_agents))
     return verdicts(
         game,
-        np.asarray(study.config.taus),
+        np.asarray(ctx.config.taus),
         policies,
         arrays["converged"],
         arrays["steps"],
-        study.config.critical_tau.convention_tol,
+        ctx.config.critical_tau.convention_tol,
     )
 
 
@@ -223,7 +224,7 @@ def finite_or_none(value: float) -> float | None:
 
 
 def tau_star_study(
-    study: Study,
+    ctx: Context,
     learner: ConvergingTrainer,
     grid_verdicts: list[Verdict],
     grid_arrays: dict[str, np.ndarray] | None = None,
@@ -231,7 +232,7 @@ def tau_star_study(
     """tau* of one learner (`marl.tabular.phase.critical_tau`), started from its
     grid; for 2-player matrix games both ends are also put to the verified test
     (`proven_ends`)."""
-    game, search, bound = study.game, study.config.critical_tau, study.bound
+    game, search, bound = ctx.game, ctx.config.critical_tau, ctx.bound
     upper_source = (
         "critical_tau.upper"
         if search.upper
@@ -244,20 +245,20 @@ def tau_star_study(
         "checked)",
         learner.label,
         search.lower,
-        study.upper,
+        ctx.upper,
         upper_source,
     )
     searching = learner._replace(label=f"{learner.label} tau* search")
 
     seen_policies: dict[float, tuple[np.ndarray, ...]] = {}
     if grid_arrays is not None:
-        for t, tau in enumerate(np.asarray(study.config.taus).tolist()):
+        for t, tau in enumerate(np.asarray(ctx.config.taus).tolist()):
             seen_policies[float(tau)] = tuple(
                 np.asarray(grid_arrays[f"agent{i}"][t]) for i in range(game.num_agents)
             )
 
     def agree_at(taus: np.ndarray) -> list[Verdict]:
-        runs, convergence = run_grid(study, searching, taus)
+        runs, convergence = run_grid(ctx, searching, taus)
         policies = policies_of(runs.logits, game.legal)
         for t, tau in enumerate(np.asarray(taus).tolist()):
             seen_policies[float(tau)] = tuple(np.asarray(pi[t]) for pi in policies)
@@ -273,7 +274,7 @@ def tau_star_study(
     found = critical_tau(
         agree_at,
         lower=search.lower,
-        upper=study.upper,
+        upper=ctx.upper,
         rtol=search.rtol,
         points_per_round=search.points,
         known=grid_verdicts,
@@ -296,7 +297,7 @@ def tau_star_study(
         )
     return {
         **found.to_json(),
-        "upper_start": study.upper,
+        "upper_start": ctx.upper,
         "upper_source": upper_source,
         "rtol": search.rtol,
         "tolerances": {
@@ -311,12 +312,12 @@ def tau_star_study(
         "tau_star_over_bound": (
             found.tau_star / bound if bound and found.tau_star else None
         ),
-        "proven_ends": proven_ends(study, learner, found, seen_policies),
+        "proven_ends": proven_ends(ctx, learner, found, seen_policies),
     }
 
 
 def proven_ends(
-    study: Study,
+    ctx: Context,
     learner: ConvergingTrainer,
     found: Any,
     policies: dict[float, tuple[np.ndarray, ...]],
@@ -327,7 +328,7 @@ def proven_ends(
     end two or more fixed points proven distinct prove the disagreement. None
     for other games (their ends rest on the estimated check of
     `marl.tabular.convergence`) and where the search found no bracket."""
-    game = study.game
+    game = ctx.game
     if not (
         game.is_matrix_game
         and game.num_agents == 2
@@ -351,7 +352,7 @@ def proven_ends(
             xs, ys = (pi[:, 0, :] for pi in policies[found.lower])
             seeds = [np.concatenate([x, y]) for x, y in zip(xs, ys, strict=True)]
         starts = search_starts(payoff, seeds)
-        above = [t for t in study.config.taus if t > found.upper]
+        above = [t for t in ctx.config.taus if t > found.upper]
         for tau in [found.upper, *([min(above)] if above else [])]:
             x, y = (pi[0, 0, :] for pi in policies.get(tau, policies[found.upper]))
             agreed = np.concatenate([x, y])
@@ -368,6 +369,11 @@ def proven_ends(
     }
 
 
+StudyResult = tuple[Any, dict[str, np.ndarray]]  # results, cross-play matrices
+"""What a study returns: its section of results.json and its cross-play
+matrices by name (none: {})."""
+
+
 class Grid(NamedTuple):
     """What the tau grid gives the studies after it."""
 
@@ -377,61 +383,56 @@ class Grid(NamedTuple):
     learner: ConvergingTrainer | None  # None: the grid was read from its section
 
 
-def critical_tau_study(study: Study, grid: Grid) -> dict[str, Any]:
+def critical_tau_study(ctx: Context, grid: Grid) -> StudyResult:
     """tau* of the run's learner, started from the grid's verdicts."""
-    learner = grid.learner or converged_grid(
-        study, study.config.learner, study.game.name
-    )
-    return tau_star_study(
-        study, learner, grid_verdicts(study, grid.arrays), grid.arrays
-    )
+    learner = grid.learner or converged_grid(ctx, ctx.config.learner, ctx.game.name)
+    verdicts_ = grid_verdicts(ctx, grid.arrays)
+    return tau_star_study(ctx, learner, verdicts_, grid.arrays), {}
 
 
-def other_play_study(
-    study: Study, grid: Grid
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def other_play_study(ctx: Context, grid: Grid) -> StudyResult:
     """Exact Other-Play learners on the same tau grid (2-player games)."""
-    game = study.game
-    if study.group.order == 1:
+    game = ctx.game
+    if ctx.group.order == 1:
         # J_OP averages J over the symmetry group: with none, it is J itself.
         log.info("%s: no symmetry, so Other-Play is self-play", game.name)
         copied = {f"other_play_{k}": v for k, v in grid.matrices.items()}
         return {"points": grid.results["points"], "same_as_self_play": True}, copied
-    config = dataclasses.replace(study.config.learner, objective="otherplay")
+    config = dataclasses.replace(ctx.config.learner, objective="otherplay")
     states, convergence = run_grid(
-        study,
-        converged_grid(study, config, f"{game.name} other-play"),
-        study.config.taus,
+        ctx,
+        converged_grid(ctx, config, f"{game.name} other-play"),
+        ctx.config.taus,
     )
-    labels = [{"tau": float(t)} for t in study.config.taus]
+    labels = [{"tau": float(t)} for t in ctx.config.taus]
     points, op_matrices = evaluate_runs(
-        game, states, labels, study.config, study.symmetries, convergence
+        game, states, labels, ctx.config, ctx.symmetries, convergence
     )
     renamed = {f"other_play_{k}": v for k, v in op_matrices.items()}
     return {"points": points, "same_as_self_play": False}, renamed
 
 
-def weighting_study(study: Study) -> dict[str, Any]:
+def weighting_study(ctx: Context, grid: Grid) -> StudyResult:
     """The grid (and tau*) with the other entropy weighting: 'uniform' weights
     every information state 1 (the concavity argument's), 'reach' by the
     probability of reaching it (the on-policy bonus). Matrix games have one
     information state per agent, where the two are the same."""
-    learner = study.config.learner
+    learner = ctx.config.learner
     other = "uniform" if learner.entropy_weighting == "reach" else "reach"
     config = dataclasses.replace(learner, entropy_weighting=other)
-    learner = converged_grid(study, config, f"{study.game.name} {other} weighting")
-    results, arrays, _ = grid_study(study, learner)
-    if "critical_tau" in study.config.studies:
-        verdicts_ = grid_verdicts(study, arrays)
-        results["critical_tau"] = tau_star_study(study, learner, verdicts_, arrays)
-    return {"entropy_weighting": other, **results}
+    learner = converged_grid(ctx, config, f"{ctx.game.name} {other} weighting")
+    results, arrays, _ = grid_study(ctx, learner)
+    if "critical_tau" in ctx.config.studies:
+        verdicts_ = grid_verdicts(ctx, arrays)
+        results["critical_tau"] = tau_star_study(ctx, learner, verdicts_, arrays)
+    return {"entropy_weighting": other, **results}, {}
 
 
-def annealing_study(study: Study) -> list[dict[str, Any]]:
+def annealing_study(ctx: Context, grid: Grid) -> StudyResult:
     """Runs whose tau decays geometrically, one per gradient-noise level."""
-    game, config = study.game, study.config
+    game, config = ctx.game, ctx.config
     anneal = config.annealing
-    tau_start = anneal.tau_start or study.upper
+    tau_start = anneal.tau_start or ctx.upper
     runs = []
     for noise in anneal.grad_noise:
         anneal_config = dataclasses.replace(
@@ -441,26 +442,26 @@ def annealing_study(study: Study) -> list[dict[str, Any]]:
             grad_noise=noise,
             stay_equivariant=noise == 0,
         )
-        trainer = fastest_trainer(game, anneal_config, study.symmetries[1])
+        trainer = fastest_trainer(game, anneal_config, ctx.symmetries[1])
         schedule = geometric_schedule(tau_start, anneal.tau_end, anneal.steps)[None]
         label = {"tau_start": tau_start, "tau_end": anneal.tau_end, "grad_noise": noise}
         states = train_schedule(
             trainer,
-            study.keys,
+            ctx.keys,
             schedule,
             window=config.learner.window,
             label=f"{game.name} annealing noise={noise:g}",
         )
-        points, _ = evaluate_runs(game, states, [label], config, study.symmetries)
+        points, _ = evaluate_runs(game, states, [label], config, ctx.symmetries)
         runs += points
-    return runs
+    return runs, {}
 
 
 EQUIVARIANT_ASCENT_STEPS = 500
 """The fewest steps of the equivariant ascent (`equivariant_ascent_study`)."""
 
 
-def equivariant_ascent_study(study: Study) -> dict[str, Any]:
+def equivariant_ascent_study(ctx: Context, grid: Grid) -> StudyResult:
     """The best value over equivariant policies, for the price of equivariance:
     J (tau = 0) ascended from every seed with the logits projected onto the
     equivariant subspace of the seat-keeping group after every step
@@ -471,7 +472,7 @@ def equivariant_ascent_study(study: Study) -> dict[str, Any]:
     the seeds' mean J after tie-aware greedification (which keeps an equivariant policy
     equivariant): a lower bound on the best equivariant value, as ascent finds
     local maxima."""
-    game, config = study.game, study.config
+    game, config = ctx.game, ctx.config
     steps = max(config.learner.steps, EQUIVARIANT_ASCENT_STEPS)
     ascent = dataclasses.replace(
         config.learner,
@@ -480,41 +481,41 @@ def equivariant_ascent_study(study: Study) -> dict[str, Any]:
         steps=steps,
         max_steps=max(steps, config.learner.max_steps),
     )
-    trainer = fastest_trainer(game, ascent, study.symmetries[1])
+    trainer = fastest_trainer(game, ascent, ctx.symmetries[1])
     states = train_schedule(
         trainer,
-        study.keys,
+        ctx.keys,
         constant_schedules(jnp.zeros(1), ascent.steps),
         window=ascent.window,
         label=f"{game.name} equivariant ascent",
     )
-    (point,), _ = evaluate_runs(game, states, [{"tau": 0.0}], config, study.symmetries)
+    (point,), _ = evaluate_runs(game, states, [{"tau": 0.0}], config, ctx.symmetries)
     return {
         "best_value": max(point["best_sp"], point["sp_greedy_ties"]),
         "mean_value": point["sp"],
         "steps": ascent.steps,
         "point": point,
-    }
+    }, {}
 
 
-def sampled_study(study: Study) -> dict[str, Any]:
+def sampled_study(ctx: Context, grid: Grid) -> StudyResult:
     """The sampled learner (`marl.tabular.sampled_pg`) at `sampled_taus`."""
-    game, config = study.game, study.config
+    game, config = ctx.game, ctx.config
     taus = config.sampled_taus or config.taus
     trainer = make_trainer(make_sampled_pg(game, config.sampled))
     states = train_schedule(
         trainer,
-        study.keys,
+        ctx.keys,
         constant_schedules(jnp.asarray(taus), config.sampled.steps),
         window=config.learner.window,
         label=f"{game.name} sampled",
     )
     labels = [{"tau": float(t)} for t in taus]
-    points, _ = evaluate_runs(game, states, labels, config, study.symmetries)
-    return {"points": points}
+    points, _ = evaluate_runs(game, states, labels, config, ctx.symmetries)
+    return {"points": points}, {}
 
 
-def prepare(config: TabularConfig) -> Study:
+def prepare(config: TabularConfig) -> Context:
     """Loads and compiles the game and finds its symmetry group."""
     check_studies(config)
     spec = load_spec(config)
@@ -555,7 +556,7 @@ def prepare(config: TabularConfig) -> Study:
     bound = None
     if isinstance(spec, games.MatrixGame) and spec.num_agents == 2:
         bound = uniqueness_bound(spec.payoff)
-    return Study(
+    return Context(
         config,
         spec,
         game,
@@ -568,26 +569,13 @@ def prepare(config: TabularConfig) -> Study:
 
 
 Wanted = Callable[[TabularConfig, games.TabularGame], bool]
-StudyResult = tuple[Any, dict[str, np.ndarray]]  # results, cross-play matrices
 
 
 class OptionalStudy(NamedTuple):
     """One entry of `STUDIES`."""
 
     applies: Wanted  # whether it runs on this game (a run skips it otherwise)
-    run: Callable[[Study, Grid], StudyResult]
-
-
-def alone(study_fn: Callable[[Study], Any]) -> Callable[[Study, Grid], StudyResult]:
-    """A study that needs only the `Study` and gives no cross-play matrices."""
-    return lambda study, grid: (study_fn(study), {})
-
-
-def alone_with_grid(
-    study_fn: Callable[[Study, Grid], Any],
-) -> Callable[[Study, Grid], StudyResult]:
-    """A study of the `Study` and the `Grid` that gives no cross-play matrices."""
-    return lambda study, grid: (study_fn(study, grid), {})
+    run: Callable[[Context, Grid], StudyResult]
 
 
 def always(config: TabularConfig, game: games.TabularGame) -> bool:
@@ -595,16 +583,16 @@ def always(config: TabularConfig, game: games.TabularGame) -> bool:
 
 
 STUDIES: dict[str, OptionalStudy] = {
-    "critical_tau": OptionalStudy(always, alone_with_grid(critical_tau_study)),
+    "critical_tau": OptionalStudy(always, critical_tau_study),
     "other_play": OptionalStudy(
         lambda config, game: game.num_agents == 2, other_play_study
     ),
     "other_weighting": OptionalStudy(
-        lambda config, game: not game.is_matrix_game, alone(weighting_study)
+        lambda config, game: not game.is_matrix_game, weighting_study
     ),
-    "annealing": OptionalStudy(always, alone(annealing_study)),
-    "equivariant_ascent": OptionalStudy(always, alone(equivariant_ascent_study)),
-    "sampled": OptionalStudy(always, alone(sampled_study)),
+    "annealing": OptionalStudy(always, annealing_study),
+    "equivariant_ascent": OptionalStudy(always, equivariant_ascent_study),
+    "sampled": OptionalStudy(always, sampled_study),
 }
 """The optional studies a run may name in `studies` (TabularConfig), by section
 name, in the order they run, each after the grid as a section of its own
@@ -623,12 +611,12 @@ def check_studies(config: TabularConfig) -> None:
 
 
 def later_studies(
-    study: Study,
-) -> list[tuple[str, Callable[[Study, Grid], StudyResult]]]:
+    ctx: Context,
+) -> list[tuple[str, Callable[[Context, Grid], StudyResult]]]:
     """The studies after the grid that the config asks for and that apply to
     its game, in the order of `STUDIES`."""
     return [
         (name, entry.run)
         for name, entry in STUDIES.items()
-        if name in study.config.studies and entry.applies(study.config, study.game)
+        if name in ctx.config.studies and entry.applies(ctx.config, ctx.game)
     ]

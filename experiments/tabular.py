@@ -45,8 +45,8 @@ from experiments.sections import (
 )
 from experiments.studies import (
     STUDIES,
+    Context,
     Grid,
-    Study,
     converged_grid,
     grid_study,
     later_studies,
@@ -82,9 +82,9 @@ def game_label(game: str, game_file: str | None) -> str:
     return name
 
 
-def results_header(study: Study) -> dict[str, Any]:
+def results_header(ctx: Context) -> dict[str, Any]:
     """What results.json says of the game and its symmetries, before the studies."""
-    config, game, spec = study.config, study.game, study.spec
+    config, game, spec = ctx.config, ctx.game, ctx.spec
     horizon = 1 if isinstance(spec, games.MatrixGame) else spec.horizon
     return {
         "game": game.name,
@@ -97,26 +97,26 @@ def results_header(study: Study) -> dict[str, Any]:
             games.optimum(config.game, horizon) if config.game_file is None else None
         ),
         "engine": game.engine,
-        "uniqueness_bound": study.bound,
+        "uniqueness_bound": ctx.bound,
         "entropy_weighting": config.learner.entropy_weighting,
         "symmetry": {
-            "order": study.group.order,
-            "order_with_agent_swaps": study.order_with_agent_swaps,
+            "order": ctx.group.order,
+            "order_with_agent_swaps": ctx.order_with_agent_swaps,
             "permute_agents": config.permute_agents,
-            "num_generators": len(study.group.generators),
+            "num_generators": len(ctx.group.generators),
         },
     }
 
 
 def grid_section(
-    study: Study, learners: list[ConvergingTrainer]
+    ctx: Context, learners: list[ConvergingTrainer]
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The tau grid as a section: its results, and its arrays and cross-play
     matrices in one dict (`split_arrays` parts them again); its learner is
     appended to `learners` for the studies after it."""
-    learner = converged_grid(study, study.config.learner, study.game.name)
+    learner = converged_grid(ctx, ctx.config.learner, ctx.game.name)
     learners.append(learner)
-    self_play, arrays, matrices = grid_study(study, learner)
+    self_play, arrays, matrices = grid_study(ctx, learner)
     return self_play, {
         **{f"arrays/{k}": np.asarray(v) for k, v in arrays.items()},
         **{f"matrices/{k}": np.asarray(v) for k, v in matrices.items()},
@@ -124,24 +124,24 @@ def grid_section(
 
 
 def run_studies(
-    study: Study, sections: Sections
+    ctx: Context, sections: Sections
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every study the config asks for, each one a section (reused on resume):
     the results, the grid's arrays and every cross-play matrix."""
     learners: list[ConvergingTrainer] = []  # the grid's, unless read from disk
-    self_play, saved = sections.get("grid", partial(grid_section, study, learners))
+    self_play, saved = sections.get("grid", partial(grid_section, ctx, learners))
     arrays, matrices = split_arrays(saved, "arrays", "matrices")
     grid = Grid(self_play, dict(arrays), dict(matrices), next(iter(learners), None))
-    results = {**results_header(study), **self_play}
-    for name, study_fn in later_studies(study):
-        results[name], more = sections.get(name, partial(study_fn, study, grid))
+    results = {**results_header(ctx), **self_play}
+    for name, study_fn in later_studies(ctx):
+        results[name], more = sections.get(name, partial(study_fn, ctx, grid))
         matrices.update(more)
     return results, arrays, matrices
 
 
 def write_run(
     run_dir: pathlib.Path,
-    study: Study,
+    ctx: Context,
     results: dict[str, Any],
     arrays: dict[str, np.ndarray],
     matrices: dict[str, np.ndarray],
@@ -149,7 +149,7 @@ def write_run(
 ) -> dict[str, Any]:
     """Writes the run directory (results.json last, so that it stands for a
     finished run) and returns the results as written."""
-    config, game = study.config, study.game
+    config, game = ctx.config, ctx.game
     results = {
         **results,
         "policy_labels": {
@@ -206,16 +206,16 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
             f"resume=true but {sections.dir} holds no finished section of this "
             "configuration; start it with resume=false"
         )
-    study = prepare(config)
+    ctx = prepare(config)
     record_run(run_dir)  # after the game's checks: a refused game leaves no trace
     if not config.resume:
         sections.remove()
-    with sections.kept_on_interrupt(study.game.name):
-        results, arrays, matrices = run_studies(study, sections)
+    with sections.kept_on_interrupt(ctx.game.name):
+        results, arrays, matrices = run_studies(ctx, sections)
     seconds = time.time() - started
-    results = write_run(run_dir, study, results, arrays, matrices, seconds)
+    results = write_run(run_dir, ctx, results, arrays, matrices, seconds)
     sections.remove()
-    log.info("%s: wrote %s", study.game.name, run_dir / RESULTS_FILE)
+    log.info("%s: wrote %s", ctx.game.name, run_dir / RESULTS_FILE)
     return results
 
 
@@ -254,7 +254,7 @@ def help_text() -> str:
             (
                 "Config files (--config-name)",
                 "tabular (the default: one tau grid), phase (the phase diagram: "
-                "every study), benchmark_phase (the phase diagram sized for the "
+                "every ctx), benchmark_phase (the phase diagram sized for the "
                 "Dec-POMDP benchmarks at horizon 3); -m sweeps comma-separated "
                 "values (docs/tabular.md)",
             ),

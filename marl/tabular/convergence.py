@@ -77,14 +77,18 @@ from marl.tabular.exact_pg import (
     REACH_FLOOR,
     ExactPGConfig,
     PGState,
-    constant_schedules,
     entropy_weights,
     npg_map,
     npg_move,
     update_bytes,
 )
 from marl.tabular.matrix_pg import fastest_trainer
-from marl.trainer import MEMORY_BUDGET_BYTES, Trainer, global_norm
+from marl.trainer import (
+    MEMORY_BUDGET_BYTES,
+    Trainer,
+    constant_schedules,
+    global_norm,
+)
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +301,17 @@ def contraction(
     drift = jnp.abs(rate - jnp.max(growth[-2 * POWER_WINDOW : -POWER_WINDOW]))
     width = jnp.maximum(SETTLE_FRACTION * jnp.abs(1.0 - rate), NEUTRAL_SLACK)
     return rate + drift, drift <= width
+
+
+def time_left(elapsed: float, done: int, left: int) -> str:
+    """', up to ~42 s more' (or '3.5 min') for `left` steps at the rate of the
+    `done` steps that took `elapsed` seconds (compilation excluded), '' when it
+    cannot be told: runs end sooner once every seed is converged."""
+    if done <= 0 or left <= 0 or elapsed <= 0:
+        return ""
+    seconds = elapsed / done * left
+    when = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    return f", up to ~{when} more"
 
 
 def converged_by(
@@ -523,6 +538,7 @@ def train_until_converged(
     settled = np.zeros((num_runs, num_seeds), bool)
     steps = np.zeros(num_runs, np.int64)
     last_log = [started]
+    first: list[tuple[float, int]] = []  # after the first window: compiled
 
     def converged_now() -> np.ndarray:
         return converged_by(step, radius, settled, taus, config, game.reward_range)[0]
@@ -533,16 +549,19 @@ def train_until_converged(
         step[rows], radius[rows], settled[rows] = measure(
             checks, states.logits, rows, taus[rows], config.policy_tol
         )
-        now = time.time()
+        now, at = time.time(), int(steps.max())
+        if not first:
+            first.append((now, at))
         done = int(converged_now().sum())
         if now - last_log[0] >= LOG_EVERY_SECONDS or done == step.size:
             last_log[0] = now
             log.info(
-                "%s: step %d/%d (%.0f s), %d of %d seeds converged",
+                "%s: step %d/%d (%.0f s%s), %d of %d seeds converged",
                 label,
-                int(steps.max()),
+                at,
                 config.max_steps,
                 now - started,
+                time_left(now - first[0][0], at - first[0][1], config.max_steps - at),
                 done,
                 step.size,
             )

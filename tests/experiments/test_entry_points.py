@@ -78,9 +78,9 @@ def test_tabular_run_writes_results_policies_and_figure(monkeypatch, tmp_path, c
 
 
 def test_a_new_study_is_one_function_and_one_registry_line(monkeypatch, tmp_path):
-    def best_grid_point(study, grid):  # the study: a function of the Study and Grid
+    def best_grid_point(ctx, grid):  # the study: a function of Context and Grid
         best = max(grid.results["points"], key=lambda point: point["sp"])
-        return {"tau": best["tau"], "game": study.game.name}, {}
+        return {"tau": best["tau"], "game": ctx.game.name}, {}
 
     entry = studies.OptionalStudy(studies.always, best_grid_point)
     monkeypatch.setitem(studies.STUDIES, "best_grid_point", entry)  # the line
@@ -247,7 +247,7 @@ def test_phase_run_of_a_user_game_file(monkeypatch, tmp_path):
     # the uninterrupted run above ended.
     interrupted = tmp_path / "interrupted"
 
-    def interrupt(study, grid):
+    def interrupt(ctx, grid):
         raise KeyboardInterrupt
 
     phase = ["--config-name", "phase", f"game_file={game_file}", *PHASE_TINY]

@@ -398,7 +398,7 @@ def test_hanabi_presets_build_their_game_and_its_color_group(preset, game, order
     config = composed_run(f"preset={preset}")
     env = config.environment
     assert env.title == game and env.symmetries.size == order
-    assert config.name == preset and len(config.coefs) >= 2
+    assert config.name == preset and len(config.ent_coefs) >= 2
 
 
 @pytest.mark.slow
