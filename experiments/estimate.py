@@ -34,6 +34,7 @@ entropy coefficient, the program the run executes) and prints:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import pathlib
@@ -88,7 +89,6 @@ def planned_jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     Overrides of hydra's own config (`hydra.*`, `hydra/...`) are left out, as
     hydra leaves them out of a job's overrides."""
     from hydra import compose, initialize_config_dir
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
@@ -107,7 +107,24 @@ def planned_jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     params = cfg.hydra.sweeper.get("params") or {}
     lines = [f"{key}={value}" for key, value in params.items()]
     lines += [o.input_line for o in task]
-    return BasicSweeper.split_arguments(parser.parse_overrides(lines), None)[0]
+    return expand_sweeps(parser.parse_overrides(lines))
+
+
+def expand_sweeps(overrides: list[Any]) -> list[list[str]]:
+    """The jobs of a basic sweep over parsed overrides (hydra's public
+    `Override` API): every combination of their values, the first override
+    varying slowest, a key given twice taking its last value in its first
+    place, as hydra's basic sweeper expands them."""
+    choices: dict[str, list[str]] = {}
+    for override in overrides:
+        key = override.get_key_element()
+        values = (
+            list(override.sweep_string_iterator())
+            if override.is_sweep_override()
+            else [override.get_value_element_as_str()]
+        )
+        choices[key] = [f"{key}={value}" for value in values]
+    return [list(job) for job in itertools.product(*choices.values())]
 
 
 def job_config(overrides: list[str]) -> IPPORunConfig:

@@ -22,7 +22,7 @@ Shapes: R runs (schedules), S seeds, T steps.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -36,14 +36,23 @@ def global_norm(tree: Any) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
 
 
-Update = Callable[[Any, jax.Array], tuple[Any, Any]]
-"""(state, hyperparameter float32[]) -> (state, what the step reports, or None)."""
+class Init(Protocol):
+    """One seed's fresh state."""
+
+    def __call__(self, key: jax.Array, /) -> Any: ...
+
+
+class Update(Protocol):
+    """One step: (state, hyperparameter float32[]) -> (state, what the step
+    reports, or None)."""
+
+    def __call__(self, state: Any, hyperparameter: jax.Array, /) -> tuple[Any, Any]: ...
 
 
 class Learner(NamedTuple):
     """One learner, for one run: a pure `(init, update)` pair."""
 
-    init: Callable[[jax.Array], Any]
+    init: Init
     """key -> one seed's fresh state."""
     update: Update
     """(state, h float32[]) -> (state, report): one step at hyperparameter h."""

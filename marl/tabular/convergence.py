@@ -58,7 +58,6 @@ by about its learning rate near a fixed point, so it is never the continuation.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import time
@@ -75,11 +74,14 @@ from marl.tabular.equivariance import PolicySymmetries
 from marl.tabular.exact import Policy, softmax_policy
 from marl.tabular.exact_pg import (
     REACH_FLOOR,
+    Direction,
     ExactPGConfig,
     PGState,
     entropy_weights,
+    make_objective,
+    npg_direction,
+    npg_learner,
     npg_map,
-    npg_move,
     update_bytes,
 )
 from marl.tabular.matrix_pg import fastest_trainer
@@ -88,6 +90,7 @@ from marl.trainer import (
     Trainer,
     constant_schedules,
     global_norm,
+    make_trainer,
 )
 
 log = logging.getLogger(__name__)
@@ -171,15 +174,20 @@ def policy_change(before: Policy, after: Policy) -> jax.Array:
     return jnp.max(jnp.stack(per_agent), axis=0)
 
 
-def check_config(config: ExactPGConfig) -> ExactPGConfig:
-    """The learner's config as the NPG map the convergence check measures (its greed
-    the default: larger steps resolve smaller distances in float32)."""
-    return dataclasses.replace(
-        config,
-        optimizer="npg",
+def check_move(
+    game: TabularGame,
+    config: ExactPGConfig,
+    symmetries: PolicySymmetries | None = None,
+) -> Direction:
+    """The move of the NPG map the convergence check measures: the learner's
+    objective and weighting, learning rate CHECK_RATE, no noise, and the default
+    greed (larger steps resolve smaller distances in float32)."""
+    return npg_direction(
+        game,
+        make_objective(game, config, symmetries),
+        config.entropy_weighting,
         learning_rate=CHECK_RATE,
-        grad_noise=0.0,
-        npg_greed=ExactPGConfig.npg_greed,
+        greed=ExactPGConfig.npg_greed,
     )
 
 
@@ -226,7 +234,7 @@ def check_step(
     check's `step`). Computed from the move itself rather than as a difference of
     two policies, it stays accurate where the policies' float32 rounding (about
     1e-7) would swamp it."""
-    move = npg_move(game, logits, tau, check_config(config), symmetries)[0]
+    move = check_move(game, config, symmetries)(logits, tau)[0]
     policy = softmax_policy(logits, game.legal)
     return tv_size(policy, move, weighed_rows(game, logits, config))
 
@@ -270,9 +278,11 @@ def contraction(
             for x, pi, m in zip(kept, policy, visible, strict=True)
         )
 
+    move = check_move(game, config, symmetries)
+
     def apply(v: Policy) -> Policy:
         def mapped(x: Policy) -> Policy:
-            return npg_map(game, x, tau, check_config(config), symmetries)
+            return npg_map(game, move, x, tau)
 
         return restrict(jax.jvp(mapped, (logits,), (v,))[1])
 
@@ -458,15 +468,14 @@ def make_converging_trainer(
     continuations = [trainer, trainer]
     if config.optimizer != "npg":
         continuations = [
-            fastest_trainer(
-                game,
-                dataclasses.replace(
+            make_trainer(
+                npg_learner(
+                    game,
                     config,
-                    optimizer="npg",
+                    symmetries,
                     learning_rate=CONTINUATION_RATE,
-                    npg_greed=greed,
-                ),
-                symmetries,
+                    greed=greed,
+                )
             )
             for greed in (CONTINUATION_GREED, ExactPGConfig.npg_greed)
         ]

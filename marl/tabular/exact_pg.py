@@ -31,7 +31,9 @@ tau) at every information state the weighting weighs.
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -171,39 +173,47 @@ def init_logits(game: TabularGame, *, key: jax.Array, scale: float) -> Policy:
     return tuple(jnp.where(m, x, 0.0) for x, m in zip(logits, game.legal, strict=True))
 
 
-def learner_objective(
+Objective = Callable[[Policy, jax.Array], jax.Array]
+"""(policy, tau float32[]) -> the value a learner ascends, float[]."""
+Direction = Callable[[Policy, jax.Array], tuple[Policy, jax.Array]]
+"""(logits, tau) -> (an ascent direction per agent float[K_i, A_i], the scaled
+gradient norm the step reports, float[])."""
+
+
+def make_objective(
     game: TabularGame,
-    policy: Policy,
-    tau: jax.Array,
     config: ExactPGConfig,
     symmetries: PolicySymmetries | None = None,
-) -> jax.Array:
-    """The objective the learner ascends: J_tau, or Other-Play's
-    J_OP + tau * entropy term (`marl.tabular.other_play`)."""
+) -> Objective:
+    """The objective the learner ascends: J_tau (`entropy_weighting`), or
+    Other-Play's J_OP + tau * entropy term (`marl.tabular.other_play`), which
+    needs the game's seat-keeping `symmetries`."""
+    weighting = config.entropy_weighting
     if config.objective == "otherplay":
         if symmetries is None:
             raise ValueError("the Other-Play objective needs the game's symmetries")
-        value = other_play_return(game, policy, symmetries)
-        return value + tau * expected_entropy(game, policy, config.entropy_weighting)
-    return regularized_objective(game, policy, tau, config.entropy_weighting)
+
+        def other_play(policy: Policy, tau: jax.Array) -> jax.Array:
+            value = other_play_return(game, policy, symmetries)
+            return value + tau * expected_entropy(game, policy, weighting)
+
+        return other_play
+    return lambda policy, tau: regularized_objective(game, policy, tau, weighting)
 
 
-def scaled_gradient(
-    game: TabularGame,
-    logits: Policy,
-    tau: jax.Array,
-    config: ExactPGConfig,
-    symmetries: PolicySymmetries | None = None,
-) -> Policy:
-    """grad_theta objective / (reward_range + tau), per agent float[K_i, A_i]."""
+def gradient_direction(game: TabularGame, objective: Objective) -> Direction:
+    """grad_theta objective / (reward_range + tau), per agent float[K_i, A_i]:
+    the gradient flow's direction (SGD and Adam follow it), and its norm."""
 
-    def objective(x: Policy) -> jax.Array:
-        return learner_objective(
-            game, softmax_policy(x, game.legal), tau, config, symmetries
-        )
+    def direction(logits: Policy, tau: jax.Array) -> tuple[Policy, jax.Array]:
+        def value(x: Policy) -> jax.Array:
+            return objective(softmax_policy(x, game.legal), tau)
 
-    scale = game.reward_range + tau
-    return jax.tree.map(lambda g: g / scale, jax.grad(objective)(logits))
+        scale = game.reward_range + tau
+        grad = jax.tree.map(lambda g: g / scale, jax.grad(value)(logits))
+        return grad, global_norm(grad)
+
+    return direction
 
 
 def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformation:
@@ -238,8 +248,8 @@ def natural_direction(
     game: TabularGame,
     logits: Policy,
     tau: jax.Array,
-    config: ExactPGConfig,
-    symmetries: PolicySymmetries | None = None,
+    objective: Objective,
+    weighting: str,
 ) -> NaturalStep:
     """The natural policy-gradient direction of the learner's objective.
 
@@ -266,12 +276,11 @@ def natural_direction(
     """
     policy = softmax_policy(logits, game.legal)
 
-    def objective(p: Policy) -> tuple[jax.Array, Policy]:
-        weights = entropy_weights(game, p, config.entropy_weighting)
-        value = learner_objective(game, p, tau, config, symmetries)
-        return value, jax.lax.stop_gradient(weights)
+    def value(p: Policy) -> tuple[jax.Array, Policy]:
+        weights = entropy_weights(game, p, weighting)
+        return objective(p, tau), jax.lax.stop_gradient(weights)
 
-    by_policy, weights = jax.grad(objective, has_aux=True)(policy)
+    by_policy, weights = jax.grad(value, has_aux=True)(policy)
     # The entropy's derivative -tau (log pi + 1) came from the rounded float32
     # probabilities; log_softmax of the logits is exact to float32, which keeps
     # the direction's noise near a fixed point ~10x lower (convergence.check_step).
@@ -320,7 +329,7 @@ def npg_step_size(game: TabularGame, tau: jax.Array, greed: float) -> jax.Array:
 
 
 def mirror_step(logits: Policy, move: Policy, legal: Policy | None = None) -> Policy:
-    """theta + move, centred over the legal actions: one NPG step (`npg_move`)."""
+    """theta + move, centred over the legal actions: one NPG step (`npg_direction`)."""
     return centred(tuple(x + m for x, m in zip(logits, move, strict=True)), legal)
 
 
@@ -332,54 +341,175 @@ partner's relabelled policies reach states the seed's own play hardly does),
 centred direction is 0, so the cap changes no fixed point and no step near one."""
 
 
-def npg_move(
+def npg_direction(
     game: TabularGame,
-    logits: Policy,
-    tau: jax.Array,
-    config: ExactPGConfig,
-    symmetries: PolicySymmetries | None = None,
-) -> tuple[Policy, jax.Array]:
-    """(The logit move of one NPG step: learning_rate times the centred natural
-    direction times `npg_step_size`, each entry capped at MAX_LOGIT_MOVE; the
-    scaled logit-gradient norm, as the flow's learners report it.) No noise, no
-    projection."""
-    step = natural_direction(game, logits, tau, config, symmetries)
-    size = config.learning_rate * npg_step_size(game, tau, config.npg_greed)
-    # Overflowed entries (a derivative over a weight near REACH_FLOOR) are clipped
-    # to finite values before centring, or one inf would make its row nan.
-    finite = tuple(jnp.nan_to_num(d, posinf=1e30, neginf=-1e30) for d in step.direction)
-    move = tuple(
-        jnp.clip(d * size, -MAX_LOGIT_MOVE, MAX_LOGIT_MOVE)
-        for d in centred(finite, game.legal)
-    )
-    return move, global_norm(step.gradient) / (game.reward_range + tau)
+    objective: Objective,
+    weighting: str,
+    *,
+    learning_rate: float,
+    greed: float,
+) -> Direction:
+    """NPG's logit move: `learning_rate` times the centred natural direction
+    (`natural_direction`) times `npg_step_size(greed)`, each entry capped at
+    MAX_LOGIT_MOVE; and the scaled logit-gradient norm, as the flow's learners
+    report it. Applied by `mirror_ascent`."""
+
+    def direction(logits: Policy, tau: jax.Array) -> tuple[Policy, jax.Array]:
+        step = natural_direction(game, logits, tau, objective, weighting)
+        size = learning_rate * npg_step_size(game, tau, greed)
+        # Overflowed entries (a derivative over a weight near REACH_FLOOR) are
+        # clipped to finite values before centring, or one inf would make its
+        # row nan.
+        finite = tuple(
+            jnp.nan_to_num(d, posinf=1e30, neginf=-1e30) for d in step.direction
+        )
+        move = tuple(
+            jnp.clip(d * size, -MAX_LOGIT_MOVE, MAX_LOGIT_MOVE)
+            for d in centred(finite, game.legal)
+        )
+        return move, global_norm(step.gradient) / (game.reward_range + tau)
+
+    return direction
 
 
 def npg_map(
-    game: TabularGame,
-    logits: Policy,
-    tau: jax.Array,
-    config: ExactPGConfig,
-    symmetries: PolicySymmetries | None = None,
+    game: TabularGame, move: Direction, logits: Policy, tau: jax.Array
 ) -> Policy:
-    """The NPG update as a map of the logits (no noise, no projection)."""
-    move = npg_move(game, logits, tau, config, symmetries)[0]
-    return mirror_step(logits, move, game.legal)
+    """One NPG step of `move` (`npg_direction`) as a map of the logits (no
+    noise, no projection): the map whose fixed points and Jacobian the
+    convergence check measures."""
+    return mirror_step(logits, move(logits, tau)[0], game.legal)
+
+
+class Ascent(NamedTuple):
+    """How a direction moves the logits, optax-style: `init(logits)` is the
+    state it keeps, `apply(logits, direction, state) -> (logits, state)` one
+    step."""
+
+    init: Callable[[Policy], optax.OptState]
+    apply: Callable[[Policy, Policy, optax.OptState], tuple[Policy, optax.OptState]]
+
+
+def optax_ascent(optimizer: optax.GradientTransformation) -> Ascent:
+    """Ascent along the direction through an optax optimizer (which minimizes:
+    it is given the direction negated)."""
+
+    def apply(
+        logits: Policy, direction: Policy, state: optax.OptState
+    ) -> tuple[Policy, optax.OptState]:
+        ascent = jax.tree.map(jnp.negative, direction)
+        updates, state = optimizer.update(ascent, state, logits)
+        return optax.apply_updates(logits, updates), state
+
+    return Ascent(optimizer.init, apply)
+
+
+def mirror_ascent(legal: Policy | None) -> Ascent:
+    """The mirror step theta + move, centred over the legal actions (NPG's).
+    It keeps no state of its own and carries plain SGD's (empty) one, so that
+    the states of an SGD learner and of its NPG continuation are one pytree and
+    pass between them (`marl.tabular.convergence`)."""
+    return Ascent(
+        optax.sgd(1.0).init,
+        lambda logits, move, state: (mirror_step(logits, move, legal), state),
+    )
+
+
+def add_noise(
+    direction: Policy, key: jax.Array, scale: float
+) -> tuple[Policy, jax.Array]:
+    """The direction plus N(0, scale^2) per entry, and the key carried on (at
+    scale 0 the key is untouched: no threefry in the program)."""
+    if scale == 0:
+        return direction, key
+    key, noise_key = jax.random.split(key)
+    keys = jax.random.split(noise_key, len(direction))
+    return tuple(
+        d + scale * jax.random.normal(k, d.shape)
+        for d, k in zip(direction, keys, strict=True)
+    ), key
 
 
 def init_state(
     game: TabularGame,
-    optimizer: optax.GradientTransformation,
+    opt_init: Callable[[Policy], optax.OptState],
     *,
     key: jax.Array,
     scale: float,
 ) -> PGState:
-    """Random N(0, scale^2) logits, a fresh optimizer state and a key for the
-    learner's own randomness (gradient noise or episode sampling)."""
+    """Random N(0, scale^2) logits, a fresh optimizer state (`opt_init`) and a
+    key for the learner's own randomness (gradient noise or episode sampling)."""
     init_key, own_key = jax.random.split(key)
     logits = init_logits(game, key=init_key, scale=scale)
     grad_norm = jnp.asarray(jnp.inf, jnp.float32)  # strongly typed, like the updates'
-    return PGState(logits, optimizer.init(logits), grad_norm, own_key)
+    return PGState(logits, opt_init(logits), grad_norm, own_key)
+
+
+def compose(
+    game: TabularGame,
+    direction: Direction,
+    ascent: Ascent,
+    *,
+    init_scale: float,
+    grad_noise: float = 0.0,
+    projection: Callable[[Policy], Policy] | None = None,
+) -> Learner:
+    """An exact learner as an `(init, update)` pair, chained optax-style: each
+    step takes the `direction` (gradient or natural), adds `grad_noise`, moves
+    by the `ascent` (an optax optimizer or the mirror step) and applies the
+    `projection` (the equivariant subspace, or none)."""
+
+    def init(key: jax.Array) -> PGState:
+        return init_state(game, ascent.init, key=key, scale=init_scale)
+
+    def update(state: PGState, tau: jax.Array) -> tuple[PGState, None]:
+        move, norm = direction(state.logits, tau)
+        move, key = add_noise(move, state.key, grad_noise)
+        logits, opt_state = ascent.apply(state.logits, move, state.opt_state)
+        if projection is not None:
+            logits = projection(logits)
+        return PGState(logits, opt_state, norm, key), None
+
+    return Learner(init, update, update_bytes(game))
+
+
+def npg_learner(
+    game: TabularGame,
+    config: ExactPGConfig,
+    symmetries: PolicySymmetries | None = None,
+    *,
+    learning_rate: float,
+    greed: float,
+) -> Learner:
+    """`config`'s learner (objective, weighting, noise, projection) with NPG's
+    direction and mirror step at `learning_rate` and `greed`, whatever its own
+    optimizer: the convergence check's continuation."""
+    objective = make_objective(game, config, symmetries)
+    move = npg_direction(
+        game,
+        objective,
+        config.entropy_weighting,
+        learning_rate=learning_rate,
+        greed=greed,
+    )
+    return compose(game, move, mirror_ascent(game.legal), **extras(config, symmetries))
+
+
+def extras(
+    config: ExactPGConfig, symmetries: PolicySymmetries | None
+) -> dict[str, Any]:
+    """`compose`'s keywords of a config: the initial scale, the gradient noise and
+    the equivariant projection (`stay_equivariant`, which needs `symmetries`)."""
+    projection = None
+    if config.stay_equivariant:
+        if symmetries is None:
+            raise ValueError("stay_equivariant needs the game's symmetries")
+        projection = functools.partial(project, symmetries=symmetries)
+    return {
+        "init_scale": config.init_scale,
+        "grad_noise": config.grad_noise,
+        "projection": projection,
+    }
 
 
 def make_exact_pg(
@@ -387,45 +517,26 @@ def make_exact_pg(
     config: ExactPGConfig,
     symmetries: PolicySymmetries | None = None,
 ) -> Learner:
-    """The exact learner for `game` as an `(init, update)` pair. `symmetries` (the
-    group keeping agents in place) is needed by Other-Play and `stay_equivariant`."""
-    needs_symmetries = config.stay_equivariant or config.objective != "selfplay"
-    if symmetries is None and needs_symmetries:
-        raise ValueError("this configuration needs the game's symmetries")
-    equivariant = symmetries if config.stay_equivariant else None
+    """The exact learner for `game` as an `(init, update)` pair, composed from
+    `config` (`compose`): NPG's direction and mirror step, or the gradient
+    through optax's SGD or Adam. `symmetries` (the group keeping agents in
+    place) is needed by Other-Play and `stay_equivariant`."""
+    if config.optimizer == "npg":
+        return npg_learner(
+            game,
+            config,
+            symmetries,
+            learning_rate=config.learning_rate,
+            greed=config.npg_greed,
+        )
+    objective = make_objective(game, config, symmetries)
     optimizer = make_optimizer(config.optimizer, config.learning_rate)
-
-    def init(key: jax.Array) -> PGState:
-        return init_state(game, optimizer, key=key, scale=config.init_scale)
-
-    def with_noise(grad: Policy, key: jax.Array) -> tuple[Policy, jax.Array]:
-        if config.grad_noise == 0:
-            return grad, key  # the key untouched: no threefry in the program
-        key, noise_key = jax.random.split(key)
-        keys = jax.random.split(noise_key, len(grad))
-        return tuple(
-            g + config.grad_noise * jax.random.normal(k, g.shape)
-            for g, k in zip(grad, keys, strict=True)
-        ), key
-
-    def update(state: PGState, tau: jax.Array) -> tuple[PGState, None]:
-        if config.optimizer == "npg":
-            move, norm = npg_move(game, state.logits, tau, config, symmetries)
-            move, key = with_noise(move, state.key)
-            logits = mirror_step(state.logits, move, game.legal)
-            opt_state = state.opt_state
-        else:
-            grad = scaled_gradient(game, state.logits, tau, config, symmetries)
-            norm = global_norm(grad)
-            grad, key = with_noise(grad, state.key)
-            ascent = jax.tree.map(jnp.negative, grad)  # optax minimizes
-            updates, opt_state = optimizer.update(ascent, state.opt_state, state.logits)
-            logits = optax.apply_updates(state.logits, updates)
-        if equivariant is not None:
-            logits = project(logits, equivariant)
-        return PGState(logits, opt_state, norm, key), None
-
-    return Learner(init, update, update_bytes(game))
+    return compose(
+        game,
+        gradient_direction(game, objective),
+        optax_ascent(optimizer),
+        **extras(config, symmetries),
+    )
 
 
 def geometric_schedule(tau_start: float, tau_end: float, num_steps: int) -> jax.Array:

@@ -135,7 +135,7 @@ def make_sampled_pg(game: TabularGame, config: SampledPGConfig) -> Learner:
     optimizer = make_optimizer(config.optimizer, config.learning_rate)
 
     def init(key: jax.Array) -> PGState:
-        return init_state(game, optimizer, key=key, scale=config.init_scale)
+        return init_state(game, optimizer.init, key=key, scale=config.init_scale)
 
     def update(state: PGState, tau: jax.Array) -> tuple[PGState, None]:
         key, sample_key = jax.random.split(state.key)

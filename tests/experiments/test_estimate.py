@@ -77,6 +77,25 @@ def test_estimate_expands_a_sweep_as_hydra_does():
     assert plan["wall_seconds"] == pytest.approx(2 * per_job / 1000)
 
 
+def test_sweeps_expand_as_hydras_own_basic_sweeper():
+    """`expand_sweeps` (hydra's public Override API) gives the jobs of hydra's
+    basic sweeper (its internal `split_arguments`, read here only to compare),
+    in its order: ranges, choices, glob-free lists, a key given twice."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for lines in (
+        ["seeds=1,2", "ippo.lr=0.1,0.2,0.3", "env.preset=Hanabi-Small"],
+        ["ent_coefs=[0.01],[0.1]", "seeds=range(1,4)", "seeds=5,6"],
+        ["+foo=choice(a,b)", "name=x"],
+        ["seeds=3"],
+    ):
+        parsed = parser.parse_overrides(lines)
+        ours = estimate.expand_sweeps(parsed)
+        assert ours == BasicSweeper.split_arguments(parsed, None)[0], lines
+
+
 def test_estimate_says_how_many_updates_fit_in_minutes():
     # TINY: 4 runs x 64 env steps per update, 6 updates in all.
     plan = estimate.estimate(TINY, rate=256.0 * 60, minutes=0.0625)

@@ -12,15 +12,18 @@ import pytest
 
 import games
 from marl.fields import ConfigError
-from marl.tabular import exact
+from marl.tabular import exact, exact_pg
 from marl.tabular.crossplay import count_conventions, crossplay
+from marl.tabular.equivariance import policy_symmetries
 from marl.tabular.exact_pg import (
     ExactPGConfig,
     make_exact_pg,
+    make_objective,
     natural_direction,
     train,
 )
 from marl.tabular.matrix_pg import make_matrix_trainer, supports
+from marl.tabular.symmetry import symmetry_group
 from marl.tabular.theory import uniqueness_bound
 from marl.trainer import constant_schedules, make_trainer
 from tests import catalogue, small_horizon
@@ -212,7 +215,8 @@ def test_natural_direction_is_the_soft_value_by_brute_force(name):
         for shape in game.policy_shapes
     )
     policy = exact.softmax_policy(logits)
-    step = natural_direction(game, logits, jnp.float32(tau), ExactPGConfig())
+    objective = make_objective(game, ExactPGConfig())
+    step = natural_direction(game, logits, jnp.float32(tau), objective, "reach")
 
     def j_tau(agent, history, action):
         def fn(i, seen):
@@ -246,3 +250,44 @@ def test_npg_reaches_the_flows_fixed_point():
     slow, _ = final_policies(game, ExactPGConfig(steps=3000), [tau], 4)
     np.testing.assert_allclose(fast[0], slow[0], atol=1e-5)
     np.testing.assert_allclose(fast[1], slow[1], atol=1e-5)
+
+
+def test_a_learner_composed_of_parts_is_the_configured_one():
+    """`make_exact_pg` is `compose` of its parts: NPG's continuation built by
+    composition (`npg_learner` over an SGD config, with Adam's noise and the
+    equivariant projection kept) takes the same steps as the learner configured
+    as NPG, and the gradient's direction through optax SGD the same as the
+    configured SGD learner, bit for bit."""
+    spec = games.make_spec("tiny_hanabi_b")
+    game = games.compile_game(spec)
+    symmetries = policy_symmetries(game, symmetry_group(spec))
+    base = ExactPGConfig(grad_noise=0.01, stay_equivariant=True, init_scale=0.5)
+    configured = make_exact_pg(
+        game,
+        dataclasses.replace(base, optimizer="npg", learning_rate=0.3, npg_greed=7.0),
+        symmetries,
+    )
+    composed = exact_pg.npg_learner(
+        game, base, symmetries, learning_rate=0.3, greed=7.0
+    )
+    objective = make_objective(game, base, symmetries)
+    by_hand = exact_pg.compose(
+        game,
+        exact_pg.gradient_direction(game, objective),
+        exact_pg.optax_ascent(optax.sgd(base.learning_rate)),
+        **exact_pg.extras(base, symmetries),
+    )
+    taus = jnp.full(5, 0.4, jnp.float32)
+    for first, second in (
+        (configured, composed),
+        (make_exact_pg(game, base, symmetries), by_hand),
+    ):
+        states = []
+        for learner in (first, second):
+            state = learner.init(jax.random.key(3))
+            for tau in taus:
+                state = jax.jit(learner.update)(state, tau)[0]
+            states.append(state)
+        for a, b in zip(states[0].logits, states[1].logits, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert float(states[0].grad_norm) == float(states[1].grad_norm) > 0

@@ -50,9 +50,18 @@ def measured(game: games.TabularGame, *, full: bool) -> dict:
     )
     out = {"value": np.float32(value)}
     if full:
+        objective = exact_pg.make_objective(game, config)
+        move = exact_pg.npg_direction(
+            game,
+            objective,
+            config.entropy_weighting,
+            learning_rate=config.learning_rate,
+            greed=config.npg_greed,
+        )
+        gradient = exact_pg.gradient_direction(game, objective)
         for name, parts in (
-            ("grad", exact_pg.scaled_gradient(game, logits, tau, config)),
-            ("npg", exact_pg.npg_map(game, logits, tau, config)),
+            ("grad", gradient(logits, tau)[0]),
+            ("npg", exact_pg.npg_map(game, move, logits, tau)),
         ):
             out[name] = np.concatenate([np.asarray(p).ravel() for p in parts])
     return out
