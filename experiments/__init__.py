@@ -2,15 +2,21 @@
 
 Ctrl-C at any moment of an entry point ends it with one line on stderr and exit
 status 130, never a traceback: each entry point catches KeyboardInterrupt around
-its work (`experiments.config.hydra_entry`, `run_or_exit`, `interruptible`), and
-the hook below does the same for an interrupt that arrives before any of them
-runs (while Python, JAX or hydra are still being imported). An interrupt that
-lands inside a callback Python cannot raise from (JAX's garbage-collection hook:
-"Exception ignored in: <function _xla_gc_callback>", and the run went on) is
-sent again, to be raised where the entry point handles it.
+its work (`experiments.entry`: `hydra_entry`, `run_or_exit`, `interruptible`),
+and `install_hooks` does the same for an interrupt that arrives before any of
+them runs (while Python, JAX or hydra are still being imported). An interrupt
+that lands inside a callback Python cannot raise from (JAX's garbage-collection
+hook: "Exception ignored in: <function _xla_gc_callback>", and the run went on)
+is sent again, to be raised where the entry point handles it.
+
+The hooks are the entry points' own: installed here only when this process runs
+one (`python -m experiments.<name>`, whose package is imported before the
+module, or a `zsc-*` console script), and again by `experiments.entry.as_program`;
+a notebook or a test that imports `experiments.plots` keeps its own hooks.
 """
 
 import os
+import pathlib
 import signal
 import sys
 import threading
@@ -31,10 +37,6 @@ def _interrupted_hook(
     sys.__excepthook__(kind, value, tb)
 
 
-if sys.excepthook is sys.__excepthook__:
-    sys.excepthook = _interrupted_hook
-
-
 def _unraisable_hook(unraisable: Any) -> None:
     if issubclass(unraisable.exc_type, KeyboardInterrupt):
         # Not lost: the same signal again, a moment later from another thread, so
@@ -45,5 +47,23 @@ def _unraisable_hook(unraisable: Any) -> None:
     sys.__unraisablehook__(unraisable)
 
 
-if sys.unraisablehook is sys.__unraisablehook__:
-    sys.unraisablehook = _unraisable_hook
+def install_hooks() -> None:
+    """An entry point's process: a KeyboardInterrupt that escapes everything is
+    one line and status 130; one swallowed by a callback is raised again. A hook
+    that the host has set already (a notebook's, a debugger's) stays."""
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _interrupted_hook
+    if sys.unraisablehook is sys.__unraisablehook__:
+        sys.unraisablehook = _unraisable_hook
+
+
+def running_an_entry_point() -> bool:
+    """Whether this process is an entry point starting: `python -m <module>`
+    (runpy imports the package while sys.argv[0] is still '-m') or a console
+    script of pyproject.toml (`zsc-*`)."""
+    first = sys.argv[0] if sys.argv else ""
+    return first == "-m" or pathlib.Path(first).name.startswith("zsc-")
+
+
+if running_an_entry_point():
+    install_hooks()

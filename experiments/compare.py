@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from experiments import plots
-from experiments.config import ArgumentParser, as_program, interruptible
+from experiments.entry import ArgumentParser, as_program, interruptible
 from experiments.results import (
     TRAINING_KINDS,
     find_results,

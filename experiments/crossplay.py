@@ -60,7 +60,7 @@ from typing import Any
 import jax
 
 from experiments.agents import CrossPlayError, add_bots, load_agents, seat_policy
-from experiments.config import ArgumentParser, as_program, interruptible
+from experiments.entry import ArgumentParser, as_program, interruptible
 from experiments.evaluation import (
     PAIR_COLUMNS,
     PARTIAL,

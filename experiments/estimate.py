@@ -46,15 +46,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.config import (
-    CONF_DIR,
-    ArgumentParser,
-    as_program,
-    interruptible,
-    is_config_error,
-    one_line,
-    to_config,
-)
+from experiments.compose import CONF_DIR, is_config_error, one_line, to_config
+from experiments.entry import ArgumentParser, as_program, interruptible
 from experiments.ippo_runs import USER_ERRORS, IPPORunConfig, trainer_of
 from experiments.tables import format_report
 from marl.deep.ippo import IPPOConfig, seed_keys

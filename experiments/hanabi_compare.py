@@ -30,7 +30,7 @@ import numpy as np
 
 import games
 from experiments.agents import CrossPlayError, load_agents, played, seat_policy
-from experiments.config import ArgumentParser, as_program
+from experiments.entry import ArgumentParser, as_program
 from experiments.results import read_results, run_metadata, write_json
 from games import hanabi_tabular
 from games.envs.hanabi.environment import game_params

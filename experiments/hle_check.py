@@ -43,7 +43,7 @@ from experiments.agents import (
     load_run,
     seat_policy,
 )
-from experiments.config import ArgumentParser, as_program, interruptible
+from experiments.entry import ArgumentParser, as_program, interruptible
 from experiments.ippo_runs import CONFIG_FILE, IPPORunConfig, read_run_config
 from experiments.results import format_estimate
 from games.envs import hanabi

@@ -35,16 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.config import (
-    CONF_DIR,
-    as_program,
-    eta_text,
-    finished_results,
-    hydra_entry,
-    record_run,
-    run_or_exit,
-    to_config,
-)
+from experiments.compose import CONF_DIR, to_config
+from experiments.entry import as_program, hydra_entry, run_or_exit
 from experiments.help import hydra_help
 from experiments.ippo_runs import (
     CHECKPOINT_DIR,
@@ -64,7 +56,9 @@ from experiments.ippo_runs import (
     write_config,
 )
 from experiments.loggers import CHUNK_CURVES, open_logger
+from experiments.logs import eta_text
 from experiments.results import RESULTS_FILE, run_metadata, write_json
+from experiments.rundir import finished_results, record_run
 from games.envs.contract import ENVIRONMENTS
 from marl.deep.checkpoint import checkpoint_path, list_checkpoints
 from marl.deep.ippo import IPPOState, Metrics, seed_keys

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.config import to_config, writable
+from experiments.compose import to_config, writable
 from experiments.loggers import LOGGERS
 from games.envs.contract import (
     Environment,

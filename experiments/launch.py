@@ -33,7 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from experiments.config import LAUNCH_TIME, ArgumentParser
+from experiments.compose import LAUNCH_TIME
+from experiments.entry import ArgumentParser
 from experiments.processes import (
     CLUSTER,
     COORDINATOR,
@@ -304,7 +305,7 @@ def main() -> int:
 
 def cli() -> None:
     """The program: `python -m experiments.launch`, the console script. (Not
-    `experiments.config.as_program`: the launcher itself joins no job.)"""
+    `experiments.entry.as_program`: the launcher itself joins no job.)"""
     sys.exit(main())
 
 

@@ -36,7 +36,7 @@ import jax
 import numpy as np
 
 from experiments.agents import CrossPlayError
-from experiments.config import ArgumentParser, as_program, interruptible
+from experiments.entry import ArgumentParser, as_program, interruptible
 from experiments.ippo_runs import read_run_config
 from experiments.players import Game, Player, bot, load, play_game
 from games.envs.contract import Environment

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
-from experiments.config import eta_text
+from experiments.logs import eta_text
 from experiments.tabular_config import TabularConfig
 from marl.fields import ConfigError
 from marl.tabular.analysis import summarize_seeds

@@ -22,14 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 
 import games
 from experiments import plots
-from experiments.config import (
-    CONF_DIR,
-    as_program,
-    finished_results,
-    hydra_entry,
-    record_run,
-    run_or_exit,
-)
+from experiments.compose import CONF_DIR
+from experiments.entry import as_program, hydra_entry, run_or_exit
 from experiments.help import hydra_help
 from experiments.results import (
     RESULTS_FILE,
@@ -37,6 +31,7 @@ from experiments.results import (
     write_json,
     write_npz,
 )
+from experiments.rundir import finished_results, record_run
 from experiments.sections import (
     Sections,
     results_fields,

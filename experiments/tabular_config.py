@@ -12,7 +12,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 import games
-from experiments.config import writable
+from experiments.compose import writable
 from marl.fields import check_fields
 from marl.tabular.exact_pg import ExactPGConfig
 from marl.tabular.sampled_pg import SampledPGConfig

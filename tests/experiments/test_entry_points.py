@@ -283,7 +283,7 @@ def test_phase_run_of_a_user_game_file(monkeypatch, tmp_path):
 
 
 def test_progress_lines_give_an_eta_once_it_can_be_told():
-    from experiments.config import eta_text
+    from experiments.logs import eta_text
 
     assert eta_text(10.0, 2, 10) == ", ETA 40 s"
     assert eta_text(60.0, 1, 10) == ", ETA 9.0 min"
@@ -308,7 +308,7 @@ def _inherited(name: str) -> dict:
     list names, each composed the same way."""
     from omegaconf import OmegaConf
 
-    from experiments.config import writable
+    from experiments.compose import writable
     from experiments.ippo_runs import IPPORunConfig
     from experiments.tabular_config import TabularConfig
 

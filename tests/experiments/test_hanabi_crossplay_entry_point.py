@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from experiments import agents as hanabi_agents
 from experiments import compare, crossplay
 from experiments import ippo as train_entry
-from experiments.config import CONF_DIR, to_config
+from experiments.compose import CONF_DIR, to_config
 from experiments.ippo_runs import IPPORunConfig
 from marl.deep import evaluate
 from marl.deep import play as games_play

@@ -99,7 +99,7 @@ def test_the_wheel_carries_the_configs_and_its_console_scripts_run(tmp_path):
     out = f"hydra.run.dir={run_dir}"
     env = {**os.environ, "PYTHONPATH": str(site)}
     where = subprocess.run(
-        [sys.executable, "-c", "import experiments.config as c; print(c.CONF_DIR)"],
+        [sys.executable, "-c", "import experiments.compose as c; print(c.CONF_DIR)"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
