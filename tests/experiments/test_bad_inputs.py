@@ -25,7 +25,6 @@ import io
 import json
 import os
 import pathlib
-import resource
 import shutil
 import signal
 import subprocess
@@ -81,17 +80,25 @@ def run_in_process(module: str, args: list[str]) -> Done:
 def run_module(
     module: str, args: list[str], timeout: int = 300, file_limit: int | None = None
 ):
-    def limited() -> None:  # in the child, before the entry point starts
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
-
+    """`python -m experiments.<module> *args` in a subprocess; with `file_limit`,
+    under that RLIMIT_FSIZE (set by the child itself before it runs the module:
+    a fork's preexec hook is unsafe beside JAX's threads)."""
+    command = [sys.executable, "-m", f"experiments.{module}", *args]
+    if file_limit is not None:
+        command[1:3] = [
+            "-c",
+            "import resource, runpy, sys; "
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({file_limit}, {file_limit})); "
+            f"sys.argv[0] = 'experiments.{module}'; "
+            f"runpy.run_module('experiments.{module}', run_name='__main__')",
+        ]
     return subprocess.run(
-        [sys.executable, "-m", f"experiments.{module}", *args],
+        command,
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
         env={**os.environ, "JAX_PLATFORMS": "cpu"},
-        preexec_fn=None if file_limit is None else limited,
     )
 
 
