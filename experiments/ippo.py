@@ -22,7 +22,6 @@ config), `metrics.jsonl` (one line per chunk of updates),
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import pathlib
@@ -38,29 +37,24 @@ from omegaconf import DictConfig, OmegaConf
 from experiments.compose import CONF_DIR, to_config
 from experiments.entry import as_program, hydra_entry, run_or_exit
 from experiments.help import hydra_help
+from experiments.ippo_directory import RunDirectory
 from experiments.ippo_runs import (
     CHECKPOINT_DIR,
     METRICS_FILE,
     USER_ERRORS,
     IPPORunConfig,
     TrainingDiverged,
-    append_line,
     chunk_ends,
-    load_init,
-    load_latest,
     read_metrics,
-    save_all,
     trainer_of,
-    truncate_metrics,
     upgrade,
-    write_config,
 )
 from experiments.loggers import CHUNK_CURVES, open_logger
 from experiments.logs import eta_text
 from experiments.results import RESULTS_FILE, run_metadata, write_json
 from experiments.rundir import finished_results, record_run
 from games.envs.contract import ENVIRONMENTS
-from marl.deep.checkpoint import checkpoint_path, list_checkpoints
+from marl.deep.checkpoint import checkpoint_path
 from marl.deep.ippo import IPPOState, Metrics, seed_keys
 from marl.fields import ConfigError
 from marl.files import writes_here
@@ -131,65 +125,19 @@ def _summary(record: dict[str, Any]) -> str:
 def train(
     config: IPPORunConfig, run_dir: pathlib.Path, trainer: Trainer | None = None
 ) -> tuple[IPPOState, dict[str, Any] | None, bool]:
-    """Trains (or resumes) every run, checkpointing and logging between chunks.
+    """Trains (or resumes) every run, chunk by chunk: each chunk of `log_every`
+    updates is one jitted call for every seed and coefficient, then a metrics
+    line, a progress line and, when due, a checkpoint (the directory's files
+    are `RunDirectory`'s).
 
     Returns the states [E, S], the last metrics record and whether the run is
     complete (False when `stop_after` ended it early).
     """
     trainer = trainer or trainer_of(config)
-    keys = seed_keys(config.ippo.seed, config.seeds)
+    directory = RunDirectory(run_dir, config)
+    state, done = directory.start(trainer, seed_keys(config.ippo.seed, config.seeds))
     coefs = jnp.asarray(config.ent_coefs, jnp.float32)
-    total = config.ippo.num_updates
-    root = run_dir / CHECKPOINT_DIR
-    metrics_path = run_dir / METRICS_FILE
-
-    loaded = None
-    if config.resume:
-        template = jax.eval_shape(trainer.init, keys, len(config.ent_coefs))
-        loaded = load_latest(root, template, config)
-    elif any(list_checkpoints(root / str(s)) for s in range(config.seeds)):
-        raise ConfigError(
-            f"{run_dir} already has checkpoints; pass resume=true (or auto) to "
-            "continue that run or choose another hydra.run.dir"
-        )
-    if loaded is None and config.resume is True:
-        raise ConfigError(
-            f"resume=true but {root} holds no checkpoint; start it with "
-            "resume=false, or pass resume=auto to resume only when there is one"
-        )
-    initial = None
-    if loaded is None and config.init_from is not None:
-        template = jax.eval_shape(trainer.init, keys, len(config.ent_coefs))
-        initial = load_init(config, template)
-    if loaded is not None:
-        read_metrics(metrics_path)  # refuses a line that is no record, here
-    # Accepted: from here on the run may change its directory. Not before: a
-    # resume or an init_from refused above leaves the directory (its config.yaml,
-    # which describes its checkpoints, its metrics and .hydra/) as it was.
-    record_run(run_dir)
-    if loaded is None:
-        if config.resume:
-            log.info("%s: no checkpoint in %s, starting afresh", config.name, root)
-        if initial is None:
-            state, start = trainer.init(keys, len(config.ent_coefs)), 0
-        else:
-            state, start = initial
-            log.info(
-                "%s: starting from update %d of %s (coefficients %s)",
-                config.name,
-                start,
-                config.init_from,
-                config.init_coefs or config.ent_coefs,
-            )
-        if writes_here():
-            metrics_path.unlink(missing_ok=True)
-        records: list[dict[str, Any]] = []
-    else:
-        state, start = loaded
-        records = truncate_metrics(metrics_path, start)
-        log.info("%s: resumed from update %d of %d", config.name, start, total)
-    write_config(run_dir, config)
-    last = records[-1] if records else None
+    total = directory.total
     log.info(
         "%s: %s; %d seeds x %d entropy coefficients %s; %d updates of "
         "%d env steps per run",
@@ -201,42 +149,37 @@ def train(
         total,
         config.ippo.batch_size,
     )
-    done = saved = start
     log.info(
         "%s: compiling the training chunk, then %d updates per line",
         config.name,
         config.log_every,
     )
-    stack = contextlib.ExitStack()
-    log_chunk = stack.enter_context(
+    plain = OmegaConf.to_container(OmegaConf.structured(config))
+    with (
         open_logger(
             config.logger if writes_here() else None,
             run_dir,
             config.name,
-            OmegaConf.to_container(OmegaConf.structured(config)),  # type: ignore[arg-type]
-        )
-    )
-    try:
-        for index, end in enumerate(chunk_ends(start, total, config.log_every)):
+            plain,  # type: ignore[arg-type]
+        ) as log_chunk,
+        directory.kept_on_interrupt(lambda: (state, done)),
+    ):
+        for index, end in enumerate(chunk_ends(done, total, config.log_every)):
             began = time.time()
-            schedules = constant_schedules(coefs, end - done)
-            chunk_state, metrics = trainer.run(state, schedules)
+            after, metrics = trainer.run(state, constant_schedules(coefs, end - done))
             jax.block_until_ready(metrics)
             diverged = first_non_finite(metrics, config)
-            if diverged:
-                # Nothing of this chunk is kept; the state before it is.
-                if done > saved:
-                    save_all(root, state, done, config)
-                    saved = done
+            if diverged:  # nothing of this chunk is kept; the state before it is
+                directory.save(state, done)
                 raise TrainingDiverged(
                     f"training turned non-finite in updates {done + 1}-{end} "
-                    f"({diverged}); stopped, the last checkpoint is update {saved} "
-                    "(lower ippo.lr or ippo.max_grad_norm)"
+                    f"({diverged}); stopped, the last checkpoint is update "
+                    f"{directory.saved} (lower ippo.lr or ippo.max_grad_norm)"
                 )
-            last = chunk_record(metrics, end, config, time.time() - began)
-            append_line(metrics_path, last)
-            log_chunk(last)
-            state, done = chunk_state, end
+            line = chunk_record(metrics, end, config, time.time() - began)
+            directory.record(line)
+            log_chunk(line)
+            state, done = after, end
             if index == 0:
                 timed = (time.time(), end)  # later chunks: no compilation
             log.info(
@@ -244,16 +187,15 @@ def train(
                 config.name,
                 end,
                 total,
-                f"{last['env_steps']:,}",
-                last["steps_per_second"],
+                f"{line['env_steps']:,}",
+                line["steps_per_second"],
                 " (with compilation)" if index == 0 else "",
-                _summary(last),
+                _summary(line),
                 eta_text(time.time() - timed[0], end - timed[1], total - timed[1]),
             )
             stopping = config.stop_after is not None and end >= config.stop_after
-            if end % config.checkpoint_every == 0 or end == total or stopping:
-                save_all(root, state, end, config)
-                saved = end
+            if directory.checkpoint_due(end) or stopping:
+                directory.save(state, end)
             if stopping and end < total:
                 log.info(
                     "%s: stopped after update %d; continue with resume=true "
@@ -262,21 +204,8 @@ def train(
                     end,
                     run_dir,
                 )
-                return state, last, False
-    except (KeyboardInterrupt, SystemExit):
-        # Ctrl-C, or submitit's exit on SLURM's pre-timeout or preemption signal
-        # (which Python handles between chunks): keep the last finished chunk.
-        if done > saved:
-            log.warning(
-                "%s: interrupted; saving update %d for resume=true or auto",
-                config.name,
-                done,
-            )
-            save_all(root, state, done, config)
-        raise
-    finally:
-        stack.close()
-    return state, last, True
+                return state, line, False
+    return state, directory.last, True
 
 
 def run(config: IPPORunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None:

@@ -128,3 +128,10 @@ def test_hanabi_bots_benchmark_runs_at_a_tiny_size(tmp_path):
     for name in ("iggi", "piers", "outer", "van_den_bergh"):
         assert f"\n{name} " in out
     assert "jax-aht" in out and (tmp_path / "b.json").stat().st_size > 0
+
+
+def test_checkpoints_benchmark_sets_ours_beside_orbax_at_a_tiny_size():
+    out = run_benchmark("checkpoints_vs_orbax", "--size", "8", "--saves", "5")
+    assert "| kept | [4, 5] | [4, 5] |" in out
+    assert "| bit-exact restore | True | True |" in out
+    assert "| newest cut: error | CorruptCheckpointError, 1 lines" in out
