@@ -146,7 +146,7 @@ def check_yaml_size(text: str) -> None:
     before any object is built. An alias counts the scalars and the depth of
     the node it names."""
     scalars = 0
-    opened: list[tuple[str | None, int, int]] = []  # anchor, scalars, depth below
+    opened: list[tuple[str | None, int]] = []  # anchor, scalars before it
     anchored: dict[str, tuple[int, int]] = {}  # anchor -> (scalars, depth)
     deepest = [0]  # per open collection, the depth reached below it
 
@@ -160,10 +160,10 @@ def check_yaml_size(text: str) -> None:
     for event in yaml.parse(text, Loader=_GameLoader):
         if isinstance(event, yaml.CollectionStartEvent):
             reach(1)
-            opened.append((event.anchor, scalars, 0))
+            opened.append((event.anchor, scalars))
             deepest.append(0)
         elif isinstance(event, yaml.CollectionEndEvent):
-            anchor, start, _ = opened.pop()
+            anchor, start = opened.pop()
             below = deepest.pop() + 1
             if anchor is not None:
                 anchored[anchor] = (scalars - start, below)
