@@ -26,6 +26,7 @@ import games
 from experiments.logs import eta_text
 from experiments.tabular_config import TabularConfig
 from marl.fields import ConfigError
+from marl.tabular import history_form, verified
 from marl.tabular.analysis import summarize_seeds
 from marl.tabular.convergence import (
     LOG_EVERY_SECONDS,
@@ -37,16 +38,11 @@ from marl.tabular.convergence import (
 )
 from marl.tabular.equivariance import PolicySymmetries, policy_symmetries
 from marl.tabular.exact_pg import ExactPGConfig, PGState, geometric_schedule
-from marl.tabular.matrix_pg import fastest_trainer, payoff_matrix
+from marl.tabular.matrix_pg import fastest_trainer
 from marl.tabular.phase import TOLERANCE_FACTOR, Verdict, critical_tau, verdicts
 from marl.tabular.sampled_pg import make_sampled_pg
 from marl.tabular.symmetry import SymmetryGroup, symmetry_group
 from marl.tabular.theory import uniqueness_bound
-from marl.tabular.verified import (
-    search_starts,
-    second_fixed_point_search,
-    verify_seeds,
-)
 from marl.trainer import Trainer, constant_schedules, make_trainer
 
 log = logging.getLogger("experiments.tabular")  # the entry point's log
@@ -323,42 +319,56 @@ def proven_ends(
     policies: dict[float, tuple[np.ndarray, ...]],
 ) -> dict[str, Any] | None:
     """The verified test (`marl.tabular.verified.verify_seeds`) of the seeds at
-    both ends of a 2-player matrix game's bracket: at the upper end every seed
-    proven at one and the same fixed point proves the agreement; at the lower
-    end two or more fixed points proven distinct prove the disagreement. None
-    for other games (their ends rest on the estimated check of
-    `marl.tabular.convergence`) and where the search found no bracket."""
-    game = ctx.game
+    both ends of the bracket: at the upper end every seed proven at one and the
+    same fixed point proves the agreement; at the lower end two or more fixed
+    points proven distinct prove the disagreement. Then a targeted search for a
+    second fixed point at the upper end and the grid point above it. None where
+    the search found no bracket, for Other-Play and the uniform weighting (the
+    map verified is self-play's with the reach weighting), and for games too
+    large for the test (`history_form.too_large`; their ends rest on the estimated
+    check of `marl.tabular.convergence`)."""
+    weighting = learner.config.entropy_weighting
     if not (
-        game.is_matrix_game
-        and game.num_agents == 2
-        and learner.config.objective == "selfplay"
+        learner.config.objective == "selfplay"
+        and (weighting == "reach" or ctx.game.is_matrix_game)
         and found.tau_star is not None
     ):
         return None
-    payoff = payoff_matrix(game).astype(np.float64)
-    ends = {}
+    if (why := history_form.too_large(ctx.spec, ctx.game)) is not None:
+        log.info(
+            "%s: the ends are not put to the verified test: %s", learner.label, why
+        )
+        return {"skipped": why}
+    started = time.perf_counter()
+    form = history_form.game_form(ctx.spec, ctx.game)
+    ends: dict[str, dict[str, Any] | None] = {}
     for name, tau in (("lower", found.lower), ("upper", found.upper)):
         if tau not in policies or tau <= 0:
             ends[name] = None
             continue
-        x, y = (pi[:, 0, :] for pi in policies[tau])
-        ends[name] = verify_seeds(payoff, tau, x, y)
+        ends[name] = verified.verify_seeds(
+            form, tau, history_form.flatten(form, policies[tau])
+        )
     upper, lower = ends["upper"], ends["lower"]
     searches = []
     if found.upper in policies:
         seeds = []
         if found.lower in policies:  # the conventions found below tau*
-            xs, ys = (pi[:, 0, :] for pi in policies[found.lower])
-            seeds = [np.concatenate([x, y]) for x, y in zip(xs, ys, strict=True)]
-        starts = search_starts(payoff, seeds)
+            seeds = list(history_form.flatten(form, policies[found.lower]))
+        starts = verified.search_starts(form, seeds)
         above = [t for t in ctx.config.taus if t > found.upper]
         for tau in [found.upper, *([min(above)] if above else [])]:
-            x, y = (pi[0, 0, :] for pi in policies.get(tau, policies[found.upper]))
-            agreed = np.concatenate([x, y])
+            agreed = history_form.flatten(
+                form, policies.get(tau, policies[found.upper])
+            )[0]
             searches.append(
-                second_fixed_point_search(payoff, float(tau), agreed, starts)
+                verified.second_fixed_point_search(form, float(tau), agreed, starts)
             )
+    log.info(
+        "%s: the verified test of the bracket's ends took %.1f s",
+        learner.label,
+        time.perf_counter() - started,
+    )
     return {
         **ends,
         "uniqueness_search": searches,

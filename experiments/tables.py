@@ -156,7 +156,7 @@ SUMMARY_COLUMNS = (
 
 def ends_rest_on(search: dict[str, Any]) -> str | None:
     """What the bracket's ends rest on: 'proven' (both, the verified test of
-    2-player matrix games), 'upper proven' or 'lower proven' (one of them),
+    `marl.tabular.verified`), 'upper proven' or 'lower proven' (one of them),
     'estimated' (the convergence check's estimated distance to a fixed point)."""
     if search.get("tau_star") is None:
         return None

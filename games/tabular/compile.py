@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -218,7 +219,7 @@ def _compiled(
     game: DecPOMDP,
     is_matrix: bool,
     occupancy: Occupancy | None,
-    histories: tuple | None,
+    histories: Histories | None,
     layout: Layout,
     legal_layout: LegalLayout,
     engine: str,
@@ -238,12 +239,20 @@ def _compiled(
                 spans.append((start, start + len(layout[i][t])))
                 start += len(layout[i][t])
         rows.append(tuple(spans))
+    arrays: tuple = (None,) * 4  # the enumeration's, when it was built
+    if histories is not None:
+        arrays = (
+            jnp.asarray(histories.chance, jnp.float32),
+            jnp.asarray(histories.returns, jnp.float32),
+            tuple(map(jnp.asarray, histories.infostate)),
+            tuple(map(jnp.asarray, histories.action)),
+        )
     return TabularGame(
         occupancy=occupancy,  # type: ignore[arg-type]
-        chance=None if histories is None else histories[0],  # type: ignore[arg-type]
-        returns=None if histories is None else histories[1],  # type: ignore[arg-type]
-        infostate=None if histories is None else histories[2],  # type: ignore[arg-type]
-        action=None if histories is None else histories[3],  # type: ignore[arg-type]
+        chance=arrays[0],
+        returns=arrays[1],
+        infostate=arrays[2],
+        action=arrays[3],
         parent=tuple(jnp.asarray(p[0]) for p in parents),
         parent_action=tuple(jnp.asarray(p[1]) for p in parents),
         legal=None
@@ -346,7 +355,7 @@ def _parents(keys: list[tuple], index: dict[tuple, int]) -> tuple[np.ndarray, ..
 
 def _enumerate(
     game: DecPOMDP, key_index: list[dict[tuple, int]] | None
-) -> tuple[tuple, Layout, LegalLayout]:
+) -> tuple[Histories, Layout, LegalLayout]:
     """Every terminal history of positive chance probability, as arrays (chance,
     returns, per agent infostate and action columns). Without `key_index` the
     walk lays out the information states itself (per agent and step, in the order
@@ -435,21 +444,47 @@ def _enumerate(
             for agent in layout
         ]
 
-    def column(agent: int, k: int) -> jax.Array:
+    def column(agent: int, k: int) -> np.ndarray:
         index = key_index[agent]
-        table = np.array(
+        return np.array(
             [[index[c[0]] if k == 0 else c[1] for c in p[4][agent]] for p in partials],
             dtype=np.int32,
         ).reshape(len(partials), -1)
-        return jnp.asarray(table)
 
-    arrays = (
-        jnp.asarray([p[1] for p in partials], dtype=jnp.float32),
-        jnp.asarray([p[2] for p in partials], dtype=jnp.float32),
+    arrays = Histories(
+        np.array([p[1] for p in partials], dtype=np.float64),
+        np.array([p[2] for p in partials], dtype=np.float64),
         tuple(column(i, 0) for i in range(n)),
         tuple(column(i, 1) for i in range(n)),
     )
     return arrays, layout, legal_layout
+
+
+class Histories(NamedTuple):
+    """The enumeration in NumPy: chance and returns in float64 (each a product
+    or sum over the history of the spec's float64 numbers, rounded once per
+    operation), per agent the information state and action of its decisions
+    (int32[Z, T_i]); `TabularGame`'s fields of the same names, before float32."""
+
+    chance: np.ndarray
+    returns: np.ndarray
+    infostate: tuple[np.ndarray, ...]
+    action: tuple[np.ndarray, ...]
+
+
+def float64_histories(spec: DecPOMDP | MatrixGame, game: TabularGame) -> Histories:
+    """`spec`'s terminal histories in the policy layout of `game` (its
+    compilation), in float64: for computations that the float32 of the engines
+    would spoil (`marl.tabular.verified`)."""
+    decpomdp = spec.to_decpomdp() if isinstance(spec, MatrixGame) else spec
+    count = count_histories(decpomdp)
+    if count > MAX_ENUMERATED_HISTORIES:
+        raise CompileError(
+            f"game '{game.name}' has {count:,} terminal histories, over the "
+            f"enumeration's limit of {MAX_ENUMERATED_HISTORIES:,}"
+        )
+    key_index = [{key: k for k, key in enumerate(keys)} for keys in game.infostate_keys]
+    return _enumerate(decpomdp, key_index)[0]
 
 
 def _meet(

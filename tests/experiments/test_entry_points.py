@@ -356,20 +356,31 @@ def test_help_lists_what_to_run_and_every_field_with_its_meaning(monkeypatch, ca
     assert "env=" not in tabular_help  # the IPPO groups are not the tabular's
 
 
-def test_tau_star_of_a_matrix_game_is_proven_at_both_ends(monkeypatch, tmp_path):
-    """climbing's bracket (8.21, 8.28]: at the upper end every seed is proven
-    (interval Krawczyk) at one and the same fixed point, at the lower end two
-    distinct fixed points are proven; the search's tolerances are recorded."""
+@pytest.mark.parametrize(
+    ("game", "taus", "bracket", "starts"),
+    [
+        # climbing's bracket (8.21, 8.28]; starts: 8 seeds, uniform, 9 pure.
+        ("climbing", "[1,5,10]", (8.2, 8.3), 8 + 1 + 9),
+        # tiny Hanabi B, a Dec-POMDP: (0.297, 0.301]; 64 pure starts.
+        ("tiny_hanabi_b", "[0.1,0.2,0.5]", (0.29, 0.31), 8 + 1 + 64),
+    ],
+)
+def test_tau_star_is_proven_at_both_ends(
+    monkeypatch, tmp_path, game, taus, bracket, starts
+):
+    """At the upper end every seed is proven (interval Krawczyk) at one and
+    the same fixed point, at the lower end two distinct fixed points are
+    proven; the search's tolerances are recorded."""
     run_tabular(
         monkeypatch,
-        "game=climbing",
+        f"game={game}",
         "seeds=8",
-        "taus=[1,5,10]",
+        f"taus={taus}",
         "studies=[critical_tau]",
         f"hydra.run.dir={tmp_path}",
     )
     found = json.loads((tmp_path / "results.json").read_text())["critical_tau"]
-    assert 8.2 < found["lower"] < found["upper"] < 8.3
+    assert bracket[0] < found["lower"] < found["upper"] < bracket[1]
     proven = found["proven_ends"]
     assert proven["upper_agreement_proven"] and proven["lower_disagreement_proven"]
     assert proven["upper"]["proven"] == 8 and proven["upper"]["one_fixed_point"]
@@ -379,8 +390,9 @@ def test_tau_star_of_a_matrix_game_is_proven_at_both_ends(monkeypatch, tmp_path)
     assert found["upper_verdict"]["near_tolerance"] is False
     # The targeted search from the conventions below, the uniform and every
     # softened pure start finds no second fixed point at the upper end nor at
-    # the grid's next tau (10).
+    # the grid's next tau.
     searches = proven["uniqueness_search"]
-    assert [s["tau"] for s in searches] == [found["upper"], 10.0]
+    next_tau = min(t for t in json.loads(taus) if t > found["upper"])
+    assert [s["tau"] for s in searches] == [found["upper"], next_tau]
     assert not any(s["second_fixed_point"] for s in searches)
-    assert searches[0]["starts"] == 8 + 1 + 9
+    assert searches[0]["starts"] == starts

@@ -1,54 +1,40 @@
-"""Verified fixed points (marl/tabular/verified.py): the interval arithmetic
-encloses exact results, the Krawczyk test proves fixed points known
-analytically (a stable one and a saddle), refuses the fold counterexample of
-issue 44, and proves the unique fixed point of catalogue games above tau*."""
+"""Verified fixed points (marl/tabular/verified.py): the Krawczyk test proves
+fixed points known analytically (a stable one and a saddle), refuses the fold
+counterexample of issue 44, proves the unique fixed point of catalogue games
+above tau* (matrix games and Dec-POMDPs, micro Hanabi at a short horizon) and
+proves two fixed points distinct below it."""
 
 from __future__ import annotations
-
-from fractions import Fraction
 
 import numpy as np
 import pytest
 
 import games.tabular as catalogue
+from games.tabular import compile_game, make_spec
+from marl.tabular import history_form as hf
+from marl.tabular import intervals as iv
 from marl.tabular import verified
 from marl.tabular.matrix_pg import payoff_matrix
 
 
-def test_interval_operations_enclose_the_exact_results():
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=200), rng.normal(size=200)
-    for op, exact in (
-        (verified.add, lambda x, y: x + y),
-        (verified.sub, lambda x, y: x - y),
-        (verified.mul, lambda x, y: x * y),
-    ):
-        out = op(verified.point(a), verified.point(b))
-        for lo, hi, x, y in zip(out.lo, out.hi, a, b, strict=True):
-            value = exact(Fraction(x), Fraction(y))
-            assert Fraction(lo) <= value <= Fraction(hi)
-            assert lo < hi  # rounded outward, never to a point
-    box = verified.Interval(a - 0.1, a + 0.1)
-    p = verified.softmax(box)
-    for _ in range(50):  # softmax at points of the box lies in its enclosure
-        u = rng.uniform(box.lo, box.hi)
-        e = np.exp(u - u.max())
-        assert ((p.lo <= e / e.sum()) & (e / e.sum() <= p.hi)).all()
+def matrix(game: str) -> hf.HistoryForm:
+    return hf.matrix_form(payoff_matrix(catalogue.make(game)).astype(np.float64))
 
 
 def test_a_stable_fixed_point_known_analytically_is_proven():
     """Coordination on 2 actions, A = I: the uniform policies are a fixed point
     at every tau, stable for tau > 1/2 (F's Jacobian has eigenvalues +-1/(2 tau))."""
-    v = verified.verify(np.eye(2), 0.6, np.full(4, 0.5))
+    v = verified.verify(hf.matrix_form(np.eye(2)), 0.6, np.full(4, 0.5))
     assert v.proven and v.radius >= 1e-3 and v.stable
-    assert v.enclosure < 1e-12
+    assert v.enclosure < 1e-12 and iv.contains(v.where, np.full(4, 0.5))
+    assert iv.inside(v.where, v.box)
     np.testing.assert_array_equal(v.candidate, np.full(4, 0.5))
 
 
 def test_a_saddle_is_proven_a_fixed_point_and_called_unstable():
     """At tau = 1/4 < 1/2 the uniform policies are a saddle (eigenvalue 2):
     still a fixed point, proven, and `stable` says it is not stable."""
-    v = verified.verify(np.eye(2), 0.25, np.full(4, 0.5))
+    v = verified.verify(hf.matrix_form(np.eye(2)), 0.25, np.full(4, 0.5))
     assert v.proven and not v.stable
 
 
@@ -62,24 +48,36 @@ def test_the_fold_counterexample_is_refused():
     its ghost moves by 1.6e-8 per map step, which an estimate of the distance to
     a fixed point can mistake for one. The only fixed point is near action 1,
     0.876 away in total variation, and only it is proven."""
+    form = hf.matrix_form(FOLD_GAME)
     tau = FOLD_TAU * (1 + 1e-7)
     ghost = np.array([FOLD_X, 1 - FOLD_X, FOLD_X, 1 - FOLD_X])
-    refused = verified.verify(FOLD_GAME, tau, ghost)
-    assert not refused.proven and refused.radius is None
+    refused = verified.verify(form, tau, ghost)
+    assert not refused.proven and refused.radius is None and refused.box is None
     assert "no box passed" in refused.reason
-    real = verified.settle(FOLD_GAME, tau, np.array([0.9, 0.1, 0.9, 0.1]))
-    proven = verified.verify(FOLD_GAME, tau, real)
+    real = verified.settle(form, tau, np.array([0.9, 0.1, 0.9, 0.1]))
+    proven = verified.verify(form, tau, real)
     assert proven.proven and proven.stable
     assert abs(proven.candidate[0] - FOLD_X) > 0.87
 
 
 def test_two_fixed_points_just_below_the_fold_are_told_apart():
-    """Below the fold the stable point and its saddle are 2.4e-3 apart: the box
-    proven around the stable one is smaller than that (unique in its box)."""
+    """Below the fold the stable point (x = 0.1195 on the symmetric branch) and
+    its saddle (x = 0.1244, from a sign change of x - sigma((1.5 x - 0.5) /
+    tau)) are 4.9e-3 apart: each is proven unique in a box that excludes the
+    other, and the two are proven distinct."""
+    form = hf.matrix_form(FOLD_GAME)
     tau = FOLD_TAU * (1 - 1e-4)
-    stable = verified.settle(FOLD_GAME, tau, np.array([0.01, 0.99, 0.01, 0.99]))
-    v = verified.verify(FOLD_GAME, tau, stable)
-    assert v.proven and v.stable and v.radius < 2.4e-3
+    xs = np.linspace(0.10, 0.15, 50_001)
+    gap = xs - 1 / (1 + np.exp(-(1.5 * xs - 0.5) / tau))
+    roots = xs[np.nonzero(np.diff(np.sign(gap)))[0]]
+    assert roots.size == 2
+    found = [verified.verify(form, tau, np.array([x, 1 - x, x, 1 - x])) for x in roots]
+    stable, saddle = found
+    assert stable.proven and stable.stable
+    assert saddle.proven and not saddle.stable
+    assert iv.apart(stable.where, saddle.where)
+    assert not iv.contains(stable.box, saddle.candidate)
+    assert not iv.contains(saddle.box, stable.candidate)
 
 
 @pytest.mark.parametrize(
@@ -88,19 +86,58 @@ def test_two_fixed_points_just_below_the_fold_are_told_apart():
     # 0.219], (8.21, 8.28], (25.1, 25.4].
     [("coordination_2", 0.6), ("lever", 0.3), ("climbing", 9.0), ("penalty", 26.0)],
 )
-def test_catalogue_fixed_points_above_tau_star_are_proven(game, tau):
-    payoff = payoff_matrix(catalogue.make(game)).astype(np.float64)
-    n, m = payoff.shape
-    start = np.concatenate([np.full(n, 1 / n), np.full(m, 1 / m)])
-    v = verified.verify(payoff, tau, verified.settle(payoff, tau, start))
-    assert v.proven and v.stable and v.radius >= 1e-3 and v.enclosure < 1e-10
-    x, y = v.candidate[:n], v.candidate[n:]
-    assert x.sum() == pytest.approx(1) and y.sum() == pytest.approx(1)
+def test_matrix_games_fixed_points_above_tau_star_are_proven(game, tau):
+    form = matrix(game)
+    v = verified.verify(form, tau, verified.settle(form, tau, hf.uniform(form)))
+    assert v.proven and v.stable and v.radius >= 1e-4 and v.enclosure < 1e-10
+    n = form.info_vars.shape[1]
+    assert v.candidate[:n].sum() == pytest.approx(1)
+
+
+@pytest.mark.parametrize(
+    ("game", "horizon", "tau"),
+    # Above the tau* brackets of docs/tabular.md: tiny_hanabi_b (0.297, 0.301],
+    # tiny_hanabi_c (0.821, 0.828], bad (4.08, 4.13], lewis_signalling (0.5,
+    # 0.504]; Dec-Tiger's at horizon 3 is (10, 11.3] (here horizon 2); micro
+    # Hanabi at horizon 3 (110 variables, illegal actions) at tau = 1.
+    [
+        ("tiny_hanabi_b", None, 0.35),
+        ("tiny_hanabi_c", None, 0.9),
+        ("bad", None, 4.5),
+        ("lewis_signalling", None, 0.6),
+        ("dectiger", 2, 12.0),
+        ("hanabi_micro", 3, 1.0),
+    ],
+)
+def test_dec_pomdp_fixed_points_above_tau_star_are_proven(game, horizon, tau):
+    spec = make_spec(game, horizon)
+    form = hf.game_form(spec, compile_game(spec))
+    v = verified.verify(form, tau, verified.settle(form, tau, hf.uniform(form)))
+    assert v.proven and v.stable and v.radius >= 1e-5 and v.enclosure < 1e-10
+    rows = form.info_vars
+    sums = np.array([v.candidate[r[r >= 0]].sum() for r in rows])
+    np.testing.assert_allclose(sums, 1.0, atol=1e-12)
+
+
+def test_a_learner_s_float32_seeds_are_proven_at_one_fixed_point_and_apart_below():
+    """verify_seeds on policies rounded to float32, as the learners leave them:
+    above tau* every seed is proven at one fixed point; below it two
+    conventions of tiny Hanabi B are proven distinct fixed points."""
+    spec = make_spec("tiny_hanabi_b")
+    form = hf.game_form(spec, compile_game(spec))
+    starts = verified.search_starts(form, [])
+    above = verified.settle_many(form, 0.35, starts[:4])
+    report = verified.verify_seeds(form, 0.35, above.astype(np.float32))
+    assert report["proven"] == 4 and report["one_fixed_point"]
+    assert report["distinct_fixed_points"] == 1
+    below = verified.settle_many(form, 0.2, starts)
+    report = verified.verify_seeds(form, 0.2, below.astype(np.float32))
+    assert report["distinct_fixed_points"] >= 2 and not report["one_fixed_point"]
 
 
 def test_a_tau_that_is_not_positive_is_refused():
     with pytest.raises(ValueError, match="tau > 0"):
-        verified.verify(np.eye(2), 0.0, np.full(4, 0.5))
+        verified.verify(hf.matrix_form(np.eye(2)), 0.0, np.full(4, 0.5))
 
 
 def test_the_uniqueness_search_finds_lever_s_second_fixed_point_at_its_upper_end():
@@ -108,17 +145,36 @@ def test_the_uniqueness_search_finds_lever_s_second_fixed_point_at_its_upper_end
     softened pure start the flow reaches a second, stable fixed point (one
     lever chosen with probability 0.76), proven distinct; at tau = 0.3 every
     start ends at the agreed one."""
-    payoff = payoff_matrix(catalogue.make("lever")).astype(np.float64)
-    uniform = np.full(20, 0.1)
-    starts = verified.search_starts(payoff, [])
+    form = matrix("lever")
+    uniform = hf.uniform(form)
+    starts = verified.search_starts(form, [])
     assert starts.shape == (1 + 100, 20)
     at_end = verified.second_fixed_point_search(
-        payoff, 0.2189, verified.settle(payoff, 0.2189, uniform), starts
+        form, 0.2189, verified.settle(form, 0.2189, uniform), starts
     )
     assert at_end["agreed_proven"] and at_end["second_fixed_point"]
     assert at_end["second_stable"] and max(at_end["second"][:10]) > 0.7
     above = verified.second_fixed_point_search(
-        payoff, 0.3, verified.settle(payoff, 0.3, uniform), starts
+        form, 0.3, verified.settle(form, 0.3, uniform), starts
     )
     assert above["agreed_proven"] and not above["second_fixed_point"]
     assert above["proven_fixed_points"] == 1
+
+
+def test_the_uniqueness_search_of_a_dec_pomdp_draws_its_pure_starts():
+    """Micro Hanabi at horizon 3 has too many pure joint policies to try them
+    all: DRAWN_STARTS of them, softened. At tau = 0.1 the search proves a
+    second fixed point; at tau = 1 it finds none."""
+    spec = make_spec("hanabi_micro", 3)
+    form = hf.game_form(spec, compile_game(spec))
+    starts = verified.search_starts(form, [])
+    assert starts.shape == (1 + verified.DRAWN_STARTS, form.size)
+    uniform = hf.uniform(form)
+    low = verified.second_fixed_point_search(
+        form, 0.1, verified.settle(form, 0.1, uniform), starts
+    )
+    assert low["second_fixed_point"] and low["settled"] == len(starts)
+    high = verified.second_fixed_point_search(
+        form, 1.0, verified.settle(form, 1.0, uniform), starts
+    )
+    assert high["agreed_proven"] and not high["second_fixed_point"]

@@ -1,0 +1,357 @@
+"""A tabular game as the map whose fixed points are the entropy-regularized
+flow's, over its terminal histories, in interval arithmetic
+(`marl.tabular.intervals`) and in float64: what `marl.tabular.verified` proves
+fixed points of.
+
+The flow on J_tau (reach-weighted entropy, `marl.tabular.exact`) is at rest
+where every agent plays pi_i(.|h) = softmax(Q_i(h, .) / tau) at every
+information state h, Q_i the soft value (`marl.tabular.exact_pg.natural_direction`).
+Over the game's terminal histories z (`HistoryForm`) that map is
+
+    F(z)(h, a) = softmax_a(Q(h, a) / tau),  Q(h, a) = N(h, a) / R(h),
+    N(h, a) = sum_{z through (h, a)} chance(z) prod_{other decisions} pi * U(z),
+    R(h)    = sum_{z through h} P(z),
+    U(z)    = return(z) + tau sum_{decisions on z} H(pi(.|h')),
+
+over the variables z = pi(a|h) of every agent, legal actions only. U adds to
+Q(h, .) the entropies of decisions before h's step and of the others' at h's
+step, and the return before it: constants given h, which softmax ignores. Off
+the simplices R(h) is not the reach of h; F still maps into them, and the
+fixed points, and whether I - F' is singular at them, do not depend on how F
+is extended off them.
+
+`jacobian` encloses I - F' over a whole box by differentiating the sums above
+term by term (the leave-one-out and leave-two-out products of each history);
+softmax's range over a box is exact (`intervals.softmax`).
+
+The data are the spec's float64 numbers: each history's chance (a product of
+at most 2 horizon + 1 of them) and return (a sum of horizon discounted rewards)
+are widened by the bound on their rounding in the enumeration.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from games.tabular import DecPOMDP, MatrixGame, TabularGame
+from games.tabular.compile import count_histories, float64_histories
+from marl.tabular import intervals as iv
+from marl.tabular.intervals import Interval
+
+MAX_VARIABLES = 800
+"""The largest policy (legal actions over all information states) verified:
+the Krawczyk step is dense in it."""
+MAX_TERMS = 30_000_000
+"""The largest number of history-decision-decision-action terms of the
+Jacobian's enclosure (memory grows with it)."""
+
+
+class HistoryForm(NamedTuple):
+    """A tabular game over the n variables pi_i(a|h) of a joint policy (every
+    agent's information states, legal actions only, agent by agent in the
+    layout of `games.tabular.compile`), by its Z terminal histories of D
+    decisions each."""
+
+    chance: Interval  # [Z]: probability of the history's chance events
+    returns: Interval  # [Z]: its discounted return
+    taken: np.ndarray  # int[Z, D]: the variable of each decision
+    info: np.ndarray  # int[Z, D]: its information state (numbered over agents)
+    var_info: np.ndarray  # int[n]: the information state of each variable
+    info_vars: np.ndarray  # int[K, A]: the variables of each, -1 padded
+    var_index: tuple[np.ndarray, ...]  # per agent int[K_i, A_i]: variable or -1
+
+    @property
+    def size(self) -> int:
+        return int(self.var_info.size)
+
+    @property
+    def num_infos(self) -> int:
+        return int(self.info_vars.shape[0])
+
+
+def _form(
+    chance: Interval,
+    returns: Interval,
+    infostate: tuple[np.ndarray, ...],
+    action: tuple[np.ndarray, ...],
+    legal: tuple[np.ndarray, ...],
+) -> HistoryForm:
+    index, offset, info_offset, var_info = [], 0, 0, []
+    for mask in legal:
+        table = np.full(mask.shape, -1, np.int64)
+        table[mask] = offset + np.arange(mask.sum())
+        var_info.append(info_offset + np.nonzero(mask)[0])
+        index.append(table)
+        offset += int(mask.sum())
+        info_offset += mask.shape[0]
+    widest = max(mask.shape[1] for mask in legal)
+    rows = [row[row >= 0] for table in index for row in table]
+    info_vars = np.full((len(rows), widest), -1, np.int64)
+    for k, row in enumerate(rows):
+        info_vars[k, : row.size] = row
+    starts = np.cumsum([0, *(mask.shape[0] for mask in legal)])
+    taken = np.concatenate(
+        [t[s, a] for t, s, a in zip(index, infostate, action, strict=True)], axis=1
+    )
+    info = np.concatenate(
+        [s + start for s, start in zip(infostate, starts[:-1], strict=True)], axis=1
+    )
+    if (taken < 0).any():
+        raise ValueError("a history takes an illegal action")
+    return HistoryForm(
+        chance, returns, taken, info, np.concatenate(var_info), info_vars, tuple(index)
+    )
+
+
+def matrix_form(payoff: np.ndarray) -> HistoryForm:
+    """The 2-player matrix game with common payoff `payoff` float[n, m] (exact
+    in float64): one history per joint action."""
+    payoff = np.asarray(payoff, np.float64)
+    n, m = payoff.shape
+    a, b = np.meshgrid(np.arange(n), np.arange(m), indexing="ij")
+    zeros = np.zeros((n * m, 1), np.int64)
+    return _form(
+        iv.point(np.ones(n * m)),
+        iv.point(payoff.ravel()),
+        (zeros, zeros),
+        (a.reshape(-1, 1), b.reshape(-1, 1)),
+        (np.ones((1, n), bool), np.ones((1, m), bool)),
+    )
+
+
+def game_form(spec: DecPOMDP | MatrixGame, game: TabularGame) -> HistoryForm:
+    """`spec` (compiled as `game`, whose policy layout the form keeps) from its
+    float64 enumeration, chance and returns widened by their rounding there."""
+    histories = float64_histories(spec, game)
+    horizon = game.horizon
+    chance_error = iv.gamma(2 * horizon + 2)
+    largest = _largest_reward(spec)
+    return_error = iv.up(iv.gamma(2 * horizon + 2) * horizon * largest)
+    legal = tuple(
+        np.ones((k, len(names)), bool) if game.legal is None else np.asarray(m)
+        for k, names, m in zip(
+            game.num_infostates,
+            game.action_names,
+            game.legal or (None,) * len(game.num_infostates),
+            strict=True,
+        )
+    )
+    c, r = histories.chance, histories.returns
+    return _form(
+        Interval(iv.down(c * (1 - chance_error)), iv.up(c * (1 + chance_error))),
+        Interval(iv.down(r - return_error), iv.up(r + return_error)),
+        histories.infostate,
+        histories.action,
+        legal,
+    )
+
+
+def _largest_reward(spec: DecPOMDP | MatrixGame) -> float:
+    if isinstance(spec, MatrixGame):
+        return float(np.abs(spec.payoff).max())
+    return float(np.abs(spec.reward).max())
+
+
+def too_large(spec: DecPOMDP | MatrixGame, game: TabularGame) -> str | None:
+    """Why `game_form` and the verified test would not fit (None: they fit),
+    told from the counts alone, before any history is enumerated."""
+    legal = game.legal or (None,) * len(game.num_infostates)
+    size = sum(
+        k * len(names) if mask is None else int(np.asarray(mask).sum())
+        for k, names, mask in zip(
+            game.num_infostates, game.action_names, legal, strict=True
+        )
+    )
+    if size > MAX_VARIABLES:
+        return f"{size} policy variables, over {MAX_VARIABLES}"
+    decpomdp = spec.to_decpomdp() if isinstance(spec, MatrixGame) else spec
+    decisions = int(decpomdp.acting.sum())
+    terms = count_histories(decpomdp) * decisions**2 * max(decpomdp.num_actions)
+    if terms > MAX_TERMS:
+        return (
+            f"{terms:,} Jacobian terms (histories x decisions^2 x actions), "
+            f"over {MAX_TERMS:,}"
+        )
+    return None
+
+
+def flatten(form: HistoryForm, policy: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Per agent policies float[..., K_i, A_i] as float64[..., n] (legal only)."""
+    parts = [
+        np.asarray(pi, np.float64)[..., table >= 0]
+        for pi, table in zip(policy, form.var_index, strict=True)
+    ]
+    return np.concatenate(parts, axis=-1)
+
+
+def uniform(form: HistoryForm) -> np.ndarray:
+    """The uniform joint policy, float64[n]."""
+    legal = (form.info_vars >= 0).sum(1)
+    return 1.0 / legal[form.var_info]
+
+
+# -- the map, in interval arithmetic ------------------------------------------
+
+
+def _leave_out(pi: Interval, chance: Interval, skip: tuple[int, ...]) -> Interval:
+    """chance * prod over decisions not in `skip` of pi [Z, D] -> [Z]."""
+    out = chance
+    for d in range(pi.shape[1]):
+        if d not in skip:
+            out = iv.mul(out, pi.at(np.s_[:, d]))
+    return out
+
+
+def _entropies(form: HistoryForm, z: Interval) -> tuple[Interval, Interval]:
+    """(H per information state [K], dH/dz per variable [n] = -(log z + 1))."""
+    logs = iv.log(z)
+    terms = iv.neg(iv.mul(z, logs))
+    per_info = iv.segment_sum(terms, form.var_info, form.num_infos)
+    return per_info, iv.neg(iv.add(logs, iv.point(np.ones(z.shape))))
+
+
+def _softmax_by_info(form: HistoryForm, u: Interval) -> Interval:
+    lo, hi = np.empty(form.size), np.empty(form.size)
+    for row in form.info_vars:
+        vars_ = row[row >= 0]
+        p = iv.softmax(u.at(vars_))
+        lo[vars_], hi[vars_] = p.lo, p.hi
+    return Interval(lo, hi)
+
+
+class _Parts(NamedTuple):
+    q: Interval  # [n]
+    reach: Interval  # [K]
+    utility: Interval  # [Z]
+    without: list[Interval]  # per decision d: chance * prod_{e != d} pi, [Z]
+    dh: Interval  # [n]
+
+
+def _parts(form: HistoryForm, tau: float, z: Interval) -> _Parts:
+    pi = z.at(form.taken)
+    per_info, dh = _entropies(form, z)
+    utility = iv.add(
+        form.returns, iv.scale(iv.total(per_info.at(form.info), axis=1), tau)
+    )
+    without = [_leave_out(pi, form.chance, (d,)) for d in range(pi.shape[1])]
+    through = Interval(
+        np.stack([w.lo for w in without], 1), np.stack([w.hi for w in without], 1)
+    )
+    numerator = iv.segment_sum(
+        iv.mul(through, utility.at(np.s_[:, None])), form.taken, form.size
+    )
+    full = iv.mul(through.at(np.s_[:, 0]), pi.at(np.s_[:, 0]))
+    reach = iv.segment_sum(full.at(np.s_[:, None]), form.info, form.num_infos)
+    q = iv.div(numerator, reach.at(form.var_info))
+    return _Parts(q, reach, utility, without, dh)
+
+
+def fixed_point_map(form: HistoryForm, tau: float, z: Interval) -> Interval:
+    """F over the box z [n]."""
+    return _softmax_by_info(form, iv.scale(_parts(form, tau, z).q, 1 / tau))
+
+
+def jacobian(form: HistoryForm, tau: float, z: Interval) -> Interval:
+    """G'(Z) = I - F'(Z) over the box z, [n, n]."""
+    parts = _parts(form, tau, z)
+    n, k = form.size, form.num_infos
+    pi = z.at(form.taken)
+    steps = form.taken.shape[1]
+    numerator_terms, numerator_at, reach_terms, reach_at = [], [], [], []
+    for d in range(steps):
+        for e in range(steps):
+            if e != d:  # d (h, a) and the other decision e both on z
+                both = _leave_out(pi, form.chance, (d, e))
+                numerator_terms.append(iv.mul(both, parts.utility))
+                numerator_at.append(form.taken[:, d] * n + form.taken[:, e])
+            # R(h) for h at d depends on every decision e's variable on z
+            reach_terms.append(parts.without[e])
+            reach_at.append(form.info[:, d] * n + form.taken[:, e])
+    # U(z)'s entropies: every variable of every information state on z.
+    cols = form.info_vars[form.info]  # [Z, D, A]
+    valid = cols >= 0
+    for d in range(steps):
+        weight = iv.scale(parts.without[d], tau)  # [Z]
+        slope = parts.dh.at(np.where(valid, cols, 0))  # [Z, D, A]
+        term = iv.mul(
+            Interval(weight.lo[:, None, None], weight.hi[:, None, None]), slope
+        )
+        term = Interval(np.where(valid, term.lo, 0.0), np.where(valid, term.hi, 0.0))
+        numerator_terms.append(term)
+        numerator_at.append(form.taken[:, d, None, None] * n + np.where(valid, cols, 0))
+    d_num = _scatter(numerator_terms, numerator_at, n * n)
+    d_num = Interval(d_num.lo.reshape(n, n), d_num.hi.reshape(n, n))
+    d_reach = _scatter(reach_terms, reach_at, k * n)
+    d_reach = Interval(d_reach.lo.reshape(k, n), d_reach.hi.reshape(k, n))
+    rows = form.var_info
+    q = parts.q
+    d_q = iv.div(
+        iv.sub(d_num, iv.mul(Interval(q.lo[:, None], q.hi[:, None]), d_reach.at(rows))),
+        Interval(parts.reach.lo[rows, None], parts.reach.hi[rows, None]),
+    )
+    p = _softmax_by_info(form, iv.scale(q, 1 / tau))
+    p_col = Interval(p.lo[:, None], p.hi[:, None])
+    mean = iv.segment_sum(
+        iv.mul(p_col, d_q),
+        np.broadcast_to(rows[:, None] * n + np.arange(n), (n, n)),
+        k * n,
+    )
+    mean = Interval(mean.lo.reshape(k, n), mean.hi.reshape(k, n))
+    d_f = iv.scale(iv.mul(p_col, iv.sub(d_q, mean.at(rows))), 1 / tau)
+    return iv.sub(iv.point(np.eye(n)), d_f)
+
+
+def _scatter(terms: list[Interval], at: list[np.ndarray], size: int) -> Interval:
+    lo = np.concatenate(
+        [np.broadcast_to(t.lo, a.shape).ravel() for t, a in zip(terms, at, strict=True)]
+    )
+    hi = np.concatenate(
+        [np.broadcast_to(t.hi, a.shape).ravel() for t, a in zip(terms, at, strict=True)]
+    )
+    index = np.concatenate([a.ravel() for a in at])
+    return iv.segment_sum(Interval(lo, hi), index, size)
+
+
+# -- float64 points ---------------------------------------------------------
+
+
+def point_map(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
+    """F at points z float64[..., n] (no rounding control; for the search)."""
+    z = np.asarray(z, np.float64)
+    batch = z.shape[:-1]
+    flat = z.reshape(-1, form.size)
+    out = np.stack([point_map_one(form, tau, row) for row in flat])
+    return out.reshape(*batch, form.size)
+
+
+def point_map_one(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
+    chance = (form.chance.lo + form.chance.hi) / 2
+    returns = (form.returns.lo + form.returns.hi) / 2
+    pi = z[form.taken]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(z > 0, -z * np.log(np.where(z > 0, z, 1.0)), 0.0)
+    per_info = np.bincount(form.var_info, terms, form.num_infos)
+    utility = returns + tau * per_info[form.info].sum(1)
+    steps = pi.shape[1]
+    through = np.stack(
+        [chance * np.prod(np.delete(pi, d, axis=1), axis=1) for d in range(steps)], 1
+    )
+    numerator = np.bincount(
+        form.taken.ravel(), (through * utility[:, None]).ravel(), form.size
+    )
+    full = through[:, 0] * pi[:, 0]
+    reach = np.bincount(form.info.ravel(), np.repeat(full, steps), form.num_infos)
+    u = numerator / reach[form.var_info] / tau
+    out = np.empty(form.size)
+    for row in form.info_vars:
+        vars_ = row[row >= 0]
+        e = np.exp(u[vars_] - u[vars_].max())
+        out[vars_] = e / e.sum()
+    return out
+
+
+def point_jacobian(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
+    middle = jacobian(form, tau, iv.point(z))
+    return (middle.lo + middle.hi) / 2

@@ -1,0 +1,79 @@
+"""Interval arithmetic (marl/tabular/intervals.py): every operation encloses
+the exact result, computed in rationals, and is rounded outward."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from marl.tabular import intervals as iv
+
+
+def exact(x: float) -> Fraction:
+    return Fraction(float(x))
+
+
+def test_elementwise_operations_enclose_the_exact_results():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=200), rng.uniform(0.1, 3.0, size=200)
+    for op, rational in (
+        (iv.add, lambda x, y: x + y),
+        (iv.sub, lambda x, y: x - y),
+        (iv.mul, lambda x, y: x * y),
+        (iv.div, lambda x, y: x / y),
+    ):
+        out = op(iv.point(a), iv.point(b))
+        for lo, hi, x, y in zip(out.lo, out.hi, a, b, strict=True):
+            assert exact(lo) <= rational(exact(x), exact(y)) <= exact(hi)
+            assert lo < hi  # rounded outward, never to a point
+
+
+def test_sums_of_many_terms_enclose_the_exact_sums():
+    """Terms of mixed signs and magnitudes, where round-to-nearest loses digits:
+    the a-priori bound covers whatever order numpy sums in."""
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(7, 300)) * 10.0 ** rng.integers(-8, 8, size=(7, 300))
+    summed = iv.total(iv.point(values), axis=1)
+    segments = rng.integers(0, 5, size=values.size)
+    binned = iv.segment_sum(iv.point(values.ravel()), segments, 5)
+    for k in range(7):
+        true = sum(map(exact, values[k]))
+        assert exact(summed.lo[k]) <= true <= exact(summed.hi[k])
+    for k in range(5):
+        true = sum(map(exact, values.ravel()[segments == k]))
+        assert exact(binned.lo[k]) <= true <= exact(binned.hi[k])
+
+
+def test_matrix_products_enclose_every_product_of_points_in_the_boxes():
+    rng = np.random.default_rng(2)
+    a_mid, b_mid = rng.normal(size=(6, 40)), rng.normal(size=(40, 5))
+    a = iv.Interval(a_mid - 1e-3, a_mid + 1e-3)
+    b = iv.Interval(b_mid - 1e-3, b_mid + 1e-3)
+    product = iv.matmul(a, b)
+    for _ in range(3):  # exact products of points of the boxes (corners too)
+        x = rng.choice([0, 1], size=a_mid.shape) * 2e-3 + a.lo
+        y = rng.uniform(b.lo, b.hi)
+        for i, j in ((0, 0), (3, 4), (5, 2)):
+            true = sum(exact(x[i, k]) * exact(y[k, j]) for k in range(40))
+            assert exact(product.lo[i, j]) <= true <= exact(product.hi[i, j])
+    pointwise = iv.matmul(a_mid, b_mid)  # points: only the rounding is added
+    true = sum(exact(a_mid[1, k]) * exact(b_mid[k, 1]) for k in range(40))
+    assert exact(pointwise.lo[1, 1]) <= true <= exact(pointwise.hi[1, 1])
+    assert iv.width(pointwise).max() < 1e-12
+
+
+def test_softmax_exp_and_log_enclose_their_values_at_points_of_the_box():
+    rng = np.random.default_rng(3)
+    u = rng.normal(size=6)
+    box = iv.Interval(u - 0.1, u + 0.1)
+    p = iv.softmax(box)
+    for _ in range(50):
+        x = rng.uniform(box.lo, box.hi)
+        e = np.exp(x - x.max())
+        assert iv.contains(p, e / e.sum())
+    positive = iv.Interval(np.abs(u) + 0.5, np.abs(u) + 0.6)
+    assert iv.contains(iv.log(positive), np.log(np.abs(u) + 0.55))
+    assert iv.contains(iv.exp(box), np.exp(u))
+    assert iv.inside(iv.Interval(u - 0.05, u), box)
+    assert iv.apart(box, iv.Interval(u + 0.2, u + 0.3))
