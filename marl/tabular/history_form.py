@@ -318,38 +318,45 @@ def _scatter(terms: list[Interval], at: list[np.ndarray], size: int) -> Interval
 
 
 def point_map(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
-    """F at points z float64[..., n] (no rounding control; for the search)."""
+    """F at points z float64[..., n], in float64 without rounding control (for
+    polishing candidates and the search, not for proofs)."""
     z = np.asarray(z, np.float64)
     batch = z.shape[:-1]
     flat = z.reshape(-1, form.size)
-    out = np.stack([point_map_one(form, tau, row) for row in flat])
+    chance = (form.chance.lo + form.chance.hi) / 2
+    returns = (form.returns.lo + form.returns.hi) / 2
+    starts = np.searchsorted(form.var_info, np.arange(form.num_infos))  # sorted
+    pi = flat[:, form.taken]  # [S, Z, D]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(flat > 0, -flat * np.log(np.where(flat > 0, flat, 1.0)), 0.0)
+    per_info = np.add.reduceat(terms, starts, axis=1)  # [S, K]
+    utility = returns + tau * per_info[:, form.info].sum(-1)  # [S, Z]
+    ones = np.ones_like(pi[..., :1])
+    before = np.cumprod(np.concatenate([ones, pi[..., :-1]], -1), -1)
+    after = np.cumprod(np.concatenate([ones, pi[..., :0:-1]], -1), -1)[..., ::-1]
+    through = chance[:, None] * before * after  # leave-one-out products [S, Z, D]
+    weighted = through * utility[..., None]
+    full = through[..., 0] * pi[..., 0]  # P(z)
+    steps = pi.shape[-1]
+    numerator = np.stack(
+        [np.bincount(form.taken.ravel(), w.ravel(), form.size) for w in weighted]
+    )
+    reach = np.stack(
+        [
+            np.bincount(form.info.ravel(), np.repeat(f, steps), form.num_infos)
+            for f in full
+        ]
+    )
+    u = numerator / reach[:, form.var_info] / tau
+    u = u - np.maximum.reduceat(u, starts, axis=1)[:, form.var_info]
+    e = np.exp(u)
+    out = e / np.add.reduceat(e, starts, axis=1)[:, form.var_info]
     return out.reshape(*batch, form.size)
 
 
 def point_map_one(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
-    chance = (form.chance.lo + form.chance.hi) / 2
-    returns = (form.returns.lo + form.returns.hi) / 2
-    pi = z[form.taken]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(z > 0, -z * np.log(np.where(z > 0, z, 1.0)), 0.0)
-    per_info = np.bincount(form.var_info, terms, form.num_infos)
-    utility = returns + tau * per_info[form.info].sum(1)
-    steps = pi.shape[1]
-    through = np.stack(
-        [chance * np.prod(np.delete(pi, d, axis=1), axis=1) for d in range(steps)], 1
-    )
-    numerator = np.bincount(
-        form.taken.ravel(), (through * utility[:, None]).ravel(), form.size
-    )
-    full = through[:, 0] * pi[:, 0]
-    reach = np.bincount(form.info.ravel(), np.repeat(full, steps), form.num_infos)
-    u = numerator / reach[form.var_info] / tau
-    out = np.empty(form.size)
-    for row in form.info_vars:
-        vars_ = row[row >= 0]
-        e = np.exp(u[vars_] - u[vars_].max())
-        out[vars_] = e / e.sum()
-    return out
+    """`point_map` at one point float64[n]."""
+    return point_map(form, tau, np.asarray(z)[None])[0]
 
 
 def point_jacobian(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:

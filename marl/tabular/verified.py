@@ -36,6 +36,7 @@ from marl.tabular.history_form import (
     fixed_point_map,
     jacobian,
     point_jacobian,
+    point_map,
     point_map_one,
     uniform,
 )
@@ -47,23 +48,31 @@ SCAN_ORDER = (6, 3, 9, *range(12))
 """The order in which RADII are tried until one passes (the rest by bisection)."""
 
 
-def polish(form: HistoryForm, tau: float, z: np.ndarray, steps: int = 8) -> np.ndarray:
-    """Newton's method on G from z (float64); stops where it stops improving."""
+def polish(
+    form: HistoryForm, tau: float, z: np.ndarray, steps: int = 30
+) -> tuple[np.ndarray, np.ndarray]:
+    """The chord method on G from z (float64): Newton's steps with G's Jacobian
+    at z, computed once, until the residual stops falling. Returns the polished
+    point and that Jacobian (C = its inverse serves the Krawczyk test: any C
+    near G'^-1 does)."""
     z = np.asarray(z, np.float64)
+    jac = point_jacobian(form, tau, z)
+    try:
+        inverse = np.linalg.inv(jac)
+    except np.linalg.LinAlgError:
+        return z, jac
+    residual = np.abs(z - point_map_one(form, tau, z)).max()
     for _ in range(steps):
-        g = z - point_map_one(form, tau, z)
-        if not np.abs(g).max() > 0:
-            return z
-        try:
-            z_next = z - np.linalg.solve(point_jacobian(form, tau, z), g)
-        except np.linalg.LinAlgError:
-            return z
+        if not residual > 0 or not np.isfinite(inverse).all():
+            break
+        z_next = z - inverse @ (z - point_map_one(form, tau, z))
         if (z_next <= 0).any():
-            return z
-        if np.abs(z_next - point_map_one(form, tau, z_next)).max() >= np.abs(g).max():
-            return z
-        z = z_next
-    return z
+            break
+        following = np.abs(z_next - point_map_one(form, tau, z_next)).max()
+        if not following < residual:
+            break
+        z, residual = z_next, following
+    return z, jac
 
 
 # -- the test ------------------------------------------------------------------
@@ -124,7 +133,8 @@ def verify(form: HistoryForm, tau: float, candidate: np.ndarray) -> Verdict:
     """The Krawczyk test of a candidate fixed point (float[n], `flatten`'s
     layout) at `tau` > 0 (module docstring). Relative radii of RADII are tried
     until one passes; from it, bisection finds the largest that passes (the
-    radius proven) and the smallest (its image is `where`)."""
+    radius proven); the image of the smallest box tried that passed is
+    `where`."""
     if not tau > 0:
         raise ValueError(f"tau={tau}: the verified test needs tau > 0")
     with np.errstate(over="ignore", under="ignore"):
@@ -132,18 +142,17 @@ def verify(form: HistoryForm, tau: float, candidate: np.ndarray) -> Verdict:
 
 
 def _verify(form: HistoryForm, tau: float, candidate: np.ndarray) -> Verdict:
-    z = polish(form, tau, candidate)
+    z, jac_g = polish(form, tau, candidate)
     residual = float(np.abs(z - point_map_one(form, tau, z)).max())
     if not (z > 0).all():
         reason = "a probability of the candidate is 0 in float64 (tau too small)"
         return Verdict(False, None, None, None, None, z, residual, False, reason)
-    jac_g = point_jacobian(form, tau, z)
     stable = bool(np.abs(np.linalg.eigvals(np.eye(z.size) - jac_g)).max() < 1)
     try:
         c = np.linalg.inv(jac_g)
     except np.linalg.LinAlgError:
         c = np.full_like(jac_g, np.nan)
-    passes = {}
+    passes: dict[int, Interval | None] = {}
 
     def passed(k: int) -> bool:
         if k not in passes:
@@ -153,57 +162,84 @@ def _verify(form: HistoryForm, tau: float, candidate: np.ndarray) -> Verdict:
     found = None
     if np.isfinite(c).all():
         found = next((k for k in SCAN_ORDER if passed(k)), None)
-    largest = None
-    if found is not None:
-        # The passing radii are (up to rounding) a run of RADII: too large a box
-        # fails on the map's curvature, too small a one on the data's rounding.
-        # Its ends by bisection: the largest is the radius proven, the smallest
-        # gives `where`.
-        low, high = -1, found  # RADII[high] passes
-        while high - low > 1:
-            middle = (low + high) // 2
-            low, high = (low, middle) if passed(middle) else (middle, high)
-        largest = RADII[high]
-        low, high = found, len(RADII)  # RADII[low] passes
-        while high - low > 1:
-            middle = (low + high) // 2
-            low, high = (middle, high) if passed(middle) else (low, middle)
-        smallest_passing = low
-    if largest is None:
+    if found is None:
         smallest = float(np.linalg.svd(jac_g, compute_uv=False).min())
         reason = (
             f"no box passed: residual |G| = {residual:.2g} after Newton's polish, "
             f"smallest singular value of G' {smallest:.2g} (near a fold it is 0)"
         )
         return Verdict(False, None, None, None, None, z, residual, stable, reason)
-    image = passes[smallest_passing]
+    # The passing radii are (up to rounding) a run of RADII: too large a box
+    # fails on the map's curvature, too small a one on the data's rounding. The
+    # largest by bisection is the radius proven; the smallest box tried that
+    # passed gives `where`.
+    low, high = -1, found  # RADII[high] passes
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if passed(middle) else (middle, high)
+    image = passes[max(k for k, p in passes.items() if p is not None)]
     assert image is not None
     enclosure = float(max(np.abs(image.lo - z).max(), np.abs(image.hi - z).max()))
-    box = relative_box(z, largest)
-    return Verdict(True, largest, box, image, enclosure, z, residual, stable, "proven")
+    box = relative_box(z, RADII[high])
+    return Verdict(
+        True, RADII[high], box, image, enclosure, z, residual, stable, "proven"
+    )
 
 
 def verify_seeds(form: HistoryForm, tau: float, seeds: np.ndarray) -> dict[str, Any]:
     """The Krawczyk test of N seeds' joint policies (float[N, n]) at `tau`,
-    JSON-ready: how many are proven fixed points, the smallest radius proven,
-    whether all of them are one fixed point (each seed's `where` lies in the
-    first seed's box, which holds exactly one), and how many fixed points are
-    proven distinct (their `where`s apart: two or more prove disagreement)."""
-    proven = [verify(form, tau, start) for start in np.asarray(seeds, np.float64)]
-    proven = [v for v in proven if v.proven]
-    leaders: list[Verdict] = []
-    for v in proven:
-        if all(iv.apart(v.where, other.where) for other in leaders):  # type: ignore[arg-type]
+    JSON-ready. A seed inside the box of a fixed point already proven (which
+    holds no other) is counted at that fixed point, within the distance from
+    it to that fixed point's enclosure; any other seed is put to the test
+    itself, and its fixed point is a new one unless its enclosure lies in the
+    box of one already proven. `tests_run` counts the tests. Reports how many
+    seeds are proven within `largest_distance` (sup norm) of a fixed point,
+    the smallest radius proven, whether all of them are at one fixed point,
+    and how many fixed points are proven distinct (their `where`s apart: two
+    or more prove disagreement)."""
+    leaders: list[Verdict] = []  # proven fixed points, distinct or not
+    counts: list[int] = []
+    distances: list[float] = []
+    tests = 0
+    for seed in np.asarray(seeds, np.float64):
+        home = next(
+            (k for k, v in enumerate(leaders) if iv.contains(v.box, seed)),  # type: ignore[arg-type]
+            None,
+        )
+        if home is None:
+            tests += 1
+            v = verify(form, tau, seed)
+            if not v.proven:
+                continue
+            home = next(  # its fixed point is one already proven, unique there
+                (k for k, w in enumerate(leaders) if iv.inside(v.where, w.box)),  # type: ignore[arg-type]
+                None,
+            )
+        if home is None:
             leaders.append(v)
-    one = bool(proven) and all(iv.inside(v.where, proven[0].box) for v in proven)  # type: ignore[arg-type]
+            counts.append(0)
+            home = len(leaders) - 1
+        where = leaders[home].where
+        assert where is not None
+        distances.append(
+            float(np.maximum(np.abs(seed - where.lo), np.abs(seed - where.hi)).max())
+        )
+        counts[home] += 1
+    distinct: list[Verdict] = []
+    for v in leaders:
+        if all(iv.apart(v.where, other.where) for other in distinct):  # type: ignore[arg-type]
+            distinct.append(v)
+    proven = sum(counts)
     return {
         "tau": float(tau),
         "seeds": len(seeds),
-        "proven": len(proven),
-        "stable": sum(v.stable for v in proven),
-        "smallest_radius": min((v.radius for v in proven), default=None),  # type: ignore[type-var]
-        "one_fixed_point": bool(one and len(proven) == len(seeds)),
-        "distinct_fixed_points": len(leaders),
+        "proven": proven,
+        "stable": sum(c for v, c in zip(leaders, counts, strict=True) if v.stable),
+        "smallest_radius": min((v.radius for v in leaders), default=None),  # type: ignore[type-var]
+        "largest_distance": max(distances, default=None),
+        "tests_run": tests,
+        "one_fixed_point": len(leaders) == 1 and proven == len(seeds),
+        "distinct_fixed_points": len(distinct),
         "method": "interval Krawczyk test in float64 (marl/tabular/verified.py), "
         "boxes relative to the candidate",
     }
@@ -223,18 +259,18 @@ def settle(
 def settle_many(
     form: HistoryForm, tau: float, starts: np.ndarray, steps: int = 20_000
 ) -> np.ndarray:
-    """`settle` from S starts (float[S, n]): the damped iteration from each
-    until it stops moving, or `steps` steps."""
-    ends = []
-    for z in np.asarray(starts, np.float64):
-        for _ in range(steps):
-            following = 0.5 * z + 0.5 * point_map_one(form, tau, z)
-            if np.abs(following - z).max() < 1e-15:
-                z = following
-                break
-            z = following
-        ends.append(z)
-    return np.stack(ends)
+    """`settle` from S starts (float[S, n]) at once: the damped iteration from
+    each until it stops moving (1e-15), or `steps` steps."""
+    z = np.asarray(starts, np.float64).copy()
+    moving = np.arange(len(z))
+    for _ in range(steps):
+        if moving.size == 0:
+            break
+        following = 0.5 * z[moving] + 0.5 * point_map(form, tau, z[moving])
+        still = np.abs(following - z[moving]).max(axis=1) >= 1e-15
+        z[moving] = following
+        moving = moving[still]
+    return z
 
 
 def second_fixed_point_search(

@@ -26,7 +26,7 @@ def test_a_stable_fixed_point_known_analytically_is_proven():
     at every tau, stable for tau > 1/2 (F's Jacobian has eigenvalues +-1/(2 tau))."""
     v = verified.verify(hf.matrix_form(np.eye(2)), 0.6, np.full(4, 0.5))
     assert v.proven and v.radius >= 1e-3 and v.stable
-    assert v.enclosure < 1e-12 and iv.contains(v.where, np.full(4, 0.5))
+    assert v.enclosure < 1e-10 and iv.contains(v.where, np.full(4, 0.5))
     assert iv.inside(v.where, v.box)
     np.testing.assert_array_equal(v.candidate, np.full(4, 0.5))
 
@@ -130,6 +130,8 @@ def test_a_learner_s_float32_seeds_are_proven_at_one_fixed_point_and_apart_below
     report = verified.verify_seeds(form, 0.35, above.astype(np.float32))
     assert report["proven"] == 4 and report["one_fixed_point"]
     assert report["distinct_fixed_points"] == 1
+    # One test; the other seeds lie in its box, within float32's rounding.
+    assert report["tests_run"] == 1 and report["largest_distance"] < 1e-7
     below = verified.settle_many(form, 0.2, starts)
     report = verified.verify_seeds(form, 0.2, below.astype(np.float32))
     assert report["distinct_fixed_points"] >= 2 and not report["one_fixed_point"]
