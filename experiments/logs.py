@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from marl.tabular.convergence import Progress
 
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 """Every log line of a run, on the console and in its log file."""
@@ -49,11 +53,49 @@ def console_log() -> None:
         root.addHandler(_CONSOLE)
 
 
+def duration_text(seconds: float) -> str:
+    """'42 s', or '3.5 min' from two minutes on."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 def eta_text(elapsed: float, done: int, total: int) -> str:
     """', ETA 42 s' (or '3.5 min') for a loop at `done` of `total` units that took
     `elapsed` seconds for them (compilation excluded by the caller), '' when it
     cannot be told yet or nothing is left."""
     if done <= 0 or done >= total or elapsed <= 0:
         return ""
-    left = elapsed / done * (total - done)
-    return f", ETA {left:.0f} s" if left < 120 else f", ETA {left / 60:.1f} min"
+    return f", ETA {duration_text(elapsed / done * (total - done))}"
+
+
+LOG_EVERY_SECONDS = 10.0
+"""Progress lines at most this often (and at the end)."""
+
+
+def convergence_progress(log: logging.Logger) -> Callable[[Progress], None]:
+    """Logs `marl.tabular.convergence.train_until_converged`'s progress at most
+    every LOG_EVERY_SECONDS (and once every seed is converged), with the time
+    left to max_steps at the rate since compilation: an upper bound, as runs
+    end sooner once every seed is converged."""
+    last = [-LOG_EVERY_SECONDS]
+
+    def show(p: Progress) -> None:
+        if p.elapsed - last[0] < LOG_EVERY_SECONDS and p.converged < p.seeds:
+            return
+        last[0] = p.elapsed
+        then, at = p.compiled
+        left = ""
+        if p.step > at and p.max_steps > p.step:
+            rate = (p.elapsed - then) / (p.step - at)
+            left = f", up to ~{duration_text(rate * (p.max_steps - p.step))} more"
+        log.info(
+            "%s: step %d/%d (%.0f s%s), %d of %d seeds converged",
+            p.label,
+            p.step,
+            p.max_steps,
+            p.elapsed,
+            left,
+            p.converged,
+            p.seeds,
+        )
+
+    return show

@@ -23,13 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
-from experiments.logs import eta_text
+from experiments.logs import LOG_EVERY_SECONDS, convergence_progress, eta_text
 from experiments.tabular_config import TabularConfig
 from marl.fields import ConfigError
 from marl.tabular import history_form, verified
 from marl.tabular.analysis import summarize_seeds
 from marl.tabular.convergence import (
-    LOG_EVERY_SECONDS,
     Convergence,
     ConvergingTrainer,
     make_converging_trainer,
@@ -175,7 +174,9 @@ def run_grid(
     ctx: Context, learner: ConvergingTrainer, taus: Any
 ) -> tuple[PGState, Convergence]:
     """Every seed at every tau, run until converged (`marl.tabular.convergence`)."""
-    return train_until_converged(ctx.game, learner, ctx.keys, np.asarray(taus))
+    return train_until_converged(
+        ctx.game, learner, ctx.keys, np.asarray(taus), convergence_progress(log)
+    )
 
 
 def grid_study(
@@ -275,6 +276,8 @@ def tau_star_study(
         points_per_round=search.points,
         known=grid_verdicts,
     )
+    for note in found.notes:
+        log.info("%s: tau* search: %s", learner.label, note)
     if found.tau_star is None:
         log.info("%s: tau* not found: %s", learner.label, "; ".join(found.notes))
     else:

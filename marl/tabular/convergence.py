@@ -59,7 +59,6 @@ by about its learning rate near a fixed point, so it is never the continuation.
 from __future__ import annotations
 
 import itertools
-import logging
 import time
 from collections.abc import Callable
 from functools import partial
@@ -92,8 +91,6 @@ from marl.trainer import (
     global_norm,
     make_trainer,
 )
-
-log = logging.getLogger(__name__)
 
 CHECK_RATE = 0.5
 """Learning rate of the NPG map the convergence check measures: half a step towards
@@ -143,8 +140,6 @@ distance below 3e-4). At tau = 0, where a pure equilibrium is approached only
 as a limit, greedy steps jump between best responses (no seed of Dec-Tiger,
 meeting in a grid or Mars rovers converged at 300), so the neutral taus keep
 the default greed."""
-LOG_EVERY_SECONDS = 10.0
-"""Progress lines at most this often (and once every seed is converged)."""
 
 policies_of = jax.jit(softmax_policy)
 """Softmax of a batch of logits (and the game's legal actions, or None), one
@@ -313,15 +308,17 @@ def contraction(
     return rate + drift, drift <= width
 
 
-def time_left(elapsed: float, done: int, left: int) -> str:
-    """', up to ~42 s more' (or '3.5 min') for `left` steps at the rate of the
-    `done` steps that took `elapsed` seconds (compilation excluded), '' when it
-    cannot be told: runs end sooner once every seed is converged."""
-    if done <= 0 or left <= 0 or elapsed <= 0:
-        return ""
-    seconds = elapsed / done * left
-    when = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-    return f", up to ~{when} more"
+class Progress(NamedTuple):
+    """Where `train_until_converged` is, after each window (for a caller to
+    show: marl/ does not log)."""
+
+    label: str
+    step: int  # the most steps any tau has run
+    max_steps: int
+    elapsed: float  # seconds since the start
+    compiled: tuple[float, int]  # (elapsed, step) after the first window
+    converged: int  # seeds converged, over every tau
+    seeds: int  # seeds x taus
 
 
 def converged_by(
@@ -525,12 +522,13 @@ def train_until_converged(
     learner: ConvergingTrainer,
     keys: jax.Array,
     taus: np.ndarray,
+    progress: Callable[[Progress], None] | None = None,
 ) -> tuple[PGState, Convergence]:
     """Every seed (keys [N]) at every tau (float[R]): up to `config.steps` steps
     (fewer when every seed is converged sooner), then the taus with an
     unconverged seed continued with NPG, window by window, until every seed is
     converged or `config.max_steps` is reached. Returns the final states [R, N]
-    and their convergence checks; progress is logged after every window."""
+    and their convergence checks; `progress` is told after every window."""
     config, trainer, checks, label = (
         learner.config,
         learner.trainer,
@@ -546,7 +544,6 @@ def train_until_converged(
     radius = np.full((num_runs, num_seeds), np.nan, np.float32)
     settled = np.zeros((num_runs, num_seeds), bool)
     steps = np.zeros(num_runs, np.int64)
-    last_log = [started]
     first: list[tuple[float, int]] = []  # after the first window: compiled
 
     def converged_now() -> np.ndarray:
@@ -554,25 +551,19 @@ def train_until_converged(
 
     def check(rows: np.ndarray) -> None:
         """Measures runs `rows`: every seed's step, and the contraction of the
-        runs whose every seed has a step below policy_tol; logs progress."""
+        runs whose every seed has a step below policy_tol; tells `progress`."""
         step[rows], radius[rows], settled[rows] = measure(
             checks, states.logits, rows, taus[rows], config.policy_tol
         )
-        now, at = time.time(), int(steps.max())
+        elapsed, at = time.time() - started, int(steps.max())
         if not first:
-            first.append((now, at))
-        done = int(converged_now().sum())
-        if now - last_log[0] >= LOG_EVERY_SECONDS or done == step.size:
-            last_log[0] = now
-            log.info(
-                "%s: step %d/%d (%.0f s%s), %d of %d seeds converged",
-                label,
-                at,
-                config.max_steps,
-                now - started,
-                time_left(now - first[0][0], at - first[0][1], config.max_steps - at),
-                done,
-                step.size,
+            first.append((elapsed, at))
+        if progress is not None:
+            done = int(converged_now().sum())
+            progress(
+                Progress(
+                    label, at, config.max_steps, elapsed, first[0], done, step.size
+                )
             )
 
     all_rows = np.arange(num_runs)

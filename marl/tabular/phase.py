@@ -11,7 +11,6 @@ intervals instead of hiding it by bisection.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -26,8 +25,6 @@ from marl.tabular.convergence import (
 )
 from marl.tabular.crossplay import conventions_at
 from marl.tabular.exact import Policy
-
-log = logging.getLogger(__name__)
 
 AGREE, DISAGREE, UNCERTAIN = "agree", "disagree", "uncertain"
 
@@ -233,8 +230,6 @@ def critical_tau(
             seen.update({v.tau: v for v in agree_at(new)})
 
     def result(tau_star: float | None, lo: float, hi: float) -> CriticalTau:
-        for note in notes:
-            log.info("tau* search: %s", note)
         return CriticalTau(
             tau_star,
             lo,

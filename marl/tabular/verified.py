@@ -66,7 +66,7 @@ def polish(
         if not residual > 0 or not np.isfinite(inverse).all():
             break
         z_next = z - inverse @ (z - point_map_one(form, tau, z))
-        if (z_next <= 0).any():
+        if not (z_next >= np.finfo(np.float64).tiny).all():
             break
         following = np.abs(z_next - point_map_one(form, tau, z_next)).max()
         if not following < residual:
@@ -91,6 +91,15 @@ def krawczyk_inside(
     """K(Z) for the box of relative `radius` around `center` (C = c) if it lies
     strictly inside the box (a proof of one fixed point there), else None."""
     box = relative_box(center, radius)
+    try:
+        return _krawczyk_image(form, tau, center, box, c)
+    except ValueError:  # an interval divisor or logarithm reaches 0: no proof
+        return None
+
+
+def _krawczyk_image(
+    form: HistoryForm, tau: float, center: np.ndarray, box: Interval, c: np.ndarray
+) -> Interval | None:
     g_center = iv.sub(iv.point(center), fixed_point_map(form, tau, iv.point(center)))
     spread = jacobian(form, tau, box)
     identity_minus = iv.sub(iv.point(np.eye(center.size)), iv.matmul(c, spread))
@@ -141,12 +150,30 @@ def verify(form: HistoryForm, tau: float, candidate: np.ndarray) -> Verdict:
         return _verify(form, tau, np.asarray(candidate, np.float64))
 
 
+UNDERFLOW = (
+    "a probability of the candidate is 0 or subnormal in float64: tau is too "
+    "small for the test (the log of the entropy and the relative boxes need "
+    "positive normal numbers)"
+)
+
+
 def _verify(form: HistoryForm, tau: float, candidate: np.ndarray) -> Verdict:
-    z, jac_g = polish(form, tau, candidate)
+    if not (candidate >= np.finfo(np.float64).tiny).all():
+        residual = float(np.abs(candidate - point_map_one(form, tau, candidate)).max())
+        return Verdict(
+            False, None, None, None, None, candidate, residual, False, UNDERFLOW
+        )
+    try:
+        z, jac_g = polish(form, tau, candidate)
+    except ValueError as error:  # an interval divisor reaches 0 (a reach underflows)
+        residual = float(np.abs(candidate - point_map_one(form, tau, candidate)).max())
+        reason = f"the map's Jacobian cannot be enclosed at the candidate: {error}"
+        return Verdict(
+            False, None, None, None, None, candidate, residual, False, reason
+        )
     residual = float(np.abs(z - point_map_one(form, tau, z)).max())
-    if not (z > 0).all():
-        reason = "a probability of the candidate is 0 in float64 (tau too small)"
-        return Verdict(False, None, None, None, None, z, residual, False, reason)
+    if not (z >= np.finfo(np.float64).tiny).all():
+        return Verdict(False, None, None, None, None, z, residual, False, UNDERFLOW)
     stable = bool(np.abs(np.linalg.eigvals(np.eye(z.size) - jac_g)).max() < 1)
     try:
         c = np.linalg.inv(jac_g)

@@ -282,14 +282,6 @@ def test_phase_run_of_a_user_game_file(monkeypatch, tmp_path):
             np.testing.assert_array_equal(got[key], want[key])
 
 
-def test_progress_lines_give_an_eta_once_it_can_be_told():
-    from experiments.logs import eta_text
-
-    assert eta_text(10.0, 2, 10) == ", ETA 40 s"
-    assert eta_text(60.0, 1, 10) == ", ETA 9.0 min"
-    assert eta_text(0.0, 0, 10) == eta_text(5.0, 10, 10) == ""
-
-
 def _repeated_defaults(own: dict, parent: dict, prefix: str = "") -> list[str]:
     """The keys of `own` whose values equal what `parent` already gives."""
     repeated = []

@@ -137,6 +137,20 @@ def test_a_learner_s_float32_seeds_are_proven_at_one_fixed_point_and_apart_below
     assert report["distinct_fixed_points"] >= 2 and not report["one_fixed_point"]
 
 
+def test_probabilities_that_underflow_float64_are_refused_not_raised():
+    """QMIX's two-step game at its bracket (tau ~ 8e-4): the learner's float32
+    seeds hold exact zeros (probabilities below exp(-1000)); the test refuses
+    them in words, and a seed's report says none is proven."""
+    spec = make_spec("qmix_two_step")
+    form = hf.game_form(spec, compile_game(spec))
+    settled = verified.settle(form, 8e-4, hf.uniform(form))  # entries ~1e-16
+    seed = np.where(settled < 1e-12, 0.0, settled).astype(np.float32)
+    refused = verified.verify(form, 8e-4, seed)
+    assert not refused.proven and "too small for the test" in refused.reason
+    report = verified.verify_seeds(form, 8e-4, np.stack([seed, settled]))
+    assert report["proven"] == 0 and report["distinct_fixed_points"] == 0
+
+
 def test_a_tau_that_is_not_positive_is_refused():
     with pytest.raises(ValueError, match="tau > 0"):
         verified.verify(hf.matrix_form(np.eye(2)), 0.0, np.full(4, 0.5))
