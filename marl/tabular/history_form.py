@@ -347,7 +347,8 @@ def point_map(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
             for f in full
         ]
     )
-    u = numerator / reach[:, form.var_info] / tau
+    with np.errstate(divide="ignore", invalid="ignore"):  # unreached: nan
+        u = numerator / reach[:, form.var_info] / tau
     u = u - np.maximum.reduceat(u, starts, axis=1)[:, form.var_info]
     e = np.exp(u)
     out = e / np.add.reduceat(e, starts, axis=1)[:, form.var_info]

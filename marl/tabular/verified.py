@@ -86,11 +86,10 @@ def relative_box(center: np.ndarray, radius: float) -> Interval:
 
 
 def krawczyk_inside(
-    form: HistoryForm, tau: float, center: np.ndarray, radius: float, c: np.ndarray
+    form: HistoryForm, tau: float, center: np.ndarray, box: Interval, c: np.ndarray
 ) -> Interval | None:
-    """K(Z) for the box of relative `radius` around `center` (C = c) if it lies
-    strictly inside the box (a proof of one fixed point there), else None."""
-    box = relative_box(center, radius)
+    """K(Z) for the box Z = `box` around `center` (C = c) if it lies strictly
+    inside the box (a proof of one fixed point there), else None."""
     try:
         return _krawczyk_image(form, tau, center, box, c)
     except ValueError:  # an interval divisor or logarithm reaches 0: no proof
@@ -136,6 +135,8 @@ class Verdict(NamedTuple):
     """Estimated: the spectral radius of F's Jacobian at the candidate < 1."""
     reason: str
     """Why no box passed, or 'proven'."""
+    preconditioner: np.ndarray | None = None
+    """C, the inverse of G's Jacobian at the candidate (for further boxes)."""
 
 
 def verify(form: HistoryForm, tau: float, candidate: np.ndarray) -> Verdict:
@@ -183,7 +184,7 @@ def _verify(form: HistoryForm, tau: float, candidate: np.ndarray) -> Verdict:
 
     def passed(k: int) -> bool:
         if k not in passes:
-            passes[k] = krawczyk_inside(form, tau, z, RADII[k], c)
+            passes[k] = krawczyk_inside(form, tau, z, relative_box(z, RADII[k]), c)
         return passes[k] is not None
 
     found = None
@@ -209,8 +210,31 @@ def _verify(form: HistoryForm, tau: float, candidate: np.ndarray) -> Verdict:
     enclosure = float(max(np.abs(image.lo - z).max(), np.abs(image.hi - z).max()))
     box = relative_box(z, RADII[high])
     return Verdict(
-        True, RADII[high], box, image, enclosure, z, residual, stable, "proven"
+        True, RADII[high], box, image, enclosure, z, residual, stable, "proven", c
     )
+
+
+WIDEN_BELOW = 1e-2
+"""Seeds within this relative distance of a proven fixed point's candidate
+are tried together in one box (`widened`)."""
+
+
+def widened(form: HistoryForm, tau: float, v: Verdict, seeds: np.ndarray) -> Verdict:
+    """`v` with its box grown to hold the seeds (float[M, n]) within
+    WIDEN_BELOW of its candidate (relative, coordinate by coordinate), if the
+    Krawczyk test passes on that box too (one test for all of them); else
+    `v`."""
+    near = seeds[np.all(np.abs(seeds - v.candidate) <= WIDEN_BELOW * v.candidate, 1)]
+    if not len(near) or v.box is None or v.preconditioner is None:
+        return v
+    box = Interval(
+        np.minimum(v.box.lo, iv.down(near.min(0))),
+        np.maximum(v.box.hi, iv.up(near.max(0))),
+    )
+    if iv.inside(box, v.box):
+        return v
+    image = krawczyk_inside(form, tau, v.candidate, box, v.preconditioner)
+    return v if image is None else v._replace(box=box)
 
 
 def verify_seeds(form: HistoryForm, tau: float, seeds: np.ndarray) -> dict[str, Any]:
@@ -219,49 +243,56 @@ def verify_seeds(form: HistoryForm, tau: float, seeds: np.ndarray) -> dict[str, 
     holds no other) is counted at that fixed point, within the distance from
     it to that fixed point's enclosure; any other seed is put to the test
     itself, and its fixed point is a new one unless its enclosure lies in the
-    box of one already proven. `tests_run` counts the tests. Reports how many
-    seeds are proven within `largest_distance` (sup norm) of a fixed point,
-    the smallest radius proven, whether all of them are at one fixed point,
-    and how many fixed points are proven distinct (their `where`s apart: two
-    or more prove disagreement)."""
+    box of one already proven. A new fixed point's box is grown to hold the
+    seeds near it where the test passes there too (`widened`). `tests_run`
+    counts the tests of seeds. Reports how many seeds are proven within
+    `largest_distance` (sup norm) of a fixed point, the smallest radius
+    proven, whether all of them are at one fixed point, and how many fixed
+    points are proven distinct (their `where`s apart: two or more prove
+    disagreement)."""
+    seeds = np.asarray(seeds, np.float64)
+    home = np.full(len(seeds), -1)
     leaders: list[Verdict] = []  # proven fixed points, distinct or not
-    counts: list[int] = []
-    distances: list[float] = []
     tests = 0
-    for seed in np.asarray(seeds, np.float64):
-        home = next(
-            (k for k, v in enumerate(leaders) if iv.contains(v.box, seed)),  # type: ignore[arg-type]
+    for s in range(len(seeds)):
+        if home[s] >= 0:
+            continue
+        tests += 1
+        v = verify(form, tau, seeds[s])
+        if not v.proven:
+            continue
+        known = next(  # its fixed point is one already proven, unique there
+            (k for k, w in enumerate(leaders) if iv.inside(v.where, w.box)),  # type: ignore[arg-type]
             None,
         )
-        if home is None:
-            tests += 1
-            v = verify(form, tau, seed)
-            if not v.proven:
-                continue
-            home = next(  # its fixed point is one already proven, unique there
-                (k for k, w in enumerate(leaders) if iv.inside(v.where, w.box)),  # type: ignore[arg-type]
-                None,
-            )
-        if home is None:
-            leaders.append(v)
-            counts.append(0)
-            home = len(leaders) - 1
-        where = leaders[home].where
-        assert where is not None
-        distances.append(
-            float(np.maximum(np.abs(seed - where.lo), np.abs(seed - where.hi)).max())
+        if known is None:
+            leaders.append(widened(form, tau, v, seeds[home < 0]))
+            known = len(leaders) - 1
+        home[s] = known
+        box = leaders[known].box
+        assert box is not None
+        inside = (home < 0) & np.all((box.lo <= seeds) & (seeds <= box.hi), axis=1)
+        home[inside] = known
+    distances = [
+        float(
+            np.maximum(
+                np.abs(seed - leaders[k].where.lo),
+                np.abs(seed - leaders[k].where.hi),
+            ).max()
         )
-        counts[home] += 1
+        for seed, k in zip(seeds, home, strict=True)
+        if k >= 0
+    ]
     distinct: list[Verdict] = []
     for v in leaders:
         if all(iv.apart(v.where, other.where) for other in distinct):  # type: ignore[arg-type]
             distinct.append(v)
-    proven = sum(counts)
+    proven = int((home >= 0).sum())
     return {
         "tau": float(tau),
         "seeds": len(seeds),
         "proven": proven,
-        "stable": sum(c for v, c in zip(leaders, counts, strict=True) if v.stable),
+        "stable": int(sum(leaders[k].stable for k in home if k >= 0)),
         "smallest_radius": min((v.radius for v in leaders), default=None),  # type: ignore[type-var]
         "largest_distance": max(distances, default=None),
         "tests_run": tests,
@@ -305,19 +336,19 @@ def second_fixed_point_search(
 ) -> dict[str, Any]:
     """A targeted search for a fixed point other than `agreed` (float[n], a
     proven fixed point): the damped iteration from every start (float[S, n]),
-    up to SEARCH_STEPS steps, then the Krawczyk test of each distinct end that
-    settled (|G| < 1e-9). Reports how many starts, how many settled, how many
+    up to SEARCH_STEPS steps, then the Krawczyk test (after its Newton polish)
+    of each distinct end that settled (|G| < SETTLED; ends closer than that
+    are tried once). Reports how many starts, how many settled, how many
     fixed points were proven and whether one of them is proven distinct
     from `agreed` (a second fixed point: uniqueness refuted there). Finding
     none is evidence, not a proof, of uniqueness."""
     reference = verify(form, tau, agreed)
     ends = settle_many(form, tau, starts, SEARCH_STEPS)
-    settled = [
-        end for end in ends if np.abs(end - point_map_one(form, tau, end)).max() < 1e-9
-    ]
+    residuals = np.abs(ends - point_map(form, tau, ends)).max(axis=1)
+    settled = [end for end, r in zip(ends, residuals, strict=True) if r < SETTLED]
     distinct: list[np.ndarray] = []
     for end in settled:
-        if all(np.abs(end - other).max() > 1e-9 for other in distinct):
+        if all(np.abs(end - other).max() > SETTLED for other in distinct):
             distinct.append(end)
     proven = [verify(form, tau, end) for end in distinct]
     proven = [v for v in proven if v.proven]
@@ -337,8 +368,11 @@ def second_fixed_point_search(
     }
 
 
-SEARCH_STEPS = 5_000
-"""Steps of the damped iteration from each start of the search."""
+SEARCH_STEPS = 500
+"""Steps of the damped iteration from each start of the search (Newton's
+polish in the test finishes what it leaves)."""
+SETTLED = 1e-6
+"""|G| below which an end of the search is put to the test."""
 MAX_PURE_STARTS = 128
 """Up to this many pure joint policies, `search_starts` takes them all."""
 DRAWN_STARTS = 16

@@ -1,0 +1,63 @@
+"""A run directory's life (experiments/rundir.py): a finished run's results are
+found again for the same configuration and refused for another; unreadable
+results are redone or refused; a refused first run leaves no directory behind,
+and nothing outside the default output roots is removed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from experiments import rundir
+from marl.fields import ConfigError
+
+
+def test_finished_results_are_found_for_the_same_config_only(tmp_path):
+    assert (
+        rundir.finished_results(tmp_path, lambda c: True, refuse_unreadable=True)
+        is None
+    )
+    (tmp_path / "results.json").write_text(json.dumps({"config": {"seeds": 8}}))
+    same = rundir.finished_results(
+        tmp_path, lambda c: c == {"seeds": 8}, refuse_unreadable=True
+    )
+    assert same == {"config": {"seeds": 8}}
+    with pytest.raises(ConfigError, match="different configuration"):
+        rundir.finished_results(tmp_path, lambda c: False, refuse_unreadable=True)
+
+
+def test_unreadable_results_are_redone_or_refused_in_one_line(tmp_path):
+    (tmp_path / "results.json").write_text('{"config": ')
+    # A tabular run redoes them; an IPPO run, whose checkpoints it would reuse,
+    # refuses them, naming the file.
+    assert (
+        rundir.finished_results(tmp_path, lambda c: True, refuse_unreadable=False)
+        is None
+    )
+    with pytest.raises(
+        ConfigError, match=r"results\.json cannot be read back"
+    ) as refused:
+        rundir.finished_results(tmp_path, lambda c: True, refuse_unreadable=True)
+    assert "\n" not in str(refused.value)
+
+
+def test_an_empty_run_directory_goes_with_its_empty_default_parents(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "outputs" / "2026-11-27" / "00-00-00"
+    run_dir.mkdir(parents=True)
+    (tmp_path / "outputs" / "2026-11-26").mkdir()  # an earlier day stays
+    rundir.remove_if_empty(run_dir)
+    assert not (tmp_path / "outputs" / "2026-11-27").exists()
+    assert (tmp_path / "outputs" / "2026-11-26").is_dir()
+    mine = tmp_path / "mine" / "run"  # the user's own directory: only the run goes
+    mine.mkdir(parents=True)
+    rundir.remove_if_empty(mine)
+    assert not mine.exists() and (tmp_path / "mine").is_dir()
+    kept = tmp_path / "kept"
+    (kept / "results.json").parent.mkdir()
+    (kept / "results.json").write_text("{}")
+    rundir.remove_if_empty(kept)
+    assert (kept / "results.json").is_file()
