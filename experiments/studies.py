@@ -372,6 +372,15 @@ def proven_ends(
         learner.label,
         time.perf_counter() - started,
     )
+    lower_agrees = bool(lower and lower["one_fixed_point"])
+    if lower_agrees:
+        log.info(
+            "%s: at the bracket's lower end %.4g every seed is proven at one fixed "
+            "point: the lower end is no disagreement, the seeds agree below the "
+            "bracket",
+            learner.label,
+            found.lower,
+        )
     return {
         **ends,
         "uniqueness_search": searches,
@@ -379,6 +388,7 @@ def proven_ends(
         "lower_disagreement_proven": bool(
             lower and lower["distinct_fixed_points"] >= 2
         ),
+        "lower_agreement_proven": lower_agrees,
     }
 
 

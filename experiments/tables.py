@@ -157,17 +157,22 @@ SUMMARY_COLUMNS = (
 def ends_rest_on(search: dict[str, Any]) -> str | None:
     """What the bracket's ends rest on: 'proven' (both, the verified test of
     `marl.tabular.verified`), 'upper proven' or 'lower proven' (one of them),
-    'estimated' (the convergence check's estimated distance to a fixed point)."""
+    'estimated' (the convergence check's estimated distance to a fixed point);
+    '; lower end proven agreement' added where the seeds at the lower end are
+    proven at one fixed point (the bracket's lower end is no disagreement)."""
     if search.get("tau_star") is None:
         return None
     proven = search.get("proven_ends") or {}
     upper = proven.get("upper_agreement_proven", False)
     lower = proven.get("lower_disagreement_proven", False)
+    agrees = proven.get("lower_agreement_proven", False)
     if upper and lower:
         return "proven"
     if upper or lower:
-        return "upper proven" if upper else "lower proven"
-    return "estimated"
+        rest = "upper proven" if upper else "lower proven"
+    else:
+        rest = "estimated"
+    return rest + ("; lower end proven agreement" if agrees else "")
 
 
 def tau_star_columns(search: dict[str, Any] | None) -> dict[str, Any]:

@@ -377,6 +377,8 @@ def test_tau_star_is_proven_at_both_ends(
     assert proven["upper_agreement_proven"] and proven["lower_disagreement_proven"]
     assert proven["upper"]["proven"] == 8 and proven["upper"]["one_fixed_point"]
     assert proven["lower"]["distinct_fixed_points"] >= 2
+    assert not proven["lower_agreement_proven"]
+    assert proven["upper"]["largest_distance"] < 1e-4
     assert found["tolerances"]["convention_tol"] == 1e-3
     assert found["tolerances"]["policy_tol"] == 1e-5
     assert found["upper_verdict"]["near_tolerance"] is False
