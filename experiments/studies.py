@@ -24,9 +24,9 @@ import numpy as np
 
 import games
 from experiments.logs import LOG_EVERY_SECONDS, convergence_progress, eta_text
+from experiments.proofs import proven_ends
 from experiments.tabular_config import TabularConfig
 from marl.fields import ConfigError
-from marl.tabular import history_form, verified
 from marl.tabular.analysis import summarize_seeds
 from marl.tabular.convergence import (
     Convergence,
@@ -311,84 +311,9 @@ def tau_star_study(
         "tau_star_over_bound": (
             found.tau_star / bound if bound and found.tau_star else None
         ),
-        "proven_ends": proven_ends(ctx, learner, found, seen_policies),
-    }
-
-
-def proven_ends(
-    ctx: Context,
-    learner: ConvergingTrainer,
-    found: Any,
-    policies: dict[float, tuple[np.ndarray, ...]],
-) -> dict[str, Any] | None:
-    """The verified test (`marl.tabular.verified.verify_seeds`) of the seeds at
-    both ends of the bracket: at the upper end every seed proven at one and the
-    same fixed point proves the agreement; at the lower end two or more fixed
-    points proven distinct prove the disagreement. Then a targeted search for a
-    second fixed point at the upper end and the grid point above it. None where
-    the search found no bracket, for Other-Play and the uniform weighting (the
-    map verified is self-play's with the reach weighting), and for games too
-    large for the test (`history_form.too_large`; their ends rest on the estimated
-    check of `marl.tabular.convergence`)."""
-    weighting = learner.config.entropy_weighting
-    if not (
-        learner.config.objective == "selfplay"
-        and (weighting == "reach" or ctx.game.is_matrix_game)
-        and found.tau_star is not None
-    ):
-        return None
-    if (why := history_form.too_large(ctx.spec, ctx.game)) is not None:
-        log.info(
-            "%s: the ends are not put to the verified test: %s", learner.label, why
-        )
-        return {"skipped": why}
-    started = time.perf_counter()
-    form = history_form.game_form(ctx.spec, ctx.game)
-    ends: dict[str, dict[str, Any] | None] = {}
-    for name, tau in (("lower", found.lower), ("upper", found.upper)):
-        if tau not in policies or tau <= 0:
-            ends[name] = None
-            continue
-        ends[name] = verified.verify_seeds(
-            form, tau, history_form.flatten(form, policies[tau])
-        )
-    upper, lower = ends["upper"], ends["lower"]
-    searches = []
-    if found.upper in policies:
-        seeds = []
-        if found.lower in policies:  # the conventions found below tau*
-            seeds = list(history_form.flatten(form, policies[found.lower]))
-        starts = verified.search_starts(form, seeds)
-        above = [t for t in ctx.config.taus if t > found.upper]
-        for tau in [found.upper, *([min(above)] if above else [])]:
-            agreed = history_form.flatten(
-                form, policies.get(tau, policies[found.upper])
-            )[0]
-            searches.append(
-                verified.second_fixed_point_search(form, float(tau), agreed, starts)
-            )
-    log.info(
-        "%s: the verified test of the bracket's ends took %.1f s",
-        learner.label,
-        time.perf_counter() - started,
-    )
-    lower_agrees = bool(lower and lower["one_fixed_point"])
-    if lower_agrees:
-        log.info(
-            "%s: at the bracket's lower end %.4g every seed is proven at one fixed "
-            "point: the lower end is no disagreement, the seeds agree below the "
-            "bracket",
-            learner.label,
-            found.lower,
-        )
-    return {
-        **ends,
-        "uniqueness_search": searches,
-        "upper_agreement_proven": bool(upper and upper["one_fixed_point"]),
-        "lower_disagreement_proven": bool(
-            lower and lower["distinct_fixed_points"] >= 2
+        "proven_ends": proven_ends(
+            ctx.spec, ctx.game, learner, found, seen_policies, ctx.config.taus
         ),
-        "lower_agreement_proven": lower_agrees,
     }
 
 

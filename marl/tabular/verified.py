@@ -12,15 +12,15 @@ lies strictly inside Z only if G has exactly one zero in Z (Krawczyk 1969;
 Moore 1977): the test proves existence and uniqueness in the box, G'(Z) being
 enclosed over the whole box (`history_form.jacobian`).
 
-`verify(form, tau, z)` polishes a candidate by Newton's method in float64, then
-tries boxes z~ (1 +- r), relative so that rarely played actions and rarely
-reached information states are boxed in their own scale, for r in RADII, and
-reports the largest r proven (the zero is unique in that box) and the
-Krawczyk image of the smallest (where the zero is). Near a fold G' is singular
-at the fixed point and no box passes: the test refuses, as it must. A saddle is
-a fixed point too and is proven one; whether it is stable is a separate,
-estimated statement (`stable`: the spectral radius of F's Jacobian at the
-candidate below 1, in float64).
+`verify(form, tau, z)` polishes a candidate by the chord method (Newton's with
+one Jacobian) in float64, then tries boxes z~ (1 +- r), relative so that
+rarely played actions and rarely reached information states are boxed in their
+own scale, for r in RADII, and reports the largest r proven (the zero is
+unique in that box) and the Krawczyk image of the smallest (where the zero
+is). Near a fold G' is singular at the fixed point and no box passes: the test
+refuses, as it must. A saddle is a fixed point too and is proven one; whether
+it is stable is a separate, estimated statement (`stable`: the spectral radius
+of F's Jacobian at the candidate, before its polish, below 1, in float64).
 """
 
 from __future__ import annotations
@@ -132,7 +132,8 @@ class Verdict(NamedTuple):
     residual: float
     """max |G(candidate)| in float64."""
     stable: bool
-    """Estimated: the spectral radius of F's Jacobian at the candidate < 1."""
+    """Estimated: the spectral radius of F's Jacobian at the candidate (before
+    the polish) < 1."""
     reason: str
     """Why no box passed, or 'proven'."""
     preconditioner: np.ndarray | None = None
