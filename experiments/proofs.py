@@ -33,10 +33,11 @@ def proven_ends(
     same fixed point proves the agreement; at the lower end two or more fixed
     points proven distinct prove the disagreement. Then a targeted search for a
     second fixed point at the upper end and the grid point above it. None where
-    the search found no bracket, for Other-Play and the uniform weighting (the
-    map verified is self-play's with the reach weighting), and for games too
-    large for the test (`history_form.too_large`; their ends rest on the estimated
-    check of `marl.tabular.convergence`)."""
+    the search found no bracket, and for Other-Play and the uniform weighting
+    (the map verified is self-play's with the reach weighting); {"skipped":
+    why} for games too large for the test (`history_form.too_large`). Where it
+    is None or skipped, the ends rest on the estimated check of
+    `marl.tabular.convergence`."""
     weighting = learner.config.entropy_weighting
     if not (
         learner.config.objective == "selfplay"
