@@ -71,11 +71,6 @@ def point(x: Any) -> Interval:
     return Interval(x, x)
 
 
-def around(center: np.ndarray, radius: float) -> Interval:
-    """The box of sup-norm `radius` around `center`, rounded outward."""
-    return Interval(down(center - radius), up(center + radius))
-
-
 def width(a: Interval) -> np.ndarray:
     return a.hi - a.lo
 
