@@ -197,6 +197,10 @@ def load_peer(repo: Path | None, deps: Path | None) -> Peer:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+    except Exception as error:  # e.g. a package their script imports is missing
+        return Peer(
+            missing=f"{script} does not import ({type(error).__name__}: {error})"
+        )
     finally:
         if absent:
             del sys.modules["wandb"]

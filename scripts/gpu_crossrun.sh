@@ -8,17 +8,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: bash scripts/gpu_crossrun.sh OUT}"
-PYTHON="${PYTHON:-python3}"
-WHEELS="${WHEELS:-.whl}"
 WORK="${WORK:-/tmp/gpu_crossrun}"
 mkdir -p "$OUT" "$WORK"
-if compgen -G "$WHEELS/*.whl" >/dev/null; then
-  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-    --upgrade --target /tmp/site "$WHEELS"/hydra_core-*.whl \
-    "$WHEELS"/omegaconf-*.whl "$WHEELS"/antlr4_python3_runtime-*.whl || exit 1
-  export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
-fi
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+source scripts/gpu_site.sh
 set -e
 "$PYTHON" -m experiments.ippo preset=hanabi_3c3r_cpu hydra.run.dir="$WORK/grid" 2>&1 | tail -2
 "$PYTHON" -m experiments.ippo preset=hanabi_3c3r_cpu name=hanabi_3c3r_cpu_other_play \

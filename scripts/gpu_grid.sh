@@ -9,14 +9,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: bash scripts/gpu_grid.sh OUT [MINUTES]}"
 MINUTES="${2:-8.5}"
-PYTHON="${PYTHON:-python3}"
-WHEELS="${WHEELS:-.whl}"
 mkdir -p "$OUT"
-if compgen -G "$WHEELS/*.whl" >/dev/null; then
-  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-    --upgrade --target /tmp/site "$WHEELS"/hydra_core-*.whl \
-    "$WHEELS"/omegaconf-*.whl "$WHEELS"/antlr4_python3_runtime-*.whl || exit 1
-  export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
-fi
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+source scripts/gpu_site.sh
 "$PYTHON" scripts/gpu_grid.py --plan "${PLAN:-grid}" --minutes "$MINUTES" --out "$OUT" --work /tmp/gpu_grid_work

@@ -7,29 +7,19 @@
 #
 #   bash scripts/gpu_hanabi.sh OUT [MINUTES]
 #
-# Python packages the machine lacks travel as wheels in .whl/ (hydra-core,
-# omegaconf, antlr4-python3-runtime; for JaxMARL's columns jaxmarl, distrax,
-# tfp-nightly (0.25.0 fails under jax >= 0.10), six, absl-py, decorator, gast,
-# dm-tree) and JaxMARL's baselines as a
-# work tree in .jaxmarl/ (git archive of baselines/IPPO); docs/benchmarks.md
-# says how they were made. Without them the script runs what it can.
+# Python packages the machine lacks travel as wheels in .whl/ and JaxMARL's
+# baselines as a work tree in .jaxmarl/, both made by scripts/gpu_wheels.sh
+# (installed by scripts/gpu_site.sh). Without them the script runs what it can.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: bash scripts/gpu_hanabi.sh OUT [MINUTES]}"
 MINUTES="${2:-7.5}"
-PYTHON="${PYTHON:-python3}"
-WHEELS="${WHEELS:-.whl}"
 mkdir -p "$OUT"
-if compgen -G "$WHEELS/*.whl" >/dev/null; then
-  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-    --upgrade --target /tmp/site "$WHEELS"/*.whl || exit 1
-  export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
-fi
 peer=()
 if [ -f .jaxmarl/baselines/IPPO/ippo_ff_hanabi.py ]; then
   peer=(--jaxmarl-repo .jaxmarl)
 fi
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+source scripts/gpu_site.sh
 began=$(date +%s)
 "$PYTHON" scripts/gpu_hanabi.py --tiny --minutes 2 --skip throughput \
   --out /tmp/gpu_smoke --work /tmp/gpu_smoke_work || exit 1

@@ -4,6 +4,7 @@ values, or the script exits 1)."""
 
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -90,6 +91,30 @@ def test_ippo_learning_curve_benchmark_runs_ours_at_a_tiny_size():
     assert "| 0.0 | 512 | 512 |" in out  # the first update (lost games score 0)
     assert "| 9.0 | not reached | not reached |" in out
     assert "ours canonical 16: " in out and "env steps/s" in out
+
+
+def test_ippo_throughput_peer_that_does_not_import_is_missing_in_one_line(
+    tmp_path, monkeypatch
+):
+    """A JaxMARL work tree whose baseline script fails to import (a package it
+    needs is absent, as gymnax was on a lent GPU) leaves the peer missing with
+    the reason, so the benchmark times ours alone instead of ending in a
+    traceback."""
+    from benchmarks.ippo_throughput import BASELINE, BASELINE_CONFIG, load_peer
+
+    monkeypatch.setitem(sys.modules, "distrax", types.ModuleType("distrax"))
+    (tmp_path / BASELINE).parent.mkdir(parents=True)
+    (tmp_path / BASELINE).write_text("import no_such_package_here\n")
+    (tmp_path / BASELINE_CONFIG).parent.mkdir(parents=True)
+    (tmp_path / BASELINE_CONFIG).write_text("NUM_ENVS: 4\n")
+    peer = load_peer(tmp_path, None)
+    if peer.missing == "the jaxmarl package is not installed":
+        pytest.skip(peer.missing)
+    assert peer.module is None
+    assert peer.missing == (
+        f"{tmp_path / BASELINE} does not import (ModuleNotFoundError: "
+        "No module named 'no_such_package_here')"
+    )
 
 
 def test_ippo_learning_curve_benchmark_gives_the_peer_the_same_objective():

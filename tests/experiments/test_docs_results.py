@@ -251,6 +251,35 @@ def test_learning_curve_table_is_the_benchmarks_output():
             assert int(shared.replace(",", "")) <= int(theirs.replace(",", "")), score
 
 
+def test_gpu_ippo_throughput_table_is_the_benchmarks_output():
+    """docs/benchmarks.md's GPU table of IPPO training, ours beside JaxMARL's,
+    is the committed output of `scripts/gpu_ippo_throughput.sh`, cell by cell."""
+    section = doc_section("## IPPO training: ours vs JaxMARL", "benchmarks.md")
+    rows = section.split("| games x steps per update |")[1].split("\n\n")[0]
+    rows = [line for line in rows.splitlines()[2:] if line.startswith("| ")]
+    assert len(rows) == 4
+    for line in rows:
+        sizes, updates, ours, theirs, ratios = (
+            cell.strip() for cell in line.strip("|").split("|")
+        )
+        games = sizes.split(" x ")[0].replace(",", "")
+        log = RESULTS / "ippo_throughput_gpu" / f"ippo_{games}_{updates}.txt"
+        text = log.read_text()
+        assert "backend gpu" in text and f"x {updates} updates =" in text
+        logged = {
+            row.split("|")[1].strip(): [c.strip() for c in row.split("|")[2:-1]]
+            for row in text.splitlines()
+            if row.startswith("| ")
+        }
+        for cell, name in (
+            (ours, "ours (marl.deep.ippo)"),
+            (theirs, "JaxMARL ippo_ff_hanabi"),
+        ):
+            assert cell == f"{logged[name][3]} ({logged[name][4]})", log
+        ratio = logged["**ours / JaxMARL**"]
+        assert ratios == f"{ratio[3].strip('*')} ({ratio[4].strip('*')})", log
+
+
 def section_rows(
     heading: str, first_cell: str, doc: str = "ippo.md"
 ) -> list[list[str]]:
