@@ -1,8 +1,16 @@
 """Hydra entry points and the only place with side effects (files, logs, plots).
 
+Every module at this level is an entry point (`python -m experiments.<name>`, a
+`zsc-<name>` console script; tests/test_layers.py holds it); what they share
+lives in four packages below them, none of which imports an entry point:
+`harness` (configs, exits and interrupts, logs, processes, run directories),
+`deep` (IPPO runs, their agents, cross-play), `exact` (the tabular run's
+config, studies and proofs), `reports` (figures and tables from results files).
+
 Ctrl-C at any moment of an entry point ends it with one line on stderr and exit
 status 130, never a traceback: each entry point catches KeyboardInterrupt around
-its work (`experiments.entry`: `hydra_entry`, `run_or_exit`, `interruptible`),
+its work (`experiments.harness.entry`: `hydra_entry`, `run_or_exit`,
+`interruptible`),
 and `install_hooks` does the same for an interrupt that arrives before any of
 them runs (while Python, JAX or hydra are still being imported). An interrupt
 that lands inside a callback Python cannot raise from (JAX's garbage-collection
@@ -11,8 +19,9 @@ is sent again, to be raised where the entry point handles it.
 
 The hooks are the entry points' own: installed here only when this process runs
 one (`python -m experiments.<name>`, whose package is imported before the
-module, or a `zsc-*` console script), and again by `experiments.entry.as_program`;
-a notebook or a test that imports `experiments.plots` keeps its own hooks.
+module, or a `zsc-*` console script), and again by
+`experiments.harness.entry.as_program`; a notebook or a test that imports
+`experiments.reports.plots` keeps its own hooks.
 """
 
 import os

@@ -17,15 +17,15 @@ import pathlib
 import sys
 from typing import Any
 
-from experiments import plots
-from experiments.entry import ArgumentParser, as_program, interruptible
-from experiments.results import (
+from experiments.harness.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.results import (
     TRAINING_KINDS,
     find_results,
     read_results,
     write_csv,
 )
-from experiments.tables import (
+from experiments.reports import plots
+from experiments.reports.tables import (
     COLUMNS,
     PRICE_LEGEND,
     PRICE_SCREEN,

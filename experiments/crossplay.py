@@ -59,23 +59,20 @@ from typing import Any
 
 import jax
 
-from experiments.agents import CrossPlayError, add_bots, load_agents, seat_policy
-from experiments.entry import ArgumentParser, as_program, interruptible
-from experiments.evaluation import (
-    PAIR_COLUMNS,
+from experiments.deep.agents import CrossPlayError, add_bots, load_agents, seat_policy
+from experiments.deep.evaluation import (
     PARTIAL,
     TARGET_SE_SHARE,
     Progress,
     load_partial,
     observed_target,
-    pair_rows,
     partial_key,
     save_partial,
     say,
     target_se,
 )
-from experiments.plots import save_crossplay_figures
-from experiments.results import (
+from experiments.harness.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.results import (
     RESULTS_FILE,
     format_estimate,
     read_results,
@@ -84,6 +81,8 @@ from experiments.results import (
     write_json,
     write_npz,
 )
+from experiments.reports.pairs import PAIR_COLUMNS, pair_rows
+from experiments.reports.plots import save_crossplay_figures
 from marl.deep.checkpoint import CheckpointError
 from marl.deep.evaluate import KIND_NAMES, KINDS, evaluate
 from marl.deep.rounds import Games, Interrupted, Sizing, round_size

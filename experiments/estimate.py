@@ -46,10 +46,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.compose import CONF_DIR, is_config_error, one_line, to_config
-from experiments.entry import ArgumentParser, as_program, interruptible
-from experiments.ippo_runs import USER_ERRORS, IPPORunConfig, trainer_of
-from experiments.tables import format_report
+from experiments.deep.ippo_runs import USER_ERRORS, IPPORunConfig, trainer_of
+from experiments.harness.compose import CONF_DIR, is_config_error, one_line, to_config
+from experiments.harness.entry import ArgumentParser, as_program, interruptible
+from experiments.reports.tables import format_report
 from marl.deep.ippo import IPPOConfig, seed_keys
 from marl.sharding import device_memory_limit, memory_analysis
 from marl.trainer import constant_schedules

@@ -29,9 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
-from experiments.agents import CrossPlayError, load_agents, played, seat_policy
-from experiments.entry import ArgumentParser, as_program
-from experiments.results import read_results, run_metadata, write_json
+from experiments.deep.agents import CrossPlayError, load_agents, played, seat_policy
+from experiments.harness.entry import ArgumentParser, as_program
+from experiments.harness.results import read_results, run_metadata, write_json
 from games import hanabi_tabular
 from games.envs.hanabi.environment import game_params
 from games.envs.hanabi.params import HanabiParams

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from experiments.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.entry import ArgumentParser, as_program, interruptible
 from games.envs.hanabi.params import PRESETS, SIZES
 from games.envs.hanabi.verify import verify
 

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 import jax
 
-from experiments.agents import (
+from experiments.deep.agents import (
     Agent,
     CrossPlayError,
     group_key,
@@ -43,9 +43,9 @@ from experiments.agents import (
     load_run,
     seat_policy,
 )
-from experiments.entry import ArgumentParser, as_program, interruptible
-from experiments.ippo_runs import CONFIG_FILE, IPPORunConfig, read_run_config
-from experiments.results import format_estimate
+from experiments.deep.ippo_runs import CONFIG_FILE, IPPORunConfig, read_run_config
+from experiments.harness.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.results import format_estimate
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment, game_params
 from marl.deep.checkpoint import CheckpointError

@@ -17,7 +17,7 @@ under `env.`), the preset the group `preset` (conf/preset/; default
 `<env>_cpu`). Writes into the hydra run directory: `config.yaml` (the resolved
 config), `metrics.jsonl` (one line per chunk of updates),
 `checkpoints/<seed>/step_*.npz` and, when the run completes, `results.json`
-(docs/ippo.md; the run directory is experiments/ippo_runs.py's).
+(docs/ippo.md; the run directory is experiments/deep/ippo_runs.py's).
 """
 
 from __future__ import annotations
@@ -34,11 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.compose import CONF_DIR, to_config
-from experiments.entry import as_program, hydra_entry, run_or_exit
-from experiments.help import hydra_help
-from experiments.ippo_directory import RunDirectory
-from experiments.ippo_runs import (
+from experiments.deep.ippo_directory import RunDirectory
+from experiments.deep.ippo_runs import (
     CHECKPOINT_DIR,
     METRICS_FILE,
     USER_ERRORS,
@@ -49,10 +46,13 @@ from experiments.ippo_runs import (
     trainer_of,
     upgrade,
 )
-from experiments.loggers import CHUNK_CURVES, open_logger
-from experiments.logs import eta_text
-from experiments.results import RESULTS_FILE, run_metadata, write_json
-from experiments.rundir import finished_results, record_run
+from experiments.deep.loggers import CHUNK_CURVES, open_logger
+from experiments.harness.compose import CONF_DIR, to_config
+from experiments.harness.entry import as_program, hydra_entry, run_or_exit
+from experiments.harness.help import hydra_help
+from experiments.harness.logs import eta_text
+from experiments.harness.results import RESULTS_FILE, run_metadata, write_json
+from experiments.harness.rundir import finished_results, record_run
 from games.envs.contract import ENVIRONMENTS
 from marl.deep.checkpoint import checkpoint_path
 from marl.deep.ippo import IPPOState, Metrics, seed_keys

@@ -6,12 +6,13 @@
     python -m experiments.launch --processes 4 --gpus -- experiments.ippo ...
 
 Starts N copies of `python -m MODULE ARGS...` on localhost, joined into one JAX
-job (experiments/processes.py: the coordinator on a free port, gloo collectives on
-CPU): every device of every process is one mesh, every process computes the same
-results, and process 0 writes the run directory, its logs and checkpoints. On CPU
-each process has one device (`--devices-per-process` for more); with `--gpus`
-process i sees GPU i only. Process 0's output is shown here; the others' goes to
-files in `--log-dir` (a temporary directory by default), named on failure.
+job (experiments/harness/processes.py: the coordinator on a free port, gloo
+collectives on CPU): every device of every process is one mesh, every process
+computes the same results, and process 0 writes the run directory, its logs and
+checkpoints. On CPU each process has one device (`--devices-per-process` for
+more); with `--gpus` process i sees GPU i only. Process 0's output is shown here;
+the others' goes to files in `--log-dir` (a temporary directory by default),
+named on failure.
 
 When any process fails (or is killed), the others are stopped and one line says
 which; Ctrl-C (or SIGTERM) is passed to every process, which save what they would
@@ -33,9 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from experiments.compose import LAUNCH_TIME
-from experiments.entry import ArgumentParser
-from experiments.processes import (
+from experiments.harness.compose import LAUNCH_TIME
+from experiments.harness.entry import ArgumentParser
+from experiments.harness.processes import (
     CLUSTER,
     COORDINATOR,
     LAUNCHER,
@@ -305,7 +306,7 @@ def main() -> int:
 
 def cli() -> None:
     """The program: `python -m experiments.launch`, the console script. (Not
-    `experiments.entry.as_program`: the launcher itself joins no job.)"""
+    `experiments.harness.entry.as_program`: the launcher itself joins no job.)"""
     sys.exit(main())
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import nbclient
 import nbformat
 
-from experiments.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.entry import ArgumentParser, as_program, interruptible
 from marl.files import OutputDirError, atomic_write_bytes, check_writable
 
 KERNEL_NOISE = "Kernel is running over TCP without encryption"

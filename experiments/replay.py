@@ -20,7 +20,7 @@ seeds 0, 1, ... of the run's last coefficient. Writes into `--out` (default
   Overcooked  game_<k>.gif, the episode drawn by JaxMARL's visualizer, and
               game_<k>.json (actions, rewards, score).
 
-Agents act as in `experiments.players` (sampled, or `--greedy`); the deals come
+Agents act as in `experiments.deep.players` (sampled, or `--greedy`); the deals come
 from `--seed`.
 """
 
@@ -35,10 +35,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from experiments.agents import CrossPlayError
-from experiments.entry import ArgumentParser, as_program, interruptible
-from experiments.ippo_runs import read_run_config
-from experiments.players import Game, Player, bot, load, play_game
+from experiments.deep.agents import CrossPlayError
+from experiments.deep.ippo_runs import read_run_config
+from experiments.deep.players import Game, Player, bot, load, play_game
+from experiments.harness.entry import ArgumentParser, as_program, interruptible
 from games.envs.contract import Environment
 from marl.deep.checkpoint import CheckpointError
 from marl.fields import ConfigError

@@ -21,24 +21,13 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 import games
-from experiments import plots
-from experiments.compose import CONF_DIR
-from experiments.entry import as_program, hydra_entry, run_or_exit
-from experiments.help import hydra_help
-from experiments.results import (
-    RESULTS_FILE,
-    run_metadata,
-    write_json,
-    write_npz,
-)
-from experiments.rundir import finished_results, record_run
-from experiments.sections import (
+from experiments.exact.sections import (
     Sections,
     results_fields,
     split_arrays,
     stored_config,
 )
-from experiments.studies import (
+from experiments.exact.studies import (
     STUDIES,
     Context,
     Grid,
@@ -47,12 +36,23 @@ from experiments.studies import (
     later_studies,
     prepare,
 )
-from experiments.tabular_config import (
+from experiments.exact.tabular_config import (
     LEARNER_DEFAULTS,
     TabularConfig,
     learner_default,
     register_schemas,
 )
+from experiments.harness.compose import CONF_DIR
+from experiments.harness.entry import as_program, hydra_entry, run_or_exit
+from experiments.harness.help import hydra_help
+from experiments.harness.results import (
+    RESULTS_FILE,
+    run_metadata,
+    write_json,
+    write_npz,
+)
+from experiments.harness.rundir import finished_results, record_run
+from experiments.reports import plots
 from marl.fields import ConfigError
 from marl.tabular.convergence import ConvergingTrainer
 
@@ -255,7 +255,7 @@ def help_text() -> str:
             ),
             (
                 "Studies (studies=[...])",
-                f"{', '.join(STUDIES)} (experiments/studies.py)",
+                f"{', '.join(STUDIES)} (experiments/exact/studies.py)",
             ),
             (
                 "Learner defaults",

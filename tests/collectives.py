@@ -25,7 +25,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec
 
-from experiments import processes
+from experiments.harness import processes
 from marl.sharding import RUNS, across_processes, runs_mesh
 
 ROWS_PER_PROCESS, WIDTH = 3, 1000

@@ -12,7 +12,7 @@ absent); the arrays go to OUT (.npz) and a JSON description of where they lie
 default.
 
 With a job's variables (LAB_COORDINATOR, LAB_NUM_PROCESSES, LAB_PROCESS_ID:
-experiments/processes.py) the process first joins `jax.distributed` (gloo
+experiments/harness/processes.py) the process first joins `jax.distributed` (gloo
 collectives on CPU), so the mesh spans every process's devices; process 0
 writes OUT.
 """
@@ -29,7 +29,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 import games
-from experiments import processes
+from experiments.harness import processes
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
 from marl.deep import play as games_play

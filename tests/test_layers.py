@@ -76,6 +76,11 @@ def test_imports_of_reads_lazy_and_from_imports(tmp_path: pathlib.Path) -> None:
         ("games/envs", ("games.tabular",)),
         ("marl/tabular", ("games.envs",)),
         ("marl/deep", ("games.tabular",)),
+        ("experiments/harness", ("experiments.deep", "experiments.exact")),
+        ("experiments/harness", ("experiments.reports", "marl.deep", "marl.tabular")),
+        ("experiments/exact", ("experiments.deep", "marl.deep", "games.envs")),
+        ("experiments/deep", ("experiments.exact", "marl.tabular", "games.tabular")),
+        ("experiments/reports", ("experiments.deep", "experiments.exact")),
     ],
 )
 def test_layers_imports_point_down(package: str, forbidden: tuple[str, ...]) -> None:
@@ -119,9 +124,25 @@ def test_layers_no_entry_point_imports_another() -> None:
     assert bad == []
 
 
+def test_layers_experiments_top_level_holds_the_entry_points_only() -> None:
+    """What a user runs is what `ls experiments/` shows: every module at its top
+    level is an entry point with a console script, and every console script's
+    module lies there; the modules they share live in its packages."""
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    entry_points = {target.split(":")[0] for target in scripts.values()}
+    top = {
+        module_name(path)
+        for path in (ROOT / "experiments").glob("*.py")
+        if path.name != "__init__.py"
+    }
+    assert top == entry_points
+    packages = {p.name for p in (ROOT / "experiments").iterdir() if p.is_dir()}
+    assert {"harness", "deep", "exact", "reports"} <= packages
+
+
 ENTRY_POINT_LINES = 450
 """An entry point parses, calls and writes; past this many lines it holds work
-that belongs in a library module (experiments/studies.py, tables.py, ...)."""
+that belongs in a library module (experiments/exact/studies.py, tables.py, ...)."""
 
 
 def test_layers_entry_points_stay_small() -> None:

@@ -298,7 +298,7 @@ def test_bot_and_cross_run_tables_recompute_from_the_committed_results():
     """docs/ippo.md, "Agents you can use": the bots' self-play is the
     benchmark's committed output, and every cell of the cross-play table is the
     committed evaluation's group mean and 95% half-width."""
-    from experiments.evaluation import group_table
+    from experiments.reports.pairs import group_table
 
     heading = "## Agents you can use"
     selfplay = read_rows(RESULTS / "hanabi_bots" / "selfplay_2p.json")

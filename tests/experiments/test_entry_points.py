@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from experiments import compare, studies, tabular
+from experiments import compare, tabular
+from experiments.exact import studies
 from tests import ROOT
 from tests.tiny_runs import TINY
 
@@ -300,9 +301,9 @@ def _inherited(name: str) -> dict:
     list names, each composed the same way."""
     from omegaconf import OmegaConf
 
-    from experiments.compose import writable
-    from experiments.ippo_runs import IPPORunConfig
-    from experiments.tabular_config import TabularConfig
+    from experiments.deep.ippo_runs import IPPORunConfig
+    from experiments.exact.tabular_config import TabularConfig
+    from experiments.harness.compose import writable
 
     schema = IPPORunConfig if name == "ippo" else TabularConfig
     config = writable(OmegaConf.structured(schema))

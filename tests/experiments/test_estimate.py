@@ -10,7 +10,7 @@ import jax
 import pytest
 
 from experiments import estimate
-from experiments.ippo_runs import trainer_of
+from experiments.deep.ippo_runs import trainer_of
 from marl.deep.ippo import seed_keys
 
 # 6 tiny updates, 2 seeds x 2 coefs

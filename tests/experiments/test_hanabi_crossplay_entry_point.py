@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from experiments import agents as hanabi_agents
 from experiments import compare, crossplay
 from experiments import ippo as train_entry
-from experiments.compose import CONF_DIR, to_config
-from experiments.ippo_runs import IPPORunConfig
+from experiments.deep import agents as hanabi_agents
+from experiments.deep.ippo_runs import IPPORunConfig
+from experiments.harness.compose import CONF_DIR, to_config
 from marl.deep import evaluate
 from marl.deep import play as games_play
 from tests.tiny_runs import HANABI_TINY

@@ -22,7 +22,12 @@ import pytest
 from omegaconf import OmegaConf
 
 from experiments import hle_check
-from experiments.ippo_runs import CHECKPOINT_DIR, CONFIG_FILE, IPPORunConfig, save_all
+from experiments.deep.ippo_runs import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    IPPORunConfig,
+    save_all,
+)
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
 from marl.deep import hle_play

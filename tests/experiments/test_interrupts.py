@@ -110,7 +110,7 @@ def test_argparse_entry_points_end_ctrl_c_with_one_line(capsys):
     their `main` in `interruptible`."""
     import importlib
 
-    from experiments.entry import interruptible
+    from experiments.harness.entry import interruptible
 
     @interruptible
     def main(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""logger=tensorboard and logger=wandb (experiments/loggers.py): a tiny run's
+"""logger=tensorboard and logger=wandb (experiments/deep/loggers.py): a tiny run's
 curves, read back with each library's own reader (wandb's offline run file is
 read as the records its protobuf defines), equal metrics.jsonl."""
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from experiments import ippo as train_entry
-from experiments.ippo_runs import read_metrics
-from experiments.loggers import scalars
+from experiments.deep.ippo_runs import read_metrics
+from experiments.deep.loggers import scalars
 from tests.tiny_runs import HANABI_TINY
 
 

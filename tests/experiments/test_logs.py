@@ -1,4 +1,4 @@
-"""Progress lines (experiments/logs.py): an ETA once it can be told, and the
+"""Progress lines (experiments/harness/logs.py): an ETA once it can be told, and the
 exact learner's convergence progress, throttled, with the time left as an
 upper bound."""
 
@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 
-from experiments.logs import LOG_EVERY_SECONDS, convergence_progress, eta_text
+from experiments.exact.studies import convergence_progress
+from experiments.harness.logs import LOG_EVERY_SECONDS, eta_text
 from marl.tabular.convergence import Progress
 
 

@@ -1,4 +1,4 @@
-"""Agents as objects (experiments/players.py): the README's example runs as
+"""Agents as objects (experiments/deep/players.py): the README's example runs as
 written after its tiny training run, `play_game` plays what cross-play plays,
 and a wrong directory, seed or coefficient is one line."""
 
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from experiments import ippo as train_entry
-from experiments.agents import CrossPlayError, seat_policy
-from experiments.ippo_runs import read_run_config
-from experiments.players import bot, load, play_game
+from experiments.deep.agents import CrossPlayError, seat_policy
+from experiments.deep.ippo_runs import read_run_config
+from experiments.deep.players import bot, load, play_game
 from marl.deep import play as games_play
 from marl.deep.networks import with_scripted
 

@@ -1,5 +1,5 @@
 """Entry points as one job of several processes (experiments/launch.py,
-experiments/processes.py): a Hanabi IPPO run (stopped and resumed), a tabular
+experiments/harness/processes.py): a Hanabi IPPO run (stopped and resumed), a tabular
 run and a cross-play evaluation, each launched as 2 processes of one CPU device,
 write what the same run writes in one process of 2 CPU devices, bit for bit; the
 collectives they rely on deliver what was sent; a killed process ends the job
@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pytest
 
-from experiments.processes import ProcessesError, requested
+from experiments.harness.processes import ProcessesError, requested
 from tests.tiny_runs import HANABI_TINY, TINY
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -313,8 +313,8 @@ def test_only_the_writing_process_deletes_the_tabular_sections(tmp_path):
     """Process 1 of a launched tabular run ends before process 0 has written its
     last section; its `remove` must leave process 0's sections alone (it once
     deleted the directory under process 0's write)."""
-    from experiments.sections import Sections
-    from experiments.tabular_config import TabularConfig
+    from experiments.exact.sections import Sections
+    from experiments.exact.tabular_config import TabularConfig
     from marl.files import set_writer
 
     sections = Sections(tmp_path, TabularConfig())

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.results import rerun_command, write_json, write_npz
+from experiments.harness.results import rerun_command, write_json, write_npz
 from marl.deep.checkpoint import save_checkpoint
 from tests import ROOT, start_until
 from tests.tiny_runs import TINY
@@ -99,7 +99,11 @@ def test_the_wheel_carries_the_configs_and_its_console_scripts_run(tmp_path):
     out = f"hydra.run.dir={run_dir}"
     env = {**os.environ, "PYTHONPATH": str(site)}
     where = subprocess.run(
-        [sys.executable, "-c", "import experiments.compose as c; print(c.CONF_DIR)"],
+        [
+            sys.executable,
+            "-c",
+            "import experiments.harness.compose as c; print(c.CONF_DIR)",
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,

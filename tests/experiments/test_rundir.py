@@ -1,4 +1,4 @@
-"""A run directory's life (experiments/rundir.py): a finished run's results are
+"""A run directory's life (experiments/harness/rundir.py): a finished run's results are
 found again for the same configuration and refused for another; unreadable
 results are redone or refused; a refused first run leaves no directory behind,
 and nothing outside the default output roots is removed."""
@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from experiments import rundir
+from experiments.harness import rundir
 from marl.fields import ConfigError
 
 

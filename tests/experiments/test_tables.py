@@ -1,9 +1,9 @@
-"""The comparison's columns (experiments/tables.py): what a tau* bracket's ends
+"""The comparison's columns (experiments/reports/tables.py): what a tau* bracket's ends
 rest on, from its `proven_ends`."""
 
 from __future__ import annotations
 
-from experiments.tables import ends_rest_on
+from experiments.reports.tables import ends_rest_on
 
 
 def test_a_bracket_says_which_ends_are_proven_and_an_agreeing_lower_end():

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import games
-from experiments.processes import COORDINATOR, NUM_PROCESSES, PROCESS_ID
+from experiments.harness.processes import COORDINATOR, NUM_PROCESSES, PROCESS_ID
 from marl.sharding import pad_axis, plan_grid, runs_mesh, sharded_map, take_axis
 from marl.tabular.exact_pg import ExactPGConfig, make_exact_pg
 from marl.trainer import make_trainer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.results import format_estimate
+from experiments.harness.results import format_estimate
 from marl.xp_stats import assignment_summary, matrix_summary, standard_error
 
 

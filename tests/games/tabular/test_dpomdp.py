@@ -440,7 +440,7 @@ def composed_tabular(*overrides: str):
     from hydra import compose, initialize_config_dir
 
     from experiments import tabular
-    from experiments.compose import to_config
+    from experiments.harness.compose import to_config
 
     with initialize_config_dir(config_dir=str(tabular.CONF_DIR), version_base=None):
         return to_config(

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.ippo_runs import hashed_env
+from experiments.deep.ippo_runs import hashed_env
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
 from marl.deep.checkpoint import (

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from experiments.results import read_results, upgraded, write_json, write_npz
-from experiments.tabular_config import TabularConfig
+from experiments.exact.tabular_config import TabularConfig
+from experiments.harness.results import read_results, upgraded, write_json, write_npz
 from marl.files import writes_here
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 game with any partners, in a Python session or a notebook (no hydra).
 
     import jax
-    from experiments.players import load, play_game
+    from experiments.deep.players import load, play_game
 
     first, second = load("results/hanabi/tiny", ent_coef=0.1)[:2]
     game = play_game([first, second], key=jax.random.key(0))
@@ -21,7 +21,7 @@ seat's observation:
 A recurrent agent's memory advances at every step of the game, deciding or not,
 as in training (`play_game` does so): call `act` on every step's observation
 and use its action only where the seat decides. A wrong directory, seed or
-coefficient raises `experiments.agents.CrossPlayError`, one line naming it.
+coefficient raises `experiments.deep.agents.CrossPlayError`, one line naming it.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.agents import CrossPlayError, find_runs, load_run
-from experiments.ippo_runs import read_run_config
+from experiments.deep.agents import CrossPlayError, find_runs, load_run
+from experiments.deep.ippo_runs import read_run_config
 from games.envs.contract import Environment
 from marl.deep.networks import Params, make_policy, masked_logits
 

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from experiments.evaluation import group_table
-from experiments.results import CROSSPLAY_KINDS
+from experiments.harness.results import CROSSPLAY_KINDS
+from experiments.reports.pairs import group_table
 from marl.files import atomic_write_bytes
 
 # Sized to be read at a paper's column width (about 3.3 inches): panels of about
@@ -471,7 +471,7 @@ def plot_limits(ax: Any, results: dict[str, Any]) -> None:
 
 def plot_matched_stages(axes: Any, rows: list[dict[str, Any]]) -> None:
     """The cross-play gap at matched training stages
-    (`experiments.results.matched_stages`): per series (a run's group of
+    (`experiments.harness.results.matched_stages`): per series (a run's group of
     agents), the argmax-greedy gap SP - XP with its standard error against the
     greedy SP (axes[0]) and against the group's policy entropy at that stage
     (axes[1]), one colour per entropy coefficient, one line style per run, the

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from marl.tabular.convergence import Progress
+from typing import Any
 
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 """Every log line of a run, on the console and in its log file."""
@@ -45,7 +41,7 @@ def console_log() -> None:
     confs turn hydra's logging off (conf/hydra/job_logging/lab.yaml) and call
     this instead. The levels are set with the handler, once, so that what is
     set after it stands (`hydra.verbose`; a process of a job that does not
-    report, quietened by experiments.processes.quiet)."""
+    report, quietened by experiments.harness.processes.quiet)."""
     root = logging.getLogger()
     if _CONSOLE not in root.handlers:
         root.setLevel(logging.INFO)
@@ -69,33 +65,3 @@ def eta_text(elapsed: float, done: int, total: int) -> str:
 
 LOG_EVERY_SECONDS = 10.0
 """Progress lines at most this often (and at the end)."""
-
-
-def convergence_progress(log: logging.Logger) -> Callable[[Progress], None]:
-    """Logs `marl.tabular.convergence.train_until_converged`'s progress at most
-    every LOG_EVERY_SECONDS (and once every seed is converged), with the time
-    left to max_steps at the rate since compilation: an upper bound, as runs
-    end sooner once every seed is converged."""
-    last = [-LOG_EVERY_SECONDS]
-
-    def show(p: Progress) -> None:
-        if p.elapsed - last[0] < LOG_EVERY_SECONDS and p.converged < p.seeds:
-            return
-        last[0] = p.elapsed
-        then, at = p.compiled
-        left = ""
-        if p.step > at and p.max_steps > p.step:
-            rate = (p.elapsed - then) / (p.step - at)
-            left = f", up to ~{duration_text(rate * (p.max_steps - p.step))} more"
-        log.info(
-            "%s: step %d/%d (%.0f s%s), %d of %d seeds converged",
-            p.label,
-            p.step,
-            p.max_steps,
-            p.elapsed,
-            left,
-            p.converged,
-            p.seeds,
-        )
-
-    return show

@@ -9,7 +9,7 @@
         directory.record(line)                      # metrics.jsonl
         directory.save(state, done)                 # when `checkpoint_due`
 
-The files and their formats are experiments/ippo_runs.py's (docs/results.md).
+The files and their formats are experiments/deep/ippo_runs.py's (docs/results.md).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import jax
 
-from experiments.ippo_runs import (
+from experiments.deep.ippo_runs import (
     CHECKPOINT_DIR,
     METRICS_FILE,
     IPPORunConfig,
@@ -34,7 +34,7 @@ from experiments.ippo_runs import (
     truncate_metrics,
     write_config,
 )
-from experiments.rundir import record_run
+from experiments.harness.rundir import record_run
 from marl.deep.checkpoint import list_checkpoints
 from marl.deep.ippo import IPPOState
 from marl.fields import ConfigError

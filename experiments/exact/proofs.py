@@ -1,7 +1,7 @@
 """The verified test of a tau* bracket's ends (`marl.tabular.verified`): each
 end's seeds put to the interval Krawczyk test, and a targeted search for a
 second fixed point above the bracket. Part of the tau* study
-(`experiments.studies.tau_star_study`); its fields are docs/results.md's
+(`experiments.exact.studies.tau_star_study`); its fields are docs/results.md's
 `critical_tau.proven_ends`."""
 
 from __future__ import annotations

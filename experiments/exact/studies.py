@@ -23,14 +23,15 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
-from experiments.logs import LOG_EVERY_SECONDS, convergence_progress, eta_text
-from experiments.proofs import proven_ends
-from experiments.tabular_config import TabularConfig
+from experiments.exact.proofs import proven_ends
+from experiments.exact.tabular_config import TabularConfig
+from experiments.harness.logs import LOG_EVERY_SECONDS, duration_text, eta_text
 from marl.fields import ConfigError
 from marl.tabular.analysis import summarize_seeds
 from marl.tabular.convergence import (
     Convergence,
     ConvergingTrainer,
+    Progress,
     make_converging_trainer,
     policies_of,
     train_until_converged,
@@ -54,6 +55,36 @@ def load_spec(config: TabularConfig) -> games.DecPOMDP | games.MatrixGame:
     if config.game_file is not None:
         return games.load_any_file(config.game_file, config.horizon)
     return games.make_spec(config.game, config.horizon)
+
+
+def convergence_progress(log: logging.Logger) -> Callable[[Progress], None]:
+    """Logs `marl.tabular.convergence.train_until_converged`'s progress at most
+    every LOG_EVERY_SECONDS (and once every seed is converged), with the time
+    left to max_steps at the rate since compilation: an upper bound, as runs
+    end sooner once every seed is converged."""
+    last = [-LOG_EVERY_SECONDS]
+
+    def show(p: Progress) -> None:
+        if p.elapsed - last[0] < LOG_EVERY_SECONDS and p.converged < p.seeds:
+            return
+        last[0] = p.elapsed
+        then, at = p.compiled
+        left = ""
+        if p.step > at and p.max_steps > p.step:
+            rate = (p.elapsed - then) / (p.step - at)
+            left = f", up to ~{duration_text(rate * (p.max_steps - p.step))} more"
+        log.info(
+            "%s: step %d/%d (%.0f s%s), %d of %d seeds converged",
+            p.label,
+            p.step,
+            p.max_steps,
+            p.elapsed,
+            left,
+            p.converged,
+            p.seeds,
+        )
+
+    return show
 
 
 def train_schedule(

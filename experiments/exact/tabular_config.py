@@ -12,7 +12,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 import games
-from experiments.compose import writable
+from experiments.harness.compose import writable
 from marl.fields import check_fields
 from marl.tabular.exact_pg import ExactPGConfig
 from marl.tabular.sampled_pg import SampledPGConfig
@@ -164,7 +164,7 @@ class TabularConfig:
     """For 3+ players: seat assignments of distinct seeds sampled for XP."""
     studies: list[str] = dataclasses.field(default_factory=list)
     """Optional studies beside the tau grid, by name (the registry
-    `experiments.studies.STUDIES`; they run in its order, each a section of
+    `experiments.exact.studies.STUDIES`; they run in its order, each a section of
     results.json): `critical_tau` (tau* by bracketing, in every grid; settings
     in `critical_tau`), `other_play` (exact Other-Play on the same grid, 2
     players), `other_weighting` (the grid and tau* with the other entropy

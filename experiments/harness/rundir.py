@@ -1,7 +1,7 @@
 """A run directory's life: accepted (its `.hydra/` files, its log file and its
 lock, `record_run`), finished (`finished_results`), or refused and removed when
 left empty (`remove_if_empty`). `begin` and `end` bracket one run of an entry
-point (`experiments.entry.run_or_exit`)."""
+point (`experiments.harness.entry.run_or_exit`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.logs import LOG_FORMAT
+from experiments.harness.logs import LOG_FORMAT
 from marl.fields import ConfigError
 from marl.files import atomic_write_bytes, locked, writes_here
 
@@ -75,7 +75,7 @@ def finished_results(
     (`ConfigError`), as are results that cannot be read back when
     `refuse_unreadable` (an IPPO run, whose checkpoints would be reused), while
     otherwise (a tabular run) they are redone."""
-    from experiments.results import RESULTS_FILE, read_results
+    from experiments.harness.results import RESULTS_FILE, read_results
 
     path = run_dir / RESULTS_FILE
     if not path.is_file():

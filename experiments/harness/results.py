@@ -54,7 +54,7 @@ def write_npz(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
 
 def git_revision() -> str | None:
     """The project's git commit (with '+dirty' if modified), or None outside git."""
-    root = pathlib.Path(__file__).resolve().parent.parent
+    root = pathlib.Path(__file__).resolve().parents[2]
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"],

@@ -25,9 +25,10 @@ from typing import Any, NoReturn, TypeVar
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from experiments import install_hooks, processes, rundir
-from experiments.compose import is_config_error, one_line, to_config
-from experiments.logs import console_log
+from experiments import install_hooks
+from experiments.harness import processes, rundir
+from experiments.harness.compose import is_config_error, one_line, to_config
+from experiments.harness.logs import console_log
 from marl.files import OutputDirError, check_writable
 
 T = TypeVar("T")
@@ -102,7 +103,7 @@ def as_program(main: Callable[[], int | None]) -> Callable[[], NoReturn]:
     streams and logs are flushed, because Python's own finalization with XLA's
     threads still at work (a compilation in flight) can crash after that line;
     and a Ctrl-C that arrives once main has returned is ignored (the work is
-    done). In a job of several processes (experiments/processes.py) it joins the
+    done). In a job of several processes (experiments/harness/processes.py) it joins the
     job first, and a process whose peer is lost ends with one line. SIGTERM is
     taken as Ctrl-C (the same saves, the same line) and exits 143."""
 
@@ -147,7 +148,7 @@ def hydra_entry(
     type, bad override syntax, a missing config or group, a run directory that
     cannot be made) end with one line on stderr and exit status 2, not hydra's
     multi-line report or a traceback. Errors of the run itself are handled in
-    `run_or_exit`. `--help` (or `-h`) prints `help_text()` (experiments/help.py)
+    `run_or_exit`. `--help` (or `-h`) prints `help_text()` (experiments/harness/help.py)
     instead of hydra's; `--hydra-help` is hydra's own."""
 
     @functools.wraps(hydra_main)

@@ -31,8 +31,8 @@ import jax.numpy as jnp
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.compose import to_config, writable
-from experiments.loggers import LOGGERS
+from experiments.deep.loggers import LOGGERS
+from experiments.harness.compose import to_config, writable
 from games.envs.contract import (
     Environment,
     EnvironmentOptionError,
@@ -132,7 +132,7 @@ class IPPORunConfig:
     """Also log each chunk's curves to `tensorboard` (event files under
     <run dir>/tensorboard) or `wandb` (offline unless WANDB_MODE says otherwise,
     under <run dir>/wandb); null: metrics.jsonl only, which stays the source of
-    truth (experiments/loggers.py)."""
+    truth (experiments/deep/loggers.py)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", dict(self.env))

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.ippo_runs import (
+from experiments.deep.ippo_runs import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     IPPORunConfig,

@@ -2,7 +2,7 @@
 and hydra's or OmegaConf's errors as one line.
 
 Hydra composes `conf/*.yaml` over the schemas (the frozen dataclasses of
-experiments/tabular_config.py and experiments/ippo_runs.py, so an unknown key
+experiments/exact/tabular_config.py and experiments/deep/ippo_runs.py, so an unknown key
 or a value of the wrong type is refused while composing); `to_config` then builds
 the frozen dataclass once, and `__post_init__` refuses impossible values with
 one line.
@@ -27,9 +27,11 @@ def find_conf_dir() -> pathlib.Path:
     """The hydra config groups: `experiments/conf` inside an installed wheel
     (pyproject.toml packages the repository's `conf/` there), else `conf/` at the
     root of the checkout."""
-    here = pathlib.Path(__file__).resolve().parent
-    packaged = here / "conf"
-    return packaged if (packaged / "tabular.yaml").is_file() else here.parent / "conf"
+    package = pathlib.Path(__file__).resolve().parents[1]  # experiments/
+    packaged = package / "conf"
+    return (
+        packaged if (packaged / "tabular.yaml").is_file() else package.parent / "conf"
+    )
 
 
 CONF_DIR = find_conf_dir()

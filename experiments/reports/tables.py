@@ -13,8 +13,8 @@ import pathlib
 import textwrap
 from typing import Any
 
-from experiments import plots
-from experiments.results import CROSSPLAY_KINDS
+from experiments.harness.results import CROSSPLAY_KINDS
+from experiments.reports import plots
 
 COLUMNS = (
     "run",
