@@ -30,14 +30,13 @@ import numpy as np
 
 import games
 from experiments.deep.agents import CrossPlayError, load_agents, played, seat_policy
+from experiments.deep.visits import distances, visited_policies
 from experiments.harness.entry import ArgumentParser, as_program
 from experiments.harness.results import read_results, run_metadata, write_json
 from games import hanabi_tabular
 from games.envs.hanabi.environment import game_params
 from games.envs.hanabi.params import HanabiParams
-from marl.deep import play
 from marl.deep.checkpoint import CheckpointError
-from marl.deep.networks import masked_logits
 from marl.fields import ConfigError
 from marl.files import OutputDirError, check_writable
 from marl.tabular import exact
@@ -66,77 +65,14 @@ def load_tabular(run: pathlib.Path) -> tuple[dict[str, Any], dict[str, np.ndarra
         )
     try:
         with np.load(run / "policies.npz") as stored:
-            arrays = {k: stored[k] for k in ("taus", "agent0", "agent1")}
+            players = sum(1 for k in stored.files if k.startswith("agent"))
+            names = ("taus", *(f"agent{i}" for i in range(players)))
+            arrays = {k: stored[k] for k in names}
     except (OSError, ValueError, KeyError) as error:
         raise CompareError(f"{run}/policies.npz is unreadable ({error})") from None
     if not isinstance(points, list) or len(points) != len(arrays["taus"]):
         raise CompareError(f"{run}: results.json and policies.npz do not match")
     return results, arrays
-
-
-def visited_policies(
-    agent: Any,
-    policy: Any,
-    env: Any,
-    params: HanabiParams,
-    compiled: hanabi_tabular.CompiledHanabi,
-    game: games.TabularGame,
-    *,
-    shared: bool,
-    key: jax.Array,
-    num_games: int,
-) -> tuple[list[np.ndarray], list[np.ndarray], float]:
-    """(per player its policy float[K_i, A] at the information states it reached,
-    its visits float[K_i], the mean self-play score) over `num_games` games of
-    `agent` with itself."""
-    seats = play.identity_seats(play.seat_params(agent, env.num_players, shared), env)
-    decide = jax.jit(lambda g, c, f: play.decide(policy, seats, env, g, c, f))
-    step = jax.jit(jax.vmap(env.step))
-    index = [{k: i for i, k in enumerate(keys)} for keys in game.infostate_keys]
-    probs = [np.zeros(shape) for shape in game.policy_shapes]
-    visits = [np.zeros(shape[0]) for shape in game.policy_shapes]
-    states, act_key = play.deal(env, key=key, num_games=num_games)
-    carry = policy.initial_carry(num_games)
-    first = jnp.ones(num_games, bool)
-
-    def observed(states: Any) -> list[list[tuple]]:
-        game_states = getattr(states, "game", states)  # a game, or a cut game
-        keys = hanabi_tabular.observation_bytes(game_states, params)
-        return [
-            [(("o", compiled.observation_ids[i][keys[n, i]]),) for i in range(2)]
-            for n in range(num_games)
-        ]
-
-    views = observed(states)
-    score = np.zeros(num_games)
-    for t in range(game.horizon):
-        mover = t % 2
-        over = np.asarray(getattr(states, "game", states).terminal)
-        decision = decide(states, carry, first)
-        masked = masked_logits(decision.logits[:, 0], decision.legal[:, 0])
-        dist = np.asarray(jax.nn.softmax(masked, axis=-1), np.float64)
-        step_key = jax.random.fold_in(act_key, t)
-        actions = np.asarray(jax.random.categorical(step_key, masked, axis=-1))
-        actions = np.where(over, 0, actions).astype(np.int32)
-        for n in range(num_games):
-            if not over[n]:
-                k = index[mover][views[n][mover]]
-                probs[mover][k] += dist[n]
-                visits[mover][k] += 1
-            views[n][mover] += (("a", int(actions[n])),)
-        states, reward, _ = step(
-            jax.random.split(jax.random.fold_in(step_key, 1), num_games),
-            states,
-            jnp.asarray(actions)[:, None],
-        )
-        score += np.asarray(reward)
-        carry, first = decision.carry, jnp.zeros_like(first)
-        if t < game.horizon - 1:
-            for n, seen in enumerate(observed(states)):
-                for i in range(2):
-                    views[n][i] += seen[i]
-    probs = [p / np.maximum(v, 1)[:, None] for p, v in zip(probs, visits, strict=True)]
-    return probs, visits, float(score.mean())
 
 
 def hanabi_params(config: Any, run: pathlib.Path) -> tuple[HanabiParams, int]:
@@ -153,19 +89,6 @@ def hanabi_params(config: Any, run: pathlib.Path) -> tuple[HanabiParams, int]:
     params = game_params(**options)
     cut = options.get("max_turns")
     return params, min(cut or params.max_game_length, params.max_game_length)
-
-
-def distance(
-    probs: list[np.ndarray], visits: list[np.ndarray], fixed: list[np.ndarray]
-) -> float:
-    """The mean total variation, over the decisions of IPPO's play, between its
-    policy and `fixed` (per player float[K_i, A])."""
-    total = sum(float(v.sum()) for v in visits)
-    tv = sum(
-        float(v @ (0.5 * np.abs(p - e).sum(axis=1)))
-        for p, v, e in zip(probs, visits, fixed, strict=True)
-    )
-    return tv / total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,11 +159,13 @@ def compare(
     env = config.scoring_environment
     policy = seat_policy(config.ippo, env)
     taus = arrays["taus"]
-    fixed_points = [arrays[f"agent{i}"] for i in range(2)]  # [T, N, K_i, A]
+    fixed_points = [
+        arrays[f"agent{i}"] for i in range(game.num_agents)
+    ]  # [T, N, K_i, A]
     rows = []
     for k, agent in enumerate(agents):
         one = jax.tree.map(lambda x, k=k: x[k], params)
-        probs, visits, score = visited_policies(
+        visited = visited_policies(
             one,
             policy,
             env,
@@ -251,17 +176,14 @@ def compare(
             key=jax.random.key(k),
             num_games=num_games,
         )
+        if visited.missed:
+            raise CompareError(
+                f"{ippo}: {visited.missed} decisions of agent {k} at histories "
+                f"{name} does not have; is it the same game?"
+            )
         # [T, N]: from every exact seed's fixed point at every tau; the nearest
         # seed is the nearest fixed point (above tau* every seed is the one).
-        tvs = np.array(
-            [
-                [
-                    distance(probs, visits, [e[t, s] for e in fixed_points])
-                    for s in range(fixed_points[0].shape[1])
-                ]
-                for t in range(len(taus))
-            ]
-        )
+        tvs = distances(visited, fixed_points)
         tv = tvs.min(axis=1).tolist()
         # The read policy's exact value (unreached rows uniform over the legal
         # moves, where IPPO's own play never goes): its self-play score again,
@@ -269,14 +191,17 @@ def compare(
         read = tuple(
             jnp.asarray(np.where(v[:, None] > 0, p, m / m.sum(1, keepdims=True)))
             for p, v, m in zip(
-                probs, visits, (np.asarray(x, float) for x in game.legal), strict=True
+                visited.policies,
+                visited.visits,
+                (np.asarray(x, float) for x in game.legal),
+                strict=True,
             )
         )
         rows.append(
             {
                 "ent_coef": agent.ent_coef,
                 "seed": agent.seed,
-                "self_play": score,
+                "self_play": visited.score,
                 "exact_value": float(exact.expected_return(game, read)),
                 "tv_by_tau": tv,
                 "tv_mean_over_seeds_by_tau": tvs.mean(axis=1).tolist(),

@@ -47,10 +47,10 @@ from experiments.deep.ippo_runs import (
     upgrade,
 )
 from experiments.deep.loggers import CHUNK_CURVES, open_logger
-from experiments.harness.compose import CONF_DIR, to_config
+from experiments.harness.compose import CONF_DIR, overridden_preset_fields, to_config
 from experiments.harness.entry import as_program, hydra_entry, run_or_exit
 from experiments.harness.help import hydra_help
-from experiments.harness.logs import eta_text
+from experiments.harness.logs import duration_text, eta_text
 from experiments.harness.results import RESULTS_FILE, run_metadata, write_json
 from experiments.harness.rundir import finished_results, record_run
 from games.envs.contract import ENVIRONMENTS
@@ -136,6 +136,7 @@ def train(
     trainer = trainer or trainer_of(config)
     directory = RunDirectory(run_dir, config)
     state, done = directory.start(trainer, seed_keys(config.ippo.seed, config.seeds))
+    log_overridden_preset(config.name)
     coefs = jnp.asarray(config.ent_coefs, jnp.float32)
     total = directory.total
     log.info(
@@ -179,9 +180,14 @@ def train(
             line = chunk_record(metrics, end, config, time.time() - began)
             directory.record(line)
             log_chunk(line)
-            state, done = after, end
+            updates, done, state = end - done, end, after
             if index == 0:
                 timed = (time.time(), end)  # later chunks: no compilation
+                first = (line["seconds"], updates)
+            note = " (with compilation)" if index == 0 else ""
+            if index == 1 and updates == first[1]:  # the same chunk, compiled
+                compiling = max(0.0, first[0] - line["seconds"])
+                note = f" (the first chunk compiled in ~{duration_text(compiling)})"
             log.info(
                 "%s: update %d/%d, %s env steps per run, %.0f steps/s%s, %s%s",
                 config.name,
@@ -189,7 +195,7 @@ def train(
                 total,
                 f"{line['env_steps']:,}",
                 line["steps_per_second"],
-                " (with compilation)" if index == 0 else "",
+                note,
                 _summary(line),
                 eta_text(time.time() - timed[0], end - timed[1], total - timed[1]),
             )
@@ -302,6 +308,44 @@ def run_checked_preset(config: IPPORunConfig, run_dir: pathlib.Path) -> Any:
     """`run`, after `refuse_missing_preset`: the body of the hydra entry point."""
     refuse_missing_preset()
     return run(config, run_dir)
+
+
+def log_overridden_preset(name: str) -> None:
+    """In a hydra job: one line naming the values of its preset that the command
+    line replaced (a warning when it replaced all of them: the run then keeps
+    only the preset's name)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    preset = hydra_cfg.runtime.choices.get("preset")
+    overrides = list(hydra_cfg.overrides.task)
+    named = any(o.split("=", 1)[0].lstrip("+~") == "name" for o in overrides)
+    if (
+        preset is None
+        or named
+        or not (CONF_DIR / "preset" / f"{preset}.yaml").is_file()
+    ):
+        return
+    count, replaced = overridden_preset_fields(preset, overrides)
+    if replaced and len(replaced) == count:
+        log.warning(
+            "%s: every value of preset %s is overridden (%s); the run keeps only "
+            "its name (name=... names it)",
+            name,
+            preset,
+            ", ".join(replaced),
+        )
+    elif replaced:
+        log.info(
+            "%s: preset %s with %d of its %d values overridden (%s)",
+            name,
+            preset,
+            len(replaced),
+            count,
+            ", ".join(replaced),
+        )
 
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="ippo")

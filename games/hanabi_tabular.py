@@ -52,7 +52,8 @@ from games.envs.hanabi.rules import (
     reset,
     step,
 )
-from games.tabular.compile import CompileError
+from games.tabular.compile import CompileError, TabularGame
+from games.tabular.infostates import InfostateIndex
 from games.tabular.spec import DecPOMDP
 
 LIMITS = {"num_players": 2, "hand_size": 1, "num_colors": 2, "num_ranks": 2}
@@ -321,8 +322,9 @@ def observation_keys(
     return observation_bytes(_stack(states), params)[: len(states)]
 
 
-def observation_bytes(batch: HanabiState, params: HanabiParams) -> np.ndarray:
-    """`observation_keys` of a batch of JAX states (leading axis N): object[N, P]."""
+def kept_sections(batch: HanabiState, params: HanabiParams) -> np.ndarray:
+    """uint8[N, P, B]: the hands and last-move sections of every player's HLE
+    canonical observation in a batch of JAX states (leading axis N)."""
     sections = canonical_sections(params)
     offsets = np.cumsum([0, *sections.values()])
     where = dict(zip(sections, itertools.pairwise(offsets), strict=False))
@@ -330,11 +332,36 @@ def observation_bytes(batch: HanabiState, params: HanabiParams) -> np.ndarray:
     kept = np.concatenate(
         [np.arange(*where["hands"]), np.arange(*where["last_action"])]
     )
-    keys = np.empty(bits.shape[:2], object)
-    for s, rows in enumerate(bits):
-        for p, row in enumerate(rows):
-            keys[s, p] = row[kept].tobytes()
+    return np.ascontiguousarray(bits[..., kept])
+
+
+def observation_bytes(batch: HanabiState, params: HanabiParams) -> np.ndarray:
+    """`observation_keys` of a batch of JAX states (leading axis N): object[N, P]."""
+    rows = kept_sections(batch, params)
+    keys = np.empty(rows.shape[:2], object)
+    for s, p in np.ndindex(*keys.shape):
+        keys[s, p] = rows[s, p].tobytes()
     return keys
+
+
+def observation_ids(
+    batch: HanabiState, params: HanabiParams, compiled: CompiledHanabi
+) -> np.ndarray:
+    """int64[N, P]: the compiled game's observation id of what each player
+    receives in a batch of JAX states, -1 where the compiled game never gives it
+    (vectorized: the kept sections compared as whole byte strings)."""
+    rows = kept_sections(batch, params)
+    as_bytes = np.dtype((np.void, rows.shape[-1] * rows.itemsize))
+    keys = rows.view(as_bytes)[..., 0]  # [N, P]
+    ids = np.full(keys.shape, -1, np.int64)
+    for player, known in enumerate(compiled.observation_ids):
+        table = np.frombuffer(b"".join(known), as_bytes)
+        values = np.fromiter(known.values(), np.int64, len(known))
+        order = np.argsort(table)
+        table, values = table[order], values[order]
+        at = np.minimum(np.searchsorted(table, keys[:, player]), len(table) - 1)
+        ids[:, player] = np.where(table[at] == keys[:, player], values[at], -1)
+    return ids
 
 
 _batch_canonical = jax.jit(jax.vmap(canonical, in_axes=(0, None)), static_argnums=1)
@@ -445,4 +472,16 @@ def default_name(params: HanabiParams, horizon: int) -> str:
     return (
         f"hanabi_{params.num_colors}c{params.num_ranks}r_"
         f"{params.max_information_tokens}h{params.max_life_tokens}l_t{horizon}"
+    )
+
+
+def infostate_indexes(
+    compiled: CompiledHanabi, game: TabularGame
+) -> tuple[InfostateIndex, ...]:
+    """Per player, the trie of the compiled game's information-state keys
+    (`game = compile_game(compiled.spec)`), to follow JAX games' histories in
+    it: `observation_ids` of every state, each player's own moves."""
+    return tuple(
+        InfostateIndex.of(keys, compiled.spec.num_observations[i], game.num_actions[i])
+        for i, keys in enumerate(game.infostate_keys)
     )

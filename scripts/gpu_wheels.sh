@@ -11,14 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP="${PIP:-.venv/bin/pip}"
 PY="${GPU_PYTHON_VERSION:-3.12}"
-mkdir -p .whl
+rm -rf .whl && mkdir -p .whl  # one version of each
 # hydra for the entry points; jaxmarl, its imports and distrax for the peer
 # columns (tfp-nightly: tensorflow-probability 0.25.0 does not import under
 # jax >= 0.10).
 "$PIP" download -q -d .whl --no-deps --only-binary=:all: --python-version "$PY" \
   --platform any --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
   --platform manylinux_2_28_x86_64 \
-  hydra-core==1.3.8 omegaconf==2.3.1 jaxmarl==0.2.0 gymnax gymnasium \
+  hydra-core==1.3.8 omegaconf==2.3.1 jaxmarl==0.2.0 gymnax==1.0.1 "gymnasium<1.4" \
   farama-notifications cloudpickle typing_extensions jaxtyping wadler-lindig \
   safetensors distrax tfp-nightly six absl-py decorator gast dm-tree
 # antlr4-python3-runtime 4.9.3 (omegaconf's pin) exists as a source archive only.

@@ -2,10 +2,11 @@
 and hydra's or OmegaConf's errors as one line.
 
 Hydra composes `conf/*.yaml` over the schemas (the frozen dataclasses of
-experiments/exact/tabular_config.py and experiments/deep/ippo_runs.py, so an unknown key
-or a value of the wrong type is refused while composing); `to_config` then builds
-the frozen dataclass once, and `__post_init__` refuses impossible values with
-one line.
+experiments/exact/tabular_config.py and experiments/deep/ippo_runs.py, so an
+unknown key or a value of the wrong type is refused while composing);
+`to_config` then builds the frozen dataclass once, and `__post_init__` refuses
+impossible values with one line. `overridden_preset_fields` says which of a
+preset's values the command line replaced.
 """
 
 from __future__ import annotations
@@ -136,3 +137,27 @@ def is_config_error(error: BaseException) -> bool:
     """Whether an exception is hydra's or OmegaConf's: a composition or override
     error the user caused (unknown key, wrong type, bad syntax, missing group)."""
     return type(error).__module__.split(".")[0] in ("hydra", "omegaconf")
+
+
+def overridden_preset_fields(
+    preset: str, overrides: list[str]
+) -> tuple[int, list[str]]:
+    """(how many values conf/preset/<preset>.yaml sets besides `name`, which of
+    them the command line's `overrides` replace: 'ippo.lr', 'env.preset', ...;
+    a group's choice, `env=hanabi`, replaces none)."""
+    import yaml
+
+    data = yaml.safe_load((CONF_DIR / "preset" / f"{preset}.yaml").read_text()) or {}
+
+    def leaves(tree: Any, prefix: str = "") -> list[str]:
+        if not isinstance(tree, dict):
+            return [prefix]
+        return [k for key, v in tree.items() for k in leaves(v, f"{prefix}{key}.")]
+
+    fields = [f.rstrip(".") for f in leaves(data) if f.rstrip(".") != "name"]
+    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
+    given = {g for g in given if not (CONF_DIR / g).is_dir()}  # env=, preset=: groups
+    replaced = [
+        f for f in fields if any(f == g or f.startswith(g + ".") for g in given)
+    ]
+    return len(fields), replaced

@@ -77,6 +77,12 @@ def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
     lines = (full / "metrics.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
     assert [r["update"] for r in records] == [2, 4, 6, 8]
+    # The first line says it compiles, the second what the compilation took.
+    log = (full / "ippo.log").read_text()
+    assert "compiling the training chunk" in log
+    assert "preset hanabi_cpu with 8 of its 14 values overridden (seeds, " in log
+    assert "update 2/8" in log and "(with compilation)" in log
+    assert "update 4/8" in log and "(the first chunk compiled in ~" in log
     for record in records:
         assert record["steps_per_second"] > 0
         assert np.asarray(record["entropy"]).shape == (2, 2)
