@@ -1,5 +1,5 @@
 """The collectives a job of several processes relies on, checked by checksums
-(tests/experiments/test_processes.py runs this under the launcher):
+(tests/experiments/harness/test_processes.py runs this under the launcher):
 
     python -m experiments.launch --processes 2 -- tests.collectives OUT
 

@@ -105,7 +105,7 @@ def test_slurm_multinode_is_one_job_of_a_task_per_gpu_joined_by_slurms_variables
 ):
     """A 2-node x 4-GPU Hanabi grid (docs/cluster.md): one job per sweep point,
     8 tasks, each task one process of one JAX job (LAB_CLUSTER=slurm; the join
-    itself is tests/experiments/test_processes.py's simulated SLURM job)."""
+    itself is tests/experiments/harness/test_processes.py's simulated SLURM job)."""
     cfg = composed(
         "ippo",
         "preset=hanabi_paper_full",

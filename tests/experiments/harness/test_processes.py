@@ -1,6 +1,6 @@
 """Entry points as one job of several processes (experiments/launch.py,
-experiments/harness/processes.py): a Hanabi IPPO run (stopped and resumed), a tabular
-run and a cross-play evaluation, each launched as 2 processes of one CPU device,
+experiments/harness/processes.py): a Hanabi IPPO run (stopped and resumed), a
+tabular run and a cross-play evaluation, each launched as 2 processes of one CPU device,
 write what the same run writes in one process of 2 CPU devices, bit for bit; the
 collectives they rely on deliver what was sent; a killed process ends the job
 with one line; the job's variables are checked."""
@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from experiments.harness.processes import ProcessesError, requested
+from tests import ROOT
 from tests.tiny_runs import HANABI_TINY, TINY
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 TIMEOUT = 300
 DEVICES = "xla_force_host_platform_device_count"
 # 4 updates in chunks of 2; the launched run stops after the first chunk and resumes.

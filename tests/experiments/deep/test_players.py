@@ -5,7 +5,6 @@ and a wrong directory, seed or coefficient is one line."""
 from __future__ import annotations
 
 import os
-import pathlib
 import re
 import shlex
 import sys
@@ -20,8 +19,7 @@ from experiments.deep.ippo_runs import read_run_config
 from experiments.deep.players import bot, load, play_game
 from marl.deep import play as games_play
 from marl.deep.networks import with_scripted
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests import ROOT
 
 
 def readme_example() -> tuple[list[str], str]:
