@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from experiments.deep.ippo_directory import RunDirectory
+from experiments.deep.ippo_directory import IPPODirectory
 from experiments.deep.ippo_runs import (
     CHECKPOINT_DIR,
     METRICS_FILE,
@@ -128,13 +128,13 @@ def train(
     """Trains (or resumes) every run, chunk by chunk: each chunk of `log_every`
     updates is one jitted call for every seed and coefficient, then a metrics
     line, a progress line and, when due, a checkpoint (the directory's files
-    are `RunDirectory`'s).
+    are `IPPODirectory`'s).
 
     Returns the states [E, S], the last metrics record and whether the run is
     complete (False when `stop_after` ended it early).
     """
     trainer = trainer or trainer_of(config)
-    directory = RunDirectory(run_dir, config)
+    directory = IPPODirectory(run_dir, config)
     state, done = directory.start(trainer, seed_keys(config.ippo.seed, config.seeds))
     log_overridden_preset(config.name)
     coefs = jnp.asarray(config.ent_coefs, jnp.float32)

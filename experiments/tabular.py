@@ -21,12 +21,6 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 import games
-from experiments.exact.sections import (
-    Sections,
-    results_fields,
-    split_arrays,
-    stored_config,
-)
 from experiments.exact.studies import (
     STUDIES,
     Context,
@@ -42,16 +36,11 @@ from experiments.exact.tabular_config import (
     learner_default,
     register_schemas,
 )
+from experiments.exact.tabular_directory import TabularDirectory, split_arrays
 from experiments.harness.compose import CONF_DIR
 from experiments.harness.entry import as_program, hydra_entry, run_or_exit
 from experiments.harness.help import hydra_help
-from experiments.harness.results import (
-    RESULTS_FILE,
-    run_metadata,
-    write_json,
-    write_npz,
-)
-from experiments.harness.rundir import finished_results, record_run
+from experiments.harness.results import RESULTS_FILE, run_metadata
 from experiments.reports import plots
 from marl.fields import ConfigError
 from marl.tabular.convergence import ConvergingTrainer
@@ -119,51 +108,42 @@ def grid_section(
 
 
 def run_studies(
-    ctx: Context, sections: Sections
+    ctx: Context, directory: TabularDirectory
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every study the config asks for, each one a section (reused on resume):
     the results, the grid's arrays and every cross-play matrix."""
     learners: list[ConvergingTrainer] = []  # the grid's, unless read from disk
-    self_play, saved = sections.get("grid", partial(grid_section, ctx, learners))
+    self_play, saved = directory.section("grid", partial(grid_section, ctx, learners))
     arrays, matrices = split_arrays(saved, "arrays", "matrices")
     grid = Grid(self_play, dict(arrays), dict(matrices), next(iter(learners), None))
     results = {**results_header(ctx), **self_play}
     for name, study_fn in later_studies(ctx):
-        results[name], more = sections.get(name, partial(study_fn, ctx, grid))
+        results[name], more = directory.section(name, partial(study_fn, ctx, grid))
         matrices.update(more)
     return results, arrays, matrices
 
 
-def write_run(
-    run_dir: pathlib.Path,
-    ctx: Context,
-    results: dict[str, Any],
-    arrays: dict[str, np.ndarray],
-    matrices: dict[str, np.ndarray],
-    seconds: float,
-) -> dict[str, Any]:
-    """Writes the run directory (results.json last, so that it stands for a
-    finished run) and returns the results as written."""
-    config, game = ctx.config, ctx.game
-    results = {
+def completed(ctx: Context, results: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The studies' results with what results.json adds: the policies' labels,
+    the config and the run's metadata."""
+    game = ctx.game
+    return {
         **results,
         "policy_labels": {
             "action_names": [list(a) for a in game.action_names],
             "infostates": [list(labels) for labels in game.infostate_labels],
         },
-        "config": OmegaConf.to_container(OmegaConf.structured(config)),
+        "config": OmegaConf.to_container(OmegaConf.structured(ctx.config)),
         "metadata": {**run_metadata(), "seconds": round(seconds, 2)},
     }
-    taus = np.asarray(config.taus)
-    write_npz(run_dir / "policies.npz", {"taus": taus, **arrays})
-    if matrices:
-        write_npz(run_dir / "crossplay.npz", {"taus": taus, **matrices})
+
+
+def figures(results: dict[str, Any], run_dir: pathlib.Path) -> None:
+    """sp_xp_vs_tau.png, and phase_diagram.png when a study drew a phase."""
     plots.save_sp_xp_figure(results, run_dir / "sp_xp_vs_tau.png")
     phase_keys = ("other_play", "critical_tau", "annealing", "sampled")
     if any(key in results for key in phase_keys):
         plots.save_phase_figure(results, run_dir / "phase_diagram.png")
-    write_json(run_dir / RESULTS_FILE, results)
-    return results
 
 
 def one_game_named(config: TabularConfig) -> None:
@@ -185,31 +165,19 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     """Trains, evaluates and writes every output of one run; returns the results."""
     started = time.time()
     one_game_named(config)
-    stored = results_fields(stored_config(config))
-    finished = finished_results(  # refuses another config's
-        run_dir,
-        lambda previous: results_fields(dict(previous)) == stored,
-        refuse_unreadable=False,
-    )
+    directory = TabularDirectory(run_dir, config)
+    finished = directory.finished()  # refuses another config's
     if finished is not None and (config.skip_finished or config.resume):
-        record_run(run_dir)  # the resubmission, in the run's log
+        directory.accept(fresh=False)  # the resubmission, in the run's log
         log.info("%s: already finished; nothing to do", run_dir / RESULTS_FILE)
         return finished
-    sections = Sections(run_dir, config)
-    if config.resume and not sections.finished():
-        raise ConfigError(
-            f"resume=true but {sections.dir} holds no finished section of this "
-            "configuration; start it with resume=false"
-        )
+    directory.check_resume()
     ctx = prepare(config)
-    record_run(run_dir)  # after the game's checks: a refused game leaves no trace
-    if not config.resume:
-        sections.remove()
-    with sections.kept_on_interrupt(ctx.game.name):
-        results, arrays, matrices = run_studies(ctx, sections)
-    seconds = time.time() - started
-    results = write_run(run_dir, ctx, results, arrays, matrices, seconds)
-    sections.remove()
+    directory.accept()  # after the game's checks: a refused game leaves no trace
+    with directory.kept_on_interrupt(ctx.game.name):
+        results, arrays, matrices = run_studies(ctx, directory)
+    results = completed(ctx, results, time.time() - started)
+    directory.write(results, arrays, matrices, figures)
     log.info("%s: wrote %s", ctx.game.name, run_dir / RESULTS_FILE)
     return results
 

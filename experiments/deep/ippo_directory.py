@@ -2,7 +2,7 @@
 `config.yaml`, its checkpoints and its metrics, so that the training loop
 (`experiments.ippo.train`) only trains.
 
-    directory = RunDirectory(run_dir, config)
+    directory = IPPODirectory(run_dir, config)
     state, done = directory.start(trainer, keys)  # resume, init_from, or fresh
     with directory.kept_on_interrupt(lambda: (state, done)):
         ...                                         # a chunk of updates
@@ -44,7 +44,7 @@ from marl.trainer import Trainer
 log = logging.getLogger("experiments.ippo")
 
 
-class RunDirectory:
+class IPPODirectory:
     """One IPPO run's directory: `start` decides where training begins and
     accepts the run, `record` appends a metrics line, `save` checkpoints every
     seed (`saved` is the last update saved), `kept_on_interrupt` saves the last

@@ -1,4 +1,4 @@
-"""experiments.deep.ippo_directory.RunDirectory alone, outside hydra (where
+"""experiments.deep.ippo_directory.IPPODirectory alone, outside hydra (where
 `record_run` does nothing): a fresh start, metrics lines, checkpoints when due,
 the last finished chunk saved when a stop interrupts, a resume from it with the
 metrics cut back to it, and the two refusals before anything changes."""
@@ -10,7 +10,7 @@ import json
 import jax
 import pytest
 
-from experiments.deep.ippo_directory import RunDirectory
+from experiments.deep.ippo_directory import IPPODirectory
 from experiments.deep.ippo_runs import IPPORunConfig, trainer_of
 from marl.deep.checkpoint import list_checkpoints
 from marl.deep.ippo import IPPOConfig, seed_keys
@@ -43,7 +43,7 @@ def test_a_run_directory_starts_records_saves_and_resumes_its_last_chunk(tmp_pat
     config = tiny()
     trainer = trainer_of(config)
     keys = seed_keys(config.ippo.seed, config.seeds)
-    directory = RunDirectory(tmp_path, config)
+    directory = IPPODirectory(tmp_path, config)
     state, done = directory.start(trainer, keys)
     assert done == 0 and directory.total == 6 and directory.saved == 0
     assert (tmp_path / "config.yaml").is_file()
@@ -65,7 +65,7 @@ def test_a_run_directory_starts_records_saves_and_resumes_its_last_chunk(tmp_pat
     assert list_checkpoints(tmp_path / "checkpoints" / "1") == [4]
 
     # Resumed: from update 4, the metrics line of update 6 (never saved) cut.
-    again = RunDirectory(tmp_path, tiny(resume=True))
+    again = IPPODirectory(tmp_path, tiny(resume=True))
     resumed, start = again.start(trainer, keys)
     assert start == again.saved == 4 and again.last == {"update": 4}
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
@@ -85,12 +85,12 @@ def test_a_directory_with_checkpoints_or_without_them_is_refused_unchanged(tmp_p
     trainer = trainer_of(config)
     keys = seed_keys(config.ippo.seed, config.seeds)
     with pytest.raises(ConfigError, match=r"resume=true but .* holds no checkpoint"):
-        RunDirectory(tmp_path, tiny(resume=True)).start(trainer, keys)
+        IPPODirectory(tmp_path, tiny(resume=True)).start(trainer, keys)
     assert list(tmp_path.iterdir()) == []
-    directory = RunDirectory(tmp_path, config)
+    directory = IPPODirectory(tmp_path, config)
     state, _ = directory.start(trainer, keys)
     directory.save(state, 2)
     before = sorted(p.name for p in tmp_path.rglob("*"))
     with pytest.raises(ConfigError, match="already has checkpoints; pass resume"):
-        RunDirectory(tmp_path, config).start(trainer, keys)
+        IPPODirectory(tmp_path, config).start(trainer, keys)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before

@@ -313,11 +313,11 @@ def test_only_the_writing_process_deletes_the_tabular_sections(tmp_path):
     """Process 1 of a launched tabular run ends before process 0 has written its
     last section; its `remove` must leave process 0's sections alone (it once
     deleted the directory under process 0's write)."""
-    from experiments.exact.sections import Sections
     from experiments.exact.tabular_config import TabularConfig
+    from experiments.exact.tabular_directory import TabularDirectory
     from marl.files import set_writer
 
-    sections = Sections(tmp_path, TabularConfig())
+    sections = TabularDirectory(tmp_path, TabularConfig())
     sections.dir.mkdir()
     (sections.dir / "grid.json").write_text("{}")
     set_writer(False)
