@@ -48,7 +48,7 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from gpu_hanabi import Budget, Phases, read_json, read_jsonl, write_tarball
+from gpu_phases import Budget, Phases, read_json, read_jsonl, write_tarball
 
 SIZES = {
     "full": {
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = PLANS[args.plan](sizes, work)
     # Two processes share the device: neither takes most of its memory up front.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    trainer, evaluator = Phases(work), Phases(work)
+    trainer, evaluator = Phases(work, "gpu_grid"), Phases(work, "gpu_grid")
 
     def stop(signum: int, frame: Any) -> None:
         trainer.stop(signum, frame)

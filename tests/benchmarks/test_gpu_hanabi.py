@@ -1,7 +1,6 @@
 """scripts/gpu_hanabi.py, the GPU run of Hanabi-Full inside a time budget, checked
 on CPU at a tiny size (every phase, the sizing by a measured first chunk, the
-tarball's contents) so that a lent GPU's minutes are never spent finding a bug;
-and its deadline: a phase that overruns is stopped, recorded, and the rest runs."""
+tarball's contents) so that a lent GPU's minutes are never spent finding a bug."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import json
 import subprocess
 import sys
 import tarfile
-import time
 
 import pytest
 
@@ -89,31 +87,3 @@ def test_gpu_hanabi_script_packs_every_phase_at_a_tiny_size(tmp_path):
     assert all("permuted_copy_drop" in r for r in rows)
     for row in ("| 4 | ", "| 8 | ", "| ours (marl.deep.ippo) |", "| 0.05 | 2 | "):
         assert row in markdown, row
-
-
-def test_a_phase_past_its_deadline_is_stopped_and_recorded(tmp_path):
-    script = load_script()
-    phases = script.Phases(tmp_path)
-    began = time.time()
-    slow = phases.run(
-        "slow",
-        ["-c", "import time; print('started', flush=True); time.sleep(600)"],
-        time.time() + 6,
-    )
-    # Stopped (SIGINT, else SIGKILL after the grace), not waited out: far less
-    # than the phase's own 600 s however loaded the machine is.
-    assert time.time() - began < 6 + script.GRACE_SECONDS + 60
-    assert slow["status"] == "stopped at its deadline"
-    assert "started" in (tmp_path / "slow.log").read_text()
-    ok = phases.run("ok", ["-c", "print('fine')"], time.time() + 60)
-    failed = phases.run(
-        "bad", ["-c", "raise SystemExit('broken input')"], time.time() + 60
-    )
-    late = phases.run("late", ["-c", "pass"], time.time() + 1)
-    assert [ok["status"], failed["status"], late["status"]] == [
-        "ok",
-        "failed",
-        "skipped",
-    ]
-    assert failed["tail"] == ["broken input"]
-    assert [p["phase"] for p in phases.records] == ["slow", "ok", "bad", "late"]
