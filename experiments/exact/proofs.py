@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,37 @@ from marl.tabular.convergence import ConvergingTrainer
 from marl.tabular.phase import CriticalTau
 
 log = logging.getLogger("experiments.tabular")  # the entry point's log
+
+
+def applies(learner: ConvergingTrainer, game: games.TabularGame) -> bool:
+    """Whether the verified test's map is the learner's: self-play with the
+    reach weighting (on a matrix game every weighting is it)."""
+    weighting = learner.config.entropy_weighting
+    return learner.config.objective == "selfplay" and (
+        weighting == "reach" or game.is_matrix_game
+    )
+
+
+def agreement_test(
+    spec: games.DecPOMDP | games.MatrixGame,
+    game: games.TabularGame,
+    learner: ConvergingTrainer,
+) -> Callable[[float, tuple[np.ndarray, ...]], bool] | None:
+    """`agrees(tau, policies)`: whether the verified test proves every seed of
+    `policies` (per agent float[N, K_i, A]) at one and the same fixed point at
+    `tau`; None where the test does not apply (`applies`) or the game is too
+    large for it. The game's form is built once, at the first call."""
+    if not applies(learner, game) or history_form.too_large(spec, game) is not None:
+        return None
+    forms: list[history_form.HistoryForm] = []
+
+    def agrees(tau: float, policies: tuple[np.ndarray, ...]) -> bool:
+        if not forms:
+            forms.append(history_form.game_form(spec, game))
+        seeds = history_form.flatten(forms[0], policies)
+        return bool(verified.verify_seeds(forms[0], tau, seeds)["one_fixed_point"])
+
+    return agrees
 
 
 def proven_ends(
@@ -38,12 +70,7 @@ def proven_ends(
     why} for games too large for the test (`history_form.too_large`). Where it
     is None or skipped, the ends rest on the estimated check of
     `marl.tabular.convergence`."""
-    weighting = learner.config.entropy_weighting
-    if not (
-        learner.config.objective == "selfplay"
-        and (weighting == "reach" or game.is_matrix_game)
-        and found.tau_star is not None
-    ):
+    if not applies(learner, game) or found.tau_star is None:
         return None
     if (why := history_form.too_large(spec, game)) is not None:
         log.info(

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
-from experiments.exact.proofs import proven_ends
+from experiments.exact.proofs import agreement_test, proven_ends
 from experiments.exact.tabular_config import TabularConfig
 from experiments.harness.logs import LOG_EVERY_SECONDS, duration_text, eta_text
 from marl.fields import ConfigError
@@ -39,7 +39,12 @@ from marl.tabular.convergence import (
 from marl.tabular.equivariance import PolicySymmetries, policy_symmetries
 from marl.tabular.exact_pg import ExactPGConfig, PGState, geometric_schedule
 from marl.tabular.matrix_pg import fastest_trainer
-from marl.tabular.phase import TOLERANCE_FACTOR, Verdict, critical_tau, verdicts
+from marl.tabular.phase import (
+    TOLERANCE_FACTOR,
+    Verdict,
+    settled_critical_tau,
+    verdicts,
+)
 from marl.tabular.sampled_pg import make_sampled_pg
 from marl.tabular.symmetry import SymmetryGroup, symmetry_group
 from marl.tabular.theory import uniqueness_bound
@@ -257,8 +262,10 @@ def tau_star_study(
     grid_verdicts: list[Verdict],
     grid_arrays: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """tau* of one learner (`marl.tabular.phase.critical_tau`), started from its
-    grid; for 2-player matrix games both ends are also put to the verified test
+    """tau* of one learner (`marl.tabular.phase.settled_critical_tau`), started
+    from its grid: where the game is small enough, an 'uncertain' verdict above
+    every disagreement is put to the verified test and counts as agreement when
+    it proves every seed at one fixed point; then both ends are put to the test
     (`proven_ends`)."""
     game, search, bound = ctx.game, ctx.config.critical_tau, ctx.bound
     upper_source = (
@@ -299,8 +306,12 @@ def tau_star_study(
             search.convention_tol,
         )
 
-    found = critical_tau(
+    agrees = agreement_test(ctx.spec, game, learner)
+    found = settled_critical_tau(
         agree_at,
+        None
+        if agrees is None
+        else lambda tau: tau in seen_policies and agrees(tau, seen_policies[tau]),
         lower=search.lower,
         upper=ctx.upper,
         rtol=search.rtol,

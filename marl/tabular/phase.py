@@ -12,7 +12,7 @@ intervals instead of hiding it by bisection.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -47,9 +47,19 @@ class Verdict(NamedTuple):
     convention_tol / TOLERANCE_FACTOR or x TOLERANCE_FACTOR: two of them lie
     within a few tolerances of each other, so the verdict rests on where the
     tolerance merges them."""
+    proven: bool = False
+    """The verdict is the verified test's (`marl.tabular.verified`): an
+    'uncertain' estimate whose seeds are all proven at one fixed point is
+    AGREE (`proven_agreement`)."""
 
     def to_json(self) -> dict:
         return self._asdict()
+
+
+def proven_agreement(verdict: Verdict) -> Verdict:
+    """`verdict` (of seeds the verified test proves all at one fixed point) as
+    agreement: the estimate's counts kept, the status AGREE and `proven`."""
+    return verdict._replace(status=AGREE, proven=True)
 
 
 def verdicts(
@@ -122,9 +132,13 @@ class CriticalTau(NamedTuple):
     evaluations: int  # taus run by the search (the grid's are not counted)
     notes: list[str]  # widened ends, failed checks, non-monotone agreement
     agreement_intervals: list[tuple[float, float]]  # over every tau seen
+    proven_agreements: tuple[float, ...] = ()
+    """The taus whose 'uncertain' verdict the verified test settled as
+    agreement (`settled_critical_tau`)."""
 
     def to_json(self) -> dict:
         fields = self._asdict()
+        fields["proven_agreements"] = list(self.proven_agreements)
         for end in ("lower_verdict", "upper_verdict"):
             verdict = fields[end]
             fields[end] = verdict.to_json() if verdict is not None else None
@@ -136,17 +150,17 @@ def agreement_intervals(seen: Iterable[Verdict]) -> list[tuple[float, float]]:
     """The maximal runs of consecutive taus (in order) whose verdict is AGREE, as
     (first, last) tau pairs; more than one means agreement is not monotone."""
     intervals: list[tuple[float, float]] = []
-    start = None
-    last = None
+    start: float | None = None
+    last = 0.0
     for verdict in sorted(seen, key=lambda v: v.tau):
         if verdict.status == AGREE:
             start = verdict.tau if start is None else start
             last = verdict.tau
         elif start is not None:
-            intervals.append((start, last))  # type: ignore[arg-type]
+            intervals.append((start, last))
             start = None
     if start is not None:
-        intervals.append((start, last))  # type: ignore[arg-type]
+        intervals.append((start, last))
     return intervals
 
 
@@ -304,3 +318,67 @@ def critical_tau(
             + "; tau* is the start of the last interval"
         )
     return result(hi, lo, hi)
+
+
+def settled_critical_tau(
+    agree_at: Callable[[np.ndarray], list[Verdict]],
+    proves_agreement: Callable[[float], bool] | None,
+    *,
+    lower: float,
+    upper: float,
+    known: Iterable[Verdict] = (),
+    max_proofs: int = 8,
+    **search: Any,
+) -> CriticalTau:
+    """`critical_tau` on verdicts that the verified test settles: an 'uncertain'
+    verdict (some seed unconverged), known or new, at a tau where
+    `proves_agreement(tau)` holds (every seed proven at one fixed point) is
+    agreement (`proven_agreement`), so the bracket's ends are crossings of
+    agreement estimated or proven. Only taus above every disagreement of
+    converged seeds seen are put to the test, at most `max_proofs` of them:
+    the known ones first (the largest first), then new ones as the search meets
+    them; the rest stay 'uncertain'. `search`: critical_tau's rtol, points_per_round,
+    widen_factor, max_widenings. `proven` lists the taus settled so."""
+    proven: list[float] = []
+    tried = [0]
+    known = sorted(known, key=lambda v: v.tau, reverse=True)
+    # Below a disagreement of converged seeds no crossing is looked for: no
+    # test is spent there.
+    floor = [max((v.tau for v in known if v.status == DISAGREE), default=0.0)]
+
+    def settled(verdict: Verdict) -> Verdict:
+        if verdict.status == DISAGREE:
+            floor[0] = max(floor[0], verdict.tau)
+        if (
+            proves_agreement is None
+            or verdict.status != UNCERTAIN
+            or verdict.tau <= floor[0]
+            or tried[0] >= max_proofs
+        ):
+            return verdict
+        tried[0] += 1
+        if not proves_agreement(verdict.tau):
+            return verdict
+        proven.append(verdict.tau)
+        return proven_agreement(verdict)
+
+    def evaluate(taus: np.ndarray) -> list[Verdict]:
+        found = agree_at(taus)
+        for v in found:  # the floor first, then the tests above it
+            floor[0] = max(floor[0], v.tau if v.status == DISAGREE else 0.0)
+        return [settled(v) for v in sorted(found, key=lambda v: -v.tau)]
+
+    found = critical_tau(
+        evaluate,
+        lower=lower,
+        upper=upper,
+        known=[settled(v) if lower <= v.tau <= upper else v for v in known],
+        **search,
+    )
+    if proven:
+        found.notes.append(
+            "'uncertain' verdicts (some seed unconverged) that the verified test "
+            "proves to be agreement, every seed at one fixed point, at tau = "
+            + ", ".join(f"{t:.4g}" for t in sorted(proven))
+        )
+    return found._replace(proven_agreements=tuple(sorted(proven)))
