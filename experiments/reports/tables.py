@@ -159,7 +159,10 @@ def ends_rest_on(search: dict[str, Any]) -> str | None:
     `marl.tabular.verified`), 'upper proven' or 'lower proven' (one of them),
     'estimated' (the convergence check's estimated distance to a fixed point);
     '; lower end proven agreement' added where the seeds at the lower end are
-    proven at one fixed point (the bracket's lower end is no disagreement)."""
+    proven at one fixed point (the bracket's lower end is no disagreement), and
+    '; agreement proven at <tau>' where the upper end is not proven but the
+    search's verified test settled an 'uncertain' tau above it as agreement
+    (the smallest such tau: a proven upper bound on where the seeds agree)."""
     if search.get("tau_star") is None:
         return None
     proven = search.get("proven_ends") or {}
@@ -172,6 +175,9 @@ def ends_rest_on(search: dict[str, Any]) -> str | None:
         rest = "upper proven" if upper else "lower proven"
     else:
         rest = "estimated"
+    above = [t for t in search.get("proven_agreements") or [] if t >= search["upper"]]
+    if above and not upper:
+        rest += f"; agreement proven at {min(above):.4g}"
     return rest + ("; lower end proven agreement" if agrees else "")
 
 

@@ -8,7 +8,7 @@ from experiments.reports.tables import ends_rest_on
 
 def test_a_bracket_says_which_ends_are_proven_and_an_agreeing_lower_end():
     def search(**proven):
-        return {"tau_star": 0.3, "proven_ends": proven or None}
+        return {"tau_star": 0.3, "upper": 0.3, "proven_ends": proven or None}
 
     assert ends_rest_on({"tau_star": None}) is None
     assert ends_rest_on(search()) == "estimated"
@@ -21,3 +21,9 @@ def test_a_bracket_says_which_ends_are_proven_and_an_agreeing_lower_end():
     # BAD's lower end 4.08: every seed proven at one fixed point, no disagreement.
     agreeing = search(upper_agreement_proven=True, lower_agreement_proven=True)
     assert ends_rest_on(agreeing) == "upper proven; lower end proven agreement"
+    # Box pushing's upper end 2.08 estimated, agreement proven at 2.35 and 2.655
+    # by the search's test: the smallest is said.
+    settled = {**search(), "proven_agreements": [0.25, 2.655, 2.35]}
+    assert ends_rest_on(settled) == "estimated; agreement proven at 2.35"
+    settled["proven_ends"] = {"upper_agreement_proven": True}
+    assert ends_rest_on(settled) == "upper proven"
