@@ -6,7 +6,9 @@ Agreement at a tau is a verdict on converged seeds (`marl.tabular.convergence`):
 converged seeds form two or more, 'uncertain' otherwise (some seed never reached a
 converged fixed point). The search verifies both ends of its bracket, widening
 them when a check fails, and reports agreement that is not monotone in tau as
-intervals instead of hiding it by bisection.
+intervals instead of hiding it by bisection. `settled_critical_tau` lets a
+proof settle 'uncertain' verdicts (the verified test of
+`marl.tabular.verified`, passed in as a function of tau).
 """
 
 from __future__ import annotations
