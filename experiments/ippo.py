@@ -47,7 +47,12 @@ from experiments.deep.ippo_runs import (
     upgrade,
 )
 from experiments.deep.loggers import CHUNK_CURVES, open_logger
-from experiments.harness.compose import CONF_DIR, overridden_preset_fields, to_config
+from experiments.harness.compose import (
+    CONF_DIR,
+    overridden_preset_fields,
+    override_key,
+    to_config,
+)
 from experiments.harness.entry import as_program, hydra_entry, run_or_exit
 from experiments.harness.help import hydra_help
 from experiments.harness.logs import duration_text, eta_text
@@ -321,7 +326,7 @@ def log_overridden_preset(name: str) -> None:
     hydra_cfg = HydraConfig.get()
     preset = hydra_cfg.runtime.choices.get("preset")
     overrides = list(hydra_cfg.overrides.task)
-    named = any(o.split("=", 1)[0].lstrip("+~") == "name" for o in overrides)
+    named = any(override_key(o) == "name" for o in overrides)
     if (
         preset is None
         or named

@@ -37,7 +37,7 @@ from experiments.exact.tabular_config import (
     register_schemas,
 )
 from experiments.exact.tabular_directory import TabularDirectory, split_arrays
-from experiments.harness.compose import CONF_DIR
+from experiments.harness.compose import CONF_DIR, override_key
 from experiments.harness.entry import as_program, hydra_entry, run_or_exit
 from experiments.harness.help import hydra_help
 from experiments.harness.results import RESULTS_FILE, run_metadata
@@ -154,7 +154,7 @@ def one_game_named(config: TabularConfig) -> None:
     if config.game_file is None or not HydraConfig.initialized():
         return
     for override in HydraConfig.get().overrides.task:
-        if override.split("=", 1)[0].lstrip("+~") == "game":
+        if override_key(override) == "game":
             raise ConfigError(
                 f"{override} and game_file={config.game_file} both name the game; "
                 "give one of them"

@@ -139,6 +139,12 @@ def is_config_error(error: BaseException) -> bool:
     return type(error).__module__.split(".")[0] in ("hydra", "omegaconf")
 
 
+def override_key(override: str) -> str:
+    """The key a command-line override sets: 'ippo.lr' of `ippo.lr=1e-3`,
+    `+ippo.lr=...` or `~ippo.lr`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def overridden_preset_fields(
     preset: str, overrides: list[str]
 ) -> tuple[int, list[str]]:
@@ -155,7 +161,7 @@ def overridden_preset_fields(
         return [k for key, v in tree.items() for k in leaves(v, f"{prefix}{key}.")]
 
     fields = [f.rstrip(".") for f in leaves(data) if f.rstrip(".") != "name"]
-    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
+    given = {override_key(o) for o in overrides if "=" in o}
     given = {g for g in given if not (CONF_DIR / g).is_dir()}  # env=, preset=: groups
     replaced = [
         f for f in fields if any(f == g or f.startswith(g + ".") for g in given)

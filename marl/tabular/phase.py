@@ -342,32 +342,31 @@ def settled_critical_tau(
     them; the rest stay 'uncertain'. `search`: critical_tau's rtol, points_per_round,
     widen_factor, max_widenings. `proven` lists the taus settled so."""
     proven: list[float] = []
-    tried = [0]
     known = sorted(known, key=lambda v: v.tau, reverse=True)
     # Below a disagreement of converged seeds no crossing is looked for: no
     # test is spent there.
-    floor = [max((v.tau for v in known if v.status == DISAGREE), default=0.0)]
+    floor = max((v.tau for v in known if v.status == DISAGREE), default=0.0)
+    tried = 0
 
     def settled(verdict: Verdict) -> Verdict:
-        if verdict.status == DISAGREE:
-            floor[0] = max(floor[0], verdict.tau)
+        nonlocal tried
         if (
             proves_agreement is None
             or verdict.status != UNCERTAIN
-            or verdict.tau <= floor[0]
-            or tried[0] >= max_proofs
+            or verdict.tau <= floor
+            or tried >= max_proofs
         ):
             return verdict
-        tried[0] += 1
+        tried += 1
         if not proves_agreement(verdict.tau):
             return verdict
         proven.append(verdict.tau)
         return proven_agreement(verdict)
 
     def evaluate(taus: np.ndarray) -> list[Verdict]:
+        nonlocal floor
         found = agree_at(taus)
-        for v in found:  # the floor first, then the tests above it
-            floor[0] = max(floor[0], v.tau if v.status == DISAGREE else 0.0)
+        floor = max([floor, *(v.tau for v in found if v.status == DISAGREE)])
         return [settled(v) for v in sorted(found, key=lambda v: -v.tau)]
 
     found = critical_tau(

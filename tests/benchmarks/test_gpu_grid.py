@@ -5,7 +5,6 @@ without them."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import threading
@@ -13,17 +12,13 @@ import threading
 import pytest
 
 from tests import ROOT
+from tests.benchmarks import load_script as load_benchmark_script
 
-SCRIPT = ROOT / "scripts" / "gpu_grid.py"
 RESULTS = ROOT / "docs" / "results"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("gpu_grid", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("gpu_grid")
 
 
 @pytest.mark.parametrize(

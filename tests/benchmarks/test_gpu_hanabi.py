@@ -4,7 +4,6 @@ tarball's contents) so that a lent GPU's minutes are never spent finding a bug."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,16 +12,13 @@ import tarfile
 import pytest
 
 from tests import ROOT
+from tests.benchmarks import load_script as load_benchmark_script
 
 SCRIPT = ROOT / "scripts" / "gpu_hanabi.py"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("gpu_hanabi", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("gpu_hanabi")
 
 
 @pytest.mark.slow

@@ -5,20 +5,13 @@ and the rest runs."""
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
-from tests import ROOT
-
-SCRIPT = ROOT / "scripts" / "gpu_phases.py"
+from tests.benchmarks import load_script as load_benchmark_script
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("gpu_phases", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("gpu_phases")
 
 
 def test_a_phase_past_its_deadline_is_stopped_and_recorded(tmp_path):
