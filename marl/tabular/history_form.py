@@ -250,7 +250,7 @@ def _parts(form: HistoryForm, tau: float, z: Interval) -> _Parts:
 
 def fixed_point_map(form: HistoryForm, tau: float, z: Interval) -> Interval:
     """F over the box z [n]."""
-    return _softmax_by_info(form, iv.scale(_parts(form, tau, z).q, 1 / tau))
+    return _softmax_by_info(form, iv.divide(_parts(form, tau, z).q, tau))
 
 
 def jacobian(form: HistoryForm, tau: float, z: Interval) -> Interval:
@@ -291,7 +291,7 @@ def jacobian(form: HistoryForm, tau: float, z: Interval) -> Interval:
         iv.sub(d_num, iv.mul(Interval(q.lo[:, None], q.hi[:, None]), d_reach.at(rows))),
         Interval(parts.reach.lo[rows, None], parts.reach.hi[rows, None]),
     )
-    p = _softmax_by_info(form, iv.scale(q, 1 / tau))
+    p = _softmax_by_info(form, iv.divide(q, tau))
     p_col = Interval(p.lo[:, None], p.hi[:, None])
     mean = iv.segment_sum(
         iv.mul(p_col, d_q),
@@ -299,7 +299,7 @@ def jacobian(form: HistoryForm, tau: float, z: Interval) -> Interval:
         k * n,
     )
     mean = Interval(mean.lo.reshape(k, n), mean.hi.reshape(k, n))
-    d_f = iv.scale(iv.mul(p_col, iv.sub(d_q, mean.at(rows))), 1 / tau)
+    d_f = iv.divide(iv.mul(p_col, iv.sub(d_q, mean.at(rows))), tau)
     return iv.sub(iv.point(np.eye(n)), d_f)
 
 
@@ -320,6 +320,24 @@ def _scatter(terms: list[Interval], at: list[np.ndarray], size: int) -> Interval
 def point_map(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
     """F at points z float64[..., n], in float64 without rounding control (for
     polishing candidates and the search, not for proofs)."""
+    u, starts = _point_logits(form, tau, z)
+    e = np.exp(u)
+    return e / np.add.reduceat(e, starts, axis=-1)[..., form.var_info]
+
+
+def point_log_map(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
+    """log F at points z float64[..., n] (a log-softmax: no probability needs
+    to be representable), as `point_map`."""
+    u, starts = _point_logits(form, tau, z)
+    total = np.add.reduceat(np.exp(u), starts, axis=-1)
+    return u - np.log(total)[..., form.var_info]
+
+
+def _point_logits(
+    form: HistoryForm, tau: float, z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Q(h, a) / tau at points z [..., n], less its largest value at each
+    information state, and the first variable of each (for reduceat)."""
     z = np.asarray(z, np.float64)
     batch = z.shape[:-1]
     flat = z.reshape(-1, form.size)
@@ -350,9 +368,7 @@ def point_map(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):  # unreached: nan
         u = numerator / reach[:, form.var_info] / tau
     u = u - np.maximum.reduceat(u, starts, axis=1)[:, form.var_info]
-    e = np.exp(u)
-    out = e / np.add.reduceat(e, starts, axis=1)[:, form.var_info]
-    return out.reshape(*batch, form.size)
+    return u.reshape(*batch, form.size), starts
 
 
 def point_map_one(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:

@@ -113,6 +113,14 @@ def scale(a: Interval, factor: float) -> Interval:
     return Interval(down(a.lo * factor), up(a.hi * factor))
 
 
+def divide(a: Interval, divisor: float) -> Interval:
+    """a / divisor for a positive float, each quotient rounded outward (not a
+    product with 1 / divisor, whose own rounding would go unaccounted)."""
+    if not divisor > 0:
+        raise ValueError(f"divide needs a positive divisor, got {divisor}")
+    return Interval(down(a.lo / divisor), up(a.hi / divisor))
+
+
 def _widened(lo: np.ndarray, hi: np.ndarray) -> Interval:
     for _ in range(ELEMENTARY_ULPS):
         lo, hi = down(lo), up(hi)

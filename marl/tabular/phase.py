@@ -223,8 +223,11 @@ def critical_tau(
     0. Ends the known verdicts already settle cost nothing (`known_ends`).
     1. The upper end must be agreement of converged seeds; if not, it is multiplied by
        `widen_factor` (at most `max_widenings` times) and the notes say so.
-    2. The lower end must not be agreement; if it is, it is divided likewise;
-       agreement down to the last lower end gives tau_star None.
+    2. The lower end must not be agreement; if it is, and every verdict seen
+       between the ends agrees, it is divided likewise; agreement at every
+       tau seen down to the last lower end gives tau_star None. Agreement at
+       the lower end below a verdict that is not agreement leaves the lower
+       end where it is: the bracket is still the last crossing (step 3).
     3. The bracket is (lo, hi] around the last crossing into agreement below the
        upper end (`final_bracket`): taus that agree below a disagreeing or
        uncertain one are not taken for tau*, and `agreement_intervals` lists
@@ -276,15 +279,24 @@ def critical_tau(
         )
         return result(None, lower, upper)
     evaluate([lower])
+
+    def agree_between() -> bool:  # every verdict seen between the ends agrees
+        return all(v.status == AGREE for t, v in seen.items() if lower < t < upper)
+
     for _ in range(max_widenings):
-        if seen[lower].status != AGREE:
+        if seen[lower].status != AGREE or not agree_between():
             break
         lower /= widen_factor
         notes.append(f"seeds agree at the lower end; widened it to {lower:.4g}")
         evaluate([lower])
     if seen[lower].status == AGREE:
-        notes.append(f"seeds agree at every tau tried down to {lower:.4g}")
-        return result(None, 0.0, lower)
+        if agree_between():
+            notes.append(f"seeds agree at every tau tried down to {lower:.4g}")
+            return result(None, 0.0, lower)
+        notes.append(
+            f"seeds agree at the lower end {lower:.4g} but not at every tau "
+            "above it: tau* is the last crossing into agreement"
+        )
     if seen[lower].status == UNCERTAIN:
         notes.append(
             f"lower end {lower:.4g} is uncertain, not a disagreement of "

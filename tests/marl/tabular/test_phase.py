@@ -76,3 +76,23 @@ def test_a_test_that_proves_nothing_leaves_the_estimates_bracket():
     )
     assert found.lower < 1 <= found.upper and not found.proven_agreements
     assert len(prover.asked) == 4
+
+
+def test_agreement_at_the_lower_end_does_not_hide_a_disagreement_above_it():
+    """Issue 56, tiny Hanabi A: the seeds agree at the grid's lowest tau and
+    above 0.3, and disagree on [0.15, 0.3). The bracket is the last crossing
+    into agreement, not 'agree everywhere'."""
+
+    def at(tau: float) -> Verdict:
+        status = "disagree" if 0.15 <= tau < 0.3 else "agree"
+        return Verdict(float(tau), status, 8, 8, 2 if status == "disagree" else 1, 9)
+
+    grid = [at(t) for t in (0.05, 0.2, 0.5, 1.0)]
+    found = critical_tau(
+        lambda taus: [at(t) for t in taus], lower=0.05, upper=1.0, known=grid
+    )
+    assert found.tau_star is not None
+    assert found.lower < 0.3 <= found.upper <= 0.3 * 1.02
+    assert found.lower_verdict.status == "disagree"
+    assert any("not at every tau above it" in note for note in found.notes)
+    assert found.agreement_intervals[0][0] == 0.05

@@ -1,0 +1,529 @@
+"""The fixed-point set of the entropy-regularized flow over tau, traced by
+pseudo-arclength continuation: a game's bifurcation diagram, every branch the
+tracer meets, with its folds and branch points.
+
+The flow's fixed points at tau are the zeros of
+
+    H(x, s) = x - log F(e^x, e^s),
+
+x = log pi over the policy variables of `marl.tabular.history_form` (legal
+actions of every information state), s = log tau, F the map whose fixed points
+are the flow's. In these logit coordinates H_x = I - D^-1 F' D at a fixed
+point (D = diag pi): similar to G' = I - F', so it has the same eigenvalues
+(the same folds, branch points and stability), and no probability has to be
+representable for the point to be.
+
+The continuation (Keller 1977; Allgower & Georg 1990, "Introduction to
+Numerical Continuation Methods", ch. 2) follows y = (x, s) along the curve
+H = 0: an Euler predictor along the tangent t (the kernel of [H_x H_s],
+oriented as the last one), then Newton's corrector on [H(y); t.(y - y_pred)]
+= 0, with the step halved when Newton fails or the tangent turns by more
+than MAX_TURN, and grown after easy steps.
+
+What it reports, from the eigenvalues of H_x at each point:
+- a *fold*: tau turns back (the tangent's s component changes sign); located
+  by bisection on the arclength, so tau there is exact to the square of the
+  step's precision;
+- a *branch point*: a real eigenvalue of H_x crosses zero while tau does not
+  turn (the count of eigenvalues with negative real part changes); located
+  by bisection on that count;
+- a *Hopf point*: a complex pair crosses the imaginary axis (noted only);
+- *stability* of every sample: every eigenvalue of H_x with positive real
+  part, so the soft best-response dynamics pi' = F(pi) - pi is attracted to
+  it; on a common-payoff game its fixed points and their stability are those
+  of J_tau's local maxima under the policy-gradient flow (both climb J_tau).
+
+At a branch point the tracer switches branch along the kernel of H_x (its
+singular vectors of the smallest singular values): the projection of every
+coordinate axis onto the kernel, both signs (its basis too where those do not
+span it). On a game with symmetries the projected axes are the axial
+directions of the isotropy subgroups that single out one action (the
+equivariant branching lemma: Golubitsky, Stewart & Schaeffer 1988, ch. XIII).
+From each direction d, Newton's method on [H(y); d.(x - x*) - EPS] = 0 finds
+a point of a new branch (d orthogonal to the old branch's tangent, so the old
+one is left), and the branch is traced from there away from the branch point,
+recursively to `max_depth`. Starts whose sorted logits and tau equal those of
+one already traced, and branches that end where one already traced ends, are
+counted as images under a symmetry (conjugates) and not kept. Fixed points
+born at a fold that no branch point connects to the principal branch (lever's
+0.9 lever) are found by starting from below: the fixed points reached at
+tau_min from given starts, traced up in tau.
+
+Everything is float64 and unverified: the diagram says where to look;
+`marl.tabular.verified` proves fixed points.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from marl.tabular.history_form import (
+    HistoryForm,
+    point_jacobian,
+    point_log_map,
+    point_map,
+)
+
+EPS = 1e-2
+"""The offset along a kernel direction at which a new branch is looked for
+(in logits)."""
+MAX_TURN = 0.3
+"""The largest angle (radians) between successive tangents of an accepted
+step."""
+NEWTON_TOL = 1e-10
+"""|H| (max norm) at which Newton's corrector has converged."""
+
+
+class Branch(NamedTuple):
+    """One branch of fixed points, sampled in the order traced."""
+
+    taus: np.ndarray  # float64[S]
+    policies: np.ndarray  # float64[S, n]: the joint policy, `flatten`'s layout
+    returns: np.ndarray  # float64[S]: its expected return (self-play value)
+    stable: np.ndarray  # bool[S]: Re eig(H_x) > 0 (module docstring)
+    parent: int  # the branch it leaves at a branch point (-1: the principal)
+    depth: int  # branch switches from the principal branch
+    stop: str  # why tracing stopped
+
+
+class Bifurcation(NamedTuple):
+    """A fold or a branch point met on `branch`."""
+
+    kind: str  # "fold", "branch point" or "hopf"
+    tau: float
+    branch: int
+    policy: np.ndarray  # float64[n]
+    crossing: int  # eigenvalues of H_x crossing into Re < 0 there (signed)
+
+
+class Diagram(NamedTuple):
+    """The bifurcation diagram: branches, and the folds and branch points on
+    them (each found once, on the branch that met it)."""
+
+    branches: list[Branch]
+    folds: list[Bifurcation]
+    branch_points: list[Bifurcation]
+    hopf: list[Bifurcation]
+    conjugates: int  # branch starts skipped as images of traced ones
+    notes: list[str]
+
+    @property
+    def principal(self) -> Branch:
+        return self.branches[0]
+
+
+class Settings(NamedTuple):
+    """How far and how finely to trace."""
+
+    tau_max: float = 10.0  # the principal branch starts here
+    tau_min: float = 0.02  # no branch is followed below this
+    max_steps: int = 600  # per branch
+    max_branches: int = 24
+    max_depth: int = 2  # branch switches from the principal branch
+    max_directions: int = 24  # kernel directions tried per branch point
+    step: float = 0.05  # first arclength step in (x, log tau)
+    max_step: float = 0.4
+
+
+DEFAULT = Settings()
+
+
+# -- the map in logit coordinates -------------------------------------------
+
+
+def residual(form: HistoryForm, y: np.ndarray) -> np.ndarray:
+    """H(y) float64[n] at y = (x, s) float64[n + 1]."""
+    x, s = y[:-1], y[-1]
+    return x - point_log_map(form, math.exp(s), np.exp(x)[None])[0]
+
+
+def jacobians(form: HistoryForm, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H_x float64[n, n], H_s float64[n]) at y: H_x = I - diag(1/F) F'
+    diag(pi) from the history form's Jacobian, H_s by a central difference."""
+    x, s = y[:-1], y[-1]
+    z = np.exp(x)
+    tau = math.exp(s)
+    f = point_map(form, tau, z[None])[0]
+    d_f = np.eye(z.size) - point_jacobian(form, tau, z)
+    h_x = np.eye(z.size) - d_f * z[None, :] / f[:, None]
+    h = 1e-6
+    ahead = point_log_map(form, math.exp(s + h), z[None])[0]
+    behind = point_log_map(form, math.exp(s - h), z[None])[0]
+    return h_x, -(ahead - behind) / (2 * h)
+
+
+def expected_return(form: HistoryForm, z: np.ndarray) -> float:
+    """The joint policy's expected return (float64[n] -> float)."""
+    chance = (form.chance.lo + form.chance.hi) / 2
+    returns = (form.returns.lo + form.returns.hi) / 2
+    return float((chance * z[form.taken].prod(-1) * returns).sum())
+
+
+def _tangent(h_x: np.ndarray, h_s: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """The unit kernel vector of [H_x H_s] with t . previous > 0."""
+    n = h_x.shape[0]
+    system = np.zeros((n + 1, n + 1))
+    system[:n, :n], system[:n, n], system[n] = h_x, h_s, previous
+    rhs = np.zeros(n + 1)
+    rhs[n] = 1.0
+    try:
+        t = np.linalg.solve(system, rhs)
+    except np.linalg.LinAlgError:
+        t = np.linalg.lstsq(system, rhs, rcond=None)[0]
+    return t / np.linalg.norm(t)
+
+
+def _newton(
+    form: HistoryForm, y: np.ndarray, normal: np.ndarray, offset: float
+) -> np.ndarray | None:
+    """Newton's method on [H(y); normal . y - offset] = 0 from y; None if it
+    does not converge in 12 steps."""
+    n = y.size - 1
+    for _ in range(12):
+        h = residual(form, y)
+        if not np.isfinite(h).all():
+            return None
+        gap = float(normal @ y - offset)
+        if np.abs(h).max() < NEWTON_TOL and abs(gap) < NEWTON_TOL:
+            return y
+        h_x, h_s = jacobians(form, y)
+        system = np.zeros((n + 1, n + 1))
+        system[:n, :n], system[:n, n], system[n] = h_x, h_s, normal
+        try:
+            step = np.linalg.solve(system, -np.append(h, gap))
+        except np.linalg.LinAlgError:
+            return None
+        if not np.isfinite(step).all() or np.abs(step).max() > 1.0:
+            return None
+        y = y + step
+    h = residual(form, y)
+    return y if np.isfinite(h).all() and np.abs(h).max() < 1e3 * NEWTON_TOL else None
+
+
+class _Point(NamedTuple):
+    y: np.ndarray  # (x, s)
+    t: np.ndarray  # unit tangent
+    eig: np.ndarray  # eigenvalues of H_x
+    h_x: np.ndarray
+
+
+def _point(form: HistoryForm, y: np.ndarray, previous: np.ndarray) -> _Point:
+    h_x, h_s = jacobians(form, y)
+    return _Point(y, _tangent(h_x, h_s, previous), np.linalg.eigvals(h_x), h_x)
+
+
+def _unstable(eig: np.ndarray) -> int:
+    """Eigenvalues of H_x with negative real part."""
+    scale = 1e-9 * max(1.0, float(np.abs(eig).max()))
+    return int((eig.real < -scale).sum())
+
+
+def _step_from(form: HistoryForm, a: _Point, length: float) -> _Point | None:
+    """The point of the branch at arclength ~`length` from `a` along its
+    tangent (Newton on the hyperplane through the predictor), or None."""
+    predictor = a.y + length * a.t
+    y = _newton(form, predictor, a.t, float(a.t @ predictor))
+    if y is None:
+        return None
+    return _point(form, y, a.t)
+
+
+def initial_point(form: HistoryForm, tau: float) -> np.ndarray:
+    """y = (log pi, log tau) of the fixed point reached from the uniform policy
+    by the damped iteration at `tau`, polished by Newton at that tau."""
+    from marl.tabular.verified import settle  # the search's iteration
+
+    start = np.full(form.size, 1.0)
+    legal = (form.info_vars >= 0).sum(1)
+    start = start / legal[form.var_info]
+    z = settle(form, tau, start, steps=5_000)
+    y = np.append(np.log(z), math.log(tau))
+    normal = np.zeros(form.size + 1)
+    normal[-1] = 1.0
+    polished = _newton(form, y, normal, math.log(tau))
+    if polished is None:
+        raise ValueError(
+            f"no fixed point found at tau = {tau:g} from the uniform policy"
+        )
+    return polished
+
+
+def _locate(
+    form: HistoryForm,
+    a: _Point,
+    length: float,
+    changed: Callable[[_Point], bool],
+    iterations: int = 40,
+) -> _Point:
+    """Bisection on the arclength in (0, length] from `a` for where
+    `changed(point)` first holds; the point just past it."""
+    low, high = 0.0, length
+    found = None
+    for _ in range(iterations):
+        middle = 0.5 * (low + high)
+        p = _step_from(form, a, middle)
+        if p is None:
+            break
+        if changed(p):
+            high, found = middle, p
+        else:
+            low = middle
+        if high - low < 1e-10:
+            break
+    if found is None:
+        found = _step_from(form, a, high)
+    assert found is not None
+    return found
+
+
+def _turned(sign: float, p: _Point) -> bool:
+    """tau's direction at p is no longer `sign`'s."""
+    return bool(p.t[-1] * sign <= 0)
+
+
+def _crossed(before: int, p: _Point) -> bool:
+    """The count of unstable eigenvalues at p is no longer `before`."""
+    return _unstable(p.eig) != before
+
+
+class _Trace(NamedTuple):
+    branch: Branch
+    events: list[tuple[str, _Point, int]]  # (kind, point, crossing)
+
+
+def trace_branch(
+    form: HistoryForm,
+    start: _Point,
+    settings: Settings,
+    *,
+    parent: int = -1,
+    depth: int = 0,
+    prefix: np.ndarray | None = None,
+) -> _Trace:
+    """Follows the branch from `start` along its tangent until tau leaves
+    [tau_min, tau_max], a step fails at the smallest length, or max_steps."""
+    points = [start]
+    events: list[tuple[str, _Point, int]] = []
+    length = settings.step
+    stop = f"{settings.max_steps} steps"
+    low, high = math.log(settings.tau_min), math.log(settings.tau_max)
+    a = start
+    for _ in range(settings.max_steps):
+        b = None
+        while length >= 1e-7:
+            b = _step_from(form, a, length)
+            if b is not None and float(a.t @ b.t) > math.cos(MAX_TURN):
+                break
+            b = None
+            length *= 0.5
+        if b is None:
+            stop = "the corrector failed at the smallest step (near a singular point)"
+            break
+        if a.t[-1] * b.t[-1] < 0:
+            fold = _locate(form, a, length, functools.partial(_turned, a.t[-1]))
+            events.append(("fold", fold, _unstable(fold.eig) - _unstable(a.eig)))
+        elif _unstable(b.eig) != _unstable(a.eig):
+            before = _unstable(a.eig)
+            point = _locate(form, a, length, functools.partial(_crossed, before))
+            # Eigenvalues of a symmetric crossing cross together: at the point
+            # located some may not have crossed yet. All are near 0 there.
+            crossing = _unstable(b.eig) - before
+            small = 1e-6 * max(1.0, float(np.abs(point.eig).max()))
+            near = int((np.abs(point.eig) < small).sum())
+            crossing = int(np.sign(crossing)) * max(abs(crossing), near)
+            smallest = np.sort(np.abs(point.eig))[: abs(crossing)]
+            turning = point.eig[np.argsort(np.abs(point.eig.real))[: abs(crossing)]]
+            real = bool(np.all(np.abs(turning.imag) <= 1e-6 + 1e-3 * smallest.max()))
+            # The tangent at `point` is polluted by the kernel: a's is kept.
+            events.append(
+                ("branch point" if real else "hopf", point._replace(t=a.t), crossing)
+            )
+        points.append(b)
+        a = b
+        if not low <= b.y[-1] <= high:
+            # The last sample exactly at the end crossed: branches that leave
+            # there are compared by it (`trace`).
+            edge = low if b.y[-1] < low else high
+            normal = np.zeros(b.y.size)
+            normal[-1] = 1.0
+            y = _newton(form, b.y, normal, edge)
+            if y is not None:
+                points[-1] = _point(form, y, b.t)
+            stop = f"reached tau = {math.exp(edge):.6g}"
+            break
+        length = min(2 * length, settings.max_step)
+    ys = np.stack([p.y for p in points])
+    if prefix is not None:
+        ys = np.concatenate([prefix[None], ys])
+    policies = np.exp(ys[:, :-1])
+    stable = np.array([_unstable(p.eig) == 0 for p in points])
+    if prefix is not None:
+        stable = np.concatenate([[stable[0]], stable])
+    branch = Branch(
+        taus=np.exp(ys[:, -1]),
+        policies=policies,
+        returns=np.array([expected_return(form, z) for z in policies]),
+        stable=stable,
+        parent=parent,
+        depth=depth,
+        stop=stop,
+    )
+    return _Trace(branch, events)
+
+
+def kernel_directions(
+    h_x: np.ndarray, size: int, along: np.ndarray, limit: int
+) -> list[np.ndarray]:
+    """Unit directions in the (approximate) kernel of H_x, of dimension `size`,
+    orthogonal to `along` (the old branch's tangent, x part): the projections
+    of the coordinate axes onto it, distinct, and its basis where they do not
+    span it; both signs, at most `limit` (module docstring)."""
+    _, _, vh = np.linalg.svd(h_x)
+    basis = vh[-size:].T  # [n, size]
+    if np.linalg.norm(along) > 0:
+        unit = along / np.linalg.norm(along)
+        basis = basis - np.outer(unit, unit @ basis)
+    q, _ = np.linalg.qr(basis)
+    chosen: list[np.ndarray] = []
+    for c in (q @ q.T).T:  # the projected axes
+        norm = np.linalg.norm(c)
+        if norm < 1e-3:
+            continue
+        c = c / norm
+        if all(abs(float(c @ d)) < 0.999 for d in chosen):
+            chosen.append(c)
+    if len(chosen) < size:  # they do not span the kernel: its basis too
+        chosen += [c for c in q.T if all(abs(float(c @ d)) < 0.999 for d in chosen)]
+    both = [d for c in chosen for d in (c, -c)]
+    return both[:limit]
+
+
+def _signature(y: np.ndarray) -> np.ndarray:
+    return np.append(np.sort(y[:-1]), y[-1])
+
+
+def low_starts(
+    form: HistoryForm, settings: Settings, starts: np.ndarray
+) -> list[_Point]:
+    """Fixed points at tau_min reached from `starts` (float[S, n] policies) by
+    the damped iteration and Newton's polish, distinct up to their sorted
+    logits, each with its tangent pointing up in tau."""
+    from marl.tabular.verified import settle_many  # the search's iteration
+
+    s = math.log(settings.tau_min)
+    normal = np.zeros(form.size + 1)
+    normal[-1] = 1.0
+    found: list[_Point] = []
+    signatures: list[np.ndarray] = []
+    with np.errstate(divide="ignore"):
+        ends = settle_many(form, settings.tau_min, starts, 5_000)
+        for z in ends:
+            if not (z > 0).all():
+                continue
+            y = _newton(form, np.append(np.log(z), s), normal, s)
+            if y is None:
+                continue
+            signature = _signature(y)
+            if any(np.abs(signature - o).max() < 1e-6 for o in signatures):
+                continue
+            signatures.append(signature)
+            found.append(_point(form, y, normal))
+    return found
+
+
+def trace(
+    form: HistoryForm,
+    settings: Settings = DEFAULT,
+    starts: np.ndarray | None = None,
+) -> Diagram:
+    """The bifurcation diagram of `form` between settings.tau_min and
+    tau_max: the principal branch from tau_max (where the fixed point reached
+    from the uniform policy is taken to be unique; `marl.tabular.verified`
+    proves it), and the branches met at its branch points, recursively; then
+    the branch through each fixed point at tau_min reached from `starts`
+    (policies float[S, n], e.g. `verified.search_starts`) that no branch
+    traced already ends at, traced up in tau: a fixed point born at a fold
+    that no branch point connects to the principal branch is found only so."""
+    y0 = initial_point(form, settings.tau_max)
+    backwards = np.zeros(form.size + 1)
+    backwards[-1] = -1.0
+    start = _point(form, y0, backwards)
+    queue: list[tuple[_Point, int, int, np.ndarray | None]] = [(start, -1, 0, None)]
+    seeded = False
+    branches: list[Branch] = []
+    folds: list[Bifurcation] = []
+    points: list[Bifurcation] = []
+    hopf: list[Bifurcation] = []
+    seen: list[np.ndarray] = []  # the starts of branches
+    ends: list[np.ndarray] = []  # the ends of branches that reached tau's ends
+    conjugates = 0
+    notes: list[str] = []
+    while queue or not seeded:
+        if not queue:
+            seeded = True
+            for p in low_starts(form, settings, starts) if starts is not None else []:
+                if not any(np.abs(_signature(p.y) - e).max() < 1e-6 for e in ends):
+                    queue.append((p, -1, 0, None))
+            continue
+        if len(branches) >= settings.max_branches:
+            notes.append(
+                f"stopped at {settings.max_branches} branches; {len(queue)} starts "
+                "left untraced"
+            )
+            break
+        first, parent, depth, prefix = queue.pop(0)
+        found = trace_branch(
+            form, first, settings, parent=parent, depth=depth, prefix=prefix
+        )
+        if found.branch.stop.startswith("reached"):
+            last = found.branch
+            end = _signature(np.log(np.append(last.policies[-1], last.taus[-1])))
+            if any(np.abs(end - other).max() < 1e-6 for other in ends):
+                conjugates += 1  # the same branch, or its image, from another start
+                continue
+            ends.append(end)
+        index = len(branches)
+        branches.append(found.branch)
+        for kind, p, crossing in found.events:
+            event = Bifurcation(
+                kind, math.exp(p.y[-1]), index, np.exp(p.y[:-1]), crossing
+            )
+            {"fold": folds, "branch point": points, "hopf": hopf}[kind].append(event)
+            if kind != "branch point" or depth >= settings.max_depth:
+                continue
+            for d in kernel_directions(
+                p.h_x, abs(crossing), p.t[:-1], settings.max_directions
+            ):
+                normal = np.append(d, 0.0)
+                guess = p.y + EPS * normal
+                y = _newton(form, guess, normal, float(normal @ p.y) + EPS)
+                if y is None or np.abs(y - guess).max() > 5 * EPS:
+                    continue  # none near, or one far off (the old branch)
+                signature = _signature(y)
+                if any(np.abs(signature - other).max() < 1e-6 for other in seen):
+                    conjugates += 1
+                    continue
+                seen.append(signature)
+                away = np.append(d, 0.0)
+                h_x, h_s = jacobians(form, y)
+                t = _tangent(h_x, h_s, away)
+                queue.append(
+                    (_Point(y, t, np.linalg.eigvals(h_x), h_x), index, depth + 1, p.y)
+                )
+    return Diagram(branches, folds, points, hopf, conjugates, notes)
+
+
+def unique_above(diagram: Diagram) -> float:
+    """The largest tau at which the diagram holds a fixed point off the
+    principal branch (the tau of its highest fold or branch point): above it
+    the principal branch is the only fixed point the tracer met. An estimate,
+    not a proof."""
+    taus = [b.tau for b in (*diagram.folds, *diagram.branch_points)]
+    for branch in diagram.branches[1:]:
+        taus.append(float(branch.taus.max()))
+    return max(taus, default=0.0)

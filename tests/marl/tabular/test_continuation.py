@@ -1,0 +1,131 @@
+"""The continuation tracer (marl/tabular/continuation.py) against closed forms:
+coordination_n's symmetric branch point at tau = 1/n and the fold of its
+(x, y, ..., y) branch, tau = (y - x) / ln((1 - x) / ((n - 1) x)) at its
+largest over x in (1/n, 1) (issue 56); the lever game's fold; logit and
+probability coordinates agreeing on the spectrum; and the branch seeded from
+below on tiny Hanabi A, whose two fixed points the Krawczyk test proves."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from games.tabular import compile_game, make_spec
+from marl.tabular import continuation as ct
+from marl.tabular import history_form as hf
+from marl.tabular import verified
+
+SETTINGS = ct.Settings(tau_max=2.0, tau_min=0.05)
+
+
+def form_of(name: str) -> hf.HistoryForm:
+    spec = make_spec(name)
+    return hf.game_form(spec, compile_game(spec))
+
+
+def closed_form_fold(n: int) -> float:
+    """max over x in (1/n, 1) of (y - x) / ln((1 - x) / ((n - 1) x)), by golden
+    section (the function is unimodal there)."""
+
+    def tau(x: float) -> float:
+        y = (1 - x) / (n - 1)
+        return (y - x) / math.log((1 - x) / ((n - 1) * x))
+
+    low, high = 1 / n + 1e-9, 1 - 1e-12
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(200):
+        a, b = high - ratio * (high - low), low + ratio * (high - low)
+        low, high = (a, high) if tau(a) < tau(b) else (low, b)
+    return tau((low + high) / 2)
+
+
+def test_closed_form_fold_is_the_issue_figures():
+    assert closed_form_fold(3) == pytest.approx(0.364213, abs=5e-7)
+    assert closed_form_fold(10) == pytest.approx(0.219309, abs=5e-7)
+
+
+@pytest.mark.parametrize("n", [3, 4, 10])
+def test_coordination_folds_and_branch_point_equal_their_closed_forms(n):
+    """The principal (uniform) branch loses stability at tau = 1/n, where n - 1
+    eigenvalues cross together; the branch favouring one action leaves it
+    there and turns back at the closed-form fold, stable below it (towards
+    the coordinated policy)."""
+    form = hf.matrix_form(np.eye(4)) if n == 4 else form_of(f"coordination_{n}")
+    diagram = ct.trace(form, SETTINGS)
+    (point,) = diagram.branch_points
+    assert point.tau == pytest.approx(1 / n, rel=1e-7)
+    assert point.crossing == n - 1
+    assert point.branch == 0
+    fold = max(diagram.folds, key=lambda f: f.tau)
+    assert fold.tau == pytest.approx(closed_form_fold(n), abs=1e-9)
+    assert ct.unique_above(diagram) == pytest.approx(closed_form_fold(n), abs=1e-9)
+    principal = diagram.principal
+    np.testing.assert_allclose(principal.policies, 1 / n, atol=1e-9)
+    assert principal.stable[principal.taus > 1 / n + 1e-6].all()
+    assert not principal.stable[principal.taus < 1 / n - 1e-6].any()
+    high = diagram.branches[fold.branch]
+    assert high.stable[-1] and high.returns[-1] > 0.99  # coordinated at tau_min
+    assert not high.stable[1]  # the half between the branch point and the fold
+
+
+def test_lever_fold_is_the_issue_figure_and_its_isola_is_found_from_below():
+    """lever: the branch favouring one of the 1.0 levers folds at 0.219412
+    (issue 56); the fixed point on the 0.9 lever is no branch of the
+    principal one (the same symmetry), and is found only by the starts from
+    below; its fold lies below the other."""
+    form = form_of("lever")
+    alone = ct.trace(form, SETTINGS)
+    assert max(f.tau for f in alone.folds) == pytest.approx(0.219412, abs=5e-7)
+    # The coordinated pure profiles, softened (search_starts: the uniform
+    # policy, then the pure profiles in row-major order).
+    starts = verified.search_starts(form, [])[1 + 11 * np.arange(10)]
+    seeded = ct.trace(form, SETTINGS, starts)
+    assert ct.unique_above(seeded) == pytest.approx(0.219412, abs=5e-7)
+    lever_09 = int(np.argmin(np.diag(form.returns.lo.reshape(10, 10))))
+    (index,) = [
+        k for k, b in enumerate(seeded.branches) if b.policies[0, lever_09] > 0.9
+    ]
+    best = seeded.branches[index]
+    assert best.stable[0] and best.returns[0] > 0.89
+    (fold,) = [f for f in seeded.folds if f.branch == index]
+    assert 0.15 < fold.tau < 0.219
+
+
+def test_logit_jacobian_has_the_spectrum_of_g_prime_at_a_fixed_point():
+    """H_x = I - D^-1 F' D is similar to G' = I - F' at a fixed point."""
+    form = form_of("tiny_hanabi_b")
+    y = ct.initial_point(form, 0.7)
+    h_x, _ = ct.jacobians(form, y)
+    g = hf.point_jacobian(form, 0.7, np.exp(y[:-1]))
+    np.testing.assert_allclose(
+        np.sort_complex(np.linalg.eigvals(h_x)),
+        np.sort_complex(np.linalg.eigvals(g)),
+        atol=1e-9,
+    )
+
+
+def test_tiny_hanabi_a_has_a_second_fixed_point_proven_at_tau_0_2():
+    """No branch point on tiny Hanabi A's principal branch, but a second
+    branch seeded from below, folding above 0.2: at tau = 0.2 its point and
+    the principal one are proven distinct fixed points (issue 56 saw 24 and 8
+    seeds land on two)."""
+    form = form_of("tiny_hanabi_a")
+    diagram = ct.trace(form, SETTINGS, verified.search_starts(form, []))
+    assert not diagram.branch_points
+    assert ct.unique_above(diagram) > 0.2
+    normal = np.zeros(form.size + 1)
+    normal[-1] = 1.0
+    s = math.log(0.2)
+    points = []
+    for branch in diagram.branches[:2]:
+        k = int(np.argmin(np.abs(np.log(branch.taus) - s)))
+        y = np.append(np.log(branch.policies[k]), math.log(branch.taus[k]))
+        y = ct._newton(form, y, normal, s)
+        assert y is not None
+        points.append(verified.verify(form, 0.2, np.exp(y[:-1])))
+    assert all(v.proven for v in points)
+    from marl.tabular import intervals as iv
+
+    assert iv.apart(points[0].where, points[1].where)
