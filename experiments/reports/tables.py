@@ -15,6 +15,7 @@ from typing import Any
 
 from experiments.harness.results import CROSSPLAY_KINDS
 from experiments.reports import plots
+from marl.tabular.intervals import end_text
 
 COLUMNS = (
     "run",
@@ -321,6 +322,10 @@ PRICE_LEGEND = (
 )
 
 
+BRACKET_ENDS = {"tau_star_lower": "lower", "tau_star": "upper"}
+"""The columns that are ends of a bracket, printed rounded outward."""
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -355,6 +360,8 @@ def format_table(
             return _with_se(row.get(key), row.get(f"{key}_se"))
         if key == "game" and row.get("settings"):
             return f"{row['game']} {tags[row['settings']]}"
+        if key in BRACKET_ENDS and isinstance(row.get(key), float):
+            return end_text(row[key], BRACKET_ENDS[key])  # outward
         return _cell(row.get(key))
 
     cells = [[text(row, k) for _, k in shown] for row in rows]

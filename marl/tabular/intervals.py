@@ -19,6 +19,7 @@ and parallel interval arithmetic").
 
 from __future__ import annotations
 
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -221,3 +222,26 @@ def inside(a: Interval, b: Interval) -> bool:
 def apart(a: Interval, b: Interval) -> bool:
     """Boxes a and b are disjoint (in some coordinate)."""
     return bool((a.hi < b.lo).any() or (b.hi < a.lo).any())
+
+
+def end_text(value: float, side: str, digits: int = 4) -> str:
+    """`value` printed to `digits` significant digits, rounded outward for the
+    `side` ('lower' or 'upper') end of an interval: down for a lower end, up
+    for an upper one, so that the printed interval holds the computed one. A
+    float is read as its shortest decimal (repr: the decimal it was written
+    as, for the taus of a config), so that 0.2 prints as 0.2 at either end."""
+    if side not in ("lower", "upper"):
+        raise ValueError(f"side must be 'lower' or 'upper', got {side!r}")
+    if value == 0 or not np.isfinite(value):
+        return f"{value:.{digits}g}"
+    exact = Decimal(repr(float(value)))
+    exponent = exact.adjusted() - digits + 1
+    rounding = ROUND_FLOOR if side == "lower" else ROUND_CEILING
+    rounded = exact.quantize(Decimal(1).scaleb(exponent), rounding=rounding)
+    return f"{float(rounded):.{digits}g}"  # at most `digits` digits: exact
+
+
+def bracket_text(lower: float, upper: float, digits: int = 4) -> str:
+    """The half-open bracket (lower, upper], each end rounded outward
+    (`end_text`)."""
+    return f"({end_text(lower, 'lower', digits)}, {end_text(upper, 'upper', digits)}]"

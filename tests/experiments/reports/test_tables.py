@@ -3,7 +3,7 @@ rest on, from its `proven_ends`."""
 
 from __future__ import annotations
 
-from experiments.reports.tables import ends_rest_on
+from experiments.reports.tables import SUMMARY_SCREEN, ends_rest_on, format_table
 
 
 def test_a_bracket_says_which_ends_are_proven_and_an_agreeing_lower_end():
@@ -27,3 +27,12 @@ def test_a_bracket_says_which_ends_are_proven_and_an_agreeing_lower_end():
     assert ends_rest_on(settled) == "estimated; agreement proven at 2.35"
     settled["proven_ends"] = {"upper_agreement_proven": True}
     assert ends_rest_on(settled) == "upper proven"
+
+
+def test_the_summary_prints_the_bracket_rounded_outward():
+    """coordination_3's bracket (0.36016, 0.36426] holds its fold 0.364213:
+    printed to 4 digits it must still hold it (issue 56)."""
+    row = {"game": "coordination_3", "tau_star_lower": 0.36016, "tau_star": 0.36426}
+    table = format_table([row], SUMMARY_SCREEN, legend=None)
+    assert "0.3601" in table and "0.3643" in table
+    assert "0.3602" not in table and "0.3642" not in table

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+import pytest
 
 from marl.tabular import intervals as iv
 
@@ -77,3 +78,21 @@ def test_softmax_exp_and_log_enclose_their_values_at_points_of_the_box():
     assert iv.contains(iv.exp(box), np.exp(u))
     assert iv.inside(iv.Interval(u - 0.05, u), box)
     assert iv.apart(box, iv.Interval(u + 0.2, u + 0.3))
+
+
+def test_bracket_ends_are_printed_rounded_outward():
+    """Issue 56: coordination_3's (0.36016, 0.36426] was printed (0.36, 0.364],
+    whose upper end lies below the fold it holds (0.364213). Lower ends round
+    down, upper ends up; a decimal that fits is printed as written."""
+    assert iv.bracket_text(0.36016, 0.36426) == "(0.3601, 0.3643]"
+    assert iv.bracket_text(0.36016, 0.36426, digits=3) == "(0.36, 0.365]"
+    assert iv.bracket_text(0.2, 0.5) == "(0.2, 0.5]"
+    assert iv.end_text(2.972, "lower") == iv.end_text(2.972, "upper") == "2.972"
+    assert iv.end_text(-0.123456, "lower") == "-0.1235"
+    assert iv.end_text(-0.123456, "upper") == "-0.1234"
+    assert iv.end_text(123456.0, "upper") == "1.235e+05"
+    for value in np.random.default_rng(0).uniform(1e-3, 1e3, 200):
+        assert float(iv.end_text(value, "lower")) <= value
+        assert float(iv.end_text(value, "upper")) >= value
+    with pytest.raises(ValueError, match="side"):
+        iv.end_text(1.0, "middle")
