@@ -68,6 +68,7 @@ from marl.tabular.history_form import (
     point_log_map,
     point_map,
 )
+from marl.tabular.verified import settle, settle_many
 
 EPS = 1e-2
 """The offset along a kernel direction at which a new branch is looked for
@@ -205,6 +206,14 @@ def _newton(
     return y if np.isfinite(h).all() and np.abs(h).max() < 1e3 * NEWTON_TOL else None
 
 
+def at_tau(form: HistoryForm, y: np.ndarray, tau: float) -> np.ndarray | None:
+    """The fixed point at `tau` by Newton's method from y = (x, s) (e.g. a
+    branch's nearest sample), as (log pi, log tau); None if it fails."""
+    normal = np.zeros(y.size)
+    normal[-1] = 1.0
+    return _newton(form, np.asarray(y, np.float64), normal, math.log(tau))
+
+
 class _Point(NamedTuple):
     y: np.ndarray  # (x, s)
     t: np.ndarray  # unit tangent
@@ -236,8 +245,6 @@ def _step_from(form: HistoryForm, a: _Point, length: float) -> _Point | None:
 def initial_point(form: HistoryForm, tau: float) -> np.ndarray:
     """y = (log pi, log tau) of the fixed point reached from the uniform policy
     by the damped iteration at `tau`, polished by Newton at that tau."""
-    from marl.tabular.verified import settle  # the search's iteration
-
     start = np.full(form.size, 1.0)
     legal = (form.info_vars >= 0).sum(1)
     start = start / legal[form.var_info]
@@ -413,8 +420,6 @@ def low_starts(
     """Fixed points at tau_min reached from `starts` (float[S, n] policies) by
     the damped iteration and Newton's polish, distinct up to their sorted
     logits, each with its tangent pointing up in tau."""
-    from marl.tabular.verified import settle_many  # the search's iteration
-
     s = math.log(settings.tau_min)
     normal = np.zeros(form.size + 1)
     normal[-1] = 1.0

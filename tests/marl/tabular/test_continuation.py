@@ -115,14 +115,12 @@ def test_tiny_hanabi_a_has_a_second_fixed_point_proven_at_tau_0_2():
     diagram = ct.trace(form, SETTINGS, verified.search_starts(form, []))
     assert not diagram.branch_points
     assert ct.unique_above(diagram) > 0.2
-    normal = np.zeros(form.size + 1)
-    normal[-1] = 1.0
     s = math.log(0.2)
     points = []
     for branch in diagram.branches[:2]:
         k = int(np.argmin(np.abs(np.log(branch.taus) - s)))
         y = np.append(np.log(branch.policies[k]), math.log(branch.taus[k]))
-        y = ct._newton(form, y, normal, s)
+        y = ct.at_tau(form, y, 0.2)
         assert y is not None
         points.append(verified.verify(form, 0.2, np.exp(y[:-1])))
     assert all(v.proven for v in points)
