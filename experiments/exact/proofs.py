@@ -7,6 +7,7 @@ second fixed point above the bracket. Part of the tau* study
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,8 @@ from typing import Any
 import numpy as np
 
 import games
-from marl.tabular import history_form, verified
+from marl.tabular import continuation, history_form, intervals, verified
+from marl.tabular import uniqueness as uniqueness_proofs
 from marl.tabular.convergence import ConvergingTrainer
 from marl.tabular.phase import CriticalTau
 
@@ -59,12 +61,14 @@ def proven_ends(
     found: CriticalTau,
     policies: dict[float, tuple[np.ndarray, ...]],
     grid_taus: Any,
+    diagram: continuation.Diagram | None = None,
 ) -> dict[str, Any] | None:
     """The verified test (`marl.tabular.verified.verify_seeds`) of the seeds at
     both ends of the bracket: at the upper end every seed proven at one and the
     same fixed point proves the agreement; at the lower end two or more fixed
     points proven distinct prove the disagreement. Then a targeted search for a
-    second fixed point at the upper end and the grid point above it. None where
+    second fixed point at the upper end and the grid point above it, started
+    also from the fixed points of `diagram`'s branches there. None where
     the search found no bracket, and for Other-Play and the uniform weighting
     (the map verified is self-play's with the reach weighting); {"skipped":
     why} for games too large for the test (`history_form.too_large`). Where it
@@ -99,8 +103,20 @@ def proven_ends(
             agreed = history_form.flatten(
                 form, policies.get(tau, policies[found.upper])
             )[0]
+            # The tracer's branches where they cross tau start the search too.
+            on_branches = (
+                uniqueness_proofs.fixed_points_at(form, diagram, float(tau))
+                if diagram is not None
+                else np.empty((0, form.size))
+            )
             searches.append(
-                verified.second_fixed_point_search(form, float(tau), agreed, starts)
+                verified.second_fixed_point_search(
+                    form,
+                    float(tau),
+                    agreed,
+                    np.concatenate([starts, on_branches.reshape(-1, form.size)]),
+                )
+                | {"branch_starts": len(on_branches)}
             )
     log.info(
         "%s: the verified test of the bracket's ends took %.1f s",
@@ -125,3 +141,125 @@ def proven_ends(
         ),
         "lower_agreement_proven": lower_agrees,
     }
+
+
+TRACE_MAX_VARIABLES = 64
+"""The largest game (policy variables) whose bifurcation diagram is traced:
+each step of the tracer takes a dense float64 Jacobian and its eigenvalues."""
+
+
+def uniqueness(
+    spec: games.DecPOMDP | games.MatrixGame,
+    game: games.TabularGame,
+    learner: ConvergingTrainer,
+    seeds: tuple[np.ndarray, ...] | None,
+    *,
+    max_seconds: float = 60.0,
+) -> tuple[dict[str, Any] | None, continuation.Diagram | None]:
+    """tau_unique beside tau_agree (issue 56): the game's bifurcation diagram
+    (`marl.tabular.continuation.trace`, from 5x down to 0.02x the returns'
+    range, started also from the uniqueness search's starts and the seeds'
+    policies `seeds` found below tau*), and the bracket of where the fixed
+    point becomes unique over the whole policy space
+    (`marl.tabular.uniqueness.tau_unique`: two fixed points proven distinct
+    at its lower end, uniqueness proven by branch-and-bound at its upper end,
+    on 2-player matrix games; elsewhere the upper end is the tracer's).
+    The results.json section `critical_tau.uniqueness` and the diagram; (None,
+    None) where the map is not the learner's (`applies`), ({"skipped": why},
+    None) for games over TRACE_MAX_VARIABLES or the verified test's limits."""
+    if not applies(learner, game):
+        return None, None
+    why = history_form.too_large(spec, game)
+    form = None if why else history_form.game_form(spec, game)
+    if form is not None and form.size > TRACE_MAX_VARIABLES:
+        why = f"{form.size} policy variables, over {TRACE_MAX_VARIABLES} (the tracer's)"
+    if form is None or why:
+        log.info("%s: no bifurcation diagram: %s", learner.label, why)
+        return {"skipped": why}, None
+    started = time.perf_counter()
+    span = float(form.returns.hi.max() - form.returns.lo.min()) or 1.0
+    settings = continuation.Settings(tau_max=5.0 * span, tau_min=0.02 * span)
+    found_seeds = [] if seeds is None else list(history_form.flatten(form, seeds))
+    starts = verified.search_starts(form, found_seeds)
+    log.info(
+        "%s: tracing the fixed points from tau = %.4g down to %.4g (%d starts from "
+        "below)",
+        learner.label,
+        settings.tau_max,
+        settings.tau_min,
+        len(starts),
+    )
+    diagram = continuation.trace(form, settings, starts)
+    traced = time.perf_counter() - started
+    matrix = isinstance(spec, games.MatrixGame) and np.ndim(spec.payoff) == 2
+    image_at = None
+    if matrix:
+        payoff = np.asarray(spec.payoff, np.float64)
+
+        def image_at(tau: float) -> uniqueness_proofs.Image:
+            return uniqueness_proofs.matrix_image(payoff, tau)
+
+    log.info(
+        "%s: %d branches, %d folds, %d branch points in %.1f s; proving where the "
+        "fixed point becomes unique",
+        learner.label,
+        len(diagram.branches),
+        len(diagram.folds),
+        len(diagram.branch_points),
+        traced,
+    )
+    bracket = uniqueness_proofs.tau_unique(
+        form, diagram, image_at, max_seconds=max_seconds
+    )
+    seconds = time.perf_counter() - started
+    log.info(
+        "%s: tau_unique in %s (lower end %s, upper end %s; %.1f s)",
+        learner.label,
+        intervals.bracket_text(bracket.lower or 0.0, bracket.upper or math.inf),
+        "proven" if bracket.lower_proven else "estimated",
+        "proven" if bracket.upper_proven else "not proven",
+        seconds,
+    )
+
+    def event(b: continuation.Bifurcation) -> dict[str, Any]:
+        return {
+            "tau": b.tau,
+            "branch": b.branch,
+            "crossing": b.crossing,
+            "return": continuation.expected_return(form, b.policy),
+        }
+
+    return {
+        "estimate": bracket.estimate,
+        "lower": bracket.lower,
+        "upper": bracket.upper,
+        "lower_proven": bracket.lower_proven,
+        "upper_proven": bracket.upper_proven,
+        "lower_fixed_points": bracket.lower_fixed_points,
+        "method": (
+            "pseudo-arclength continuation (marl/tabular/continuation.py); lower "
+            "end: interval Krawczyk test of two fixed points; upper end: interval "
+            "branch-and-bound over the whole policy space "
+            + "(2-player matrix games; marl/tabular/uniqueness.py)"
+        ),
+        "boxes": sum(a.boxes for a in bracket.attempts),
+        "seconds": seconds,
+        "trace_seconds": traced,
+        "attempts": [a.to_json() for a in bracket.attempts],
+        "folds": [event(b) for b in diagram.folds],
+        "branch_points": [event(b) for b in diagram.branch_points],
+        "hopf": [event(b) for b in diagram.hopf],
+        "conjugates": diagram.conjugates,
+        "tau_range": [settings.tau_min, settings.tau_max],
+        "notes": [*diagram.notes, *bracket.notes],
+        "diagram": [
+            {
+                "parent": b.parent,
+                "stop": b.stop,
+                "taus": np.round(b.taus, 8).tolist(),
+                "returns": np.round(b.returns, 8).tolist(),
+                "stable": b.stable.astype(int).tolist(),
+            }
+            for b in diagram.branches
+        ],
+    }, diagram

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
-from experiments.exact.proofs import agreement_test, proven_ends
+from experiments.exact.proofs import agreement_test, proven_ends, uniqueness
 from experiments.exact.tabular_config import TabularConfig
 from experiments.harness.logs import LOG_EVERY_SECONDS, duration_text, eta_text
 from marl.fields import ConfigError
@@ -38,6 +38,7 @@ from marl.tabular.convergence import (
 )
 from marl.tabular.equivariance import PolicySymmetries, policy_symmetries
 from marl.tabular.exact_pg import ExactPGConfig, PGState, geometric_schedule
+from marl.tabular.intervals import bracket_text
 from marl.tabular.matrix_pg import fastest_trainer
 from marl.tabular.phase import (
     TOLERANCE_FACTOR,
@@ -326,16 +327,18 @@ def tau_star_study(
         verdict = found.upper_verdict
         assert verdict is not None
         log.info(
-            "%s: tau* in (%.4g, %.4g] (%d/%d seeds converged at the upper end, %d "
+            "%s: tau* in %s (%d/%d seeds converged at the upper end, %d "
             "steps); sufficient bound %s",
             learner.label,
-            found.lower,
-            found.upper,
+            bracket_text(found.lower, found.upper),
             verdict.converged,
             verdict.seeds,
             verdict.steps,
             bound,
         )
+    unique, diagram = uniqueness(
+        ctx.spec, ctx.game, learner, seen_policies.get(found.lower)
+    )
     return {
         **found.to_json(),
         "upper_start": ctx.upper,
@@ -353,8 +356,9 @@ def tau_star_study(
         "tau_star_over_bound": (
             found.tau_star / bound if bound and found.tau_star else None
         ),
+        "uniqueness": unique,
         "proven_ends": proven_ends(
-            ctx.spec, ctx.game, learner, found, seen_policies, ctx.config.taus
+            ctx.spec, ctx.game, learner, found, seen_policies, ctx.config.taus, diagram
         ),
     }
 

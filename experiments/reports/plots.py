@@ -364,16 +364,89 @@ def plot_annealing(ax: Any, results: dict[str, Any]) -> None:
     legend_below(ax)
 
 
+def uniqueness_of(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The tau* study's `uniqueness` section where it holds a diagram."""
+    unique = (results.get("critical_tau") or {}).get("uniqueness") or {}
+    return unique if unique.get("diagram") else None
+
+
+def plot_bifurcation(ax: Any, results: dict[str, Any]) -> None:
+    """The bifurcation diagram: each branch's expected return against tau,
+    stable stretches solid and unstable ones dashed; folds and branch points
+    marked; tau_agree's bracket shaded and tau_unique's ends drawn."""
+    unique = uniqueness_of(results)
+    assert unique is not None
+    for k, branch in enumerate(unique["diagram"]):
+        taus, values = np.array(branch["taus"]), np.array(branch["returns"])
+        stable = np.array(branch["stable"], bool)
+        color = "black" if k == 0 else f"C{k % 10}"
+        # Runs of equal stability, each joined to the next sample.
+        edges = np.flatnonzero(np.diff(stable.astype(int))) + 1
+        for start, stop in zip(
+            [0, *edges.tolist()], [*edges.tolist(), len(taus)], strict=True
+        ):
+            stop = min(stop + 1, len(taus))
+            ax.plot(
+                taus[start:stop],
+                values[start:stop],
+                color=color,
+                linestyle="-" if stable[start] else "--",
+                linewidth=1.2,
+            )
+    for key, marker, label in (
+        ("folds", "o", "fold"),
+        ("branch_points", "s", "branch point"),
+    ):
+        events = unique.get(key) or []
+        if events:
+            ys = [e["return"] for e in events]
+            ax.plot(
+                [e["tau"] for e in events],
+                ys,
+                marker,
+                color="tab:red",
+                markersize=4,
+                linestyle="none",
+                label=label,
+            )
+    search = results.get("critical_tau") or {}
+    if search.get("tau_star") is not None:
+        ax.axvspan(
+            search["lower"], search["upper"], color="gray", alpha=0.3, label="τ_agree"
+        )
+    for end, style in (("lower", ":"), ("upper", "-.")):
+        if unique.get(end) is not None:
+            proven = unique.get(f"{end}_proven")
+            ax.axvline(
+                unique[end],
+                color="tab:purple",
+                linestyle=style,
+                linewidth=1,
+                label=f"τ_unique {end} end ({'proven' if proven else 'estimated'})",
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("entropy weight τ")
+    ax.set_ylabel("expected return of the fixed point")
+    ax.set_title(f"{results['game']}: fixed points (solid stable, dashed unstable)")
+    legend_below(ax)
+
+
 def save_phase_figure(results: dict[str, Any], path: pathlib.Path) -> None:
-    """The phase diagram of one game: returns, structure and annealing."""
-    panels = 3 if results.get("annealing") else 2
+    """The phase diagram of one game: its bifurcation diagram where the tau*
+    study traced one, returns, structure and annealing."""
+    panels = [plot_phase_returns, plot_phase_structure]
+    if uniqueness_of(results):
+        panels.insert(0, plot_bifurcation)
+    if results.get("annealing"):
+        panels.append(plot_annealing)
     fig, axes = plt.subplots(
-        1, panels, figsize=(PANEL[0] * panels, PANEL[1] + 1.2), constrained_layout=True
+        1,
+        len(panels),
+        figsize=(PANEL[0] * len(panels), PANEL[1] + 1.2),
+        constrained_layout=True,
     )
-    plot_phase_returns(axes[0], results)
-    plot_phase_structure(axes[1], results)
-    if panels == 3:
-        plot_annealing(axes[2], results)
+    for ax, plot in zip(axes, panels, strict=True):
+        plot(ax, results)
     save_figure(fig, path)
 
 

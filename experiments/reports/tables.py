@@ -141,6 +141,10 @@ SUMMARY_COLUMNS = (
     "tau_star",
     "tau_star_converged",
     "tau_star_ends",
+    "tau_unique_lower",
+    "tau_unique",
+    "tau_unique_ends",
+    "tau_unique_skipped",
     "uniqueness_bound",
     "tau_star_over_bound",
     "best_sp",
@@ -197,6 +201,32 @@ def tau_star_columns(search: dict[str, Any] | None) -> dict[str, Any]:
             f"{verdict['converged']}/{verdict['seeds']}" if verdict else None
         ),
         "tau_star_over_bound": search.get("tau_star_over_bound"),
+        **tau_unique_columns(search.get("uniqueness")),
+    }
+
+
+def tau_unique_columns(unique: dict[str, Any] | None) -> dict[str, Any]:
+    """tau_unique's bracket (lower, upper] beside tau*'s (`critical_tau.
+    uniqueness`): what its ends rest on ('proven' both, 'lower proven',
+    'upper proven', 'estimated'), or why there is none ('skipped: ...')."""
+    if not unique:
+        return {}
+    if "skipped" in unique:
+        return {"tau_unique_ends": "skipped", "tau_unique_skipped": unique["skipped"]}
+    lower, upper = unique.get("lower_proven"), unique.get("upper_proven")
+    ends = (
+        "proven"
+        if lower and upper
+        else "lower proven"
+        if lower
+        else "upper proven"
+        if upper
+        else "estimated"
+    )
+    return {
+        "tau_unique_lower": unique.get("lower"),
+        "tau_unique": unique.get("upper"),
+        "tau_unique_ends": ends,
     }
 
 
@@ -297,6 +327,9 @@ SUMMARY_SCREEN = (
     ("tau*]", "tau_star"),
     ("upper_conv", "tau_star_converged"),
     ("ends", "tau_star_ends"),
+    ("tau_u in (", "tau_unique_lower"),
+    ("tau_u]", "tau_unique"),
+    ("u ends", "tau_unique_ends"),
     ("bound", "uniqueness_bound"),
     ("best SP", "best_sp"),
     ("best OP", "best_other_play"),
@@ -322,7 +355,12 @@ PRICE_LEGEND = (
 )
 
 
-BRACKET_ENDS = {"tau_star_lower": "lower", "tau_star": "upper"}
+BRACKET_ENDS = {
+    "tau_star_lower": "lower",
+    "tau_star": "upper",
+    "tau_unique_lower": "lower",
+    "tau_unique": "upper",
+}
 """The columns that are ends of a bracket, printed rounded outward."""
 
 

@@ -430,7 +430,13 @@ def low_starts(
         for z in ends:
             if not (z > 0).all():
                 continue
-            y = _newton(form, np.append(np.log(z), s), normal, s)
+            # The iteration stops moving at 1e-15 absolute: its smallest
+            # probabilities are then far off in logits; the same damped
+            # iteration in logits brings them in reach of Newton's steps.
+            x = np.log(z)
+            for _ in range(200):
+                x = 0.5 * x + 0.5 * point_log_map(form, settings.tau_min, np.exp(x))
+            y = _newton(form, np.append(x, s), normal, s)
             if y is None:
                 continue
             signature = _signature(y)

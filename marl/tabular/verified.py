@@ -342,7 +342,9 @@ def second_fixed_point_search(
     are tried once). Reports how many starts, how many settled, how many
     fixed points were proven and whether one of them is proven distinct
     from `agreed` (a second fixed point: uniqueness refuted there). Finding
-    none is evidence, not a proof, of uniqueness."""
+    none is evidence, not a proof, of uniqueness, and none at all from the
+    starts that did not settle (`unsettled`): the proof over the whole space
+    is `marl.tabular.uniqueness`'s."""
     reference = verify(form, tau, agreed)
     ends = settle_many(form, tau, starts, SEARCH_STEPS)
     residuals = np.abs(ends - point_map(form, tau, ends)).max(axis=1)
@@ -360,6 +362,7 @@ def second_fixed_point_search(
         "tau": float(tau),
         "starts": len(starts),
         "settled": len(settled),
+        "unsettled": len(starts) - len(settled),
         "ends_tried": len(distinct),
         "proven_fixed_points": len(proven),
         "agreed_proven": reference.proven,

@@ -390,4 +390,13 @@ def test_tau_star_is_proven_at_both_ends(
     next_tau = min(t for t in json.loads(taus) if t > found["upper"])
     assert [s["tau"] for s in searches] == [found["upper"], next_tau]
     assert not any(s["second_fixed_point"] for s in searches)
-    assert searches[0]["starts"] == starts
+    # The tracer's branches start it too where they cross.
+    assert searches[0]["starts"] == starts + searches[0]["branch_starts"]
+    assert searches[0]["settled"] + searches[0]["unsettled"] == searches[0]["starts"]
+    # tau_unique beside it: a fold's bracket, its lower end proven by two
+    # distinct fixed points; its upper end proven over the whole policy space
+    # on the matrix game only.
+    unique = found["uniqueness"]
+    assert unique["lower"] < unique["estimate"] < unique["upper"]
+    assert unique["lower_proven"] and unique["folds"]
+    assert unique["upper_proven"] == (game == "climbing")

@@ -1,0 +1,396 @@
+"""Uniqueness of the fixed point over the whole policy space at one tau,
+proven by interval branch-and-bound (issue 56): no fixed point anywhere but
+the one a Krawczyk box holds.
+
+Every fixed point z = F(z) in a box Z lies in F(Z), so Z can be replaced by
+Z n F(Z) (a contraction, repeated while it shrinks the box), and a box whose
+contraction is empty holds none. Boxes are also cut to the simplices (each
+information state's probabilities sum to 1). Starting from the whole policy
+space, the search contracts, excludes and bisects boxes (the widest
+coordinate first) until every box left lies inside `unique`, a box where
+`marl.tabular.verified`'s Krawczyk test proved exactly one fixed point: then
+the fixed point is unique over the whole space. Where boxes remain when the
+budget runs out, nothing is proven and the count says how far it got.
+
+The enclosure F(Z) comes from `image`: for a 2-player matrix game
+`matrix_image`, whose soft values differ by linear functions of the partner's
+policy, bounded over the box and simplex together by weak duality (so the
+entropies, the same for every action, cancel exactly); for any other game
+`history_form.fixed_point_map` (looser: each action's entropy terms are
+enclosed apart).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from marl.tabular import continuation as ct
+from marl.tabular import intervals as iv
+from marl.tabular import verified
+from marl.tabular.history_form import HistoryForm, fixed_point_map
+from marl.tabular.intervals import Interval
+
+Image = Callable[[Interval], Interval]
+
+
+class Proof(NamedTuple):
+    """What the branch-and-bound proved at one tau."""
+
+    tau: float
+    proven: bool  # the fixed point is unique over the whole policy space
+    boxes: int  # boxes examined
+    left: int  # boxes neither excluded nor inside `unique` when it stopped
+    seconds: float
+    reason: str  # 'proven', or why not
+    witness: np.ndarray | None = None
+    """The middle of a box too small to split that lies outside `unique`:
+    the candidate of a second fixed point (for `verified.verify`)."""
+
+    def to_json(self) -> dict:
+        fields = self._asdict()
+        fields.pop("witness")
+        return fields
+
+
+def to_simplices(form: HistoryForm, box: Interval) -> Interval | None:
+    """`box` cut to the product of simplices: z_a >= 1 - sum_{b != a} hi_b
+    and z_a <= 1 - sum_{b != a} lo_b at each information state (rounded
+    outward); None if no point of the box is a policy."""
+    lo, hi = box.lo.copy(), box.hi.copy()
+    for row in form.info_vars:
+        vars_ = row[row >= 0]
+        sum_hi = iv.total(Interval(hi[vars_], hi[vars_])).hi  # rounded up
+        sum_lo = iv.total(Interval(lo[vars_], lo[vars_])).lo  # rounded down
+        if sum_lo > 1.0 or sum_hi < 1.0:
+            return None
+        others_hi = iv.up(sum_hi - hi[vars_])  # >= the others' largest sum
+        others_lo = iv.down(sum_lo - lo[vars_])  # <= their least
+        lo[vars_] = np.maximum(lo[vars_], iv.down(1.0 - others_hi))
+        hi[vars_] = np.minimum(hi[vars_], iv.up(1.0 - others_lo))
+    if (lo > hi).any():
+        return None
+    return Interval(np.maximum(lo, 0.0), np.minimum(hi, 1.0))
+
+
+def whole_space(form: HistoryForm, tau: float) -> Interval:
+    """A box holding every fixed point at `tau`: the simplices, each
+    probability at least the least a softmax of soft values can give (their
+    spread is at most the returns' plus tau times the largest entropy a
+    history collects), so that logarithms are defined."""
+    legal = (form.info_vars >= 0).sum(1)
+    widest = int(legal.max())
+    spread = float(iv.up(form.returns.hi.max() - form.returns.lo.min()))
+    entropy = form.taken.shape[1] * math.log(widest)
+    exponent = iv.up(iv.up(spread / tau) + iv.up(entropy * 1.0000001))
+    least = iv.down(1.0 / iv.up(1.0 + iv.up((widest - 1) * iv.up(math.exp(exponent)))))
+    lo = np.full(form.size, float(least))
+    return Interval(lo, np.ones(form.size))
+
+
+def form_image(form: HistoryForm, tau: float) -> Image:
+    """F over a box by the history form's interval map (any game)."""
+    return lambda box: fixed_point_map(form, tau, box)
+
+
+def linear_range(
+    c: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on c . z over {lo <= z <= hi, sum z = 1} for each row of c
+    [..., m] (rigorous): for any lambda, c . z = lambda + sum (c_i - lambda) z_i
+    <= lambda + sum max((c_i - lambda) lo_i, (c_i - lambda) hi_i) (weak
+    duality); lambda is the greedy solution's marginal coefficient, where the
+    bound is tight, and the float sum is widened by its rounding bound."""
+    return (-_upper(-c, lo, hi), _upper(c, lo, hi))
+
+
+def _upper(c: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    order = np.argsort(-c, axis=-1)
+    widths = np.take_along_axis(np.broadcast_to(hi - lo, c.shape), order, -1)
+    mass = 1.0 - lo.sum()
+    filled = np.cumsum(widths, -1)
+    marginal = np.minimum((filled < mass).sum(-1), c.shape[-1] - 1)
+    lam = np.take_along_axis(np.take_along_axis(c, order, -1), marginal[..., None], -1)
+    shifted = c - lam
+    terms = np.maximum(shifted * lo, shifted * hi)
+    value = lam[..., 0] + terms.sum(-1)
+    scale = np.abs(lam[..., 0]) + (
+        (np.abs(c) + np.abs(lam)) * np.maximum(np.abs(lo), np.abs(hi))
+    ).sum(-1)
+    error = iv.gamma(c.shape[-1] + 4) * scale + c.shape[-1] * iv.TINY
+    return iv.up(value + error)
+
+
+def matrix_image(payoff: np.ndarray, tau: float) -> Image:
+    """F over a box of a 2-player common-payoff matrix game (`matrix_form`'s
+    layout: player 1's n probabilities, then player 2's m): p_a = 1 / (1 +
+    sum_{b != a} exp((Q_b - Q_a) / tau)), each difference a linear function of
+    the partner's policy (`linear_range`)."""
+    payoff = np.asarray(payoff, np.float64)
+    n = payoff.shape[0]
+
+    def one(rows: np.ndarray, partner: Interval) -> Interval:
+        # differences[b, a] = (A_b - A_a) . partner; exact in float64 for the
+        # catalogue's payoffs (small integers and tenths): widened anyway.
+        diff = rows[:, None, :] - rows[None, :, :]
+        low, high = linear_range(diff, partner.lo, partner.hi)
+        slack = iv.gamma(2) * np.abs(rows).max() * 2
+        d = iv.divide(Interval(iv.down(low - slack), iv.up(high + slack)), tau)
+        e = iv.exp(d)  # [b, a]
+        off = ~np.eye(rows.shape[0], dtype=bool)
+        # sum over b != a, per a: the columns with their diagonal left out
+        lo_sum = iv.total(Interval(_off_diagonal(e.lo, off), _off_diagonal(e.lo, off)))
+        hi_sum = iv.total(Interval(_off_diagonal(e.hi, off), _off_diagonal(e.hi, off)))
+        denominator = Interval(iv.down(1.0 + lo_sum.lo), iv.up(1.0 + hi_sum.hi))
+        k = rows.shape[0]
+        return iv.div(iv.point(np.ones(k)), denominator)
+
+    def image(box: Interval) -> Interval:
+        first = one(payoff, box.at(np.s_[n:]))
+        second = one(payoff.T, box.at(np.s_[:n]))
+        return Interval(
+            np.concatenate([first.lo, second.lo]), np.concatenate([first.hi, second.hi])
+        )
+
+    return image
+
+
+def _off_diagonal(x: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """x [k, k] without its diagonal, column a as row a: [k, k - 1]."""
+    return x.T[off.T].reshape(x.shape[0], x.shape[0] - 1)
+
+
+def _contract(form: HistoryForm, image: Image, box: Interval) -> Interval | None:
+    """Z <- Z n F(Z), cut to the simplices, while it shrinks the box by more
+    than a tenth; None when it empties (no fixed point in the box)."""
+    for _ in range(50):
+        try:
+            mapped = image(box)
+        except ValueError:  # an interval logarithm or divisor reaches 0
+            return box
+        lo, hi = np.maximum(box.lo, mapped.lo), np.minimum(box.hi, mapped.hi)
+        if (lo > hi).any():
+            return None
+        cut = to_simplices(form, Interval(lo, hi))
+        if cut is None:
+            return None
+        if (cut.hi - cut.lo).max() > 0.9 * (box.hi - box.lo).max():
+            return cut
+        box = cut
+    return box
+
+
+def prove_unique(
+    form: HistoryForm,
+    tau: float,
+    unique: Interval,
+    image: Image,
+    *,
+    max_boxes: int = 20_000,
+    max_seconds: float = 60.0,
+) -> Proof:
+    """Branch-and-bound over the whole policy space at `tau` (module
+    docstring): proven when every box left lies inside `unique`."""
+    started = time.perf_counter()
+    first = to_simplices(form, whole_space(form, tau))
+    stack = [] if first is None else [first]
+    boxes = 0
+    while stack:
+        if boxes >= max_boxes or time.perf_counter() - started > max_seconds:
+            return Proof(
+                tau,
+                False,
+                boxes,
+                len(stack),
+                time.perf_counter() - started,
+                f"budget spent ({max_boxes} boxes or {max_seconds:g} s): "
+                f"{len(stack)} boxes left",
+            )
+        box = stack.pop()
+        boxes += 1
+        if iv.inside(box, unique):
+            continue
+        contracted = _contract(form, image, box)
+        if contracted is None or iv.inside(contracted, unique):
+            continue
+        widths = contracted.hi - contracted.lo
+        k = int(np.argmax(widths))
+        if widths[k] < 1e-12:
+            return Proof(
+                tau,
+                False,
+                boxes,
+                len(stack) + 1,
+                time.perf_counter() - started,
+                "a box too small to split holds a point outside the unique box "
+                "(perhaps a second fixed point)",
+                0.5 * (contracted.lo + contracted.hi),
+            )
+        middle = 0.5 * (contracted.lo[k] + contracted.hi[k])
+        for lo_k, hi_k in ((contracted.lo[k], middle), (middle, contracted.hi[k])):
+            lo, hi = contracted.lo.copy(), contracted.hi.copy()
+            lo[k], hi[k] = lo_k, hi_k
+            half = to_simplices(form, Interval(lo, hi))
+            if half is not None:
+                stack.append(half)
+    return Proof(tau, True, boxes, 0, time.perf_counter() - started, "proven")
+
+
+# -- tau_unique: where the fixed point becomes unique ----------------------
+
+UPPER_STEPS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.3, 1.0, 3.0)
+"""Relative steps above the tracer's estimate at which uniqueness over the
+whole space is tried, smallest first."""
+LOWER_STEPS = (0.002, 0.01, 0.05)
+"""Relative steps below it at which two distinct fixed points are tried."""
+
+
+class UniqueBracket(NamedTuple):
+    """tau_unique in (lower, upper]: two distinct fixed points at `lower`
+    (proven by the Krawczyk test where `lower_proven`), one over the whole
+    policy space at `upper` (proven by `prove_unique` where `upper_proven`),
+    from the tracer's `estimate` (`continuation.unique_above`)."""
+
+    estimate: float
+    lower: float | None
+    upper: float | None
+    lower_proven: bool
+    upper_proven: bool
+    lower_fixed_points: int  # distinct fixed points proven at `lower`
+    attempts: list[Proof]  # the whole-space proofs tried, in order
+    notes: list[str]
+
+
+def crossing_points(diagram: ct.Diagram, tau: float) -> list[np.ndarray]:
+    """Each branch's samples nearest to where it crosses `tau` (one per
+    crossing), as (log pi, log tau) starts for `continuation.at_tau`."""
+    starts = []
+    for branch in diagram.branches:
+        side = np.sign(branch.taus - tau)
+        for k in np.nonzero(side[:-1] * side[1:] <= 0)[0]:
+            near = (
+                k
+                if abs(branch.taus[k] - tau) < abs(branch.taus[k + 1] - tau)
+                else k + 1
+            )
+            starts.append(
+                np.append(np.log(branch.policies[near]), np.log(branch.taus[near]))
+            )
+    return starts
+
+
+def fixed_points_at(form: HistoryForm, diagram: ct.Diagram, tau: float) -> np.ndarray:
+    """The fixed points at `tau` on the diagram's branches (Newton from each
+    crossing), float[M, n]."""
+    found = [ct.at_tau(form, y, tau) for y in crossing_points(diagram, tau)]
+    return np.array([np.exp(y[:-1]) for y in found if y is not None])
+
+
+def tau_unique(
+    form: HistoryForm,
+    diagram: ct.Diagram,
+    image_at: Callable[[float], Image] | None,
+    *,
+    max_seconds: float = 60.0,
+    max_boxes: int = 20_000,
+) -> UniqueBracket:
+    """The bracket of tau_unique around the tracer's estimate: below it, the
+    first of LOWER_STEPS where the Krawczyk test proves two distinct fixed
+    points on the diagram's branches; above it, the first of UPPER_STEPS
+    where the branch-and-bound proves the principal branch's fixed point the
+    only one (`image_at(tau)` encloses F; the budget is shared by every try;
+    None: no proof is tried, the upper end is the estimate's).
+    Where the diagram met no second fixed point, uniqueness is tried from the
+    diagram's lowest tau up, doubling."""
+    started = time.perf_counter()
+    estimate = ct.unique_above(diagram)
+    notes: list[str] = []
+    lower, lower_proven, count = None, False, 0
+    if estimate > 0:
+        lower = estimate * (1 - LOWER_STEPS[0])
+        for step in LOWER_STEPS:
+            tau = estimate * (1 - step)
+            points = fixed_points_at(form, diagram, tau)
+            if len(points) < 2:
+                continue
+            verdict = verified.verify_seeds(form, tau, points)
+            if verdict["distinct_fixed_points"] >= 2:
+                lower, lower_proven = tau, True
+                count = int(verdict["distinct_fixed_points"])
+                break
+        if not lower_proven:
+            notes.append(
+                "no two fixed points proven distinct just below the estimate: "
+                "the lower end is the tracer's"
+            )
+        candidates = [estimate * (1 + step) for step in UPPER_STEPS]
+    else:
+        low = float(diagram.principal.taus.min())
+        high = float(diagram.principal.taus.max())
+        candidates = [low * 2.0**k for k in range(64) if low * 2.0**k < high]
+        notes.append(
+            "the tracer met no second fixed point: uniqueness tried from its "
+            "lowest tau up"
+        )
+    attempts: list[Proof] = []
+    upper, upper_proven = (candidates[-1] if candidates else None), False
+    if image_at is None:
+        notes.append(
+            "no whole-space proof: its enclosure is built for 2-player matrix "
+            "games (the history form's, which encloses each action's entropy "
+            "terms apart, excluded too few boxes: on tiny Hanabi B at tau = 3, "
+            "29 boxes left after 15 s)"
+        )
+        upper = estimate * (1 + UPPER_STEPS[0]) if estimate > 0 else None
+        candidates = []
+    for tau in candidates:
+        left = max_seconds - (time.perf_counter() - started)
+        if left <= 0:
+            notes.append("the whole-space proofs' budget is spent")
+            break
+        principal = fixed_points_at(
+            form, ct.Diagram([diagram.principal], [], [], [], 0, []), tau
+        )
+        if not len(principal):
+            continue
+        v = verified.verify(form, tau, principal[0])
+        if not v.proven or v.box is None:
+            notes.append(
+                f"the principal fixed point at {tau:.6g} is not proven: {v.reason}"
+            )
+            continue
+        # A quarter of the budget each: a failure near the fold leaves
+        # time for the larger taus, where the proof is quicker.
+        assert image_at is not None  # no candidates otherwise
+        proof = prove_unique(
+            form,
+            tau,
+            v.box,
+            image_at(tau),
+            max_boxes=max_boxes,
+            max_seconds=min(left, max_seconds / 4),
+        )
+        attempts.append(proof)
+        if proof.proven:
+            upper, upper_proven = tau, True
+            break
+        if proof.witness is not None:
+            second = verified.verify(form, tau, proof.witness)
+            if (
+                second.where is not None
+                and v.where is not None
+                and iv.apart(second.where, v.where)
+            ):
+                notes.append(
+                    f"a second fixed point the tracer did not meet is proven at "
+                    f"{tau:.6g} (found by the branch-and-bound)"
+                )
+                if lower is None or tau > lower:
+                    lower, lower_proven, count = tau, True, 2
+    return UniqueBracket(
+        estimate, lower, upper, lower_proven, upper_proven, count, attempts, notes
+    )
