@@ -356,15 +356,17 @@ def _point_logits(
     weighted = through * utility[..., None]
     full = through[..., 0] * pi[..., 0]  # P(z)
     steps = pi.shape[-1]
-    numerator = np.stack(
-        [np.bincount(form.taken.ravel(), w.ravel(), form.size) for w in weighted]
-    )
-    reach = np.stack(
-        [
-            np.bincount(form.info.ravel(), np.repeat(f, steps), form.num_infos)
-            for f in full
-        ]
-    )
+    samples = np.arange(len(flat))[:, None, None]  # one bincount for all
+    numerator = np.bincount(
+        (samples * form.size + form.taken).ravel(),
+        weighted.ravel(),
+        len(flat) * form.size,
+    ).reshape(len(flat), form.size)
+    reach = np.bincount(
+        (samples * form.num_infos + form.info).ravel(),
+        np.repeat(full[..., None], steps, -1).ravel(),
+        len(flat) * form.num_infos,
+    ).reshape(len(flat), form.num_infos)
     with np.errstate(divide="ignore", invalid="ignore"):  # unreached: nan
         u = numerator / reach[:, form.var_info] / tau
     u = u - np.maximum.reduceat(u, starts, axis=1)[:, form.var_info]
