@@ -169,13 +169,14 @@ def uniqueness(
     None) for games over TRACE_MAX_VARIABLES or the verified test's limits."""
     if not applies(learner, game):
         return None, None
+    size = history_form.variable_count(game)
     why = history_form.too_large(spec, game)
-    form = None if why else history_form.game_form(spec, game)
-    if form is not None and form.size > TRACE_MAX_VARIABLES:
-        why = f"{form.size} policy variables, over {TRACE_MAX_VARIABLES} (the tracer's)"
-    if form is None or why:
+    if why is None and size > TRACE_MAX_VARIABLES:
+        why = f"{size} policy variables, over {TRACE_MAX_VARIABLES} (the tracer's)"
+    if why is not None:
         log.info("%s: no bifurcation diagram: %s", learner.label, why)
         return {"skipped": why}, None
+    form = history_form.game_form(spec, game)
     started = time.perf_counter()
     span = float(form.returns.hi.max() - form.returns.lo.min()) or 1.0
     settings = continuation.Settings(tau_max=5.0 * span, tau_min=0.02 * span)

@@ -154,16 +154,22 @@ def _largest_reward(spec: DecPOMDP | MatrixGame) -> float:
     return float(np.abs(spec.reward).max())
 
 
-def too_large(spec: DecPOMDP | MatrixGame, game: TabularGame) -> str | None:
-    """Why `game_form` and the verified test would not fit (None: they fit),
-    told from the counts alone, before any history is enumerated."""
+def variable_count(game: TabularGame) -> int:
+    """The policy variables of `game`: legal actions over every information
+    state of every agent (a `HistoryForm`'s size)."""
     legal = game.legal or (None,) * len(game.num_infostates)
-    size = sum(
+    return sum(
         k * len(names) if mask is None else int(np.asarray(mask).sum())
         for k, names, mask in zip(
             game.num_infostates, game.action_names, legal, strict=True
         )
     )
+
+
+def too_large(spec: DecPOMDP | MatrixGame, game: TabularGame) -> str | None:
+    """Why `game_form` and the verified test would not fit (None: they fit),
+    told from the counts alone, before any history is enumerated."""
+    size = variable_count(game)
     if size > MAX_VARIABLES:
         return f"{size} policy variables, over {MAX_VARIABLES}"
     decpomdp = spec.to_decpomdp() if isinstance(spec, MatrixGame) else spec
