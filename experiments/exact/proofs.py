@@ -7,7 +7,6 @@ second fixed point above the bracket. Part of the tau* study
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -154,12 +153,14 @@ def uniqueness(
     learner: ConvergingTrainer,
     seeds: tuple[np.ndarray, ...] | None,
     *,
+    agree_lower: float | None = None,
     max_seconds: float = 60.0,
 ) -> tuple[dict[str, Any] | None, continuation.Diagram | None]:
     """tau_unique beside tau_agree (issue 56): the game's bifurcation diagram
     (`marl.tabular.continuation.trace`, from 5x down to 0.02x the returns'
-    range, started also from the uniqueness search's starts and the seeds'
-    policies `seeds` found below tau*), and the bracket of where the fixed
+    range, or half tau*'s lower end `agree_lower` where that is lower,
+    started also from the uniqueness search's starts and the seeds' policies
+    `seeds` found below tau*), and the bracket of where the fixed
     point becomes unique over the whole policy space
     (`marl.tabular.uniqueness.tau_unique`: two fixed points proven distinct
     at its lower end, uniqueness proven by branch-and-bound at its upper end,
@@ -179,7 +180,8 @@ def uniqueness(
     form = history_form.game_form(spec, game)
     started = time.perf_counter()
     span = float(form.returns.hi.max() - form.returns.lo.min()) or 1.0
-    settings = continuation.Settings(tau_max=5.0 * span, tau_min=0.02 * span)
+    lowest = 0.02 * span if not agree_lower else min(0.02 * span, agree_lower / 2)
+    settings = continuation.Settings(tau_max=5.0 * span, tau_min=lowest)
     found_seeds = [] if seeds is None else list(history_form.flatten(form, seeds))
     starts = verified.search_starts(form, found_seeds)
     log.info(
@@ -213,14 +215,24 @@ def uniqueness(
         form, diagram, image_at, max_seconds=max_seconds
     )
     seconds = time.perf_counter() - started
-    log.info(
-        "%s: tau_unique in %s (lower end %s, upper end %s; %.1f s)",
-        learner.label,
-        intervals.bracket_text(bracket.lower or 0.0, bracket.upper or math.inf),
-        "proven" if bracket.lower_proven else "estimated",
-        "proven" if bracket.upper_proven else "not proven",
-        seconds,
-    )
+    if bracket.upper is None:
+        log.info(
+            "%s: the tracer met no second fixed point between tau = %.4g and %.4g, "
+            "and no whole-space proof applies: tau_unique not bracketed (%.1f s)",
+            learner.label,
+            settings.tau_min,
+            settings.tau_max,
+            seconds,
+        )
+    else:
+        log.info(
+            "%s: tau_unique in %s (lower end %s, upper end %s; %.1f s)",
+            learner.label,
+            intervals.bracket_text(bracket.lower or 0.0, bracket.upper),
+            "proven" if bracket.lower_proven else "estimated",
+            "proven" if bracket.upper_proven else "not proven",
+            seconds,
+        )
 
     def event(b: continuation.Bifurcation) -> dict[str, Any]:
         return {

@@ -337,7 +337,11 @@ def tau_star_study(
             bound,
         )
     unique, diagram = uniqueness(
-        ctx.spec, ctx.game, learner, seen_policies.get(found.lower)
+        ctx.spec,
+        ctx.game,
+        learner,
+        seen_policies.get(found.lower),
+        agree_lower=found.lower if found.tau_star is not None else None,
     )
     return {
         **found.to_json(),

@@ -332,10 +332,13 @@ def tau_unique(
         low = float(diagram.principal.taus.min())
         high = float(diagram.principal.taus.max())
         candidates = [low * 2.0**k for k in range(64) if low * 2.0**k < high]
-        notes.append(
-            "the tracer met no second fixed point: uniqueness tried from its "
-            "lowest tau up"
-        )
+        if image_at is not None:
+            notes.append(
+                "the tracer met no second fixed point: uniqueness tried from its "
+                "lowest tau up"
+            )
+        else:
+            notes.append("the tracer met no second fixed point")
     attempts: list[Proof] = []
     upper, upper_proven = (candidates[-1] if candidates else None), False
     if image_at is None:
