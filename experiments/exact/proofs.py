@@ -192,7 +192,13 @@ def uniqueness(
         settings.tau_min,
         len(starts),
     )
-    diagram = continuation.trace(form, settings, starts)
+    try:
+        diagram = continuation.trace(form, settings, starts)
+    except (ValueError, np.linalg.LinAlgError) as error:  # no start, or singular
+        log.info(
+            "%s: no bifurcation diagram: the tracer failed: %s", learner.label, error
+        )
+        return {"skipped": f"the tracer failed: {error}"}, None
     traced = time.perf_counter() - started
     matrix = isinstance(spec, games.MatrixGame) and np.ndim(spec.payoff) == 2
     image_at = None

@@ -43,6 +43,10 @@ from marl.tabular.intervals import Interval
 MAX_VARIABLES = 800
 """The largest policy (legal actions over all information states) verified:
 the Krawczyk step is dense in it."""
+ONE_BINCOUNT = 1 << 18
+"""Up to this many decisions (points x histories x decisions), the float64 map
+sums a batch of points with one bincount; above it, point by point (measured:
+on box pushing at horizon 3, 25 points, one bincount was 1.5x slower)."""
 MAX_TERMS = 30_000_000
 """The largest number of history-decision-decision-action terms of the
 Jacobian's enclosure (memory grows with it)."""
@@ -362,17 +366,30 @@ def _point_logits(
     weighted = through * utility[..., None]
     full = through[..., 0] * pi[..., 0]  # P(z)
     steps = pi.shape[-1]
-    samples = np.arange(len(flat))[:, None, None]  # one bincount for all
-    numerator = np.bincount(
-        (samples * form.size + form.taken).ravel(),
-        weighted.ravel(),
-        len(flat) * form.size,
-    ).reshape(len(flat), form.size)
-    reach = np.bincount(
-        (samples * form.num_infos + form.info).ravel(),
-        np.repeat(full[..., None], steps, -1).ravel(),
-        len(flat) * form.num_infos,
-    ).reshape(len(flat), form.num_infos)
+    if len(flat) * form.taken.size <= ONE_BINCOUNT:
+        # Small games in a batch (the tracer's differences): one bincount
+        # for every point, saving Python's per-call overhead.
+        samples = np.arange(len(flat))[:, None, None]
+        numerator = np.bincount(
+            (samples * form.size + form.taken).ravel(),
+            weighted.ravel(),
+            len(flat) * form.size,
+        ).reshape(len(flat), form.size)
+        reach = np.bincount(
+            (samples * form.num_infos + form.info).ravel(),
+            np.repeat(full[..., None], steps, -1).ravel(),
+            len(flat) * form.num_infos,
+        ).reshape(len(flat), form.num_infos)
+    else:  # large ones point by point: no index arrays the batch's size
+        numerator = np.stack(
+            [np.bincount(form.taken.ravel(), w.ravel(), form.size) for w in weighted]
+        )
+        reach = np.stack(
+            [
+                np.bincount(form.info.ravel(), np.repeat(f, steps), form.num_infos)
+                for f in full
+            ]
+        )
     with np.errstate(divide="ignore", invalid="ignore"):  # unreached: nan
         u = numerator / reach[:, form.var_info] / tau
     u = u - np.maximum.reduceat(u, starts, axis=1)[:, form.var_info]

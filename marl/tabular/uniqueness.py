@@ -87,7 +87,8 @@ def whole_space(form: HistoryForm, tau: float) -> Interval:
     spread = float(iv.up(form.returns.hi.max() - form.returns.lo.min()))
     entropy = form.taken.shape[1] * math.log(widest)
     exponent = iv.up(iv.up(spread / tau) + iv.up(entropy * 1.0000001))
-    least = iv.down(1.0 / iv.up(1.0 + iv.up((widest - 1) * iv.up(math.exp(exponent)))))
+    growth = iv.exp(iv.point(np.array([exponent]))).hi[0]  # rounded outward
+    least = iv.down(1.0 / iv.up(1.0 + iv.up((widest - 1) * growth)))
     lo = np.full(form.size, float(least))
     return Interval(lo, np.ones(form.size))
 
