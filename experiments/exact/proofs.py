@@ -1,8 +1,10 @@
-"""The verified test of a tau* bracket's ends (`marl.tabular.verified`): each
-end's seeds put to the interval Krawczyk test, and a targeted search for a
-second fixed point above the bracket. Part of the tau* study
-(`experiments.exact.studies.tau_star_study`); its fields are docs/results.md's
-`critical_tau.proven_ends`."""
+"""The proofs of the tau* study (`experiments.exact.studies.tau_star_study`):
+the verified test of a tau* bracket's ends (`marl.tabular.verified`: each end's
+seeds put to the interval Krawczyk test, and a targeted search for a second
+fixed point above the bracket), and tau_unique beside it (the bifurcation
+diagram of `marl.tabular.continuation`, the proofs of
+`marl.tabular.uniqueness`). Their fields are docs/results.md's
+`critical_tau.proven_ends` and `critical_tau.uniqueness`."""
 
 from __future__ import annotations
 
@@ -240,6 +242,21 @@ def uniqueness(
             seconds,
         )
 
+    found = uniqueness_json(form, diagram, bracket, settings, matrix, traced, seconds)
+    return found, diagram
+
+
+def uniqueness_json(
+    form: history_form.HistoryForm,
+    diagram: continuation.Diagram,
+    bracket: uniqueness_proofs.UniqueBracket,
+    settings: continuation.Settings,
+    matrix: bool,
+    traced: float,
+    seconds: float,
+) -> dict[str, Any]:
+    """The results.json section `critical_tau.uniqueness` (docs/results.md)."""
+
     def event(b: continuation.Bifurcation) -> dict[str, Any]:
         return {
             "tau": b.tau,
@@ -281,4 +298,4 @@ def uniqueness(
             }
             for b in diagram.branches
         ],
-    }, diagram
+    }

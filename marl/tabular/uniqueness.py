@@ -291,6 +291,23 @@ def fixed_points_at(form: HistoryForm, diagram: ct.Diagram, tau: float) -> np.nd
     return np.array([np.exp(y[:-1]) for y in found if y is not None])
 
 
+def _lower_end(
+    form: HistoryForm, diagram: ct.Diagram, estimate: float
+) -> tuple[float, bool, int]:
+    """(tau, proven, fixed points): the first of LOWER_STEPS below `estimate`
+    where the Krawczyk test proves two or more distinct fixed points on the
+    diagram's branches, or the first step's tau, unproven."""
+    for step in LOWER_STEPS:
+        tau = estimate * (1 - step)
+        points = fixed_points_at(form, diagram, tau)
+        if len(points) < 2:
+            continue
+        verdict = verified.verify_seeds(form, tau, points)
+        if verdict["distinct_fixed_points"] >= 2:
+            return tau, True, int(verdict["distinct_fixed_points"])
+    return estimate * (1 - LOWER_STEPS[0]), False, 0
+
+
 def tau_unique(
     form: HistoryForm,
     diagram: ct.Diagram,
@@ -312,17 +329,7 @@ def tau_unique(
     notes: list[str] = []
     lower, lower_proven, count = None, False, 0
     if estimate > 0:
-        lower = estimate * (1 - LOWER_STEPS[0])
-        for step in LOWER_STEPS:
-            tau = estimate * (1 - step)
-            points = fixed_points_at(form, diagram, tau)
-            if len(points) < 2:
-                continue
-            verdict = verified.verify_seeds(form, tau, points)
-            if verdict["distinct_fixed_points"] >= 2:
-                lower, lower_proven = tau, True
-                count = int(verdict["distinct_fixed_points"])
-                break
+        lower, lower_proven, count = _lower_end(form, diagram, estimate)
         if not lower_proven:
             notes.append(
                 "no two fixed points proven distinct just below the estimate: "
