@@ -9,6 +9,7 @@ diagram of `marl.tabular.continuation`, the proofs of
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -156,7 +157,7 @@ def uniqueness(
     seeds: tuple[np.ndarray, ...] | None,
     *,
     agree_lower: float | None = None,
-    max_seconds: float = 60.0,
+    max_boxes: int = 4_000,
 ) -> tuple[dict[str, Any] | None, continuation.Diagram | None]:
     """tau_unique beside tau_agree (issue 56): the game's bifurcation diagram
     (`marl.tabular.continuation.trace`, from 5x down to 0.02x the returns'
@@ -219,8 +220,10 @@ def uniqueness(
         len(diagram.branch_points),
         traced,
     )
+    # A budget in boxes, not seconds: the same run gives the same bracket on
+    # any machine and under any load (a resumed run is compared with it).
     bracket = uniqueness_proofs.tau_unique(
-        form, diagram, image_at, max_seconds=max_seconds
+        form, diagram, image_at, max_seconds=math.inf, max_boxes=max_boxes
     )
     seconds = time.perf_counter() - started
     if bracket.upper is None:
