@@ -36,6 +36,7 @@ from marl.tabular.history_form import HistoryForm, fixed_point_map
 from marl.tabular.intervals import Interval
 
 Image = Callable[[Interval], Interval]
+"""F over a batch of boxes [B, n]: their images, a box holding F(Z) for each."""
 
 
 class Proof(NamedTuple):
@@ -58,23 +59,33 @@ class Proof(NamedTuple):
 
 
 def to_simplices(form: HistoryForm, box: Interval) -> Interval | None:
-    """`box` cut to the product of simplices: z_a >= 1 - sum_{b != a} hi_b
+    """`box` [n] cut to the product of simplices: z_a >= 1 - sum_{b != a} hi_b
     and z_a <= 1 - sum_{b != a} lo_b at each information state (rounded
     outward); None if no point of the box is a policy."""
-    lo, hi = box.lo.copy(), box.hi.copy()
-    for row in form.info_vars:
-        vars_ = row[row >= 0]
-        sum_hi = iv.total(Interval(hi[vars_], hi[vars_])).hi  # rounded up
-        sum_lo = iv.total(Interval(lo[vars_], lo[vars_])).lo  # rounded down
-        if sum_lo > 1.0 or sum_hi < 1.0:
-            return None
-        others_hi = iv.up(sum_hi - hi[vars_])  # >= the others' largest sum
-        others_lo = iv.down(sum_lo - lo[vars_])  # <= their least
-        lo[vars_] = np.maximum(lo[vars_], iv.down(1.0 - others_hi))
-        hi[vars_] = np.minimum(hi[vars_], iv.up(1.0 - others_lo))
-    if (lo > hi).any():
-        return None
-    return Interval(np.maximum(lo, 0.0), np.minimum(hi, 1.0))
+    lo, hi, ok = _cut(form, box.lo[None], box.hi[None])
+    return Interval(lo[0], hi[0]) if ok[0] else None
+
+
+def _cut(
+    form: HistoryForm, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`to_simplices` of a batch of boxes [B, n] at once: their cut bounds and
+    which hold a policy, bool[B]."""
+    rows = form.info_vars  # [K, A], -1 padded: padding sums as exact zeros
+    legal = rows >= 0
+    at = np.where(legal, rows, 0)
+    lows = np.where(legal, lo[:, at], 0.0)  # [B, K, A]
+    highs = np.where(legal, hi[:, at], 0.0)
+    sum_hi = iv.total(Interval(highs, highs)).hi  # rounded up
+    sum_lo = iv.total(Interval(lows, lows)).lo  # rounded down
+    ok = np.asarray(((sum_lo <= 1.0) & (sum_hi >= 1.0)).all(-1))
+    others_hi = iv.up(sum_hi[..., None] - highs)  # >= the others' largest sum
+    others_lo = iv.down(sum_lo[..., None] - lows)  # <= their least
+    lo, hi = lo.copy(), hi.copy()
+    lo[:, rows[legal]] = np.maximum(lows, iv.down(1.0 - others_hi))[:, legal]
+    hi[:, rows[legal]] = np.minimum(highs, iv.up(1.0 - others_lo))[:, legal]
+    ok &= ~(lo > hi).any(-1)
+    return np.maximum(lo, 0.0), np.minimum(hi, 1.0), ok
 
 
 def whole_space(form: HistoryForm, tau: float) -> Interval:
@@ -94,25 +105,42 @@ def whole_space(form: HistoryForm, tau: float) -> Interval:
 
 
 def form_image(form: HistoryForm, tau: float) -> Image:
-    """F over a box by the history form's interval map (any game)."""
-    return lambda box: fixed_point_map(form, tau, box)
+    """F over a batch of boxes [B, n] by the history form's interval map (any
+    game), box by box; a box where an interval logarithm or divisor reaches
+    0 maps to itself (nothing is cut)."""
+
+    def one(box: Interval) -> Interval:
+        try:
+            return fixed_point_map(form, tau, box)
+        except ValueError:
+            return box
+
+    def image(boxes: Interval) -> Interval:
+        mapped = [one(boxes.at(k)) for k in range(boxes.shape[0])]
+        return Interval(
+            np.stack([m.lo for m in mapped]), np.stack([m.hi for m in mapped])
+        )
+
+    return image
 
 
 def linear_range(
     c: np.ndarray, lo: np.ndarray, hi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bounds on c . z over {lo <= z <= hi, sum z = 1} for each row of c
-    [..., m] (rigorous): for any lambda, c . z = lambda + sum (c_i - lambda) z_i
-    <= lambda + sum max((c_i - lambda) lo_i, (c_i - lambda) hi_i) (weak
-    duality); lambda is the greedy solution's marginal coefficient, where the
-    bound is tight, and the float sum is widened by its rounding bound."""
+    [..., m] and box lo, hi [..., m] (broadcast; rigorous): for any lambda,
+    c . z = lambda + sum (c_i - lambda) z_i <= lambda + sum max((c_i - lambda)
+    lo_i, (c_i - lambda) hi_i) (weak duality); lambda is the greedy solution's
+    marginal coefficient, where the bound is tight, and the float sum is
+    widened by its rounding bound."""
     return (-_upper(-c, lo, hi), _upper(c, lo, hi))
 
 
 def _upper(c: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    c, lo, hi = np.broadcast_arrays(c, lo, hi)
     order = np.argsort(-c, axis=-1)
-    widths = np.take_along_axis(np.broadcast_to(hi - lo, c.shape), order, -1)
-    mass = 1.0 - lo.sum()
+    widths = np.take_along_axis(hi - lo, order, -1)
+    mass = 1.0 - lo.sum(-1, keepdims=True)
     filled = np.cumsum(widths, -1)
     marginal = np.minimum((filled < mass).sum(-1), c.shape[-1] - 1)
     lam = np.take_along_axis(np.take_along_axis(c, order, -1), marginal[..., None], -1)
@@ -127,62 +155,70 @@ def _upper(c: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 def matrix_image(payoff: np.ndarray, tau: float) -> Image:
-    """F over a box of a 2-player common-payoff matrix game (`matrix_form`'s
-    layout: player 1's n probabilities, then player 2's m): p_a = 1 / (1 +
-    sum_{b != a} exp((Q_b - Q_a) / tau)), each difference a linear function of
-    the partner's policy (`linear_range`)."""
+    """F over a batch of boxes [B, n + m] of a 2-player common-payoff matrix
+    game (`matrix_form`'s layout: player 1's n probabilities, then player 2's
+    m): p_a = 1 / (1 + sum_{b != a} exp((Q_b - Q_a) / tau)), each difference
+    a linear function of the partner's policy (`linear_range`)."""
     payoff = np.asarray(payoff, np.float64)
     n = payoff.shape[0]
 
     def one(rows: np.ndarray, partner: Interval) -> Interval:
         # differences[b, a] = (A_b - A_a) . partner; exact in float64 for the
         # catalogue's payoffs (small integers and tenths): widened anyway.
-        diff = rows[:, None, :] - rows[None, :, :]
-        low, high = linear_range(diff, partner.lo, partner.hi)
+        diff = rows[:, None, :] - rows[None, :, :]  # [k, k, m]
+        low, high = linear_range(
+            diff, partner.lo[:, None, None, :], partner.hi[:, None, None, :]
+        )  # [B, k, k]
         slack = iv.gamma(2) * np.abs(rows).max() * 2
         d = iv.divide(Interval(iv.down(low - slack), iv.up(high + slack)), tau)
-        e = iv.exp(d)  # [b, a]
-        off = ~np.eye(rows.shape[0], dtype=bool)
-        # sum over b != a, per a: the columns with their diagonal left out
-        lo_sum = iv.total(Interval(_off_diagonal(e.lo, off), _off_diagonal(e.lo, off)))
-        hi_sum = iv.total(Interval(_off_diagonal(e.hi, off), _off_diagonal(e.hi, off)))
-        denominator = Interval(iv.down(1.0 + lo_sum.lo), iv.up(1.0 + hi_sum.hi))
+        e = iv.exp(d)  # [B, b, a]
         k = rows.shape[0]
+        # sum over b != a, per a: the columns with their diagonal left out
+        off = ~np.eye(k, dtype=bool).T
+        columns = [np.swapaxes(x, -1, -2)[:, off].reshape(-1, k, k - 1) for x in e]
+        lo_sum = iv.total(Interval(columns[0], columns[0]))
+        hi_sum = iv.total(Interval(columns[1], columns[1]))
+        denominator = Interval(iv.down(1.0 + lo_sum.lo), iv.up(1.0 + hi_sum.hi))
         return iv.div(iv.point(np.ones(k)), denominator)
 
-    def image(box: Interval) -> Interval:
-        first = one(payoff, box.at(np.s_[n:]))
-        second = one(payoff.T, box.at(np.s_[:n]))
+    def image(boxes: Interval) -> Interval:
+        first = one(payoff, boxes.at(np.s_[:, n:]))
+        second = one(payoff.T, boxes.at(np.s_[:, :n]))
         return Interval(
-            np.concatenate([first.lo, second.lo]), np.concatenate([first.hi, second.hi])
+            np.concatenate([first.lo, second.lo], -1),
+            np.concatenate([first.hi, second.hi], -1),
         )
 
     return image
 
 
-def _off_diagonal(x: np.ndarray, off: np.ndarray) -> np.ndarray:
-    """x [k, k] without its diagonal, column a as row a: [k, k - 1]."""
-    return x.T[off.T].reshape(x.shape[0], x.shape[0] - 1)
-
-
-def _contract(form: HistoryForm, image: Image, box: Interval) -> Interval | None:
-    """Z <- Z n F(Z), cut to the simplices, while it shrinks the box by more
-    than a tenth; None when it empties (no fixed point in the box)."""
+def _contract(
+    form: HistoryForm, image: Image, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Z <- Z n F(Z) for a batch of boxes [B, n], each cut to the simplices,
+    while it shrinks the box by more than a tenth: the boxes and which may
+    hold a fixed point, bool[B] (False: the contraction emptied it)."""
+    lo, hi = lo.copy(), hi.copy()
+    alive = np.ones(len(lo), bool)
+    going = np.arange(len(lo))
     for _ in range(50):
-        try:
-            mapped = image(box)
-        except ValueError:  # an interval logarithm or divisor reaches 0
-            return box
-        lo, hi = np.maximum(box.lo, mapped.lo), np.minimum(box.hi, mapped.hi)
-        if (lo > hi).any():
-            return None
-        cut = to_simplices(form, Interval(lo, hi))
-        if cut is None:
-            return None
-        if (cut.hi - cut.lo).max() > 0.9 * (box.hi - box.lo).max():
-            return cut
-        box = cut
-    return box
+        if not going.size:
+            break
+        mapped = image(Interval(lo[going], hi[going]))
+        new_lo = np.maximum(lo[going], mapped.lo)
+        new_hi = np.minimum(hi[going], mapped.hi)
+        cut_lo, cut_hi, ok = _cut(form, new_lo, new_hi)
+        ok &= ~(new_lo > new_hi).any(-1)
+        alive[going[~ok]] = False
+        shrunk = (cut_hi - cut_lo).max(-1) <= 0.9 * (hi[going] - lo[going]).max(-1)
+        lo[going[ok]], hi[going[ok]] = cut_lo[ok], cut_hi[ok]
+        going = going[ok & shrunk]
+    return lo, hi, alive
+
+
+BATCH = 256
+"""Boxes taken from the branch-and-bound's stack at a time (numpy's overhead
+is paid per batch, not per box)."""
 
 
 def prove_unique(
@@ -195,49 +231,66 @@ def prove_unique(
     max_seconds: float = 60.0,
 ) -> Proof:
     """Branch-and-bound over the whole policy space at `tau` (module
-    docstring): proven when every box left lies inside `unique`."""
+    docstring), BATCH boxes at a time (the last ones pushed, so depth first):
+    proven when every box left lies inside `unique`."""
     started = time.perf_counter()
     first = to_simplices(form, whole_space(form, tau))
-    stack = [] if first is None else [first]
+    stack = (np.empty((0, form.size)),) * 2
+    if first is not None:
+        stack = (first.lo[None], first.hi[None])
     boxes = 0
-    while stack:
-        if boxes >= max_boxes or time.perf_counter() - started > max_seconds:
+
+    def inside(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return np.asarray((lo >= unique.lo).all(-1) & (hi <= unique.hi).all(-1))
+
+    while len(stack[0]):
+        seconds = time.perf_counter() - started
+        if boxes >= max_boxes or seconds > max_seconds:
+            left = len(stack[0])
             return Proof(
                 tau,
                 False,
                 boxes,
-                len(stack),
-                time.perf_counter() - started,
+                left,
+                seconds,
                 f"budget spent ({max_boxes} boxes or {max_seconds:g} s): "
-                f"{len(stack)} boxes left",
+                f"{left} boxes left",
             )
-        box = stack.pop()
-        boxes += 1
-        if iv.inside(box, unique):
-            continue
-        contracted = _contract(form, image, box)
-        if contracted is None or iv.inside(contracted, unique):
-            continue
-        widths = contracted.hi - contracted.lo
-        k = int(np.argmax(widths))
-        if widths[k] < 1e-12:
+        take = min(BATCH, max_boxes - boxes, len(stack[0]))
+        lo, hi = stack[0][-take:], stack[1][-take:]
+        stack = (stack[0][:-take], stack[1][:-take])
+        boxes += take
+        keep = ~inside(lo, hi)
+        lo, hi, alive = _contract(form, image, lo[keep], hi[keep])
+        keep = alive & ~inside(lo, hi)
+        lo, hi = lo[keep], hi[keep]
+        widths = hi - lo
+        k = np.argmax(widths, -1)
+        split = widths[np.arange(len(k)), k]
+        if (split < 1e-12).any():
+            tiny = int(np.argmax(split < 1e-12))
             return Proof(
                 tau,
                 False,
                 boxes,
-                len(stack) + 1,
+                len(stack[0]) + len(lo),
                 time.perf_counter() - started,
                 "a box too small to split holds a point outside the unique box "
                 "(perhaps a second fixed point)",
-                0.5 * (contracted.lo + contracted.hi),
+                0.5 * (lo[tiny] + hi[tiny]),
             )
-        middle = 0.5 * (contracted.lo[k] + contracted.hi[k])
-        for lo_k, hi_k in ((contracted.lo[k], middle), (middle, contracted.hi[k])):
-            lo, hi = contracted.lo.copy(), contracted.hi.copy()
-            lo[k], hi[k] = lo_k, hi_k
-            half = to_simplices(form, Interval(lo, hi))
-            if half is not None:
-                stack.append(half)
+        rows = np.arange(len(k))
+        middle = 0.5 * (lo[rows, k] + hi[rows, k])
+        lower_hi, upper_lo = hi.copy(), lo.copy()
+        lower_hi[rows, k], upper_lo[rows, k] = middle, middle
+        # Each box's lower half below its upper half, so the upper is taken first.
+        halves_lo = np.stack([lo, upper_lo], 1).reshape(-1, form.size)
+        halves_hi = np.stack([lower_hi, hi], 1).reshape(-1, form.size)
+        halves_lo, halves_hi, ok = _cut(form, halves_lo, halves_hi)
+        stack = (
+            np.concatenate([stack[0], halves_lo[ok]]),
+            np.concatenate([stack[1], halves_hi[ok]]),
+        )
     return Proof(tau, True, boxes, 0, time.perf_counter() - started, "proven")
 
 

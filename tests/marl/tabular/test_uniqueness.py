@@ -62,7 +62,7 @@ def test_the_matrix_enclosure_holds_f_at_every_policy_of_a_box(name):
         iv.Interval(np.maximum(centre - 0.15, 1e-3), np.minimum(centre + 0.15, 1.0)),
     )
     assert box is not None
-    image = un.matrix_image(a, tau)(box)
+    image = un.matrix_image(a, tau)(iv.Interval(box.lo[None], box.hi[None])).at(0)
     for z in policies_near(rng, centre, n, 200):
         assert (box.lo <= z).all() and (z <= box.hi).all()
         f = hf.point_map_one(form, tau, z)
