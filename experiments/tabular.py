@@ -41,7 +41,7 @@ from experiments.harness.compose import CONF_DIR, override_key
 from experiments.harness.entry import as_program, hydra_entry, run_or_exit
 from experiments.harness.help import hydra_help
 from experiments.harness.results import RESULTS_FILE, run_metadata
-from experiments.reports import plots
+from experiments.reports import phase_plots, plots
 from marl.fields import ConfigError
 from marl.tabular.convergence import ConvergingTrainer
 
@@ -143,7 +143,7 @@ def figures(results: dict[str, Any], run_dir: pathlib.Path) -> None:
     plots.save_sp_xp_figure(results, run_dir / "sp_xp_vs_tau.png")
     phase_keys = ("other_play", "critical_tau", "annealing", "sampled")
     if any(key in results for key in phase_keys):
-        plots.save_phase_figure(results, run_dir / "phase_diagram.png")
+        phase_plots.save_phase_figure(results, run_dir / "phase_diagram.png")
 
 
 def one_game_named(config: TabularConfig) -> None:

@@ -145,11 +145,6 @@ def proven_ends(
     }
 
 
-TRACE_MAX_VARIABLES = 64
-"""The largest game (policy variables) whose bifurcation diagram is traced:
-each step of the tracer takes a dense float64 Jacobian and its eigenvalues."""
-
-
 def uniqueness(
     spec: games.DecPOMDP | games.MatrixGame,
     game: games.TabularGame,
@@ -170,13 +165,11 @@ def uniqueness(
     on 2-player matrix games; elsewhere the upper end is the tracer's).
     The results.json section `critical_tau.uniqueness` and the diagram; (None,
     None) where the map is not the learner's (`applies`), ({"skipped": why},
-    None) for games over TRACE_MAX_VARIABLES or the verified test's limits."""
+    None) for games over the tracer's or the verified test's limits
+    (`history_form.too_large_to_trace`)."""
     if not applies(learner, game):
         return None, None
-    size = history_form.variable_count(game)
-    why = history_form.too_large(spec, game)
-    if why is None and size > TRACE_MAX_VARIABLES:
-        why = f"{size} policy variables, over {TRACE_MAX_VARIABLES} (the tracer's)"
+    why = history_form.too_large_to_trace(spec, game)
     if why is not None:
         log.info("%s: no bifurcation diagram: %s", learner.label, why)
         return {"skipped": why}, None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -25,13 +24,12 @@ import numpy as np
 import games
 from experiments.exact.proofs import agreement_test, proven_ends, uniqueness
 from experiments.exact.tabular_config import TabularConfig
-from experiments.harness.logs import LOG_EVERY_SECONDS, duration_text, eta_text
+from experiments.exact.training import convergence_progress, train_schedule
 from marl.fields import ConfigError
 from marl.tabular.analysis import summarize_seeds
 from marl.tabular.convergence import (
     Convergence,
     ConvergingTrainer,
-    Progress,
     make_converging_trainer,
     policies_of,
     train_until_converged,
@@ -42,6 +40,7 @@ from marl.tabular.intervals import bracket_text
 from marl.tabular.matrix_pg import fastest_trainer
 from marl.tabular.phase import (
     TOLERANCE_FACTOR,
+    CriticalTau,
     Verdict,
     settled_critical_tau,
     verdicts,
@@ -49,7 +48,7 @@ from marl.tabular.phase import (
 from marl.tabular.sampled_pg import make_sampled_pg
 from marl.tabular.symmetry import SymmetryGroup, symmetry_group
 from marl.tabular.theory import uniqueness_bound
-from marl.trainer import Trainer, constant_schedules, make_trainer
+from marl.trainer import constant_schedules, make_trainer
 
 log = logging.getLogger("experiments.tabular")  # the entry point's log
 
@@ -61,65 +60,6 @@ def load_spec(config: TabularConfig) -> games.DecPOMDP | games.MatrixGame:
     if config.game_file is not None:
         return games.load_any_file(config.game_file, config.horizon)
     return games.make_spec(config.game, config.horizon)
-
-
-def convergence_progress(log: logging.Logger) -> Callable[[Progress], None]:
-    """Logs `marl.tabular.convergence.train_until_converged`'s progress at most
-    every LOG_EVERY_SECONDS (and once every seed is converged), with the time
-    left to max_steps at the rate since compilation: an upper bound, as runs
-    end sooner once every seed is converged."""
-    last = [-LOG_EVERY_SECONDS]
-
-    def show(p: Progress) -> None:
-        if p.elapsed - last[0] < LOG_EVERY_SECONDS and p.converged < p.seeds:
-            return
-        last[0] = p.elapsed
-        then, at = p.compiled
-        left = ""
-        if p.step > at and p.max_steps > p.step:
-            rate = (p.elapsed - then) / (p.step - at)
-            left = f", up to ~{duration_text(rate * (p.max_steps - p.step))} more"
-        log.info(
-            "%s: step %d/%d (%.0f s%s), %d of %d seeds converged",
-            p.label,
-            p.step,
-            p.max_steps,
-            p.elapsed,
-            left,
-            p.converged,
-            p.seeds,
-        )
-
-    return show
-
-
-def train_schedule(
-    trainer: Trainer,
-    keys: jax.Array,
-    schedules: jax.Array,
-    *,
-    window: int,
-    label: str,
-) -> PGState:
-    """Runs `schedules` (float[R, steps], e.g. annealing) for every seed, jitted in
-    windows of `window` steps so that progress can be logged between them. Such
-    runs have no fixed point to converge to (`marl.tabular.convergence` is for
-    constant tau)."""
-    started = time.time()
-    states = trainer.init(keys, schedules.shape[0])
-    steps = schedules.shape[1]
-    compiled, last_log = None, 0.0  # after the first window: no compilation
-    for begin in range(0, steps, window):
-        end = min(begin + window, steps)
-        states, _ = trainer.run(states, schedules[:, begin:end])
-        now = time.time()
-        if compiled is None:
-            compiled = (now, end)
-        if now - last_log >= LOG_EVERY_SECONDS or end == steps:
-            last_log = now
-            eta = eta_text(now - compiled[0], end - compiled[1], steps - compiled[1])
-            log.info("%s: step %d/%d (%.0f s%s)", label, end, steps, now - started, eta)
-    return states
 
 
 def evaluate_runs(
@@ -257,6 +197,27 @@ def finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+def _log_search(label: str, found: CriticalTau, bound: float | None) -> None:
+    """The tau* search's notes and bracket, in the log."""
+    for note in found.notes:
+        log.info("%s: tau* search: %s", label, note)
+    if found.tau_star is None:
+        log.info("%s: tau* not found: %s", label, "; ".join(found.notes))
+        return
+    verdict = found.upper_verdict
+    assert verdict is not None
+    log.info(
+        "%s: tau* in %s (%d/%d seeds converged at the upper end, %d steps); "
+        "sufficient bound %s",
+        label,
+        bracket_text(found.lower, found.upper),
+        verdict.converged,
+        verdict.seeds,
+        verdict.steps,
+        bound,
+    )
+
+
 def tau_star_study(
     ctx: Context,
     learner: ConvergingTrainer,
@@ -319,23 +280,7 @@ def tau_star_study(
         points_per_round=search.points,
         known=grid_verdicts,
     )
-    for note in found.notes:
-        log.info("%s: tau* search: %s", learner.label, note)
-    if found.tau_star is None:
-        log.info("%s: tau* not found: %s", learner.label, "; ".join(found.notes))
-    else:
-        verdict = found.upper_verdict
-        assert verdict is not None
-        log.info(
-            "%s: tau* in %s (%d/%d seeds converged at the upper end, %d "
-            "steps); sufficient bound %s",
-            learner.label,
-            bracket_text(found.lower, found.upper),
-            verdict.converged,
-            verdict.seeds,
-            verdict.steps,
-            bound,
-        )
+    _log_search(learner.label, found, bound)
     unique, diagram = uniqueness(
         ctx.spec,
         ctx.game,

@@ -64,6 +64,7 @@ import numpy as np
 
 from marl.tabular.history_form import (
     HistoryForm,
+    point_log_jacobians,
     point_log_map,
 )
 from marl.tabular.verified import settle, settle_many
@@ -75,7 +76,8 @@ MAX_TURN = 0.3
 """The largest angle (radians) between successive tangents of an accepted
 step."""
 DIFFERENCE = 1e-5
-"""The step of the central differences in `jacobians` (logits, log tau)."""
+"""The step of the central differences in `difference_jacobians` (logits,
+log tau)."""
 NEWTON_TOL = 1e-10
 """|H| (max norm) at which Newton's corrector has converged."""
 
@@ -144,10 +146,20 @@ def residual(form: HistoryForm, y: np.ndarray) -> np.ndarray:
 
 
 def jacobians(form: HistoryForm, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H_x float64[n, n], H_s float64[n]) at y, by central differences of
-    log F in one batch (step DIFFERENCE: truncation and rounding both near
-    1e-10, far below what the tracer resolves; the exact Jacobian of the
-    history form, `history_form.jacobian`, costs ten times more)."""
+    """(H_x float64[n, n], H_s float64[n]) at y, exact in float64
+    (`history_form.point_log_jacobians`: one scatter over pairs of a
+    history's decisions)."""
+    x, s = y[:-1], y[-1]
+    j_x, j_s = point_log_jacobians(form, math.exp(s), np.exp(x))
+    return np.eye(x.size) - j_x, -j_s
+
+
+def difference_jacobians(
+    form: HistoryForm, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`jacobians` by central differences of log F in one batch (step
+    DIFFERENCE: truncation and rounding both near 1e-10), the tests' second
+    path to it."""
     x, s = y[:-1], y[-1]
     n = x.size
     h = DIFFERENCE
@@ -185,7 +197,9 @@ def _newton(
     form: HistoryForm, y: np.ndarray, normal: np.ndarray, offset: float
 ) -> np.ndarray | None:
     """Newton's method on [H(y); normal . y - offset] = 0 from y; None if it
-    does not converge in 12 steps."""
+    does not converge in 12 steps. (The chord method, the Jacobian kept from
+    the predictor's base, loses coordination_10's fold: near a branch point
+    that Jacobian is nearly singular.)"""
     n = y.size - 1
     for _ in range(12):
         h = residual(form, y)
@@ -246,20 +260,19 @@ def _step_from(form: HistoryForm, a: _Point, length: float) -> _Point | None:
 
 def initial_point(form: HistoryForm, tau: float) -> np.ndarray:
     """y = (log pi, log tau) of the fixed point reached from the uniform policy
-    by the damped iteration at `tau`, polished by Newton at that tau."""
-    start = np.full(form.size, 1.0)
+    by the damped iteration at `tau` (200 steps, then on to 5,000 if Newton's
+    method at that tau does not converge from there), polished by Newton."""
     legal = (form.info_vars >= 0).sum(1)
-    start = start / legal[form.var_info]
-    z = settle(form, tau, start, steps=5_000)
-    y = np.append(np.log(z), math.log(tau))
+    start = 1.0 / legal[form.var_info]
     normal = np.zeros(form.size + 1)
     normal[-1] = 1.0
-    polished = _newton(form, y, normal, math.log(tau))
-    if polished is None:
-        raise ValueError(
-            f"no fixed point found at tau = {tau:g} from the uniform policy"
-        )
-    return polished
+    for steps in (200, 4_800):
+        start = settle(form, tau, start, steps=steps)
+        y = np.append(np.log(start), math.log(tau))
+        polished = _newton(form, y, normal, math.log(tau))
+        if polished is not None:
+            return polished
+    raise ValueError(f"no fixed point found at tau = {tau:g} from the uniform policy")
 
 
 def _locate(
@@ -527,7 +540,12 @@ def trace(
                 h_x, h_s = jacobians(form, y)
                 t = _tangent(h_x, h_s, away)
                 queue.append(
-                    (_Point(y, t, np.linalg.eigvals(h_x), h_x), index, depth + 1, p.y)
+                    (
+                        _Point(y, t, np.linalg.eigvals(h_x), h_x),
+                        index,
+                        depth + 1,
+                        p.y,
+                    )
                 )
     return Diagram(branches, folds, points, hopf, conjugates, notes)
 

@@ -52,6 +52,12 @@ MAX_TERMS = 30_000_000
 Jacobian's enclosure (memory grows with it)."""
 
 
+MAX_PAIRS = 4_000_000
+"""The largest number of history-decision-decision pairs of a game the
+continuation tracer follows (`point_log_jacobians` scatters one term per
+pair at every step; Dec-Tiger at horizon 3 has 3.0M: about 0.5 s a step)."""
+
+
 class HistoryForm(NamedTuple):
     """A tabular game over the n variables pi_i(a|h) of a joint policy (every
     agent's information states, legal actions only, agent by agent in the
@@ -183,6 +189,22 @@ def too_large(spec: DecPOMDP | MatrixGame, game: TabularGame) -> str | None:
         return (
             f"{terms:,} Jacobian terms (histories x decisions^2 x actions), "
             f"over {MAX_TERMS:,}"
+        )
+    return None
+
+
+def too_large_to_trace(spec: DecPOMDP | MatrixGame, game: TabularGame) -> str | None:
+    """Why the continuation tracer would not follow `game` (None: it would):
+    `too_large`'s reasons, or more than MAX_PAIRS pairs of decisions."""
+    why = too_large(spec, game)
+    if why is not None:
+        return why
+    decpomdp = spec.to_decpomdp() if isinstance(spec, MatrixGame) else spec
+    pairs = count_histories(decpomdp) * int(decpomdp.acting.sum()) ** 2
+    if pairs > MAX_PAIRS:
+        return (
+            f"{pairs:,} pairs of decisions (histories x decisions^2), "
+            f"over {MAX_PAIRS:,}"
         )
     return None
 
@@ -404,3 +426,69 @@ def point_map_one(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
 def point_jacobian(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
     middle = jacobian(form, tau, iv.point(z))
     return (middle.lo + middle.hi) / 2
+
+
+def point_log_jacobians(
+    form: HistoryForm, tau: float, z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The derivatives of log F at one point z float64[n] > 0 with respect to
+    log z and log tau: (float64[n, n], float64[n]), in float64 without
+    rounding control (for the continuation tracer, not for proofs).
+
+    With u_v = N_v / (R_k tau) the soft value of variable v at information
+    state k, N_v = sum over histories h through v of c_h prod_{other
+    decisions} pi * U_h, U_h = r_h + tau * (entropies of h's information
+    states), and R_k the reach of k, each derivative is a sum over pairs of
+    decisions of a history (one scatter of histories x decisions^2 terms),
+    and log F = u - logsumexp over the information state."""
+    z = np.asarray(z, np.float64)
+    n, k = form.size, form.num_infos
+    chance = (form.chance.lo + form.chance.hi) / 2
+    returns = (form.returns.lo + form.returns.hi) / 2
+    starts = np.searchsorted(form.var_info, np.arange(k))
+    log_z = np.log(z)
+    entropy = np.add.reduceat(-z * log_z, starts)  # [K]
+    pi = z[form.taken]  # [Z, D]
+    ones = np.ones_like(pi[:, :1])
+    before = np.cumprod(np.concatenate([ones, pi[:, :-1]], -1), -1)
+    after = np.cumprod(np.concatenate([ones, pi[:, :0:-1]], -1), -1)[:, ::-1]
+    through = chance[:, None] * before * after  # leave-one-out products [Z, D]
+    full = through[:, 0] * pi[:, 0]  # P(h)
+    entropies = entropy[form.info].sum(-1)  # [Z]
+    utility = returns + tau * entropies
+    steps = form.taken.shape[1]
+    reach = np.bincount(form.info.ravel(), np.repeat(full, steps), k)
+    scale = reach[form.var_info] * tau
+    u = np.bincount(form.taken.ravel(), (through * utility[:, None]).ravel(), n) / scale
+    # Pairs of decisions (d, e) of each history: [Z, D, D].
+    v = np.repeat(form.taken[:, :, None], steps, 2)
+    w = np.repeat(form.taken[:, None, :], steps, 1)
+    at = np.repeat(form.info[:, None, :], steps, 1)  # information state of e
+    other = ~np.eye(steps, dtype=bool)[None]
+    weight = np.broadcast_to(through[:, :, None], v.shape)
+    pairs = np.bincount(
+        (v * n + w)[np.broadcast_to(other, v.shape)],
+        (weight * utility[:, None, None])[np.broadcast_to(other, v.shape)],
+        n * n,
+    ).reshape(n, n)  # z_w dN_v/dz_w through w's own probability
+    by_info = np.bincount((v * k + at).ravel(), weight.ravel(), n * k).reshape(n, k)
+    w_at = np.repeat(form.info[:, :, None], steps, 2)  # information state of d
+    reached = np.bincount(
+        (w_at * n + w).ravel(),
+        np.broadcast_to(full[:, None, None], v.shape).ravel(),
+        k * n,
+    ).reshape(k, n)  # z_w dR_k/dz_w
+    d_entropy = tau * z * (-log_z - 1.0)  # z_w d(tau e_k(w))/dz_w
+    du = (pairs + by_info[:, form.var_info] * d_entropy) / scale[:, None]
+    du -= u[:, None] * reached[form.var_info] / reach[form.var_info][:, None]
+    du_s = (
+        np.bincount(form.taken.ravel(), (through * entropies[:, None]).ravel(), n)
+        / reach[form.var_info]
+        - u
+    )
+    shifted = u - np.maximum.reduceat(u, starts)[form.var_info]
+    e = np.exp(shifted)
+    f = e / np.add.reduceat(e, starts)[form.var_info]
+    mean = np.add.reduceat(f[:, None] * du, starts, axis=0)[form.var_info]
+    mean_s = np.add.reduceat(f * du_s, starts)[form.var_info]
+    return du - mean, du_s - mean_s

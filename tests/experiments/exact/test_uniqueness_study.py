@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from experiments.exact.proofs import TRACE_MAX_VARIABLES, uniqueness
+from experiments.exact.proofs import uniqueness
 from games.tabular import compile_game, make_spec
+from marl.tabular import history_form
 
 SELF_PLAY = SimpleNamespace(
     config=SimpleNamespace(objective="selfplay", entropy_weighting="reach"),
@@ -30,12 +31,26 @@ def test_a_matrix_game_gets_its_diagram_and_a_proven_bracket():
     assert json.loads(json.dumps(found)) == found  # JSON-ready
 
 
-def test_a_game_over_the_tracers_size_is_skipped_in_words():
+def test_a_dec_pomdp_gets_its_diagram_and_the_tracers_upper_end():
+    """Dec-Tiger at horizon 2 (42 policy variables, 1,224 histories): traced,
+    a lower end proven by two distinct fixed points, the upper end the
+    tracer's (no whole-space proof for sequential games), and the notes say
+    so."""
+    spec = make_spec("dectiger", 2)
+    found, diagram = uniqueness(spec, compile_game(spec), SELF_PLAY, None)
+    assert diagram is not None and found is not None and "skipped" not in found
+    assert found["folds"] and found["lower"] < found["estimate"] < found["upper"]
+    assert found["lower_proven"] and not found["upper_proven"]
+    assert any("2-player matrix games" in note for note in found["notes"])
+
+
+def test_a_game_over_the_tracers_size_is_skipped_in_words(monkeypatch):
+    monkeypatch.setattr(history_form, "MAX_PAIRS", 1_000)
     spec = make_spec("mars_rovers", 2)
     found, diagram = uniqueness(spec, compile_game(spec), SELF_PLAY, None)
     assert diagram is None
     assert found == {
-        "skipped": f"156 policy variables, over {TRACE_MAX_VARIABLES} (the tracer's)"
+        "skipped": "36,864 pairs of decisions (histories x decisions^2), over 1,000"
     }
 
 

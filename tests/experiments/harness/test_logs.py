@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from experiments.exact.studies import convergence_progress
+from experiments.exact.training import convergence_progress
 from experiments.harness.logs import LOG_EVERY_SECONDS, eta_text
 from marl.tabular.convergence import Progress
 

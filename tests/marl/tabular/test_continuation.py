@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from games.tabular import compile_game, make_spec
+from games.tabular import compile_game, make_spec, set_horizon
 from marl.tabular import continuation as ct
 from marl.tabular import history_form as hf
 from marl.tabular import verified
@@ -20,8 +20,10 @@ from marl.tabular import verified
 SETTINGS = ct.Settings(tau_max=2.0, tau_min=0.05)
 
 
-def form_of(name: str) -> hf.HistoryForm:
+def form_of(name: str, horizon: int | None = None) -> hf.HistoryForm:
     spec = make_spec(name)
+    if horizon is not None:
+        spec = set_horizon(spec, horizon)
     return hf.game_form(spec, compile_game(spec))
 
 
@@ -93,24 +95,32 @@ def test_lever_fold_is_the_issue_figure_and_its_isola_is_found_from_below():
     assert 0.15 < fold.tau < 0.219
 
 
-def test_logit_jacobian_is_the_history_forms_and_has_its_spectrum():
-    """The tracer's H_x (central differences of log F) equals I - D^-1 F' D
-    from the history form's exact Jacobian G' = I - F' (D = diag pi), and at
-    a fixed point it is similar to G': the same eigenvalues (up to the
-    differences' noise, amplified at repeated eigenvalues)."""
-    form = form_of("tiny_hanabi_b")
-    y = ct.initial_point(form, 0.7)
+@pytest.mark.parametrize(
+    ("name", "horizon", "tau"),
+    [("tiny_hanabi_b", None, 0.7), ("lever", None, 0.7), ("dectiger", 2, 20.0)],
+)
+def test_logit_jacobian_is_the_history_forms_and_has_its_spectrum(name, horizon, tau):
+    """The tracer's H_x (float64, by pairs of decisions) equals central
+    differences of log F, and I - D^-1 F' D from the interval history form's
+    Jacobian G' = I - F' (D = diag pi); at a fixed point it is similar to G':
+    the same eigenvalues. H_s equals its differences too."""
+    form = form_of(name, horizon)
+    y = ct.initial_point(form, tau)
     z = np.exp(y[:-1])
-    h_x, _ = ct.jacobians(form, y)
-    f_prime = np.eye(z.size) - hf.point_jacobian(form, 0.7, z)
+    h_x, h_s = ct.jacobians(form, y)
+    differences = ct.difference_jacobians(form, y)
+    scale = max(1.0, float(np.abs(h_x).max()))
+    np.testing.assert_allclose(h_x, differences[0], atol=1e-7 * scale)
+    np.testing.assert_allclose(h_s, differences[1], atol=1e-7 * scale)
+    f_prime = np.eye(z.size) - hf.point_jacobian(form, tau, z)
     np.testing.assert_allclose(
-        h_x, np.eye(z.size) - f_prime * z[None, :] / z[:, None], atol=1e-8
+        h_x, np.eye(z.size) - f_prime * z[None, :] / z[:, None], atol=1e-9 * scale
     )
     g = np.eye(z.size) - f_prime
     np.testing.assert_allclose(
         np.sort(np.linalg.eigvals(h_x).real),
         np.sort(np.linalg.eigvals(g).real),
-        atol=1e-5,
+        atol=1e-6 * scale,
     )
 
 
