@@ -78,6 +78,11 @@ step."""
 DIFFERENCE = 1e-5
 """The step of the central differences in `difference_jacobians` (logits,
 log tau)."""
+EVENT_STEP = 0.01
+"""The longest step across which stability may change: a longer one is halved
+until it is this short, so that a step does not leap onto a nearby branch
+(tiny Hanabi C: three false branch points at steps of 0.4, where the
+corrector failed part way) or over a pair of folds."""
 NEWTON_TOL = 1e-10
 """|H| (max norm) at which Newton's corrector has converged."""
 
@@ -339,7 +344,11 @@ def trace_branch(
         b = None
         while length >= 1e-7:
             b = _step_from(form, a, length)
-            if b is not None and float(a.t @ b.t) > math.cos(MAX_TURN):
+            if (
+                b is not None
+                and float(a.t @ b.t) > math.cos(MAX_TURN)
+                and (length <= EVENT_STEP or _unstable(b.eig) == _unstable(a.eig))
+            ):
                 break
             b = None
             length *= 0.5

@@ -229,10 +229,14 @@ def prove_unique(
     *,
     max_boxes: int = 20_000,
     max_seconds: float = 60.0,
+    batch: int = BATCH,
 ) -> Proof:
     """Branch-and-bound over the whole policy space at `tau` (module
-    docstring), BATCH boxes at a time (the last ones pushed, so depth first):
-    proven when every box left lies inside `unique`."""
+    docstring), `batch` boxes at a time (the last ones pushed, so depth
+    first): proven when every box left lies inside `unique`. Each box's
+    children depend on it alone, so a proof examines one tree of boxes, the
+    same count whatever `batch`; only where the search stops short (budget,
+    witness) does the order matter."""
     started = time.perf_counter()
     first = to_simplices(form, whole_space(form, tau))
     stack = (np.empty((0, form.size)),) * 2
@@ -256,7 +260,7 @@ def prove_unique(
                 f"budget spent ({max_boxes} boxes or {max_seconds:g} s): "
                 f"{left} boxes left",
             )
-        take = min(BATCH, max_boxes - boxes, len(stack[0]))
+        take = min(batch, max_boxes - boxes, len(stack[0]))
         lo, hi = stack[0][-take:], stack[1][-take:]
         stack = (stack[0][:-take], stack[1][:-take])
         boxes += take

@@ -160,3 +160,9 @@ def test_checkpoints_benchmark_sets_ours_beside_orbax_at_a_tiny_size():
     assert "| kept | [4, 5] | [4, 5] |" in out
     assert "| bit-exact restore | True | True |" in out
     assert "| newest cut: error | CorruptCheckpointError, 1 lines" in out
+
+
+def test_uniqueness_benchmark_paths_agree_at_a_tiny_size():
+    out = run_benchmark("uniqueness", "--boxes", "300", "--repeats", "1")
+    assert "agreement: PASS" in out
+    assert out.count("dectiger h2") == 1 and "batch" in out

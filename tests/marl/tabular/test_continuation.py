@@ -145,3 +145,19 @@ def test_tiny_hanabi_a_has_a_second_fixed_point_proven_at_tau_0_2():
     from marl.tabular import intervals as iv
 
     assert iv.apart(points[0].where, points[1].where)
+
+
+def test_a_game_without_symmetry_changes_stability_only_at_folds():
+    """tiny Hanabi C has no symmetry: generically its fixed points gain or
+    lose stability only at folds. Steps of 0.4 across a change of stability
+    once leapt onto a nearby branch (the corrector failing part way) and
+    reported three branch points there; such steps are now halved to
+    EVENT_STEP, and the one fold (0.8231) is all that is left."""
+    form = form_of("tiny_hanabi_c")
+    diagram = ct.trace(
+        form,
+        ct.Settings(tau_max=15.0, tau_min=0.06),
+        verified.search_starts(form, []),
+    )
+    assert not diagram.branch_points and not diagram.hopf
+    assert [round(f.tau, 4) for f in diagram.folds] == [0.8231]
