@@ -17,8 +17,9 @@ The continuation (Keller 1977; Allgower & Georg 1990, "Introduction to
 Numerical Continuation Methods", ch. 2) follows y = (x, s) along the curve
 H = 0: an Euler predictor along the tangent t (the kernel of [H_x H_s],
 oriented as the last one), then Newton's corrector on [H(y); t.(y - y_pred)]
-= 0, with the step halved when Newton fails or the tangent turns by more
-than MAX_TURN, and grown after easy steps.
+= 0, with the step halved when Newton fails, the tangent turns by more
+than MAX_TURN, or stability changes over a step longer than EVENT_STEP, and
+grown after easy steps.
 
 What it reports, from the eigenvalues of H_x at each point:
 - a *fold*: tau turns back (the tangent's s component changes sign); located
