@@ -15,9 +15,10 @@ budget runs out, nothing is proven and the count says how far it got.
 The enclosure F(Z) comes from `image`: for a 2-player matrix game
 `matrix_image`, whose soft values differ by linear functions of the partner's
 policy, bounded over the box and simplex together by weak duality (so the
-entropies, the same for every action, cancel exactly); for any other game
-`history_form.fixed_point_map` (looser: each action's entropy terms are
-enclosed apart).
+entropies, the same for every action, cancel exactly). Other games have no
+enclosure here: `history_form.fixed_point_map` encloses each action's entropy
+terms apart, too loosely to end the search (tiny Hanabi B at tau = 3: 29
+boxes left after 15 s), so `tau_unique` takes the tracer's upper end there.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 from marl.tabular import continuation as ct
 from marl.tabular import intervals as iv
 from marl.tabular import verified
-from marl.tabular.history_form import HistoryForm, fixed_point_map
+from marl.tabular.history_form import HistoryForm
 from marl.tabular.intervals import Interval
 
 Image = Callable[[Interval], Interval]
@@ -102,26 +103,6 @@ def whole_space(form: HistoryForm, tau: float) -> Interval:
     least = iv.down(1.0 / iv.up(1.0 + iv.up((widest - 1) * growth)))
     lo = np.full(form.size, float(least))
     return Interval(lo, np.ones(form.size))
-
-
-def form_image(form: HistoryForm, tau: float) -> Image:
-    """F over a batch of boxes [B, n] by the history form's interval map (any
-    game), box by box; a box where an interval logarithm or divisor reaches
-    0 maps to itself (nothing is cut)."""
-
-    def one(box: Interval) -> Interval:
-        try:
-            return fixed_point_map(form, tau, box)
-        except ValueError:
-            return box
-
-    def image(boxes: Interval) -> Interval:
-        mapped = [one(boxes.at(k)) for k in range(boxes.shape[0])]
-        return Interval(
-            np.stack([m.lo for m in mapped]), np.stack([m.hi for m in mapped])
-        )
-
-    return image
 
 
 def linear_range(
