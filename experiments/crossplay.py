@@ -169,8 +169,9 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
     parser.add_argument(
         "--target-se",
         type=float,
+        # "%%": argparse formats help strings with %.
         help="stop once every pair's standard error is at most this (default: "
-        f"{TARGET_SE_SHARE:.1%} of the game's maximum score)",
+        f"{100 * TARGET_SE_SHARE:g}%% of the game's maximum score)",
     )
     parser.add_argument(
         "--max-minutes",

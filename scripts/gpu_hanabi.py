@@ -291,15 +291,13 @@ def learning_curve(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def plot_curve(curve: dict[str, Any], path: pathlib.Path) -> bool:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # off pyplot: no backend to choose
     except ImportError:
         return False
     if not curve:
         return False
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    axes = fig.subplots(1, 2)
     steps = [s / 1e6 for s in curve["env_steps"]]
     for coef, rows in ((k, v) for k, v in curve.items() if k != "env_steps"):
         mean = [r["return_mean"] for r in rows]
@@ -313,7 +311,6 @@ def plot_curve(curve: dict[str, Any], path: pathlib.Path) -> bool:
     axes[0].legend()
     axes[0].set_title("2-player Hanabi-Full, IPPO (GRU)")
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return True
 
 

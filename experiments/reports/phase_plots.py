@@ -8,7 +8,6 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.reports.plots import (
@@ -16,9 +15,11 @@ from experiments.reports.plots import (
     LABELS,
     PANEL,
     curve,
+    figure,
     integer_ticks,
     legend_below,
     save_figure,
+    style,
 )
 
 
@@ -58,7 +59,7 @@ def plot_phase_returns(ax: Any, results: dict[str, Any]) -> None:
         series.append((name, other["points"], "--"))
     if "sampled" in results:
         series.append((" sampled", results["sampled"]["points"], "-."))
-    for name, points, style in series:
+    for name, points, line in series:
         points = sorted(points, key=lambda p: p["tau"])
         taus = [p["tau"] for p in points]
         for key, label, color in (("sp", "SP", "tab:blue"), ("xp", "XP", "tab:orange")):
@@ -68,7 +69,7 @@ def plot_phase_returns(ax: Any, results: dict[str, Any]) -> None:
                 [p[key] for p in points],
                 [p.get(f"{key}_se") for p in points],
                 color=color,
-                linestyle=style,
+                linestyle=line,
                 label=f"{label}{name}",
             )
     _tau_axis(ax, [p["tau"] for p in results["points"]])
@@ -212,13 +213,13 @@ def plot_bifurcation(ax: Any, results: dict[str, Any]) -> None:
         ax.axvspan(
             search["lower"], search["upper"], color="gray", alpha=0.3, label="τ_agree"
         )
-    for end, style in (("lower", ":"), ("upper", "-.")):
+    for end, line in (("lower", ":"), ("upper", "-.")):
         if unique.get(end) is not None:
             proven = unique.get(f"{end}_proven")
             ax.axvline(
                 unique[end],
                 color="tab:purple",
-                linestyle=style,
+                linestyle=line,
                 linewidth=1,
                 label=f"τ_unique {end} end ({'proven' if proven else 'estimated'})",
             )
@@ -237,12 +238,9 @@ def save_phase_figure(results: dict[str, Any], path: pathlib.Path) -> None:
         panels.insert(0, plot_bifurcation)
     if results.get("annealing"):
         panels.append(plot_annealing)
-    fig, axes = plt.subplots(
-        1,
-        len(panels),
-        figsize=(PANEL[0] * len(panels), PANEL[1] + 1.2),
-        constrained_layout=True,
-    )
-    for ax, plot in zip(axes, panels, strict=True):
-        plot(ax, results)
-    save_figure(fig, path)
+    with style():
+        size = (PANEL[0] * len(panels), PANEL[1] + 1.2)
+        fig, axes = figure(1, len(panels), figsize=size, squeeze=False)
+        for ax, plot in zip(axes[0], panels, strict=True):
+            plot(ax, results)
+        save_figure(fig, path)

@@ -1,16 +1,24 @@
-"""Figures from results files (matplotlib, no display needed)."""
+"""Figures from results files (matplotlib, no display needed).
+
+Importing this module changes no matplotlib state: the `save_*` functions draw
+on figures of their own (`figure`, off pyplot, so no backend is chosen and no
+window opens) inside the house style's context (`style`). A notebook that
+draws on its own axes opts in with `with plots.style():` or
+`plt.rcParams.update(plots.STYLE)`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import pathlib
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from experiments.harness.results import CROSSPLAY_KINDS
@@ -19,19 +27,36 @@ from marl.files import atomic_write_bytes
 
 # Sized to be read at a paper's column width (about 3.3 inches): panels of about
 # 3.4 x 2.6 inches with 7-8 point text, saved at 150 dpi.
-plt.rcParams.update(
-    {
-        "font.size": 8,
-        "axes.titlesize": 8,
-        "axes.labelsize": 8,
-        "legend.fontsize": 6.5,
-        "xtick.labelsize": 7,
-        "ytick.labelsize": 7,
-        "legend.framealpha": 0.8,
-    }
-)
+STYLE = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 6.5,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.framealpha": 0.8,
+}
 PANEL = (3.4, 2.6)
 DPI = 150
+
+
+@contextlib.contextmanager
+def style() -> Iterator[None]:
+    """The house style (`STYLE`) for what is drawn inside; rcParams are restored
+    on leaving."""
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def figure(
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs: Any
+) -> tuple[Figure, Any]:
+    """A constrained-layout figure and its axes (`Figure.subplots`'s keywords),
+    made off pyplot: no backend, no global list of figures. Draw on it inside
+    `style()`."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
 
 # Result keys in words, one name per meaning in every figure (and in the logs):
 # argmax greedification puts all mass on one best action, tie-aware spreads it
@@ -170,10 +195,11 @@ def plot_sp_xp(ax: Any, results: dict[str, Any]) -> None:
 
 
 def save_sp_xp_figure(results: dict[str, Any], path: pathlib.Path) -> None:
-    fig, ax = plt.subplots(figsize=(PANEL[0], PANEL[1] + 0.4), constrained_layout=True)
-    plot_sp_xp(ax, results)
-    ax.legend()
-    save_figure(fig, path)
+    with style():
+        fig, ax = figure(figsize=(PANEL[0], PANEL[1] + 0.4))
+        plot_sp_xp(ax, results)
+        ax.legend()
+        save_figure(fig, path)
 
 
 def page_paths(path: pathlib.Path, pages: int) -> list[pathlib.Path]:
@@ -197,30 +223,32 @@ def save_grid_figure(
     for page, page_path in zip(pages, paths, strict=True):
         cols = min(3, len(page))
         rows = -(-len(page) // cols)
-        fig, axes = plt.subplots(
-            rows,
-            cols,
-            figsize=(PANEL[0] * cols, PANEL[1] * rows + 0.5),
-            constrained_layout=True,
-            squeeze=False,
-        )
-        for ax, results in zip(axes.ravel(), page, strict=False):
-            plot_sp_xp(ax, results)
-        for ax in axes.ravel()[len(page) :]:
-            ax.axis("off")
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(
-            handles, labels, loc="outside lower center", ncols=min(len(labels), 5)
-        )
-        save_figure(fig, page_path)
+        with style():
+            fig, axes = figure(
+                rows,
+                cols,
+                figsize=(PANEL[0] * cols, PANEL[1] * rows + 0.5),
+                squeeze=False,
+            )
+            for ax, results in zip(axes.ravel(), page, strict=False):
+                plot_sp_xp(ax, results)
+            for ax in axes.ravel()[len(page) :]:
+                ax.axis("off")
+            handles, labels = axes[0, 0].get_legend_handles_labels()
+            fig.legend(
+                handles, labels, loc="outside lower center", ncols=min(len(labels), 5)
+            )
+            save_figure(fig, page_path)
     return paths
 
 
 def save_figure(fig: Any, path: pathlib.Path, dpi: int = DPI) -> None:
-    """Renders `fig` as PNG and writes it atomically."""
+    """Renders `fig` as PNG and writes it atomically; a pyplot figure (a
+    notebook's) is closed."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close(fig)
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -372,23 +400,23 @@ def save_crossplay_figures(results: dict[str, Any], path: pathlib.Path) -> None:
     """The sampled and argmax-greedy cross-play matrices side by side, one colour
     scale, the blocks of agents trained alike named on the axes; then the
     sampled cross-play between groups, each cell with its 95% interval."""
-    fig, axes = plt.subplots(
-        1, 2, figsize=(2 * PANEL[0], PANEL[1] + 0.6), constrained_layout=True
-    )
     matrices = [np.asarray(results[f"matrix{kind}"]) for kind in ("", "_greedy")]
     limits = (min(m.min() for m in matrices), max(m.max() for m in matrices))
     groups = [agent["group"] for agent in results["agents"]]
-    for ax, kind, matrix in zip(axes, ("", "_greedy"), matrices, strict=True):
-        title = f"{results['game']}\n{'argmax-greedy' if kind else 'sampled'} policies"
-        plot_crossplay_heatmap(ax, matrix, title, limits, blocks=groups)
-        ax.set_xlabel("agent in seat 2")
-        ax.set_ylabel("agent in seat 1")
-    save_figure(fig, path)
-    groups, mean, half = group_table(results)
-    side = 1.2 + 0.75 * len(groups)
-    fig, ax = plt.subplots(figsize=(side + 1.5, side), constrained_layout=True)
-    title = f"{results['game']}\nbetween groups (sampled), 95% intervals"
-    plot_crossplay_heatmap(ax, mean, title, limits, labels=groups, intervals=half)
-    ax.set_xlabel("group in seat 2")
-    ax.set_ylabel("group in seat 1")
-    save_figure(fig, path.with_name(path.stem + "_groups.png"))
+    with style():
+        fig, axes = figure(1, 2, figsize=(2 * PANEL[0], PANEL[1] + 0.6))
+        for ax, kind, matrix in zip(axes, ("", "_greedy"), matrices, strict=True):
+            kind_name = "argmax-greedy" if kind else "sampled"
+            title = f"{results['game']}\n{kind_name} policies"
+            plot_crossplay_heatmap(ax, matrix, title, limits, blocks=groups)
+            ax.set_xlabel("agent in seat 2")
+            ax.set_ylabel("agent in seat 1")
+        save_figure(fig, path)
+        groups, mean, half = group_table(results)
+        side = 1.2 + 0.75 * len(groups)
+        fig, ax = figure(figsize=(side + 1.5, side))
+        title = f"{results['game']}\nbetween groups (sampled), 95% intervals"
+        plot_crossplay_heatmap(ax, mean, title, limits, labels=groups, intervals=half)
+        ax.set_xlabel("group in seat 2")
+        ax.set_ylabel("group in seat 1")
+        save_figure(fig, path.with_name(path.stem + "_groups.png"))

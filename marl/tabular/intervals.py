@@ -35,10 +35,44 @@ underflows."""
 
 
 class Interval(NamedTuple):
-    """Arrays of lower and upper bounds (float64, same shape)."""
+    """Arrays of lower and upper bounds (float64, same shape).
+
+    The arithmetic operators are interval arithmetic, rounded outward (`add`,
+    `sub`, `mul`, `div`, `neg`), never the tuple's concatenation or repetition.
+    A number or array on the other side is the exact float64 it is (`point`):
+    write `divide(a, 3.0)` or `a / point(3.0)`, never `a * (1 / 3)`, whose
+    rounding of 1/3 would go unaccounted.
+    """
 
     lo: np.ndarray
     hi: np.ndarray
+
+    def __add__(self, other: object) -> Interval:
+        return add(self, _operand(other))
+
+    def __radd__(self, other: object) -> Interval:
+        return add(_operand(other), self)
+
+    def __sub__(self, other: object) -> Interval:
+        return sub(self, _operand(other))
+
+    def __rsub__(self, other: object) -> Interval:
+        return sub(_operand(other), self)
+
+    def __mul__(self, other: object) -> Interval:
+        return mul(self, _operand(other))
+
+    def __rmul__(self, other: object) -> Interval:
+        return mul(_operand(other), self)
+
+    def __truediv__(self, other: object) -> Interval:
+        return div(self, _operand(other))
+
+    def __rtruediv__(self, other: object) -> Interval:
+        return div(_operand(other), self)
+
+    def __neg__(self) -> Interval:
+        return neg(self)
 
     def at(self, index: Any) -> Interval:
         """Both bounds indexed by `index` (numpy indexing)."""
@@ -70,6 +104,18 @@ def gamma(k: Any) -> Any:
 def point(x: Any) -> Interval:
     x = np.asarray(x, np.float64)
     return Interval(x, x)
+
+
+def _operand(x: object) -> Interval:
+    """An operator's other side: an interval, or a number or array as a point
+    (TypeError for anything else, such as a plain tuple)."""
+    if isinstance(x, Interval):
+        return x
+    if isinstance(x, (int, float, np.number, np.ndarray)):
+        return point(x)
+    raise TypeError(
+        f"an Interval meets a {type(x).__name__}: use point(...) or Interval(lo, hi)"
+    )
 
 
 def width(a: Interval) -> np.ndarray:

@@ -405,3 +405,24 @@ def test_tau_star_is_proven_at_both_ends(
     assert unique["lower"] < unique["estimate"] < unique["upper"]
     assert unique["lower_proven"] and unique["folds"]
     assert unique["upper_proven"] == (game == "climbing")
+
+
+ENTRY_POINTS = sorted(
+    path.stem
+    for path in (ROOT / "experiments").glob("*.py")
+    if path.stem != "__init__" and "__main__" in path.read_text()
+)
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
+def test_every_entry_points_help_prints_and_exits_zero(name, monkeypatch, capsys):
+    # argparse formats help strings with %: a bare "0.5%" once ended
+    # crossplay's --help in a traceback.
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", [f"experiments.{name}", "--help"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module(f"experiments.{name}", run_name="__main__")
+    assert done.value.code in (0, None)
+    assert "usage" in capsys.readouterr().out.lower()

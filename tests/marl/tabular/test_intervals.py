@@ -30,6 +30,32 @@ def test_elementwise_operations_enclose_the_exact_results():
             assert lo < hi  # rounded outward, never to a point
 
 
+def test_operators_are_interval_arithmetic_and_a_tuple_is_refused():
+    rng = np.random.default_rng(1)
+    a = iv.Interval(*np.sort(rng.normal(size=(2, 50)), axis=0))
+    b = iv.Interval(*np.sort(rng.uniform(0.1, 3.0, size=(2, 50)), axis=0))
+    pairs = (
+        (a + b, iv.add(a, b)),
+        (a - b, iv.sub(a, b)),
+        (a * b, iv.mul(a, b)),
+        (a / b, iv.div(a, b)),
+        (-a, iv.neg(a)),
+        (2.0 * a, iv.mul(iv.point(2.0), a)),
+        (1.0 - a, iv.sub(iv.point(1.0), a)),
+        (1.0 / b, iv.div(iv.point(1.0), b)),
+        (sum([a, b]), iv.add(iv.add(iv.point(0.0), a), b)),
+    )
+    for by_operator, by_function in pairs:
+        assert isinstance(by_operator, iv.Interval)
+        np.testing.assert_array_equal(by_operator.lo, by_function.lo)
+        np.testing.assert_array_equal(by_operator.hi, by_function.hi)
+    # As a NamedTuple, `a + (lo, hi)` once returned a 4-tuple without a word.
+    with pytest.raises(TypeError, match="an Interval meets a tuple"):
+        a + (a.lo, a.hi)  # noqa: RUF005 (the mistake this refuses)
+    with pytest.raises(TypeError):
+        a * [2.0]
+
+
 def test_sums_of_many_terms_enclose_the_exact_sums():
     """Terms of mixed signs and magnitudes, where round-to-nearest loses digits:
     the a-priori bound covers whatever order numpy sums in."""
