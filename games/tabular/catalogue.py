@@ -191,15 +191,13 @@ CATALOGUE: dict[str, Callable[[], DecPOMDP | MatrixGame]] = {
         f"tiny_hanabi_{v}": functools.partial(tiny_hanabi, v)
         for v in TINY_HANABI_PAYOFFS
     },
+    **BENCHMARKS,
 }
 
-
-CATALOGUE.update(BENCHMARKS)
 HORIZON_FACTORIES: dict[str, Callable[..., DecPOMDP]] = dict(BENCHMARKS)
 """Games whose factory takes the horizon (`factory(horizon)`; a turn schedule or
-a cut follows it): the benchmarks and, registered by `games/__init__`, the micro
-Hanabi compiled from the rules of the environment room (`games.hanabi_tabular`,
-the one module that reads both rooms)."""
+a cut follows it): the benchmarks. (The micro Hanabi sizes take it too; they
+join the catalogue in `games/__init__`, where both rooms are open.)"""
 
 
 def optimum(name: str, horizon: int) -> float | None:

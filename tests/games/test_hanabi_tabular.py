@@ -190,3 +190,14 @@ def test_sizes_beyond_the_limits_are_refused_in_one_line(monkeypatch):
     monkeypatch.setattr(hanabi_tabular, "MAX_STATES", 50)
     with pytest.raises(games.CompileError, match=r"over the limit of 50 states"):
         hanabi_tabular.hanabi_spec(params(), 4)
+
+
+def test_the_micro_sizes_join_the_catalogue_without_changing_the_tabular_room():
+    import games.tabular
+
+    assert set(hanabi_tabular.MICRO) <= set(games.CATALOGUE)
+    assert not set(hanabi_tabular.MICRO) & set(games.tabular.CATALOGUE)
+    assert set(games.tabular.CATALOGUE) <= set(games.CATALOGUE)
+    with pytest.raises(TypeError):  # read-only: a game of one's own is a file
+        games.CATALOGUE["mine"] = games.CATALOGUE["coordination_2"]  # type: ignore[index]
+    assert games.make_spec(NAME, 2).horizon == 2

@@ -9,7 +9,7 @@ import json
 from types import SimpleNamespace
 
 from experiments.exact.proofs import uniqueness
-from games.tabular import compile_game, make_spec
+from games import compile_game, make_spec
 from marl.tabular import history_form
 
 SELF_PLAY = SimpleNamespace(

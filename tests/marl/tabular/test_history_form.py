@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from games.tabular import compile_game, make_spec
+from games import compile_game, make_spec
 from games.tabular.compile import float64_histories
 from marl.tabular import history_form as hf
 from marl.tabular import intervals as iv

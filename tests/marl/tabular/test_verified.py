@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import games.tabular as catalogue
-from games.tabular import compile_game, make_spec
+from games import compile_game, make_spec
 from marl.tabular import history_form as hf
 from marl.tabular import intervals as iv
 from marl.tabular import verified
