@@ -48,7 +48,7 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from gpu_phases import Budget, Phases, read_json, read_jsonl, write_tarball
+from gpu_phases import Budget, Phases, cell, read_json, read_jsonl, write_tarball
 
 SIZES = {
     "full": {
@@ -335,12 +335,6 @@ def summarize(
     return {"kind": "gpu_grid", "runs": runs, "table": table, "phases": phases}
 
 
-def _cell(value: Any, se: Any = None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.2f}" if se is None else f"{value:.2f} ± {se:.2f}"
-
-
 def markdown(summary: dict[str, Any]) -> str:
     out = [f"# Issue 41's grid on one GPU: {summary['started']}", ""]
     out += ["```", summary.get("machine", "").strip(), "```", ""]
@@ -366,11 +360,11 @@ def markdown(summary: dict[str, Any]) -> str:
         )
         out.append(
             f"| {r['evaluation']} | {r['group']} | {r['ent_coef']} | "
-            f"{r.get('env_steps', '-'):,} | {_cell(r.get('entropy'))} | "
-            f"{_cell(r['sp_greedy'], r['sp_greedy_se'])} | "
-            f"{_cell(r['xp_greedy'], r['xp_greedy_se'])} | {_cell(gap)} | "
-            f"{_cell(r['sp'], r['sp_se'])} | {_cell(r['xp'], r['xp_se'])} | "
-            f"{_cell(r['permuted_copy_drop'], r['permuted_copy_drop_se'])} | "
+            f"{r.get('env_steps', '-'):,} | {cell(r.get('entropy'))} | "
+            f"{cell(r['sp_greedy'], r['sp_greedy_se'])} | "
+            f"{cell(r['xp_greedy'], r['xp_greedy_se'])} | {cell(gap)} | "
+            f"{cell(r['sp'], r['sp_se'])} | {cell(r['xp'], r['xp_se'])} | "
+            f"{cell(r['permuted_copy_drop'], r['permuted_copy_drop_se'])} | "
             f"{r['num_conventions'] if r['num_conventions'] is not None else '-'} |"
         )
     out += ["", "| phase | status | seconds |", "|---|---|---:|"]

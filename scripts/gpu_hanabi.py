@@ -48,6 +48,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from gpu_phases import (
     Budget,
     Phases,
+    cell,
     phases_deadline,
     read_json,
     read_jsonl,
@@ -347,12 +348,6 @@ def crossplay_rows(results: dict[str, Any] | None) -> list[dict[str, Any]]:
     return rows
 
 
-def _cell(value: float | None, se: float | None = None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.2f}" if se is None else f"{value:.2f} ± {se:.2f}"
-
-
 def markdown(summary: dict[str, Any], logs: dict[str, str]) -> str:
     """summary.md: the machine, the throughput tables as the benchmarks printed
     them, the training and cross-play tables, the phases."""
@@ -379,8 +374,8 @@ def markdown(summary: dict[str, Any], logs: dict[str, str]) -> str:
     for coef, row in final.get("per_coef", {}).items():
         out.append(
             f"| {coef} | {final['update']:,} | {final['env_steps']:,} | "
-            f"{_cell(row['return_mean'])} ({_cell(row['return_min'])}, "
-            f"{_cell(row['return_max'])}) | {_cell(row['entropy'])} |"
+            f"{cell(row['return_mean'])} ({cell(row['return_min'])}, "
+            f"{cell(row['return_max'])}) | {cell(row['entropy'])} |"
         )
     out += ["", f"Paper: {PAPER}.", "", "## Cross-play", ""]
     out += [
@@ -390,12 +385,12 @@ def markdown(summary: dict[str, Any], logs: dict[str, str]) -> str:
     ]
     for r in summary["crossplay"]:
         out.append(
-            f"| {r['ent_coef']} | {r['num_seeds']} | {_cell(r['sp'], r['sp_se'])} | "
-            f"{_cell(r['xp'], r['xp_se'])} | "
-            f"{_cell(r['sp_greedy'], r['sp_greedy_se'])} | "
-            f"{_cell(r['xp_greedy'], r['xp_greedy_se'])} | "
-            f"{_cell(r.get('equivariance_error'))} | "
-            f"{_cell(r.get('permuted_copy_drop'))} |"
+            f"| {r['ent_coef']} | {r['num_seeds']} | {cell(r['sp'], r['sp_se'])} | "
+            f"{cell(r['xp'], r['xp_se'])} | "
+            f"{cell(r['sp_greedy'], r['sp_greedy_se'])} | "
+            f"{cell(r['xp_greedy'], r['xp_greedy_se'])} | "
+            f"{cell(r.get('equivariance_error'))} | "
+            f"{cell(r.get('permuted_copy_drop'))} |"
         )
     out += ["", "## Phases", "", "| phase | status | seconds |", "|---|---|---:|"]
     for p in summary["phases"]:

@@ -113,11 +113,14 @@ def device_text() -> str:
     return f"{jax.default_backend()}: {len(devices)} x {devices[0].device_kind}"
 
 
-def format_estimate(value: float | None, se: float | None, digits: int = 3) -> str:
-    """'value +- se' for printing, never '+- 0.000': an error too small for
-    `digits` decimals is printed to one significant figure, none at all as 'no
-    spread' (every value equal) or, when there is no estimate (too few seeds for
-    one), as 'se n/a'."""
+def format_estimate(
+    value: float | None, se: float | None, digits: int = 3, sign: str = "+-"
+) -> str:
+    """'value +- se' for printing (the one formatter of an estimate; `sign` "±"
+    for markdown), never '+- 0.000': an error too small for `digits` decimals
+    is printed to one significant figure, none at all as 'no spread' (every
+    value equal) or, when there is no estimate (too few seeds for one), as 'se
+    n/a'."""
     if value is None:
         return "-"
     shown = f"{value:.{digits}f}"
@@ -126,8 +129,8 @@ def format_estimate(value: float | None, se: float | None, digits: int = 3) -> s
     if se == 0:
         return f"{shown} (no spread)"
     if se < 10**-digits:
-        return f"{value:.{digits + 3}f} +- {se:.1g}"
-    return f"{shown} +- {se:.{digits}f}"
+        return f"{value:.{digits + 3}f} {sign} {se:.1g}"
+    return f"{shown} {sign} {se:.{digits}f}"
 
 
 def find_results(paths: list[str | pathlib.Path]) -> Iterator[pathlib.Path]:

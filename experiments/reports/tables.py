@@ -13,7 +13,7 @@ import pathlib
 import textwrap
 from typing import Any
 
-from experiments.harness.results import CROSSPLAY_KINDS
+from experiments.harness.results import CROSSPLAY_KINDS, format_estimate
 from experiments.reports import plots
 from marl.tabular.intervals import end_text
 
@@ -372,12 +372,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _with_se(value: Any, se: Any) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" + (" n/a" if se is None else f"+-{se:.2g}")
-
-
 def format_table(
     rows: list[dict[str, Any]],
     columns: tuple[tuple[str, str], ...] = SCREEN_COLUMNS,
@@ -395,7 +389,7 @@ def format_table(
 
     def text(row: dict[str, Any], key: str) -> str:
         if key in ("sp", "xp"):
-            return _with_se(row.get(key), row.get(f"{key}_se"))
+            return format_estimate(row.get(key), row.get(f"{key}_se"))
         if key == "game" and row.get("settings"):
             return f"{row['game']} {tags[row['settings']]}"
         if key in BRACKET_ENDS and isinstance(row.get(key), float):
