@@ -43,7 +43,7 @@ from experiments.harness.help import hydra_help
 from experiments.harness.results import RESULTS_FILE, run_metadata
 from experiments.reports import phase_plots, plots
 from marl.fields import ConfigError
-from marl.tabular.convergence import ConvergingTrainer
+from marl.tabular.converging import ConvergingTrainer
 
 log = logging.getLogger("experiments.tabular")
 

@@ -19,7 +19,7 @@ import numpy as np
 import games
 from marl.tabular import continuation, history_form, intervals, verified
 from marl.tabular import uniqueness as uniqueness_proofs
-from marl.tabular.convergence import ConvergingTrainer
+from marl.tabular.converging import ConvergingTrainer
 from marl.tabular.phase import CriticalTau
 
 log = logging.getLogger("experiments.tabular")  # the entry point's log

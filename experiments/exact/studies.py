@@ -27,11 +27,10 @@ from experiments.exact.tabular_config import TabularConfig
 from experiments.exact.training import convergence_progress, train_schedule
 from marl.fields import ConfigError
 from marl.tabular.analysis import summarize_seeds
-from marl.tabular.convergence import (
-    Convergence,
+from marl.tabular.convergence import Convergence, policies_of
+from marl.tabular.converging import (
     ConvergingTrainer,
     make_converging_trainer,
-    policies_of,
     train_until_converged,
 )
 from marl.tabular.equivariance import PolicySymmetries, policy_symmetries

@@ -1,6 +1,7 @@
-"""Convergence checks for the exact learner, without windows, and runs that
-continue until every seed passes one. The check is an estimate, not a proof
-(the proofs are `marl.tabular.verified`'s, for 2-player matrix games).
+"""Convergence checks for the exact learner, without windows (the runs that
+continue until every seed passes one are `marl.tabular.converging`'s). The
+check is an estimate, not a proof (the proofs are `marl.tabular.verified`'s,
+for 2-player matrix games).
 
 A seed at a constant tau is *converged* to a fixed point when its logits theta
 satisfy, for the entropy-regularized natural policy-gradient map U (one NPG step
@@ -43,23 +44,10 @@ for ever and the Jacobian is the identity to float32 precision), so there (and
 at taus up to NEUTRAL_TAU reward ranges) a seed is converged when its step is
 below policy_tol and its settled contraction is at most 1 + NEUTRAL_SLACK: mixed
 saddles, whose Jacobian grows some direction, are still refused.
-
-`train_until_converged` runs a grid of constant-tau runs for `steps`, checking after
-every window of `window` steps, then continues the runs that hold an
-unconverged seed with NPG (the learner itself if it is NPG, else NPG of
-learning rate CONTINUATION_RATE and greed CONTINUATION_GREED, the default greed
-at the neutral taus), window by window, up to `max_steps`. Near a
-stable fixed point NPG's map contracts onto it whatever its greed (the step is
-a fraction CONTINUATION_RATE of the way to softmax(Q / tau) at most), so a seed
-the flow or Adam brought close to one stays in its basin; far from one, NPG's
-basins are its own (docs/tabular.md). Adam, the benchmarks' start, keeps moving
-by about its learning rate near a fixed point, so it is never the continuation.
 """
 
 from __future__ import annotations
 
-import itertools
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
@@ -75,21 +63,15 @@ from marl.tabular.exact_pg import (
     REACH_FLOOR,
     Direction,
     ExactPGConfig,
-    PGState,
     entropy_weights,
     make_objective,
     npg_direction,
-    npg_learner,
     npg_map,
     update_bytes,
 )
-from marl.tabular.matrix_pg import fastest_trainer
 from marl.trainer import (
     MEMORY_BUDGET_BYTES,
-    Trainer,
-    constant_schedules,
     global_norm,
-    make_trainer,
 )
 
 CHECK_RATE = 0.5
@@ -126,21 +108,6 @@ fixed points are pure to within float32's resolution of the soft values, and
 the contraction 1 - O(tau / range) cannot be told from 1."""
 JVP_FACTOR = 3
 """Memory of a Jacobian-vector product of the NPG map over a gradient's."""
-CONTINUATION_RATE = 0.5
-"""NPG learning rate of the continued windows after an SGD or Adam start."""
-CONTINUATION_GREED = 300.0
-"""NPG greed of those windows (`ExactPGConfig.npg_greed`; the learners' default
-is 30) at taus above NEUTRAL_TAU reward ranges. The continuation starts near a
-fixed point, where NPG contracts by about 1 - eta tau per step with eta = rate /
-(tau + range / greed): at small tau a greedier step converges that much faster.
-Box pushing at horizon 3 after 150 Adam steps, 8 seeds x 9 taus: greed 30
-converges every seed in 143 s (1,300 steps at tau = 0.01), 300 in 78 s (at most
-400 steps) at the same fixed points (values equal, reach-weighted policy
-distance below 3e-4). At tau = 0, where a pure equilibrium is approached only
-as a limit, greedy steps jump between best responses (no seed of Dec-Tiger,
-meeting in a grid or Mars rovers converged at 300), so the neutral taus keep
-the default greed."""
-
 policies_of = jax.jit(softmax_policy)
 """Softmax of a batch of logits (and the game's legal actions, or None), one
 compiled program per shape."""
@@ -439,170 +406,3 @@ def measure(
             logits, runs[small], taus[small]
         )
     return step, radius, settled
-
-
-class ConvergingTrainer(NamedTuple):
-    """What `train_until_converged` needs for one learner, built once per study."""
-
-    config: ExactPGConfig
-    trainer: Trainer  # the first `steps`
-    continuation: Trainer  # the continued windows (NPG)
-    neutral_continuation: Trainer  # the same at taus converged as tau = 0
-    checks: Checks
-    label: str
-
-
-def make_converging_trainer(
-    game: TabularGame,
-    config: ExactPGConfig,
-    symmetries: PolicySymmetries | None = None,
-    *,
-    label: str,
-) -> ConvergingTrainer:
-    """The fastest trainer for `config`, its NPG continuation and the checks;
-    `symmetries` keep agents in their seats."""
-    trainer = fastest_trainer(game, config, symmetries)
-    continuations = [trainer, trainer]
-    if config.optimizer != "npg":
-        continuations = [
-            make_trainer(
-                npg_learner(
-                    game,
-                    config,
-                    symmetries,
-                    learning_rate=CONTINUATION_RATE,
-                    greed=greed,
-                )
-            )
-            for greed in (CONTINUATION_GREED, ExactPGConfig.npg_greed)
-        ]
-    greedy, neutral = continuations
-    return ConvergingTrainer(
-        config, trainer, greedy, neutral, make_checks(game, config, symmetries), label
-    )
-
-
-def padded_rows(rows: np.ndarray, num_runs: int) -> np.ndarray:
-    """`rows` padded (by repeating its first) to the next power of two, at most
-    `num_runs`: the runs continued together take few distinct shapes, so few
-    compilations."""
-    size = min(num_runs, 1 << (len(rows) - 1).bit_length())
-    return np.concatenate([rows, np.repeat(rows[:1], size - len(rows))])
-
-
-@jax.jit
-def take_runs(states: PGState, rows: jax.Array) -> PGState:
-    """Runs `rows` (int[P], padded: `padded_rows`) of `states` [R, ...]."""
-    return jax.tree.map(lambda x: x[rows], states)
-
-
-@jax.jit
-def put_runs(states: PGState, source: jax.Array, part: PGState) -> PGState:
-    """`states` [R, ...] with run r replaced by run source[r] of `part` [P, ...]
-    where source[r] >= 0 (`sources`): one program per P."""
-    keep = source < 0
-
-    def put(x: jax.Array, y: jax.Array) -> jax.Array:
-        new = y[jnp.maximum(source, 0)]
-        return jnp.where(keep.reshape(-1, *([1] * (x.ndim - 1))), x, new)
-
-    return jax.tree.map(put, states, part)
-
-
-def sources(rows: np.ndarray, num_runs: int) -> np.ndarray:
-    """int32[num_runs]: for `put_runs`, the position of each run in `rows`, -1
-    for the runs not in it."""
-    source = np.full(num_runs, -1, np.int32)
-    source[rows] = np.arange(len(rows), dtype=np.int32)
-    return source
-
-
-def train_until_converged(
-    game: TabularGame,
-    learner: ConvergingTrainer,
-    keys: jax.Array,
-    taus: np.ndarray,
-    progress: Callable[[Progress], None] | None = None,
-) -> tuple[PGState, Convergence]:
-    """Every seed (keys [N]) at every tau (float[R]): up to `config.steps` steps
-    (fewer when every seed is converged sooner), then the taus with an
-    unconverged seed continued with NPG, window by window, until every seed is
-    converged or `config.max_steps` is reached. Returns the final states [R, N]
-    and their convergence checks; `progress` is told after every window."""
-    config, trainer, checks, label = (
-        learner.config,
-        learner.trainer,
-        learner.checks,
-        learner.label,
-    )
-    started = time.time()
-    taus = np.asarray(taus, dtype=np.float32)
-    num_runs = len(taus)
-    states = trainer.init(keys, num_runs)
-    num_seeds = int(states.grad_norm.shape[1])
-    step = np.full((num_runs, num_seeds), np.inf, np.float32)
-    radius = np.full((num_runs, num_seeds), np.nan, np.float32)
-    settled = np.zeros((num_runs, num_seeds), bool)
-    steps = np.zeros(num_runs, np.int64)
-    first: list[tuple[float, int]] = []  # after the first window: compiled
-
-    def converged_now() -> np.ndarray:
-        return converged_by(step, radius, settled, taus, config, game.reward_range)[0]
-
-    def check(rows: np.ndarray) -> None:
-        """Measures runs `rows`: every seed's step, and the contraction of the
-        runs whose every seed has a step below policy_tol; tells `progress`."""
-        step[rows], radius[rows], settled[rows] = measure(
-            checks, states.logits, rows, taus[rows], config.policy_tol
-        )
-        elapsed, at = time.time() - started, int(steps.max())
-        if not first:
-            first.append((elapsed, at))
-        if progress is not None:
-            done = int(converged_now().sum())
-            progress(
-                Progress(
-                    label, at, config.max_steps, elapsed, first[0], done, step.size
-                )
-            )
-
-    all_rows = np.arange(num_runs)
-    schedules = constant_schedules(jnp.asarray(taus), config.steps)
-    bounds = [*range(0, config.steps, config.window), config.steps]
-    for begin, end in itertools.pairwise(bounds):
-        states = trainer.run(states, schedules[:, begin:end])[0]
-        steps += end - begin
-        check(all_rows)
-        if converged_now().all():
-            break
-    if learner.continuation is not trainer:  # onto NPG's (empty) optimizer state
-        fresh = learner.continuation.init(keys, num_runs)
-        states = fresh._replace(logits=states.logits, grad_norm=states.grad_norm)
-    neutral = taus <= NEUTRAL_TAU * game.reward_range
-    while True:
-        pending = ~converged_now().all(axis=1) & (steps < config.max_steps)
-        if not pending.any():
-            break
-        for continuation, group in (
-            (learner.continuation, pending & ~neutral),
-            (learner.neutral_continuation, pending & neutral),
-        ):
-            rows = np.flatnonzero(group)
-            if len(rows) == 0:
-                continue
-            padded = padded_rows(rows, num_runs)
-            window = int(min(config.window, config.max_steps - steps[rows].max()))
-            after, _ = continuation.run(
-                take_runs(states, padded),
-                constant_schedules(jnp.asarray(taus[padded]), window),
-            )
-            states = put_runs(states, sources(rows, num_runs), after)
-            steps[rows] += window
-            check(rows)
-    converged, distance = converged_by(
-        step, radius, settled, taus, config, game.reward_range
-    )
-    convergence = Convergence(
-        converged, np.asarray(states.grad_norm), step, radius, settled, distance, steps
-    )
-    return states, convergence

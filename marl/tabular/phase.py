@@ -20,11 +20,8 @@ import jax
 import numpy as np
 
 from games.tabular import TabularGame
-from marl.tabular.convergence import (
-    ConvergingTrainer,
-    policies_of,
-    train_until_converged,
-)
+from marl.tabular.convergence import policies_of
+from marl.tabular.converging import ConvergingTrainer, train_until_converged
 from marl.tabular.crossplay import conventions_at
 from marl.tabular.exact import Policy
 
@@ -114,7 +111,7 @@ def converged_verdicts(
     convention_tol: float,
 ) -> list[Verdict]:
     """Runs the seeds at `taus` until converged
-    (`marl.tabular.convergence.train_until_converged`) and gives the verdicts."""
+    (`marl.tabular.converging.train_until_converged`) and gives the verdicts."""
     states, convergence = train_until_converged(game, learner, keys, taus)
     policies = policies_of(states.logits, game.legal)
     return verdicts(

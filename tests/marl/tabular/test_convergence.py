@@ -15,12 +15,11 @@ from marl.tabular.convergence import (
     check_move,
     contraction,
     converged_by,
-    make_converging_trainer,
     policies_of,
     policy_change,
-    train_until_converged,
     weighed_rows,
 )
+from marl.tabular.converging import make_converging_trainer, train_until_converged
 from marl.tabular.crossplay import count_conventions
 from marl.tabular.exact_pg import ExactPGConfig, npg_map
 from marl.trainer import constant_schedules

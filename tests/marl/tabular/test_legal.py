@@ -16,7 +16,7 @@ import pytest
 import games
 from games.tabular.compile import count_histories
 from marl.tabular import exact, exact_pg
-from marl.tabular.convergence import make_converging_trainer, train_until_converged
+from marl.tabular.converging import make_converging_trainer, train_until_converged
 from marl.tabular.symmetry import preserves_game, symmetry_group
 from tests import default_level_environment, run_python, small_horizon
 from tests.brute_force import values

@@ -12,7 +12,7 @@ import pytest
 
 import games
 from marl.tabular import exact
-from marl.tabular.convergence import make_converging_trainer
+from marl.tabular.converging import make_converging_trainer
 from marl.tabular.crossplay import count_conventions, crossplay
 from marl.tabular.equivariance import (
     equivariance_error,
