@@ -23,6 +23,7 @@ import numpy as np
 from games.envs.contract import Environment, Symmetries
 from marl.deep import conventions as conventions_of
 from marl.deep import play as games_play
+from marl.deep import symmetry_play
 from marl.deep.networks import Network, Params
 from marl.deep.rounds import (
     Games,
@@ -551,10 +552,10 @@ def symmetry_measures(
 
     def measure(agent: Params) -> tuple[jax.Array, ...]:
         seats = games_play.seat_params(agent, env.num_players, share_parameters)
-        gap = games_play.visited_equivariance_tv(
+        gap = symmetry_play.visited_equivariance_tv(
             policy, seats, syms, env, key=key, num_games=num_games
         )
-        scores = games_play.permuted_copy_scores(
+        scores = symmetry_play.permuted_copy_scores(
             policy, seats, syms, env, key=key, num_games=num_games, greedy=False
         )
         return gap.tv, gap.argmax, gap.weighted, scores.mean(-1)

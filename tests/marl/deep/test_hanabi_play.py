@@ -13,6 +13,7 @@ import pytest
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
 from marl.deep import play as hp
+from marl.deep import symmetry_play
 from marl.deep.ippo import IPPOConfig, make_train, seed_keys
 from marl.deep.networks import Network, make_policy
 from marl.deep.rollout import observe
@@ -185,13 +186,13 @@ def test_permuted_copy_of_a_policy_that_never_hints_color_plays_exactly_like_it(
     key = jax.random.key(1)
     for greedy in (True, False):
         scores = jax.jit(
-            lambda s, k, g=greedy: hp.permuted_copy_scores(
+            lambda s, k, g=greedy: symmetry_play.permuted_copy_scores(
                 policy, s, syms, environment(params), key=k, num_games=20, greedy=g
             )
         )(seats, key)
         for row in scores[1:]:
             np.testing.assert_array_equal(np.asarray(row), np.asarray(scores[0]))
-    gap = hp.visited_equivariance_tv(
+    gap = symmetry_play.visited_equivariance_tv(
         policy, seats, syms, environment(params), key=key, num_games=10
     )
     np.testing.assert_allclose(np.asarray(gap.tv), 0.0, atol=1e-7)
@@ -209,7 +210,7 @@ def test_permuted_copy_equals_the_explicitly_permuted_policy():
     syms = jax.tree.map(lambda t: np.stack([t]), sym)
     agent = np.stack([hint_color(params, 0)] * 2)
     key = jax.random.key(2)
-    copy = hp.permuted_copy_scores(
+    copy = symmetry_play.permuted_copy_scores(
         policy,
         {"logits": jnp.asarray(agent)},
         syms,
@@ -232,7 +233,7 @@ def test_equivariance_error_sees_a_color_convention_and_only_where_it_matters():
     logits = preference(SMALL, 2 * SMALL.hand_size + 0, SMALL.hand_size) / 10.0
     seats = {"logits": jnp.asarray(np.stack([logits] * 2))}
     syms = hanabi.all_color_permutations(SMALL)  # identity, swap
-    gap = hp.visited_equivariance_tv(
+    gap = symmetry_play.visited_equivariance_tv(
         policy, seats, syms, environment(SMALL), key=jax.random.key(4), num_games=32
     )
     error, flips = np.asarray(gap.tv), np.asarray(gap.argmax)
@@ -379,7 +380,7 @@ def test_weighted_equivariance_error_equals_a_python_loop_of_value_gaps():
     seats = {"logits": jnp.asarray(np.stack([own] * 2))}
     syms = hanabi.all_color_permutations(SMALL)  # identity, swap
     key = jax.random.key(6)
-    gap = hp.visited_equivariance_tv(
+    gap = symmetry_play.visited_equivariance_tv(
         policy, seats, syms, environment(SMALL), key=key, num_games=6
     )
     deal_key, _ = jax.random.split(key)
