@@ -36,15 +36,18 @@ import pytest
 
 from marl.files import LOCK_FILE
 from tests import ROOT
+from tests.experiments.bad_inputs_deep import DEEP_CASES
 from tests.experiments.bad_inputs_table import (
     AS_A_USER,
-    CASES,
     HAN,
     SHARED,
     TAB,
+    TABULAR_CASES,
     Bad,
     write_inputs,
 )
+
+CASES = [*TABULAR_CASES, *DEEP_CASES]
 
 
 class Done(NamedTuple):
