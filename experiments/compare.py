@@ -67,7 +67,8 @@ def load_all(
 def check_results(results: Any) -> None:
     """Refuses (TypeError) a results file, hand-edited or from elsewhere, that
     lacks what the table reads: a game, a number of seeds, and points that each
-    have a tau or an entropy coefficient."""
+    have a tau or an entropy coefficient, or are a rule-based partner's (group
+    `bot=<name>`, from `crossplay --bots`)."""
     if not isinstance(results, dict):
         raise TypeError("not a JSON object")
     if not isinstance(results.get("game"), str):
@@ -76,10 +77,16 @@ def check_results(results: Any) -> None:
         raise TypeError("no integer 'num_seeds'")
     points = results.get("points")
     if not isinstance(points, list) or not all(
-        isinstance(p, dict) and isinstance(p.get("tau", p.get("ent_coef")), int | float)
+        isinstance(p, dict)
+        and (
+            isinstance(p.get("tau", p.get("ent_coef")), int | float)
+            or str(p.get("group")).startswith("bot=")
+        )
         for p in points
     ):
-        raise TypeError("'points' is not a list of points with a tau or ent_coef")
+        raise TypeError(
+            "'points' is not a list of points with a tau, an ent_coef or a bot"
+        )
 
 
 @interruptible

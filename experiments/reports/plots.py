@@ -123,9 +123,16 @@ def integer_ticks(axis: Any) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def point_x(point: dict[str, Any]) -> float:
-    """A point's entropy weight: tau (tabular) or the entropy coefficient (IPPO)."""
+def point_x(point: dict[str, Any]) -> float | None:
+    """A point's entropy weight: tau (tabular) or the entropy coefficient (IPPO);
+    None for a rule-based partner's (`crossplay --bots`)."""
     return point["tau"] if "tau" in point else point["ent_coef"]
+
+
+def point_order(point: dict[str, Any]) -> tuple[bool, float]:
+    """Sorts points by entropy weight, rule-based partners last."""
+    x = point_x(point)
+    return (x is None, 0.0 if x is None else x)
 
 
 def plot_hanabi_sp_xp(ax: Any, results: dict[str, Any]) -> None:
@@ -133,12 +140,15 @@ def plot_hanabi_sp_xp(ax: Any, results: dict[str, Any]) -> None:
     coefficient, one set of curves per group of other settings; for 2-player
     Hanabi-Full the published reference points as horizontal lines."""
     series: dict[str, list[dict[str, Any]]] = {}
+    bots = [p for p in results["points"] if p["ent_coef"] is None]
     for point in results["points"]:
+        if point["ent_coef"] is None:
+            continue  # a rule-based partner: a line across, below
         rest = [part for part in point["group"].split(", ") if "ent_coef=" not in part]
         series.setdefault(", ".join(rest), []).append(point)
     markers = "osD^v"
     for k, (name, points) in enumerate(series.items()):
-        points = sorted(points, key=point_x)
+        points = sorted(points, key=point_order)
         coefs = [p["ent_coef"] for p in points]
         for key, label, color, style in HANABI_CURVES:
             values = [p[key] for p in points]
@@ -154,6 +164,11 @@ def plot_hanabi_sp_xp(ax: Any, results: dict[str, Any]) -> None:
                 linestyle=style,
                 marker=markers[k % len(markers)],
             )
+    for k, bot in enumerate(bots):
+        label = f"SP {bot['group']}"
+        ax.axhline(
+            bot["sp"], color=f"C{k + 2}", linestyle="-.", linewidth=1, label=label
+        )
     if results["game"] == "Hanabi-Full" and results.get("num_players") == 2:
         for value, label, color in HANABI_REFERENCES:
             ax.axhline(value, color=color, linestyle=":", linewidth=1, label=label)

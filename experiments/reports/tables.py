@@ -96,11 +96,11 @@ def table_rows(runs: list[tuple[pathlib.Path, dict[str, Any]]]) -> list[dict[str
     rows = []
     settings = distinguishing_settings(runs)
     for run_dir, results in runs:
-        for point in sorted(results["points"], key=plots.point_x):
+        for point in sorted(results["points"], key=plots.point_order):
             rows.append(
                 {
                     "run": str(run_dir),
-                    "settings": settings[run_dir],
+                    "settings": _with_partner(settings[run_dir], point),
                     "game": results["game"],
                     "num_seeds": results["num_seeds"],
                     "horizon": results.get("horizon"),
@@ -112,6 +112,14 @@ def table_rows(runs: list[tuple[pathlib.Path, dict[str, Any]]]) -> list[dict[str
                 }
             )
     return rows
+
+
+def _with_partner(settings: str | None, point: dict[str, Any]) -> str | None:
+    """The run's distinguishing settings, and a rule-based partner's name
+    (`bot=<name>`) for its point."""
+    if plots.point_x(point) is not None:
+        return settings
+    return " ".join(filter(None, (settings, point.get("group"))))
 
 
 def unconverged(num_seeds: int, point: dict[str, Any]) -> int | None:

@@ -196,6 +196,22 @@ def test_compare_skips_a_corrupt_results_file(tmp_path, capsys):
     assert err == f"error: {tmp_path / 'nowhere'} does not exist"
 
 
+def test_compare_reads_a_crossplay_with_rule_based_partners(tmp_path, capsys):
+    # `crossplay --bots` gives each bot a point of its own, with no entropy
+    # coefficient; compare once refused the whole file for it.
+    committed = ROOT / "docs/results/hanabi_3c3r_crossrun/crossplay/results.json"
+    (tmp_path / "xp").mkdir()
+    (tmp_path / "xp" / "results.json").write_bytes(committed.read_bytes())
+    table, figure = tmp_path / "t.csv", tmp_path / "t.png"
+    assert compare.main([str(tmp_path), "--csv", str(table), "--figure", str(figure)]) == 0
+    out = capsys.readouterr().out
+    assert "skipping" not in out and "bot=iggi" in out and "bot=van_den_bergh" in out
+    with table.open() as rows:
+        coefs = [row["ent_coef"] for row in csv.DictReader(rows)]
+    assert coefs == ["0.01", "0.01", "0.03", "0.1", "", "", "", ""]  # bots last
+    assert figure.stat().st_size > 0
+
+
 PHASE_TINY = [
     "seeds=3",
     "taus=[0,0.5,5]",
