@@ -327,7 +327,9 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
         )
         stack.enter_context(locked(out))
         key = partial_key(agents, args, sizing)
-        resume = load_partial(out, key)
+        resume, why_not = load_partial(out, key)
+        if why_not:
+            say(why_not)
         if resume and sizing.target_se is None and args.games is None:
             first = resume[KINDS[0]]  # as the interrupted run set it
             sizing = sizing._replace(

@@ -11,6 +11,7 @@ import hashlib
 import json
 import pathlib
 import time
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -177,17 +178,23 @@ def save_partial(out: pathlib.Path, played: dict[str, Games], key: str) -> int:
     return 0 if first is None else first.score.shape[-1]
 
 
-def load_partial(out: pathlib.Path, key: str) -> dict[str, Games] | None:
+def load_partial(out: pathlib.Path, key: str) -> tuple[dict[str, Games] | None, str]:
     """The games an interrupted evaluation of the same agents and sizes left in
-    `out`, or None (none, another evaluation's, or unreadable: then ignored)."""
+    `out`, or None, with a line that says why none ('' when there is no
+    partial file): another evaluation's, or unreadable (truncated, not an npz);
+    either is started over, and replaced at the next save."""
+    path = out / PARTIAL
+    if not path.exists():
+        return None, ""
     try:
-        with np.load(out / PARTIAL) as data:
+        with np.load(path) as data:
             if str(data["key"]) != key:
-                return None
+                return None, f"{path} holds another evaluation's games: starting over"
             return {
                 kind: Games(data[f"score{kind}"], data[f"failed{kind}"])
                 for kind in KINDS
                 if f"score{kind}" in data
-            }
-    except (OSError, ValueError, KeyError):
-        return None
+            }, ""
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        why = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return None, f"{path} is unreadable ({why}): starting over"
