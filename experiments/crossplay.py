@@ -415,8 +415,9 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
     print(
         "games per pair: "
         + "; ".join(
-            f"{name} {g['num_games']:,} (largest pair SE {g['max_se']:.3g}, "
-            f"stopped by {g['stopped_by'].replace('_', ' ')})"
+            f"{name} {g['num_games']:,} (largest pair SE "
+            + ("n/a" if g["max_se"] is None else f"{g['max_se']:.3g}")
+            + f", stopped by {g['stopped_by'].replace('_', ' ')})"
             for name, g in played.items()
         )
     )

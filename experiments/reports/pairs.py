@@ -42,11 +42,13 @@ def pair_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for kind in KINDS:
         means = np.asarray(results[f"matrix{kind}"])
-        errors = np.asarray(results[f"matrix{kind}_se"])
+        # null cells (one game a pair) read as NaN, written as empty cells
+        errors = np.asarray(results[f"matrix{kind}_se"], dtype=float)
         games = results["games"][KIND_NAMES[kind]]["num_games"]
         for i, first in enumerate(agents):
             for j, second in enumerate(agents):
                 mean, se = float(means[i, j]), float(errors[i, j])
+                spread = not np.isnan(se)
                 rows.append(
                     {
                         "policy": KIND_NAMES[kind],
@@ -62,9 +64,9 @@ def pair_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                         },
                         "games": games,
                         "mean": round(mean, 6),
-                        "se": round(se, 6),
-                        "ci95_low": round(mean - Z95 * se, 6),
-                        "ci95_high": round(mean + Z95 * se, 6),
+                        "se": round(se, 6) if spread else None,
+                        "ci95_low": round(mean - Z95 * se, 6) if spread else None,
+                        "ci95_high": round(mean + Z95 * se, 6) if spread else None,
                     }
                 )
     return rows
@@ -81,7 +83,7 @@ def group_table(
     groups = results["groups"]
     of = [agent["group"] for agent in results["agents"]]
     means = np.asarray(results[f"matrix{kind}"])
-    errors = np.asarray(results[f"matrix{kind}_se"])
+    errors = np.asarray(results[f"matrix{kind}_se"], dtype=float)  # null: NaN
     mean = np.full((len(groups), len(groups)), np.nan)
     half = np.full_like(mean, np.nan)
     for a, row_group in enumerate(groups):

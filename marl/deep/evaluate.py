@@ -77,14 +77,17 @@ def summarize(scores: np.ndarray, members: list[int]) -> dict[str, Any]:
     """
     block = scores[np.ix_(members, members)]
     means = block.mean(-1)
-    variances = block.var(-1, ddof=1) / block.shape[-1]
     size = len(members)
-    off = ~np.eye(size, dtype=bool)
     point: dict[str, Any] = {
         **matrix_summary(means),
-        "sp_games_se": float(np.sqrt(np.diag(variances).sum()) / size),
+        "sp_games_se": None,  # None: one game a cell has no spread to measure
         "xp_games_se": None,
     }
+    if block.shape[-1] < 2:
+        return point
+    variances = block.var(-1, ddof=1) / block.shape[-1]
+    off = ~np.eye(size, dtype=bool)
+    point["sp_games_se"] = float(np.sqrt(np.diag(variances).sum()) / size)
     if size > 1:
         point["xp_games_se"] = float(np.sqrt(variances[off].sum()) / off.sum())
     return point
@@ -185,11 +188,13 @@ def distinct_summary(
         }
     games = scores[rows]
     xp, xp_se = assignment_summary(games.mean(-1), local, num_members)
-    variances = games.var(-1, ddof=1) / games.shape[-1]
+    variances = games.var(-1, ddof=1) / games.shape[-1] if games.shape[-1] > 1 else None
     return {
         "xp": xp,
         "xp_se": xp_se,
-        "xp_games_se": float(np.sqrt(variances.sum()) / len(games)),
+        "xp_games_se": None
+        if variances is None
+        else float(np.sqrt(variances.sum()) / len(games)),
         **endings(games, failed[rows], "xp", env),
     }
 
@@ -342,9 +347,12 @@ def evaluate(
         matrices[f"between_groups{kind}"] = between_groups(
             scores.mean(-1), [members_of[g] for g in groups]
         )
+        # null cells for one game a pair: no spread to measure
         matrices[f"matrix{kind}_se"] = (
-            scores.std(-1, ddof=1) / np.sqrt(num_games)
-        ).tolist()
+            (scores.std(-1, ddof=1) / np.sqrt(num_games)).tolist()
+            if num_games > 1
+            else [[None] * num_agents for _ in range(num_agents)]
+        )
         if distinct:
             arrays["assignments"] = rows[len(pairs) :]
             arrays[f"assignment_scores{kind}"] = outcomes.score[len(pairs) :]
@@ -455,7 +463,10 @@ def evaluate(
             KIND_NAMES[kind]: {
                 "num_games": played[kind].score.shape[-1],
                 "stopped_by": stopped[kind],
-                "max_se": worst_se(played[kind].score),
+                # None: one game a pair has no standard error
+                "max_se": worst_se(played[kind].score)
+                if played[kind].score.shape[-1] > 1
+                else None,
             }
             for kind in KINDS
         },

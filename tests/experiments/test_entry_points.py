@@ -203,7 +203,9 @@ def test_compare_reads_a_crossplay_with_rule_based_partners(tmp_path, capsys):
     (tmp_path / "xp").mkdir()
     (tmp_path / "xp" / "results.json").write_bytes(committed.read_bytes())
     table, figure = tmp_path / "t.csv", tmp_path / "t.png"
-    assert compare.main([str(tmp_path), "--csv", str(table), "--figure", str(figure)]) == 0
+    assert (
+        compare.main([str(tmp_path), "--csv", str(table), "--figure", str(figure)]) == 0
+    )
     out = capsys.readouterr().out
     assert "skipping" not in out and "bot=iggi" in out and "bot=van_den_bergh" in out
     with table.open() as rows:

@@ -19,6 +19,7 @@ from experiments import ippo as train_entry
 from experiments.deep import agents as hanabi_agents
 from experiments.deep.ippo_runs import IPPORunConfig
 from experiments.harness.compose import CONF_DIR, to_config
+from experiments.reports.pairs import pair_rows
 from marl.deep import evaluate
 from marl.deep import play as games_play
 from tests.tiny_runs import HANABI_TINY
@@ -170,7 +171,7 @@ def test_crossplay_sizes_itself_reports_progress_and_resumes_after_ctrl_c(
     for line in ("compiling sampled", "first round: 8 games x 64 pairs", "ETA"):
         assert line in printed, line
     assert "greedy games: 40/40 per pair" in printed
-    results = json.loads((whole / "results.json").read_text())
+    results = json.loads((whole / "results.json").read_text(), parse_constant=_refuse)
     assert results["num_games"] == 40
     assert results["sizing"] == {
         "round_games": 8,
@@ -241,6 +242,24 @@ def test_crossplay_sizes_itself_reports_progress_and_resumes_after_ctrl_c(
     assert "--max-minutes 0.01:" in capsys.readouterr().out
 
 
+def _refuse(constant: str) -> None:
+    raise AssertionError(f"results.json holds {constant}: not standard JSON")
+
+
+def test_pair_rows_of_one_game_a_pair_leave_the_error_empty():
+    results = {
+        "agents": [{"group": "g", "run": "r", "seed": s} for s in range(2)],
+        "games": {name: {"num_games": 1} for name in ("sampled", "greedy")},
+        **{f"matrix{kind}": [[1.0, 0.0], [0.0, 1.0]] for kind in ("", "_greedy")},
+        **{
+            f"matrix{kind}_se": [[None, None], [None, None]] for kind in ("", "_greedy")
+        },
+    }
+    rows = pair_rows(results)
+    assert len(rows) == 8
+    assert all(r["se"] is None and r["ci95_low"] is None for r in rows)
+
+
 def test_summary_of_hand_made_scores():
     """Two agents that always score 2 with themselves and 0 with each other."""
     scores = np.zeros((2, 2, 4), np.float32)
@@ -253,6 +272,10 @@ def test_summary_of_hand_made_scores():
     point = evaluate.summarize(scores, [0, 1])
     assert point["xp"] == 0.5
     assert point["xp_games_se"] == pytest.approx(np.sqrt(4 / 3 / 4) / 2)
+    # One game a pair (`--games 1`): no spread to measure, so null, never NaN.
+    point = evaluate.summarize(scores[..., :1], [0, 1])
+    assert point["sp_games_se"] is None and point["xp_games_se"] is None
+    json.dumps(point, allow_nan=False)
 
 
 def test_crossplay_errors_are_one_line(sweep, tmp_path, capsys):
