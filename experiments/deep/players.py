@@ -156,6 +156,16 @@ def load(
     """The agents of one IPPO run directory: every seed at every entropy
     coefficient, or those of `ent_coef` and `seed`; at the latest intact
     checkpoint or at update `step` (a milestone)."""
+    for name, value, kinds, kind in (
+        ("ent_coef", ent_coef, (int, float), "a number"),
+        ("seed", seed, (int,), "an integer"),
+        ("step", step, (int,), "an integer"),
+    ):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, kinds)
+        ):
+            type_name = type(value).__name__
+            raise CrossPlayError(f"{name} must be {kind}, not {value!r} ({type_name})")
     run = pathlib.Path(run_dir)
     if not run.is_dir():
         raise CrossPlayError(f"{run} is not a directory")

@@ -97,6 +97,12 @@ def test_wrong_directory_seed_or_coefficient_is_one_line(workdir, tmp_path):
         (lambda: load(tmp_path), "is not an IPPO run directory"),
         (lambda: load(run, ent_coef=0.3), "no agents at ent_coef=0.3; it trained 0.1"),
         (lambda: load(run, seed=5), "has seeds 0..1, not seed 5"),
+        # once "Unknown format code 'g'"
+        (
+            lambda: load(run, ent_coef="0.1"),
+            r"ent_coef must be a number, not '0.1' \(str\)",
+        ),
+        (lambda: load(run, seed=1.0), r"seed must be an integer, not 1.0 \(float\)"),
         (lambda: bot(load(run)[0].env, "smartbot"), "no partner 'smartbot'"),
     ):
         with pytest.raises(CrossPlayError, match=message) as raised:
