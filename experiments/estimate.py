@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
 import pathlib
 import sys
@@ -49,8 +48,10 @@ import numpy as np
 from experiments.deep.ippo_runs import USER_ERRORS, IPPORunConfig, trainer_of
 from experiments.harness.compose import CONF_DIR, is_config_error, one_line, to_config
 from experiments.harness.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.results import write_json
 from experiments.reports.tables import format_report
 from marl.deep.ippo import IPPOConfig, seed_keys
+from marl.files import OutputDirError, check_writable
 from marl.sharding import device_memory_limit, memory_analysis
 from marl.trainer import constant_schedules
 
@@ -363,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
             raise EstimateError(f"--minutes={args.minutes} must be > 0")
         if args.minutes is not None and args.rate is None and not args.measure:
             raise EstimateError("--minutes needs a rate: pass --rate or --measure")
+        if args.json is not None:  # before the work, not after 20 s of compiling
+            if args.json.is_dir():
+                raise EstimateError(f"--json {args.json} is a directory, not a file")
+            check_writable(args.json.parent)
         plan = estimate(
             args.overrides,
             multirun=args.multirun,
@@ -373,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             parallel=args.parallel,
             minutes=args.minutes,
         )
-    except (EstimateError, *USER_ERRORS) as error:
+    except (EstimateError, OutputDirError, *USER_ERRORS) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # hydra's composition errors: one line
@@ -383,8 +388,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(format_report(plan))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(plan, indent=2) + "\n")
+        try:
+            write_json(args.json, plan)
+        except OSError as error:
+            print(f"error: cannot write {args.json}: {error.strerror}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -290,6 +290,15 @@ TABULAR_CASES = [
     bad("est-unknown-key", "estimate", "foo", "foo=1"),
     bad("est-lr-inf", "estimate", "ippo.lr=inf", "ippo.lr=inf"),
     bad("est-syntax", "estimate", "cannot parse 'seeds=['", "seeds=["),
+    # --json is checked before the work (it once failed after 20 s of compiling)
+    bad("est-json-dir", "estimate", "is a directory", "--json", "{in}/empty_dir"),
+    bad(
+        "est-json-below-a-file",
+        "estimate",
+        "a file is in the way",
+        "--json",
+        "{in}/binary.yaml/plan.json",
+    ),
     # --- experiments.notebooks --------------------------------------------------------
     bad(
         "nb-missing",
