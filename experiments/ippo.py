@@ -46,7 +46,7 @@ from experiments.deep.ippo_runs import (
     trainer_of,
     upgrade,
 )
-from experiments.deep.loggers import CHUNK_CURVES, open_logger
+from experiments.deep.loggers import CHUNK_CURVES, check_logger, open_logger
 from experiments.harness.compose import (
     CONF_DIR,
     overridden_preset_fields,
@@ -223,6 +223,7 @@ def run(config: IPPORunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None:
     """Trains and writes every output of one run; returns the results (None if
     the run stopped early)."""
     started = time.time()
+    check_logger(config.logger)  # before the run directory is accepted
     if config.resume == "auto":
         training = config.training_hash()
         finished = finished_results(

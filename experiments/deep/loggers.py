@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import netrc
 import os
 import pathlib
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,6 +28,8 @@ from marl.fields import ConfigError
 
 LOGGERS = ("tensorboard", "wandb")
 """The values of `logger` besides null (metrics.jsonl only)."""
+WANDB_MODES = ("offline", "online", "disabled", "shared")
+"""The values of WANDB_MODE that wandb's `init` takes."""
 
 CHUNK_CURVES = (
     "entropy",
@@ -59,6 +63,52 @@ def scalars(record: dict[str, Any]) -> dict[str, float]:
             if value is not None:
                 out[f"return_by_seed/ent_coef_{coef:g}/seed_{s}"] = float(value)
     return out
+
+
+def check_logger(kind: str | None) -> None:
+    """Refuses (LoggerError, one line), before a run directory is made, a
+    logger that cannot start: its library missing, a WANDB_MODE wandb does not
+    take, or WANDB_MODE=online (or shared) without a login (WANDB_API_KEY or
+    the netrc entry `wandb login` writes)."""
+    if kind == "tensorboard":
+        try:
+            import tensorboardX  # noqa: F401
+        except ImportError:
+            raise LoggerError(
+                "logger=tensorboard needs tensorboardX: pip install -e '.[loggers]'"
+            ) from None
+    if kind != "wandb":
+        return
+    mode = os.environ.get("WANDB_MODE", "offline")
+    if mode not in WANDB_MODES:
+        raise LoggerError(
+            f"WANDB_MODE={mode!r} is not one of wandb's modes: {', '.join(WANDB_MODES)}"
+        )
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        raise LoggerError(
+            "logger=wandb needs wandb: pip install -e '.[loggers]'"
+        ) from None
+    if mode in ("online", "shared") and not _wandb_login():
+        raise LoggerError(
+            f"logger=wandb with WANDB_MODE={mode} needs a login (`wandb login`, or "
+            "WANDB_API_KEY); WANDB_MODE=offline logs without one"
+        )
+
+
+def _wandb_login() -> bool:
+    """Whether wandb has an API key: WANDB_API_KEY, or a netrc entry for its
+    host (WANDB_BASE_URL's, api.wandb.ai by default)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urllib.parse.urlparse(
+        os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    ).hostname
+    try:
+        return netrc.netrc().authenticators(host or "") is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
 
 
 @contextlib.contextmanager
@@ -95,17 +145,27 @@ def open_logger(
         raise LoggerError(
             "logger=wandb needs wandb: pip install -e '.[loggers]'"
         ) from None
+    check_logger(kind)
+    mode = os.environ.get("WANDB_MODE", "offline")
     run_id = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
-    run = wandb.init(
-        project=os.environ.get("WANDB_PROJECT", "entropy-zsc-lab"),
-        name=name,
-        id=run_id,
-        resume="allow",
-        dir=str(run_dir),
-        config=config,
-        mode=os.environ.get("WANDB_MODE", "offline"),  # type: ignore[arg-type]
-        settings=wandb.Settings(silent=True, console="off"),
-    )
+    try:
+        run = wandb.init(
+            project=os.environ.get("WANDB_PROJECT", "entropy-zsc-lab"),
+            name=name,
+            id=run_id,
+            resume="allow",
+            dir=str(run_dir),
+            config=config,
+            mode=mode,  # type: ignore[arg-type]
+            settings=wandb.Settings(silent=True, console="off"),
+        )
+    except Exception as error:  # no login, no network: wandb's own errors
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        why = lines[0] if lines else type(error).__name__
+        raise LoggerError(
+            f"logger=wandb could not start a run (WANDB_MODE={mode}): {why}; "
+            "WANDB_MODE=offline logs without a login"
+        ) from None
 
     def to_wandb(record: dict[str, Any]) -> None:
         run.log({"env_steps": record["env_steps"], **scalars(record)})

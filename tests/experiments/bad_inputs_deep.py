@@ -108,6 +108,23 @@ DEEP_CASES = [
         "resume=true",
         "hydra.run.dir={run_corrupt}",
     ),
+    # wandb without a login, or a misspelt mode: one line, not 64 of wandb's
+    bad(
+        "han-wandb-online-no-login",
+        "ippo",
+        "with WANDB_MODE=online needs a login",
+        *HAN,
+        "logger=wandb",
+        env={"WANDB_MODE": "online", "WANDB_API_KEY": ""},
+    ),
+    bad(
+        "han-wandb-mode-misspelt",
+        "ippo",
+        "WANDB_MODE='ofline' is not one of wandb's modes",
+        *HAN,
+        "logger=wandb",
+        env={"WANDB_MODE": "ofline"},
+    ),
     # --- experiments.replay ---------------------------------------------------------
     bad("rp-missing", "replay", "/nonexistent is not a directory", "/nonexistent"),
     bad("rp-not-a-run", "replay", "is not an IPPO run directory", "{in}"),

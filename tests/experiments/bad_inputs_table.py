@@ -39,6 +39,8 @@ class Bad:
     leaves: bool = False
     """The run may leave the files it finished in `{out}` (for a resume), but
     no results file and no temporary file."""
+    env: tuple[tuple[str, str], ...] = ()
+    """Environment variables set for the case (name, value)."""
 
 
 def bad(
@@ -48,12 +50,14 @@ def bad(
     *args: str,
     file_limit: int | None = None,
     leaves: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Bad:
     hydra = module in ("tabular", "ippo")
     uses_dir = any("{out}" in a or "{run" in a or "{held}" in a for a in args)
     if hydra and not uses_dir and not any("hydra.run.dir" in a for a in args):
         args = (*args, "hydra.run.dir={out}")
-    return Bad(id, module, args, message, file_limit, leaves)
+    variables = tuple(sorted((env or {}).items()))
+    return Bad(id, module, args, message, file_limit, leaves, variables)
 
 
 TABULAR_CASES = [

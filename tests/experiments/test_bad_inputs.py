@@ -81,7 +81,11 @@ def run_in_process(module: str, args: list[str]) -> Done:
 
 
 def run_module(
-    module: str, args: list[str], timeout: int = 300, file_limit: int | None = None
+    module: str,
+    args: list[str],
+    timeout: int = 300,
+    file_limit: int | None = None,
+    env: tuple[tuple[str, str], ...] = (),
 ):
     """`python -m experiments.<module> *args` in a subprocess; with `file_limit`,
     under that RLIMIT_FSIZE (set by the child itself before it runs the module:
@@ -101,8 +105,23 @@ def run_module(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        env={**os.environ, "JAX_PLATFORMS": "cpu", **dict(env)},
     )
+
+
+@contextlib.contextmanager
+def environment(variables: tuple[tuple[str, str], ...]):
+    """`os.environ` with `variables` set, restored after."""
+    saved = {name: os.environ.get(name) for name, _ in variables}
+    os.environ.update(dict(variables))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def tree_digest(path: pathlib.Path) -> dict[str, str]:
@@ -176,9 +195,9 @@ def check(case: Bad, root: pathlib.Path) -> str | None:
     before = {p.name: tree_digest(p) for p in work.iterdir() if p.is_dir()}
     inputs_before = tree_digest(root / "inputs")
     if case.id in AS_A_USER:
-        done = run_module(case.module, args, file_limit=case.file_limit)
+        done = run_module(case.module, args, file_limit=case.file_limit, env=case.env)
     else:
-        with contextlib.chdir(ROOT):
+        with contextlib.chdir(ROOT), environment(case.env):
             done = run_in_process(case.module, args)
     lines = done.stderr.strip().splitlines()
     problems = []
