@@ -267,6 +267,11 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
                 raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be > 0")
         if args.games is not None and args.target_se is not None:
             raise CrossPlayError("--games plays exactly that many: drop --target-se")
+        out = args.out or default_out(args.paths, args.step)
+        check_writable(out)  # before the work, not after it
+        held = out.is_dir()  # another evaluation may be writing there: refused
+        if held:  # before the agents load (about 11 s); a new directory waits
+            stack.enter_context(locked(out))  # for them, so a bad path makes none
         say("loading the agents")
         agents, agent_params, config, warnings = load_agents(args.paths, args.step)
         per_seat = not config.ippo.share_parameters
@@ -278,8 +283,6 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
                 args.bots.split(","),
                 per_seat=per_seat,
             )
-        out = args.out or default_out(args.paths, args.step)
-        check_writable(out)  # before the work, not after it
         cap = args.games or args.max_games
         if not args.force:
             refuse_smaller(out, cap, args.symmetry_games)
@@ -325,7 +328,8 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
             if symmetric
             else 0,
         )
-        stack.enter_context(locked(out))
+        if not held:
+            stack.enter_context(locked(out))
         key = partial_key(agents, args, sizing)
         resume, why_not = load_partial(out, key)
         if why_not:

@@ -176,6 +176,15 @@ DEEP_CASES = [
     ),
     bad("xp-unknown-flag", "crossplay", "--gamez", "{run}", "--gamez", "3"),
     bad("xp-corrupt-ckpt", "crossplay", "no intact checkpoint", "{run_corrupt}"),
+    # another evaluation writing the output: refused before the agents load
+    bad(
+        "xp-out-held",
+        "crossplay",
+        "being written by another run",
+        "{run}",
+        "--out",
+        "{held}",
+    ),
     bad("xp-truncated-config", "crossplay", "config.yaml", "{run_bad_config}"),
     bad(
         "xp-out-is-file",
