@@ -156,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_into(argv, stack)
 
 
-def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
-    """`main` with the stack that holds the output directory's lock."""
+def make_parser() -> ArgumentParser:
+    """The command line (`--help`)."""
     parser = ArgumentParser("experiments.crossplay", __doc__)
     parser.add_argument("paths", nargs="+", help="IPPO run directories or sweeps")
     parser.add_argument(
@@ -244,112 +244,210 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
         help="replace an earlier evaluation in the output directory that played "
         "more games (by default that is refused)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def check_args(args: Any) -> None:
+    """Refuses (CrossPlayError, one line) an impossible count or size."""
+    for name in (
+        "games",
+        "max_games",
+        "round_games",
+        "pairs_per_batch",
+        "max_assignments",
+    ):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be >= 1")
+    for name in ("symmetry_games", "convention_games"):
+        if getattr(args, name) < 0:
+            value = getattr(args, name)
+            raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be >= 0")
+    for name in ("target_se", "max_minutes", "convention_tol"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be > 0")
+    if args.games is not None and args.target_se is not None:
+        raise CrossPlayError("--games plays exactly that many: drop --target-se")
+
+
+def open_output(args: Any, stack: contextlib.ExitStack) -> tuple[pathlib.Path, bool]:
+    """The output directory, checked writable; its lock taken at once when it
+    exists (another evaluation writing there is refused before the agents load,
+    about 11 s), else later (`take_lock`), so that a bad path makes none.
+    Returns (out, whether the lock is held)."""
+    out = args.out or default_out(args.paths, args.step)
+    check_writable(out)  # before the work, not after it
+    held = out.is_dir()
+    if held:
+        stack.enter_context(locked(out))
+    return out, held
+
+
+def load_partners(args: Any) -> tuple[list[Any], Any, Any, list[str]]:
+    """The agents of the runs given, and the bots asked for: (agents, their
+    parameters, the runs' config, warnings)."""
+    say("loading the agents")
+    agents, agent_params, config, warnings = load_agents(args.paths, args.step)
+    if args.bots:
+        agents, agent_params = add_bots(
+            agents,
+            agent_params,
+            config.scoring_environment,
+            args.bots.split(","),
+            per_seat=not config.ippo.share_parameters,
+        )
+    return agents, agent_params, config, warnings
+
+
+def plan(args: Any, agents: list[Any], env: Any) -> tuple[Sizing, Progress]:
+    """How many games, in rounds of how many (printed), and the progress lines."""
+    cap = args.games or args.max_games
+    rows = len(agents) ** 2
+    if env.num_players >= 3:
+        rows += len(agents) * args.max_assignments  # at most
+    sizing = Sizing(
+        round_games=args.round_games
+        or round_size(rows, env.max_steps, cap, jax.default_backend()),
+        max_games=cap,
+        target_se=target_se(args, env),
+    )
+    sizing = sizing._replace(round_games=min(sizing.round_games, cap))
+    aim = (
+        f"{sizing.target_se:.3g}"
+        if sizing.target_se is not None
+        else f"{TARGET_SE_SHARE:.1%} of the first round's largest score"
+    )
+    print(
+        f"{len(agents)} agents ({env.title}, {env.num_players} players) from "
+        f"{len({a.run for a in agents})} runs; {len(agents) ** 2} ordered pairs, "
+        f"sampled and greedy, in rounds of {sizing.round_games} games: "
+        + (
+            f"{cap:,} games per pair"
+            if args.games is not None
+            else f"until every pair's SE is at most {aim} or {cap:,} games"
+        ),
+        flush=True,
+    )
+    symmetric = env.symmetries.size > 1 and args.permutations > 1
+    symmetry_rows = (
+        2
+        * len(agents)
+        * min(args.permutations, env.symmetries.size)
+        * args.symmetry_games
+        if symmetric
+        else 0
+    )
+    return sizing, Progress(args, sizing, len(agents) ** 2, symmetry_rows)
+
+
+def resume_partial(
+    out: pathlib.Path, key: str, args: Any, progress: Progress
+) -> dict[str, Games] | None:
+    """The games an interrupted run of the same evaluation left, said in a line
+    (and its SE target, as the interrupted run set it, on `progress`)."""
+    resume, why_not = load_partial(out, key)
+    if why_not:
+        say(why_not)
+    if not resume:
+        return None
+    if progress.sizing.target_se is None and args.games is None:
+        first = resume[KINDS[0]]
+        progress.sizing = progress.sizing._replace(
+            target_se=observed_target(
+                Games(*(x[:, : progress.sizing.round_games] for x in first))
+            )
+        )
+    say(
+        f"going on from {out / PARTIAL}: "
+        + ", ".join(
+            f"{g.score.shape[-1]:,} {KIND_NAMES[k]} games per pair"
+            for k, g in resume.items()
+        )
+    )
+    return resume
+
+
+def keep_interrupted(out: pathlib.Path, interrupted: Interrupted, key: str) -> int:
+    """Saves the rounds an interrupt left (for the same command to go on) and
+    says so; the exit status, 130."""
+    out.mkdir(parents=True, exist_ok=True)
+    kept = save_partial(out, interrupted.played, key)
+    greedy = interrupted.played.get("_greedy")
+    print(
+        f"interrupted: kept {kept:,} sampled games per pair (and "
+        + ("no greedy" if greedy is None else f"{greedy.score.shape[-1]:,} greedy")
+        + f") in {out / PARTIAL}; run the same command to go on",
+        file=sys.stderr,
+    )
+    return 130
+
+
+def write_evaluation(
+    out: pathlib.Path,
+    results: dict[str, Any],
+    arrays: dict[str, Any],
+    force: bool,
+    symmetry_games: int,
+) -> pathlib.Path:
+    """Writes the evaluation's files, beside a larger earlier one in `out`
+    (kept) unless `force`; returns where they went."""
+    (out / PARTIAL).unlink(missing_ok=True)  # the evaluation is whole now
+    if not force:
+        # An evaluation sized by its SE may stop below an earlier, larger one in
+        # `out`: both are kept, this one beside it.
+        try:
+            refuse_smaller(out, results["num_games"], symmetry_games)
+        except CrossPlayError:
+            out = out / f"smaller_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+            print(
+                f"{out.parent / RESULTS_FILE} holds a larger evaluation: kept; "
+                f"this one ({results['num_games']:,} games per pair) goes to {out}",
+                file=sys.stderr,
+            )
+    write_json(out / RESULTS_FILE, results)
+    write_npz(out / "scores.npz", arrays)
+    write_csv(out / "crossplay.csv", pair_rows(results), PAIR_COLUMNS)
+    save_crossplay_figures(results, out / "crossplay.png")
+    return out
+
+
+def print_summary(out: pathlib.Path, results: dict[str, Any]) -> None:
+    print(format_points(results["points"], results["failure"]))
+    print(
+        "games per pair: "
+        + "; ".join(
+            f"{name} {g['num_games']:,} (largest pair SE "
+            + ("n/a" if g["max_se"] is None else f"{g['max_se']:.3g}")
+            + f", stopped by {g['stopped_by'].replace('_', ' ')})"
+            for name, g in results["games"].items()
+        )
+    )
+    print(
+        f"wrote {out / RESULTS_FILE}, {out / 'scores.npz'}, {out / 'crossplay.csv'}, "
+        f"{out / 'crossplay.png'}, {out / 'crossplay_groups.png'}"
+    )
+
+
+def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
+    """`main` with the stack that holds the output directory's lock: the
+    phases above, in order."""
+    args = make_parser().parse_args(argv)
     started = time.time()
     try:
-        for name in (
-            "games",
-            "max_games",
-            "round_games",
-            "pairs_per_batch",
-            "max_assignments",
-        ):
-            value = getattr(args, name)
-            if value is not None and value < 1:
-                raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be >= 1")
-        for name in ("symmetry_games", "convention_games"):
-            if getattr(args, name) < 0:
-                value = getattr(args, name)
-                raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be >= 0")
-        for name in ("target_se", "max_minutes", "convention_tol"):
-            value = getattr(args, name)
-            if value is not None and not value > 0:
-                raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be > 0")
-        if args.games is not None and args.target_se is not None:
-            raise CrossPlayError("--games plays exactly that many: drop --target-se")
-        out = args.out or default_out(args.paths, args.step)
-        check_writable(out)  # before the work, not after it
-        held = out.is_dir()  # another evaluation may be writing there: refused
-        if held:  # before the agents load (about 11 s); a new directory waits
-            stack.enter_context(locked(out))  # for them, so a bad path makes none
-        say("loading the agents")
-        agents, agent_params, config, warnings = load_agents(args.paths, args.step)
-        per_seat = not config.ippo.share_parameters
-        if args.bots:
-            agents, agent_params = add_bots(
-                agents,
-                agent_params,
-                config.scoring_environment,
-                args.bots.split(","),
-                per_seat=per_seat,
-            )
-        cap = args.games or args.max_games
+        check_args(args)
+        out, held = open_output(args, stack)
+        agents, agent_params, config, warnings = load_partners(args)
         if not args.force:
-            refuse_smaller(out, cap, args.symmetry_games)
+            refuse_smaller(out, args.games or args.max_games, args.symmetry_games)
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
         env = config.scoring_environment
-        rows = len(agents) ** 2
-        if env.num_players >= 3:
-            rows += len(agents) * args.max_assignments  # at most
-        sizing = Sizing(
-            round_games=args.round_games
-            or round_size(rows, env.max_steps, cap, jax.default_backend()),
-            max_games=cap,
-            target_se=target_se(args, env),
-        )
-        sizing = sizing._replace(round_games=min(sizing.round_games, cap))
-        print(
-            f"{len(agents)} agents ({env.title}, {env.num_players} players) from "
-            f"{len({a.run for a in agents})} runs; {len(agents) ** 2} ordered pairs, "
-            f"sampled and greedy, in rounds of {sizing.round_games} games: "
-            + (
-                f"{cap:,} games per pair"
-                if args.games is not None
-                else "until every pair's SE is at most "
-                + (
-                    f"{sizing.target_se:.3g}"
-                    if sizing.target_se is not None
-                    else f"{TARGET_SE_SHARE:.1%} of the first round's largest score"
-                )
-                + f" or {cap:,} games"
-            ),
-            flush=True,
-        )
-        symmetric = env.symmetries.size > 1 and args.permutations > 1
-        progress = Progress(
-            args,
-            sizing,
-            len(agents) ** 2,
-            2
-            * len(agents)
-            * min(args.permutations, env.symmetries.size)
-            * args.symmetry_games
-            if symmetric
-            else 0,
-        )
+        sizing, progress = plan(args, agents, env)
         if not held:
             stack.enter_context(locked(out))
         key = partial_key(agents, args, sizing)
-        resume, why_not = load_partial(out, key)
-        if why_not:
-            say(why_not)
-        if resume and sizing.target_se is None and args.games is None:
-            first = resume[KINDS[0]]  # as the interrupted run set it
-            sizing = sizing._replace(
-                target_se=observed_target(
-                    Games(*(x[:, : sizing.round_games] for x in first))
-                )
-            )
-            progress.sizing = sizing
-        if resume:
-            say(
-                f"going on from {out / PARTIAL}: "
-                + ", ".join(
-                    f"{g.score.shape[-1]:,} {KIND_NAMES[k]} games per pair"
-                    for k, g in resume.items()
-                )
-            )
+        resume = resume_partial(out, key, args, progress)
         try:
             results, arrays = evaluate(
                 seat_policy(config.ippo, env, scripted=bool(args.bots)),
@@ -358,7 +456,7 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
                 [agent.group for agent in agents],
                 [agent.ent_coef for agent in agents],
                 share_parameters=config.ippo.share_parameters,
-                sizing=sizing,
+                sizing=progress.sizing,
                 seed=args.seed,
                 permutations=args.permutations,
                 symmetry_games=args.symmetry_games,
@@ -372,19 +470,7 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
                 convention_tol=args.convention_tol,
             )
         except Interrupted as interrupted:
-            out.mkdir(parents=True, exist_ok=True)
-            kept = save_partial(out, interrupted.played, key)
-            print(
-                f"interrupted: kept {kept:,} sampled games per pair (and "
-                + (
-                    f"{interrupted.played['_greedy'].score.shape[-1]:,} greedy"
-                    if "_greedy" in interrupted.played
-                    else "no greedy"
-                )
-                + f") in {out / PARTIAL}; run the same command to go on",
-                file=sys.stderr,
-            )
-            return 130
+            return keep_interrupted(out, interrupted, key)
     except (CrossPlayError, ConfigError, CheckpointError, OutputDirError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -395,40 +481,10 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
         "env": config.env,
         "agents": [dataclasses.asdict(agent) for agent in agents],
         "warnings": warnings,
+        "metadata": {**run_metadata(), "seconds": round(time.time() - started)},
     }
-    results["metadata"] = {**run_metadata(), "seconds": round(time.time() - started)}
-    (out / PARTIAL).unlink(missing_ok=True)  # the evaluation is whole now
-    if not args.force:
-        # An evaluation sized by its SE may stop below an earlier, larger one in
-        # `out`: both are kept, this one beside it.
-        try:
-            refuse_smaller(out, results["num_games"], args.symmetry_games)
-        except CrossPlayError:
-            out = out / f"smaller_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
-            print(
-                f"{out.parent / RESULTS_FILE} holds a larger evaluation: kept; "
-                f"this one ({results['num_games']:,} games per pair) goes to {out}",
-                file=sys.stderr,
-            )
-    write_json(out / RESULTS_FILE, results)
-    write_npz(out / "scores.npz", arrays)
-    write_csv(out / "crossplay.csv", pair_rows(results), PAIR_COLUMNS)
-    save_crossplay_figures(results, out / "crossplay.png")
-    print(format_points(results["points"], results["failure"]))
-    played = results["games"]
-    print(
-        "games per pair: "
-        + "; ".join(
-            f"{name} {g['num_games']:,} (largest pair SE "
-            + ("n/a" if g["max_se"] is None else f"{g['max_se']:.3g}")
-            + f", stopped by {g['stopped_by'].replace('_', ' ')})"
-            for name, g in played.items()
-        )
-    )
-    print(
-        f"wrote {out / RESULTS_FILE}, {out / 'scores.npz'}, {out / 'crossplay.csv'}, "
-        f"{out / 'crossplay.png'}, {out / 'crossplay_groups.png'}"
-    )
+    out = write_evaluation(out, results, arrays, args.force, args.symmetry_games)
+    print_summary(out, results)
     return 0
 
 
