@@ -189,7 +189,12 @@ def uniqueness(
         len(starts),
     )
     try:
-        diagram = continuation.trace(form, settings, starts)
+        diagram = continuation.trace(
+            form,
+            settings,
+            starts,
+            progress=lambda line: log.info("%s: tracing: %s", learner.label, line),
+        )
     except (ValueError, np.linalg.LinAlgError) as error:  # no start, or singular
         log.info(
             "%s: no bifurcation diagram: the tracer failed: %s", learner.label, error

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -84,6 +85,10 @@ EVENT_STEP = 0.01
 until it is this short, so that a step does not leap onto a nearby branch
 (tiny Hanabi C: three false branch points at steps of 0.4, where the
 corrector failed part way) or over a pair of folds."""
+PROGRESS_SECONDS = 20.0
+"""The longest a long branch goes without a line to `trace`'s `progress`."""
+Progress = Callable[[str], None]
+"""Hears a line of where the tracer is (`trace`'s `progress`)."""
 NEWTON_TOL = 1e-10
 """|H| (max norm) at which Newton's corrector has converged."""
 
@@ -332,10 +337,13 @@ def trace_branch(
     parent: int = -1,
     depth: int = 0,
     prefix: np.ndarray | None = None,
+    progress: Progress | None = None,
 ) -> _Trace:
     """Follows the branch from `start` along its tangent until tau leaves
-    [tau_min, tau_max], a step fails at the smallest length, or max_steps."""
+    [tau_min, tau_max], a step fails at the smallest length, or max_steps;
+    `progress` hears where it is at most every PROGRESS_SECONDS."""
     points = [start]
+    said = time.perf_counter()
     events: list[tuple[str, _Point, int]] = []
     length = settings.step
     stop = f"{settings.max_steps} steps"
@@ -377,6 +385,12 @@ def trace_branch(
             )
         points.append(b)
         a = b
+        if progress is not None and time.perf_counter() - said > PROGRESS_SECONDS:
+            said = time.perf_counter()
+            progress(
+                f"at tau = {math.exp(b.y[-1]):.4g} after {len(points)} points, "
+                f"{len(events)} bifurcations"
+            )
         if not low <= b.y[-1] <= high:
             # The last sample exactly at the end crossed: branches that leave
             # there are compared by it (`trace`).
@@ -477,6 +491,7 @@ def trace(
     form: HistoryForm,
     settings: Settings = DEFAULT,
     starts: np.ndarray | None = None,
+    progress: Progress | None = None,
 ) -> Diagram:
     """The bifurcation diagram of `form` between settings.tau_min and
     tau_max: the principal branch from tau_max (where the fixed point reached
@@ -485,7 +500,10 @@ def trace(
     the branch through each fixed point at tau_min reached from `starts`
     (policies float[S, n], e.g. `verified.search_starts`) that no branch
     traced already ends at, traced up in tau: a fixed point born at a fold
-    that no branch point connects to the principal branch is found only so."""
+    that no branch point connects to the principal branch is found only so.
+    `progress` hears each branch begun, the starts from below, and where a
+    long branch is, so that a long trace never runs silent."""
+    say: Progress = progress or (lambda line: None)
     y0 = initial_point(form, settings.tau_max)
     backwards = np.zeros(form.size + 1)
     backwards[-1] = -1.0
@@ -503,6 +521,8 @@ def trace(
     while queue or not seeded:
         if not queue:
             seeded = True
+            if starts is not None:
+                say(f"settling {len(starts)} starts at tau = {settings.tau_min:.4g}")
             for p in low_starts(form, settings, starts) if starts is not None else []:
                 if not any(np.abs(_signature(p.y) - e).max() < 1e-6 for e in ends):
                     queue.append((p, -1, 0, None))
@@ -514,8 +534,20 @@ def trace(
             )
             break
         first, parent, depth, prefix = queue.pop(0)
+        index = len(branches)
+        say(
+            f"branch {index + 1} from tau = {math.exp(first.y[-1]):.4g}"
+            + ("" if parent < 0 else f" (off branch {parent + 1})")
+            + f"; {len(queue)} more queued"
+        )
         found = trace_branch(
-            form, first, settings, parent=parent, depth=depth, prefix=prefix
+            form,
+            first,
+            settings,
+            parent=parent,
+            depth=depth,
+            prefix=prefix,
+            progress=functools.partial(_branch_line, say, index),
         )
         if found.branch.stop.startswith("reached"):
             last = found.branch
@@ -558,6 +590,10 @@ def trace(
                     )
                 )
     return Diagram(branches, folds, points, hopf, conjugates, notes)
+
+
+def _branch_line(say: Progress, index: int, line: str) -> None:
+    say(f"branch {index + 1}: {line}")
 
 
 def unique_above(diagram: Diagram) -> float:

@@ -86,27 +86,56 @@ def relative_box(center: np.ndarray, radius: float) -> Interval:
 
 
 def krawczyk_inside(
-    form: HistoryForm, tau: float, center: np.ndarray, box: Interval, c: np.ndarray
+    form: HistoryForm,
+    tau: float,
+    center: np.ndarray,
+    box: Interval,
+    c: np.ndarray,
+    newton: Interval | None = None,
 ) -> Interval | None:
     """K(Z) for the box Z = `box` around `center` (C = c) if it lies strictly
-    inside the box (a proof of one fixed point there), else None."""
+    inside the box (a proof of one fixed point there), else None. `newton`,
+    the center's part of K(Z) (`newton_part`), is the same for every box
+    around one center: given, it is not computed again."""
     try:
-        return _krawczyk_image(form, tau, center, box, c)
+        if newton is None:
+            newton = newton_part(form, tau, center, c)
+        return _krawczyk_image(form, tau, center, box, c, newton)
     except ValueError:  # an interval divisor or logarithm reaches 0: no proof
         return None
 
 
-def _krawczyk_image(
-    form: HistoryForm, tau: float, center: np.ndarray, box: Interval, c: np.ndarray
-) -> Interval | None:
+def newton_part(
+    form: HistoryForm, tau: float, center: np.ndarray, c: np.ndarray
+) -> Interval:
+    """center - C G(center), enclosed: K(Z)'s term that does not depend on Z."""
     g_center = iv.sub(iv.point(center), fixed_point_map(form, tau, iv.point(center)))
+    return iv.sub(iv.point(center), iv.matmul(c, g_center))
+
+
+def smallest_passing_radius(center: np.ndarray, newton: Interval) -> float:
+    """A relative radius at or below which no box around `center` can pass:
+    K(Z) is `newton` plus an interval about 0, so a box of relative radius r
+    holds it only if r * center exceeds newton's distance from center in
+    every coordinate. Taken a millionth low, so that rounding never rules out
+    a box that would pass (ruling one out only costs a proof, never makes a
+    false one)."""
+    shift = np.maximum(newton.hi - center, center - newton.lo)
+    return float((shift / center).max()) * (1 - 1e-6)
+
+
+def _krawczyk_image(
+    form: HistoryForm,
+    tau: float,
+    center: np.ndarray,
+    box: Interval,
+    c: np.ndarray,
+    newton: Interval,
+) -> Interval | None:
     spread = jacobian(form, tau, box)
     identity_minus = iv.sub(iv.point(np.eye(center.size)), iv.matmul(c, spread))
     deviation = iv.sub(box, iv.point(center))
-    image = iv.add(
-        iv.sub(iv.point(center), iv.matmul(c, g_center)),
-        iv.matmul(identity_minus, deviation),
-    )
+    image = iv.add(newton, iv.matmul(identity_minus, deviation))
     if (image.lo > box.lo).all() and (image.hi < box.hi).all():
         return image
     return None
@@ -182,10 +211,23 @@ def _verify(form: HistoryForm, tau: float, candidate: np.ndarray) -> Verdict:
     except np.linalg.LinAlgError:
         c = np.full_like(jac_g, np.nan)
     passes: dict[int, Interval | None] = {}
+    newton: Interval | None = None
+    floor = math.inf
+    if np.isfinite(c).all():
+        try:
+            newton = newton_part(form, tau, z, c)
+            floor = smallest_passing_radius(z, newton)
+        except ValueError:  # an interval divisor or logarithm reaches 0
+            pass
 
     def passed(k: int) -> bool:
-        if k not in passes:
-            passes[k] = krawczyk_inside(form, tau, z, relative_box(z, RADII[k]), c)
+        if k not in passes:  # a radius at or below the floor fails untried
+            box = relative_box(z, RADII[k])
+            passes[k] = (
+                None
+                if RADII[k] <= floor or newton is None
+                else krawczyk_inside(form, tau, z, box, c, newton)
+            )
         return passes[k] is not None
 
     found = None

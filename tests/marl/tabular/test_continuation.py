@@ -72,7 +72,9 @@ def test_coordination_folds_and_branch_point_equal_their_closed_forms(n):
     assert not high.stable[1]  # the half between the branch point and the fold
 
 
-def test_lever_fold_is_the_issue_figure_and_its_isola_is_found_from_below():
+def test_lever_fold_is_the_issue_figure_and_its_isola_is_found_from_below(
+    monkeypatch,
+):
     """lever: the branch favouring one of the 1.0 levers folds at 0.219412
     (issue 56); the fixed point on the 0.9 lever is no branch of the
     principal one (the same symmetry), and is found only by the starts from
@@ -83,8 +85,17 @@ def test_lever_fold_is_the_issue_figure_and_its_isola_is_found_from_below():
     # The coordinated pure profiles, softened (search_starts: the uniform
     # policy, then the pure profiles in row-major order).
     starts = verified.search_starts(form, [])[1 + 11 * np.arange(10)]
-    seeded = ct.trace(form, SETTINGS, starts)
+    lines: list[str] = []
+    monkeypatch.setattr(ct, "PROGRESS_SECONDS", 0.0)  # a line at every point
+    seeded = ct.trace(form, SETTINGS, starts, progress=lines.append)
     assert ct.unique_above(seeded) == pytest.approx(0.219412, abs=5e-7)
+    # It says what it traces (a long trace is never silent).
+    assert lines[0].startswith("branch 1 from tau = ")
+    assert "settling 10 starts at tau = " in "\n".join(lines)
+    assert any(line.startswith("branch 1: at tau = ") for line in lines)
+    assert sum(
+        line.startswith("branch ") and " from " in line for line in lines
+    ) >= len(seeded.branches)
     lever_09 = int(np.argmin(np.diag(form.returns.lo.reshape(10, 10))))
     (index,) = [
         k for k, b in enumerate(seeded.branches) if b.policies[0, lever_09] > 0.9

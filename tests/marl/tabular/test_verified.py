@@ -119,6 +119,47 @@ def test_dec_pomdp_fixed_points_above_tau_star_are_proven(game, horizon, tau):
     np.testing.assert_allclose(sums, 1.0, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("game", "horizon", "tau", "settled"),
+    [
+        ("tiny_hanabi_b", None, 0.5, True),  # proven at some radii
+        ("lever", None, 0.25, True),
+        ("dectiger", 2, 12.0, False),  # candidates far from a fixed point
+        ("coordination_3", None, 0.3, False),
+    ],
+)
+def test_radii_below_the_floor_fail_and_skipping_them_changes_no_verdict(
+    game, horizon, tau, settled, monkeypatch
+):
+    """`smallest_passing_radius` rules out only boxes that fail: every radius
+    at or below it fails the full test, and the verdicts (radius proven,
+    enclosure) are those of the scan without the floor."""
+    spec = make_spec(game, horizon)
+    form = hf.game_form(spec, compile_game(spec))
+    starts = verified.search_starts(form, [])[:3]
+    if settled:
+        starts = verified.settle_many(form, tau, starts)
+    with_floor = [verified.verify(form, tau, z) for z in starts]
+    for z in starts:
+        z, jac = verified.polish(form, tau, z)
+        c = np.linalg.inv(jac)
+        newton = verified.newton_part(form, tau, z, c)
+        floor = verified.smallest_passing_radius(z, newton)
+        for radius in (r for r in verified.RADII if r <= floor):
+            box = verified.relative_box(z, radius)
+            assert verified.krawczyk_inside(form, tau, z, box, c) is None
+    monkeypatch.setattr(verified, "smallest_passing_radius", lambda z, n: 0.0)
+    without = [verified.verify(form, tau, z) for z in starts]
+    for a, b in zip(with_floor, without, strict=True):
+        assert (a.proven, a.radius, a.enclosure, a.reason) == (
+            b.proven,
+            b.radius,
+            b.enclosure,
+            b.reason,
+        )
+    assert any(v.proven for v in without) or not settled
+
+
 def test_a_learner_s_float32_seeds_are_proven_at_one_fixed_point_and_apart_below():
     """verify_seeds on policies rounded to float32, as the learners leave them:
     above tau* every seed is proven at one fixed point; below it two
