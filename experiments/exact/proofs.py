@@ -51,7 +51,26 @@ def agreement_test(
         if not forms:
             forms.append(history_form.game_form(spec, game))
         seeds = history_form.flatten(forms[0], policies)
-        return bool(verified.verify_seeds(forms[0], tau, seeds)["one_fixed_point"])
+        started = time.perf_counter()
+        log.info(
+            "%s: the verified test of %d seeds at tau = %.4g",
+            learner.label,
+            len(seeds),
+            tau,
+        )
+        report = verified.verify_seeds(forms[0], tau, seeds)
+        log.info(
+            "%s: at tau = %.4g %s (%d tests, %.1f s)",
+            learner.label,
+            tau,
+            "every seed is proven at one fixed point"
+            if report["one_fixed_point"]
+            else f"{report['proven']} of {len(seeds)} seeds proven at "
+            f"{report['distinct_fixed_points']} fixed points",
+            report["tests_run"],
+            time.perf_counter() - started,
+        )
+        return bool(report["one_fixed_point"])
 
     return agrees
 
@@ -90,6 +109,7 @@ def proven_ends(
         if tau not in policies or tau <= 0:
             ends[name] = None
             continue
+        log.info("%s: the verified test of the %s end %.4g", learner.label, name, tau)
         ends[name] = verified.verify_seeds(
             form, tau, history_form.flatten(form, policies[tau])
         )
@@ -110,6 +130,12 @@ def proven_ends(
                 uniqueness_proofs.fixed_points_at(form, diagram, float(tau))
                 if diagram is not None
                 else np.empty((0, form.size))
+            )
+            log.info(
+                "%s: searching for a second fixed point at tau = %.4g (%d starts)",
+                learner.label,
+                tau,
+                len(starts) + len(on_branches),
             )
             searches.append(
                 verified.second_fixed_point_search(
