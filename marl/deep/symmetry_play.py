@@ -106,6 +106,38 @@ class VisitedGap(NamedTuple):
     weighted: jax.Array  # float32[G]: the TV weighted by the choice's value gap
 
 
+def transformed_copies(
+    seat_params: Params, syms: Symmetries, env: Environment
+) -> Seats:
+    """The agent in every seat of G games, game g through symmetry g: leaves
+    [G, P, ...] (`decide` vmapped over G plays them all)."""
+    observation, actions = identity_tables(env)
+    num_syms, num_players = jnp.asarray(syms.observation).shape[0], env.num_players
+    return Seats(
+        jax.tree.map(lambda x: jnp.broadcast_to(x, (num_syms, *x.shape)), seat_params),
+        jnp.broadcast_to(
+            jnp.asarray(syms.observation)[:, None],
+            (num_syms, num_players, observation.size),
+        ),
+        jnp.broadcast_to(
+            jnp.asarray(syms.actions)[:, None], (num_syms, num_players, actions.size)
+        ),
+    )
+
+
+def policy_gaps(mine: Decision, theirs: Decision) -> tuple[jax.Array, jax.Array]:
+    """The total variation between the agent's policy and each transformed
+    copy's, float32[G, N, D], and whether their argmax actions differ, bool
+    [G, N, D], over the agent's legal actions."""
+    p = jnp.exp(masked_log_probs(mine.logits, mine.legal))
+    q = jnp.exp(masked_log_probs(theirs.logits, mine.legal))
+    tv = 0.5 * jnp.abs(p[None] - q).sum(-1)
+    flips = jnp.argmax(masked_logits(mine.logits, mine.legal), -1) != jnp.argmax(
+        masked_logits(theirs.logits, mine.legal), -1
+    )
+    return tv, flips
+
+
 def visited_equivariance_tv(
     policy: Network,
     seat_params: Params,
@@ -138,19 +170,8 @@ def visited_equivariance_tv(
     no choice mattered). Asymmetry where every action is worth the same counts
     nothing. It costs one extra step and forward pass per action and decision.
     """
-    num_players = env.num_players
-    observation, actions = identity_tables(env)
     num_syms = jnp.asarray(syms.observation).shape[0]
-    copies = Seats(
-        jax.tree.map(lambda x: jnp.broadcast_to(x, (num_syms, *x.shape)), seat_params),
-        jnp.broadcast_to(
-            jnp.asarray(syms.observation)[:, None],
-            (num_syms, num_players, observation.size),
-        ),
-        jnp.broadcast_to(
-            jnp.asarray(syms.actions)[:, None], (num_syms, num_players, actions.size)
-        ),
-    )
+    copies = transformed_copies(seat_params, syms, env)
     own = identity_seats(seat_params, env)
     games, act_key = deal(env, key=key, num_games=num_games)
     carry = policy.initial_carry(num_games)
@@ -161,12 +182,7 @@ def visited_equivariance_tv(
         t, games, carry, copy_carry, first, live, total, count, weights = loop
         mine = decide(policy, own, env, games, carry, first)
         theirs = decide_copies(policy, copies, env, games, copy_carry, first)
-        p = jnp.exp(masked_log_probs(mine.logits, mine.legal))
-        q = jnp.exp(masked_log_probs(theirs.logits, mine.legal))
-        tv = 0.5 * jnp.abs(p[None] - q).sum(-1)  # [G, N, D]
-        flips = jnp.argmax(masked_logits(mine.logits, mine.legal), -1) != jnp.argmax(
-            masked_logits(theirs.logits, mine.legal), -1
-        )
+        tv, flips = policy_gaps(mine, theirs)
         step_key = jax.random.fold_in(act_key, t)
         weight = value_gaps(
             policy, own, env, games, mine, jax.random.fold_in(step_key, 1)
