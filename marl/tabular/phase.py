@@ -202,6 +202,47 @@ def known_ends(
     return lower, upper
 
 
+def bracket_notes(
+    seen: dict[float, Verdict], lo: float, hi: float, lower: float, upper: float
+) -> list[str]:
+    """What the final bracket (lo, hi] rests on, in words: the search's lower
+    end uncertain, a bracket's lower end that is no disagreement of converged
+    seeds, an end whose verdict rests on the
+    convention tolerance, agreement that is not monotone in tau."""
+    notes = []
+    if seen[lower].status == UNCERTAIN:
+        notes.append(
+            f"lower end {lower:.4g} is uncertain, not a disagreement of "
+            f"converged seeds ({seen[lower].converged}/{seen[lower].seeds} "
+            "seeds converged)"
+        )
+    end = seen.get(lo)
+    if end is not None and end.status != DISAGREE and lo != lower:
+        notes.append(
+            f"the bracket's lower end {lo:.4g} is '{end.status}', not a "
+            f"disagreement of converged seeds ({end.converged}/{end.seeds} "
+            "seeds converged, "
+            f"{end.conventions} conventions)"
+        )
+    for name, tau in (("lower", lo), ("upper", hi)):
+        verdict = seen.get(tau)
+        if verdict is not None and verdict.near_tolerance:
+            notes.append(
+                f"the {name} end's verdict rests on the convention tolerance: "
+                f"at {tau:.4g} the converged seeds count a different number of "
+                f"conventions at {TOLERANCE_FACTOR:g}x smaller or larger "
+                "tolerances"
+            )
+    intervals = agreement_intervals(v for v in seen.values() if v.tau <= upper)
+    if len(intervals) > 1:
+        notes.append(
+            "agreement is not monotone in tau: seeds agree on "
+            + ", ".join(f"[{a:.4g}, {b:.4g}]" for a, b in intervals)
+            + "; tau* is the start of the last interval"
+        )
+    return notes
+
+
 def critical_tau(
     agree_at: Callable[[np.ndarray], list[Verdict]],
     *,
@@ -294,40 +335,11 @@ def critical_tau(
             f"seeds agree at the lower end {lower:.4g} but not at every tau "
             "above it: tau* is the last crossing into agreement"
         )
-    if seen[lower].status == UNCERTAIN:
-        notes.append(
-            f"lower end {lower:.4g} is uncertain, not a disagreement of "
-            f"converged seeds ({seen[lower].converged}/{seen[lower].seeds} "
-            "seeds converged)"
-        )
     lo, hi = final_bracket(seen, lower, upper)
     while hi / lo > 1 + rtol:
         evaluate(np.geomspace(lo, hi, points_per_round + 2)[1:-1])
         lo, hi = final_bracket(seen, lower, upper)
-    end = seen.get(lo)
-    if end is not None and end.status != DISAGREE and lo != lower:
-        notes.append(
-            f"the bracket's lower end {lo:.4g} is '{end.status}', not a "
-            f"disagreement of converged seeds ({end.converged}/{end.seeds} "
-            "seeds converged, "
-            f"{end.conventions} conventions)"
-        )
-    for name, tau in (("lower", lo), ("upper", hi)):
-        verdict = seen.get(tau)
-        if verdict is not None and verdict.near_tolerance:
-            notes.append(
-                f"the {name} end's verdict rests on the convention tolerance: "
-                f"at {tau:.4g} the converged seeds count a different number of "
-                f"conventions at {TOLERANCE_FACTOR:g}x smaller or larger "
-                "tolerances"
-            )
-    intervals = agreement_intervals(v for v in seen.values() if v.tau <= upper)
-    if len(intervals) > 1:
-        notes.append(
-            "agreement is not monotone in tau: seeds agree on "
-            + ", ".join(f"[{a:.4g}, {b:.4g}]" for a, b in intervals)
-            + "; tau* is the start of the last interval"
-        )
+    notes.extend(bracket_notes(seen, lo, hi, lower, upper))
     return result(hi, lo, hi)
 
 
