@@ -7,16 +7,21 @@ one run (issue 56):
 - the whole-space branch-and-bound (`uniqueness.prove_unique`), BATCH boxes at a
   time against one box at a time (batch 1), on 3x3 coordination where its
   budget runs out (0.7357) and where it proves uniqueness (0.743), with the
-  boxes examined.
+  boxes examined;
+- the verified test of seeds (`verified.verify_seeds`, as the tau* study runs it
+  at every tau of its search), its scan of box radii skipping those that
+  cannot pass (`verified.smallest_passing_radius`) against trying them all, on
+  the search's starts: settled to fixed points (proofs) and as they are (most
+  fail, as seeds still moving do).
 
-Exits 1 when the two Jacobians differ by more than 1e-6 (relative) or one proof
+Exits 1 when the two Jacobians differ by more than 1e-6 (relative), one proof
 proves what the other does not (a proof examines one tree of boxes in any order:
-the same count).
+the same count), or the two scans' verdicts differ.
 
     python -m benchmarks.uniqueness [--large] [--boxes 4000]
 
 --large adds Dec-Tiger at horizon 3 (258 policy variables, 83,232 histories:
-its differences take about a minute).
+its differences take about a minute, its full scans several).
 """
 
 from __future__ import annotations
@@ -127,16 +132,59 @@ def proof_rows(boxes: int) -> bool:
     return ok
 
 
+def scan_rows(games: tuple[Game, ...], seeds: int) -> bool:
+    print(
+        f"\nThe verified test of {seeds} seeds: radii that cannot pass skipped, "
+        "or all tried"
+    )
+    print(
+        f"{'game':<18}{'starts':>9}{'skipping s':>12}{'all s':>9}{'ratio':>8}"
+        f"{'proven':>8}  same verdicts"
+    )
+    ok = True
+    floor = verified.smallest_passing_radius
+    for name, horizon, tau in games:
+        form = form_of(name, horizon)
+        starts = verified.search_starts(form, [])[:seeds]
+        label = name if horizon is None else f"{name} h{horizon}"
+        for kind, candidates in (
+            ("settled", verified.settle_many(form, tau, starts)),
+            ("unsettled", starts),
+        ):
+            reports = []
+            times = []
+            for skip in (True, False):
+                verified.smallest_passing_radius = (
+                    floor if skip else (lambda center, newton: 0.0)
+                )
+                try:
+                    started = time.perf_counter()
+                    reports.append(verified.verify_seeds(form, tau, candidates))
+                    times.append(time.perf_counter() - started)
+                finally:
+                    verified.smallest_passing_radius = floor
+            keys = ("proven", "distinct_fixed_points", "smallest_radius")
+            same = all(reports[0].get(k) == reports[1].get(k) for k in keys)
+            ok &= same
+            print(
+                f"{label:<18}{kind:>9}{times[0]:>12.2f}{times[1]:>9.2f}"
+                f"{times[1] / times[0]:>8.1f}{reports[0]['proven']:>8}  {same}"
+            )
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", action="store_true")
     parser.add_argument("--boxes", type=int, default=4_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=4, help="seeds of the scans")
     args = parser.parse_args()
     for line in machine_lines():
         print(line)
     ok = jacobian_rows(GAMES + (LARGE if args.large else ()), args.repeats)
     ok &= proof_rows(args.boxes)
+    ok &= scan_rows(GAMES + (LARGE if args.large else ()), args.seeds)
     print("\nagreement:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 

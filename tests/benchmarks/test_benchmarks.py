@@ -163,6 +163,9 @@ def test_checkpoints_benchmark_sets_ours_beside_orbax_at_a_tiny_size():
 
 
 def test_uniqueness_benchmark_paths_agree_at_a_tiny_size():
-    out = run_benchmark("uniqueness", "--boxes", "300", "--repeats", "1")
+    out = run_benchmark(
+        "uniqueness", "--boxes", "300", "--repeats", "1", "--seeds", "2"
+    )
     assert "agreement: PASS" in out
-    assert out.count("dectiger h2") == 1 and "batch" in out
+    assert out.count("dectiger h2") == 3 and "batch" in out
+    assert "radii that cannot pass skipped" in out

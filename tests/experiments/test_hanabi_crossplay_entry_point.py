@@ -20,7 +20,7 @@ from experiments.deep import agents as hanabi_agents
 from experiments.deep.ippo_runs import IPPORunConfig
 from experiments.harness.compose import CONF_DIR, to_config
 from experiments.reports.pairs import pair_rows
-from marl.deep import evaluate, group_points
+from marl.deep import group_points
 from marl.deep import play as games_play
 from tests.tiny_runs import HANABI_TINY
 
