@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +69,83 @@ def meeting_grid_2x2(horizon: int = 3) -> DecPOMDP:
     )
 
 
+_HEADINGS = "NESW"
+_EMPTY, _WALL, _OTHER_AGENT, _SMALL_BOX, _LARGE_BOX = range(5)
+"""What a box-pushing agent sees in front of it."""
+_TURN_LEFT, _TURN_RIGHT, _FORWARD, _STAY = range(4)
+_BOX_GOALS = ("leftBoxAtGoal", "rightBoxAtGoal", "bothSmallAtGoal", "largeBoxAtGoal")
+
+
+def _box_state(place: Any) -> str:
+    """A state's MADP name: s<cell><heading> of each agent (s1E4W)."""
+    return "s" + "".join(f"{cell}{heading}" for cell, heading in place)
+
+
+def _box_ahead(me: Any, them: Any) -> int:
+    """What an agent at pose `me` sees in front, the other at `them`."""
+    cell, heading = me
+    if heading == "N":
+        return _SMALL_BOX if cell in (1, 4) else _LARGE_BOX
+    if heading == "S":
+        return _WALL
+    to = cell + (1 if heading == "E" else -1)
+    if not 1 <= to <= 4:
+        return _WALL
+    return _OTHER_AGENT if to == them[0] else _EMPTY
+
+
+def _box_act(pose: Any, action: int, front: int) -> Any:
+    """An agent's pose after `action` succeeds (alone: no push, no collision)."""
+    cell, heading = pose
+    turn = {_TURN_LEFT: -1, _TURN_RIGHT: 1}.get(action)
+    if turn is not None:
+        return cell, _HEADINGS[(_HEADINGS.index(heading) + turn) % 4]
+    if action == _FORWARD and front == _EMPTY:
+        return cell + (1 if heading == "E" else -1), heading
+    return pose
+
+
+def _box_outcome(place: Any, actions: Any, front: Any) -> str:
+    """The state after the joint actions that succeeded."""
+    pushed = [
+        a == _FORWARD and f == _SMALL_BOX for a, f in zip(actions, front, strict=True)
+    ]
+    if actions == (_FORWARD, _FORWARD) and front == (_LARGE_BOX, _LARGE_BOX):
+        return "largeBoxAtGoal"
+    if all(pushed):
+        return "bothSmallAtGoal"
+    if any(pushed):
+        return (
+            "leftBoxAtGoal" if place[pushed.index(True)][0] == 1 else "rightBoxAtGoal"
+        )
+    moved = tuple(
+        _box_act(p, a, f) for p, a, f in zip(place, actions, front, strict=True)
+    )
+    if moved[0][0] == moved[1][0]:  # into one cell: both stay where they were
+        moved = tuple((p[0], m[1]) for p, m in zip(place, moved, strict=True))
+    return _box_state(moved)
+
+
+def _box_reward(place: Any, joint: Any, front: Any) -> float:
+    """The reward of the joint action as chosen."""
+    if joint == (_FORWARD, _FORWARD) and front == (_LARGE_BOX, _LARGE_BOX):
+        return 100.0 - 0.2
+    value = -0.2
+    for action, sees in zip(joint, front, strict=True):
+        if action == _FORWARD:
+            value += 10.0 if sees == _SMALL_BOX else (0.0 if sees == _EMPTY else -5.0)
+    targets = [
+        _box_act(p, a, f)[0] for p, a, f in zip(place, joint, front, strict=True)
+    ]
+    if (
+        joint == (_FORWARD, _FORWARD)
+        and front == (_EMPTY, _EMPTY)
+        and targets[0] == targets[1]
+    ):
+        value -= 10.0
+    return value
+
+
 def box_pushing(horizon: int = 3) -> DecPOMDP:
     """Cooperative box pushing (Seuken and Zilberstein 2007, "Improved memory-
     bounded dynamic programming for decentralized POMDPs", UAI, Sec. 6), as MADP's
@@ -92,96 +170,30 @@ def box_pushing(horizon: int = 3) -> DecPOMDP:
     one transition breaks the pattern: from s2E4W with both moving forward, when
     only agent 0 succeeds, agent 1 ends up facing south.
     """
-    headings = "NESW"
-    empty, wall, other_agent, small_box, large_box = range(5)
-    turn_left, turn_right, forward, stay = range(4)
-    goals = ("leftBoxAtGoal", "rightBoxAtGoal", "bothSmallAtGoal", "largeBoxAtGoal")
-    poses = [(cell, heading) for cell in range(1, 5) for heading in headings]
+    poses = [(cell, heading) for cell in range(1, 5) for heading in _HEADINGS]
     places = [(a, b) for a in poses for b in poses if a[0] < b[0]]
-
-    def name(place) -> str:
-        return "s" + "".join(f"{cell}{heading}" for cell, heading in place)
-
-    state_names = goals + tuple(name(place) for place in places)
+    state_names = _BOX_GOALS + tuple(_box_state(place) for place in places)
     index = {state: k for k, state in enumerate(state_names)}
     num_states = len(state_names)
-
-    def ahead(me, them) -> int:
-        cell, heading = me
-        if heading == "N":
-            return small_box if cell in (1, 4) else large_box
-        if heading == "S":
-            return wall
-        to = cell + (1 if heading == "E" else -1)
-        if not 1 <= to <= 4:
-            return wall
-        return other_agent if to == them[0] else empty
-
-    def act(pose, action: int, front: int):
-        cell, heading = pose
-        turn = {turn_left: -1, turn_right: 1}.get(action)
-        if turn is not None:
-            return cell, headings[(headings.index(heading) + turn) % 4]
-        if action == forward and front == empty:
-            return cell + (1 if heading == "E" else -1), heading
-        return pose
-
-    def outcome(place, actions, front) -> str:
-        pushed = [
-            a == forward and f == small_box for a, f in zip(actions, front, strict=True)
-        ]
-        if actions == (forward, forward) and front == (large_box, large_box):
-            return "largeBoxAtGoal"
-        if all(pushed):
-            return "bothSmallAtGoal"
-        if any(pushed):
-            return (
-                "leftBoxAtGoal"
-                if place[pushed.index(True)][0] == 1
-                else "rightBoxAtGoal"
-            )
-        moved = tuple(
-            act(p, a, f) for p, a, f in zip(place, actions, front, strict=True)
-        )
-        if moved[0][0] == moved[1][0]:  # into one cell: both stay where they were
-            moved = tuple((p[0], m[1]) for p, m in zip(place, moved, strict=True))
-        return name(moved)
-
-    def chosen_reward(place, joint, front) -> float:
-        if joint == (forward, forward) and front == (large_box, large_box):
-            return 100.0 - 0.2
-        value = -0.2
-        for action, sees in zip(joint, front, strict=True):
-            if action == forward:
-                value += 10.0 if sees == small_box else (0.0 if sees == empty else -5.0)
-        targets = [act(p, a, f)[0] for p, a, f in zip(place, joint, front, strict=True)]
-        if (
-            joint == (forward, forward)
-            and front == (empty, empty)
-            and targets[0] == targets[1]
-        ):
-            value -= 10.0
-        return value
-
     transition = np.zeros((num_states, 4, 4, num_states))
     reward = np.zeros((num_states, 4, 4))
     observation = np.zeros((4, 4, num_states, 5, 5))
     start = index["s1E4W"]
-    transition[: len(goals), :, :, start] = 1.0
-    observation[:, :, : len(goals), empty, empty] = 1.0
-    for k, place in enumerate(places, start=len(goals)):
-        front = (ahead(place[0], place[1]), ahead(place[1], place[0]))
+    transition[: len(_BOX_GOALS), :, :, start] = 1.0
+    observation[:, :, : len(_BOX_GOALS), _EMPTY, _EMPTY] = 1.0
+    for k, place in enumerate(places, start=len(_BOX_GOALS)):
+        front = (_box_ahead(place[0], place[1]), _box_ahead(place[1], place[0]))
         observation[:, :, k, front[0], front[1]] = 1.0
         for joint in itertools.product(range(4), repeat=2):
-            reward[(k, *joint)] = chosen_reward(place, joint, front)
+            reward[(k, *joint)] = _box_reward(place, joint, front)
             for success in itertools.product((True, False), repeat=2):
                 done = tuple(
-                    a if ok else stay for a, ok in zip(joint, success, strict=True)
+                    a if ok else _STAY for a, ok in zip(joint, success, strict=True)
                 )
-                after = outcome(place, done, front)
+                after = _box_outcome(place, done, front)
                 if (
-                    name(place) == "s2E4W"
-                    and joint == (forward, forward)
+                    _box_state(place) == "s2E4W"
+                    and joint == (_FORWARD, _FORWARD)
                     and success == (True, False)
                 ):
                     after = "s3E4S"
