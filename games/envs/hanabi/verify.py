@@ -368,8 +368,23 @@ def compare(
         ),
     )
 
+    tally(report, params, hle, is_state, is_move, problems, max_examples)
+
+
+def tally(
+    report: Report,
+    params: HanabiParams,
+    hle: Trajectories,
+    is_state: np.ndarray,
+    is_move: np.ndarray,
+    problems: list[tuple[int, int, Callable[[], str]]],
+    max_examples: int,
+) -> None:
+    """Adds a batch of compared games to `report`: what was compared, the
+    mismatches (the first `max_examples` spelt out, in game and step order),
+    how the games ended and their scores."""
     offset = report.games
-    report.games += num_games
+    report.games += hle.actions.shape[0]
     report.moves += int(is_move.sum())
     report.states += int(is_state.sum())
     report.observations += int(is_state.sum()) * params.num_players
