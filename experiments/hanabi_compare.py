@@ -134,6 +134,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def coefficient_summary(
+    rows: list[dict[str, Any]], taus: np.ndarray
+) -> list[dict[str, Any]]:
+    """The agents' rows averaged per entropy coefficient: self-play, exact
+    value, the distance to the exact fixed points by tau and the nearest tau."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["ent_coef"], []).append(row)
+    summary = []
+    for coef, members in sorted(groups.items()):
+        tv = np.mean([r["tv_by_tau"] for r in members], axis=0)
+        summary.append(
+            {
+                "ent_coef": coef,
+                "seeds": len(members),
+                "self_play": float(np.mean([r["self_play"] for r in members])),
+                "exact_value": float(np.mean([r["exact_value"] for r in members])),
+                "tv_by_tau": tv.tolist(),
+                "nearest_tau": float(taus[int(np.argmin(tv))]),
+                "nearest_tv": float(np.min(tv)),
+            }
+        )
+    return summary
+
+
 def compare(
     tabular: pathlib.Path,
     ippo: pathlib.Path,
@@ -209,23 +234,7 @@ def compare(
                 "nearest_tv": float(min(tv)),
             }
         )
-    groups = {}
-    for row in rows:
-        groups.setdefault(row["ent_coef"], []).append(row)
-    summary = [
-        {
-            "ent_coef": coef,
-            "seeds": len(members),
-            "self_play": float(np.mean([r["self_play"] for r in members])),
-            "exact_value": float(np.mean([r["exact_value"] for r in members])),
-            "tv_by_tau": np.mean([r["tv_by_tau"] for r in members], axis=0).tolist(),
-            "nearest_tau": float(
-                taus[int(np.argmin(np.mean([r["tv_by_tau"] for r in members], 0)))]
-            ),
-            "nearest_tv": float(np.min(np.mean([r["tv_by_tau"] for r in members], 0))),
-        }
-        for coef, members in sorted(groups.items())
-    ]
+    summary = coefficient_summary(rows, taus)
     if crossplay is not None:
         points = json.loads((crossplay / "results.json").read_text())["points"]
         by_coef = {p["ent_coef"]: p for p in points}
