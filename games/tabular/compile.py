@@ -353,6 +353,45 @@ def _parents(keys: list[tuple], index: dict[tuple, int]) -> tuple[np.ndarray, ..
     return parent, parent_action
 
 
+def _initial_partials(game: DecPOMDP) -> list[tuple]:
+    """The partial histories before the first step: (state, prob, discounted
+    return, each agent's views, each agent's choices), one per initial state
+    and, where the game has one, initial observation."""
+    n, num_obs = game.num_agents, game.num_observations
+    empty = tuple(() for _ in range(n))
+    partials: list[tuple] = []
+    for s in np.flatnonzero(game.initial):
+        if game.initial_observation is None:
+            partials.append((int(s), float(game.initial[s]), 0.0, empty, empty))
+            continue
+        table = game.initial_observation[s]
+        for flat in np.flatnonzero(table):
+            first = np.unravel_index(flat, num_obs)
+            views = tuple((("o", int(o)),) for o in first)
+            prob = float(game.initial[s]) * float(table.flat[flat])
+            partials.append((int(s), prob, 0.0, views, empty))
+    return partials
+
+
+def _met_legal(
+    game: DecPOMDP, met: list[list[dict[tuple, tuple[np.ndarray | None, int]]]]
+) -> LegalLayout:
+    """The legal actions of the information states the walk met (per agent,
+    per acting step: bool[states, A_i]); None for a game without them."""
+    if game.legal is None:
+        return None
+    return [
+        [
+            np.asarray([step[view][0] for view in step], dtype=np.bool_).reshape(
+                len(step), game.num_actions[i]
+            )
+            for t, step in enumerate(met[i])
+            if game.acting[t, i]
+        ]
+        for i in range(game.num_agents)
+    ]
+
+
 def _enumerate(
     game: DecPOMDP, key_index: list[dict[tuple, int]] | None
 ) -> tuple[Histories, Layout, LegalLayout]:
@@ -367,19 +406,7 @@ def _enumerate(
         [{} for _ in range(game.horizon)] for _ in range(n)
     ]
     num_obs = game.num_observations
-    # A partial history: (state, prob, discounted return, views, choices).
-    partials: list[tuple] = []
-    for s in np.flatnonzero(game.initial):
-        empty = tuple(() for _ in range(n))
-        if game.initial_observation is None:
-            partials.append((int(s), float(game.initial[s]), 0.0, empty, empty))
-            continue
-        table = game.initial_observation[s]
-        for flat in np.flatnonzero(table):
-            first = np.unravel_index(flat, num_obs)
-            views = tuple((("o", int(o)),) for o in first)
-            prob = float(game.initial[s]) * float(table.flat[flat])
-            partials.append((int(s), prob, 0.0, views, empty))
+    partials = _initial_partials(game)
     for t in range(game.horizon):
         acting = game.acting[t]
         options = [range(game.num_actions[i]) if acting[i] else (0,) for i in range(n)]
@@ -428,17 +455,7 @@ def _enumerate(
     layout: Layout = [[list(step) for step in agent] for agent in met]
     legal_layout: LegalLayout = None
     if key_index is None:
-        if game.legal is not None:
-            legal_layout = [
-                [
-                    np.asarray(
-                        [step[view][0] for view in step], dtype=np.bool_
-                    ).reshape(len(step), game.num_actions[i])
-                    for t, step in enumerate(met[i])
-                    if game.acting[t, i]
-                ]
-                for i in range(n)
-            ]
+        legal_layout = _met_legal(game, met)
         key_index = [
             {key: k for k, key in enumerate(key for step in agent for key in step)}
             for agent in layout
