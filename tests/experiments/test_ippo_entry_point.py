@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import pathlib
 import sys
 
 import numpy as np
@@ -52,6 +53,41 @@ def run_fails(monkeypatch, *args: str) -> str:
     return errors[0]
 
 
+def assert_run_files(run: pathlib.Path) -> list[dict]:
+    """A finished 8-update tiny run's files: config, metrics every 2 updates,
+    log lines, the last two checkpoints kept. Returns the metrics records."""
+    assert (run / "config.yaml").exists() and (run / ".hydra").is_dir()
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["update"] for r in records] == [2, 4, 6, 8]
+    # The first line says it compiles, the second what the compilation took.
+    log = (run / "ippo.log").read_text()
+    assert "compiling the training chunk" in log
+    assert "preset hanabi_cpu with 8 of its 14 values overridden (seeds, " in log
+    assert "update 2/8" in log and "(with compilation)" in log
+    assert "update 4/8" in log and "(the first chunk compiled in ~" in log
+    for record in records:
+        assert record["steps_per_second"] > 0
+        assert np.asarray(record["entropy"]).shape == (2, 2)
+    for seed in (0, 1):
+        kept = sorted((run / "checkpoints" / str(seed)).iterdir())
+        assert [p.name for p in kept] == ["step_000000006.npz", "step_000000008.npz"]
+    return records
+
+
+def assert_same_final_checkpoints(
+    want_run: pathlib.Path, got_run: pathlib.Path
+) -> None:
+    """Both seeds' final checkpoints hold the same arrays, bit for bit."""
+    for seed in (0, 1):
+        name = f"checkpoints/{seed}/step_000000008.npz"
+        want, got = np.load(want_run / name), np.load(got_run / name)
+        leaves = [k for k in want.files if k != "__manifest__"]
+        assert len(leaves) > 10
+        for key in leaves:
+            np.testing.assert_array_equal(got[key], want[key])
+
+
 def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
     monkeypatch, tmp_path
 ):
@@ -73,26 +109,7 @@ def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
     }
     assert results["config"]["ippo"]["num_envs"] == 8
     assert results["metadata"]["versions"]["jax"]
-    assert (full / "config.yaml").exists() and (full / ".hydra").is_dir()
-    lines = (full / "metrics.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in lines]
-    assert [r["update"] for r in records] == [2, 4, 6, 8]
-    # The first line says it compiles, the second what the compilation took.
-    log = (full / "ippo.log").read_text()
-    assert "compiling the training chunk" in log
-    assert "preset hanabi_cpu with 8 of its 14 values overridden (seeds, " in log
-    assert "update 2/8" in log and "(with compilation)" in log
-    assert "update 4/8" in log and "(the first chunk compiled in ~" in log
-    for record in records:
-        assert record["steps_per_second"] > 0
-        assert np.asarray(record["entropy"]).shape == (2, 2)
-    for seed in (0, 1):
-        assert [
-            p.name for p in sorted((full / "checkpoints" / str(seed)).iterdir())
-        ] == [
-            "step_000000006.npz",
-            "step_000000008.npz",
-        ]
+    records = assert_run_files(full)
 
     # Stopped three times (as a time-limited job is), resumed after each: the
     # same final checkpoints, bit for bit, and the same metrics.
@@ -111,13 +128,7 @@ def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
         )
         assert not (parted / "results.json").exists()
     run_hanabi(monkeypatch, *tiny, "resume=true", f"hydra.run.dir={parted}")
-    for seed in (0, 1):
-        name = f"checkpoints/{seed}/step_000000008.npz"
-        want, got = np.load(full / name), np.load(parted / name)
-        leaves = [k for k in want.files if k != "__manifest__"]
-        assert len(leaves) > 10
-        for key in leaves:
-            np.testing.assert_array_equal(got[key], want[key])
+    assert_same_final_checkpoints(full, parted)
     resumed = [json.loads(line) for line in (parted / "metrics.jsonl").open()]
     for a, b in zip(resumed, records, strict=True):
         assert a["return"] == b["return"] and a["entropy"] == b["entropy"]
@@ -138,12 +149,7 @@ def test_hanabi_run_writes_results_metrics_and_checkpoints_and_resumes(
     newest = broken / "checkpoints" / "1" / "step_000000004.npz"
     newest.write_bytes(newest.read_bytes()[:200])
     run_hanabi(monkeypatch, *tiny, "resume=true", f"hydra.run.dir={broken}")
-    for seed in (0, 1):
-        name = f"checkpoints/{seed}/step_000000008.npz"
-        want, got = np.load(full / name), np.load(broken / name)
-        for key in want.files:
-            if key != "__manifest__":
-                np.testing.assert_array_equal(got[key], want[key])
+    assert_same_final_checkpoints(full, broken)
 
     # resume=true where there is nothing to resume is refused, not a fresh start.
     empty = tmp_path / "empty"
