@@ -36,6 +36,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -87,6 +88,41 @@ def census(fn: Callable[..., object], *args: object) -> str:
     )
 
 
+def expansion(
+    step: Any,
+    t: int,
+    eta: jax.Array,
+    factors: tuple[jax.Array, ...],
+    n: int,
+    repeats: int,
+) -> tuple[str, jax.Array]:
+    """Step `t`'s expansion of eta, measured: the fused broadcast products where
+    the step has them, else policies, transition and observations in turn.
+    Returns its row and the expanded eta."""
+    hb = letters(2 * n, "sqz")
+    hist, acts = hb[0::2], hb[1::2]
+    terms = ",".join(f"{hist[i]}{acts[i]}" for i in range(n))
+    if step.moves is not None:
+
+        def fused(e: jax.Array, *f: jax.Array) -> jax.Array:
+            return exact._expand_moves(e, f, step.moves)
+
+        grow = jax.jit(jax.vmap(fused))
+        label = f"{t}: expansion (broadcast products)"
+    else:
+
+        def decide_of(e: jax.Array, *f: jax.Array) -> jax.Array:
+            return jnp.einsum(f"s{hist},{terms}->s{hb}", e, *f)
+
+        def expand_of(e: jax.Array, *f: jax.Array) -> jax.Array:
+            return expand(jnp, decide_of(e, *f), step.transition, step.observation, n)
+
+        grow = jax.jit(jax.vmap(expand_of))
+        label = f"{t}: expansion (policies, transition, observations)"
+    row = measured(label, grow, eta, *factors, repeats=repeats)
+    return row, grow(eta, *factors)
+
+
 def stages(
     game: games.TabularGame, policy: tuple[jax.Array, ...], repeats: int
 ) -> list[str]:
@@ -94,9 +130,7 @@ def stages(
     program of its own on the previous stage's output, vmapped over the batch."""
     occupancy = game.occupancy
     n = len(policy)
-    hb = letters(2 * n, "sqz")
-    hist, acts = hb[0::2], hb[1::2]
-    terms = ",".join(f"{hist[i]}{acts[i]}" for i in range(n))
+    hist = letters(2 * n, "sqz")[0::2]
     batch = policy[0].shape[0]
     eta = jnp.broadcast_to(occupancy.initial, (batch, *occupancy.initial.shape))
     rows = []
@@ -151,43 +185,8 @@ def stages(
                 repeats=repeats,
             )
         )
-        if step.moves is not None:
-
-            def fused(e: jax.Array, *f: jax.Array, step=step) -> jax.Array:
-                return exact._expand_moves(e, f, step.moves)
-
-            grow = jax.jit(jax.vmap(fused))
-            rows.append(
-                measured(
-                    f"{t}: expansion (broadcast products)",
-                    grow,
-                    eta,
-                    *factors,
-                    repeats=repeats,
-                )
-            )
-            grown = grow(eta, *factors)
-        else:
-
-            def decide_of(e: jax.Array, *f: jax.Array) -> jax.Array:
-                return jnp.einsum(f"s{hist},{terms}->s{hb}", e, *f)
-
-            def expand_of(e: jax.Array, *f: jax.Array, step=step) -> jax.Array:
-                return expand(
-                    jnp, decide_of(e, *f), step.transition, step.observation, n
-                )
-
-            grow = jax.jit(jax.vmap(expand_of))
-            rows.append(
-                measured(
-                    f"{t}: expansion (policies, transition, observations)",
-                    grow,
-                    eta,
-                    *factors,
-                    repeats=repeats,
-                )
-            )
-            grown = grow(eta, *factors)
+        row, grown = expansion(step, t, eta, factors, n, repeats)
+        rows.append(row)
 
         def prune(e: jax.Array, step=step) -> jax.Array:
             for i in range(n):
