@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -257,6 +257,104 @@ def _standardize(x: jax.Array) -> jax.Array:
     return (x - x.mean()) / (x.std() + 1e-8)
 
 
+def training_data(
+    config: IPPOConfig,
+    policy: Network,
+    traj: Transition,
+    last_value: jax.Array,
+    carry: jax.Array,
+) -> tuple[tuple[Transition, jax.Array, jax.Array], jax.Array]:
+    """A rollout's data for the epochs, (trajectories, advantages, targets),
+    and every sequence's memory at its start: one advantage per decision
+    [T, N, D] (the common reward and the episode's end are each deciding
+    seat's); without recurrence, every environment step a sequence of length
+    1 (`carry`: every seat's memory at the rollout start)."""
+    advantages, targets = gae(
+        traj.reward[..., None],
+        traj.value,
+        traj.done[..., None],
+        last_value,
+        config.gamma,
+        config.gae_lambda,
+    )
+    data = (traj, advantages, targets)
+    if config.recurrent:
+        return data, carry
+    batch = config.batch_size
+    data = jax.tree.map(lambda x: x.reshape(1, batch, *x.shape[2:]), data)
+    return data, policy.initial_carry(config.batch_size)
+
+
+def shuffled_minibatches(
+    key: jax.Array, rnn_carry: jax.Array, data: Any, num_minibatches: int
+) -> tuple[jax.Array, Any]:
+    """The sequences (rnn_carry [H, ...], data [T, H, ...]) in a random order,
+    split into `num_minibatches` on a new leading axis (for `lax.scan`)."""
+    num_sequences = rnn_carry.shape[0]
+    order = jax.random.permutation(key, num_sequences)
+
+    def split(x: jax.Array, axis: int) -> jax.Array:
+        x = jnp.take(x, order, axis=axis)
+        size = num_sequences // num_minibatches  # not -1: H may be 0
+        shape = (*x.shape[:axis], num_minibatches, size, *x.shape[axis + 1 :])
+        return jnp.moveaxis(x.reshape(shape), axis, 0)
+
+    return split(rnn_carry, 0), jax.tree.map(lambda x: split(x, 1), data)
+
+
+def update_metrics(traj: Transition, info: LossInfo, grad_norm: jax.Array) -> Metrics:
+    """One update's metrics: the finished episodes' returns and the losses'
+    means over epochs and minibatches."""
+    return Metrics(
+        return_sum=traj.finished_return.sum(),
+        episodes=traj.done.sum(dtype=jnp.int32),
+        entropy=info.entropy.mean(),
+        policy_loss=info.policy_loss.mean(),
+        value_loss=info.value_loss.mean(),
+        approx_kl=info.approx_kl.mean(),
+        clip_fraction=info.clip_fraction.mean(),
+        grad_norm=grad_norm.mean(),
+    )
+
+
+def ppo_loss_of(
+    config: IPPOConfig, policy: Network, rows_per_decision: int
+) -> Callable[..., tuple[jax.Array, LossInfo]]:
+    """The PPO loss of a minibatch, `loss_fn(params, carry, (trajectories,
+    advantages, targets), ent_coef)`: the policy re-evaluated on the
+    sequences from their start memories, advantages standardized where the
+    config says, and the entropy accounted over `rows_per_decision` seat rows."""
+
+    def loss_fn(
+        net_params: Params,
+        carry: jax.Array,
+        data: tuple[Transition, jax.Array, jax.Array],
+        ent_coef: jax.Array,
+    ) -> tuple[jax.Array, LossInfo]:
+        traj, advantages, targets = data
+        logits, values = policy.evaluate(
+            net_params, carry, traj.obs, traj.actors, traj.first
+        )
+        if config.normalize_advantages:
+            advantages = _standardize(advantages)
+        batch = PPOBatch(
+            traj.legal, traj.action, traj.log_prob, traj.value, advantages, targets
+        )
+        return ppo_loss(
+            logits,
+            values,
+            batch,
+            ent_coef=ent_coef,
+            clip_eps=config.clip_eps,
+            vf_coef=config.vf_coef,
+            clip_value=config.clip_value,
+            entropy_accounting=config.entropy_accounting,
+            num_players=rows_per_decision,
+        )
+
+    return loss_fn
+
+
 def make_ippo(config: IPPOConfig, env: Environment) -> Learner:
     """IPPO for the game `env` as an `(init, update)` pair over `IPPOState`."""
     policy = make_policy_for(config, env)
@@ -288,34 +386,9 @@ def make_ippo(config: IPPOConfig, env: Environment) -> Learner:
             update=jnp.zeros((), jnp.int32),
         )
 
-    def loss_fn(
-        net_params: Params,
-        carry: jax.Array,
-        data: tuple[Transition, jax.Array, jax.Array],
-        ent_coef: jax.Array,
-    ) -> tuple[jax.Array, LossInfo]:
-        traj, advantages, targets = data
-        logits, values = policy.evaluate(
-            net_params, carry, traj.obs, traj.actors, traj.first
-        )
-        if config.normalize_advantages:
-            advantages = _standardize(advantages)
-        batch = PPOBatch(
-            traj.legal, traj.action, traj.log_prob, traj.value, advantages, targets
-        )
-        return ppo_loss(
-            logits,
-            values,
-            batch,
-            ent_coef=ent_coef,
-            clip_eps=config.clip_eps,
-            vf_coef=config.vf_coef,
-            clip_value=config.clip_value,
-            entropy_accounting=config.entropy_accounting,
-            num_players=rows_per_decision,
-        )
-
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    grad_fn = jax.value_and_grad(
+        ppo_loss_of(config, policy, rows_per_decision), has_aux=True
+    )
 
     def minibatch_step(
         carry: tuple[Params, optax.OptState, jax.Array],
@@ -340,41 +413,17 @@ def make_ippo(config: IPPOConfig, env: Environment) -> Learner:
             symmetries=symmetries,
         )
         last_value = bootstrap_value(policy, state.params, games, env, symmetries)
-        # One advantage per decision [T, N, D]: the common reward and the episode's
-        # end are each deciding seat's.
-        advantages, targets = gae(
-            traj.reward[..., None],
-            traj.value,
-            traj.done[..., None],
-            last_value,
-            config.gamma,
-            config.gae_lambda,
+        data, rnn_carry = training_data(
+            config, policy, traj, last_value, state.rollout.carry
         )
-        data = (traj, advantages, targets)
-        rnn_carry = state.rollout.carry  # every seat's memory at the rollout start
-        if not config.recurrent:
-            # Independent samples: one "sequence" of length 1 per environment step.
-            batch = config.batch_size
-            data = jax.tree.map(lambda x: x.reshape(1, batch, *x.shape[2:]), data)
-            rnn_carry = policy.initial_carry(config.batch_size)
-        num_sequences = rnn_carry.shape[0]
 
         def epoch(
             carry: tuple[Params, optax.OptState, jax.Array], epoch_key: jax.Array
         ) -> tuple[
             tuple[Params, optax.OptState, jax.Array], tuple[LossInfo, jax.Array]
         ]:
-            order = jax.random.permutation(epoch_key, num_sequences)
-
-            def split(x: jax.Array, axis: int) -> jax.Array:
-                x = jnp.take(x, order, axis=axis)
-                size = num_sequences // num_minibatches  # not -1: H may be 0
-                shape = (*x.shape[:axis], num_minibatches, size, *x.shape[axis + 1 :])
-                return jnp.moveaxis(x.reshape(shape), axis, 0)
-
-            minibatches = (
-                split(rnn_carry, 0),
-                jax.tree.map(lambda x: split(x, 1), data),
+            minibatches = shuffled_minibatches(
+                epoch_key, rnn_carry, data, num_minibatches
             )
             return jax.lax.scan(minibatch_step, carry, minibatches)
 
@@ -383,16 +432,7 @@ def make_ippo(config: IPPOConfig, env: Environment) -> Learner:
             (state.params, state.opt_state, jnp.asarray(ent_coef, jnp.float32)),
             jax.random.split(epoch_key, config.update_epochs),
         )
-        metrics = Metrics(
-            return_sum=traj.finished_return.sum(),
-            episodes=traj.done.sum(dtype=jnp.int32),
-            entropy=info.entropy.mean(),
-            policy_loss=info.policy_loss.mean(),
-            value_loss=info.value_loss.mean(),
-            approx_kl=info.approx_kl.mean(),
-            clip_fraction=info.clip_fraction.mean(),
-            grad_norm=grad_norm.mean(),
-        )
+        metrics = update_metrics(traj, info, grad_norm)
         new_state = IPPOState(
             params=net_params,
             opt_state=opt_state,
