@@ -17,6 +17,7 @@ from hydra import compose, initialize_config_dir
 from experiments import compare, crossplay
 from experiments import ippo as train_entry
 from experiments.deep import agents as hanabi_agents
+from experiments.deep.evaluation import PARTIAL
 from experiments.deep.ippo_runs import IPPORunConfig
 from experiments.harness.compose import CONF_DIR, to_config
 from experiments.reports.pairs import pair_rows
@@ -205,11 +206,11 @@ def test_crossplay_sizes_itself_reports_progress_and_resumes_after_ctrl_c(
         len(error) == 1
         and "kept 40 sampled games per pair (and 16 greedy)" in (error[0])
     )
-    assert (cut / crossplay.PARTIAL).is_file() and not (cut / "results.json").exists()
+    assert (cut / PARTIAL).is_file() and not (cut / "results.json").exists()
     monkeypatch.setattr(crossplay.Progress, "report", report)
     assert crossplay.main([*sized, "--out", str(cut)]) == 0
     assert "going on from" in capsys.readouterr().out
-    assert not (cut / crossplay.PARTIAL).exists()
+    assert not (cut / PARTIAL).exists()
     again = np.load(cut / "scores.npz")
     for name in scores.files:
         np.testing.assert_array_equal(again[name], scores[name], err_msg=name)
