@@ -120,13 +120,10 @@ def open_logger(
     if kind is None:
         yield lambda record: None
         return
+    check_logger(kind)  # its library, and wandb's mode and login
     if kind == "tensorboard":
-        try:
-            from tensorboardX import SummaryWriter
-        except ImportError:
-            raise LoggerError(
-                "logger=tensorboard needs tensorboardX: pip install -e '.[loggers]'"
-            ) from None
+        from tensorboardX import SummaryWriter
+
         writer = SummaryWriter(logdir=str(run_dir / "tensorboard"))
 
         def to_tensorboard(record: dict[str, Any]) -> None:
@@ -139,13 +136,8 @@ def open_logger(
         finally:
             writer.close()
         return
-    try:
-        import wandb
-    except ImportError:
-        raise LoggerError(
-            "logger=wandb needs wandb: pip install -e '.[loggers]'"
-        ) from None
-    check_logger(kind)
+    import wandb
+
     mode = os.environ.get("WANDB_MODE", "offline")
     run_id = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
     try:
