@@ -487,6 +487,37 @@ def low_starts(
     return found
 
 
+def _new_branches(
+    form: HistoryForm,
+    p: _Point,
+    crossing: int,
+    settings: Settings,
+    seen: list[np.ndarray],
+) -> tuple[list[_Point], int]:
+    """The first points of the branches leaving the branch point `p` along its
+    kernel directions, each a step EPS off the old branch (its tangent pointing
+    away), that no branch begun before (`seen`, extended here) starts at; and
+    how many were such repeats (the same branch, or its image under a
+    symmetry)."""
+    starts: list[_Point] = []
+    repeated = 0
+    for d in kernel_directions(p.h_x, abs(crossing), p.t[:-1], settings.max_directions):
+        normal = np.append(d, 0.0)
+        guess = p.y + EPS * normal
+        y = _newton(form, guess, normal, float(normal @ p.y) + EPS)
+        if y is None or np.abs(y - guess).max() > 5 * EPS:
+            continue  # none near, or one far off (the old branch)
+        signature = _signature(y)
+        if any(np.abs(signature - other).max() < 1e-6 for other in seen):
+            repeated += 1
+            continue
+        seen.append(signature)
+        h_x, h_s = jacobians(form, y)
+        t = _tangent(h_x, h_s, normal)
+        starts.append(_Point(y, t, np.linalg.eigvals(h_x), h_x))
+    return starts, repeated
+
+
 def trace(
     form: HistoryForm,
     settings: Settings = DEFAULT,
@@ -565,30 +596,9 @@ def trace(
             {"fold": folds, "branch point": points, "hopf": hopf}[kind].append(event)
             if kind != "branch point" or depth >= settings.max_depth:
                 continue
-            for d in kernel_directions(
-                p.h_x, abs(crossing), p.t[:-1], settings.max_directions
-            ):
-                normal = np.append(d, 0.0)
-                guess = p.y + EPS * normal
-                y = _newton(form, guess, normal, float(normal @ p.y) + EPS)
-                if y is None or np.abs(y - guess).max() > 5 * EPS:
-                    continue  # none near, or one far off (the old branch)
-                signature = _signature(y)
-                if any(np.abs(signature - other).max() < 1e-6 for other in seen):
-                    conjugates += 1
-                    continue
-                seen.append(signature)
-                away = np.append(d, 0.0)
-                h_x, h_s = jacobians(form, y)
-                t = _tangent(h_x, h_s, away)
-                queue.append(
-                    (
-                        _Point(y, t, np.linalg.eigvals(h_x), h_x),
-                        index,
-                        depth + 1,
-                        p.y,
-                    )
-                )
+            children, repeated = _new_branches(form, p, crossing, settings, seen)
+            conjugates += repeated
+            queue.extend((child, index, depth + 1, p.y) for child in children)
     return Diagram(branches, folds, points, hopf, conjugates, notes)
 
 
