@@ -327,9 +327,10 @@ def test_example_lewis_file_is_the_documented_one():
     assert documented in (EXAMPLES / "lewis.yaml").read_text()
 
 
-def test_readme_game_files_exist():
-    readme = (EXAMPLES.parent / "README.md").read_text()
-    paths = re.findall(r"game_file=(\S+)", readme)
+def test_documented_game_files_exist():
+    root = EXAMPLES.parent
+    text = "".join((root / name).read_text() for name in ("README.md", "docs/usage.md"))
+    paths = re.findall(r"game_file=(\S+)", text)
     assert len(paths) >= 3
     for path in paths:
         assert (EXAMPLES.parent / path).is_file(), path
