@@ -454,11 +454,16 @@ def _signature(y: np.ndarray) -> np.ndarray:
 
 
 def low_starts(
-    form: HistoryForm, settings: Settings, starts: np.ndarray
+    form: HistoryForm,
+    settings: Settings,
+    starts: np.ndarray,
+    progress: Progress | None = None,
 ) -> list[_Point]:
     """Fixed points at tau_min reached from `starts` (float[S, n] policies) by
     the damped iteration and Newton's polish, distinct up to their sorted
-    logits, each with its tangent pointing up in tau."""
+    logits, each with its tangent pointing up in tau. `progress` hears the
+    end of the iteration and, at most every PROGRESS_SECONDS, the polish."""
+    say: Progress = progress or (lambda line: None)
     s = math.log(settings.tau_min)
     normal = np.zeros(form.size + 1)
     normal[-1] = 1.0
@@ -467,6 +472,7 @@ def low_starts(
     with np.errstate(divide="ignore"):
         ends = settle_many(form, settings.tau_min, starts, 2_000)
         ends = ends[(ends > 0).all(1)]
+        say(f"{len(ends)} of {len(starts)} starts settled with every probability > 0")
         # The iteration stops moving at 1e-15 absolute: its smallest
         # probabilities are then far off in logits; the same damped
         # iteration in logits brings them in reach of Newton's steps.
@@ -475,7 +481,11 @@ def low_starts(
             logits = 0.5 * logits + 0.5 * point_log_map(
                 form, settings.tau_min, np.exp(logits)
             )
-        for x in logits:
+        said = time.perf_counter()
+        for done, x in enumerate(logits):
+            if time.perf_counter() - said > PROGRESS_SECONDS:
+                said = time.perf_counter()
+                say(f"polished {done} of {len(logits)}; {len(found)} distinct")
             y = _newton(form, np.append(x, s), normal, s)
             if y is None:
                 continue
@@ -554,7 +564,8 @@ def trace(
             seeded = True
             if starts is not None:
                 say(f"settling {len(starts)} starts at tau = {settings.tau_min:.4g}")
-            for p in low_starts(form, settings, starts) if starts is not None else []:
+            lows = [] if starts is None else low_starts(form, settings, starts, say)
+            for p in lows:
                 if not any(np.abs(_signature(p.y) - e).max() < 1e-6 for e in ends):
                     queue.append((p, -1, 0, None))
             continue

@@ -178,6 +178,28 @@ def test_a_learner_s_float32_seeds_are_proven_at_one_fixed_point_and_apart_below
     assert report["distinct_fixed_points"] >= 2 and not report["one_fixed_point"]
 
 
+def test_a_seed_whose_polish_lands_in_a_proven_box_needs_no_test_of_its_own(
+    monkeypatch,
+):
+    """Seeds 3% off tiny Hanabi B's fixed point (outside its proven box and
+    too far to widen it): one test proves the fixed point, the other seeds'
+    Newton polish lands in its box; with every seed tested alone, the report
+    is the same but for the count of tests."""
+    spec = make_spec("tiny_hanabi_b")
+    form = hf.game_form(spec, compile_game(spec))
+    settled = verified.settle_many(form, 0.35, verified.search_starts(form, [])[:4])
+    noise = np.random.default_rng(0).uniform(-1, 1, settled.shape)
+    seeds = settled * (1 + 0.03 * noise)
+    shortcut = verified.verify_seeds(form, 0.35, seeds)
+    monkeypatch.setattr(verified, "_polished_home", lambda *args: -1)
+    alone = verified.verify_seeds(form, 0.35, seeds)
+    assert shortcut["tests_run"] == 1 and alone["tests_run"] == 4
+    assert shortcut["one_fixed_point"] and alone["one_fixed_point"]
+    for key in ("proven", "stable", "distinct_fixed_points", "largest_distance"):
+        assert shortcut[key] == pytest.approx(alone[key], rel=1e-9), key
+    assert 0.01 < shortcut["largest_distance"] < 0.05
+
+
 def test_probabilities_that_underflow_float64_are_refused_not_raised():
     """QMIX's two-step game at its bracket (tau ~ 8e-4): the learner's float32
     seeds hold exact zeros (probabilities below exp(-1000)); the test refuses
