@@ -28,7 +28,7 @@ Overcooked without its shaped rewards). Into the output directory:
                  and one point per group of agents trained alike (same run
                  configuration and entropy coefficient, any root seed): SP (the
                  diagonal), XP (off the diagonal), with standard errors, and the
-                 symmetry measures (docs/ippo.md, "Cross-play");
+                 symmetry measures (docs/crossplay.md);
   scores.npz     every game's score, float32[K, K, games] per policy kind
                  (the kinds may have played different numbers of games);
   crossplay.csv  the tidy table: one row per ordered pair and policy kind

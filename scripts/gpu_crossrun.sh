@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 43's cross-run evaluation on a lent GPU (docs/ippo.md, "Agents you can
-# use"): hanabi_3c3r_cpu's entropy grid and its Other-Play run (0.01), trained
+# Issue 43's cross-run evaluation on a lent GPU (docs/studies/hanabi_3c3r.md):
+# hanabi_3c3r_cpu's entropy grid and its Other-Play run (0.01), trained
 # side by side, then cross-played together with the four rule-based partners.
 # Leaves the summaries (no checkpoints) in OUT.
 #

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 41's grid on a lent GPU (docs/ippo.md, "Conventions at matched stages"):
+# Issue 41's grid on a lent GPU (docs/studies/hanabi_3c3r.md, "Conventions at
+# matched stages"):
 # the wheels the machine lacks (hydra-core, omegaconf, antlr4-python3-runtime,
 # from .whl/ as for scripts/gpu_hanabi.sh), then scripts/gpu_grid.py for the
 # minutes given. Leaves gpu_grid.tar.gz and summary.md in OUT.

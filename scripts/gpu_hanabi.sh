@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU run of issue 46 on a lent machine (docs/ippo.md, "Hanabi-Full on one
-# GPU"): a tiny smoke run of the training and cross-play phases first (a minute;
+# The GPU run of issue 46 on a lent machine (docs/studies/hanabi_full_gpu.md):
+# a tiny smoke run of the training and cross-play phases first (a minute;
 # it stops the command early if the machine's JAX breaks either), then
 # scripts/gpu_hanabi.py at full size for the minutes left. Leaves
 # gpu_hanabi.tar.gz and summary.md in OUT (and smoke.md, the smoke run's).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# benchmarks/ippo_throughput.py on a lent GPU (docs/benchmarks.md, "IPPO
+# benchmarks/ippo_throughput.py on a lent GPU (docs/benchmarks_ippo.md, "IPPO
 # training: ours vs JaxMARL's ippo_ff_hanabi"): ours beside JaxMARL's
 # feed-forward baseline at 1,024 games (their YAML's) for 10 and 50 updates,
 # and at 8,192 and 32,768 games for 4; each table in OUT/ippo_<games>_<updates>.txt.

@@ -4,7 +4,7 @@ sampled and greedified, on common deals; SP and XP per group of agents trained
 alike with jackknife standard errors (`marl.xp_stats`); how the games ended; and
 the symmetry measures and conventions of each agent
 (`marl.deep.agent_measures`). `experiments.crossplay` loads the agents, calls
-`evaluate` and writes what it returns; docs/ippo.md ("Cross-play") defines every
+`evaluate` and writes what it returns; docs/crossplay.md defines every
 number.
 
 Shapes: K agents, P seats, N games, G groups, M assignments.

@@ -1,7 +1,7 @@
 """A group of agents trained alike, measured from the cross-play scores of
 `marl.deep.evaluate`: SP and XP with jackknife standard errors over seeds
 (`marl.xp_stats`) and from the games alone, how the games ended, and the
-group's point of the results (docs/ippo.md, "Cross-play").
+group's point of the results (docs/crossplay.md).
 
 Shapes: K agents, N games, M assignments.
 """

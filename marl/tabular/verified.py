@@ -287,10 +287,10 @@ def verify_seeds(form: HistoryForm, tau: float, seeds: np.ndarray) -> dict[str, 
     it to that fixed point's enclosure, and so is a seed whose Newton polish
     (`polish`, float64) lands in such a box (the distance is still the seed's
     own, proven; only the polish that picks the box is not); any other seed is
-    put to the test itself, and its fixed point is a new one unless its enclosure lies in the
-    box of one already proven. A new fixed point's box is grown to hold the
-    seeds near it where the test passes there too (`widened`). `tests_run`
-    counts the tests of seeds. Reports how many seeds are proven within
+    put to the test itself, and its fixed point is a new one unless its enclosure lies
+    in the box of one already proven. A new fixed point's box is grown to hold the seeds
+    near it where the test passes there too (`widened`). `tests_run` counts the tests of
+    seeds. Reports how many seeds are proven within
     `largest_distance` (sup norm) of a fixed point, the smallest radius
     proven, whether all of them are at one fixed point, and how many fixed
     points are proven distinct (their `where`s apart: two or more prove

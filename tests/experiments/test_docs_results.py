@@ -1,4 +1,4 @@
-"""The summary files under docs/results/ back the numbers docs/ippo.md states:
+"""The summary files under docs/results/ back the numbers the docs state:
 each is read back and checked against the claim (no retraining)."""
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ def test_recipe_candidate_reaches_the_documented_scores():
     assert crossplay["symmetry"]["num_permutations"] == 6
 
 
-def test_color_grid_holds_what_docs_ippo_states():
-    """docs/ippo.md, "The grid": 8 seeds x 3 coefficients, the color group of
-    order 6, every agent's equivariance error under every permutation, the
-    per-coefficient SP/XP table and a coefficient whose greedy SP is >= 7.5."""
+def test_color_grid_holds_what_its_study_states():
+    """docs/studies/hanabi_3c3r.md, "The grid": 8 seeds x 3 coefficients, the color
+    group of order 6, every agent's equivariance error under every permutation, the per-
+    coefficient SP/XP table and a coefficient whose greedy SP is >= 7.5."""
     from marl.deep.evaluate import between_groups
 
     run = RESULTS / "hanabi_3c3r"
@@ -90,7 +90,7 @@ def test_color_grid_holds_what_docs_ippo_states():
     )
 
 
-def test_other_play_baseline_holds_what_docs_ippo_states():
+def test_other_play_baseline_holds_what_its_study_states():
     run = RESULTS / "hanabi_3c3r_op"
     training = read(run / "results.json")
     assert training["ent_coefs"] == [0.01] and training["num_seeds"] == 8
@@ -112,8 +112,8 @@ def test_other_play_baseline_holds_what_docs_ippo_states():
         assert point[name] == pytest.approx(value, abs=5e-4), name
 
 
-def test_hanabi_full_gpu_run_holds_what_docs_ippo_states():
-    """docs/ippo.md, "Hanabi-Full on one GPU": the preset with GAE lambda 0.9,
+def test_hanabi_full_gpu_run_holds_what_its_study_states():
+    """docs/studies/hanabi_full_gpu.md: the preset with GAE lambda 0.9,
     the training returns at updates 110 and 210, and SP/XP per coefficient
     recomputed from the committed matrices (4 agents per coefficient)."""
     run = RESULTS / "hanabi_full_gpu"
@@ -158,9 +158,9 @@ def test_hanabi_full_gpu_run_holds_what_docs_ippo_states():
 
 
 def matched_stage_rows() -> list[list[str]]:
-    """The table rows of docs/ippo.md, "Conventions at matched stages"."""
-    text = (ROOT / "docs" / "ippo.md").read_text()
-    section = text.split("### Conventions at matched stages")[1].split("\n## ")[0]
+    """The table rows of docs/studies/hanabi_3c3r.md, "Conventions at matched
+    stages"."""
+    section = doc_section("## Conventions at matched stages", "studies/hanabi_3c3r.md")
     rows = [
         [cell.strip() for cell in line.strip("|").split("|")]
         for line in section.splitlines()
@@ -228,11 +228,11 @@ def test_matched_stages_table_recomputes_from_the_committed_matrices():
 
 
 def test_learning_curve_table_is_the_benchmarks_output():
-    """docs/benchmarks.md's steps-to-score table of the like-for-like run is the
+    """docs/benchmarks_ippo.md's steps-to-score table of the like-for-like run is the
     committed output of that run, and ours with JaxMARL's network shape and
     observation reaches every score in no more env steps than theirs."""
     log = (RESULTS / "ippo_learning_curve" / "2026-11-26_like_for_like.txt").read_text()
-    doc = (ROOT / "docs" / "benchmarks.md").read_text()
+    doc = (ROOT / "docs" / "benchmarks_ippo.md").read_text()
     section = doc.split("Env steps per run to reach a score")[1].split("\n\n")[1]
 
     def table(text: str) -> dict[str, list[str]]:
@@ -252,9 +252,9 @@ def test_learning_curve_table_is_the_benchmarks_output():
 
 
 def test_gpu_ippo_throughput_table_is_the_benchmarks_output():
-    """docs/benchmarks.md's GPU table of IPPO training, ours beside JaxMARL's,
+    """docs/benchmarks_ippo.md's GPU table of IPPO training, ours beside JaxMARL's,
     is the committed output of `scripts/gpu_ippo_throughput.sh`, cell by cell."""
-    section = doc_section("## IPPO training: ours vs JaxMARL", "benchmarks.md")
+    section = doc_section("## IPPO training: ours vs JaxMARL", "benchmarks_ippo.md")
     rows = section.split("| games x steps per update |")[1].split("\n\n")[0]
     rows = [line for line in rows.splitlines()[2:] if line.startswith("| ")]
     assert len(rows) == 4
@@ -280,9 +280,7 @@ def test_gpu_ippo_throughput_table_is_the_benchmarks_output():
         assert ratios == f"{ratio[3].strip('*')} ({ratio[4].strip('*')})", log
 
 
-def section_rows(
-    heading: str, first_cell: str, doc: str = "ippo.md"
-) -> list[list[str]]:
+def section_rows(heading: str, first_cell: str, doc: str) -> list[list[str]]:
     """The rows of the first table after `heading` in docs/<doc> whose header
     row starts with `first_cell`."""
     section = doc_section(heading, doc)
@@ -295,14 +293,13 @@ def section_rows(
 
 
 def test_bot_and_cross_run_tables_recompute_from_the_committed_results():
-    """docs/ippo.md, "Agents you can use": the bots' self-play is the
-    benchmark's committed output, and every cell of the cross-play table is the
+    """docs/agents.md: the bots' self-play is the benchmark's committed output;
+    docs/studies/hanabi_3c3r.md: every cell of the cross-run table is the
     committed evaluation's group mean and 95% half-width."""
     from experiments.reports.pairs import group_table
 
-    heading = "## Agents you can use"
     selfplay = read_rows(RESULTS / "hanabi_bots" / "selfplay_2p.json")
-    rows = section_rows(heading, "bot")
+    rows = section_rows("# Agents you can use", "bot", "agents.md")
     assert len(rows) == 4
     for row, measured in zip(rows, selfplay, strict=True):
         assert row[0].lower().replace(" ", "_") == measured["bot"]
@@ -312,7 +309,11 @@ def test_bot_and_cross_run_tables_recompute_from_the_committed_results():
     results = read(RESULTS / "hanabi_3c3r_crossrun" / "crossplay" / "results.json")
     assert results["num_games"] == 2000 and results["num_agents"] == 36
     groups, mean, half = group_table(results, "_greedy")
-    rows = section_rows(heading, "seat 1 / seat 2")
+    rows = section_rows(
+        "## Trained agents with bots, and across runs",
+        "seat 1 / seat 2",
+        "studies/hanabi_3c3r.md",
+    )
     assert len(rows) == len(groups) == 8
     for a, row in enumerate(rows):
         for b, cell in enumerate(row[1:]):

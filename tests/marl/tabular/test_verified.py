@@ -82,8 +82,8 @@ def test_two_fixed_points_just_below_the_fold_are_told_apart():
 
 @pytest.mark.parametrize(
     ("game", "tau"),
-    # Above each game's tau* bracket (docs/tabular.md): (0.5, 0.504], (0.216,
-    # 0.219], (8.21, 8.28], (25.1, 25.4].
+    # Above each game's tau* bracket (docs/studies/tabular_main_job.md): (0.5,
+    # 0.504], (0.216, 0.219], (8.21, 8.28], (25.1, 25.4].
     [("coordination_2", 0.6), ("lever", 0.3), ("climbing", 9.0), ("penalty", 26.0)],
 )
 def test_matrix_games_fixed_points_above_tau_star_are_proven(game, tau):
@@ -96,10 +96,10 @@ def test_matrix_games_fixed_points_above_tau_star_are_proven(game, tau):
 
 @pytest.mark.parametrize(
     ("game", "horizon", "tau"),
-    # Above the tau* brackets of docs/tabular.md: tiny_hanabi_b (0.297, 0.301],
-    # tiny_hanabi_c (0.821, 0.828], bad (4.08, 4.13], lewis_signalling (0.5,
-    # 0.504]; Dec-Tiger's at horizon 3 is (10, 11.3] (here horizon 2); micro
-    # Hanabi at horizon 3 (110 variables, illegal actions) at tau = 1.
+    # Above the tau* brackets of docs/studies/tabular_main_job.md: tiny_hanabi_b (0.297,
+    # 0.301], tiny_hanabi_c (0.821, 0.828], bad (4.08, 4.13], lewis_signalling (0.5,
+    # 0.504]; Dec-Tiger's at horizon 3 is (10, 11.3] (here horizon 2); micro Hanabi at
+    # horizon 3 (110 variables, illegal actions) at tau = 1.
     [
         ("tiny_hanabi_b", None, 0.35),
         ("tiny_hanabi_c", None, 0.9),
