@@ -69,7 +69,7 @@ from experiments.deep.crossplay_output import (
 )
 from experiments.deep.evaluation import (
     TARGET_SE_SHARE,
-    Progress,
+    EvaluationReporter,
     partial_key,
     say,
     target_se,
@@ -223,7 +223,7 @@ def load_partners(args: Any) -> tuple[list[Any], Any, Any, list[str]]:
     return agents, agent_params, config, warnings
 
 
-def plan(args: Any, agents: list[Any], env: Any) -> tuple[Sizing, Progress]:
+def plan(args: Any, agents: list[Any], env: Any) -> tuple[Sizing, EvaluationReporter]:
     """How many games, in rounds of how many (printed), and the progress lines."""
     cap = args.games or args.max_games
     rows = len(agents) ** 2
@@ -261,7 +261,7 @@ def plan(args: Any, agents: list[Any], env: Any) -> tuple[Sizing, Progress]:
         if symmetric
         else 0
     )
-    return sizing, Progress(args, sizing, len(agents) ** 2, symmetry_rows)
+    return sizing, EvaluationReporter(args, sizing, len(agents) ** 2, symmetry_rows)
 
 
 def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from experiments.deep.agents import CrossPlayError
 from experiments.deep.evaluation import (
     PARTIAL,
-    Progress,
+    EvaluationReporter,
     load_partial,
     observed_target,
     save_partial,
@@ -79,7 +79,7 @@ def refuse_smaller(out: pathlib.Path, games: int, symmetry_games: int) -> None:
 
 
 def resume_partial(
-    out: pathlib.Path, key: str, args: Any, progress: Progress
+    out: pathlib.Path, key: str, args: Any, progress: EvaluationReporter
 ) -> dict[str, Games] | None:
     """The games an interrupted run of the same evaluation left, said in a line
     (and its SE target, as the interrupted run set it, on `progress`)."""

@@ -40,7 +40,7 @@ def _minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-class Progress:
+class EvaluationReporter:
     """The entry point's side of `evaluate`: phase lines, a predicted time after
     the first round (and the cap that fits --max-minutes), a progress line with
     an ETA at least every PROGRESS_SECONDS."""

@@ -39,8 +39,8 @@ from marl.tabular.intervals import bracket_text
 from marl.tabular.matrix_pg import fastest_trainer
 from marl.tabular.phase import (
     TOLERANCE_FACTOR,
+    Consensus,
     CriticalTau,
-    Verdict,
     settled_critical_tau,
     verdicts,
 )
@@ -176,7 +176,7 @@ def grid_study(
     return {"points": points}, arrays, matrices
 
 
-def grid_verdicts(ctx: Context, arrays: dict[str, np.ndarray]) -> list[Verdict]:
+def grid_verdicts(ctx: Context, arrays: dict[str, np.ndarray]) -> list[Consensus]:
     """The verdict at each tau of a grid, from its arrays (`grid_study`)."""
     game = ctx.game
     policies = tuple(arrays[f"agent{i}"] for i in range(game.num_agents))
@@ -220,7 +220,7 @@ def _log_search(label: str, found: CriticalTau, bound: float | None) -> None:
 def tau_star_study(
     ctx: Context,
     learner: ConvergingTrainer,
-    grid_verdicts: list[Verdict],
+    grid_verdicts: list[Consensus],
     grid_arrays: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """tau* of one learner (`marl.tabular.phase.settled_critical_tau`), started
@@ -253,7 +253,7 @@ def tau_star_study(
                 np.asarray(grid_arrays[f"agent{i}"][t]) for i in range(game.num_agents)
             )
 
-    def agree_at(taus: np.ndarray) -> list[Verdict]:
+    def agree_at(taus: np.ndarray) -> list[Consensus]:
         runs, convergence = run_grid(ctx, searching, taus)
         policies = policies_of(runs.logits, game.legal)
         for t, tau in enumerate(np.asarray(taus).tolist()):

@@ -12,21 +12,21 @@ from collections.abc import Callable
 import jax
 
 from experiments.harness.logs import LOG_EVERY_SECONDS, duration_text, eta_text
-from marl.tabular.convergence import Progress
+from marl.tabular.convergence import TrainingProgress
 from marl.tabular.exact_pg import PGState
 from marl.trainer import Trainer
 
 log = logging.getLogger("experiments.tabular")  # the entry point's log
 
 
-def convergence_progress(log: logging.Logger) -> Callable[[Progress], None]:
+def convergence_progress(log: logging.Logger) -> Callable[[TrainingProgress], None]:
     """Logs `marl.tabular.convergence.train_until_converged`'s progress at most
     every LOG_EVERY_SECONDS (and once every seed is converged), with the time
     left to max_steps at the rate since compilation: an upper bound, as runs
     end sooner once every seed is converged."""
     last = [-LOG_EVERY_SECONDS]
 
-    def show(p: Progress) -> None:
+    def show(p: TrainingProgress) -> None:
         if p.elapsed - last[0] < LOG_EVERY_SECONDS and p.converged < p.seeds:
             return
         last[0] = p.elapsed

@@ -87,7 +87,7 @@ until it is this short, so that a step does not leap onto a nearby branch
 corrector failed part way) or over a pair of folds."""
 PROGRESS_SECONDS = 20.0
 """The longest a long branch goes without a line to `trace`'s `progress`."""
-Progress = Callable[[str], None]
+Say = Callable[[str], None]
 """Hears a line of where the tracer is (`trace`'s `progress`)."""
 NEWTON_TOL = 1e-10
 """|H| (max norm) at which Newton's corrector has converged."""
@@ -337,7 +337,7 @@ def trace_branch(
     parent: int = -1,
     depth: int = 0,
     prefix: np.ndarray | None = None,
-    progress: Progress | None = None,
+    progress: Say | None = None,
 ) -> _Trace:
     """Follows the branch from `start` along its tangent until tau leaves
     [tau_min, tau_max], a step fails at the smallest length, or max_steps;
@@ -457,13 +457,13 @@ def low_starts(
     form: HistoryForm,
     settings: Settings,
     starts: np.ndarray,
-    progress: Progress | None = None,
+    progress: Say | None = None,
 ) -> list[_Point]:
     """Fixed points at tau_min reached from `starts` (float[S, n] policies) by
     the damped iteration and Newton's polish, distinct up to their sorted
     logits, each with its tangent pointing up in tau. `progress` hears the
     end of the iteration and, at most every PROGRESS_SECONDS, the polish."""
-    say: Progress = progress or (lambda line: None)
+    say: Say = progress or (lambda line: None)
     s = math.log(settings.tau_min)
     normal = np.zeros(form.size + 1)
     normal[-1] = 1.0
@@ -532,7 +532,7 @@ def trace(
     form: HistoryForm,
     settings: Settings = DEFAULT,
     starts: np.ndarray | None = None,
-    progress: Progress | None = None,
+    progress: Say | None = None,
 ) -> Diagram:
     """The bifurcation diagram of `form` between settings.tau_min and
     tau_max: the principal branch from tau_max (where the fixed point reached
@@ -544,7 +544,7 @@ def trace(
     that no branch point connects to the principal branch is found only so.
     `progress` hears each branch begun, the starts from below, and where a
     long branch is, so that a long trace never runs silent."""
-    say: Progress = progress or (lambda line: None)
+    say: Say = progress or (lambda line: None)
     y0 = initial_point(form, settings.tau_max)
     backwards = np.zeros(form.size + 1)
     backwards[-1] = -1.0
@@ -613,7 +613,7 @@ def trace(
     return Diagram(branches, folds, points, hopf, conjugates, notes)
 
 
-def _branch_line(say: Progress, index: int, line: str) -> None:
+def _branch_line(say: Say, index: int, line: str) -> None:
     say(f"branch {index + 1}: {line}")
 
 

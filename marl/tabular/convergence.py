@@ -275,7 +275,7 @@ def contraction(
     return rate + drift, drift <= width
 
 
-class Progress(NamedTuple):
+class TrainingProgress(NamedTuple):
     """Where `train_until_converged` is, after each window (for a caller to
     show: marl/ does not log)."""
 

@@ -29,7 +29,7 @@ from marl.tabular.convergence import (
     NEUTRAL_TAU,
     Checks,
     Convergence,
-    Progress,
+    TrainingProgress,
     converged_by,
     make_checks,
     measure,
@@ -136,7 +136,7 @@ def train_until_converged(
     learner: ConvergingTrainer,
     keys: jax.Array,
     taus: np.ndarray,
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[TrainingProgress], None] | None = None,
 ) -> tuple[PGState, Convergence]:
     """Every seed (keys [N]) at every tau (float[R]): up to `config.steps` steps
     (fewer when every seed is converged sooner), then the taus with an
@@ -175,7 +175,7 @@ def train_until_converged(
         if progress is not None:
             done = int(converged_now().sum())
             progress(
-                Progress(
+                TrainingProgress(
                     label, at, config.max_steps, elapsed, first[0], done, step.size
                 )
             )

@@ -29,10 +29,10 @@ AGREE, DISAGREE, UNCERTAIN = "agree", "disagree", "uncertain"
 
 TOLERANCE_FACTOR = 4.0
 """How far from convention_tol (either way) a verdict's convention count is
-also taken (`Verdict.near_tolerance`)."""
+also taken (`Consensus.near_tolerance`)."""
 
 
-class Verdict(NamedTuple):
+class Consensus(NamedTuple):
     """Whether the seeds agree at one tau, and on what evidence."""
 
     tau: float
@@ -55,7 +55,7 @@ class Verdict(NamedTuple):
         return self._asdict()
 
 
-def proven_agreement(verdict: Verdict) -> Verdict:
+def proven_agreement(verdict: Consensus) -> Consensus:
     """`verdict` (of seeds the verified test proves all at one fixed point) as
     agreement: the estimate's counts kept, the status AGREE and `proven`."""
     return verdict._replace(status=AGREE, proven=True)
@@ -68,7 +68,7 @@ def verdicts(
     converged_runs: np.ndarray,
     steps_run: np.ndarray,
     convention_tol: float,
-) -> list[Verdict]:
+) -> list[Consensus]:
     """One verdict per tau from the seeds' policies (per agent [T, N, K_i, A_i]),
     which of them are converged (bool[T, N]) and the steps each tau ran (int[T],
     a `Convergence`'s `converged` and `steps`)."""
@@ -97,7 +97,7 @@ def verdicts(
         steps = int(steps_run[t])
         near = len(set(counts)) > 1
         found.append(
-            Verdict(tau, status, count, len(converged), conventions, steps, near)
+            Consensus(tau, status, count, len(converged), conventions, steps, near)
         )
     return found
 
@@ -109,7 +109,7 @@ def converged_verdicts(
     taus: np.ndarray,
     *,
     convention_tol: float,
-) -> list[Verdict]:
+) -> list[Consensus]:
     """Runs the seeds at `taus` until converged
     (`marl.tabular.converging.train_until_converged`) and gives the verdicts."""
     states, convergence = train_until_converged(game, learner, keys, taus)
@@ -126,8 +126,8 @@ class CriticalTau(NamedTuple):
     tau_star: float | None
     lower: float
     upper: float
-    lower_verdict: Verdict | None
-    upper_verdict: Verdict | None
+    lower_verdict: Consensus | None
+    upper_verdict: Consensus | None
     evaluations: int  # taus run by the search (the grid's are not counted)
     notes: list[str]  # widened ends, failed checks, non-monotone agreement
     agreement_intervals: list[tuple[float, float]]  # over every tau seen
@@ -145,7 +145,7 @@ class CriticalTau(NamedTuple):
         return fields
 
 
-def agreement_intervals(seen: Iterable[Verdict]) -> list[tuple[float, float]]:
+def agreement_intervals(seen: Iterable[Consensus]) -> list[tuple[float, float]]:
     """The maximal runs of consecutive taus (in order) whose verdict is AGREE, as
     (first, last) tau pairs; more than one means agreement is not monotone."""
     intervals: list[tuple[float, float]] = []
@@ -164,7 +164,7 @@ def agreement_intervals(seen: Iterable[Verdict]) -> list[tuple[float, float]]:
 
 
 def final_bracket(
-    seen: dict[float, Verdict], lower: float, upper: float
+    seen: dict[float, Consensus], lower: float, upper: float
 ) -> tuple[float, float]:
     """(lo, hi]: lo the largest tau in [lower, upper] without agreement, hi the
     smallest agreeing tau above it (the last crossing into agreement)."""
@@ -175,7 +175,7 @@ def final_bracket(
 
 
 def known_ends(
-    seen: dict[float, Verdict], lower: float, upper: float, notes: list[str]
+    seen: dict[float, Consensus], lower: float, upper: float, notes: list[str]
 ) -> tuple[float, float]:
     """The search's starting ends, moved onto verdicts already known where those
     settle them: the upper end down to the largest known tau at or below it when
@@ -203,7 +203,7 @@ def known_ends(
 
 
 def bracket_notes(
-    seen: dict[float, Verdict], lo: float, hi: float, lower: float, upper: float
+    seen: dict[float, Consensus], lo: float, hi: float, lower: float, upper: float
 ) -> list[str]:
     """What the final bracket (lo, hi] rests on, in words: the search's lower
     end uncertain, a bracket's lower end that is no disagreement of converged
@@ -244,13 +244,13 @@ def bracket_notes(
 
 
 def critical_tau(
-    agree_at: Callable[[np.ndarray], list[Verdict]],
+    agree_at: Callable[[np.ndarray], list[Consensus]],
     *,
     lower: float,
     upper: float,
     rtol: float = 0.02,
     points_per_round: int = 8,
-    known: Iterable[Verdict] = (),
+    known: Iterable[Consensus] = (),
     widen_factor: float = 4.0,
     max_widenings: int = 3,
 ) -> CriticalTau:
@@ -344,12 +344,12 @@ def critical_tau(
 
 
 def settled_critical_tau(
-    agree_at: Callable[[np.ndarray], list[Verdict]],
+    agree_at: Callable[[np.ndarray], list[Consensus]],
     proves_agreement: Callable[[float], bool] | None,
     *,
     lower: float,
     upper: float,
-    known: Iterable[Verdict] = (),
+    known: Iterable[Consensus] = (),
     max_proofs: int = 8,
     **search: Any,
 ) -> CriticalTau:
@@ -369,7 +369,7 @@ def settled_critical_tau(
     floor = max((v.tau for v in known if v.status == DISAGREE), default=0.0)
     tried = 0
 
-    def settled(verdict: Verdict) -> Verdict:
+    def settled(verdict: Consensus) -> Consensus:
         nonlocal tried
         if (
             proves_agreement is None
@@ -384,7 +384,7 @@ def settled_critical_tau(
         proven.append(verdict.tau)
         return proven_agreement(verdict)
 
-    def evaluate(taus: np.ndarray) -> list[Verdict]:
+    def evaluate(taus: np.ndarray) -> list[Consensus]:
         nonlocal floor
         found = agree_at(taus)
         floor = max([floor, *(v.tau for v in found if v.status == DISAGREE)])

@@ -190,7 +190,7 @@ def test_crossplay_sizes_itself_reports_progress_and_resumes_after_ctrl_c(
 
     # Ctrl-C after the greedy kind's second round: the rounds are kept.
     calls = []
-    report = crossplay.Progress.report
+    report = crossplay.EvaluationReporter.report
 
     def interrupt(self, kind, games, cap):
         calls.append((kind, games.score.shape[-1]))
@@ -198,7 +198,7 @@ def test_crossplay_sizes_itself_reports_progress_and_resumes_after_ctrl_c(
             raise KeyboardInterrupt
         report(self, kind, games, cap)
 
-    monkeypatch.setattr(crossplay.Progress, "report", interrupt)
+    monkeypatch.setattr(crossplay.EvaluationReporter, "report", interrupt)
     cut = tmp_path / "cut"
     assert crossplay.main([*sized, "--out", str(cut)]) == 130
     error = capsys.readouterr().err.strip().splitlines()
@@ -207,7 +207,7 @@ def test_crossplay_sizes_itself_reports_progress_and_resumes_after_ctrl_c(
         and "kept 40 sampled games per pair (and 16 greedy)" in (error[0])
     )
     assert (cut / PARTIAL).is_file() and not (cut / "results.json").exists()
-    monkeypatch.setattr(crossplay.Progress, "report", report)
+    monkeypatch.setattr(crossplay.EvaluationReporter, "report", report)
     assert crossplay.main([*sized, "--out", str(cut)]) == 0
     assert "going on from" in capsys.readouterr().out
     assert not (cut / PARTIAL).exists()

@@ -8,7 +8,7 @@ import logging
 
 from experiments.exact.training import convergence_progress
 from experiments.harness.logs import LOG_EVERY_SECONDS, eta_text
-from marl.tabular.convergence import Progress
+from marl.tabular.convergence import TrainingProgress
 
 
 def test_progress_lines_give_an_eta_once_it_can_be_told():
@@ -21,11 +21,13 @@ def test_convergence_progress_is_throttled_and_bounds_the_time_left(caplog):
     show = convergence_progress(logging.getLogger("test.logs"))
     compiled = (3.0, 50)  # 3 s to compile and run the first 50 steps
     with caplog.at_level(logging.INFO, logger="test.logs"):
-        show(Progress("g", 50, 1050, 3.0, compiled, 0, 8))  # shown: the first
-        show(Progress("g", 100, 1050, 4.0, compiled, 2, 8))  # too soon
+        show(TrainingProgress("g", 50, 1050, 3.0, compiled, 0, 8))  # shown: the first
+        show(TrainingProgress("g", 100, 1050, 4.0, compiled, 2, 8))  # too soon
         later = 4.0 + LOG_EVERY_SECONDS
-        show(Progress("g", 550, 1050, later, compiled, 5, 8))
-        show(Progress("g", 600, 1050, later + 0.5, compiled, 8, 8))  # all converged
+        show(TrainingProgress("g", 550, 1050, later, compiled, 5, 8))
+        show(
+            TrainingProgress("g", 600, 1050, later + 0.5, compiled, 8, 8)
+        )  # all converged
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0] == "g: step 50/1050 (3 s), 0 of 8 seeds converged"
     # 500 steps in 11 s since compilation: 500 more take up to 11 s.

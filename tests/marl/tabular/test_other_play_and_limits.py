@@ -29,7 +29,7 @@ from marl.tabular.exact_pg import (
 )
 from marl.tabular.other_play import other_play_return
 from marl.tabular.phase import (
-    Verdict,
+    Consensus,
     agreement_intervals,
     converged_verdicts,
     critical_tau,
@@ -241,7 +241,7 @@ def test_an_upper_end_without_agreement_is_widened_and_said():
 def verdict(tau, status, seeds=8):
     converged = seeds if status != "uncertain" else seeds - 1
     conventions = {"agree": 1, "disagree": 3, "uncertain": 1}[status]
-    return Verdict(tau, status, converged, seeds, conventions, 1000)
+    return Consensus(tau, status, converged, seeds, conventions, 1000)
 
 
 def test_non_monotone_agreement_is_reported_as_intervals():

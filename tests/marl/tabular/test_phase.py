@@ -11,20 +11,20 @@ import numpy as np
 from marl.tabular.phase import (
     AGREE,
     UNCERTAIN,
-    Verdict,
+    Consensus,
     critical_tau,
     proven_agreement,
     settled_critical_tau,
 )
 
 
-def estimate(tau: float) -> Verdict:
+def estimate(tau: float) -> Consensus:
     status = "agree" if tau >= 1 else "uncertain" if tau >= 0.5 else "disagree"
     converged = 7 if status == UNCERTAIN else 8
-    return Verdict(float(tau), status, converged, 8, 1 if tau >= 0.5 else 3, 500)
+    return Consensus(float(tau), status, converged, 8, 1 if tau >= 0.5 else 3, 500)
 
 
-def agree_at(taus: np.ndarray) -> list[Verdict]:
+def agree_at(taus: np.ndarray) -> list[Consensus]:
     return [estimate(t) for t in taus]
 
 
@@ -59,7 +59,7 @@ def test_the_settled_search_finds_the_proven_crossing():
 def test_proofs_stay_within_their_budget_and_above_every_disagreement():
     # A known disagreement at 0.9 (agreement not monotone): nothing below it is
     # put to the test.
-    known = [estimate(0.6), estimate(0.8), Verdict(0.9, "disagree", 8, 8, 2, 500)]
+    known = [estimate(0.6), estimate(0.8), Consensus(0.9, "disagree", 8, 8, 2, 500)]
     prover = Prover()
     found = settled_critical_tau(
         agree_at, prover, lower=0.01, upper=4.0, rtol=0.02, known=known, max_proofs=3
@@ -83,9 +83,9 @@ def test_agreement_at_the_lower_end_does_not_hide_a_disagreement_above_it():
     above 0.3, and disagree on [0.15, 0.3). The bracket is the last crossing
     into agreement, not 'agree everywhere'."""
 
-    def at(tau: float) -> Verdict:
+    def at(tau: float) -> Consensus:
         status = "disagree" if 0.15 <= tau < 0.3 else "agree"
-        return Verdict(float(tau), status, 8, 8, 2 if status == "disagree" else 1, 9)
+        return Consensus(float(tau), status, 8, 8, 2 if status == "disagree" else 1, 9)
 
     grid = [at(t) for t in (0.05, 0.2, 0.5, 1.0)]
     found = critical_tau(
