@@ -30,7 +30,7 @@ import numpy as np
 
 import games
 from experiments.deep.agents import CrossPlayError, load_agents, played, seat_policy
-from experiments.deep.visits import distances, visited_policies
+from experiments.deep.micro_hanabi_visits import distances, visited_policies
 from experiments.harness.entry import ArgumentParser, as_program
 from experiments.harness.results import read_results, run_metadata, write_json
 from games import hanabi_tabular

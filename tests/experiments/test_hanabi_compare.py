@@ -15,7 +15,7 @@ import games
 from experiments import hanabi_compare, tabular
 from experiments import ippo as ippo_entry
 from experiments.deep.agents import load_agents, seat_policy
-from experiments.deep.visits import distances, visited_policies
+from experiments.deep.micro_hanabi_visits import distances, visited_policies
 from games import hanabi_tabular
 from marl.deep import play
 from marl.deep.networks import masked_logits
