@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import pathlib
 import sys
 import time
 from typing import Any
@@ -59,6 +58,7 @@ from typing import Any
 import jax
 
 from experiments.deep.agents import CrossPlayError, add_bots, load_agents, seat_policy
+from experiments.deep.crossplay_options import CrossplayOptions
 from experiments.deep.crossplay_output import (
     keep_interrupted,
     open_output,
@@ -74,7 +74,7 @@ from experiments.deep.evaluation import (
     say,
     target_se,
 )
-from experiments.harness.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.entry import as_program, interruptible
 from experiments.harness.results import (
     run_metadata,
 )
@@ -92,122 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_into(argv, stack)
 
 
-def make_parser() -> ArgumentParser:
-    """The command line (`--help`)."""
-    parser = ArgumentParser("experiments.crossplay", __doc__)
-    parser.add_argument("paths", nargs="+", help="IPPO run directories or sweeps")
-    parser.add_argument(
-        "--games", type=int, help="exactly this many games per pair (default: by SE)"
-    )
-    parser.add_argument(
-        "--max-games", type=int, default=5000, help="the most games per pair"
-    )
-    parser.add_argument(
-        "--target-se",
-        type=float,
-        # "%%": argparse formats help strings with %.
-        help="stop once every pair's standard error is at most this (default: "
-        f"{100 * TARGET_SE_SHARE:g}%% of the game's maximum score)",
-    )
-    parser.add_argument(
-        "--max-minutes",
-        type=float,
-        help="play no more games per pair than fit in this many minutes (measured "
-        "on the first round)",
-    )
-    parser.add_argument(
-        "--round-games", type=int, help="games per pair in a round (default: by size)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="deals and sampling")
-    parser.add_argument(
-        "--step",
-        type=int,
-        help="the agents at this update of every run (a milestone checkpoint, "
-        "keep_every) instead of the latest",
-    )
-    parser.add_argument(
-        "--out",
-        type=pathlib.Path,
-        help="output directory (unset: <dir>/crossplay for one directory given, "
-        "else outputs/crossplay/<date>)",
-    )
-    parser.add_argument(
-        "--permutations",
-        type=int,
-        default=8,
-        help="symmetries of the game for the symmetry measures (Hanabi: color "
-        "permutations), the identity included (all of them when there are fewer); "
-        "< 2 turns the measures off",
-    )
-    parser.add_argument(
-        "--symmetry-games", type=int, default=500, help="games per permutation"
-    )
-    parser.add_argument(
-        "--convention-games",
-        type=int,
-        default=500,
-        help="sampled self-play games per agent for its conditional action matrix "
-        "(0: none)",
-    )
-    parser.add_argument(
-        "--convention-tol",
-        type=float,
-        default=0.1,
-        help="agents whose aligned convention matrices are closer than this hold "
-        "one convention",
-    )
-    parser.add_argument(
-        "--max-assignments",
-        type=int,
-        default=1000,
-        help="3+ players: assignments of distinct agents to seats played per group "
-        "for XP (all of them when there are fewer)",
-    )
-    parser.add_argument(
-        "--pairs-per-batch",
-        type=int,
-        default=None,
-        help="pairs played side by side (all when unset; lower it to save memory)",
-    )
-    parser.add_argument(
-        "--bots",
-        help="rule-based partners to add, comma-separated, or 'all' (Hanabi: "
-        "iggi, piers, outer, van_den_bergh)",
-    )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="replace an earlier evaluation in the output directory that played "
-        "more games (by default that is refused)",
-    )
-    return parser
-
-
-def check_args(args: Any) -> None:
-    """Refuses (CrossPlayError, one line) an impossible count or size."""
-    for name in (
-        "games",
-        "max_games",
-        "round_games",
-        "pairs_per_batch",
-        "max_assignments",
-    ):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be >= 1")
-    for name in ("symmetry_games", "convention_games"):
-        if getattr(args, name) < 0:
-            value = getattr(args, name)
-            raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be >= 0")
-    for name in ("target_se", "max_minutes", "convention_tol"):
-        value = getattr(args, name)
-        if value is not None and not value > 0:
-            raise CrossPlayError(f"--{name.replace('_', '-')}={value} must be > 0")
-    if args.games is not None and args.target_se is not None:
-        raise CrossPlayError("--games plays exactly that many: drop --target-se")
-
-
-def load_partners(args: Any) -> tuple[list[Any], Any, Any, list[str]]:
+def load_partners(args: CrossplayOptions) -> tuple[list[Any], Any, Any, list[str]]:
     """The agents of the runs given, and the bots asked for: (agents, their
     parameters, the runs' config, warnings)."""
     say("loading the agents")
@@ -223,7 +108,9 @@ def load_partners(args: Any) -> tuple[list[Any], Any, Any, list[str]]:
     return agents, agent_params, config, warnings
 
 
-def plan(args: Any, agents: list[Any], env: Any) -> tuple[Sizing, EvaluationReporter]:
+def plan(
+    args: CrossplayOptions, agents: list[Any], env: Any
+) -> tuple[Sizing, EvaluationReporter]:
     """How many games, in rounds of how many (printed), and the progress lines."""
     cap = args.games or args.max_games
     rows = len(agents) ** 2
@@ -267,10 +154,9 @@ def plan(args: Any, agents: list[Any], env: Any) -> tuple[Sizing, EvaluationRepo
 def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
     """`main` with the stack that holds the output directory's lock: the
     phases above, in order."""
-    args = make_parser().parse_args(argv)
     started = time.time()
     try:
-        check_args(args)
+        args = CrossplayOptions.parse(argv, __doc__ or "")
         out, held = open_output(args, stack)
         agents, agent_params, config, warnings = load_partners(args)
         if not args.force:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import pathlib
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -105,7 +106,7 @@ def add_bots(
     )
 
 
-def find_runs(paths: list[str]) -> list[pathlib.Path]:
+def find_runs(paths: Sequence[str]) -> list[pathlib.Path]:
     """Every IPPO run directory (config.yaml beside checkpoints/) under `paths`."""
     runs: set[pathlib.Path] = set()
     for path in map(pathlib.Path, paths):
@@ -179,7 +180,7 @@ def group_labels(keys: list[dict[str, Any]]) -> list[str]:
 
 
 def load_agents(
-    paths: list[str], step: int | None = None
+    paths: Sequence[str], step: int | None = None
 ) -> tuple[list[Agent], Params, IPPORunConfig, list[str]]:
     """Every agent under `paths`: their descriptions, their parameters stacked on a
     leading [K] axis, one run's config (the game and network) and warnings. At

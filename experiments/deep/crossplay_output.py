@@ -10,9 +10,11 @@ import datetime
 import pathlib
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from experiments.deep.agents import CrossPlayError
+from experiments.deep.crossplay_options import CrossplayOptions
 from experiments.deep.evaluation import (
     PARTIAL,
     EvaluationReporter,
@@ -36,7 +38,7 @@ from marl.deep.rounds import Games, Interrupted
 from marl.files import check_writable, locked
 
 
-def default_out(paths: list[str], step: int | None = None) -> pathlib.Path:
+def default_out(paths: Sequence[str], step: int | None = None) -> pathlib.Path:
     if len(paths) == 1:
         name = "crossplay" if step is None else f"crossplay_update{step}"
         return pathlib.Path(paths[0]) / name
@@ -44,7 +46,9 @@ def default_out(paths: list[str], step: int | None = None) -> pathlib.Path:
     return pathlib.Path("outputs") / "crossplay" / stamp
 
 
-def open_output(args: Any, stack: contextlib.ExitStack) -> tuple[pathlib.Path, bool]:
+def open_output(
+    args: CrossplayOptions, stack: contextlib.ExitStack
+) -> tuple[pathlib.Path, bool]:
     """The output directory, checked writable; its lock taken at once when it
     exists (another evaluation writing there is refused before the agents load,
     about 11 s), else later (`take_lock`), so that a bad path makes none.
@@ -79,7 +83,7 @@ def refuse_smaller(out: pathlib.Path, games: int, symmetry_games: int) -> None:
 
 
 def resume_partial(
-    out: pathlib.Path, key: str, args: Any, progress: EvaluationReporter
+    out: pathlib.Path, key: str, args: CrossplayOptions, progress: EvaluationReporter
 ) -> dict[str, Games] | None:
     """The games an interrupted run of the same evaluation left, said in a line
     (and its SE target, as the interrupted run set it, on `progress`)."""

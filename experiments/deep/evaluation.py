@@ -12,13 +12,16 @@ import json
 import pathlib
 import time
 import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from experiments.harness.results import write_npz
 from marl.deep.evaluate import KIND_NAMES, KINDS
 from marl.deep.rounds import Games, Sizing, worst_se
+
+if TYPE_CHECKING:  # the options import this module
+    from experiments.deep.crossplay_options import CrossplayOptions
 
 PROGRESS_SECONDS = 10.0
 """At most this long between two progress lines while games are played."""
@@ -45,7 +48,9 @@ class EvaluationReporter:
     the first round (and the cap that fits --max-minutes), a progress line with
     an ETA at least every PROGRESS_SECONDS."""
 
-    def __init__(self, args: Any, sizing: Sizing, rows: int, symmetry_rows: int):
+    def __init__(
+        self, args: CrossplayOptions, sizing: Sizing, rows: int, symmetry_rows: int
+    ):
         self.args = args
         self.sizing = sizing
         self.rows = rows
@@ -132,7 +137,7 @@ class EvaluationReporter:
         )
 
 
-def target_se(args: Any, env: Any) -> float | None:
+def target_se(args: CrossplayOptions, env: Any) -> float | None:
     """--target-se, or the default share of the game's maximum score; None
     with --games (exactly that many) and for a game without a maximum score
     (`observed_target` sets it after the first round)."""
@@ -151,7 +156,7 @@ def observed_target(first: Games) -> float:
     return TARGET_SE_SHARE * max(1.0, float(np.abs(first.score).max()))
 
 
-def partial_key(agents: list[Any], args: Any, sizing: Sizing) -> str:
+def partial_key(agents: list[Any], args: CrossplayOptions, sizing: Sizing) -> str:
     """What an interrupted evaluation must share with this one to be resumed:
     the agents (runs, seeds, coefficients, checkpoints), the seed and the
     round size."""
