@@ -9,8 +9,7 @@ config, studies and proofs), `reports` (figures and tables from results files).
 
 Ctrl-C at any moment of an entry point ends it with one line on stderr and exit
 status 130, never a traceback: each entry point catches KeyboardInterrupt around
-its work (`experiments.harness.entry`: `hydra_entry`, `run_or_exit`,
-`interruptible`),
+its work (`experiments.harness.entry`: `entry_point`, `hydra_entry_point`),
 and `install_hooks` does the same for an interrupt that arrives before any of
 them runs (while Python, JAX or hydra are still being imported). An interrupt
 that lands inside a callback Python cannot raise from (JAX's garbage-collection
@@ -20,7 +19,7 @@ is sent again, to be raised where the entry point handles it.
 The hooks are the entry points' own: installed here only when this process runs
 one (`python -m experiments.<name>`, whose package is imported before the
 module, or a `zsc-*` console script), and again by
-`experiments.harness.entry.as_program`; a notebook or a test that imports
+a `Program`'s `cli` (`experiments.harness.entry`); a notebook or a test that imports
 `experiments.reports.plots` keeps its own hooks.
 """
 

@@ -17,7 +17,7 @@ import pathlib
 import sys
 from typing import Any
 
-from experiments.harness.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.entry import ArgumentParser, entry_point
 from experiments.harness.results import (
     TRAINING_KINDS,
     find_results,
@@ -89,7 +89,7 @@ def check_results(results: Any) -> None:
         )
 
 
-@interruptible
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser("experiments.compare", __doc__)
     parser.add_argument("paths", nargs="+", help="run directories or sweep directories")
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-cli = as_program(main)
+cli = main.cli
 """The program: `python -m experiments.compare`, the console script."""
 
 if __name__ == "__main__":

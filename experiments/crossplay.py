@@ -74,7 +74,7 @@ from experiments.deep.evaluation import (
     say,
     target_se,
 )
-from experiments.harness.entry import as_program, interruptible
+from experiments.harness.entry import entry_point
 from experiments.harness.results import (
     run_metadata,
 )
@@ -85,7 +85,7 @@ from marl.fields import ConfigError
 from marl.files import OutputDirError, locked
 
 
-@interruptible
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     # The output directory's lock (one writer) is held until the program ends.
     with contextlib.ExitStack() as stack:
@@ -209,7 +209,7 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
     return 0
 
 
-cli = as_program(main)
+cli = main.cli
 """The program: `python -m experiments.crossplay`, the console script."""
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ import numpy as np
 
 from experiments.deep.ippo_runs import USER_ERRORS, IPPORunConfig, trainer_of
 from experiments.harness.compose import CONF_DIR, is_config_error, one_line, to_config
-from experiments.harness.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.entry import ArgumentParser, entry_point
 from experiments.harness.results import write_json
 from experiments.reports.tables import format_report
 from marl.deep.ippo import IPPOConfig, seed_keys
@@ -320,7 +320,7 @@ def estimate(
     }
 
 
-@interruptible
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(
         "experiments.estimate",
@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-cli = as_program(main)
+cli = main.cli
 """The program: `python -m experiments.estimate`, the console script."""
 
 if __name__ == "__main__":

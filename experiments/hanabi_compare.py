@@ -31,7 +31,7 @@ import numpy as np
 import games
 from experiments.deep.agents import CrossPlayError, load_agents, played, seat_policy
 from experiments.deep.micro_hanabi_visits import distances, visited_policies
-from experiments.harness.entry import ArgumentParser, as_program
+from experiments.harness.entry import ArgumentParser, entry_point
 from experiments.harness.results import read_results, run_metadata, write_json
 from games import hanabi_tabular
 from games.envs.hanabi.environment import game_params
@@ -91,6 +91,7 @@ def hanabi_params(config: Any, run: pathlib.Path) -> tuple[HanabiParams, int]:
     return params, min(cut or params.max_game_length, params.max_game_length)
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser("experiments.hanabi_compare", __doc__)
     parser.add_argument("tabular", type=pathlib.Path, help="tabular run directory")
@@ -294,7 +295,7 @@ def tables(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-cli = as_program(main)
+cli = main.cli
 
 
 if __name__ == "__main__":

@@ -22,12 +22,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from experiments.harness.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.entry import ArgumentParser, entry_point
 from games.envs.hanabi.params import PRESETS, SIZES
 from games.envs.hanabi.verify import verify
 
 
-@interruptible
+@entry_point
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = ArgumentParser(
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-cli = as_program(main)
+cli = main.cli
 """The program: `python -m experiments.hanabi_verify`, the console script."""
 
 if __name__ == "__main__":

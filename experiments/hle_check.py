@@ -44,7 +44,7 @@ from experiments.deep.agents import (
     seat_policy,
 )
 from experiments.deep.ippo_runs import CONFIG_FILE, IPPORunConfig, read_run_config
-from experiments.harness.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.entry import ArgumentParser, entry_point
 from experiments.harness.results import format_estimate
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment, game_params
@@ -139,7 +139,7 @@ def report(agreement: Agreement, matched_decks: bool) -> list[str]:
     return lines
 
 
-@interruptible
+@entry_point
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 agree, 1 disagree,
     2 error)."""
@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-cli = as_program(main)
+cli = main.cli
 """The program: `python -m experiments.hle_check`, the console script."""
 
 if __name__ == "__main__":

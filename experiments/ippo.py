@@ -28,11 +28,10 @@ import pathlib
 import time
 from typing import Any
 
-import hydra
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from experiments.deep.ippo_directory import IPPODirectory
 from experiments.deep.ippo_runs import (
@@ -53,7 +52,7 @@ from experiments.harness.compose import (
     override_key,
     to_config,
 )
-from experiments.harness.entry import as_program, hydra_entry, run_or_exit
+from experiments.harness.entry import hydra_entry_point
 from experiments.harness.help import hydra_help
 from experiments.harness.logs import duration_text, eta_text
 from experiments.harness.results import RESULTS_FILE, run_metadata, write_json
@@ -354,11 +353,6 @@ def log_overridden_preset(name: str) -> None:
         )
 
 
-@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="ippo")
-def hydra_main(cfg: DictConfig) -> None:
-    run_or_exit(cfg, IPPORunConfig, run_checked_preset, USER_ERRORS)
-
-
 def help_text() -> str:
     """`python -m experiments.ippo --help`."""
     presets = sorted(p.stem for p in (CONF_DIR / "preset").glob("*.yaml"))
@@ -381,8 +375,10 @@ def help_text() -> str:
     )
 
 
-main = hydra_entry(hydra_main, help_text)
-cli = as_program(main)
+main = hydra_entry_point(
+    "ippo", IPPORunConfig, run_checked_preset, USER_ERRORS, help_text
+)
+cli = main.cli
 """The program: `python -m experiments.ippo`, the console script."""
 
 

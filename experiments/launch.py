@@ -305,8 +305,8 @@ def main() -> int:
 
 
 def cli() -> None:
-    """The program: `python -m experiments.launch`, the console script. (Not
-    `experiments.harness.entry.as_program`: the launcher itself joins no job.)"""
+    """The program: `python -m experiments.launch`, the console script. (Not a
+    `experiments.harness.entry.Program`: the launcher itself joins no job.)"""
     sys.exit(main())
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import nbclient
 import nbformat
 
-from experiments.harness.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.entry import ArgumentParser, entry_point
 from marl.files import OutputDirError, atomic_write_bytes, check_writable
 
 KERNEL_NOISE = "Kernel is running over TCP without encryption"
@@ -74,7 +74,7 @@ def execute_notebook(
     return notebook
 
 
-@interruptible
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser("experiments.notebooks", __doc__)
     parser.add_argument("notebook", type=pathlib.Path)
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-cli = as_program(main)
+cli = main.cli
 """The program: `python -m experiments.notebooks`, the console script."""
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import numpy as np
 from experiments.deep.agents import CrossPlayError
 from experiments.deep.ippo_runs import read_run_config
 from experiments.deep.players import Game, Player, bot, load, play_game
-from experiments.harness.entry import ArgumentParser, as_program, interruptible
+from experiments.harness.entry import ArgumentParser, entry_point
 from games.envs.contract import Environment
 from marl.deep.checkpoint import CheckpointError
 from marl.fields import ConfigError
@@ -114,7 +114,7 @@ def overcooked_files(game: Game, players: list[Player]) -> dict[str, bytes]:
     return {".gif": buffer.getvalue(), ".json": json.dumps(record).encode()}
 
 
-@interruptible
+@entry_point
 def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser("experiments.replay", __doc__)
     parser.add_argument("run_dir", type=pathlib.Path, help="an IPPO run directory")
@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-cli = as_program(main)
+cli = main.cli
 """The program: `python -m experiments.replay`, the console script."""
 
 if __name__ == "__main__":

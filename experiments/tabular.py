@@ -16,9 +16,8 @@ import time
 from functools import partial
 from typing import Any
 
-import hydra
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 import games
 from experiments.exact.studies import (
@@ -37,8 +36,8 @@ from experiments.exact.tabular_config import (
     register_schemas,
 )
 from experiments.exact.tabular_directory import TabularDirectory, split_arrays
-from experiments.harness.compose import CONF_DIR, override_key
-from experiments.harness.entry import as_program, hydra_entry, run_or_exit
+from experiments.harness.compose import override_key
+from experiments.harness.entry import hydra_entry_point
 from experiments.harness.help import hydra_help
 from experiments.harness.results import RESULTS_FILE, run_metadata
 from experiments.reports import phase_plots, plots
@@ -187,11 +186,6 @@ OmegaConf.register_new_resolver("game_label", game_label, replace=True)
 OmegaConf.register_new_resolver("learner_default", learner_default, replace=True)
 
 
-@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="tabular")
-def hydra_main(cfg: DictConfig) -> None:
-    run_or_exit(cfg, TabularConfig, run, USER_ERRORS)
-
-
 def help_text() -> str:
     """`python -m experiments.tabular --help`."""
     learner = ", ".join(
@@ -236,8 +230,8 @@ def help_text() -> str:
     )
 
 
-main = hydra_entry(hydra_main, help_text)
-cli = as_program(main)
+main = hydra_entry_point("tabular", TabularConfig, run, USER_ERRORS, help_text)
+cli = main.cli
 """The program: `python -m experiments.tabular`, the console script."""
 
 

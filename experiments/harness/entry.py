@@ -1,11 +1,14 @@
-"""The harness of every entry point: exit codes, one-line errors, help, Ctrl-C
-and SIGTERM, and a sweep's failed jobs.
+"""The one entrance of every entry point: exit codes, one-line errors, help,
+Ctrl-C and SIGTERM, and a sweep's failed jobs.
 
-An argparse entry point is `interruptible` and parses with `ArgumentParser`; a
-hydra entry point is `hydra_entry(hydra_main)` with `run_or_exit` as its body;
-either becomes the program (`python -m`, the console scripts) through
-`as_program`, which installs the interrupt hooks (`experiments.install_hooks`)
-and takes SIGTERM as Ctrl-C. Nothing here runs at import.
+An argparse entry point is `@entry_point def main(argv) -> int` and parses with
+`ArgumentParser`; a hydra entry point is `main = hydra_entry_point(config_name,
+schema, run, user_errors, help_text)`, whose every job runs `run(config,
+run_dir)`. Either is a `Program`: called, it runs in-process and returns its
+exit status (tests, notebooks); `.cli()` is the program itself (`python -m`, the
+console scripts), which installs the interrupt hooks (`experiments.
+install_hooks`), takes SIGTERM as Ctrl-C and exits with the status. Nothing
+here runs at import.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def program_name(module: str) -> str:
     return spec.name if spec is not None else module
 
 
-def interruptible(main: Callable[..., int]) -> Callable[..., int]:
+def _interruptible(main: Callable[..., int]) -> Callable[..., int]:
     """An argparse entry point's `main` that ends Ctrl-C with one line on stderr
     and status 130 (the shell's for SIGINT) instead of a traceback."""
 
@@ -91,12 +94,12 @@ _TERMINATED = threading.Event()
 
 def _terminate(signum: int, frame: Any) -> None:
     """SIGTERM (a scheduler's or `kill`'s stop) as Ctrl-C: every entry point then
-    saves what it saves on an interrupt; `as_program` exits 143."""
+    saves what it saves on an interrupt; `_as_program` exits 143."""
     _TERMINATED.set()
     raise KeyboardInterrupt
 
 
-def as_program(main: Callable[[], int | None]) -> Callable[[], NoReturn]:
+def _as_program(main: Callable[[], int | None]) -> Callable[[], NoReturn]:
     """An entry point's `main` as the program itself (`python -m`, the console
     scripts): it exits with main's status. An interrupted run (130, its one line
     already printed and its work saved) leaves through `os._exit` once the
@@ -141,14 +144,14 @@ def as_program(main: Callable[[], int | None]) -> Callable[[], NoReturn]:
     return program
 
 
-def hydra_entry(
+def _hydra_entry(
     hydra_main: Callable[[], None], help_text: Callable[[], str] | None = None
 ) -> Callable[[], None]:
     """A hydra entry point whose own errors (an unknown key, a value of the wrong
     type, bad override syntax, a missing config or group, a run directory that
     cannot be made) end with one line on stderr and exit status 2, not hydra's
     multi-line report or a traceback. Errors of the run itself are handled in
-    `run_or_exit`. `--help` (or `-h`) prints `help_text()` (experiments/harness/help.py)
+    `_run_job`. `--help` (or `-h`) prints `help_text()` (experiments/harness/help.py)
     instead of hydra's; `--hydra-help` is hydra's own."""
 
     @functools.wraps(hydra_main)
@@ -229,7 +232,7 @@ def _refused(run_dir: pathlib.Path, error: BaseException, multirun: bool) -> Non
         f.write(line + "\n")
 
 
-def run_or_exit(
+def _run_job(
     cfg: DictConfig,
     schema: type[T],
     run: Callable[[T, pathlib.Path], object],
@@ -271,3 +274,53 @@ def run_or_exit(
         sys.exit(130)
     finally:
         rundir.end()
+
+
+class Program:
+    """An entry point. Called (`main(argv)` for argparse, `main()` for hydra,
+    which reads `sys.argv`) it runs in this process and returns its exit
+    status: Ctrl-C is one line and 130, a user error one line and 2. `cli()` is
+    the program itself: the same, then the process exits with that status."""
+
+    def __init__(self, main: Callable[..., int | None]) -> None:
+        functools.update_wrapper(self, main)
+        self._main = main
+        self.cli = _as_program(main)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> int | None:
+        return self._main(*args, **kwargs)
+
+
+def entry_point(main: Callable[..., int]) -> Program:
+    """An argparse entry point: `main(argv=None) -> status`."""
+    return Program(_interruptible(main))
+
+
+def hydra_entry_point(
+    config_name: str,
+    schema: type[T],
+    run: Callable[[T, pathlib.Path], object],
+    user_errors: tuple[type[Exception], ...],
+    help_text: Callable[[], str],
+) -> Program:
+    """A hydra entry point on conf/<config_name>.yaml: every job builds the
+    frozen `schema` config once and runs `run(config, run_dir)` in hydra's
+    output directory; help is `help_text()`. Hydra names the job (its log file,
+    `<name>.log`) after the module that defines `run`."""
+    import hydra
+
+    from experiments.harness.compose import CONF_DIR
+
+    def job(cfg: DictConfig) -> None:
+        _run_job(cfg, schema, run, user_errors)
+
+    job.__module__ = program_name(run.__module__)  # hydra's job name
+    task = hydra.main(
+        version_base=None, config_path=str(CONF_DIR), config_name=config_name
+    )(job)
+
+    def main() -> int:
+        _hydra_entry(task, help_text)()
+        return 0
+
+    return Program(main)

@@ -1,7 +1,7 @@
 """A run directory's life: accepted (its `.hydra/` files, its log file and its
 lock, `record_run`), finished (`finished_results`), or refused and removed when
 left empty (`remove_if_empty`). `begin` and `end` bracket one run of an entry
-point (`experiments.harness.entry.run_or_exit`)."""
+point (`experiments.harness.entry.hydra_entry_point`'s jobs)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def record_run(run_dir: pathlib.Path) -> None:
     cfg = _ACCEPTED.get()
     if cfg is None or not HydraConfig.initialized() or not writes_here():
         return
-    # One writer per run directory, until `run_or_exit` ends the run.
+    # One writer per run directory, until the job ends (`end`).
     _LOCKS.enter_context(locked(run_dir))
     hydra_cfg = HydraConfig.get()
     files = {

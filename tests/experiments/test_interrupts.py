@@ -105,14 +105,16 @@ def test_ctrl_c_on_a_hanabi_run_keeps_its_last_chunk_and_resumes(tmp_path, signu
     assert f"resumed from update {step}" in resumed.stdout
 
 
-def test_argparse_entry_points_end_ctrl_c_with_one_line(capsys):
-    """compare, crossplay, estimate, notebooks, hanabi_verify and hle_check wrap
-    their `main` in `interruptible`."""
+def test_every_entry_point_is_one_program_that_ends_ctrl_c_with_one_line(capsys):
+    """Every entry point but the launcher (which joins no job) is a `Program`
+    of `experiments.harness.entry`: an argparse one made by `entry_point`, a
+    hydra one by `hydra_entry_point`; Ctrl-C inside ends it with one line and
+    status 130."""
     import importlib
 
-    from experiments.harness.entry import interruptible
+    from experiments.harness.entry import Program, entry_point
 
-    @interruptible
+    @entry_point
     def main(argv=None) -> int:
         raise KeyboardInterrupt
 
@@ -125,9 +127,14 @@ def test_argparse_entry_points_end_ctrl_c_with_one_line(capsys):
         "notebooks",
         "hanabi_verify",
         "hle_check",
+        "hanabi_compare",
+        "replay",
+        "tabular",
+        "ippo",
     ):
         module = importlib.import_module(f"experiments.{name}")
-        assert module.main.__wrapped__.__module__ == module.__name__
+        assert isinstance(module.main, Program), name
+        assert module.cli == module.main.cli, name
 
 
 def test_an_interrupt_that_a_callback_swallowed_is_raised_again():

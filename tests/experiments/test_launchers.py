@@ -135,7 +135,6 @@ def test_slurm_multinode_is_one_job_of_a_task_per_gpu_joined_by_slurms_variables
 
 
 def test_launchers_compose_with_the_tabular_configs():
-    assert tabular.CONF_DIR == entry.CONF_DIR
     for config_name in ("tabular", "phase"):
         for launcher, target in (
             ("local", "JoblibLauncher"),
