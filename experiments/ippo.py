@@ -43,20 +43,17 @@ from experiments.deep.ippo_runs import (
     chunk_ends,
     read_metrics,
     trainer_of,
-    upgrade,
 )
 from experiments.deep.loggers import CHUNK_CURVES, check_logger, open_logger
 from experiments.harness.compose import (
     CONF_DIR,
     overridden_preset_fields,
     override_key,
-    to_config,
 )
 from experiments.harness.entry import hydra_entry_point
 from experiments.harness.help import hydra_help
 from experiments.harness.logs import duration_text, eta_text
-from experiments.harness.results import RESULTS_FILE, run_metadata, write_json
-from experiments.harness.rundir import finished_results, record_run
+from experiments.harness.results import RESULTS_FILE, run_metadata
 from games.envs.contract import ENVIRONMENTS
 from marl.deep.checkpoint import checkpoint_path
 from marl.deep.ippo import IPPOState, Metrics, seed_keys
@@ -127,7 +124,7 @@ def _summary(record: dict[str, Any]) -> str:
 
 
 def train(
-    config: IPPORunConfig, run_dir: pathlib.Path, trainer: Trainer | None = None
+    config: IPPORunConfig, directory: IPPODirectory, trainer: Trainer | None = None
 ) -> tuple[IPPOState, dict[str, Any] | None, bool]:
     """Trains (or resumes) every run, chunk by chunk: each chunk of `log_every`
     updates is one jitted call for every seed and coefficient, then a metrics
@@ -138,7 +135,7 @@ def train(
     complete (False when `stop_after` ended it early).
     """
     trainer = trainer or trainer_of(config)
-    directory = IPPODirectory(run_dir, config)
+    run_dir = directory.path
     state, done = directory.start(trainer, seed_keys(config.ippo.seed, config.seeds))
     log_overridden_preset(config.name)
     coefs = jnp.asarray(config.ent_coefs, jnp.float32)
@@ -167,7 +164,7 @@ def train(
             config.name,
             plain,  # type: ignore[arg-type]
         ) as log_chunk,
-        directory.kept_on_interrupt(lambda: (state, done)),
+        directory.kept_on_interrupt(),
     ):
         for index, end in enumerate(chunk_ends(done, total, config.log_every)):
             began = time.time()
@@ -182,7 +179,7 @@ def train(
                     f"{directory.saved} (lower ippo.lr or ippo.max_grad_norm)"
                 )
             line = chunk_record(metrics, end, config, time.time() - began)
-            directory.record(line)
+            directory.record(line, after, end)
             log_chunk(line)
             updates, done, state = end - done, end, after
             if index == 0:
@@ -223,24 +220,18 @@ def run(config: IPPORunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None:
     the run stopped early)."""
     started = time.time()
     check_logger(config.logger)  # before the run directory is accepted
+    directory = IPPODirectory(run_dir, config)
     if config.resume == "auto":
-        training = config.training_hash()
-        finished = finished_results(
-            run_dir,
-            lambda previous: (
-                to_config(upgrade(previous), IPPORunConfig).training_hash() == training
-            ),
-            refuse_unreadable=True,
-        )
+        finished = directory.finished()  # another training's results are refused
         if finished is not None:
-            record_run(run_dir)  # the resubmission, in the run's log
+            directory.accept()  # the resubmission, in the run's log
             log.info(
                 "%s: already finished (%s); nothing to do",
                 config.name,
                 run_dir / RESULTS_FILE,
             )
             return finished
-    _, last, complete = train(config, run_dir)
+    _, last, complete = train(config, directory)
     if not complete:
         return None
     env = config.environment
@@ -284,7 +275,7 @@ def run(config: IPPORunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None:
             ),
         },
     }
-    write_json(run_dir / RESULTS_FILE, results)
+    directory.write_results(results)
     log.info(
         "%s: final return per entropy coefficient %s; wrote %s",
         config.name,

@@ -173,7 +173,7 @@ def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
     directory.check_resume()
     ctx = prepare(config)
     directory.accept()  # after the game's checks: a refused game leaves no trace
-    with directory.kept_on_interrupt(ctx.game.name):
+    with directory.kept_on_interrupt():
         results, arrays, matrices = run_studies(ctx, directory)
     results = completed(ctx, results, time.time() - started)
     directory.write(results, arrays, matrices, figures)

@@ -3,21 +3,21 @@
 (`experiments.ippo.train`) only trains.
 
     directory = IPPODirectory(run_dir, config)
+    finished = directory.finished()               # resume=auto: this run's results
     state, done = directory.start(trainer, keys)  # resume, init_from, or fresh
-    with directory.kept_on_interrupt(lambda: (state, done)):
+    with directory.kept_on_interrupt():
         ...                                         # a chunk of updates
-        directory.record(line)                      # metrics.jsonl
+        directory.record(line, state, done)         # metrics.jsonl; the chunk held
         directory.save(state, done)                 # when `checkpoint_due`
+    directory.write_results(results)              # results.json, last
 
 The files and their formats are experiments/deep/ippo_runs.py's (docs/results.md).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import pathlib
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -32,9 +32,11 @@ from experiments.deep.ippo_runs import (
     read_metrics,
     save_all,
     truncate_metrics,
+    upgrade,
     write_config,
 )
-from experiments.harness.rundir import record_run
+from experiments.harness.compose import to_config
+from experiments.harness.rundir import RunDirectory
 from marl.deep.checkpoint import list_checkpoints
 from marl.deep.ippo import IPPOState
 from marl.fields import ConfigError
@@ -44,15 +46,28 @@ from marl.trainer import Trainer
 log = logging.getLogger("experiments.ippo")
 
 
-class IPPODirectory:
-    """One IPPO run's directory: `start` decides where training begins and
-    accepts the run, `record` appends a metrics line, `save` checkpoints every
-    seed (`saved` is the last update saved), `kept_on_interrupt` saves the last
-    finished chunk when Ctrl-C, SIGTERM or a scheduler's exit stops the run."""
+def stored_training_hash(stored: dict[str, Any]) -> str:
+    """The training digest of a results file's config (any schema version)."""
+    return to_config(upgrade(stored), IPPORunConfig).training_hash()
+
+
+class IPPODirectory(RunDirectory):
+    """One IPPO run's directory (`RunDirectory`): `finished` finds this
+    training's results (the config digest, `training_hash`, computed once;
+    results that cannot be read back are refused, as their checkpoints would
+    be reused), `start` decides where training begins and accepts the run,
+    `record` appends a metrics line and holds its chunk's states, `save`
+    checkpoints every seed (`saved` is the last update saved),
+    `kept_on_interrupt` saves the last finished chunk when Ctrl-C, SIGTERM or a
+    scheduler's exit stops the run."""
+
+    REFUSE_UNREADABLE = True
 
     def __init__(self, path: pathlib.Path, config: IPPORunConfig) -> None:
-        self.path = pathlib.Path(path)
+        super().__init__(path)
         self.config = config
+        self.digest = config.training_hash()
+        self.held: tuple[IPPOState, int] | None = None  # the last finished chunk
         self.checkpoints = self.path / CHECKPOINT_DIR
         self.metrics = self.path / METRICS_FILE
         self.saved = 0
@@ -89,7 +104,7 @@ class IPPODirectory:
             initial = load_init(config, template)
         if loaded is not None:
             read_metrics(self.metrics)  # a line that is no record, refused here
-        record_run(self.path)  # accepted: from here on the directory may change
+        self.accept()  # from here on the directory may change
         if loaded is not None:
             state, start = loaded
             records = truncate_metrics(self.metrics, start)
@@ -117,6 +132,7 @@ class IPPODirectory:
                 self.metrics.unlink(missing_ok=True)
         write_config(self.path, config)
         self.saved = start
+        self.held = (state, start)
         return state, start
 
     @property
@@ -124,10 +140,15 @@ class IPPODirectory:
         """The updates of the whole run."""
         return self.config.ippo.num_updates
 
-    def record(self, line: dict[str, Any]) -> None:
-        """One chunk's metrics line, appended to metrics.jsonl."""
+    def same_config(self, stored: dict[str, Any]) -> bool:
+        return stored_training_hash(stored) == self.digest
+
+    def record(self, line: dict[str, Any], state: IPPOState, update: int) -> None:
+        """One finished chunk: its metrics line, appended to metrics.jsonl, and
+        its states, held for an interrupt (`keep`)."""
         append_line(self.metrics, line)
         self.last = line
+        self.held = (state, update)
 
     def checkpoint_due(self, update: int) -> bool:
         """Whether `update` is one to checkpoint (`checkpoint_every`, the last)."""
@@ -139,23 +160,15 @@ class IPPODirectory:
             save_all(self.checkpoints, state, update, self.config)
             self.saved = update
 
-    @contextlib.contextmanager
-    def kept_on_interrupt(
-        self, current: Callable[[], tuple[IPPOState, int]]
-    ) -> Iterator[None]:
+    def keep(self) -> None:
         """Ctrl-C, SIGTERM (taken as Ctrl-C) or submitit's exit on SLURM's
-        pre-timeout or preemption signal (which Python handles between chunks)
-        inside the block: the last finished chunk, `current()`, is saved for
-        resume=true or auto before the stop goes on."""
-        try:
-            yield
-        except (KeyboardInterrupt, SystemExit):
-            state, done = current()
-            if done > self.saved:
-                log.warning(
-                    "%s: interrupted; saving update %d for resume=true or auto",
-                    self.config.name,
-                    done,
-                )
-                self.save(state, done)
-            raise
+        pre-timeout or preemption signal (which Python handles between chunks):
+        the last finished chunk is saved for resume=true or auto."""
+        if self.held is not None and self.held[1] > self.saved:
+            state, done = self.held
+            log.warning(
+                "%s: interrupted; saving update %d for resume=true or auto",
+                self.config.name,
+                done,
+            )
+            self.save(state, done)

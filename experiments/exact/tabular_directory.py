@@ -7,7 +7,7 @@ prepares, studies and reports.
     finished = directory.finished()        # this config's results, or None
     directory.check_resume()               # resume=true needs a finished section
     directory.accept()                     # after the game's checks
-    with directory.kept_on_interrupt(label):
+    with directory.kept_on_interrupt():
         value, arrays = directory.section("grid", compute)   # reused on resume
     directory.write(results, arrays, matrices, figures)    # results.json last
 
@@ -19,13 +19,12 @@ or a killed job keeps it and `resume=true` reuses it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import pathlib
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,13 +32,12 @@ from omegaconf import OmegaConf
 
 from experiments.exact.tabular_config import TabularConfig
 from experiments.harness.results import (
-    RESULTS_FILE,
     read_results,
     upgraded,
     write_json,
     write_npz,
 )
-from experiments.harness.rundir import finished_results, record_run
+from experiments.harness.rundir import RunDirectory
 from marl.fields import ConfigError
 from marl.files import writes_here
 
@@ -66,30 +64,27 @@ def config_digest(config: TabularConfig) -> str:
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
-class TabularDirectory:
-    """One tabular run's directory. `finished` finds this configuration's
-    results (and refuses another's); `accept` takes the directory once the run
-    has passed its checks; `section` computes a section or, on `resume`, reuses
-    the one this configuration saved; `kept_on_interrupt` says which sections
+class TabularDirectory(RunDirectory):
+    """One tabular run's directory (`RunDirectory`). `finished` finds this
+    configuration's results (an unreadable results.json is redone, another
+    configuration's refused); `accept` takes the directory once the run has
+    passed its checks; `section` computes a section or, on `resume`, reuses the
+    one this configuration saved; `kept_on_interrupt` says which sections
     Ctrl-C keeps; `write` writes the outputs, results.json last, and removes
     the sections."""
 
     def __init__(self, run_dir: pathlib.Path, config: TabularConfig) -> None:
-        self.path = pathlib.Path(run_dir)
+        super().__init__(run_dir)
+        self.label = (
+            pathlib.Path(config.game_file).name if config.game_file else config.game
+        )
         self.dir = self.path / SECTIONS_DIR
         self.stored = results_fields(stored_config(config))
         self.digest = config_digest(config)
         self.reuse = config.resume
 
-    def finished(self) -> dict[str, Any] | None:
-        """The results of this configuration if the run finished before (an
-        unreadable results.json is redone); another configuration's are
-        refused."""
-        return finished_results(
-            self.path,
-            lambda previous: results_fields(dict(previous)) == self.stored,
-            refuse_unreadable=False,
-        )
+    def same_config(self, stored: dict[str, Any]) -> bool:
+        return results_fields(dict(stored)) == self.stored
 
     def finished_sections(self) -> list[str]:
         """The sections of this configuration already on disk."""
@@ -113,7 +108,7 @@ class TabularDirectory:
     def accept(self, *, fresh: bool = True) -> None:
         """The run is accepted (`record_run`: the lock, `.hydra/`, the log file);
         a `fresh` run that does not resume drops an earlier run's sections."""
-        record_run(self.path)
+        super().accept()
         if fresh and not self.reuse:
             self.remove()
 
@@ -135,24 +130,19 @@ class TabularDirectory:
         write_json(meta, {"config_hash": self.digest, "value": value})
         return value, arrays
 
-    @contextlib.contextmanager
-    def kept_on_interrupt(self, label: str) -> Iterator[None]:
-        """On Ctrl-C, says which finished sections are kept and how to go on
-        from them, then lets the interrupt through."""
-        try:
-            yield
-        except KeyboardInterrupt:
-            kept = self.finished_sections()
-            if kept:
-                log.warning(
-                    "%s: interrupted; the finished sections %s are kept in %s: "
-                    "continue with resume=true hydra.run.dir=%s",
-                    label,
-                    ", ".join(kept),
-                    self.dir,
-                    self.path,
-                )
-            raise
+    def keep(self) -> None:
+        """On an interrupt: says which finished sections are kept and how to go
+        on from them."""
+        kept = self.finished_sections()
+        if kept:
+            log.warning(
+                "%s: interrupted; the finished sections %s are kept in %s: "
+                "continue with resume=true hydra.run.dir=%s",
+                self.label,
+                ", ".join(kept),
+                self.dir,
+                self.path,
+            )
 
     def write(
         self,
@@ -169,7 +159,7 @@ class TabularDirectory:
         if matrices:
             write_npz(self.path / "crossplay.npz", {"taus": taus, **matrices})
         figures(results, self.path)
-        write_json(self.path / RESULTS_FILE, results)
+        self.write_results(results)
         self.remove()
 
     def remove(self) -> None:

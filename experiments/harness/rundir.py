@@ -1,7 +1,13 @@
 """A run directory's life: accepted (its `.hydra/` files, its log file and its
 lock, `record_run`), finished (`finished_results`), or refused and removed when
 left empty (`remove_if_empty`). `begin` and `end` bracket one run of an entry
-point (`experiments.harness.entry.hydra_entry_point`'s jobs)."""
+point (`experiments.harness.entry.hydra_entry_point`'s jobs).
+
+`RunDirectory` is that life as one object, the base of every run's directory
+(`experiments.exact.tabular_directory.TabularDirectory`, `experiments.deep.
+ippo_directory.IPPODirectory`): which stored configuration is this run's,
+`finished`, `accept`, what an interrupt keeps, and results.json written last.
+Each subclass owns its own files (sections, checkpoints, metrics)."""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import contextvars
 import logging
 import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -129,3 +135,51 @@ def end() -> None:
     """The run ended, however: nothing left to record, its lock released."""
     _ACCEPTED.set(None)
     _LOCKS.close()
+
+
+class RunDirectory:
+    """One run's directory, from acceptance to results.json. A subclass says
+    which stored configuration is this run's (`same_config`), whether results
+    that cannot be read back are refused (`REFUSE_UNREADABLE`: a run whose
+    files would be reused) or redone, and what an interrupt keeps
+    (`kept_on_interrupt`)."""
+
+    REFUSE_UNREADABLE = False
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = pathlib.Path(path)
+
+    def same_config(self, stored: dict[str, Any]) -> bool:
+        """Whether `stored` (a results file's config) is this run's."""
+        raise NotImplementedError
+
+    def finished(self) -> dict[str, Any] | None:
+        """This configuration's results if the run finished before; another
+        configuration's are refused (`ConfigError`)."""
+        return finished_results(
+            self.path, self.same_config, refuse_unreadable=self.REFUSE_UNREADABLE
+        )
+
+    def accept(self) -> None:
+        """The run passed its checks: the directory is taken (`record_run`: the
+        lock, `.hydra/`, the log file); from here on it may change."""
+        record_run(self.path)
+
+    @contextlib.contextmanager
+    def kept_on_interrupt(self) -> Iterator[None]:
+        """Ctrl-C (or SIGTERM, taken as Ctrl-C) inside the block: what the run
+        keeps is kept (and said) before the interrupt goes on."""
+        try:
+            yield
+        except (KeyboardInterrupt, SystemExit):
+            self.keep()
+            raise
+
+    def keep(self) -> None:
+        """What an interrupt keeps (`kept_on_interrupt`); nothing by default."""
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        """results.json, which stands for a finished run: written last."""
+        from experiments.harness.results import RESULTS_FILE, write_json
+
+        write_json(self.path / RESULTS_FILE, results)

@@ -11,7 +11,7 @@ import jax
 import pytest
 
 from experiments.deep.ippo_directory import IPPODirectory
-from experiments.deep.ippo_runs import IPPORunConfig, trainer_of
+from experiments.deep.ippo_runs import IPPORunConfig, append_line, trainer_of
 from marl.deep.checkpoint import list_checkpoints
 from marl.deep.ippo import IPPOConfig, seed_keys
 from marl.fields import ConfigError
@@ -49,20 +49,17 @@ def test_a_run_directory_starts_records_saves_and_resumes_its_last_chunk(tmp_pat
     assert (tmp_path / "config.yaml").is_file()
     assert [directory.checkpoint_due(u) for u in (2, 4, 6)] == [False, True, True]
     coefs = jax.numpy.asarray(config.ent_coefs)
-    with (
-        pytest.raises(KeyboardInterrupt),
-        directory.kept_on_interrupt(lambda: (state, done)),
-    ):
+    with pytest.raises(KeyboardInterrupt), directory.kept_on_interrupt():
         for end in (2, 4):
             state, _ = trainer.run(state, constant_schedules(coefs, 2))
-            directory.record({"update": end})
-            done = end
+            directory.record({"update": end}, state, end)
             if directory.checkpoint_due(end):
                 directory.save(state, end)
-        directory.record({"update": 6})  # a line past the last checkpoint
         raise KeyboardInterrupt  # a stop after update 4: saved already
-    assert directory.saved == 4 and directory.last == {"update": 6}
+    assert directory.saved == 4 and directory.last == {"update": 4}
     assert list_checkpoints(tmp_path / "checkpoints" / "1") == [4]
+    # A line no checkpoint holds (the process killed before its save).
+    append_line(tmp_path / "metrics.jsonl", {"update": 6})
 
     # Resumed: from update 4, the metrics line of update 6 (never saved) cut.
     again = IPPODirectory(tmp_path, tiny(resume=True))
@@ -74,7 +71,8 @@ def test_a_run_directory_starts_records_saves_and_resumes_its_last_chunk(tmp_pat
 
     # An interrupt after an unsaved chunk saves that chunk.
     more, _ = trainer.run(resumed, constant_schedules(coefs, 1))
-    with pytest.raises(KeyboardInterrupt), again.kept_on_interrupt(lambda: (more, 5)):
+    with pytest.raises(KeyboardInterrupt), again.kept_on_interrupt():
+        again.record({"update": 5}, more, 5)
         raise KeyboardInterrupt
     assert again.saved == 5
     assert list_checkpoints(tmp_path / "checkpoints" / "0") == [4, 5]

@@ -32,7 +32,7 @@ def test_a_section_is_computed_once_and_reused_by_a_resume(tmp_path):
         return {"sp": [1.0]}, {"arrays/agent0": np.arange(3.0)}
 
     assert directory.section("grid", compute)[0] == {"sp": [1.0]}
-    with pytest.raises(KeyboardInterrupt), directory.kept_on_interrupt("game"):
+    with pytest.raises(KeyboardInterrupt), directory.kept_on_interrupt():
         raise KeyboardInterrupt
     resumed = TabularDirectory(tmp_path, dataclasses.replace(config, resume=True))
     resumed.check_resume()
