@@ -48,6 +48,7 @@ saddles, whose Jacobian grows some direction, are still refused.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
@@ -79,7 +80,14 @@ CHECK_RATE = 0.5
 softmax(Q / tau), so a stable fixed point's Jacobian has its eigenvalues in
 (0, 1) where the learner's rate-1 map might overshoot."""
 POWER_ITERATIONS = 48
-"""Jacobian-vector products per contraction estimate."""
+"""Jacobian-vector products per contraction estimate, at first."""
+MAX_POWER_DOUBLINGS = 3
+"""A run checked again after an unsettled estimate runs twice the power
+iterations of its last check, up to 2**MAX_POWER_DOUBLINGS x POWER_ITERATIONS
+(`power_iterations`): where a second eigenvalue lies close to the first (0.92
+against 0.95 on box pushing at tau = 1.8, whose seeds sit at steps of 1e-7),
+48 iterations leave the ratios drifting at every check, and the same check
+(same start, same point) repeated for thousands of steps settles nothing."""
 VISIBLE_PROB = 1e-7
 """Actions less likely than this are left out of the contraction's directions:
 to first order they change the policy by less than float32 resolves near
@@ -99,7 +107,7 @@ carried one window on. Where the ratios converge geometrically by half a window
 per window (a second eigenvalue 0.92 of the first; box pushing at tau = 3 is
 so), the drift left is about the drift seen, so 1 - contraction is not
 overstated. An unsettled estimate converges no seed; the run continues and is
-checked again."""
+checked again, with more iterations (MAX_POWER_DOUBLINGS)."""
 NEUTRAL_SLACK = 1e-3
 """At tau = 0, how far above 1 the contraction of a pure equilibrium may read."""
 NEUTRAL_TAU = 1e-4
@@ -209,19 +217,20 @@ def contraction(
     symmetries: PolicySymmetries | None = None,
     *,
     key: jax.Array,
+    iterations: int = POWER_ITERATIONS,
 ) -> tuple[jax.Array, jax.Array]:
     """(float[], bool[]): the spectral radius of the check map's Jacobian at
-    `logits` on the logit directions that change the policy, by power iteration
-    on Jacobian-vector products, measured in the step's norm (`tv_size`): the
-    largest growth ratio of the last POWER_WINDOW iterations plus its drift
-    from the largest of the window before; and whether that drift is small
-    (SETTLE_FRACTION). The directions are those of the weighed
-    information states' actions likelier than VISIBLE_PROB, each row's
-    probability-weighted mean taken out (a shift of a row's logits changes no
-    policy): the rest can change the policy by no more than float32 resolves,
-    but at small tau their logits decay at the Jacobian's slowest rate,
-    1 - eta tau, which a power iteration over them would report instead of the
-    policy's."""
+    `logits` on the logit directions that change the policy, by `iterations`
+    steps of power iteration on Jacobian-vector products, measured in the
+    step's norm (`tv_size`): the largest growth ratio of the last POWER_WINDOW
+    iterations plus its drift from the largest of the window before; and
+    whether that drift is small (SETTLE_FRACTION). The directions are those of
+    the weighed information states' actions likelier than VISIBLE_PROB, each
+    row's probability-weighted mean taken out (a shift of a row's logits
+    changes no policy): the rest can change the policy by no more than float32
+    resolves, but at small tau their logits decay at the Jacobian's slowest
+    rate, 1 - eta tau, which a power iteration over them would report instead
+    of the policy's."""
     weighed = weighed_rows(game, logits, config)
     policy = softmax_policy(logits, game.legal)
     visible = tuple(
@@ -268,7 +277,7 @@ def contraction(
         size = jnp.maximum(tv_size(policy, v, weighed), 1e-30)
         return unit(after), tv_size(policy, after, weighed) / size
 
-    _, growth = jax.lax.scan(iterate, start, None, length=POWER_ITERATIONS)
+    _, growth = jax.lax.scan(iterate, start, None, length=iterations)
     rate = jnp.max(growth[-POWER_WINDOW:])
     drift = jnp.abs(rate - jnp.max(growth[-2 * POWER_WINDOW : -POWER_WINDOW]))
     width = jnp.maximum(SETTLE_FRACTION * jnp.abs(1.0 - rate), NEUTRAL_SLACK)
@@ -313,10 +322,9 @@ class Checks(NamedTuple):
     step: Callable[[Policy, np.ndarray, np.ndarray], np.ndarray]
     """(logits per agent [R, N, K_i, A_i], runs int[M], their taus float[M]) ->
     step float[M, N]"""
-    contraction: Callable[
-        [Policy, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]
-    ]
-    """(logits, runs, taus) -> (contraction float[M, N], settled bool[M, N])"""
+    contraction: Callable[..., tuple[np.ndarray, np.ndarray]]
+    """(logits, runs, taus, iterations=POWER_ITERATIONS) -> (contraction
+    float[M, N], settled bool[M, N])"""
 
 
 @partial(jax.jit, static_argnames=("padded", "size"))
@@ -348,21 +356,36 @@ def make_checks(
     def step_one(logits: Policy, tau: jax.Array) -> jax.Array:
         return check_step(game, logits, tau, config, symmetries)
 
-    def radius_one(
-        logits: Policy, tau: jax.Array, key: jax.Array
-    ) -> tuple[jax.Array, jax.Array]:
-        return contraction(game, logits, tau, config, symmetries, key=key)
+    @functools.cache
+    def radii_of(iterations: int) -> Callable:
+        """The vmapped contraction of `iterations` power iterations, compiled
+        once per count."""
+
+        def radius_one(
+            logits: Policy, tau: jax.Array, key: jax.Array
+        ) -> tuple[jax.Array, jax.Array]:
+            return contraction(
+                game, logits, tau, config, symmetries, key=key, iterations=iterations
+            )
+
+        return jax.jit(jax.vmap(radius_one, in_axes=(0, None, 0)))
 
     steps_of = jax.jit(jax.vmap(step_one, in_axes=(0, None)))
-    radii_of = jax.jit(jax.vmap(radius_one, in_axes=(0, None, 0)))
     chunk = int(
         np.clip(MEMORY_BUDGET_BYTES // max(JVP_FACTOR * update_bytes(game), 1), 1, 4096)
     )
 
-    def per_run(function: Callable, *, keyed: bool) -> Callable:
-        """`function` over runs and seed chunks: an array [M, N] per output."""
+    def per_run(of: Callable[[int], Callable], *, keyed: bool) -> Callable:
+        """`of(iterations)` over runs and seed chunks: an array [M, N] per
+        output."""
 
-        def measure(logits: Policy, runs: np.ndarray, taus: np.ndarray) -> tuple:
+        def measure(
+            logits: Policy,
+            runs: np.ndarray,
+            taus: np.ndarray,
+            iterations: int = POWER_ITERATIONS,
+        ) -> tuple:
+            function = of(iterations)
             num_seeds = logits[0].shape[1]
             size = min(chunk, num_seeds)
             padded = -(-num_seeds // size) * size
@@ -385,24 +408,36 @@ def make_checks(
         return measure
 
     step_of, contraction_of = (
-        per_run(steps_of, keyed=False),
+        per_run(lambda iterations: steps_of, keyed=False),
         per_run(radii_of, keyed=True),
     )
     return Checks(lambda *args: step_of(*args)[0], contraction_of)
 
 
+def power_iterations(unsettled_checks: int) -> int:
+    """The power iterations of a run's next contraction check after that many
+    checks in a row that left a seed unsettled (MAX_POWER_DOUBLINGS)."""
+    return POWER_ITERATIONS * 2 ** min(unsettled_checks, MAX_POWER_DOUBLINGS)
+
+
 def measure(
-    checks: Checks, logits: Policy, runs: np.ndarray, taus: np.ndarray, tol: float
+    checks: Checks,
+    logits: Policy,
+    runs: np.ndarray,
+    taus: np.ndarray,
+    tol: float,
+    iterations: int = POWER_ITERATIONS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(step, contraction, settled), each [M, N], of runs `runs` (at `taus`):
-    every seed's step, and the contraction of the runs whose every seed has a
-    step below `tol` (nan and not settled for the others: unchecked)."""
+    every seed's step, and the contraction (`iterations` power iterations) of
+    the runs whose every seed has a step below `tol` (nan and not settled for
+    the others: unchecked)."""
     step = checks.step(logits, runs, taus)
     radius = np.full(step.shape, np.nan, np.float32)
     settled = np.zeros(step.shape, bool)
     small = (step < tol).all(axis=1)
     if small.any():
         radius[small], settled[small] = checks.contraction(
-            logits, runs[small], taus[small]
+            logits, runs[small], taus[small], iterations
         )
     return step, radius, settled

@@ -33,6 +33,7 @@ from marl.tabular.convergence import (
     converged_by,
     make_checks,
     measure,
+    power_iterations,
 )
 from marl.tabular.equivariance import PolicySymmetries
 from marl.tabular.exact_pg import ExactPGConfig, PGState, npg_learner
@@ -158,6 +159,7 @@ def train_until_converged(
     radius = np.full((num_runs, num_seeds), np.nan, np.float32)
     settled = np.zeros((num_runs, num_seeds), bool)
     steps = np.zeros(num_runs, np.int64)
+    unsettled = np.zeros(num_runs, np.int64)  # checks in a row left a seed so
     first: list[tuple[float, int]] = []  # after the first window: compiled
 
     def converged_now() -> np.ndarray:
@@ -166,9 +168,13 @@ def train_until_converged(
     def check(rows: np.ndarray) -> None:
         """Measures runs `rows`: every seed's step, and the contraction of the
         runs whose every seed has a step below policy_tol; tells `progress`."""
+        iterations = power_iterations(int(unsettled[rows].max()))
         step[rows], radius[rows], settled[rows] = measure(
-            checks, states.logits, rows, taus[rows], config.policy_tol
+            checks, states.logits, rows, taus[rows], config.policy_tol, iterations
         )
+        checked = ~np.isnan(radius[rows]).all(axis=1)
+        left = checked & ~settled[rows].all(axis=1)
+        unsettled[rows] = np.where(left, unsettled[rows] + 1, 0)
         elapsed, at = time.time() - started, int(steps.max())
         if not first:
             first.append((elapsed, at))

@@ -17,6 +17,7 @@ from marl.tabular.convergence import (
     converged_by,
     policies_of,
     policy_change,
+    power_iterations,
     weighed_rows,
 )
 from marl.tabular.converging import make_converging_trainer, train_until_converged
@@ -164,3 +165,29 @@ def test_a_near_pure_fixed_point_contracts_as_its_dense_jacobian_says():
     dense = np.max(np.abs(np.linalg.eigvals(jacobian[np.ix_(kept, kept)])))
     assert dense < 1
     np.testing.assert_allclose(convergence.contraction[0], dense, rtol=1e-3)
+
+
+def test_an_unsettled_check_is_repeated_with_twice_the_power_iterations():
+    """A run whose power iteration left a seed unsettled is checked again with
+    twice the iterations (48, 96, 192, then at most 384), not the same check at
+    the same start again: a contraction that settles only from 192 iterations
+    on converges the run at its third check, where the same 48 iterations each
+    window would never have."""
+    assert [power_iterations(k) for k in (0, 1, 2, 3, 9)] == [48, 96, 192, 384, 384]
+    game = games.make("lever")
+    config = ExactPGConfig(steps=200, window=100, max_steps=1000)
+    learner = make_converging_trainer(game, config, label="lever")
+    asked, measured = [], learner.checks.contraction
+
+    def slow_to_settle(logits, runs, taus, iterations=48):
+        asked.append(iterations)
+        radius, settled = measured(logits, runs, taus, iterations)
+        return radius, settled & (iterations >= 192)
+
+    learner = learner._replace(
+        checks=learner.checks._replace(contraction=slow_to_settle)
+    )
+    keys = jax.random.split(jax.random.key(0), 4)
+    _, verdict = train_until_converged(game, learner, keys, np.asarray([0.5]))
+    assert verdict.converged.all()
+    assert asked == [48, 96, 192]
