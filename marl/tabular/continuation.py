@@ -472,7 +472,10 @@ def low_starts(
     with np.errstate(divide="ignore"):
         ends = settle_many(form, settings.tau_min, starts, 2_000)
         ends = ends[(ends > 0).all(1)]
-        say(f"{len(ends)} of {len(starts)} starts settled with every probability > 0")
+        say(
+            f"{len(ends)} of {len(starts)} starts settled with every probability "
+            "> 0; 200 damped steps in logits"
+        )
         # The iteration stops moving at 1e-15 absolute: its smallest
         # probabilities are then far off in logits; the same damped
         # iteration in logits brings them in reach of Newton's steps.
@@ -481,6 +484,7 @@ def low_starts(
             logits = 0.5 * logits + 0.5 * point_log_map(
                 form, settings.tau_min, np.exp(logits)
             )
+        say(f"polishing {len(logits)} starts by Newton's method")
         said = time.perf_counter()
         for done, x in enumerate(logits):
             if time.perf_counter() - said > PROGRESS_SECONDS:
