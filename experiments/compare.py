@@ -8,7 +8,10 @@ bound, best SP, best Other-Play value, annealed XP), writes both as CSV and a gr
 figure of SP/XP against tau: beside the single directory given (comparison.csv,
 comparison_summary.csv, comparison.png), else only where --csv and --figure say.
 A `settings` column names, per run, the config settings that differ between runs
-of the same game (what a sweep swept).
+of the same game (what a sweep swept). `--markdown FILE` writes the tabular runs'
+tau_agree and tau_unique brackets, what their ends rest on, the folds and branch
+points met and the uniqueness search, as the markdown table of the main job's
+study page (docs/studies/).
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from experiments.reports.tables import (
     SUMMARY_COLUMNS,
     SUMMARY_SCREEN,
     format_table,
+    markdown_rows,
+    markdown_table,
     summary_rows,
     table_rows,
 )
-from marl.files import OutputDirError, check_writable
+from marl.files import OutputDirError, atomic_write_bytes, check_writable
 
 
 def load_all(
@@ -97,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--figure", type=pathlib.Path, help="where to write the grid figure"
     )
+    parser.add_argument(
+        "--markdown",
+        type=pathlib.Path,
+        help="write the tabular runs' tau_agree / tau_unique table as markdown "
+        "(the main job's study page, docs/studies/)",
+    )
     args = parser.parse_args(argv)
     missing = [path for path in args.paths if not pathlib.Path(path).exists()]
     if missing:
@@ -119,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     csv_path = args.csv or (out_dir / "comparison.csv" if out_dir else None)
     figure_path = args.figure or (out_dir / "comparison.png" if out_dir else None)
     try:
-        for path in (csv_path, figure_path):
+        for path in (csv_path, figure_path, args.markdown):
             if path is not None:
                 check_writable(path.parent)
     except OutputDirError as error:
@@ -143,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         written += [csv_path, summary_path]
     if figure_path is not None:
         written += plots.save_grid_figure([r for _, r in runs], figure_path)
+    if args.markdown is not None:
+        atomic_write_bytes(args.markdown, markdown_table(markdown_rows(runs)).encode())
+        written.append(args.markdown)
     if written:
         print(f"wrote {', '.join(map(str, written))}")
     else:

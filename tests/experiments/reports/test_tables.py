@@ -36,3 +36,60 @@ def test_the_summary_prints_the_bracket_rounded_outward():
     table = format_table([row], SUMMARY_SCREEN, legend=None)
     assert "0.3601" in table and "0.3643" in table
     assert "0.3602" not in table and "0.3642" not in table
+
+
+def test_the_markdown_row_of_a_run_says_both_brackets_and_what_they_rest_on():
+    """`compare --markdown`'s row of one run: coordination_3's tau_agree
+    (0.36016, 0.36426] rounded outward with its ends proven, the seeds
+    converged at its upper end, tau_unique (0.3634, 0.3715] beside it, the fold
+    and branch point met, the search at the upper end; a benchmark too large to
+    trace says why. The table is one line per row and no cell holds a pipe."""
+    from experiments.reports.tables import markdown_rows, markdown_table
+
+    search = {
+        "tau_star": 0.36426,
+        "lower": 0.36016,
+        "upper": 0.36426,
+        "upper_verdict": {"converged": 32, "seeds": 32, "steps": 7000},
+        "proven_ends": {
+            "upper_agreement_proven": True,
+            "lower_disagreement_proven": True,
+            "uniqueness_search": [
+                {"proven_fixed_points": 1, "settled": 19, "starts": 43}
+            ],
+        },
+        "uniqueness": {
+            "lower": 0.36341,
+            "upper": 0.37149,
+            "lower_proven": True,
+            "upper_proven": True,
+            "folds": [{"tau": 0.364213}],
+            "branch_points": [{"tau": 1 / 3}],
+        },
+    }
+    results = {
+        "game": "coordination_3",
+        "horizon": 1,
+        "num_seeds": 32,
+        "symmetry": {"order": 6},
+        "points": [{"tau": 0.5, "best_sp": 1.0}],
+        "critical_tau": search,
+    }
+    big = {
+        **results,
+        "game": "box_pushing",
+        "horizon": 3,
+        "critical_tau": {"uniqueness": {"skipped": "608 policy variables"}},
+    }
+    rows = markdown_rows([(None, results), (None, big)])
+    assert (
+        rows[0]["game"] == "coordination_3" and rows[1]["game"] == "box_pushing (h 3)"
+    )
+    assert rows[0]["tau_agree in"] == "(0.3601, 0.3643] (proven)"
+    assert rows[0]["converged at its upper end (steps)"] == "32/32 (7,000)"
+    assert rows[0]["tau_unique in"] == "(0.3634, 0.3715] (proven)"
+    assert rows[0]["folds, branch points"] == "folds 0.3642; branch points 0.3333"
+    assert rows[0]["search at tau_agree's upper end"] == "1 (19 of 43)"
+    assert rows[1]["tau_unique in"] == "not traced: 608 policy variables"
+    table = markdown_table(rows).splitlines()
+    assert len(table) == 4 and all(line.count("|") == 12 for line in table)
