@@ -58,7 +58,7 @@ def agreement_test(
             len(seeds),
             tau,
         )
-        report = verified.verify_seeds(forms[0], tau, seeds)
+        report = verified.verify_seeds(forms[0], tau, seeds, say(learner.label))
         log.info(
             "%s: at tau = %.4g %s (%d tests, %.1f s)",
             learner.label,
@@ -73,6 +73,11 @@ def agreement_test(
         return bool(report["one_fixed_point"])
 
     return agrees
+
+
+def say(label: str) -> Callable[[str], None]:
+    """A line of where a verified test is, in the log."""
+    return lambda line: log.info("%s: verified test: %s", label, line)
 
 
 def proven_ends(
@@ -111,7 +116,7 @@ def proven_ends(
             continue
         log.info("%s: the verified test of the %s end %.4g", learner.label, name, tau)
         ends[name] = verified.verify_seeds(
-            form, tau, history_form.flatten(form, policies[tau])
+            form, tau, history_form.flatten(form, policies[tau]), say(learner.label)
         )
     upper, lower = ends["upper"], ends["lower"]
     searches = []

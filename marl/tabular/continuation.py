@@ -480,7 +480,11 @@ def low_starts(
         # probabilities are then far off in logits; the same damped
         # iteration in logits brings them in reach of Newton's steps.
         logits = np.log(ends)
-        for _ in range(200):
+        said = time.perf_counter()
+        for k in range(200):
+            if time.perf_counter() - said > PROGRESS_SECONDS:
+                said = time.perf_counter()
+                say(f"damped step {k} of 200 in logits")
             logits = 0.5 * logits + 0.5 * point_log_map(
                 form, settings.tau_min, np.exp(logits)
             )

@@ -26,6 +26,8 @@ of F's Jacobian at the candidate, before its polish, below 1, in float64).
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -280,7 +282,12 @@ def widened(form: HistoryForm, tau: float, v: Verdict, seeds: np.ndarray) -> Ver
     return v if image is None else v._replace(box=box)
 
 
-def verify_seeds(form: HistoryForm, tau: float, seeds: np.ndarray) -> dict[str, Any]:
+def verify_seeds(
+    form: HistoryForm,
+    tau: float,
+    seeds: np.ndarray,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """The Krawczyk test of N seeds' joint policies (float[N, n]) at `tau`,
     JSON-ready. A seed inside the box of a fixed point already proven (which
     holds no other) is counted at that fixed point, within the distance from
@@ -294,7 +301,8 @@ def verify_seeds(form: HistoryForm, tau: float, seeds: np.ndarray) -> dict[str, 
     `largest_distance` (sup norm) of a fixed point, the smallest radius
     proven, whether all of them are at one fixed point, and how many fixed
     points are proven distinct (their `where`s apart: two or more prove
-    disagreement)."""
+    disagreement). `progress` hears a line after each test of a seed (a
+    test can take most of a minute on the largest games)."""
     seeds = np.asarray(seeds, np.float64)
     home = np.full(len(seeds), -1)
     leaders: list[Verdict] = []  # proven fixed points, distinct or not
@@ -306,7 +314,14 @@ def verify_seeds(form: HistoryForm, tau: float, seeds: np.ndarray) -> dict[str, 
         if home[s] >= 0:
             continue
         tests += 1
+        started = time.perf_counter()
         v = verify(form, tau, seeds[s])
+        if progress is not None:
+            progress(
+                f"seed {s + 1} of {len(seeds)}: "
+                f"{'proven' if v.proven else 'not proven'} "
+                f"({time.perf_counter() - started:.1f} s)"
+            )
         if not v.proven:
             continue
         known = next(  # its fixed point is one already proven, unique there

@@ -184,13 +184,15 @@ def test_a_seed_whose_polish_lands_in_a_proven_box_needs_no_test_of_its_own(
     """Seeds 3% off tiny Hanabi B's fixed point (outside its proven box and
     too far to widen it): one test proves the fixed point, the other seeds'
     Newton polish lands in its box; with every seed tested alone, the report
-    is the same but for the count of tests."""
+    is the same but for the count of tests; a line is said after each test."""
     spec = make_spec("tiny_hanabi_b")
     form = hf.game_form(spec, compile_game(spec))
     settled = verified.settle_many(form, 0.35, verified.search_starts(form, [])[:4])
     noise = np.random.default_rng(0).uniform(-1, 1, settled.shape)
     seeds = settled * (1 + 0.03 * noise)
-    shortcut = verified.verify_seeds(form, 0.35, seeds)
+    lines: list[str] = []
+    shortcut = verified.verify_seeds(form, 0.35, seeds, lines.append)
+    assert len(lines) == 1 and lines[0].startswith("seed 1 of 4: proven (")
     monkeypatch.setattr(verified, "_polished_home", lambda *args: -1)
     alone = verified.verify_seeds(form, 0.35, seeds)
     assert shortcut["tests_run"] == 1 and alone["tests_run"] == 4
