@@ -141,3 +141,64 @@ def seat_assignments(
         ).reshape(total, num_agents)
     draws = [rng.permutation(num_seeds)[:num_agents] for _ in range(max_assignments)]
     return np.array(draws, dtype=np.int32)
+
+
+def group_gap(matrix: np.ndarray, members: np.ndarray) -> float:
+    """SP - XP of the agents `members` (int[U]) of a cross-play matrix
+    float[K, K] over more agents: the mean of their diagonal cells minus the
+    mean over the ordered pairs of distinct members (both seat orders)."""
+    sub = np.asarray(matrix, np.float64)[np.ix_(members, members)]
+    n = len(members)
+    xp = (sub.sum() - np.trace(sub)) / (n * (n - 1))
+    return float(np.trace(sub) / n - xp)
+
+
+def seed_permutation_test(
+    matrix: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    draws: int = 100_000,
+    seed: int = 0,
+) -> dict[str, float | int | bool]:
+    """The pre-registered test of docs/studies/hanabi_3c3r_preregistered.md:
+    does the low coefficient's group leave a larger cross-play gap than the
+    high one's? `matrix` float[K, K] is one cross-play of every agent (M[i, j]:
+    agent i in seat 1, agent j in seat 2); seed unit u (a root seed and a seed
+    index, trained at both coefficients from one start) has its agents
+    `low[u]` and `high[u]`. The statistic is T = gap(low) - gap(high)
+    (`group_gap`: XP over every pair of distinct units, those of different
+    roots counted as any other). Under the null that a unit's two agents are
+    exchangeable, swapping them in any subset of units leaves T's distribution
+    unchanged: the one-sided p-value is the share of relabelings (each unit
+    swapped with probability 1/2) whose T* >= T, counting the observed one;
+    exact, over all 2**U relabelings, when there are at most `draws` of them,
+    else (1 + #{T* >= T}) / (1 + draws) over `draws` random ones (seeded)."""
+    low, high = np.asarray(low), np.asarray(high)
+    units = len(low)
+    if units != len(high) or units < 2:
+        raise ValueError(f"need >= 2 units with one agent at each coefficient: {units}")
+    observed = group_gap(matrix, low) - group_gap(matrix, high)
+    exact = 2**units <= draws
+    if exact:
+        flips = np.array(list(itertools.product((False, True), repeat=units)))
+    else:
+        flips = np.random.default_rng(seed).random((draws, units)) < 0.5
+    stats_ = np.array(
+        [
+            group_gap(matrix, np.where(f, high, low))
+            - group_gap(matrix, np.where(f, low, high))
+            for f in flips
+        ]
+    )
+    # The observed relabeling is among the exact ones; a random draw adds it.
+    at_least = int((stats_ >= observed - 1e-12).sum())
+    p = at_least / len(flips) if exact else (1 + at_least) / (1 + draws)
+    return {
+        "statistic": float(observed),
+        "gap_low": group_gap(matrix, low),
+        "gap_high": group_gap(matrix, high),
+        "p_value": float(p),
+        "relabelings": len(flips),
+        "exact": bool(exact),
+        "units": int(units),
+    }
