@@ -148,6 +148,7 @@ def proven_ends(
                     float(tau),
                     agreed,
                     np.concatenate([starts, on_branches.reshape(-1, form.size)]),
+                    say(learner.label),
                 )
                 | {"branch_starts": len(on_branches)}
             )

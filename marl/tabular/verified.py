@@ -416,7 +416,11 @@ def settle_many(
 
 
 def second_fixed_point_search(
-    form: HistoryForm, tau: float, agreed: np.ndarray, starts: np.ndarray
+    form: HistoryForm,
+    tau: float,
+    agreed: np.ndarray,
+    starts: np.ndarray,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """A targeted search for a fixed point other than `agreed` (float[n], a
     proven fixed point): the damped iteration from every start (float[S, n]),
@@ -427,8 +431,11 @@ def second_fixed_point_search(
     from `agreed` (a second fixed point: uniqueness refuted there). Finding
     none is evidence, not a proof, of uniqueness, and none at all from the
     starts that did not settle (`unsettled`): the proof over the whole space
-    is `marl.tabular.uniqueness`'s."""
+    is `marl.tabular.uniqueness`'s. `progress` hears a line after the
+    iteration and after each test."""
+    say = progress or (lambda line: None)
     reference = verify(form, tau, agreed)
+    say(f"the agreed fixed point {'proven' if reference.proven else 'not proven'}")
     ends = settle_many(form, tau, starts, SEARCH_STEPS)
     residuals = np.abs(ends - point_map(form, tau, ends)).max(axis=1)
     settled = [end for end, r in zip(ends, residuals, strict=True) if r < SETTLED]
@@ -436,8 +443,18 @@ def second_fixed_point_search(
     for end in settled:
         if all(np.abs(end - other).max() > SETTLED for other in distinct):
             distinct.append(end)
-    proven = [verify(form, tau, end) for end in distinct]
-    proven = [v for v in proven if v.proven]
+    say(f"{len(settled)} of {len(starts)} starts settled, {len(distinct)} distinct")
+    proven = []
+    for k, end in enumerate(distinct):
+        started = time.perf_counter()
+        v = verify(form, tau, end)
+        say(
+            f"end {k + 1} of {len(distinct)}: "
+            f"{'proven' if v.proven else 'not proven'} "
+            f"({time.perf_counter() - started:.1f} s)"
+        )
+        if v.proven:
+            proven.append(v)
     others = []
     if reference.proven:
         others = [v for v in proven if iv.apart(v.where, reference.where)]  # type: ignore[arg-type]
