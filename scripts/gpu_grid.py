@@ -47,8 +47,15 @@ import threading
 import time
 from typing import Any
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from gpu_phases import Budget, Phases, cell, read_json, read_jsonl, write_tarball
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from experiments.harness.deadlines import (
+    Budget,
+    Phases,
+    cell,
+    read_json,
+    read_jsonl,
+    write_tarball,
+)
 
 SIZES = {
     "full": {

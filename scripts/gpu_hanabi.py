@@ -44,8 +44,8 @@ import tempfile
 import time
 from typing import Any
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from gpu_phases import (
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from experiments.harness.deadlines import (
     Budget,
     Phases,
     cell,

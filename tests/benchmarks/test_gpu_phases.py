@@ -1,5 +1,5 @@
-"""scripts/gpu_phases.py, what the GPU scripts share: a phase that overruns its
-deadline is stopped (SIGINT, then SIGKILL after the grace) and recorded, a
+"""experiments/harness/deadlines.py, what the GPU scripts share: a phase that
+overruns its deadline is stopped (SIGINT, then SIGKILL after the grace) and recorded, a
 failed one keeps the tail of its output, a phase with no time left is skipped,
 and the rest runs."""
 
@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import time
 
-from tests.benchmarks import load_script as load_benchmark_script
+from experiments.harness import deadlines
 
 
 def load_script():
-    return load_benchmark_script("gpu_phases")
+    return deadlines
 
 
 def test_a_phase_past_its_deadline_is_stopped_and_recorded(tmp_path):

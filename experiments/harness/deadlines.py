@@ -1,10 +1,10 @@
-"""What the scripts run on a lent GPU share (scripts/gpu_hanabi.py,
-scripts/gpu_grid.py): a wall-clock `Budget`, `Phases` (each phase a subprocess
-of this Python in the repository root with a deadline: SIGINT at the deadline,
-so that an entry point saves its last chunk, then SIGKILL after a grace; its
-output in `<work>/<phase>.log`, its record kept for the summary), the JSON
-readers that tolerate a phase that never wrote, and the tarball written whole
-or not at all."""
+"""Subprocesses with deadlines, what the scripts run on a lent GPU share
+(scripts/gpu_hanabi.py, scripts/gpu_grid.py): a wall-clock `Budget`, `Phases`
+(each phase a subprocess of this Python in the repository root with a
+deadline: SIGINT at the deadline, so that an entry point saves its last chunk,
+then SIGKILL after a grace; its output in `<work>/<phase>.log`, its record kept
+for the summary), the JSON readers that tolerate a phase that never wrote, and
+the tarball written whole or not at all."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import tarfile
 import time
 from typing import Any
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+"""The checkout the phases run in (their working directory and PYTHONPATH)."""
 
 
 GRACE_SECONDS = 25.0
