@@ -32,6 +32,7 @@ from experiments import install_hooks
 from experiments.harness import processes, rundir
 from experiments.harness.compose import is_config_error, one_line, to_config
 from experiments.harness.logs import console_log
+from experiments.harness.results import git_revision
 from marl.files import OutputDirError, check_writable
 
 T = TypeVar("T")
@@ -78,6 +79,7 @@ def _interruptible(main: Callable[..., int]) -> Callable[..., int]:
 
     @functools.wraps(main)
     def wrapped(*args: Any, **kwargs: Any) -> int:
+        git_revision()  # the code this process loaded, read before the run
         try:
             return main(*args, **kwargs)
         except KeyboardInterrupt:
@@ -250,6 +252,7 @@ def _run_job(
     hydra_cfg = HydraConfig.get()
     run_dir = pathlib.Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    git_revision()  # the code this process loaded, read before the run
     rundir.begin(cfg)
     console_log()  # again in a launcher's worker process (joblib)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import pathlib
@@ -52,8 +53,12 @@ def write_npz(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+@functools.cache
 def git_revision() -> str | None:
-    """The project's git commit (with '+dirty' if modified), or None outside git."""
+    """The project's git commit (with '+dirty' if modified), or None outside
+    git: read once per process, when an entry point starts its run
+    (`experiments.harness.entry`), so that a run records the code it loaded,
+    not a commit made while it ran."""
     root = pathlib.Path(__file__).resolve().parents[2]
     try:
         rev = subprocess.run(
