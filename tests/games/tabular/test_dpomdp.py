@@ -440,9 +440,9 @@ def composed_tabular(*overrides: str):
     from hydra import compose, initialize_config_dir
 
     from experiments import tabular
-    from experiments.harness.compose import to_config
+    from experiments.harness.compose import CONF_DIR, to_config
 
-    with initialize_config_dir(config_dir=str(tabular.CONF_DIR), version_base=None):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         return to_config(
             compose("tabular", overrides=list(overrides)), tabular.TabularConfig
         )
