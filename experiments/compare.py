@@ -28,6 +28,7 @@ from experiments.harness.results import (
     write_csv,
 )
 from experiments.reports import plots
+from experiments.reports.study_tables import markdown_rows, markdown_table
 from experiments.reports.tables import (
     COLUMNS,
     PRICE_LEGEND,
@@ -35,8 +36,6 @@ from experiments.reports.tables import (
     SUMMARY_COLUMNS,
     SUMMARY_SCREEN,
     format_table,
-    markdown_rows,
-    markdown_table,
     summary_rows,
     table_rows,
 )

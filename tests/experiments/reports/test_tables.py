@@ -44,7 +44,7 @@ def test_the_markdown_row_of_a_run_says_both_brackets_and_what_they_rest_on():
     converged at its upper end, tau_unique (0.3634, 0.3715] beside it, the fold
     and branch point met, the search at the upper end; a benchmark too large to
     trace says why. The table is one line per row and no cell holds a pipe."""
-    from experiments.reports.tables import markdown_rows, markdown_table
+    from experiments.reports.study_tables import markdown_rows, markdown_table
 
     search = {
         "tau_star": 0.36426,
