@@ -303,9 +303,14 @@ def test_bot_and_cross_run_tables_recompute_from_the_committed_results():
     assert len(rows) == 4
     for row, measured in zip(rows, selfplay, strict=True):
         assert row[0].lower().replace(" ", "_") == measured["bot"]
-        mean, se = (float(x) for x in row[1].split(" ± "))
-        assert (mean, se) == (round(measured["mean"], 2), round(measured["se"], 2))
-        assert float(row[2]) == measured["jax_aht"]
+        cells = [measured, measured["by_position"], measured["original"]]
+        cells.append(measured["v1"])
+        for cell, result in zip(row[1:5], cells, strict=True):
+            mean, se = (float(x) for x in cell.split(" ± "))
+            assert (mean, se) == (round(result["mean"], 2), round(result["se"], 2))
+        assert float(row[5]) == measured["jax_aht"]
+        replay = measured["replay"]
+        assert row[6] == f"{replay['allowed']:,} of {replay['moves']:,}"
     results = read(RESULTS / "hanabi_3c3r_crossrun" / "crossplay" / "results.json")
     assert results["num_games"] == 2000 and results["num_agents"] == 36
     groups, mean, half = group_table(results, "_greedy")

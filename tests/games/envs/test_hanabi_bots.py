@@ -22,6 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 SIZES = {
     "full": ("Hanabi-Full", 2, {}),
+    "full, first reading": ("Hanabi-Full", 2, {}),
     "3c3r": ("Hanabi-Full", 2, dict(colors=3, ranks=3, hand_size=3, hints=5)),
     "3 players": ("Hanabi-Full", 3, {}),
     "small": ("Hanabi-Small", 2, {}),
@@ -60,7 +61,7 @@ def bot_games(preset, players, sizes, names, num_games=24, seed=0):
 @pytest.mark.parametrize("size", list(SIZES))
 def test_a_bot_reads_the_state_from_its_observation_and_moves_legally(size):
     preset, players, sizes = SIZES[size]
-    names = (bots.BOTS * 2)[:players]
+    names = ((bots.VARIANTS if "first" in size else bots.BOTS) * 2)[:players]
     env, params, (states, done, actor, logits, legal) = bot_games(
         preset, players, sizes, names
     )
@@ -93,10 +94,11 @@ def test_a_bot_reads_the_state_from_its_observation_and_moves_legally(size):
     present = own >= 0
     allowed = np.take_along_axis(plausible, np.maximum(own, 0)[..., None], -1)[..., 0]
     assert allowed[present & live[..., None]].all()
-    # The bots chose legal moves: the logit of the move taken is 0.
+    # The bots allow only legal moves, the likeliest at logit 0.
     chosen = np.asarray(logits)[live].max(-1)
     assert (chosen == 0).all()
-    assert (np.asarray(legal)[live] >= (np.asarray(logits)[live] == 0)).all()
+    allowed = np.asarray(logits)[live] > bots.REFUSED
+    assert (np.asarray(legal)[live] >= allowed).all()
 
 
 @pytest.mark.parametrize("name", ["iggi", "piers", "outer"])
@@ -131,9 +133,11 @@ def first_position(params, deck):
 def test_rules_on_a_hand_made_deal():
     """3 colors x 3 ranks, hands of 3: player 0 holds R1 R2 Y3 (unknown to it),
     player 1 holds G2 Y1 R1. Nothing is known, so no bot plays: IGGI hints the
-    partner's oldest playable card (Y1) by rank, Outer the partner's oldest
-    unknown card (G2) by color; no own card is 60% playable at the start, so
-    Piers and van den Bergh do not gamble and hint like IGGI."""
+    partner's first playable card (Y1) by rank, and so does Outer (its rule
+    for the next player's playable cards); no own card is 60% playable at the
+    start, so Piers and van den Bergh do not gamble and hint like IGGI. The
+    lab's first reading of Outer lacked that rule and hinted the partner's
+    first unknown card (G2) by color."""
     params = make_params("Hanabi-Full", 2, colors=3, ranks=3, hand_size=3, hints=5)
     r = params.num_ranks
     card = lambda color, rank: color * r + rank  # noqa: E731 (0-based rank)
@@ -149,17 +153,41 @@ def test_rules_on_a_hand_made_deal():
     chosen = {name: int(np.argmax(bots.bot(name, params)(obs))) for name in bots.BOTS}
     fired = {name: int(bots.rule_fired(name, params)(obs)) for name in bots.BOTS}
     assert chosen["iggi"] == rank_hint[0] and fired["iggi"] == 2  # tell_useful
-    assert chosen["outer"] == color_hint[2] and fired["outer"] == 2  # tell_unknown
+    assert chosen["outer"] == rank_hint[0] and fired["outer"] == 2  # playable next
     assert chosen["piers"] == rank_hint[0] and fired["piers"] == 3  # tell_useful
     # Van den Bergh: no 60% card, no safe play, nothing surely useless: tells.
     assert fired["van_den_bergh"] == 3 and chosen["van_den_bergh"] == rank_hint[0]
-    # The partner, told "1", plays its oldest 1 (now surely playable).
+    first = bots.bot("outer_v1", params)(obs)
+    assert int(np.argmax(first)) == color_hint[2]  # tell_unknown, G2 by color
+    # The partner, told "1", plays its first 1 (now surely playable); van den
+    # Bergh's most-likely-playable rule keeps the last of equals (Y1, R1).
     state, _, _ = env.step(jax.random.key(0), state, jnp.asarray([rank_hint[0]]))
     obs = env.observe(state)[1]
-    for name in ("iggi", "piers", "outer", "van_den_bergh"):
+    for name in bots.BOTS:
         logits = bots.bot(name, params)(obs)
         played = np.flatnonzero(np.asarray(logits) == 0)
-        assert list(played) in ([hand + 1], [hand + 1, hand + 2]), name
+        assert list(played) == [hand + (2 if name == "van_den_bergh" else 1)], name
+
+
+def test_a_random_hint_names_a_random_card_of_the_next_player():
+    """tell_randomly (IGGI's last rule) picks one of the next player's cards, then
+    its color or its rank: on the hand-made deal (partner: G2 Y1 R1) the rank
+    hint "1" is twice as likely as each other hint."""
+    params = make_params("Hanabi-Full", 2, colors=3, ranks=3, hand_size=3, hints=5)
+    r = params.num_ranks
+    card = lambda color, rank: color * r + rank  # noqa: E731
+    first = [card(0, 0), card(0, 1), card(1, 2), card(2, 1), card(1, 0), card(0, 0)]
+    rest = list(params.sorted_deck())
+    for c in first:
+        rest.remove(c)
+    env, state = first_position(params, first + rest)
+    view = bots.read(env.observe(state)[0], params)
+    weight = np.asarray(bots.tell_randomly(view, bots.facts(view, params), params))
+    hand = params.hand_size
+    colors = weight[2 * hand : 2 * hand + 3]
+    ranks = weight[2 * hand + params.num_color_hints :][:3]
+    assert list(colors) == [1, 1, 1] and list(ranks) == [2, 1, 0]
+    assert weight[: 2 * hand].sum() == 0
 
 
 def test_at_full_hint_tokens_no_bot_discards():
