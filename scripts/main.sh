@@ -67,7 +67,7 @@ if [ "$failed" -ne 0 ]; then
   echo "main.sh: a benchmark run failed (its error is above)" >&2
   exit 1
 fi
-.venv/bin/python -m experiments.compare results/main
+.venv/bin/python -m experiments.compare results/main --markdown results/main/main_job.md
 .venv/bin/python -m experiments.notebooks notebooks/tabular_figures.ipynb \
   --out results/main/tabular_figures.ipynb \
   --env LAB_RESULTS=results/main --env LAB_FIGURES=results/main/figures
