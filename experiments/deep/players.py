@@ -11,7 +11,9 @@ game with any partners, in a Python session or a notebook (no hydra).
 `load(run_dir, ent_coef=..., seed=..., step=...)` returns a `Player` per
 matching agent of an IPPO run (any environment of the contract, feed-forward
 or recurrent, shared or per-seat parameters; the latest intact checkpoint or
-the milestone at update `step`); `bot(env, name)` a rule-based partner of the
+the milestone at update `step`), and `load("model.safetensors")` an agent
+trained elsewhere (JaxMARL's recurrent Hanabi actors,
+`experiments.deep.external`); `bot(env, name)` a rule-based partner of the
 game (`games.envs.contract.Environment.scripted`). A `Player` acts on one
 seat's observation:
 
@@ -155,7 +157,17 @@ def load(
 ) -> list[Player]:
     """The agents of one IPPO run directory: every seed at every entropy
     coefficient, or those of `ent_coef` and `seed`; at the latest intact
-    checkpoint or at update `step` (a milestone)."""
+    checkpoint or at update `step` (a milestone). A `.safetensors` file is an
+    agent trained elsewhere: a JaxMARL recurrent Hanabi actor
+    (`experiments.deep.external`), the one agent returned."""
+    if str(run_dir).endswith(".safetensors"):
+        if (ent_coef, seed, step) != (None, None, None):
+            raise CrossPlayError(
+                f"{run_dir} is one agent: ent_coef, seed and step choose within a run"
+            )
+        from experiments.deep.external import load_jaxmarl
+
+        return [load_jaxmarl(run_dir)]
     for name, value, kinds, kind in (
         ("ent_coef", ent_coef, (int, float), "a number"),
         ("seed", seed, (int,), "an integer"),
@@ -233,6 +245,11 @@ class Game(NamedTuple):
     """The sum of the common rewards (Hanabi: HLE's score)."""
 
 
+def _game(env: Environment) -> str:
+    """The game an environment plays, whatever its seats observe."""
+    return env.game or env.title
+
+
 @functools.cache
 def _compiled(env: Environment) -> tuple[Any, ...]:
     """The environment's functions jitted once per environment (one game's
@@ -253,13 +270,22 @@ def play_game(
 ) -> Game:
     """One game of `players[p]` in seat p (the first player's game unless `env`
     is given), dealt from `key` (or from the state `start`): every seat's
-    memory advances at every step, the deciding seats' moves are played."""
+    memory advances at every step, the deciding seats' moves are played. Each
+    seat observes through its own player's environment, so agents trained on
+    different encodings of one game (Hanabi's canonical and v0_belief) play
+    together; their games must be the same (`Environment.game`)."""
     env = env or players[0].env
     if len(players) != env.num_players:
         raise CrossPlayError(
             f"{env.title} seats {env.num_players} players, got {len(players)}"
         )
-    reset, step, observe, legal_actions, actors_of = _compiled(env)
+    for player in players:
+        if _game(player.env) != _game(env):
+            raise CrossPlayError(
+                f"{player.name} plays {_game(player.env)}, not {_game(env)}"
+            )
+    reset, step, _, legal_actions, actors_of = _compiled(env)
+    observers = [_compiled(player.env)[2] for player in players]
     deal_key, key = jax.random.split(key)
     state = reset(deal_key) if start is None else start
     memories = [player.initial_state() for player in players]
@@ -267,7 +293,7 @@ def play_game(
     game = Game([to_numpy(state)], [], [], [], [], 0.0)
     done = False
     while not done and len(game.actions) < env.max_steps:
-        obs = observe(state)
+        seen = {id(o): o(state) for o in observers}  # each encoding computed once
         legal = legal_actions(state)  # [D, A]
         actors = [int(a) for a in actors_of(state)]
         key, act_key, step_key = jax.random.split(key, 3)
@@ -275,7 +301,7 @@ def play_game(
         for seat, player in enumerate(players):
             deciding = actors.index(seat) if seat in actors else None
             move = player.act(
-                obs[seat],
+                seen[id(observers[seat])][seat],
                 legal[deciding] if deciding is not None else jnp.ones_like(legal[0]),
                 state=memories[seat],
                 key=jax.random.fold_in(act_key, seat),

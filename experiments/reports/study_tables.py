@@ -10,7 +10,7 @@ from typing import Any
 
 from experiments.harness.results import CROSSPLAY_KINDS
 from experiments.reports.tables import (
-    _cell,
+    cell,
     ends_rest_on,
     summary_rows,
     tau_unique_columns,
@@ -95,9 +95,9 @@ def markdown_rows(
                 "folds, branch points": _events(unique),
                 "search at tau_agree's upper end": _search(found[0] if found else None),
                 "tau* with the other weighting": _bracket(other),
-                "best SP": _cell(summary.get("best_sp")),
-                "best Other-Play": _cell(summary.get("best_other_play")),
-                "annealed XP": _cell(summary.get("annealed_xp")),
+                "best SP": cell(summary.get("best_sp")),
+                "best Other-Play": cell(summary.get("best_other_play")),
+                "annealed XP": cell(summary.get("annealed_xp")),
             }
         )
     return rows

@@ -372,7 +372,7 @@ BRACKET_ENDS = {
 """The columns that are ends of a bracket, printed rounded outward."""
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -402,7 +402,7 @@ def format_table(
             return f"{row['game']} {tags[row['settings']]}"
         if key in BRACKET_ENDS and isinstance(row.get(key), float):
             return end_text(row[key], BRACKET_ENDS[key])  # outward
-        return _cell(row.get(key))
+        return cell(row.get(key))
 
     cells = [[text(row, k) for _, k in shown] for row in rows]
     headers = [h for h, _ in shown]

@@ -128,6 +128,11 @@ class Environment:
     a hint to that player touches the cards of its color or rank; playing one of
     them answers the hint); None where the game has no such notion. Read by the
     hint-meaning table of cross-play (`marl.deep.play.action_transitions`)."""
+    game: str = ""
+    """The game apart from how a seat observes it: environments with the same
+    `game` share states, actions and rewards, so seats observing through
+    different encodings can play one game (Hanabi: the title without its
+    observation); empty: the title."""
     scripted: tuple[tuple[str, Callable[[jax.Array], jax.Array]], ...] = ()
     """Rule-based policies of the game, partners that no training wrote: (name,
     one seat's observation [O] -> logits float32[A]), played like a trained

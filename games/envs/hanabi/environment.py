@@ -194,7 +194,7 @@ def make(
     canonical)."""
     params = game_params(preset, num_players, **options)
     observation = options.get("observation") or "canonical"
-    title = game_title(params, preset)
-    if observation != "canonical":
-        title += f", {observation} observation"
-    return environment(params, title, options.get("max_turns"), observation)
+    game = game_title(params, preset)
+    seen = f", {observation} observation" if observation != "canonical" else ""
+    env = environment(params, game + seen, options.get("max_turns"), observation)
+    return dataclasses.replace(env, game=env.title.replace(seen, "", 1))
