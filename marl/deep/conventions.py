@@ -86,3 +86,26 @@ def clusters(between: np.ndarray, tolerance: float) -> list[int]:
                     stack.append(j)
         count += 1
     return labels
+
+
+def merge_heights(between: np.ndarray) -> np.ndarray:
+    """float[K - 1], ascending: the distances at which `clusters` joins two
+    conventions as its tolerance grows (the edges of a minimum spanning tree of
+    float[K, K], single linkage), so that for every tolerance t
+    `clusters(between, t)` finds K - (number of heights < t) conventions. A
+    count that rests on one tolerance is read against these: it holds from the
+    height below t (exclusive) to the one at or above it (inclusive)."""
+    size = between.shape[0]
+    if size < 2:
+        return np.zeros(0)
+    joined = np.zeros(size, bool)
+    joined[0] = True
+    nearest = np.asarray(between[0], np.float64).copy()
+    heights = []
+    for _ in range(size - 1):
+        candidates = np.where(joined, np.inf, nearest)
+        j = int(np.argmin(candidates))
+        heights.append(candidates[j])
+        joined[j] = True
+        nearest = np.minimum(nearest, between[j])
+    return np.sort(np.asarray(heights))

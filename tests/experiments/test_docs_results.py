@@ -161,11 +161,14 @@ def matched_stage_rows() -> list[list[str]]:
     """The table rows of docs/studies/hanabi_3c3r.md, "Conventions at matched
     stages"."""
     section = doc_section("## Conventions at matched stages", "studies/hanabi_3c3r.md")
-    rows = [
-        [cell.strip() for cell in line.strip("|").split("|")]
-        for line in section.splitlines()
-        if line.startswith("| ") and not line.startswith("| run ")
-    ]
+    rows, header = [], ""
+    for line in section.splitlines():
+        if not line.startswith("|"):
+            header = ""
+        elif not header:
+            header = line
+        elif header.startswith("| run ") and line.startswith("| "):
+            rows.append([cell.strip() for cell in line.strip("|").split("|")])
     return rows
 
 
@@ -453,3 +456,51 @@ def test_micro_hanabi_sampled_table_recomputes_from_the_committed_runs():
         assert shown(greedy_sp, sampled["sp_greedy"]), row
         assert shown(greedy_xp, sampled["xp_greedy"]), row
         assert shown(row[5], sampled["equivariance_error"]), row
+
+
+def test_convention_counts_across_tolerances_recompute_from_the_evaluations():
+    """docs/studies/hanabi_3c3r.md, "The counts across tolerances": every cell
+    is the grid group's count at 0.1 with the merge heights around 0.1, and the
+    last column the tolerances where 0.1 is one convention and 0.01 at least 6."""
+    from marl.deep.conventions import merge_heights
+
+    section = doc_section("## Conventions at matched stages", "studies/hanabi_3c3r.md")
+    table = section.split("| update | 0.01 | 0.03 | 0.1 | 0.3 |")[1].split("\n\n")[0]
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in table.splitlines()[2:]
+        if line.startswith("| ")
+    ]
+    assert len(rows) == 4
+
+    def cell(heights: np.ndarray) -> str:
+        below = heights[heights < 0.1]
+        above = heights[heights >= 0.1]
+        low = f"{below.max():.3f}" if below.size else "0.000"
+        high = f"{above.min():.3f}]" if above.size else "∞)"
+        return f"{len(heights) + 1 - below.size}: ({low}, {high}"
+
+    for row in rows:
+        update = int(row[0].replace(",", ""))
+        results = read(
+            RESULTS
+            / "hanabi_3c3r_gpu"
+            / "crossplay"
+            / f"grid_{update}"
+            / "results.json"
+        )
+        between = np.asarray(results["conventions"]["aligned_distance"])
+        heights = {}
+        for coef in (0.01, 0.03, 0.1, 0.3):
+            agents = [
+                k
+                for k, a in enumerate(results["agents"])
+                if pathlib.PurePath(a["run"]).name == "grid"
+                and a["ent_coef"] == coef
+                and a["step"] == update
+            ]
+            assert len(agents) == 8
+            heights[coef] = merge_heights(between[np.ix_(agents, agents)])
+        assert row[1:5] == [cell(heights[c]) for c in (0.01, 0.03, 0.1, 0.3)]
+        both = f"({heights[0.1].max():.3f}, {heights[0.01][2]:.3f}]"
+        assert row[5] == both

@@ -89,3 +89,19 @@ def test_agents_are_grouped_into_conventions_by_single_linkage():
     assert cv.clusters(between, 0.1) == [0, 0, 1, 0]
     assert cv.clusters(between, 0.01) == [0, 1, 2, 3]
     assert cv.clusters(between, 1.0) == [0, 0, 0, 0]
+
+
+def test_merge_heights_give_the_count_of_conventions_at_every_tolerance():
+    """Single linkage's count at tolerance t is K minus the merge heights below
+    t: checked against `clusters` at, just above and between every height."""
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 5, 12):
+        points = rng.random((size, 2))
+        between = np.linalg.norm(points[:, None] - points[None], axis=-1)
+        heights = cv.merge_heights(between)
+        assert heights.shape == (max(size - 1, 0),)
+        assert (np.diff(heights) >= 0).all()
+        probes = [0.0, *heights, *(heights + 1e-9), 2.0]
+        for t in probes:
+            count = max(cv.clusters(between, t)) + 1
+            assert count == size - int((heights < t).sum()), (size, t)
