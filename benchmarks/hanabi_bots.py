@@ -4,7 +4,7 @@ and published figures, and a rule-for-rule replay of the originals' games.
     python -m benchmarks.hanabi_bots                    # 2,000 games per bot
     python -m benchmarks.hanabi_bots --original ~/src/fossgalaxy-hanabi \\
         --traces 20 --out docs/results/hanabi_bots/selfplay_2p.json
-    python -m benchmarks.hanabi_bots --games 500 --players 3
+    python -m benchmarks.hanabi_bots --games 500 --players 3 --bots iggi,outer
 
 Plays each bot of `games.envs.hanabi.bots` with copies of itself under HLE's
 rules (a game lost on its last life scores 0), again with every hand read in
@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--players", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--bots", default="all", help="comma-separated bots to play (default: all)"
+    )
+    parser.add_argument(
         "--original",
         type=pathlib.Path,
         help="a checkout of fossgalaxy/hanabi: play its agents beside ours",
@@ -129,10 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     from games.envs.hanabi.bots import BOTS, VARIANTS
     from games.envs.hanabi.params import make_params
 
+    chosen = BOTS if args.bots == "all" else tuple(args.bots.split(","))
+    if not set(chosen) <= set(BOTS):
+        parser.error(f"--bots {args.bots}: the bots are {', '.join(BOTS)}")
     params = make_params("Hanabi-Full", args.players)
     print(f"Hanabi-Full, {args.players} players, {args.games} games per bot")
     rows = []
     for k, (name, first) in enumerate(zip(BOTS, VARIANTS, strict=True)):
+        if name not in chosen:
+            continue
         key = jax.random.fold_in(jax.random.key(args.seed), k)
         rows.append(
             {
