@@ -63,8 +63,9 @@ The bots (Walton-Rivers et al. 2017, section IV, as the framework builds them):
 Where no rule applies (the framework would stop the game) a bot takes any
 legal action. With 3 or more players the framework's tell_dispensable and
 tell_most_information go through the other players from seat 0, which a
-seat's observation does not show; here they go in turn order (the same with 2). `VARIANTS` keeps the lab's first reading of the lists (`*_v1`
-rules: knowledge inferred from every hint and unseen copy, the first of equals,
+seat's observation does not show; here they go in turn order (the same with
+2). `VARIANTS` keeps the lab's first reading of the lists (`*_v1` rules:
+knowledge inferred from every hint and unseen copy, the first of equals,
 uniform random hints, Outer without tell_playable_next), the bots of every
 result made before 2026-11-27.
 """
