@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from games.envs.contract import make_env
-from games.envs.hanabi import bots
+from games.envs.hanabi import bot_view, bots
 from games.envs.hanabi.params import make_params
 from games.envs.hanabi.rules import reset
 
@@ -69,8 +69,8 @@ def test_a_bot_reads_the_state_from_its_observation_and_moves_legally(size):
     assert live.sum() > 24 * 20  # games of many moves
     observe = jax.vmap(jax.vmap(env.observe))(states)  # [N, T, P, O]
     obs = jnp.take_along_axis(observe, actor[..., None, None], axis=2)[:, :, 0]
-    view = jax.vmap(jax.vmap(lambda o: bots.read(o, params)))(obs)
-    facts = jax.vmap(jax.vmap(lambda v: bots.facts(v, params)))(view)
+    view = jax.vmap(jax.vmap(lambda o: bot_view.read(o, params)))(obs)
+    facts = jax.vmap(jax.vmap(lambda v: bot_view.facts(v, params)))(view)
     a = np.asarray(actor)
     order = (a[..., None] + np.arange(1, players)) % players  # [N, T, P - 1]
     hands = np.take_along_axis(np.asarray(states.hands), order[..., None], axis=2)
@@ -181,8 +181,8 @@ def test_a_random_hint_names_a_random_card_of_the_next_player():
     for c in first:
         rest.remove(c)
     env, state = first_position(params, first + rest)
-    view = bots.read(env.observe(state)[0], params)
-    weight = np.asarray(bots.tell_randomly(view, bots.facts(view, params), params))
+    view = bot_view.read(env.observe(state)[0], params)
+    weight = np.asarray(bots.tell_randomly(view, bot_view.facts(view, params), params))
     hand = params.hand_size
     colors = weight[2 * hand : 2 * hand + 3]
     ranks = weight[2 * hand + params.num_color_hints :][:3]
