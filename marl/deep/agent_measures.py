@@ -10,7 +10,7 @@ Shapes: K agents, A actions, G symmetries.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -44,6 +44,21 @@ def sample_symmetries(syms: Symmetries, count: int, *, seed: int) -> Symmetries:
     )
 
 
+class ConventionPlay(NamedTuple):
+    """Each agent's self-play, counted for its convention matrices (K agents,
+    N games, A actions): game by game, so that a split-half noise floor and a
+    bootstrap over games can be taken."""
+
+    sampled: np.ndarray
+    """float32[K, N, A, A]: per game, the conditional action counts of the
+    agent's sampled self-play (`marl.deep.play.Transitions.per_game`)."""
+    greedy: np.ndarray
+    """float32[K, N, A, A]: the same of its argmax-greedy self-play, on the
+    same deals."""
+    answers: np.ndarray
+    """float32[K, A, 2]: the hint answers of its sampled self-play."""
+
+
 def convention_counts(
     agent_params: Params,
     env: Environment,
@@ -52,40 +67,53 @@ def convention_counts(
     share_parameters: bool,
     key: jax.Array,
     num_games: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each agent's conditional action counts float[K, A, A] and hint answers
-    float[K, A, 2] over `num_games` sampled self-play games
+) -> ConventionPlay:
+    """Each agent's conditional action counts in `num_games` sampled and as
+    many greedy self-play games, and its hint answers
     (`marl.deep.play.action_transitions`): normalized by rows, P(partner's next
     action | my action), the convention matrix, and P(play the touched card
     next | hint), what each hint means."""
 
-    def measure(agent: Params) -> games_play.Transitions:
+    def measure(agent: Params) -> tuple[jax.Array, ...]:
         seats = games_play.identity_seats(
             games_play.seat_params(agent, env.num_players, share_parameters), env
         )
-        return games_play.action_transitions(
-            policy, seats, env, key=key, num_games=num_games
+        sampled, greedy = (
+            games_play.action_transitions(
+                policy, seats, env, key=key, num_games=num_games, greedy=argmax
+            )
+            for argmax in (False, True)
         )
+        return sampled.per_game, greedy.per_game, sampled.answers
 
     mesh = runs_mesh()  # one agent per device at a time
     found = jax.jit(lambda p: sharded_map(measure, p, mesh=mesh, batch_size=mesh.size))(
         agent_params
     )
-    return np.asarray(found.counts), np.asarray(found.answers)
+    return ConventionPlay(*(np.asarray(x) for x in found))
+
+
+MATRICES = {"": "sampled", "_greedy": "greedy"}
+"""The convention matrices measured, by the suffix their results carry."""
 
 
 def convention_distances(
-    counts: np.ndarray, env: Environment, seed: int
+    play: ConventionPlay, env: Environment, seed: int
 ) -> dict[str, np.ndarray]:
-    """The distances between agents' convention matrices, raw and aligned over
-    the game's symmetries (`marl.deep.conventions`)."""
-    renamings = sample_symmetries(env.symmetries, MAX_ALIGNMENTS, seed=seed)
-    return {
-        "distance": conventions_of.distances(counts),
-        "aligned_distance": conventions_of.distances(
-            counts, np.asarray(renamings.actions)
-        ),
-    }
+    """Of the sampled and the greedy matrices (suffix "" and "_greedy"): the
+    distances between agents, raw and aligned over the game's symmetries, and
+    each agent's split-half noise floor (`marl.deep.conventions`)."""
+    renamings = np.asarray(
+        sample_symmetries(env.symmetries, MAX_ALIGNMENTS, seed=seed).actions
+    )
+    out = {}
+    for suffix, field in MATRICES.items():
+        per_game = getattr(play, field)
+        counts = per_game.sum(1)
+        out[f"distance{suffix}"] = conventions_of.distances(counts)
+        out[f"aligned_distance{suffix}"] = conventions_of.distances(counts, renamings)
+        out[f"noise_floor{suffix}"] = conventions_of.split_half(per_game)
+    return out
 
 
 def symmetry_measures(

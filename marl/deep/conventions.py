@@ -56,15 +56,73 @@ def distances(counts: np.ndarray, actions: np.ndarray | None = None) -> np.ndarr
     `actions` int[G, A] (the symmetries' action renamings, the identity among
     them), the aligned distance: the least d(i, sigma(j)) over them."""
     tables = np.arange(counts.shape[-1])[None] if actions is None else actions
+    counts = np.asarray(counts, np.float64)
     size = counts.shape[0]
+    p, w = conditional(counts)  # [K, A, A], [K, A]
+    # Every agent renamed by every symmetry: [G, K, A, A] and [G, K, A].
+    q, v = conditional(counts[:, tables[:, :, None], tables[:, None, :]].swapaxes(0, 1))
     out = np.zeros((size, size))
     for i in range(size):
-        for j in range(size):
-            if i != j:
-                out[i, j] = min(
-                    distance(counts[i], renamed(counts[j], table)) for table in tables
-                )
+        tv = 0.5 * np.abs(p[i] - q).sum(-1)  # [G, K, A]
+        seen_p, seen_q = w[i] > 0, v > 0
+        tv = np.where(seen_p & seen_q, tv, np.where(seen_p | seen_q, 1.0, 0.0))
+        out[i] = ((w[i] + v) / 2 * tv).sum(-1).min(0)
+    np.fill_diagonal(out, 0.0)
     return np.minimum(out, out.T)  # the least over sigma and its inverse
+
+
+def split_half(per_game: np.ndarray) -> np.ndarray:
+    """float[K]: each agent's noise floor, d between the counts of its even and
+    its odd games (float[K, N, A, A] game by game; the same agent, two
+    independent halves). Two agents' d measured on N games each sits about
+    1/sqrt(2) of this above their true distance when they play alike."""
+    per_game = np.asarray(per_game, np.float64)
+    even, odd = per_game[:, 0::2].sum(1), per_game[:, 1::2].sum(1)
+    return np.array([distance(a, b) for a, b in zip(even, odd, strict=True)])
+
+
+def stable_count(heights: np.ndarray, floor: float) -> tuple[int, float, float] | None:
+    """The convention count that holds over the widest range of tolerances
+    above the noise floor `floor`, from merge heights float[K - 1]
+    (`merge_heights`): (count, low, high), the count `clusters` finds for
+    every tolerance in (low, high]; None for one agent. The range for a single
+    convention (above the last height) is unbounded and not counted; a group
+    whose last height is at or below the floor gets count 1 over (floor,
+    inf)."""
+    size = len(heights) + 1
+    if size < 2:
+        return None
+    edges = np.concatenate([[0.0], np.sort(heights)])
+    best: tuple[int, float, float] | None = None
+    for i in range(size - 1):  # count size - i on (edges[i], edges[i + 1]]
+        low, high = max(edges[i], floor), edges[i + 1]
+        if high > low and (best is None or high - low > best[2] - best[1]):
+            best = (size - i, float(low), float(high))
+    return best if best is not None else (1, float(floor), float("inf"))
+
+
+def bootstrap_counts(
+    per_game: np.ndarray,
+    actions: np.ndarray | None,
+    tolerances: np.ndarray,
+    *,
+    draws: int,
+    seed: int,
+) -> np.ndarray:
+    """int[draws, T]: the number of conventions among K agents at each
+    tolerance, over `draws` resamplings of each agent's games with replacement
+    (float[K, N, A, A] game by game; `actions` as in `distances`): a
+    game-level bootstrap of a count."""
+    rng = np.random.default_rng(seed)
+    per_game = np.asarray(per_game, np.float64)
+    size, games = per_game.shape[:2]
+    out = np.zeros((draws, len(tolerances)), int)
+    for r in range(draws):
+        picks = rng.integers(0, games, (size, games))
+        counts = np.stack([per_game[k, picks[k]].sum(0) for k in range(size)])
+        between = distances(counts, actions)
+        out[r] = [max(clusters(between, t)) + 1 for t in tolerances]
+    return out
 
 
 def clusters(between: np.ndarray, tolerance: float) -> list[int]:

@@ -23,6 +23,8 @@ import numpy as np
 from games.envs.contract import Environment
 from marl.deep import play as games_play
 from marl.deep.agent_measures import (
+    MATRICES,
+    ConventionPlay,
     convention_counts,
     convention_distances,
     symmetry_measures,
@@ -202,20 +204,22 @@ def kind_outputs(
 
 
 def conventions_section(
-    counts: np.ndarray | None,
-    answers: np.ndarray | None,
+    play: ConventionPlay | None,
     matched: dict[str, np.ndarray] | None,
     env: Environment,
     num_games: int,
     tolerance: float,
 ) -> dict[str, Any] | None:
-    """The results' `conventions` (None when none were measured)."""
-    if counts is None:
+    """The results' `conventions` (None when none were measured): each agent's
+    sampled and greedy counts (summed over its games; the games one by one go
+    to the score arrays, `convention_arrays`), the distances, noise floors and
+    hint answers."""
+    if play is None or matched is None:
         return None
     hints = {}
-    if env.touched_plays is not None and answers is not None:
+    if env.touched_plays is not None:
         hints = {
-            "hint_answers": answers.tolist(),
+            "hint_answers": play.answers.tolist(),
             "hint_answers_what": "per agent [A][2]: after its action a "
             "touched cards of the partner deciding next (a hint), how "
             "often that partner played a touched card (0) or did "
@@ -223,13 +227,34 @@ def conventions_section(
         }
     return {
         "num_games": num_games,
-        "counts": counts.tolist(),
-        "what": "per agent [A][A]: in its sampled self-play, how often a "
-        "seat chose action a and the partner deciding next chose b",
+        "counts": play.sampled.sum(1).tolist(),
+        "counts_greedy": play.greedy.sum(1).tolist(),
+        "what": "per agent [A][A]: in its sampled (counts) or argmax-greedy "
+        "(counts_greedy) self-play on the same deals, how often a seat chose "
+        "action a and the partner deciding next chose b; distance and "
+        "aligned_distance compare the sampled matrices, *_greedy the greedy "
+        "ones; noise_floor: per agent, the distance between its even and its "
+        "odd games' matrices; per game in scores.npz (convention_games, "
+        "convention_games_greedy)",
         "tolerance": tolerance,
-        **{name: value.tolist() for name, value in (matched or {}).items()},
+        **{name: value.tolist() for name, value in matched.items()},
         **hints,
     }
+
+
+def convention_arrays(play: ConventionPlay | None) -> dict[str, np.ndarray]:
+    """The per-game counts for the score arrays, uint16[K, N, A, A] (a cell
+    counts decisions of one game), so that a bootstrap over games can be run
+    from the files (`marl.deep.conventions.bootstrap_counts`)."""
+    if play is None:
+        return {}
+    out = {}
+    for suffix, field in MATRICES.items():
+        counts = getattr(play, field)
+        if counts.size and counts.max() > np.iinfo(np.uint16).max:
+            raise ValueError("a game's convention count exceeds uint16")
+        out[f"convention_games{suffix}"] = counts.astype(np.uint16)
+    return out
 
 
 def play_kinds(
@@ -339,10 +364,10 @@ def measure_agents(
     symmetry_games: int,
     convention_games: int,
     tell: Callable[[str], None],
-) -> tuple[dict[str, Any] | None, np.ndarray | None, np.ndarray | None]:
+) -> tuple[dict[str, Any] | None, ConventionPlay | None]:
     """Each agent's symmetry measures and, with `convention_games`, its
-    convention counts and hint answers (`marl.deep.agent_measures`); None for
-    what is not measured."""
+    sampled and greedy self-play counted for its convention matrices
+    (`marl.deep.agent_measures`); None for what is not measured."""
     if env.symmetries.size >= 2 and permutations >= 2 and symmetry_games >= 1:
         tell("symmetry measures")
     symmetry = symmetry_measures(
@@ -356,9 +381,9 @@ def measure_agents(
         seed=seed,
     )
     if convention_games < 1:
-        return symmetry, None, None
+        return symmetry, None
     tell("conditional action matrices")
-    counts, answers = convention_counts(
+    play = convention_counts(
         agent_params,
         env,
         policy,
@@ -366,7 +391,7 @@ def measure_agents(
         key=jax.random.fold_in(key, 3),
         num_games=convention_games,
     )
-    return symmetry, counts, answers
+    return symmetry, play
 
 
 def all_points(
@@ -467,7 +492,7 @@ def evaluate(
     arrays = {name: value for kind, _ in outputs for name, value in kind.items()}
     matrices = {name: value for _, kind in outputs for name, value in kind.items()}
     try:  # after the cross-play, whose size is checked before it runs
-        symmetry, counts, answers = measure_agents(
+        symmetry, play = measure_agents(
             policy,
             agent_params,
             env,
@@ -481,7 +506,7 @@ def evaluate(
         )
     except KeyboardInterrupt:
         raise Interrupted(played) from None
-    matched = None if counts is None else convention_distances(counts, env, seed)
+    matched = None if play is None else convention_distances(play, env, seed)
     points = all_points(lay, arrays, env, ent_coefs, matched, convention_tol, symmetry)
     results = {
         **results_head(env, lay, played, stopped, sizing, seed, max_assignments),
@@ -490,9 +515,10 @@ def evaluate(
         **matrices,
         "symmetry": None if symmetry is None else symmetry["summary"],
         "conventions": conventions_section(
-            counts, answers, matched, env, convention_games, convention_tol
+            play, matched, env, convention_games, convention_tol
         ),
     }
+    arrays.update(convention_arrays(play))
     if env.failure is None:  # a game that cannot be lost: nothing to keep
         arrays = {k: v for k, v in arrays.items() if "failed" not in k}
     return results, arrays

@@ -136,6 +136,45 @@ def game_endings(
     return out
 
 
+def group_conventions(
+    matched: dict[str, np.ndarray], members: list[int], tolerance: float
+) -> dict[str, Any]:
+    """A group's conventions from the distances between its agents' sampled
+    and greedy matrices (`agent_measures.convention_distances`), each raw and
+    aligned (key suffixes "", "_raw", "_greedy", "_greedy_raw"): the agents
+    grouped at `tolerance`, their mean distance, the merge heights (the count
+    at every tolerance, `conventions.merge_heights`), the group's noise floor
+    (its agents' median split-half distance) and the count that holds over
+    the widest range of tolerances above that floor."""
+    point: dict[str, Any] = {}
+    off = ~np.eye(len(members), dtype=bool)
+    for suffix in ("", "_greedy"):
+        floor = float(np.median(matched[f"noise_floor{suffix}"][members]))
+        point[f"convention_noise_floor{suffix}"] = floor
+        for name, raw in (("aligned_distance", ""), ("distance", "_raw")):
+            key = suffix + raw
+            block = matched[name + suffix][np.ix_(members, members)]
+            labels = conventions_of.clusters(block, tolerance)
+            heights = conventions_of.merge_heights(block)
+            stable = conventions_of.stable_count(heights, floor)
+            point[f"num_conventions{key}"] = max(labels) + 1
+            point[f"conventions{key}"] = labels
+            point[f"convention_distance{key}"] = (
+                float(block[off].mean()) if off.any() else None
+            )
+            point[f"convention_heights{key}"] = heights.tolist()
+            point[f"convention_stable{key}"] = (
+                None
+                if stable is None
+                else {  # up_to None: unbounded
+                    "count": stable[0],
+                    "above": stable[1],
+                    "up_to": stable[2] if np.isfinite(stable[2]) else None,
+                }
+            )
+    return point
+
+
 def group_point(
     group: str,
     members: list[int],
@@ -161,15 +200,7 @@ def group_point(
         "agents": members,
     }
     if matched is not None:
-        for name, key_name in (("aligned_distance", ""), ("distance", "_raw")):
-            block = matched[name][np.ix_(members, members)]
-            labels = conventions_of.clusters(block, convention_tol)
-            point[f"num_conventions{key_name}"] = max(labels) + 1
-            point[f"conventions{key_name}"] = labels
-            off = ~np.eye(len(members), dtype=bool)
-            point[f"convention_distance{key_name}"] = (
-                float(block[off].mean()) if off.any() else None
-            )
+        point.update(group_conventions(matched, members, convention_tol))
     assigned = 0 if local is None else len(local)
     for kind in KINDS:
         scores, failed = arrays[f"scores{kind}"], arrays[f"{failure}{kind}"]

@@ -222,6 +222,9 @@ class Transitions(NamedTuple):
     decision played what they touched (column 0) or did anything else (column
     1): normalized by rows, P(play the touched card next | hint), the hint's
     meaning. Zero where the game has no `touched_plays`."""
+    per_game: jax.Array
+    """float32[N, A, A]: `counts` game by game (their sum), for a split-half
+    noise floor or a bootstrap over games (`marl.deep.conventions`)."""
 
 
 def action_transitions(
@@ -264,7 +267,8 @@ def _play_games(
     pairs = (
         jnp.ones((1, 1)) if deciding[0] == 1 else 1.0 - jnp.eye(deciding[0])
     )  # [D, D]: which slot's next decision answers which slot's
-    counts = jnp.zeros((num_actions, num_actions), jnp.float32)
+    # Per game, only when tracked (else empty: nothing carried, nothing counted).
+    counts = jnp.zeros((num_games if track else 0, num_actions, num_actions))
     previous = jnp.full((num_games, deciding[0]), -1, jnp.int32)
     touched_of = env.touched_plays if track and deciding[0] == 1 else None
     answers = jnp.zeros((num_actions, 2), jnp.float32)
@@ -279,7 +283,8 @@ def _play_games(
             valid = (live & (previous[:, 0] >= 0)).astype(jnp.float32)
             mine = jax.nn.one_hot(previous, num_actions)  # [N, D, A]; -1: zeros
             theirs = jax.nn.one_hot(action, num_actions)
-            counts = counts + jnp.einsum("n,de,nda,neb->ab", valid, pairs, mine, theirs)
+            seen = jnp.einsum("n,de,nda,neb->nab", valid, pairs, mine, theirs)
+            counts = counts + seen
             if touched_of is not None:
                 hinted = valid * touched.any(-1)  # the last move touched something
                 played = jnp.take_along_axis(touched, action, axis=1)[:, 0]
@@ -328,7 +333,7 @@ def _play_games(
         touched,
     )
     *_, outcome, counts, _, answers, _ = jax.lax.while_loop(running, body, loop)
-    return outcome, Transitions(counts, answers)
+    return outcome, Transitions(counts.sum(0), answers, counts)
 
 
 def play(

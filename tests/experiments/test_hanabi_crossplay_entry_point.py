@@ -21,6 +21,7 @@ from experiments.deep.evaluation import PARTIAL
 from experiments.deep.ippo_runs import IPPORunConfig
 from experiments.harness.compose import CONF_DIR, to_config
 from experiments.reports.pairs import pair_rows
+from marl.deep import conventions as cv
 from marl.deep import group_points
 from marl.deep import play as games_play
 from tests.tiny_runs import HANABI_TINY
@@ -125,10 +126,39 @@ def test_crossplay_writes_matrices_groups_and_symmetry(sweep, tmp_path, capsys):
     assert raw.shape == aligned.shape == (8, 8)
     np.testing.assert_array_equal(raw, raw.T)
     assert (aligned <= raw + 1e-12).all() and (np.diag(aligned) == 0).all()
+    # The greedy matrices beside the sampled ones, on the same deals: each
+    # agent's games one by one in scores.npz sum to the results' counts.
+    per_game = scores["convention_games"]
+    greedy_games = scores["convention_games_greedy"]
+    assert per_game.dtype == greedy_games.dtype == np.uint16
+    assert per_game.shape == greedy_games.shape == (8, 500, 11, 11)
+    np.testing.assert_array_equal(per_game.sum(1), counts)
+    np.testing.assert_array_equal(
+        greedy_games.sum(1), np.asarray(conventions["counts_greedy"])
+    )
+    # The split-half noise floor recomputes from the per-game counts.
+    np.testing.assert_allclose(
+        conventions["noise_floor"], cv.split_half(per_game), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        conventions["noise_floor_greedy"], cv.split_half(greedy_games), atol=1e-12
+    )
     for point in points:
-        labels = point["conventions"]
-        assert len(labels) == 4 and point["num_conventions"] == max(labels) + 1
+        members = point["agents"]
+        for suffix in ("", "_raw", "_greedy", "_greedy_raw"):
+            labels = point[f"conventions{suffix}"]
+            assert len(labels) == 4
+            assert point[f"num_conventions{suffix}"] == max(labels) + 1
+            # The count at every tolerance, from the merge heights.
+            heights = np.asarray(point[f"convention_heights{suffix}"])
+            tol = results["conventions"]["tolerance"]
+            assert point[f"num_conventions{suffix}"] == 4 - (heights < tol).sum()
+            stable = point[f"convention_stable{suffix}"]
+            assert 1 <= stable["count"] <= 4
         assert point["num_conventions"] <= point["num_conventions_raw"] <= 4
+        assert point["num_conventions_greedy"] <= point["num_conventions_greedy_raw"]
+        floor = np.median(np.asarray(conventions["noise_floor"])[members])
+        assert point["convention_noise_floor"] == pytest.approx(floor)
     # Cross-play between the groups (the entropy coefficients): block means over
     # distinct agents; a group with itself is its XP.
     matrix = np.asarray(results["matrix"])

@@ -105,3 +105,45 @@ def test_merge_heights_give_the_count_of_conventions_at_every_tolerance():
         for t in probes:
             count = max(cv.clusters(between, t)) + 1
             assert count == size - int((heights < t).sum()), (size, t)
+
+
+def test_the_split_half_floor_is_0_for_identical_halves_and_grows_with_noise():
+    """An agent whose even and odd games count alike has floor 0; one whose
+    halves answer a hint oppositely has the weight of that row times TV."""
+    game = convention() / 10
+    alike = np.stack([game, game, game, game])[None]  # [1, N=4, A, A]
+    assert cv.split_half(alike)[0] == pytest.approx(0.0, abs=1e-12)
+    other = cv.renamed(game, np.array([0, 1, 3, 2]))  # answers slot 1 instead
+    split = np.stack([game, other, game, other])[None]
+    even, odd = 2 * game, 2 * other
+    assert cv.split_half(split)[0] == pytest.approx(cv.distance(even, odd))
+    assert cv.split_half(split)[0] > 0.5
+
+
+def test_the_stable_count_is_the_widest_range_of_tolerances_above_the_floor():
+    # 4 agents: two pairs 0.01 apart, the pairs 0.5 apart
+    heights = np.array([0.01, 0.01, 0.5])
+    assert cv.stable_count(heights, 0.0) == (2, 0.01, 0.5)
+    # below the floor no count holds: the widest range above it is still 2
+    assert cv.stable_count(heights, 0.2) == (2, 0.2, 0.5)
+    # a floor above every height: one convention, unbounded
+    assert cv.stable_count(heights, 0.6) == (1, 0.6, float("inf"))
+    # evenly spread heights: the first range (0, h1] wins ties by coming first
+    assert cv.stable_count(np.array([0.1, 0.2, 0.3]), 0.0) == (4, 0.0, 0.1)
+    assert cv.stable_count(np.zeros(0), 0.0) is None
+
+
+def test_the_bootstrap_over_games_counts_conventions_of_resampled_games():
+    """Two agents with one convention (games alike) and a third with its
+    renamed copy: 2 conventions raw at every draw, 1 aligned; every draw's
+    count within 1..K."""
+    game = convention() / 10
+    copy = cv.renamed(game, SWAP)
+    per_game = np.stack([[game] * 6, [game] * 6, [copy] * 6])
+    tolerances = np.array([0.05, 0.5])
+    raw = cv.bootstrap_counts(per_game, None, tolerances, draws=5, seed=0)
+    aligned = cv.bootstrap_counts(
+        per_game, np.stack([IDENTITY, SWAP]), tolerances, draws=5, seed=0
+    )
+    assert raw.shape == (5, 2) and (raw[:, 0] == 2).all()
+    assert (aligned == 1).all()
