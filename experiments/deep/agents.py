@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.deep import zoo
 from experiments.deep.ippo_runs import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -107,7 +108,8 @@ def add_bots(
 
 
 def find_runs(paths: Sequence[str]) -> list[pathlib.Path]:
-    """Every IPPO run directory (config.yaml beside checkpoints/) under `paths`."""
+    """Every IPPO run directory (config.yaml beside checkpoints/) and every zoo
+    (config.yaml beside params.npz, `experiments.deep.zoo`) under `paths`."""
     runs: set[pathlib.Path] = set()
     for path in map(pathlib.Path, paths):
         if not path.is_dir():
@@ -115,6 +117,9 @@ def find_runs(paths: Sequence[str]) -> list[pathlib.Path]:
         for checkpoints in [path / CHECKPOINT_DIR, *path.rglob(CHECKPOINT_DIR)]:
             if checkpoints.is_dir() and (checkpoints.parent / CONFIG_FILE).is_file():
                 runs.add(checkpoints.parent)
+        for stored in [path / zoo.PARAMS_FILE, *path.rglob(zoo.PARAMS_FILE)]:
+            if zoo.is_zoo(stored.parent):
+                runs.add(stored.parent)
     return sorted(runs)
 
 
@@ -122,7 +127,13 @@ def load_run(
     run_dir: pathlib.Path, config: IPPORunConfig, step: int | None = None
 ) -> tuple[Params, int]:
     """The network parameters of every run of a directory, leaves [E, S, ...], at
-    the latest checkpoint step common to every seed (or at update `step`)."""
+    the latest checkpoint step common to every seed (or at update `step`); a
+    zoo's at its one step."""
+    if zoo.is_zoo(run_dir):
+        try:
+            return zoo.read_zoo(run_dir, config, step)
+        except zoo.ZooError as error:
+            raise CrossPlayError(str(error)) from None
     trainer = trainer_of(config)
     keys = jax.random.split(jax.random.key(0), config.seeds)
     template = jax.eval_shape(trainer.init, keys, len(config.ent_coefs))

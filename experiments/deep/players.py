@@ -11,7 +11,9 @@ game with any partners, in a Python session or a notebook (no hydra).
 `load(run_dir, ent_coef=..., seed=..., step=...)` returns a `Player` per
 matching agent of an IPPO run (any environment of the contract, feed-forward
 or recurrent, shared or per-seat parameters; the latest intact checkpoint or
-the milestone at update `step`), and `load("model.safetensors")` an agent
+the milestone at update `step`; a zoo of agents kept with the code, such as
+`load("zoo/hanabi_3c3r", ent_coef=0.1)`, `experiments.deep.zoo`), and
+`load("model.safetensors")` an agent
 trained elsewhere (JaxMARL's recurrent Hanabi actors,
 `experiments.deep.external`); `bot(env, name)` a rule-based partner of the
 game (`games.envs.contract.Environment.scripted`). A `Player` acts on one
@@ -183,7 +185,8 @@ def load(
         raise CrossPlayError(f"{run} is not a directory")
     if run not in find_runs([str(run)]):
         raise CrossPlayError(
-            f"{run} is not an IPPO run directory (config.yaml beside checkpoints/)"
+            f"{run} is not an IPPO run directory (config.yaml beside checkpoints/) "
+            "or a zoo (config.yaml beside params.npz)"
         )
     config = read_run_config(run)
     if ent_coef is not None and ent_coef not in config.ent_coefs:
