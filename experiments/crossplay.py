@@ -57,7 +57,13 @@ from typing import Any
 
 import jax
 
-from experiments.deep.agents import CrossPlayError, add_bots, load_agents, seat_policy
+from experiments.deep.agents import (
+    CrossPlayError,
+    Loaded,
+    add_bots,
+    load_agents,
+    seat_policy,
+)
 from experiments.deep.crossplay_options import CrossplayOptions
 from experiments.deep.crossplay_output import (
     keep_interrupted,
@@ -92,20 +98,21 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_into(argv, stack)
 
 
-def load_partners(args: CrossplayOptions) -> tuple[list[Any], Any, Any, list[str]]:
-    """The agents of the runs given, and the bots asked for: (agents, their
-    parameters, the runs' config, warnings)."""
+def load_partners(args: CrossplayOptions) -> Loaded:
+    """The agents of the runs given, and the bots asked for (`Loaded`: the
+    agents, their parameters, the runs' config, the game, warnings)."""
     say("loading the agents")
-    agents, agent_params, config, warnings = load_agents(args.paths, args.step)
-    if args.bots:
-        agents, agent_params = add_bots(
-            agents,
-            agent_params,
-            config.scoring_environment,
-            args.bots.split(","),
-            per_seat=not config.ippo.share_parameters,
-        )
-    return agents, agent_params, config, warnings
+    loaded = load_agents(args.paths, args.step)
+    if not args.bots:
+        return loaded
+    agents, agent_params = add_bots(
+        loaded.agents,
+        loaded.params,
+        loaded.env,
+        args.bots.split(","),
+        per_seat=not loaded.config.ippo.share_parameters,
+    )
+    return loaded._replace(agents=agents, params=agent_params)
 
 
 def plan(
@@ -158,12 +165,17 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
     try:
         args = CrossplayOptions.parse(argv, __doc__ or "")
         out, held = open_output(args, stack)
-        agents, agent_params, config, warnings = load_partners(args)
+        loaded = load_partners(args)
+        agents, agent_params, config, env = (
+            loaded.agents,
+            loaded.params,
+            loaded.config,
+            loaded.env,
+        )
         if not args.force:
             refuse_smaller(out, args.games or args.max_games, args.symmetry_games)
-        for warning in warnings:
+        for warning in loaded.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        env = config.scoring_environment
         sizing, progress = plan(args, agents, env)
         if not held:
             stack.enter_context(locked(out))
@@ -171,7 +183,12 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
         resume = resume_partial(out, key, args, progress)
         try:
             results, arrays = evaluate(
-                seat_policy(config.ippo, env, scripted=bool(args.bots)),
+                seat_policy(
+                    config.ippo,
+                    env,
+                    scripted=bool(args.bots),
+                    encodings=loaded.encodings,
+                ),
                 agent_params,
                 env,
                 [agent.group for agent in agents],
@@ -201,7 +218,7 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
         **results,
         "env": config.env,
         "agents": [dataclasses.asdict(agent) for agent in agents],
-        "warnings": warnings,
+        "warnings": loaded.warnings,
         "metadata": {**run_metadata(), "seconds": round(time.time() - started)},
     }
     out = write_evaluation(out, results, arrays, args.force, args.symmetry_games)

@@ -168,7 +168,8 @@ def compare(
 ) -> dict[str, Any]:
     results, arrays = load_tabular(tabular)
     name, horizon = results["game"], results["horizon"]
-    agents, params, config, _ = load_agents([str(ippo)])
+    loaded = load_agents([str(ippo)])
+    agents, params, config = loaded.agents, loaded.params, loaded.config
     size = hanabi_tabular.micro_params(**hanabi_tabular.MICRO[name])
     env_params, turns = hanabi_params(config, ippo)
     if env_params != size:

@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import pathlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +29,10 @@ from experiments.deep.ippo_runs import (
     read_run_config,
     trainer_of,
 )
-from games.envs.contract import Environment
+from games.envs.contract import Environment, seen_through
 from marl.deep.checkpoint import ForeignCheckpointError
 from marl.deep.ippo import IPPOConfig, make_policy_for
-from marl.deep.networks import Network, Params, with_scripted
+from marl.deep.networks import Network, Params, with_encodings, with_scripted
 
 ARCHITECTURE_FIELDS = ("network", "hidden_sizes", "gru_size", "share_parameters")
 """IPPOConfig fields that fix the parameters' shapes: agents must share them."""
@@ -190,13 +190,37 @@ def group_labels(keys: list[dict[str, Any]]) -> list[str]:
     return [", ".join(f"{field}={k[field]}" for field in varying) for k in keys]
 
 
-def load_agents(
-    paths: Sequence[str], step: int | None = None
-) -> tuple[list[Agent], Params, IPPORunConfig, list[str]]:
+class Loaded(NamedTuple):
+    """The agents under some paths, ready to play (`load_agents`)."""
+
+    agents: list[Agent]
+    params: Params
+    """Their parameters, leaves [K, ...] ([K, P, ...] per seat); with several
+    encodings, `{"network": ..., "encoding": int32[K] (or [K, P])}`, the
+    parameters of `seat_policy(..., encodings=E)`."""
+    config: IPPORunConfig
+    """The first run's config (the game and the network)."""
+    env: Environment
+    """The game they play: the runs' scoring environment, or, where runs
+    observe through different encodings, the game seen through all of them
+    (`games.envs.contract.seen_through`)."""
+    encodings: int
+    """E, the encodings the agents observe through (1: one for all)."""
+    warnings: list[str]
+
+
+def observation_of(config: IPPORunConfig) -> str:
+    """The encoding a run's agents observe through (`env.observation`)."""
+    return str(dict(config.scoring_environment_options).get("observation") or "")
+
+
+def load_agents(paths: Sequence[str], step: int | None = None) -> Loaded:
     """Every agent under `paths`: their descriptions, their parameters stacked on a
-    leading [K] axis, one run's config (the game and network) and warnings. At
-    the latest checkpoint of each run, or at update `step` of every run (a
-    milestone, `keep_every`)."""
+    leading [K] axis, one run's config (the game and network), the game they
+    play and warnings. At the latest checkpoint of each run, or at update
+    `step` of every run (a milestone, `keep_every`). Runs may differ in the
+    encoding their agents observe through (`env.observation`): each agent is
+    then fed its own (one seat, one encoding)."""
     runs = find_runs(paths)
     if not runs:
         raise CrossPlayError(
@@ -207,7 +231,7 @@ def load_agents(
     reference = configs[0]
     game = played(reference)
     for run, config in zip(runs, configs, strict=True):
-        for field in sorted(set(played(config)) | set(game)):
+        for field in sorted((set(played(config)) | set(game)) - {"observation"}):
             mine, theirs = played(config).get(field), game.get(field)
             if mine != theirs:
                 raise CrossPlayError(
@@ -224,6 +248,8 @@ def load_agents(
     keys: list[dict[str, Any]] = []
     described: list[tuple[pathlib.Path, float, int, int, int]] = []
     stacks: list[Params] = []
+    observations = list(dict.fromkeys(observation_of(c) for c in configs))
+    encoding: list[int] = []
     for run, config in zip(runs, configs, strict=True):
         params, at = load_run(run, config, step)
         for e, coef in enumerate(config.ent_coefs):
@@ -233,13 +259,31 @@ def load_agents(
             for s in range(config.seeds):
                 described.append((run, coef, s, at, keys.index(key)))
                 stacks.append(jax.tree.map(lambda x, e=e, s=s: x[e, s], params))
+                encoding.append(observations.index(observation_of(config)))
     labels = group_labels(keys)
     agents = [
         Agent(str(run), float(coef), seed, at, labels[g])
         for run, coef, seed, at, g in described
     ]
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *stacks)
-    return agents, stacked, reference, duplicate_warnings(agents, stacked)
+    warnings = duplicate_warnings(agents, stacked)
+    if len(observations) == 1:
+        return Loaded(
+            agents, stacked, reference, reference.scoring_environment, 1, warnings
+        )
+    envs = [
+        next(c for c in configs if observation_of(c) == o).scoring_environment
+        for o in observations
+    ]
+    try:
+        env = seen_through(envs)
+    except ValueError as error:
+        raise CrossPlayError(f"the runs' encodings cannot be mixed: {error}") from None
+    which = jnp.asarray(encoding, jnp.int32)
+    if not reference.ippo.share_parameters:
+        which = which[:, None].repeat(env.num_players, 1)
+    params = {"network": stacked, "encoding": which}
+    return Loaded(agents, params, reference, env, len(observations), warnings)
 
 
 def duplicate_warnings(agents: list[Agent], params: Params) -> list[str]:
@@ -267,12 +311,17 @@ def duplicate_warnings(agents: list[Agent], params: Params) -> list[str]:
 
 
 def seat_policy(
-    ippo: IPPOConfig, env: Environment, *, scripted: bool = False
+    ippo: IPPOConfig, env: Environment, *, scripted: bool = False, encodings: int = 1
 ) -> Network:
     """The per-seat `Network` that plays seats of any agents of this
-    configuration; with `scripted`, also the environment's rule-based partners
-    (parameters as `add_bots` makes them)."""
-    policy = make_policy_for(dataclasses.replace(ippo, share_parameters=False), env)
+    configuration in `env`; with `scripted`, also the environment's rule-based
+    partners (parameters as `add_bots` makes them); with `encodings` E > 1,
+    agents that each observe through their own of the E encodings `env`
+    concatenates (parameters as `load_agents` makes them)."""
+    single = dataclasses.replace(env, obs_size=env.obs_size // encodings)
+    policy = make_policy_for(dataclasses.replace(ippo, share_parameters=False), single)
+    if encodings > 1:
+        policy = with_encodings(policy, single.obs_size, encodings)
     if not scripted:
         return policy
     return with_scripted(policy, [script for _, script in env.scripted])

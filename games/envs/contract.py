@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -152,6 +152,62 @@ def identity_symmetry(obs_size: int, num_actions: int) -> Symmetries:
         actions=np.arange(num_actions, dtype=np.int32)[None],
         actions_inverse=np.arange(num_actions, dtype=np.int32)[None],
         names=("identity",),
+    )
+
+
+def seen_through(envs: Sequence[Environment]) -> Environment:
+    """One game (`Environment.game`) observed through E encodings at once, for
+    seats that each observe through their own (cross-play of agents trained on
+    different encodings, `marl.deep.networks.with_encodings`): a seat's
+    observation is the E encodings' [O] concatenated, float32[E O], the
+    symmetries' observation tables likewise (encoding e's table shifted by
+    e O), and the rule-based partners read the first encoding that has them.
+    States, actions, rewards and the rest are the first environment's. The
+    environments must share `game`, O, A and the symmetries' action tables;
+    else ValueError, one line."""
+    first = envs[0]
+    games = {env.game or env.title for env in envs}
+    if len(games) > 1:
+        raise ValueError(f"one game is observed through encodings: {sorted(games)}")
+    for env in envs[1:]:
+        if env.obs_size != first.obs_size or env.num_actions != first.num_actions:
+            raise ValueError(
+                f"{env.title} and {first.title} differ in observation or action size"
+            )
+        if not np.array_equal(env.symmetries.actions, first.symmetries.actions):
+            raise ValueError(f"{env.title} and {first.title} differ in symmetries")
+    size = first.obs_size
+    observers = [env.observe for env in envs]
+
+    def observe(state: State) -> jax.Array:
+        return jax.numpy.concatenate(
+            [jax.numpy.asarray(o(state), jax.numpy.float32) for o in observers], -1
+        )
+
+    reader = next((e for e, env in enumerate(envs) if env.scripted), None)
+    segment = (
+        slice(0, 0) if reader is None else slice(reader * size, (reader + 1) * size)
+    )
+    scripted = () if reader is None else envs[reader].scripted
+
+    def reading(script: Callable[[jax.Array], jax.Array]) -> Callable:
+        return lambda obs: script(obs[segment].astype(envs[reader or 0].obs_dtype))
+
+    tables = np.concatenate(
+        [
+            np.asarray(env.symmetries.observation) + e * size
+            for e, env in enumerate(envs)
+        ],
+        -1,
+    ).astype(np.int32)
+    return dataclasses.replace(
+        first,
+        title=first.game or first.title,
+        obs_size=size * len(envs),
+        obs_dtype=jax.numpy.float32,
+        observe=observe,
+        symmetries=first.symmetries._replace(observation=tables),
+        scripted=tuple((name, reading(script)) for name, script in scripted),
     )
 
 

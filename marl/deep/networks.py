@@ -321,3 +321,29 @@ def with_scripted(
         return carry, chosen, jnp.where(which > 0, 0.0, values)
 
     return Network(policy.init, policy.initial_carry, step, policy.evaluate)
+
+
+def with_encodings(policy: Network, obs_size: int, count: int) -> Network:
+    """`policy` (a per-seat network, parameters [P, ...], observing O =
+    `obs_size` values) for seats that each observe through their own encoding,
+    in an environment that shows every seat all `count` encodings at once,
+    concatenated (`games.envs.contract.seen_through`, [P, count O]).
+
+    Its parameters are `{"network": <policy's>, "encoding": int32[P]}`: seat p
+    reads the encoding `encoding[p]` (its segment of the concatenation) and
+    nothing else, so an agent plays as it was trained. `init` and `evaluate`
+    are the network's (this is for play, not training)."""
+
+    def step(
+        params: Params,
+        carry: jax.Array,
+        obs: jax.Array,
+        actors: jax.Array,
+        first: jax.Array,
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        every = obs.reshape(obs.shape[0], count, obs_size)  # [P, E, O]
+        which = jnp.asarray(params["encoding"])  # [P]
+        seen = jnp.take_along_axis(every, which[:, None, None], axis=1)[:, 0]
+        return policy.step(params["network"], carry, seen, actors, first)
+
+    return Network(policy.init, policy.initial_carry, step, policy.evaluate)

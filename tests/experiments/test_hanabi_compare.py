@@ -137,7 +137,8 @@ def tuple_histories(agent, policy, env, params, compiled, game, *, shared, key, 
 
 
 def reader_agrees_with_tuple_histories(run, name, horizon):
-    _, params, config, _ = load_agents([str(run)])
+    loaded = load_agents([str(run)])
+    params, config = loaded.params, loaded.config
     compiled = hanabi_tabular.micro(name, horizon)
     game = games.compile_game(compiled.spec)
     env = config.scoring_environment

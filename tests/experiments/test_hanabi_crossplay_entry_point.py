@@ -416,7 +416,8 @@ def test_three_players_cross_play_over_assignments_of_distinct_agents(tmp_path):
     assert point["xp"] == pytest.approx(float(scores.mean()))
     assert point["xp_se"] is not None and sum(point["xp_score_counts"]) == 24 * 6
     # One assignment played directly: the same games on the same decks.
-    _, params, config, _ = hanabi_agents.load_agents([str(run)])
+    loaded = hanabi_agents.load_agents([str(run)])
+    params, config = loaded.params, loaded.config
     env = config.scoring_environment
     policy = hanabi_agents.seat_policy(config.ippo, env)
     table = games_play.identity_tables(env)
