@@ -37,8 +37,8 @@ import numpy as np
 
 import games.tabular as catalogue
 from benchmarks.common import machine_lines
-from marl.tabular import continuation as ct
 from marl.tabular import history_form as hf
+from marl.tabular import logit_newton as ln
 from marl.tabular import uniqueness as un
 from marl.tabular import verified
 
@@ -78,9 +78,9 @@ def jacobian_rows(games: tuple[Game, ...], repeats: int) -> bool:
     ok = True
     for name, horizon, tau in games:
         form = form_of(name, horizon)
-        y = ct.initial_point(form, tau)
-        exact_s, exact = timed(ct.jacobians, form, y, repeats=repeats)
-        diff_s, diff = timed(ct.difference_jacobians, form, y, repeats=1)
+        y = ln.initial_point(form, tau)
+        exact_s, exact = timed(ln.jacobians, form, y, repeats=repeats)
+        diff_s, diff = timed(ln.difference_jacobians, form, y, repeats=1)
         scale = max(1.0, float(np.abs(exact[0]).max()))
         gap = (
             max(
@@ -109,7 +109,7 @@ def proof_rows(boxes: int) -> bool:
     print(f"{'tau':>8}{'batch':>7}{'seconds':>9}{'boxes':>7}  result")
     ok = True
     for tau in (0.7357, 0.743):
-        y = ct.initial_point(form, tau)
+        y = ln.initial_point(form, tau)
         v = verified.verify(form, tau, np.exp(y[:-1]))
         assert v.box is not None
         results = []

@@ -160,6 +160,39 @@ def coefficient_summary(
     return summary
 
 
+def agent_measures(
+    visited: Any, fixed_points: list[np.ndarray], game: Any, taus: np.ndarray
+) -> dict[str, Any]:
+    """One IPPO agent's policy read at the exact game's information states
+    (`visited`) against the exact fixed points float[T, N, K_i, A] per seat:
+    its self-play score, the read policy's exact value, and its distance to
+    the nearest seed's fixed point at every tau."""
+    # [T, N]: from every exact seed's fixed point at every tau; the nearest
+    # seed is the nearest fixed point (above tau* every seed is the one).
+    tvs = distances(visited, fixed_points)
+    tv = tvs.min(axis=1).tolist()
+    # The read policy's exact value (unreached rows uniform over the legal
+    # moves, where IPPO's own play never goes): its self-play score again,
+    # if the information states were followed as the compile step lays them.
+    read = tuple(
+        jnp.asarray(np.where(v[:, None] > 0, p, m / m.sum(1, keepdims=True)))
+        for p, v, m in zip(
+            visited.policies,
+            visited.visits,
+            (np.asarray(x, float) for x in game.legal),
+            strict=True,
+        )
+    )
+    return {
+        "self_play": visited.score,
+        "exact_value": float(exact.expected_return(game, read)),
+        "tv_by_tau": tv,
+        "tv_mean_over_seeds_by_tau": tvs.mean(axis=1).tolist(),
+        "nearest_tau": float(taus[int(np.argmin(tv))]),
+        "nearest_tv": float(min(tv)),
+    }
+
+
 def compare(
     tabular: pathlib.Path,
     ippo: pathlib.Path,
@@ -208,32 +241,11 @@ def compare(
                 f"{ippo}: {visited.missed} decisions of agent {k} at histories "
                 f"{name} does not have; is it the same game?"
             )
-        # [T, N]: from every exact seed's fixed point at every tau; the nearest
-        # seed is the nearest fixed point (above tau* every seed is the one).
-        tvs = distances(visited, fixed_points)
-        tv = tvs.min(axis=1).tolist()
-        # The read policy's exact value (unreached rows uniform over the legal
-        # moves, where IPPO's own play never goes): its self-play score again,
-        # if the information states were followed as the compile step lays them.
-        read = tuple(
-            jnp.asarray(np.where(v[:, None] > 0, p, m / m.sum(1, keepdims=True)))
-            for p, v, m in zip(
-                visited.policies,
-                visited.visits,
-                (np.asarray(x, float) for x in game.legal),
-                strict=True,
-            )
-        )
         rows.append(
             {
                 "ent_coef": agent.ent_coef,
                 "seed": agent.seed,
-                "self_play": visited.score,
-                "exact_value": float(exact.expected_return(game, read)),
-                "tv_by_tau": tv,
-                "tv_mean_over_seeds_by_tau": tvs.mean(axis=1).tolist(),
-                "nearest_tau": float(taus[int(np.argmin(tv))]),
-                "nearest_tv": float(min(tv)),
+                **agent_measures(visited, fixed_points, game, taus),
             }
         )
     summary = coefficient_summary(rows, taus)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 import games
-from marl.tabular import continuation, history_form, intervals, verified
+from marl.tabular import continuation, history_form, intervals, logit_newton, verified
 from marl.tabular import uniqueness as uniqueness_proofs
 from marl.tabular.converging import ConvergingTrainer
 from marl.tabular.phase import CriticalTau
@@ -295,7 +295,7 @@ def uniqueness_json(
             "tau": b.tau,
             "branch": b.branch,
             "crossing": b.crossing,
-            "return": continuation.expected_return(form, b.policy),
+            "return": logit_newton.expected_return(form, b.policy),
         }
 
     return {

@@ -51,7 +51,9 @@ born at a fold that no branch point connects to the principal branch (lever's
 tau_min from given starts, traced up in tau.
 
 Everything is float64 and unverified: the diagram says where to look;
-`marl.tabular.verified` proves fixed points.
+`marl.tabular.verified` proves fixed points. The equation's local tools
+(residual, Jacobians, tangent, Newton's corrector) are
+`marl.tabular.logit_newton`.
 """
 
 from __future__ import annotations
@@ -64,12 +66,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from marl.tabular.history_form import (
-    HistoryForm,
-    point_log_jacobians,
-    point_log_map,
+from marl.tabular.history_form import HistoryForm, point_log_map
+from marl.tabular.logit_newton import (
+    Point,
+    branch_signature,
+    expected_return,
+    initial_point,
+    jacobians,
+    kernel_directions,
+    newton,
+    point_at,
+    tangent,
+    unstable,
 )
-from marl.tabular.verified import settle, settle_many
+from marl.tabular.verified import settle_many
 
 EPS = 1e-2
 """The offset along a kernel direction at which a new branch is looked for
@@ -77,9 +87,6 @@ EPS = 1e-2
 MAX_TURN = 0.3
 """The largest angle (radians) between successive tangents of an accepted
 step."""
-DIFFERENCE = 1e-5
-"""The step of the central differences in `difference_jacobians` (logits,
-log tau)."""
 EVENT_STEP = 0.01
 """The longest step across which stability may change: a longer one is halved
 until it is this short, so that a step does not leap onto a nearby branch
@@ -89,8 +96,6 @@ PROGRESS_SECONDS = 20.0
 """The longest a long branch goes without a line to `trace`'s `progress`."""
 Say = Callable[[str], None]
 """Hears a line of where the tracer is (`trace`'s `progress`)."""
-NEWTON_TOL = 1e-10
-"""|H| (max norm) at which Newton's corrector has converged."""
 
 
 class Branch(NamedTuple):
@@ -147,152 +152,23 @@ class Settings(NamedTuple):
 DEFAULT = Settings()
 
 
-# -- the map in logit coordinates -------------------------------------------
-
-
-def residual(form: HistoryForm, y: np.ndarray) -> np.ndarray:
-    """H(y) float64[n] at y = (x, s) float64[n + 1]."""
-    x, s = y[:-1], y[-1]
-    return x - point_log_map(form, math.exp(s), np.exp(x)[None])[0]
-
-
-def jacobians(form: HistoryForm, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H_x float64[n, n], H_s float64[n]) at y, exact in float64
-    (`history_form.point_log_jacobians`: one scatter over pairs of a
-    history's decisions)."""
-    x, s = y[:-1], y[-1]
-    j_x, j_s = point_log_jacobians(form, math.exp(s), np.exp(x))
-    return np.eye(x.size) - j_x, -j_s
-
-
-def difference_jacobians(
-    form: HistoryForm, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """`jacobians` by central differences of log F in one batch (step
-    DIFFERENCE: truncation and rounding both near 1e-10), the tests' second
-    path to it."""
-    x, s = y[:-1], y[-1]
-    n = x.size
-    h = DIFFERENCE
-    shifts = np.concatenate([np.eye(n), -np.eye(n)]) * h
-    points = np.exp(x + shifts)
-    logs = point_log_map(form, math.exp(s), points)
-    h_x = np.eye(n) - ((logs[:n] - logs[n:]) / (2 * h)).T
-    ahead = point_log_map(form, math.exp(s + h), np.exp(x)[None])[0]
-    behind = point_log_map(form, math.exp(s - h), np.exp(x)[None])[0]
-    return h_x, -(ahead - behind) / (2 * h)
-
-
-def expected_return(form: HistoryForm, z: np.ndarray) -> float:
-    """The joint policy's expected return (float64[n] -> float)."""
-    chance = (form.chance.lo + form.chance.hi) / 2
-    returns = (form.returns.lo + form.returns.hi) / 2
-    return float((chance * z[form.taken].prod(-1) * returns).sum())
-
-
-def _tangent(h_x: np.ndarray, h_s: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """The unit kernel vector of [H_x H_s] with t . previous > 0."""
-    n = h_x.shape[0]
-    system = np.zeros((n + 1, n + 1))
-    system[:n, :n], system[:n, n], system[n] = h_x, h_s, previous
-    rhs = np.zeros(n + 1)
-    rhs[n] = 1.0
-    try:
-        t = np.linalg.solve(system, rhs)
-    except np.linalg.LinAlgError:
-        t = np.linalg.lstsq(system, rhs, rcond=None)[0]
-    return t / np.linalg.norm(t)
-
-
-def _newton(
-    form: HistoryForm, y: np.ndarray, normal: np.ndarray, offset: float
-) -> np.ndarray | None:
-    """Newton's method on [H(y); normal . y - offset] = 0 from y; None if it
-    does not converge in 12 steps. (The chord method, the Jacobian kept from
-    the predictor's base, loses coordination_10's fold: near a branch point
-    that Jacobian is nearly singular.)"""
-    n = y.size - 1
-    for _ in range(12):
-        h = residual(form, y)
-        if not np.isfinite(h).all():
-            return None
-        gap = float(normal @ y - offset)
-        if np.abs(h).max() < NEWTON_TOL and abs(gap) < NEWTON_TOL:
-            return y
-        h_x, h_s = jacobians(form, y)
-        system = np.zeros((n + 1, n + 1))
-        system[:n, :n], system[:n, n], system[n] = h_x, h_s, normal
-        try:
-            step = np.linalg.solve(system, -np.append(h, gap))
-        except np.linalg.LinAlgError:
-            return None
-        if not np.isfinite(step).all() or np.abs(step).max() > 1.0:
-            return None
-        y = y + step
-    h = residual(form, y)
-    return y if np.isfinite(h).all() and np.abs(h).max() < 1e3 * NEWTON_TOL else None
-
-
-def at_tau(form: HistoryForm, y: np.ndarray, tau: float) -> np.ndarray | None:
-    """The fixed point at `tau` by Newton's method from y = (x, s) (e.g. a
-    branch's nearest sample), as (log pi, log tau); None if it fails."""
-    normal = np.zeros(y.size)
-    normal[-1] = 1.0
-    return _newton(form, np.asarray(y, np.float64), normal, math.log(tau))
-
-
-class _Point(NamedTuple):
-    y: np.ndarray  # (x, s)
-    t: np.ndarray  # unit tangent
-    eig: np.ndarray  # eigenvalues of H_x
-    h_x: np.ndarray
-
-
-def _point(form: HistoryForm, y: np.ndarray, previous: np.ndarray) -> _Point:
-    h_x, h_s = jacobians(form, y)
-    return _Point(y, _tangent(h_x, h_s, previous), np.linalg.eigvals(h_x), h_x)
-
-
-def _unstable(eig: np.ndarray) -> int:
-    """Eigenvalues of H_x with negative real part."""
-    scale = 1e-9 * max(1.0, float(np.abs(eig).max()))
-    return int((eig.real < -scale).sum())
-
-
-def _step_from(form: HistoryForm, a: _Point, length: float) -> _Point | None:
+def _step_from(form: HistoryForm, a: Point, length: float) -> Point | None:
     """The point of the branch at arclength ~`length` from `a` along its
     tangent (Newton on the hyperplane through the predictor), or None."""
     predictor = a.y + length * a.t
-    y = _newton(form, predictor, a.t, float(a.t @ predictor))
+    y = newton(form, predictor, a.t, float(a.t @ predictor))
     if y is None:
         return None
-    return _point(form, y, a.t)
-
-
-def initial_point(form: HistoryForm, tau: float) -> np.ndarray:
-    """y = (log pi, log tau) of the fixed point reached from the uniform policy
-    by the damped iteration at `tau` (200 steps, then on to 5,000 if Newton's
-    method at that tau does not converge from there), polished by Newton."""
-    legal = (form.info_vars >= 0).sum(1)
-    start = 1.0 / legal[form.var_info]
-    normal = np.zeros(form.size + 1)
-    normal[-1] = 1.0
-    for steps in (200, 4_800):
-        start = settle(form, tau, start, steps=steps)
-        y = np.append(np.log(start), math.log(tau))
-        polished = _newton(form, y, normal, math.log(tau))
-        if polished is not None:
-            return polished
-    raise ValueError(f"no fixed point found at tau = {tau:g} from the uniform policy")
+    return point_at(form, y, a.t)
 
 
 def _locate(
     form: HistoryForm,
-    a: _Point,
+    a: Point,
     length: float,
-    changed: Callable[[_Point], bool],
+    changed: Callable[[Point], bool],
     iterations: int = 40,
-) -> _Point:
+) -> Point:
     """Bisection on the arclength in (0, length] from `a` for where
     `changed(point)` first holds; the point just past it."""
     low, high = 0.0, length
@@ -314,24 +190,24 @@ def _locate(
     return found
 
 
-def _turned(sign: float, p: _Point) -> bool:
+def _turned(sign: float, p: Point) -> bool:
     """tau's direction at p is no longer `sign`'s."""
     return bool(p.t[-1] * sign <= 0)
 
 
-def _crossed(before: int, p: _Point) -> bool:
+def _crossed(before: int, p: Point) -> bool:
     """The count of unstable eigenvalues at p is no longer `before`."""
-    return _unstable(p.eig) != before
+    return unstable(p.eig) != before
 
 
 class _Trace(NamedTuple):
     branch: Branch
-    events: list[tuple[str, _Point, int]]  # (kind, point, crossing)
+    events: list[tuple[str, Point, int]]  # (kind, point, crossing)
 
 
 def trace_branch(
     form: HistoryForm,
-    start: _Point,
+    start: Point,
     settings: Settings,
     *,
     parent: int = -1,
@@ -344,7 +220,7 @@ def trace_branch(
     `progress` hears where it is at most every PROGRESS_SECONDS."""
     points = [start]
     said = time.perf_counter()
-    events: list[tuple[str, _Point, int]] = []
+    events: list[tuple[str, Point, int]] = []
     length = settings.step
     stop = f"{settings.max_steps} steps"
     low, high = math.log(settings.tau_min), math.log(settings.tau_max)
@@ -356,7 +232,7 @@ def trace_branch(
             if (
                 b is not None
                 and float(a.t @ b.t) > math.cos(MAX_TURN)
-                and (length <= EVENT_STEP or _unstable(b.eig) == _unstable(a.eig))
+                and (length <= EVENT_STEP or unstable(b.eig) == unstable(a.eig))
             ):
                 break
             b = None
@@ -366,13 +242,13 @@ def trace_branch(
             break
         if a.t[-1] * b.t[-1] < 0:
             fold = _locate(form, a, length, functools.partial(_turned, a.t[-1]))
-            events.append(("fold", fold, _unstable(fold.eig) - _unstable(a.eig)))
-        elif _unstable(b.eig) != _unstable(a.eig):
-            before = _unstable(a.eig)
+            events.append(("fold", fold, unstable(fold.eig) - unstable(a.eig)))
+        elif unstable(b.eig) != unstable(a.eig):
+            before = unstable(a.eig)
             point = _locate(form, a, length, functools.partial(_crossed, before))
             # Eigenvalues of a symmetric crossing cross together: at the point
             # located some may not have crossed yet. All are near 0 there.
-            crossing = _unstable(b.eig) - before
+            crossing = unstable(b.eig) - before
             small = 1e-6 * max(1.0, float(np.abs(point.eig).max()))
             near = int((np.abs(point.eig) < small).sum())
             crossing = int(np.sign(crossing)) * max(abs(crossing), near)
@@ -397,9 +273,9 @@ def trace_branch(
             edge = low if b.y[-1] < low else high
             normal = np.zeros(b.y.size)
             normal[-1] = 1.0
-            y = _newton(form, b.y, normal, edge)
+            y = newton(form, b.y, normal, edge)
             if y is not None:
-                points[-1] = _point(form, y, b.t)
+                points[-1] = point_at(form, y, b.t)
             stop = f"reached tau = {math.exp(edge):.6g}"
             break
         length = min(2 * length, settings.max_step)
@@ -407,7 +283,7 @@ def trace_branch(
     if prefix is not None:
         ys = np.concatenate([prefix[None], ys])
     policies = np.exp(ys[:, :-1])
-    stable = np.array([_unstable(p.eig) == 0 for p in points])
+    stable = np.array([unstable(p.eig) == 0 for p in points])
     if prefix is not None:
         stable = np.concatenate([[stable[0]], stable])
     branch = Branch(
@@ -422,43 +298,12 @@ def trace_branch(
     return _Trace(branch, events)
 
 
-def kernel_directions(
-    h_x: np.ndarray, size: int, along: np.ndarray, limit: int
-) -> list[np.ndarray]:
-    """Unit directions in the (approximate) kernel of H_x, of dimension `size`,
-    orthogonal to `along` (the old branch's tangent, x part): the projections
-    of the coordinate axes onto it, distinct, and its basis where they do not
-    span it; both signs, at most `limit` (module docstring)."""
-    _, _, vh = np.linalg.svd(h_x)
-    basis = vh[-size:].T  # [n, size]
-    if np.linalg.norm(along) > 0:
-        unit = along / np.linalg.norm(along)
-        basis = basis - np.outer(unit, unit @ basis)
-    q, _ = np.linalg.qr(basis)
-    chosen: list[np.ndarray] = []
-    for c in (q @ q.T).T:  # the projected axes
-        norm = np.linalg.norm(c)
-        if norm < 1e-3:
-            continue
-        c = c / norm
-        if all(abs(float(c @ d)) < 0.999 for d in chosen):
-            chosen.append(c)
-    if len(chosen) < size:  # they do not span the kernel: its basis too
-        chosen += [c for c in q.T if all(abs(float(c @ d)) < 0.999 for d in chosen)]
-    both = [d for c in chosen for d in (c, -c)]
-    return both[:limit]
-
-
-def _signature(y: np.ndarray) -> np.ndarray:
-    return np.append(np.sort(y[:-1]), y[-1])
-
-
 def low_starts(
     form: HistoryForm,
     settings: Settings,
     starts: np.ndarray,
     progress: Say | None = None,
-) -> list[_Point]:
+) -> list[Point]:
     """Fixed points at tau_min reached from `starts` (float[S, n] policies) by
     the damped iteration and Newton's polish, distinct up to their sorted
     logits, each with its tangent pointing up in tau. `progress` hears the
@@ -467,7 +312,7 @@ def low_starts(
     s = math.log(settings.tau_min)
     normal = np.zeros(form.size + 1)
     normal[-1] = 1.0
-    found: list[_Point] = []
+    found: list[Point] = []
     signatures: list[np.ndarray] = []
     with np.errstate(divide="ignore"):
         ends = settle_many(form, settings.tau_min, starts, 2_000)
@@ -494,45 +339,45 @@ def low_starts(
             if time.perf_counter() - said > PROGRESS_SECONDS:
                 said = time.perf_counter()
                 say(f"polished {done} of {len(logits)}; {len(found)} distinct")
-            y = _newton(form, np.append(x, s), normal, s)
+            y = newton(form, np.append(x, s), normal, s)
             if y is None:
                 continue
-            signature = _signature(y)
+            signature = branch_signature(y)
             if any(np.abs(signature - o).max() < 1e-6 for o in signatures):
                 continue
             signatures.append(signature)
-            found.append(_point(form, y, normal))
+            found.append(point_at(form, y, normal))
     return found
 
 
 def _new_branches(
     form: HistoryForm,
-    p: _Point,
+    p: Point,
     crossing: int,
     settings: Settings,
     seen: list[np.ndarray],
-) -> tuple[list[_Point], int]:
+) -> tuple[list[Point], int]:
     """The first points of the branches leaving the branch point `p` along its
     kernel directions, each a step EPS off the old branch (its tangent pointing
     away), that no branch begun before (`seen`, extended here) starts at; and
     how many were such repeats (the same branch, or its image under a
     symmetry)."""
-    starts: list[_Point] = []
+    starts: list[Point] = []
     repeated = 0
     for d in kernel_directions(p.h_x, abs(crossing), p.t[:-1], settings.max_directions):
         normal = np.append(d, 0.0)
         guess = p.y + EPS * normal
-        y = _newton(form, guess, normal, float(normal @ p.y) + EPS)
+        y = newton(form, guess, normal, float(normal @ p.y) + EPS)
         if y is None or np.abs(y - guess).max() > 5 * EPS:
             continue  # none near, or one far off (the old branch)
-        signature = _signature(y)
+        signature = branch_signature(y)
         if any(np.abs(signature - other).max() < 1e-6 for other in seen):
             repeated += 1
             continue
         seen.append(signature)
         h_x, h_s = jacobians(form, y)
-        t = _tangent(h_x, h_s, normal)
-        starts.append(_Point(y, t, np.linalg.eigvals(h_x), h_x))
+        t = tangent(h_x, h_s, normal)
+        starts.append(Point(y, t, np.linalg.eigvals(h_x), h_x))
     return starts, repeated
 
 
@@ -556,8 +401,8 @@ def trace(
     y0 = initial_point(form, settings.tau_max)
     backwards = np.zeros(form.size + 1)
     backwards[-1] = -1.0
-    start = _point(form, y0, backwards)
-    queue: list[tuple[_Point, int, int, np.ndarray | None]] = [(start, -1, 0, None)]
+    start = point_at(form, y0, backwards)
+    queue: list[tuple[Point, int, int, np.ndarray | None]] = [(start, -1, 0, None)]
     seeded = False
     branches: list[Branch] = []
     folds: list[Bifurcation] = []
@@ -574,7 +419,9 @@ def trace(
                 say(f"settling {len(starts)} starts at tau = {settings.tau_min:.4g}")
             lows = [] if starts is None else low_starts(form, settings, starts, say)
             for p in lows:
-                if not any(np.abs(_signature(p.y) - e).max() < 1e-6 for e in ends):
+                if not any(
+                    np.abs(branch_signature(p.y) - e).max() < 1e-6 for e in ends
+                ):
                     queue.append((p, -1, 0, None))
             continue
         if len(branches) >= settings.max_branches:
@@ -601,7 +448,7 @@ def trace(
         )
         if found.branch.stop.startswith("reached"):
             last = found.branch
-            end = _signature(np.log(np.append(last.policies[-1], last.taus[-1])))
+            end = branch_signature(np.log(np.append(last.policies[-1], last.taus[-1])))
             if any(np.abs(end - other).max() < 1e-6 for other in ends):
                 conjugates += 1  # the same branch, or its image, from another start
                 continue

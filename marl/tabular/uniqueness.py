@@ -32,6 +32,7 @@ import numpy as np
 
 from marl.tabular import continuation as ct
 from marl.tabular import intervals as iv
+from marl.tabular import logit_newton as ln
 from marl.tabular import verified
 from marl.tabular.history_form import HistoryForm
 from marl.tabular.intervals import Interval
@@ -325,7 +326,7 @@ def crossing_points(diagram: ct.Diagram, tau: float) -> list[np.ndarray]:
 def fixed_points_at(form: HistoryForm, diagram: ct.Diagram, tau: float) -> np.ndarray:
     """The fixed points at `tau` on the diagram's branches (Newton from each
     crossing), float[M, n]."""
-    found = [ct.at_tau(form, y, tau) for y in crossing_points(diagram, tau)]
+    found = [ln.at_tau(form, y, tau) for y in crossing_points(diagram, tau)]
     return np.array([np.exp(y[:-1]) for y in found if y is not None])
 
 

@@ -15,6 +15,7 @@ import pytest
 from games.tabular import compile_game, make_spec, set_horizon
 from marl.tabular import continuation as ct
 from marl.tabular import history_form as hf
+from marl.tabular import logit_newton as ln
 from marl.tabular import verified
 
 SETTINGS = ct.Settings(tau_max=2.0, tau_min=0.05)
@@ -116,10 +117,10 @@ def test_logit_jacobian_is_the_history_forms_and_has_its_spectrum(name, horizon,
     Jacobian G' = I - F' (D = diag pi); at a fixed point it is similar to G':
     the same eigenvalues. H_s equals its differences too."""
     form = form_of(name, horizon)
-    y = ct.initial_point(form, tau)
+    y = ln.initial_point(form, tau)
     z = np.exp(y[:-1])
-    h_x, h_s = ct.jacobians(form, y)
-    differences = ct.difference_jacobians(form, y)
+    h_x, h_s = ln.jacobians(form, y)
+    differences = ln.difference_jacobians(form, y)
     scale = max(1.0, float(np.abs(h_x).max()))
     np.testing.assert_allclose(h_x, differences[0], atol=1e-7 * scale)
     np.testing.assert_allclose(h_s, differences[1], atol=1e-7 * scale)
@@ -149,7 +150,7 @@ def test_tiny_hanabi_a_has_a_second_fixed_point_proven_at_tau_0_2():
     for branch in diagram.branches[:2]:
         k = int(np.argmin(np.abs(np.log(branch.taus) - s)))
         y = np.append(np.log(branch.policies[k]), math.log(branch.taus[k]))
-        y = ct.at_tau(form, y, 0.2)
+        y = ln.at_tau(form, y, 0.2)
         assert y is not None
         points.append(verified.verify(form, 0.2, np.exp(y[:-1])))
     assert all(v.proven for v in points)

@@ -21,6 +21,7 @@ import games.tabular as catalogue
 from games.tabular.catalogue import TINY_HANABI_PAYOFFS
 from marl.tabular import continuation as ct
 from marl.tabular import history_form as hf
+from marl.tabular import logit_newton as ln
 from marl.tabular.matrix_pg import payoff_matrix
 
 MATRIX_GAMES = [
@@ -72,7 +73,7 @@ def test_gambit_logit_branch_is_the_labs_principal_branch(name):
         s = -math.log(lam)
         k = int(np.argmin(np.abs(np.log(principal.taus) - s)))
         y = np.append(np.log(principal.policies[k]), math.log(principal.taus[k]))
-        ours = ct.at_tau(form, y, 1 / lam)
+        ours = ln.at_tau(form, y, 1 / lam)
         assert ours is not None
         residual = np.abs(gambit - hf.point_map_one(form, 1 / lam, gambit)).max()
         assert residual < 1e-10  # Gambit's point is a fixed point of ours
@@ -126,7 +127,7 @@ def lab_fixed_point(name: str, tau: float) -> tuple[np.ndarray, np.ndarray]:
     spec = catalogue.make_spec(name)
     game = catalogue.compile_game(spec)
     form = hf.game_form(spec, game)
-    z = np.exp(ct.initial_point(form, tau)[:-1])
+    z = np.exp(ln.initial_point(form, tau)[:-1])
     per_agent = [
         z[form.var_index[i]] for i in range(2)
     ]  # [K_i, A_i] (every action legal)

@@ -15,6 +15,7 @@ import games.tabular as catalogue
 from marl.tabular import continuation as ct
 from marl.tabular import history_form as hf
 from marl.tabular import intervals as iv
+from marl.tabular import logit_newton as ln
 from marl.tabular import uniqueness as un
 from marl.tabular import verified
 from marl.tabular.matrix_pg import payoff_matrix
@@ -98,7 +99,7 @@ def test_uniqueness_is_proven_just_above_the_fold(name):
     a = payoff(name)
     form = hf.matrix_form(a)
     tau = 0.222  # 1.2% above the fold
-    y = ct.initial_point(form, tau)
+    y = ln.initial_point(form, tau)
     v = verified.verify(form, tau, np.exp(y[:-1]))
     assert v.proven
     proof = un.prove_unique(form, tau, v.box, un.matrix_image(a, tau))
@@ -112,7 +113,7 @@ def test_below_the_fold_the_search_finds_a_second_fixed_point():
     a = payoff("lever")
     form = hf.matrix_form(a)
     tau = 0.21
-    y = ct.initial_point(form, tau)
+    y = ln.initial_point(form, tau)
     v = verified.verify(form, tau, np.exp(y[:-1]))
     proof = un.prove_unique(form, tau, v.box, un.matrix_image(a, tau))
     assert not proof.proven and proof.witness is not None

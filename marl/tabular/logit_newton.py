@@ -1,0 +1,190 @@
+"""The fixed-point equation of the entropy-regularized flow in logit
+coordinates, H(x, s) = x - log F(e^x, e^s) = 0 (x = log pi over the policy
+variables of `marl.tabular.history_form`, s = log tau), and the local tools of
+its continuation (`marl.tabular.continuation`): the residual and its exact
+Jacobians (and a second path by central differences), the unit tangent of
+the zero curve, Newton's corrector on a hyperplane, the fixed point at one tau
+and from the uniform policy, a point's stability, and the kernel directions
+along which branches leave a branch point.
+
+Everything is float64 and unverified (`marl.tabular.verified` proves).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from marl.tabular.history_form import (
+    HistoryForm,
+    point_log_jacobians,
+    point_log_map,
+)
+from marl.tabular.verified import settle
+
+DIFFERENCE = 1e-5
+"""The step of the central differences in `difference_jacobians` (logits,
+log tau)."""
+NEWTON_TOL = 1e-10
+"""|H| (max norm) at which Newton's corrector has converged."""
+
+
+def residual(form: HistoryForm, y: np.ndarray) -> np.ndarray:
+    """H(y) float64[n] at y = (x, s) float64[n + 1]."""
+    x, s = y[:-1], y[-1]
+    return x - point_log_map(form, math.exp(s), np.exp(x)[None])[0]
+
+
+def jacobians(form: HistoryForm, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H_x float64[n, n], H_s float64[n]) at y, exact in float64
+    (`history_form.point_log_jacobians`: one scatter over pairs of a
+    history's decisions)."""
+    x, s = y[:-1], y[-1]
+    j_x, j_s = point_log_jacobians(form, math.exp(s), np.exp(x))
+    return np.eye(x.size) - j_x, -j_s
+
+
+def difference_jacobians(
+    form: HistoryForm, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`jacobians` by central differences of log F in one batch (step
+    DIFFERENCE: truncation and rounding both near 1e-10), the tests' second
+    path to it."""
+    x, s = y[:-1], y[-1]
+    n = x.size
+    h = DIFFERENCE
+    shifts = np.concatenate([np.eye(n), -np.eye(n)]) * h
+    points = np.exp(x + shifts)
+    logs = point_log_map(form, math.exp(s), points)
+    h_x = np.eye(n) - ((logs[:n] - logs[n:]) / (2 * h)).T
+    ahead = point_log_map(form, math.exp(s + h), np.exp(x)[None])[0]
+    behind = point_log_map(form, math.exp(s - h), np.exp(x)[None])[0]
+    return h_x, -(ahead - behind) / (2 * h)
+
+
+def expected_return(form: HistoryForm, z: np.ndarray) -> float:
+    """The joint policy's expected return (float64[n] -> float)."""
+    chance = (form.chance.lo + form.chance.hi) / 2
+    returns = (form.returns.lo + form.returns.hi) / 2
+    return float((chance * z[form.taken].prod(-1) * returns).sum())
+
+
+def tangent(h_x: np.ndarray, h_s: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """The unit kernel vector of [H_x H_s] with t . previous > 0."""
+    n = h_x.shape[0]
+    system = np.zeros((n + 1, n + 1))
+    system[:n, :n], system[:n, n], system[n] = h_x, h_s, previous
+    rhs = np.zeros(n + 1)
+    rhs[n] = 1.0
+    try:
+        t = np.linalg.solve(system, rhs)
+    except np.linalg.LinAlgError:
+        t = np.linalg.lstsq(system, rhs, rcond=None)[0]
+    return t / np.linalg.norm(t)
+
+
+def newton(
+    form: HistoryForm, y: np.ndarray, normal: np.ndarray, offset: float
+) -> np.ndarray | None:
+    """Newton's method on [H(y); normal . y - offset] = 0 from y; None if it
+    does not converge in 12 steps. (The chord method, the Jacobian kept from
+    the predictor's base, loses coordination_10's fold: near a branch point
+    that Jacobian is nearly singular.)"""
+    n = y.size - 1
+    for _ in range(12):
+        h = residual(form, y)
+        if not np.isfinite(h).all():
+            return None
+        gap = float(normal @ y - offset)
+        if np.abs(h).max() < NEWTON_TOL and abs(gap) < NEWTON_TOL:
+            return y
+        h_x, h_s = jacobians(form, y)
+        system = np.zeros((n + 1, n + 1))
+        system[:n, :n], system[:n, n], system[n] = h_x, h_s, normal
+        try:
+            step = np.linalg.solve(system, -np.append(h, gap))
+        except np.linalg.LinAlgError:
+            return None
+        if not np.isfinite(step).all() or np.abs(step).max() > 1.0:
+            return None
+        y = y + step
+    h = residual(form, y)
+    return y if np.isfinite(h).all() and np.abs(h).max() < 1e3 * NEWTON_TOL else None
+
+
+def at_tau(form: HistoryForm, y: np.ndarray, tau: float) -> np.ndarray | None:
+    """The fixed point at `tau` by Newton's method from y = (x, s) (e.g. a
+    branch's nearest sample), as (log pi, log tau); None if it fails."""
+    normal = np.zeros(y.size)
+    normal[-1] = 1.0
+    return newton(form, np.asarray(y, np.float64), normal, math.log(tau))
+
+
+class Point(NamedTuple):
+    y: np.ndarray  # (x, s)
+    t: np.ndarray  # unit tangent
+    eig: np.ndarray  # eigenvalues of H_x
+    h_x: np.ndarray
+
+
+def point_at(form: HistoryForm, y: np.ndarray, previous: np.ndarray) -> Point:
+    h_x, h_s = jacobians(form, y)
+    return Point(y, tangent(h_x, h_s, previous), np.linalg.eigvals(h_x), h_x)
+
+
+def unstable(eig: np.ndarray) -> int:
+    """Eigenvalues of H_x with negative real part."""
+    scale = 1e-9 * max(1.0, float(np.abs(eig).max()))
+    return int((eig.real < -scale).sum())
+
+
+def initial_point(form: HistoryForm, tau: float) -> np.ndarray:
+    """y = (log pi, log tau) of the fixed point reached from the uniform policy
+    by the damped iteration at `tau` (200 steps, then on to 5,000 if Newton's
+    method at that tau does not converge from there), polished by Newton."""
+    legal = (form.info_vars >= 0).sum(1)
+    start = 1.0 / legal[form.var_info]
+    normal = np.zeros(form.size + 1)
+    normal[-1] = 1.0
+    for steps in (200, 4_800):
+        start = settle(form, tau, start, steps=steps)
+        y = np.append(np.log(start), math.log(tau))
+        polished = newton(form, y, normal, math.log(tau))
+        if polished is not None:
+            return polished
+    raise ValueError(f"no fixed point found at tau = {tau:g} from the uniform policy")
+
+
+def kernel_directions(
+    h_x: np.ndarray, size: int, along: np.ndarray, limit: int
+) -> list[np.ndarray]:
+    """Unit directions in the (approximate) kernel of H_x, of dimension `size`,
+    orthogonal to `along` (the old branch's tangent, x part): the projections
+    of the coordinate axes onto it, distinct, and its basis where they do not
+    span it; both signs, at most `limit` (module docstring)."""
+    _, _, vh = np.linalg.svd(h_x)
+    basis = vh[-size:].T  # [n, size]
+    if np.linalg.norm(along) > 0:
+        unit = along / np.linalg.norm(along)
+        basis = basis - np.outer(unit, unit @ basis)
+    q, _ = np.linalg.qr(basis)
+    chosen: list[np.ndarray] = []
+    for c in (q @ q.T).T:  # the projected axes
+        norm = np.linalg.norm(c)
+        if norm < 1e-3:
+            continue
+        c = c / norm
+        if all(abs(float(c @ d)) < 0.999 for d in chosen):
+            chosen.append(c)
+    if len(chosen) < size:  # they do not span the kernel: its basis too
+        chosen += [c for c in q.T if all(abs(float(c @ d)) < 0.999 for d in chosen)]
+    both = [d for c in chosen for d in (c, -c)]
+    return both[:limit]
+
+
+def branch_signature(y: np.ndarray) -> np.ndarray:
+    """A point (x, s) up to renaming the variables: its sorted logits and s
+    (branches whose points share it are the same up to a symmetry)."""
+    return np.append(np.sort(y[:-1]), y[-1])
