@@ -19,6 +19,11 @@ side by side on the one device:
   `three`   hanabi_3c3r_cpu with 3 players, 8 seeds x 0.01 and 0.1.
   `--plan more`: `small_long` and `three_long`, those two on the grid's budget
   and milestones, and `grid_seed1`, the grid from root seed 1;
+  `--plan screen`: issue 57's screen (`SCREEN`: 3 to 5 colors, 2 to 5 ranks,
+  smaller hands, more hint tokens, one life, 3 players), 8 seeds at 0.01 for
+  2.5M env steps each; runs and evaluations done under the same `--work` are
+  not redone, so the screen also runs on CPU over several sessions:
+  `python scripts/gpu_grid.py --plan screen --minutes 600 --work DIR --out DIR`;
 - cross-play (`experiments.crossplay`), each as soon as its agents exist (and
   skipped once the run that was to make them has ended without them): the grid
   at every milestone, the switch runs beside the grid at update 2,400, the last
@@ -78,6 +83,7 @@ SIZES = {
         "switch": (1200, 2400),
         "crossplay": ["--max-games", "4000", "--symmetry-games", "1000"],
         "conventions": "1000",
+        "screen": ["ippo.total_timesteps=2490368", "seeds=8"],
     },
     "tiny": {
         "grid": [
@@ -110,9 +116,28 @@ SIZES = {
         "switch": (4, 8),
         "crossplay": ["--games", "16", "--symmetry-games", "8"],
         "conventions": "8",
+        "screen": ["ippo.total_timesteps=256"],
     },
 }
 """What each run and evaluation is at full (GPU) and tiny (CPU check) size."""
+
+SCREEN = {
+    "3c3r": [],
+    "3c2r": ["env.ranks=2"],
+    "3c4r": ["env.ranks=4"],
+    "3c5r": ["env.ranks=5"],
+    "4c2r": ["env.colors=4", "env.ranks=2"],
+    "4c3r": ["env.colors=4"],
+    "5c2r": ["env.colors=5", "env.ranks=2"],
+    "5c3r": ["env.colors=5"],
+    "3c3r_h2": ["env.hand_size=2"],
+    "3c3r_8hints": ["env.hints=8"],
+    "3c3r_1life": ["env.lives=1"],
+    "3c3r_3p": ["env.num_players=3"],
+}
+"""Issue 57's screen for a Hanabi where low entropy breaks the color symmetry:
+each a change of hanabi_3c3r_cpu (HLE's rules; 2 players, hands of 3, 5 hint
+tokens, 3 lives unless named), in the order run."""
 
 PACK_SECONDS = 15.0
 
@@ -191,7 +216,43 @@ def more_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
     return {"runs": runs, "evaluations": evaluations}
 
 
-PLANS = {"grid": grid_plan, "more": more_plan}
+def screen_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
+    """Issue 57's screen: every size of `SCREEN`, 8 seeds at entropy 0.01 for
+    about 2.5M env steps each (304 updates of 8,192), then its cross-play with
+    the color permutations (the permuted-copy drop). Runs resume (`resume=auto`)
+    so that the screen goes on where a stopped one left it (CPU, across
+    sessions: rerun with the same --work)."""
+    tiny = sizes["tiny"]
+    names = list(SCREEN)
+    runs = [
+        {
+            "name": f"screen_{name}",
+            "argv": [
+                "preset=hanabi_3c3r_cpu",
+                *SCREEN[name],
+                "ent_coefs=[0.01]",
+                *sizes["screen"],
+                *tiny,
+                "resume=auto",
+                f"name=screen_{name}",
+            ],
+            "by": 0.9 * (k + 1) / len(names),
+        }
+        for k, name in enumerate(names)
+    ]
+    evaluations = [
+        {
+            "name": f"screen_{name}",
+            "runs": [f"screen_{name}"],
+            "step": None,
+            "keep": True,  # evaluated in an earlier session: not again
+        }
+        for name in names
+    ]
+    return {"runs": runs, "evaluations": evaluations}
+
+
+PLANS = {"grid": grid_plan, "more": more_plan, "screen": screen_plan}
 
 
 def has_step(run_dir: pathlib.Path, step: int | None) -> bool:
@@ -215,6 +276,9 @@ def train_lane(
                 phases.records.append(
                     {"phase": run["name"], "status": f"skipped: no {needs}"}
                 )
+                continue
+            if "resume=auto" in run["argv"] and has_step(run_dir, None):
+                phases.records.append({"phase": run["name"], "status": "done before"})
                 continue
             argv = ["-m", "experiments.ippo", *run["argv"], f"hydra.run.dir={run_dir}"]
             phases.run(run["name"], argv, budget.at(run["by"]))
@@ -249,6 +313,11 @@ def crossplay_lane(
         if not all(has_step(d, ev["step"]) for d in dirs):
             phases.records.append({"phase": f"xp_{ev['name']}", "status": "skipped"})
             continue
+        out = phases.work / "crossplay" / ev["name"]
+        if ev.get("keep") and (out / "results.json").is_file():
+            done_before = {"phase": f"xp_{ev['name']}", "status": "done before"}
+            phases.records.append(done_before)
+            continue
         step = [] if ev["step"] is None else ["--step", str(ev["step"])]
         argv = [
             "-m",
@@ -261,7 +330,7 @@ def crossplay_lane(
             "--convention-games",
             sizes["conventions"],
             "--out",
-            str(phases.work / "crossplay" / ev["name"]),
+            str(out),
             "--force",
         ]
         phases.run(f"xp_{ev['name']}", argv, end)
@@ -410,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         default="grid",
         help="grid: the grid, the switch control, Hanabi-Small and 3 players; "
         "more: Hanabi-Small and 3 players as long as the grid, the grid again "
-        "from other root seeds",
+        "from other root seeds; screen: issue 57's sizes at entropy 0.01",
     )
     args = parser.parse_args(argv)
     if not args.minutes > 0:

@@ -109,3 +109,32 @@ def test_the_crossplay_lane_waits_for_agents_and_skips_those_never_made(tmp_path
     assert not lane.is_alive()
     assert phases.started == ["xp_a_2", "xp_b_2"]
     assert {"phase": "xp_a_4", "status": "skipped"} in phases.records
+
+
+def test_the_screen_is_hanabi_3c3r_with_one_change_each_and_valid_sizes(tmp_path):
+    """Issue 57's screen: every run composes with the lab's config (hydra), is
+    8 seeds at entropy 0.01 for 304 updates of 8,192 env steps, differs from
+    hanabi_3c3r_cpu in its size only, and makes a Hanabi of HLE's rules."""
+    from hydra import compose, initialize_config_dir
+
+    from experiments.deep.ippo_runs import IPPORunConfig
+    from experiments.harness.compose import CONF_DIR, to_config
+
+    script = load_script()
+    plan = script.screen_plan(script.SIZES["full"], tmp_path)
+    assert [r["name"] for r in plan["runs"]] == [f"screen_{n}" for n in script.SCREEN]
+    assert all(ev["keep"] for ev in plan["evaluations"])
+    games = set()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        base = to_config(compose("ippo", ["preset=hanabi_3c3r_cpu"]), IPPORunConfig)
+        for run in plan["runs"]:
+            config = to_config(compose("ippo", run["argv"]), IPPORunConfig)
+            assert config.seeds == 8 and config.ent_coefs == [0.01]
+            updates = config.ippo.total_timesteps // (256 * 32)
+            assert updates == 304 and config.ippo == base.ippo.__class__(
+                **{**base.ippo.__dict__, "total_timesteps": 2490368}
+            )
+            env = config.environment
+            assert env.symmetries.size >= 6  # at least 3 colors
+            games.add((env.title, env.num_players))
+    assert len(games) == len(script.SCREEN)  # every size a different game
