@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import OmegaConf
 
-from experiments.deep.ippo_directory import IPPODirectory
+from experiments.deep.ippo_directory import IPPODirectory, read_metrics
 from experiments.deep.ippo_runs import (
     CHECKPOINT_DIR,
     METRICS_FILE,
@@ -41,7 +41,6 @@ from experiments.deep.ippo_runs import (
     IPPORunConfig,
     TrainingDiverged,
     chunk_ends,
-    read_metrics,
     trainer_of,
 )
 from experiments.deep.loggers import CHUNK_CURVES, check_logger, open_logger

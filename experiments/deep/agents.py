@@ -20,12 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.deep import zoo
+from experiments.deep.ippo_directory import checkpoint_set, load_grid
 from experiments.deep.ippo_runs import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     IPPORunConfig,
     init_source,
-    load_latest,
     read_run_config,
     trainer_of,
 )
@@ -138,7 +138,7 @@ def load_run(
     keys = jax.random.split(jax.random.key(0), config.seeds)
     template = jax.eval_shape(trainer.init, keys, len(config.ent_coefs))
     try:
-        loaded = load_latest(run_dir / CHECKPOINT_DIR, template, config, step)
+        loaded = load_grid(checkpoint_set(run_dir, config), template, step)
     except ForeignCheckpointError as error:
         raise CrossPlayError(
             f"{run_dir / CONFIG_FILE} does not describe the checkpoints beside it "

@@ -11,39 +11,174 @@
         directory.save(state, done)                 # when `checkpoint_due`
     directory.write_results(results)              # results.json, last
 
-The files and their formats are experiments/deep/ippo_runs.py's (docs/results.md).
+The run's checkpoints are a `marl.deep.checkpoint.CheckpointSet` of one part
+per seed (`checkpoint_set`; `load_grid` stacks them back to the [E, S] grid the
+trainer keeps); its metrics one JSON line per chunk (`append_line`,
+`read_metrics`). The config and its digest are experiments/deep/ippo_runs.py's;
+the files' formats are in docs/results.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import os
 import pathlib
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from experiments.deep.ippo_runs import (
     CHECKPOINT_DIR,
     METRICS_FILE,
     IPPORunConfig,
-    append_line,
-    load_init,
-    load_latest,
-    read_metrics,
-    save_all,
-    truncate_metrics,
+    hashed_env,
+    init_source,
+    read_run_config,
     upgrade,
     write_config,
 )
 from experiments.harness.compose import to_config
 from experiments.harness.rundir import RunDirectory
-from marl.deep.checkpoint import list_checkpoints
+from marl.deep.checkpoint import CheckpointSet
 from marl.deep.ippo import IPPOState
 from marl.fields import ConfigError
-from marl.files import writes_here
+from marl.files import atomic_write_bytes, naming, writes_here
+from marl.sharding import place_grid, runs_mesh
 from marl.trainer import Trainer
 
 log = logging.getLogger("experiments.ippo")
+
+
+def per_seed(state: IPPOState, seed: int) -> IPPOState:
+    """Seed `seed`'s slice [E] of a [E, S] state (or of its abstract shapes)."""
+
+    def take(x: Any) -> Any:
+        if isinstance(x, jax.ShapeDtypeStruct):
+            return jax.ShapeDtypeStruct((x.shape[0], *x.shape[2:]), x.dtype)
+        return x[:, seed]
+
+    return jax.tree.map(take, state)
+
+
+def checkpoint_set(
+    run_dir: pathlib.Path, config: IPPORunConfig, digest: str | None = None
+) -> CheckpointSet:
+    """A run's checkpoints, one part per seed (`run_dir/checkpoints/<seed>/`),
+    under its training digest (`digest`, computed once by the caller, or
+    here)."""
+    return CheckpointSet(
+        run_dir / CHECKPOINT_DIR,
+        config.seeds,
+        digest or config.training_hash(),
+        keep=config.keep_checkpoints,
+        keep_every=config.keep_every,
+        every=config.checkpoint_every,
+        last=config.ippo.num_updates,
+    )
+
+
+def load_grid(
+    checkpoints: CheckpointSet, template: IPPOState, step: int | None = None
+) -> tuple[IPPOState, int] | None:
+    """The latest step every seed has an intact checkpoint of (or exactly
+    `step`, a milestone), stacked back to [E, S] and split over the devices
+    as the trainer keeps it (docs/scaling.md); None when there are no
+    checkpoints at all. A corrupt newest step falls back, with a warning, to
+    the newest intact one kept (`keep_checkpoints`); none intact, or no
+    checkpoint of `step` for every seed, is a CheckpointError."""
+    seeds = range(checkpoints.parts)
+    restored = checkpoints.restore([per_seed(template, s) for s in seeds], step)
+    if restored is None:
+        return None
+    for problem in restored.skipped:
+        log.warning("%s, the newest intact one", problem)
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *restored.parts)
+    return place_grid(stacked, runs_mesh()), restored.step
+
+
+def append_line(path: pathlib.Path, record: dict[str, Any]) -> None:
+    """Appends one JSON line with a single write, flushed to disk (nothing in a
+    process that does not write, `marl.files.set_writer`)."""
+    if not writes_here():
+        return
+    with naming(path), path.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_metrics(path: pathlib.Path) -> list[dict[str, Any]]:
+    """The records of metrics.jsonl; a line cut short by a crash is dropped, a
+    line that is JSON but no record (an object with an integer `update`) is
+    refused in one line (a `ConfigError`)."""
+    if not path.exists():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("update"), int):
+            raise ConfigError(
+                f"{path}, line {number}: {line[:40]!r} is not a metrics record (an "
+                "object with an integer 'update'); remove that line to resume"
+            )
+        records.append(record)
+    return records
+
+
+def truncate_metrics(path: pathlib.Path, update: int) -> list[dict[str, Any]]:
+    """Drops lines after `update` (written after the checkpoint resumed from)."""
+    kept = [r for r in read_metrics(path) if r["update"] <= update]
+    text = "".join(json.dumps(r) + "\n" for r in kept)
+    atomic_write_bytes(path, text.encode())
+    return kept
+
+
+def load_init(config: IPPORunConfig, template: IPPOState) -> tuple[IPPOState, int]:
+    """The state `init_from` names, its coefficients chosen by `init_coefs`
+    ([E, S] as `template`), and its update; ConfigError when the source run
+    differs in more than its coefficients or lacks one of them."""
+    assert config.init_from is not None
+    run_dir, step = init_source(config.init_from)
+    source = read_run_config(run_dir)
+    differ = [
+        name
+        for name, mine, theirs in (
+            ("env", hashed_env(config.env), hashed_env(source.env)),
+            ("seeds", config.seeds, source.seeds),
+            ("ippo", dataclasses.asdict(config.ippo), dataclasses.asdict(source.ippo)),
+            ("log_every", config.log_every, source.log_every),
+        )
+        if mine != theirs
+    ]
+    if differ:
+        raise ConfigError(
+            f"init_from={config.init_from}: that run differs in {', '.join(differ)}; "
+            "only the entropy coefficients may change"
+        )
+    wanted = config.init_coefs if config.init_coefs is not None else config.ent_coefs
+    missing = [c for c in wanted if c not in source.ent_coefs]
+    if missing:
+        raise ConfigError(
+            f"init_from={config.init_from}: that run has no coefficient {missing[0]} "
+            f"(it has {source.ent_coefs}); choose them with init_coefs"
+        )
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct((len(source.ent_coefs), *x.shape[1:]), x.dtype),
+        template,
+    )
+    loaded = load_grid(checkpoint_set(run_dir, source), abstract, step)
+    if loaded is None:
+        raise ConfigError(f"init_from={config.init_from}: no checkpoint there")
+    state, start = loaded
+    rows = jnp.asarray([source.ent_coefs.index(c) for c in wanted])
+    chosen = jax.tree.map(lambda x: jnp.take(x, rows, axis=0), state)
+    return place_grid(chosen, runs_mesh()), start
 
 
 def stored_training_hash(stored: dict[str, Any]) -> str:
@@ -68,7 +203,7 @@ class IPPODirectory(RunDirectory):
         self.config = config
         self.digest = config.training_hash()
         self.held: tuple[IPPOState, int] | None = None  # the last finished chunk
-        self.checkpoints = self.path / CHECKPOINT_DIR
+        self.checkpoints = checkpoint_set(self.path, config, self.digest)
         self.metrics = self.path / METRICS_FILE
         self.saved = 0
         self.last: dict[str, Any] | None = None  # the last metrics line
@@ -84,19 +219,17 @@ class IPPODirectory(RunDirectory):
         loaded = None
         if config.resume:
             template = jax.eval_shape(trainer.init, keys, runs)
-            loaded = load_latest(self.checkpoints, template, config)
-        elif any(
-            list_checkpoints(self.checkpoints / str(s)) for s in range(config.seeds)
-        ):
+            loaded = load_grid(self.checkpoints, template)
+        elif self.checkpoints.any_saved():
             raise ConfigError(
                 f"{self.path} already has checkpoints; pass resume=true (or auto) to "
                 "continue that run or choose another hydra.run.dir"
             )
         if loaded is None and config.resume is True:
             raise ConfigError(
-                f"resume=true but {self.checkpoints} holds no checkpoint; start it "
-                "with resume=false, or pass resume=auto to resume only when there "
-                "is one"
+                f"resume=true but {self.checkpoints.root} holds no checkpoint; start "
+                "it with resume=false, or pass resume=auto to resume only when "
+                "there is one"
             )
         initial = None
         if loaded is None and config.init_from is not None:
@@ -115,7 +248,7 @@ class IPPODirectory(RunDirectory):
                 log.info(
                     "%s: no checkpoint in %s, starting afresh",
                     config.name,
-                    self.checkpoints,
+                    self.checkpoints.root,
                 )
             if initial is None:
                 state, start = trainer.init(keys, runs), 0
@@ -152,12 +285,20 @@ class IPPODirectory(RunDirectory):
 
     def checkpoint_due(self, update: int) -> bool:
         """Whether `update` is one to checkpoint (`checkpoint_every`, the last)."""
-        return update % self.config.checkpoint_every == 0 or update == self.total
+        return self.checkpoints.should_save(update)
 
     def save(self, state: IPPOState, update: int) -> None:
         """Every seed's checkpoint of `update`, unless it is saved already."""
         if update > self.saved:
-            save_all(self.checkpoints, state, update, self.config)
+            config = self.config
+            self.checkpoints.save(
+                update,
+                [per_seed(state, seed) for seed in range(config.seeds)],
+                [
+                    {"seed": seed, "ent_coefs": config.ent_coefs, "name": config.name}
+                    for seed in range(config.seeds)
+                ],
+            )
             self.saved = update
 
     def keep(self) -> None:

@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import math
-import os
 import pathlib
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
@@ -41,18 +37,11 @@ from games.envs.contract import (
 )
 from marl.deep.checkpoint import (
     CheckpointError,
-    CorruptCheckpointError,
-    checkpoint_path,
     config_hash,
-    list_checkpoints,
-    load_checkpoint,
-    prune_checkpoints,
-    save_checkpoint,
 )
-from marl.deep.ippo import IPPOConfig, IPPOState, make_ippo_trainer
+from marl.deep.ippo import IPPOConfig, make_ippo_trainer
 from marl.fields import ConfigError, check_fields
-from marl.files import atomic_write_bytes, naming, writes_here
-from marl.sharding import place_grid, runs_mesh
+from marl.files import atomic_write_bytes
 from marl.trainer import Trainer
 
 log = logging.getLogger("experiments.ippo")
@@ -316,136 +305,6 @@ def chunk_ends(start: int, total: int, every: int) -> list[int]:
     return [*ends, total] if start < total else []
 
 
-def _per_seed(state: IPPOState, seed: int) -> IPPOState:
-    """Seed `seed`'s slice [E] of a [E, S] state (or of its abstract shapes)."""
-
-    def take(x: Any) -> Any:
-        if isinstance(x, jax.ShapeDtypeStruct):
-            return jax.ShapeDtypeStruct((x.shape[0], *x.shape[2:]), x.dtype)
-        return x[:, seed]
-
-    return jax.tree.map(take, state)
-
-
-def save_all(
-    root: pathlib.Path, state: IPPOState, step: int, config: IPPORunConfig
-) -> None:
-    """One checkpoint per seed, `root/<seed>/step_<step>.npz` (leading [E]).
-
-    Older checkpoints are pruned only once every seed has the new one, so a job
-    killed while saving still leaves a step common to every seed.
-    """
-    digest = config.training_hash()
-    for seed in range(config.seeds):
-        save_checkpoint(
-            checkpoint_path(root / str(seed), step),
-            _per_seed(state, seed),
-            step=step,
-            config_hash=digest,
-            metadata={"seed": seed, "ent_coefs": config.ent_coefs, "name": config.name},
-        )
-    for seed in range(config.seeds):
-        prune_checkpoints(root / str(seed), config.keep_checkpoints, config.keep_every)
-
-
-def load_latest(
-    root: pathlib.Path,
-    template: IPPOState,
-    config: IPPORunConfig,
-    step: int | None = None,
-) -> tuple[IPPOState, int] | None:
-    """The latest step every seed has an intact checkpoint of (or exactly
-    `step`, a milestone), stacked back to [E, S] and split over the devices as
-    the trainer keeps it (docs/scaling.md); None when there are no checkpoints
-    at all. A corrupt or truncated newest checkpoint falls back, with a warning,
-    to the newest intact step kept (`keep_checkpoints`); none intact, or no
-    checkpoint of `step` for every seed, is a CheckpointError."""
-    steps = [set(list_checkpoints(root / str(s))) for s in range(config.seeds)]
-    if not any(steps):
-        return None
-    common = set.intersection(*steps)
-    if step is not None:
-        if step not in common:
-            kept = ", ".join(map(str, sorted(common))) or "none"
-            raise CheckpointError(
-                f"{root} has no checkpoint of update {step} for every seed "
-                f"(updates kept for every seed: {kept})"
-            )
-        common = {step}
-    if not common:
-        missing = [s for s, found in enumerate(steps) if not found]
-        raise CheckpointError(
-            f"checkpoints in {root} have no step common to every seed"
-            + (f" (none for seeds {missing})" if missing else "")
-        )
-    digest = config.training_hash()
-    corrupt: list[str] = []
-    for step in sorted(common, reverse=True):
-        try:
-            states = [
-                load_checkpoint(
-                    checkpoint_path(root / str(s), step),
-                    _per_seed(template, s),
-                    config_hash=digest,
-                    step=step,
-                )[0]
-                for s in range(config.seeds)
-            ]
-        except CorruptCheckpointError as error:
-            # A crash or a full disk mid-save, or damage since: fall back to the
-            # newest step whose every seed is intact, and say so.
-            corrupt.append(str(error))
-            continue
-        for problem in corrupt:
-            log.warning("%s; using update %d, the newest intact one", problem, step)
-        stacked = jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *states)
-        return place_grid(stacked, runs_mesh()), step
-    raise CheckpointError(
-        f"no intact checkpoint in {root}: {len(corrupt)} step(s) tried, the "
-        f"newest failing with: {corrupt[0]}"
-    )
-
-
-def append_line(path: pathlib.Path, record: dict[str, Any]) -> None:
-    """Appends one JSON line with a single write, flushed to disk (nothing in a
-    process that does not write, `marl.files.set_writer`)."""
-    if not writes_here():
-        return
-    with naming(path), path.open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def read_metrics(path: pathlib.Path) -> list[dict[str, Any]]:
-    """The records of metrics.jsonl; a line cut short by a crash is dropped, a
-    line that is JSON but no record (an object with an integer `update`) is
-    refused in one line (a `ConfigError`)."""
-    if not path.exists():
-        return []
-    records = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(record, dict) or not isinstance(record.get("update"), int):
-            raise ConfigError(
-                f"{path}, line {number}: {line[:40]!r} is not a metrics record (an "
-                "object with an integer 'update'); remove that line to resume"
-            )
-        records.append(record)
-    return records
-
-
-def truncate_metrics(path: pathlib.Path, update: int) -> list[dict[str, Any]]:
-    """Drops lines after `update` (written after the checkpoint resumed from)."""
-    kept = [r for r in read_metrics(path) if r["update"] <= update]
-    text = "".join(json.dumps(r) + "\n" for r in kept)
-    atomic_write_bytes(path, text.encode())
-    return kept
-
-
 def init_source(value: str) -> tuple[pathlib.Path, int | None]:
     """`init_from`'s run directory and update (None: the latest)."""
     path, at, step = value.rpartition("@") if "@" in value else (value, "", "")
@@ -470,48 +329,6 @@ def read_run_config(run_dir: pathlib.Path) -> IPPORunConfig:
     except Exception as error:  # omegaconf's many validation errors
         first = str(error).strip().splitlines()[0]
         raise ConfigError(f"{path}: {first}") from None
-
-
-def load_init(config: IPPORunConfig, template: IPPOState) -> tuple[IPPOState, int]:
-    """The state `init_from` names, its coefficients chosen by `init_coefs`
-    ([E, S] as `template`), and its update; ConfigError when the source run
-    differs in more than its coefficients or lacks one of them."""
-    assert config.init_from is not None
-    run_dir, step = init_source(config.init_from)
-    source = read_run_config(run_dir)
-    differ = [
-        name
-        for name, mine, theirs in (
-            ("env", hashed_env(config.env), hashed_env(source.env)),
-            ("seeds", config.seeds, source.seeds),
-            ("ippo", dataclasses.asdict(config.ippo), dataclasses.asdict(source.ippo)),
-            ("log_every", config.log_every, source.log_every),
-        )
-        if mine != theirs
-    ]
-    if differ:
-        raise ConfigError(
-            f"init_from={config.init_from}: that run differs in {', '.join(differ)}; "
-            "only the entropy coefficients may change"
-        )
-    wanted = config.init_coefs if config.init_coefs is not None else config.ent_coefs
-    missing = [c for c in wanted if c not in source.ent_coefs]
-    if missing:
-        raise ConfigError(
-            f"init_from={config.init_from}: that run has no coefficient {missing[0]} "
-            f"(it has {source.ent_coefs}); choose them with init_coefs"
-        )
-    abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct((len(source.ent_coefs), *x.shape[1:]), x.dtype),
-        template,
-    )
-    loaded = load_latest(run_dir / CHECKPOINT_DIR, abstract, source, step)
-    if loaded is None:
-        raise ConfigError(f"init_from={config.init_from}: no checkpoint there")
-    state, start = loaded
-    rows = jnp.asarray([source.ent_coefs.index(c) for c in wanted])
-    chosen = jax.tree.map(lambda x: jnp.take(x, rows, axis=0), state)
-    return place_grid(chosen, runs_mesh()), start
 
 
 def write_config(run_dir: pathlib.Path, config: IPPORunConfig) -> None:

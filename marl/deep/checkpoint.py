@@ -29,7 +29,8 @@ import os
 import pathlib
 import re
 import zipfile
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, NamedTuple, TypeVar
 
 import jax
 import numpy as np
@@ -258,3 +259,134 @@ def prune_checkpoints(
     for step in steps[: max(len(steps) - keep, 0)]:
         if keep_every is None or step % keep_every:
             checkpoint_path(directory, step).unlink(missing_ok=True)
+
+
+class Restored(NamedTuple):
+    """What `CheckpointSet.restore` read."""
+
+    parts: list[Any]
+    """Every part's state, in part order."""
+    step: int
+    skipped: list[str]
+    """One line per newer step passed over for a corrupt or truncated file."""
+
+
+class CheckpointSet:
+    """The checkpoints of one state saved in P parts (an IPPO run: one part
+    per seed), part p in `root/<p>/step_<step>.npz`, in the shape of orbax's
+    CheckpointManager: `all_steps`, `latest_step`, `should_save`, `save`,
+    `restore`, `prune`. A step counts once every part has it; older
+    checkpoints are pruned only after every part has the new one, so a job
+    killed while saving still leaves a step common to every part. Every file
+    carries `digest` (the configuration's hash, a string) and is refused on
+    load when it carries another (`ForeignCheckpointError`).
+
+    keep: the newest steps kept; keep_every: steps that are multiples of it
+    are kept too (milestones); every, last: `should_save` is true at
+    multiples of `every` and at `last`."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        parts: int,
+        digest: str,
+        *,
+        keep: int = 2,
+        keep_every: int | None = None,
+        every: int = 1,
+        last: int | None = None,
+    ) -> None:
+        self.root = pathlib.Path(root)
+        self.parts = parts
+        self.digest = digest
+        self.keep, self.keep_every = keep, keep_every
+        self.every, self.last = every, last
+
+    def folder(self, part: int) -> pathlib.Path:
+        return self.root / str(part)
+
+    def saved_steps(self) -> list[set[int]]:
+        """Each part's steps."""
+        return [set(list_checkpoints(self.folder(p))) for p in range(self.parts)]
+
+    def all_steps(self) -> list[int]:
+        """The steps every part has, ascending."""
+        return sorted(set.intersection(*self.saved_steps())) if self.parts else []
+
+    def latest_step(self) -> int | None:
+        steps = self.all_steps()
+        return steps[-1] if steps else None
+
+    def any_saved(self) -> bool:
+        """Whether any part has any checkpoint."""
+        return any(self.saved_steps())
+
+    def should_save(self, step: int) -> bool:
+        return step % self.every == 0 or step == self.last
+
+    def save(
+        self, step: int, parts: Sequence[Any], metadata: Sequence[dict[str, Any]]
+    ) -> None:
+        """Every part's checkpoint of `step` (with its metadata), then `prune`."""
+        for p, (tree, extra) in enumerate(zip(parts, metadata, strict=True)):
+            save_checkpoint(
+                checkpoint_path(self.folder(p), step),
+                tree,
+                step=step,
+                config_hash=self.digest,
+                metadata=extra,
+            )
+        self.prune()
+
+    def prune(self) -> None:
+        for p in range(self.parts):
+            prune_checkpoints(self.folder(p), self.keep, self.keep_every)
+
+    def restore(
+        self, templates: Sequence[Any], step: int | None = None
+    ) -> Restored | None:
+        """Every part at the latest step they all have intact (or exactly
+        `step`), read into the structure of `templates[p]`; None when no part
+        has a checkpoint. A corrupt or truncated newest step falls back to the
+        newest intact one (said in `skipped`); none intact, no common step, or
+        no `step` for every part is a `CheckpointError`."""
+        steps = self.saved_steps()
+        if not any(steps):
+            return None
+        common = set.intersection(*steps)
+        if step is not None:
+            if step not in common:
+                kept = ", ".join(map(str, sorted(common))) or "none"
+                raise CheckpointError(
+                    f"{self.root} has no checkpoint of update {step} for every seed "
+                    f"(updates kept for every seed: {kept})"
+                )
+            common = {step}
+        if not common:
+            missing = [p for p, found in enumerate(steps) if not found]
+            raise CheckpointError(
+                f"checkpoints in {self.root} have no step common to every seed"
+                + (f" (none for seeds {missing})" if missing else "")
+            )
+        corrupt: list[str] = []
+        for at in sorted(common, reverse=True):
+            try:
+                parts = [
+                    load_checkpoint(
+                        checkpoint_path(self.folder(p), at),
+                        templates[p],
+                        config_hash=self.digest,
+                        step=at,
+                    )[0]
+                    for p in range(self.parts)
+                ]
+            except CorruptCheckpointError as error:
+                # A crash or a full disk mid-save, or damage since: fall back
+                # to the newest step whose every part is intact, and say so.
+                corrupt.append(str(error))
+                continue
+            return Restored(parts, at, [f"{c}; using update {at}" for c in corrupt])
+        raise CheckpointError(
+            f"no intact checkpoint in {self.root}: {len(corrupt)} step(s) tried, the "
+            f"newest failing with: {corrupt[0]}"
+        )

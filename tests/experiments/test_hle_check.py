@@ -22,12 +22,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from experiments import hle_check
-from experiments.deep.ippo_runs import (
-    CHECKPOINT_DIR,
-    CONFIG_FILE,
-    IPPORunConfig,
-    save_all,
-)
+from experiments.deep.ippo_directory import checkpoint_set, per_seed
+from experiments.deep.ippo_runs import CONFIG_FILE, IPPORunConfig
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
 from marl.deep import hle_play
@@ -190,7 +186,9 @@ def _write_run(run_dir, train_config: IPPOConfig, state, checkpoint: bool = True
     (run_dir / CONFIG_FILE).write_text(OmegaConf.to_yaml(OmegaConf.structured(config)))
     if checkpoint:
         stacked = jax.tree.map(lambda x: x[None, None], state)  # [E=1, S=1]
-        save_all(run_dir / CHECKPOINT_DIR, stacked, train_config.num_updates, config)
+        checkpoint_set(run_dir, config).save(
+            train_config.num_updates, [per_seed(stacked, 0)], [{}]
+        )
 
 
 def _error_line(capsys, argv: list[str]) -> str:

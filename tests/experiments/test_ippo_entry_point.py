@@ -284,7 +284,7 @@ def test_chunk_ends_continue_on_the_same_boundaries():
 
 
 def test_metrics_lines_that_are_no_records_are_refused_in_one_line(tmp_path):
-    from experiments.deep.ippo_runs import read_metrics
+    from experiments.deep.ippo_directory import read_metrics
     from marl.fields import ConfigError
 
     path = tmp_path / "metrics.jsonl"

@@ -10,8 +10,8 @@ import json
 import jax
 import pytest
 
-from experiments.deep.ippo_directory import IPPODirectory
-from experiments.deep.ippo_runs import IPPORunConfig, append_line, trainer_of
+from experiments.deep.ippo_directory import IPPODirectory, append_line
+from experiments.deep.ippo_runs import IPPORunConfig, trainer_of
 from marl.deep.checkpoint import list_checkpoints
 from marl.deep.ippo import IPPOConfig, seed_keys
 from marl.fields import ConfigError

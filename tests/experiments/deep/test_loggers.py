@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from experiments import ippo as train_entry
-from experiments.deep.ippo_runs import read_metrics
+from experiments.deep.ippo_directory import read_metrics
 from experiments.deep.loggers import scalars
 from tests.tiny_runs import HANABI_TINY
 
