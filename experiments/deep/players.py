@@ -108,46 +108,70 @@ class Player:
             greedy,
         )
 
-    @functools.cached_property
+    @property
     def _act(self) -> Any:
-        env = self.env
-        network = make_policy(
-            num_players=1,
-            num_actions=env.num_actions,
-            obs_size=env.obs_size,
-            hidden_sizes=self.hidden_sizes,
-            gru_size=self.memory,
-            shared_torso=self.shared_torso,
+        compiled = _compiled_act(
+            self.env.num_actions,
+            self.env.obs_size,
+            self.hidden_sizes,
+            self.memory,
+            self.shared_torso,
+            self.per_seat,
+            self.script,
         )
+        return functools.partial(compiled, self.params)
 
-        def act(
-            obs: jax.Array,
-            legal: jax.Array,
-            state: jax.Array,
-            key: jax.Array,
-            first: jax.Array,
-            seat: int,
-            greedy: bool,
-        ) -> Move:
-            if self.script is not None:
-                logits, value = self.script(obs), jnp.zeros((), jnp.float32)
-            else:
-                params = self.params
-                if self.per_seat:
-                    params = jax.tree.map(lambda x: x[seat], params)
-                carry, logits, values = network.step(
-                    params, state[None], obs[None], jnp.zeros(1, jnp.int32), first
-                )
-                state, logits, value = carry[0], logits[0], values[0]
-            masked = masked_logits(logits, legal)
-            action = jnp.where(
-                greedy,
-                jnp.argmax(masked),
-                jax.random.categorical(key, masked),
-            ).astype(jnp.int32)
-            return Move(action, jax.nn.softmax(masked), value, state)
 
-        return jax.jit(act, static_argnums=(5, 6))
+@functools.cache
+def _compiled_act(
+    num_actions: int,
+    obs_size: int,
+    hidden_sizes: tuple[int, ...],
+    memory: int,
+    shared_torso: bool,
+    per_seat: bool,
+    script: Any,
+) -> Any:
+    """One jitted `act(params, obs, legal, state, key, first, seat, greedy)`
+    per network shape (or bot), the parameters passed in: players of one run
+    share one compilation, as JaxMARL's agents share `greedy_act`."""
+    network = make_policy(
+        num_players=1,
+        num_actions=num_actions,
+        obs_size=obs_size,
+        hidden_sizes=hidden_sizes,
+        gru_size=memory,
+        shared_torso=shared_torso,
+    )
+
+    def act(
+        params: Params,
+        obs: jax.Array,
+        legal: jax.Array,
+        state: jax.Array,
+        key: jax.Array,
+        first: jax.Array,
+        seat: int,
+        greedy: bool,
+    ) -> Move:
+        if script is not None:
+            logits, value = script(obs), jnp.zeros((), jnp.float32)
+        else:
+            if per_seat:
+                params = jax.tree.map(lambda x: x[seat], params)
+            carry, logits, values = network.step(
+                params, state[None], obs[None], jnp.zeros(1, jnp.int32), first
+            )
+            state, logits, value = carry[0], logits[0], values[0]
+        masked = masked_logits(logits, legal)
+        action = jnp.where(
+            greedy,
+            jnp.argmax(masked),
+            jax.random.categorical(key, masked),
+        ).astype(jnp.int32)
+        return Move(action, jax.nn.softmax(masked), value, state)
+
+    return jax.jit(act, static_argnums=(6, 7))
 
 
 def load(

@@ -60,6 +60,20 @@ def test_the_readme_example_runs_as_written(workdir, capsys, monkeypatch):
     assert printed[1].startswith("plays ") and printed[2].startswith("with IGGI:")
 
 
+def test_players_of_one_network_shape_share_one_compilation(workdir):
+    """`act` is compiled once per network shape with the parameters passed in
+    (JaxMARL's `greedy_act`), not once per player: two seeds of a run, one
+    trace; their moves still their own."""
+    first, second = load(workdir / "results/hanabi/tiny", ent_coef=0.1)
+    assert first._act.func is second._act.func
+    assert first._act.args[0] is first.params
+    env = first.env
+    state = env.reset(jax.random.key(3))
+    obs, legal = env.observe(state)[0], env.legal_actions(state)[0]
+    moves = [p.act(obs, legal, greedy=True, first=True) for p in (first, second)]
+    assert not np.allclose(moves[0].probs, moves[1].probs)  # different agents
+
+
 def test_play_game_plays_what_cross_play_plays(workdir):
     """Greedy games of trained agents and of a bot, move by move through
     `Player.act`, score what the batched evaluator scores on the same deals."""
