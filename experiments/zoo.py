@@ -60,5 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+cli = main.cli
+"""The program: `python -m experiments.zoo`, the console script."""
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()
