@@ -8,6 +8,10 @@ TINY = [
     "learner.max_steps=20",
 ]
 
+# Cross-play's convention matrices from a few games per agent (sampled and
+# greedy), where they are not what a test checks.
+FEW_CONVENTIONS = ["--convention-games", "4"]
+
 # 2 updates of 8 games x 8 steps on Hanabi-Small (2 colors), 2 seeds x 2 entropy
 # coefficients per run, a checkpoint at the end.
 HANABI_TINY = [

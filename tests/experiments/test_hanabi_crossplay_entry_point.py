@@ -24,7 +24,7 @@ from experiments.reports.pairs import pair_rows
 from marl.deep import conventions as cv
 from marl.deep import group_points
 from marl.deep import play as games_play
-from tests.tiny_runs import HANABI_TINY
+from tests.tiny_runs import FEW_CONVENTIONS, HANABI_TINY
 
 TINY = HANABI_TINY
 
@@ -49,7 +49,7 @@ def sweep(tmp_path_factory):
 
 def test_crossplay_refuses_to_replace_a_larger_evaluation(sweep, tmp_path, capsys):
     out = tmp_path / "xp"
-    small = ["--permutations", "1", "--out", str(out)]
+    small = ["--permutations", "1", *FEW_CONVENTIONS, "--out", str(out)]
     assert crossplay.main([str(sweep), "--games", "4", *small]) == 0
     written = (out / "results.json").read_bytes()
     assert crossplay.main([str(sweep), "--games", "2", *small]) == 2
@@ -194,6 +194,7 @@ def test_crossplay_sizes_itself_reports_progress_and_resumes_after_ctrl_c(
     it prints its phases, the predicted time and progress; Ctrl-C keeps the
     rounds played (exit 130) and the same command ends as an uninterrupted run."""
     common = [str(sweep), "--permutations", "1", "--round-games", "8"]
+    common += FEW_CONVENTIONS
     # Exactly 40 games per pair: 5 rounds of 8.
     whole = tmp_path / "whole"
     sized = [*common, "--games", "40"]
@@ -334,6 +335,7 @@ def test_crossplay_errors_are_one_line(sweep, tmp_path, capsys):
     # A named update (a milestone) lands beside the latest's evaluation.
     run = sweep / "0_run"
     argv = [str(run), "--step", "2", "--games", "2", "--permutations", "1"]
+    argv += FEW_CONVENTIONS
     assert crossplay.main(argv) == 0
     named = json.loads((run / "crossplay_update2" / "results.json").read_text())
     assert {agent["step"] for agent in named["agents"]} == {2}
@@ -369,6 +371,7 @@ def test_agents_with_identical_parameters_are_not_pooled_silently(
     shutil.copytree(sweep / "0_run", runs / "b")
     out = tmp_path / "xp"
     args = [str(runs), "--games", "2", "--permutations", "1", "--out", str(out)]
+    args += FEW_CONVENTIONS
     assert crossplay.main(args) == 0
     warnings = [
         line
@@ -386,6 +389,7 @@ def test_agents_with_identical_parameters_are_not_pooled_silently(
                 "2",
                 "--permutations",
                 "1",
+                *FEW_CONVENTIONS,
                 "--out",
                 str(tmp_path / "xp2"),
             ]
@@ -405,6 +409,7 @@ def test_three_players_cross_play_over_assignments_of_distinct_agents(tmp_path):
     )
     out = tmp_path / "xp"
     args = [str(run), "--games", "6", "--permutations", "1", "--out", str(out)]
+    args += FEW_CONVENTIONS
     assert crossplay.main(args) == 0
     results = json.loads((out / "results.json").read_text())
     point = results["points"][0]

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from experiments import compare, crossplay, tabular
 from experiments import ippo as entry
+from tests.tiny_runs import FEW_CONVENTIONS
 
 ROOT = entry.CONF_DIR.parent
 SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
@@ -208,7 +209,7 @@ def test_local_sweep_feeds_crossplay_and_compare_and_resubmits(tmp_path, capsys)
                 np.testing.assert_array_equal(got[key], want)
 
     # The sweep directory as a whole: cross-play, then the comparison table.
-    args = [str(sweep), "--games", "4", "--permutations", "1"]
+    args = [str(sweep), "--games", "4", "--permutations", "1", *FEW_CONVENTIONS]
     assert crossplay.main([*args, "--symmetry-games", "0"]) == 0
     results = json.loads((sweep / "crossplay" / "results.json").read_text())
     assert results["num_agents"] == 4

@@ -21,7 +21,7 @@ from experiments.deep.agents import load_agents, seat_policy
 from experiments.deep.players import load, play_game
 from games.envs.contract import make_env, seen_through
 from marl.deep import play as games_play
-from tests.tiny_runs import HANABI_TINY
+from tests.tiny_runs import FEW_CONVENTIONS, HANABI_TINY
 
 
 def train(out, *extra: str) -> None:
@@ -135,9 +135,13 @@ def test_a_canonical_and_a_belief_agent_play_as_the_players_path_plays_them(runs
 
 
 def test_crossplay_evaluates_runs_of_two_encodings_together(runs, tmp_path):
+    """The entry point: both runs' agents and a bot (reading the canonical part
+    of the concatenated observation) in one evaluation, a group per run and
+    coefficient and one for the bot."""
     out = tmp_path / "xp"
-    args = [str(runs), "--games", "2", "--permutations", "2", "--bots", "iggi"]
-    assert crossplay.main([*args, "--symmetry-games", "2", "--out", str(out)]) == 0
+    args = [str(runs), "--games", "2", "--permutations", "1", "--bots", "iggi"]
+    args += FEW_CONVENTIONS
+    assert crossplay.main([*args, "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["num_agents"] == 9 and results["game"] == "Hanabi-Small"
     groups = [p["group"] for p in results["points"]]

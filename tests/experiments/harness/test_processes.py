@@ -21,7 +21,7 @@ import pytest
 
 from experiments.harness.processes import ProcessesError, requested
 from tests import ROOT
-from tests.tiny_runs import HANABI_TINY, TINY
+from tests.tiny_runs import FEW_CONVENTIONS, HANABI_TINY, TINY
 
 TIMEOUT = 300
 DEVICES = "xla_force_host_platform_device_count"
@@ -29,7 +29,7 @@ DEVICES = "xla_force_host_platform_device_count"
 IPPO = [x for x in HANABI_TINY if not x.startswith("ippo.total_timesteps")]
 IPPO += ["ippo.total_timesteps=256"]
 TABULAR = ["game=tiny_hanabi_c", *TINY]
-CROSSPLAY = ["--games", "32", "--symmetry-games", "0"]
+CROSSPLAY = ["--games", "32", "--symmetry-games", "0", *FEW_CONVENTIONS]
 
 
 def environment(devices: int = 1) -> dict[str, str]:
