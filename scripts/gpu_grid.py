@@ -24,6 +24,10 @@ side by side on the one device:
   2.5M env steps each; runs and evaluations done under the same `--work` are
   not redone, so the screen also runs on CPU over several sessions:
   `python scripts/gpu_grid.py --plan screen --minutes 600 --work DIR --out DIR`;
+  `--plan prereg`: issue 57's pre-registered runs (hanabi_3c3r_cpu at 0.01 and
+  0.1 from root seeds 0, 1, 2; docs/studies/hanabi_3c3r_preregistered.md) and
+  their one cross-play at update 1,200; a run copied complete into --work as
+  `prereg_R` is not trained again;
 - cross-play (`experiments.crossplay`), each as soon as its agents exist (and
   skipped once the run that was to make them has ended without them): the grid
   at every milestone, the switch runs beside the grid at update 2,400, the last
@@ -84,6 +88,8 @@ SIZES = {
         "crossplay": ["--max-games", "4000", "--symmetry-games", "1000"],
         "conventions": "1000",
         "screen": ["ippo.total_timesteps=2490368", "seeds=8"],
+        "prereg_step": 1200,
+        "prereg_crossplay": ["--games", "2000"],
     },
     "tiny": {
         "grid": [
@@ -117,6 +123,9 @@ SIZES = {
         "crossplay": ["--games", "16", "--symmetry-games", "8"],
         "conventions": "8",
         "screen": ["ippo.total_timesteps=256"],
+        "prereg": ["ippo.total_timesteps=256"],
+        "prereg_step": None,
+        "prereg_crossplay": ["--games", "16"],
     },
 }
 """What each run and evaluation is at full (GPU) and tiny (CPU check) size."""
@@ -252,7 +261,45 @@ def screen_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
     return {"runs": runs, "evaluations": evaluations}
 
 
-PLANS = {"grid": grid_plan, "more": more_plan, "screen": screen_plan}
+def prereg_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
+    """Issue 57's pre-registered runs (docs/studies/hanabi_3c3r_preregistered.md):
+    the preset at entropy 0.01 and 0.1 from root seeds 0, 1 and 2, then the one
+    cross-play of their 48 agents at update 1,200. A run already complete in
+    --work is not trained again: copy one trained elsewhere to
+    `<work>/prereg_R` (its config, metrics, results.json and the checkpoints of
+    update 1,200) and only the others train."""
+    runs = [
+        {
+            "name": f"prereg_{root}",
+            "argv": [
+                "preset=hanabi_3c3r_cpu",
+                "ent_coefs=[0.01,0.1]",
+                f"ippo.seed={root}",
+                *sizes.get("prereg", []),
+                *sizes["tiny"],
+                "resume=auto",
+            ],
+            "by": 0.3 * (root + 1),
+        }
+        for root in range(3)
+    ]
+    evaluations = [
+        {
+            "name": "prereg",
+            "runs": [run["name"] for run in runs],
+            "step": sizes["prereg_step"],
+            "crossplay": sizes["prereg_crossplay"],
+        }
+    ]
+    return {"runs": runs, "evaluations": evaluations}
+
+
+PLANS = {
+    "grid": grid_plan,
+    "more": more_plan,
+    "screen": screen_plan,
+    "prereg": prereg_plan,
+}
 
 
 def has_step(run_dir: pathlib.Path, step: int | None) -> bool:
@@ -324,7 +371,7 @@ def crossplay_lane(
             "experiments.crossplay",
             *map(str, dirs),
             *step,
-            *sizes["crossplay"],
+            *ev.get("crossplay", sizes["crossplay"]),
             "--permutations",
             "6",
             "--convention-games",

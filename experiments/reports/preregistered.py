@@ -25,6 +25,9 @@ LOW, HIGH = 0.01, 0.1
 DRAWS, SEED, ALPHA = 100_000, 0, 0.05
 """The test's relabelings, their seed and the level, as pre-registered."""
 
+TOLERANCES = (0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3)
+"""Where the convention count is read off its curve (descriptive)."""
+
 
 def seed_units(agents: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     """int[U] indices of the low and the high coefficient's agent of every seed
@@ -59,6 +62,22 @@ def cross_root_xp(matrix: np.ndarray, members: np.ndarray, runs: list[str]) -> f
     return float(sub[other].mean()) if other.any() else float("nan")
 
 
+def convention_curve(point: dict[str, Any], kind: str = "") -> dict[str, Any]:
+    """One group's convention count over `TOLERANCES` from a cross-play point's
+    merge heights (`clusters(between, t)` finds K - #{heights < t}), with the
+    group's noise floor, the count that holds over the widest range above
+    it and the tolerance above which all are one convention; `kind` "" for
+    the sampled matrices, "_greedy" for the greedy ones."""
+    heights = np.asarray(point[f"convention_heights{kind}"], np.float64)
+    size = len(heights) + 1
+    return {
+        "counts": {t: int(size - np.sum(heights < t)) for t in TOLERANCES},
+        "one_above": float(heights.max()) if size > 1 else None,
+        "noise_floor": point.get(f"convention_noise_floor{kind}"),
+        "stable": point.get(f"convention_stable{kind}"),
+    }
+
+
 def report(results: dict[str, Any]) -> dict[str, Any]:
     """The test on the greedy matrix and the descriptive figures beside it
     (per coefficient: SP, XP and gap with their jackknife errors, greedy and
@@ -85,6 +104,12 @@ def report(results: dict[str, Any]) -> dict[str, Any]:
         for coef, members in ((LOW, low), (HIGH, high)):
             drop = copies[members, 0] - copies[members, 1:].mean(-1)
             groups[coef]["permuted_copy_drop"] = float(drop.mean())
+    for point in results.get("points", []):
+        if point.get("ent_coef") in groups and "convention_heights" in point:
+            groups[point["ent_coef"]]["conventions"] = {
+                kind: convention_curve(point, suffix)
+                for kind, suffix in (("sampled", ""), ("greedy", "_greedy"))
+            }
     return {
         "units": len(low),
         "test": test,
@@ -124,4 +149,38 @@ def markdown(found: dict[str, Any]) -> str:
             f"{_cell(sa['xp_gap'], sa['xp_gap_se'])} | "
             f"{_cell(g.get('permuted_copy_drop'))} |"
         )
+    curves = [
+        (c, g["conventions"]) for c, g in found["groups"].items() if "conventions" in g
+    ]
+    if curves:
+        lines += [
+            "",
+            "Conventions per coefficient (descriptive), the count at each tolerance "
+            "of the matrix distance, the group's noise floor (median split-half "
+            "distance of its agents), the tolerance above which the group is one "
+            "convention, and the count other than one that holds over the widest "
+            "range of tolerances above the floor (`conventions.stable_count`):",
+            "",
+            "| ent_coef | matrices | "
+            + " | ".join(f"tol {t}" for t in TOLERANCES)
+            + " | noise floor | one convention above "
+            "| stable count (over tolerances) |",
+            "|---:|---|" + "---:|" * len(TOLERANCES) + "---:|---:|---|",
+        ]
+        for coef, by_kind in curves:
+            for kind, curve in by_kind.items():
+                stable = curve["stable"]
+                span = "-"
+                if stable:
+                    top = stable["up_to"]
+                    span = (
+                        f"{stable['count']} ({stable['above']:.3f}, "
+                        f"{'above' if top is None else f'{top:.3f}'}]"
+                    )
+                lines.append(
+                    f"| {coef} | {kind} | "
+                    + " | ".join(str(curve["counts"][t]) for t in TOLERANCES)
+                    + f" | {_cell(curve['noise_floor'])} | "
+                    f"{_cell(curve['one_above'])} | {span} |"
+                )
     return "\n".join(lines) + "\n"

@@ -138,3 +138,26 @@ def test_the_screen_is_hanabi_3c3r_with_one_change_each_and_valid_sizes(tmp_path
             assert env.symmetries.size >= 6  # at least 3 colors
             games.add((env.title, env.num_players))
     assert len(games) == len(script.SCREEN)  # every size a different game
+
+
+def test_the_prereg_plan_runs_the_registered_commands(tmp_path):
+    """docs/studies/hanabi_3c3r_preregistered.md names the runs and their one
+    cross-play before they exist; the plan runs those and nothing else (and a
+    run already complete in --work, trained elsewhere, is not trained again)."""
+    script = load_script()
+    plan = script.prereg_plan(script.SIZES["full"], tmp_path)
+    for root, run in enumerate(plan["runs"]):
+        registered = [
+            "preset=hanabi_3c3r_cpu",
+            "ent_coefs=[0.01,0.1]",
+            f"ippo.seed={root}",
+            "resume=auto",
+        ]
+        assert run["argv"] == registered
+    (ev,) = plan["evaluations"]
+    assert ev["runs"] == ["prereg_0", "prereg_1", "prereg_2"]
+    assert ev["step"] == 1200 and ev["crossplay"] == ["--games", "2000"]
+    doc = (ROOT / "docs" / "studies" / "hanabi_3c3r_preregistered.md").read_text()
+    doc = " ".join(doc.split())
+    assert "'ent_coefs=[0.01,0.1]' ippo.seed=R resume=auto" in doc
+    assert "<the three run dirs> --games 2000" in doc

@@ -59,3 +59,36 @@ def test_agents_that_make_no_units_are_refused():
     other = [*results["agents"][:-1], {**results["agents"][-1], "ent_coef": 0.03}]
     with pytest.raises(ValueError, match=r"not 0\.01 or 0\.1"):
         pr.seed_units(other)
+
+
+def test_the_convention_curve_counts_what_clusters_finds_at_each_tolerance():
+    """K agents merged at heights h: at tolerance t, K - #{h < t} conventions."""
+    point = {
+        "convention_heights": [0.06, 0.2],
+        "convention_noise_floor": 0.03,
+        "convention_stable": {"count": 2, "above": 0.06, "up_to": 0.2},
+    }
+    curve = pr.convention_curve(point)
+    assert curve["counts"][0.05] == 3 and curve["counts"][0.1] == 2
+    assert curve["counts"][0.25] == 1 and curve["one_above"] == 0.2
+    assert curve["noise_floor"] == 0.03 and curve["stable"]["count"] == 2
+
+
+def test_the_study_page_shows_the_report_of_the_committed_cross_play():
+    """docs/studies/hanabi_3c3r_preregistered.md's Result tables are
+    `markdown(report(results))` of the committed results.json, unedited."""
+    import json
+
+    from tests import ROOT
+
+    results = json.loads(
+        (
+            ROOT / "docs/results/hanabi_3c3r_preregistered/crossplay/prereg"
+            "/results.json"
+        ).read_text()
+    )
+    found = pr.report(results)
+    assert found["units"] == 24 and found["reject"]
+    page = (ROOT / "docs/studies/hanabi_3c3r_preregistered.md").read_text()
+    result = page.split("## Result\n", 1)[1]
+    assert pr.markdown(found) in result
