@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
+import shlex
 import sys
 
 import jax
@@ -108,16 +110,36 @@ def test_a_zoo_refuses_what_it_cannot_be(run, tmp_path, capsys):
         load(out)
 
 
-@pytest.mark.skipif(not COMMITTED.is_dir(), reason="no committed zoo yet")
-def test_the_committed_zoo_loads_and_plays_as_the_readme_shows():
+def readme_zoo_example() -> tuple[str, list[str]]:
+    """The README's example of the committed zoo: its Python block and the
+    replay command after it."""
+    section = (ROOT / "README.md").read_text().split("## Agents kept with the code")[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    command = re.search(r"`python -m experiments\.replay (zoo/[^`]*)`", section)
+    assert code and command, "the README's zoo example moved"
+    return code.group(1), shlex.split(command.group(1))
+
+
+def test_the_committed_zoo_loads_and_plays_as_the_readme_shows(
+    tmp_path, capsys, monkeypatch
+):
     """The 3c3r agents kept with the code: at most 5 MB, 8 seeds at 0.01 and at
-    0.1, at the preset's end (update 1,200), and they play Hanabi."""
+    0.1, at the preset's end (update 1,200); the README's example runs as
+    written, and its replay command writes a page."""
     size = sum(f.stat().st_size for f in COMMITTED.rglob("*") if f.is_file())
     assert size <= 5e6
     config = read_run_config(COMMITTED)
     assert config.ent_coefs == [0.01, 0.1] and config.seeds == 8
     _, step = load_run(COMMITTED, config)
     assert step == 1200
-    first, second = load(COMMITTED, ent_coef=0.1)[:2]
-    game = play_game([first, second], key=jax.random.key(0))
-    assert len(game.actions) > 10
+    code, argv = readme_zoo_example()
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("ent_coef=0.01 seed 0 with ent_coef=0.01 seed 1: ")
+    assert printed[2].startswith("ent_coef=0.01 seed 0 with ent_coef=0.1 seed 0: ")
+    assert printed[3].startswith("with IGGI: ")
+    out = argv.index("--out")
+    argv[out + 1] = str(tmp_path / "replays")
+    assert replay.main(argv) == 0
+    assert list((tmp_path / "replays").glob("*.html"))
