@@ -28,6 +28,9 @@ side by side on the one device:
   0.1 from root seeds 0, 1, 2; docs/studies/hanabi_3c3r_preregistered.md) and
   their one cross-play at update 1,200; a run copied complete into --work as
   `prereg_R` is not trained again;
+  `--plan small_grid`: issue 57's grid on Hanabi-Small (16 seeds x entropy
+  0.01, 0.03, 0.1, 0.3, and Other-Play at 0.01, cross-played at updates 100,
+  300, 600 and 1,200), resumable like the screen;
 - cross-play (`experiments.crossplay`), each as soon as its agents exist (and
   skipped once the run that was to make them has ended without them): the grid
   at every milestone, the switch runs beside the grid at update 2,400, the last
@@ -90,6 +93,9 @@ SIZES = {
         "screen": ["ippo.total_timesteps=2490368", "seeds=8"],
         "prereg_step": 1200,
         "prereg_crossplay": ["--games", "2000"],
+        "small_grid": ["seeds=16", "keep_every=100"],
+        "small_milestones": [100, 300, 600, 1200],
+        "small_crossplay": ["--max-games", "2000", "--symmetry-games", "1000"],
     },
     "tiny": {
         "grid": [
@@ -126,6 +132,9 @@ SIZES = {
         "prereg": ["ippo.total_timesteps=256"],
         "prereg_step": None,
         "prereg_crossplay": ["--games", "16"],
+        "small_grid": ["ippo.total_timesteps=768", "keep_every=2"],
+        "small_milestones": [2, 6, 12],
+        "small_crossplay": ["--games", "16", "--symmetry-games", "8"],
     },
 }
 """What each run and evaluation is at full (GPU) and tiny (CPU check) size."""
@@ -294,11 +303,53 @@ def prereg_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
     return {"runs": runs, "evaluations": evaluations}
 
 
+def small_grid_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
+    """Issue 57 item 2 on Hanabi-Small (one life; its 0.01 seeds lost 0.97 +-
+    0.20 of 2.25 points with their color-swapped copies, docs/results/
+    hanabi_3c3r_gpu, "small"): 16 seeds x entropy 0.01, 0.03, 0.1 and 0.3 on
+    the preset's budget (9.8M env steps, 1,200 updates), then 16 seeds of
+    Other-Play at 0.01, each cross-played at milestones (permuted copies,
+    conventions). Runs resume (`resume=auto`), so on CPU (about 5 h on two
+    cores) it goes on over sessions under one --work."""
+    tiny = sizes["tiny"]
+    base = ["preset=hanabi_small_cpu", *sizes["small_grid"], *tiny, "resume=auto"]
+    runs = [
+        {
+            "name": "small16",
+            "argv": [*base, "ent_coefs=[0.01,0.03,0.1,0.3]", "name=hanabi_small16"],
+            "by": 0.6,
+        },
+        {
+            "name": "small16_op",
+            "argv": [
+                *base,
+                "ent_coefs=[0.01]",
+                "ippo.other_play=true",
+                "name=hanabi_small16_op",
+            ],
+            "by": 0.8,
+        },
+    ]
+    evaluations = [
+        {
+            "name": f"{run['name']}_{m}",
+            "runs": [run["name"]],
+            "step": m,
+            "crossplay": sizes["small_crossplay"],
+            "keep": True,
+        }
+        for run in runs
+        for m in sizes["small_milestones"]
+    ]
+    return {"runs": runs, "evaluations": evaluations}
+
+
 PLANS = {
     "grid": grid_plan,
     "more": more_plan,
     "screen": screen_plan,
     "prereg": prereg_plan,
+    "small_grid": small_grid_plan,
 }
 
 
@@ -459,7 +510,8 @@ def summarize(
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    out = [f"# Issue 41's grid on one GPU: {summary['started']}", ""]
+    plan = summary.get("plan", "grid")
+    out = [f"# scripts/gpu_grid.py --plan {plan}: {summary['started']}", ""]
     out += ["```", summary.get("machine", "").strip(), "```", ""]
     out += ["| run | updates | env steps per run | env steps/s (all runs) |"]
     out += ["|---|---:|---:|---:|"]
@@ -526,7 +578,9 @@ def main(argv: list[str] | None = None) -> int:
         default="grid",
         help="grid: the grid, the switch control, Hanabi-Small and 3 players; "
         "more: Hanabi-Small and 3 players as long as the grid, the grid again "
-        "from other root seeds; screen: issue 57's sizes at entropy 0.01",
+        "from other root seeds; screen: issue 57's sizes at entropy 0.01; "
+        "prereg: issue 57's pre-registered runs and their cross-play; "
+        "small_grid: issue 57's grid on Hanabi-Small",
     )
     args = parser.parse_args(argv)
     if not args.minutes > 0:
