@@ -1,4 +1,11 @@
-"""Overrides that make an entry-point run tiny (tests only)."""
+"""Overrides that make an entry-point run tiny, and entry points run in the
+test's own process (tests only)."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+from types import ModuleType
 
 TINY = [
     "seeds=3",
@@ -25,3 +32,21 @@ HANABI_TINY = [
     "log_every=2",
     "checkpoint_every=2",
 ]
+
+
+def run_main(module: ModuleType, *argv: str) -> None:
+    """`python -m <module> <argv>` in this process: a hydra entry point reads
+    its overrides from sys.argv, which is put back afterwards."""
+    previous, sys.argv = sys.argv, [module.__name__, *argv]
+    try:
+        module.main()
+    finally:
+        sys.argv = previous
+
+
+def train(run_dir: pathlib.Path | str, *overrides: str) -> None:
+    """A tiny IPPO run (`HANABI_TINY`, then `overrides`) trained into
+    `run_dir`, in this process."""
+    from experiments import ippo
+
+    run_main(ippo, *HANABI_TINY, *overrides, f"hydra.run.dir={run_dir}")

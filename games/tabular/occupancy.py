@@ -265,6 +265,111 @@ def letters(count: int, skip: str = "") -> str:
     return "".join(pool[:count])
 
 
+def _first_occupancy(game: DecPOMDP, states: np.ndarray) -> tuple[np.ndarray, Layout]:
+    """Step 0: the occupancy [S_0, H_1, ..., H_n] over the reachable first
+    states and, if the game has one, the first joint observation (each agent's
+    histories the observations it can receive), and the layout it starts."""
+    n = game.num_agents
+    first = game.initial[states].reshape(-1, *([1] * n))
+    if game.initial_observation is None:
+        return first, [[[()]] for _ in range(n)]
+    joint = game.initial_observation[states] * first  # [S_0, O_1..O_n]
+    kept, layout = [], []
+    for i in range(n):
+        others = tuple(a for a in range(n + 1) if a != i + 1)
+        seen = np.flatnonzero(joint.sum(axis=others) > 0)
+        kept.append(seen)
+        layout.append([[(("o", int(o)),) for o in seen]])
+    return joint[np.ix_(np.arange(len(states)), *kept)], layout
+
+
+def _uniform_policies(
+    game: DecPOMDP,
+    t: int,
+    states: np.ndarray,
+    located: list[np.ndarray],
+    width: list[int],
+    legal_layout: LegalLayout,
+) -> list[np.ndarray]:
+    """Per agent [H_i, B_i]: the uniform policy over its legal actions at step
+    t (appending each acting agent's legal mask to `legal_layout`)."""
+    uniform = []
+    for i, where in enumerate(located):
+        allowed = np.ones((where.shape[1], width[i]), dtype=bool)
+        if legal_layout is not None and game.acting[t, i]:
+            allowed = _history_legal(game, i, t, states, where)
+            legal_layout[i].append(allowed)
+        uniform.append(allowed / allowed.sum(axis=1, keepdims=True))
+    return uniform
+
+
+def _children_layout(
+    parents: list[tuple], alive: np.ndarray, width: int, num_obs: int, acting: bool
+) -> list[tuple]:
+    """The histories of the next step kept (`alive`, indices into the parents'
+    extensions by action and observation), each its parent's history with the
+    agent's action (if it acts) and observation appended."""
+    per_parent = width * num_obs
+    return [
+        parents[c // per_parent]
+        + ((("a", (c // num_obs) % width),) if acting else ())
+        + (("o", c % num_obs),)
+        for c in alive
+    ]
+
+
+def _next_masses(
+    game: DecPOMDP,
+    t: int,
+    eta: np.ndarray,
+    uniform: list[np.ndarray],
+    transition: np.ndarray,
+    observation: np.ndarray,
+    histories: tuple[int, ...],
+    max_floats: int | None,
+) -> tuple[list[np.ndarray], np.ndarray | None, jax.Array | None]:
+    """From step t's occupancy under the uniform policies: per agent [S_t+1,
+    extensions] its mass on each extension of its histories (the next step's
+    candidates), the next occupancy (None at the step before the last, which
+    is never built) and the step's laid-out moves (None where larger than the
+    occupancy)."""
+    n = game.num_agents
+    next_states = transition.shape[-1]
+    if t == game.horizon - 2:
+        # The last occupancy is never built (`marl.tabular.exact` contracts the
+        # last two steps from this one): each agent's reachable extensions are
+        # read from its marginal over the next states, contracted from eta
+        # like its reach.
+        masses = [
+            opt_einsum.contract(
+                reach.replace("->", "->q"),
+                eta,
+                *uniform,
+                transition,
+                observation,
+                optimize=path_search(n),
+            ).reshape(next_states, -1)
+            for reach in last_two_steps_subscripts(n)[2]
+        ]
+        return masses, None, None
+    width = [u.shape[1] for u in uniform]
+    _check_size(
+        game, t, next_states, histories, width, game.num_observations, max_floats
+    )
+    decide = eta
+    for i in range(n):
+        decide = np.expand_dims(decide, axis=2 + 2 * i)
+        shape = [1] * decide.ndim
+        shape[1 + 2 * i : 3 + 2 * i] = uniform[i].shape
+        decide = decide * uniform[i].reshape(shape)
+    expanded = expand(np, decide, transition, observation, n)
+    moves = laid_out_moves(transition, observation, n)
+    step_moves = (
+        jnp.asarray(moves, jnp.float32) if moves.size <= expanded.size else None
+    )
+    return [_marginal(expanded, i) for i in range(n)], expanded, step_moves
+
+
 def build_occupancy(
     game: DecPOMDP, max_floats: int | None
 ) -> tuple[Occupancy, Layout, LegalLayout]:
@@ -273,27 +378,9 @@ def build_occupancy(
     under the uniform policy over legal actions (which reaches every history
     that any policy reaches)."""
     n = game.num_agents
-    reach_states = reachable_states(game)
-    states = [np.flatnonzero(r) for r in reach_states]
+    states = [np.flatnonzero(r) for r in reachable_states(game)]
     num_obs = game.num_observations
-    # Step 0: the first state and, if any, the first joint observation.
-    first = game.initial[states[0]]
-    layout: Layout = [[] for _ in range(n)]
-    if game.initial_observation is None:
-        eta = first.reshape(-1, *([1] * n))
-        for i in range(n):
-            layout[i].append([()])
-    else:
-        joint = game.initial_observation[states[0]] * first.reshape(
-            -1, *([1] * n)
-        )  # [S_0, O_1..O_n]
-        kept = []
-        for i in range(n):
-            others = tuple(a for a in range(n + 1) if a != i + 1)
-            seen = np.flatnonzero(joint.sum(axis=others) > 0)
-            kept.append(seen)
-            layout[i].append([(("o", int(o)),) for o in seen])
-        eta = joint[np.ix_(np.arange(len(states[0])), *kept)]
+    eta, layout = _first_occupancy(game, states[0])
     initial = eta
     # Per agent [S_t, H_i^t]: where each of its histories of this step can be.
     located = [_marginal(eta, i) for i in range(n)]
@@ -301,19 +388,11 @@ def build_occupancy(
     steps = []
     rows = [0] * n
     for t in range(game.horizon):
-        step_moves = None
         acting = tuple(bool(game.acting[t, i]) for i in range(n))
         slices = action_slices(game, t)
         histories = tuple(len(layout[i][t]) for i in range(n))
         width = [game.num_actions[i] if acting[i] else 1 for i in range(n)]
-        # Per agent [H_i, B_i]: the uniform policy over its legal actions.
-        uniform = []
-        for i in range(n):
-            allowed = np.ones((histories[i], width[i]), dtype=bool)
-            if legal_layout is not None and acting[i]:
-                allowed = _history_legal(game, i, t, states[t], located[i])
-                legal_layout[i].append(allowed)
-            uniform.append(allowed / allowed.sum(axis=1, keepdims=True))
+        uniform = _uniform_policies(game, t, states[t], located, width, legal_layout)
         reward = game.reward[states[t]][(slice(None), *slices)] * game.discount**t
         step_rows = tuple(rows)
         for i in range(n):
@@ -336,61 +415,23 @@ def build_occupancy(
             ..., states[t + 1]
         ]
         observation = game.observation[slices][..., states[t + 1], *([slice(None)] * n)]
-        if t == game.horizon - 2:
-            # The last occupancy is never built (`marl.tabular.exact` contracts the last
-            # two steps from this one): each agent's reachable extensions are
-            # read from its marginal over the next states, contracted from eta
-            # like its reach.
-            masses = [
-                opt_einsum.contract(
-                    reach.replace("->", "->q"),
-                    eta,
-                    *uniform,
-                    transition,
-                    observation,
-                    optimize=path_search(n),
-                ).reshape(len(states[t + 1]), -1)
-                for reach in last_two_steps_subscripts(n)[2]
-            ]
-        else:
-            _check_size(
-                game, t, len(states[t + 1]), histories, width, num_obs, max_floats
-            )
-            decide = eta
-            for i in range(n):
-                decide = np.expand_dims(decide, axis=2 + 2 * i)
-                shape = [1] * decide.ndim
-                shape[1 + 2 * i : 3 + 2 * i] = uniform[i].shape
-                decide = decide * uniform[i].reshape(shape)
-            expanded = expand(np, decide, transition, observation, n)
-            masses = [_marginal(expanded, i) for i in range(n)]
-            moves = laid_out_moves(transition, observation, n)
-            if moves.size <= expanded.size:
-                step_moves = jnp.asarray(moves, jnp.float32)
-        children = []
-        kept = []
-        for i in range(n):
-            alive = np.flatnonzero(masses[i].sum(axis=0) > 0)
-            children.append(alive.astype(np.int32))
-            kept.append(alive)
+        masses, expanded, step_moves = _next_masses(
+            game, t, eta, uniform, transition, observation, histories, max_floats
+        )
+        kept = [np.flatnonzero(masses[i].sum(axis=0) > 0) for i in range(n)]
+        for i, alive in enumerate(kept):
             located[i] = masses[i][:, alive]
-            hb = width[i] * num_obs[i]
             layout[i].append(
-                [
-                    layout[i][t][c // hb]
-                    + ((("a", (c // num_obs[i]) % width[i]),) if acting[i] else ())
-                    + (("o", c % num_obs[i]),)
-                    for c in alive
-                ]
+                _children_layout(layout[i][t], alive, width[i], num_obs[i], acting[i])
             )
-        if t < game.horizon - 2:
+        if expanded is not None:
             eta = expanded[np.ix_(np.arange(expanded.shape[0]), *kept)]
         steps.append(
             OccupancyStep(
                 reward=jnp.asarray(reward, jnp.float32),
                 transition=jnp.asarray(transition, jnp.float32),
                 observation=jnp.asarray(observation, jnp.float32),
-                children=tuple(jnp.asarray(c) for c in children),
+                children=tuple(jnp.asarray(c.astype(np.int32)) for c in kept),
                 acting=acting,
                 rows=step_rows,
                 histories=histories,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -19,14 +18,7 @@ from experiments.deep.micro_hanabi_visits import distances, visited_policies
 from games import hanabi_tabular
 from marl.deep import play
 from marl.deep.networks import masked_logits
-
-
-def entry(module, *overrides: str) -> None:
-    previous, sys.argv = sys.argv, [module.__name__, *overrides]
-    try:
-        module.main()
-    finally:
-        sys.argv = previous
+from tests.tiny_runs import run_main as entry
 
 
 def test_the_two_halves_are_set_side_by_side(tmp_path):

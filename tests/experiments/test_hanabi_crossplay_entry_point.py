@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -24,18 +23,14 @@ from experiments.reports.pairs import pair_rows
 from marl.deep import conventions as cv
 from marl.deep import group_points
 from marl.deep import play as games_play
-from tests.tiny_runs import FEW_CONVENTIONS, HANABI_TINY
+from tests.tiny_runs import FEW_CONVENTIONS, HANABI_TINY, run_main
 
 TINY = HANABI_TINY
 
 
 def train(*overrides: str) -> None:
     """`python -m experiments.ippo <overrides>`, in process."""
-    previous, sys.argv = sys.argv, ["experiments.ippo", *overrides]
-    try:
-        train_entry.main()
-    finally:
-        sys.argv = previous
+    run_main(train_entry, *overrides)
 
 
 @pytest.fixture(scope="module")

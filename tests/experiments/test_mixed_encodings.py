@@ -8,7 +8,6 @@ which each seat observes through its own player's environment."""
 from __future__ import annotations
 
 import json
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -16,21 +15,11 @@ import numpy as np
 import pytest
 
 from experiments import crossplay
-from experiments import ippo as train_entry
 from experiments.deep.agents import load_agents, seat_policy
 from experiments.deep.players import load, play_game
 from games.envs.contract import make_env, seen_through
 from marl.deep import play as games_play
-from tests.tiny_runs import FEW_CONVENTIONS, HANABI_TINY
-
-
-def train(out, *extra: str) -> None:
-    previous, sys.argv = sys.argv, ["experiments.ippo", *HANABI_TINY, *extra]
-    sys.argv.append(f"hydra.run.dir={out}")
-    try:
-        train_entry.main()
-    finally:
-        sys.argv = previous
+from tests.tiny_runs import FEW_CONVENTIONS, train
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import json
 import pathlib
 import shutil
 import subprocess
-import sys
 
 import imageio
 import jax
@@ -21,7 +20,7 @@ from experiments import replay
 from games.envs.hanabi import rules
 from games.envs.hanabi.params import make_params
 from games.envs.hanabi.replay import game_record, hanab_live, html_page
-from tests.tiny_runs import HANABI_TINY
+from tests.tiny_runs import run_main, train
 
 
 def card(params, color, rank):
@@ -142,17 +141,9 @@ def test_the_page_shows_the_known_moves_in_a_browser(tmp_path):
     assert "step 5 / 5" in end and "final score 2" in end and "lives: 2" in end
 
 
-def train(*overrides: str) -> None:
-    previous, sys.argv = sys.argv, ["experiments.ippo", *overrides]
-    try:
-        train_entry.main()
-    finally:
-        sys.argv = previous
-
-
 def test_replays_of_a_trained_pair_and_a_bot(tmp_path, capsys):
     run = tmp_path / "run"
-    train(*HANABI_TINY, "env.preset=Hanabi-Full", f"hydra.run.dir={run}")
+    train(run, "env.preset=Hanabi-Full")
     out = tmp_path / "replays"
     argv = [str(run), "--seats", "0.1:1", "piers", "--games", "2", "--out", str(out)]
     assert replay.main(argv) == 0
@@ -185,7 +176,8 @@ def test_replays_of_a_trained_pair_and_a_bot(tmp_path, capsys):
 def test_an_overcooked_replay_is_a_gif(tmp_path):
     pytest.importorskip("jaxmarl")
     run = tmp_path / "oc"
-    train(
+    run_main(
+        train_entry,
         "env=overcooked",
         "env.max_steps=40",
         "seeds=1",

@@ -8,20 +8,18 @@ import json
 import pathlib
 import re
 import shlex
-import sys
 
 import jax
 import numpy as np
 import pytest
 
 from experiments import crossplay, replay
-from experiments import ippo as train_entry
 from experiments import zoo as zoo_entry
 from experiments.deep import zoo
 from experiments.deep.agents import CrossPlayError, load_run
 from experiments.deep.ippo_runs import read_run_config
 from experiments.deep.players import load, play_game
-from tests.tiny_runs import HANABI_TINY
+from tests.tiny_runs import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "zoo" / "hanabi_3c3r"
@@ -31,12 +29,7 @@ COMMITTED = ROOT / "zoo" / "hanabi_3c3r"
 def run(tmp_path_factory):
     """A tiny trained run (2 seeds x 2 coefficients)."""
     out = tmp_path_factory.mktemp("run")
-    previous, sys.argv = sys.argv, ["experiments.ippo", *HANABI_TINY]
-    sys.argv.append(f"hydra.run.dir={out}")
-    try:
-        train_entry.main()
-    finally:
-        sys.argv = previous
+    train(out)
     return out
 
 

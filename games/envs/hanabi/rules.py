@@ -339,9 +339,83 @@ def _remove_slot(row: jax.Array, slot: jax.Array, empty: jax.Array) -> jax.Array
     return jnp.where(last, empty, shifted)
 
 
+class _HandRow(NamedTuple):
+    """One player's row of the state's hand arrays: cards and what is known."""
+
+    cards: jax.Array  # int[H]
+    color_plausible: jax.Array  # bool[H, C]
+    rank_plausible: jax.Array  # bool[H, R]
+    color_hinted: jax.Array  # int[H]
+    rank_hinted: jax.Array  # int[H]
+
+
+def _hand_row(state: HanabiState, player: jax.Array) -> _HandRow:
+    return _HandRow(
+        state.hands[player],
+        state.color_plausible[player],
+        state.rank_plausible[player],
+        state.color_hinted[player],
+        state.rank_hinted[player],
+    )
+
+
+def _after_card_move(
+    row: _HandRow, slot: jax.Array, new_card: jax.Array, params: HanabiParams
+) -> _HandRow:
+    """The mover's row after the card in `slot` left it (the cards right of it
+    move left) and `new_card` (-1: none, the deck is empty) was drawn into the
+    first empty slot, knowing nothing of it."""
+    draw = new_card >= 0
+    new_slot = jnp.sum(row.cards >= 0) - 1  # the first empty slot after removal
+    at_new = (jnp.arange(params.hand_size) == new_slot) & draw
+
+    def refill(values: jax.Array, empty: jax.Array, fresh: jax.Array) -> jax.Array:
+        removed = _remove_slot(values, slot, empty)
+        where = at_new.reshape((-1,) + (1,) * (values.ndim - 1))
+        return jnp.where(where, fresh, removed)
+
+    colors, ranks = params.num_colors, params.num_ranks
+    none = jnp.asarray(-1)
+    return _HandRow(
+        refill(row.cards, none, new_card),
+        refill(row.color_plausible, jnp.zeros(colors, bool), jnp.ones(colors, bool)),
+        refill(row.rank_plausible, jnp.zeros(ranks, bool), jnp.ones(ranks, bool)),
+        refill(row.color_hinted, none, none),
+        refill(row.rank_hinted, none, none),
+    )
+
+
+def _after_hint(
+    row: _HandRow, move: DecodedAction, params: HanabiParams
+) -> tuple[_HandRow, jax.Array]:
+    """The target's row after a color or rank hint: every card learns whether
+    it has the value (HanabiHand::RevealColor / RevealRank); and bool[H], the
+    cards touched."""
+    present = row.cards >= 0
+    is_color = move.kind == REVEAL_COLOR
+    value = jnp.where(
+        is_color, row.cards // params.num_ranks, row.cards % params.num_ranks
+    )
+    touched = present & (value == move.value)
+
+    def learn(plausible: jax.Array, applies: jax.Array) -> jax.Array:
+        onehot = jnp.arange(plausible.shape[-1]) == move.value
+        learned = jnp.where(touched[:, None], onehot, plausible & ~onehot)
+        return jnp.where(applies & present[:, None], learned, plausible)
+
+    hinted = _HandRow(
+        row.cards,
+        learn(row.color_plausible, is_color),
+        learn(row.rank_plausible, ~is_color),
+        jnp.where(is_color & touched, move.value, row.color_hinted),
+        jnp.where(~is_color & touched, move.value, row.rank_hinted),
+    )
+    return hinted, touched
+
+
 def _apply(state: HanabiState, action: jax.Array, params: HanabiParams) -> HanabiState:
     """The state after a legal `action` (HanabiState::ApplyMove, then the deal)."""
-    num_ranks, num_colors = params.num_ranks, params.num_colors
+    num_ranks = params.num_ranks
     player = state.current_player
     move = decode_action(action, params)
     is_play = move.kind == PLAY
@@ -354,8 +428,7 @@ def _apply(state: HanabiState, action: jax.Array, params: HanabiParams) -> Hanab
     turns_to_play = state.turns_to_play - deck_was_empty.astype(jnp.int32)
 
     # Play or discard.
-    hand = state.hands[player]
-    card = hand[move.card_index]
+    card = state.hands[player][move.card_index]
     color, rank = card // num_ranks, card % num_ranks
     playable = state.fireworks[color] == rank
     scored = is_play & playable
@@ -366,79 +439,20 @@ def _apply(state: HanabiState, action: jax.Array, params: HanabiParams) -> Hanab
     lost_life = is_play & ~playable
     to_discards = is_discard | lost_life
     discards = state.discards.at[card].add((to_discards).astype(jnp.int32))
-
-    # The hand after removing the card and drawing the next one, if any.
     draw = state.deck_position < params.deck_size
     new_card = jnp.where(
         draw, state.deck[jnp.minimum(state.deck_position, params.deck_size - 1)], -1
     )
-    new_slot = jnp.sum(hand >= 0) - 1  # the first empty slot after the removal
-    slots = jnp.arange(params.hand_size)
-    at_new = (slots == new_slot) & draw
-
-    def refill(row: jax.Array, empty: jax.Array, fresh: jax.Array) -> jax.Array:
-        removed = _remove_slot(row, move.card_index, empty)
-        where = at_new.reshape((-1,) + (1,) * (row.ndim - 1))
-        return jnp.where(where, fresh, removed)
-
-    false_colors = jnp.zeros(num_colors, bool)
-    false_ranks = jnp.zeros(num_ranks, bool)
-    card_hand = refill(hand, jnp.asarray(-1), new_card)
-    card_color_pl = refill(
-        state.color_plausible[player], false_colors, jnp.ones(num_colors, bool)
+    moved = _after_card_move(
+        _hand_row(state, player), move.card_index, new_card, params
     )
-    card_rank_pl = refill(
-        state.rank_plausible[player], false_ranks, jnp.ones(num_ranks, bool)
-    )
-    card_color_hint = refill(
-        state.color_hinted[player], jnp.asarray(-1), jnp.asarray(-1)
-    )
-    card_rank_hint = refill(state.rank_hinted[player], jnp.asarray(-1), jnp.asarray(-1))
 
-    # Hint: every card of the target hand learns whether it has the value
-    # (HanabiHand::RevealColor / RevealRank).
     target = (player + move.target_offset) % params.num_players
-    target_hand = state.hands[target]
-    present = target_hand >= 0
-    is_color_hint = move.kind == REVEAL_COLOR
-    card_value = jnp.where(
-        is_color_hint, target_hand // num_ranks, target_hand % num_ranks
-    )
-    touched = present & (card_value == move.value)
-    color_hit = is_color_hint & touched
-    rank_hit = ~is_color_hint & touched
-    color_onehot = jnp.arange(num_colors) == move.value
-    rank_onehot = jnp.arange(num_ranks) == move.value
-    old_color_pl = state.color_plausible[target]
-    old_rank_pl = state.rank_plausible[target]
-    hint_color_pl = jnp.where(
-        is_color_hint & present[:, None],
-        jnp.where(touched[:, None], color_onehot, old_color_pl & ~color_onehot),
-        old_color_pl,
-    )
-    hint_rank_pl = jnp.where(
-        ~is_color_hint & present[:, None],
-        jnp.where(touched[:, None], rank_onehot, old_rank_pl & ~rank_onehot),
-        old_rank_pl,
-    )
-    hint_color_hint = jnp.where(color_hit, move.value, state.color_hinted[target])
-    hint_rank_hint = jnp.where(rank_hit, move.value, state.rank_hinted[target])
+    hinted, touched = _after_hint(_hand_row(state, target), move, params)
 
     # Write back the one row that changed.
     row = jnp.where(is_hint, target, player)
-    hands = state.hands.at[row].set(jnp.where(is_hint, target_hand, card_hand))
-    color_plausible = state.color_plausible.at[row].set(
-        jnp.where(is_hint, hint_color_pl, card_color_pl)
-    )
-    rank_plausible = state.rank_plausible.at[row].set(
-        jnp.where(is_hint, hint_rank_pl, card_rank_pl)
-    )
-    color_hinted = state.color_hinted.at[row].set(
-        jnp.where(is_hint, hint_color_hint, card_color_hint)
-    )
-    rank_hinted = state.rank_hinted.at[row].set(
-        jnp.where(is_hint, hint_rank_hint, card_rank_hint)
-    )
+    new = jax.tree.map(lambda h, m: jnp.where(is_hint, h, m), hinted, moved)
 
     information_tokens = (
         state.information_tokens
@@ -454,11 +468,11 @@ def _apply(state: HanabiState, action: jax.Array, params: HanabiParams) -> Hanab
     return HanabiState(
         deck=state.deck,
         deck_position=state.deck_position + (is_card_move & draw).astype(jnp.int32),
-        hands=hands,
-        color_plausible=color_plausible,
-        rank_plausible=rank_plausible,
-        color_hinted=color_hinted,
-        rank_hinted=rank_hinted,
+        hands=state.hands.at[row].set(new.cards),
+        color_plausible=state.color_plausible.at[row].set(new.color_plausible),
+        rank_plausible=state.rank_plausible.at[row].set(new.rank_plausible),
+        color_hinted=state.color_hinted.at[row].set(new.color_hinted),
+        rank_hinted=state.rank_hinted.at[row].set(new.rank_hinted),
         fireworks=fireworks,
         discards=discards,
         information_tokens=information_tokens,

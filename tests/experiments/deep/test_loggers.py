@@ -7,24 +7,13 @@ from __future__ import annotations
 import json
 import pathlib
 import struct
-import sys
 
 import numpy as np
 import pytest
 
-from experiments import ippo as train_entry
 from experiments.deep.ippo_directory import read_metrics
 from experiments.deep.loggers import scalars
-from tests.tiny_runs import HANABI_TINY
-
-
-def train(run: pathlib.Path, *overrides: str) -> None:
-    previous, sys.argv = sys.argv, ["experiments.ippo", *HANABI_TINY, *overrides]
-    sys.argv.append(f"hydra.run.dir={run}")
-    try:
-        train_entry.main()
-    finally:
-        sys.argv = previous
+from tests.tiny_runs import train
 
 
 def test_tensorboard_events_hold_the_metrics(tmp_path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import sys
 
 import jax
 import numpy as np
@@ -20,6 +19,7 @@ from experiments.deep.players import bot, load, play_game
 from marl.deep import play as games_play
 from marl.deep.networks import with_scripted
 from tests import ROOT
+from tests.tiny_runs import run_main
 
 
 def readme_example() -> tuple[list[str], str]:
@@ -43,11 +43,7 @@ def workdir(tmp_path_factory):
         else o
         for o in overrides
     ]
-    previous, sys.argv = sys.argv, ["experiments.ippo", *overrides]
-    try:
-        train_entry.main()
-    finally:
-        sys.argv = previous
+    run_main(train_entry, *overrides)
     return root
 
 
