@@ -28,9 +28,9 @@ side by side on the one device:
   0.1 from root seeds 0, 1, 2; docs/studies/hanabi_3c3r_preregistered.md) and
   their one cross-play at update 1,200; a run copied complete into --work as
   `prereg_R` is not trained again;
-  `--plan small_grid`: issue 57's grid on Hanabi-Small (16 seeds x entropy
-  0.01, 0.03, 0.1, 0.3, and Other-Play at 0.01, cross-played at updates 100,
-  300, 600 and 1,200), resumable like the screen;
+  `--plan symmetry_grid`: issue 57's grid on the screen's `CHOSEN` size (16
+  seeds x entropy 0.01, 0.03, 0.1, 0.3, and Other-Play at 0.01, cross-played
+  at updates 100, 300, 600 and 1,200), resumable like the screen;
 - cross-play (`experiments.crossplay`), each as soon as its agents exist (and
   skipped once the run that was to make them has ended without them): the grid
   at every milestone, the switch runs beside the grid at update 2,400, the last
@@ -93,9 +93,9 @@ SIZES = {
         "screen": ["ippo.total_timesteps=2490368", "seeds=8"],
         "prereg_step": 1200,
         "prereg_crossplay": ["--games", "2000"],
-        "small_grid": ["seeds=16", "keep_every=100"],
-        "small_milestones": [100, 300, 600, 1200],
-        "small_crossplay": ["--max-games", "2000", "--symmetry-games", "1000"],
+        "symmetry_grid": ["seeds=16", "keep_every=100"],
+        "symmetry_milestones": [100, 300, 600, 1200],
+        "symmetry_crossplay": ["--max-games", "2000", "--symmetry-games", "1000"],
     },
     "tiny": {
         "grid": [
@@ -132,9 +132,9 @@ SIZES = {
         "prereg": ["ippo.total_timesteps=256"],
         "prereg_step": None,
         "prereg_crossplay": ["--games", "16"],
-        "small_grid": ["ippo.total_timesteps=768", "keep_every=2"],
-        "small_milestones": [2, 6, 12],
-        "small_crossplay": ["--games", "16", "--symmetry-games", "8"],
+        "symmetry_grid": ["ippo.total_timesteps=768", "keep_every=2"],
+        "symmetry_milestones": [2, 6, 12],
+        "symmetry_crossplay": ["--games", "16", "--symmetry-games", "8"],
     },
 }
 """What each run and evaluation is at full (GPU) and tiny (CPU check) size."""
@@ -303,29 +303,39 @@ def prereg_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
     return {"runs": runs, "evaluations": evaluations}
 
 
-def small_grid_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
-    """Issue 57 item 2 on Hanabi-Small (one life; its 0.01 seeds lost 0.97 +-
-    0.20 of 2.25 points with their color-swapped copies, docs/results/
-    hanabi_3c3r_gpu, "small"): 16 seeds x entropy 0.01, 0.03, 0.1 and 0.3 on
-    the preset's budget (9.8M env steps, 1,200 updates), then 16 seeds of
-    Other-Play at 0.01, each cross-played at milestones (permuted copies,
-    conventions). Runs resume (`resume=auto`), so on CPU (about 5 h on two
-    cores) it goes on over sessions under one --work."""
+CHOSEN = "3c2r"
+"""The `SCREEN` size of issue 57 item 2's grid: the one whose 0.01 seeds lost
+the most with their color-permuted copies in the screen
+(docs/studies/hanabi_screen.md)."""
+
+
+def symmetry_grid_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
+    """Issue 57 item 2 on the screen's `CHOSEN` size: 16 seeds x entropy 0.01,
+    0.03, 0.1 and 0.3 on the preset's budget (9.8M env steps, 1,200 updates),
+    then 16 seeds of Other-Play at 0.01, each cross-played at milestones
+    (permuted copies, conventions). Runs resume (`resume=auto`), so on CPU
+    (about 6 h on two cores) it goes on over sessions under one --work."""
     tiny = sizes["tiny"]
-    base = ["preset=hanabi_small_cpu", *sizes["small_grid"], *tiny, "resume=auto"]
+    base = [
+        "preset=hanabi_3c3r_cpu",
+        *SCREEN[CHOSEN],
+        *sizes["symmetry_grid"],
+        *tiny,
+        "resume=auto",
+    ]
     runs = [
         {
-            "name": "small16",
-            "argv": [*base, "ent_coefs=[0.01,0.03,0.1,0.3]", "name=hanabi_small16"],
+            "name": "sym16",
+            "argv": [*base, "ent_coefs=[0.01,0.03,0.1,0.3]", f"name=sym16_{CHOSEN}"],
             "by": 0.6,
         },
         {
-            "name": "small16_op",
+            "name": "sym16_op",
             "argv": [
                 *base,
                 "ent_coefs=[0.01]",
                 "ippo.other_play=true",
-                "name=hanabi_small16_op",
+                f"name=sym16_{CHOSEN}_op",
             ],
             "by": 0.8,
         },
@@ -335,11 +345,11 @@ def small_grid_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]
             "name": f"{run['name']}_{m}",
             "runs": [run["name"]],
             "step": m,
-            "crossplay": sizes["small_crossplay"],
+            "crossplay": sizes["symmetry_crossplay"],
             "keep": True,
         }
         for run in runs
-        for m in sizes["small_milestones"]
+        for m in sizes["symmetry_milestones"]
     ]
     return {"runs": runs, "evaluations": evaluations}
 
@@ -349,7 +359,7 @@ PLANS = {
     "more": more_plan,
     "screen": screen_plan,
     "prereg": prereg_plan,
-    "small_grid": small_grid_plan,
+    "symmetry_grid": symmetry_grid_plan,
 }
 
 
@@ -580,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         "more: Hanabi-Small and 3 players as long as the grid, the grid again "
         "from other root seeds; screen: issue 57's sizes at entropy 0.01; "
         "prereg: issue 57's pre-registered runs and their cross-play; "
-        "small_grid: issue 57's grid on Hanabi-Small",
+        "symmetry_grid: issue 57's grid on the screen's chosen size",
     )
     args = parser.parse_args(argv)
     if not args.minutes > 0:

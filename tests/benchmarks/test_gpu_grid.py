@@ -163,10 +163,10 @@ def test_the_prereg_plan_runs_the_registered_commands(tmp_path):
     assert "<the three run dirs> --games 2000" in doc
 
 
-def test_the_small_grid_composes_and_cross_plays_every_milestone(tmp_path):
+def test_the_symmetry_grid_composes_and_cross_plays_every_milestone(tmp_path):
     """Issue 57 item 2's plan: both runs compose with the lab's config (16
-    seeds of Hanabi-Small, milestones kept), and every milestone of each run is
-    cross-played once."""
+    seeds of the screen's chosen size, milestones kept), and every milestone of
+    each run is cross-played once."""
     from hydra import compose, initialize_config_dir
 
     from experiments.deep.ippo_runs import IPPORunConfig
@@ -174,18 +174,26 @@ def test_the_small_grid_composes_and_cross_plays_every_milestone(tmp_path):
 
     script = load_script()
     sizes = script.SIZES["full"]
-    plan = script.small_grid_plan(sizes, tmp_path)
+    plan = script.symmetry_grid_plan(sizes, tmp_path)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         grid, op = (
             to_config(compose("ippo", run["argv"]), IPPORunConfig)
             for run in plan["runs"]
         )
+        screened = to_config(
+            compose("ippo", script.screen_plan(sizes, tmp_path)["runs"][1]["argv"]),
+            IPPORunConfig,
+        )
+    assert (
+        script.CHOSEN == "3c2r" and screened.environment.title == grid.environment.title
+    )
     assert grid.seeds == op.seeds == 16
     assert grid.ent_coefs == [0.01, 0.03, 0.1, 0.3] and op.ent_coefs == [0.01]
     assert op.ippo.other_play and not grid.ippo.other_play
-    assert grid.environment.symmetries.size == 2  # Hanabi-Small: 2 colors
+    assert grid.environment.symmetries.size == 6  # 3 colors
     updates = grid.ippo.total_timesteps // (grid.ippo.num_envs * grid.ippo.num_steps)
-    assert updates == 1200 and all(m % grid.keep_every == 0 for m in [100, 300])
+    milestones = sizes["symmetry_milestones"]
+    assert updates == 1200 == milestones[-1]
+    assert all(m % grid.keep_every == 0 for m in milestones)
     made = [(ev["runs"][0], ev["step"]) for ev in plan["evaluations"]]
-    milestones = sizes["small_milestones"]
-    assert made == [(r, m) for r in ("small16", "small16_op") for m in milestones]
+    assert made == [(r, m) for r in ("sym16", "sym16_op") for m in milestones]

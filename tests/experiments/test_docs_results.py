@@ -504,3 +504,28 @@ def test_convention_counts_across_tolerances_recompute_from_the_evaluations():
         assert row[1:5] == [cell(heights[c]) for c in (0.01, 0.03, 0.1, 0.3)]
         both = f"({heights[0.1].max():.3f}, {heights[0.01][2]:.3f}]"
         assert row[5] == both
+
+
+def test_the_screen_table_recomputes_from_the_committed_cross_plays():
+    """docs/studies/hanabi_screen.md: every row of its table is its size's
+    committed cross-play (SP, greedy SP and XP, the permuted-copy drop and its
+    share of SP, the convention count)."""
+    page = (ROOT / "docs" / "studies" / "hanabi_screen.md").read_text()
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in page.splitlines()
+        if line.startswith("| ")
+        and line.split("|")[1].strip()[:2] in {"3c", "4c", "5c"}
+    ]
+    assert len(rows) >= 7
+    for size, _, _, sp, sp_greedy, xp_greedy, drop, share, count in rows:
+        (point,) = read(
+            RESULTS / "hanabi_screen" / f"screen_{size}" / "crossplay.json"
+        )["points"]
+        assert point["ent_coef"] == 0.01 and point["num_seeds"] == 8
+        assert sp == f"{point['sp']:.2f}" and sp_greedy == f"{point['sp_greedy']:.2f}"
+        assert xp_greedy == f"{point['xp_greedy']:.2f}"
+        value, se = point["permuted_copy_drop"], point["permuted_copy_drop_se"]
+        assert drop == f"{value:.3f} +- {se:.3f}"
+        assert share == f"{100 * value / point['sp']:.1f}%"
+        assert count == str(point["num_conventions"])
