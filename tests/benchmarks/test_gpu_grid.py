@@ -11,6 +11,7 @@ import threading
 
 import pytest
 
+from experiments.deep import grid_plans
 from tests import ROOT
 from tests.benchmarks import load_script as load_benchmark_script
 
@@ -29,8 +30,8 @@ def test_the_committed_summary_is_what_the_committed_runs_say(tmp_path, folder, 
     work = tmp_path / "work"
     shutil.copytree(RESULTS / folder, work)
     committed = json.loads((work / "summary.json").read_text())
-    sizes = script.SIZES["full"]
-    summary = script.summarize(work, script.PLANS[plan](sizes, work), [])
+    sizes = grid_plans.SIZES["full"]
+    summary = script.summarize(work, grid_plans.PLANS[plan](sizes, work), [])
     assert summary["runs"] == committed["runs"]
     assert len(summary["table"]) == len(committed["table"])
     for mine, theirs in zip(summary["table"], committed["table"], strict=True):
@@ -47,10 +48,9 @@ def test_the_committed_summary_is_what_the_committed_runs_say(tmp_path, folder, 
 
 
 def test_every_evaluation_is_of_runs_the_plan_trains(tmp_path):
-    script = load_script()
     for size in ("full", "tiny"):
-        for make in script.PLANS.values():
-            plan = make(script.SIZES[size], tmp_path)
+        for make in grid_plans.PLANS.values():
+            plan = make(grid_plans.SIZES[size], tmp_path)
             order = [run["name"] for run in plan["runs"]]
             assert all(r in order for ev in plan["evaluations"] for r in ev["runs"])
             # a run's milestones in the order it makes them
@@ -91,7 +91,7 @@ def test_the_crossplay_lane_waits_for_agents_and_skips_those_never_made(tmp_path
     done = threading.Event()
     lane = threading.Thread(
         target=script.crossplay_lane,
-        args=(phases, script.Budget(60), script.SIZES["tiny"], plan, trained, done),
+        args=(phases, script.Budget(60), grid_plans.SIZES["tiny"], plan, trained, done),
     )
     lane.start()
 
@@ -120,9 +120,10 @@ def test_the_screen_is_hanabi_3c3r_with_one_change_each_and_valid_sizes(tmp_path
     from experiments.deep.ippo_runs import IPPORunConfig
     from experiments.harness.compose import CONF_DIR, to_config
 
-    script = load_script()
-    plan = script.screen_plan(script.SIZES["full"], tmp_path)
-    assert [r["name"] for r in plan["runs"]] == [f"screen_{n}" for n in script.SCREEN]
+    plan = grid_plans.screen_plan(grid_plans.SIZES["full"], tmp_path)
+    assert [r["name"] for r in plan["runs"]] == [
+        f"screen_{n}" for n in grid_plans.SCREEN
+    ]
     assert all(ev["keep"] for ev in plan["evaluations"])
     games = set()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
@@ -137,15 +138,14 @@ def test_the_screen_is_hanabi_3c3r_with_one_change_each_and_valid_sizes(tmp_path
             env = config.environment
             assert env.symmetries.size >= 6  # at least 3 colors
             games.add((env.title, env.num_players))
-    assert len(games) == len(script.SCREEN)  # every size a different game
+    assert len(games) == len(grid_plans.SCREEN)  # every size a different game
 
 
 def test_the_prereg_plan_runs_the_registered_commands(tmp_path):
     """docs/studies/hanabi_3c3r_preregistered.md names the runs and their one
     cross-play before they exist; the plan runs those and nothing else (and a
     run already complete in --work, trained elsewhere, is not trained again)."""
-    script = load_script()
-    plan = script.prereg_plan(script.SIZES["full"], tmp_path)
+    plan = grid_plans.prereg_plan(grid_plans.SIZES["full"], tmp_path)
     for root, run in enumerate(plan["runs"]):
         registered = [
             "preset=hanabi_3c3r_cpu",
@@ -172,20 +172,20 @@ def test_the_symmetry_grid_composes_and_cross_plays_every_milestone(tmp_path):
     from experiments.deep.ippo_runs import IPPORunConfig
     from experiments.harness.compose import CONF_DIR, to_config
 
-    script = load_script()
-    sizes = script.SIZES["full"]
-    plan = script.symmetry_grid_plan(sizes, tmp_path)
+    sizes = grid_plans.SIZES["full"]
+    plan = grid_plans.symmetry_grid_plan(sizes, tmp_path)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         grid, op = (
             to_config(compose("ippo", run["argv"]), IPPORunConfig)
             for run in plan["runs"]
         )
         screened = to_config(
-            compose("ippo", script.screen_plan(sizes, tmp_path)["runs"][1]["argv"]),
+            compose("ippo", grid_plans.screen_plan(sizes, tmp_path)["runs"][1]["argv"]),
             IPPORunConfig,
         )
     assert (
-        script.CHOSEN == "3c2r" and screened.environment.title == grid.environment.title
+        grid_plans.CHOSEN == "3c2r"
+        and screened.environment.title == grid.environment.title
     )
     assert grid.seeds == op.seeds == 16
     assert grid.ent_coefs == [0.01, 0.03, 0.1, 0.3] and op.ent_coefs == [0.01]
