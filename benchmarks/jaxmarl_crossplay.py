@@ -1,0 +1,372 @@
+"""Benchmark: cross-play across implementations (issue 58, item 3). Seeds of
+JaxMARL's own IPPO, trained by their baseline script, against seeds of ours, on
+the one Hanabi size both run that has a color symmetry (hanabi_3c3r_cpu: 3
+colors x 3 ranks, hands of 3, 5 hint tokens, 3 lives, 2 players).
+
+    python -m benchmarks.jaxmarl_crossplay --jaxmarl-repo /tmp/jaxmarl \\
+        --jaxmarl-deps /tmp/jaxmarl-extra --out DIR
+
+1. Theirs: `make_train(config)` of `baselines/IPPO/ippo_ff_hanabi.py`, imported
+   from their work tree (`--jaxmarl-repo`; how to make one and the distrax it
+   needs: benchmarks/ippo_throughput.py), on their YAML with ENT_COEF each of
+   `--ent-coefs`, ENV_KWARGS the size above, and the batch and budget of our
+   preset (NUM_ENVS 256 x NUM_STEPS 32, 9,830,400 env steps, flags); `--seeds`
+   seeds per coefficient, one after another in one jitted call.
+2. Their parameters kept as a zoo, `DIR/theirs` (experiments.deep.zoo): their
+   network is our `shared_mlp` with `hidden_sizes [512, 512]` layer for layer
+   (their Dense_0 torso, Dense_1 and Dense_2 the actor's layer and logits,
+   Dense_3 and Dense_4 the critic's; ours orders them torso, actor, critic,
+   logits, value), and their observation is our `v0_belief` bit for bit at this
+   size (tests/games/envs/test_hanabi_belief.py). Their last logit, the no-op
+   that only a seat that does not move may take, is dropped.
+3. Ours: `python -m experiments.ippo` on the preset's recipe with their network
+   (`shared_mlp`, [512, 512]; cross-play batches the agents of one network),
+   batch and budget, the same coefficients and seeds, into `DIR/ours` (or
+   `--ours RUN`, such a run trained before).
+4. One cross-play of ours with theirs, `python -m experiments.crossplay
+   DIR/ours DIR/theirs`, each seat observing through its own encoding (ours
+   canonical, theirs v0_belief); then `DIR/summary.md`, the four pairings
+   (ours with ours, theirs with theirs, ours with theirs in both seat orders)
+   per coefficient, greedy and sampled.
+
+What differs by design between the two trainers: their entropy term is the mean
+over both seats' rows, the waiting seat's no-op row (entropy 0) included, so
+their ENT_COEF c weighs an acting decision's entropy by about c / 2 against
+ours' c (`entropy_accounting`, docs/ippo.md); their GAE lambda is 0.95 (ours
+0.9), their learning rate is not annealed, their network is 512 wide (ours 128).
+Those are part of "another implementation".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from benchmarks.common import machine_lines
+from benchmarks.ippo_throughput import load_peer
+
+SIZE = {"colors": 3, "ranks": 3, "hand_size": 3, "hints": 5, "lives": 3}
+"""hanabi_3c3r_cpu's game (conf/preset/hanabi_3c3r_cpu.yaml)."""
+
+NETWORK = ["ippo.network=shared_mlp", "ippo.hidden_sizes=[512,512]"]
+"""Their network, in our config: the one network both sides train (cross-play
+batches agents of one network)."""
+
+THEIR_LAYERS = {
+    "Dense_0": "Dense_0",  # the torso
+    "Dense_1": "Dense_1",  # the actor's hidden layer
+    "Dense_2": "Dense_3",  # the critic's hidden layer
+    "Dense_3": "Dense_2",  # the logits (their no-op column dropped)
+    "Dense_4": "Dense_4",  # the value
+}
+"""Ours (`shared_mlp`, flax's creation order) <- theirs (`ippo_ff_hanabi`)."""
+
+
+def their_env_kwargs() -> dict[str, Any]:
+    """JaxMARL's `HanabiEnv` arguments for `SIZE` (HLE's card counts: 3 of the
+    lowest rank, 1 of the highest, 2 of the others)."""
+    ranks = SIZE["ranks"]
+    return {
+        "num_agents": 2,
+        "num_colors": SIZE["colors"],
+        "num_ranks": ranks,
+        "hand_size": SIZE["hand_size"],
+        "max_info_tokens": SIZE["hints"],
+        "max_life_tokens": SIZE["lives"],
+        "num_cards_of_rank": np.array(
+            [3 if r == 0 else 1 if r == ranks - 1 else 2 for r in range(ranks)]
+        ),
+    }
+
+
+def their_config(
+    yaml: dict[str, Any], ent_coef: float, num_envs: int, num_steps: int, total: int
+) -> dict[str, Any]:
+    config = dict(yaml)
+    config.update(
+        ENT_COEF=ent_coef,
+        NUM_ENVS=num_envs,
+        NUM_STEPS=num_steps,
+        TOTAL_TIMESTEPS=total,
+        ENV_NAME="hanabi",
+        ENV_KWARGS=their_env_kwargs(),
+        WANDB_MODE="disabled",
+    )
+    return config
+
+
+def to_ours(theirs: dict[str, Any], num_actions: int) -> dict[str, Any]:
+    """Their flax parameters (`{"params": {"Dense_k": ...}}`, any leading batch
+    axes) as ours for `shared_mlp`, the no-op logit dropped."""
+    layers = theirs["params"]
+    ours = {}
+    for name, source in THEIR_LAYERS.items():
+        kernel, bias = layers[source]["kernel"], layers[source]["bias"]
+        if name == "Dense_3":
+            kernel, bias = kernel[..., :num_actions], bias[..., :num_actions]
+        ours[name] = {"kernel": np.asarray(kernel), "bias": np.asarray(bias)}
+    return {"params": ours}
+
+
+def zoo_overrides(
+    config: dict[str, Any], ent_coefs: list[float], seeds: int
+) -> list[str]:
+    """Our run config that describes their agents: the game through
+    `v0_belief`, the network, and their hyperparameters where ours has them."""
+    return [
+        "preset=hanabi_3c3r_cpu",
+        "name=jaxmarl_ippo_ff_hanabi",
+        "env.observation=v0_belief",
+        *NETWORK,
+        f"ent_coefs=[{','.join(map(str, ent_coefs))}]",
+        f"seeds={seeds}",
+        f"ippo.num_envs={config['NUM_ENVS']}",
+        f"ippo.num_steps={config['NUM_STEPS']}",
+        f"ippo.total_timesteps={config['TOTAL_TIMESTEPS']}",
+        f"ippo.gae_lambda={config['GAE_LAMBDA']}",
+        f"ippo.gamma={config['GAMMA']}",
+        f"ippo.lr={config['LR']}",
+        f"ippo.anneal_lr={str(bool(config['ANNEAL_LR'])).lower()}",
+        f"ippo.update_epochs={config['UPDATE_EPOCHS']}",
+        f"ippo.num_minibatches={config['NUM_MINIBATCHES']}",
+        f"ippo.clip_eps={config['CLIP_EPS']}",
+        f"ippo.vf_coef={config['VF_COEF']}",
+        f"ippo.max_grad_norm={config['MAX_GRAD_NORM']}",
+        # hard-coded in their script
+        "ippo.clip_value=true",
+        "ippo.normalize_advantages=true",
+        "ippo.adam_eps=1e-5",
+        "ippo.entropy_accounting=all_agents",
+    ]
+
+
+def our_overrides(args: argparse.Namespace) -> list[str]:
+    """Our IPPO's run beside theirs: hanabi_3c3r_cpu's recipe with their
+    network, batch and budget, the same coefficients and seeds."""
+    updates = args.total_timesteps // (args.num_envs * args.num_steps)
+    return [
+        "preset=hanabi_3c3r_cpu",
+        "name=ours_shared_mlp",
+        *NETWORK,
+        f"ent_coefs=[{','.join(map(str, args.ent_coefs))}]",
+        f"seeds={args.seeds}",
+        f"ippo.seed={args.seed}",
+        f"ippo.num_envs={args.num_envs}",
+        f"ippo.num_steps={args.num_steps}",
+        f"ippo.total_timesteps={args.total_timesteps}",
+        f"log_every={min(50, updates)}",
+        f"checkpoint_every={min(100, updates)}",
+        "resume=auto",
+        f"hydra.run.dir={args.out / 'ours'}",
+    ]
+
+
+def run_config(overrides: list[str]) -> Any:
+    from hydra import compose, initialize_config_dir
+
+    from experiments.deep.ippo_runs import IPPORunConfig
+    from experiments.harness.compose import CONF_DIR, to_config
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        return to_config(compose("ippo", overrides), IPPORunConfig)
+
+
+def train_theirs(
+    module: Any, config: dict[str, Any], seeds: int, seed: int, batched: bool
+) -> Any:
+    """`seeds` runs of their `make_train(config)` in one jitted call: one after
+    another (`lax.map`), or with `batched` side by side (`vmap`, for a GPU;
+    on CPU, jax 0.10, their program hangs under vmap with every thread waiting
+    on a lock). Their final parameters, leaves [seeds, ...]."""
+    keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
+    train = module.make_train(dict(config))
+    runs = jax.vmap(train) if batched else (lambda keys: jax.lax.map(train, keys))
+    out = jax.jit(runs)(keys)
+    (runner_state, _updates) = out["runner_state"]
+    return jax.device_get(runner_state[0].params)
+
+
+def _distinct_pairs(matrix: np.ndarray, members: np.ndarray) -> float:
+    """The mean over ordered pairs of distinct `members`."""
+    block = matrix[np.ix_(members, members)]
+    return float(block[~np.eye(len(members), dtype=bool)].mean())
+
+
+def pairings(results: dict[str, Any], ours: str, theirs: str) -> list[dict[str, Any]]:
+    """Per coefficient and matrix (greedy, sampled), the mean score of each
+    pairing: SP (an agent with itself), ours with ours and theirs with theirs
+    (distinct agents), ours in seat 0 with theirs in seat 1, and the reverse."""
+    agents = results["agents"]
+    side = np.array(
+        [
+            "ours" if a["run"] == ours else "theirs" if a["run"] == theirs else "?"
+            for a in agents
+        ]
+    )
+    coefs = np.array([a["ent_coef"] for a in agents])
+    rows = []
+    for kind, key in (("greedy", "matrix_greedy"), ("sampled", "matrix")):
+        matrix = np.asarray(results[key], np.float64)
+        for coef in sorted(set(coefs.tolist())):
+            a = np.flatnonzero((side == "ours") & (coefs == coef))
+            b = np.flatnonzero((side == "theirs") & (coefs == coef))
+
+            rows.append(
+                {
+                    "ent_coef": coef,
+                    "matrix": kind,
+                    "sp_ours": float(np.diag(matrix)[a].mean()),
+                    "sp_theirs": float(np.diag(matrix)[b].mean()),
+                    "ours_ours": _distinct_pairs(matrix, a),
+                    "theirs_theirs": _distinct_pairs(matrix, b),
+                    "ours_theirs": float(matrix[np.ix_(a, b)].mean()),
+                    "theirs_ours": float(matrix[np.ix_(b, a)].mean()),
+                }
+            )
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    out = [
+        "| ent_coef | matrix | SP ours | SP theirs | ours-ours | theirs-theirs "
+        "| ours-theirs | theirs-ours |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        cells = (
+            r["sp_ours"],
+            r["sp_theirs"],
+            r["ours_ours"],
+            r["theirs_theirs"],
+            r["ours_theirs"],
+            r["theirs_ours"],
+        )
+        out.append(
+            f"| {r['ent_coef']} | {r['matrix']} | "
+            + " | ".join(f"{v:.3f}" for v in cells)
+            + " |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.jaxmarl_crossplay",
+        description=__doc__.split("\n")[0],
+    )
+    parser.add_argument("--jaxmarl-repo", type=pathlib.Path, required=True)
+    parser.add_argument("--jaxmarl-deps", type=pathlib.Path)
+    parser.add_argument(
+        "--ours",
+        type=pathlib.Path,
+        help="our run to cross-play theirs with (network shared_mlp [512, 512]); "
+        "default: train it into OUT/ours",
+    )
+    parser.add_argument("--out", type=pathlib.Path, required=True)
+    parser.add_argument("--ent-coefs", type=float, nargs="+", default=[0.01, 0.1])
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--vmap", action="store_true", help="train their seeds side by side (a GPU)"
+    )
+    parser.add_argument("--num-envs", type=int, default=256)
+    parser.add_argument("--num-steps", type=int, default=32)
+    parser.add_argument("--total-timesteps", type=int, default=9_830_400)
+    parser.add_argument(
+        "--crossplay",
+        nargs=argparse.REMAINDER,
+        default=["--games", "2000"],
+        help="the rest: experiments.crossplay's options (default --games 2000)",
+    )
+    args = parser.parse_args(argv)
+    for line in machine_lines():
+        print(line, flush=True)
+    peer = load_peer(args.jaxmarl_repo, args.jaxmarl_deps)
+    if peer.module is None:
+        print(f"jaxmarl_crossplay: {peer.missing}", file=sys.stderr)
+        return 2
+    assert peer.config is not None
+    if args.ours is not None and not (args.ours / "config.yaml").is_file():
+        print(
+            f"jaxmarl_crossplay: --ours {args.ours} is not a run or a zoo",
+            file=sys.stderr,
+        )
+        return 2
+    if args.ours is None:
+        command = [sys.executable, "-m", "experiments.ippo", *our_overrides(args)]
+        print(" ".join(command[1:]), flush=True)
+        start = time.perf_counter()
+        if subprocess.run(command).returncode != 0:
+            return 1
+        print(f"ours: {time.perf_counter() - start:.0f} s", flush=True)
+        args.ours = args.out / "ours"
+    theirs_dir = args.out / "theirs"
+    trained = []
+    for coef in args.ent_coefs:
+        config = their_config(
+            peer.config, coef, args.num_envs, args.num_steps, args.total_timesteps
+        )
+        start = time.perf_counter()
+        trained.append(
+            train_theirs(peer.module, config, args.seeds, args.seed, args.vmap)
+        )
+        seconds = time.perf_counter() - start
+        print(
+            f"theirs, ENT_COEF {coef}: {args.seeds} seeds x "
+            f"{args.total_timesteps:,} env steps in {seconds:.0f} s",
+            flush=True,
+        )
+    ours_config = run_config(zoo_overrides(config, args.ent_coefs, args.seeds))
+    num_actions = ours_config.environment.num_actions
+    params = jax.tree.map(
+        lambda *x: np.stack(x), *(to_ours(t, num_actions) for t in trained)
+    )
+    from experiments.deep.zoo import write_zoo
+
+    updates = args.total_timesteps // (args.num_envs * args.num_steps)
+    size = write_zoo(
+        theirs_dir,
+        ours_config,
+        params,
+        updates,
+        {
+            "trainer": "JaxMARL baselines/IPPO/ippo_ff_hanabi.py",
+            "repo": str(args.jaxmarl_repo),
+        },
+    )
+    print(f"wrote {theirs_dir} ({size / 1e6:.2f} MB)", flush=True)
+    xp = args.out / "crossplay"
+    command = [
+        sys.executable,
+        "-m",
+        "experiments.crossplay",
+        str(args.ours),
+        str(theirs_dir),
+        *args.crossplay,
+        "--out",
+        str(xp),
+        "--force",
+    ]
+    print(" ".join(command[1:]), flush=True)
+    if subprocess.run(command).returncode != 0:
+        return 1
+    results = json.loads((xp / "results.json").read_text())
+    ours_run = next(a["run"] for a in results["agents"] if a["run"] != str(theirs_dir))
+    rows = pairings(results, ours_run, str(theirs_dir))
+    table = markdown(rows)
+    (args.out / "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (args.out / "summary.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

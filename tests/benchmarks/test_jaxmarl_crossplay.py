@@ -1,0 +1,127 @@
+"""benchmarks/jaxmarl_crossplay.py: JaxMARL's feed-forward Hanabi network,
+written here from its published layer list (a torso of 512, then per head 512
+and the output; `baselines/IPPO/ippo_ff_hanabi.py`), carried into the lab's
+`shared_mlp` by `to_ours` plays the same policy; the zoo's config composes; and,
+where a JaxMARL work tree and distrax are given, a tiny run goes end to end."""
+
+from __future__ import annotations
+
+import os
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmarks import jaxmarl_crossplay as jx
+from experiments.deep.players import load
+from experiments.deep.zoo import write_zoo
+
+
+class TheirShape(nn.Module):
+    """The layer order of their `ActorCritic`: Dense_0 torso, Dense_1 actor
+    layer, Dense_2 logits (moves + their no-op), Dense_3 critic layer, Dense_4
+    value."""
+
+    moves: int
+    width: int = 512
+
+    @nn.compact
+    def __call__(self, obs):
+        torso = nn.relu(nn.Dense(self.width)(obs))
+        actor = nn.relu(nn.Dense(self.width)(torso))
+        logits = nn.Dense(self.moves)(actor)
+        critic = nn.relu(nn.Dense(self.width)(torso))
+        return logits, nn.Dense(1)(critic)[..., 0]
+
+
+def test_their_parameters_play_the_same_policy_through_a_zoo(tmp_path):
+    """Their network's parameters through `to_ours` and a zoo, loaded as a
+    player: its policy and value are theirs (no-op masked, as their script
+    masks it for the seat that moves), on the v0_belief observations of
+    several deals."""
+    config = jx.run_config(jx.zoo_overrides(_yaml(), [0.01], 1))
+    env = config.scoring_environment
+    theirs = TheirShape(env.num_actions + 1)
+    params = theirs.init(jax.random.key(0), jnp.zeros((1, env.obs_size)))
+    # weights larger than the init's and rounded as the zoo stores them, so
+    # that every layer (and the dropped no-op column) matters and both sides
+    # compute with the same numbers
+    params = jax.tree.map(
+        lambda x: (
+            (jax.random.normal(jax.random.key(x.size), x.shape) * 0.2)
+            .astype(jnp.float16)
+            .astype(jnp.float32)
+        ),
+        params,
+    )
+    ours = jx.to_ours(jax.device_get(params), env.num_actions)
+    write_zoo(tmp_path, config, jax.tree.map(lambda x: x[None, None], ours), 1, {})
+    (player,) = load(tmp_path)
+    assert player.env.obs_size == env.obs_size == 197  # v0_belief at 3c x 3r
+    for deal in range(6):
+        state = player.env.reset(jax.random.key(deal))
+        obs, legal = player.env.observe(state)[0], player.env.legal_actions(state)[0]
+        logits, value = theirs.apply(params, obs.astype(jnp.float32))
+        masked = jnp.where(jnp.append(legal, False), logits, -1e10)
+        move = player.act(obs, legal, key=jax.random.key(9), first=True)
+        np.testing.assert_allclose(
+            move.probs, jax.nn.softmax(masked)[:-1], rtol=1e-4, atol=1e-6
+        )
+        np.testing.assert_allclose(move.value, value, rtol=1e-4, atol=1e-4)
+
+
+def _yaml():
+    return {
+        "LR": 5e-4,
+        "NUM_ENVS": 256,
+        "NUM_STEPS": 32,
+        "TOTAL_TIMESTEPS": 9830400,
+        "UPDATE_EPOCHS": 4,
+        "NUM_MINIBATCHES": 4,
+        "GAMMA": 0.99,
+        "GAE_LAMBDA": 0.95,
+        "CLIP_EPS": 0.2,
+        "VF_COEF": 0.5,
+        "MAX_GRAD_NORM": 0.5,
+        "ANNEAL_LR": False,
+    }
+
+
+REPO, DEPS = os.environ.get("JAXMARL_REPO_TREE"), os.environ.get("JAXMARL_DEPS")
+
+
+@pytest.mark.skipif(
+    not (REPO and DEPS),
+    reason="set JAXMARL_REPO_TREE to a JaxMARL work tree and JAXMARL_DEPS to a "
+    "folder with distrax (benchmarks/ippo_throughput.py says how) to train their "
+    "IPPO tiny (not on CI: nothing fetched is committed)",
+)
+def test_a_tiny_run_trains_theirs_and_cross_plays_them_with_ours(tmp_path):
+    code = jx.main(
+        [
+            "--jaxmarl-repo",
+            str(REPO),
+            "--jaxmarl-deps",
+            str(DEPS),
+            "--out",
+            str(tmp_path),
+            "--seeds",
+            "2",
+            "--num-envs",
+            "16",
+            "--num-steps",
+            "16",
+            "--total-timesteps",
+            "512",
+            "--crossplay",
+            "--games",
+            "8",
+            "--convention-games",
+            "4",
+        ]
+    )
+    assert code == 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| 0.01 | greedy |" in summary and "| 0.1 | sampled |" in summary
