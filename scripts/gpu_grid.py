@@ -66,11 +66,11 @@ from experiments.deep.grid_plans import PLANS, SIZES
 from experiments.harness.deadlines import (
     Budget,
     Phases,
-    cell,
     read_json,
     read_jsonl,
     write_tarball,
 )
+from experiments.harness.results import value_se
 
 PACK_SECONDS = 15.0
 
@@ -257,11 +257,11 @@ def markdown(summary: dict[str, Any]) -> str:
         )
         out.append(
             f"| {r['evaluation']} | {r['group']} | {r['ent_coef']} | "
-            f"{r.get('env_steps', '-'):,} | {cell(r.get('entropy'))} | "
-            f"{cell(r['sp_greedy'], r['sp_greedy_se'])} | "
-            f"{cell(r['xp_greedy'], r['xp_greedy_se'])} | {cell(gap)} | "
-            f"{cell(r['sp'], r['sp_se'])} | {cell(r['xp'], r['xp_se'])} | "
-            f"{cell(r['permuted_copy_drop'], r['permuted_copy_drop_se'])} | "
+            f"{r.get('env_steps', '-'):,} | {value_se(r.get('entropy'))} | "
+            f"{value_se(r['sp_greedy'], r['sp_greedy_se'])} | "
+            f"{value_se(r['xp_greedy'], r['xp_greedy_se'])} | {value_se(gap)} | "
+            f"{value_se(r['sp'], r['sp_se'])} | {value_se(r['xp'], r['xp_se'])} | "
+            f"{value_se(r['permuted_copy_drop'], r['permuted_copy_drop_se'])} | "
             f"{r['num_conventions'] if r['num_conventions'] is not None else '-'} |"
         )
     out += ["", "| phase | status | seconds |", "|---|---|---:|"]

@@ -48,12 +48,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from experiments.harness.deadlines import (
     Budget,
     Phases,
-    cell,
     phases_deadline,
     read_json,
     read_jsonl,
     write_tarball,
 )
+from experiments.harness.results import value_se
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -374,8 +374,8 @@ def markdown(summary: dict[str, Any], logs: dict[str, str]) -> str:
     for coef, row in final.get("per_coef", {}).items():
         out.append(
             f"| {coef} | {final['update']:,} | {final['env_steps']:,} | "
-            f"{cell(row['return_mean'])} ({cell(row['return_min'])}, "
-            f"{cell(row['return_max'])}) | {cell(row['entropy'])} |"
+            f"{value_se(row['return_mean'])} ({value_se(row['return_min'])}, "
+            f"{value_se(row['return_max'])}) | {value_se(row['entropy'])} |"
         )
     out += ["", f"Paper: {PAPER}.", "", "## Cross-play", ""]
     out += [
@@ -385,12 +385,12 @@ def markdown(summary: dict[str, Any], logs: dict[str, str]) -> str:
     ]
     for r in summary["crossplay"]:
         out.append(
-            f"| {r['ent_coef']} | {r['num_seeds']} | {cell(r['sp'], r['sp_se'])} | "
-            f"{cell(r['xp'], r['xp_se'])} | "
-            f"{cell(r['sp_greedy'], r['sp_greedy_se'])} | "
-            f"{cell(r['xp_greedy'], r['xp_greedy_se'])} | "
-            f"{cell(r.get('equivariance_error'))} | "
-            f"{cell(r.get('permuted_copy_drop'))} |"
+            f"| {r['ent_coef']} | {r['num_seeds']} | {value_se(r['sp'], r['sp_se'])} | "
+            f"{value_se(r['xp'], r['xp_se'])} | "
+            f"{value_se(r['sp_greedy'], r['sp_greedy_se'])} | "
+            f"{value_se(r['xp_greedy'], r['xp_greedy_se'])} | "
+            f"{value_se(r.get('equivariance_error'))} | "
+            f"{value_se(r.get('permuted_copy_drop'))} |"
         )
     out += ["", "## Phases", "", "| phase | status | seconds |", "|---|---|---:|"]
     for p in summary["phases"]:

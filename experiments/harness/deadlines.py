@@ -112,13 +112,6 @@ class Phases:
         return record
 
 
-def cell(value: Any, se: Any = None) -> str:
-    """A markdown table's cell: value, or value ± se, to two decimals."""
-    if value is None:
-        return "-"
-    return f"{value:.2f}" if se is None else f"{value:.2f} ± {se:.2f}"
-
-
 def read_jsonl(path: pathlib.Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []

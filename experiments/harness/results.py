@@ -28,6 +28,16 @@ CROSSPLAY_KINDS = ("crossplay", "hanabi_crossplay")
 """`kind` of a cross-play evaluation's results (likewise)."""
 
 
+def value_se(value: Any, se: Any = None, digits: int = 2, pm: str = "±") -> str:
+    """A table cell: "-" for None, else value, or value ± se, to `digits`
+    decimals (the one formatter of a value and its standard error)."""
+    if value is None:
+        return "-"
+    if se is None:
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} {pm} {se:.{digits}f}"
+
+
 def write_json(path: pathlib.Path, payload: Any) -> None:
     atomic_write_bytes(
         path, (json.dumps(payload, indent=2, allow_nan=True) + "\n").encode()

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments.harness.results import value_se
 from marl.xp_stats import group_gap, matrix_summary, seed_permutation_test
 
 LOW, HIGH = 0.01, 0.1
@@ -119,9 +120,7 @@ def report(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cell(value: float | None, se: float | None = None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if se is None else f"{value:.3f} +- {se:.3f}"
+    return value_se(value, se, digits=3, pm="+-")
 
 
 def markdown(found: dict[str, Any]) -> str:
