@@ -52,6 +52,7 @@ import numpy as np
 
 from benchmarks.common import machine_lines
 from benchmarks.ippo_throughput import load_peer
+from games.envs.hanabi import make_params
 
 SIZE = {"colors": 3, "ranks": 3, "hand_size": 3, "hints": 5, "lives": 3}
 """hanabi_3c3r_cpu's game (conf/preset/hanabi_3c3r_cpu.yaml)."""
@@ -71,19 +72,16 @@ THEIR_LAYERS = {
 
 
 def their_env_kwargs() -> dict[str, Any]:
-    """JaxMARL's `HanabiEnv` arguments for `SIZE` (HLE's card counts: 3 of the
-    lowest rank, 1 of the highest, 2 of the others)."""
-    ranks = SIZE["ranks"]
+    """JaxMARL's `HanabiEnv` arguments for `SIZE`, HLE's card counts included."""
+    params = make_params("Hanabi-Full", 2, **SIZE)
     return {
-        "num_agents": 2,
-        "num_colors": SIZE["colors"],
-        "num_ranks": ranks,
-        "hand_size": SIZE["hand_size"],
-        "max_info_tokens": SIZE["hints"],
-        "max_life_tokens": SIZE["lives"],
-        "num_cards_of_rank": np.array(
-            [3 if r == 0 else 1 if r == ranks - 1 else 2 for r in range(ranks)]
-        ),
+        "num_agents": params.num_players,
+        "num_colors": params.num_colors,
+        "num_ranks": params.num_ranks,
+        "hand_size": params.hand_size,
+        "max_info_tokens": params.max_information_tokens,
+        "max_life_tokens": params.max_life_tokens,
+        "num_cards_of_rank": np.array(params.card_counts),
     }
 
 

@@ -92,3 +92,17 @@ def test_the_study_page_shows_the_report_of_the_committed_cross_play():
     page = (ROOT / "docs/studies/hanabi_3c3r_preregistered.md").read_text()
     result = page.split("## Result\n", 1)[1]
     assert pr.markdown(found) in result
+
+
+def test_the_convention_curve_agrees_with_clustering_at_every_tolerance():
+    """The curve read off merge heights is the count `conventions.clusters`
+    finds on the distances themselves, at each of the report's tolerances."""
+    from marl.deep import conventions
+
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0.0, 0.4, size=(12, 3))
+    between = np.abs(points[:, None, :] - points[None, :, :]).max(-1)
+    heights = conventions.merge_heights(between)
+    curve = pr.convention_curve({"convention_heights": heights.tolist()})
+    for t in pr.TOLERANCES:
+        assert curve["counts"][t] == max(conventions.clusters(between, t)) + 1

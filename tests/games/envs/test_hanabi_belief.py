@@ -395,13 +395,7 @@ def _jaxmarl_replay(params: HanabiParams):
         hand_size=params.hand_size,
         max_info_tokens=params.max_information_tokens,
         max_life_tokens=params.max_life_tokens,
-        # HLE's counts: 3 of the lowest rank, 1 of the highest, 2 of the others
-        num_cards_of_rank=np.array(
-            [
-                3 if r == 0 else 1 if r == params.num_ranks - 1 else 2
-                for r in range(params.num_ranks)
-            ]
-        ),
+        num_cards_of_rank=np.array(params.card_counts),
     )
 
     def stack(tree):
