@@ -25,7 +25,8 @@ on the one device:
   smaller hands, more hint tokens, one life, 3 players), 8 seeds at 0.01 for
   2.5M env steps each; runs and evaluations done under the same `--work` are
   not redone, so the screen also runs on CPU over several sessions:
-  `python scripts/gpu_grid.py --plan screen --minutes 600 --work DIR --out DIR`;
+  `python scripts/gpu_grid.py --plan screen --minutes 600 --work DIR --out DIR`
+  (`--only screen_3c3r_3p`: one size; `--only` takes any plan's run names);
   `--plan prereg`: issue 57's pre-registered runs (hanabi_3c3r_cpu at 0.01 and
   0.1 from root seeds 0, 1, 2; docs/studies/hanabi_3c3r_preregistered.md) and
   their one cross-play at update 1,200; a run copied complete into --work as
@@ -286,6 +287,24 @@ def pack(
     return write_tarball(work, members, out, "gpu_grid")
 
 
+def only(
+    plan: dict[str, Any], names: list[str], parser: argparse.ArgumentParser
+) -> dict[str, Any]:
+    """The plan cut to the runs `names` and the evaluations of those alone."""
+    known = [run["name"] for run in plan["runs"]]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        parser.error(
+            f"--only: {', '.join(unknown)} not in this plan ({', '.join(known)})"
+        )
+    return {
+        "runs": [run for run in plan["runs"] if run["name"] in names],
+        "evaluations": [
+            ev for ev in plan["evaluations"] if set(ev["runs"]) <= set(names)
+        ],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python scripts/gpu_grid.py", description=__doc__.split("\n")[0]
@@ -304,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
         "prereg: issue 57's pre-registered runs and their cross-play; "
         "symmetry_grid: issue 57's grid on the screen's chosen size",
     )
+    parser.add_argument(
+        "--only",
+        metavar="NAME,...",
+        help="only these of the plan's runs and the evaluations of no other "
+        "run (for example screen_3c3r_3p: one size of the screen)",
+    )
     args = parser.parse_args(argv)
     if not args.minutes > 0:
         parser.error(f"--minutes={args.minutes} must be > 0")
@@ -312,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     sizes = SIZES["tiny" if args.tiny else "full"]
     plan = PLANS[args.plan](sizes, work)
+    if args.only:
+        plan = only(plan, args.only.split(","), parser)
     # Two processes share the device: neither takes most of its memory up front.
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     trainer, evaluator = Phases(work, "gpu_grid"), Phases(work, "gpu_grid")

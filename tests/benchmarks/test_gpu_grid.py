@@ -63,6 +63,20 @@ def test_every_evaluation_is_of_runs_the_plan_trains(tmp_path):
             assert shares == sorted(shares) and shares[-1] < 1
 
 
+def test_only_keeps_the_named_runs_and_the_evaluations_of_them_alone(tmp_path):
+    script = load_script()
+    parser = script.argparse.ArgumentParser()
+    plan = grid_plans.PLANS["grid"](grid_plans.SIZES["tiny"], tmp_path)
+    cut = script.only(plan, ["grid"], parser)
+    assert [run["name"] for run in cut["runs"]] == ["grid"]
+    # the switch's evaluation also needs the switch runs: not kept
+    assert cut["evaluations"] and all(
+        ev["runs"] == ["grid"] for ev in cut["evaluations"]
+    )
+    with pytest.raises(SystemExit):
+        script.only(plan, ["grid", "nope"], parser)
+
+
 class StubPhases:
     """Records the evaluations the lane starts instead of running them."""
 
