@@ -4,10 +4,14 @@ One persistent XLA compilation cache for this process and every subprocess a
 test starts (they inherit the environment), so a program compiled once (a tiny
 training step, a convergence window, a cross-play game) is read from disk
 the next time any test, or any entry point a test runs as a user would, needs
-it. It lives in `.cache/xla-tests` under the checkout unless
-`JAX_COMPILATION_CACHE_DIR` names another; a fresh clone starts it empty, and
-later runs on the same checkout start warm. Entries are keyed by the program,
-the jax version and the flags, so a stale entry is never used.
+it. It lives in the user's cache (`$XDG_CACHE_HOME`, else `~/.cache`, then
+`entropy-zsc-lab/xla-tests`; the checkout's `.cache/xla-tests` where that
+cannot be written) unless `JAX_COMPILATION_CACHE_DIR` names another, so that
+a contributor's fresh clones share it: a suite of the same code on a fresh
+clone then starts warm (22.6 min against 31.3 cold on the AVX2-only EPYC,
+docs/benchmarks.md), and CI's fresh machines start cold. Entries are keyed by
+the program, the jax version and the flags, so a stale entry is never used;
+entries not read for `CACHE_DAYS` days are removed when a suite starts.
 
 The suite's programs are compiled at LLVM's optimization level 0
 (`--xla_backend_optimization_level=0`, added to XLA_FLAGS unless a level is
@@ -35,9 +39,53 @@ from tests import SUITE_LEVEL
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+CACHE_DAYS = 14
+"""Compiled programs not read for this many days leave the cache."""
+
+
+def cache_dir() -> pathlib.Path:
+    """The user's cache of the suite's compiled programs, made if need be (the
+    checkout's `.cache/xla-tests` where the user's cache cannot be written)."""
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    path = pathlib.Path(base) / "entropy-zsc-lab" / "xla-tests"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    return ROOT / ".cache" / "xla-tests"
+
+
+def prune(path: pathlib.Path, days: float = CACHE_DAYS) -> int:
+    """Removes the cache's entries last read (or written) more than `days`
+    ago; returns how many. Another suite may be reading or removing them at
+    the same time: a file gone already is skipped."""
+    import time
+
+    oldest = time.time() - days * 86400
+    removed = 0
+    for entry in path.glob("*"):
+        try:
+            stat = entry.stat()
+            if entry.is_file() and max(stat.st_atime, stat.st_mtime) < oldest:
+                entry.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+def pytest_sessionstart(session) -> None:  # type: ignore[no-untyped-def]
+    """The controller (not an xdist worker) prunes the cache once per suite."""
+    if not hasattr(session.config, "workerinput"):
+        prune(pathlib.Path(os.environ["JAX_COMPILATION_CACHE_DIR"]))
+
+
 # Set before jax is imported anywhere in the session (the test modules import
 # it after this file), and inherited by every subprocess.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".cache" / "xla-tests"))
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(cache_dir())
 # Cache every program, however quick its compilation or small its executable:
 # the suite's programs are tiny and many.
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")

@@ -1,0 +1,32 @@
+"""The suite's compilation cache (tests/conftest.py): in the user's cache,
+shared by a contributor's clones, its long-unread entries pruned."""
+
+import os
+import time
+
+from tests import conftest
+
+
+def test_the_cache_is_the_users_and_falls_back_to_the_checkout(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
+    path = conftest.cache_dir()
+    assert path == tmp_path / "home-cache" / "entropy-zsc-lab" / "xla-tests"
+    assert path.is_dir()
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(locked / "inner"))
+    if os.geteuid() != 0:  # root writes anywhere
+        assert conftest.cache_dir() == conftest.ROOT / ".cache" / "xla-tests"
+    # the suite's processes all read the same one
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"]
+
+
+def test_prune_removes_entries_unread_for_the_given_days(tmp_path):
+    old, recent, read = (tmp_path / name for name in ("old", "recent", "read"))
+    for entry in (old, recent, read):
+        entry.write_bytes(b"x")
+    month = time.time() - 30 * 86400
+    os.utime(old, (month, month))
+    os.utime(read, (time.time(), month))  # written long ago, read today
+    assert conftest.prune(tmp_path, days=14) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["read", "recent"]
