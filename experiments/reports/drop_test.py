@@ -1,0 +1,190 @@
+"""The pre-registered analysis of docs/studies/hanabi_1life_grid.md, written
+before the grid's cross-plays were read: at matched greedy self-play, do the
+seeds trained at entropy 0.01 lose more to their own color-permuted copies
+than those trained at 0.1 and at 0.3?
+
+`report(evaluations)` takes the grid's cross-play results by milestone
+(update -> the results.json of `python -m experiments.crossplay` over every
+coefficient's agents at that update) and gives, for each high coefficient, the
+matched pair of milestones, the paired sign-flip test of the permuted-copy
+drop and Holm's decision; beside it, every group's drop and greedy SP.
+`markdown(found)` is the page's table.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from experiments.harness.results import value_se
+from marl.xp_stats import standard_error
+
+LOW = 0.01
+HIGH = (0.1, 0.3)
+MATCH_SHARE = 0.1
+"""Two groups' greedy SP are matched when they differ by at most this share
+of the larger."""
+ALPHA = 0.05
+DRAWS = 100_000
+
+
+def agent_drops(results: dict[str, Any]) -> dict[float, dict[int, float]]:
+    """Per entropy coefficient, per seed: the agent's permuted-copy drop, its
+    score with itself (the identity's row of `permuted_copy_scores`) minus its
+    mean score with its permuted copies."""
+    scores = np.asarray(results["symmetry"]["permuted_copy_scores"], float)
+    drops = scores[:, 0] - scores[:, 1:].mean(-1)
+    groups: dict[float, dict[int, float]] = {}
+    for agent, drop in zip(results["agents"], drops, strict=True):
+        seeds = groups.setdefault(float(agent["ent_coef"]), {})
+        if agent["seed"] in seeds:
+            raise ValueError(
+                f"two agents of seed {agent['seed']} at {agent['ent_coef']}"
+            )
+        seeds[int(agent["seed"])] = float(drop)
+    return groups
+
+
+def greedy_sp(results: dict[str, Any]) -> dict[float, float]:
+    """Per entropy coefficient: the group's mean greedy self-play."""
+    return {float(p["ent_coef"]): float(p["sp_greedy"]) for p in results["points"]}
+
+
+def matched_pair(
+    sp: dict[int, dict[float, float]], low: float, high: float
+) -> dict[str, Any]:
+    """The milestones (m at `low`, m' at `high`) whose greedy SP differ least,
+    and whether they are matched (at most MATCH_SHARE of the larger apart).
+    `sp`: milestone -> coefficient -> greedy SP."""
+    pairs = [
+        (abs(sp[m][low] - sp[n][high]), m, n)
+        for m, n in itertools.product(sorted(sp), repeat=2)
+        if low in sp[m] and high in sp[n]
+    ]
+    if not pairs:
+        raise ValueError(f"no milestone has both {low} and {high}")
+    difference, m, n = min(pairs)
+    larger = max(sp[m][low], sp[n][high])
+    return {
+        "low_step": m,
+        "high_step": n,
+        "sp_low": sp[m][low],
+        "sp_high": sp[n][high],
+        "difference": difference,
+        "matched": bool(difference <= MATCH_SHARE * larger),
+    }
+
+
+def sign_flip_test(
+    differences: np.ndarray, draws: int = DRAWS, seed: int = 0
+) -> dict[str, Any]:
+    """One-sided paired permutation test of mean(differences) > 0: every
+    relabeling flips the sign of any subset of the pairs' differences; p is
+    the share of relabelings whose mean is at least the observed one, the
+    observed included: exact over all 2**n when that is at most `draws`,
+    else (1 + #) / (1 + draws) over `draws` random ones (seeded)."""
+    d = np.asarray(differences, float)
+    if d.ndim != 1 or len(d) < 2:
+        raise ValueError(f"need >= 2 paired differences, got shape {d.shape}")
+    observed = float(d.mean())
+    exact = 2 ** len(d) <= draws
+    if exact:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=len(d))))
+    else:
+        signs = np.where(
+            np.random.default_rng(seed).random((draws, len(d))) < 0.5, -1.0, 1.0
+        )
+    means = (signs * d).mean(-1)
+    at_least = int((means >= observed - 1e-12).sum())
+    p = at_least / len(signs) if exact else (1 + at_least) / (1 + draws)
+    return {
+        "statistic": observed,
+        "p_value": float(p),
+        "relabelings": len(signs),
+        "exact": bool(exact),
+        "pairs": len(d),
+    }
+
+
+def holm(p_values: dict[float, float], alpha: float = ALPHA) -> dict[float, bool]:
+    """Holm's step-down decisions: the k-th smallest p (from 0) is compared
+    with alpha / (m - k), until the first that is not rejected."""
+    order = sorted(p_values, key=lambda c: p_values[c])
+    rejected, going = {}, True
+    for k, c in enumerate(order):
+        going = going and p_values[c] <= alpha / (len(order) - k)
+        rejected[c] = going
+    return rejected
+
+
+def report(evaluations: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The registered analysis of the grid's cross-plays by milestone."""
+    drops = {m: agent_drops(r) for m, r in evaluations.items()}
+    sp = {m: greedy_sp(r) for m, r in evaluations.items()}
+    groups = [
+        {
+            "step": m,
+            "ent_coef": c,
+            "sp_greedy": sp[m][c],
+            "drop": float(np.mean(list(seeds.values()))),
+            "drop_se": standard_error(np.array(list(seeds.values()))),
+            "agents": len(seeds),
+        }
+        for m in sorted(drops)
+        for c, seeds in sorted(drops[m].items())
+    ]
+    tests: dict[float, dict[str, Any]] = {}
+    for high in HIGH:
+        pair = matched_pair(sp, LOW, high)
+        tests[high] = {"pair": pair}
+        if not pair["matched"]:
+            continue
+        low_drops = drops[pair["low_step"]][LOW]
+        high_drops = drops[pair["high_step"]][high]
+        if sorted(low_drops) != sorted(high_drops):
+            raise ValueError(f"the seeds at {LOW} and {high} differ: cannot pair them")
+        differences = np.array(
+            [low_drops[k] - high_drops[k] for k in sorted(low_drops)]
+        )
+        tests[high]["test"] = sign_flip_test(differences)
+    tested = {c: t["test"]["p_value"] for c, t in tests.items() if "test" in t}
+    for c, rejected in holm(tested).items():
+        tests[c]["rejected"] = rejected
+    return {"groups": groups, "tests": tests, "alpha": ALPHA}
+
+
+def markdown(found: dict[str, Any]) -> str:
+    """The groups' table and the tests', as on the study's page."""
+    lines = [
+        "| update | entropy | greedy SP | permuted-copy drop | agents |",
+        "|---:|---:|---:|---|---:|",
+    ]
+    for g in found["groups"]:
+        lines.append(
+            f"| {g['step']} | {g['ent_coef']:g} | {g['sp_greedy']:.2f} | "
+            f"{value_se(g['drop'], g['drop_se'], 3)} | {g['agents']} |"
+        )
+    lines += [
+        "",
+        "| high entropy c | matched pair (0.01 at m, c at m') | greedy SP | T | p "
+        "| H0 |",
+        "|---:|---|---|---:|---:|---|",
+    ]
+    for c, t in found["tests"].items():
+        pair = t["pair"]
+        where = f"{pair['low_step']}, {pair['high_step']}"
+        sps = f"{pair['sp_low']:.2f}, {pair['sp_high']:.2f}"
+        if "test" not in t:
+            lines.append(
+                f"| {c:g} | {where} (not matched) | {sps} | - | - | not tested |"
+            )
+            continue
+        test = t["test"]
+        verdict = "rejected" if t["rejected"] else "kept"
+        lines.append(
+            f"| {c:g} | {where} | {sps} | {test['statistic']:.3f} | "
+            f"{test['p_value']:.4f} | {verdict} (Holm, alpha {found['alpha']:g}) |"
+        )
+    return "\n".join(lines)

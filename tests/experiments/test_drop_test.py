@@ -1,0 +1,110 @@
+"""The pre-registered analysis of docs/studies/hanabi_1life_grid.md
+(experiments.reports.drop_test) on made-up cross-plays, before any of the
+grid's: the drop as defined, the exact paired test against brute force, the
+matching rule, Holm's steps, and a strong effect found where it was put."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from experiments.reports import drop_test
+
+SEEDS = 16
+
+
+def made_up(sp: dict[float, float], drop: dict[float, float], seed: int = 0) -> dict:
+    """A cross-play of 16 seeds per coefficient: each agent scores `sp` with
+    itself and `sp - drop` (plus noise) with its 5 permuted copies."""
+    rng = np.random.default_rng(seed)
+    agents, scores = [], []
+    for coef in sp:
+        for k in range(SEEDS):
+            agents.append({"ent_coef": coef, "seed": k, "run": "r", "step": 1})
+            copies = sp[coef] - drop[coef] + 0.05 * rng.standard_normal(5)
+            scores.append([sp[coef], *copies])
+    points = [{"ent_coef": c, "sp_greedy": s} for c, s in sp.items()]
+    return {
+        "agents": agents,
+        "symmetry": {"permuted_copy_scores": scores},
+        "points": points,
+    }
+
+
+def test_an_agents_drop_is_its_score_with_itself_less_its_mean_with_copies():
+    results = {
+        "agents": [{"ent_coef": 0.01, "seed": 3}, {"ent_coef": 0.1, "seed": 3}],
+        "symmetry": {
+            "permuted_copy_scores": [[2.0, 1.0, 1.5, 0.5], [1.0, 1.0, 1.0, 1.0]]
+        },
+    }
+    assert drop_test.agent_drops(results) == {0.01: {3: 1.0}, 0.1: {3: 0.0}}
+    results["agents"][1]["ent_coef"] = 0.01
+    with pytest.raises(ValueError, match="two agents of seed 3"):
+        drop_test.agent_drops(results)
+
+
+def test_the_exact_sign_flip_test_is_the_brute_force_count():
+    d = np.array([0.3, -0.1, 0.25, 0.05, 0.4, -0.2])
+    found = drop_test.sign_flip_test(d)
+    assert found["exact"] and found["relabelings"] == 2**6
+    count = sum(
+        np.mean([s * x for s, x in zip(signs, d, strict=True)]) >= d.mean() - 1e-12
+        for signs in itertools.product((1, -1), repeat=6)
+    )
+    assert found["p_value"] == count / 64
+    # beyond `draws` relabelings, random ones: near the exact share
+    d = np.random.default_rng(0).normal(0.1, 0.5, 18)
+    exact = drop_test.sign_flip_test(d, draws=2**18)
+    drawn = drop_test.sign_flip_test(d, draws=20_000)
+    assert exact["exact"] and not drawn["exact"] and drawn["relabelings"] == 20_000
+    assert drawn["p_value"] == pytest.approx(exact["p_value"], abs=0.01)
+
+
+def test_holm_compares_the_smaller_p_with_half_alpha_then_stops_at_the_first_kept():
+    assert drop_test.holm({0.1: 0.01, 0.3: 0.04}) == {0.1: True, 0.3: True}
+    assert drop_test.holm({0.1: 0.03, 0.3: 0.04}) == {0.1: False, 0.3: False}
+    assert drop_test.holm({0.1: 0.06, 0.3: 0.02}) == {0.3: True, 0.1: False}
+    assert drop_test.holm({0.1: 0.01}) == {0.1: True}
+
+
+def test_the_matched_pair_is_the_closest_in_greedy_sp_within_ten_percent():
+    sp = {
+        100: {0.01: 1.0, 0.3: 0.5},
+        300: {0.01: 2.0, 0.3: 0.95},
+        600: {0.01: 3.0, 0.3: 1.4},
+    }
+    pair = drop_test.matched_pair(sp, 0.01, 0.3)
+    assert (pair["low_step"], pair["high_step"]) == (100, 300) and pair["matched"]
+    far = {100: {0.01: 3.0, 0.3: 1.0}, 300: {0.01: 4.0, 0.3: 2.0}}
+    pair = drop_test.matched_pair(far, 0.01, 0.3)
+    assert (pair["low_step"], pair["high_step"], pair["matched"]) == (100, 300, False)
+
+
+def test_a_strong_effect_is_found_and_an_unmatched_coefficient_is_not_tested():
+    coefs = (0.01, 0.03, 0.1, 0.3)
+    drop = {0.01: 0.4, 0.03: 0.2, 0.1: 0.0, 0.3: 0.0}
+    evaluations = {
+        100: made_up({0.01: 1.5, 0.03: 1.4, 0.1: 1.2, 0.3: 0.6}, drop, seed=1),
+        1200: made_up({0.01: 3.0, 0.03: 2.8, 0.1: 2.6, 0.3: 1.5}, drop, seed=2),
+    }
+    found = drop_test.report(evaluations)
+    assert len(found["groups"]) == 2 * len(coefs)
+    # 0.3 at 1,200 (1.5) matches 0.01 at 100 (1.5); 0.1's closest (1.5 vs 1.2,
+    # 20% apart) is not matched: not tested
+    t3, t1 = found["tests"][0.3], found["tests"][0.1]
+    assert (t3["pair"]["low_step"], t3["pair"]["high_step"]) == (100, 1200)
+    assert t3["test"]["exact"] and t3["test"]["p_value"] == 1 / 2**SEEDS
+    assert t3["rejected"] is True
+    assert not t1["pair"]["matched"] and "test" not in t1
+    table = drop_test.markdown(found)
+    assert "| 0.3 | 100, 1200 | 1.50, 1.50 |" in table and "rejected (Holm" in table
+    assert "(not matched)" in table
+    # no effect: the same drop at every coefficient keeps H0
+    flat = {c: 0.2 for c in coefs}
+    same = {
+        100: made_up({0.01: 1.5, 0.03: 1.4, 0.1: 1.45, 0.3: 0.6}, flat, seed=3),
+        1200: made_up({0.01: 3.0, 0.03: 2.8, 0.1: 2.6, 0.3: 1.5}, flat, seed=4),
+    }
+    kept = drop_test.report(same)["tests"]
+    assert kept[0.3]["test"]["p_value"] > 0.01 and kept[0.1]["test"]["p_value"] > 0.01
