@@ -108,3 +108,17 @@ def test_a_strong_effect_is_found_and_an_unmatched_coefficient_is_not_tested():
     }
     kept = drop_test.report(same)["tests"]
     assert kept[0.3]["test"]["p_value"] > 0.01 and kept[0.1]["test"]["p_value"] > 0.01
+
+
+def test_the_code_is_what_the_study_page_registered():
+    from tests import ROOT
+
+    page = (ROOT / "docs" / "studies" / "hanabi_1life_grid.md").read_text()
+    registered = page.split("## Result")[0]
+    assert drop_test.LOW == 0.01 and drop_test.HIGH == (0.1, 0.3)
+    assert "each high coefficient c in {0.1, 0.3}" in registered
+    assert f"at most {drop_test.MATCH_SHARE:.0%} of the larger" in registered
+    assert f"alpha = {drop_test.ALPHA}" in registered
+    # 16 seeds: every one of the 2^16 relabelings enumerated
+    assert "2^16 = 65,536" in registered and drop_test.DRAWS >= 2**16
+    assert "`experiments.reports.drop_test`" in registered
