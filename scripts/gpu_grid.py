@@ -34,6 +34,9 @@ on the one device:
   `--plan symmetry_grid`: issue 57's grid on the screen's `CHOSEN` size (16
   seeds x entropy 0.01, 0.03, 0.1, 0.3, and Other-Play at 0.01, cross-played
   at updates 100, 300, 600 and 1,200), resumable like the screen;
+  `--plan symmetry_grid_cpu`: the same runs, each milestone cross-played at
+  64 games per pair and 500 per permutation (estimated at under an hour on
+  2 cores);
 - cross-play (`experiments.crossplay`), each as soon as its agents exist (and
   skipped once the run that was to make them has ended without them): the grid
   at every milestone, the switch runs beside the grid at update 2,400, the last
@@ -321,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         "more: Hanabi-Small and 3 players as long as the grid, the grid again "
         "from other root seeds; screen: issue 57's sizes at entropy 0.01; "
         "prereg: issue 57's pre-registered runs and their cross-play; "
-        "symmetry_grid: issue 57's grid on the screen's chosen size",
+        "symmetry_grid: issue 57's grid on the screen's chosen size; "
+        "symmetry_grid_cpu: the same with cross-plays a CPU can afford",
     )
     parser.add_argument(
         "--only",

@@ -37,6 +37,10 @@ SIZES = {
         "symmetry_grid": ["seeds=16", "keep_every=100"],
         "symmetry_milestones": [100, 300, 600, 1200],
         "symmetry_crossplay": ["--max-games", "2000", "--symmetry-games", "1000"],
+        # on CPU: the registered test's inputs (each agent's permuted-copy
+        # scores, each group's greedy SP) at an estimated half hour to an hour a
+        # milestone on 2 cores, the 64 x 64 cross-play at 64 games per pair
+        "symmetry_crossplay_cpu": ["--games", "64", "--symmetry-games", "500"],
     },
     "tiny": {
         "grid": [
@@ -76,6 +80,7 @@ SIZES = {
         "symmetry_grid": ["ippo.total_timesteps=768", "keep_every=2"],
         "symmetry_milestones": [2, 6, 12],
         "symmetry_crossplay": ["--games", "16", "--symmetry-games", "8"],
+        "symmetry_crossplay_cpu": ["--games", "8", "--symmetry-games", "8"],
     },
 }
 """What each run and evaluation is at full (GPU) and tiny (CPU check) size."""
@@ -248,6 +253,18 @@ screen's criterion, the one whose 0.01 seeds lost the largest share of their SP
 with their color-permuted copies (docs/studies/hanabi_screen.md)."""
 
 
+def symmetry_grid_cpu_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
+    """`symmetry_grid_plan` with cross-plays a CPU can afford
+    (`symmetry_crossplay_cpu`: a fixed 64 games per pair and 500 per
+    permutation, in place of up to 2,000 and 1,000); the same runs, so either
+    plan resumes the other's training under one --work."""
+    plan = symmetry_grid_plan(sizes, work)
+    for ev in plan["evaluations"]:
+        ev["crossplay"] = sizes["symmetry_crossplay_cpu"]
+        ev["name"] += "_cpu"
+    return plan
+
+
 def symmetry_grid_plan(sizes: dict[str, Any], work: pathlib.Path) -> dict[str, Any]:
     """Issue 57 item 2 on the screen's `CHOSEN` size: 16 seeds x entropy 0.01,
     0.03, 0.1 and 0.3 on the preset's budget (9.8M env steps, 1,200 updates),
@@ -299,4 +316,5 @@ PLANS = {
     "screen": screen_plan,
     "prereg": prereg_plan,
     "symmetry_grid": symmetry_grid_plan,
+    "symmetry_grid_cpu": symmetry_grid_cpu_plan,
 }

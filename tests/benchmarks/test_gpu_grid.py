@@ -209,3 +209,15 @@ def test_the_symmetry_grid_composes_and_cross_plays_every_milestone(tmp_path):
     assert all(m % grid.keep_every == 0 for m in milestones)
     made = [(ev["runs"][0], ev["step"]) for ev in plan["evaluations"]]
     assert made == [(r, m) for r in ("sym16", "sym16_op") for m in milestones]
+    # the CPU variant trains the same runs and cross-plays the same milestones
+    # under other names, with fixed, smaller game counts
+    cpu = grid_plans.symmetry_grid_cpu_plan(sizes, tmp_path)
+    assert cpu["runs"] == plan["runs"]
+    assert [(ev["runs"], ev["step"]) for ev in cpu["evaluations"]] == [
+        (ev["runs"], ev["step"]) for ev in plan["evaluations"]
+    ]
+    assert all(ev["name"].endswith("_cpu") for ev in cpu["evaluations"])
+    assert all(
+        ev["crossplay"] == ["--games", "64", "--symmetry-games", "500"]
+        for ev in cpu["evaluations"]
+    )
