@@ -96,12 +96,13 @@ def timed(
     repeats: int,
     *,
     count: bool = False,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Any]:
     """`fn` jitted and compiled for `args`, then run `repeats` times: the best
     wall seconds, the cores it kept busy over all runs, and with `count`
-    XLA's flops (of a program without loops: XLA counts a loop's body once)."""
+    XLA's flops (of a program without loops: XLA counts a loop's body once);
+    and the program's output (the next part's input)."""
     compiled = jax.jit(fn).lower(*args).compile()
-    jax.block_until_ready(compiled(*args))  # untimed: first-run costs
+    output = jax.block_until_ready(compiled(*args))  # untimed: first-run costs
     best, wall, cpu = math.inf, 0.0, 0.0
     for _ in range(repeats):
         start, times = time.perf_counter(), os.times()
@@ -113,7 +114,8 @@ def timed(
         cpu += (after.user - times.user) + (after.system - times.system)
     print(f"  {name}: {best:.3f} s", file=sys.stderr, flush=True)
     flops = flops_of(compiled) if count else None
-    return {"part": name, "seconds": best, "cores": cpu / wall, "flops": flops}
+    part = {"part": name, "seconds": best, "cores": cpu / wall, "flops": flops}
+    return part, output
 
 
 def profile(config: IPPORunConfig, repeats: int) -> dict[str, Any]:
@@ -130,7 +132,6 @@ def profile(config: IPPORunConfig, repeats: int) -> dict[str, Any]:
     keys = seed_keys(ippo.seed, runs)
     states = jax.jit(jax.vmap(learner.init))(keys)
     coefs = jnp.repeat(jnp.asarray(config.ent_coefs, jnp.float32), config.seeds)
-    over_runs = jax.vmap
 
     def play(state: Any) -> Any:
         games, traj = rollout(
@@ -178,45 +179,44 @@ def profile(config: IPPORunConfig, repeats: int) -> dict[str, Any]:
         steps = ippo.update_epochs * ippo.num_minibatches
         return jax.lax.scan(body, (params, opt_state), None, length=steps)[0]
 
-    traj, last = jax.jit(over_runs(play))(states)
+    # each part timed on the output of the one before (compiled once each)
+    whole, _ = timed("whole update", jax.vmap(learner.update), (states, coefs), repeats)
+    rolled, (traj, last) = timed("rollout", jax.vmap(play), (states,), repeats)
     carry = states.rollout.carry
-    data, rnn_carry = jax.jit(over_runs(advantages))(traj, last, carry)
-    minibatches = jax.jit(over_runs(shuffle))(states.key, rnn_carry, data)
-    grads = jax.jit(over_runs(forward_backward))(states.params, *minibatches, coefs)
-    first = jax.tree.map(lambda x: x[:, 0, 0], minibatches)
-    parts = [
-        timed("whole update", over_runs(learner.update), (states, coefs), repeats),
-        timed("rollout", over_runs(play), (states,), repeats),
-        timed("advantages", over_runs(advantages), (traj, last, carry), repeats),
-        timed("shuffles", over_runs(shuffle), (states.key, rnn_carry, data), repeats),
-        timed(
-            "forward and backward",
-            over_runs(forward_backward),
-            (states.params, *minibatches, coefs),
-            repeats,
-        ),
-        timed(
-            "optimizer",
-            over_runs(optimize),
-            (states.params, states.opt_state, grads),
-            repeats,
-        ),
-    ]
+    gae, (data, rnn_carry) = timed(
+        "advantages", jax.vmap(advantages), (traj, last, carry), repeats
+    )
+    shuffled, minibatches = timed(
+        "shuffles", jax.vmap(shuffle), (states.key, rnn_carry, data), repeats
+    )
+    passes, grads = timed(
+        "forward and backward",
+        jax.vmap(forward_backward),
+        (states.params, *minibatches, coefs),
+        repeats,
+    )
+    optimized, _ = timed(
+        "optimizer",
+        jax.vmap(optimize),
+        (states.params, states.opt_state, grads),
+        repeats,
+    )
+    parts = [whole, rolled, gae, shuffled, passes, optimized]
     # XLA's flops of one minibatch's gradient (a program without loops), times
-    # the minibatches of an update; and of one rollout step's forward pass.
+    # the minibatches of an update
+    first = jax.tree.map(lambda x: x[:, 0, 0], minibatches)
     steps = ippo.update_epochs * ippo.num_minibatches
-    one = jax.jit(over_runs(one_minibatch))
+    one = jax.jit(jax.vmap(one_minibatch))
     per_minibatch = flops_of(one.lower(states.params, *first, coefs).compile())
-    parts[4]["flops"] = per_minibatch and per_minibatch * steps
-    reference = matmul_reference(states.params, ippo, runs, repeats)
-    whole = parts[0]["seconds"]
+    passes["flops"] = per_minibatch and per_minibatch * steps
+    reference = matmul_reference(states.params, ippo, env.obs_size, runs, repeats)
     for part in parts:
-        part["share"] = part["seconds"] / whole
+        part["share"] = part["seconds"] / whole["seconds"]
         part["gflops"] = part["flops"] and part["flops"] / part["seconds"] / 1e9
     return {
         "runs": runs,
         "env_steps_per_update": runs * ippo.batch_size,
-        "env_steps_per_second": runs * ippo.batch_size / whole,
+        "env_steps_per_second": runs * ippo.batch_size / whole["seconds"],
         "parts": parts,
         "matmul_reference": reference,
     }
@@ -232,13 +232,15 @@ def dense_shapes(params: Any) -> list[tuple[int, int]]:
     ]
 
 
-def matmul_reference(params: Any, ippo: Any, runs: int, repeats: int) -> dict[str, Any]:
+def matmul_reference(
+    params: Any, ippo: Any, obs_size: int, runs: int, repeats: int
+) -> dict[str, Any]:
     """The network's matrix products on one minibatch of every run, timed alone:
     per dense layer the forward product, the input gradient (not the first
     layer's: the observation needs none) and the weight gradient."""
     rows = ippo.batch_size // ippo.num_minibatches
     shapes = dense_shapes(jax.tree.map(lambda x: x[0], params))
-    first = {shape for shape in shapes if shape[0] == shapes[0][0]}
+    first = {shape for shape in shapes if shape[0] == obs_size}  # read the obs
     key = jax.random.key(1)
     arrays = [
         (
@@ -263,7 +265,7 @@ def matmul_reference(params: Any, ippo: Any, runs: int, repeats: int) -> dict[st
         for n_in, n_out in shapes
     )
     name = "matmuls alone (one minibatch)"
-    result = timed(name, products, (arrays,), repeats, count=True)
+    result, _ = timed(name, products, (arrays,), repeats, count=True)
     result.update(xla_flops=result["flops"], flops=flops)
     result["gflops"] = flops / result["seconds"] / 1e9
     return result

@@ -12,11 +12,12 @@ def test_the_cache_is_the_users_and_falls_back_to_the_checkout(tmp_path, monkeyp
     path = conftest.cache_dir()
     assert path == tmp_path / "home-cache" / "entropy-zsc-lab" / "xla-tests"
     assert path.is_dir()
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(locked / "inner"))
-    if os.geteuid() != 0:  # root writes anywhere
-        assert conftest.cache_dir() == conftest.ROOT / ".cache" / "xla-tests"
+    # a user cache that cannot be made (a file where its folder would be,
+    # which stops root too): the checkout's own
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    assert conftest.cache_dir() == conftest.ROOT / ".cache" / "xla-tests"
     # the suite's processes all read the same one
     assert os.environ["JAX_COMPILATION_CACHE_DIR"]
 

@@ -241,7 +241,9 @@ def test_ippo_update_matmul_reference_counts_what_xla_counts():
 
     policy = make_policy_for(config.ippo, config.environment)
     params = jax.vmap(policy.init)(jax.random.split(jax.random.key(0), 2))
-    reference = ippo_update.matmul_reference(params, config.ippo, 2, 1)
+    reference = ippo_update.matmul_reference(
+        params, config.ippo, config.environment.obs_size, 2, 1
+    )
     rows = config.ippo.batch_size // config.ippo.num_minibatches
     shapes = ippo_update.dense_shapes(jax.tree.map(lambda x: x[0], params))
     # actor and critic: a hidden layer reading the observation and a head each
