@@ -53,6 +53,7 @@ from experiments.harness.entry import hydra_entry_point
 from experiments.harness.help import hydra_help
 from experiments.harness.logs import duration_text, eta_text
 from experiments.harness.results import RESULTS_FILE, run_metadata
+from experiments.harness.rundir import Job
 from games.envs.contract import ENVIRONMENTS
 from marl.deep.checkpoint import checkpoint_path
 from marl.deep.ippo import IPPOState, Metrics, seed_keys
@@ -214,12 +215,13 @@ def train(
     return state, directory.last, True
 
 
-def run(config: IPPORunConfig, run_dir: pathlib.Path) -> dict[str, Any] | None:
-    """Trains and writes every output of one run; returns the results (None if
-    the run stopped early)."""
+def run(config: IPPORunConfig, where: pathlib.Path | Job) -> dict[str, Any] | None:
+    """Trains and writes every output of one run in `where` (a run directory,
+    or a hydra job's); returns the results (None if the run stopped early)."""
     started = time.time()
     check_logger(config.logger)  # before the run directory is accepted
-    directory = IPPODirectory(run_dir, config)
+    directory = IPPODirectory(where, config)
+    run_dir = directory.path
     if config.resume == "auto":
         finished = directory.finished()  # another training's results are refused
         if finished is not None:
@@ -299,10 +301,10 @@ def refuse_missing_preset() -> None:
         raise ConfigError(f"preset={preset}: no such preset (there are: {known})")
 
 
-def run_checked_preset(config: IPPORunConfig, run_dir: pathlib.Path) -> Any:
+def run_checked_preset(config: IPPORunConfig, job: Job) -> Any:
     """`run`, after `refuse_missing_preset`: the body of the hydra entry point."""
     refuse_missing_preset()
-    return run(config, run_dir)
+    return run(config, job)
 
 
 def log_overridden_preset(name: str) -> None:

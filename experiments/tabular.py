@@ -40,6 +40,7 @@ from experiments.harness.compose import override_key
 from experiments.harness.entry import hydra_entry_point
 from experiments.harness.help import hydra_help
 from experiments.harness.results import RESULTS_FILE, run_metadata
+from experiments.harness.rundir import Job
 from experiments.reports import phase_plots, plots
 from marl.fields import ConfigError
 from marl.tabular.converging import ConvergingTrainer
@@ -160,11 +161,13 @@ def one_game_named(config: TabularConfig) -> None:
             )
 
 
-def run(config: TabularConfig, run_dir: pathlib.Path) -> dict[str, Any]:
-    """Trains, evaluates and writes every output of one run; returns the results."""
+def run(config: TabularConfig, where: pathlib.Path | Job) -> dict[str, Any]:
+    """Trains, evaluates and writes every output of one run in `where` (a run
+    directory, or a hydra job's); returns the results."""
     started = time.time()
     one_game_named(config)
-    directory = TabularDirectory(run_dir, config)
+    directory = TabularDirectory(where, config)
+    run_dir = directory.path
     finished = directory.finished()  # refuses another config's
     if finished is not None and (config.skip_finished or config.resume):
         directory.accept(fresh=False)  # the resubmission, in the run's log

@@ -41,7 +41,7 @@ from experiments.deep.ippo_runs import (
     write_config,
 )
 from experiments.harness.compose import to_config
-from experiments.harness.rundir import RunDirectory
+from experiments.harness.rundir import Job, RunDirectory
 from marl.deep.checkpoint import CheckpointSet
 from marl.deep.ippo import IPPOState
 from marl.fields import ConfigError
@@ -198,8 +198,8 @@ class IPPODirectory(RunDirectory):
 
     REFUSE_UNREADABLE = True
 
-    def __init__(self, path: pathlib.Path, config: IPPORunConfig) -> None:
-        super().__init__(path)
+    def __init__(self, where: pathlib.Path | Job, config: IPPORunConfig) -> None:
+        super().__init__(where)
         self.config = config
         self.digest = config.training_hash()
         self.held: tuple[IPPOState, int] | None = None  # the last finished chunk
@@ -212,7 +212,7 @@ class IPPODirectory(RunDirectory):
         """The states [E, S] training begins from, and their update: the latest
         intact checkpoint (`resume`), another run's (`init_from`), or fresh.
         Everything that can refuse the run is checked before the directory
-        changes; then the run is accepted (`record_run`: the lock, `.hydra/`,
+        changes; then the run is accepted (`Job.accept`: the lock, `.hydra/`,
         the log file) and its `config.yaml` written."""
         config = self.config
         runs = len(config.ent_coefs)

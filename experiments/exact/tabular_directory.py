@@ -37,7 +37,7 @@ from experiments.harness.results import (
     write_json,
     write_npz,
 )
-from experiments.harness.rundir import RunDirectory
+from experiments.harness.rundir import Job, RunDirectory
 from marl.fields import ConfigError
 from marl.files import writes_here
 
@@ -73,8 +73,8 @@ class TabularDirectory(RunDirectory):
     Ctrl-C keeps; `write` writes the outputs, results.json last, and removes
     the sections."""
 
-    def __init__(self, run_dir: pathlib.Path, config: TabularConfig) -> None:
-        super().__init__(run_dir)
+    def __init__(self, where: pathlib.Path | Job, config: TabularConfig) -> None:
+        super().__init__(where)
         self.label = (
             pathlib.Path(config.game_file).name if config.game_file else config.game
         )
@@ -106,7 +106,7 @@ class TabularDirectory(RunDirectory):
             )
 
     def accept(self, *, fresh: bool = True) -> None:
-        """The run is accepted (`record_run`: the lock, `.hydra/`, the log file);
+        """The run is accepted (`Job.accept`: the lock, `.hydra/`, the log file);
         a `fresh` run that does not resume drops an earlier run's sections."""
         super().accept()
         if fresh and not self.reuse:

@@ -4,11 +4,11 @@ Ctrl-C and SIGTERM, and a sweep's failed jobs.
 An argparse entry point is `@entry_point def main(argv) -> int` and parses with
 `ArgumentParser`; a hydra entry point is `main = hydra_entry_point(config_name,
 schema, run, user_errors, help_text)`, whose every job runs `run(config,
-run_dir)`. Either is a `Program`: called, it runs in-process and returns its
-exit status (tests, notebooks); `.cli()` is the program itself (`python -m`, the
-console scripts), which installs the interrupt hooks (`experiments.
-install_hooks`), takes SIGTERM as Ctrl-C and exits with the status. Nothing
-here runs at import.
+job)` (`experiments.harness.rundir.Job`). Either is a `Program`: called, it
+runs in-process and returns its exit status (tests, notebooks); `.cli()` is
+the program itself (`python -m`, the console scripts), which installs the
+interrupt hooks (`experiments.install_hooks`), takes SIGTERM as Ctrl-C and
+exits with the status. Nothing here runs at import.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def _refused(run_dir: pathlib.Path, error: BaseException, multirun: bool) -> Non
 def _run_job(
     cfg: DictConfig,
     schema: type[T],
-    run: Callable[[T, pathlib.Path], object],
+    run: Callable[[T, rundir.Job], object],
     user_errors: tuple[type[Exception], ...],
 ) -> None:
     """The body of every hydra entry point: build the frozen config once, run it in
@@ -253,13 +253,13 @@ def _run_job(
     run_dir = pathlib.Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     git_revision()  # the code this process loaded, read before the run
-    rundir.begin(cfg)
+    job = rundir.Job.of_hydra(cfg, run_dir)
     console_log()  # again in a launcher's worker process (joblib)
     try:
         processes.join()  # a task of a SLURM job of several (LAB_CLUSTER)
         config = to_config(cfg, schema)
         check_writable(run_dir)
-        run(config, run_dir)
+        run(config, job)
     except (*user_errors, OutputDirError) as error:
         _refused(run_dir, error, multirun)
     except OSError as error:  # a full disk, a file-size limit: named (marl.files)
@@ -276,7 +276,7 @@ def _run_job(
         print(f"interrupted: stopped the run in {run_dir}", file=sys.stderr)
         sys.exit(130)
     finally:
-        rundir.end()
+        job.close()  # its lock released
 
 
 class Program:
@@ -302,13 +302,14 @@ def entry_point(main: Callable[..., int]) -> Program:
 def hydra_entry_point(
     config_name: str,
     schema: type[T],
-    run: Callable[[T, pathlib.Path], object],
+    run: Callable[[T, rundir.Job], object],
     user_errors: tuple[type[Exception], ...],
     help_text: Callable[[], str],
 ) -> Program:
     """A hydra entry point on conf/<config_name>.yaml: every job builds the
-    frozen `schema` config once and runs `run(config, run_dir)` in hydra's
-    output directory; help is `help_text()`. Hydra names the job (its log file,
+    frozen `schema` config once and runs `run(config, job)` in hydra's output
+    directory (`rundir.Job`: the run directory and what accepting it
+    records); help is `help_text()`. Hydra names the job (its log file,
     `<name>.log`) after the module that defines `run`."""
     import hydra
 

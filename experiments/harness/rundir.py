@@ -1,7 +1,8 @@
 """A run directory's life: accepted (its `.hydra/` files, its log file and its
-lock, `record_run`), finished (`finished_results`), or refused and removed when
-left empty (`remove_if_empty`). `begin` and `end` bracket one run of an entry
-point (`experiments.harness.entry.hydra_entry_point`'s jobs).
+lock, `Job.accept`), finished (`finished_results`), or refused and removed when
+left empty (`remove_if_empty`). A `Job` is one job of an entry point
+(`experiments.harness.entry.hydra_entry_point` makes one per hydra job and
+closes it when the job ends, however); nothing here is global.
 
 `RunDirectory` is that life as one object, the base of every run's directory
 (`experiments.exact.tabular_directory.TabularDirectory`, `experiments.deep.
@@ -12,7 +13,7 @@ Each subclass owns its own files (sections, checkpoints, metrics)."""
 from __future__ import annotations
 
 import contextlib
-import contextvars
+import dataclasses
 import logging
 import os
 import pathlib
@@ -25,39 +26,74 @@ from experiments.harness.logs import LOG_FORMAT
 from marl.fields import ConfigError
 from marl.files import atomic_write_bytes, locked, writes_here
 
-_ACCEPTED: contextvars.ContextVar[DictConfig | None] = contextvars.ContextVar(
-    "accepted_config", default=None
-)
+
+@dataclasses.dataclass
+class Job:
+    """Where one job of an entry point runs, and what accepting it writes there:
+    the files hydra would have written before the job started (`files`: the
+    composed config, hydra's config and the overrides, under `.hydra/`; and the
+    job's log file), and the run directory's lock, held until the job ends
+    (`close`). The confs set `hydra.output_subdir: null` and a console-only job
+    logging so that a run refused for a bad input or a clash with the
+    directory's earlier run leaves the directory as it was; `accept` writes
+    them once the run's checks have passed. A job outside hydra (a test, a
+    notebook: `Job(path)`) writes nothing and takes no lock."""
+
+    path: pathlib.Path
+    files: dict[str, DictConfig] = dataclasses.field(default_factory=dict)
+    log_name: str | None = None
+    accepted: bool = False
+    _locks: contextlib.ExitStack = dataclasses.field(
+        default_factory=contextlib.ExitStack, repr=False
+    )
+
+    @classmethod
+    def of_hydra(cls, cfg: DictConfig, path: pathlib.Path) -> Job:
+        """The running hydra job's: `cfg` and hydra's own config to record."""
+        from hydra.core.hydra_config import HydraConfig
+
+        hydra_cfg = HydraConfig.get()
+        files = {
+            "config.yaml": cfg,
+            "hydra.yaml": OmegaConf.create({"hydra": hydra_cfg}),
+            "overrides.yaml": OmegaConf.create(list(hydra_cfg.overrides.task)),
+        }
+        return cls(pathlib.Path(path), files, f"{hydra_cfg.job.name}.log")
+
+    @classmethod
+    def at(cls, where: pathlib.Path | str | Job) -> Job:
+        """`where` as a job: a path is a job outside hydra."""
+        return where if isinstance(where, Job) else cls(pathlib.Path(where))
+
+    def accept(self) -> None:
+        """The run passed its checks: takes the directory's lock (one writer per
+        run directory, until `close`), writes `.hydra/` and starts the log file.
+        Once: a second call does nothing; nothing in a process that does not
+        write (a job of several processes, `marl.files.writes_here`)."""
+        if self.accepted or not self.files or not writes_here():
+            self.accepted = True
+            return
+        self.accepted = True
+        self._locks.enter_context(locked(self.path))
+        for name, node in self.files.items():
+            data = OmegaConf.to_yaml(node).encode()
+            atomic_write_bytes(self.path / ".hydra" / name, data)
+        if self.log_name is not None:
+            _log_to(self.path / self.log_name)
+
+    def close(self) -> None:
+        """The job ended, however: its lock released."""
+        self._locks.close()
+
+    def __enter__(self) -> Job:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-_LOCKS = contextlib.ExitStack()
-"""The lock of the run directory being written (`record_run` takes it)."""
-
-
-def record_run(run_dir: pathlib.Path) -> None:
-    """Writes what hydra writes into a run directory before a job starts (the
-    composed config, hydra's config and the overrides in `.hydra/`, and the job's
-    log file), once the run has been accepted: the confs set
-    `hydra.output_subdir: null` and a console-only job logging so that a run
-    refused for a bad input or a clash with the directory's earlier run leaves
-    the directory as it was. Called by each run after its checks; does nothing
-    outside a hydra job."""
-    from hydra.core.hydra_config import HydraConfig
-
-    cfg = _ACCEPTED.get()
-    if cfg is None or not HydraConfig.initialized() or not writes_here():
-        return
-    # One writer per run directory, until the job ends (`end`).
-    _LOCKS.enter_context(locked(run_dir))
-    hydra_cfg = HydraConfig.get()
-    files = {
-        "config.yaml": cfg,
-        "hydra.yaml": OmegaConf.create({"hydra": hydra_cfg}),
-        "overrides.yaml": OmegaConf.create(list(hydra_cfg.overrides.task)),
-    }
-    for name, node in files.items():
-        atomic_write_bytes(run_dir / ".hydra" / name, OmegaConf.to_yaml(node).encode())
-    log_file = run_dir / f"{hydra_cfg.job.name}.log"
+def _log_to(log_file: pathlib.Path) -> None:
+    """The root logger writes to `log_file` too (once)."""
     root = logging.getLogger()
     if not any(
         getattr(h, "baseFilename", None) == os.path.abspath(log_file)
@@ -66,7 +102,6 @@ def record_run(run_dir: pathlib.Path) -> None:
         handler = logging.FileHandler(log_file)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         root.addHandler(handler)
-    _ACCEPTED.set(None)
 
 
 def finished_results(
@@ -125,18 +160,6 @@ def remove_if_empty(run_dir: pathlib.Path) -> None:
         path = parent
 
 
-def begin(cfg: DictConfig) -> None:
-    """A run of an entry point starts: `record_run` will write `cfg` once the
-    run is accepted."""
-    _ACCEPTED.set(cfg)
-
-
-def end() -> None:
-    """The run ended, however: nothing left to record, its lock released."""
-    _ACCEPTED.set(None)
-    _LOCKS.close()
-
-
 class RunDirectory:
     """One run's directory, from acceptance to results.json. A subclass says
     which stored configuration is this run's (`same_config`), whether results
@@ -146,8 +169,9 @@ class RunDirectory:
 
     REFUSE_UNREADABLE = False
 
-    def __init__(self, path: pathlib.Path) -> None:
-        self.path = pathlib.Path(path)
+    def __init__(self, where: pathlib.Path | Job) -> None:
+        self.job = Job.at(where)
+        self.path = self.job.path
 
     def same_config(self, stored: dict[str, Any]) -> bool:
         """Whether `stored` (a results file's config) is this run's."""
@@ -161,9 +185,9 @@ class RunDirectory:
         )
 
     def accept(self) -> None:
-        """The run passed its checks: the directory is taken (`record_run`: the
+        """The run passed its checks: the directory is taken (`Job.accept`: the
         lock, `.hydra/`, the log file); from here on it may change."""
-        record_run(self.path)
+        self.job.accept()
 
     @contextlib.contextmanager
     def kept_on_interrupt(self) -> Iterator[None]:

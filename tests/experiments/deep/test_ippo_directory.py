@@ -1,5 +1,5 @@
 """experiments.deep.ippo_directory.IPPODirectory alone, outside hydra (where
-`record_run` does nothing): a fresh start, metrics lines, checkpoints when due,
+`Job.accept` records nothing): a fresh start, metrics lines, checkpoints when due,
 the last finished chunk saved when a stop interrupts, a resume from it with the
 metrics cut back to it, and the two refusals before anything changes."""
 

@@ -6,6 +6,7 @@ and nothing outside the default output roots is removed."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -61,3 +62,32 @@ def test_an_empty_run_directory_goes_with_its_empty_default_parents(
     (kept / "results.json").write_text("{}")
     rundir.remove_if_empty(kept)
     assert (kept / "results.json").is_file()
+
+
+def test_a_job_records_its_files_once_holds_the_lock_until_closed(tmp_path):
+    from omegaconf import OmegaConf
+
+    from marl.files import DirectoryLockedError
+
+    files = {"config.yaml": OmegaConf.create({"seeds": 8})}
+    with rundir.Job(tmp_path / "run", files, "job.log") as job:
+        assert not (tmp_path / "run").exists()  # nothing before it is accepted
+        job.accept()
+        job.accept()  # a second acceptance (a resubmission) changes nothing
+        stored = OmegaConf.load(tmp_path / "run" / ".hydra" / "config.yaml")
+        assert stored == {"seeds": 8}
+        assert (tmp_path / "run" / "job.log").is_file()
+        with pytest.raises(DirectoryLockedError, match="another run"):
+            rundir.Job(tmp_path / "run", files).accept()
+    again = rundir.Job(tmp_path / "run", files)  # released when the job closed
+    again.accept()
+    again.close()
+    bare = rundir.Job.at(tmp_path / "bare")  # outside hydra: nothing written
+    bare.accept()
+    assert bare.accepted and not (tmp_path / "bare").exists()
+    assert rundir.Job.at(job) is job
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if hasattr(h, "baseFilename")]:
+        if handler.baseFilename.startswith(str(tmp_path)):
+            root.removeHandler(handler)
+            handler.close()
