@@ -43,7 +43,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -118,10 +118,22 @@ def timed(
     return part, output
 
 
-def profile(config: IPPORunConfig, repeats: int) -> dict[str, Any]:
-    """Each part of one update of every run, timed alone (module docstring)."""
+class UpdateParts(NamedTuple):
+    """One update of one run, cut into the parts `profile` times (each a
+    function of the one before's output; `vmap` them over the runs)."""
+
+    whole: Callable[..., Any]  # (state, coef): the learner's own update
+    play: Callable[..., Any]  # state -> trajectory, bootstrap value
+    advantages: Callable[..., Any]  # (traj, last, carry) -> data, carry
+    shuffle: Callable[..., Any]  # (key, carry, data) -> minibatches
+    one_minibatch: Callable[..., Any]  # (params, carry, data, coef) -> grads
+    forward_backward: Callable[..., Any]  # every minibatch, the same params
+    optimize: Callable[..., Any]  # (params, opt_state, grads) -> both
+
+
+def update_parts(config: IPPORunConfig) -> UpdateParts:
+    """The parts of the preset's update, written with the learner's own pieces."""
     ippo, env = config.ippo, config.environment
-    runs = config.seeds * len(config.ent_coefs)
     learner = make_ippo(ippo, env)
     policy = make_policy_for(ippo, env)
     symmetries = symmetry_tables(env, ippo.other_play)
@@ -129,9 +141,6 @@ def profile(config: IPPORunConfig, repeats: int) -> dict[str, Any]:
     grad = jax.grad(
         ppo_loss_of(ippo, policy, env.num_players // env.num_deciders), has_aux=True
     )
-    keys = seed_keys(ippo.seed, runs)
-    states = jax.jit(jax.vmap(learner.init))(keys)
-    coefs = jnp.repeat(jnp.asarray(config.ent_coefs, jnp.float32), config.seeds)
 
     def play(state: Any) -> Any:
         games, traj = rollout(
@@ -179,25 +188,44 @@ def profile(config: IPPORunConfig, repeats: int) -> dict[str, Any]:
         steps = ippo.update_epochs * ippo.num_minibatches
         return jax.lax.scan(body, (params, opt_state), None, length=steps)[0]
 
+    return UpdateParts(
+        learner.update,
+        play,
+        advantages,
+        shuffle,
+        one_minibatch,
+        forward_backward,
+        optimize,
+    )
+
+
+def profile(config: IPPORunConfig, repeats: int) -> dict[str, Any]:
+    """Each part of one update of every run, timed alone (module docstring)."""
+    ippo, env = config.ippo, config.environment
+    runs = config.seeds * len(config.ent_coefs)
+    pieces = update_parts(config)
+    keys = seed_keys(ippo.seed, runs)
+    states = jax.jit(jax.vmap(make_ippo(ippo, env).init))(keys)
+    coefs = jnp.repeat(jnp.asarray(config.ent_coefs, jnp.float32), config.seeds)
     # each part timed on the output of the one before (compiled once each)
-    whole, _ = timed("whole update", jax.vmap(learner.update), (states, coefs), repeats)
-    rolled, (traj, last) = timed("rollout", jax.vmap(play), (states,), repeats)
+    whole, _ = timed("whole update", jax.vmap(pieces.whole), (states, coefs), repeats)
+    rolled, (traj, last) = timed("rollout", jax.vmap(pieces.play), (states,), repeats)
     carry = states.rollout.carry
     gae, (data, rnn_carry) = timed(
-        "advantages", jax.vmap(advantages), (traj, last, carry), repeats
+        "advantages", jax.vmap(pieces.advantages), (traj, last, carry), repeats
     )
     shuffled, minibatches = timed(
-        "shuffles", jax.vmap(shuffle), (states.key, rnn_carry, data), repeats
+        "shuffles", jax.vmap(pieces.shuffle), (states.key, rnn_carry, data), repeats
     )
     passes, grads = timed(
         "forward and backward",
-        jax.vmap(forward_backward),
+        jax.vmap(pieces.forward_backward),
         (states.params, *minibatches, coefs),
         repeats,
     )
     optimized, _ = timed(
         "optimizer",
-        jax.vmap(optimize),
+        jax.vmap(pieces.optimize),
         (states.params, states.opt_state, grads),
         repeats,
     )
@@ -206,7 +234,7 @@ def profile(config: IPPORunConfig, repeats: int) -> dict[str, Any]:
     # the minibatches of an update
     first = jax.tree.map(lambda x: x[:, 0, 0], minibatches)
     steps = ippo.update_epochs * ippo.num_minibatches
-    one = jax.jit(jax.vmap(one_minibatch))
+    one = jax.jit(jax.vmap(pieces.one_minibatch))
     per_minibatch = flops_of(one.lower(states.params, *first, coefs).compile())
     passes["flops"] = per_minibatch and per_minibatch * steps
     reference = matmul_reference(states.params, ippo, env.obs_size, runs, repeats)

@@ -255,7 +255,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.jaxmarl_crossplay",
         description=__doc__.split("\n")[0],
@@ -284,7 +284,39 @@ def main(argv: list[str] | None = None) -> int:
         default=["--games", "2000"],
         help="the rest: experiments.crossplay's options (default --games 2000)",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def write_theirs(
+    args: argparse.Namespace, trained: list[Any], config: dict[str, Any]
+) -> pathlib.Path:
+    """Their trained seeds, converted to our network's layout, as a zoo (a run
+    directory of ours) in OUT/theirs."""
+    from experiments.deep.zoo import write_zoo
+
+    theirs_dir = args.out / "theirs"
+    ours_config = run_config(zoo_overrides(config, args.ent_coefs, args.seeds))
+    num_actions = ours_config.environment.num_actions
+    params = jax.tree.map(
+        lambda *x: np.stack(x), *(to_ours(t, num_actions) for t in trained)
+    )
+    updates = args.total_timesteps // (args.num_envs * args.num_steps)
+    size = write_zoo(
+        theirs_dir,
+        ours_config,
+        params,
+        updates,
+        {
+            "trainer": "JaxMARL baselines/IPPO/ippo_ff_hanabi.py",
+            "repo": str(args.jaxmarl_repo),
+        },
+    )
+    print(f"wrote {theirs_dir} ({size / 1e6:.2f} MB)", flush=True)
+    return theirs_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     for line in machine_lines():
         print(line, flush=True)
     peer = load_peer(args.jaxmarl_repo, args.jaxmarl_deps)
@@ -306,7 +338,6 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"ours: {time.perf_counter() - start:.0f} s", flush=True)
         args.ours = args.out / "ours"
-    theirs_dir = args.out / "theirs"
     trained = []
     for coef in args.ent_coefs:
         config = their_config(
@@ -322,25 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.total_timesteps:,} env steps in {seconds:.0f} s",
             flush=True,
         )
-    ours_config = run_config(zoo_overrides(config, args.ent_coefs, args.seeds))
-    num_actions = ours_config.environment.num_actions
-    params = jax.tree.map(
-        lambda *x: np.stack(x), *(to_ours(t, num_actions) for t in trained)
-    )
-    from experiments.deep.zoo import write_zoo
-
-    updates = args.total_timesteps // (args.num_envs * args.num_steps)
-    size = write_zoo(
-        theirs_dir,
-        ours_config,
-        params,
-        updates,
-        {
-            "trainer": "JaxMARL baselines/IPPO/ippo_ff_hanabi.py",
-            "repo": str(args.jaxmarl_repo),
-        },
-    )
-    print(f"wrote {theirs_dir} ({size / 1e6:.2f} MB)", flush=True)
+    theirs_dir = write_theirs(args, trained, config)
     xp = args.out / "crossplay"
     command = [
         sys.executable,

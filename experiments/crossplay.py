@@ -49,7 +49,6 @@ The output directory defaults to `<dir>/crossplay` for a single directory given
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import sys
 import time
@@ -64,19 +63,16 @@ from experiments.deep.agents import (
     load_agents,
     seat_policy,
 )
-from experiments.deep.crossplay_options import CrossplayOptions
-from experiments.deep.crossplay_output import (
-    keep_interrupted,
-    open_output,
+from experiments.deep.crossplay_directory import (
+    CrossplayDirectory,
+    default_out,
+    partial_key,
     print_summary,
-    refuse_smaller,
-    resume_partial,
-    write_evaluation,
 )
+from experiments.deep.crossplay_options import CrossplayOptions
 from experiments.deep.evaluation import (
     TARGET_SE_SHARE,
     EvaluationReporter,
-    partial_key,
     say,
     target_se,
 )
@@ -84,18 +80,24 @@ from experiments.harness.entry import entry_point
 from experiments.harness.results import (
     run_metadata,
 )
+from experiments.harness.rundir import Job
 from marl.deep.checkpoint import CheckpointError
 from marl.deep.evaluate import evaluate
 from marl.deep.rounds import Interrupted, Sizing, round_size
 from marl.fields import ConfigError
-from marl.files import OutputDirError, locked
+from marl.files import OutputDirError
 
 
 @entry_point
 def main(argv: list[str] | None = None) -> int:
-    # The output directory's lock (one writer) is held until the program ends.
-    with contextlib.ExitStack() as stack:
-        return evaluate_into(argv, stack)
+    try:
+        args = CrossplayOptions.parse(argv, __doc__ or "")
+        # The output directory's lock (one writer) is held until the end.
+        with Job(args.out or default_out(args.paths, args.step)) as job:
+            return evaluate_into(args, CrossplayDirectory(job))
+    except (CrossPlayError, ConfigError, CheckpointError, OutputDirError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 def load_partners(args: CrossplayOptions) -> Loaded:
@@ -158,60 +160,53 @@ def plan(
     return sizing, EvaluationReporter(args, sizing, len(agents) ** 2, symmetry_rows)
 
 
-def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
-    """`main` with the stack that holds the output directory's lock: the
-    phases above, in order."""
+def evaluate_into(args: CrossplayOptions, directory: CrossplayDirectory) -> int:
+    """`main` in its output directory (`CrossplayDirectory`, its lock held
+    from here or from `accept`): the phases above, in order."""
     started = time.time()
+    loaded = load_partners(args)
+    agents, agent_params, config, env = (
+        loaded.agents,
+        loaded.params,
+        loaded.config,
+        loaded.env,
+    )
+    if not args.force:
+        directory.refuse_smaller(args.games or args.max_games, args.symmetry_games)
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    sizing, progress = plan(args, agents, env)
+    directory.accept()
+    key = partial_key(agents, args, sizing)
+    resume = directory.resume(key, args, progress)
     try:
-        args = CrossplayOptions.parse(argv, __doc__ or "")
-        out, held = open_output(args, stack)
-        loaded = load_partners(args)
-        agents, agent_params, config, env = (
-            loaded.agents,
-            loaded.params,
-            loaded.config,
-            loaded.env,
-        )
-        if not args.force:
-            refuse_smaller(out, args.games or args.max_games, args.symmetry_games)
-        for warning in loaded.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        sizing, progress = plan(args, agents, env)
-        if not held:
-            stack.enter_context(locked(out))
-        key = partial_key(agents, args, sizing)
-        resume = resume_partial(out, key, args, progress)
-        try:
-            results, arrays = evaluate(
-                seat_policy(
-                    config.ippo,
-                    env,
-                    scripted=bool(args.bots),
-                    encodings=loaded.encodings,
-                ),
-                agent_params,
+        results, arrays = evaluate(
+            seat_policy(
+                config.ippo,
                 env,
-                [agent.group for agent in agents],
-                [agent.ent_coef for agent in agents],
-                share_parameters=config.ippo.share_parameters,
-                sizing=progress.sizing,
-                seed=args.seed,
-                permutations=args.permutations,
-                symmetry_games=args.symmetry_games,
-                pairs_per_batch=args.pairs_per_batch,
-                max_assignments=args.max_assignments,
-                resume=resume,
-                report=progress.report,
-                first_round=None if resume else progress.first_round,
-                phase=progress.phase,
-                convention_games=args.convention_games,
-                convention_tol=args.convention_tol,
-            )
-        except Interrupted as interrupted:
-            return keep_interrupted(out, interrupted, key)
-    except (CrossPlayError, ConfigError, CheckpointError, OutputDirError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+                scripted=bool(args.bots),
+                encodings=loaded.encodings,
+            ),
+            agent_params,
+            env,
+            [agent.group for agent in agents],
+            [agent.ent_coef for agent in agents],
+            share_parameters=config.ippo.share_parameters,
+            sizing=progress.sizing,
+            seed=args.seed,
+            permutations=args.permutations,
+            symmetry_games=args.symmetry_games,
+            pairs_per_batch=args.pairs_per_batch,
+            max_assignments=args.max_assignments,
+            resume=resume,
+            report=progress.report,
+            first_round=None if resume else progress.first_round,
+            phase=progress.phase,
+            convention_games=args.convention_games,
+            convention_tol=args.convention_tol,
+        )
+    except Interrupted as interrupted:
+        return directory.keep_interrupted(interrupted, key)
     results["sizing"]["chosen_by"] = progress.chosen_by
     results["sizing"]["resumed"] = bool(resume)
     results = {
@@ -221,7 +216,7 @@ def evaluate_into(argv: list[str] | None, stack: contextlib.ExitStack) -> int:
         "warnings": loaded.warnings,
         "metadata": {**run_metadata(), "seconds": round(time.time() - started)},
     }
-    out = write_evaluation(out, results, arrays, args.force, args.symmetry_games)
+    out = directory.write(results, arrays, args.force, args.symmetry_games)
     print_summary(out, results)
     return 0
 

@@ -93,14 +93,14 @@ def results_header(ctx: Context) -> dict[str, Any]:
 
 
 def grid_section(
-    ctx: Context, learners: list[ConvergingTrainer]
+    ctx: Context, trainers: list[ConvergingTrainer]
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The tau grid as a section: its results, and its arrays and cross-play
-    matrices in one dict (`split_arrays` parts them again); its learner is
-    appended to `learners` for the studies after it."""
-    learner = converged_grid(ctx, ctx.config.learner, ctx.game.name)
-    learners.append(learner)
-    self_play, arrays, matrices = grid_study(ctx, learner)
+    matrices in one dict (`split_arrays` parts them again); its converging
+    trainer is appended to `trainers` for the studies after it."""
+    converging = converged_grid(ctx, ctx.config.learner, ctx.game.name)
+    trainers.append(converging)
+    self_play, arrays, matrices = grid_study(ctx, converging)
     return self_play, {
         **{f"arrays/{k}": np.asarray(v) for k, v in arrays.items()},
         **{f"matrices/{k}": np.asarray(v) for k, v in matrices.items()},
@@ -112,10 +112,10 @@ def run_studies(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every study the config asks for, each one a section (reused on resume):
     the results, the grid's arrays and every cross-play matrix."""
-    learners: list[ConvergingTrainer] = []  # the grid's, unless read from disk
-    self_play, saved = directory.section("grid", partial(grid_section, ctx, learners))
+    trainers: list[ConvergingTrainer] = []  # the grid's, unless read from disk
+    self_play, saved = directory.section("grid", partial(grid_section, ctx, trainers))
     arrays, matrices = split_arrays(saved, "arrays", "matrices")
-    grid = Grid(self_play, dict(arrays), dict(matrices), next(iter(learners), None))
+    grid = Grid(self_play, dict(arrays), dict(matrices), next(iter(trainers), None))
     results = {**results_header(ctx), **self_play}
     for name, study_fn in later_studies(ctx):
         results[name], more = directory.section(name, partial(study_fn, ctx, grid))

@@ -2,7 +2,8 @@
 imports only point down, the two wings of `marl/` never import each other nor
 the other wing's room of `games/`, the two rooms of `games/` (tabular, envs) never
 import each other, the shared core imports neither wing, and no entry point
-imports another; the launcher loads no JAX."""
+imports another; the launcher loads no JAX; no function runs over 100 lines nor
+any source file over 600."""
 
 from __future__ import annotations
 
@@ -168,3 +169,25 @@ def test_layers_the_launcher_starts_without_jax() -> None:
     )
     found = run_python(probe)
     assert found.strip() == "[]", found
+
+
+FUNCTION_LINES = 100
+SOURCE_LINES = 600
+"""A function past 100 lines holds phases that want names; a module past 600
+lines holds more than one concept (issue 59's bounds)."""
+
+
+def test_layers_no_function_or_source_file_is_too_long() -> None:
+    long_functions, long_files = [], []
+    for package in ("games", "marl", "experiments", "benchmarks", "scripts"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            text = path.read_text()
+            name = path.relative_to(ROOT)
+            if (lines := len(text.splitlines())) > SOURCE_LINES:
+                long_files.append(f"{name} ({lines} lines)")
+            for node in ast.walk(ast.parse(text, filename=str(path))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    length = (node.end_lineno or node.lineno) - node.lineno + 1
+                    if length > FUNCTION_LINES:
+                        long_functions.append(f"{name}:{node.name} ({length})")
+    assert long_functions == [] and long_files == []

@@ -1,23 +1,17 @@
 """The cross-play entry point's side of an evaluation in rounds
 (`marl.deep.evaluate.evaluate`): its progress lines (phases, a predicted time
 after the first round, the cap that fits `--max-minutes`, a line with an ETA at
-least every 10 seconds), the default target standard error, and the partial
-file an interrupted evaluation leaves for the same command to go on from."""
+least every 10 seconds) and the default target standard error. The files are
+`experiments.deep.crossplay_directory.CrossplayDirectory`'s."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-import pathlib
 import time
-import zipfile
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from experiments.harness.results import write_npz
-from marl.deep.evaluate import KIND_NAMES, KINDS
+from marl.deep.evaluate import KIND_NAMES
 from marl.deep.rounds import Games, Sizing, worst_se
 
 if TYPE_CHECKING:  # the options import this module
@@ -29,9 +23,6 @@ PROGRESS_SECONDS = 10.0
 TARGET_SE_SHARE = 0.005
 """The default target standard error per pair, as a share of the game's
 maximum score (Hanabi-Full: 0.125 points)."""
-
-PARTIAL = "partial.npz"
-"""The games an interrupted evaluation played, beside its results."""
 
 
 def say(message: str) -> None:
@@ -154,52 +145,3 @@ def observed_target(first: Games) -> float:
     """The default target of a game without a maximum score (Overcooked): the
     share of the largest score of the first round (of 1 if none scored)."""
     return TARGET_SE_SHARE * max(1.0, float(np.abs(first.score).max()))
-
-
-def partial_key(agents: list[Any], args: CrossplayOptions, sizing: Sizing) -> str:
-    """What an interrupted evaluation must share with this one to be resumed:
-    the agents (runs, seeds, coefficients, checkpoints), the seed and the
-    round size."""
-    payload = {
-        "agents": [dataclasses.asdict(a) for a in agents],
-        "seed": args.seed,
-        "round_games": sizing.round_games,
-        "pairs_per_batch": args.pairs_per_batch,
-        "max_assignments": args.max_assignments,
-    }
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def save_partial(out: pathlib.Path, played: dict[str, Games], key: str) -> int:
-    """The games of an interrupted evaluation, for a rerun; returns the sampled
-    kind's games per pair."""
-    arrays: dict[str, np.ndarray] = {"key": np.asarray(key)}
-    for kind, games in played.items():
-        arrays[f"score{kind}"] = games.score
-        arrays[f"failed{kind}"] = games.failed
-    write_npz(out / PARTIAL, arrays)
-    first = played.get(KINDS[0])
-    return 0 if first is None else first.score.shape[-1]
-
-
-def load_partial(out: pathlib.Path, key: str) -> tuple[dict[str, Games] | None, str]:
-    """The games an interrupted evaluation of the same agents and sizes left in
-    `out`, or None, with a line that says why none ('' when there is no
-    partial file): another evaluation's, or unreadable (truncated, not an npz);
-    either is started over, and replaced at the next save."""
-    path = out / PARTIAL
-    if not path.exists():
-        return None, ""
-    try:
-        with np.load(path) as data:
-            if str(data["key"]) != key:
-                return None, f"{path} holds another evaluation's games: starting over"
-            return {
-                kind: Games(data[f"score{kind}"], data[f"failed{kind}"])
-                for kind in KINDS
-                if f"score{kind}" in data
-            }, ""
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        why = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return None, f"{path} is unreadable ({why}): starting over"

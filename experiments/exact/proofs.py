@@ -25,11 +25,11 @@ from marl.tabular.phase import CriticalTau
 log = logging.getLogger("experiments.tabular")  # the entry point's log
 
 
-def applies(learner: ConvergingTrainer, game: games.TabularGame) -> bool:
+def applies(converging: ConvergingTrainer, game: games.TabularGame) -> bool:
     """Whether the verified test's map is the learner's: self-play with the
     reach weighting (on a matrix game every weighting is it)."""
-    weighting = learner.config.entropy_weighting
-    return learner.config.objective == "selfplay" and (
+    weighting = converging.config.entropy_weighting
+    return converging.config.objective == "selfplay" and (
         weighting == "reach" or game.is_matrix_game
     )
 
@@ -37,13 +37,13 @@ def applies(learner: ConvergingTrainer, game: games.TabularGame) -> bool:
 def agreement_test(
     spec: games.DecPOMDP | games.MatrixGame,
     game: games.TabularGame,
-    learner: ConvergingTrainer,
+    converging: ConvergingTrainer,
 ) -> Callable[[float, tuple[np.ndarray, ...]], bool] | None:
     """`agrees(tau, policies)`: whether the verified test proves every seed of
     `policies` (per agent float[N, K_i, A]) at one and the same fixed point at
     `tau`; None where the test does not apply (`applies`) or the game is too
     large for it. The game's form is built once, at the first call."""
-    if not applies(learner, game) or history_form.too_large(spec, game) is not None:
+    if not applies(converging, game) or history_form.too_large(spec, game) is not None:
         return None
     forms: list[history_form.HistoryForm] = []
 
@@ -54,14 +54,14 @@ def agreement_test(
         started = time.perf_counter()
         log.info(
             "%s: the verified test of %d seeds at tau = %.4g",
-            learner.label,
+            converging.label,
             len(seeds),
             tau,
         )
-        report = verified.verify_seeds(forms[0], tau, seeds, say(learner.label))
+        report = verified.verify_seeds(forms[0], tau, seeds, say(converging.label))
         log.info(
             "%s: at tau = %.4g %s (%d tests, %.1f s)",
-            learner.label,
+            converging.label,
             tau,
             "every seed is proven at one fixed point"
             if report["one_fixed_point"]
@@ -83,7 +83,7 @@ def say(label: str) -> Callable[[str], None]:
 def proven_ends(
     spec: games.DecPOMDP | games.MatrixGame,
     game: games.TabularGame,
-    learner: ConvergingTrainer,
+    converging: ConvergingTrainer,
     found: CriticalTau,
     policies: dict[float, tuple[np.ndarray, ...]],
     grid_taus: Any,
@@ -100,11 +100,11 @@ def proven_ends(
     why} for games too large for the test (`history_form.too_large`). Where it
     is None or skipped, the ends rest on the estimated check of
     `marl.tabular.convergence`."""
-    if not applies(learner, game) or found.tau_star is None:
+    if not applies(converging, game) or found.tau_star is None:
         return None
     if (why := history_form.too_large(spec, game)) is not None:
         log.info(
-            "%s: the ends are not put to the verified test: %s", learner.label, why
+            "%s: the ends are not put to the verified test: %s", converging.label, why
         )
         return {"skipped": why}
     started = time.perf_counter()
@@ -114,9 +114,11 @@ def proven_ends(
         if tau not in policies or tau <= 0:
             ends[name] = None
             continue
-        log.info("%s: the verified test of the %s end %.4g", learner.label, name, tau)
+        log.info(
+            "%s: the verified test of the %s end %.4g", converging.label, name, tau
+        )
         ends[name] = verified.verify_seeds(
-            form, tau, history_form.flatten(form, policies[tau]), say(learner.label)
+            form, tau, history_form.flatten(form, policies[tau]), say(converging.label)
         )
     upper, lower = ends["upper"], ends["lower"]
     searches = []
@@ -138,7 +140,7 @@ def proven_ends(
             )
             log.info(
                 "%s: searching for a second fixed point at tau = %.4g (%d starts)",
-                learner.label,
+                converging.label,
                 tau,
                 len(starts) + len(on_branches),
             )
@@ -148,13 +150,13 @@ def proven_ends(
                     float(tau),
                     agreed,
                     np.concatenate([starts, on_branches.reshape(-1, form.size)]),
-                    say(learner.label),
+                    say(converging.label),
                 )
                 | {"branch_starts": len(on_branches)}
             )
     log.info(
         "%s: the verified test of the bracket's ends took %.1f s",
-        learner.label,
+        converging.label,
         time.perf_counter() - started,
     )
     lower_agrees = bool(lower and lower["one_fixed_point"])
@@ -163,7 +165,7 @@ def proven_ends(
             "%s: at the bracket's lower end %.4g every seed is proven at one fixed "
             "point: the lower end is no disagreement, the seeds agree below the "
             "bracket",
-            learner.label,
+            converging.label,
             found.lower,
         )
     return {
@@ -180,7 +182,7 @@ def proven_ends(
 def uniqueness(
     spec: games.DecPOMDP | games.MatrixGame,
     game: games.TabularGame,
-    learner: ConvergingTrainer,
+    converging: ConvergingTrainer,
     seeds: tuple[np.ndarray, ...] | None,
     *,
     agree_lower: float | None = None,
@@ -199,11 +201,11 @@ def uniqueness(
     None) where the map is not the learner's (`applies`), ({"skipped": why},
     None) for games over the tracer's or the verified test's limits
     (`history_form.too_large_to_trace`)."""
-    if not applies(learner, game):
+    if not applies(converging, game):
         return None, None
     why = history_form.too_large_to_trace(spec, game)
     if why is not None:
-        log.info("%s: no bifurcation diagram: %s", learner.label, why)
+        log.info("%s: no bifurcation diagram: %s", converging.label, why)
         return {"skipped": why}, None
     form = history_form.game_form(spec, game)
     started = time.perf_counter()
@@ -215,7 +217,7 @@ def uniqueness(
     log.info(
         "%s: tracing the fixed points from tau = %.4g down to %.4g (%d starts from "
         "below)",
-        learner.label,
+        converging.label,
         settings.tau_max,
         settings.tau_min,
         len(starts),
@@ -225,11 +227,11 @@ def uniqueness(
             form,
             settings,
             starts,
-            progress=lambda line: log.info("%s: tracing: %s", learner.label, line),
+            progress=lambda line: log.info("%s: tracing: %s", converging.label, line),
         )
     except (ValueError, np.linalg.LinAlgError) as error:  # no start, or singular
         log.info(
-            "%s: no bifurcation diagram: the tracer failed: %s", learner.label, error
+            "%s: no bifurcation diagram: the tracer failed: %s", converging.label, error
         )
         return {"skipped": f"the tracer failed: {error}"}, None
     traced = time.perf_counter() - started
@@ -244,7 +246,7 @@ def uniqueness(
     log.info(
         "%s: %d branches, %d folds, %d branch points in %.1f s; proving where the "
         "fixed point becomes unique",
-        learner.label,
+        converging.label,
         len(diagram.branches),
         len(diagram.folds),
         len(diagram.branch_points),
@@ -260,7 +262,7 @@ def uniqueness(
         log.info(
             "%s: the tracer met no second fixed point between tau = %.4g and %.4g, "
             "and no whole-space proof applies: tau_unique not bracketed (%.1f s)",
-            learner.label,
+            converging.label,
             settings.tau_min,
             settings.tau_max,
             seconds,
@@ -268,7 +270,7 @@ def uniqueness(
     else:
         log.info(
             "%s: tau_unique in %s (lower end %s, upper end %s; %.1f s)",
-            learner.label,
+            converging.label,
             intervals.bracket_text(bracket.lower or 0.0, bracket.upper),
             "proven" if bracket.lower_proven else "estimated",
             "proven" if bracket.upper_proven else "not proven",

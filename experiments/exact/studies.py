@@ -147,21 +147,21 @@ def converged_grid(
 
 
 def run_grid(
-    ctx: Context, learner: ConvergingTrainer, taus: Any
+    ctx: Context, converging: ConvergingTrainer, taus: Any
 ) -> tuple[PGState, Convergence]:
     """Every seed at every tau, run until converged (`marl.tabular.convergence`)."""
     return train_until_converged(
-        ctx.game, learner, ctx.keys, np.asarray(taus), convergence_progress(log)
+        ctx.game, converging, ctx.keys, np.asarray(taus), convergence_progress(log)
     )
 
 
 def grid_study(
-    ctx: Context, learner: ConvergingTrainer
+    ctx: Context, converging: ConvergingTrainer
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The tau grid of one learner: its results (points), its arrays (policies,
-    convergence checks, steps) and its cross-play matrices."""
+    """The tau grid of one converging trainer: its results (points), its arrays
+    (policies, convergence checks, steps) and its cross-play matrices."""
     config = ctx.config
-    states, convergence = run_grid(ctx, learner, config.taus)
+    states, convergence = run_grid(ctx, converging, config.taus)
     labels = [{"tau": float(t)} for t in config.taus]
     points, matrices = evaluate_runs(
         ctx.game, states, labels, config, ctx.symmetries, convergence
@@ -219,7 +219,7 @@ def _log_search(label: str, found: CriticalTau, bound: float | None) -> None:
 
 def tau_star_study(
     ctx: Context,
-    learner: ConvergingTrainer,
+    converging: ConvergingTrainer,
     grid_verdicts: list[Consensus],
     grid_arrays: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
@@ -239,12 +239,12 @@ def tau_star_study(
     log.info(
         "%s: tau* search from (%.4g, %.4g], the upper end from %s (both ends are "
         "checked)",
-        learner.label,
+        converging.label,
         search.lower,
         ctx.upper,
         upper_source,
     )
-    searching = learner._replace(label=f"{learner.label} tau* search")
+    searching = converging._replace(label=f"{converging.label} tau* search")
 
     seen_policies: dict[float, tuple[np.ndarray, ...]] = {}
     if grid_arrays is not None:
@@ -267,7 +267,7 @@ def tau_star_study(
             search.convention_tol,
         )
 
-    agrees = agreement_test(ctx.spec, game, learner)
+    agrees = agreement_test(ctx.spec, game, converging)
     found = settled_critical_tau(
         agree_at,
         None
@@ -279,11 +279,11 @@ def tau_star_study(
         points_per_round=search.points,
         known=grid_verdicts,
     )
-    _log_search(learner.label, found, bound)
+    _log_search(converging.label, found, bound)
     unique, diagram = uniqueness(
         ctx.spec,
         ctx.game,
-        learner,
+        converging,
         seen_policies.get(found.lower),
         agree_lower=found.lower if found.tau_star is not None else None,
     )
@@ -298,7 +298,7 @@ def tau_star_study(
                 search.convention_tol / TOLERANCE_FACTOR,
                 search.convention_tol * TOLERANCE_FACTOR,
             ],
-            "policy_tol": learner.config.policy_tol,
+            "policy_tol": converging.config.policy_tol,
             "rtol": search.rtol,
         },
         "tau_star_over_bound": (
@@ -306,7 +306,13 @@ def tau_star_study(
         ),
         "uniqueness": unique,
         "proven_ends": proven_ends(
-            ctx.spec, ctx.game, learner, found, seen_policies, ctx.config.taus, diagram
+            ctx.spec,
+            ctx.game,
+            converging,
+            found,
+            seen_policies,
+            ctx.config.taus,
+            diagram,
         ),
     }
 
@@ -322,14 +328,16 @@ class Grid(NamedTuple):
     results: dict[str, Any]  # its points
     arrays: dict[str, np.ndarray]  # its policies, convergence checks and steps
     matrices: dict[str, np.ndarray]  # its cross-play matrices
-    learner: ConvergingTrainer | None  # None: the grid was read from its section
+    converging: ConvergingTrainer | None  # None: the grid was read from its section
 
 
 def critical_tau_study(ctx: Context, grid: Grid) -> StudyResult:
     """tau* of the run's learner, started from the grid's verdicts."""
-    learner = grid.learner or converged_grid(ctx, ctx.config.learner, ctx.game.name)
+    converging = grid.converging or converged_grid(
+        ctx, ctx.config.learner, ctx.game.name
+    )
     verdicts_ = grid_verdicts(ctx, grid.arrays)
-    return tau_star_study(ctx, learner, verdicts_, grid.arrays), {}
+    return tau_star_study(ctx, converging, verdicts_, grid.arrays), {}
 
 
 def other_play_study(ctx: Context, grid: Grid) -> StudyResult:
@@ -362,11 +370,11 @@ def weighting_study(ctx: Context, grid: Grid) -> StudyResult:
     learner = ctx.config.learner
     other = "uniform" if learner.entropy_weighting == "reach" else "reach"
     config = dataclasses.replace(learner, entropy_weighting=other)
-    learner = converged_grid(ctx, config, f"{ctx.game.name} {other} weighting")
-    results, arrays, _ = grid_study(ctx, learner)
+    converging = converged_grid(ctx, config, f"{ctx.game.name} {other} weighting")
+    results, arrays, _ = grid_study(ctx, converging)
     if "critical_tau" in ctx.config.studies:
         verdicts_ = grid_verdicts(ctx, arrays)
-        results["critical_tau"] = tau_star_study(ctx, learner, verdicts_, arrays)
+        results["critical_tau"] = tau_star_study(ctx, converging, verdicts_, arrays)
     return {"entropy_weighting": other, **results}, {}
 
 

@@ -37,12 +37,14 @@ class Job:
     logging so that a run refused for a bad input or a clash with the
     directory's earlier run leaves the directory as it was; `accept` writes
     them once the run's checks have passed. A job outside hydra (a test, a
-    notebook: `Job(path)`) writes nothing and takes no lock."""
+    notebook: `Job(path)`) writes nothing and its acceptance takes no lock
+    (`lock` takes it: cross-play's, whose lock is its own)."""
 
     path: pathlib.Path
     files: dict[str, DictConfig] = dataclasses.field(default_factory=dict)
     log_name: str | None = None
     accepted: bool = False
+    held: bool = False
     _locks: contextlib.ExitStack = dataclasses.field(
         default_factory=contextlib.ExitStack, repr=False
     )
@@ -74,16 +76,25 @@ class Job:
             self.accepted = True
             return
         self.accepted = True
-        self._locks.enter_context(locked(self.path))
+        self.lock()
         for name, node in self.files.items():
             data = OmegaConf.to_yaml(node).encode()
             atomic_write_bytes(self.path / ".hydra" / name, data)
         if self.log_name is not None:
             _log_to(self.path / self.log_name)
 
+    def lock(self) -> None:
+        """Takes the run directory's lock (made with the directory; once), held
+        until `close`: a second writer is refused in one line
+        (`marl.files.DirectoryLockedError`)."""
+        if not self.held:
+            self._locks.enter_context(locked(self.path))
+            self.held = True
+
     def close(self) -> None:
         """The job ended, however: its lock released."""
         self._locks.close()
+        self.held = False
 
     def __enter__(self) -> Job:
         return self

@@ -134,7 +134,7 @@ def sources(rows: np.ndarray, num_runs: int) -> np.ndarray:
 
 def train_until_converged(
     game: TabularGame,
-    learner: ConvergingTrainer,
+    converging: ConvergingTrainer,
     keys: jax.Array,
     taus: np.ndarray,
     progress: Callable[[TrainingProgress], None] | None = None,
@@ -145,10 +145,10 @@ def train_until_converged(
     converged or `config.max_steps` is reached. Returns the final states [R, N]
     and their convergence checks; `progress` is told after every window."""
     config, trainer, checks, label = (
-        learner.config,
-        learner.trainer,
-        learner.checks,
-        learner.label,
+        converging.config,
+        converging.trainer,
+        converging.checks,
+        converging.label,
     )
     started = time.time()
     taus = np.asarray(taus, dtype=np.float32)
@@ -195,8 +195,8 @@ def train_until_converged(
         check(all_rows)
         if converged_now().all():
             break
-    if learner.continuation is not trainer:  # onto NPG's (empty) optimizer state
-        fresh = learner.continuation.init(keys, num_runs)
+    if converging.continuation is not trainer:  # onto NPG's (empty) optimizer state
+        fresh = converging.continuation.init(keys, num_runs)
         states = fresh._replace(logits=states.logits, grad_norm=states.grad_norm)
     neutral = taus <= NEUTRAL_TAU * game.reward_range
     while True:
@@ -204,8 +204,8 @@ def train_until_converged(
         if not pending.any():
             break
         for continuation, group in (
-            (learner.continuation, pending & ~neutral),
-            (learner.neutral_continuation, pending & neutral),
+            (converging.continuation, pending & ~neutral),
+            (converging.neutral_continuation, pending & neutral),
         ):
             rows = np.flatnonzero(group)
             if len(rows) == 0:

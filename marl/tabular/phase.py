@@ -104,7 +104,7 @@ def verdicts(
 
 def converged_verdicts(
     game: TabularGame,
-    learner: ConvergingTrainer,
+    converging: ConvergingTrainer,
     keys: jax.Array,
     taus: np.ndarray,
     *,
@@ -112,7 +112,7 @@ def converged_verdicts(
 ) -> list[Consensus]:
     """Runs the seeds at `taus` until converged
     (`marl.tabular.converging.train_until_converged`) and gives the verdicts."""
-    states, convergence = train_until_converged(game, learner, keys, taus)
+    states, convergence = train_until_converged(game, converging, keys, taus)
     policies = policies_of(states.logits, game.legal)
     return verdicts(
         game, taus, policies, convergence.converged, convergence.steps, convention_tol

@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from experiments import compare, crossplay
 from experiments import ippo as train_entry
 from experiments.deep import agents as hanabi_agents
-from experiments.deep.evaluation import PARTIAL
+from experiments.deep.crossplay_directory import PARTIAL
 from experiments.deep.ippo_runs import IPPORunConfig
 from experiments.harness.compose import CONF_DIR, to_config
 from experiments.reports.pairs import pair_rows
