@@ -78,8 +78,13 @@ def git_revision() -> str | None:
             text=True,
             check=True,
         ).stdout.strip()
+        # --no-optional-locks: `git status` otherwise refreshes the index
+        # under .git/index.lock, which a run stopped at that moment (Ctrl-C,
+        # a scheduler's kill) leaves behind, and every later git command of
+        # the checkout then refuses to run until it is removed by hand.
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "--no-optional-locks", "status", "--porcelain"]
+            + ["--untracked-files=no"],
             cwd=root,
             capture_output=True,
             text=True,
