@@ -351,7 +351,7 @@ def help_text() -> str:
     return hydra_help(
         "experiments.ippo",
         __doc__,
-        "[env=NAME] [preset=NAME] [key=value ...] [-m]",
+        "[env=NAME] [preset=NAME] [size=tiny] [key=value ...] [-m]",
         [
             (
                 "Environments (env=..., options env.<key>=... in conf/env/<name>.yaml)",
@@ -360,6 +360,11 @@ def help_text() -> str:
             (
                 "Presets (preset=...; default <env>_cpu where it exists)",
                 ", ".join(presets),
+            ),
+            (
+                "Sizes (size=..., after the preset; conf/size/)",
+                ", ".join(sorted(p.stem for p in (CONF_DIR / "size").glob("*.yaml")))
+                + ": the CPU check's size of any run (its length stays)",
             ),
         ],
         IPPORunConfig,

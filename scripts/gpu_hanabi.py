@@ -77,16 +77,7 @@ SIZES = {
     },
     "tiny": {
         "chunk": 2,
-        "train": [
-            "seeds=2",
-            "ippo.num_envs=8",
-            "ippo.num_steps=8",
-            "ippo.total_timesteps=640",
-            "ippo.update_epochs=1",
-            "ippo.num_minibatches=2",
-            "ippo.hidden_sizes=[16]",
-            "ippo.gru_size=16",
-        ],
+        "train": ["size=tiny", "ippo.total_timesteps=640"],  # conf/size/tiny.yaml
         "env_batches": ["4", "8"],
         "env_steps": "4",
         "ippo_batches": [4],

@@ -57,16 +57,7 @@ SIZES = {
             "name=hanabi_3c3r_3p",
             "ippo.total_timesteps=256",
         ],
-        "tiny": [
-            "seeds=2",
-            "ippo.num_envs=8",
-            "ippo.num_steps=8",
-            "ippo.hidden_sizes=[16]",
-            "ippo.update_epochs=1",
-            "ippo.num_minibatches=2",
-            "log_every=2",
-            "checkpoint_every=2",
-        ],
+        "tiny": ["size=tiny"],  # conf/size/tiny.yaml
         "small_tiny": ["ippo.total_timesteps=256"],
         "milestones": [2, 4, 12],
         "long_milestones": [4, 12],

@@ -82,9 +82,9 @@ def git_revision() -> str | None:
         # under .git/index.lock, which a run stopped at that moment (Ctrl-C,
         # a scheduler's kill) leaves behind, and every later git command of
         # the checkout then refuses to run until it is removed by hand.
+        status = ["status", "--porcelain", "--untracked-files=no"]
         dirty = subprocess.run(
-            ["git", "--no-optional-locks", "status", "--porcelain"]
-            + ["--untracked-files=no"],
+            ["git", "--no-optional-locks", *status],
             cwd=root,
             capture_output=True,
             text=True,

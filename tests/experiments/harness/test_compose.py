@@ -1,6 +1,7 @@
 """experiments.harness.compose alone: the config directory, the launch time a
 job's processes share, numbers checked before a run, a hydra or OmegaConf
-error as one line, and which of a preset's values a command line replaced."""
+error as one line, which of a preset's values a command line replaced, and
+the size group (size=tiny) over any preset."""
 
 from __future__ import annotations
 
@@ -88,3 +89,27 @@ def test_the_preset_values_a_command_line_replaces():
     ]
     count, replaced = compose.overridden_preset_fields("hanabi_cpu", every)
     assert count == len(replaced) == 14
+
+
+def test_size_tiny_shrinks_any_preset_and_keeps_the_rest():
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from experiments.deep.ippo_runs import register_schemas
+
+    register_schemas()  # conf/ippo.yaml's ippo_schema
+    with initialize_config_dir(str(compose.CONF_DIR), version_base=None):
+        full = hydra_compose("ippo", ["preset=hanabi_paper_full"])
+        tiny = hydra_compose("ippo", ["preset=hanabi_paper_full", "size=tiny"])
+        longer = hydra_compose(
+            "ippo", ["size=tiny", "preset=hanabi_3c3r_cpu", "seeds=3"]
+        )
+    assert (tiny.seeds, tiny.ippo.num_envs, tiny.ippo.gru_size) == (2, 8, 16)
+    assert list(tiny.ippo.hidden_sizes) == [16] and tiny.log_every == 2
+    # the preset's length and recipe stay; the command line's values win
+    assert tiny.ippo.total_timesteps == full.ippo.total_timesteps
+    assert (tiny.ippo.gae_lambda, tiny.ent_coefs) == (
+        full.ippo.gae_lambda,
+        full.ent_coefs,
+    )
+    assert longer.seeds == 3 and longer.ippo.num_envs == 8  # after the preset
