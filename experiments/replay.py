@@ -50,8 +50,8 @@ def seated(run: pathlib.Path, specs: list[str], step: int | None) -> list[Player
     agents = load(run, step=step)
     env = agents[0].env
     if not specs:
-        last = agents[-1].name.split()[0]  # ent_coef=<the last coefficient>
-        ours = [a for a in agents if a.name.split()[0] == last]
+        last = agents[-1].agent.ent_coef  # the run's last coefficient
+        ours = [a for a in agents if a.agent.ent_coef == last]
         return [ours[p % len(ours)] for p in range(env.num_players)]
     if len(specs) != env.num_players:
         raise CrossPlayError(

@@ -44,7 +44,10 @@ class CrossPlayError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Agent:
-    """One trained policy: a run's seed at one entropy coefficient."""
+    """Who an agent is: a run's seed at one entropy coefficient (or a partner
+    not trained here: a bot, an external checkpoint). Cross-play plays agents
+    by their stacked parameters; `experiments.deep.players.Player` is one agent
+    ready to act alone."""
 
     run: str
     """The run directory, or `BOTS_RUN` for a rule-based partner."""
@@ -54,6 +57,14 @@ class Agent:
     step: int
     group: str
     """Agents trained alike (same configuration, any seed) share a group."""
+
+    @property
+    def name(self) -> str:
+        """'ent_coef=0.1 seed 0' (a trained agent), else its group ('bot=iggi',
+        'jaxmarl <name>': a partner of its own)."""
+        if self.ent_coef is None:
+            return self.group
+        return f"ent_coef={self.ent_coef:g} seed {self.seed}"
 
 
 BOTS_RUN = "rule-based"

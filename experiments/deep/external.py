@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.deep.agents import CrossPlayError
+from experiments.deep.agents import Agent, CrossPlayError
 
 GATES = ("ir", "iz", "in", "hr", "hz", "hn")
 """flax's GRUCell: input and hidden kernels per gate (hr, hz without a bias)."""
@@ -146,7 +146,7 @@ def load_jaxmarl(path: str | pathlib.Path) -> Any:
     logits = params["params"]["Dense_3"]
     params["params"]["Dense_3"] = jax.tree.map(lambda x: x[..., :-1], logits)
     return Player(
-        name=f"jaxmarl {path.parent.name or path.stem}",
+        agent=Agent(str(path), None, 0, 0, f"jaxmarl {path.parent.name or path.stem}"),
         env=env,
         params=params,
         memory=actor["width"],

@@ -16,8 +16,9 @@ the milestone at update `step`; a zoo of agents kept with the code, such as
 `load("model.safetensors")` an agent
 trained elsewhere (JaxMARL's recurrent Hanabi actors,
 `experiments.deep.external`); `bot(env, name)` a rule-based partner of the
-game (`games.envs.contract.Environment.scripted`). A `Player` acts on one
-seat's observation:
+game (`games.envs.contract.Environment.scripted`). A `Player` is one agent
+(`player.agent`, the `experiments.deep.agents.Agent` that cross-play loads and
+reports) ready to act on one seat's observation:
 
     move = player.act(obs, legal, state=player.initial_state(), key=key)
     move.action, move.probs, move.value, move.state   # state: its memory after
@@ -39,7 +40,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.deep.agents import CrossPlayError, find_runs, load_run
+from experiments.deep.agents import (
+    BOTS_RUN,
+    Agent,
+    CrossPlayError,
+    find_runs,
+    group_key,
+    group_labels,
+    load_run,
+)
 from experiments.deep.ippo_runs import read_run_config
 from games.envs.contract import Environment
 from marl.deep.networks import Params, make_policy, masked_logits
@@ -56,10 +65,13 @@ class Move(NamedTuple):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Player:
-    """One agent: a trained seed at one entropy coefficient, or a bot."""
+    """One agent ready to act: who it is (`agent`, as cross-play describes
+    it), the game it plays and its network's parameters (or a bot's script);
+    one compiled `act` per network shape, the parameters passed in."""
 
-    name: str
-    """'ent_coef=0.1 seed 0' (a trained agent) or 'bot=iggi'."""
+    agent: Agent
+    """Its run, entropy coefficient, seed and update (a bot's or an external
+    agent's: its own group, no coefficient)."""
     env: Environment
     """The game it plays (the run's scoring environment)."""
     params: Params
@@ -73,6 +85,11 @@ class Player:
     per_seat: bool = False
     script: Any = None
     """A bot's policy: observation [O] -> logits [A]."""
+
+    @property
+    def name(self) -> str:
+        """'ent_coef=0.1 seed 0' (a trained agent), 'bot=iggi', 'jaxmarl ...'."""
+        return self.agent.name
 
     def initial_state(self) -> jax.Array:
         """Its memory before a game's first step, float32[H]."""
@@ -220,16 +237,18 @@ def load(
         )
     if seed is not None and not 0 <= seed < config.seeds:
         raise CrossPlayError(f"{run} has seeds 0..{config.seeds - 1}, not seed {seed}")
-    params, _ = load_run(run, config, step)
+    params, at = load_run(run, config, step)
     env = config.scoring_environment
     ippo = config.ippo
+    # the groups as cross-play names them (`experiments.deep.agents.load_agents`)
+    groups = group_labels([group_key(config, coef) for coef in config.ent_coefs])
     players = []
     for e, coef in enumerate(config.ent_coefs):
         for s in range(config.seeds):
             if (ent_coef is None or coef == ent_coef) and (seed is None or s == seed):
                 players.append(
                     Player(
-                        name=f"ent_coef={coef:g} seed {s}",
+                        agent=Agent(str(run), float(coef), s, at, groups[e]),
                         env=env,
                         params=jax.tree.map(lambda x, e=e, s=s: x[e, s], params),
                         memory=ippo.gru_size if ippo.recurrent else 0,
@@ -251,7 +270,11 @@ def bot(env: Environment, name: str) -> Player:
             + (", ".join(scripts) or "none")
         )
     return Player(
-        name=f"bot={name}", env=env, params=None, memory=0, script=scripts[name]
+        agent=Agent(BOTS_RUN, None, 0, 0, f"bot={name}"),
+        env=env,
+        params=None,
+        memory=0,
+        script=scripts[name],
     )
 
 

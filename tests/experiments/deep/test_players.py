@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from experiments import ippo as train_entry
-from experiments.deep.agents import CrossPlayError, seat_policy
+from experiments.deep.agents import CrossPlayError, add_bots, load_agents, seat_policy
 from experiments.deep.ippo_runs import read_run_config
 from experiments.deep.players import bot, load, play_game
 from marl.deep import play as games_play
@@ -68,6 +68,27 @@ def test_players_of_one_network_shape_share_one_compilation(workdir):
     obs, legal = env.observe(state)[0], env.legal_actions(state)[0]
     moves = [p.act(obs, legal, greedy=True, first=True) for p in (first, second)]
     assert not np.allclose(moves[0].probs, moves[1].probs)  # different agents
+
+
+def test_a_player_is_the_agent_cross_play_loads(workdir):
+    """One concept, one identity: the players of a run are the agents
+    cross-play loads from it (run, coefficient, seed, update, group), each
+    with its own parameters; a bot is the partner cross-play adds."""
+    run = workdir / "results/hanabi/tiny"
+    players = load(run)
+    loaded = load_agents([str(run)])
+    assert [p.agent for p in players] == loaded.agents
+    for k, player in enumerate(players):
+        for mine, stacked in zip(
+            jax.tree.leaves(player.params), jax.tree.leaves(loaded.params), strict=True
+        ):
+            np.testing.assert_array_equal(mine, stacked[k])
+    assert players[0].name == f"ent_coef={players[0].agent.ent_coef:g} seed 0"
+    iggi = bot(players[0].env, "iggi")
+    agents, _ = add_bots(
+        loaded.agents, loaded.params, players[0].env, ["iggi"], per_seat=False
+    )
+    assert iggi.agent == agents[-1] and iggi.name == "bot=iggi"
 
 
 def test_play_game_plays_what_cross_play_plays(workdir):
