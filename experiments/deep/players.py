@@ -51,7 +51,8 @@ from experiments.deep.agents import (
 )
 from experiments.deep.ippo_runs import read_run_config
 from games.envs.contract import Environment
-from marl.deep.networks import Params, make_policy, masked_logits
+from marl.deep.networks import Network, Params, make_policy, masked_logits
+from marl.deep.play import Seats, Trace, identity_tables, play_trace
 
 
 class Move(NamedTuple):
@@ -127,7 +128,12 @@ class Player:
 
     @property
     def _act(self) -> Any:
-        compiled = _compiled_act(
+        return functools.partial(_compiled_act(*self.shape), self.params)
+
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        """What its act is compiled for: the network's shape (or the bot)."""
+        return (
             self.env.num_actions,
             self.env.obs_size,
             self.hidden_sizes,
@@ -136,11 +142,10 @@ class Player:
             self.per_seat,
             self.script,
         )
-        return functools.partial(compiled, self.params)
 
 
 @functools.cache
-def _compiled_act(
+def _seat_step(
     num_actions: int,
     obs_size: int,
     hidden_sizes: tuple[int, ...],
@@ -149,9 +154,9 @@ def _compiled_act(
     per_seat: bool,
     script: Any,
 ) -> Any:
-    """One jitted `act(params, obs, legal, state, key, first, seat, greedy)`
-    per network shape (or bot), the parameters passed in: players of one run
-    share one compilation, as JaxMARL's agents share `greedy_act`."""
+    """One seat of a player of this shape, the parameters passed in:
+    `(params, state [H], obs [O], first, seat) -> (state [H], logits [A],
+    value [])`; a bot's logits are its script's, its value 0."""
     network = make_policy(
         num_players=1,
         num_actions=num_actions,
@@ -160,6 +165,28 @@ def _compiled_act(
         gru_size=memory,
         shared_torso=shared_torso,
     )
+
+    def step(
+        params: Params, state: jax.Array, obs: jax.Array, first: jax.Array, seat: int
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        if script is not None:
+            return state, script(obs), jnp.zeros((), jnp.float32)
+        if per_seat:
+            params = jax.tree.map(lambda x: x[seat], params)
+        carry, logits, values = network.step(
+            params, state[None], obs[None], jnp.zeros(1, jnp.int32), first
+        )
+        return carry[0], logits[0], values[0]
+
+    return step
+
+
+@functools.cache
+def _compiled_act(*shape: Any) -> Any:
+    """One jitted `act(params, obs, legal, state, key, first, seat, greedy)`
+    per network shape (or bot), the parameters passed in: players of one run
+    share one compilation, as JaxMARL's agents share `greedy_act`."""
+    seat_step = _seat_step(*shape)
 
     def act(
         params: Params,
@@ -171,15 +198,7 @@ def _compiled_act(
         seat: int,
         greedy: bool,
     ) -> Move:
-        if script is not None:
-            logits, value = script(obs), jnp.zeros((), jnp.float32)
-        else:
-            if per_seat:
-                params = jax.tree.map(lambda x: x[seat], params)
-            carry, logits, values = network.step(
-                params, state[None], obs[None], jnp.zeros(1, jnp.int32), first
-            )
-            state, logits, value = carry[0], logits[0], values[0]
+        state, logits, value = seat_step(params, state, obs, first, seat)
         masked = masked_logits(logits, legal)
         action = jnp.where(
             greedy,
@@ -300,14 +319,84 @@ def _game(env: Environment) -> str:
     return env.game or env.title
 
 
+def _not_for_play(*args: Any) -> Any:
+    raise NotImplementedError("seated players play; they are not trained")
+
+
 @functools.cache
-def _compiled(env: Environment) -> tuple[Any, ...]:
-    """The environment's functions jitted once per environment (one game's
-    steps, called from Python)."""
-    return tuple(
-        jax.jit(f)
-        for f in (env.reset, env.step, env.observe, env.legal_actions, env.actors)
-    )
+def _seated(
+    shapes: tuple[tuple[Any, ...], ...], envs: tuple[Environment, ...], env: Environment
+) -> tuple[Environment, Network]:
+    """Players of these shapes, seat p observing through `envs[p]`, as the
+    per-seat `Network` of the batched play loop (`marl.deep.play`) in `env`:
+    the game is `env`'s, and its observation [P, O] is every seat's own
+    encoding (`envs[p].observe`, padded to the largest O); each seat runs its
+    player's own step (`_seat_step`) on its own parameters (params: a tuple,
+    one entry per seat) and memory (carry [P, H], padded to the largest H)."""
+    steps = [_seat_step(*shape) for shape in shapes]
+    sizes = [shape[1] for shape in shapes]
+    memories = [shape[3] for shape in shapes]
+    width, memory = max(sizes), max(memories)
+    seats = range(env.num_players)
+
+    def pad(x: jax.Array, n: int) -> jax.Array:
+        return jnp.pad(jnp.asarray(x, jnp.float32), (0, n - x.shape[0]))
+
+    def observe(state: Any) -> jax.Array:
+        return jnp.stack([pad(envs[p].observe(state)[p], width) for p in seats])
+
+    def step(
+        params: Any,
+        carry: jax.Array,
+        obs: jax.Array,
+        actors: jax.Array,
+        first: jax.Array,
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        outs = [
+            steps[p](
+                params[p],
+                carry[p, : memories[p]],
+                obs[p, : sizes[p]].astype(envs[p].obs_dtype),
+                first,
+                p,
+            )
+            for p in seats
+        ]
+        carry = jnp.stack([pad(state, memory) for state, _, _ in outs])
+        logits = jnp.stack([logits for _, logits, _ in outs])
+        values = jnp.stack([value for _, _, value in outs])
+        return carry, logits[actors], values[actors]
+
+    def initial_carry(num_games: int) -> jax.Array:
+        return jnp.zeros((num_games, env.num_players, memory), jnp.float32)
+
+    seen = dataclasses.replace(env, observe=observe, obs_size=width)
+    return seen, Network(_not_for_play, initial_carry, step, _not_for_play)
+
+
+@functools.cache
+def _trace_of(
+    shapes: tuple[tuple[Any, ...], ...],
+    envs: tuple[Environment, ...],
+    env: Environment,
+    greedy: bool,
+) -> Any:
+    """`marl.deep.play.play_trace` of one game of such players, jitted once per
+    seating: `(params, key, start) -> Trace`."""
+    seen, network = _seated(shapes, envs, env)
+    observation, actions = identity_tables(seen)
+
+    def trace(params: Any, key: jax.Array, start: Any) -> Trace:
+        seats = Seats(
+            params,
+            jnp.broadcast_to(observation, (env.num_players, observation.size)),
+            jnp.broadcast_to(actions, (env.num_players, actions.size)),
+        )
+        return play_trace(
+            network, seats, seen, key=key, num_games=1, greedy=greedy, start=start
+        )
+
+    return jax.jit(trace)
 
 
 def play_game(
@@ -319,10 +408,12 @@ def play_game(
     start: Any | None = None,
 ) -> Game:
     """One game of `players[p]` in seat p (the first player's game unless `env`
-    is given), dealt from `key` (or from the state `start`): every seat's
-    memory advances at every step, the deciding seats' moves are played. Each
-    seat observes through its own player's environment, so agents trained on
-    different encodings of one game (Hanabi's canonical and v0_belief) play
+    is given), dealt from `key` (or from the state `start`), played by the
+    batched play loop (`marl.deep.play.play_trace`: the game is the first of
+    `play_outcome`'s N from the same key) and returned step by step: every
+    seat's memory advances at every step, the deciding seats' moves are played.
+    Each seat observes through its own player's environment, so agents trained
+    on different encodings of one game (Hanabi's canonical and v0_belief) play
     together; their games must be the same (`Environment.game`)."""
     env = env or players[0].env
     if len(players) != env.num_players:
@@ -334,39 +425,21 @@ def play_game(
             raise CrossPlayError(
                 f"{player.name} plays {_game(player.env)}, not {_game(env)}"
             )
-    reset, step, _, legal_actions, actors_of = _compiled(env)
-    observers = [_compiled(player.env)[2] for player in players]
-    deal_key, key = jax.random.split(key)
-    state = reset(deal_key) if start is None else start
-    memories = [player.initial_state() for player in players]
-    to_numpy = functools.partial(jax.tree.map, np.asarray)
-    game = Game([to_numpy(state)], [], [], [], [], 0.0)
-    done = False
-    while not done and len(game.actions) < env.max_steps:
-        seen = {id(o): o(state) for o in observers}  # each encoding computed once
-        legal = legal_actions(state)  # [D, A]
-        actors = [int(a) for a in actors_of(state)]
-        key, act_key, step_key = jax.random.split(key, 3)
-        moves = {}
-        for seat, player in enumerate(players):
-            deciding = actors.index(seat) if seat in actors else None
-            move = player.act(
-                seen[id(observers[seat])][seat],
-                legal[deciding] if deciding is not None else jnp.ones_like(legal[0]),
-                state=memories[seat],
-                key=jax.random.fold_in(act_key, seat),
-                greedy=greedy,
-                first=not game.actions,
-                seat=seat,
-            )
-            memories[seat] = move.state
-            moves[seat] = move
-        chosen = jnp.stack([moves[seat].action for seat in actors])
-        state, reward, ended = step(step_key, state, chosen)
-        game.states.append(to_numpy(state))
-        game.actors.append(tuple(actors))
-        game.actions.append(tuple(int(a) for a in chosen))
-        game.probs.append(np.stack([np.asarray(moves[s].probs) for s in actors]))
-        game.rewards.append(float(reward))
-        done = bool(ended)
-    return game._replace(score=float(sum(game.rewards)))
+    trace = _trace_of(
+        tuple(p.shape for p in players), tuple(p.env for p in players), env, greedy
+    )(
+        tuple(p.params for p in players),
+        key,
+        None if start is None else jax.tree.map(lambda x: jnp.asarray(x)[None], start),
+    )
+    trace = jax.tree.map(lambda x: np.asarray(x)[:, 0], trace)  # the one game
+    steps = int(trace.live.sum())  # a game ends once; no step after it is live
+    rewards = [float(r) for r in trace.rewards[:steps]]
+    return Game(
+        [jax.tree.map(lambda x, t=t: x[t], trace.states) for t in range(steps + 1)],
+        [tuple(int(a) for a in row) for row in trace.actors[:steps]],
+        [tuple(int(a) for a in row) for row in trace.actions[:steps]],
+        list(trace.probs[:steps]),
+        rewards,
+        float(sum(rewards)),
+    )

@@ -177,6 +177,30 @@ def step_games(
     return games, jnp.where(live, reward, 0).astype(jnp.float32), done
 
 
+def turn(
+    policy: Network,
+    seats: Seats,
+    env: Environment,
+    games: Any,
+    carry: jax.Array,
+    first: jax.Array,
+    live: jax.Array,
+    key: jax.Array,
+    greedy: bool,
+) -> tuple[Decision, jax.Array, Any, jax.Array, jax.Array]:
+    """One step of N games, the one every loop here plays: the seats decide
+    (`decide`), the deciding seats' actions are chosen with `key` (`choose`),
+    the live games step with keys split from `fold_in(key, 1)`. Returns the
+    decision, the actions int32[N, D], and the games, rewards and ends after
+    the step (`step_games`)."""
+    decision = decide(policy, seats, env, games, carry, first)
+    action = choose(decision.logits, decision.legal, greedy=greedy, key=key)
+    after, reward, done = step_games(
+        env, games, action, live, jax.random.fold_in(key, 1)
+    )
+    return decision, action, after, reward, done
+
+
 class Outcome(NamedTuple):
     """How games ended, per game (leaves [..., N])."""
 
@@ -276,9 +300,10 @@ def _play_games(
 
     def body(loop: tuple) -> tuple:
         t, games, carry, first, live, outcome, counts, previous, answers, touched = loop
-        decision = decide(policy, seats, env, games, carry, first)
         step_key = jax.random.fold_in(act_key, t)
-        action = choose(decision.logits, decision.legal, greedy=greedy, key=step_key)
+        decision, action, after, reward, done = turn(
+            policy, seats, env, games, carry, first, live, step_key, greedy
+        )
         if track:
             valid = (live & (previous[:, 0] >= 0)).astype(jnp.float32)
             mine = jax.nn.one_hot(previous, num_actions)  # [N, D, A]; -1: zeros
@@ -295,9 +320,7 @@ def _play_games(
                 now = jax.vmap(touched_of)(games, action[:, 0])
                 touched = jnp.where(live[:, None], now, touched)
             previous = jnp.where(live[:, None], action, previous)
-        games, reward, done = step_games(
-            env, games, action, live, jax.random.fold_in(step_key, 1)
-        )
+        games = after
         outcome = Outcome(
             outcome.score + reward,
             outcome.failed | (live & jax.vmap(env.failed)(games)),
@@ -334,6 +357,67 @@ def _play_games(
     )
     *_, outcome, counts, _, answers, _ = jax.lax.while_loop(running, body, loop)
     return outcome, Transitions(counts.sum(0), answers, counts)
+
+
+class Trace(NamedTuple):
+    """N games step by step (`play_trace`), T = `env.max_steps` steps; a step
+    after a game ended has `live` False (and reward 0)."""
+
+    states: Any
+    """Leaves [T + 1, N, ...]: the games before every step, then after the last."""
+    actors: jax.Array  # int32[T, N, D]: the deciding seats
+    actions: jax.Array  # int32[T, N, D]: their actions
+    probs: jax.Array  # float32[T, N, D, A]: their policies (0 where illegal)
+    rewards: jax.Array  # float32[T, N]: the common reward of each step
+    live: jax.Array  # bool[T, N]: the game had not ended before the step
+
+
+def play_trace(
+    policy: Network,
+    seats: Seats,
+    env: Environment,
+    *,
+    key: jax.Array,
+    num_games: int,
+    greedy: bool = False,
+    start: Any | None = None,
+) -> Trace:
+    """`play_outcome`'s games, every step kept: the same deals from `key` (or
+    the states `start`, leaves [N, ...]), the same choices and chance (the
+    same `turn`), so that `rewards.sum(0)` is `play_outcome`'s score. For
+    replays and the step-by-step view of a game (`experiments.deep.players.
+    play_game`)."""
+    games, act_key = deal(env, key=key, num_games=num_games)
+    if start is not None:
+        games = start
+    ones = jnp.ones(num_games, bool)
+
+    def body(loop: tuple, t: jax.Array) -> tuple[tuple, tuple]:
+        games, carry, first, live = loop
+        decision, action, after, reward, done = turn(
+            policy,
+            seats,
+            env,
+            games,
+            carry,
+            first,
+            live,
+            jax.random.fold_in(act_key, t),
+            greedy,
+        )
+        probs = jax.nn.softmax(masked_logits(decision.logits, decision.legal), -1)
+        kept = (games, decision.actors, action, probs, reward, live)
+        return (after, decision.carry, jnp.zeros_like(first), live & ~done), kept
+
+    loop = (games, policy.initial_carry(num_games), ones, ones)
+    steps = jnp.arange(env.max_steps)
+    (last, *_), (states, actors, actions, probs, rewards, live) = jax.lax.scan(
+        body, loop, steps
+    )
+    states = jax.tree.map(
+        lambda before, end: jnp.concatenate([before, end[None]]), states, last
+    )
+    return Trace(states, actors, actions, probs, rewards, live)
 
 
 def play(

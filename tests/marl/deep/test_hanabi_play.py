@@ -140,6 +140,34 @@ def test_play_scores_equal_a_python_loop_over_the_same_deals():
         np.testing.assert_array_equal(np.asarray(got), want)
 
 
+def test_a_trace_is_play_outcomes_games_step_by_step():
+    """`play_trace` keeps every step of `play_outcome`'s games (the same deals,
+    sampled choices and chance from one key): its rewards sum to the scores;
+    each kept state steps to the next by the kept actions; the steps after a
+    game's end are not live, and its state stays as it ended."""
+    policy = constant_policy(SMALL)
+    key = jax.random.key(11)
+    seats = identity_seats(SMALL, [hint_color(SMALL, 0), play_slot(SMALL) / 5])
+    env = environment(SMALL)
+    outcome = hp.play_outcome(policy, seats, env, key=key, num_games=6)
+    trace = jax.jit(lambda s, k: hp.play_trace(policy, s, env, key=k, num_games=6))(
+        seats, key
+    )
+    np.testing.assert_array_equal(np.asarray(trace.rewards.sum(0)), outcome.score)
+    live = np.asarray(trace.live)
+    assert live[0].all() and not live[-1].any()  # every game ends in time
+    ends = live.sum(0)
+    for n in range(6):
+        t = int(ends[n]) - 1  # the last step: the kept state steps to the end
+        before = jax.tree.map(lambda x, t=t, n=n: x[t, n], trace.states)
+        after, _ = hanabi.step(before, int(trace.actions[t, n, 0]), SMALL)[:2]
+        end = jax.tree.map(lambda x, n=n: x[-1, n], trace.states)
+        for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(end), strict=True):
+            np.testing.assert_array_equal(a, b)
+    probs = np.asarray(trace.probs)[live]
+    np.testing.assert_allclose(probs.sum(-1), 1, rtol=1e-6)
+
+
 def test_crossplay_matrix_of_hand_made_agents_matches_each_seating():
     """Agents: blind play, discard-first, hint-color-0. M[i, j] seats i then j;
     a discard-only pair never scores; every cell equals its own seating."""
