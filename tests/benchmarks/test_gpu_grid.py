@@ -12,21 +12,17 @@ import threading
 import pytest
 
 from experiments.deep import grid_plans
+from scripts import gpu_grid
 from tests import ROOT
-from tests.benchmarks import load_script as load_benchmark_script
 
 RESULTS = ROOT / "docs" / "results"
-
-
-def load_script():
-    return load_benchmark_script("gpu_grid")
 
 
 @pytest.mark.parametrize(
     ("folder", "plan"), [("hanabi_3c3r_gpu", "grid"), ("hanabi_3c3r_gpu_more", "more")]
 )
 def test_the_committed_summary_is_what_the_committed_runs_say(tmp_path, folder, plan):
-    script = load_script()
+    script = gpu_grid
     work = tmp_path / "work"
     shutil.copytree(RESULTS / folder, work)
     committed = json.loads((work / "summary.json").read_text())
@@ -64,7 +60,7 @@ def test_every_evaluation_is_of_runs_the_plan_trains(tmp_path):
 
 
 def test_only_keeps_the_named_runs_and_the_evaluations_of_them_alone(tmp_path):
-    script = load_script()
+    script = gpu_grid
     parser = script.argparse.ArgumentParser()
     plan = grid_plans.PLANS["grid"](grid_plans.SIZES["tiny"], tmp_path)
     cut = script.only(plan, ["grid"], parser)
@@ -89,7 +85,7 @@ class StubPhases:
 
 
 def test_the_crossplay_lane_waits_for_agents_and_skips_those_never_made(tmp_path):
-    script = load_script()
+    script = gpu_grid
     plan = {
         "runs": [{"name": "a"}, {"name": "b"}],
         "evaluations": [

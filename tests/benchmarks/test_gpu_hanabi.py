@@ -12,13 +12,8 @@ import tarfile
 import pytest
 
 from tests import ROOT
-from tests.benchmarks import load_script as load_benchmark_script
 
 SCRIPT = ROOT / "scripts" / "gpu_hanabi.py"
-
-
-def load_script():
-    return load_benchmark_script("gpu_hanabi")
 
 
 @pytest.mark.slow

@@ -10,12 +10,8 @@ import time
 from experiments.harness import deadlines
 
 
-def load_script():
-    return deadlines
-
-
 def test_a_phase_past_its_deadline_is_stopped_and_recorded(tmp_path):
-    script = load_script()
+    script = deadlines
     phases = script.Phases(tmp_path, "test")
     began = time.time()
     slow = phases.run(
