@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+from typing import Any
 
 
 def cpu_model() -> str:
@@ -51,4 +52,17 @@ def machine_lines(jaxmarl: object | None = None) -> list[str]:
         f"machine: {machine_text()}, python {platform.python_version()}",
         f"{versions}; backend {jax.default_backend()}, devices {jax.devices()}",
         f"load average (1, 5, 15 min) at the start: {load_average()}",
+    ]
+
+
+def kernel_shapes(params: Any) -> list[tuple[int, ...]]:
+    """The shape of every dense kernel (a leaf named `kernel`) of flax
+    parameters, in their order: [in, out], or [P, in, out] per seat."""
+    import jax
+
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    return [
+        tuple(leaf.shape)
+        for path, leaf in flat
+        if getattr(path[-1], "key", None) == "kernel"
     ]

@@ -102,7 +102,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from benchmarks.common import load_average, machine_lines
+from benchmarks.common import kernel_shapes, load_average, machine_lines
 from benchmarks.hanabi_throughput import import_jaxmarl
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
@@ -256,12 +256,7 @@ def our_config(yaml: dict, num_envs: int, num_steps: int, updates: int) -> IPPOC
 def multiply_adds(params: Any) -> int:
     """Multiply-adds of one forward pass of a network of dense layers: the number
     of kernel entries in its flax parameters."""
-    flat = jax.tree_util.tree_flatten_with_path(params)[0]
-    return sum(
-        math.prod(leaf.shape)
-        for path, leaf in flat
-        if getattr(path[-1], "key", None) == "kernel"
-    )
+    return sum(math.prod(shape) for shape in kernel_shapes(params))
 
 
 def work_lines(config: IPPOConfig, game: hanabi.HanabiParams, peer: Peer) -> list[str]:

@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from benchmarks.common import machine_lines
+from benchmarks.common import kernel_shapes, machine_lines
 from experiments.deep.ippo_runs import IPPORunConfig
 from experiments.harness.compose import CONF_DIR, to_config
 from marl.deep.ippo import (
@@ -252,12 +252,7 @@ def profile(config: IPPORunConfig, repeats: int) -> dict[str, Any]:
 
 def dense_shapes(params: Any) -> list[tuple[int, int]]:
     """(in, out) of every dense kernel of one run's parameters."""
-    flat = jax.tree_util.tree_flatten_with_path(params)[0]
-    return [
-        tuple(leaf.shape[-2:])
-        for path, leaf in flat
-        if getattr(path[-1], "key", None) == "kernel"
-    ]
+    return [(shape[-2], shape[-1]) for shape in kernel_shapes(params)]
 
 
 def matmul_reference(
