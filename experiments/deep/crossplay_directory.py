@@ -114,7 +114,10 @@ class CrossplayDirectory(RunDirectory):
     once, so that another evaluation writing there is refused before the agents
     load (about 11 s); `accept` takes the lock of a directory made later, so
     that a bad path makes none. An evaluation is never found finished: it is
-    redone, and a larger earlier one is kept (`refuse_smaller`, `write`)."""
+    redone, and a larger earlier one is kept (`refuse_smaller`, `write`).
+    Unlike a training run's, its results.json is not written last: the
+    evaluation's games and results go first, the table and figures made from
+    them after."""
 
     def __init__(self, where: pathlib.Path | Job) -> None:
         super().__init__(where)
@@ -196,10 +199,11 @@ class CrossplayDirectory(RunDirectory):
         force: bool,
         symmetry_games: int,
     ) -> pathlib.Path:
-        """Writes the evaluation's files, results.json last, beside a larger
-        earlier one here (kept) unless `force`; returns where they went."""
+        """Writes the evaluation's files beside a larger earlier one here
+        (kept) unless `force`; returns where they went. The games and the
+        results first, then the table and the figures made from them (a figure
+        that fails loses no game), then the partial games go."""
         out = self.path
-        (out / PARTIAL).unlink(missing_ok=True)  # the evaluation is whole now
         if not force:
             # An evaluation sized by its SE may stop below an earlier, larger
             # one here: both are kept, this one beside it.
@@ -214,9 +218,10 @@ class CrossplayDirectory(RunDirectory):
                     file=sys.stderr,
                 )
         write_npz(out / "scores.npz", arrays)
+        write_json(out / RESULTS_FILE, results)
         write_csv(out / "crossplay.csv", pair_rows(results), PAIR_COLUMNS)
         save_crossplay_figures(results, out / "crossplay.png")
-        write_json(out / RESULTS_FILE, results)
+        (self.path / PARTIAL).unlink(missing_ok=True)  # the evaluation is whole
         return out
 
 
