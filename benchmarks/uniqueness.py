@@ -164,11 +164,11 @@ def scan_rows(games: tuple[Game, ...], seeds: int) -> bool:
                 finally:
                     verified.smallest_passing_radius = floor
             keys = ("proven", "distinct_fixed_points", "smallest_radius")
-            same = all(reports[0].get(k) == reports[1].get(k) for k in keys)
+            same = all(getattr(reports[0], k) == getattr(reports[1], k) for k in keys)
             ok &= same
             print(
                 f"{label:<18}{kind:>9}{times[0]:>12.2f}{times[1]:>9.2f}"
-                f"{times[1] / times[0]:>8.1f}{reports[0]['proven']:>8}  {same}"
+                f"{times[1] / times[0]:>8.1f}{reports[0].proven:>8}  {same}"
             )
     return ok
 

@@ -64,15 +64,26 @@ def agreement_test(
             converging.label,
             tau,
             "every seed is proven at one fixed point"
-            if report["one_fixed_point"]
-            else f"{report['proven']} of {len(seeds)} seeds proven at "
-            f"{report['distinct_fixed_points']} fixed points",
-            report["tests_run"],
+            if report.one_fixed_point
+            else f"{report.proven} of {len(seeds)} seeds proven at "
+            f"{report.distinct_fixed_points} fixed points",
+            report.tests_run,
             time.perf_counter() - started,
         )
-        return bool(report["one_fixed_point"])
+        return report.one_fixed_point
 
     return agrees
+
+
+def seeds_json(report: verified.SeedsReport) -> dict[str, Any]:
+    """A verified test of seeds as the results file holds it."""
+    return {**report._asdict(), "method": verified.METHOD}
+
+
+def search_json(report: verified.SearchReport) -> dict[str, Any]:
+    """A second-fixed-point search as the results file holds it."""
+    second = None if report.second is None else report.second.tolist()
+    return {**report._asdict(), "second": second}
 
 
 def say(label: str) -> Callable[[str], None]:
@@ -117,8 +128,13 @@ def proven_ends(
         log.info(
             "%s: the verified test of the %s end %.4g", converging.label, name, tau
         )
-        ends[name] = verified.verify_seeds(
-            form, tau, history_form.flatten(form, policies[tau]), say(converging.label)
+        ends[name] = seeds_json(
+            verified.verify_seeds(
+                form,
+                tau,
+                history_form.flatten(form, policies[tau]),
+                say(converging.label),
+            )
         )
     upper, lower = ends["upper"], ends["lower"]
     searches = []
@@ -145,12 +161,14 @@ def proven_ends(
                 len(starts) + len(on_branches),
             )
             searches.append(
-                verified.second_fixed_point_search(
-                    form,
-                    float(tau),
-                    agreed,
-                    np.concatenate([starts, on_branches.reshape(-1, form.size)]),
-                    say(converging.label),
+                search_json(
+                    verified.second_fixed_point_search(
+                        form,
+                        float(tau),
+                        agreed,
+                        np.concatenate([starts, on_branches.reshape(-1, form.size)]),
+                        say(converging.label),
+                    )
                 )
                 | {"branch_starts": len(on_branches)}
             )

@@ -342,8 +342,8 @@ def _lower_end(
         if len(points) < 2:
             continue
         verdict = verified.verify_seeds(form, tau, points)
-        if verdict["distinct_fixed_points"] >= 2:
-            return tau, True, int(verdict["distinct_fixed_points"])
+        if verdict.distinct_fixed_points >= 2:
+            return tau, True, verdict.distinct_fixed_points
     return estimate * (1 - LOWER_STEPS[0]), False, 0
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -282,27 +282,49 @@ def widened(form: HistoryForm, tau: float, v: Verdict, seeds: np.ndarray) -> Ver
     return v if image is None else v._replace(box=box)
 
 
+class SeedsReport(NamedTuple):
+    """What the Krawczyk test proved of N seeds at one tau (`verify_seeds`)."""
+
+    tau: float
+    seeds: int  # N
+    proven: int  # seeds proven within `largest_distance` of a fixed point
+    stable: int  # of those, at a fixed point proven stable
+    smallest_radius: float | None  # the smallest box radius proven
+    largest_distance: float | None  # sup norm, a seed to its fixed point
+    tests_run: int  # tests of seeds (a seed inside a proven box needs none)
+    one_fixed_point: bool  # every seed proven at one and the same fixed point
+    distinct_fixed_points: int  # proven apart: two or more prove disagreement
+
+
+METHOD = (
+    "interval Krawczyk test in float64 (marl/tabular/verified.py), boxes "
+    "relative to the candidate"
+)
+"""How the reports' proofs were made, for a results file."""
+
+
 def verify_seeds(
     form: HistoryForm,
     tau: float,
     seeds: np.ndarray,
     progress: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """The Krawczyk test of N seeds' joint policies (float[N, n]) at `tau`,
-    JSON-ready. A seed inside the box of a fixed point already proven (which
-    holds no other) is counted at that fixed point, within the distance from
-    it to that fixed point's enclosure, and so is a seed whose Newton polish
-    (`polish`, float64) lands in such a box (the distance is still the seed's
-    own, proven; only the polish that picks the box is not); any other seed is
-    put to the test itself, and its fixed point is a new one unless its enclosure lies
-    in the box of one already proven. A new fixed point's box is grown to hold the seeds
-    near it where the test passes there too (`widened`). `tests_run` counts the tests of
-    seeds. Reports how many seeds are proven within
+) -> SeedsReport:
+    """The Krawczyk test of N seeds' joint policies (float[N, n]) at `tau`. A
+    seed inside the box of a fixed point already proven (which holds no other)
+    is counted at that fixed point, within the distance from it to that fixed
+    point's enclosure, and so is a seed whose Newton polish (`polish`,
+    float64) lands in such a box (the distance is still the seed's own,
+    proven; only the polish that picks the box is not); any other seed is put
+    to the test itself, and its fixed point is a new one unless its enclosure
+    lies in the box of one already proven. A new fixed point's box is grown to
+    hold the seeds near it where the test passes there too (`widened`). The
+    report (`SeedsReport`) says how many seeds are proven within
     `largest_distance` (sup norm) of a fixed point, the smallest radius
-    proven, whether all of them are at one fixed point, and how many fixed
-    points are proven distinct (their `where`s apart: two or more prove
-    disagreement). `progress` hears a line after each test of a seed (a
-    test can take most of a minute on the largest games)."""
+    proven, whether all of them are at one fixed point, how many fixed points
+    are proven distinct (their `where`s apart: two or more prove
+    disagreement) and how many tests of seeds were run. `progress` hears a
+    line after each test of a seed (a test can take most of a minute on the
+    largest games)."""
     seeds = np.asarray(seeds, np.float64)
     home = np.full(len(seeds), -1)
     leaders: list[Verdict] = []  # proven fixed points, distinct or not
@@ -351,19 +373,17 @@ def verify_seeds(
         if all(iv.apart(v.where, other.where) for other in distinct):  # type: ignore[arg-type]
             distinct.append(v)
     proven = int((home >= 0).sum())
-    return {
-        "tau": float(tau),
-        "seeds": len(seeds),
-        "proven": proven,
-        "stable": int(sum(leaders[k].stable for k in home if k >= 0)),
-        "smallest_radius": min((v.radius for v in leaders), default=None),  # type: ignore[type-var]
-        "largest_distance": max(distances, default=None),
-        "tests_run": tests,
-        "one_fixed_point": len(leaders) == 1 and proven == len(seeds),
-        "distinct_fixed_points": len(distinct),
-        "method": "interval Krawczyk test in float64 (marl/tabular/verified.py), "
-        "boxes relative to the candidate",
-    }
+    return SeedsReport(
+        tau=float(tau),
+        seeds=len(seeds),
+        proven=proven,
+        stable=int(sum(leaders[k].stable for k in home if k >= 0)),
+        smallest_radius=min((v.radius for v in leaders), default=None),  # type: ignore[type-var]
+        largest_distance=max(distances, default=None),
+        tests_run=tests,
+        one_fixed_point=len(leaders) == 1 and proven == len(seeds),
+        distinct_fixed_points=len(distinct),
+    )
 
 
 def _polished_home(
@@ -415,13 +435,28 @@ def settle_many(
     return z
 
 
+class SearchReport(NamedTuple):
+    """What `second_fixed_point_search` found at one tau."""
+
+    tau: float
+    starts: int
+    settled: int  # starts whose iteration settled (|G| < SETTLED)
+    unsettled: int
+    ends_tried: int  # distinct settled ends put to the test
+    proven_fixed_points: int
+    agreed_proven: bool  # the agreed fixed point itself passed the test
+    second_fixed_point: bool  # a proven fixed point apart from the agreed one
+    second_stable: bool  # and it is stable
+    second: np.ndarray | None  # float[n]: that second fixed point's candidate
+
+
 def second_fixed_point_search(
     form: HistoryForm,
     tau: float,
     agreed: np.ndarray,
     starts: np.ndarray,
     progress: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> SearchReport:
     """A targeted search for a fixed point other than `agreed` (float[n], a
     proven fixed point): the damped iteration from every start (float[S, n]),
     up to SEARCH_STEPS steps, then the Krawczyk test (after its Newton polish)
@@ -458,18 +493,18 @@ def second_fixed_point_search(
     others = []
     if reference.proven:
         others = [v for v in proven if iv.apart(v.where, reference.where)]  # type: ignore[arg-type]
-    return {
-        "tau": float(tau),
-        "starts": len(starts),
-        "settled": len(settled),
-        "unsettled": len(starts) - len(settled),
-        "ends_tried": len(distinct),
-        "proven_fixed_points": len(proven),
-        "agreed_proven": reference.proven,
-        "second_fixed_point": bool(others),
-        "second_stable": bool(others and others[0].stable),
-        "second": others[0].candidate.tolist() if others else None,
-    }
+    return SearchReport(
+        tau=float(tau),
+        starts=len(starts),
+        settled=len(settled),
+        unsettled=len(starts) - len(settled),
+        ends_tried=len(distinct),
+        proven_fixed_points=len(proven),
+        agreed_proven=bool(reference.proven),
+        second_fixed_point=bool(others),
+        second_stable=bool(others and others[0].stable),
+        second=np.asarray(others[0].candidate) if others else None,
+    )
 
 
 SEARCH_STEPS = 500

@@ -169,13 +169,13 @@ def test_a_learner_s_float32_seeds_are_proven_at_one_fixed_point_and_apart_below
     starts = verified.search_starts(form, [])
     above = verified.settle_many(form, 0.35, starts[:4])
     report = verified.verify_seeds(form, 0.35, above.astype(np.float32))
-    assert report["proven"] == 4 and report["one_fixed_point"]
-    assert report["distinct_fixed_points"] == 1
+    assert report.proven == 4 and report.one_fixed_point
+    assert report.distinct_fixed_points == 1
     # One test; the other seeds lie in its box, within float32's rounding.
-    assert report["tests_run"] == 1 and report["largest_distance"] < 1e-7
+    assert report.tests_run == 1 and report.largest_distance < 1e-7
     below = verified.settle_many(form, 0.2, starts)
     report = verified.verify_seeds(form, 0.2, below.astype(np.float32))
-    assert report["distinct_fixed_points"] >= 2 and not report["one_fixed_point"]
+    assert report.distinct_fixed_points >= 2 and not report.one_fixed_point
 
 
 def test_a_seed_whose_polish_lands_in_a_proven_box_needs_no_test_of_its_own(
@@ -195,11 +195,13 @@ def test_a_seed_whose_polish_lands_in_a_proven_box_needs_no_test_of_its_own(
     assert len(lines) == 1 and lines[0].startswith("seed 1 of 4: proven (")
     monkeypatch.setattr(verified, "_polished_home", lambda *args: -1)
     alone = verified.verify_seeds(form, 0.35, seeds)
-    assert shortcut["tests_run"] == 1 and alone["tests_run"] == 4
-    assert shortcut["one_fixed_point"] and alone["one_fixed_point"]
+    assert shortcut.tests_run == 1 and alone.tests_run == 4
+    assert shortcut.one_fixed_point and alone.one_fixed_point
     for key in ("proven", "stable", "distinct_fixed_points", "largest_distance"):
-        assert shortcut[key] == pytest.approx(alone[key], rel=1e-9), key
-    assert 0.01 < shortcut["largest_distance"] < 0.05
+        assert getattr(shortcut, key) == pytest.approx(getattr(alone, key), rel=1e-9), (
+            key
+        )
+    assert 0.01 < shortcut.largest_distance < 0.05
 
 
 def test_probabilities_that_underflow_float64_are_refused_not_raised():
@@ -213,7 +215,7 @@ def test_probabilities_that_underflow_float64_are_refused_not_raised():
     refused = verified.verify(form, 8e-4, seed)
     assert not refused.proven and "too small for the test" in refused.reason
     report = verified.verify_seeds(form, 8e-4, np.stack([seed, settled]))
-    assert report["proven"] == 0 and report["distinct_fixed_points"] == 0
+    assert report.proven == 0 and report.distinct_fixed_points == 0
 
 
 def test_a_tau_that_is_not_positive_is_refused():
@@ -233,13 +235,13 @@ def test_the_uniqueness_search_finds_lever_s_second_fixed_point_at_its_upper_end
     at_end = verified.second_fixed_point_search(
         form, 0.2189, verified.settle(form, 0.2189, uniform), starts
     )
-    assert at_end["agreed_proven"] and at_end["second_fixed_point"]
-    assert at_end["second_stable"] and max(at_end["second"][:10]) > 0.7
+    assert at_end.agreed_proven and at_end.second_fixed_point
+    assert at_end.second_stable and max(at_end.second[:10]) > 0.7
     above = verified.second_fixed_point_search(
         form, 0.3, verified.settle(form, 0.3, uniform), starts
     )
-    assert above["agreed_proven"] and not above["second_fixed_point"]
-    assert above["proven_fixed_points"] == 1
+    assert above.agreed_proven and not above.second_fixed_point
+    assert above.proven_fixed_points == 1
 
 
 def test_the_uniqueness_search_of_a_dec_pomdp_draws_its_pure_starts():
@@ -254,8 +256,8 @@ def test_the_uniqueness_search_of_a_dec_pomdp_draws_its_pure_starts():
     low = verified.second_fixed_point_search(
         form, 0.1, verified.settle(form, 0.1, uniform), starts
     )
-    assert low["second_fixed_point"] and low["settled"] == len(starts)
+    assert low.second_fixed_point and low.settled == len(starts)
     high = verified.second_fixed_point_search(
         form, 1.0, verified.settle(form, 1.0, uniform), starts
     )
-    assert high["agreed_proven"] and not high["second_fixed_point"]
+    assert high.agreed_proven and not high.second_fixed_point
