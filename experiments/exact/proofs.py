@@ -137,41 +137,9 @@ def proven_ends(
             )
         )
     upper, lower = ends["upper"], ends["lower"]
-    searches = []
-    if found.upper in policies:
-        seeds = []
-        if found.lower in policies:  # the conventions found below tau*
-            seeds = list(history_form.flatten(form, policies[found.lower]))
-        starts = verified.search_starts(form, seeds)
-        above = [t for t in grid_taus if t > found.upper]
-        for tau in [found.upper, *([min(above)] if above else [])]:
-            agreed = history_form.flatten(
-                form, policies.get(tau, policies[found.upper])
-            )[0]
-            # The tracer's branches where they cross tau start the search too.
-            on_branches = (
-                uniqueness_proofs.fixed_points_at(form, diagram, float(tau))
-                if diagram is not None
-                else np.empty((0, form.size))
-            )
-            log.info(
-                "%s: searching for a second fixed point at tau = %.4g (%d starts)",
-                converging.label,
-                tau,
-                len(starts) + len(on_branches),
-            )
-            searches.append(
-                search_json(
-                    verified.second_fixed_point_search(
-                        form,
-                        float(tau),
-                        agreed,
-                        np.concatenate([starts, on_branches.reshape(-1, form.size)]),
-                        say(converging.label),
-                    )
-                )
-                | {"branch_starts": len(on_branches)}
-            )
+    searches = second_fixed_point_searches(
+        form, converging.label, found, policies, grid_taus, diagram
+    )
     log.info(
         "%s: the verified test of the bracket's ends took %.1f s",
         converging.label,
@@ -195,6 +163,51 @@ def proven_ends(
         ),
         "lower_agreement_proven": lower_agrees,
     }
+
+
+def second_fixed_point_searches(
+    form: history_form.HistoryForm,
+    label: str,
+    found: CriticalTau,
+    policies: dict[float, tuple[np.ndarray, ...]],
+    grid_taus: Any,
+    diagram: continuation.Diagram | None,
+) -> list[dict[str, Any]]:
+    """`proven_ends`' search for a second fixed point at the bracket's upper
+    end and the grid point above it (`verified.second_fixed_point_search`),
+    started from the conventions found below tau*, the search's own starts
+    and the fixed points of `diagram`'s branches there; results-ready."""
+    searches: list[dict[str, Any]] = []
+    if found.upper not in policies:
+        return searches
+    seeds = []
+    if found.lower in policies:  # the conventions found below tau*
+        seeds = list(history_form.flatten(form, policies[found.lower]))
+    starts = verified.search_starts(form, seeds)
+    above = [t for t in grid_taus if t > found.upper]
+    for tau in [found.upper, *([min(above)] if above else [])]:
+        agreed = history_form.flatten(form, policies.get(tau, policies[found.upper]))[0]
+        # The tracer's branches where they cross tau start the search too.
+        on_branches = (
+            uniqueness_proofs.fixed_points_at(form, diagram, float(tau))
+            if diagram is not None
+            else np.empty((0, form.size))
+        )
+        log.info(
+            "%s: searching for a second fixed point at tau = %.4g (%d starts)",
+            label,
+            tau,
+            len(starts) + len(on_branches),
+        )
+        report = verified.second_fixed_point_search(
+            form,
+            float(tau),
+            agreed,
+            np.concatenate([starts, on_branches.reshape(-1, form.size)]),
+            say(label),
+        )
+        searches.append(search_json(report) | {"branch_starts": len(on_branches)})
+    return searches
 
 
 def uniqueness(
