@@ -35,8 +35,8 @@ on the one device:
   seeds x entropy 0.01, 0.03, 0.1, 0.3, and Other-Play at 0.01, cross-played
   at updates 100, 300, 600 and 1,200), resumable like the screen;
   `--plan symmetry_grid_cpu`: the same runs, each milestone cross-played at
-  64 games per pair and 500 per permutation (estimated at under an hour on
-  2 cores);
+  64 games per pair and 500 per permutation (update 100's took 5.3 minutes
+  on 2 cores beside the training; later milestones' games are longer);
 - cross-play (`experiments.crossplay`), each as soon as its agents exist (and
   skipped once the run that was to make them has ended without them): the grid
   at every milestone, the switch runs beside the grid at update 2,400, the last

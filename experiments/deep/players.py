@@ -370,7 +370,9 @@ def _seated(
     def initial_carry(num_games: int) -> jax.Array:
         return jnp.zeros((num_games, env.num_players, memory), jnp.float32)
 
-    seen = dataclasses.replace(env, observe=observe, obs_size=width)
+    seen = dataclasses.replace(
+        env, observe=observe, obs_size=width, obs_dtype=jnp.float32
+    )
     return seen, Network(_not_for_play, initial_carry, step, _not_for_play)
 
 
