@@ -70,6 +70,7 @@ from experiments.deep.crossplay_directory import (
     print_summary,
 )
 from experiments.deep.crossplay_options import CrossplayOptions
+from experiments.deep.crossplay_results import results_of
 from experiments.deep.evaluation import (
     TARGET_SE_SHARE,
     EvaluationReporter,
@@ -180,7 +181,7 @@ def evaluate_into(args: CrossplayOptions, directory: CrossplayDirectory) -> int:
     key = partial_key(agents, args, sizing)
     resume = directory.resume(key, args, progress)
     try:
-        results, arrays = evaluate(
+        evaluation = evaluate(
             seat_policy(
                 config.ippo,
                 env,
@@ -190,7 +191,6 @@ def evaluate_into(args: CrossplayOptions, directory: CrossplayDirectory) -> int:
             agent_params,
             env,
             [agent.group for agent in agents],
-            [agent.ent_coef for agent in agents],
             share_parameters=config.ippo.share_parameters,
             sizing=progress.sizing,
             seed=args.seed,
@@ -203,10 +203,12 @@ def evaluate_into(args: CrossplayOptions, directory: CrossplayDirectory) -> int:
             first_round=None if resume else progress.first_round,
             phase=progress.phase,
             convention_games=args.convention_games,
-            convention_tol=args.convention_tol,
         )
     except Interrupted as interrupted:
         return directory.keep_interrupted(interrupted, key)
+    results, arrays = results_of(
+        evaluation, env, [agent.ent_coef for agent in agents], args.convention_tol
+    )
     results["sizing"]["chosen_by"] = progress.chosen_by
     results["sizing"]["resumed"] = bool(resume)
     results = {

@@ -22,11 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import games
+from experiments.exact.points import evaluate_runs
 from experiments.exact.proofs import agreement_test, proven_ends, uniqueness
 from experiments.exact.tabular_config import TabularConfig
 from experiments.exact.training import convergence_progress, train_schedule
 from marl.fields import ConfigError
-from marl.tabular.analysis import summarize_seeds
 from marl.tabular.convergence import Convergence, policies_of
 from marl.tabular.converging import (
     ConvergingTrainer,
@@ -59,64 +59,6 @@ def load_spec(config: TabularConfig) -> games.DecPOMDP | games.MatrixGame:
     if config.game_file is not None:
         return games.load_any_file(config.game_file, config.horizon)
     return games.make_spec(config.game, config.horizon)
-
-
-def evaluate_runs(
-    game: games.TabularGame,
-    states: PGState,
-    labels: list[dict[str, Any]],
-    config: TabularConfig,
-    symmetries: tuple[PolicySymmetries, PolicySymmetries],
-    convergence: Convergence | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    """One results point per run (leading axis of `states`), labelled by `labels`,
-    and the stacked 2-player cross-play matrices. With a `convergence`, conventions
-    count converged seeds only and each point says how many there were."""
-    policies = policies_of(states.logits, game.legal)  # per agent [R, N, K_i, A_i]
-    grad_norm = np.asarray(states.grad_norm)
-    points, matrices = [], {}
-    for r, label in enumerate(labels):
-        point, mats = summarize_seeds(
-            game,
-            tuple(pi[r] for pi in policies),
-            grad_norm[r],
-            converged=None if convergence is None else convergence.converged[r],
-            convention_tol=config.convention_tol,
-            tie_rtol=config.tie_rtol,
-            equivariant_tol=config.equivariant_tol,
-            max_assignments=config.max_assignments,
-            symmetries=symmetries[0],
-            seat_symmetries=symmetries[1],
-        )
-        converged = ""
-        if convergence is not None:
-            point["steps"] = int(convergence.steps[r])
-            point["max_distance"] = finite_or_none(convergence.distance[r].max())
-            point["max_contraction"] = finite_or_none(
-                np.nanmax(convergence.contraction[r], initial=-np.inf)
-            )
-            converged = f"  converged {point['converged']}/{config.seeds}"
-            if point["converged"] < config.seeds:
-                converged += f" (UNCONVERGED {config.seeds - point['converged']})"
-        points.append({**label, **point})
-        for name, matrix in mats.items():
-            matrices.setdefault(name, []).append(matrix)
-        log.info(
-            "%s: %s  SP %.4f  XP %.4f (se %s)  tie-aware greedy SP %.4f XP %.4f  "
-            "conventions %d%s  "
-            "equivariance error %.2g",
-            game.name,
-            " ".join(f"{k}={v:g}" for k, v in label.items()),
-            point["sp"],
-            point["xp"],
-            "n/a" if point["xp_se"] is None else f"{point['xp_se']:.2g}",
-            point["sp_greedy_ties"],
-            point["xp_greedy_ties"],
-            point["num_conventions"],
-            converged,
-            point["equivariance_error"],
-        )
-    return points, {name: np.stack(m) for name, m in matrices.items()}
 
 
 class Context(NamedTuple):
@@ -188,12 +130,6 @@ def grid_verdicts(ctx: Context, arrays: dict[str, np.ndarray]) -> list[Consensus
         arrays["steps"],
         ctx.config.critical_tau.convention_tol,
     )
-
-
-def finite_or_none(value: float) -> float | None:
-    """A convergence figure for results.json: null where it was not measured
-    (a contraction never estimated, a distance without a contraction below 1)."""
-    return float(value) if np.isfinite(value) else None
 
 
 def _log_search(label: str, found: CriticalTau, bound: float | None) -> None:

@@ -10,7 +10,7 @@ Shapes: K agents, A actions, G symmetries.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -116,6 +116,42 @@ def convention_distances(
     return out
 
 
+class SymmetryMeasures(NamedTuple):
+    """Each agent's symmetry measures over a sample of the game's symmetries
+    (K agents, G symmetries, the identity first; `symmetry_measures`)."""
+
+    names: tuple[str, ...]
+    """The symmetries measured (Hanabi: color permutations)."""
+    num_games: int
+    """Games per agent and symmetry."""
+    errors: np.ndarray
+    """float[K, G]: the equivariance error (total variation) on the states
+    the agent visits (`symmetry_play.visited_equivariance_tv`)."""
+    flips: np.ndarray
+    """float[K, G]: how often the argmax action disagrees there."""
+    weighted: np.ndarray
+    """float[K, G]: the error weighted by how much each choice matters."""
+    copies: np.ndarray
+    """float[K, G]: the mean score with its own copy transformed by each
+    symmetry (column 0: self-play; `symmetry_play.permuted_copy_scores`)."""
+
+    def per_agent(self) -> dict[str, np.ndarray]:
+        """float[K] per measure, over the symmetries other than the identity:
+        the mean (and max) equivariance error, argmax disagreement and
+        weighted error, self-play, cross-play with the transformed copies and
+        the drop between them."""
+        others = slice(1, None)
+        return {
+            "equivariance_error": self.errors[:, others].mean(-1),
+            "equivariance_error_max": self.errors[:, others].max(-1),
+            "argmax_disagreement": self.flips[:, others].mean(-1),
+            "equivariance_error_weighted": self.weighted[:, others].mean(-1),
+            "permuted_self_play": self.copies[:, 0],
+            "permuted_xp": self.copies[:, others].mean(-1),
+            "permuted_copy_drop": self.copies[:, 0] - self.copies[:, others].mean(-1),
+        }
+
+
 def symmetry_measures(
     agent_params: Params,
     env: Environment,
@@ -126,7 +162,7 @@ def symmetry_measures(
     permutations: int,
     num_games: int,
     seed: int,
-) -> dict[str, Any] | None:
+) -> SymmetryMeasures | None:
     """Each agent's equivariance error on the states it visits and its
     cross-play with its own transformed copies (`marl.deep.symmetry_play`),
     over the game's symmetries (Hanabi: color permutations); None for a game
@@ -152,22 +188,4 @@ def symmetry_measures(
             lambda p: sharded_map(measure, p, mesh=mesh, batch_size=mesh.size)
         )(agent_params)
     )
-    per_agent = {
-        "equivariance_error": errors[:, 1:].mean(-1),
-        "equivariance_error_max": errors[:, 1:].max(-1),
-        "argmax_disagreement": flips[:, 1:].mean(-1),
-        "equivariance_error_weighted": weighted[:, 1:].mean(-1),
-        "permuted_self_play": copies[:, 0],
-        "permuted_xp": copies[:, 1:].mean(-1),
-        "permuted_copy_drop": copies[:, 0] - copies[:, 1:].mean(-1),
-    }
-    summary = {
-        "num_permutations": syms.size,
-        "permutations": list(syms.names),
-        "num_games": num_games,
-        "equivariance_error": errors.tolist(),
-        "argmax_disagreement": flips.tolist(),
-        "equivariance_error_weighted": weighted.tolist(),
-        "permuted_copy_scores": copies.tolist(),
-    }
-    return {"per_agent": per_agent, "summary": summary}
+    return SymmetryMeasures(syms.names, num_games, errors, flips, weighted, copies)

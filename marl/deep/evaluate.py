@@ -1,11 +1,12 @@
-"""Cross-play of trained agents, measured: every ordered pair of K agents (and,
-with 3+ players, every group's assignments of distinct agents to the seats),
-sampled and greedified, on common deals; SP and XP per group of agents trained
-alike with jackknife standard errors (`marl.xp_stats`); how the games ended; and
-the symmetry measures and conventions of each agent
-(`marl.deep.agent_measures`). `experiments.crossplay` loads the agents, calls
-`evaluate` and writes what it returns; docs/crossplay.md defines every
-number.
+"""Cross-play of trained agents, played and measured: every ordered pair of K
+agents (and, with 3+ players, every group's assignments of distinct agents to
+the seats), sampled and greedified, on common deals, in rounds; and the
+symmetry measures and convention matrices of each agent
+(`marl.deep.agent_measures`). `evaluate` returns an `Evaluation`;
+`experiments.crossplay` loads the agents, calls it, and
+`experiments.deep.crossplay_results` shapes what it returns into SP and XP per
+group with jackknife standard errors (`marl.xp_stats`), how the games ended and
+the conventions; docs/crossplay.md defines every number.
 
 Shapes: K agents, P seats, N games, G groups, M assignments.
 """
@@ -23,17 +24,11 @@ import numpy as np
 from games.envs.contract import Environment
 from marl.deep import play as games_play
 from marl.deep.agent_measures import (
-    MATRICES,
     ConventionPlay,
+    SymmetryMeasures,
     convention_counts,
     convention_distances,
     symmetry_measures,
-)
-from marl.deep.group_points import (
-    KIND_NAMES,
-    KINDS,
-    between_groups,
-    group_point,
 )
 from marl.deep.networks import Network, Params
 from marl.deep.rounds import (
@@ -45,11 +40,15 @@ from marl.deep.rounds import (
     play_rounds,
     round_key,
     stop_reason,
-    worst_se,
 )
 from marl.fields import ConfigError
 from marl.sharding import memory_analysis, memory_available
 from marl.xp_stats import seat_assignments
+
+KINDS = ("", "_greedy")
+"""Policy kinds: the trained (sampled) policy and its greedification."""
+
+KIND_NAMES = {"": "sampled", "_greedy": "greedy"}
 
 
 def check_memory(compiled: Any, assignments: int, num_games: int) -> None:
@@ -172,91 +171,6 @@ def play_kind(
     return games, stopped, sizing
 
 
-def kind_outputs(
-    kind: str, games: Games, lay: Layout, failure: str
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """One kind's score arrays and JSON matrices: the K x K scores and how
-    the games ended, the mean matrix, its standard errors (null cells for one
-    game a pair: no spread to measure), the cross-play between groups, and
-    the 3+ player assignments' games."""
-    num_games, k = games.score.shape[-1], lay.num_agents
-    scores = games.score[: lay.num_pairs].reshape(k, k, num_games)
-    arrays = {
-        f"scores{kind}": scores,
-        f"{failure}{kind}": games.failed[: lay.num_pairs].reshape(k, k, num_games),
-    }
-    matrices = {
-        f"matrix{kind}": scores.mean(-1).tolist(),
-        f"between_groups{kind}": between_groups(
-            scores.mean(-1), [lay.members_of[g] for g in lay.groups]
-        ),
-        f"matrix{kind}_se": (
-            (scores.std(-1, ddof=1) / np.sqrt(num_games)).tolist()
-            if num_games > 1
-            else [[None] * k for _ in range(k)]
-        ),
-    }
-    if lay.distinct:
-        arrays["assignments"] = lay.rows[lay.num_pairs :]
-        arrays[f"assignment_scores{kind}"] = games.score[lay.num_pairs :]
-        arrays[f"assignment_{failure}{kind}"] = games.failed[lay.num_pairs :]
-    return arrays, matrices
-
-
-def conventions_section(
-    play: ConventionPlay | None,
-    matched: dict[str, np.ndarray] | None,
-    env: Environment,
-    num_games: int,
-    tolerance: float,
-) -> dict[str, Any] | None:
-    """The results' `conventions` (None when none were measured): each agent's
-    sampled and greedy counts (summed over its games; the games one by one go
-    to the score arrays, `convention_arrays`), the distances, noise floors and
-    hint answers."""
-    if play is None or matched is None:
-        return None
-    hints = {}
-    if env.touched_plays is not None:
-        hints = {
-            "hint_answers": play.answers.tolist(),
-            "hint_answers_what": "per agent [A][2]: after its action a "
-            "touched cards of the partner deciding next (a hint), how "
-            "often that partner played a touched card (0) or did "
-            "anything else (1)",
-        }
-    return {
-        "num_games": num_games,
-        "counts": play.sampled.sum(1).tolist(),
-        "counts_greedy": play.greedy.sum(1).tolist(),
-        "what": "per agent [A][A]: in its sampled (counts) or argmax-greedy "
-        "(counts_greedy) self-play on the same deals, how often a seat chose "
-        "action a and the partner deciding next chose b; distance and "
-        "aligned_distance compare the sampled matrices, *_greedy the greedy "
-        "ones; noise_floor: per agent, the distance between its even and its "
-        "odd games' matrices; per game in scores.npz (convention_games, "
-        "convention_games_greedy)",
-        "tolerance": tolerance,
-        **{name: value.tolist() for name, value in matched.items()},
-        **hints,
-    }
-
-
-def convention_arrays(play: ConventionPlay | None) -> dict[str, np.ndarray]:
-    """The per-game counts for the score arrays, uint16[K, N, A, A] (a cell
-    counts decisions of one game), so that a bootstrap over games can be run
-    from the files (`marl.deep.conventions.bootstrap_counts`)."""
-    if play is None:
-        return {}
-    out = {}
-    for suffix, field in MATRICES.items():
-        counts = getattr(play, field)
-        if counts.size and counts.max() > np.iinfo(np.uint16).max:
-            raise ValueError("a game's convention count exceeds uint16")
-        out[f"convention_games{suffix}"] = counts.astype(np.uint16)
-    return out
-
-
 def play_kinds(
     policy: Network,
     agent_params: Params,
@@ -310,48 +224,6 @@ def play_kinds(
     return played, stopped, sizing
 
 
-def results_head(
-    env: Environment,
-    lay: Layout,
-    played: dict[str, Games],
-    stopped: dict[str, str],
-    sizing: Sizing,
-    seed: int,
-    max_assignments: int,
-) -> dict[str, Any]:
-    """The results' description of the evaluation: the game, the agents, how
-    many games each kind played and why it stopped, what XP is over."""
-    return {
-        "kind": "crossplay",
-        "failure": env.failure,
-        "game": env.title,
-        "num_players": env.num_players,
-        "num_agents": lay.num_agents,
-        "num_seeds": max(len(m) for m in lay.members_of.values()),
-        "num_games": played[KINDS[0]].score.shape[-1],
-        "games": {
-            KIND_NAMES[kind]: {
-                "num_games": played[kind].score.shape[-1],
-                "stopped_by": stopped[kind],
-                # None: one game a pair has no standard error
-                "max_se": worst_se(played[kind].score)
-                if played[kind].score.shape[-1] > 1
-                else None,
-            }
-            for kind in KINDS
-        },
-        "sizing": sizing._asdict(),
-        "seed": seed,
-        "xp_over": (
-            "ordered pairs of distinct agents (both seat orders)"
-            if env.num_players == 2
-            else f"assignments of distinct agents to the {env.num_players} seats "
-            f"(all, or {max_assignments} drawn); the matrix seats agent i at seat "
-            "0 and agent j at every other seat"
-        ),
-    }
-
-
 def measure_agents(
     policy: Network,
     agent_params: Params,
@@ -364,7 +236,7 @@ def measure_agents(
     symmetry_games: int,
     convention_games: int,
     tell: Callable[[str], None],
-) -> tuple[dict[str, Any] | None, ConventionPlay | None]:
+) -> tuple[SymmetryMeasures | None, ConventionPlay | None]:
     """Each agent's symmetry measures and, with `convention_games`, its
     sampled and greedy self-play counted for its convention matrices
     (`marl.deep.agent_measures`); None for what is not measured."""
@@ -394,33 +266,29 @@ def measure_agents(
     return symmetry, play
 
 
-def all_points(
-    lay: Layout,
-    arrays: dict[str, np.ndarray],
-    env: Environment,
-    ent_coefs: list[float | None],
-    matched: dict[str, np.ndarray] | None,
-    convention_tol: float,
-    symmetry: dict[str, Any] | None,
-) -> list[dict[str, Any]]:
-    """Every group's point (`group_point`), in the order of `lay.groups`."""
-    points, offset = [], 0
-    for group in lay.groups:
-        point = group_point(
-            group,
-            lay.members_of[group],
-            lay.distinct.get(group),
-            arrays,
-            env,
-            ent_coefs[lay.members_of[group][0]],
-            offset=offset,
-            matched=matched,
-            convention_tol=convention_tol,
-            symmetry=symmetry,
-        )
-        offset += point.get("xp_assignments", 0)
-        points.append(point)
-    return points
+class Evaluation(NamedTuple):
+    """What `evaluate` measured; `experiments.deep.crossplay_results` shapes
+    it into cross-play's results.json and scores.npz (docs/crossplay.md)."""
+
+    layout: Layout
+    played: dict[str, Games]
+    """Per policy kind (`KINDS`), the games of every row of `layout`: the
+    ordered pairs, then the 3+ player groups' assignments."""
+    stopped: dict[str, str]
+    """Per kind, why its rounds stopped (`marl.deep.rounds.stop_reason`)."""
+    sizing: Sizing
+    """The rounds' sizing played with."""
+    symmetry: SymmetryMeasures | None
+    """Each agent's symmetry measures; None when not measured."""
+    conventions: ConventionPlay | None
+    """Each agent's self-play counted for its convention matrices; None when
+    not measured."""
+    distances: dict[str, np.ndarray] | None
+    """The convention matrices' distances and noise floors
+    (`agent_measures.convention_distances`); None when not measured."""
+    seed: int
+    max_assignments: int
+    convention_games: int
 
 
 def evaluate(
@@ -428,7 +296,6 @@ def evaluate(
     agent_params: Params,
     env: Environment,
     groups_of: list[str],
-    ent_coefs: list[float | None],
     *,
     share_parameters: bool,
     sizing: Sizing,
@@ -442,17 +309,14 @@ def evaluate(
     first_round: Callable[[float, float, Games], Sizing] | None = None,
     phase: Callable[[str], None] | None = None,
     convention_games: int = 0,
-    convention_tol: float = 0.1,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Every measurement of cross-play between K agents; returns the JSON-ready
-    results and the score arrays.
+) -> Evaluation:
+    """Every measurement of cross-play between K agents (`Evaluation`).
 
     The agents' parameters `agent_params` (leaves [K, ...], one network per agent,
     or per seat on a [P] axis after K where `share_parameters` is False) play
     with the per-seat `policy` in `env`, the scoring environment. `groups_of[k]`
     names agent k's group (agents trained alike: the same run configuration and
-    entropy coefficient `ent_coefs[k]`); a point per group holds SP, XP and
-    their standard errors, how its games ended and its symmetry measures.
+    entropy coefficient).
 
     With 3+ players, a group's XP is over assignments of distinct agents of the
     group to the seats (all of them, or `max_assignments` drawn when there are
@@ -467,10 +331,8 @@ def evaluate(
     interrupted evaluation played (`Interrupted.played`): a complete kind is not
     played again, the one in play goes on from its next round, and the result
     equals an uninterrupted evaluation's. With `convention_games`, the agents'
-    convention matrices from that many self-play games, their distances, and
-    per group its conventions (`marl.deep.agent_measures`; agents closer than
-    `convention_tol` aligned are one)."""
-    failure = env.failure or "failed"  # the arrays' name for games lost outright
+    convention matrices from that many self-play games and their distances
+    (`marl.deep.agent_measures`)."""
     key = jax.random.key(seed)
     lay = layout(groups_of, env.num_players, max_assignments, seed)
     tell = phase or (lambda name: None)
@@ -488,9 +350,6 @@ def evaluate(
         first_round=first_round,
         tell=tell,
     )
-    outputs = [kind_outputs(kind, played[kind], lay, failure) for kind in KINDS]
-    arrays = {name: value for kind, _ in outputs for name, value in kind.items()}
-    matrices = {name: value for _, kind in outputs for name, value in kind.items()}
     try:  # after the cross-play, whose size is checked before it runs
         symmetry, play = measure_agents(
             policy,
@@ -506,19 +365,15 @@ def evaluate(
         )
     except KeyboardInterrupt:
         raise Interrupted(played) from None
-    matched = None if play is None else convention_distances(play, env, seed)
-    points = all_points(lay, arrays, env, ent_coefs, matched, convention_tol, symmetry)
-    results = {
-        **results_head(env, lay, played, stopped, sizing, seed, max_assignments),
-        "points": points,
-        "groups": lay.groups,
-        **matrices,
-        "symmetry": None if symmetry is None else symmetry["summary"],
-        "conventions": conventions_section(
-            play, matched, env, convention_games, convention_tol
-        ),
-    }
-    arrays.update(convention_arrays(play))
-    if env.failure is None:  # a game that cannot be lost: nothing to keep
-        arrays = {k: v for k, v in arrays.items() if "failed" not in k}
-    return results, arrays
+    return Evaluation(
+        lay,
+        played,
+        stopped,
+        sizing,
+        symmetry,
+        play,
+        None if play is None else convention_distances(play, env, seed),
+        seed,
+        max_assignments,
+        convention_games,
+    )

@@ -1,10 +1,11 @@
-"""Per-tau summaries of a batch of seeds: SP/XP stochastic and greedified,
-conventions found, and convergence."""
+"""What is measured of a batch of seeds at one tau (`measure_seeds`): SP/XP
+stochastic and greedified, equivariance, Other-Play values, conventions found,
+and convergence."""
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -59,7 +60,33 @@ def _device_scores(
     return scores
 
 
-def summarize_seeds(
+class SeedsMeasure(NamedTuple):
+    """What is measured of N seeds' final joint policies (`measure_seeds`);
+    `experiments.exact.points` shapes it for results.json (docs/results.md).
+    Policy kinds, by suffix: "" the trained policies, "_greedy" their argmax
+    greedification, "_greedy_ties" the tie-aware one."""
+
+    crossplay: dict[str, CrossPlay]
+    """SP and XP of each kind (`marl.tabular.crossplay.crossplay`)."""
+    equivariance_errors: dict[str, np.ndarray] | None
+    """float[N] per kind: each seed's equivariance error (None without the
+    game's symmetries)."""
+    converged: int | None
+    """How many seeds converged (None: no fixed point to converge to)."""
+    num_conventions: int
+    """Conventions among the converged seeds (all seeds when `converged` is
+    None; 0 when none converged)."""
+    max_grad_norm: float
+    symmetrized: int | None
+    """Seeds greedified from their group average (None without symmetries)."""
+    other_play_values: np.ndarray | None
+    """float[N]: each seed's Other-Play value J_OP (2 agents with
+    `seat_symmetries`, else None)."""
+    best_sp: float
+    best_sp_greedy: float
+
+
+def measure_seeds(
     game: TabularGame,
     policies: Policy,
     grad_norm: np.ndarray,
@@ -71,59 +98,50 @@ def summarize_seeds(
     max_assignments: int,
     symmetries: PolicySymmetries | None = None,
     seat_symmetries: PolicySymmetries | None = None,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Scores of N seeds' final joint policies (per agent float[N, K_i, A_i]).
+) -> SeedsMeasure:
+    """The `SeedsMeasure` of N seeds' final joint policies (per agent
+    float[N, K_i, A_i]).
 
-    With `symmetries`, also each kind's equivariance error (mean and max over seeds);
-    with `seat_symmetries` (the group keeping agents in their seats) and two
-    agents, the Other-Play value J_OP of the seeds (mean and best).
+    With `symmetries`, also each kind's equivariance errors; with
+    `seat_symmetries` (the group keeping agents in their seats) and two
+    agents, the Other-Play value J_OP of each seed.
 
     `converged` (bool[N], `marl.tabular.convergence`) says which seeds converged
     to a fixed point; conventions are counted among those only. None for runs that
     have no fixed point to converge to (annealing, the sampled learner): then every
     seed counts.
-
-    Returns the JSON-ready point (see docs/results.md for every field) and, for
-    2-player games, the cross-play matrices float[N, N] keyed by policy kind.
     """
     scores = _device_scores(
         game, policies, tie_rtol, equivariant_tol, symmetries, seat_symmetries
     )
-    point: dict[str, Any] = {}
-    matrices: dict[str, np.ndarray] = {}
-    for suffix, joint in scores["kinds"].items():
-        xp: CrossPlay = crossplay(game, joint, max_assignments=max_assignments)
-        point[f"sp{suffix}"] = xp.sp
-        point[f"sp{suffix}_se"] = xp.sp_se
-        point[f"xp{suffix}"] = xp.xp
-        point[f"xp{suffix}_se"] = xp.xp_se
-        if xp.matrix is not None:
-            matrices[f"crossplay{suffix}"] = xp.matrix
-        if symmetries is not None:
-            errors = np.asarray(scores["equivariance_errors"][suffix])
-            point[f"equivariance_error{suffix}"] = float(errors.mean())
-            point[f"equivariance_error{suffix}_max"] = float(errors.max())
+    kinds = {
+        suffix: crossplay(game, joint, max_assignments=max_assignments)
+        for suffix, joint in scores["kinds"].items()
+    }
     if converged is None:
-        point["converged"] = None
-        point["num_conventions"] = count_conventions(game, policies, convention_tol)
+        count = count_conventions(game, policies, convention_tol)
+    elif converged.any():
+        chosen = tuple(np.asarray(pi)[converged] for pi in policies)
+        count = count_conventions(game, chosen, convention_tol)
     else:
-        point["converged"] = int(np.sum(converged))
-        point["num_conventions"] = (
-            count_conventions(
-                game,
-                tuple(np.asarray(pi)[converged] for pi in policies),
-                convention_tol,
-            )
-            if converged.any()
-            else 0
-        )
-    point["max_grad_norm"] = float(np.max(grad_norm))
-    if "symmetrized" in scores:
-        point["greedified_from_group_average"] = int(np.sum(scores["symmetrized"]))
-    if "other_play_values" in scores:
-        op_values = np.asarray(scores["other_play_values"])
-        point["other_play_value"] = float(op_values.mean())
-        point["other_play_value_best"] = float(op_values.max())
-    point["best_sp"] = float(np.max(np.asarray(scores["returns"])))
-    point["best_sp_greedy"] = float(np.max(np.asarray(scores["returns_greedy"])))
-    return point, matrices
+        count = 0
+    return SeedsMeasure(
+        crossplay=kinds,
+        equivariance_errors=None
+        if symmetries is None
+        else {
+            suffix: np.asarray(errors)
+            for suffix, errors in scores["equivariance_errors"].items()
+        },
+        converged=None if converged is None else int(np.sum(converged)),
+        num_conventions=count,
+        max_grad_norm=float(np.max(grad_norm)),
+        symmetrized=int(np.sum(scores["symmetrized"]))
+        if "symmetrized" in scores
+        else None,
+        other_play_values=np.asarray(scores["other_play_values"])
+        if "other_play_values" in scores
+        else None,
+        best_sp=float(np.max(np.asarray(scores["returns"]))),
+        best_sp_greedy=float(np.max(np.asarray(scores["returns_greedy"]))),
+    )

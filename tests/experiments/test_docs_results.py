@@ -48,7 +48,7 @@ def test_color_grid_holds_what_its_study_states():
     """docs/studies/hanabi_3c3r.md, "The grid": 8 seeds x 3 coefficients, the color
     group of order 6, every agent's equivariance error under every permutation, the per-
     coefficient SP/XP table and a coefficient whose greedy SP is >= 7.5."""
-    from marl.deep.evaluate import between_groups
+    from experiments.deep.crossplay_results import between_groups
 
     run = RESULTS / "hanabi_3c3r"
     training = read(run / "results.json")

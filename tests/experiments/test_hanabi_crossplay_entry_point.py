@@ -16,12 +16,12 @@ from hydra import compose, initialize_config_dir
 from experiments import compare, crossplay
 from experiments import ippo as train_entry
 from experiments.deep import agents as hanabi_agents
+from experiments.deep import crossplay_results
 from experiments.deep.crossplay_directory import PARTIAL
 from experiments.deep.ippo_runs import IPPORunConfig
 from experiments.harness.compose import CONF_DIR, to_config
 from experiments.reports.pairs import pair_rows
 from marl.deep import conventions as cv
-from marl.deep import group_points
 from marl.deep import play as games_play
 from tests.tiny_runs import FEW_CONVENTIONS, HANABI_TINY, run_main
 
@@ -291,16 +291,16 @@ def test_summary_of_hand_made_scores():
     """Two agents that always score 2 with themselves and 0 with each other."""
     scores = np.zeros((2, 2, 4), np.float32)
     scores[0, 0] = scores[1, 1] = 2.0
-    point = group_points.summarize(scores, [0, 1])
+    point = crossplay_results.summarize(scores, [0, 1])
     assert point["sp"] == 2.0 and point["xp"] == 0.0
     assert point["sp_se"] == 0.0 and point["xp_se"] is None  # no jackknife of 2
     assert point["sp_games_se"] == 0.0
     scores[0, 1] = [0, 2, 0, 2]  # one seat order scores 1 on average
-    point = group_points.summarize(scores, [0, 1])
+    point = crossplay_results.summarize(scores, [0, 1])
     assert point["xp"] == 0.5
     assert point["xp_games_se"] == pytest.approx(np.sqrt(4 / 3 / 4) / 2)
     # One game a pair (`--games 1`): no spread to measure, so null, never NaN.
-    point = group_points.summarize(scores[..., :1], [0, 1])
+    point = crossplay_results.summarize(scores[..., :1], [0, 1])
     assert point["sp_games_se"] is None and point["xp_games_se"] is None
     json.dumps(point, allow_nan=False)
 

@@ -357,6 +357,7 @@ def test_the_evaluator_recovers_a_scripted_convention_and_its_color_permuted_cop
     matrices put the first two far apart raw (each answers hints of a color the
     other never gives) and near 0 once colors are aligned, the third apart
     either way: two conventions."""
+    from experiments.deep.crossplay_results import results_of
     from marl.deep.evaluate import evaluate
     from marl.deep.rounds import Sizing
 
@@ -366,12 +367,11 @@ def test_the_evaluator_recovers_a_scripted_convention_and_its_color_permuted_cop
         [discard_slot(SMALL)] * 2,
     ]
     params = {"logits": jnp.asarray(np.stack([np.stack(a) for a in agents]))}
-    results, _ = evaluate(
+    evaluation = evaluate(
         constant_policy(SMALL),
         params,
         environment(SMALL),
         ["a", "a", "b"],
-        [0.0, 0.0, 0.0],
         share_parameters=False,
         sizing=Sizing(round_games=8, max_games=8),
         seed=0,
@@ -379,8 +379,8 @@ def test_the_evaluator_recovers_a_scripted_convention_and_its_color_permuted_cop
         symmetry_games=0,
         pairs_per_batch=None,
         convention_games=2000,
-        convention_tol=0.1,
     )
+    results, _ = results_of(evaluation, environment(SMALL), [0.0] * 3, 0.1)
     conventions = results["conventions"]
     raw = np.asarray(conventions["distance"])
     aligned = np.asarray(conventions["aligned_distance"])

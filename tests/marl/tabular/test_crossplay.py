@@ -125,10 +125,11 @@ def test_greedifying_one_equivariant_policy_gives_sp_equal_to_xp(name, tau):
     """Every seed ends at the same equivariant policy; float32 noise must not
     decide its ties (the audit saw lever SP 1.0 but XP 0.11 after argmax, and
     coordination_2 XP above SP)."""
-    from marl.tabular.analysis import summarize_seeds
+    from experiments.exact.points import seeds_point
+    from marl.tabular.analysis import measure_seeds
 
     game, policies, symmetries = seeds_at(name, tau)
-    point, _ = summarize_seeds(
+    measured = measure_seeds(
         game,
         policies,
         np.zeros(8),
@@ -139,6 +140,8 @@ def test_greedifying_one_equivariant_policy_gives_sp_equal_to_xp(name, tau):
         max_assignments=1000,
         symmetries=symmetries,
     )
+    point, _ = seeds_point(measured)
+    assert measured.symmetrized == 8
     assert point["greedified_from_group_average"] == 8
     assert point["sp_greedy"] == pytest.approx(point["xp_greedy"], abs=1e-6)
     assert point["sp_greedy_ties"] == pytest.approx(point["xp_greedy_ties"], abs=1e-6)
