@@ -70,6 +70,7 @@ from marl.tabular.history_form import HistoryForm, point_log_map
 from marl.tabular.logit_newton import (
     Point,
     branch_signature,
+    eigenvalues,
     expected_return,
     initial_point,
     jacobians,
@@ -377,7 +378,7 @@ def _new_branches(
         seen.append(signature)
         h_x, h_s = jacobians(form, y)
         t = tangent(h_x, h_s, normal)
-        starts.append(Point(y, t, np.linalg.eigvals(h_x), h_x))
+        starts.append(Point(y, t, eigenvalues(form, y, h_x), h_x))
     return starts, repeated
 
 

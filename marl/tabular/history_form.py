@@ -31,6 +31,7 @@ are widened by the bound on their rounding in the enumeration.
 
 from __future__ import annotations
 
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -365,6 +366,22 @@ def point_log_map(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
     return u - np.log(total)[..., form.var_info]
 
 
+def products_around(pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The products of each history's decisions' probabilities pi [..., D]
+    before and after each decision d, float64[..., D] each (1 where there are
+    none), each taken in order: numpy's cumprod of [1, pi...], a column at a
+    time (its cumprod along a last axis of a few decisions is several times
+    slower)."""
+    steps = pi.shape[-1]
+    before = np.ones_like(pi)
+    after = np.ones_like(pi)
+    for d in range(1, steps):
+        before[..., d] = before[..., d - 1] * pi[..., d - 1]
+        back = steps - 1 - d
+        after[..., back] = after[..., back + 1] * pi[..., back + 1]
+    return before, after
+
+
 def _point_logits(
     form: HistoryForm, tau: float, z: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -381,9 +398,7 @@ def _point_logits(
         terms = np.where(flat > 0, -flat * np.log(np.where(flat > 0, flat, 1.0)), 0.0)
     per_info = np.add.reduceat(terms, starts, axis=1)  # [S, K]
     utility = returns + tau * per_info[:, form.info].sum(-1)  # [S, Z]
-    ones = np.ones_like(pi[..., :1])
-    before = np.cumprod(np.concatenate([ones, pi[..., :-1]], -1), -1)
-    after = np.cumprod(np.concatenate([ones, pi[..., :0:-1]], -1), -1)[..., ::-1]
+    before, after = products_around(pi)
     through = chance[:, None] * before * after  # leave-one-out products [S, Z, D]
     weighted = through * utility[..., None]
     full = through[..., 0] * pi[..., 0]  # P(z)
@@ -428,6 +443,42 @@ def point_jacobian(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
     return (middle.lo + middle.hi) / 2
 
 
+class PairScatter(NamedTuple):
+    """Where `point_log_jacobians` scatters the terms of every pair (d, e) of
+    a history's decisions, int64[Z * D * D] in the order (history, d, e)."""
+
+    pairs: np.ndarray  # v_d * n + v_e: the entry (v_d, v_e) of an n x n matrix
+    by_info: np.ndarray  # v_d * K + k_e: the entry (v_d, information state of e)
+    reached: np.ndarray  # k_d * n + v_e: the entry (information state of d, v_e)
+
+
+_SCATTERS: dict[int, PairScatter] = {}
+
+
+def pair_scatter(form: HistoryForm) -> PairScatter:
+    """`form`'s `PairScatter`, built once and kept while `form.taken` lives
+    (the tracer evaluates the Jacobians thousands of times per game). Refuses
+    a form whose history takes a variable twice (the pairs' diagonal would
+    not be empty)."""
+    key = id(form.taken)
+    found = _SCATTERS.get(key)
+    if found is not None:
+        return found
+    ordered = np.sort(form.taken, axis=1)
+    if (ordered[:, 1:] == ordered[:, :-1]).any():
+        raise ValueError("a history takes the same policy variable twice")
+    n, k = form.size, form.num_infos
+    taken, info = form.taken.astype(np.int64), form.info.astype(np.int64)
+    found = PairScatter(
+        (taken[:, :, None] * n + taken[:, None, :]).ravel(),
+        (taken[:, :, None] * k + info[:, None, :]).ravel(),
+        (info[:, :, None] * n + taken[:, None, :]).ravel(),
+    )
+    _SCATTERS[key] = found
+    weakref.finalize(form.taken, _SCATTERS.pop, key, None)
+    return found
+
+
 def point_log_jacobians(
     form: HistoryForm, tau: float, z: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -449,9 +500,7 @@ def point_log_jacobians(
     log_z = np.log(z)
     entropy = np.add.reduceat(-z * log_z, starts)  # [K]
     pi = z[form.taken]  # [Z, D]
-    ones = np.ones_like(pi[:, :1])
-    before = np.cumprod(np.concatenate([ones, pi[:, :-1]], -1), -1)
-    after = np.cumprod(np.concatenate([ones, pi[:, :0:-1]], -1), -1)[:, ::-1]
+    before, after = products_around(pi)
     through = chance[:, None] * before * after  # leave-one-out products [Z, D]
     full = through[:, 0] * pi[:, 0]  # P(h)
     entropies = entropy[form.info].sum(-1)  # [Z]
@@ -459,24 +508,19 @@ def point_log_jacobians(
     steps = form.taken.shape[1]
     reach = np.bincount(form.info.ravel(), np.repeat(full, steps), k)
     scale = reach[form.var_info] * tau
-    u = np.bincount(form.taken.ravel(), (through * utility[:, None]).ravel(), n) / scale
-    # Pairs of decisions (d, e) of each history: [Z, D, D].
-    v = np.repeat(form.taken[:, :, None], steps, 2)
-    w = np.repeat(form.taken[:, None, :], steps, 1)
-    at = np.repeat(form.info[:, None, :], steps, 1)  # information state of e
-    other = ~np.eye(steps, dtype=bool)[None]
-    weight = np.broadcast_to(through[:, :, None], v.shape)
-    pairs = np.bincount(
-        (v * n + w)[np.broadcast_to(other, v.shape)],
-        (weight * utility[:, None, None])[np.broadcast_to(other, v.shape)],
-        n * n,
-    ).reshape(n, n)  # z_w dN_v/dz_w through w's own probability
-    by_info = np.bincount((v * k + at).ravel(), weight.ravel(), n * k).reshape(n, k)
-    w_at = np.repeat(form.info[:, :, None], steps, 2)  # information state of d
+    weighted = (through * utility[:, None]).ravel()
+    u = np.bincount(form.taken.ravel(), weighted, n) / scale
+    # Pairs of decisions (d, e) of each history, [Z, D, D] flattened: the
+    # weight of (h, d) repeated over e.
+    scatter = pair_scatter(form)
+    pairs = np.bincount(scatter.pairs, np.repeat(weighted, steps), n * n)
+    pairs = pairs.reshape(n, n)  # z_w dN_v/dz_w through w's own probability
+    np.fill_diagonal(pairs, 0.0)  # d = e: a history's variables are distinct
+    by_info = np.bincount(
+        scatter.by_info, np.repeat(through.ravel(), steps), n * k
+    ).reshape(n, k)
     reached = np.bincount(
-        (w_at * n + w).ravel(),
-        np.broadcast_to(full[:, None, None], v.shape).ravel(),
-        k * n,
+        scatter.reached, np.repeat(full, steps * steps), k * n
     ).reshape(k, n)  # z_w dR_k/dz_w
     d_entropy = tau * z * (-log_z - 1.0)  # z_w d(tau e_k(w))/dz_w
     du = (pairs + by_info[:, form.var_info] * d_entropy) / scale[:, None]

@@ -136,6 +136,41 @@ def test_logit_jacobian_is_the_history_forms_and_has_its_spectrum(name, horizon,
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "horizon", "tau"),
+    [("tiny_hanabi_b", None, 0.7), ("lever", None, 0.2), ("dectiger", 2, 20.0)],
+)
+def test_the_reduced_spectrum_is_the_full_matrixs(name, horizon, tau):
+    """`eigenvalues` (from the n - K dimensions off P's kernel) against
+    numpy's of the whole H_x: K ones, and the rest equal; the tracer's
+    stability count the same. Also off the fixed point (a perturbed y, where
+    H_x = I - P J still holds)."""
+    form = form_of(name, horizon)
+    y = ln.initial_point(form, tau)
+    for point in (y, y + np.append(np.linspace(-0.3, 0.3, form.size), 0.0)):
+        h_x, _ = ln.jacobians(form, point)
+        reduced = ln.eigenvalues(form, point, h_x)
+        full = np.linalg.eigvals(h_x)
+        assert reduced.shape == full.shape
+        assert ln.unstable(reduced) == ln.unstable(full)
+        scale = max(1.0, float(np.abs(full).max()))
+        for values in (reduced, full):
+            assert (np.abs(values - 1.0) < 1e-6).sum() >= form.num_infos
+        np.testing.assert_allclose(
+            np.sort_complex(reduced), np.sort_complex(full), atol=1e-6 * scale
+        )
+
+
+def test_pair_scatter_refuses_a_history_taking_a_variable_twice():
+    """The Jacobians' scatter leaves the pairs' diagonal out by zeroing it,
+    which is right only when a history's decisions are distinct variables."""
+    form = form_of("lever", None)
+    assert hf.pair_scatter(form) is hf.pair_scatter(form)  # built once
+    twice = form._replace(taken=np.repeat(form.taken[:, :1], 2, axis=1))
+    with pytest.raises(ValueError, match="same policy variable twice"):
+        hf.pair_scatter(twice)
+
+
 def test_tiny_hanabi_a_has_a_second_fixed_point_proven_at_tau_0_2():
     """No branch point on tiny Hanabi A's principal branch, but a second
     branch seeded from below, folding above 0.2: at tau = 0.2 its point and
