@@ -6,9 +6,15 @@ Plain helpers over the OS (no jax import here, so a script can still set
 
 from __future__ import annotations
 
+import io
 import os
+import pathlib
 import platform
+import subprocess
+import tarfile
 from typing import Any
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def cpu_model() -> str:
@@ -66,3 +72,23 @@ def kernel_shapes(params: Any) -> list[tuple[int, ...]]:
         for path, leaf in flat
         if getattr(path[-1], "key", None) == "kernel"
     ]
+
+
+def extract(revision: str, into: pathlib.Path) -> pathlib.Path:
+    """The tree of `revision` of this repository (`git archive`), written
+    under `into`: a benchmark's peer at an older commit. Exits with a line
+    naming the revision when git cannot give it."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", revision],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        lines = archive.stderr.decode(errors="replace").strip().splitlines()
+        last = lines[-1] if lines else "git archive failed"
+        raise SystemExit(f"error: --against {revision}: {last}")
+    tree = into / revision.replace("/", "_")
+    tree.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(tree, filter="data")
+    return tree

@@ -32,14 +32,12 @@ Figures: docs/benchmarks_ippo.md, "One update of hanabi_3c3r_cpu".
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
 import pathlib
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -48,7 +46,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from benchmarks.common import kernel_shapes, machine_lines
+from benchmarks.common import ROOT, extract, kernel_shapes, machine_lines
 from experiments.deep.ippo_runs import IPPORunConfig
 from experiments.harness.compose import CONF_DIR, to_config
 from marl.deep.ippo import (
@@ -62,7 +60,6 @@ from marl.deep.ippo import (
 )
 from marl.deep.rollout import bootstrap_value, rollout, symmetry_tables
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 PRESET = "preset=hanabi_3c3r_cpu"
 
 
@@ -295,24 +292,6 @@ def matmul_reference(
 
 
 # -------------------------------------------------------------- comparison
-
-
-def extract(revision: str, into: pathlib.Path) -> pathlib.Path:
-    """The tree of `revision` of this repository, written under `into`."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", revision],
-        capture_output=True,
-        check=False,
-    )
-    if archive.returncode != 0:
-        lines = archive.stderr.decode(errors="replace").strip().splitlines()
-        last = lines[-1] if lines else "git archive failed"
-        raise SystemExit(f"error: --against {revision}: {last}")
-    tree = into / revision.replace("/", "_")
-    tree.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(tree, filter="data")
-    return tree
 
 
 def measured_rate(

@@ -258,10 +258,18 @@ def test_ippo_update_matmul_reference_counts_what_xla_counts():
     assert reference["xla_flops"] == pytest.approx(reference["flops"], rel=1e-3)
 
 
-def test_ippo_update_benchmark_refuses_an_unknown_revision_in_one_line():
-    from benchmarks import ippo_update
+def test_a_benchmarks_older_commit_refuses_an_unknown_revision_in_one_line():
+    from benchmarks import common
 
     with pytest.raises(SystemExit) as stop:
-        ippo_update.extract("no-such-revision", ROOT / ".cache")
+        common.extract("no-such-revision", ROOT / ".cache")
     assert str(stop.value).startswith("error: --against no-such-revision:")
     assert "\n" not in str(stop.value)
+
+
+def test_tracer_benchmark_traces_the_same_diagram_in_both_trees():
+    """The tracer at this checkout and at HEAD, on Dec-Tiger at horizon 2:
+    the script exits 1 if the diagrams differ in any branch, point's
+    stability or event."""
+    out = run_benchmark("tracer", "--against", "HEAD", "--games", "dectiger:2")
+    assert "dectiger:2: the diagrams are the same" in out
