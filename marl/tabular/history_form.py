@@ -369,17 +369,18 @@ def point_log_map(form: HistoryForm, tau: float, z: np.ndarray) -> np.ndarray:
 def products_around(pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The products of each history's decisions' probabilities pi [..., D]
     before and after each decision d, float64[..., D] each (1 where there are
-    none), each taken in order: numpy's cumprod of [1, pi...], a column at a
-    time (its cumprod along a last axis of a few decisions is several times
-    slower)."""
+    none), each taken in order: numpy's cumprod of [1, pi...], bit for bit,
+    a decision at a time over contiguous rows (its cumprod along a last axis
+    of a few decisions is up to 2.5x slower)."""
     steps = pi.shape[-1]
-    before = np.ones_like(pi)
-    after = np.ones_like(pi)
+    by_step = np.moveaxis(pi, -1, 0)
+    before, after = np.empty(by_step.shape), np.empty(by_step.shape)
+    before[0], after[-1] = 1.0, 1.0
     for d in range(1, steps):
-        before[..., d] = before[..., d - 1] * pi[..., d - 1]
+        np.multiply(before[d - 1], by_step[d - 1], out=before[d])
         back = steps - 1 - d
-        after[..., back] = after[..., back + 1] * pi[..., back + 1]
-    return before, after
+        np.multiply(after[back + 1], by_step[back + 1], out=after[back])
+    return np.moveaxis(before, 0, -1), np.moveaxis(after, 0, -1)
 
 
 def _point_logits(
