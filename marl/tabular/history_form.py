@@ -453,22 +453,22 @@ class PairScatter(NamedTuple):
     reached: np.ndarray  # k_d * n + v_e: the entry (information state of d, v_e)
 
 
-_SCATTERS: dict[int, PairScatter] = {}
+_SCATTERS: dict[tuple[int, int, int, int], PairScatter] = {}
 
 
 def pair_scatter(form: HistoryForm) -> PairScatter:
-    """`form`'s `PairScatter`, built once and kept while `form.taken` lives
-    (the tracer evaluates the Jacobians thousands of times per game). Refuses
-    a form whose history takes a variable twice (the pairs' diagonal would
-    not be empty)."""
-    key = id(form.taken)
+    """`form`'s `PairScatter`, built once and kept while its `taken` and
+    `info` arrays live (the tracer evaluates the Jacobians thousands of times
+    per game). Refuses a form whose history takes a variable twice (the pairs'
+    diagonal would not be empty)."""
+    n, k = form.size, form.num_infos
+    key = (id(form.taken), id(form.info), n, k)
     found = _SCATTERS.get(key)
     if found is not None:
         return found
     ordered = np.sort(form.taken, axis=1)
     if (ordered[:, 1:] == ordered[:, :-1]).any():
         raise ValueError("a history takes the same policy variable twice")
-    n, k = form.size, form.num_infos
     taken, info = form.taken.astype(np.int64), form.info.astype(np.int64)
     found = PairScatter(
         (taken[:, :, None] * n + taken[:, None, :]).ravel(),
@@ -476,7 +476,8 @@ def pair_scatter(form: HistoryForm) -> PairScatter:
         (info[:, :, None] * n + taken[:, None, :]).ravel(),
     )
     _SCATTERS[key] = found
-    weakref.finalize(form.taken, _SCATTERS.pop, key, None)
+    for array in (form.taken, form.info):
+        weakref.finalize(array, _SCATTERS.pop, key, None)
     return found
 
 
