@@ -220,6 +220,7 @@ def all_points(
     symmetry: SymmetryMeasures | None,
 ) -> list[dict[str, Any]]:
     """Every group's point (`group_point`), in the order of `lay.groups`."""
+    per_agent = None if symmetry is None else symmetry.per_agent()
     points, offset = [], 0
     for group in lay.groups:
         point = group_point(
@@ -232,7 +233,7 @@ def all_points(
             offset=offset,
             matched=matched,
             convention_tol=convention_tol,
-            symmetry=symmetry,
+            per_agent=per_agent,
         )
         offset += point.get("xp_assignments", 0)
         points.append(point)
@@ -403,11 +404,12 @@ def group_point(
     offset: int,
     matched: dict[str, np.ndarray] | None,
     convention_tol: float,
-    symmetry: SymmetryMeasures | None,
+    per_agent: dict[str, np.ndarray] | None,
 ) -> dict[str, Any]:
     """A group's point: SP and XP of both kinds with their errors, how its
-    games ended, its conventions and its symmetry measures. `members`: its
-    agents; `local`: its assignments of distinct agents (3+ players; rows of
+    games ended, its conventions and its symmetry measures (the group's mean
+    of each agent's, `SymmetryMeasures.per_agent`). `members`: its agents;
+    `local`: its assignments of distinct agents (3+ players; rows of
     `members`), from row `offset` of the 3+ player groups' assignments."""
     failure = env.failure or "failed"
     point: dict[str, Any] = {
@@ -440,8 +442,7 @@ def group_point(
         point.update({n[:2] + kind + n[2:]: v for n, v in summary.items()})
     if env.num_players >= 3:
         point["xp_assignments"] = assigned
-    if symmetry is not None:
-        per_agent = symmetry.per_agent()
+    if per_agent is not None:
         for name, values in per_agent.items():
             point[name] = float(np.mean([values[k] for k in members]))
         # The outcome-relevant figure, with its SE over the group's agents.

@@ -140,15 +140,15 @@ class SymmetryMeasures(NamedTuple):
         the mean (and max) equivariance error, argmax disagreement and
         weighted error, self-play, cross-play with the transformed copies and
         the drop between them."""
-        others = slice(1, None)
+        permuted_xp = self.copies[:, 1:].mean(-1)
         return {
-            "equivariance_error": self.errors[:, others].mean(-1),
-            "equivariance_error_max": self.errors[:, others].max(-1),
-            "argmax_disagreement": self.flips[:, others].mean(-1),
-            "equivariance_error_weighted": self.weighted[:, others].mean(-1),
+            "equivariance_error": self.errors[:, 1:].mean(-1),
+            "equivariance_error_max": self.errors[:, 1:].max(-1),
+            "argmax_disagreement": self.flips[:, 1:].mean(-1),
+            "equivariance_error_weighted": self.weighted[:, 1:].mean(-1),
             "permuted_self_play": self.copies[:, 0],
-            "permuted_xp": self.copies[:, others].mean(-1),
-            "permuted_copy_drop": self.copies[:, 0] - self.copies[:, others].mean(-1),
+            "permuted_xp": permuted_xp,
+            "permuted_copy_drop": self.copies[:, 0] - permuted_xp,
         }
 
 
