@@ -86,6 +86,26 @@ def search_json(report: verified.SearchReport) -> dict[str, Any]:
     return {**report._asdict(), "second": second}
 
 
+def critical_tau_json(found: CriticalTau) -> dict[str, Any]:
+    """A tau* search as the results file holds it: its verdicts as objects,
+    its tuples as lists."""
+    fields = found._asdict()
+    for end in ("lower_verdict", "upper_verdict"):
+        verdict = fields[end]
+        fields[end] = None if verdict is None else verdict._asdict()
+    fields["proven_agreements"] = list(found.proven_agreements)
+    fields["agreement_intervals"] = [list(i) for i in found.agreement_intervals]
+    return fields
+
+
+def proof_json(proof: uniqueness_proofs.Proof) -> dict[str, Any]:
+    """A branch-and-bound attempt as the results file holds it (its witness,
+    an array, left out)."""
+    fields = proof._asdict()
+    fields.pop("witness")
+    return fields
+
+
 def say(label: str) -> Callable[[str], None]:
     """A line of where a verified test is, in the log."""
     return lambda line: log.info("%s: verified test: %s", label, line)
@@ -347,7 +367,7 @@ def uniqueness_json(
         "boxes": sum(a.boxes for a in bracket.attempts),
         "seconds": seconds,
         "trace_seconds": traced,
-        "attempts": [a.to_json() for a in bracket.attempts],
+        "attempts": [proof_json(a) for a in bracket.attempts],
         "folds": [event(b) for b in diagram.folds],
         "branch_points": [event(b) for b in diagram.branch_points],
         "hopf": [event(b) for b in diagram.hopf],

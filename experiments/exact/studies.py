@@ -23,7 +23,12 @@ import numpy as np
 
 import games
 from experiments.exact.points import evaluate_runs
-from experiments.exact.proofs import agreement_test, proven_ends, uniqueness
+from experiments.exact.proofs import (
+    agreement_test,
+    critical_tau_json,
+    proven_ends,
+    uniqueness,
+)
 from experiments.exact.tabular_config import TabularConfig
 from experiments.exact.training import convergence_progress, train_schedule
 from marl.fields import ConfigError
@@ -224,7 +229,7 @@ def tau_star_study(
         agree_lower=found.lower if found.tau_star is not None else None,
     )
     return {
-        **found.to_json(),
+        **critical_tau_json(found),
         "upper_start": ctx.upper,
         "upper_source": upper_source,
         "rtol": search.rtol,

@@ -51,9 +51,6 @@ class Consensus(NamedTuple):
     'uncertain' estimate whose seeds are all proven at one fixed point is
     AGREE (`proven_agreement`)."""
 
-    def to_json(self) -> dict:
-        return self._asdict()
-
 
 def proven_agreement(verdict: Consensus) -> Consensus:
     """`verdict` (of seeds the verified test proves all at one fixed point) as
@@ -134,15 +131,6 @@ class CriticalTau(NamedTuple):
     proven_agreements: tuple[float, ...] = ()
     """The taus whose 'uncertain' verdict the verified test settled as
     agreement (`settled_critical_tau`)."""
-
-    def to_json(self) -> dict:
-        fields = self._asdict()
-        fields["proven_agreements"] = list(self.proven_agreements)
-        for end in ("lower_verdict", "upper_verdict"):
-            verdict = fields[end]
-            fields[end] = verdict.to_json() if verdict is not None else None
-        fields["agreement_intervals"] = [list(i) for i in self.agreement_intervals]
-        return fields
 
 
 def agreement_intervals(seen: Iterable[Consensus]) -> list[tuple[float, float]]:

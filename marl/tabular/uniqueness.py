@@ -54,11 +54,6 @@ class Proof(NamedTuple):
     """The middle of a box too small to split that lies outside `unique`:
     the candidate of a second fixed point (for `verified.verify`)."""
 
-    def to_json(self) -> dict:
-        fields = self._asdict()
-        fields.pop("witness")
-        return fields
-
 
 def to_simplices(form: HistoryForm, box: Interval) -> Interval | None:
     """`box` [n] cut to the product of simplices: z_a >= 1 - sum_{b != a} hi_b

@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from experiments.exact.proofs import uniqueness
+from experiments.exact.proofs import critical_tau_json, uniqueness
 from games import compile_game, make_spec
 from marl.tabular import history_form
+from marl.tabular.phase import AGREE, UNCERTAIN, Consensus, CriticalTau
 
 SELF_PLAY = SimpleNamespace(
     config=SimpleNamespace(objective="selfplay", entropy_weighting="reach"),
@@ -61,3 +62,21 @@ def test_other_play_gets_no_section():
         label="op",
     )
     assert uniqueness(spec, compile_game(spec), other, None) == (None, None)
+
+
+def test_a_tau_star_search_is_shaped_for_the_results_file():
+    """Its verdicts become objects with every field, its tuples lists, and
+    the whole survives JSON unchanged."""
+    upper = Consensus(0.7, AGREE, 8, 8, 1, 300, near_tolerance=True, proven=True)
+    lower = Consensus(0.6, UNCERTAIN, 5, 8, 1, 900)
+    found = CriticalTau(
+        0.7, 0.6, 0.7, lower, upper, 4, ["a note"], [(0.7, 2.0)], (0.7,)
+    )
+    shaped = critical_tau_json(found)
+    assert shaped["upper_verdict"] == upper._asdict()
+    assert shaped["upper_verdict"]["near_tolerance"] is True
+    assert shaped["proven_agreements"] == [0.7]
+    assert shaped["agreement_intervals"] == [[0.7, 2.0]]
+    assert json.loads(json.dumps(shaped)) == shaped
+    empty = critical_tau_json(found._replace(lower_verdict=None, proven_agreements=()))
+    assert empty["lower_verdict"] is None and empty["proven_agreements"] == []

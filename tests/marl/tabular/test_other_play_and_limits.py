@@ -325,7 +325,7 @@ def test_a_bracket_says_what_its_ends_rest_on():
         "upper end's verdict rests on the convention tolerance" in note
         for note in found.notes
     )
-    assert found.to_json()["upper_verdict"]["near_tolerance"] is True
+    assert found.upper_verdict.near_tolerance is True
 
 
 def test_verdicts_flag_conventions_near_the_tolerance():
