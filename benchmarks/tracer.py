@@ -8,13 +8,15 @@ as `experiments.exact.proofs.uniqueness` does without the seeds; each in a
 subprocess of its own, the trees in turns. Printed per game and tree: the
 seconds, the points traced and the seconds per point, and whether the two
 diagrams are the same (branches, points per branch, stability of every point,
-folds, branch points, Hopf points, and where the fixed point is unique above).
-Exits 1 when they differ.
+folds, branch points, Hopf points, and where the fixed point is unique above:
+counts exactly, the taus to `--rtol`, 0 for bit for bit). Exits 1 when they
+differ.
 
     python -m benchmarks.tracer --against 3b7a217                  # box pushing h3
     python -m benchmarks.tracer --against 3b7a217 --games mars_rovers:2 dectiger:2
+    python -m benchmarks.tracer --against 3b7a217 --rtol 1e-8
 
-Figures: docs/benchmarks.md, "The continuation tracer".
+Figures: docs/benchmarks_tracer.md.
 """
 
 from __future__ import annotations
@@ -58,7 +60,21 @@ json.dump({
 """The trace as either tree runs it: only functions both trees have."""
 
 SAME = ("points", "stable", "folds", "branch_points", "hopf", "unique_above")
-"""What two trees' diagrams must agree on, exactly."""
+"""What two trees' diagrams must agree on."""
+
+
+def same(mine: Any, theirs: Any, rtol: float) -> bool:
+    """Equal lists of equal shape, whose floats are within `rtol` of each
+    other (relatively) and everything else equal."""
+    if isinstance(mine, list) and isinstance(theirs, list):
+        return len(mine) == len(theirs) and all(
+            same(a, b, rtol) for a, b in zip(mine, theirs, strict=True)
+        )
+    if isinstance(mine, float) and isinstance(theirs, float):
+        return mine == theirs or abs(mine - theirs) <= rtol * max(
+            abs(mine), abs(theirs)
+        )
+    return type(mine) is type(theirs) and mine == theirs
 
 
 def traced(tree: pathlib.Path, game: str, out: pathlib.Path) -> dict[str, Any]:
@@ -100,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME:HORIZON",
         help="catalogue games at a horizon (default: box_pushing:3)",
     )
+    parser.add_argument(
+        "--rtol",
+        type=float,
+        default=0.0,
+        help="how far apart two taus may be, relatively, and be the same (default 0: "
+        "bit for bit)",
+    )
     args = parser.parse_args(argv)
     print(f"machine: {machine_text()}")
     print(f"load average (1, 5, 15 min) at the start: {load_average()}")
@@ -117,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                 found[label] = traced(tree, game, work / "trace.json")
                 print(row(game, label, found[label]), flush=True)
             mine, theirs = found.values()
-            changed = [key for key in SAME if mine[key] != theirs[key]]
+            changed = [
+                key for key in SAME if not same(mine[key], theirs[key], args.rtol)
+            ]
             differ |= bool(changed)
             print(
                 f"{game}: the diagrams "

@@ -9,6 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Two runs at a time on two cores: NumPy's BLAS takes one thread each. With two
+# each, the four spin against each other, and the tracer's LU and eigenvalues
+# of a few hundred variables ran 3-10x slower (docs/benchmarks_tracer.md).
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 # The Dec-POMDP benchmarks (games.BENCHMARKS) run with their own preset
 # (conf/benchmark_phase.yaml: horizon 3, 8 seeds, Adam then NPG until converged)
 # into results/main/benchmarks/<label>/: six of them at horizon 3, Dec-Tiger also

@@ -8,5 +8,7 @@ bash scripts/setup.sh
 # Two workers (the project's machines have 2 cores), each taking whole files so
 # that a file's shared fixtures are built once; PYTEST_WORKERS=0 runs in this
 # process. XLA's compilations are cached on disk and shared by the workers and
-# every subprocess a test starts (tests/conftest.py).
+# every subprocess a test starts (tests/conftest.py). Each worker's NumPy BLAS
+# takes one thread: two each spin against each other (scripts/main.sh).
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"

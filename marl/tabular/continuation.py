@@ -17,9 +17,11 @@ The continuation (Keller 1977; Allgower & Georg 1990, "Introduction to
 Numerical Continuation Methods", ch. 2) follows y = (x, s) along the curve
 H = 0: an Euler predictor along the tangent t (the kernel of [H_x H_s],
 oriented as the last one), then Newton's corrector on [H(y); t.(y - y_pred)]
-= 0, with the step halved when Newton fails, the tangent turns by more
-than MAX_TURN, or stability changes over a step longer than EVENT_STEP, and
-grown after easy steps.
+= 0 (from the base point's Jacobian, kept while it contracts: one Jacobian
+per point, at the point, for its tangent and stability), over the histories
+merged by their decisions; the step is halved when Newton fails, the tangent
+turns by more than MAX_TURN, or stability changes over a step longer than
+EVENT_STEP, and grown after easy steps.
 
 What it reports, from the eigenvalues of H_x at each point:
 - a *fold*: tau turns back (the tangent's s component changes sign); located
@@ -66,8 +68,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from marl.tabular.history_form import HistoryForm, point_log_map
+from marl.tabular.history_form import HistoryForm, merged, point_log_map
 from marl.tabular.logit_newton import (
+    NEWTON_TOL,
     Point,
     branch_signature,
     eigenvalues,
@@ -157,7 +160,7 @@ def _step_from(form: HistoryForm, a: Point, length: float) -> Point | None:
     """The point of the branch at arclength ~`length` from `a` along its
     tangent (Newton on the hyperplane through the predictor), or None."""
     predictor = a.y + length * a.t
-    y = newton(form, predictor, a.t, float(a.t @ predictor))
+    y = newton(form, predictor, a.t, float(a.t @ predictor), (a.h_x, a.h_s))
     if y is None:
         return None
     return point_at(form, y, a.t)
@@ -320,20 +323,28 @@ def low_starts(
         ends = ends[(ends > 0).all(1)]
         say(
             f"{len(ends)} of {len(starts)} starts settled with every probability "
-            "> 0; 200 damped steps in logits"
+            "> 0; up to 200 damped steps in logits"
         )
         # The iteration stops moving at 1e-15 absolute: its smallest
         # probabilities are then far off in logits; the same damped
-        # iteration in logits brings them in reach of Newton's steps.
+        # iteration in logits brings them in reach of Newton's steps. A start
+        # whose logits stop moving (by NEWTON_TOL) is done: Dec-Tiger's
+        # settle in 5 steps, and the other 195 took a fifth of its trace.
         logits = np.log(ends)
+        moving = np.arange(len(logits))
         said = time.perf_counter()
         for k in range(200):
+            if moving.size == 0:
+                break
             if time.perf_counter() - said > PROGRESS_SECONDS:
                 said = time.perf_counter()
                 say(f"damped step {k} of 200 in logits")
-            logits = 0.5 * logits + 0.5 * point_log_map(
-                form, settings.tau_min, np.exp(logits)
+            following = 0.5 * logits[moving] + 0.5 * point_log_map(
+                form, settings.tau_min, np.exp(logits[moving])
             )
+            still = np.abs(following - logits[moving]).max(axis=1) >= NEWTON_TOL
+            logits[moving] = following
+            moving = moving[still]
         say(f"polishing {len(logits)} starts by Newton's method")
         said = time.perf_counter()
         for done, x in enumerate(logits):
@@ -378,7 +389,7 @@ def _new_branches(
         seen.append(signature)
         h_x, h_s = jacobians(form, y)
         t = tangent(h_x, h_s, normal)
-        starts.append(Point(y, t, eigenvalues(form, y, h_x), h_x))
+        starts.append(Point(y, t, eigenvalues(form, y, h_x), h_x, h_s))
     return starts, repeated
 
 
@@ -397,8 +408,10 @@ def trace(
     traced already ends at, traced up in tau: a fixed point born at a fold
     that no branch point connects to the principal branch is found only so.
     `progress` hears each branch begun, the starts from below, and where a
-    long branch is, so that a long trace never runs silent."""
+    long branch is, so that a long trace never runs silent. It traces
+    `history_form.merged(form)`: the same map over fewer histories."""
     say: Say = progress or (lambda line: None)
+    form = merged(form)
     y0 = initial_point(form, settings.tau_max)
     backwards = np.zeros(form.size + 1)
     backwards[-1] = -1.0

@@ -159,6 +159,35 @@ def game_form(spec: DecPOMDP | MatrixGame, game: TabularGame) -> HistoryForm:
     )
 
 
+def merged(form: HistoryForm) -> HistoryForm:
+    """`form` with the histories that take the same decisions merged into one:
+    chance summed, the return chance-weighted. F depends on a history only
+    through its decisions (the variables it takes and their information
+    states) and the products chance * (return + tau * entropies), so the map,
+    its Jacobians and every expected return are the same over fewer histories
+    (Dec-Tiger at horizon 3: 83,232 to 11,664; box pushing: 35,920 to
+    23,872), but for the order of the sums' rounding. Midpoints, without
+    rounding control: for the float64 continuation tracer, not for proofs."""
+    rows, first, inverse = np.unique(
+        form.taken, axis=0, return_index=True, return_inverse=True
+    )
+    order = np.argsort(first)  # the groups in the order of their first history
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    group = rank[inverse.ravel()]
+    chance = (form.chance.lo + form.chance.hi) / 2
+    returns = (form.returns.lo + form.returns.hi) / 2
+    total = np.bincount(group, chance, rows.shape[0])
+    weighted = np.bincount(group, chance * returns, rows.shape[0])
+    mean = np.divide(weighted, total, out=np.zeros_like(total), where=total != 0)
+    return form._replace(
+        chance=iv.point(total),
+        returns=iv.point(mean),
+        taken=rows[order],
+        info=form.info[first[order]],
+    )
+
+
 def _largest_reward(spec: DecPOMDP | MatrixGame) -> float:
     if isinstance(spec, MatrixGame):
         return float(np.abs(spec.payoff).max())

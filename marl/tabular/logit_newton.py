@@ -13,9 +13,11 @@ Everything is float64 and unverified (`marl.tabular.verified` proves).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
+import scipy.linalg
 
 from marl.tabular.history_form import (
     HistoryForm,
@@ -29,6 +31,13 @@ DIFFERENCE = 1e-5
 log tau)."""
 NEWTON_TOL = 1e-10
 """|H| (max norm) at which Newton's corrector has converged."""
+MAX_JACOBIANS = 12
+"""Jacobians Newton's corrector takes before it gives up."""
+MAX_ITERATIONS = 40
+"""Its steps, Newton's and the chord's together, before it gives up."""
+CHORD = 0.25
+"""The factor by which a kept Jacobian's step must shrink the residual for
+the next step to keep it."""
 
 
 def residual(form: HistoryForm, y: np.ndarray) -> np.ndarray:
@@ -85,30 +94,70 @@ def tangent(h_x: np.ndarray, h_s: np.ndarray, previous: np.ndarray) -> np.ndarra
     return t / np.linalg.norm(t)
 
 
+def _factored(
+    h_x: np.ndarray, h_s: np.ndarray, normal: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The LU factors of the bordered Jacobian [H_x H_s; normal]."""
+    n = h_x.shape[0]
+    system = np.zeros((n + 1, n + 1))
+    system[:n, :n], system[:n, n], system[n] = h_x, h_s, normal
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)  # singular
+        return scipy.linalg.lu_factor(system, check_finite=False)
+
+
+def _solve(
+    factors: tuple[np.ndarray, np.ndarray], rhs: np.ndarray
+) -> np.ndarray | None:
+    """The step from the factors, or None where it is not finite or longer
+    than 1 in some coordinate (a singular or far-off linearization)."""
+    with np.errstate(all="ignore"):
+        step = scipy.linalg.lu_solve(factors, rhs, check_finite=False)
+    return step if np.isfinite(step).all() and np.abs(step).max() <= 1.0 else None
+
+
 def newton(
-    form: HistoryForm, y: np.ndarray, normal: np.ndarray, offset: float
+    form: HistoryForm,
+    y: np.ndarray,
+    normal: np.ndarray,
+    offset: float,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray | None:
     """Newton's method on [H(y); normal . y - offset] = 0 from y; None if it
-    does not converge in 12 steps. (The chord method, the Jacobian kept from
-    the predictor's base, loses coordination_10's fold: near a branch point
-    that Jacobian is nearly singular.)"""
-    n = y.size - 1
-    for _ in range(12):
+    does not converge within 12 Jacobians. A Jacobian is kept while each step
+    shrinks the residual by CHORD (the chord method), and taken afresh at the
+    iterate when one does not, or its step fails: `known` (H_x, H_s) at a
+    point near y, such as the predictor's base, starts it, so that most of
+    the tracer's steps need no Jacobian of their own (Dec-Tiger: 3 per point
+    before, 1 now). Near a branch point the base's bordered Jacobian is
+    nearly singular, stops contracting, and Newton's takes over (the chord
+    alone, never refreshed, lost coordination_10's fold)."""
+    factors = None
+    fresh = 0
+    previous = math.inf
+    for _ in range(MAX_ITERATIONS):
         h = residual(form, y)
         if not np.isfinite(h).all():
             return None
-        gap = float(normal @ y - offset)
-        if np.abs(h).max() < NEWTON_TOL and abs(gap) < NEWTON_TOL:
+        rhs = -np.append(h, float(normal @ y - offset))
+        size = float(np.abs(rhs).max())
+        if size < NEWTON_TOL:
             return y
-        h_x, h_s = jacobians(form, y)
-        system = np.zeros((n + 1, n + 1))
-        system[:n, :n], system[:n, n], system[n] = h_x, h_s, normal
-        try:
-            step = np.linalg.solve(system, -np.append(h, gap))
-        except np.linalg.LinAlgError:
-            return None
-        if not np.isfinite(step).all() or np.abs(step).max() > 1.0:
-            return None
+        step = None
+        if factors is not None and size <= CHORD * previous:
+            step = _solve(factors, rhs)
+        elif factors is None and known is not None:
+            factors = _factored(*known, normal)
+            step = _solve(factors, rhs)
+        if step is None:
+            if fresh == MAX_JACOBIANS:
+                return None
+            factors = _factored(*jacobians(form, y), normal)
+            fresh += 1
+            step = _solve(factors, rhs)
+            if step is None:
+                return None
+        previous = size
         y = y + step
     h = residual(form, y)
     return y if np.isfinite(h).all() and np.abs(h).max() < 1e3 * NEWTON_TOL else None
@@ -127,11 +176,13 @@ class Point(NamedTuple):
     t: np.ndarray  # unit tangent
     eig: np.ndarray  # eigenvalues of H_x
     h_x: np.ndarray
+    h_s: np.ndarray
 
 
 def point_at(form: HistoryForm, y: np.ndarray, previous: np.ndarray) -> Point:
     h_x, h_s = jacobians(form, y)
-    return Point(y, tangent(h_x, h_s, previous), eigenvalues(form, y, h_x), h_x)
+    t = tangent(h_x, h_s, previous)
+    return Point(y, t, eigenvalues(form, y, h_x), h_x, h_s)
 
 
 def eigenvalues(form: HistoryForm, y: np.ndarray, h_x: np.ndarray) -> np.ndarray:

@@ -273,3 +273,15 @@ def test_tracer_benchmark_traces_the_same_diagram_in_both_trees():
     stability or event."""
     out = run_benchmark("tracer", "--against", "HEAD", "--games", "dectiger:2")
     assert "dectiger:2: the diagrams are the same" in out
+
+
+def test_the_tracer_benchmark_compares_taus_to_a_tolerance_and_counts_exactly():
+    from benchmarks.tracer import same
+
+    folds = [["fold", 11.281964256436096, 0, 0]]
+    moved = [["fold", 11.281964256443427, 0, 0]]
+    assert same(folds, folds, 0.0) and not same(folds, moved, 0.0)
+    assert same(folds, moved, 1e-9) and not same(folds, moved, 1e-13)
+    assert not same([3, 4], [3, 5], 0.5)  # counts exactly
+    assert not same([[True, False]], [[True, True]], 1.0)  # stability exactly
+    assert not same([1.0], [1.0, 1.0], 1.0)

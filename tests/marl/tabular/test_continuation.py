@@ -208,3 +208,52 @@ def test_a_game_without_symmetry_changes_stability_only_at_folds():
     )
     assert not diagram.branch_points and not diagram.hopf
     assert [round(f.tau, 4) for f in diagram.folds] == [0.8231]
+
+
+@pytest.mark.parametrize(
+    ("name", "horizon"), [("dectiger", 2), ("broadcast_channel", 2)]
+)
+def test_merged_histories_give_the_same_map_jacobians_and_returns(name, horizon):
+    """`merged` sums the chance of histories taking the same decisions: fewer
+    histories, the same log F, Jacobians and expected return (but for the
+    rounding of the sums), at a point off any fixed point."""
+    form = form_of(name, horizon)
+    fewer = hf.merged(form)
+    assert fewer.taken.shape[0] < form.taken.shape[0]
+    assert np.unique(fewer.taken, axis=0).shape == fewer.taken.shape  # distinct
+    np.testing.assert_array_equal(fewer.info, fewer.var_info[fewer.taken])
+    x = np.log(hf.uniform(form)) + np.linspace(-0.4, 0.4, form.size)
+    y, z = np.append(x, math.log(0.5)), np.exp(x)
+    np.testing.assert_allclose(
+        hf.point_log_map(fewer, 0.5, z[None]), hf.point_log_map(form, 0.5, z[None])
+    )
+    for mine, theirs in zip(ln.jacobians(fewer, y), ln.jacobians(form, y), strict=True):
+        np.testing.assert_allclose(mine, theirs, atol=1e-12 * np.abs(theirs).max())
+    assert math.isclose(ln.expected_return(fewer, z), ln.expected_return(form, z))
+
+
+def test_newton_from_a_known_jacobian_lands_where_newtons_method_does(monkeypatch):
+    """The corrector started from a nearby point's Jacobian (the chord) finds
+    the same point of the branch as Newton's method from scratch, with fewer
+    Jacobians; and from a far-off Jacobian it takes fresh ones and still
+    does."""
+    form = form_of("dectiger", 2)
+    a = ln.point_at(form, ln.initial_point(form, 30.0), np.append(np.zeros(42), -1))
+    predictor = a.y + 0.3 * a.t
+    offset = float(a.t @ predictor)
+    taken = []
+    jacobians = ln.jacobians
+    monkeypatch.setattr(
+        ln, "jacobians", lambda *args: taken.append(1) or jacobians(*args)
+    )
+    plain = ln.newton(form, predictor, a.t, offset)
+    fresh = len(taken)
+    chord = ln.newton(form, predictor, a.t, offset, (a.h_x, a.h_s))
+    assert plain is not None and chord is not None
+    assert len(taken) - fresh < fresh
+    np.testing.assert_allclose(chord, plain, atol=1e-9)
+    far = ln.point_at(form, ln.initial_point(form, 500.0), a.t)
+    again = ln.newton(form, predictor, a.t, offset, (far.h_x, far.h_s))
+    assert again is not None
+    np.testing.assert_allclose(again, plain, atol=1e-9)
+    assert np.abs(ln.residual(form, chord)).max() < ln.NEWTON_TOL
