@@ -38,6 +38,12 @@ MAX_ITERATIONS = 40
 CHORD = 0.25
 """The factor by which a kept Jacobian's step must shrink the residual for
 the next step to keep it."""
+POLISH_TOL = 1e-13
+"""Converged, the corrector goes on with its kept Jacobian while that
+shrinks |H| and |H| is above this: chord steps cost no Jacobian and converge
+only linearly, and the points they leave at NEWTON_TOL were 1e3 times less
+exact than Newton's quadratic steps left them (an unstable fixed point's
+neighbourhood is then left sooner by the search's damped iteration)."""
 
 
 def residual(form: HistoryForm, y: np.ndarray) -> np.ndarray:
@@ -141,8 +147,10 @@ def newton(
             return None
         rhs = -np.append(h, float(normal @ y - offset))
         size = float(np.abs(rhs).max())
-        if size < NEWTON_TOL:
-            return y
+        if size < NEWTON_TOL and (
+            factors is None or size < POLISH_TOL or size > CHORD * previous
+        ):
+            return y  # converged, and the kept Jacobian's cheap steps are done
         step = None
         if factors is not None and size <= CHORD * previous:
             step = _solve(factors, rhs)

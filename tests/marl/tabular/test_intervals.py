@@ -90,6 +90,45 @@ def test_matrix_products_enclose_every_product_of_points_in_the_boxes():
     assert iv.width(pointwise).max() < 1e-12
 
 
+def test_matrix_products_bound_subnormal_radii_apart_and_still_enclose():
+    """A Jacobian's structural zeros rounded outward are [-TINY, TINY]: their
+    radii are kept out of BLAS and bounded by row and column sums. The
+    products of the boxes' corners, tiny entries at either end, stay inside,
+    for a matrix and a vector on the right, and the radii stay small."""
+    rng = np.random.default_rng(5)
+    a_mid, b_mid = rng.normal(size=(6, 40)), rng.normal(size=(40, 5))
+    a_zero, b_zero = rng.random((6, 40)) < 0.5, rng.random((40, 5)) < 0.5
+    tiny = iv.TINY
+    a = iv.Interval(
+        np.where(a_zero, -tiny, a_mid - 1e-3), np.where(a_zero, tiny, a_mid + 1e-3)
+    )
+    b = iv.Interval(
+        np.where(b_zero, -3 * tiny, b_mid), np.where(b_zero, 3 * tiny, b_mid)
+    )
+    for right in (b, iv.Interval(b.lo[:, 0], b.hi[:, 0])):
+        product = iv.matmul(a, right)
+        assert iv.width(product).max() < 1e-1
+        for _ in range(3):
+            x = np.where(rng.random(a.lo.shape) < 0.5, a.lo, a.hi)
+            y = np.where(rng.random(right.lo.shape) < 0.5, right.lo, right.hi)
+            for i in (0, 3, 5):
+                row = [exact(x[i, k]) for k in range(40)]
+                column = y if y.ndim == 1 else y[:, 2]
+                true = sum(r * exact(c) for r, c in zip(row, column, strict=True))
+                lo = product.lo[i] if product.lo.ndim == 1 else product.lo[i, 2]
+                hi = product.hi[i] if product.hi.ndim == 1 else product.hi[i, 2]
+                assert exact(lo) <= true <= exact(hi)
+    point = iv.matmul(np.where(a_zero, 0.0, a_mid), b)  # a point matrix's radii are 0
+    assert iv.width(point).max() < 1e-12
+    # Only tiny radii: their bound alone must hold the product (40 terms of
+    # up to 3 x 3 TINY exceed the underflow allowance of 2 x 40 TINY).
+    big = np.full((2, 40), 3.0)
+    zeros = iv.Interval(np.full(40, -3 * tiny), np.full(40, 3 * tiny))
+    held = iv.matmul(big, zeros)
+    true = 40 * exact(3.0) * exact(3 * tiny)
+    assert exact(held.lo[0]) <= -true and true <= exact(held.hi[0])
+
+
 def test_softmax_exp_and_log_enclose_their_values_at_points_of_the_box():
     rng = np.random.default_rng(3)
     u = rng.normal(size=6)
