@@ -220,8 +220,8 @@ def midpoint_radius(a: Interval) -> tuple[np.ndarray, np.ndarray]:
     """(mid, rad) with [lo, hi] inside mid +- rad. A radius computed as 0 is
     exact (mid - lo and hi - mid are 0 only where lo = mid = hi) and is kept
     0: rounded up it would be the smallest subnormal, and BLAS on a matrix of
-    subnormals (a point matrix's radii, a Jacobian's structural zeros) ran
-    170x slower than on zeros (box pushing's Krawczyk test: 1.9 s a product)."""
+    subnormals (a point matrix's radii) is slow (a 608 x 608 point-by-interval
+    product: 1.9 s, against 0.12 s with zeros)."""
     mid = (a.lo + a.hi) / 2
     raw = np.maximum(mid - a.lo, a.hi - mid)
     rad = np.where(raw == 0, 0.0, up(raw))
@@ -247,8 +247,8 @@ def matmul(a: Interval | np.ndarray, b: Interval | np.ndarray) -> Interval:
     is a subnormal) are bounded apart: with R = R' + (at most f), |mid A| R_B +
     R_A (|mid B| + R_B) <= |mid A| R_B' + R_A' (|mid B| + R_B') + f_B rows(|mid
     A| + R_A') + f_A cols(|mid B| + R_B') + k f_A f_B, rows and cols the sums
-    along k. BLAS on a matrix of subnormals ran 15x slower (box pushing's
-    Krawczyk test)."""
+    along k. Box pushing's Krawczyk test spent 10.7 s in its 9 products with
+    the Jacobian's structural zeros as subnormal radii, 0.37 s without."""
     a = a if isinstance(a, Interval) else point(a)
     b = b if isinstance(b, Interval) else point(b)
     a_mid, a_rad = midpoint_radius(a)
