@@ -8,17 +8,26 @@ than those trained at 0.1 and at 0.3?
 coefficient's agents at that update) and gives, for each high coefficient, the
 matched pair of milestones, the paired sign-flip test of the permuted-copy
 drop and Holm's decision; beside it, every group's drop and greedy SP.
-`markdown(found)` is the page's table.
+`markdown(found)` is the page's table. `page(directory)` is the whole result
+section's tables from a grid's files (scripts/gpu_grid.py's layout: a
+directory per run, `crossplay/<evaluation>/results.json`), the descriptive
+ones beside the test included; `save_stages_figure` draws the drop and the gap
+against greedy SP and against entropy.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import pathlib
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
-from experiments.harness.results import value_se
+from experiments.harness.results import matched_stages, value_se
+from experiments.reports import plots
+from experiments.reports.preregistered import TOLERANCES, convention_curve, curve_row
 from marl.xp_stats import standard_error
 
 LOW = 0.01
@@ -28,6 +37,9 @@ MATCH_SHARE = 0.1
 of the larger."""
 ALPHA = 0.05
 DRAWS = 100_000
+CRITERION = (1.0, 0.1)
+"""The screen's criterion of a game that breaks the symmetry: a drop of at
+least this many points, or of at least this share of greedy SP."""
 
 
 def agent_drops(results: dict[str, Any]) -> dict[float, dict[int, float]]:
@@ -185,6 +197,157 @@ def markdown(found: dict[str, Any]) -> str:
         verdict = "rejected" if t["rejected"] else "kept"
         lines.append(
             f"| {c:g} | {where} | {sps} | {test['statistic']:.3f} | "
-            f"{test['p_value']:.4f} | {verdict} (Holm, alpha {found['alpha']:g}) |"
+            f"{p_cell(test)} | {verdict} (Holm, alpha {found['alpha']:g}) |"
         )
     return "\n".join(lines)
+
+
+def p_cell(test: dict[str, Any]) -> str:
+    """A p-value to four decimals, or where it is smaller as a count of
+    relabelings: 1/65,536 is not 0.0000."""
+    p = test["p_value"]
+    if p >= 1e-3:
+        return f"{p:.4f}"
+    count = round(p * test["relabelings"]) if test["exact"] else None
+    share = f"{count:,}/{test['relabelings']:,} = " if count else ""
+    return f"{share}{p:.1e}"
+
+
+def low_course(found: dict[str, Any], level: float = 0.95) -> list[dict[str, Any]]:
+    """The 0.01 group's mean drop at each milestone with its `level`
+    t-interval (agents - 1 degrees of freedom) and whether it meets
+    `CRITERION` (reported beside the test: does the drop hold as the seeds
+    learn?)."""
+    rows = []
+    for g in found["groups"]:
+        if g["ent_coef"] != LOW:
+            continue
+        half = float(stats.t.ppf(0.5 + level / 2, g["agents"] - 1)) * g["drop_se"]
+        points, share = CRITERION
+        rows.append(
+            {
+                **g,
+                "low": g["drop"] - half,
+                "high": g["drop"] + half,
+                "share": g["drop"] / g["sp_greedy"],
+                "meets": bool(
+                    g["drop"] >= points or g["drop"] >= share * g["sp_greedy"]
+                ),
+            }
+        )
+    return rows
+
+
+def low_course_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| update | greedy SP | mean drop at 0.01 | 95% t-interval | drop / SP "
+        "| meets the criterion |",
+        "|---:|---:|---:|---|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['step']} | {r['sp_greedy']:.2f} | {r['drop']:.3f} | "
+            f"[{r['low']:.3f}, {r['high']:.3f}] | {r['share']:.1%} | "
+            f"{'yes' if r['meets'] else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def stages_markdown(rows: list[dict[str, Any]]) -> str:
+    """Every group at every milestone (`matched_stages` rows)."""
+    lines = [
+        "| run | entropy coef | update | policy entropy | greedy SP | greedy XP "
+        "| gap, greedy | SP | XP | permuted-copy drop | conventions |",
+        "|---|---:|---:|---:|---|---|---|---|---|---|---:|",
+    ]
+    for r in rows:
+        cells = [
+            r["run"],
+            f"{r['ent_coef']:g}",
+            str(r["update"]),
+            value_se(r["entropy"]),
+            value_se(r["sp_greedy"], r["sp_greedy_se"]),
+            value_se(r["xp_greedy"], r["xp_greedy_se"]),
+            value_se(r["xp_greedy_gap"], r["xp_greedy_gap_se"]),
+            value_se(r["sp"]),
+            value_se(r["xp"]),
+            value_se(r["permuted_copy_drop"], r["permuted_copy_drop_se"], 3),
+            str(r["num_conventions"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def curves_markdown(evaluations: list[dict[str, Any]]) -> str:
+    """Every group's convention count over `TOLERANCES`, sampled and greedy
+    matrices, with its noise floor (`preregistered.convention_curve`)."""
+    lines = [
+        "| run | entropy coef | update | matrices | "
+        + " | ".join(f"tol {t}" for t in TOLERANCES)
+        + " | noise floor | one convention above | stable count (over tolerances) |",
+        "|---|---:|---:|---|" + "---:|" * len(TOLERANCES) + "---:|---:|---|",
+    ]
+    for results in evaluations:
+        for point in results["points"]:
+            agent = results["agents"][point["agents"][0]]
+            run = pathlib.PurePath(agent["run"]).name
+            for kind, suffix in (("sampled", ""), ("greedy", "_greedy")):
+                cells = [run, f"{point['ent_coef']:g}", str(agent["step"]), kind]
+                lines.append(curve_row(cells, convention_curve(point, suffix)))
+    return "\n".join(lines)
+
+
+def read_grid(
+    directory: pathlib.Path,
+) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+    """A grid's cross-plays: those of the test by milestone (the evaluations
+    with agents at 0.01 and at a high coefficient, keyed by their agents'
+    update) and all of them, in the order of their agents' run and update."""
+    found = [
+        json.loads(path.read_text())
+        for path in sorted((directory / "crossplay").glob("*/results.json"))
+    ]
+    if not found:
+        raise FileNotFoundError(f"no crossplay/*/results.json under {directory}")
+    found.sort(key=lambda r: (r["agents"][0]["run"], r["agents"][0]["step"]))
+    tested = {}
+    for results in found:
+        coefs = {float(a["ent_coef"]) for a in results["agents"]}
+        if LOW in coefs and coefs & set(HIGH):
+            tested[int(results["agents"][0]["step"])] = results
+    return tested, found
+
+
+def stage_rows(directory: pathlib.Path) -> list[dict[str, Any]]:
+    _, every = read_grid(directory)
+    runs = sorted(path.parent for path in directory.glob("*/metrics.jsonl"))
+    return matched_stages(every, runs)
+
+
+def page(directory: pathlib.Path) -> str:
+    """The study page's result tables from a grid's files: the test's, the
+    0.01 drop's course, every group at every milestone, and the convention
+    curves."""
+    tested, every = read_grid(directory)
+    found = report(tested)
+    parts = [
+        markdown(found),
+        low_course_markdown(low_course(found)),
+        stages_markdown(stage_rows(directory)),
+        curves_markdown(every),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def save_stages_figure(directory: pathlib.Path, path: pathlib.Path) -> None:
+    """The drop (top) and the greedy gap (bottom) of every group at every
+    milestone, against greedy SP (left) and entropy (right)."""
+    rows = stage_rows(directory)
+    size = (2 * plots.PANEL[0], 2 * plots.PANEL[1] + 1.0)
+    with plots.style():
+        fig, axes = plots.figure(2, 2, figsize=size)
+        plots.plot_matched_stages(axes[0], rows, "permuted_copy_drop")
+        plots.plot_matched_stages(axes[1], rows, "xp_greedy_gap")
+        axes[0][0].get_legend().remove()
+        fig.suptitle(rows[0]["game"])
+    plots.save_figure(fig, path)

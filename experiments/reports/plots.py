@@ -359,18 +359,28 @@ def plot_limits(ax: Any, results: dict[str, Any]) -> None:
     ax.set_title(f"{results['game']}: what entropy finds")
 
 
-def plot_matched_stages(axes: Any, rows: list[dict[str, Any]]) -> None:
-    """The cross-play gap at matched training stages
+STAGE_MEASURES = {
+    "xp_greedy_gap": "SP - XP, argmax-greedy (±1 s.e.)",
+    "permuted_copy_drop": "permuted-copy drop, sampled (±1 s.e.)",
+}
+"""What `plot_matched_stages` can draw against SP and entropy, in words."""
+
+
+def plot_matched_stages(
+    axes: Any, rows: list[dict[str, Any]], measure: str = "xp_greedy_gap"
+) -> None:
+    """A measure at matched training stages
     (`experiments.harness.results.matched_stages`): per series (a run's group of
-    agents), the argmax-greedy gap SP - XP with its standard error against the
-    greedy SP (axes[0]) and against the group's policy entropy at that stage
-    (axes[1]), one colour per entropy coefficient, one line style per run, the
-    markers growing with the update. "High entropy picks one convention"
-    predicts gaps near 0 at the high coefficients at any SP and entropy; "it
-    only delays commitment" predicts their gap rising as their entropy falls."""
+    agents), `measure` (one of `STAGE_MEASURES`; by default the argmax-greedy
+    gap SP - XP) with its standard error against the greedy SP (axes[0]) and
+    against the group's policy entropy at that stage (axes[1]), one colour per
+    entropy coefficient, one line style per run, the markers growing with the
+    update. "High entropy picks one convention" predicts gaps near 0 at the
+    high coefficients at any SP and entropy; "it only delays commitment"
+    predicts their gap rising as their entropy falls."""
     series: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        if row["xp_greedy_gap"] is not None:
+        if row[measure] is not None:
             series.setdefault((row["run"], row["group"]), []).append(row)
     coefs = sorted({r["ent_coef"] for r in rows})
     runs = sorted({run for run, _ in series})
@@ -380,8 +390,8 @@ def plot_matched_stages(axes: Any, rows: list[dict[str, Any]]) -> None:
         color = f"C{coefs.index(stages[0]['ent_coef'])}"
         style = styles[runs.index(run) % len(styles)]
         label = group if len(runs) == 1 else f"{group} ({run})"
-        gaps = [r["xp_greedy_gap"] for r in stages]
-        errors = [r["xp_greedy_gap_se"] or 0.0 for r in stages]
+        gaps = [r[measure] for r in stages]
+        errors = [r[f"{measure}_se"] or 0.0 for r in stages]
         sizes = np.linspace(2.5, 6, len(stages))
         for ax, key in zip(axes, ("sp_greedy", "entropy"), strict=True):
             xs = [np.nan if r[key] is None else r[key] for r in stages]
@@ -390,7 +400,7 @@ def plot_matched_stages(axes: Any, rows: list[dict[str, Any]]) -> None:
     axes[0].set_xlabel("SP, argmax-greedy")
     axes[1].set_xlabel("policy entropy at that stage (nats)")
     for ax in axes:
-        ax.set_ylabel("SP - XP, argmax-greedy (±1 s.e.)")
+        ax.set_ylabel(STAGE_MEASURES[measure])
         ax.axhline(0.0, color="grey", lw=0.6)
     axes[1].invert_xaxis()  # training lowers the entropy: stages left to right
     legend_below(axes[0], ncols=2)

@@ -168,18 +168,23 @@ def markdown(found: dict[str, Any]) -> str:
         ]
         for coef, by_kind in curves:
             for kind, curve in by_kind.items():
-                stable = curve["stable"]
-                span = "-"
-                if stable:
-                    top = stable["up_to"]
-                    span = (
-                        f"{stable['count']} ({stable['above']:.3f}, "
-                        f"{'above' if top is None else f'{top:.3f}'}]"
-                    )
-                lines.append(
-                    f"| {coef} | {kind} | "
-                    + " | ".join(str(curve["counts"][t]) for t in TOLERANCES)
-                    + f" | {_cell(curve['noise_floor'])} | "
-                    f"{_cell(curve['one_above'])} | {span} |"
-                )
+                lines.append(curve_row([str(coef), kind], curve))
     return "\n".join(lines) + "\n"
+
+
+def curve_row(cells: list[str], curve: dict[str, Any]) -> str:
+    """A table row of one group's `convention_curve` after the given leading
+    cells: the count at each of `TOLERANCES`, the noise floor, the tolerance
+    above which the group is one convention, and the stable count with the
+    range of tolerances over which it holds."""
+    stable = curve["stable"]
+    span = "-"
+    if stable:
+        top = stable["up_to"]
+        span = (
+            f"{stable['count']} ({stable['above']:.3f}, "
+            f"{'above' if top is None else f'{top:.3f}'}]"
+        )
+    counts = [str(curve["counts"][t]) for t in TOLERANCES]
+    tail = [_cell(curve["noise_floor"]), _cell(curve["one_above"]), span]
+    return "| " + " | ".join([*cells, *counts, *tail]) + " |"

@@ -122,3 +122,73 @@ def test_the_code_is_what_the_study_page_registered():
     # 16 seeds: every one of the 2^16 relabelings enumerated
     assert "2^16 = 65,536" in registered and drop_test.DRAWS >= 2**16
     assert "`experiments.reports.drop_test`" in registered
+
+
+def test_p_values_below_a_thousandth_are_shown_as_counts():
+    exact = {"p_value": 1 / 65536, "relabelings": 65536, "exact": True}
+    assert drop_test.p_cell(exact) == "1/65,536 = 1.5e-05"
+    assert drop_test.p_cell({**exact, "p_value": 0.0123}) == "0.0123"
+    drawn = {"p_value": 2e-5, "relabelings": 100_000, "exact": False}
+    assert drop_test.p_cell(drawn) == "2.0e-05"
+
+
+def test_the_low_course_is_the_t_interval_of_the_mean_drop():
+    """16 agents: the half width is t(0.975, 15) = 2.131 standard errors; the
+    criterion is met by 1 point or by 10% of greedy SP."""
+    found = {
+        "groups": [
+            {
+                "step": 5,
+                "ent_coef": 0.01,
+                "sp_greedy": 3.0,
+                "drop": 0.4,
+                "drop_se": 0.1,
+                "agents": 16,
+            },
+            {
+                "step": 9,
+                "ent_coef": 0.01,
+                "sp_greedy": 20.0,
+                "drop": 1.2,
+                "drop_se": 0.1,
+                "agents": 16,
+            },
+            {
+                "step": 9,
+                "ent_coef": 0.1,
+                "sp_greedy": 3.0,
+                "drop": 0.0,
+                "drop_se": 0.1,
+                "agents": 16,
+            },
+        ]
+    }
+    first, second = drop_test.low_course(found)
+    assert first["low"] == pytest.approx(0.4 - 0.21314, abs=1e-4)
+    assert first["high"] == pytest.approx(0.4 + 0.21314, abs=1e-4)
+    assert first["meets"] and first["share"] == pytest.approx(0.4 / 3)
+    assert second["meets"] and second["step"] == 9  # 1.2 points, 6% of SP
+
+
+def test_the_study_page_shows_the_committed_grid_unedited():
+    """docs/studies/hanabi_1life_grid.md's Result holds every table of
+    `page` over docs/results/hanabi_1life_grid, and the test's verdicts."""
+    from tests import ROOT
+
+    directory = ROOT / "docs/results/hanabi_1life_grid"
+    tested, every = drop_test.read_grid(directory)
+    assert sorted(tested) == [100, 300, 600, 1200] and len(every) == 8
+    found = drop_test.report(tested)
+    assert all(t["rejected"] for t in found["tests"].values())
+    result = (ROOT / "docs/studies/hanabi_1life_grid.md").read_text()
+    result = result.split("## Result\n", 1)[1]
+    for table in drop_test.page(directory).strip().split("\n\n"):
+        assert table in result
+
+
+def test_the_stages_figure_draws_the_committed_grid(tmp_path):
+    from tests import ROOT
+
+    path = tmp_path / "stages.png"
+    drop_test.save_stages_figure(ROOT / "docs/results/hanabi_1life_grid", path)
+    assert path.read_bytes().startswith(b"\x89PNG")
