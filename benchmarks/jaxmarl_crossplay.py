@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -53,6 +54,7 @@ import numpy as np
 from benchmarks.common import machine_lines
 from benchmarks.ippo_throughput import load_peer
 from games.envs.hanabi import make_params
+from marl.files import atomic_write_bytes
 
 SIZE = {"colors": 3, "ranks": 3, "hand_size": 3, "hints": 5, "lives": 3}
 """hanabi_3c3r_cpu's game (conf/preset/hanabi_3c3r_cpu.yaml)."""
@@ -315,8 +317,67 @@ def write_theirs(
     return theirs_dir
 
 
+def their_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What their seeds in OUT/theirs were trained with, kept beside them in
+    OUT/theirs.json (written after the zoo, so it names a complete one)."""
+    return {
+        "ent_coefs": [float(c) for c in args.ent_coefs],
+        "seeds": args.seeds,
+        "seed": args.seed,
+        "num_envs": args.num_envs,
+        "num_steps": args.num_steps,
+        "total_timesteps": args.total_timesteps,
+        "vmap": bool(args.vmap),
+    }
+
+
+def trained_before(args: argparse.Namespace) -> pathlib.Path | None:
+    """OUT/theirs when it holds seeds trained with these settings (a rerun
+    after a stop goes on to the cross-play: on one H200 their training is
+    2.5 of a full run's 5 minutes)."""
+    record = args.out / "theirs.json"
+    if not record.is_file() or not (args.out / "theirs" / "config.yaml").is_file():
+        return None
+    try:
+        kept = json.loads(record.read_text())
+    except ValueError:
+        return None
+    return args.out / "theirs" if kept == their_settings(args) else None
+
+
+def train_all_theirs(args: argparse.Namespace, peer: Any) -> pathlib.Path:
+    """Their seeds at every coefficient, trained and written as a zoo, or
+    those of an earlier run with the same settings."""
+    theirs_dir = trained_before(args)
+    if theirs_dir is not None:
+        print(f"theirs: trained before with these settings ({theirs_dir})", flush=True)
+        return theirs_dir
+    trained = []
+    for coef in args.ent_coefs:
+        config = their_config(
+            peer.config, coef, args.num_envs, args.num_steps, args.total_timesteps
+        )
+        start = time.perf_counter()
+        trained.append(
+            train_theirs(peer.module, config, args.seeds, args.seed, args.vmap)
+        )
+        seconds = time.perf_counter() - start
+        print(
+            f"theirs, ENT_COEF {coef}: {args.seeds} seeds x "
+            f"{args.total_timesteps:,} env steps in {seconds:.0f} s",
+            flush=True,
+        )
+    theirs_dir = write_theirs(args, trained, config)
+    settings = json.dumps(their_settings(args), indent=1) + "\n"
+    atomic_write_bytes(args.out / "theirs.json", settings.encode())
+    return theirs_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    # this process holds their parameters on the device while ours train and
+    # the cross-play runs in subprocesses: none takes most of its memory first
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     for line in machine_lines():
         print(line, flush=True)
     peer = load_peer(args.jaxmarl_repo, args.jaxmarl_deps)
@@ -338,22 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"ours: {time.perf_counter() - start:.0f} s", flush=True)
         args.ours = args.out / "ours"
-    trained = []
-    for coef in args.ent_coefs:
-        config = their_config(
-            peer.config, coef, args.num_envs, args.num_steps, args.total_timesteps
-        )
-        start = time.perf_counter()
-        trained.append(
-            train_theirs(peer.module, config, args.seeds, args.seed, args.vmap)
-        )
-        seconds = time.perf_counter() - start
-        print(
-            f"theirs, ENT_COEF {coef}: {args.seeds} seeds x "
-            f"{args.total_timesteps:,} env steps in {seconds:.0f} s",
-            flush=True,
-        )
-    theirs_dir = write_theirs(args, trained, config)
+    theirs_dir = train_all_theirs(args, peer)
     xp = args.out / "crossplay"
     command = [
         sys.executable,

@@ -6,6 +6,7 @@ where a JaxMARL work tree and distrax are given, a tiny run goes end to end."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import flax.linen as nn
@@ -98,30 +99,49 @@ REPO, DEPS = os.environ.get("JAXMARL_REPO_TREE"), os.environ.get("JAXMARL_DEPS")
     "folder with distrax (benchmarks/ippo_throughput.py says how) to train their "
     "IPPO tiny (not on CI: nothing fetched is committed)",
 )
-def test_a_tiny_run_trains_theirs_and_cross_plays_them_with_ours(tmp_path):
-    code = jx.main(
-        [
-            "--jaxmarl-repo",
-            str(REPO),
-            "--jaxmarl-deps",
-            str(DEPS),
-            "--out",
-            str(tmp_path),
-            "--seeds",
-            "2",
-            "--num-envs",
-            "16",
-            "--num-steps",
-            "16",
-            "--total-timesteps",
-            "512",
-            "--crossplay",
-            "--games",
-            "8",
-            "--convention-games",
-            "4",
-        ]
-    )
-    assert code == 0
+def test_a_tiny_run_trains_theirs_and_cross_plays_them_with_ours(tmp_path, capfd):
+    argv = [
+        "--jaxmarl-repo",
+        str(REPO),
+        "--jaxmarl-deps",
+        str(DEPS),
+        "--out",
+        str(tmp_path),
+        "--seeds",
+        "2",
+        "--num-envs",
+        "16",
+        "--num-steps",
+        "16",
+        "--total-timesteps",
+        "512",
+        "--crossplay",
+        "--games",
+        "8",
+        "--convention-games",
+        "4",
+    ]
+    assert jx.main(argv) == 0
     summary = (tmp_path / "summary.md").read_text()
     assert "| 0.01 | greedy |" in summary and "| 0.1 | sampled |" in summary
+    capfd.readouterr()
+    # again, as after a stop: ours and theirs are not trained a second time
+    assert jx.main(argv) == 0
+    out = capfd.readouterr().out
+    assert "theirs: trained before" in out and "ENT_COEF" not in out
+    assert (tmp_path / "summary.md").read_text() == summary
+
+
+def test_a_rerun_with_the_same_settings_reuses_their_trained_seeds(tmp_path):
+    """OUT/theirs.json, written after the zoo, names seeds trained with these
+    settings; other settings, a missing zoo or a torn record train again."""
+    argv = ["--jaxmarl-repo", "x", "--out", str(tmp_path), "--seeds", "2"]
+    args = jx.parse(argv)
+    assert jx.trained_before(args) is None
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "config.yaml").write_text("{}\n")
+    (tmp_path / "theirs.json").write_text(json.dumps(jx.their_settings(args)))
+    assert jx.trained_before(args) == tmp_path / "theirs"
+    assert jx.trained_before(jx.parse([*argv, "--seed", "1"])) is None
+    (tmp_path / "theirs.json").write_text('{"seeds": ')
+    assert jx.trained_before(args) is None

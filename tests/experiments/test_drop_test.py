@@ -192,3 +192,26 @@ def test_the_stages_figure_draws_the_committed_grid(tmp_path):
     path = tmp_path / "stages.png"
     drop_test.save_stages_figure(ROOT / "docs/results/hanabi_1life_grid", path)
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_grid_tables_numbers_recompute_from_its_matrices():
+    """What the page's tables take from each cross-play's points (greedy SP and
+    XP, the permuted-copy drop) is the committed matrices' and scores' own:
+    the diagonal and off-diagonal means of each group's greedy block, and the
+    mean over its agents of identity minus permuted copies."""
+    from tests import ROOT
+
+    _, every = drop_test.read_grid(ROOT / "docs/results/hanabi_1life_grid")
+    for results in every:
+        matrix = np.asarray(results["matrix_greedy"])
+        scores = np.asarray(results["symmetry"]["permuted_copy_scores"])
+        for point in results["points"]:
+            members = np.asarray(point["agents"])
+            block = matrix[np.ix_(members, members)]
+            off = ~np.eye(len(members), dtype=bool)
+            assert block.diagonal().mean() == pytest.approx(
+                point["sp_greedy"], abs=1e-6
+            )
+            assert block[off].mean() == pytest.approx(point["xp_greedy"], abs=1e-6)
+            drop = scores[members, 0] - scores[members, 1:].mean(-1)
+            assert drop.mean() == pytest.approx(point["permuted_copy_drop"], abs=1e-6)
