@@ -6,6 +6,8 @@ proves two fixed points distinct below it."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -158,6 +160,59 @@ def test_radii_below_the_floor_fail_and_skipping_them_changes_no_verdict(
             b.reason,
         )
     assert any(v.proven for v in without) or not settled
+
+
+@pytest.mark.parametrize(
+    ("game", "horizon", "tau", "settled"),
+    [
+        ("tiny_hanabi_b", None, 0.5, True),
+        ("tiny_hanabi_b", None, 0.5, False),
+        ("lever", None, 0.25, False),
+        ("dectiger", 2, 12.0, False),
+        ("dectiger", 2, 12.0, True),
+    ],
+)
+def test_boxes_past_a_too_wide_spread_fail_and_skipping_them_changes_no_verdict(
+    game, horizon, tau, settled, monkeypatch
+):
+    """Where `_krawczyk_image` says a box's spread alone is too wide, every
+    larger radius fails the full test too; the verdicts (radius proven,
+    enclosure) are those of the scan that tries them; and the rule skips
+    boxes here (else this test could not fail)."""
+    spec = make_spec(game, horizon)
+    form = hf.game_form(spec, compile_game(spec))
+    starts = verified.search_starts(form, [])[:3]
+    if settled:
+        starts = verified.settle_many(form, tau, starts)
+    with_ceiling = [verified.verify(form, tau, z) for z in starts]
+    skipped = 0
+    for z in starts:
+        z, jac = verified.polish(form, tau, z)
+        c = np.linalg.inv(jac)
+        newton = verified.newton_part(form, tau, z, c)
+        found = []
+        for radius in verified.RADII:
+            box = verified.relative_box(z, radius)
+            try:
+                image, grows = verified._krawczyk_image(form, tau, z, box, c, newton)
+            except ValueError:
+                image, grows = None, False
+            found.append((radius, image is not None, grows))
+        for radius, _, grows in found:
+            if grows:
+                larger = [p for r, p, _ in found if r > radius]
+                assert not any(larger), (game, settled, radius)
+                skipped += len(larger)
+    monkeypatch.setattr(verified, "SPREAD_MARGIN", math.inf)
+    without = [verified.verify(form, tau, z) for z in starts]
+    for a, b in zip(with_ceiling, without, strict=True):
+        assert (a.proven, a.radius, a.enclosure, a.reason) == (
+            b.proven,
+            b.radius,
+            b.enclosure,
+            b.reason,
+        )
+    assert skipped > 0
 
 
 def test_a_learner_s_float32_seeds_are_proven_at_one_fixed_point_and_apart_below():
