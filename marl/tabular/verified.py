@@ -191,9 +191,11 @@ class Verdict(NamedTuple):
 def verify(form: HistoryForm, tau: float, candidate: np.ndarray) -> Verdict:
     """The Krawczyk test of a candidate fixed point (float[n], `flatten`'s
     layout) at `tau` > 0 (module docstring). Relative radii of RADII are tried
-    until one passes; from it, bisection finds the largest that passes (the
-    radius proven); the image of the smallest box tried that passed is
-    `where`."""
+    until one passes, those that cannot pass skipped (at or below
+    `smallest_passing_radius`, or above a box whose spread alone was too
+    wide: `_krawczyk_image`); from it, bisection finds the largest that
+    passes (the radius proven); the image of the smallest box tried that
+    passed is `where`."""
     if not tau > 0:
         raise ValueError(f"tau={tau}: the verified test needs tau > 0")
     with np.errstate(over="ignore", under="ignore"):
