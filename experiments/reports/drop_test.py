@@ -26,7 +26,6 @@ import numpy as np
 from scipy import stats
 
 from experiments.harness.results import matched_stages, value_se
-from experiments.reports import plots
 from experiments.reports.preregistered import TOLERANCES, convention_curve, curve_row
 from marl.xp_stats import standard_error
 
@@ -318,8 +317,10 @@ def read_grid(
     return tested, found
 
 
-def stage_rows(directory: pathlib.Path) -> list[dict[str, Any]]:
-    _, every = read_grid(directory)
+def stage_rows(
+    directory: pathlib.Path, every: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """`matched_stages` of the grid's cross-plays (`read_grid`'s second)."""
     runs = sorted(path.parent for path in directory.glob("*/metrics.jsonl"))
     return matched_stages(every, runs)
 
@@ -333,7 +334,7 @@ def page(directory: pathlib.Path) -> str:
     parts = [
         markdown(found),
         low_course_markdown(low_course(found)),
-        stages_markdown(stage_rows(directory)),
+        stages_markdown(stage_rows(directory, every)),
         curves_markdown(every),
     ]
     return "\n\n".join(parts) + "\n"
@@ -342,7 +343,9 @@ def page(directory: pathlib.Path) -> str:
 def save_stages_figure(directory: pathlib.Path, path: pathlib.Path) -> None:
     """The drop (top) and the greedy gap (bottom) of every group at every
     milestone, against greedy SP (left) and entropy (right)."""
-    rows = stage_rows(directory)
+    from experiments.reports import plots  # matplotlib only for the figure
+
+    rows = stage_rows(directory, read_grid(directory)[1])
     size = (2 * plots.PANEL[0], 2 * plots.PANEL[1] + 1.0)
     with plots.style():
         fig, axes = plots.figure(2, 2, figsize=size)
