@@ -81,7 +81,7 @@ class Job:
             data = OmegaConf.to_yaml(node).encode()
             atomic_write_bytes(self.path / ".hydra" / name, data)
         if self.log_name is not None:
-            _log_to(self.path / self.log_name)
+            self._locks.callback(_log_to(self.path / self.log_name))
 
     def lock(self) -> None:
         """Takes the run directory's lock (made with the directory; once), held
@@ -92,7 +92,9 @@ class Job:
             self.held = True
 
     def close(self) -> None:
-        """The job ended, however: its lock released."""
+        """The job ended, however: its lock released and its log file closed
+        (a process that runs several jobs, as joblib's workers do, writes each
+        job's lines to that job's log file only)."""
         self._locks.close()
         self.held = False
 
@@ -103,16 +105,24 @@ class Job:
         self.close()
 
 
-def _log_to(log_file: pathlib.Path) -> None:
-    """The root logger writes to `log_file` too (once)."""
+def _log_to(log_file: pathlib.Path) -> Callable[[], None]:
+    """The root logger writes to `log_file` too; returns what stops it (nothing
+    where a handler of that file was there already)."""
     root = logging.getLogger()
-    if not any(
+    if any(
         getattr(h, "baseFilename", None) == os.path.abspath(log_file)
         for h in root.handlers
     ):
-        handler = logging.FileHandler(log_file)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(handler)
+        return lambda: None
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+
+    def stop() -> None:
+        root.removeHandler(handler)
+        handler.close()
+
+    return stop
 
 
 def finished_results(

@@ -160,29 +160,46 @@ def game_form(spec: DecPOMDP | MatrixGame, game: TabularGame) -> HistoryForm:
 
 
 def merged(form: HistoryForm) -> HistoryForm:
-    """`form` with the histories that take the same decisions merged into one:
-    chance summed, the return chance-weighted. F depends on a history only
-    through its decisions (the variables it takes and their information
-    states) and the products chance * (return + tau * entropies), so the map,
-    its Jacobians and every expected return are the same over fewer histories
-    (Dec-Tiger at horizon 3: 83,232 to 11,664; box pushing: 35,920 to
-    23,872), but for the order of the sums' rounding. Midpoints, without
-    rounding control: for the float64 continuation tracer, not for proofs."""
-    rows, first, inverse = np.unique(
-        form.taken, axis=0, return_index=True, return_inverse=True
+    """`form` with the histories that take the same decisions merged into one.
+    F depends on a history only through its decisions (the variables it takes
+    and their information states) and the products chance * (return + tau *
+    entropies), so a group of histories is one history of the group's total
+    chance C and chance-weighted mean return R = sum chance * return / C: the
+    same map, Jacobians and expected returns over fewer histories (Dec-Tiger at
+    horizon 3: 83,232 to 11,664; box pushing: 35,920 to 23,872). The bounds
+    stay rigorous: C and R are enclosed with every rounding accounted for
+    (`intervals.segment_sum`, `intervals.div`; R also within the hull of the
+    group's returns), so the interval map over the merged form encloses the
+    exact one and serves the proofs; a history alone in its group keeps its
+    bounds unchanged, and a form without two such histories (a matrix game)
+    is returned as it is."""
+    rows, first, inverse, count = np.unique(
+        form.taken, axis=0, return_index=True, return_inverse=True, return_counts=True
     )
+    if rows.shape[0] == form.taken.shape[0]:
+        return form
     order = np.argsort(first)  # the groups in the order of their first history
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
     group = rank[inverse.ravel()]
-    chance = (form.chance.lo + form.chance.hi) / 2
-    returns = (form.returns.lo + form.returns.hi) / 2
-    total = np.bincount(group, chance, rows.shape[0])
-    weighted = np.bincount(group, chance * returns, rows.shape[0])
-    mean = np.divide(weighted, total, out=np.zeros_like(total), where=total != 0)
+    num = rows.shape[0]
+    alone = count[order] == 1
+    chance = iv.segment_sum(form.chance, group, num)
+    chance = Interval(np.maximum(chance.lo, 0.0), chance.hi)  # chances are >= 0
+    weighted = iv.segment_sum(iv.mul(form.chance, form.returns), group, num)
+    low, high = np.full(num, np.inf), np.full(num, -np.inf)
+    np.minimum.at(low, group, form.returns.lo)
+    np.maximum.at(high, group, form.returns.hi)
+    positive = chance.lo > 0
+    mean = iv.div(weighted.at(positive), chance.at(positive))
+    low[positive] = np.maximum(low[positive], mean.lo)
+    high[positive] = np.minimum(high[positive], mean.hi)
+    single = first[order][alone]
+    for bounds, original in ((chance, form.chance), ((low, high), form.returns)):
+        bounds[0][alone], bounds[1][alone] = original.lo[single], original.hi[single]
     return form._replace(
-        chance=iv.point(total),
-        returns=iv.point(mean),
+        chance=chance,
+        returns=Interval(low, high),
         taken=rows[order],
         info=form.info[first[order]],
     )

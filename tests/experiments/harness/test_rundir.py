@@ -87,7 +87,25 @@ def test_a_job_records_its_files_once_holds_the_lock_until_closed(tmp_path):
     assert bare.accepted and not (tmp_path / "bare").exists()
     assert rundir.Job.at(job) is job
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if hasattr(h, "baseFilename")]:
-        if handler.baseFilename.startswith(str(tmp_path)):
-            root.removeHandler(handler)
-            handler.close()
+    assert not any(  # the job's log file closed with it
+        getattr(h, "baseFilename", "").startswith(str(tmp_path)) for h in root.handlers
+    )
+
+
+def test_jobs_run_one_after_another_in_one_process_each_log_their_own_lines(
+    tmp_path,
+):
+    """A joblib worker runs several jobs of a sweep: each job's log file holds
+    its lines only (once, the first job's file took every later job's)."""
+    from omegaconf import OmegaConf
+
+    log = logging.getLogger("experiments.tabular")
+    log.setLevel(logging.INFO)
+    for name in ("first", "second"):
+        files = {"config.yaml": OmegaConf.create({"game": name})}
+        with rundir.Job(tmp_path / name, files, "job.log") as job:
+            job.accept()
+            log.info("%s: a line", name)
+    assert "first" in (tmp_path / "first" / "job.log").read_text()
+    assert "second" not in (tmp_path / "first" / "job.log").read_text()
+    assert "second" in (tmp_path / "second" / "job.log").read_text()

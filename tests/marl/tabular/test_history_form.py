@@ -124,3 +124,45 @@ def test_flatten_keeps_the_legal_actions_and_too_large_games_are_named(monkeypat
     # Told before enumerating: Dec-Tiger at horizon 6 has 24 million histories.
     tiger = make_spec("dectiger", 6)
     assert "policy variables" in hf.too_large(tiger, compile_game(tiger))
+
+
+@pytest.mark.parametrize(("name", "horizon"), [("dectiger", 2), ("box_pushing", 2)])
+def test_merged_bounds_enclose_each_group_s_exact_chance_and_mean_return(name, horizon):
+    """`merged` encloses every group's exact total chance and chance-weighted
+    mean return (rational arithmetic over the histories' float64 data), so the
+    interval map over fewer histories still encloses the exact one; a history
+    alone in its group keeps its bounds; a matrix game is returned as is."""
+    from fractions import Fraction
+
+    spec = make_spec(name, horizon)
+    game = compile_game(spec)
+    histories = float64_histories(spec, game)
+    form = hf.game_form(spec, game)
+    exact = form._replace(
+        chance=iv.point(histories.chance), returns=iv.point(histories.returns)
+    )
+    fewer = hf.merged(exact)
+    assert fewer.taken.shape[0] < form.taken.shape[0]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for h, row in enumerate(map(tuple, exact.taken)):
+        groups.setdefault(row, []).append(h)
+    assert len(groups) == fewer.taken.shape[0]
+    for g, row in enumerate(map(tuple, fewer.taken)):
+        members = groups[row]
+        chance = sum(Fraction(float(histories.chance[h])) for h in members)
+        weighted = sum(
+            Fraction(float(histories.chance[h])) * Fraction(float(histories.returns[h]))
+            for h in members
+        )
+        assert Fraction(float(fewer.chance.lo[g])) <= chance
+        assert chance <= Fraction(float(fewer.chance.hi[g]))
+        if chance > 0:
+            mean = weighted / chance
+            assert Fraction(float(fewer.returns.lo[g])) <= mean
+            assert mean <= Fraction(float(fewer.returns.hi[g]))
+        if len(members) == 1:
+            alone = histories.chance[members[0]]
+            assert fewer.chance.lo[g] == fewer.chance.hi[g] == alone
+    assert (iv.width(fewer.returns) <= 1e-12 * np.abs(fewer.returns.hi).max()).all()
+    matrix = hf.matrix_form(np.arange(6.0).reshape(2, 3))
+    assert hf.merged(matrix) is matrix
