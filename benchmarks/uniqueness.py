@@ -12,11 +12,15 @@ one run (issue 56):
   at every tau of its search), its scan of box radii skipping those that
   cannot pass (`verified.smallest_passing_radius`) against trying them all, on
   the search's starts: settled to fixed points (proofs) and as they are (most
-  fail, as seeds still moving do).
+  fail, as seeds still moving do);
+- the search for a second fixed point and the verified test
+  (`verified.settle_many`, `verified.verify_seeds`) over the histories merged by
+  their decisions (`history_form.merged`, rigorous bounds: what the main job
+  proves with) against every history.
 
 Exits 1 when the two Jacobians differ by more than 1e-6 (relative), one proof
 proves what the other does not (a proof examines one tree of boxes in any order:
-the same count), or the two scans' verdicts differ.
+the same count), or the two scans' or the two forms' verdicts differ.
 
     python -m benchmarks.uniqueness [--large] [--boxes 4000]
 
@@ -173,6 +177,42 @@ def scan_rows(games: tuple[Game, ...], seeds: int) -> bool:
     return ok
 
 
+def merged_rows(games: tuple[Game, ...], seeds: int) -> bool:
+    print(
+        f"\nThe search's damped steps ({verified.SEARCH_STEPS}) from {seeds} starts "
+        "and the verified test of their ends: merged histories or every one"
+    )
+    print(
+        f"{'game':<18}{'histories':>11}{'merged':>8}{'settle s':>10}{'all s':>8}"
+        f"{'verify s':>10}{'all s':>8}{'ratio':>7}{'proven':>8}  same verdicts"
+    )
+    ok = True
+    for name, horizon, tau in games:
+        form = form_of(name, horizon)
+        fewer = hf.merged(form)
+        starts = verified.search_starts(form, [])[:seeds]
+        settle, verify, reports, ends = [], [], [], []
+        for f in (fewer, form):
+            started = time.perf_counter()
+            ends.append(verified.settle_many(f, tau, starts, verified.SEARCH_STEPS))
+            settle.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            reports.append(verified.verify_seeds(f, tau, ends[-1]))
+            verify.append(time.perf_counter() - started)
+        keys = ("proven", "distinct_fixed_points", "stable")
+        same = all(getattr(reports[0], k) == getattr(reports[1], k) for k in keys)
+        same &= bool(np.abs(ends[0] - ends[1]).max() < verified.SETTLED)
+        ok &= same
+        label = name if horizon is None else f"{name} h{horizon}"
+        ratio = (settle[1] + verify[1]) / (settle[0] + verify[0])
+        print(
+            f"{label:<18}{form.taken.shape[0]:>11}{fewer.taken.shape[0]:>8}"
+            f"{settle[0]:>10.2f}{settle[1]:>8.2f}{verify[0]:>10.2f}{verify[1]:>8.2f}"
+            f"{ratio:>7.1f}{reports[0].proven:>8}  {same}"
+        )
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", action="store_true")
@@ -185,6 +225,7 @@ def main() -> int:
     ok = jacobian_rows(GAMES + (LARGE if args.large else ()), args.repeats)
     ok &= proof_rows(args.boxes)
     ok &= scan_rows(GAMES + (LARGE if args.large else ()), args.seeds)
+    ok &= merged_rows(GAMES + (LARGE if args.large else ()), args.seeds)
     print("\nagreement:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -468,7 +468,7 @@ class SearchReport(NamedTuple):
     settled: int  # starts whose iteration settled (|G| < SETTLED)
     unsettled: int
     ends_tried: int  # distinct settled ends put to the test
-    proven_fixed_points: int
+    proven_fixed_points: int  # proven, their enclosures pairwise apart
     agreed_proven: bool  # the agreed fixed point itself passed the test
     second_fixed_point: bool  # a proven fixed point apart from the agreed one
     second_stable: bool  # and it is stable
@@ -504,7 +504,7 @@ def second_fixed_point_search(
         if all(np.abs(end - other).max() > SETTLED for other in distinct):
             distinct.append(end)
     say(f"{len(settled)} of {len(starts)} starts settled, {len(distinct)} distinct")
-    proven = []
+    proven: list[Verdict] = []
     for k, end in enumerate(distinct):
         started = time.perf_counter()
         v = verify(form, tau, end)
@@ -513,8 +513,8 @@ def second_fixed_point_search(
             f"{'proven' if v.proven else 'not proven'} "
             f"({time.perf_counter() - started:.1f} s)"
         )
-        if v.proven:
-            proven.append(v)
+        if v.proven and all(iv.apart(v.where, o.where) for o in proven):  # type: ignore[arg-type]
+            proven.append(v)  # (two ends proven at one fixed point count once)
     others = []
     if reference.proven:
         others = [v for v in proven if iv.apart(v.where, reference.where)]  # type: ignore[arg-type]

@@ -174,8 +174,9 @@ def test_uniqueness_benchmark_paths_agree_at_a_tiny_size():
         "uniqueness", "--boxes", "300", "--repeats", "1", "--seeds", "2"
     )
     assert "agreement: PASS" in out
-    assert out.count("dectiger h2") == 3 and "batch" in out
+    assert out.count("dectiger h2") == 4 and "batch" in out
     assert "radii that cannot pass skipped" in out
+    assert "merged histories or every one" in out
 
 
 IPPO_UPDATE_TINY = [

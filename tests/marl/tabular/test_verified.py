@@ -285,7 +285,9 @@ def test_a_tau_that_is_not_positive_is_refused():
         verified.verify(hf.matrix_form(np.eye(2)), 0.0, np.full(4, 0.5))
 
 
-def test_the_uniqueness_search_finds_lever_s_second_fixed_point_at_its_upper_end():
+def test_the_uniqueness_search_finds_lever_s_second_fixed_point_at_its_upper_end(
+    monkeypatch,
+):
     """lever's tau* bracket ends at 0.219 (32 seeds agree there), yet from a
     softened pure start the flow reaches a second, stable fixed point (one
     lever chosen with probability 0.76), proven distinct; at tau = 0.3 every
@@ -304,6 +306,15 @@ def test_the_uniqueness_search_finds_lever_s_second_fixed_point_at_its_upper_end
     )
     assert above.agreed_proven and not above.second_fixed_point
     assert above.proven_fixed_points == 1
+    # Two ends of the search proven at one fixed point (enclosures that meet)
+    # count once, however far apart the ends themselves were.
+    second = verified.verify(form, 0.2189, at_end.second)
+    ends = np.stack([at_end.second, np.roll(at_end.second, 1)])
+    monkeypatch.setattr(verified, "settle_many", lambda *args: ends)
+    monkeypatch.setattr(verified, "point_map", lambda form, tau, z: z)  # settled
+    monkeypatch.setattr(verified, "verify", lambda *args: second)
+    twice = verified.second_fixed_point_search(form, 0.2189, uniform, ends)
+    assert twice.ends_tried == 2 and twice.proven_fixed_points == 1
 
 
 def test_the_uniqueness_search_of_a_dec_pomdp_draws_its_pure_starts():
