@@ -48,7 +48,6 @@ saddles, whose Jacobian grows some direction, are still refused.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
@@ -108,6 +107,8 @@ per window (a second eigenvalue 0.92 of the first; box pushing at tau = 3 is
 so), the drift left is about the drift seen, so 1 - contraction is not
 overstated. An unsettled estimate converges no seed; the run continues and is
 checked again, with more iterations (MAX_POWER_DOUBLINGS)."""
+MOST_POWER_ITERATIONS = POWER_ITERATIONS * 2**MAX_POWER_DOUBLINGS
+"""The most power iterations a check runs (`power_iterations`)."""
 NEUTRAL_SLACK = 1e-3
 """At tau = 0, how far above 1 the contraction of a pure equilibrium may read."""
 NEUTRAL_TAU = 1e-4
@@ -217,11 +218,13 @@ def contraction(
     symmetries: PolicySymmetries | None = None,
     *,
     key: jax.Array,
-    iterations: int = POWER_ITERATIONS,
+    iterations: int | jax.Array = POWER_ITERATIONS,
 ) -> tuple[jax.Array, jax.Array]:
     """(float[], bool[]): the spectral radius of the check map's Jacobian at
     `logits` on the logit directions that change the policy, by `iterations`
-    steps of power iteration on Jacobian-vector products, measured in the
+    steps of power iteration on Jacobian-vector products (a number from
+    2 x POWER_WINDOW to MOST_POWER_ITERATIONS, traced or not: one program for
+    every count), measured in the
     step's norm (`tv_size`): the largest growth ratio of the last POWER_WINDOW
     iterations plus its drift from the largest of the window before; and
     whether that drift is small (SETTLE_FRACTION). The directions are those of
@@ -277,9 +280,21 @@ def contraction(
         size = jnp.maximum(tv_size(policy, v, weighed), 1e-30)
         return unit(after), tv_size(policy, after, weighed) / size
 
-    _, growth = jax.lax.scan(iterate, start, None, length=iterations)
-    rate = jnp.max(growth[-POWER_WINDOW:])
-    drift = jnp.abs(rate - jnp.max(growth[-2 * POWER_WINDOW : -POWER_WINDOW]))
+    def body(i: jax.Array, carry: tuple[Policy, jax.Array]) -> tuple:
+        v, growth = carry
+        v, ratio = iterate(v, None)
+        return v, growth.at[i].set(ratio)
+
+    count = jnp.asarray(iterations, jnp.int32)
+    _, growth = jax.lax.fori_loop(
+        0, count, body, (start, jnp.zeros(MOST_POWER_ITERATIONS, jnp.float32))
+    )
+    last = jax.lax.dynamic_slice_in_dim(growth, count - POWER_WINDOW, POWER_WINDOW)
+    before = jax.lax.dynamic_slice_in_dim(
+        growth, count - 2 * POWER_WINDOW, POWER_WINDOW
+    )
+    rate = jnp.max(last)
+    drift = jnp.abs(rate - jnp.max(before))
     width = jnp.maximum(SETTLE_FRACTION * jnp.abs(1.0 - rate), NEUTRAL_SLACK)
     return rate + drift, drift <= width
 
@@ -356,28 +371,24 @@ def make_checks(
     def step_one(logits: Policy, tau: jax.Array) -> jax.Array:
         return check_step(game, logits, tau, config, symmetries)
 
-    @functools.cache
-    def radii_of(iterations: int) -> Callable:
-        """The vmapped contraction of `iterations` power iterations, compiled
-        once per count."""
+    def radius_one(
+        logits: Policy, tau: jax.Array, key: jax.Array, iterations: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        return contraction(
+            game, logits, tau, config, symmetries, key=key, iterations=iterations
+        )
 
-        def radius_one(
-            logits: Policy, tau: jax.Array, key: jax.Array
-        ) -> tuple[jax.Array, jax.Array]:
-            return contraction(
-                game, logits, tau, config, symmetries, key=key, iterations=iterations
-            )
-
-        return jax.jit(jax.vmap(radius_one, in_axes=(0, None, 0)))
+    # One program for every count of power iterations (`power_iterations`).
+    radii = jax.jit(jax.vmap(radius_one, in_axes=(0, None, 0, None)))
 
     steps_of = jax.jit(jax.vmap(step_one, in_axes=(0, None)))
     chunk = int(
         np.clip(MEMORY_BUDGET_BYTES // max(JVP_FACTOR * update_bytes(game), 1), 1, 4096)
     )
 
-    def per_run(of: Callable[[int], Callable], *, keyed: bool) -> Callable:
-        """`of(iterations)` over runs and seed chunks: an array [M, N] per
-        output."""
+    def per_run(function: Callable, *, keyed: bool) -> Callable:
+        """`function` over runs and seed chunks (with a key per chunk and the
+        power iterations where `keyed`): an array [M, N] per output."""
 
         def measure(
             logits: Policy,
@@ -385,7 +396,8 @@ def make_checks(
             taus: np.ndarray,
             iterations: int = POWER_ITERATIONS,
         ) -> tuple:
-            function = of(iterations)
+            if not 2 * POWER_WINDOW <= iterations <= MOST_POWER_ITERATIONS:
+                raise ValueError(f"{iterations} power iterations: out of range")
             num_seeds = logits[0].shape[1]
             size = min(chunk, num_seeds)
             padded = -(-num_seeds // size) * size
@@ -396,7 +408,7 @@ def make_checks(
                     part = seed_chunk(
                         logits, np.int32(r), np.int32(k), padded=padded, size=size
                     )
-                    extra = (keys[k // size],) if keyed else ()
+                    extra = (keys[k // size], np.int32(iterations)) if keyed else ()
                     got = function(part, np.float32(tau), *extra)
                     got = got if isinstance(got, tuple) else (got,)
                     if not outs:
@@ -408,8 +420,8 @@ def make_checks(
         return measure
 
     step_of, contraction_of = (
-        per_run(lambda iterations: steps_of, keyed=False),
-        per_run(radii_of, keyed=True),
+        per_run(steps_of, keyed=False),
+        per_run(radii, keyed=True),
     )
     return Checks(lambda *args: step_of(*args)[0], contraction_of)
 

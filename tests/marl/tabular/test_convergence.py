@@ -9,12 +9,15 @@ import jax
 import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import games
 from marl.tabular.convergence import (
+    POWER_ITERATIONS,
     check_move,
     contraction,
     converged_by,
+    make_checks,
     policies_of,
     policy_change,
     power_iterations,
@@ -117,6 +120,26 @@ def test_contraction_is_the_dense_jacobians_spectral_radius():
     estimate, settled = contraction(game, logits, tau, config, key=jax.random.key(0))
     assert settled
     np.testing.assert_allclose(float(estimate), dense, rtol=2e-2)
+    # The grid's checks (one program for every count of iterations) give what
+    # the function itself gives, at the first count and a doubled one; a
+    # count outside the range is refused.
+    checks = make_checks(game, config)
+    grid = tuple(x[None, None] for x in logits)
+    for iterations in (POWER_ITERATIONS, 2 * POWER_ITERATIONS):
+        radius, _ = checks.contraction(
+            grid, np.array([0]), np.array([1.0], np.float32), iterations
+        )
+        alone = contraction(
+            game,
+            logits,
+            tau,
+            config,
+            key=jax.random.split(jax.random.key(0), 1)[0],
+            iterations=iterations,
+        )[0]
+        np.testing.assert_allclose(radius[0, 0], float(alone), rtol=1e-6)
+    with pytest.raises(ValueError, match="power iterations: out of range"):
+        checks.contraction(grid, np.array([0]), np.array([1.0], np.float32), 8)
 
 
 def test_an_unsettled_contraction_converges_no_seed():
