@@ -150,10 +150,27 @@ class Settings(NamedTuple):
     max_depth: int = 2  # branch switches from the principal branch
     max_directions: int = 24  # kernel directions tried per branch point
     step: float = 0.05  # first arclength step in (x, log tau)
-    max_step: float = 0.4
+    max_step: float = 0.4  # the longest, up to STEP_VARIABLES variables (`step_cap`)
 
 
 DEFAULT = Settings()
+
+STEP_VARIABLES = 40
+"""Up to this many policy variables a step is at most `Settings.max_step` long;
+above, the cap grows as the root of the count (`step_cap`): the same
+root-mean-square move per variable. A branch's arclength in (x, log tau) is
+mostly its logits' move, so a fixed cap made long branches of large games
+crawl: box pushing at horizon 3 (608 variables) moved log tau by a median
+0.003 a point, and three of its five branches stopped at `max_steps` before
+reaching tau_min. Every fold, branch point and tau_unique of the main job's
+Dec-POMDPs (84 to 608 variables) was the same with a cap of 1.6, in a third
+of the points; the symmetric matrix games (at most 24 variables), whose
+branch points a long step can leap, keep 0.4 (docs/benchmarks_tracer.md)."""
+
+
+def step_cap(settings: Settings, form: HistoryForm) -> float:
+    """The longest step of a branch of `form` (`STEP_VARIABLES`)."""
+    return settings.max_step * math.sqrt(max(1.0, form.size / STEP_VARIABLES))
 
 
 def _step_from(form: HistoryForm, a: Point, length: float) -> Point | None:
@@ -227,6 +244,7 @@ def trace_branch(
     events: list[tuple[str, Point, int]] = []
     length = settings.step
     stop = f"{settings.max_steps} steps"
+    cap = step_cap(settings, form)
     low, high = math.log(settings.tau_min), math.log(settings.tau_max)
     a = start
     for _ in range(settings.max_steps):
@@ -282,7 +300,7 @@ def trace_branch(
                 points[-1] = point_at(form, y, b.t)
             stop = f"reached tau = {math.exp(edge):.6g}"
             break
-        length = min(2 * length, settings.max_step)
+        length = min(2 * length, cap)
     ys = np.stack([p.y for p in points])
     if prefix is not None:
         ys = np.concatenate([prefix[None], ys])

@@ -210,6 +210,34 @@ def test_a_game_without_symmetry_changes_stability_only_at_folds():
     assert [round(f.tau, 4) for f in diagram.folds] == [0.8231]
 
 
+def test_long_steps_on_many_variables_find_the_same_events_in_fewer_points(
+    monkeypatch,
+):
+    """The step cap grows as the root of the variable count above
+    STEP_VARIABLES (`step_cap`); symmetric matrix games keep 0.4. Dec-Tiger at
+    horizon 2 (42 variables) traced with the cap of a 6x larger game's (1.0)
+    crosses the same fold and ends uniqueness at the same tau as with 0.4, in
+    fewer points."""
+    assert ct.step_cap(ct.DEFAULT, hf.matrix_form(np.eye(10))) == 0.4
+    form = hf.merged(form_of("dectiger", 2))
+    span = float(form.returns.hi.max() - form.returns.lo.min())
+    settings = ct.Settings(tau_max=5.0 * span, tau_min=0.02 * span)  # as proofs
+    starts = verified.search_starts(form, [])
+    diagrams = []
+    for variables, cap in ((10**9, 0.4), (form.size / 6.25, 1.0)):
+        monkeypatch.setattr(ct, "STEP_VARIABLES", variables)
+        assert math.isclose(ct.step_cap(settings, form), cap)
+        diagrams.append(ct.trace(form, settings, starts))
+    short, long = diagrams
+    assert [round(f.tau, 8) for f in long.folds] == [
+        round(f.tau, 8) for f in short.folds
+    ]
+    assert len(long.folds) >= 1 and not long.branch_points
+    assert math.isclose(ct.unique_above(long), ct.unique_above(short), rel_tol=1e-9)
+    points = [sum(len(b.taus) for b in d.branches) for d in diagrams]
+    assert points[1] < 0.7 * points[0], points
+
+
 @pytest.mark.parametrize(
     ("name", "horizon"), [("dectiger", 2), ("broadcast_channel", 2)]
 )
