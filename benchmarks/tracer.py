@@ -9,12 +9,13 @@ subprocess of its own, the trees in turns. Printed per game and tree: the
 seconds, the points traced and the seconds per point, and whether the two
 diagrams are the same (branches, points per branch, stability of every point,
 folds, branch points, Hopf points, and where the fixed point is unique above:
-counts exactly, the taus to `--rtol`, 0 for bit for bit). Exits 1 when they
-differ.
+counts exactly, the taus to `--rtol`, 0 for bit for bit; with `--events`,
+the events and tau_unique only). Exits 1 when they differ.
 
     python -m benchmarks.tracer --against 3b7a217                  # box pushing h3
     python -m benchmarks.tracer --against 3b7a217 --games mars_rovers:2 dectiger:2
     python -m benchmarks.tracer --against 3b7a217 --rtol 1e-8
+    python -m benchmarks.tracer --against 165f5b9 --events --rtol 1e-8  # step rule
 
 Figures: docs/benchmarks_tracer.md.
 """
@@ -61,6 +62,19 @@ json.dump({
 
 SAME = ("points", "stable", "folds", "branch_points", "hopf", "unique_above")
 """What two trees' diagrams must agree on."""
+EVENTS = ("folds", "branch_points", "hopf", "unique_above")
+"""What they must agree on with `--events`: each event's kind, tau and crossing
+(not its branch's number), in order of tau, and tau_unique's end."""
+
+
+def events_only(found: dict[str, Any]) -> dict[str, Any]:
+    """`found` with each event as (kind, tau, crossing), sorted by tau: two
+    traces that sample a branch differently (another step rule) may number
+    their branches differently."""
+    out = dict(found)
+    for key in ("folds", "branch_points", "hopf"):
+        out[key] = sorted(([k, t, c] for k, t, _, c in found[key]), key=lambda e: e[1])
+    return out
 
 
 def same(mine: Any, theirs: Any, rtol: float) -> bool:
@@ -123,7 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         help="how far apart two taus may be, relatively, and be the same (default 0: "
         "bit for bit)",
     )
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="compare only the events (folds, branch points, Hopf points: kind, tau, "
+        "crossing) and tau_unique, not the points: for a change of the step rule",
+    )
     args = parser.parse_args(argv)
+    keys = EVENTS if args.events else SAME
     print(f"machine: {machine_text()}")
     print(f"load average (1, 5, 15 min) at the start: {load_average()}")
     print(
@@ -140,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
                 found[label] = traced(tree, game, work / "trace.json")
                 print(row(game, label, found[label]), flush=True)
             mine, theirs = found.values()
+            if args.events:
+                mine, theirs = events_only(mine), events_only(theirs)
             changed = [
-                key for key in SAME if not same(mine[key], theirs[key], args.rtol)
+                key for key in keys if not same(mine[key], theirs[key], args.rtol)
             ]
             differ |= bool(changed)
             print(

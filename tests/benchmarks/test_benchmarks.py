@@ -286,3 +286,27 @@ def test_the_tracer_benchmark_compares_taus_to_a_tolerance_and_counts_exactly():
     assert not same([3, 4], [3, 5], 0.5)  # counts exactly
     assert not same([[True, False]], [[True, True]], 1.0)  # stability exactly
     assert not same([1.0], [1.0, 1.0], 1.0)
+
+
+def test_the_tracer_benchmark_compares_events_alone_whatever_their_branches():
+    """`--events` compares kind, tau and crossing in order of tau, not the
+    branch an event is on, nor the points."""
+    from benchmarks.tracer import events_only, same
+
+    mine = {
+        "points": [10, 4],
+        "folds": [["fold", 2.0, 1, 1], ["fold", 1.0, 0, -1]],
+        "branch_points": [],
+        "hopf": [],
+        "unique_above": 2.0,
+    }
+    theirs = mine | {
+        "points": [30],
+        "folds": [["fold", 1.0, 0, -1], ["fold", 2.0, 0, 1]],
+    }
+    a, b = events_only(mine), events_only(theirs)
+    assert all(
+        same(a[k], b[k], 0.0) for k in ("folds", "branch_points", "unique_above")
+    )
+    other = theirs | {"folds": [["fold", 1.0, 0, 1], ["fold", 2.0, 0, 1]]}
+    assert not same(a["folds"], events_only(other)["folds"], 0.0)  # crossing differs
