@@ -53,6 +53,7 @@ import numpy as np
 
 from benchmarks.common import machine_lines
 from benchmarks.ippo_throughput import load_peer
+from experiments.reports.study_tables import markdown_grid
 from games.envs.hanabi import make_params
 from marl.files import atomic_write_bytes
 
@@ -235,26 +236,28 @@ def pairings(results: dict[str, Any], ours: str, theirs: str) -> list[dict[str, 
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    out = [
-        "| ent_coef | matrix | SP ours | SP theirs | ours-ours | theirs-theirs "
-        "| ours-theirs | theirs-ours |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    header = [
+        "ent_coef",
+        "matrix",
+        "SP ours",
+        "SP theirs",
+        "ours-ours",
+        "theirs-theirs",
+        "ours-theirs",
+        "theirs-ours",
     ]
-    for r in rows:
-        cells = (
-            r["sp_ours"],
-            r["sp_theirs"],
-            r["ours_ours"],
-            r["theirs_theirs"],
-            r["ours_theirs"],
-            r["theirs_ours"],
-        )
-        out.append(
-            f"| {r['ent_coef']} | {r['matrix']} | "
-            + " | ".join(f"{v:.3f}" for v in cells)
-            + " |"
-        )
-    return "\n".join(out) + "\n"
+    keys = (
+        "sp_ours",
+        "sp_theirs",
+        "ours_ours",
+        "theirs_theirs",
+        "ours_theirs",
+        "theirs_ours",
+    )
+    cells = [
+        [str(r["ent_coef"]), r["matrix"], *(f"{r[k]:.3f}" for k in keys)] for r in rows
+    ]
+    return markdown_grid(header, cells, "r-rrrrrr")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -26,7 +26,8 @@ import numpy as np
 from scipy import stats
 
 from experiments.harness.results import matched_stages, value_se
-from experiments.reports.preregistered import TOLERANCES, convention_curve, curve_row
+from experiments.reports.preregistered import convention_curve, curves_grid
+from experiments.reports.study_tables import markdown_grid
 from marl.xp_stats import standard_error
 
 LOW = 0.01
@@ -168,37 +169,51 @@ def report(evaluations: dict[int, dict[str, Any]]) -> dict[str, Any]:
 
 def markdown(found: dict[str, Any]) -> str:
     """The groups' table and the tests', as on the study's page."""
-    lines = [
-        "| update | entropy | greedy SP | permuted-copy drop | agents |",
-        "|---:|---:|---:|---|---:|",
-    ]
-    for g in found["groups"]:
-        lines.append(
-            f"| {g['step']} | {g['ent_coef']:g} | {g['sp_greedy']:.2f} | "
-            f"{value_se(g['drop'], g['drop_se'], 3)} | {g['agents']} |"
-        )
-    lines += [
-        "",
-        "| high entropy c | matched pair (0.01 at m, c at m') | greedy SP | T | p "
-        "| H0 |",
-        "|---:|---|---|---:|---:|---|",
-    ]
+    groups = markdown_grid(
+        ["update", "entropy", "greedy SP", "permuted-copy drop", "agents"],
+        [
+            [
+                str(g["step"]),
+                f"{g['ent_coef']:g}",
+                f"{g['sp_greedy']:.2f}",
+                value_se(g["drop"], g["drop_se"], 3),
+                str(g["agents"]),
+            ]
+            for g in found["groups"]
+        ],
+        "rrr-r",
+    )
+    rows = []
     for c, t in found["tests"].items():
         pair = t["pair"]
         where = f"{pair['low_step']}, {pair['high_step']}"
         sps = f"{pair['sp_low']:.2f}, {pair['sp_high']:.2f}"
         if "test" not in t:
-            lines.append(
-                f"| {c:g} | {where} (not matched) | {sps} | - | - | not tested |"
+            rows.append(
+                [f"{c:g}", f"{where} (not matched)", sps, "-", "-", "not tested"]
             )
             continue
         test = t["test"]
         verdict = "rejected" if t["rejected"] else "kept"
-        lines.append(
-            f"| {c:g} | {where} | {sps} | {test['statistic']:.3f} | "
-            f"{p_cell(test)} | {verdict} (Holm, alpha {found['alpha']:g}) |"
+        rows.append(
+            [
+                f"{c:g}",
+                where,
+                sps,
+                f"{test['statistic']:.3f}",
+                p_cell(test),
+                f"{verdict} (Holm, alpha {found['alpha']:g})",
+            ]
         )
-    return "\n".join(lines)
+    header = [
+        "high entropy c",
+        "matched pair (0.01 at m, c at m')",
+        "greedy SP",
+        "T",
+        "p",
+        "H0",
+    ]
+    return groups + "\n" + markdown_grid(header, rows, "r--rr-").rstrip("\n")
 
 
 def p_cell(test: dict[str, Any]) -> str:
@@ -238,29 +253,45 @@ def low_course(found: dict[str, Any], level: float = 0.95) -> list[dict[str, Any
 
 
 def low_course_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| update | greedy SP | mean drop at 0.01 | 95% t-interval | drop / SP "
-        "| meets the criterion |",
-        "|---:|---:|---:|---|---:|---|",
+    header = [
+        "update",
+        "greedy SP",
+        "mean drop at 0.01",
+        "95% t-interval",
+        "drop / SP",
+        "meets the criterion",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['step']} | {r['sp_greedy']:.2f} | {r['drop']:.3f} | "
-            f"[{r['low']:.3f}, {r['high']:.3f}] | {r['share']:.1%} | "
-            f"{'yes' if r['meets'] else 'no'} |"
-        )
-    return "\n".join(lines)
+    cells = [
+        [
+            str(r["step"]),
+            f"{r['sp_greedy']:.2f}",
+            f"{r['drop']:.3f}",
+            f"[{r['low']:.3f}, {r['high']:.3f}]",
+            f"{r['share']:.1%}",
+            "yes" if r["meets"] else "no",
+        ]
+        for r in rows
+    ]
+    return markdown_grid(header, cells, "rrr-r-").rstrip("\n")
 
 
 def stages_markdown(rows: list[dict[str, Any]]) -> str:
     """Every group at every milestone (`matched_stages` rows)."""
-    lines = [
-        "| run | entropy coef | update | policy entropy | greedy SP | greedy XP "
-        "| gap, greedy | SP | XP | permuted-copy drop | conventions |",
-        "|---|---:|---:|---:|---|---|---|---|---|---|---:|",
+    header = [
+        "run",
+        "entropy coef",
+        "update",
+        "policy entropy",
+        "greedy SP",
+        "greedy XP",
+        "gap, greedy",
+        "SP",
+        "XP",
+        "permuted-copy drop",
+        "conventions",
     ]
-    for r in rows:
-        cells = [
+    cells = [
+        [
             r["run"],
             f"{r['ent_coef']:g}",
             str(r["update"]),
@@ -273,27 +304,24 @@ def stages_markdown(rows: list[dict[str, Any]]) -> str:
             value_se(r["permuted_copy_drop"], r["permuted_copy_drop_se"], 3),
             str(r["num_conventions"]),
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return markdown_grid(header, cells, "-rrr------r").rstrip("\n")
 
 
 def curves_markdown(evaluations: list[dict[str, Any]]) -> str:
     """Every group's convention count over `TOLERANCES`, sampled and greedy
     matrices, with its noise floor (`preregistered.convention_curve`)."""
-    lines = [
-        "| run | entropy coef | update | matrices | "
-        + " | ".join(f"tol {t}" for t in TOLERANCES)
-        + " | noise floor | one convention above | stable count (over tolerances) |",
-        "|---|---:|---:|---|" + "---:|" * len(TOLERANCES) + "---:|---:|---|",
-    ]
+    rows = []
     for results in evaluations:
         for point in results["points"]:
             agent = results["agents"][point["agents"][0]]
             run = pathlib.PurePath(agent["run"]).name
             for kind, suffix in (("sampled", ""), ("greedy", "_greedy")):
                 cells = [run, f"{point['ent_coef']:g}", str(agent["step"]), kind]
-                lines.append(curve_row(cells, convention_curve(point, suffix)))
-    return "\n".join(lines)
+                rows.append((cells, convention_curve(point, suffix)))
+    lead = ["run", "entropy coef", "update", "matrices"]
+    return curves_grid(lead, "-rr-", rows).rstrip("\n")
 
 
 def read_grid(

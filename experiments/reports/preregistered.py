@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from experiments.harness.results import value_se
+from experiments.reports.study_tables import markdown_grid
 from marl.xp_stats import group_gap, matrix_summary, seed_permutation_test
 
 LOW, HIGH = 0.01, 0.1
@@ -133,21 +134,35 @@ def markdown(found: dict[str, Any]) -> str:
         f"({'exact' if test['exact'] else f'seed {SEED}'}): H0 "
         f"{'rejected' if found['reject'] else 'not rejected'} at alpha {ALPHA}.",
         "",
-        "| ent_coef | SP greedy | XP greedy | gap greedy | XP greedy, cross-root "
-        "pairs | SP sampled | XP sampled | gap sampled | permuted-copy drop |",
-        "|---:|---|---|---|---:|---|---|---|---:|",
     ]
+    header = [
+        "ent_coef",
+        "SP greedy",
+        "XP greedy",
+        "gap greedy",
+        "XP greedy, cross-root pairs",
+        "SP sampled",
+        "XP sampled",
+        "gap sampled",
+        "permuted-copy drop",
+    ]
+    rows = []
     for coef, g in found["groups"].items():
         gr, sa = g["greedy"], g["sampled"]
-        lines.append(
-            f"| {coef} | {_cell(gr['sp'], gr['sp_se'])} | "
-            f"{_cell(gr['xp'], gr['xp_se'])} | "
-            f"{_cell(gr['xp_gap'], gr['xp_gap_se'])} | "
-            f"{_cell(g['xp_cross_root_greedy'])} | {_cell(sa['sp'], sa['sp_se'])} | "
-            f"{_cell(sa['xp'], sa['xp_se'])} | "
-            f"{_cell(sa['xp_gap'], sa['xp_gap_se'])} | "
-            f"{_cell(g.get('permuted_copy_drop'))} |"
+        rows.append(
+            [
+                str(coef),
+                _cell(gr["sp"], gr["sp_se"]),
+                _cell(gr["xp"], gr["xp_se"]),
+                _cell(gr["xp_gap"], gr["xp_gap_se"]),
+                _cell(g["xp_cross_root_greedy"]),
+                _cell(sa["sp"], sa["sp_se"]),
+                _cell(sa["xp"], sa["xp_se"]),
+                _cell(sa["xp_gap"], sa["xp_gap_se"]),
+                _cell(g.get("permuted_copy_drop")),
+            ]
         )
+    lines.append(markdown_grid(header, rows, "r---r---r").rstrip("\n"))
     curves = [
         (c, g["conventions"]) for c, g in found["groups"].items() if "conventions" in g
     ]
@@ -160,23 +175,24 @@ def markdown(found: dict[str, Any]) -> str:
             "convention, and the count other than one that holds over the widest "
             "range of tolerances above the floor (`conventions.stable_count`):",
             "",
-            "| ent_coef | matrices | "
-            + " | ".join(f"tol {t}" for t in TOLERANCES)
-            + " | noise floor | one convention above "
-            "| stable count (over tolerances) |",
-            "|---:|---|" + "---:|" * len(TOLERANCES) + "---:|---:|---|",
+            curves_grid(
+                ["ent_coef", "matrices"],
+                "r-",
+                [
+                    ([str(coef), kind], curve)
+                    for coef, by_kind in curves
+                    for kind, curve in by_kind.items()
+                ],
+            ).rstrip("\n"),
         ]
-        for coef, by_kind in curves:
-            for kind, curve in by_kind.items():
-                lines.append(curve_row([str(coef), kind], curve))
     return "\n".join(lines) + "\n"
 
 
-def curve_row(cells: list[str], curve: dict[str, Any]) -> str:
-    """A table row of one group's `convention_curve` after the given leading
-    cells: the count at each of `TOLERANCES`, the noise floor, the tolerance
-    above which the group is one convention, and the stable count with the
-    range of tolerances over which it holds."""
+def curve_cells(curve: dict[str, Any]) -> list[str]:
+    """The cells of one group's `convention_curve`: the count at each of
+    `TOLERANCES`, the noise floor, the tolerance above which the group is one
+    convention, and the stable count with the range of tolerances over which
+    it holds."""
     stable = curve["stable"]
     span = "-"
     if stable:
@@ -186,5 +202,22 @@ def curve_row(cells: list[str], curve: dict[str, Any]) -> str:
             f"{'above' if top is None else f'{top:.3f}'}]"
         )
     counts = [str(curve["counts"][t]) for t in TOLERANCES]
-    tail = [_cell(curve["noise_floor"]), _cell(curve["one_above"]), span]
-    return "| " + " | ".join([*cells, *counts, *tail]) + " |"
+    return [*counts, _cell(curve["noise_floor"]), _cell(curve["one_above"]), span]
+
+
+def curves_grid(
+    lead: list[str], align: str, rows: list[tuple[list[str], dict[str, Any]]]
+) -> str:
+    """The table of convention curves: the leading columns `lead` (aligned by
+    `align`), then `curve_cells`' of each row's curve."""
+    header = [
+        *lead,
+        *(f"tol {t}" for t in TOLERANCES),
+        "noise floor",
+        "one convention above",
+        "stable count (over tolerances)",
+    ]
+    align = align + "r" * (len(TOLERANCES) + 2) + "-"
+    return markdown_grid(
+        header, [[*cells, *curve_cells(curve)] for cells, curve in rows], align
+    )

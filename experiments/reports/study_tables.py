@@ -6,6 +6,7 @@ their ends rest on, the folds and branch points met and the uniqueness search
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from experiments.harness.results import CROSSPLAY_KINDS
@@ -103,11 +104,21 @@ def markdown_rows(
     return rows
 
 
+def markdown_grid(
+    header: Sequence[str], rows: Iterable[Sequence[str]], align: str = ""
+) -> str:
+    """A markdown table of `header` and `rows` (cells as text), ending in a
+    newline. `align` has a letter a column: "r" aligns it right ("---:"), any
+    other the default ("---"), as do the columns past its end."""
+    marks = ["---:" if align[i : i + 1] == "r" else "---" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "".join(f"{m}|" for m in marks)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def markdown_table(rows: list[dict[str, str]]) -> str:
     """`rows` as a markdown table (the keys of the first row as its header)."""
     if not rows:
         return ""
     header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row[k] for k in header) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_grid(header, [[row[k] for k in header] for row in rows])

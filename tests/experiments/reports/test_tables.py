@@ -93,3 +93,10 @@ def test_the_markdown_row_of_a_run_says_both_brackets_and_what_they_rest_on():
     assert rows[1]["tau_unique in"] == "not traced: 608 policy variables"
     table = markdown_table(rows).splitlines()
     assert len(table) == 4 and all(line.count("|") == 12 for line in table)
+
+
+def test_a_grid_aligns_its_columns_by_letter_and_defaults_past_the_end():
+    from experiments.reports.study_tables import markdown_grid
+
+    table = markdown_grid(["a", "b", "c"], [["1", "x", "2"]], "r-")
+    assert table == "| a | b | c |\n|---:|---|---|\n| 1 | x | 2 |\n"
