@@ -23,10 +23,25 @@ def convergence_progress(log: logging.Logger) -> Callable[[TrainingProgress], No
     """Logs `marl.tabular.convergence.train_until_converged`'s progress at most
     every LOG_EVERY_SECONDS (and once every seed is converged), with the time
     left to max_steps at the rate since compilation: an upper bound, as runs
-    end sooner once every seed is converged."""
+    end sooner once every seed is converged; and, as often, that a check's
+    contraction is about to be measured (on box pushing, half a minute)."""
     last = [-LOG_EVERY_SECONDS]
 
     def show(p: TrainingProgress) -> None:
+        if p.measuring:  # the check can take as long as a window: say it starts
+            if p.elapsed - last[0] < LOG_EVERY_SECONDS:
+                return
+            log.info(
+                "%s: step %d: measuring the contraction at %d tau%s "
+                "(%d power iterations)",
+                p.label,
+                p.step,
+                p.measuring,
+                "" if p.measuring == 1 else "s",
+                p.iterations,
+            )
+            last[0] = p.elapsed
+            return
         if p.elapsed - last[0] < LOG_EVERY_SECONDS and p.converged < p.seeds:
             return
         last[0] = p.elapsed

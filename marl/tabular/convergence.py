@@ -310,6 +310,8 @@ class TrainingProgress(NamedTuple):
     compiled: tuple[float, int]  # (elapsed, step) after the first window
     converged: int  # seeds converged, over every tau
     seeds: int  # seeds x taus
+    measuring: int = 0  # > 0: the runs whose contraction is about to be measured
+    iterations: int = 0  # and its power iterations
 
 
 def converged_by(
@@ -439,16 +441,20 @@ def measure(
     taus: np.ndarray,
     tol: float,
     iterations: int = POWER_ITERATIONS,
+    before: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(step, contraction, settled), each [M, N], of runs `runs` (at `taus`):
     every seed's step, and the contraction (`iterations` power iterations) of
     the runs whose every seed has a step below `tol` (nan and not settled for
-    the others: unchecked)."""
+    the others: unchecked). `before` hears how many runs' contraction is
+    measured, before it is (the longest part of a check)."""
     step = checks.step(logits, runs, taus)
     radius = np.full(step.shape, np.nan, np.float32)
     settled = np.zeros(step.shape, bool)
     small = (step < tol).all(axis=1)
     if small.any():
+        if before is not None:
+            before(int(small.sum()))
         radius[small], settled[small] = checks.contraction(
             logits, runs[small], taus[small], iterations
         )

@@ -169,8 +169,33 @@ def train_until_converged(
         """Measures runs `rows`: every seed's step, and the contraction of the
         runs whose every seed has a step below policy_tol; tells `progress`."""
         iterations = power_iterations(int(unsettled[rows].max()))
+
+        def before(runs: int) -> None:
+            if progress is not None:
+                done = int(converged_now().sum())
+                at = (time.time() - started, int(steps.max()))
+                progress(
+                    TrainingProgress(
+                        label,
+                        at[1],
+                        config.max_steps,
+                        at[0],
+                        first[0] if first else at,
+                        done,
+                        step.size,
+                        runs,
+                        iterations,
+                    )
+                )
+
         step[rows], radius[rows], settled[rows] = measure(
-            checks, states.logits, rows, taus[rows], config.policy_tol, iterations
+            checks,
+            states.logits,
+            rows,
+            taus[rows],
+            config.policy_tol,
+            iterations,
+            before,
         )
         checked = ~np.isnan(radius[rows]).all(axis=1)
         left = checked & ~settled[rows].all(axis=1)

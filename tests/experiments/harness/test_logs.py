@@ -35,3 +35,20 @@ def test_convergence_progress_is_throttled_and_bounds_the_time_left(caplog):
         lines[1] == "g: step 550/1050 (14 s, up to ~11 s more), 5 of 8 seeds converged"
     )
     assert lines[2].endswith("8 of 8 seeds converged") and len(lines) == 3
+
+
+def test_a_long_check_is_announced_before_it_starts(caplog):
+    """The contraction's power iteration can take as long as a window (box
+    pushing: half a minute): it is said before it starts, as often as the
+    windows are."""
+    show = convergence_progress(logging.getLogger("test.logs"))
+    compiled = (3.0, 50)
+    with caplog.at_level(logging.INFO, logger="test.logs"):
+        show(TrainingProgress("g", 50, 1050, 3.0, compiled, 0, 8))
+        show(TrainingProgress("g", 100, 1050, 4.0, compiled, 0, 8, 2, 48))  # too soon
+        later = 3.0 + LOG_EVERY_SECONDS
+        show(TrainingProgress("g", 200, 1050, later, compiled, 0, 8, 3, 96))
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[1:] == [
+        "g: step 200: measuring the contraction at 3 taus (96 power iterations)"
+    ]
