@@ -33,10 +33,11 @@ benchmark() {  # benchmark <label> <overrides...>: one run of the preset
   .venv/bin/python -m experiments.tabular --config-name benchmark_phase "$@" \
     "hydra.run.dir=results/main/benchmarks/$label"
 }
-benchmark_job() {  # the k-th run, longest first (minutes on a core, 59d1ad0, Xeon)
+benchmark_job() {  # the k-th run, longest first (minutes in the job, 0bdad38, Xeon)
   case $1 in
-    0) benchmark box_pushing game=box_pushing ;;                  # 16.4
-    1)                                                            # 10.5
+    0) benchmark box_pushing game=box_pushing ;;                  # 12.0
+    1) benchmark dectiger game=dectiger ;;                        # 2.6
+    2)                                                            # 2.4
       if [ -f "$skewed" ]; then
         benchmark dectiger_skewed \
           "game_file=$(cd "$(dirname "$skewed")" && pwd)/$(basename "$skewed")"
@@ -44,13 +45,12 @@ benchmark_job() {  # the k-th run, longest first (minutes on a core, 59d1ad0, Xe
         echo "main.sh: $skewed is absent: the control without symmetry is skipped"
       fi
       ;;
-    2) benchmark dectiger game=dectiger ;;                        # 6.4
-    3) benchmark dectiger_horizon_4 game=dectiger horizon=4 ;;    # 2.7
-    4) benchmark fire_fighting game=fire_fighting ;;              # 2.4
-    5) benchmark mars_rovers_horizon_2 game=mars_rovers horizon=2 ;;  # 1.8
-    6) benchmark recycling_robots game=recycling_robots ;;        # 1.7
-    7) benchmark broadcast_channel game=broadcast_channel ;;      # 1.5
-    8) benchmark meeting_grid_2x2 game=meeting_grid_2x2 ;;        # 0.9
+    3) benchmark dectiger_horizon_4 game=dectiger horizon=4 ;;    # 2.4
+    4) benchmark fire_fighting game=fire_fighting ;;              # 1.8
+    5) benchmark mars_rovers_horizon_2 game=mars_rovers horizon=2 ;;  # 1.5
+    6) benchmark recycling_robots game=recycling_robots ;;        # 1.3
+    7) benchmark broadcast_channel game=broadcast_channel ;;      # 0.8
+    8) benchmark meeting_grid_2x2 game=meeting_grid_2x2 ;;        # 0.6
   esac
 }
 .venv/bin/python -c "import games, sys; listed = {'box_pushing', 'fire_fighting', \

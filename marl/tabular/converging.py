@@ -15,6 +15,7 @@ by about its learning rate near a fixed point, so it is never the continuation.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable
@@ -144,12 +145,8 @@ def train_until_converged(
     unconverged seed continued with NPG, window by window, until every seed is
     converged or `config.max_steps` is reached. Returns the final states [R, N]
     and their convergence checks; `progress` is told after every window."""
-    config, trainer, checks, label = (
-        converging.config,
-        converging.trainer,
-        converging.checks,
-        converging.label,
-    )
+    config, trainer, checks = converging.config, converging.trainer, converging.checks
+    label = converging.label
     started = time.time()
     taus = np.asarray(taus, dtype=np.float32)
     num_runs = len(taus)
@@ -165,51 +162,32 @@ def train_until_converged(
     def converged_now() -> np.ndarray:
         return converged_by(step, radius, settled, taus, config, game.reward_range)[0]
 
+    def tell(measuring: int = 0, iterations: int = 0) -> None:
+        """`progress` hears where the runs are (and that `measuring` runs'
+        contraction is about to be measured)."""
+        if progress is None:
+            return
+        elapsed, at = time.time() - started, int(steps.max())
+        done, compiled = (
+            int(converged_now().sum()),
+            first[0] if first else (elapsed, at),
+        )
+        where = (label, at, config.max_steps, elapsed, compiled, done, step.size)
+        progress(TrainingProgress(*where, measuring, iterations))
+
     def check(rows: np.ndarray) -> None:
         """Measures runs `rows`: every seed's step, and the contraction of the
         runs whose every seed has a step below policy_tol; tells `progress`."""
         iterations = power_iterations(int(unsettled[rows].max()))
-
-        def before(runs: int) -> None:
-            if progress is not None:
-                done = int(converged_now().sum())
-                at = (time.time() - started, int(steps.max()))
-                progress(
-                    TrainingProgress(
-                        label,
-                        at[1],
-                        config.max_steps,
-                        at[0],
-                        first[0] if first else at,
-                        done,
-                        step.size,
-                        runs,
-                        iterations,
-                    )
-                )
-
-        step[rows], radius[rows], settled[rows] = measure(
-            checks,
-            states.logits,
-            rows,
-            taus[rows],
-            config.policy_tol,
-            iterations,
-            before,
-        )
+        told = functools.partial(tell, iterations=iterations)
+        state = (checks, states.logits, rows, taus[rows], config.policy_tol)
+        step[rows], radius[rows], settled[rows] = measure(*state, iterations, told)
         checked = ~np.isnan(radius[rows]).all(axis=1)
         left = checked & ~settled[rows].all(axis=1)
         unsettled[rows] = np.where(left, unsettled[rows] + 1, 0)
-        elapsed, at = time.time() - started, int(steps.max())
         if not first:
-            first.append((elapsed, at))
-        if progress is not None:
-            done = int(converged_now().sum())
-            progress(
-                TrainingProgress(
-                    label, at, config.max_steps, elapsed, first[0], done, step.size
-                )
-            )
+            first.append((time.time() - started, int(steps.max())))
+        tell()
 
     all_rows = np.arange(num_runs)
     schedules = constant_schedules(jnp.asarray(taus), config.steps)
