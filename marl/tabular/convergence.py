@@ -222,12 +222,12 @@ def contraction(
 ) -> tuple[jax.Array, jax.Array]:
     """(float[], bool[]): the spectral radius of the check map's Jacobian at
     `logits` on the logit directions that change the policy, by `iterations`
-    steps of power iteration on Jacobian-vector products (a number from
-    2 x POWER_WINDOW to MOST_POWER_ITERATIONS, traced or not: one program for
-    every count), measured in the
-    step's norm (`tv_size`): the largest growth ratio of the last POWER_WINDOW
-    iterations plus its drift from the largest of the window before; and
-    whether that drift is small (SETTLE_FRACTION). The directions are those of
+    steps of power iteration on Jacobian-vector products (from 2 x
+    POWER_WINDOW to MOST_POWER_ITERATIONS, traced or not: one program for every
+    count), measured in the step's norm (`tv_size`): the largest growth ratio
+    of the last POWER_WINDOW iterations plus its drift from the largest of the
+    window before; and whether that drift is small (SETTLE_FRACTION). The
+    directions are those of
     the weighed information states' actions likelier than VISIBLE_PROB, each
     row's probability-weighted mean taken out (a shift of a row's logits
     changes no policy): the rest can change the policy by no more than float32
