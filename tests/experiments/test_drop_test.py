@@ -187,11 +187,31 @@ def test_the_study_page_shows_the_committed_grid_unedited():
 
 
 def test_the_stages_figure_draws_the_committed_grid(tmp_path):
+    """The figure is written, and its markers are the stage rows' points: the
+    drop against greedy SP and against entropy, one marker a group and
+    milestone."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PathCollection
+
+    from experiments.reports import plots
     from tests import ROOT
 
+    directory = ROOT / "docs/results/hanabi_1life_grid"
     path = tmp_path / "stages.png"
-    drop_test.save_stages_figure(ROOT / "docs/results/hanabi_1life_grid", path)
+    drop_test.save_stages_figure(directory, path)
     assert path.read_bytes().startswith(b"\x89PNG")
+    rows = drop_test.stage_rows(directory, drop_test.read_grid(directory)[1])
+    rows = [r for r in rows if r["permuted_copy_drop"] is not None]
+    fig, axes = plt.subplots(1, 2)
+    plots.plot_matched_stages(axes, rows, "permuted_copy_drop")
+    for ax, key in zip(axes, ("sp_greedy", "entropy"), strict=True):
+        drawn = np.concatenate(
+            [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
+        )
+        want = np.array([[r[key], r["permuted_copy_drop"]] for r in rows])
+        order = np.lexsort(drawn.T[::-1]), np.lexsort(want.T[::-1])
+        np.testing.assert_allclose(drawn[order[0]], want[order[1]])
+    plt.close(fig)
 
 
 def test_the_grid_tables_numbers_recompute_from_its_matrices():
