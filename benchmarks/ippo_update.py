@@ -49,6 +49,7 @@ import jax.numpy as jnp
 from benchmarks.common import ROOT, extract, kernel_shapes, machine_lines
 from experiments.deep.ippo_runs import IPPORunConfig
 from experiments.harness.compose import CONF_DIR, to_config
+from experiments.reports.study_tables import markdown_grid
 from marl.deep.ippo import (
     make_ippo,
     make_policy_for,
@@ -368,17 +369,23 @@ def report(
         f"update; {ippo.update_epochs} epochs x {ippo.num_minibatches} minibatches; "
         f"network {ippo.network} {list(ippo.hidden_sizes)}",
         "",
-        "| part of one update | s | share | cores busy | GFLOP | GFLOP/s |",
-        "|---|---:|---:|---:|---:|---:|",
     ]
+    rows = []
     for part in [*prof["parts"], prof["matmul_reference"]]:
         flops = part["flops"] and part["flops"] / 1e9
-        lines.append(
-            f"| {part['part']} | {part['seconds']:.3f} | "
-            f"{_number(part.get('share') and 100 * part['share'], 0)}"
-            f"{'%' if part.get('share') else ''} | {part['cores']:.2f} | "
-            f"{_number(flops, 1)} | {_number(part['gflops'], 1)} |"
+        share = _number(part.get("share") and 100 * part["share"], 0)
+        rows.append(
+            [
+                part["part"],
+                f"{part['seconds']:.3f}",
+                f"{share}{'%' if part.get('share') else ''}",
+                f"{part['cores']:.2f}",
+                _number(flops, 1),
+                _number(part["gflops"], 1),
+            ]
         )
+    header = ["part of one update", "s", "share", "cores busy", "GFLOP", "GFLOP/s"]
+    lines.append(markdown_grid(header, rows, "-rrrrr").rstrip("\n"))
     parts = prof["parts"]
     summed = sum(p["seconds"] for p in parts[1:])
     backward = parts[4]["gflops"]
@@ -397,14 +404,16 @@ def report(
         )
     if comparison:
         revision = comparison["revision"]
-        lines += [
-            "",
-            "| code | env steps/s (best) | rounds |",
-            "|---|---:|---|",
+        rates = [
+            [
+                name,
+                f"{comparison['best'][name]:,.0f}",
+                ", ".join(f"{v:,.0f}" for v in values),
+            ]
+            for name, values in comparison["rates"].items()
         ]
-        for name, values in comparison["rates"].items():
-            rounds = ", ".join(f"{v:,.0f}" for v in values)
-            lines.append(f"| {name} | {comparison['best'][name]:,.0f} | {rounds} |")
+        header = ["code", "env steps/s (best)", "rounds"]
+        lines += ["", markdown_grid(header, rates, "-r-").rstrip("\n")]
         lines.append(f"\nthis checkout / {revision}: {comparison['ratio']:.2f}x")
     return "\n".join(lines)
 

@@ -70,6 +70,7 @@ from benchmarks.lever_numpy import (
     numpy_train_inplace,
     numpy_train_plain,
 )
+from experiments.reports.study_tables import markdown_grid
 from games.tabular import TabularGame
 from marl.tabular.exact_pg import ExactPGConfig, PGState, make_exact_pg
 from marl.tabular.matrix_pg import fastest_trainer, payoff_matrix
@@ -297,17 +298,26 @@ def table_lines(rows: Sequence[Timing], updates: int) -> list[str]:
     faster than NumPy) by wall time and by CPU time."""
     numpy_rows = [row for row in rows if row.name.startswith("numpy")]
     fastest = min(numpy_rows, key=lambda row: row.clock.wall)
-    lines = [
-        f"| implementation | seconds | CPU seconds | updates/s "
-        f"| speed vs {fastest.name} | by CPU time |",
-        "|---|---:|---:|---:|---:|---:|",
+    header = [
+        "implementation",
+        "seconds",
+        "CPU seconds",
+        "updates/s",
+        f"speed vs {fastest.name}",
+        "by CPU time",
     ]
-    for row in rows:
-        wall, cpu = row.clock
-        lines.append(
-            f"| {row.name} | {wall:.4g} | {cpu:.4g} | {updates / wall:.3g} "
-            f"| {fastest.clock.wall / wall:.3g}x | {fastest.clock.cpu / cpu:.3g}x |"
-        )
+    cells = [
+        [
+            row.name,
+            f"{row.clock.wall:.4g}",
+            f"{row.clock.cpu:.4g}",
+            f"{updates / row.clock.wall:.3g}",
+            f"{fastest.clock.wall / row.clock.wall:.3g}x",
+            f"{fastest.clock.cpu / row.clock.cpu:.3g}x",
+        ]
+        for row in rows
+    ]
+    lines = markdown_grid(header, cells, "-rrrrr").rstrip("\n").split("\n")
     project = next(row for row in rows if row.name.endswith("fast path), run only"))
     lines.append("")
     for row in numpy_rows:
