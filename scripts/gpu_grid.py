@@ -75,6 +75,7 @@ from experiments.harness.deadlines import (
     write_tarball,
 )
 from experiments.harness.results import value_se
+from experiments.reports.study_tables import markdown_grid, phases_table
 
 PACK_SECONDS = 15.0
 
@@ -239,38 +240,59 @@ def markdown(summary: dict[str, Any]) -> str:
     plan = summary.get("plan", "grid")
     out = [f"# scripts/gpu_grid.py --plan {plan}: {summary['started']}", ""]
     out += ["```", summary.get("machine", "").strip(), "```", ""]
-    out += ["| run | updates | env steps per run | env steps/s (all runs) |"]
-    out += ["|---|---:|---:|---:|"]
-    for name, run in summary["runs"].items():
-        rate = run["steps_per_second"]
-        out.append(
-            f"| {name} | {run['updates']:,} | {run['env_steps']:,} | "
-            f"{'-' if rate is None else f'{rate:,.0f}'} |"
-        )
-    out += [
-        "",
-        "| evaluation | group | entropy coef | env steps | policy entropy | SP greedy "
-        "| XP greedy | gap | SP | XP | permuted-copy drop | conventions |",
-        "|---|---|---:|---:|---:|---|---|---:|---|---|---|---:|",
+    runs = [
+        [
+            name,
+            f"{run['updates']:,}",
+            f"{run['env_steps']:,}",
+            "-"
+            if run["steps_per_second"] is None
+            else f"{run['steps_per_second']:,.0f}",
+        ]
+        for name, run in summary["runs"].items()
     ]
+    header = ["run", "updates", "env steps per run", "env steps/s (all runs)"]
+    out += [markdown_grid(header, runs, "-rrr").rstrip("\n"), ""]
+    rows = []
     for r in summary["table"]:
         gap = (
             None
             if r["sp_greedy"] is None or r["xp_greedy"] is None
             else r["sp_greedy"] - r["xp_greedy"]
         )
-        out.append(
-            f"| {r['evaluation']} | {r['group']} | {r['ent_coef']} | "
-            f"{r.get('env_steps', '-'):,} | {value_se(r.get('entropy'))} | "
-            f"{value_se(r['sp_greedy'], r['sp_greedy_se'])} | "
-            f"{value_se(r['xp_greedy'], r['xp_greedy_se'])} | {value_se(gap)} | "
-            f"{value_se(r['sp'], r['sp_se'])} | {value_se(r['xp'], r['xp_se'])} | "
-            f"{value_se(r['permuted_copy_drop'], r['permuted_copy_drop_se'])} | "
-            f"{r['num_conventions'] if r['num_conventions'] is not None else '-'} |"
+        conventions = r["num_conventions"]
+        rows.append(
+            [
+                str(r["evaluation"]),
+                str(r["group"]),
+                str(r["ent_coef"]),
+                f"{r.get('env_steps', '-'):,}",
+                value_se(r.get("entropy")),
+                value_se(r["sp_greedy"], r["sp_greedy_se"]),
+                value_se(r["xp_greedy"], r["xp_greedy_se"]),
+                value_se(gap),
+                value_se(r["sp"], r["sp_se"]),
+                value_se(r["xp"], r["xp_se"]),
+                value_se(r["permuted_copy_drop"], r["permuted_copy_drop_se"]),
+                "-" if conventions is None else str(conventions),
+            ]
         )
-    out += ["", "| phase | status | seconds |", "|---|---|---:|"]
-    for p in summary["phases"]:
-        out.append(f"| {p['phase']} | {p['status']} | {p.get('seconds', '-')} |")
+    header = [
+        "evaluation",
+        "group",
+        "entropy coef",
+        "env steps",
+        "policy entropy",
+        "SP greedy",
+        "XP greedy",
+        "gap",
+        "SP",
+        "XP",
+        "permuted-copy drop",
+        "conventions",
+    ]
+    out += [markdown_grid(header, rows, "--rrr--r---r").rstrip("\n")]
+    out += ["", phases_table(summary["phases"]).rstrip("\n")]
     return "\n".join(out) + "\n"
 
 

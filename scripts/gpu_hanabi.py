@@ -54,6 +54,7 @@ from experiments.harness.deadlines import (
     write_tarball,
 )
 from experiments.harness.results import value_se
+from experiments.reports.study_tables import phases_table
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -383,9 +384,7 @@ def markdown(summary: dict[str, Any], logs: dict[str, str]) -> str:
             f"{value_se(r.get('equivariance_error'))} | "
             f"{value_se(r.get('permuted_copy_drop'))} |"
         )
-    out += ["", "## Phases", "", "| phase | status | seconds |", "|---|---|---:|"]
-    for p in summary["phases"]:
-        out.append(f"| {p['phase']} | {p['status']} | {p.get('seconds', '-')} |")
+    out += ["", "## Phases", "", phases_table(summary["phases"]).rstrip("\n")]
     return "\n".join(out) + "\n"
 
 

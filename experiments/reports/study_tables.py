@@ -116,6 +116,13 @@ def markdown_grid(
     return "\n".join(lines) + "\n"
 
 
+def phases_table(phases: list[dict[str, Any]]) -> str:
+    """The phases of a GPU script's run (`experiments.harness.deadlines`): each
+    one's status and seconds."""
+    rows = [[p["phase"], p["status"], str(p.get("seconds", "-"))] for p in phases]
+    return markdown_grid(["phase", "status", "seconds"], rows, "--r")
+
+
 def markdown_table(rows: list[dict[str, str]]) -> str:
     """`rows` as a markdown table (the keys of the first row as its header)."""
     if not rows:
