@@ -193,12 +193,13 @@ def merged_rows(games: tuple[Game, ...], seeds: int) -> bool:
         starts = verified.search_starts(form, [])[:seeds]
         settle, verify, reports, ends = [], [], [], []
         for f in (fewer, form):
-            started = time.perf_counter()
-            ends.append(verified.settle_many(f, tau, starts, verified.SEARCH_STEPS))
-            settle.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            reports.append(verified.verify_seeds(f, tau, ends[-1]))
-            verify.append(time.perf_counter() - started)
+            steps = verified.SEARCH_STEPS
+            seconds, end = timed(verified.settle_many, f, tau, starts, steps, repeats=1)
+            settle.append(seconds)
+            ends.append(end)
+            seconds, report = timed(verified.verify_seeds, f, tau, end, repeats=1)
+            verify.append(seconds)
+            reports.append(report)
         keys = ("proven", "distinct_fixed_points", "stable")
         same = all(getattr(reports[0], k) == getattr(reports[1], k) for k in keys)
         same &= bool(np.abs(ends[0] - ends[1]).max() < verified.SETTLED)
