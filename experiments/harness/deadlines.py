@@ -26,6 +26,15 @@ GRACE_SECONDS = 25.0
 """After SIGINT at a deadline: time to save a checkpoint and exit, then SIGKILL."""
 
 
+def interruptible_child() -> None:
+    """In a phase's process before its Python starts: SIGINT back to its default.
+    A script started in the background by a non-interactive shell (`cmd &`,
+    nohup) runs with SIGINT ignored, its children inherit that, and a Python
+    started so installs no KeyboardInterrupt: a phase would sit out the grace at
+    its deadline and be killed without saving its last chunk."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Budget:
     """Wall-clock deadlines from one start."""
 
@@ -85,6 +94,7 @@ class Phases:
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                preexec_fn=interruptible_child,
             )
             stopped = False
             try:

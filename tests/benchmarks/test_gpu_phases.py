@@ -1,10 +1,12 @@
 """experiments/harness/deadlines.py, what the GPU scripts share: a phase that
 overruns its deadline is stopped (SIGINT, then SIGKILL after the grace) and recorded, a
 failed one keeps the tail of its output, a phase with no time left is skipped,
-and the rest runs."""
+and the rest runs. The phase is stopped by its SIGINT even where the script was
+started with SIGINT ignored, as `cmd &` in a non-interactive shell starts it."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 from experiments.harness import deadlines
@@ -14,15 +16,23 @@ def test_a_phase_past_its_deadline_is_stopped_and_recorded(tmp_path):
     script = deadlines
     phases = script.Phases(tmp_path, "test")
     began = time.time()
-    slow = phases.run(
-        "slow",
-        ["-c", "import time; print('started', flush=True); time.sleep(600)"],
-        time.time() + 6,
-    )
-    # Stopped (SIGINT, else SIGKILL after the grace), not waited out: far less
-    # than the phase's own 600 s however loaded the machine is.
+    # As a script launched in the background: SIGINT ignored, which its
+    # children would inherit.
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        slow = phases.run(
+            "slow",
+            ["-c", "import time; print('started', flush=True); time.sleep(600)"],
+            time.time() + 6,
+        )
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    # Stopped, not waited out: far less than the phase's own 600 s however
+    # loaded the machine is, and by its SIGINT (a KeyboardInterrupt, which
+    # Python ends with that signal), not the SIGKILL after the grace.
     assert time.time() - began < 6 + script.GRACE_SECONDS + 60
     assert slow["status"] == "stopped at its deadline"
+    assert slow["returncode"] == -signal.SIGINT
     assert "started" in (tmp_path / "slow.log").read_text()
     ok = phases.run("ok", ["-c", "print('fine')"], time.time() + 60)
     failed = phases.run(
