@@ -15,6 +15,7 @@ agent at a time (`agent_contractions`) or, where the model is large
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import string
 
@@ -22,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import opt_einsum
+from opt_einsum.contract import PathInfo
 
 from games.tabular.spec import DecPOMDP, action_slices, reachable_states
 
@@ -248,15 +250,27 @@ def _last_two_steps_paths(step: OccupancyStep, last: OccupancyStep) -> tuple[lis
     ]
     now, later, reaches = last_two_steps_subscripts(n)
     return [
-        opt_einsum.contract_path(
-            subscripts, *operands, shapes=True, optimize=path_search(n)
-        )[1]
+        searched_path(subscripts, tuple(map(tuple, operands)), path_search(n))
         for subscripts, operands in [
             (now, [*shapes[: n + 1], step.reward.shape]),
             (later, [*shapes, *laid_out, last.reward.shape]),
             *((reach, shapes) for reach in reaches),
         ]
     ], max(math.prod(x) for x in [*shapes, *laid_out])
+
+
+@functools.lru_cache(maxsize=1024)
+def searched_path(
+    subscripts: str, shapes: tuple[tuple[int, ...], ...], search: str
+) -> PathInfo:
+    """opt_einsum's path and its sizes for `subscripts` over operands of `shapes`,
+    searched once per process: the exhaustive search took 0.2 s a call on
+    average, each game's compilation asks twice (`Occupancy.peak_floats`,
+    `recursion_cost`), and a test suite or a sweep compiles the same games
+    again and again (the suite's tests/marl/tabular/test_exact.py spent half its
+    time, 55 of 106 s, in it). The result is only read."""
+    found = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize=search)
+    return found[1]
 
 
 def letters(count: int, skip: str = "") -> str:
