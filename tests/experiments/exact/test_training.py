@@ -24,7 +24,7 @@ def test_each_window_is_waited_for_before_its_line(monkeypatch):
 
     real = jax.block_until_ready
 
-    def wait(x):  # type: ignore[no-untyped-def]
+    def wait(x: jax.Array) -> jax.Array:
         events.append("wait")
         return real(x)
 
