@@ -77,7 +77,7 @@ def train_schedule(
     runs have no fixed point to converge to (`marl.tabular.convergence` is for
     constant tau). Each window is waited for before its line: JAX dispatches
     asynchronously, and the lines said "step 1000/1000 (10 s)" of box pushing's
-    annealing when the steps had been queued, not run, its last 30 s then
+    annealing when the steps had been queued, not run, another 20 to 40 s then
     passing in silence in whatever read the states next."""
     started = time.time()
     states = trainer.init(keys, schedules.shape[0])

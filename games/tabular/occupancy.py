@@ -264,11 +264,12 @@ def searched_path(
     subscripts: str, shapes: tuple[tuple[int, ...], ...], search: str
 ) -> PathInfo:
     """opt_einsum's path and its sizes for `subscripts` over operands of `shapes`,
-    searched once per process: the exhaustive search took 0.2 s a call on
-    average, each game's compilation asks twice (`Occupancy.peak_floats`,
-    `recursion_cost`), and a test suite or a sweep compiles the same games
-    again and again (the suite's tests/marl/tabular/test_exact.py spent half its
-    time, 55 of 106 s, in it). The result is only read."""
+    searched once per process: the exhaustive search of the last two steps'
+    eight operands takes 0.3 to 0.9 s (Dec-Tiger, Mars rovers), each game's
+    compilation asks twice (`Occupancy.peak_floats`, `recursion_cost`), and a
+    test suite or a sweep compiles the same games again and again (the suite's
+    tests/marl/tabular/test_exact.py spent half its time, 55 of 106 s, in it).
+    The result is only read."""
     found = opt_einsum.contract_path(subscripts, *shapes, shapes=True, optimize=search)
     return found[1]
 
