@@ -34,6 +34,7 @@ huge text is refused after reading no more than the limit.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import pathlib
@@ -332,7 +333,13 @@ class _Model:
             if kind == "T"
             else (self.observation, self.observation_line)
         )
-        grid = np.ix_(*index)
+        # One entry or one row (the usual line) by plain indexing, lists of
+        # them (a '*') by their product.
+        grid = (
+            tuple(i[0] for i in index)
+            if all(len(i) == 1 for i in index)
+            else np.ix_(*index)
+        )
         table[grid] = value
         lines[grid] = number
 
@@ -458,7 +465,10 @@ _ARITY = {
 }
 
 
+@functools.lru_cache(maxsize=64)
 def _index(names: tuple[str, ...]) -> dict[str, int]:
+    """Each name's position (made once per tuple of names: `_joint` asks it
+    for every agent on every line; the dict is only read)."""
     return {name: k for k, name in enumerate(names)}
 
 
@@ -550,9 +560,16 @@ def _joint(
                     )
                 ]
             )
-    return [
-        int(np.ravel_multi_index(combo, sizes)) for combo in itertools.product(*options)
-    ]
+    return [_flat(combo, sizes) for combo in itertools.product(*options)]
+
+
+def _flat(combo: Sequence[int], sizes: Sequence[int]) -> int:
+    """The joint index of one index per agent, last agent fastest (NumPy's
+    `ravel_multi_index`, without a NumPy call per line of a file)."""
+    flat = 0
+    for k, size in zip(combo, sizes, strict=True):
+        flat = flat * size + k
+    return flat
 
 
 def _number(number: int, text: str, what: str) -> float:
