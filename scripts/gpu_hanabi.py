@@ -54,7 +54,7 @@ from experiments.harness.deadlines import (
     write_tarball,
 )
 from experiments.harness.results import value_se
-from experiments.reports.study_tables import phases_table
+from experiments.reports.study_tables import markdown_grid, phases_table
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -356,34 +356,43 @@ def markdown(summary: dict[str, Any], logs: dict[str, str]) -> str:
     plan = summary["train"]
     out += ["## Training", "", f"Overrides: `{' '.join(plan.get('overrides', []))}`"]
     out += [f"Plan: {json.dumps({k: v for k, v in plan.items() if k != 'overrides'})}"]
-    out += [
-        "",
-        "| entropy | updates | env steps per run | return, mean (min, max) "
-        "| entropy (nats) |",
-        "|---:|---:|---:|---|---:|",
-    ]
     final = summary["final"]
-    for coef, row in final.get("per_coef", {}).items():
-        out.append(
-            f"| {coef} | {final['update']:,} | {final['env_steps']:,} | "
-            f"{value_se(row['return_mean'])} ({value_se(row['return_min'])}, "
-            f"{value_se(row['return_max'])}) | {value_se(row['entropy'])} |"
-        )
-    out += ["", f"Paper: {PAPER}.", "", "## Cross-play", ""]
-    out += [
-        "| entropy | seeds | SP | XP | SP greedy | XP greedy | equivariance error "
-        "| permuted-copy drop |",
-        "|---:|---:|---|---|---|---|---:|---:|",
+    header = [
+        "entropy",
+        "updates",
+        "env steps per run",
+        "return, mean (min, max)",
+        "entropy (nats)",
     ]
-    for r in summary["crossplay"]:
-        out.append(
-            f"| {r['ent_coef']} | {r['num_seeds']} | {value_se(r['sp'], r['sp_se'])} | "
-            f"{value_se(r['xp'], r['xp_se'])} | "
-            f"{value_se(r['sp_greedy'], r['sp_greedy_se'])} | "
-            f"{value_se(r['xp_greedy'], r['xp_greedy_se'])} | "
-            f"{value_se(r.get('equivariance_error'))} | "
-            f"{value_se(r.get('permuted_copy_drop'))} |"
-        )
+    trained = [
+        [
+            str(coef),
+            f"{final['update']:,}",
+            f"{final['env_steps']:,}",
+            f"{value_se(row['return_mean'])} ({value_se(row['return_min'])}, "
+            f"{value_se(row['return_max'])})",
+            value_se(row["entropy"]),
+        ]
+        for coef, row in final.get("per_coef", {}).items()
+    ]
+    out += ["", markdown_grid(header, trained, "rrr-r").rstrip("\n")]
+    out += ["", f"Paper: {PAPER}.", "", "## Cross-play", ""]
+    header = ["entropy", "seeds", "SP", "XP", "SP greedy", "XP greedy"]
+    header += ["equivariance error", "permuted-copy drop"]
+    played = [
+        [
+            str(r["ent_coef"]),
+            str(r["num_seeds"]),
+            value_se(r["sp"], r["sp_se"]),
+            value_se(r["xp"], r["xp_se"]),
+            value_se(r["sp_greedy"], r["sp_greedy_se"]),
+            value_se(r["xp_greedy"], r["xp_greedy_se"]),
+            value_se(r.get("equivariance_error")),
+            value_se(r.get("permuted_copy_drop")),
+        ]
+        for r in summary["crossplay"]
+    ]
+    out += [markdown_grid(header, played, "rr----rr").rstrip("\n")]
     out += ["", "## Phases", "", phases_table(summary["phases"]).rstrip("\n")]
     return "\n".join(out) + "\n"
 
