@@ -442,7 +442,11 @@ def trace(
     points: list[Bifurcation] = []
     hopf: list[Bifurcation] = []
     seen: list[np.ndarray] = []  # the starts of branches
-    ends: list[np.ndarray] = []  # the ends of branches that reached tau's ends
+    # The points at tau's ends that a branch has reached, the principal
+    # branch's start at tau_max included: a branch met through a branch point
+    # that climbs to tau_max along the principal branch is the principal
+    # branch again, not a second fixed point above every fold.
+    ends: list[np.ndarray] = [branch_signature(start.y)]
     conjugates = 0
     notes: list[str] = []
     while queue or not seeded:

@@ -107,6 +107,24 @@ def test_lever_fold_is_the_issue_figure_and_its_isola_is_found_from_below(
     assert 0.15 < fold.tau < 0.219
 
 
+def test_a_branch_that_climbs_the_principal_branch_again_is_not_a_second_fixed_point():
+    """lever from below at the two-lever mix (both agents 1/2 on two of the
+    1.0 levers): its branch rises to the principal branch's 9-fold branch
+    point, and one of the branches leaving that point climbs the principal
+    branch to tau_max. Traced, it ends where the principal branch starts: the
+    same fixed points, so uniqueness above the fold at 0.219412 stands (it was
+    reported above tau_max's 2.0, a second fixed point everywhere)."""
+    form = form_of("lever")
+    mix = np.full((2, 10), 1e-3)
+    mix[:, :2] = 0.5
+    mix /= mix.sum(axis=1, keepdims=True)
+    diagram = ct.trace(form, SETTINGS, mix.reshape(1, -1))
+    from_below = [k for k, b in enumerate(diagram.branches) if b.parent < 0][1:]
+    assert from_below and any(b.parent in from_below for b in diagram.branches)
+    assert all(b.taus.max() < SETTINGS.tau_max for b in diagram.branches[1:])
+    assert ct.unique_above(diagram) == pytest.approx(0.219412, abs=5e-7)
+
+
 @pytest.mark.parametrize(
     ("name", "horizon", "tau"),
     [("tiny_hanabi_b", None, 0.7), ("lever", None, 0.7), ("dectiger", 2, 20.0)],
