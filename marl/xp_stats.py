@@ -25,7 +25,7 @@ import itertools
 import math
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 
 def standard_error(values: np.ndarray) -> float | None:
@@ -67,7 +67,7 @@ def gap_p_value(gap: float, se: float | None, num_seeds: int) -> float | None:
     with num_seeds - 1 degrees of freedom; None without a positive error."""
     if se is None or not se > 0:
         return None
-    return float(stats.t.sf(gap / se, num_seeds - 1))
+    return float(special.stdtr(num_seeds - 1, -gap / se))  # = scipy.stats.t.sf
 
 
 def matrix_summary(matrix: np.ndarray) -> dict[str, float | None]:

@@ -2,8 +2,8 @@
 imports only point down, the two wings of `marl/` never import each other nor
 the other wing's room of `games/`, the two rooms of `games/` (tabular, envs) never
 import each other, the shared core imports neither wing, and no entry point
-imports another; the launcher loads no JAX; no function runs over 100 lines nor
-any source file over 600."""
+imports another; the launcher loads no JAX, the entry points no matplotlib nor
+scipy.stats; no function runs over 100 lines nor any source file over 600."""
 
 from __future__ import annotations
 
@@ -166,6 +166,20 @@ def test_layers_the_launcher_starts_without_jax() -> None:
     probe = (
         "import sys, experiments.launch; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'jax'))"
+    )
+    found = run_python(probe)
+    assert found.strip() == "[]", found
+
+
+def test_layers_entry_points_start_without_matplotlib_or_scipy_stats() -> None:
+    """A run that ends in an error, or `--help`, draws nothing: the entry points
+    import matplotlib only to draw (`experiments.reports.plots`) and no
+    scipy.stats (`scipy.special`'s t-distribution instead): together about a
+    second of every process's start-up, every bad-input case's included."""
+    probe = (
+        "import sys, experiments.tabular, experiments.ippo, experiments.crossplay; "
+        "print(sorted(m for m in sys.modules "
+        "if m.split('.')[0] == 'matplotlib' or m.startswith('scipy.stats')))"
     )
     found = run_python(probe)
     assert found.strip() == "[]", found

@@ -14,16 +14,16 @@ import io
 import pathlib
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from experiments.harness.results import CROSSPLAY_KINDS
 from experiments.reports.pairs import group_table
 from marl.files import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Sized to be read at a paper's column width (about 3.3 inches): panels of about
 # 3.4 x 2.6 inches with 7-8 point text, saved at 150 dpi.
@@ -44,6 +44,9 @@ DPI = 150
 def style() -> Iterator[None]:
     """The house style (`STYLE`) for what is drawn inside; rcParams are restored
     on leaving."""
+    import matplotlib  # here, not at the top: an entry point that draws
+    # nothing (an error, --help) starts without it (about 0.6 s)
+
     with matplotlib.rc_context(STYLE):
         yield
 
@@ -54,6 +57,8 @@ def figure(
     """A constrained-layout figure and its axes (`Figure.subplots`'s keywords),
     made off pyplot: no backend, no global list of figures. Draw on it inside
     `style()`."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
@@ -120,6 +125,8 @@ def legend_below(ax: Any, ncols: int = 2) -> None:
 
 def integer_ticks(axis: Any) -> None:
     """Whole-number ticks for counts and indices."""
+    from matplotlib.ticker import MaxNLocator
+
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
