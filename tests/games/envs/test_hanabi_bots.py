@@ -67,10 +67,11 @@ def test_a_bot_reads_the_state_from_its_observation_and_moves_legally(size):
     )
     live = ~np.asarray(done)
     assert live.sum() > 24 * 20  # games of many moves
-    observe = jax.vmap(jax.vmap(env.observe))(states)  # [N, T, P, O]
+    observe = jax.jit(jax.vmap(jax.vmap(env.observe)))(states)  # [N, T, P, O]
     obs = jnp.take_along_axis(observe, actor[..., None, None], axis=2)[:, :, 0]
-    view = jax.vmap(jax.vmap(lambda o: bot_view.read(o, params)))(obs)
-    facts = jax.vmap(jax.vmap(lambda v: bot_view.facts(v, params)))(view)
+    # jitted, as the bots run: one program each, not one per operation
+    view = jax.jit(jax.vmap(jax.vmap(lambda o: bot_view.read(o, params))))(obs)
+    facts = jax.jit(jax.vmap(jax.vmap(lambda v: bot_view.facts(v, params))))(view)
     a = np.asarray(actor)
     order = (a[..., None] + np.arange(1, players)) % players  # [N, T, P - 1]
     hands = np.take_along_axis(np.asarray(states.hands), order[..., None], axis=2)
@@ -112,13 +113,14 @@ def test_bots_without_color_tie_breaks_are_color_equivariant(name):
     policy = bots.bot(name, params)
     syms = env.symmetries
     live = np.asarray(~done)
-    observe = jax.vmap(jax.vmap(env.observe))(states)
+    observe = jax.jit(jax.vmap(jax.vmap(env.observe)))(states)
     obs = jnp.take_along_axis(observe, actor[..., None, None], axis=2)[:, :, 0]
     obs = obs[live]
-    base = jax.vmap(policy)(obs)
+    policies = jax.jit(jax.vmap(policy))  # one program, not one per operation
+    base = policies(obs)
     for g in range(1, syms.size):
         seen = obs[:, syms.observation[g]]
-        permuted = jax.vmap(policy)(seen)[:, syms.actions[g]]
+        permuted = policies(seen)[:, syms.actions[g]]
         np.testing.assert_array_equal(np.asarray(permuted), np.asarray(base))
 
 
@@ -150,21 +152,25 @@ def test_rules_on_a_hand_made_deal():
     hand = params.hand_size
     color_hint = 2 * hand + np.arange(params.num_colors)  # to the next player
     rank_hint = 2 * hand + params.num_color_hints + np.arange(r)
-    chosen = {name: int(np.argmax(bots.bot(name, params)(obs))) for name in bots.BOTS}
-    fired = {name: int(bots.rule_fired(name, params)(obs)) for name in bots.BOTS}
+    # jitted, as the bots run: one program each, not one per operation
+    policy = {name: jax.jit(bots.bot(name, params)) for name in bots.BOTS}
+    chosen = {name: int(np.argmax(policy[name](obs))) for name in bots.BOTS}
+    fired = {
+        name: int(jax.jit(bots.rule_fired(name, params))(obs)) for name in bots.BOTS
+    }
     assert chosen["iggi"] == rank_hint[0] and fired["iggi"] == 2  # tell_useful
     assert chosen["outer"] == rank_hint[0] and fired["outer"] == 2  # playable next
     assert chosen["piers"] == rank_hint[0] and fired["piers"] == 3  # tell_useful
     # Van den Bergh: no 60% card, no safe play, nothing surely useless: tells.
     assert fired["van_den_bergh"] == 3 and chosen["van_den_bergh"] == rank_hint[0]
-    first = bots.bot("outer_v1", params)(obs)
+    first = jax.jit(bots.bot("outer_v1", params))(obs)
     assert int(np.argmax(first)) == color_hint[2]  # tell_unknown, G2 by color
     # The partner, told "1", plays its first 1 (now surely playable); van den
     # Bergh's most-likely-playable rule keeps the last of equals (Y1, R1).
     state, _, _ = env.step(jax.random.key(0), state, jnp.asarray([rank_hint[0]]))
     obs = env.observe(state)[1]
     for name in bots.BOTS:
-        logits = bots.bot(name, params)(obs)
+        logits = policy[name](obs)
         played = np.flatnonzero(np.asarray(logits) == 0)
         assert list(played) == [hand + (2 if name == "van_den_bergh" else 1)], name
 

@@ -54,8 +54,8 @@ def test_problem_file_loads_and_runs_at_horizon_2(name):
     def objective(game):
         return lambda x: exact.regularized_objective(game, exact.softmax_policy(x), 0.5)
 
-    value_r, grad_r = jax.value_and_grad(objective(recursion))(logits)
-    value_e, grad_e = jax.value_and_grad(objective(enumeration))(logits)
+    value_r, grad_r = jax.jit(jax.value_and_grad(objective(recursion)))(logits)
+    value_e, grad_e = jax.jit(jax.value_and_grad(objective(enumeration)))(logits)
     assert np.isfinite(float(value_r))
     np.testing.assert_allclose(value_r, value_e, rtol=1e-5, atol=1e-5)
     for a, b in zip(grad_r, grad_e, strict=True):
@@ -365,7 +365,8 @@ def best_greedy_value(name: str, horizon: int, seeds: int = 32) -> float:
     keys = jax.random.split(jax.random.key(0), seeds)
     states = exact_pg.train(game, config, keys=keys, taus=jnp.full(1, tau))
     greedy_policies = greedy.greedify(exact.softmax_policy(states.logits), 1e-6)
-    values = jax.vmap(jax.vmap(lambda *pi: exact.expected_return(game, pi)))(
+    # jitted: one program, not one per operation of the vmapped evaluation
+    values = jax.jit(jax.vmap(jax.vmap(lambda *pi: exact.expected_return(game, pi))))(
         *greedy_policies
     )
     return float(values.max())

@@ -124,12 +124,15 @@ def test_policy_gradient_theorem_equals_autodiff_at_tau_zero(name):
     horizon = small_horizon(name)
     game = games.make(name, horizon)
     logits = random_logits(game, 6)
-    autodiff = jax.grad(
-        lambda x: exact.expected_return(game, exact.softmax_policy(x, game.legal))
+    # Both jitted: one program each, not one per operation.
+    autodiff = jax.jit(
+        jax.grad(
+            lambda x: exact.expected_return(game, exact.softmax_policy(x, game.legal))
+        )
     )(logits)
     spec = games.make_spec(name, horizon)
     histories = games.compile_game(spec, engine="enumeration")
-    theorem = exact.softmax_policy_gradient(histories, logits)
+    theorem = jax.jit(lambda x: exact.softmax_policy_gradient(histories, x))(logits)
     scale = game.reward_range
     for a, b in zip(autodiff, theorem, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5 * scale)

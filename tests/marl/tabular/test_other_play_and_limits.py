@@ -426,8 +426,10 @@ def test_sampled_gradient_is_unbiased_at_positive_tau(name):
     exact_grad = jax.grad(objective)(logits)
     logp = jnp.log(exact.history_probs(game, policy))
     batches = jax.random.categorical(jax.random.key(6), logp, shape=(40, 10_000))
-    sampled = jax.vmap(
-        lambda h: jax.grad(surrogate, argnums=1)(game, logits, policy, h, tau, 0.0)
+    sampled = jax.jit(  # one program, not one per operation
+        jax.vmap(
+            lambda h: jax.grad(surrogate, argnums=1)(game, logits, policy, h, tau, 0.0)
+        )
     )(batches)
     for per_batch, target in zip(sampled, exact_grad, strict=True):
         mean = np.asarray(per_batch).mean(0)
