@@ -21,6 +21,7 @@ the files' formats are in docs/results.md.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -63,6 +64,20 @@ def per_seed(state: IPPOState, seed: int) -> IPPOState:
     return jax.tree.map(take, state)
 
 
+@functools.partial(jax.jit, static_argnums=1)
+def split_seeds(state: IPPOState, seeds: int) -> list[IPPOState]:
+    """Every seed's `per_seed` slice of a [E, S] state, in one program (each
+    slice taken eagerly is an indexing program per leaf, traced and lowered
+    the first time: a second or two of a run's first checkpoint)."""
+    return [per_seed(state, seed) for seed in range(seeds)]
+
+
+@jax.jit
+def stack_seeds(parts: list[IPPOState]) -> IPPOState:
+    """The seeds' states [E] stacked back to [E, S], in one program."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *parts)
+
+
 def checkpoint_set(
     run_dir: pathlib.Path, config: IPPORunConfig, digest: str | None = None
 ) -> CheckpointSet:
@@ -95,8 +110,7 @@ def load_grid(
         return None
     for problem in restored.skipped:
         log.warning("%s, the newest intact one", problem)
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *restored.parts)
-    return place_grid(stacked, runs_mesh()), restored.step
+    return place_grid(stack_seeds(list(restored.parts)), runs_mesh()), restored.step
 
 
 def append_line(path: pathlib.Path, record: dict[str, Any]) -> None:
@@ -293,7 +307,7 @@ class IPPODirectory(RunDirectory):
             config = self.config
             self.checkpoints.save(
                 update,
-                [per_seed(state, seed) for seed in range(config.seeds)],
+                split_seeds(state, config.seeds),
                 [
                     {"seed": seed, "ent_coefs": config.ent_coefs, "name": config.name}
                     for seed in range(config.seeds)
