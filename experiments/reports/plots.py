@@ -44,8 +44,9 @@ DPI = 150
 def style() -> Iterator[None]:
     """The house style (`STYLE`) for what is drawn inside; rcParams are restored
     on leaving."""
-    import matplotlib  # here, not at the top: an entry point that draws
-    # nothing (an error, --help) starts without it (about 0.6 s)
+    # Imported here, not at the top: an entry point that draws nothing (an
+    # error, --help) starts without it (about 0.6 s).
+    import matplotlib
 
     with matplotlib.rc_context(STYLE):
         yield
