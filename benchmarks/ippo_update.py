@@ -385,7 +385,7 @@ def report(
             ]
         )
     header = ["part of one update", "s", "share", "cores busy", "GFLOP", "GFLOP/s"]
-    lines.append(markdown_grid(header, rows, "-rrrrr").rstrip("\n"))
+    lines.append(markdown_grid(header, rows, "-rrrrr"))
     parts = prof["parts"]
     summed = sum(p["seconds"] for p in parts[1:])
     backward = parts[4]["gflops"]
@@ -413,7 +413,7 @@ def report(
             for name, values in comparison["rates"].items()
         ]
         header = ["code", "env steps/s (best)", "rounds"]
-        lines += ["", markdown_grid(header, rates, "-r-").rstrip("\n")]
+        lines += ["", markdown_grid(header, rates, "-r-")]
         lines.append(f"\nthis checkout / {revision}: {comparison['ratio']:.2f}x")
     return "\n".join(lines)
 

@@ -423,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = pairings(results, ours_run, str(theirs_dir))
     table = markdown(rows)
     (args.out / "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (args.out / "summary.md").write_text(table)
+    (args.out / "summary.md").write_text(table + "\n")
     print(table)
     return 0
 

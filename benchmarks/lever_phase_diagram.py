@@ -317,7 +317,7 @@ def table_lines(rows: Sequence[Timing], updates: int) -> list[str]:
         ]
         for row in rows
     ]
-    lines = markdown_grid(header, cells, "-rrrrr").rstrip("\n").split("\n")
+    lines = markdown_grid(header, cells, "-rrrrr").split("\n")
     project = next(row for row in rows if row.name.endswith("fast path), run only"))
     lines.append("")
     for row in numpy_rows:

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"suite_profile: {args.raw} is not a file", file=sys.stderr)
         return 2
     with args.raw.open() as f:
-        print(table(tally(f), args.rate), end="")
+        print(table(tally(f), args.rate))
     return 0
 
 

@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     if figure_path is not None:
         written += plots.save_grid_figure([r for _, r in runs], figure_path)
     if args.markdown is not None:
-        atomic_write_bytes(args.markdown, markdown_table(markdown_rows(runs)).encode())
+        table = markdown_table(markdown_rows(runs))
+        atomic_write_bytes(args.markdown, f"{table}\n".encode() if table else b"")
         written.append(args.markdown)
     if written:
         print(f"wrote {', '.join(map(str, written))}")

@@ -252,7 +252,7 @@ def markdown(summary: dict[str, Any]) -> str:
         for name, run in summary["runs"].items()
     ]
     header = ["run", "updates", "env steps per run", "env steps/s (all runs)"]
-    out += [markdown_grid(header, runs, "-rrr").rstrip("\n"), ""]
+    out += [markdown_grid(header, runs, "-rrr"), ""]
     rows = []
     for r in summary["table"]:
         gap = (
@@ -291,8 +291,8 @@ def markdown(summary: dict[str, Any]) -> str:
         "permuted-copy drop",
         "conventions",
     ]
-    out += [markdown_grid(header, rows, "--rrr--r---r").rstrip("\n")]
-    out += ["", phases_table(summary["phases"]).rstrip("\n")]
+    out += [markdown_grid(header, rows, "--rrr--r---r")]
+    out += ["", phases_table(summary["phases"])]
     return "\n".join(out) + "\n"
 
 

@@ -375,7 +375,7 @@ def markdown(summary: dict[str, Any], logs: dict[str, str]) -> str:
         ]
         for coef, row in final.get("per_coef", {}).items()
     ]
-    out += ["", markdown_grid(header, trained, "rrr-r").rstrip("\n")]
+    out += ["", markdown_grid(header, trained, "rrr-r")]
     out += ["", f"Paper: {PAPER}.", "", "## Cross-play", ""]
     header = ["entropy", "seeds", "SP", "XP", "SP greedy", "XP greedy"]
     header += ["equivariance error", "permuted-copy drop"]
@@ -392,8 +392,8 @@ def markdown(summary: dict[str, Any], logs: dict[str, str]) -> str:
         ]
         for r in summary["crossplay"]
     ]
-    out += [markdown_grid(header, played, "rr----rr").rstrip("\n")]
-    out += ["", "## Phases", "", phases_table(summary["phases"]).rstrip("\n")]
+    out += [markdown_grid(header, played, "rr----rr")]
+    out += ["", "## Phases", "", phases_table(summary["phases"])]
     return "\n".join(out) + "\n"
 
 

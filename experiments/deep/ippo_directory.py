@@ -66,9 +66,9 @@ def per_seed(state: IPPOState, seed: int) -> IPPOState:
 
 @functools.partial(jax.jit, static_argnums=1)
 def split_seeds(state: IPPOState, seeds: int) -> list[IPPOState]:
-    """Every seed's `per_seed` slice of a [E, S] state, in one program (each
-    slice taken eagerly is an indexing program per leaf, traced and lowered
-    the first time: a second or two of a run's first checkpoint)."""
+    """Every seed's `per_seed` slice of a [E, S] state, in one program (taken
+    eagerly, each slice is an indexing program per leaf, traced and lowered
+    in every process: 27 s over the test suite's IPPO runs, docs/benchmarks.md)."""
     return [per_seed(state, seed) for seed in range(seeds)]
 
 

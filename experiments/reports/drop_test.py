@@ -213,7 +213,7 @@ def markdown(found: dict[str, Any]) -> str:
         "p",
         "H0",
     ]
-    return groups + "\n" + markdown_grid(header, rows, "r--rr-").rstrip("\n")
+    return groups + "\n\n" + markdown_grid(header, rows, "r--rr-")
 
 
 def p_cell(test: dict[str, Any]) -> str:
@@ -273,7 +273,7 @@ def low_course_markdown(rows: list[dict[str, Any]]) -> str:
         ]
         for r in rows
     ]
-    return markdown_grid(header, cells, "rrr-r-").rstrip("\n")
+    return markdown_grid(header, cells, "rrr-r-")
 
 
 def stages_markdown(rows: list[dict[str, Any]]) -> str:
@@ -307,7 +307,7 @@ def stages_markdown(rows: list[dict[str, Any]]) -> str:
         ]
         for r in rows
     ]
-    return markdown_grid(header, cells, "-rrr------r").rstrip("\n")
+    return markdown_grid(header, cells, "-rrr------r")
 
 
 def curves_markdown(evaluations: list[dict[str, Any]]) -> str:
@@ -322,7 +322,7 @@ def curves_markdown(evaluations: list[dict[str, Any]]) -> str:
                 cells = [run, f"{point['ent_coef']:g}", str(agent["step"]), kind]
                 rows.append((cells, convention_curve(point, suffix)))
     lead = ["run", "entropy coef", "update", "matrices"]
-    return curves_grid(lead, "-rr-", rows).rstrip("\n")
+    return curves_grid(lead, "-rr-", rows)
 
 
 def read_grid(

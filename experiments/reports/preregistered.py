@@ -162,7 +162,7 @@ def markdown(found: dict[str, Any]) -> str:
                 _cell(g.get("permuted_copy_drop")),
             ]
         )
-    lines.append(markdown_grid(header, rows, "r---r---r").rstrip("\n"))
+    lines.append(markdown_grid(header, rows, "r---r---r"))
     curves = [
         (c, g["conventions"]) for c, g in found["groups"].items() if "conventions" in g
     ]
@@ -183,7 +183,7 @@ def markdown(found: dict[str, Any]) -> str:
                     for coef, by_kind in curves
                     for kind, curve in by_kind.items()
                 ],
-            ).rstrip("\n"),
+            ),
         ]
     return "\n".join(lines) + "\n"
 

@@ -107,13 +107,13 @@ def markdown_rows(
 def markdown_grid(
     header: Sequence[str], rows: Iterable[Sequence[str]], align: str = ""
 ) -> str:
-    """A markdown table of `header` and `rows` (cells as text), ending in a
-    newline. `align` has a letter a column: "r" aligns it right ("---:"), any
+    """A markdown table of `header` and `rows` (cells as text), its last line
+    without a newline. `align` has a letter a column: "r" aligns it right ("---:"), any
     other the default ("---"), as do the columns past its end."""
     marks = ["---:" if align[i : i + 1] == "r" else "---" for i in range(len(header))]
     lines = ["| " + " | ".join(header) + " |", "|" + "".join(f"{m}|" for m in marks)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
 def phases_table(phases: list[dict[str, Any]]) -> str:

@@ -38,7 +38,8 @@ import functools
 import itertools
 import math
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 
@@ -466,10 +467,10 @@ _ARITY = {
 
 
 @functools.lru_cache(maxsize=64)
-def _index(names: tuple[str, ...]) -> dict[str, int]:
+def _index(names: tuple[str, ...]) -> Mapping[str, int]:
     """Each name's position (made once per tuple of names: `_joint` asks it
-    for every agent on every line; the dict is only read)."""
-    return {name: k for k, name in enumerate(names)}
+    for every agent on every line), read-only since every parse shares it."""
+    return MappingProxyType({name: k for k, name in enumerate(names)})
 
 
 def _count_or_names(
@@ -504,7 +505,7 @@ def _check_size(number: int, table: str, rows: int, columns: int) -> None:
 
 
 def _lookup(
-    number: int, token: str, index: dict[str, int], count: int, what: str
+    number: int, token: str, index: Mapping[str, int], count: int, what: str
 ) -> int:
     if token in index:
         return index[token]

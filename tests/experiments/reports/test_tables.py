@@ -99,4 +99,4 @@ def test_a_grid_aligns_its_columns_by_letter_and_defaults_past_the_end():
     from experiments.reports.study_tables import markdown_grid
 
     table = markdown_grid(["a", "b", "c"], [["1", "x", "2"]], "r-")
-    assert table == "| a | b | c |\n|---:|---|---|\n| 1 | x | 2 |\n"
+    assert table == "| a | b | c |\n|---:|---|---|\n| 1 | x | 2 |"
