@@ -87,7 +87,16 @@ if [ "$failed" -ne 0 ]; then
   echo "main.sh: a run failed (its error is above)" >&2
   exit 1
 fi
-.venv/bin/python -m experiments.compare results/main --markdown results/main/main_job.md
+# The table and the figures (the notebook reads the runs, not the table), side
+# by side.
+.venv/bin/python -m experiments.compare results/main --markdown results/main/main_job.md &
 .venv/bin/python -m experiments.notebooks notebooks/tabular_figures.ipynb \
   --out results/main/tabular_figures.ipynb \
-  --env LAB_RESULTS=results/main --env LAB_FIGURES=results/main/figures
+  --env LAB_RESULTS=results/main --env LAB_FIGURES=results/main/figures &
+for pid in $(jobs -p); do
+  wait "$pid" || failed=1
+done
+if [ "$failed" -ne 0 ]; then
+  echo "main.sh: the comparison table or the figures failed (the error is above)" >&2
+  exit 1
+fi
