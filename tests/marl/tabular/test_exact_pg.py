@@ -29,11 +29,14 @@ from marl.trainer import constant_schedules, make_trainer
 from tests import catalogue, small_horizon
 from tests.brute_force import small_spec, values
 
+# The tabular room's catalogue: the micro Hanabi sizes that join it in
+# `games.CATALOGUE` are Dec-POMDPs, and building their specs here took every
+# xdist worker about 15 s of collection.
 MATRIX_GAMES_2P = [
     name
-    for name in sorted(games.CATALOGUE)
-    if isinstance(games.make_spec(name), games.MatrixGame)
-    and games.make_spec(name).num_agents == 2
+    for name in sorted(games.tabular.CATALOGUE)
+    if isinstance(spec := games.tabular.make_spec(name), games.MatrixGame)
+    and spec.num_agents == 2
 ]
 
 

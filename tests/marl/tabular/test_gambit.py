@@ -12,9 +12,9 @@ itself."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pygambit
 import pytest
 
 import games.tabular as catalogue
@@ -23,6 +23,9 @@ from marl.tabular import continuation as ct
 from marl.tabular import history_form as hf
 from marl.tabular import logit_newton as ln
 from marl.tabular.matrix_pg import payoff_matrix
+
+if TYPE_CHECKING:
+    import pygambit
 
 MATRIX_GAMES = [
     "coordination_2",
@@ -41,6 +44,8 @@ def gambit_points(
     """(lambda, both players' strategies float64[n + m]) on Gambit's principal
     logit QRE branch of the common-payoff game, at (Gambit's nearest to) each
     of `lams`."""
+    import pygambit  # here: 1.5 s to import, paid by the xdist worker that runs this
+
     game = pygambit.StrategicGame.from_arrays(payoff, payoff)
     points = []
     for qre in pygambit.qre.logit_solve_lambda(game, lam=[float(x) for x in lams]):
@@ -108,11 +113,15 @@ def card_game_efg(payoff: np.ndarray, later_bonus: np.ndarray, path) -> pygambit
                     u = f"{payoff[c0, c1, a0, a1] + later_bonus[c1, a0]:.17f}"
                     lines.append(f't "" {outcome} "" {{ {u}, {u} }}')
     path.write_text("\n".join(lines) + "\n")
+    import pygambit
+
     return pygambit.read_efg(str(path))
 
 
 def agent_qre(game: pygambit.Game, tau: float) -> list[np.ndarray]:
     """Gambit's agent logit QRE at lambda = 1/tau: per player [infosets, A]."""
+    import pygambit
+
     (qre,) = pygambit.qre.logit_solve_lambda(game, lam=[1 / tau])
     return [
         np.array([[p for _, p in action] for _, action in qre.profile[player]])
