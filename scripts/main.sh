@@ -21,9 +21,6 @@ export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR-${XDG_CACHE_HOME:-$HOME/.cache}/entropy-zsc-lab/xla-main}
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=${JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS:-0}
 export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=${JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES:--1}
-# Lowered operations located by their user frame only (as the suite does,
-# tests/conftest.py): the same programs, lowered a little sooner.
-export JAX_INCLUDE_FULL_TRACEBACKS_IN_LOCATIONS=${JAX_INCLUDE_FULL_TRACEBACKS_IN_LOCATIONS:-0}
 # The Dec-POMDP benchmarks (games.BENCHMARKS) run with their own preset
 # (conf/benchmark_phase.yaml: horizon 3, 8 seeds, Adam then NPG until converged)
 # into results/main/benchmarks/<label>/: six of them at horizon 3, Dec-Tiger also

@@ -90,12 +90,6 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 # the suite's programs are tiny and many.
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
-# Each lowered operation's location names only its user frame, not the whole
-# Python traceback: the suite lowers tens of thousands of programs (a cached
-# program is still traced and lowered, to find its cache key, which strips
-# locations), and this took 5% off test_hanabi_play plus
-# test_other_play_and_limits (117 -> 112 s in one process).
-os.environ.setdefault("JAX_INCLUDE_FULL_TRACEBACKS_IN_LOCATIONS", "0")
 if SUITE_LEVEL not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = " ".join(
         [os.environ.get("XLA_FLAGS", ""), f"--{SUITE_LEVEL}=0"]
