@@ -51,7 +51,7 @@ job() {  # job <k> <overrides...>: the k-th run (minutes at 0bdad38, Xeon, compi
   shift
   case $k in
     0) benchmark box_pushing game=box_pushing ;;                  # 12.0
-    1) catalogue "$@" ;;                                          # 13.4
+    1) catalogue "$@" ;;                                          # 13.4 (summed)
     2) benchmark dectiger game=dectiger ;;                        # 2.6
     3)                                                            # 2.4
       if [ -f "$skewed" ]; then
