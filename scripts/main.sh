@@ -74,29 +74,26 @@ job() {  # job <k> <overrides...>: the k-th run (minutes at 0bdad38, Xeon, compi
 sys.exit(f'main.sh: benchmarks without a run: {set(games.BENCHMARKS) - listed}' \
 if set(games.BENCHMARKS) - listed else None)"
 failed=0
+finish() {  # finish <what>: waits for the jobs left; one line and status 1 if any failed
+  for pid in $(jobs -p); do
+    wait "$pid" || failed=1
+  done
+  if [ "$failed" -ne 0 ]; then
+    echo "main.sh: $1 failed (the error is above)" >&2
+    exit 1
+  fi
+}
 for k in 0 1 2 3 4 5 6 7 8 9; do
   if [ "$(jobs -rp | wc -l)" -ge 2 ]; then
     wait -n || failed=1
   fi
   job "$k" "$@" &
 done
-for pid in $(jobs -p); do
-  wait "$pid" || failed=1
-done
-if [ "$failed" -ne 0 ]; then
-  echo "main.sh: a run failed (its error is above)" >&2
-  exit 1
-fi
+finish "a run"
 # The table and the figures (the notebook reads the runs, not the table), side
 # by side.
 .venv/bin/python -m experiments.compare results/main --markdown results/main/main_job.md &
 .venv/bin/python -m experiments.notebooks notebooks/tabular_figures.ipynb \
   --out results/main/tabular_figures.ipynb \
   --env LAB_RESULTS=results/main --env LAB_FIGURES=results/main/figures &
-for pid in $(jobs -p); do
-  wait "$pid" || failed=1
-done
-if [ "$failed" -ne 0 ]; then
-  echo "main.sh: the comparison table or the figures failed (the error is above)" >&2
-  exit 1
-fi
+finish "the comparison table or the figures"
