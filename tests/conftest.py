@@ -76,6 +76,22 @@ def prune(path: pathlib.Path, days: float = CACHE_DAYS) -> int:
     return removed
 
 
+def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
+    """Each xdist worker, and every process its tests start, on its own share
+    of the cores (one core each on two): XLA sizes its thread pool by the cores
+    a process may use, and two workers that each spread over both spin against
+    each other (docs/benchmarks.md, "Workers on their own cores"). Where there
+    are more workers than cores, none is pinned."""
+    worker = getattr(config, "workerinput", None)
+    if worker is None or not hasattr(os, "sched_setaffinity"):
+        return
+    count, index = int(worker["workercount"]), int(worker["workerid"][2:])
+    cores = sorted(os.sched_getaffinity(0))
+    if count <= len(cores):
+        share = len(cores) // count
+        os.sched_setaffinity(0, cores[index * share : (index + 1) * share])
+
+
 def pytest_sessionstart(session) -> None:  # type: ignore[no-untyped-def]
     """The controller (not an xdist worker) prunes the cache once per suite."""
     if not hasattr(session.config, "workerinput"):
