@@ -88,8 +88,8 @@ def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
     count, index = int(worker["workercount"]), int(worker["workerid"][2:])
     cores = sorted(os.sched_getaffinity(0))
     if count <= len(cores):
-        share = len(cores) // count
-        os.sched_setaffinity(0, cores[index * share : (index + 1) * share])
+        n = len(cores)
+        os.sched_setaffinity(0, cores[index * n // count : (index + 1) * n // count])
 
 
 def pytest_sessionstart(session) -> None:  # type: ignore[no-untyped-def]
