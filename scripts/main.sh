@@ -85,22 +85,24 @@ finish() {  # finish <what>: waits for the jobs left; one line and status 1 if a
 }
 # Each slot of the queue runs on its own half of the cores (one core each on
 # two): XLA sizes its thread pool by the cores a process may use, and two runs
-# that each spread over both spin against each other (Dec-Tiger beside fire
-# fighting: 5-9% faster pinned, docs/studies/tabular_main_job.md).
+# that each spread over both spun against each other (Dec-Tiger beside fire
+# fighting 5-9% faster pinned; the whole job 15.7 -> 11.5-13.1 minutes warm,
+# docs/studies/tabular_main_job.md). A run that cannot be pinned runs anyway.
 read -r -a halves <<<"$(.venv/bin/python -c "import os; c = sorted(os.sched_getaffinity(0)); \
 h = len(c) // 2; print(*(','.join(map(str, p)) for p in (c[:h], c[h:])) if h else '')")"
 pin() {  # pin <slot>: this shell, and what it starts, on the slot's half of the cores
   if [ "${#halves[@]}" -eq 2 ]; then
-    .venv/bin/python -c "import os; os.sched_setaffinity($BASHPID, {${halves[$1]}})"
+    .venv/bin/python -c "import os; os.sched_setaffinity($BASHPID, {${halves[$1]}})" \
+      2>/dev/null || echo "main.sh: a run not pinned to cores ${halves[$1]}: it runs on all" >&2
   fi
 }
 free=(0 1)
 declare -A slot_of=()  # the slot of each run's process
 for k in 0 1 2 3 4 5 6 7 8 9; do
   if [ "${#free[@]}" -eq 0 ]; then
-    wait -n -p done || failed=1
-    free+=("${slot_of[$done]}")
-    unset "slot_of[$done]"
+    wait -n -p ended || failed=1
+    free+=("${slot_of[$ended]}")
+    unset "slot_of[$ended]"
   fi
   (pin "${free[0]}" && job "$k" "$@") &
   slot_of[$!]=${free[0]}
