@@ -32,6 +32,7 @@ developer run the fast part with `pytest -m "not slow"`; CI runs everything.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 
@@ -81,7 +82,7 @@ def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
     of the cores (one core each on two): XLA sizes its thread pool by the cores
     a process may use, and two workers that each spread over both spin against
     each other (docs/benchmarks.md, "Workers on their own cores"). Where there
-    are more workers than cores, none is pinned."""
+    are more workers than cores, or where the system refuses, none is pinned."""
     worker = getattr(config, "workerinput", None)
     if worker is None or not hasattr(os, "sched_setaffinity"):
         return
@@ -89,7 +90,9 @@ def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
     cores = sorted(os.sched_getaffinity(0))
     if count <= len(cores):
         n = len(cores)
-        os.sched_setaffinity(0, cores[index * n // count : (index + 1) * n // count])
+        share = cores[index * n // count : (index + 1) * n // count]
+        with contextlib.suppress(OSError):  # a container may forbid it
+            os.sched_setaffinity(0, share)
 
 
 def pytest_sessionstart(session) -> None:  # type: ignore[no-untyped-def]
