@@ -87,14 +87,11 @@ finish() {  # finish <what>: waits for the jobs left; one line and status 1 if a
 # two): XLA sizes its thread pool by the cores a process may use, and two runs
 # that each spread over both spun against each other (Dec-Tiger beside fire
 # fighting 5-9% faster pinned; the whole job 15.7 -> 11.5-13.1 minutes warm,
-# docs/studies/tabular_main_job.md). A run that cannot be pinned runs anyway.
-read -r -a halves <<<"$(.venv/bin/python -c "import os; c = sorted(os.sched_getaffinity(0)); \
-h = len(c) // 2; print(*(','.join(map(str, p)) for p in (c[:h], c[h:])) if h else '')")"
+# docs/studies/tabular_main_job.md; experiments/harness/cores.py). A run that
+# cannot be pinned runs anyway.
 pin() {  # pin <slot>: this shell, and what it starts, on the slot's half of the cores
-  if [ "${#halves[@]}" -eq 2 ]; then
-    .venv/bin/python -c "import os; os.sched_setaffinity($BASHPID, {${halves[$1]}})" \
-      2>/dev/null || echo "main.sh: a run not pinned to cores ${halves[$1]}: it runs on all" >&2
-  fi
+  .venv/bin/python -c "from experiments.harness.cores import pin; pin($1, 2, $BASHPID)" \
+    2>/dev/null || echo "main.sh: run slot $1 not pinned to its half of the cores: it runs on all" >&2
 }
 free=(0 1)
 declare -A slot_of=()  # the slot of each run's process

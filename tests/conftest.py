@@ -36,6 +36,7 @@ import contextlib
 import os
 import pathlib
 
+from experiments.harness.cores import pin
 from tests import SUITE_LEVEL
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -81,18 +82,14 @@ def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
     """Each xdist worker, and every process its tests start, on its own share
     of the cores (one core each on two): XLA sizes its thread pool by the cores
     a process may use, and two workers that each spread over both spin against
-    each other (docs/benchmarks.md, "Workers on their own cores"). Where there
-    are more workers than cores, or where the system refuses, none is pinned."""
+    each other (docs/benchmarks.md, "Workers on their own cores";
+    experiments/harness/cores.py). Where there are more workers than cores, or
+    where the system refuses, none is pinned."""
     worker = getattr(config, "workerinput", None)
-    if worker is None or not hasattr(os, "sched_setaffinity"):
-        return
-    count, index = int(worker["workercount"]), int(worker["workerid"][2:])
-    cores = sorted(os.sched_getaffinity(0))
-    if count <= len(cores):
-        n = len(cores)
-        share = cores[index * n // count : (index + 1) * n // count]
+    if worker is not None:
+        count, index = int(worker["workercount"]), int(worker["workerid"][2:])
         with contextlib.suppress(OSError):  # a container may forbid it
-            os.sched_setaffinity(0, share)
+            pin(index, count)
 
 
 def pytest_sessionstart(session) -> None:  # type: ignore[no-untyped-def]
