@@ -10,6 +10,7 @@ cross-play evaluator (experiments/crossplay.py) and the HLE check
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import pathlib
 from collections.abc import Sequence
@@ -321,6 +322,7 @@ def duplicate_warnings(agents: list[Agent], params: Params) -> list[str]:
     return warnings
 
 
+@functools.lru_cache(maxsize=16)
 def seat_policy(
     ippo: IPPOConfig, env: Environment, *, scripted: bool = False, encodings: int = 1
 ) -> Network:
@@ -328,7 +330,10 @@ def seat_policy(
     configuration in `env`; with `scripted`, also the environment's rule-based
     partners (parameters as `add_bots` makes them); with `encodings` E > 1,
     agents that each observe through their own of the E encodings `env`
-    concatenates (parameters as `load_agents` makes them)."""
+    concatenates (parameters as `load_agents` makes them). One per (config,
+    environment) in a process (environments are cached by their options,
+    `ippo_runs.make_environment`), so that the programs that play it are traced
+    once however many evaluations a process runs (`marl.deep.evaluate`)."""
     single = dataclasses.replace(env, obs_size=env.obs_size // encodings)
     policy = make_policy_for(dataclasses.replace(ippo, share_parameters=False), single)
     if encodings > 1:

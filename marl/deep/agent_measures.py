@@ -10,10 +10,13 @@ Shapes: K agents, A actions, G symmetries.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import numpy as np
+from jax.sharding import Mesh
 
 from games.envs.contract import Environment, Symmetries
 from marl.deep import conventions as conventions_of
@@ -73,8 +76,31 @@ def convention_counts(
     (`marl.deep.play.action_transitions`): normalized by rows, P(partner's next
     action | my action), the convention matrix, and P(play the touched card
     next | hint), what each hint means."""
+    found = convention_program(
+        env,
+        policy,
+        share_parameters=share_parameters,
+        num_games=num_games,
+        mesh=runs_mesh(),
+    )(agent_params, key)
+    return ConventionPlay(*(np.asarray(x) for x in found))
 
-    def measure(agent: Params) -> tuple[jax.Array, ...]:
+
+@functools.lru_cache(maxsize=8)
+def convention_program(
+    env: Environment,
+    policy: Network,
+    *,
+    share_parameters: bool,
+    num_games: int,
+    mesh: Mesh,
+) -> Callable[[Params, jax.Array], tuple[jax.Array, ...]]:
+    """`convention_counts`' jitted measurement of every agent, one per device
+    of `mesh` at a time, taking (agent_params, key): one per (environment,
+    policy, sizes) in a process, so that a second evaluation in it is not
+    traced again."""
+
+    def measure(agent: Params, key: jax.Array) -> tuple[jax.Array, ...]:
         seats = games_play.identity_seats(
             games_play.seat_params(agent, env.num_players, share_parameters), env
         )
@@ -86,11 +112,11 @@ def convention_counts(
         )
         return sampled.per_game, greedy.per_game, sampled.answers
 
-    mesh = runs_mesh()  # one agent per device at a time
-    found = jax.jit(lambda p: sharded_map(measure, p, mesh=mesh, batch_size=mesh.size))(
-        agent_params
+    return jax.jit(
+        lambda p, key: sharded_map(
+            lambda agent: measure(agent, key), p, mesh=mesh, batch_size=mesh.size
+        )
     )
-    return ConventionPlay(*(np.asarray(x) for x in found))
 
 
 MATRICES = {"": "sampled", "_greedy": "greedy"}
@@ -170,8 +196,40 @@ def symmetry_measures(
     if env.symmetries.size < 2 or permutations < 2 or num_games < 1:
         return None
     syms = sample_symmetries(env.symmetries, permutations, seed=seed)
+    measure = symmetry_program(
+        env,
+        policy,
+        share_parameters=share_parameters,
+        permutations=permutations,
+        num_games=num_games,
+        seed=seed,
+        mesh=runs_mesh(),
+    )
+    errors, flips, weighted, copies = (
+        np.asarray(x)  # [K, G]
+        for x in measure(agent_params, key)
+    )
+    return SymmetryMeasures(syms.names, num_games, errors, flips, weighted, copies)
 
-    def measure(agent: Params) -> tuple[jax.Array, ...]:
+
+@functools.lru_cache(maxsize=8)
+def symmetry_program(
+    env: Environment,
+    policy: Network,
+    *,
+    share_parameters: bool,
+    permutations: int,
+    num_games: int,
+    seed: int,
+    mesh: Mesh,
+) -> Callable[[Params, jax.Array], tuple[jax.Array, ...]]:
+    """`symmetry_measures`' jitted measurement of every agent over the
+    symmetries `sample_symmetries` draws, one per device of `mesh` at a time,
+    taking (agent_params, key): one per (environment, policy, sizes, seed) in a
+    process, so that a second evaluation in it is not traced again."""
+    syms = sample_symmetries(env.symmetries, permutations, seed=seed)
+
+    def measure(agent: Params, key: jax.Array) -> tuple[jax.Array, ...]:
         seats = games_play.seat_params(agent, env.num_players, share_parameters)
         gap = symmetry_play.visited_equivariance_tv(
             policy, seats, syms, env, key=key, num_games=num_games
@@ -181,11 +239,8 @@ def symmetry_measures(
         )
         return gap.tv, gap.argmax, gap.weighted, scores.mean(-1)
 
-    mesh = runs_mesh()  # one agent per device at a time
-    errors, flips, weighted, copies = (
-        np.asarray(x)  # [K, G]
-        for x in jax.jit(
-            lambda p: sharded_map(measure, p, mesh=mesh, batch_size=mesh.size)
-        )(agent_params)
+    return jax.jit(
+        lambda p, key: sharded_map(
+            lambda agent: measure(agent, key), p, mesh=mesh, batch_size=mesh.size
+        )
     )
-    return SymmetryMeasures(syms.names, num_games, errors, flips, weighted, copies)

@@ -171,6 +171,36 @@ def play_kind(
     return games, stopped, sizing
 
 
+@functools.lru_cache(maxsize=8)
+def play_program(
+    policy: Network,
+    env: Environment,
+    rows: tuple[tuple[int, ...], ...],
+    *,
+    per_seat: bool,
+    num_games: int,
+    greedy: bool,
+    batch_size: int | None,
+) -> Any:
+    """The jitted play of every row (`games_play.assignment_outcomes`), taking
+    (agent_params, key=...). One per (policy, environment, rows, sizes) in a
+    process: an evaluation that plays the same agents' game again in this
+    process (a test's, a notebook's) finds its trace and lowering in JAX's
+    caches instead of building them again."""
+    return jax.jit(
+        functools.partial(
+            games_play.assignment_outcomes,
+            policy,
+            env=env,
+            assignments=np.asarray(rows, np.int32),
+            per_seat=per_seat,
+            num_games=num_games,
+            greedy=greedy,
+            batch_size=batch_size,
+        )
+    )
+
+
 def play_kinds(
     policy: Network,
     agent_params: Params,
@@ -197,17 +227,14 @@ def play_kinds(
         if start is not None and reason is not None:  # resumed, and complete
             played[kind], stopped[kind] = first_games(start, sizing.max_games), reason
             continue
-        play = jax.jit(
-            functools.partial(
-                games_play.assignment_outcomes,
-                policy,
-                env=env,
-                assignments=lay.rows,
-                per_seat=not share_parameters,
-                num_games=sizing.round_games,
-                greedy=kind == "_greedy",
-                batch_size=pairs_per_batch,
-            )
+        play = play_program(
+            policy,
+            env,
+            tuple(map(tuple, lay.rows.tolist())),
+            per_seat=not share_parameters,
+            num_games=sizing.round_games,
+            greedy=kind == "_greedy",
+            batch_size=pairs_per_batch,
         )
         played[kind], stopped[kind], sizing = play_kind(
             kind,
