@@ -29,7 +29,13 @@ import numpy as np
 
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
-from games.envs.hanabi.hle import HleDealer, canonical_encoder, hle_config, legal_uids
+from games.envs.hanabi.hle import (
+    HleDealer,
+    canonical_encoder,
+    encode_bits,
+    hle_config,
+    legal_uids,
+)
 from marl.deep.networks import Network
 from marl.deep.play import Seats, choose, deal, decide_from, play
 
@@ -129,7 +135,6 @@ def play_hle(
             raise ValueError(f"{decks.shape[0]} decks for {num_games} games")
         dealer = HleDealer(pyhanabi, params)
     moves = [game.get_move(a) for a in range(num_actions)]
-    uid_of: dict[str, int] = {}
     decide = _decide(policy, greedy)
     _, act_key = jax.random.split(key)
 
@@ -152,13 +157,13 @@ def play_hle(
                     dealer.deal(state, int(decks[i, dealt[i]]))
                     dealt[i] += 1
             for p in range(num_players):
-                obs[i, p] = encoder.encode(state.observation(p))
+                obs[i, p] = encode_bits(pyhanabi, encoder, state.observation(p))
             actor[i] = state.cur_player()
             legal[i] = False
             if state.is_terminal():
                 finished[i] = True
             else:
-                legal[i, legal_uids(game, state, uid_of)] = True
+                legal[i, legal_uids(pyhanabi, game, state)] = True
         if finished.all():
             return np.array([state.score() for state in states], np.int32)
         carry, chosen = decide(

@@ -16,6 +16,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+import numpy as np
+
 from games.envs.hanabi.encoding import canonical_size
 from games.envs.hanabi.params import HanabiParams
 
@@ -51,15 +53,37 @@ def canonical_encoder(pyhanabi: Any, game: Any, params: HanabiParams) -> Any:
     return encoder
 
 
-def legal_uids(game: Any, state: Any, uid_of: dict[str, int]) -> list[int]:
+def encode_bits(pyhanabi: Any, encoder: Any, observation: Any) -> np.ndarray:
+    """`encoder.encode(observation)` as uint8[size]: the same call of HLE's C++
+    encoder, whose text ("0,1,0,...") is read at once rather than bit by bit
+    into a Python list (which was most of the lockstep verifier's time).
+    Checked to be bits and commas."""
+    text = pyhanabi.lib.EncodeObservation(encoder._encoder, observation.observation())
+    try:
+        raw = np.frombuffer(pyhanabi.ffi.string(text), np.uint8)
+    finally:
+        pyhanabi.lib.DeleteString(text)
+    bits = raw[::2] - np.uint8(ord("0"))
+    if raw.size % 2 != 1 or (raw[1::2] != ord(",")).any() or (bits > 1).any():
+        raise RuntimeError("HLE's encoding is not a comma-separated bit string")
+    return bits
+
+
+def legal_uids(pyhanabi: Any, game: Any, state: Any) -> list[int]:
     """The move uids (= our action ids) of the acting player's legal moves in an
-    HLE state; `uid_of` caches uids by the moves' text across calls."""
+    HLE state: `game.get_move_uid` of each of `state.legal_moves()`, read from
+    HLE's C++ move list without a Python move object per move."""
+    lib = pyhanabi.lib
+    moves = lib.StateLegalMoves(state._state)
+    move = pyhanabi.ffi.new("pyhanabi_move_t*")
     uids = []
-    for move in state.legal_moves():
-        key = str(move)
-        if key not in uid_of:
-            uid_of[key] = game.get_move_uid(move)
-        uids.append(uid_of[key])
+    try:
+        for i in range(lib.NumMoves(moves)):
+            lib.GetMove(moves, i, move)
+            uids.append(lib.GetMoveUid(game._game, move))
+            lib.DeleteMove(move)
+    finally:
+        lib.DeleteMoveList(moves)
     return uids
 
 

@@ -33,7 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from games.envs.hanabi.encoding import canonical, canonical_sections, canonical_size
-from games.envs.hanabi.hle import HleDealer, canonical_encoder, hle_config, legal_uids
+from games.envs.hanabi.hle import (
+    HleDealer,
+    canonical_encoder,
+    encode_bits,
+    hle_config,
+    legal_uids,
+)
 from games.envs.hanabi.params import HanabiParams, game_title, make_params
 from games.envs.hanabi.rules import (
     HanabiState,
@@ -160,7 +166,6 @@ def record_hle_games(
     game = pyhanabi.HanabiGame(hle_config(params))
     encoder = canonical_encoder(pyhanabi, game, params)
     dealer = HleDealer(pyhanabi, params)
-    uid_of: dict[str, int] = {}
 
     out = Trajectories(
         decks=np.zeros((num_games, params.deck_size), np.int32),
@@ -187,12 +192,14 @@ def record_hle_games(
                 dealer.deal(state, int(deck[position]))
                 position += 1
             for p in range(num_players):
-                out.observations[i, t, p] = encoder.encode(state.observation(p))
+                out.observations[i, t, p] = encode_bits(
+                    pyhanabi, encoder, state.observation(p)
+                )
             out.current_player[i, t] = state.cur_player()
             if state.is_terminal():
                 out.terminal[i, t] = True
                 break
-            out.legal[i, t, legal_uids(game, state, uid_of)] = True
+            out.legal[i, t, legal_uids(pyhanabi, game, state)] = True
             if t >= horizon:
                 raise RuntimeError(f"an HLE game ran past max_game_length={horizon}")
             hand = state.player_hands()[state.cur_player()]

@@ -11,7 +11,12 @@ import pytest
 
 from games.envs import hanabi
 from games.envs.hanabi import HanabiParams, make_params
-from games.envs.hanabi.hle import canonical_encoder, hle_config
+from games.envs.hanabi.hle import (
+    canonical_encoder,
+    encode_bits,
+    hle_config,
+    legal_uids,
+)
 
 PRESETS = ("Hanabi-Full", "Hanabi-Small", "Hanabi-Very-Small")
 PLAYERS = (2, 3, 4, 5)
@@ -101,6 +106,38 @@ def test_make_params_sizes_over_a_preset_match_hle(num_players):
     assert params.hand_size == game.hand_size()
     encoder = canonical_encoder(pyhanabi, game, params)
     assert encoder.shape() == [hanabi.canonical_size(params)]
+
+
+@pytest.mark.parametrize(
+    "preset,num_players", [("Hanabi-Full", 2), ("Hanabi-Small", 4)]
+)
+def test_the_hle_bridges_readers_equal_pyhanabis_own(preset, num_players):
+    """`encode_bits` and `legal_uids` read HLE's C++ objects directly; on every
+    state of random games they give what pyhanabi's own calls give."""
+    pyhanabi = pytest.importorskip("hanabi_learning_environment.pyhanabi")
+    params = make_params(preset, num_players)
+    game = pyhanabi.HanabiGame(hle_config(params, seed=3))
+    encoder = canonical_encoder(pyhanabi, game, params)
+    rng = np.random.default_rng(0)
+    states = 0
+    for _ in range(12):
+        state = game.new_initial_state()
+        while not state.is_terminal():
+            if state.cur_player() == pyhanabi.CHANCE_PLAYER_ID:
+                state.deal_random_card()
+                continue
+            for p in range(num_players):
+                observation = state.observation(p)
+                bits = encode_bits(pyhanabi, encoder, observation)
+                assert bits.dtype == np.uint8
+                np.testing.assert_array_equal(bits, encoder.encode(observation))
+            moves = state.legal_moves()
+            assert legal_uids(pyhanabi, game, state) == [
+                game.get_move_uid(m) for m in moves
+            ]
+            state.apply_move(moves[rng.integers(len(moves))])
+            states += 1
+    assert states > 80
 
 
 def test_make_params_keeps_the_presets_sizes_left_none():
