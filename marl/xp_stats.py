@@ -25,7 +25,6 @@ import itertools
 import math
 
 import numpy as np
-from scipy import special
 
 
 def standard_error(values: np.ndarray) -> float | None:
@@ -67,6 +66,8 @@ def gap_p_value(gap: float, se: float | None, num_seeds: int) -> float | None:
     with num_seeds - 1 degrees of freedom; None without a positive error."""
     if se is None or not se > 0:
         return None
+    from scipy import special  # here: 0.1 s of every entry point's start else
+
     return float(special.stdtr(num_seeds - 1, -gap / se))  # = scipy.stats.t.sf
 
 
