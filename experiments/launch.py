@@ -10,9 +10,7 @@ job (experiments/harness/processes.py: the coordinator on a free port, gloo
 collectives on CPU): every device of every process is one mesh, every process
 computes the same results, and process 0 writes the run directory, its logs and
 checkpoints. On CPU each process has one device (`--devices-per-process` for
-more) and its own share of this process's cores (`experiments.harness.cores`;
-none where the processes outnumber the cores); with `--gpus` process i sees
-GPU i only. Process 0's output is shown here;
+more); with `--gpus` process i sees GPU i only. Process 0's output is shown here;
 the others' goes to files in `--log-dir` (a temporary directory by default),
 named on failure.
 
@@ -26,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import functools
 import importlib.util
 import os
 import signal
@@ -38,7 +35,6 @@ import time
 from pathlib import Path
 
 from experiments.harness.compose import LAUNCH_TIME
-from experiments.harness.cores import pin
 from experiments.harness.entry import ArgumentParser
 from experiments.harness.processes import (
     CLUSTER,
@@ -102,18 +98,6 @@ def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM when the launcher itself dies."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-
-
-def _start_child(index: int, processes: int, on_cpu: bool) -> None:
-    """In child `index`, before exec: dies with the launcher and, on CPU, runs
-    on its own share of the launcher's cores (`experiments.harness.cores`:
-    XLA sizes each process's thread pool by the cores it may use, and processes
-    that each spread over all of them spin against each other); unpinned where
-    the processes outnumber the cores or the system refuses."""
-    _die_with_parent()
-    if on_cpu:
-        with contextlib.suppress(OSError):
-            pin(index, processes)
 
 
 def others(processes: int) -> str:
@@ -206,9 +190,7 @@ def launch(
                     stdout=out,
                     stderr=subprocess.STDOUT if out else None,
                     start_new_session=True,
-                    preexec_fn=functools.partial(
-                        _start_child, index, processes, not gpus
-                    ),
+                    preexec_fn=_die_with_parent,
                 )
             )
         started = time.time()  # of the last process

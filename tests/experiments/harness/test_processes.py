@@ -19,7 +19,6 @@ import time
 import numpy as np
 import pytest
 
-from experiments.harness.cores import share
 from experiments.harness.processes import ProcessesError, requested
 from tests import ROOT
 from tests.tiny_runs import FEW_CONVENTIONS, HANABI_TINY, TINY
@@ -40,25 +39,12 @@ def environment(devices: int = 1) -> dict[str, str]:
     return env
 
 
-MACHINE = sorted(os.sched_getaffinity(os.getppid()))
-"""The cores the suite was given (its controller's; an xdist worker runs on its
-share of them, tests/conftest.py)."""
-
-
-def start(
-    module: str, *args: str, launched: bool, machine: bool = False
-) -> subprocess.Popen[str]:
+def start(module: str, *args: str, launched: bool) -> subprocess.Popen[str]:
     """`python -m module args` in one process of 2 devices, or launched as 2
-    processes of one device each; with `machine`, on every core of the machine
-    rather than this worker's share (so that the launcher has cores to share)."""
+    processes of one device each."""
     prefix = (
         ["-m", "experiments.launch", "--processes", "2", "--"] if launched else ["-m"]
     )
-    if machine:
-        code = f"import os, runpy, sys; os.sched_setaffinity(0, {MACHINE}); "
-        code += "sys.argv = ['experiments.launch', *sys.argv[1:]]; "
-        code += "runpy.run_module('experiments.launch', run_name='__main__')"
-        prefix = ["-c", code, *prefix[2:]]
     return subprocess.Popen(
         [sys.executable, *prefix, module, *args],
         cwd=ROOT,
@@ -116,8 +102,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
     ]
     for process in crossplay:
         finish(process)
-    collectives = str(out / "collectives")
-    finish(start("tests.collectives", collectives, launched=True, machine=True))
+    finish(start("tests.collectives", str(out / "collectives"), launched=True))
     return {"one": one, "two": two, "collectives": out / "collectives"}
 
 
@@ -192,10 +177,6 @@ def test_every_process_receives_what_every_process_sent(runs):
             rtol=1e-5,
             atol=1e-5,
         )
-    # Each process on its own share of the launcher's cores (one each on two;
-    # all of them, unpinned, where the processes outnumber the cores).
-    shares = [share(i, 2, MACHINE) or MACHINE for i in range(2)]
-    assert [r["cores"] for r in records] == shares
 
 
 def test_a_killed_process_ends_the_job_with_one_line(tmp_path):
