@@ -62,6 +62,18 @@ class ConventionPlay(NamedTuple):
     """float32[K, A, 2]: the hint answers of its sampled self-play."""
 
 
+def per_agent(
+    measure: Callable[[Params, jax.Array], tuple[jax.Array, ...]], mesh: Mesh
+) -> Callable[[Params, jax.Array], tuple[jax.Array, ...]]:
+    """jit of `measure(agent, key)` over every agent of (agent_params, key),
+    one agent per device of `mesh` at a time (`marl.sharding.sharded_map`)."""
+    return jax.jit(
+        lambda p, key: sharded_map(
+            lambda agent: measure(agent, key), p, mesh=mesh, batch_size=mesh.size
+        )
+    )
+
+
 def convention_counts(
     agent_params: Params,
     env: Environment,
@@ -112,11 +124,7 @@ def convention_program(
         )
         return sampled.per_game, greedy.per_game, sampled.answers
 
-    return jax.jit(
-        lambda p, key: sharded_map(
-            lambda agent: measure(agent, key), p, mesh=mesh, batch_size=mesh.size
-        )
-    )
+    return per_agent(measure, mesh)
 
 
 MATRICES = {"": "sampled", "_greedy": "greedy"}
@@ -239,8 +247,4 @@ def symmetry_program(
         )
         return gap.tv, gap.argmax, gap.weighted, scores.mean(-1)
 
-    return jax.jit(
-        lambda p, key: sharded_map(
-            lambda agent: measure(agent, key), p, mesh=mesh, batch_size=mesh.size
-        )
-    )
+    return per_agent(measure, mesh)
