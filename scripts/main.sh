@@ -17,8 +17,13 @@ export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 # cache; the suite keeps its own, tests/conftest.py): about half of a catalogue
 # game's run is compiling, and a second run of the job, or of one game, reads
 # its programs back (lever 36 -> 21 s, results identical). Deleting the folder
-# is safe; JAX_COMPILATION_CACHE_DIR= (empty) turns the cache off.
+# is safe; JAX_COMPILATION_CACHE_DIR= (empty) turns the cache off. Entries not
+# read for 14 days are removed here (experiments.harness.xla_cache).
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR-${XDG_CACHE_HOME:-$HOME/.cache}/entropy-zsc-lab/xla-main}
+if [ -n "$JAX_COMPILATION_CACHE_DIR" ]; then
+  .venv/bin/python -c "import sys; from experiments.harness.xla_cache import prune; \
+prune(sys.argv[1])" "$JAX_COMPILATION_CACHE_DIR"
+fi
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=${JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS:-0}
 export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=${JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES:--1}
 # The Dec-POMDP benchmarks (games.BENCHMARKS) run with their own preset

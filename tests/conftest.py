@@ -11,7 +11,8 @@ a contributor's fresh clones share it: a suite of the same code on a fresh
 clone then starts warm (22.6 min against 31.3 cold on the AVX2-only EPYC,
 docs/benchmarks.md), and CI's fresh machines start cold. Entries are keyed by
 the program, the jax version and the flags, so a stale entry is never used;
-entries not read for `CACHE_DAYS` days are removed when a suite starts.
+entries not read for 14 days are removed when a suite starts
+(`experiments.harness.xla_cache`, which prunes the main job's cache too).
 
 The suite's programs are compiled at LLVM's optimization level 0
 (`--xla_backend_optimization_level=0`, added to XLA_FLAGS unless a level is
@@ -37,12 +38,10 @@ import os
 import pathlib
 
 from experiments.harness.cores import pin
+from experiments.harness.xla_cache import prune
 from tests import SUITE_LEVEL
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-CACHE_DAYS = 14
-"""Compiled programs not read for this many days leave the cache."""
 
 
 def cache_dir() -> pathlib.Path:
@@ -57,25 +56,6 @@ def cache_dir() -> pathlib.Path:
     except OSError:
         pass
     return ROOT / ".cache" / "xla-tests"
-
-
-def prune(path: pathlib.Path, days: float = CACHE_DAYS) -> int:
-    """Removes the cache's entries last read (or written) more than `days`
-    ago; returns how many. Another suite may be reading or removing them at
-    the same time: a file gone already is skipped."""
-    import time
-
-    oldest = time.time() - days * 86400
-    removed = 0
-    for entry in path.glob("*"):
-        try:
-            stat = entry.stat()
-            if entry.is_file() and max(stat.st_atime, stat.st_mtime) < oldest:
-                entry.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue
-    return removed
 
 
 def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
