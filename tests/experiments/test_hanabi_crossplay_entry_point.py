@@ -21,6 +21,7 @@ from experiments.deep.crossplay_directory import PARTIAL
 from experiments.deep.ippo_runs import IPPORunConfig
 from experiments.harness.compose import CONF_DIR, to_config
 from experiments.reports.pairs import pair_rows
+from marl.deep import agent_measures, evaluate
 from marl.deep import conventions as cv
 from marl.deep import play as games_play
 from tests.tiny_runs import FEW_CONVENTIONS, HANABI_TINY, run_main
@@ -54,6 +55,22 @@ def test_crossplay_refuses_to_replace_a_larger_evaluation(sweep, tmp_path, capsy
     assert (out / "results.json").read_bytes() == written  # kept
     assert crossplay.main([str(sweep), "--games", "2", *small, "--force"]) == 0
     assert json.loads((out / "results.json").read_text())["num_games"] == 2
+
+
+def test_a_second_equal_evaluation_in_process_reuses_its_programs(sweep, tmp_path):
+    """Cross-play's programs are built once per (policy, environment, sizes) in
+    a process: the second equal evaluation finds every one in the caches."""
+    small = [str(sweep), "--games", "4", "--permutations", "1", *FEW_CONVENTIONS]
+    caches = (evaluate.play_program, agent_measures.convention_program)
+    assert crossplay.main([*small, "--out", str(tmp_path / "a")]) == 0
+    before = [cache.cache_info() for cache in caches]
+    assert crossplay.main([*small, "--out", str(tmp_path / "b")]) == 0
+    after = [cache.cache_info() for cache in caches]
+    assert [a.misses for a in after] == [b.misses for b in before]
+    assert [a.hits - b.hits for a, b in zip(after, before, strict=True)] == [2, 1]
+    scores = [np.load(tmp_path / run / "scores.npz") for run in ("a", "b")]
+    for name in scores[0].files:
+        np.testing.assert_array_equal(scores[0][name], scores[1][name])
 
 
 @pytest.mark.slow
