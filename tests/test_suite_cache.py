@@ -5,8 +5,8 @@ shared by a contributor's clones, its long-unread entries pruned
 import os
 import time
 
-from experiments.harness.xla_cache import prune
-from tests import conftest
+from experiments.harness.xla_cache import CACHE_DAYS, prune
+from tests import ROOT, conftest
 
 
 def test_the_cache_is_the_users_and_falls_back_to_the_checkout(tmp_path, monkeypatch):
@@ -34,3 +34,17 @@ def test_prune_removes_entries_unread_for_the_given_days(tmp_path):
     assert prune(tmp_path, days=14) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["read", "recent"]
     assert prune(tmp_path / "absent") == 0  # a cache not made yet
+
+
+def test_the_prose_says_the_days_the_code_keeps():
+    # The README, the main job's script, this suite's conftest and the
+    # architecture page each state the pruning age; they follow CACHE_DAYS.
+    said = f"{CACHE_DAYS} days"
+    names = (
+        "README.md",
+        "scripts/main.sh",
+        "tests/conftest.py",
+        "docs/architecture.md",
+    )
+    for name in names:
+        assert said in (ROOT / name).read_text(), f"{name} does not say {said}"

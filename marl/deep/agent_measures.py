@@ -203,8 +203,7 @@ def symmetry_measures(
     whose only symmetry is the identity, or `permutations < 2`."""
     if env.symmetries.size < 2 or permutations < 2 or num_games < 1:
         return None
-    syms = sample_symmetries(env.symmetries, permutations, seed=seed)
-    measure = symmetry_program(
+    names, measure = symmetry_program(
         env,
         policy,
         share_parameters=share_parameters,
@@ -217,7 +216,7 @@ def symmetry_measures(
         np.asarray(x)  # [K, G]
         for x in measure(agent_params, key)
     )
-    return SymmetryMeasures(syms.names, num_games, errors, flips, weighted, copies)
+    return SymmetryMeasures(names, num_games, errors, flips, weighted, copies)
 
 
 @functools.lru_cache(maxsize=8)
@@ -230,11 +229,12 @@ def symmetry_program(
     num_games: int,
     seed: int,
     mesh: Mesh,
-) -> Callable[[Params, jax.Array], tuple[jax.Array, ...]]:
-    """`symmetry_measures`' jitted measurement of every agent over the
-    symmetries `sample_symmetries` draws, one per device of `mesh` at a time,
-    taking (agent_params, key): one per (environment, policy, sizes, seed) in a
-    process, so that a second evaluation in it is not traced again."""
+) -> tuple[tuple[str, ...], Callable[[Params, jax.Array], tuple[jax.Array, ...]]]:
+    """The names of the symmetries `sample_symmetries` draws and
+    `symmetry_measures`' jitted measurement of every agent over them, one per
+    device of `mesh` at a time, taking (agent_params, key): one per
+    (environment, policy, sizes, seed) in a process, so that a second
+    evaluation in it is not traced again (nor its symmetries drawn again)."""
     syms = sample_symmetries(env.symmetries, permutations, seed=seed)
 
     def measure(agent: Params, key: jax.Array) -> tuple[jax.Array, ...]:
@@ -247,4 +247,4 @@ def symmetry_program(
         )
         return gap.tv, gap.argmax, gap.weighted, scores.mean(-1)
 
-    return per_agent(measure, mesh)
+    return syms.names, per_agent(measure, mesh)
