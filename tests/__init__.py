@@ -16,6 +16,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SUITE_LEVEL = "xla_backend_optimization_level"
 """The XLA flag by which the suite compiles at LLVM's level 0 (tests/conftest.py)."""
 
+LONG_RUN = {SUITE_LEVEL: 3}
+"""`jax.jit(..., compiler_options=LONG_RUN)`: a program that a test runs for
+seconds, compiled at XLA's default LLVM level (3) over the suite's level 0,
+which compiles faster but runs the exact engine's kernels 2 to 4 times slower
+(docs/benchmarks.md, "The AVX2-only EPYC, and the exact engine at level 0")."""
+
 
 def default_level_environment() -> dict[str, str]:
     """This process's environment without the suite's optimization level: a
