@@ -24,8 +24,11 @@ training or play loop (test_hanabi_play's GRU cross-play: 37 CPU-seconds to 17).
 Level 0 rounds some results differently (test_legal's stored gradients: up to
 575 ulps off at level 0, 12 at level 1, within 4 at the default), so values
 stored from a run at the default level are measured in a subprocess at that
-level (`tests.default_level_environment`). Outside the suite, entry
-points, benchmarks and the main job run at the default.
+level (`tests.default_level_environment`). A program that a test runs for
+seconds can be compiled at the default level by its own compile options
+(`tests.LONG_RUN`): level 0 runs the exact engine's kernels 2 to 4 times
+slower. Outside the suite, entry points, benchmarks and the main job run at
+the default.
 
 The `slow` marker (pyproject.toml; docs/architecture.md, "Tests") lets a
 developer run the fast part with `pytest -m "not slow"`; CI runs everything.
