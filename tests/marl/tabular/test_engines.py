@@ -39,7 +39,8 @@ def both_engines(spec):
 def objective(game, weighting="reach", compiler_options=None):
     """jit((logits, tau) -> (J_tau, its gradient in the logits)): one program per
     engine and weighting, as a trainer compiles it (op by op, the walk of a
-    horizon-3 game spends seconds dispatching)."""
+    horizon-3 game spends seconds dispatching); `compiler_options` for one
+    that runs long (`tests.LONG_RUN`)."""
     return jax.jit(
         jax.value_and_grad(
             lambda x, tau: exact.regularized_objective(
