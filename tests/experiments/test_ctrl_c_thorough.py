@@ -68,6 +68,8 @@ JOBS: dict[str, list[str]] = {
         "experiments.launch",
         "--processes",
         "2",
+        "--log-dir",
+        "{out}/launch-logs",
         "--",
         "experiments.ippo",
         *TINY_IPPO,

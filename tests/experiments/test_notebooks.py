@@ -16,8 +16,8 @@ def test_there_are_notebooks():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_in_quick_mode(path):
-    notebook = execute_notebook(path, {"LAB_QUICK": "1"})
+def test_notebook_runs_in_quick_mode(path, tmp_path):
+    notebook = execute_notebook(path, {"LAB_QUICK": "1", "LAB_RESULTS": str(tmp_path)})
     outputs = [
         out
         for cell in notebook.cells

@@ -39,12 +39,15 @@ def environment(devices: int = 1) -> dict[str, str]:
     return env
 
 
-def start(module: str, *args: str, launched: bool) -> subprocess.Popen[str]:
+def start(
+    module: str, *args: str, launched: bool, logs: pathlib.Path | None = None
+) -> subprocess.Popen[str]:
     """`python -m module args` in one process of 2 devices, or launched as 2
-    processes of one device each."""
-    prefix = (
-        ["-m", "experiments.launch", "--processes", "2", "--"] if launched else ["-m"]
-    )
+    processes of one device each, process 1's output in `logs` (the launcher's
+    default is a new folder under the system's temporary directory, kept)."""
+    assert logs is not None or not launched, "a launched job names its logs"
+    launcher = ["experiments.launch", "--processes", "2", "--log-dir", str(logs)]
+    prefix = ["-m", *launcher, "--"] if launched else ["-m"]
     return subprocess.Popen(
         [sys.executable, *prefix, module, *args],
         cwd=ROOT,
@@ -76,15 +79,33 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
         ),
     ]
     ippo = [*IPPO, f"hydra.run.dir={two}/ippo"]
-    stopped = finish(start("experiments.ippo", *ippo, "stop_after=2", launched=True))
+    logs = out / "logs"  # process 1's output, one file per launched run
+    stopped = finish(
+        start(
+            "experiments.ippo",
+            *ippo,
+            "stop_after=2",
+            launched=True,
+            logs=logs / "ippo-stopped",
+        )
+    )
     assert "stopped after update 2" in stopped
-    finish(start("experiments.ippo", *ippo, "resume=true", launched=True))
+    finish(
+        start(
+            "experiments.ippo",
+            *ippo,
+            "resume=true",
+            launched=True,
+            logs=logs / "ippo-resumed",
+        )
+    )
     finish(
         start(
             "experiments.tabular",
             *TABULAR,
             f"hydra.run.dir={two}/tabular",
             launched=True,
+            logs=logs / "tabular",
         )
     )
     for process in reference:
@@ -97,12 +118,20 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
             "--out",
             f"{d}/crossplay",
             launched=launched,
+            logs=logs / "crossplay",
         )
         for d, launched in ((one, False), (two, True))
     ]
     for process in crossplay:
         finish(process)
-    finish(start("tests.collectives", str(out / "collectives"), launched=True))
+    finish(
+        start(
+            "tests.collectives",
+            str(out / "collectives"),
+            launched=True,
+            logs=logs / "collectives",
+        )
+    )
     return {"one": one, "two": two, "collectives": out / "collectives"}
 
 
