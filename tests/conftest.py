@@ -30,6 +30,11 @@ seconds can be compiled at the default level by its own compile options
 slower. Outside the suite, entry points, benchmarks and the main job run at
 the default.
 
+Each worker lowers its programs into one MLIR context (`one_mlir_context`):
+JAX's new context per program was about half of lowering a small one, and a
+warm suite spends as long lowering as tracing (docs/studies/
+suite_jax_front_end.md).
+
 The `slow` marker (pyproject.toml; docs/architecture.md, "Tests") lets a
 developer run the fast part with `pytest -m "not slow"`; CI runs everything.
 """
@@ -99,3 +104,33 @@ import jax  # noqa: E402  (after the environment above)
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+def one_mlir_context() -> None:
+    """Lowers every program of this process into one MLIR context.
+
+    JAX makes a new MLIR context for each program it lowers, loading every
+    dialect into it: about half of the time of lowering a small program
+    (measured: 13 ms a program with a new context, 6 with one context for
+    all, and 0.8 GB of memory against 0.3 for 400 programs), and the suite's
+    workers lower about 10,000, most of them single operations run eagerly
+    (docs/benchmarks.md, "Where the suite's CPU goes"). One context holds
+    many modules, as MLIR intends; what it keeps is what they share (types,
+    attributes, locations). A private name of JAX's: where it is gone, nothing
+    changes. Only in the suite's own processes: the processes a test starts
+    run as a user runs them."""
+    with contextlib.suppress(ImportError, AttributeError):
+        from jax._src.interpreters import mlir
+
+        new = mlir.make_ir_context
+        made: list = []
+
+        def shared():  # type: ignore[no-untyped-def]
+            if not made:
+                made.append(new())
+            return made[0]
+
+        mlir.make_ir_context = shared
+
+
+one_mlir_context()
