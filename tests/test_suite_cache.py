@@ -1,9 +1,12 @@
 """The suite's compilation cache (tests/conftest.py): in the user's cache,
 shared by a contributor's clones, its long-unread entries pruned
-(`experiments.harness.xla_cache`, the main job's too)."""
+(`experiments.harness.xla_cache`, the main job's too); and the one MLIR
+context each worker lowers its programs into (`conftest.one_mlir_context`)."""
 
 import os
 import time
+
+import pytest
 
 from experiments.harness.xla_cache import CACHE_DAYS, prune
 from tests import ROOT, conftest
@@ -48,3 +51,20 @@ def test_the_prose_says_the_days_the_code_keeps():
     )
     for name in names:
         assert said in (ROOT / name).read_text(), f"{name} does not say {said}"
+
+
+def test_a_worker_lowers_every_program_into_one_mlir_context():
+    # conftest.one_mlir_context, where JAX still has the function it replaces
+    import jax
+    import jax.numpy as jnp
+    from jax._src.interpreters import mlir
+
+    if not hasattr(mlir, "make_ir_context"):
+        pytest.skip("this JAX has no make_ir_context: one_mlir_context changes nothing")
+    first = mlir.make_ir_context()
+    assert mlir.make_ir_context() is first
+    # programs lowered one after another into it compile and run as alone
+    programs = [jax.jit(lambda x, k=k: jnp.sin(x) * k) for k in (1.0, 2.0)]
+    values = [float(p(jnp.float32(0.5))) for p in programs]
+    assert values == [float(jnp.sin(0.5)), 2 * float(jnp.sin(0.5))]
+    assert programs[0].lower(jnp.float32(0.5)).compiler_ir().context is first
