@@ -114,7 +114,7 @@ def one_mlir_context() -> None:
     (measured: 13 ms a program with a new context, 6 with one context for
     all, and 0.8 GB of memory against 0.3 for 400 programs), and the suite's
     workers lower about 10,000, most of them single operations run eagerly
-    (docs/benchmarks.md, "Where the suite's CPU goes"). One context holds
+    (docs/studies/suite_jax_front_end.md). One context holds
     many modules, as MLIR intends; what it keeps is what they share (types,
     attributes, locations). A private name of JAX's: where it is gone, nothing
     changes. Only in the suite's own processes: the processes a test starts
