@@ -5,7 +5,9 @@
 # horizon 3 (and Dec-Tiger at 4) with their own preset, two runs at a time, then
 # the comparison tables and the figures. Results land in results/main/ (see
 # README). The micro Hanabi sizes (games.hanabi_tabular.MICRO) have a study of
-# their own, beside IPPO: docs/hanabi_exact.md.
+# their own, beside IPPO: docs/hanabi_exact.md. Arguments are hydra overrides
+# of the catalogue's runs only (conf/phase.yaml: `bash scripts/main.sh seeds=8`);
+# the benchmarks keep their preset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
