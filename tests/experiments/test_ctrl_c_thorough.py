@@ -69,7 +69,7 @@ JOBS: dict[str, list[str]] = {
         "--processes",
         "2",
         "--log-dir",
-        "{out}/launch-logs",
+        "{out}-logs",  # beside the run directory, which the job makes
         "--",
         "experiments.ippo",
         *TINY_IPPO,
