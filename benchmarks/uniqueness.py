@@ -193,8 +193,9 @@ def merged_rows(games: tuple[Game, ...], seeds: int) -> bool:
         starts = verified.search_starts(form, [])[:seeds]
         settle, verify, reports, ends = [], [], [], []
         for f in (fewer, form):
-            steps = verified.SEARCH_STEPS
-            seconds, end = timed(verified.settle_many, f, tau, starts, steps, repeats=1)
+            seconds, end = timed(
+                verified.settle_many, f, tau, starts, verified.SEARCH_STEPS, repeats=1
+            )
             settle.append(seconds)
             ends.append(end)
             seconds, report = timed(verified.verify_seeds, f, tau, end, repeats=1)
