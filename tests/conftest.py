@@ -42,6 +42,7 @@ developer run the fast part with `pytest -m "not slow"`; CI runs everything.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pathlib
 
@@ -122,15 +123,7 @@ def one_mlir_context() -> None:
     with contextlib.suppress(ImportError, AttributeError):
         from jax._src.interpreters import mlir
 
-        new = mlir.make_ir_context
-        made: list = []
-
-        def shared():  # type: ignore[no-untyped-def]
-            if not made:
-                made.append(new())
-            return made[0]
-
-        mlir.make_ir_context = shared
+        mlir.make_ir_context = functools.cache(mlir.make_ir_context)
 
 
 one_mlir_context()

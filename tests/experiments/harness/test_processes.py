@@ -45,9 +45,17 @@ def start(
     """`python -m module args` in one process of 2 devices, or launched as 2
     processes of one device each, process 1's output in `logs` (the launcher's
     default is a new folder under the system's temporary directory, kept)."""
-    assert logs is not None or not launched, "a launched job names its logs"
-    launcher = ["experiments.launch", "--processes", "2", "--log-dir", str(logs)]
-    prefix = ["-m", *launcher, "--"] if launched else ["-m"]
+    prefix = ["-m"]
+    if launched:
+        assert logs is not None, "a launched job names its logs"
+        prefix += [
+            "experiments.launch",
+            "--processes",
+            "2",
+            "--log-dir",
+            str(logs),
+            "--",
+        ]
     return subprocess.Popen(
         [sys.executable, *prefix, module, *args],
         cwd=ROOT,
