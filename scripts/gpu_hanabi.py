@@ -74,6 +74,7 @@ SIZES = {
         "ippo_updates": "2",
         "games": 1000,
         "symmetry_games": 500,
+        "convention_games": 500,
         "permutations": 8,
     },
     "tiny": {
@@ -85,6 +86,7 @@ SIZES = {
         "ippo_updates": "1",
         "games": 16,
         "symmetry_games": 8,
+        "convention_games": 16,
         "permutations": 3,
     },
 }
@@ -249,6 +251,8 @@ def crossplay(
             str(sizes["games"]),
             "--symmetry-games",
             str(sizes["symmetry_games"]),
+            "--convention-games",
+            str(sizes["convention_games"]),
             "--permutations",
             str(sizes["permutations"]),
             "--out",

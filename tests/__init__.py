@@ -3,7 +3,6 @@ marl/tabular, marl/deep and marl (the shared trainer pieces), experiments (the
 entry points, run as a user would) and benchmarks; the helpers the folders share
 (tiny run settings, brute force, a toy environment, sharded runs) at the top."""
 
-import os
 import pathlib
 import subprocess
 import sys
@@ -12,25 +11,6 @@ from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 """The checkout's root."""
-
-SUITE_LEVEL = "xla_backend_optimization_level"
-"""The XLA flag by which the suite compiles at LLVM's level 0 (tests/conftest.py)."""
-
-LONG_RUN = {SUITE_LEVEL: 3}
-"""`jax.jit(..., compiler_options=LONG_RUN)`: a program that a test runs for
-seconds, compiled at XLA's default LLVM level (3) over the suite's level 0,
-which compiles faster but runs the exact engine's kernels 2 to 4 times slower
-(docs/benchmarks.md, "The AVX2-only EPYC, and the exact engine at level 0")."""
-
-
-def default_level_environment() -> dict[str, str]:
-    """This process's environment without the suite's optimization level: a
-    subprocess started with it compiles as the entry points do outside the suite
-    (for values stored from such a run, which level 0 rounds differently)."""
-    env = dict(os.environ)
-    flags = [f for f in env.get("XLA_FLAGS", "").split() if SUITE_LEVEL not in f]
-    env["XLA_FLAGS"] = " ".join(flags)
-    return env
 
 
 def run_python(code: str, env: dict[str, str] | None = None) -> str:

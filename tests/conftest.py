@@ -14,21 +14,12 @@ the program, the jax version and the flags, so a stale entry is never used;
 entries not read for 14 days are removed when a suite starts
 (`experiments.harness.xla_cache`, which prunes the main job's cache too).
 
-The suite's programs are compiled at LLVM's optimization level 0
-(`--xla_backend_optimization_level=0`, added to XLA_FLAGS unless a level is
-already set there). XLA's own passes on the program (fusion, simplification,
-layout) are the same at every level; only the machine code of each fused
-kernel is optimized less. The suite's programs are tiny and mostly compiled
-rather than run, so this about halves the time of a test that compiles a
-training or play loop (test_hanabi_play's GRU cross-play: 37 CPU-seconds to 17).
-Level 0 rounds some results differently (test_legal's stored gradients: up to
-575 ulps off at level 0, 12 at level 1, within 4 at the default), so values
-stored from a run at the default level are measured in a subprocess at that
-level (`tests.default_level_environment`). A program that a test runs for
-seconds can be compiled at the default level by its own compile options
-(`tests.LONG_RUN`): level 0 runs the exact engine's kernels 2 to 4 times
-slower. Outside the suite, entry points, benchmarks and the main job run at
-the default.
+The suite compiles as the entry points do, at XLA's default optimization
+level. It once compiled at LLVM's level 0, which halves the compilation of a
+tiny training loop but runs a program's kernels 2 to 4 times slower; with
+the cache warm, compilation is rare and running is what is left, so the
+whole suite took 5% less time at the default (docs/benchmarks.md, "The
+suite at XLA's default level").
 
 Each worker lowers its programs into one MLIR context (`one_mlir_context`):
 JAX's new context per program was about half of lowering a small one, and a
@@ -48,7 +39,6 @@ import pathlib
 
 from experiments.harness.cores import pin
 from experiments.harness.xla_cache import prune
-from tests import SUITE_LEVEL
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -95,10 +85,6 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 # the suite's programs are tiny and many.
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
-if SUITE_LEVEL not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = " ".join(
-        [os.environ.get("XLA_FLAGS", ""), f"--{SUITE_LEVEL}=0"]
-    ).strip()
 
 import jax  # noqa: E402  (after the environment above)
 

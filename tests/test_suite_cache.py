@@ -1,8 +1,7 @@
 """The suite's compilation cache (tests/conftest.py): in the user's cache,
 shared by a contributor's clones, its long-unread entries pruned
 (`experiments.harness.xla_cache`, the main job's too); the one MLIR
-context each worker lowers its programs into (`conftest.one_mlir_context`);
-the per-program level a long-running test asks for (`tests.LONG_RUN`)."""
+context each worker lowers its programs into (`conftest.one_mlir_context`)."""
 
 import os
 import time
@@ -12,7 +11,7 @@ import jax.numpy as jnp
 import pytest
 
 from experiments.harness.xla_cache import CACHE_DAYS, prune
-from tests import LONG_RUN, ROOT, SUITE_LEVEL, conftest
+from tests import ROOT, conftest
 
 
 def test_the_cache_is_the_users_and_falls_back_to_the_checkout(tmp_path, monkeypatch):
@@ -69,15 +68,3 @@ def test_a_worker_lowers_every_program_into_one_mlir_context():
     values = [float(p(jnp.float32(0.5))) for p in programs]
     assert values == [float(jnp.sin(0.5)), 2 * float(jnp.sin(0.5))]
     assert programs[0].lower(jnp.float32(0.5)).compiler_ir().context is first
-
-
-def test_long_run_sets_a_level_that_xla_reads_per_program():
-    # The suite's level is the process's flag (conftest); LONG_RUN is a
-    # program's compile option of the same name, which XLA parses for that
-    # program: a bad value of it is refused, naming it.
-    assert SUITE_LEVEL in os.environ["XLA_FLAGS"]
-    assert LONG_RUN == {SUITE_LEVEL: 3}
-    x = jnp.arange(4.0)
-    assert float(jax.jit(lambda v: v * 2, compiler_options=LONG_RUN)(x).sum()) == 12
-    with pytest.raises(Exception, match=SUITE_LEVEL):
-        jax.jit(lambda v: v * 3, compiler_options={SUITE_LEVEL: "fast"})(x)

@@ -22,7 +22,10 @@ import contextlib
 import logging
 import os
 import sys
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from marl.fields import ConfigError
 from marl.files import set_writer, writes_here
@@ -138,8 +141,58 @@ def join() -> None:
             )
         _JOINED[0] = True
         set_writer(jax.process_index() == 0)
+        if os.environ.get(LAUNCHER):
+            cache_in_every_process()
     if not writes_here():
         quiet()
+
+
+def cache_in_every_process() -> None:
+    """Every CPU process of a job writes the programs it compiles to JAX's
+    persistent cache (when one is set), not process 0 alone.
+
+    JAX writes from process 0 only, so that a cluster's hosts sharing one cache
+    do not contend for its files; but on CPU each process keys the same program
+    differently (the fingerprint of the devices' topology as each process sees
+    it, docs/scaling.md), so every other process compiled every program again at
+    every start, a resumed job's too. For the jobs of `experiments.launch`, whose
+    processes share one machine, each now writes entries under its own keys;
+    a GPU program keeps JAX's rule. A private part of JAX (its cache write):
+    where it is gone, nothing changes."""
+    with contextlib.suppress(ImportError, AttributeError):
+        from jax._src import compilation_cache, compiler, config, distributed
+
+        write = compiler._cache_write
+
+        def every_process_writes(
+            cache_key: str,
+            compile_time_secs: float,
+            module_name: str,
+            backend: Any,
+            executable: Any,
+            host_callbacks: Sequence[Any],
+        ) -> None:
+            args = (cache_key, compile_time_secs, module_name, backend, executable)
+            if (
+                distributed.global_state.process_id == 0
+                or backend.platform != "cpu"
+                or host_callbacks
+                or compile_time_secs
+                < config.persistent_cache_min_compile_time_secs.value
+            ):
+                write(*args, host_callbacks)
+                return
+            try:
+                compilation_cache.put_executable_and_time(
+                    cache_key, module_name, executable, backend, int(compile_time_secs)
+                )
+            except Exception as error:  # as JAX's own write: a warning, no stop
+                warnings.warn(
+                    f"not cached: {module_name} ({type(error).__name__}: {error})",
+                    stacklevel=2,
+                )
+
+        compiler._cache_write = every_process_writes
 
 
 def quiet() -> None:

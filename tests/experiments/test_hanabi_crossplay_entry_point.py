@@ -278,13 +278,14 @@ def test_crossplay_sizes_itself_reports_progress_and_resumes_after_ctrl_c(
     assert json.loads(beside.read_text())["num_games"] == 32
     capsys.readouterr()
     timed = tmp_path / "timed"
-    # A budget spent before the first round ends: one round, whatever the speed.
-    argv = [*common, "--max-games", "100000", "--max-minutes", "0.001"]
+    # A budget spent before the first round ends (0.6 ms; at XLA's default level
+    # the round once took under 0.06 s): one round, whatever the speed.
+    argv = [*common, "--max-games", "100000", "--max-minutes", "0.00001"]
     assert crossplay.main([*argv, "--out", str(timed)]) == 0
     results = json.loads((timed / "results.json").read_text())
     assert results["sizing"]["chosen_by"] == "max_minutes"
     assert results["num_games"] == results["sizing"]["max_games"] == 8
-    assert "--max-minutes 0.001: 8 games" in capsys.readouterr().out
+    assert "--max-minutes 1e-05: 8 games" in capsys.readouterr().out
 
 
 def _refuse(constant: str) -> None:

@@ -216,6 +216,32 @@ def test_every_process_receives_what_every_process_sent(runs):
         )
 
 
+def test_every_process_of_a_launched_job_reads_its_programs_back(tmp_path):
+    """Each process caches what it compiled (`processes.cache_in_every_process`):
+    a second run of the same job compiles nothing in any process. On CPU each
+    process keys a program its own way, and JAX writes from process 0 alone."""
+    env = {
+        **environment(1),
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache"),
+        "JAX_EXPLAIN_CACHE_MISSES": "true",  # a miss is a warning in every process
+    }
+    said = []
+    for run in ("first", "second"):
+        logs = tmp_path / f"{run}-logs"
+        launched = [
+            *(sys.executable, "-m", "experiments.launch", "--processes", "2"),
+            *("--log-dir", str(logs), "--", "tests.collectives", str(tmp_path / run)),
+        ]
+        done = subprocess.run(
+            launched, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        said.append([done.stdout + done.stderr, (logs / "process_1.log").read_text()])
+    miss = "PERSISTENT COMPILATION CACHE MISS"
+    assert all(miss in text for text in said[0]), said[0]  # both compiled at first
+    assert not any(miss in text for text in said[1]), said[1]
+
+
 def test_a_killed_process_ends_the_job_with_one_line(tmp_path):
     # A tabular run far too long to finish; killed once both processes train.
     long_run = [

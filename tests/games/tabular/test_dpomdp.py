@@ -341,10 +341,10 @@ def test_published_optimum_at_horizon_2_is_the_brute_force_optimum(name):
 # docs/tabular.md gives them; most need the benchmark defaults only. Entropy (tau)
 # lets recycling's seeds leave the 10.6125 local optimum and box pushing's the
 # small box (19.2): at tau = 3 every seed pushes the large one together (8 of 8
-# within 200 steps, measured), so 2 seeds of 200 steps test it (10 s at the
-# suite's optimization level, 70 s for 8 seeds of 500). The other larger games at
-# horizon 3 reach theirs from 8 seeds (fire fighting and meeting in a grid reach
-# it from 8 seeds as from 16), in a third of the time.
+# within 200 steps, measured), so 2 seeds of 200 steps test it (4 s warm, 70 s for
+# 8 seeds of 500 at LLVM's level 0). The other larger games at horizon 3 reach
+# theirs from 8 seeds (fire fighting and meeting in a grid reach it from 8 seeds
+# as from 16), in a third of the time.
 REACH_SETTINGS: dict[tuple[str, int], dict] = {
     ("dectiger", 3): {"steps": 1500},
     ("recycling_robots", 3): {"tau": 0.1},

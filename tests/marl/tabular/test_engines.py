@@ -16,7 +16,7 @@ from games.tabular.compile import count_histories
 from games.tabular.occupancy import MODEL_FIRST_FLOATS, model_first
 from marl.tabular import exact
 from marl.tabular.other_play import other_play_return
-from tests import LONG_RUN, catalogue, small_horizon
+from tests import catalogue, small_horizon
 from tests.brute_force import tabular_policy, values
 
 OLD_GAMES = sorted(set(catalogue()) - set(games.BENCHMARKS))
@@ -36,18 +36,16 @@ def both_engines(spec):
     )
 
 
-def objective(game, weighting="reach", compiler_options=None):
+def objective(game, weighting="reach"):
     """jit((logits, tau) -> (J_tau, its gradient in the logits)): one program per
     engine and weighting, as a trainer compiles it (op by op, the walk of a
-    horizon-3 game spends seconds dispatching); `compiler_options` for one
-    that runs long (`tests.LONG_RUN`)."""
+    horizon-3 game spends seconds dispatching)."""
     return jax.jit(
         jax.value_and_grad(
             lambda x, tau: exact.regularized_objective(
                 game, exact.softmax_policy(x, game.legal), tau, weighting
             )
-        ),
-        compiler_options=compiler_options,
+        )
     )
 
 
@@ -67,14 +65,9 @@ def test_recursion_equals_enumeration_on_every_old_game(name):
     recursion, enumeration = both_engines(games.make_spec(name, small_horizon(name)))
     assert recursion.engine == "recursion" and enumeration.engine == "enumeration"
     assert recursion.infostate_keys == enumeration.infostate_keys
-    # The micro Hanabi's enumeration runs for seconds: optimized, it takes less
-    # to compile and run than to run at the suite's level (18 s to 7 warm).
-    options = LONG_RUN if name in games.hanabi_tabular.MICRO else None
-    objectives = [
-        objective(game, compiler_options=options) for game in (recursion, enumeration)
-    ]
+    objectives = [objective(game) for game in (recursion, enumeration)]
     reach_fns = [
-        jax.jit(functools.partial(exact.reach_probs, game), compiler_options=options)
+        jax.jit(functools.partial(exact.reach_probs, game))
         for game in (recursion, enumeration)
     ]
     for seed in range(2):

@@ -18,7 +18,7 @@ from games.tabular.compile import count_histories
 from marl.tabular import exact, exact_pg
 from marl.tabular.converging import make_converging_trainer, train_until_converged
 from marl.tabular.symmetry import preserves_game, symmetry_group
-from tests import default_level_environment, run_python, small_horizon
+from tests import small_horizon
 from tests.brute_force import values
 
 BEFORE = Path(__file__).with_name("before_legal.json")
@@ -67,42 +67,22 @@ def measured(game: games.TabularGame, *, full: bool) -> dict:
     return out
 
 
-def measured_before_games() -> dict[str, dict[str, list[str]]]:
-    """`measured` for every game of BEFORE, as float.hex strings."""
-    before = json.loads(BEFORE.read_text())
-    out = {}
-    for name in sorted(before):
-        game = games.compile_game(games.make_spec(name, small_horizon(name)))
-        now = measured(game, full="grad" in before[name])
-        out[name] = {
-            key: [float(x).hex() for x in np.atleast_1d(value)]
-            for key, value in now.items()
-        }
-    return out
-
-
 def test_every_catalogue_game_is_as_before_and_an_all_legal_mask_changes_nothing():
-    # Games without masks run the code they ran before legal actions existed,
-    # measured as the stored values were, at XLA's default optimization level
-    # (the suite compiles at level 0, which rounds differently: tests/conftest.py);
+    # Games without masks run the code they ran before legal actions existed;
     # an explicit all-legal mask compiles to the same arrays.
     before = json.loads(BEFORE.read_text())
     with_masks = set(games.hanabi_tabular.MICRO)  # compiled with legal moves
     assert sorted(before) == sorted(set(games.CATALOGUE) - with_masks)
-    code = (
-        "import json; from tests.marl.tabular import test_legal as t; "
-        "print(json.dumps(t.measured_before_games()))"
-    )
-    at_default_level = json.loads(run_python(code, default_level_environment()))
-    assert sorted(at_default_level) == sorted(before)
     for name in sorted(before):
         spec = games.make_spec(name, small_horizon(name))
         game = games.compile_game(spec)
         assert game.legal is None
         full = "grad" in before[name]
+        now = measured(game, full=full)
+        assert sorted(now) == sorted(before[name])
         for key, stored in before[name].items():
             expected = np.array([float.fromhex(x) for x in np.atleast_1d(stored)])
-            found = np.array([float.fromhex(x) for x in at_default_level[name][key]])
+            found = np.atleast_1d(now[key])
             # The same XLA program as before, compiled for this CPU: its sums
             # vectorize to the CPU's width, so the rounding moves with it (9 ulps
             # measured on a Zen 3 EPYC without AVX-512 against values stored on
@@ -119,7 +99,6 @@ def test_every_catalogue_game_is_as_before_and_an_all_legal_mask_changes_nothing
         for a, b in zip(leaves, jax.tree.leaves(game), strict=True):
             np.testing.assert_array_equal(a, b)
         if full:  # the masked code path (means over the legal actions): round-off
-            now = measured(game, full=True)
             for key, value in measured(masked, full=True).items():
                 np.testing.assert_allclose(value, now[key], rtol=1e-6, atol=1e-6)
 
