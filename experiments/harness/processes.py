@@ -141,10 +141,20 @@ def join() -> None:
             )
         _JOINED[0] = True
         set_writer(jax.process_index() == 0)
-        if os.environ.get(LAUNCHER):
+        if job.coordinator is not None and on_this_machine(job.coordinator):
             cache_in_every_process()
     if not writes_here():
         quiet()
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+"""A coordinator at one of these hosts has every process of its job here."""
+
+
+def on_this_machine(coordinator: str) -> bool:
+    """Whether a job's coordinator (`host:port`) is this machine's loopback,
+    so that every process of the job runs here."""
+    return coordinator.rsplit(":", 1)[0] in LOOPBACK
 
 
 def cache_in_every_process() -> None:
@@ -155,10 +165,11 @@ def cache_in_every_process() -> None:
     do not contend for its files; but on CPU each process keys the same program
     differently (the fingerprint of the devices' topology as each process sees
     it, docs/scaling.md), so every other process compiled every program again at
-    every start, a resumed job's too. For the jobs of `experiments.launch`, whose
-    processes share one machine, each now writes entries under its own keys;
-    a GPU program keeps JAX's rule. A private part of JAX (its cache write):
-    where it is gone, nothing changes."""
+    every start, a resumed job's too. In a job whose processes share one machine
+    (its coordinator on the loopback address, as `experiments.launch` sets it),
+    each now writes entries under its own keys; a GPU program keeps JAX's rule.
+    A private part of JAX (its cache write): where it is gone, nothing
+    changes."""
     with contextlib.suppress(ImportError, AttributeError):
         from jax._src import compilation_cache, compiler, config, distributed
 

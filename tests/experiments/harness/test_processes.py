@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pytest
 
-from experiments.harness.processes import ProcessesError, requested
+from experiments.harness.processes import ProcessesError, on_this_machine, requested
 from tests import ROOT
 from tests.tiny_runs import FEW_CONVENTIONS, HANABI_TINY, TINY
 
@@ -364,6 +364,20 @@ def test_the_jobs_variables_are_checked(environ, message):
         ProcessesError, match=message.replace("[", r"\[").replace("]", r"\]")
     ):
         requested(environ)
+
+
+@pytest.mark.parametrize(
+    "coordinator, here",
+    [
+        ("127.0.0.1:61440", True),  # experiments.launch's
+        ("localhost:1234", True),
+        ("[::1]:1234", True),
+        ("node07:1234", False),
+        ("10.0.0.5:1234", False),
+    ],
+)
+def test_a_coordinator_on_the_loopback_has_every_process_here(coordinator, here):
+    assert on_this_machine(coordinator) is here
 
 
 def test_no_variables_is_one_process_and_a_cluster_is_read_by_jax():
