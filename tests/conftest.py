@@ -8,7 +8,7 @@ it. It lives in the user's cache (`$XDG_CACHE_HOME`, else `~/.cache`, then
 `entropy-zsc-lab/xla-tests`; the checkout's `.cache/xla-tests` where that
 cannot be written) unless `JAX_COMPILATION_CACHE_DIR` names another, so that
 a contributor's fresh clones share it: a suite of the same code on a fresh
-clone then starts warm (22.6 min against 31.3 cold on the AVX2-only EPYC,
+clone then starts warm (12.3 min against 33.0 cold on the AVX2-only EPYC,
 docs/benchmarks.md), and CI's fresh machines start cold. Entries are keyed by
 the program, the jax version and the flags, so a stale entry is never used;
 entries not read for 14 days are removed when a suite starts
@@ -17,9 +17,9 @@ entries not read for 14 days are removed when a suite starts
 The suite compiles as the entry points do, at XLA's default optimization
 level. It once compiled at LLVM's level 0, which halves the compilation of a
 tiny training loop but runs a program's kernels 2 to 4 times slower; with
-the cache warm, compilation is rare and running is what is left, so the
-whole suite took 5% less time at the default (docs/benchmarks.md, "The
-suite at XLA's default level").
+the cache warm, compilation is rare and running is what is left: warm, the
+whole suite took about 5% fewer CPU-minutes at the default, cold about 20% more
+(one run of each, docs/studies/suite_default_level.md).
 
 Each worker lowers its programs into one MLIR context (`one_mlir_context`):
 JAX's new context per program was about half of lowering a small one, and a
