@@ -40,6 +40,7 @@ from experiments.harness.processes import (
     CLUSTER,
     COORDINATOR,
     LAUNCHER,
+    LOOPBACK,
     NUM_PROCESSES,
     PROCESS_ID,
 )
@@ -54,7 +55,7 @@ GRACE_SECONDS = 10.0
 def free_port() -> int:
     """A TCP port free on localhost now (for the coordinator)."""
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((LOOPBACK[0], 0))
         return int(probe.getsockname()[1])
 
 
@@ -72,7 +73,7 @@ def process_environment(
     env.pop(CLUSTER, None)
     env.update(
         {
-            COORDINATOR: f"127.0.0.1:{port}",
+            COORDINATOR: f"{LOOPBACK[0]}:{port}",
             NUM_PROCESSES: str(count),
             PROCESS_ID: str(index),
             LAUNCH_TIME: repr(launched),

@@ -183,7 +183,6 @@ def cache_in_every_process() -> None:
             executable: Any,
             host_callbacks: Sequence[Any],
         ) -> None:
-            args = (cache_key, compile_time_secs, module_name, backend, executable)
             if (
                 distributed.global_state.process_id == 0
                 or backend.platform != "cpu"
@@ -191,7 +190,14 @@ def cache_in_every_process() -> None:
                 or compile_time_secs
                 < config.persistent_cache_min_compile_time_secs.value
             ):
-                write(*args, host_callbacks)
+                write(
+                    cache_key,
+                    compile_time_secs,
+                    module_name,
+                    backend,
+                    executable,
+                    host_callbacks,
+                )
                 return
             try:
                 compilation_cache.put_executable_and_time(
