@@ -78,20 +78,50 @@ def sample_action(logits: jax.Array, legal: jax.Array, *, key: jax.Array) -> jax
     return jax.random.categorical(key, masked_logits(logits, legal)).astype(jnp.int32)
 
 
-def _orthonormal_columns(a: jax.Array) -> jax.Array:
-    """The Q of a = QR with R's diagonal positive, for float[m, n], m >= n:
-    classical Gram-Schmidt, each projection done twice ("twice is enough",
-    Giraud et al. 2005), so Q's columns are orthonormal to float precision."""
-    num_cols = a.shape[1]
+_BLOCK = 32
+"""Columns per block of `_orthonormal_columns` (16 to 32 were fastest on a 658 x
+512 kernel on a 2-core CPU; 128 was 4x slower)."""
+
+
+def _orthonormal_block(v: jax.Array) -> jax.Array:
+    """Orthonormal columns of float[m, w], one at a time: classical Gram-Schmidt,
+    each projection done twice ("twice is enough", Giraud et al. 2005)."""
+    width = v.shape[1]
 
     def column(j: jax.Array, q: jax.Array) -> jax.Array:
-        done = (jnp.arange(num_cols) < j).astype(a.dtype)
-        v = a[:, j]
+        done = (jnp.arange(width) < j).astype(v.dtype)
+        x = v[:, j]
         for _ in range(2):
-            v = v - q @ (done * (q.T @ v))
-        return q.at[:, j].set(v / jnp.linalg.norm(v))
+            x = x - q @ (done * (q.T @ x))
+        return q.at[:, j].set(x / jnp.linalg.norm(x))
 
-    return jax.lax.fori_loop(0, num_cols, column, jnp.zeros_like(a))
+    return jax.lax.fori_loop(0, width, column, jnp.zeros_like(v))
+
+
+def _orthonormal_columns(a: jax.Array) -> jax.Array:
+    """The Q of a = QR with R's diagonal positive, for float[m, n], m >= n: block
+    classical Gram-Schmidt done twice (BCGS2; Barlow and Smoktunowicz 2013). Each
+    block of `_BLOCK` columns loses its part in the earlier blocks' span (matrix
+    products) and is made orthonormal within (`_orthonormal_block`), twice: the
+    second pass, on columns already orthonormal, brings them orthogonal to float
+    precision and changes nothing in exact arithmetic, so Q is QR's. One column
+    at a time, as before 2026-11-30, took 8x longer (0.6 s for 658 x 512)."""
+    num_cols = a.shape[1]
+    width = min(num_cols, _BLOCK)
+
+    def block(start: jax.Array | int, q: jax.Array, width: int) -> jax.Array:
+        done = (jnp.arange(num_cols) < start).astype(a.dtype)[:, None]
+        v = jax.lax.dynamic_slice_in_dim(a, start, width, axis=1)
+        for _ in range(2):
+            v = _orthonormal_block(v - q @ (done * (q.T @ v)))
+        return jax.lax.dynamic_update_slice_in_dim(q, v, start, axis=1)
+
+    q = jax.lax.fori_loop(
+        0, num_cols // width, lambda i, q: block(i * width, q, width), jnp.zeros_like(a)
+    )
+    if num_cols % width:  # the last, narrower block
+        q = block(num_cols - num_cols % width, q, num_cols % width)
+    return q
 
 
 def orthogonal(scale: float = 1.0) -> Callable[..., jax.Array]:

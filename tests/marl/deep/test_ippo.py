@@ -12,6 +12,7 @@ import pytest
 
 from marl.deep.ippo import IPPOConfig
 from marl.deep.networks import (
+    _orthonormal_columns,
     action_log_prob,
     make_policy,
     masked_entropy,
@@ -202,10 +203,18 @@ def test_masking_guard_keeps_an_all_masked_row_finite():
 
 
 def test_orthogonal_initializer_gives_scaled_orthonormal_matrices():
-    for shape in [(40, 16), (16, 16), (16, 40)]:
+    # Shapes of one block, several, several and a narrower last one, and wide.
+    for shape in [(40, 16), (16, 16), (16, 40), (96, 64), (120, 77), (77, 120)]:
         w = orthogonal(2.0)(jax.random.key(1), shape)
         gram = w.T @ w if shape[0] >= shape[1] else w @ w.T
         np.testing.assert_allclose(gram, 4.0 * np.eye(min(shape)), atol=1e-5)
+    # The Q of LAPACK's QR (float64, R's diagonal made positive), column for column.
+    for shape in [(96, 64), (120, 77), (77, 77)]:
+        a = jax.random.normal(jax.random.key(3), shape)
+        q, r = np.linalg.qr(np.asarray(a, np.float64))
+        np.testing.assert_allclose(
+            _orthonormal_columns(a), q * np.sign(np.diag(r)), atol=1e-5
+        )
     batched = jax.vmap(lambda k: orthogonal()(k, (8, 8)))(
         jax.random.split(jax.random.key(2), 3)
     )
