@@ -33,6 +33,7 @@ asks); with the masking guard of the house contract this samples nothing.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -275,8 +276,12 @@ def decode_action(action: jax.Array | int, params: HanabiParams) -> DecodedActio
     return DecodedAction(kind, card_index, target_offset.astype(jnp.int32), value)
 
 
+@functools.lru_cache(maxsize=4096)
 def describe_action(action: int, params: HanabiParams) -> str:
-    """A readable name for an action id, e.g. 'play 2' or 'reveal color G to +1'."""
+    """A readable name for an action id, e.g. 'play 2' or 'reveal color G to +1'.
+    Kept per id and game: `decode_action` runs eagerly here, some milliseconds a
+    call, and names are asked for many times over (micro Hanabi's observation
+    names, 145 calls in a search)."""
     if not 0 <= action < params.num_actions:
         return f"action {action} (out of range 0..{params.num_actions - 1})"
     kind, index, offset, value = (int(x) for x in decode_action(action, params))
