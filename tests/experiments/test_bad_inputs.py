@@ -8,8 +8,9 @@ program) through the entry point's own `main` (the same wrappers that turn
 errors into one line), which pays the interpreter's, JAX's and hydra's start-up
 once, not per case, and keeps their global state (streams, logging, signal
 handlers) out of pytest's process; the cases of `AS_A_USER`, one per entry
-point and family of errors, run as a user runs them, each in a subprocess of
-its own, where the real streams and exit status are seen. The inputs are
+point and the one whose file-size limit is the process's, run as a user runs
+them, each in a subprocess of its own, where the real streams and exit status
+are seen. The inputs are
 prepared once (`inputs` below): game files, results files, notebooks and one
 tiny finished Hanabi run whose copies are damaged per case.
 """
