@@ -444,3 +444,48 @@ def test_every_entry_points_help_prints_and_exits_zero(name, monkeypatch, capsys
         runpy.run_module(f"experiments.{name}", run_name="__main__")
     assert done.value.code in (0, None)
     assert "usage" in capsys.readouterr().out.lower()
+
+
+@pytest.mark.parametrize(
+    "config_name", sorted(p.stem for p in (ROOT / "conf").glob("*.yaml"))
+)
+def test_no_config_of_the_lab_sets_hydras_mode(config_name):
+    """The premise of `entry.mode_from_the_command_line` (which skips hydra's
+    composition that only reads `hydra.mode`): conf/'s files leave it unset."""
+    from hydra import compose, initialize_config_dir
+
+    from experiments.deep.ippo_runs import register_schemas as register_ippo_schemas
+    from experiments.exact.tabular_config import register_schemas
+    from experiments.harness.compose import CONF_DIR
+
+    register_schemas()
+    register_ippo_schemas()
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        cfg = compose(config_name, return_hydra_config=True)
+    assert cfg.hydra.mode is None
+
+
+def test_hydras_mode_set_on_the_command_line_is_hydras_to_read(monkeypatch, tmp_path):
+    """`hydra.mode=MULTIRUN` without `--multirun` sweeps, as hydra reads it; a run
+    leaves hydra's `get_mode` as it found it."""
+    from hydra._internal.hydra import Hydra
+
+    from experiments.harness.entry import mode_from_the_command_line
+
+    original = Hydra.get_mode
+    sweep = tmp_path / "sweep"
+    run_tabular(
+        monkeypatch,
+        "hydra.mode=MULTIRUN",
+        "game=lever",
+        *TINY,
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert [p.parent.name for p in sweep.rglob("results.json")] == ["0_lever"]
+    assert Hydra.get_mode is original
+    with mode_from_the_command_line(["game=lever"]):
+        assert Hydra.get_mode is not original
+    for argv in (["hydra.mode=RUN"], ["--config-dir", "mine"], ["-cp", "mine"]):
+        with mode_from_the_command_line(argv):
+            assert Hydra.get_mode is original
+    assert Hydra.get_mode is original
