@@ -296,7 +296,10 @@ def cached_trainer(ippo: IPPOConfig, env: Environment) -> Trainer:
 
 
 def trainer_of(config: IPPORunConfig) -> Trainer:
-    return cached_trainer(config.ippo, config.environment)
+    """The run's trainer. The root seed only draws the runs' keys (`seed_keys`),
+    outside the trainer: runs that differ in it share one (a sweep's seeds in one
+    process, the runs cross-play loads)."""
+    return cached_trainer(dataclasses.replace(config.ippo, seed=0), config.environment)
 
 
 def chunk_ends(start: int, total: int, every: int) -> list[int]:

@@ -5,6 +5,7 @@ metrics cut back to it, and the two refusals before anything changes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jax
@@ -37,6 +38,16 @@ def tiny(resume: bool | str = False) -> IPPORunConfig:
         checkpoint_every=4,
         resume=resume,
     )
+
+
+def test_runs_that_differ_in_their_root_seed_share_a_trainer():
+    config = tiny()
+    other = dataclasses.replace(config, ippo=dataclasses.replace(config.ippo, seed=7))
+    assert trainer_of(other) is trainer_of(config)
+    wider = dataclasses.replace(
+        config, ippo=dataclasses.replace(config.ippo, hidden_sizes=(16,))
+    )
+    assert trainer_of(wider) is not trainer_of(config)
 
 
 def test_a_run_directory_starts_records_saves_and_resumes_its_last_chunk(tmp_path):
