@@ -10,9 +10,9 @@ once, not per case, and keeps their global state (streams, logging, signal
 handlers) out of pytest's process; the cases of `AS_A_USER`, one per entry
 point and the one whose file-size limit is the process's, run as a user runs
 them, each in a subprocess of its own, where the real streams and exit status
-are seen. The inputs are
-prepared once (`inputs` below): game files, results files, notebooks and one
-tiny finished Hanabi run whose copies are damaged per case.
+are seen. The inputs are prepared once (`inputs` below): game files, results
+files, notebooks and one tiny finished Hanabi run whose copies are damaged per
+case.
 """
 
 from __future__ import annotations
