@@ -185,6 +185,19 @@ def test_layers_entry_points_start_without_matplotlib_or_scipy_stats() -> None:
     assert found.strip() == "[]", found
 
 
+def test_layers_the_tabular_entry_point_starts_without_the_deep_networks() -> None:
+    """The exact wing's entry point draws its tables through
+    `experiments.reports`, which names cross-play's policy kinds: it loads
+    neither flax nor the deep evaluator (0.2 s of each tabular process's start)."""
+    probe = (
+        "import sys, experiments.tabular; "
+        "print(sorted(m for m in sys.modules "
+        "if m.split('.')[0] == 'flax' or m.startswith('marl.deep')))"
+    )
+    found = run_python(probe)
+    assert found.strip() == "[]", found
+
+
 FUNCTION_LINES = 100
 SOURCE_LINES = 600
 """A function past 100 lines holds phases that want names; a module past 600
