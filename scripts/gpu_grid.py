@@ -78,6 +78,8 @@ from experiments.harness.results import value_se
 from experiments.reports.study_tables import markdown_grid, phases_table
 
 PACK_SECONDS = 15.0
+# How often the cross-play lane looks for the checkpoints it waits on.
+POLL_SECONDS = 2.0
 
 
 def has_step(run_dir: pathlib.Path, step: int | None) -> bool:
@@ -134,7 +136,7 @@ def crossplay_lane(
             )
             if gone or training_done.is_set() or phases.stopping or time.time() > end:
                 break
-            time.sleep(2.0)
+            time.sleep(POLL_SECONDS)
         if not all(has_step(d, ev["step"]) for d in dirs):
             phases.records.append({"phase": f"xp_{ev['name']}", "status": "skipped"})
             continue

@@ -25,6 +25,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 GRACE_SECONDS = 25.0
 """After SIGINT at a deadline: time to save a checkpoint and exit, then SIGKILL."""
 
+LEAST_SECONDS = 5.0
+"""A phase with less time than this before its deadline is skipped, not started."""
+
 
 def interruptible_child() -> None:
     """In a phase's process before its Python starts: SIGINT back to its default.
@@ -81,7 +84,7 @@ class Phases:
         log = self.work / f"{name}.log"
         record: dict[str, Any] = {"phase": name, "command": argv, "log": log.name}
         self.records.append(record)
-        if self.stopping or deadline - time.time() < 5:
+        if self.stopping or deadline - time.time() < LEAST_SECONDS:
             record.update(status="skipped", reason="stopped or no time left")
             print(f"[{self.label}] {name}: skipped (no time left)", flush=True)
             return record

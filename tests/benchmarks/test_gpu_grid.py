@@ -84,8 +84,11 @@ class StubPhases:
         self.records.append({"phase": name, "status": "ok"})
 
 
-def test_the_crossplay_lane_waits_for_agents_and_skips_those_never_made(tmp_path):
+def test_the_crossplay_lane_waits_for_agents_and_skips_those_never_made(
+    tmp_path, monkeypatch
+):
     script = gpu_grid
+    monkeypatch.setattr(script, "POLL_SECONDS", 0.1)  # the wait, not its period
     plan = {
         "runs": [{"name": "a"}, {"name": "b"}],
         "evaluations": [
@@ -109,7 +112,7 @@ def test_the_crossplay_lane_waits_for_agents_and_skips_those_never_made(tmp_path
         (tmp_path / run / "checkpoints" / "0" / f"step_{step:09d}.npz").touch()
 
     checkpoint("a", 2)
-    lane.join(timeout=5)  # waiting for a's update 4 while a trains
+    lane.join(timeout=1)  # waiting for a's update 4 while a trains
     assert lane.is_alive() and phases.started == ["xp_a_2"]
     trained.append({"phase": "a", "status": "stopped at its deadline"})
     checkpoint("b", 2)
