@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
@@ -116,13 +117,16 @@ def convention_program(
         seats = games_play.identity_seats(
             games_play.seat_params(agent, env.num_players, share_parameters), env
         )
-        sampled, greedy = (
-            games_play.action_transitions(
-                policy, seats, env, key=key, num_games=num_games, greedy=argmax
+
+        def count(greedy: jax.Array) -> tuple[jax.Array, jax.Array]:
+            found = games_play.action_transitions(
+                policy, seats, env, key=key, num_games=num_games, greedy=greedy
             )
-            for argmax in (False, True)
-        )
-        return sampled.per_game, greedy.per_game, sampled.answers
+            return found.per_game, found.answers
+
+        # Sampled, then greedy, on the same deals: one loop traced for both.
+        per_game, answers = jax.lax.map(count, jnp.array([False, True]))
+        return per_game[0], per_game[1], answers[0]
 
     return per_agent(measure, mesh)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from games.envs.contract import Environment
@@ -129,17 +130,18 @@ def play_kind(
     tell: Callable[[str], None],
 ) -> tuple[Games, str, Sizing]:
     """One policy kind's rounds of games (`play`: the jitted play of every row,
-    `assignment_outcomes`), compiled first and checked against the memory,
+    `play_program`), compiled first and checked against the memory,
     going on from `played[kind]` if an interrupted run left some. Returns the
     games, why they stopped, and the sizing (set by `first_round` after the
     first kind's first round). An interrupt raises Interrupted with `played`
     and the rounds of this kind so far."""
     name = KIND_NAMES[kind]
+    greedy = jnp.asarray(kind == "_greedy")
     start = played.get(kind)
     tell(f"compiling {name}")
     began = time.time()
     try:
-        compiled = play.lower(agent_params, key=key).compile()
+        compiled = play.lower(agent_params, key=key, greedy=greedy).compile()
     except KeyboardInterrupt:
         raise Interrupted(played) from None
     compile_seconds = time.time() - began
@@ -147,7 +149,7 @@ def play_kind(
     tell(f"{name} games")
 
     def run_round(index: int) -> Games:
-        outcome = compiled(agent_params, key=round_key(key, index))
+        outcome = compiled(agent_params, key=round_key(key, index), greedy=greedy)
         return Games(*(np.asarray(x) for x in outcome))
 
     if first_round is not None and kind == KINDS[0] and start is None:
@@ -179,11 +181,11 @@ def play_program(
     *,
     per_seat: bool,
     num_games: int,
-    greedy: bool,
     batch_size: int | None,
 ) -> Any:
     """The jitted play of every row (`games_play.assignment_outcomes`), taking
-    (agent_params, key=...). One per (policy, environment, rows, sizes) in a
+    (agent_params, key=..., greedy=...), `greedy` a bool array: both policy
+    kinds are one program. One per (policy, environment, rows, sizes) in a
     process: an evaluation that plays the same agents' game again in this
     process (a test's, a notebook's) finds its trace and lowering in JAX's
     caches instead of building them again."""
@@ -195,7 +197,6 @@ def play_program(
             assignments=np.asarray(rows, np.int32),
             per_seat=per_seat,
             num_games=num_games,
-            greedy=greedy,
             batch_size=batch_size,
         )
     )
@@ -221,21 +222,20 @@ def play_kinds(
     stopped, and the sizing played with."""
     played: dict[str, Games] = dict(resume or {})
     stopped: dict[str, str] = {}
+    play = play_program(
+        policy,
+        env,
+        tuple(map(tuple, lay.rows.tolist())),
+        per_seat=not share_parameters,
+        num_games=sizing.round_games,
+        batch_size=pairs_per_batch,
+    )
     for kind in KINDS:
         start = played.get(kind)
         reason = stop_reason(start, sizing)
         if start is not None and reason is not None:  # resumed, and complete
             played[kind], stopped[kind] = first_games(start, sizing.max_games), reason
             continue
-        play = play_program(
-            policy,
-            env,
-            tuple(map(tuple, lay.rows.tolist())),
-            per_seat=not share_parameters,
-            num_games=sizing.round_games,
-            greedy=kind == "_greedy",
-            batch_size=pairs_per_batch,
-        )
         played[kind], stopped[kind], sizing = play_kind(
             kind,
             play,

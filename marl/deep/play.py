@@ -100,14 +100,20 @@ def make_seats(
 
 
 def choose(
-    logits: jax.Array, legal: jax.Array, *, greedy: bool, key: jax.Array
+    logits: jax.Array, legal: jax.Array, *, greedy: bool | jax.Array, key: jax.Array
 ) -> jax.Array:
     """An action per row of float[..., A]: a sample of the masked softmax, or its
-    argmax over legal actions (`greedy`, the greedified policy)."""
+    argmax over legal actions (`greedy`, the greedified policy). `greedy` may be
+    a traced bool: one program then plays both ways (the same actions as with
+    the Python bool; both are computed, the one asked for is kept)."""
     masked = masked_logits(logits, legal)
-    if greedy:
-        return jnp.argmax(masked, axis=-1).astype(jnp.int32)
-    return jax.random.categorical(key, masked, axis=-1).astype(jnp.int32)
+    if isinstance(greedy, bool):
+        if greedy:
+            return jnp.argmax(masked, axis=-1).astype(jnp.int32)
+        return jax.random.categorical(key, masked, axis=-1).astype(jnp.int32)
+    argmax = jnp.argmax(masked, axis=-1).astype(jnp.int32)
+    sample = jax.random.categorical(key, masked, axis=-1).astype(jnp.int32)
+    return jnp.where(greedy, argmax, sample)
 
 
 class Decision(NamedTuple):
@@ -186,7 +192,7 @@ def turn(
     first: jax.Array,
     live: jax.Array,
     key: jax.Array,
-    greedy: bool,
+    greedy: bool | jax.Array,
 ) -> tuple[Decision, jax.Array, Any, jax.Array, jax.Array]:
     """One step of N games, the one every loop here plays: the seats decide
     (`decide`), the deciding seats' actions are chosen with `key` (`choose`),
@@ -215,7 +221,7 @@ def play_outcome(
     *,
     key: jax.Array,
     num_games: int,
-    greedy: bool = False,
+    greedy: bool | jax.Array = False,
 ) -> Outcome:
     """Plays N games to the end; returns every game's score and whether it was
     lost outright, [N] each.
@@ -258,7 +264,7 @@ def action_transitions(
     *,
     key: jax.Array,
     num_games: int,
-    greedy: bool = False,
+    greedy: bool | jax.Array = False,
 ) -> Transitions:
     """The conditional action counts and the hint answers of N games
     (`play_outcome`'s, the same games)."""
@@ -275,7 +281,7 @@ def _play_games(
     *,
     key: jax.Array,
     num_games: int,
-    greedy: bool,
+    greedy: bool | jax.Array,
     track: bool,
 ) -> tuple[Outcome, Transitions]:
     """The one loop of `play_outcome` and `action_transitions` (with `track`,
@@ -379,7 +385,7 @@ def play_trace(
     *,
     key: jax.Array,
     num_games: int,
-    greedy: bool = False,
+    greedy: bool | jax.Array = False,
     start: Any | None = None,
 ) -> Trace:
     """`play_outcome`'s games, every step kept: the same deals from `key` (or
@@ -427,7 +433,7 @@ def play(
     *,
     key: jax.Array,
     num_games: int,
-    greedy: bool = False,
+    greedy: bool | jax.Array = False,
 ) -> jax.Array:
     """Every game's score, float32[N] (`play_outcome`'s)."""
     outcome = play_outcome(
@@ -460,7 +466,7 @@ def assignment_outcomes(
     per_seat: bool,
     key: jax.Array,
     num_games: int,
-    greedy: bool,
+    greedy: bool | jax.Array,
     batch_size: int | None = None,
     mesh: Mesh | None = None,
 ) -> Outcome:
@@ -506,7 +512,7 @@ def crossplay_scores(
     per_seat: bool,
     key: jax.Array,
     num_games: int,
-    greedy: bool,
+    greedy: bool | jax.Array,
     pairs_per_batch: int | None = None,
     mesh: Mesh | None = None,
 ) -> Outcome:

@@ -5,6 +5,8 @@ the Other-Play rollout's observations."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -311,6 +313,28 @@ def test_crossplay_of_networks_matches_single_seatings(share_parameters, gru_siz
             seat, seats, environment(SMALL), key=key, num_games=8, greedy=False
         )
         np.testing.assert_allclose(np.asarray(scores[i, j]), np.asarray(want))
+
+
+def test_greedy_as_a_traced_bool_plays_the_same_games_as_the_python_bool():
+    """One program for both policy kinds (cross-play's): `greedy` an argument
+    of the jitted play gives, game by game, the moves of the program built
+    for each kind; and the two kinds differ, so the flag is not ignored."""
+    policy = constant_policy(SMALL)
+    logits = np.random.default_rng(0).normal(size=(2, SMALL.num_actions))
+    seats = identity_seats(SMALL, logits.astype(np.float32))
+    env, key = environment(SMALL), jax.random.key(6)
+
+    def moves(greedy):
+        return hp.action_transitions(
+            policy, seats, env, key=key, num_games=16, greedy=greedy
+        ).per_game
+
+    traced = jax.jit(moves)
+    found = {g: np.asarray(traced(jnp.asarray(g))) for g in (False, True)}
+    for greedy in (False, True):
+        want = jax.jit(functools.partial(moves, greedy))()
+        np.testing.assert_array_equal(found[greedy], np.asarray(want))
+    assert not np.array_equal(found[False], found[True])
 
 
 def test_other_play_observations_are_the_permuted_games():
