@@ -324,7 +324,10 @@ def bot(name: str, params: HanabiParams) -> Callable[[jax.Array], jax.Array]:
     """The bot `name` (one of `BOTS` or `VARIANTS`) for the game `params`:
     canonical observation uint8[O] -> logits float32[A] (on the actions of its
     first applicable rule the log of their weight relative to the largest, so
-    the most likely is 0; `REFUSED` elsewhere)."""
+    the most likely is 0; `REFUSED` elsewhere). Jitted: a program that plays a
+    bot in several places (cross-play's symmetry measures: in each copy, and
+    in each lookahead) traces its rules once, not at each (a cross-play with
+    two bots, warm: 19.2 to 13.7 s; cold, compiling: 57 to 52 s)."""
     choices = _choices(name, params)
 
     def policy(obs: jax.Array) -> jax.Array:
@@ -334,7 +337,7 @@ def bot(name: str, params: HanabiParams) -> Callable[[jax.Array], jax.Array]:
         logits = jnp.where(chosen > 0, jnp.log(jnp.maximum(relative, 1e-30)), REFUSED)
         return logits.astype(jnp.float32)
 
-    return policy
+    return jax.jit(policy)
 
 
 def rule_fired(name: str, params: HanabiParams) -> Callable[[jax.Array], jax.Array]:
