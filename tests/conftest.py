@@ -37,6 +37,7 @@ import functools
 import os
 import pathlib
 
+from experiments import collect_less
 from experiments.harness.cores import pin
 from experiments.harness.xla_cache import prune
 
@@ -76,6 +77,8 @@ def pytest_sessionstart(session) -> None:  # type: ignore[no-untyped-def]
     if not hasattr(session.config, "workerinput"):
         prune(pathlib.Path(os.environ["JAX_COMPILATION_CACHE_DIR"]))
 
+
+collect_less()  # the suite's processes collect as an entry point's do
 
 # Set before jax is imported anywhere in the session (the test modules import
 # it after this file), and inherited by every subprocess.

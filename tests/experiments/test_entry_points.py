@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from experiments import compare, tabular
+from experiments import GC_THRESHOLDS, compare, tabular
 from experiments.exact import studies
 from tests import ROOT
 from tests.tiny_runs import TINY
@@ -489,3 +489,29 @@ def test_hydras_mode_set_on_the_command_line_is_hydras_to_read(monkeypatch, tmp_
         with mode_from_the_command_line(argv):
             assert Hydra.get_mode is original
     assert Hydra.get_mode is original
+
+
+def test_an_entry_points_process_collects_garbage_at_the_labs_thresholds():
+    """`python -m experiments.<name>` and the `zsc-*` scripts raise Python's
+    garbage-collection thresholds before anything is imported (tracing's
+    short-lived objects); another program importing the package keeps its own."""
+    probe = "import gc, sys; sys.argv[0] = {!r}; import experiments; "
+    probe += "print(gc.get_threshold())"
+    found = {
+        first: subprocess.run(
+            [sys.executable, "-c", probe.format(first)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for first in ("-m", "/usr/bin/zsc-ippo", "notebook.py")
+    }
+    default = subprocess.run(
+        [sys.executable, "-c", "import gc; print(gc.get_threshold())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert found["-m"] == found["/usr/bin/zsc-ippo"] == str(GC_THRESHOLDS)
+    assert found["notebook.py"] == default != str(GC_THRESHOLDS)
