@@ -73,7 +73,7 @@ millions of short-lived objects, and at Python's thresholds it collects every
 700 of them, and the whole heap (a test worker's: 1.4 million objects) every
 few hundred collections: 6% of a cross-play test file's time (8.0 of 111 s,
 tests/experiments/test_hanabi_crossplay_entry_point.py with three other deep
-files), 1.6 s at these thresholds; a cross-play process 5.2 to 5.0 s, importing
+files), 2.0 s at these thresholds; a cross-play process 5.2 to 5.0 s, importing
 an entry point 1.11 to 1.06 s. The young generations are collected 39 times
 less often there (6,401 collections to 164), the whole heap not once (26
 before): cycles that survive two collections wait for the next full one."""
