@@ -187,12 +187,15 @@ def test_layers_entry_points_start_without_matplotlib_or_scipy_stats() -> None:
 
 def test_layers_the_tabular_entry_point_starts_without_the_deep_networks() -> None:
     """The exact wing's entry point draws its tables through
-    `experiments.reports`, which names cross-play's policy kinds: it loads
-    neither flax nor the deep evaluator (0.2 s of each tabular process's start)."""
+    `experiments.reports`, which names cross-play's policy kinds
+    (`marl.deep.kinds`): it loads neither flax nor any other deep module
+    (0.2 s of each tabular process's start)."""
+    light = ("marl.deep", "marl.deep.kinds")
     probe = (
         "import sys, experiments.tabular; "
         "print(sorted(m for m in sys.modules "
-        "if m.split('.')[0] == 'flax' or m.startswith('marl.deep')))"
+        "if m.split('.')[0] == 'flax' "
+        f"or m.startswith('marl.deep') and m not in {light}))"
     )
     found = run_python(probe)
     assert found.strip() == "[]", found

@@ -43,7 +43,7 @@ from experiments.harness.results import (
 from experiments.harness.rundir import Job, RunDirectory
 from experiments.reports.pairs import PAIR_COLUMNS, pair_rows
 from experiments.reports.plots import save_crossplay_figures
-from marl.deep.evaluate import KIND_NAMES, KINDS
+from marl.deep.kinds import KIND_NAMES, KINDS
 from marl.deep.rounds import Games, Interrupted, Sizing
 from marl.files import check_writable
 

@@ -17,8 +17,9 @@ import numpy as np
 
 from games.envs.contract import Environment
 from marl.deep import conventions as conventions_of
-from marl.deep.agent_measures import MATRICES, ConventionPlay, SymmetryMeasures
-from marl.deep.evaluate import KIND_NAMES, KINDS, Evaluation, Layout
+from marl.deep.agent_measures import ConventionPlay, SymmetryMeasures
+from marl.deep.evaluate import Evaluation, Layout
+from marl.deep.kinds import KIND_NAMES, KINDS
 from marl.deep.rounds import Games, Sizing, worst_se
 from marl.xp_stats import assignment_summary, matrix_summary
 
@@ -160,7 +161,7 @@ def convention_arrays(play: ConventionPlay | None) -> dict[str, np.ndarray]:
     if play is None:
         return {}
     out = {}
-    for suffix, field in MATRICES.items():
+    for suffix, field in KIND_NAMES.items():
         counts = getattr(play, field)
         if counts.size and counts.max() > np.iinfo(np.uint16).max:
             raise ValueError("a game's convention count exceeds uint16")

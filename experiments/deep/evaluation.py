@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from marl.deep.evaluate import KIND_NAMES
+from marl.deep.kinds import KIND_NAMES
 from marl.deep.rounds import Games, Sizing, worst_se
 
 if TYPE_CHECKING:  # the options import this module

@@ -42,13 +42,12 @@ class Visited(NamedTuple):
 
 
 @functools.lru_cache(maxsize=8)
-def _programs(policy: Any, env: Any) -> tuple[Any, Any]:
-    """The decision (the agent's seats an argument) and the batched step, built
-    once per policy and environment: every agent of a comparison plays through
-    the same two programs. (Each agent's parameters were baked into its own
-    decision program before 2026-11-30, traced and compiled once per agent.)"""
-    decide = jax.jit(lambda seats, g, c, f: play.decide(policy, seats, env, g, c, f))
-    return decide, jax.jit(jax.vmap(env.step))
+def _batched_step(env: Any) -> Any:
+    """The environment's step over a batch of games, jitted once per
+    environment: every agent of a comparison plays through it, as through
+    `play.decide` (one program per policy and environment, the agent's seats
+    an argument)."""
+    return jax.jit(jax.vmap(env.step))
 
 
 def visited_policies(
@@ -68,7 +67,7 @@ def visited_policies(
     Hanabi, compiled and on the same turns as `env`)."""
     num_players = game.num_agents
     seats = play.identity_seats(play.seat_params(agent, num_players, shared), env)
-    decide, step = _programs(policy, env)
+    step = _batched_step(env)
     tries = hanabi_tabular.infostate_indexes(compiled, game)
     sums = [np.zeros(shape) for shape in game.policy_shapes]
     visits = [np.zeros(shape[0]) for shape in game.policy_shapes]
@@ -90,7 +89,7 @@ def visited_policies(
     score, missed = np.zeros(num_games), 0
     for t in range(game.horizon):
         live = ~np.asarray(getattr(states, "game", states).terminal)
-        decision = decide(seats, states, carry, first)
+        decision = play.decide(policy, seats, env, states, carry, first)
         masked = masked_logits(decision.logits, decision.legal)  # [N, D, A]
         dist = np.asarray(jax.nn.softmax(masked, axis=-1), np.float64)
         step_key = jax.random.fold_in(act_key, t)

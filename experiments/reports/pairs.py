@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from marl.deep.kinds import KIND_NAMES, KINDS
+
 PAIR_COLUMNS = (
     "policy",
     "seat1_agent",
@@ -36,10 +38,6 @@ def pair_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of the tidy cross-play table (`PAIR_COLUMNS`) of an evaluation's
     results: the mean score of every ordered pair of agents, its standard error
     over games and a normal 95% interval."""
-    # Here, not at the top: the tabular entry point draws through this module
-    # and would load the deep evaluator (flax, optax) for two names.
-    from marl.deep.evaluate import KIND_NAMES, KINDS
-
     agents = results["agents"]
     rows = []
     for kind in KINDS:

@@ -23,6 +23,7 @@ from games.envs.contract import Environment, Symmetries
 from marl.deep import conventions as conventions_of
 from marl.deep import play as games_play
 from marl.deep import symmetry_play
+from marl.deep.kinds import KIND_NAMES
 from marl.deep.networks import Network, Params
 from marl.sharding import runs_mesh, sharded_map
 
@@ -136,10 +137,6 @@ def convention_program(
     return per_agent(measure, mesh)
 
 
-MATRICES = {"": "sampled", "_greedy": "greedy"}
-"""The convention matrices measured, by the suffix their results carry."""
-
-
 def convention_distances(
     play: ConventionPlay, env: Environment, seed: int
 ) -> dict[str, np.ndarray]:
@@ -150,7 +147,7 @@ def convention_distances(
         sample_symmetries(env.symmetries, MAX_ALIGNMENTS, seed=seed).actions
     )
     out = {}
-    for suffix, field in MATRICES.items():
+    for suffix, field in KIND_NAMES.items():
         per_game = getattr(play, field)
         counts = per_game.sum(1)
         out[f"distance{suffix}"] = conventions_of.distances(counts)

@@ -31,6 +31,7 @@ from marl.deep.agent_measures import (
     convention_distances,
     symmetry_measures,
 )
+from marl.deep.kinds import KIND_NAMES, KINDS
 from marl.deep.networks import Network, Params
 from marl.deep.rounds import (
     Games,
@@ -45,11 +46,6 @@ from marl.deep.rounds import (
 from marl.fields import ConfigError
 from marl.sharding import memory_analysis, memory_available
 from marl.xp_stats import seat_assignments
-
-KINDS = ("", "_greedy")
-"""Policy kinds: the trained (sampled) policy and its greedification."""
-
-KIND_NAMES = {"": "sampled", "_greedy": "greedy"}
 
 
 def check_memory(compiled: Any, assignments: int, num_games: int) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from experiments.deep.crossplay_directory import PARTIAL, load_partial, save_partial
-from marl.deep.evaluate import KINDS
+from marl.deep.kinds import KINDS
 from marl.deep.rounds import Games
 
 
