@@ -11,7 +11,8 @@ colors x 3 ranks, hands of 3, 5 hint tokens, 3 lives, 2 players).
    needs: benchmarks/ippo_throughput.py), on their YAML with ENT_COEF each of
    `--ent-coefs`, ENV_KWARGS the size above, and the batch and budget of our
    preset (NUM_ENVS 256 x NUM_STEPS 32, 9,830,400 env steps, flags); `--seeds`
-   seeds per coefficient, one after another in one jitted call.
+   seeds per coefficient, one after another (each kept in DIR/theirs_seeds as
+   it finishes: a rerun goes on from the rest) or with `--vmap` side by side.
 2. Their parameters kept as a zoo, `DIR/theirs` (experiments.deep.zoo): their
    network is our `shared_mlp` with `hidden_sizes [512, 512]` layer for layer
    (their Dense_0 torso, Dense_1 and Dense_2 the actor's layer and logits,
@@ -46,6 +47,7 @@ import pathlib
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -53,6 +55,7 @@ import numpy as np
 
 from benchmarks.common import machine_lines
 from benchmarks.ippo_throughput import load_peer
+from experiments.harness.results import write_npz
 from experiments.reports.study_tables import markdown_grid
 from games.envs.hanabi import make_params
 from marl.files import atomic_write_bytes
@@ -180,19 +183,29 @@ def run_config(overrides: list[str]) -> Any:
         return to_config(compose("ippo", overrides), IPPORunConfig)
 
 
-def train_theirs(
-    module: Any, config: dict[str, Any], seeds: int, seed: int, batched: bool
-) -> Any:
-    """`seeds` runs of their `make_train(config)` in one jitted call: one after
-    another (`lax.map`), or with `batched` side by side (`vmap`, for a GPU;
-    on CPU, jax 0.10, their program hangs under vmap with every thread waiting
-    on a lock). Their final parameters, leaves [seeds, ...]."""
-    keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
+def their_trainer(
+    module: Any, config: dict[str, Any], batched: bool
+) -> Callable[[jax.Array], list[Any]]:
+    """Their `make_train(config)`, compiled once, as a function of keys: with
+    `batched` the keys' runs side by side in one call (`vmap`, for a GPU), else
+    one call per key, one after another (on CPU, jax 0.10, their program hangs
+    under vmap with every thread waiting on a lock). It returns their final
+    parameters, one pytree per key."""
     train = module.make_train(dict(config))
-    runs = jax.vmap(train) if batched else (lambda keys: jax.lax.map(train, keys))
-    out = jax.jit(runs)(keys)
+    if batched:
+        runs = jax.jit(jax.vmap(train))
+        return lambda keys: _unstack(_their_params(runs(keys)), len(keys))
+    run = jax.jit(train)
+    return lambda keys: [_their_params(run(key)) for key in keys]
+
+
+def _their_params(out: dict[str, Any]) -> Any:
     (runner_state, _updates) = out["runner_state"]
     return jax.device_get(runner_state[0].params)
+
+
+def _unstack(tree: Any, n: int) -> list[Any]:
+    return [jax.tree.map(lambda x, i=i: np.asarray(x[i]), tree) for i in range(n)]
 
 
 def _distinct_pairs(matrix: np.ndarray, members: np.ndarray) -> float:
@@ -348,28 +361,104 @@ def trained_before(args: argparse.Namespace) -> pathlib.Path | None:
     return args.out / "theirs" if kept == their_settings(args) else None
 
 
+def seed_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What one seed of theirs is trained with, besides its coefficient and its
+    index (the key: `--seed` split `--seeds` ways, the index-th part)."""
+    return {
+        "seed": args.seed,
+        "seeds": args.seeds,
+        "num_envs": args.num_envs,
+        "num_steps": args.num_steps,
+        "total_timesteps": args.total_timesteps,
+    }
+
+
+def seed_file(args: argparse.Namespace, coef: float, index: int) -> pathlib.Path:
+    return args.out / "theirs_seeds" / f"ent_coef_{coef}_seed_{index}.npz"
+
+
+def save_seed(path: pathlib.Path, params: Any) -> None:
+    """Their parameters of one seed (`{"params": {"Dense_k": {"kernel", "bias"}}}`)
+    as an .npz, written whole or not at all."""
+    arrays = {
+        f"{layer}/{name}": np.asarray(value)
+        for layer, leaves in params["params"].items()
+        for name, value in leaves.items()
+    }
+    write_npz(path, arrays)
+
+
+def load_seed(path: pathlib.Path) -> Any | None:
+    """A seed `save_seed` wrote, or None when there is none (or it does not
+    read back whole: it is then trained again)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as arrays:
+            layers: dict[str, dict[str, np.ndarray]] = {}
+            for key in arrays.files:
+                layer, name = key.split("/")
+                layers.setdefault(layer, {})[name] = arrays[key]
+    except (OSError, ValueError, KeyError) as error:
+        print(f"{path} does not read back ({error}): trained again", flush=True)
+        return None
+    return {"params": layers}
+
+
+def check_seed_settings(args: argparse.Namespace) -> None:
+    """OUT/theirs_seeds holds seeds of these settings only: its settings.json
+    is written by the first run and must match at every rerun (a finished
+    seed is kept across stops; other settings need another OUT)."""
+    record = args.out / "theirs_seeds" / "settings.json"
+    settings = seed_settings(args)
+    if record.is_file():
+        try:
+            kept = json.loads(record.read_text())
+        except ValueError:
+            kept = None
+        if kept != settings:
+            raise SystemExit(
+                f"jaxmarl_crossplay: {record.parent} holds seeds trained with "
+                f"other settings ({record.read_text().strip()!r}, now {settings}); "
+                "give another --out"
+            )
+        return
+    atomic_write_bytes(record, (json.dumps(settings) + "\n").encode())
+
+
 def train_all_theirs(args: argparse.Namespace, peer: Any) -> pathlib.Path:
     """Their seeds at every coefficient, trained and written as a zoo, or
-    those of an earlier run with the same settings."""
+    those of an earlier run with the same settings. Each seed is kept in
+    OUT/theirs_seeds as it finishes, so a run stopped midway (their training on
+    CPU is hours) goes on from the seeds not yet trained."""
     theirs_dir = trained_before(args)
     if theirs_dir is not None:
         print(f"theirs: trained before with these settings ({theirs_dir})", flush=True)
         return theirs_dir
+    check_seed_settings(args)
+    keys = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)
     trained = []
     for coef in args.ent_coefs:
         config = their_config(
             peer.config, coef, args.num_envs, args.num_steps, args.total_timesteps
         )
-        start = time.perf_counter()
-        trained.append(
-            train_theirs(peer.module, config, args.seeds, args.seed, args.vmap)
-        )
-        seconds = time.perf_counter() - start
-        print(
-            f"theirs, ENT_COEF {coef}: {args.seeds} seeds x "
-            f"{args.total_timesteps:,} env steps in {seconds:.0f} s",
-            flush=True,
-        )
+        seeds = [load_seed(seed_file(args, coef, i)) for i in range(args.seeds)]
+        missing = [i for i, params in enumerate(seeds) if params is None]
+        if missing:
+            train = their_trainer(peer.module, config, args.vmap)
+            batches = [missing] if args.vmap else [[i] for i in missing]
+            for batch in batches:
+                start = time.perf_counter()
+                for i, params in zip(batch, train(keys[np.array(batch)]), strict=True):
+                    save_seed(seed_file(args, coef, i), params)
+                    seeds[i] = params
+                print(
+                    f"theirs, ENT_COEF {coef}: seeds {batch} of {args.seeds} x "
+                    f"{args.total_timesteps:,} env steps in "
+                    f"{time.perf_counter() - start:.0f} s",
+                    flush=True,
+                )
+        trained.append(jax.tree.map(lambda *x: np.stack(x), *seeds))
     theirs_dir = write_theirs(args, trained, config)
     settings = json.dumps(their_settings(args), indent=1) + "\n"
     atomic_write_bytes(args.out / "theirs.json", settings.encode())

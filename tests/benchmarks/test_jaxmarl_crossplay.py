@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+from types import SimpleNamespace
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -145,3 +147,74 @@ def test_a_rerun_with_the_same_settings_reuses_their_trained_seeds(tmp_path):
     assert jx.trained_before(jx.parse([*argv, "--seed", "1"])) is None
     (tmp_path / "theirs.json").write_text('{"seeds": ')
     assert jx.trained_before(args) is None
+
+
+class _TheirState(NamedTuple):
+    params: Any
+
+
+def _stand_in_peer(width: int = 512) -> SimpleNamespace:
+    """A peer whose `make_train(config)` returns, as their script's training
+    does, `{"runner_state": ((state, ...), metrics)}`; its parameters (their
+    layer names, `width` wide) are drawn from the key and the coefficient."""
+    config = jx.run_config(jx.zoo_overrides(_yaml(), [0.01], 1))
+    env = config.scoring_environment
+    shapes = {
+        "Dense_0": (env.obs_size, width),
+        "Dense_1": (width, width),
+        "Dense_2": (width, env.num_actions + 1),
+        "Dense_3": (width, width),
+        "Dense_4": (width, 1),
+    }
+
+    def make_train(config):
+        def train(key):
+            key = jax.random.fold_in(key, int(config["ENT_COEF"] * 1000))
+            params = {
+                name: {
+                    "kernel": jax.random.normal(jax.random.fold_in(key, k), shape),
+                    "bias": jnp.zeros(shape[1]),
+                }
+                for k, (name, shape) in enumerate(shapes.items())
+            }
+            return {"runner_state": ((_TheirState({"params": params}), key), 0)}
+
+        return train
+
+    return SimpleNamespace(
+        module=SimpleNamespace(make_train=make_train), config=_yaml()
+    )
+
+
+def test_their_seeds_are_kept_as_they_finish_and_not_trained_again(tmp_path, capsys):
+    """Each seed of theirs lands in OUT/theirs_seeds when trained; a rerun (as
+    after a stop) trains only the seeds not there, and the zoo it writes holds
+    the same parameters; a rerun with other settings into the same OUT stops
+    with one line naming the folder."""
+    peer = _stand_in_peer()
+    argv = ["--jaxmarl-repo", "x", "--out", str(tmp_path), "--seeds", "3"]
+    args = jx.parse([*argv, "--ent-coefs", "0.01"])
+    jx.train_all_theirs(args, peer)
+    out = capsys.readouterr().out
+    assert out.count("theirs, ENT_COEF 0.01: seeds [") == 3
+    first = load(tmp_path / "theirs")
+    # a second coefficient, and one seed of the first lost: only those train
+    (tmp_path / "theirs.json").unlink()
+    jx.seed_file(args, 0.01, 1).unlink()
+    both = jx.parse([*argv, "--ent-coefs", "0.01", "0.1"])
+    jx.train_all_theirs(both, peer)
+    out = capsys.readouterr().out
+    assert "ENT_COEF 0.01: seeds [1] of 3" in out
+    assert out.count("ENT_COEF 0.01") == 1 and out.count("ENT_COEF 0.1:") == 3
+    again = load(tmp_path / "theirs")
+    assert len(first) == 3 and len(again) == 6
+    for a, b in zip(first, again[:3], strict=True):
+        jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
+    assert not np.array_equal(
+        again[0].params["params"]["Dense_0"]["kernel"],
+        again[3].params["params"]["Dense_0"]["kernel"],
+    )
+    # the per-seed files' settings are pinned: other settings need another OUT
+    (tmp_path / "theirs.json").unlink()
+    with pytest.raises(SystemExit, match="theirs_seeds holds seeds trained with other"):
+        jx.train_all_theirs(jx.parse([*argv, "--num-envs", "128"]), peer)
