@@ -32,8 +32,8 @@ the games, and each side plays N games for T steps per update. Each side's start
 (network initialization and the first deal: ours `make_ippo(...).init`, theirs
 their `make_train` with 0 updates) is timed alone too, and the table gives two
 rates: over the whole run, and over the training alone (run minus start), which is
-what a run of 10^10 env steps sees. `--breakdown` adds one update of ours split
-into its rollout and the rest (GAE and the PPO epochs).
+what a run of 10^10 env steps sees. Where an update of ours spends its time,
+part by part: `benchmarks/ippo_update.py`.
 
 The work per env step is not identical, by design of each implementation (the
 script prints the network's multiply-adds for both):
@@ -107,7 +107,6 @@ from benchmarks.hanabi_throughput import import_jaxmarl
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
 from marl.deep.ippo import IPPOConfig, make_ippo, make_policy_for, make_train
-from marl.deep.rollout import rollout
 
 BASELINE = Path("baselines/IPPO/ippo_ff_hanabi.py")
 BASELINE_CONFIG = Path("baselines/IPPO/config/ippo_ff_hanabi.yaml")
@@ -312,41 +311,6 @@ def best_seconds(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, 
     return best
 
 
-def our_breakdown(
-    config: IPPOConfig,
-    ent_coef: float,
-    game: hanabi.HanabiParams,
-    key: jax.Array,
-    repeats: int,
-) -> dict[str, float]:
-    """Seconds per update of ours: one whole update and its rollout alone."""
-    env = environment(game)
-    learner = make_ippo(config, env)
-    policy = make_policy_for(config, env)
-    state = jax.jit(learner.init)(key)
-    coef = np.float32(ent_coef)
-
-    def play(state: Any) -> Any:
-        return rollout(
-            policy,
-            state.params,
-            state.rollout,
-            env,
-            key=state.key,
-            num_steps=config.num_steps,
-        )
-
-    update = jax.jit(learner.update).lower(state, coef).compile()
-    play_only = jax.jit(play).lower(state).compile()
-    return best_seconds(
-        {
-            "ours, one update": lambda: update(state, coef),
-            "ours, its rollout": lambda: play_only(state),
-        },
-        repeats,
-    )
-
-
 # ---------------------------------------------------------------------- main
 
 
@@ -372,11 +336,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=1, help="best of this many")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-jaxmarl", action="store_true")
-    parser.add_argument(
-        "--breakdown",
-        action="store_true",
-        help="also time one update of ours and its rollout alone",
-    )
     args = parser.parse_args(argv)
     for name in ("num_envs", "num_steps", "updates", "repeats"):
         value = getattr(args, name)
@@ -463,23 +422,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(f"\nload average at the end: {load_average()}")
 
-    if args.breakdown:
-        parts = our_breakdown(
-            config, ent_coef, game, jax.random.key(args.seed), args.repeats
-        )
-        whole, play = parts["ours, one update"], parts["ours, its rollout"]
-        print(f"\nWhere ours spends an update ({num_envs * num_steps:,} env steps):\n")
-        print("| part | seconds | share |")
-        print("|---|---:|---:|")
-        print(
-            f"| rollout (observe, act, step, auto-reset) | {play:.2f} | "
-            f"{play / whole:.0%} |"
-        )
-        print(
-            f"| GAE and PPO epochs (the rest) | {whole - play:.2f} | "
-            f"{1 - play / whole:.0%} |"
-        )
-        print(f"| one update | {whole:.2f} | 100% |")
     return 0
 
 
