@@ -28,7 +28,9 @@ colors x 3 ranks, hands of 3, 5 hint tokens, 3 lives, 2 players).
    DIR/ours DIR/theirs`, each seat observing through its own encoding (ours
    canonical, theirs v0_belief); then `DIR/summary.md`, the four pairings
    (ours with ours, theirs with theirs, ours with theirs in both seat orders)
-   per coefficient, greedy and sampled.
+   per coefficient, greedy and sampled, and the tests registered in
+   docs/studies/jaxmarl_crossplay_preregistered.md
+   (experiments.reports.across_implementations; also in DIR/summary.json).
 
 What differs by design between the two trainers: their entropy term is the mean
 over both seats' rows, the waiting seat's no-op row (entropy 0) included, so
@@ -56,7 +58,12 @@ import numpy as np
 from benchmarks.common import machine_lines
 from benchmarks.ippo_throughput import load_peer
 from experiments.harness.results import write_npz
-from experiments.reports.study_tables import markdown_grid
+from experiments.reports.across_implementations import (
+    markdown,
+    pairings,
+    registered_markdown,
+    registered_tests,
+)
 from games.envs.hanabi import make_params
 from marl.files import atomic_write_bytes
 
@@ -206,71 +213,6 @@ def _their_params(out: dict[str, Any]) -> Any:
 
 def _unstack(tree: Any, n: int) -> list[Any]:
     return [jax.tree.map(lambda x, i=i: np.asarray(x[i]), tree) for i in range(n)]
-
-
-def _distinct_pairs(matrix: np.ndarray, members: np.ndarray) -> float:
-    """The mean over ordered pairs of distinct `members`."""
-    block = matrix[np.ix_(members, members)]
-    return float(block[~np.eye(len(members), dtype=bool)].mean())
-
-
-def pairings(results: dict[str, Any], ours: str, theirs: str) -> list[dict[str, Any]]:
-    """Per coefficient and matrix (greedy, sampled), the mean score of each
-    pairing: SP (an agent with itself), ours with ours and theirs with theirs
-    (distinct agents), ours in seat 0 with theirs in seat 1, and the reverse."""
-    agents = results["agents"]
-    side = np.array(
-        [
-            "ours" if a["run"] == ours else "theirs" if a["run"] == theirs else "?"
-            for a in agents
-        ]
-    )
-    coefs = np.array([a["ent_coef"] for a in agents])
-    rows = []
-    for kind, key in (("greedy", "matrix_greedy"), ("sampled", "matrix")):
-        matrix = np.asarray(results[key], np.float64)
-        for coef in sorted(set(coefs.tolist())):
-            a = np.flatnonzero((side == "ours") & (coefs == coef))
-            b = np.flatnonzero((side == "theirs") & (coefs == coef))
-
-            rows.append(
-                {
-                    "ent_coef": coef,
-                    "matrix": kind,
-                    "sp_ours": float(np.diag(matrix)[a].mean()),
-                    "sp_theirs": float(np.diag(matrix)[b].mean()),
-                    "ours_ours": _distinct_pairs(matrix, a),
-                    "theirs_theirs": _distinct_pairs(matrix, b),
-                    "ours_theirs": float(matrix[np.ix_(a, b)].mean()),
-                    "theirs_ours": float(matrix[np.ix_(b, a)].mean()),
-                }
-            )
-    return rows
-
-
-def markdown(rows: list[dict[str, Any]]) -> str:
-    header = [
-        "ent_coef",
-        "matrix",
-        "SP ours",
-        "SP theirs",
-        "ours-ours",
-        "theirs-theirs",
-        "ours-theirs",
-        "theirs-ours",
-    ]
-    keys = (
-        "sp_ours",
-        "sp_theirs",
-        "ours_ours",
-        "theirs_theirs",
-        "ours_theirs",
-        "theirs_ours",
-    )
-    cells = [
-        [str(r["ent_coef"]), r["matrix"], *(f"{r[k]:.3f}" for k in keys)] for r in rows
-    ]
-    return markdown_grid(header, cells, "r-rrrrrr")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -510,9 +452,13 @@ def main(argv: list[str] | None = None) -> int:
     results = json.loads((xp / "results.json").read_text())
     ours_run = next(a["run"] for a in results["agents"] if a["run"] != str(theirs_dir))
     rows = pairings(results, ours_run, str(theirs_dir))
-    table = markdown(rows)
-    (args.out / "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (args.out / "summary.md").write_text(table + "\n")
+    tests = registered_tests(results, ours_run, args.ent_coefs)
+    table = markdown(rows) + "\n" + registered_markdown(tests)
+    summary = {"pairings": rows, "registered": tests}
+    atomic_write_bytes(
+        args.out / "summary.json", (json.dumps(summary, indent=1) + "\n").encode()
+    )
+    atomic_write_bytes(args.out / "summary.md", (table + "\n").encode())
     print(table)
     return 0
 

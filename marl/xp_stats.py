@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -154,12 +155,65 @@ def group_gap(matrix: np.ndarray, members: np.ndarray) -> float:
     return float(np.trace(sub) / n - xp)
 
 
+def boundary_gap(matrix: np.ndarray, members: np.ndarray, side: np.ndarray) -> float:
+    """Cross-play within minus cross-play across a boundary between two kinds
+    of agent (two implementations, say) among `members` (int[U]) of a matrix
+    float[K, K], `side` int[K] (0 or 1) naming each agent's kind: the mean of
+    the two kinds' own XP (each over its ordered pairs of distinct members)
+    less the mean of the two seat orders across (kind 0 in seat 1 with kind 1
+    in seat 2, and the reverse), each block weighed alike. Zero when a cell is
+    any additive function of its two agents (a seat-1 skill plus a seat-2
+    skill, per agent): what it measures is the agreement that the boundary
+    loses, not a difference of skill. Each kind needs at least two members."""
+    members = np.asarray(members)
+    kinds = np.asarray(side)[members]
+    blocks = [members[kinds == k] for k in (0, 1)]
+    if min(len(b) for b in blocks) < 2:
+        raise ValueError(f"need >= 2 members of each kind: {[len(b) for b in blocks]}")
+    m = np.asarray(matrix, np.float64)
+
+    def within(b: np.ndarray) -> float:
+        sub = m[np.ix_(b, b)]
+        return float((sub.sum() - np.trace(sub)) / (len(b) * (len(b) - 1)))
+
+    across = (m[np.ix_(*blocks)].mean() + m[np.ix_(blocks[1], blocks[0])].mean()) / 2
+    return (within(blocks[0]) + within(blocks[1])) / 2 - float(across)
+
+
+def boundary_permutation_test(
+    matrix: np.ndarray, members: np.ndarray, side: np.ndarray
+) -> dict[str, float | int]:
+    """Does the boundary between the two kinds of `members` cost cross-play?
+    The one-sided exact p-value of `boundary_gap` under the null that the
+    kinds' labels are exchangeable among the members: the share of the
+    relabelings that keep each kind's count (all C(U, U_0) of them, the
+    observed one among them) whose gap reaches the observed one. For a
+    boundary whose two sides play alike, whatever their skill."""
+    members = np.asarray(members)
+    kinds = np.asarray(side)[members]
+    first = int((kinds == 0).sum())
+    observed = boundary_gap(matrix, members, side)
+    labels = np.zeros(len(side), np.int64)
+    gaps = []
+    for chosen in itertools.combinations(range(len(members)), first):
+        labels[members] = 1
+        labels[members[list(chosen)]] = 0
+        gaps.append(boundary_gap(matrix, members, labels))
+    at_least = int((np.array(gaps) >= observed - 1e-12).sum())
+    return {
+        "gap": observed,
+        "p_value": at_least / len(gaps),
+        "relabelings": len(gaps),
+    }
+
+
 def seed_permutation_test(
     matrix: np.ndarray,
     low: np.ndarray,
     high: np.ndarray,
     draws: int = 100_000,
     seed: int = 0,
+    statistic: Callable[[np.ndarray], float] | None = None,
 ) -> dict[str, float | int | bool]:
     """The pre-registered test of docs/studies/hanabi_3c3r_preregistered.md:
     does the low coefficient's group leave a larger cross-play gap than the
@@ -168,7 +222,8 @@ def seed_permutation_test(
     index, trained at both coefficients from one start) has its agents
     `low[u]` and `high[u]`. The statistic is T = gap(low) - gap(high)
     (`group_gap`: XP over every pair of distinct units, those of different
-    roots counted as any other). Under the null that a unit's two agents are
+    roots counted as any other; or `statistic`, any function of a group's
+    agents, e.g. `boundary_gap`'s). Under the null that a unit's two agents are
     exchangeable, swapping them in any subset of units leaves T's distribution
     unchanged: the one-sided p-value is the share of relabelings (each unit
     swapped with probability 1/2) whose T* >= T, counting the observed one;
@@ -178,26 +233,23 @@ def seed_permutation_test(
     units = len(low)
     if units != len(high) or units < 2:
         raise ValueError(f"need >= 2 units with one agent at each coefficient: {units}")
-    observed = group_gap(matrix, low) - group_gap(matrix, high)
+    gap = statistic or (lambda members: group_gap(matrix, members))
+    observed = gap(low) - gap(high)
     exact = 2**units <= draws
     if exact:
         flips = np.array(list(itertools.product((False, True), repeat=units)))
     else:
         flips = np.random.default_rng(seed).random((draws, units)) < 0.5
     stats_ = np.array(
-        [
-            group_gap(matrix, np.where(f, high, low))
-            - group_gap(matrix, np.where(f, low, high))
-            for f in flips
-        ]
+        [gap(np.where(f, high, low)) - gap(np.where(f, low, high)) for f in flips]
     )
     # The observed relabeling is among the exact ones; a random draw adds it.
     at_least = int((stats_ >= observed - 1e-12).sum())
     p = at_least / len(flips) if exact else (1 + at_least) / (1 + draws)
     return {
         "statistic": float(observed),
-        "gap_low": group_gap(matrix, low),
-        "gap_high": group_gap(matrix, high),
+        "gap_low": gap(low),
+        "gap_high": gap(high),
         "p_value": float(p),
         "relabelings": len(flips),
         "exact": bool(exact),

@@ -10,6 +10,8 @@ import pytest
 from experiments.harness.results import format_estimate
 from marl.xp_stats import (
     assignment_summary,
+    boundary_gap,
+    boundary_permutation_test,
     group_gap,
     matrix_summary,
     seed_permutation_test,
@@ -165,3 +167,93 @@ def test_the_seed_permutation_test_holds_its_level_under_the_null():
         ps.append(got["p_value"])
     assert not got["exact"] and got["relabelings"] == 199
     assert 0.03 <= np.mean(np.array(ps) < 0.05) <= 0.08
+
+
+def test_the_boundary_gap_is_within_minus_across_and_blind_to_skill():
+    """`boundary_gap` by brute force: the two kinds' own XP averaged, less the
+    two seat orders across averaged; cells that are any per-agent skill in
+    seat 1 plus one in seat 2 (the kinds far apart in skill) give 0 whatever
+    the diagonal, and taking agreement away across the boundary gives it."""
+    rng = np.random.default_rng(5)
+    m = rng.normal(5.0, 1.0, (9, 9))
+    members, side = (
+        np.array([0, 1, 2, 4, 5, 7, 8]),
+        np.array([0, 1, 0, 1, 0, 0, 1, 1, 1]),
+    )
+    ours = [i for i in members if side[i] == 0]
+    theirs = [i for i in members if side[i] == 1]
+
+    def xp(rows, cols):
+        return np.mean([m[i, j] for i in rows for j in cols if i != j])
+
+    within = (xp(ours, ours) + xp(theirs, theirs)) / 2
+    across = (xp(ours, theirs) + xp(theirs, ours)) / 2
+    assert boundary_gap(m, members, side) == pytest.approx(within - across)
+    skill = rng.normal(0.0, 1.0, 9) + 3.0 * side  # kind 1 far better, both seats
+    additive = skill[:, None] + 0.5 * skill[None, :] + 2.0
+    np.fill_diagonal(additive, 9.0)
+    assert boundary_gap(additive, members, side) == pytest.approx(0.0, abs=1e-12)
+    apart = additive - 1.5 * (side[:, None] != side[None, :])
+    assert boundary_gap(apart, members, side) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="2 members of each kind"):
+        boundary_gap(m, np.array([0, 1, 2]), side)
+
+
+def test_the_boundary_permutation_test_counts_every_balanced_relabeling():
+    """Every relabeling that keeps the kinds' counts, C(6, 3) = 20, counted by
+    brute force; a boundary that costs agreement and nothing else gives the
+    smallest p there is (the observed labels and their mirror, 2 / 20)."""
+    rng = np.random.default_rng(2)
+    m = rng.normal(5.0, 1.0, (6, 6))
+    members, side = np.arange(6), np.array([0, 1, 1, 0, 0, 1])
+    got = boundary_permutation_test(m, members, side)
+    assert got["relabelings"] == 20
+    observed = boundary_gap(m, members, side)
+    gaps = []
+    for chosen in itertools.combinations(range(6), 3):
+        labels = np.ones(6, int)
+        labels[list(chosen)] = 0
+        gaps.append(boundary_gap(m, members, labels))
+    assert got["gap"] == pytest.approx(observed)
+    assert got["p_value"] == pytest.approx(np.mean(np.array(gaps) >= observed - 1e-12))
+    apart = np.where(side[:, None] == side[None, :], 8.0, 5.0)
+    assert boundary_permutation_test(apart, members, side)["p_value"] == 2 / 20
+
+
+def test_the_boundary_permutation_test_holds_its_level_under_the_null():
+    """No boundary effect, kinds far apart in skill: over 300 matrices of 4 +
+    4 agents (70 relabelings each: p is a multiple of 1/70), p < 0.05 in about
+    3/70 of them (1.5% to 8% allowed)."""
+    rng = np.random.default_rng(0)
+    side = np.repeat([0, 1], 4)
+    ps = []
+    for _ in range(300):
+        skill = rng.normal(0.0, 1.0, 8) + 2.0 * side
+        m = skill[:, None] + skill[None, :] + rng.normal(5.0, 0.5, (8, 8))
+        ps.append(boundary_permutation_test(m, np.arange(8), side)["p_value"])
+    assert 0.015 <= np.mean(np.array(ps) < 0.05) <= 0.08
+
+
+def test_the_seed_permutation_test_takes_another_statistic():
+    """With `statistic`, T is that statistic of the low group less the high
+    group's, over the same relabelings: the boundary's cost at each of two
+    coefficients, units (a kind and a seed) keeping their kind when swapped."""
+    rng = np.random.default_rng(4)
+    m = rng.normal(5.0, 1.0, (12, 12))
+    side = np.tile(np.repeat([0, 1], 3), 2)  # agents 0-5 low, 6-11 high
+    low, high = np.arange(6), np.arange(6, 12)
+
+    def cost(members):
+        return boundary_gap(m, members, side)
+
+    got = seed_permutation_test(m, low, high, statistic=cost)
+    assert got["exact"] and got["relabelings"] == 64
+    assert got["statistic"] == pytest.approx(cost(low) - cost(high))
+    assert got["gap_low"] == pytest.approx(cost(low))
+    swaps = [
+        cost(np.where(f, high, low)) - cost(np.where(f, low, high))
+        for f in itertools.product((False, True), repeat=6)
+    ]
+    assert got["p_value"] == pytest.approx(
+        np.mean(np.array(swaps) >= got["statistic"] - 1e-12)
+    )
