@@ -183,7 +183,7 @@ def evaluate_into(args: CrossplayOptions, directory: CrossplayDirectory) -> int:
     try:
         evaluation = evaluate(
             seat_policy(
-                config.ippo,
+                loaded.networks,
                 env,
                 scripted=bool(args.bots),
                 encodings=loaded.encodings,

@@ -33,10 +33,18 @@ from experiments.deep.ippo_runs import (
 from games.envs.contract import Environment, seen_through
 from marl.deep.checkpoint import ForeignCheckpointError
 from marl.deep.ippo import IPPOConfig, make_policy_for
-from marl.deep.networks import Network, Params, with_encodings, with_scripted
+from marl.deep.networks import (
+    Network,
+    Params,
+    with_encodings,
+    with_networks,
+    with_scripted,
+)
 
 ARCHITECTURE_FIELDS = ("network", "hidden_sizes", "gru_size", "share_parameters")
-"""IPPOConfig fields that fix the parameters' shapes: agents must share them."""
+"""IPPOConfig fields that fix the parameters' shapes: agents that differ in
+them play through one network each (`with_networks`); `share_parameters` they
+must share."""
 
 
 class CrossPlayError(ValueError):
@@ -208,10 +216,11 @@ class Loaded(NamedTuple):
     agents: list[Agent]
     params: Params
     """Their parameters, leaves [K, ...] ([K, P, ...] per seat); with several
-    encodings, `{"network": ..., "encoding": int32[K] (or [K, P])}`, the
-    parameters of `seat_policy(..., encodings=E)`."""
+    networks, `{"networks": (...), "which": int32[K] (or [K, P])}`; with
+    several encodings, `{"network": <those>, "encoding": int32[K] (or [K,
+    P])}`: the parameters of `seat_policy(networks, env, encodings=E)`."""
     config: IPPORunConfig
-    """The first run's config (the game and the network)."""
+    """The first run's config (the game; the network of the first network)."""
     env: Environment
     """The game they play: the runs' scoring environment, or, where runs
     observe through different encodings, the game seen through all of them
@@ -219,6 +228,9 @@ class Loaded(NamedTuple):
     encodings: int
     """E, the encodings the agents observe through (1: one for all)."""
     warnings: list[str]
+    networks: tuple[IPPOConfig, ...]
+    """The agents' network shapes (`ARCHITECTURE_FIELDS`), in the order of
+    the runs: one for all, or one per shape (`with_networks`)."""
 
 
 def observation_of(config: IPPORunConfig) -> str:
@@ -250,18 +262,22 @@ def load_agents(paths: Sequence[str], step: int | None = None) -> Loaded:
                     f"{run} plays env.{field}={mine!r} but {runs[0]} plays "
                     f"{theirs!r}; evaluate them separately"
                 )
-        for field in ARCHITECTURE_FIELDS:
-            mine, theirs = getattr(config.ippo, field), getattr(reference.ippo, field)
-            if mine != theirs:
-                raise CrossPlayError(
-                    f"{run} has ippo.{field}={mine!r} but {runs[0]} has {theirs!r}; "
-                    "agents of different networks are evaluated separately"
-                )
+        if config.ippo.share_parameters != reference.ippo.share_parameters:
+            raise CrossPlayError(
+                f"{run} has ippo.share_parameters={config.ippo.share_parameters!r} "
+                f"but {runs[0]} has {reference.ippo.share_parameters!r}; agents with "
+                "shared and per-seat parameters are evaluated separately"
+            )
+    shapes = list(dict.fromkeys(architecture(c) for c in configs))
+    networks = tuple(
+        next(c.ippo for c in configs if architecture(c) == shape) for shape in shapes
+    )
     keys: list[dict[str, Any]] = []
     described: list[tuple[pathlib.Path, float, int, int, int]] = []
     stacks: list[Params] = []
     observations = list(dict.fromkeys(observation_of(c) for c in configs))
     encoding: list[int] = []
+    network: list[int] = []
     for run, config in zip(runs, configs, strict=True):
         params, at = load_run(run, config, step)
         for e, coef in enumerate(config.ent_coefs):
@@ -272,16 +288,24 @@ def load_agents(paths: Sequence[str], step: int | None = None) -> Loaded:
                 described.append((run, coef, s, at, keys.index(key)))
                 stacks.append(jax.tree.map(lambda x, e=e, s=s: x[e, s], params))
                 encoding.append(observations.index(observation_of(config)))
+                network.append(shapes.index(architecture(config)))
     labels = group_labels(keys)
     agents = [
         Agent(str(run), float(coef), seed, at, labels[g])
         for run, coef, seed, at, g in described
     ]
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *stacks)
+    per_seat = not reference.ippo.share_parameters
+    stacked = stack_networks(stacks, network, len(shapes), per_seat)
     warnings = duplicate_warnings(agents, stacked)
     if len(observations) == 1:
         return Loaded(
-            agents, stacked, reference, reference.scoring_environment, 1, warnings
+            agents,
+            stacked,
+            reference,
+            reference.scoring_environment,
+            1,
+            warnings,
+            networks,
         )
     envs = [
         next(c for c in configs if observation_of(c) == o).scoring_environment
@@ -292,10 +316,47 @@ def load_agents(paths: Sequence[str], step: int | None = None) -> Loaded:
     except ValueError as error:
         raise CrossPlayError(f"the runs' encodings cannot be mixed: {error}") from None
     which = jnp.asarray(encoding, jnp.int32)
-    if not reference.ippo.share_parameters:
+    if per_seat:
         which = which[:, None].repeat(env.num_players, 1)
     params = {"network": stacked, "encoding": which}
-    return Loaded(agents, params, reference, env, len(observations), warnings)
+    return Loaded(agents, params, reference, env, len(observations), warnings, networks)
+
+
+def architecture(config: IPPORunConfig) -> tuple[Any, ...]:
+    """A run's network shape: its `ARCHITECTURE_FIELDS`."""
+    return tuple(
+        tuple(v) if isinstance(v := getattr(config.ippo, f), list) else v
+        for f in ARCHITECTURE_FIELDS
+    )
+
+
+def stack_networks(
+    stacks: list[Params], network: list[int], count: int, per_seat: bool
+) -> Params:
+    """The agents' parameters (one pytree each, of network `network[k]`;
+    leaves [P, ...] `per_seat`) on a leading [K] axis: as they are where all
+    share one network (`count` 1), else as `with_networks` takes them, every
+    agent holding zeros in the networks that are not its own."""
+    if count == 1:
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *stacks)
+    zeros = [
+        jax.tree.map(jnp.zeros_like, stacks[network.index(n)]) for n in range(count)
+    ]
+    mine = list(zip(stacks, network, strict=True))
+    which = jnp.asarray(network, jnp.int32)
+    if per_seat:
+        seats = jax.tree.leaves(stacks[0])[0].shape[0]
+        which = which[:, None].repeat(seats, 1)
+    return {
+        "networks": tuple(
+            jax.tree.map(
+                lambda *xs: jnp.stack(xs),
+                *(x if k == n else zeros[n] for x, k in mine),
+            )
+            for n in range(count)
+        ),
+        "which": which,
+    }
 
 
 def duplicate_warnings(agents: list[Agent], params: Params) -> list[str]:
@@ -322,20 +383,37 @@ def duplicate_warnings(agents: list[Agent], params: Params) -> list[str]:
     return warnings
 
 
-@functools.lru_cache(maxsize=16)
 def seat_policy(
-    ippo: IPPOConfig, env: Environment, *, scripted: bool = False, encodings: int = 1
+    ippo: IPPOConfig | tuple[IPPOConfig, ...],
+    env: Environment,
+    *,
+    scripted: bool = False,
+    encodings: int = 1,
 ) -> Network:
     """The per-seat `Network` that plays seats of any agents of this
-    configuration in `env`; with `scripted`, also the environment's rule-based
-    partners (parameters as `add_bots` makes them); with `encodings` E > 1,
-    agents that each observe through their own of the E encodings `env`
-    concatenates (parameters as `load_agents` makes them). One per (config,
-    environment) in a process (environments are cached by their options,
-    `ippo_runs.make_environment`), so that the programs that play it are traced
-    once however many evaluations a process runs (`marl.deep.evaluate`)."""
+    configuration in `env` (of these configurations, `Loaded.networks`: each
+    agent through its own network, `with_networks`); with `scripted`, also the
+    environment's rule-based partners (parameters as `add_bots` makes them);
+    with `encodings` E > 1, agents that each observe through their own of the
+    E encodings `env` concatenates (parameters as `load_agents` makes them).
+    One per (configs, environment) in a process (environments are cached by
+    their options, `ippo_runs.make_environment`), so that the programs that
+    play it are traced once however many evaluations a process runs
+    (`marl.deep.evaluate`)."""
+    configs = ippo if isinstance(ippo, tuple) else (ippo,)
+    return _seat_policy(configs, env, scripted=scripted, encodings=encodings)
+
+
+@functools.lru_cache(maxsize=16)
+def _seat_policy(
+    configs: tuple[IPPOConfig, ...], env: Environment, *, scripted: bool, encodings: int
+) -> Network:
     single = dataclasses.replace(env, obs_size=env.obs_size // encodings)
-    policy = make_policy_for(dataclasses.replace(ippo, share_parameters=False), single)
+    policies = [
+        make_policy_for(dataclasses.replace(c, share_parameters=False), single)
+        for c in configs
+    ]
+    policy = policies[0] if len(policies) == 1 else with_networks(policies)
     if encodings > 1:
         policy = with_encodings(policy, single.obs_size, encodings)
     if not scripted:

@@ -377,3 +377,58 @@ def with_encodings(policy: Network, obs_size: int, count: int) -> Network:
         return policy.step(params["network"], carry, seen, actors, first)
 
     return Network(policy.init, policy.initial_carry, step, policy.evaluate)
+
+
+def with_networks(policies: Sequence[Network]) -> Network:
+    """Seats each played by their own of several per-seat networks
+    (`policies`, parameters [P, ...] each; network k's carry float[P, H_k],
+    H_k = 0 for a feed-forward network): agents of different shapes (widths,
+    feed-forward and recurrent) in one batched game.
+
+    Its parameters are `{"networks": (<policies[0]'s>, ...), "which":
+    int32[P]}`: seat p is played by network `which[p]` on its parameters there
+    (an agent's parameters of the other networks are placeholders, zeros).
+    Its carry is the networks' carries side by side, float[P, sum H_k]; every
+    network steps on every seat (its own slice of the carry), and a seat keeps
+    the outputs of its own, so each agent plays and remembers as it was
+    trained. For play, not training: `init` gives network 0 to every seat and
+    `evaluate` is refused."""
+    if len(policies) < 2:
+        raise ValueError("with_networks needs two or more networks")
+    sizes = [jax.eval_shape(lambda p=p: p.initial_carry(1)).shape[-1] for p in policies]
+    ends = np.cumsum([0, *sizes])
+
+    def initial_carry(num_envs: int) -> jax.Array:
+        return jnp.concatenate([p.initial_carry(num_envs) for p in policies], -1)
+
+    def step(
+        params: Params,
+        carry: jax.Array,
+        obs: jax.Array,
+        actors: jax.Array,
+        first: jax.Array,
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        carries, logits, values = [], [], []
+        for k, policy in enumerate(policies):
+            mine = carry[..., ends[k] : ends[k + 1]]
+            out = policy.step(params["networks"][k], mine, obs, actors, first)
+            carries.append(out[0])
+            logits.append(out[1])
+            values.append(out[2])
+        which = jnp.asarray(params["which"])[actors]  # [D]
+        chosen = jnp.take_along_axis(jnp.stack(logits), which[None, :, None], axis=0)[0]
+        value = jnp.take_along_axis(jnp.stack(values), which[None, :], axis=0)[0]
+        return jnp.concatenate(carries, -1), chosen, value
+
+    def init(key: jax.Array) -> Params:
+        first = policies[0].init(key)
+        seats = jax.tree.leaves(first)[0].shape[0]
+        return {
+            "networks": tuple(p.init(key) for p in policies),
+            "which": jnp.zeros(seats, jnp.int32),
+        }
+
+    def evaluate(*_: jax.Array) -> tuple[jax.Array, jax.Array]:
+        raise NotImplementedError("with_networks plays agents; it does not train")
+
+    return Network(init, initial_carry, step, evaluate)
