@@ -19,6 +19,7 @@ from marl.deep.networks import (
     masked_log_probs,
     orthogonal,
     sample_action,
+    with_networks,
 )
 from marl.deep.ppo import PPOBatch, entropy_term, gae, ppo_loss
 from marl.fields import ConfigError
@@ -301,3 +302,45 @@ def test_the_shared_mlp_has_one_torso_for_both_heads():
     assert counts["mlp"] == 2 * (obs * 16 + 16) + heads
     with pytest.raises(ConfigError, match="'mlp', 'shared_mlp' or 'gru'"):
         IPPOConfig(network="cnn")
+
+
+def test_with_networks_plays_each_seat_by_its_own_network_and_memory():
+    """A feed-forward network and a recurrent one (per-seat parameters), seat
+    0 played by the recurrent and seat 1 by the feed-forward: over a few
+    steps, each seat's logits and value are its own network's, run alone on
+    its own parameters and memory; the union's carry is theirs side by side;
+    the other network's parameters (zeros) change nothing."""
+    common = {"num_players": 2, "num_actions": 5, "obs_size": 7}
+    plain = make_policy(**common, hidden_sizes=(8,), share_parameters=False)
+    recurrent = make_policy(
+        **common, hidden_sizes=(6,), gru_size=4, share_parameters=False
+    )
+    union = with_networks([plain, recurrent])
+    own = [plain.init(jax.random.key(0)), recurrent.init(jax.random.key(1))]
+    # seat 0 is the recurrent agent, seat 1 the feed-forward one: each seat
+    # holds its own network's parameters and zeros in the other
+    zero_at = (0, 1)  # network 0 (feed-forward) zero at seat 0, network 1 at 1
+    params = {
+        "networks": tuple(
+            jax.tree.map(lambda x, k=k: x.at[k].set(0.0), p)
+            for p, k in zip(own, zero_at, strict=True)
+        ),
+        "which": jnp.asarray([1, 0], jnp.int32),
+    }
+    steps = [jax.jit(n.step) for n in (union, recurrent, plain)]
+    carry = union.initial_carry(1)[0]
+    assert carry.shape == (2, 4)
+    memory = recurrent.initial_carry(1)[0]
+    obs = jax.random.bernoulli(jax.random.key(2), 0.5, (4, 2, 7)).astype(jnp.uint8)
+    for t in range(4):
+        actors = jnp.asarray([t % 2])
+        first = jnp.asarray(t == 0)
+        carry, logits, value = steps[0](params, carry, obs[t], actors, first)
+        memory, want_r, value_r = steps[1](own[1], memory, obs[t], actors, first)
+        _, want_p, value_p = steps[2](own[0], jnp.zeros((2, 0)), obs[t], actors, first)
+        want, want_value = (want_r, value_r) if t % 2 == 0 else (want_p, value_p)
+        np.testing.assert_allclose(logits, want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(value, want_value, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(carry[0], memory[0], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="two or more"):
+        with_networks([plain])
