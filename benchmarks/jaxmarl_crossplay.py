@@ -21,7 +21,8 @@ colors x 3 ranks, hands of 3, 5 hint tokens, 3 lives, 2 players).
    size (tests/games/envs/test_hanabi_belief.py). Their last logit, the no-op
    that only a seat that does not move may take, is dropped.
 3. Ours: `python -m experiments.ippo` on the preset's recipe with their network
-   (`shared_mlp`, [512, 512]; cross-play batches the agents of one network),
+   (`shared_mlp`, [512, 512]: the implementations differ, the network's shape
+   does not; cross-play would also take another shape, `with_networks`),
    batch and budget, the same coefficients and seeds, into `DIR/ours` (or
    `--ours RUN`, such a run trained before).
 4. One cross-play of ours with theirs, `python -m experiments.crossplay
@@ -71,8 +72,8 @@ SIZE = {"colors": 3, "ranks": 3, "hand_size": 3, "hints": 5, "lives": 3}
 """hanabi_3c3r_cpu's game (conf/preset/hanabi_3c3r_cpu.yaml)."""
 
 NETWORK = ["ippo.network=shared_mlp", "ippo.hidden_sizes=[512,512]"]
-"""Their network, in our config: the one network both sides train (cross-play
-batches agents of one network)."""
+"""Their network, in our config: the one network shape both sides train, so
+that what differs across the boundary is the implementation."""
 
 THEIR_LAYERS = {
     "Dense_0": "Dense_0",  # the torso
