@@ -220,7 +220,7 @@ class Loaded(NamedTuple):
     several encodings, `{"network": <those>, "encoding": int32[K] (or [K,
     P])}`: the parameters of `seat_policy(networks, env, encodings=E)`."""
     config: IPPORunConfig
-    """The first run's config (the game; the network of the first network)."""
+    """The first run's config (the game; its network is `networks[0]`)."""
     env: Environment
     """The game they play: the runs' scoring environment, or, where runs
     observe through different encodings, the game seen through all of them
