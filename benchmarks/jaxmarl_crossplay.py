@@ -175,7 +175,7 @@ def our_overrides(args: argparse.Namespace) -> list[str]:
         f"ippo.num_steps={args.num_steps}",
         f"ippo.total_timesteps={args.total_timesteps}",
         f"log_every={min(50, updates)}",
-        f"checkpoint_every={min(25, updates)}",  # a stop loses little (CPU: hours)
+        f"checkpoint_every={min(50, updates)}",  # each chunk: a stop loses little
         "resume=auto",
         f"hydra.run.dir={args.out / 'ours'}",
     ]
