@@ -50,3 +50,26 @@ def train(run_dir: pathlib.Path | str, *overrides: str) -> None:
     from experiments import ippo
 
     run_main(ippo, *HANABI_TINY, *overrides, f"hydra.run.dir={run_dir}")
+
+
+def untrained_zoo(out: pathlib.Path, *overrides: str) -> None:
+    """A zoo (experiments.deep.zoo) of the agents a tiny run (`HANABI_TINY`,
+    then `overrides`) starts from, untrained: a run's agents to play, for a
+    test that checks how agents play rather than what they learned, without
+    tracing a training run of its configuration."""
+    import jax
+    from hydra import compose, initialize_config_dir
+
+    from experiments.deep.ippo_runs import IPPORunConfig
+    from experiments.deep.zoo import write_zoo
+    from experiments.harness.compose import CONF_DIR, to_config
+    from marl.deep.ippo import make_policy_for
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        config = to_config(compose("ippo", [*HANABI_TINY, *overrides]), IPPORunConfig)
+    policy = make_policy_for(config.ippo, config.environment)
+    shape = (len(config.ent_coefs), config.seeds)
+    keys = jax.random.split(jax.random.key(0), shape[0] * shape[1])
+    params = jax.vmap(policy.init)(keys)
+    params = jax.tree.map(lambda x: x.reshape(*shape, *x.shape[1:]), params)
+    write_zoo(out, config, params, 0, {"untrained": list(overrides)})

@@ -23,17 +23,17 @@ from experiments.deep.agents import CrossPlayError, load_agents, seat_policy
 from experiments.deep.players import load, play_game
 from games.envs.contract import make_env, seen_through
 from marl.deep import play as games_play
-from tests.tiny_runs import FEW_CONVENTIONS, train
+from tests.tiny_runs import FEW_CONVENTIONS, train, untrained_zoo
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """A canonical run, a v0_belief run and a canonical recurrent run of
-    Hanabi-Small (2 seeds x 2 each)."""
+    """A canonical run and a v0_belief run of Hanabi-Small (2 seeds x 2 each),
+    and a zoo of canonical recurrent agents (untrained)."""
     root = tmp_path_factory.mktemp("mixed")
     train(root / "canonical")
     train(root / "belief", "env.observation=v0_belief", "ippo.seed=1")
-    train(root / "recurrent", "ippo.network=gru", "ippo.gru_size=8", "ippo.seed=2")
+    untrained_zoo(root / "recurrent", "ippo.network=gru", "ippo.gru_size=8")
     return root
 
 
