@@ -159,6 +159,24 @@ def test_a_feed_forward_and_a_recurrent_agent_play_as_the_players_path(runs):
     )
 
 
+def test_agents_of_two_networks_with_per_seat_parameters_play_as_the_players_path(
+    tmp_path,
+):
+    """Per-seat parameters (each seat its own network's copy) of two shapes:
+    the index of each agent's network is per seat too, and the game is the
+    players' path's, move for move."""
+    per_seat = "ippo.share_parameters=false"
+    untrained_zoo(tmp_path / "plain", per_seat)
+    untrained_zoo(tmp_path / "gru", per_seat, "ippo.network=gru", "ippo.gru_size=8")
+    loaded = load_agents([str(tmp_path / "plain"), str(tmp_path / "gru")])
+    assert not loaded.config.ippo.share_parameters and len(loaded.networks) == 2
+    np.testing.assert_array_equal(loaded.params["which"], [[0, 0]] * 4 + [[1, 1]] * 4)
+    policy = seat_policy(loaded.networks, loaded.env)
+    plays_as_the_players_path(
+        loaded, policy, (tmp_path / "gru", 0.01, 1), (tmp_path / "plain", 0.1, 0)
+    )
+
+
 def test_agents_with_shared_and_per_seat_parameters_are_refused(runs, tmp_path):
     """A run whose seats have their own parameters beside one whose seats
     share them: one line, naming the field (read from the configs, before any
