@@ -48,7 +48,7 @@ import jax.numpy as jnp
 
 from benchmarks.common import ROOT, extract, kernel_shapes, machine_lines
 from experiments.deep.ippo_runs import IPPORunConfig
-from experiments.harness.compose import CONF_DIR, to_config
+from experiments.harness.compose import compose_config
 from experiments.reports.study_tables import markdown_grid
 from marl.deep.ippo import (
     make_ippo,
@@ -62,16 +62,6 @@ from marl.deep.ippo import (
 from marl.deep.rollout import bootstrap_value, rollout, symmetry_tables
 
 PRESET = "preset=hanabi_3c3r_cpu"
-
-
-def compose(overrides: Sequence[str]) -> IPPORunConfig:
-    """The run config `python -m experiments.ippo` composes from `overrides`."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        cfg = hydra_compose("ippo", overrides=list(overrides))
-    return to_config(cfg, IPPORunConfig)
 
 
 # ------------------------------------------------------------------ timing
@@ -439,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, name) < 1:
             parser.error(f"--{name}={getattr(args, name)} must be >= 1")
     overrides = [PRESET, *args.overrides]
-    config = compose(overrides)
+    config = compose_config("ippo", overrides, IPPORunConfig)
     print("\n".join(machine_lines()))
     prof = profile(config, args.repeats)
     comparison = (

@@ -181,16 +181,6 @@ def our_overrides(args: argparse.Namespace) -> list[str]:
     ]
 
 
-def run_config(overrides: list[str]) -> Any:
-    from hydra import compose, initialize_config_dir
-
-    from experiments.deep.ippo_runs import IPPORunConfig
-    from experiments.harness.compose import CONF_DIR, to_config
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        return to_config(compose("ippo", overrides), IPPORunConfig)
-
-
 def their_trainer(
     module: Any, config: dict[str, Any], batched: bool
 ) -> Callable[[jax.Array], list[Any]]:
@@ -256,7 +246,11 @@ def write_theirs(
     from experiments.deep.zoo import write_zoo
 
     theirs_dir = args.out / "theirs"
-    ours_config = run_config(zoo_overrides(config, args.ent_coefs, args.seeds))
+    from experiments.deep.ippo_runs import IPPORunConfig
+    from experiments.harness.compose import compose_config
+
+    overrides = zoo_overrides(config, args.ent_coefs, args.seeds)
+    ours_config = compose_config("ippo", overrides, IPPORunConfig)
     num_actions = ours_config.environment.num_actions
     params = jax.tree.map(
         lambda *x: np.stack(x), *(to_ours(t, num_actions) for t in trained)

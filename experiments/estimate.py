@@ -46,7 +46,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.deep.ippo_runs import USER_ERRORS, IPPORunConfig, trainer_of
-from experiments.harness.compose import CONF_DIR, is_config_error, one_line, to_config
+from experiments.harness.compose import (
+    CONF_DIR,
+    compose_config,
+    is_config_error,
+    one_line,
+)
 from experiments.harness.entry import ArgumentParser, entry_point
 from experiments.harness.results import write_json
 from experiments.reports.tables import format_report
@@ -124,11 +129,7 @@ def expand_sweeps(overrides: list[Any]) -> list[list[str]]:
 def job_config(overrides: list[str]) -> IPPORunConfig:
     """The frozen, validated config of one job, composed as experiments.ippo
     composes it."""
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        cfg = compose("ippo", overrides=overrides)
-    return to_config(cfg, IPPORunConfig)
+    return compose_config("ippo", overrides, IPPORunConfig)
 
 
 def cost_key(config: IPPORunConfig) -> tuple[Any, ...]:

@@ -58,15 +58,13 @@ def untrained_zoo(out: pathlib.Path, *overrides: str) -> None:
     test that checks how agents play rather than what they learned, without
     tracing a training run of its configuration."""
     import jax
-    from hydra import compose, initialize_config_dir
 
     from experiments.deep.ippo_runs import IPPORunConfig
     from experiments.deep.zoo import write_zoo
-    from experiments.harness.compose import CONF_DIR, to_config
+    from experiments.harness.compose import compose_config
     from marl.deep.ippo import make_policy_for
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        config = to_config(compose("ippo", [*HANABI_TINY, *overrides]), IPPORunConfig)
+    config = compose_config("ippo", [*HANABI_TINY, *overrides], IPPORunConfig)
     policy = make_policy_for(config.ippo, config.environment)
     shape = (len(config.ent_coefs), config.seeds)
     keys = jax.random.split(jax.random.key(0), shape[0] * shape[1])

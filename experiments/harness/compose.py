@@ -15,6 +15,7 @@ import contextlib
 import datetime
 import os
 import pathlib
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
@@ -98,6 +99,18 @@ def to_config(cfg: DictConfig, schema: type[T]) -> T:
     check_numbers(plain)
     merged = OmegaConf.merge(writable(OmegaConf.structured(schema)), plain)
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
+def compose_config(name: str, overrides: Sequence[str], schema: type[T]) -> T:
+    """The frozen, validated config `python -m experiments.<name> <overrides>`
+    would run: hydra composes conf/<name>.yaml with the overrides, `to_config`
+    builds `schema`. The schema's node must be in hydra's store (importing
+    experiments.deep.ippo_runs or experiments.tabular puts theirs there)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        cfg = compose(name, overrides=list(overrides))
+    return to_config(cfg, schema)
 
 
 def one_line(error: BaseException) -> str:

@@ -236,8 +236,11 @@ def test_ippo_update_matmul_reference_counts_what_xla_counts():
     import jax
 
     from benchmarks import ippo_update
+    from experiments.deep.ippo_runs import IPPORunConfig
+    from experiments.harness.compose import compose_config
 
-    config = ippo_update.compose([ippo_update.PRESET, *IPPO_UPDATE_TINY])
+    overrides = [ippo_update.PRESET, *IPPO_UPDATE_TINY]
+    config = compose_config("ippo", overrides, IPPORunConfig)
     from marl.deep.ippo import make_policy_for
 
     policy = make_policy_for(config.ippo, config.environment)

@@ -128,10 +128,8 @@ def test_the_screen_is_hanabi_3c3r_with_one_change_each_and_valid_sizes(tmp_path
     """Issue 57's screen: every run composes with the lab's config (hydra), is
     8 seeds at entropy 0.01 for 304 updates of 8,192 env steps, differs from
     hanabi_3c3r_cpu in its size only, and makes a Hanabi of HLE's rules."""
-    from hydra import compose, initialize_config_dir
-
     from experiments.deep.ippo_runs import IPPORunConfig
-    from experiments.harness.compose import CONF_DIR, to_config
+    from experiments.harness.compose import compose_config
 
     plan = grid_plans.screen_plan(grid_plans.SIZES["full"], tmp_path)
     assert [r["name"] for r in plan["runs"]] == [
@@ -139,18 +137,17 @@ def test_the_screen_is_hanabi_3c3r_with_one_change_each_and_valid_sizes(tmp_path
     ]
     assert all(ev["keep"] for ev in plan["evaluations"])
     games = set()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        base = to_config(compose("ippo", ["preset=hanabi_3c3r_cpu"]), IPPORunConfig)
-        for run in plan["runs"]:
-            config = to_config(compose("ippo", run["argv"]), IPPORunConfig)
-            assert config.seeds == 8 and config.ent_coefs == [0.01]
-            updates = config.ippo.total_timesteps // (256 * 32)
-            assert updates == 304 and config.ippo == base.ippo.__class__(
-                **{**base.ippo.__dict__, "total_timesteps": 2490368}
-            )
-            env = config.environment
-            assert env.symmetries.size >= 6  # at least 3 colors
-            games.add((env.title, env.num_players))
+    base = compose_config("ippo", ["preset=hanabi_3c3r_cpu"], IPPORunConfig)
+    for run in plan["runs"]:
+        config = compose_config("ippo", run["argv"], IPPORunConfig)
+        assert config.seeds == 8 and config.ent_coefs == [0.01]
+        updates = config.ippo.total_timesteps // (256 * 32)
+        assert updates == 304 and config.ippo == base.ippo.__class__(
+            **{**base.ippo.__dict__, "total_timesteps": 2490368}
+        )
+        env = config.environment
+        assert env.symmetries.size >= 6  # at least 3 colors
+        games.add((env.title, env.num_players))
     assert len(games) == len(grid_plans.SCREEN)  # every size a different game
 
 
@@ -180,23 +177,19 @@ def test_the_symmetry_grid_composes_and_cross_plays_every_milestone(tmp_path):
     """Issue 57 item 2's plan: both runs compose with the lab's config (16
     seeds of the screen's chosen size, milestones kept), and every milestone of
     each run is cross-played once."""
-    from hydra import compose, initialize_config_dir
-
     from experiments.deep.ippo_runs import IPPORunConfig
-    from experiments.harness.compose import CONF_DIR, to_config
+    from experiments.harness.compose import compose_config
 
     sizes = grid_plans.SIZES["full"]
     plan = grid_plans.symmetry_grid_plan(sizes, tmp_path)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        grid, op = (
-            to_config(compose("ippo", run["argv"]), IPPORunConfig)
-            for run in plan["runs"]
-        )
-        (screened,) = (
-            to_config(compose("ippo", run["argv"]), IPPORunConfig)
-            for run in grid_plans.screen_plan(sizes, tmp_path)["runs"]
-            if run["name"] == f"screen_{grid_plans.CHOSEN}"
-        )
+    grid, op = (
+        compose_config("ippo", run["argv"], IPPORunConfig) for run in plan["runs"]
+    )
+    (screened,) = (
+        compose_config("ippo", run["argv"], IPPORunConfig)
+        for run in grid_plans.screen_plan(sizes, tmp_path)["runs"]
+        if run["name"] == f"screen_{grid_plans.CHOSEN}"
+    )
     assert screened.environment.title == grid.environment.title
     assert grid.seeds == op.seeds == 16
     assert grid.ent_coefs == [0.01, 0.03, 0.1, 0.3] and op.ent_coefs == [0.01]

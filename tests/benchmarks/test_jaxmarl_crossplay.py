@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 
 from benchmarks import jaxmarl_crossplay as jx
+from experiments.deep.ippo_runs import IPPORunConfig
 from experiments.deep.players import load
 from experiments.deep.zoo import write_zoo
+from experiments.harness.compose import compose_config
 
 
 class TheirShape(nn.Module):
@@ -44,7 +46,7 @@ def test_their_parameters_play_the_same_policy_through_a_zoo(tmp_path):
     player: its policy and value are theirs (no-op masked, as their script
     masks it for the seat that moves), on the v0_belief observations of
     several deals."""
-    config = jx.run_config(jx.zoo_overrides(_yaml(), [0.01], 1))
+    config = compose_config("ippo", jx.zoo_overrides(_yaml(), [0.01], 1), IPPORunConfig)
     env = config.scoring_environment
     theirs = TheirShape(env.num_actions + 1)
     params = theirs.init(jax.random.key(0), jnp.zeros((1, env.obs_size)))
@@ -157,7 +159,7 @@ def _stand_in_peer(width: int = 512) -> SimpleNamespace:
     """A peer whose `make_train(config)` returns, as their script's training
     does, `{"runner_state": ((state, ...), metrics)}`; its parameters (their
     layer names, `width` wide) are drawn from the key and the coefficient."""
-    config = jx.run_config(jx.zoo_overrides(_yaml(), [0.01], 1))
+    config = compose_config("ippo", jx.zoo_overrides(_yaml(), [0.01], 1), IPPORunConfig)
     env = config.scoring_environment
     shapes = {
         "Dense_0": (env.obs_size, width),
@@ -218,3 +220,21 @@ def test_their_seeds_are_kept_as_they_finish_and_not_trained_again(tmp_path, cap
     (tmp_path / "theirs.json").unlink()
     with pytest.raises(SystemExit, match="theirs_seeds holds seeds trained with other"):
         jx.train_all_theirs(jx.parse([*argv, "--num-envs", "128"]), peer)
+
+
+def test_their_seeds_side_by_side_are_the_seeds_one_by_one(tmp_path, capsys):
+    """`--vmap` (a GPU's path) trains the missing seeds of a coefficient in one
+    batched call, and keeps each seed as the one-by-one path (CPU's) keeps it:
+    the same parameters, from the same keys."""
+    peer = _stand_in_peer()
+    runs = {}
+    for name, extra in (("one_by_one", []), ("side_by_side", ["--vmap"])):
+        out = tmp_path / name
+        argv = ["--jaxmarl-repo", "x", "--out", str(out), "--seeds", "3", *extra]
+        jx.train_all_theirs(jx.parse([*argv, "--ent-coefs", "0.1"]), peer)
+        runs[name] = load(out / "theirs")
+    printed = capsys.readouterr().out
+    assert printed.count("seeds [") == 3 + 1
+    assert "ENT_COEF 0.1: seeds [0, 1, 2] of 3" in printed
+    for a, b in zip(runs["one_by_one"], runs["side_by_side"], strict=True):
+        jax.tree.map(np.testing.assert_array_equal, a.params, b.params)

@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from experiments import compare, crossplay
 from experiments import ippo as train_entry
@@ -19,7 +18,7 @@ from experiments.deep import agents as hanabi_agents
 from experiments.deep import crossplay_results
 from experiments.deep.crossplay_directory import PARTIAL
 from experiments.deep.ippo_runs import IPPORunConfig
-from experiments.harness.compose import CONF_DIR, to_config
+from experiments.harness.compose import compose_config
 from experiments.reports.pairs import pair_rows
 from marl.deep import agent_measures, evaluate
 from marl.deep import conventions as cv
@@ -455,8 +454,7 @@ def test_three_players_cross_play_over_assignments_of_distinct_agents(tmp_path):
 
 def composed_run(*overrides: str) -> IPPORunConfig:
     """The run configuration `python -m experiments.ippo <overrides>` would train."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        return to_config(compose("ippo", overrides=list(overrides)), IPPORunConfig)
+    return compose_config("ippo", overrides, IPPORunConfig)
 
 
 @pytest.mark.parametrize(

@@ -113,3 +113,21 @@ def test_size_tiny_shrinks_any_preset_and_keeps_the_rest():
         full.ent_coefs,
     )
     assert longer.seeds == 3 and longer.ippo.num_envs == 8  # after the preset
+
+
+def test_compose_config_is_the_entry_points_typed_config():
+    """`compose_config` gives the frozen dataclass the entry point would run
+    (the preset, then the command line), and hydra's error, as a config error
+    one line names, for a key the schema lacks."""
+    from experiments.deep.ippo_runs import IPPORunConfig
+
+    config = compose.compose_config(
+        "ippo", ["preset=hanabi_cpu", "seeds=3"], IPPORunConfig
+    )
+    assert isinstance(config, IPPORunConfig) and config.seeds == 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.seeds = 4  # type: ignore[misc]
+    with pytest.raises(Exception) as raised:
+        compose.compose_config("ippo", ["ippo.no_such_key=1"], IPPORunConfig)
+    assert compose.is_config_error(raised.value)
+    assert "no_such_key" in compose.one_line(raised.value)

@@ -440,15 +440,10 @@ def test_tabular_runs_a_dpomdp_file_then_compare_shows_it(tmp_path):
 
 def composed_tabular(*overrides: str):
     """The configuration `python -m experiments.tabular <overrides>` would run."""
-    from hydra import compose, initialize_config_dir
-
     from experiments import tabular
-    from experiments.harness.compose import CONF_DIR, to_config
+    from experiments.harness.compose import compose_config
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        return to_config(
-            compose("tabular", overrides=list(overrides)), tabular.TabularConfig
-        )
+    return compose_config("tabular", overrides, tabular.TabularConfig)
 
 
 @needs_shared
