@@ -59,12 +59,7 @@ import numpy as np
 from benchmarks.common import machine_lines
 from benchmarks.ippo_throughput import load_peer
 from experiments.harness.results import write_npz
-from experiments.reports.across_implementations import (
-    markdown,
-    pairings,
-    registered_markdown,
-    registered_tests,
-)
+from experiments.reports.across_implementations import summary
 from games.envs.hanabi import make_params
 from marl.files import atomic_write_bytes
 
@@ -445,13 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     if subprocess.run(command).returncode != 0:
         return 1
     results = json.loads((xp / "results.json").read_text())
-    ours_run = next(a["run"] for a in results["agents"] if a["run"] != str(theirs_dir))
-    rows = pairings(results, ours_run, str(theirs_dir))
-    tests = registered_tests(results, ours_run, args.ent_coefs)
-    table = markdown(rows) + "\n" + registered_markdown(tests)
-    summary = {"pairings": rows, "registered": tests}
+    content, table = summary(results, str(theirs_dir), args.ent_coefs)
     atomic_write_bytes(
-        args.out / "summary.json", (json.dumps(summary, indent=1) + "\n").encode()
+        args.out / "summary.json", (json.dumps(content, indent=1) + "\n").encode()
     )
     atomic_write_bytes(args.out / "summary.md", (table + "\n").encode())
     print(table)

@@ -160,6 +160,21 @@ def registered_markdown(tests: dict[str, Any]) -> str:
     )
 
 
+def summary(
+    results: dict[str, Any], theirs: str, ent_coefs: list[float]
+) -> tuple[dict[str, Any], str]:
+    """(summary.json's contents, summary.md's text) of a cross-play's results
+    (results.json of experiments.crossplay) of two runs, `theirs` the other
+    implementation's: the pairings and the registered tests."""
+    ours = next(a["run"] for a in results["agents"] if a["run"] != theirs)
+    rows = pairings(results, ours, theirs)
+    tests = registered_tests(results, ours, ent_coefs)
+    return (
+        {"pairings": rows, "registered": tests},
+        markdown(rows) + "\n" + registered_markdown(tests),
+    )
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     header = [
         "ent_coef",

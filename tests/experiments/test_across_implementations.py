@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from experiments.reports.across_implementations import (
+    pairings,
     registered_markdown,
     registered_tests,
+    summary,
 )
 
 
@@ -49,3 +51,31 @@ def test_the_registered_tests_find_a_boundary_only_the_low_coefficient_pays():
     # a unit with one coefficient only is refused, naming it
     with pytest.raises(ValueError, match=r"\(1, 4\)"):
         registered_tests({**results, "agents": agents[:-1]}, "ours", [0.01, 0.1])
+
+
+def test_the_summary_names_ours_as_the_run_that_is_not_theirs():
+    """`summary` (the benchmark's summary.json and summary.md) finds our run
+    as the one that is not theirs, whichever order the cross-play lists them
+    in, and holds the four pairings of each coefficient and matrix beside the
+    registered tests."""
+    agents = [
+        {"run": run, "ent_coef": coef, "seed": seed}
+        for run in ("/x/theirs", "/x/ours")
+        for coef in (0.01, 0.1)
+        for seed in range(3)
+    ]
+    rng = np.random.default_rng(0)
+    greedy = rng.normal(5.0, 1.0, (12, 12))
+    results = {"agents": agents, "matrix_greedy": greedy, "matrix": greedy - 1.0}
+    content, text = summary(results, "/x/theirs", [0.01, 0.1])
+    assert content["pairings"] == pairings(results, "/x/ours", "/x/theirs")
+    assert content["registered"] == registered_tests(results, "/x/ours", [0.01, 0.1])
+    assert [(r["ent_coef"], r["matrix"]) for r in content["pairings"]] == [
+        (0.01, "greedy"),
+        (0.1, "greedy"),
+        (0.01, "sampled"),
+        (0.1, "sampled"),
+    ]
+    theirs_sp = np.diag(greedy)[:3].mean()  # theirs listed first here
+    assert content["pairings"][0]["sp_theirs"] == pytest.approx(theirs_sp)
+    assert text.endswith(registered_markdown(content["registered"]))
