@@ -36,6 +36,10 @@ import contextlib
 import functools
 import os
 import pathlib
+import shutil
+import tempfile
+
+import pytest
 
 from experiments import collect_less
 from experiments.harness.cores import pin
@@ -76,6 +80,53 @@ def pytest_sessionstart(session) -> None:  # type: ignore[no-untyped-def]
     """The controller (not an xdist worker) prunes the cache once per suite."""
     if not hasattr(session.config, "workerinput"):
         prune(pathlib.Path(os.environ["JAX_COMPILATION_CACHE_DIR"]))
+
+
+def suite_temp_dir() -> pathlib.Path | None:
+    """The suite's own temporary folder, made by the controller (the process
+    that imports this file first) and named to every process after it by
+    TMPDIR: whatever the suite's processes and the processes they start put
+    in the temporary folder lands there (pytest's `tmp_path` folders stay in
+    the system's, PYTEST_DEBUG_TEMPROOT). None in an xdist worker."""
+    if SUITE_TEMP in os.environ:
+        return None
+    system = tempfile.gettempdir()
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", system)
+    path = tempfile.mkdtemp(prefix="entropy-zsc-suite-", dir=system)
+    os.environ[SUITE_TEMP] = os.environ["TMPDIR"] = path
+    tempfile.tempdir = None  # read TMPDIR again
+    return pathlib.Path(path)
+
+
+SUITE_TEMP = "ENTROPY_ZSC_SUITE_TEMP"
+
+SUITE_TMP = suite_temp_dir()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untyped-def]
+    """The controller removes the suite's temporary folder, and fails the
+    suite when something was left in it: a process that does not clean up
+    after itself fills a contributor's /tmp one suite at a time."""
+    if SUITE_TMP is None or not SUITE_TMP.is_dir():
+        return
+    LEFT[:] = sorted(p.name for p in SUITE_TMP.iterdir())
+    shutil.rmtree(SUITE_TMP, ignore_errors=True)
+    if LEFT:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+LEFT: list[str] = []
+"""What the suite's processes left in its temporary folder."""
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if LEFT:
+        terminalreporter.write_line(
+            f"FAILED: the suite left {len(LEFT)} "
+            f"{'entry' if len(LEFT) == 1 else 'entries'} in its temporary folder "
+            f"{SUITE_TMP}: {', '.join(LEFT[:10])}",
+            red=True,
+        )
 
 
 collect_less()  # the suite's processes collect as an entry point's do

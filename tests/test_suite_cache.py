@@ -1,9 +1,12 @@
 """The suite's compilation cache (tests/conftest.py): in the user's cache,
 shared by a contributor's clones, its long-unread entries pruned
 (`experiments.harness.xla_cache`, the main job's too); the one MLIR
-context each worker lowers its programs into (`conftest.one_mlir_context`)."""
+context each worker lowers its programs into (`conftest.one_mlir_context`);
+the suite's own temporary folder, which must be left empty."""
 
 import os
+import subprocess
+import sys
 import time
 
 import jax
@@ -68,3 +71,36 @@ def test_a_worker_lowers_every_program_into_one_mlir_context():
     values = [float(p(jnp.float32(0.5))) for p in programs]
     assert values == [float(jnp.sin(0.5)), 2 * float(jnp.sin(0.5))]
     assert programs[0].lower(jnp.float32(0.5)).compiler_ir().context is first
+
+
+def test_a_suite_that_leaves_files_in_the_temporary_folder_fails(tmp_path):
+    """A suite (this conftest) whose test, or a process it starts, leaves a
+    file or folder in the temporary folder fails, naming both; one that
+    cleans up passes. This suite's own processes write into its folder."""
+    assert os.environ["TMPDIR"] == os.environ[conftest.SUITE_TEMP]
+    tests = tmp_path / "test_leaves.py"
+    tests.write_text(
+        "import subprocess, sys, tempfile\n"
+        "def test_leaves():\n"
+        "    tempfile.mkstemp(suffix='.left')\n"
+        "    subprocess.run([sys.executable, '-c', 'import tempfile; "
+        'tempfile.mkdtemp(prefix="child")\'], check=True)\n'
+        "def test_cleans_up():\n"
+        "    with tempfile.TemporaryDirectory():\n"
+        "        pass\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != conftest.SUITE_TEMP}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest"]
+    command += ["-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tests)]
+
+    def run(*which: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*command, *which], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+
+    left = run("-k", "leaves")
+    assert left.returncode == 1, left.stdout + left.stderr
+    assert "the suite left 2 entries in its temporary folder" in left.stdout
+    assert ".left" in left.stdout and "child" in left.stdout
+    clean = run("-k", "cleans_up")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
