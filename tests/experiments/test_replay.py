@@ -114,6 +114,7 @@ def dump_dom(page: pathlib.Path, step: int) -> str:
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
+            f"--user-data-dir={page.parent / 'chromium-profile'}",  # not in TMPDIR
             "--dump-dom",
             f"{page.as_uri()}#step={step}",
         ],
