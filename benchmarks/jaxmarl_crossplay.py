@@ -238,12 +238,11 @@ def write_theirs(
 ) -> pathlib.Path:
     """Their trained seeds, converted to our network's layout, as a zoo (a run
     directory of ours) in OUT/theirs."""
-    from experiments.deep.zoo import write_zoo
-
-    theirs_dir = args.out / "theirs"
     from experiments.deep.ippo_runs import IPPORunConfig
+    from experiments.deep.zoo import write_zoo
     from experiments.harness.compose import compose_config
 
+    theirs_dir = args.out / "theirs"
     overrides = zoo_overrides(config, args.ent_coefs, args.seeds)
     ours_config = compose_config("ippo", overrides, IPPORunConfig)
     num_actions = ours_config.environment.num_actions
