@@ -184,13 +184,14 @@ def load_peer(repo: Path | None, deps: Path | None) -> Peer:
     config = OmegaConf.to_container(OmegaConf.load(config_file))
     if not isinstance(config, dict):
         return Peer(missing=f"{config_file} is not a mapping")
-    # Their module imports wandb at the top; a stand-in serves that import when
-    # wandb is absent, and replaces the module's `wandb` in any case, so that
-    # their per-update callback logs nothing (and needs no wandb.init).
+    # Their module imports wandb at the top; a stand-in serves that import, so
+    # that their per-update callback logs nothing (and needs no wandb.init),
+    # and wandb itself is not imported for it (a second of importing, and
+    # temporary folders that a stopped process leaves in /tmp). A wandb this
+    # process imported before is left as it was.
     stand_in = _wandb_stand_in()
-    absent = importlib.util.find_spec("wandb") is None
-    if absent:
-        sys.modules["wandb"] = stand_in
+    before = sys.modules.get("wandb")
+    sys.modules["wandb"] = stand_in
     try:
         spec = importlib.util.spec_from_file_location("jaxmarl_ippo_ff_hanabi", script)
         assert spec is not None and spec.loader is not None
@@ -201,9 +202,10 @@ def load_peer(repo: Path | None, deps: Path | None) -> Peer:
             missing=f"{script} does not import ({type(error).__name__}: {error})"
         )
     finally:
-        if absent:
+        if before is None:
             del sys.modules["wandb"]
-    vars(module)["wandb"] = stand_in
+        else:
+            sys.modules["wandb"] = before
     return Peer(module=module, config=config)
 
 

@@ -117,6 +117,33 @@ def test_ippo_throughput_peer_that_does_not_import_is_missing_in_one_line(
     )
 
 
+def test_their_script_imports_a_wandb_that_logs_nothing(tmp_path, monkeypatch):
+    """Their baseline script's `import wandb` gets a stand-in whose `init` and
+    `log` do nothing, whether wandb is installed or not, and the process's own
+    wandb (none here, or one imported before) is as it was after."""
+    from benchmarks.ippo_throughput import BASELINE, BASELINE_CONFIG, load_peer
+
+    monkeypatch.setitem(sys.modules, "distrax", types.ModuleType("distrax"))
+    (tmp_path / BASELINE).parent.mkdir(parents=True)
+    (tmp_path / BASELINE).write_text(
+        "import wandb\nLOGGED = wandb.log({'x': 1}), wandb.init(project='p')\n"
+    )
+    (tmp_path / BASELINE_CONFIG).parent.mkdir(parents=True)
+    (tmp_path / BASELINE_CONFIG).write_text("NUM_ENVS: 4\n")
+    monkeypatch.delitem(sys.modules, "wandb", raising=False)
+    peer = load_peer(tmp_path, None)
+    if peer.missing == "the jaxmarl package is not installed":
+        pytest.skip(peer.missing)
+    assert peer.module is not None, peer.missing
+    assert peer.module.LOGGED == (None, None)
+    assert peer.module.wandb.__spec__ is None  # a stand-in, not a package
+    assert "wandb" not in sys.modules
+    ours = types.ModuleType("wandb")
+    monkeypatch.setitem(sys.modules, "wandb", ours)
+    assert load_peer(tmp_path, None).module.LOGGED == (None, None)
+    assert sys.modules["wandb"] is ours
+
+
 def test_ippo_learning_curve_benchmark_gives_the_peer_the_same_objective():
     """JaxMARL's loss is 1/P of ours per acting decision: same entropy
     coefficient, value weight and gradient clip divided by the players."""
