@@ -405,3 +405,50 @@ def test_only_the_writing_process_deletes_the_tabular_sections(tmp_path):
     assert (sections.dir / "grid.json").is_file()
     sections.remove()
     assert not sections.dir.exists()
+
+
+def test_only_a_cpu_program_of_a_process_other_than_0_is_written_by_the_lab(
+    monkeypatch,
+):
+    """`cache_in_every_process` writes a program JAX would not write only when
+    JAX's sole reason is that the process is not 0: a CPU program without host
+    callbacks, compiled for at least the cache's least time. A GPU program,
+    one with host callbacks, one compiled faster, and process 0's go to JAX's
+    own write (a GPU has no lent machine in CI: this is its test). A failed
+    write is a warning."""
+    import jax
+    from jax._src import compilation_cache, compiler, distributed
+
+    from experiments.harness.processes import cache_in_every_process
+
+    theirs, ours = [], []
+    monkeypatch.setattr(compiler, "_cache_write", lambda *a: theirs.append(a[0]))
+    monkeypatch.setattr(
+        compilation_cache,
+        "put_executable_and_time",
+        lambda key, *a: ours.append(key),
+    )
+    monkeypatch.setattr(distributed.global_state, "process_id", 1)
+    cache_in_every_process()
+    cpu, gpu = (type("Backend", (), {"platform": p})() for p in ("cpu", "gpu"))
+    least = jax.config.jax_persistent_cache_min_compile_time_secs
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    try:
+        compiler._cache_write("cpu", 2.0, "m", cpu, None, [])
+        compiler._cache_write("gpu", 2.0, "m", gpu, None, [])
+        compiler._cache_write("callbacks", 2.0, "m", cpu, None, [object()])
+        compiler._cache_write("quick", 0.5, "m", cpu, None, [])
+        monkeypatch.setattr(distributed.global_state, "process_id", 0)
+        compiler._cache_write("process 0", 2.0, "m", cpu, None, [])
+        monkeypatch.setattr(distributed.global_state, "process_id", 1)
+
+        def refused(*args):
+            raise OSError("disk full")
+
+        monkeypatch.setattr(compilation_cache, "put_executable_and_time", refused)
+        with pytest.warns(UserWarning, match=r"not cached: m \(OSError: disk full\)"):
+            compiler._cache_write("full", 2.0, "m", cpu, None, [])
+    finally:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", least)
+    assert ours == ["cpu"]
+    assert theirs == ["gpu", "callbacks", "quick", "process 0"]
