@@ -80,39 +80,8 @@ job() {  # job <k> <overrides...>: the k-th run (minutes at 0bdad38, Xeon, compi
 'dectiger', 'meeting_grid_2x2', 'mars_rovers', 'recycling_robots', 'broadcast_channel'}; \
 sys.exit(f'main.sh: benchmarks without a run: {set(games.BENCHMARKS) - listed}' \
 if set(games.BENCHMARKS) - listed else None)"
-failed=0
-finish() {  # finish <what>: waits for the jobs left; one line and status 1 if any failed
-  for pid in $(jobs -p); do
-    wait "$pid" || failed=1
-  done
-  if [ "$failed" -ne 0 ]; then
-    echo "main.sh: $1 failed (the error is above)" >&2
-    exit 1
-  fi
-}
-# Each slot of the queue runs on its own half of the cores (one core each on
-# two): XLA sizes its thread pool by the cores a process may use, and two runs
-# that each spread over both spun against each other (Dec-Tiger beside fire
-# fighting 5-9% faster pinned; the whole job 15.7 -> 11.5-13.1 minutes warm,
-# docs/studies/tabular_main_job.md; experiments/harness/cores.py). A run that
-# cannot be pinned runs anyway.
-pin() {  # pin <slot>: this shell, and what it starts, on the slot's half of the cores
-  .venv/bin/python -c "from experiments.harness.cores import pin; pin($1, 2, $BASHPID)" \
-    2>/dev/null || echo "main.sh: run slot $1 not pinned to its half of the cores: it runs on all" >&2
-}
-free=(0 1)
-declare -A slot_of=()  # the slot of each run's process
-for k in 0 1 2 3 4 5 6 7 8 9; do
-  if [ "${#free[@]}" -eq 0 ]; then
-    wait -n -p ended || failed=1
-    free+=("${slot_of[$ended]}")
-    unset "slot_of[$ended]"
-  fi
-  (pin "${free[0]}" && job "$k" "$@") &
-  slot_of[$!]=${free[0]}
-  free=("${free[@]:1}")
-done
-finish "a run"
+source scripts/slots.sh  # run_in_slots, finish
+run_in_slots 10 "$@"
 # The table and the figures (the notebook reads the runs, not the table), side
 # by side.
 .venv/bin/python -m experiments.compare results/main --markdown results/main/main_job.md &
