@@ -103,6 +103,7 @@ SUITE_TEMP = "ENTROPY_ZSC_SUITE_TEMP"
 SUITE_TMP = suite_temp_dir()
 
 
+@pytest.hookimpl(trylast=True)  # after xdist's workers ended (and cleaned up)
 def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untyped-def]
     """The controller removes the suite's temporary folder, and fails the
     suite when something was left in it: a process that does not clean up
