@@ -5,8 +5,10 @@ Hydra composes `conf/*.yaml` over the schemas (the frozen dataclasses of
 experiments/exact/tabular_config.py and experiments/deep/ippo_runs.py, so an
 unknown key or a value of the wrong type is refused while composing);
 `to_config` then builds the frozen dataclass once, and `__post_init__` refuses
-impossible values with one line. `overridden_preset_fields` says which of a
-preset's values the command line replaced.
+impossible values with one line (`compose_config` does both, for a benchmark
+or a test that needs the config a command line would run).
+`overridden_preset_fields` says which of a preset's values the command line
+replaced.
 """
 
 from __future__ import annotations
