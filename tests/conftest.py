@@ -88,17 +88,18 @@ def suite_temp_dir() -> pathlib.Path | None:
     TMPDIR: whatever the suite's processes and the processes they start put
     in the temporary folder lands there (pytest's `tmp_path` folders stay in
     the system's, PYTEST_DEBUG_TEMPROOT). None in an xdist worker."""
-    if SUITE_TEMP in os.environ:
+    if SUITE_TEMP_ENV in os.environ:
         return None
     system = tempfile.gettempdir()
     os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", system)
     path = tempfile.mkdtemp(prefix="entropy-zsc-suite-", dir=system)
-    os.environ[SUITE_TEMP] = os.environ["TMPDIR"] = path
+    os.environ[SUITE_TEMP_ENV] = os.environ["TMPDIR"] = path
     tempfile.tempdir = None  # read TMPDIR again
     return pathlib.Path(path)
 
 
-SUITE_TEMP = "ENTROPY_ZSC_SUITE_TEMP"
+SUITE_TEMP_ENV = "ENTROPY_ZSC_SUITE_TEMP"
+"""The variable that names the suite's temporary folder to its workers."""
 
 SUITE_TMP = suite_temp_dir()
 

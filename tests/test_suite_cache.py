@@ -77,7 +77,7 @@ def test_a_suite_that_leaves_files_in_the_temporary_folder_fails(tmp_path):
     """A suite (this conftest) whose test, or a process it starts, leaves a
     file or folder in the temporary folder fails, naming both; one that
     cleans up passes. This suite's own processes write into its folder."""
-    assert os.environ["TMPDIR"] == os.environ[conftest.SUITE_TEMP]
+    assert os.environ["TMPDIR"] == os.environ[conftest.SUITE_TEMP_ENV]
     tests = tmp_path / "test_leaves.py"
     tests.write_text(
         "import subprocess, sys, tempfile\n"
@@ -89,7 +89,7 @@ def test_a_suite_that_leaves_files_in_the_temporary_folder_fails(tmp_path):
         "    with tempfile.TemporaryDirectory():\n"
         "        pass\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != conftest.SUITE_TEMP}
+    env = {k: v for k, v in os.environ.items() if k != conftest.SUITE_TEMP_ENV}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest"]
     command += ["-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tests)]
 
