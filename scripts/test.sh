@@ -12,6 +12,10 @@ export MYPY_CACHE_DIR=${MYPY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/entropy-
 # that a file's shared fixtures are built once; PYTEST_WORKERS=0 runs in this
 # process. XLA's compilations are cached on disk and shared by the workers and
 # every subprocess a test starts (tests/conftest.py). Each worker's NumPy BLAS
-# takes one thread: two each spin against each other (scripts/main.sh).
+# takes one thread: two each spin against each other (scripts/main.sh). A
+# worker that crashes (a segfault) fails its test and ends the run with the
+# crash reported: xdist's replacement worker hung under file scheduling
+# (docs/architecture.md, "Tests").
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
-.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile \
+  --max-worker-restart 0 "$@"

@@ -68,12 +68,15 @@ def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
     a process may use, and two workers that each spread over both spin against
     each other (docs/benchmarks.md, "Workers on their own cores";
     experiments/harness/cores.py). Where there are more workers than cores, or
-    where the system refuses, none is pinned."""
+    where the system refuses, none is pinned; nor is a worker that replaces a
+    crashed one (xdist numbers it past the count: gw2 of 2), so that the suite
+    goes on and reports the crash."""
     worker = getattr(config, "workerinput", None)
     if worker is not None:
         count, index = int(worker["workercount"]), int(worker["workerid"][2:])
-        with contextlib.suppress(OSError):  # a container may forbid it
-            pin(index, count)
+        if index < count:
+            with contextlib.suppress(OSError):  # a container may forbid it
+                pin(index, count)
 
 
 def pytest_sessionstart(session) -> None:  # type: ignore[no-untyped-def]
