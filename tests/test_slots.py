@@ -1,5 +1,5 @@
 """scripts/slots.sh, the main job's queue (scripts/main.sh), with stand-in
-jobs: every run once, in order, two at a time, each on its own slot's cores
+jobs: every run once, never more than two at a time, each on its own slot's cores
 (experiments.harness.cores), the job's arguments passed on; a failed run
 fails the queue with one line after the others ran."""
 

@@ -24,6 +24,11 @@ from experiments.deep.zoo import write_zoo
 from experiments.harness.compose import compose_config
 
 
+def _ours_config() -> IPPORunConfig:
+    """The run config of our side of the benchmark (one seed at 0.01)."""
+    return compose_config("ippo", jx.zoo_overrides(_yaml(), [0.01], 1), IPPORunConfig)
+
+
 class TheirShape(nn.Module):
     """The layer order of their `ActorCritic`: Dense_0 torso, Dense_1 actor
     layer, Dense_2 logits (moves + their no-op), Dense_3 critic layer, Dense_4
@@ -46,7 +51,7 @@ def test_their_parameters_play_the_same_policy_through_a_zoo(tmp_path):
     player: its policy and value are theirs (no-op masked, as their script
     masks it for the seat that moves), on the v0_belief observations of
     several deals."""
-    config = compose_config("ippo", jx.zoo_overrides(_yaml(), [0.01], 1), IPPORunConfig)
+    config = _ours_config()
     env = config.scoring_environment
     theirs = TheirShape(env.num_actions + 1)
     params = theirs.init(jax.random.key(0), jnp.zeros((1, env.obs_size)))
@@ -159,7 +164,7 @@ def _stand_in_peer(width: int = 512) -> SimpleNamespace:
     """A peer whose `make_train(config)` returns, as their script's training
     does, `{"runner_state": ((state, ...), metrics)}`; its parameters (their
     layer names, `width` wide) are drawn from the key and the coefficient."""
-    config = compose_config("ippo", jx.zoo_overrides(_yaml(), [0.01], 1), IPPORunConfig)
+    config = _ours_config()
     env = config.scoring_environment
     shapes = {
         "Dense_0": (env.obs_size, width),
