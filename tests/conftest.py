@@ -38,6 +38,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import time
 
 import pytest
 
@@ -80,9 +81,12 @@ def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
 
 
 def pytest_sessionstart(session) -> None:  # type: ignore[no-untyped-def]
-    """The controller (not an xdist worker) prunes the cache once per suite."""
+    """The controller (not an xdist worker) prunes the cache once per suite,
+    and the temporary folders of suites killed before their end."""
     if not hasattr(session.config, "workerinput"):
         prune(pathlib.Path(os.environ["JAX_COMPILATION_CACHE_DIR"]))
+        if SUITE_TMP is not None:
+            remove_stale_suite_folders(SUITE_TMP.parent, keep=SUITE_TMP)
 
 
 def suite_temp_dir() -> pathlib.Path | None:
@@ -95,10 +99,33 @@ def suite_temp_dir() -> pathlib.Path | None:
         return None
     system = tempfile.gettempdir()
     os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", system)
-    path = tempfile.mkdtemp(prefix="entropy-zsc-suite-", dir=system)
+    path = tempfile.mkdtemp(prefix=SUITE_TEMP_PREFIX, dir=system)
     os.environ[SUITE_TEMP_ENV] = os.environ["TMPDIR"] = path
     tempfile.tempdir = None  # read TMPDIR again
     return pathlib.Path(path)
+
+
+SUITE_TEMP_PREFIX = "entropy-zsc-suite-"
+STALE_SUITE_SECONDS = 24 * 3600
+"""A suite's temporary folder unchanged this long is a killed suite's (no
+suite runs for a day)."""
+
+
+def remove_stale_suite_folders(system: pathlib.Path, keep: pathlib.Path) -> list[str]:
+    """Removes the suite folders in `system` (but `keep`) unchanged for
+    STALE_SUITE_SECONDS: a suite killed (a timeout, SIGKILL) never reaches its
+    `pytest_sessionfinish`, and its folder stayed behind. Returns their names."""
+    now = time.time()
+    removed = []
+    for path in system.glob(SUITE_TEMP_PREFIX + "*"):
+        try:
+            stale = path.is_dir() and now - path.stat().st_mtime > STALE_SUITE_SECONDS
+        except OSError:  # removed meanwhile by another suite
+            continue
+        if stale and path != keep:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
 
 
 SUITE_TEMP_ENV = "ENTROPY_ZSC_SUITE_TEMP"

@@ -104,3 +104,24 @@ def test_a_suite_that_leaves_files_in_the_temporary_folder_fails(tmp_path):
     assert ".left" in left.stdout and "child" in left.stdout
     clean = run("-k", "cleans_up")
     assert clean.returncode == 0, clean.stdout + clean.stderr
+
+
+def test_a_killed_suites_temporary_folder_is_removed_by_the_next_suite(tmp_path):
+    """Folders of suites that never reached their end (unchanged for a day)
+    are removed; a recent one (a suite running beside) and the suite's own
+    are kept, and so is anything else in the temporary folder."""
+    prefix = conftest.SUITE_TEMP_PREFIX
+    old = time.time() - conftest.STALE_SUITE_SECONDS - 60
+    killed, running, own = (
+        tmp_path / f"{prefix}{n}" for n in ("killed", "running", "own")
+    )
+    other = tmp_path / "someone-elses"
+    for path in (killed, running, own, other):
+        (path / "inside").mkdir(parents=True)
+    for path in (killed, own, other):
+        os.utime(path, (old, old))
+    removed = conftest.remove_stale_suite_folders(tmp_path, keep=own)
+    assert removed == [killed.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in (running, own, other)
+    )
