@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pathlib
 import subprocess
@@ -58,6 +59,7 @@ import numpy as np
 
 from benchmarks.common import machine_lines
 from benchmarks.ippo_throughput import load_peer
+from experiments.harness.entry import ArgumentParser
 from experiments.harness.results import write_npz
 from experiments.reports.across_implementations import summary
 from games.envs.hanabi import make_params
@@ -202,10 +204,7 @@ def _unstack(tree: Any, n: int) -> list[Any]:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.jaxmarl_crossplay",
-        description=__doc__.split("\n")[0],
-    )
+    parser = ArgumentParser("benchmarks.jaxmarl_crossplay", __doc__.split("\n")[0])
     parser.add_argument("--jaxmarl-repo", type=pathlib.Path, required=True)
     parser.add_argument("--jaxmarl-deps", type=pathlib.Path)
     parser.add_argument(
@@ -230,7 +229,28 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=["--games", "2000"],
         help="the rest: experiments.crossplay's options (default --games 2000)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    problem = impossible(args)
+    if problem:
+        parser.error(problem)
+    return args
+
+
+def impossible(args: argparse.Namespace) -> str | None:
+    """What makes these settings impossible for either side, in one line, or
+    None (checked before anything trains: their script would divide by zero)."""
+    for name in ("seeds", "num_envs", "num_steps"):
+        if getattr(args, name) < 1:
+            return f"--{name.replace('_', '-')} {getattr(args, name)}: must be >= 1"
+    if args.total_timesteps < args.num_envs * args.num_steps:
+        return (
+            f"--total-timesteps {args.total_timesteps}: less than one update "
+            f"(--num-envs x --num-steps = {args.num_envs * args.num_steps})"
+        )
+    bad = [c for c in args.ent_coefs if not (math.isfinite(c) and c >= 0)]
+    if bad:
+        return f"--ent-coefs {bad[0]}: must be a finite number >= 0"
+    return None
 
 
 def write_theirs(
