@@ -67,7 +67,7 @@ def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
     """Each xdist worker, and every process its tests start, on its own share
     of the cores (one core each on two): XLA sizes its thread pool by the cores
     a process may use, and two workers that each spread over both spin against
-    each other (docs/benchmarks.md, "Workers on their own cores";
+    each other (docs/studies/suite_speed.md, "Workers on their own cores";
     experiments/harness/cores.py). Where there are more workers than cores, or
     where the system refuses, none is pinned; nor is a worker that replaces a
     crashed one (xdist numbers it past the count: gw2 of 2), so that the suite

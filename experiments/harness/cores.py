@@ -4,7 +4,8 @@ XLA sizes a process's thread pool by the cores the process may use, so two
 processes that each spread over both cores of a 2-core machine spin against
 each other: the suite's two xdist workers (tests/conftest.py) and the main
 job's two runs at a time (scripts/main.sh) each ran 5-20% faster pinned
-(docs/benchmarks.md, "Workers on their own cores"; docs/studies/tabular_main_job.md).
+(docs/studies/suite_speed.md, "Workers on their own cores";
+docs/studies/tabular_main_job.md).
 A pinned process's children inherit its cores. No JAX here: the shell and the
 suite's start call it before anything heavy is imported.
 """
