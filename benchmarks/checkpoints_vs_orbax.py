@@ -15,7 +15,6 @@ newest is restored again.
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import shutil
 import tempfile
@@ -26,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.harness.arguments import ArgumentParser
 from marl.deep.checkpoint import (
     CorruptCheckpointError,
     checkpoint_path,
@@ -129,11 +129,12 @@ def orbax(root: pathlib.Path, state: Any, saves: int) -> dict[str, str]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = ArgumentParser("benchmarks.checkpoints_vs_orbax", __doc__)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--saves", type=int, default=6)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    parser.require_at_least(args, size=1, saves=1)
     state = make_state(args.size)
     work = pathlib.Path(tempfile.mkdtemp(prefix="checkpoints-"))
     try:

@@ -56,6 +56,7 @@ import opt_einsum
 import games
 from benchmarks.common import load_average, machine_lines
 from benchmarks.rates import cost, machine_rates
+from experiments.harness.arguments import ArgumentParser
 from games.tabular import DecPOMDP, TabularGame
 from games.tabular.compile import count_histories
 from marl.tabular import exact
@@ -489,7 +490,7 @@ def print_table(args: argparse.Namespace, rows: Sequence[Row], matmul: float) ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser("benchmarks.dpomdp_engine", __doc__)
     parser.add_argument("--horizons", type=int, nargs="+", default=[3, 4, 5])
     parser.add_argument("--batch", type=int, default=256, help="policies, and runs")
     parser.add_argument("--tau", type=float, default=1.0, help="gradient steps' tau")
@@ -504,6 +505,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rtol", type=float, default=1e-4)
     parser.add_argument("--matmul", type=int, default=2048, help="matrix size")
     args = parser.parse_args(argv)
+    parser.require_at_least(
+        args,
+        horizons=1,
+        batch=1,
+        tau=0,
+        steps=1,
+        numpy_steps=1,
+        check_steps=1,
+        repeats=1,
+        enumeration_limit=0,
+        rtol=0,
+        matmul=1,
+    )
 
     for line in machine_lines():
         print(line)

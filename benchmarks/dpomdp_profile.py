@@ -30,7 +30,6 @@ Timings are the best of `--repeats` after a warm-up; XLA_FLAGS as printed.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import math
 import os
@@ -45,6 +44,7 @@ import numpy as np
 import games
 from benchmarks.common import load_average, machine_lines
 from benchmarks.rates import best_time, cost, machine_rates
+from experiments.harness.arguments import ArgumentParser
 from games.tabular.occupancy import expand, letters
 from marl.tabular import exact
 from marl.tabular.exact_pg import update_bytes
@@ -225,12 +225,13 @@ def shape_ceiling(game: games.TabularGame, batch: int, repeats: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser("benchmarks.dpomdp_profile", __doc__)
     parser.add_argument("--horizons", type=int, nargs="+", default=[3, 4, 5])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--matmul", type=int, default=2048, help="matrix size")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
+    parser.require_at_least(args, horizons=1, batch=1, matmul=1, repeats=1)
     for line in machine_lines():
         print(line)
     print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, batch {args.batch}")

@@ -32,6 +32,7 @@ import argparse
 import time
 
 from benchmarks.common import machine_lines
+from experiments.harness.arguments import ArgumentParser
 
 DEFAULT_GAMES = (
     "lever,climbing,penalty,tiny_hanabi_a,lewis_signalling,qmix_two_step,"
@@ -45,12 +46,8 @@ LEARNERS = {
 TAU_FRACTIONS = (0.01, 0.1, 1.0)
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.fixed_points",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = ArgumentParser("benchmarks.fixed_points", __doc__)
     parser.add_argument("--games", default=DEFAULT_GAMES)
     parser.add_argument("--horizon", type=int, default=3, help="for the benchmarks")
     parser.add_argument("--seeds", type=int, default=8)
@@ -61,7 +58,34 @@ def parse_args() -> argparse.Namespace:
         help="steps per learner before it gives up",
     )
     parser.add_argument("--policy-tol", type=float, default=1e-4)
-    return parser.parse_args()
+    args = parser.parse_args(argv)
+    parser.require_at_least(args, horizon=1, seeds=1, window=1)
+    if not args.policy_tol > 0:
+        parser.error(f"--policy-tol {args.policy_tol}: must be a number > 0")
+    try:
+        args.budgets = budgets_of(args.budget)
+    except ValueError as error:
+        parser.error(f"--budget {args.budget}: {error}")
+    import games
+
+    unknown = [g for g in args.games.split(",") if g not in games.CATALOGUE]
+    if unknown:
+        parser.error(f"--games: {unknown[0]} is not a catalogue game")
+    return args
+
+
+def budgets_of(text: str) -> dict[str, int]:
+    """`flow=20000,adam=5000,npg=2000` as a dict: every learner of LEARNERS,
+    each a step count >= 1 (ValueError naming what is wrong)."""
+    budgets: dict[str, int] = {}
+    for item in text.split(","):
+        name, _, steps = item.partition("=")
+        if name not in LEARNERS or not steps.isdigit() or int(steps) < 1:
+            raise ValueError(f"{item!r} is not LEARNER=STEPS (steps >= 1)")
+        budgets[name] = int(steps)
+    if missing := [name for name in LEARNERS if name not in budgets]:
+        raise ValueError(f"no budget for {', '.join(missing)}")
+    return budgets
 
 
 def time_to_converge(game, name: str, budget: int, args) -> tuple[list, object]:
@@ -115,11 +139,9 @@ def time_to_converge(game, name: str, budget: int, args) -> tuple[list, object]:
     return table, policies if converged[-1].all() else None
 
 
-def main() -> None:
-    args = parse_args()
-    budgets = {
-        k: int(v) for k, v in (item.split("=") for item in args.budget.split(","))
-    }
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    budgets = args.budgets
     for line in machine_lines():
         print(line)
     import games

@@ -25,13 +25,13 @@ those records (gzipped) for the tests.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import pathlib
 import tempfile
 
 from benchmarks.common import machine_lines
+from experiments.harness.arguments import ArgumentParser
 
 JAX_AHT = {"iggi": 11.7, "piers": 11.6, "outer": 0.0, "van_den_bergh": 9.3}
 """Self-play on full 2-player Hanabi reported by LARG/jax-aht (HANABI.md)."""
@@ -103,7 +103,7 @@ def _originals(args, params, rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser("benchmarks.hanabi_bots", __doc__)
     parser.add_argument("--games", type=int, default=2000)
     parser.add_argument("--players", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)

@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.common import machine_lines
+from experiments.harness.arguments import ArgumentParser
 from games.envs import hanabi
 from games.envs.hanabi import HanabiParams, HanabiState
 from games.envs.hanabi.rules import shuffle
@@ -273,10 +274,7 @@ def _rate(value: float | None) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.hanabi_throughput",
-        description="Hanabi env-steps per second: games.envs.hanabi vs JaxMARL vs HLE.",
-    )
+    parser = ArgumentParser("benchmarks.hanabi_throughput", __doc__)
     parser.add_argument(
         "--batch-sizes", type=int, nargs="+", default=[1, 16, 256, 4096, 16384]
     )

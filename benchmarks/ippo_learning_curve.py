@@ -79,6 +79,7 @@ import numpy as np
 
 from benchmarks.common import load_average, machine_lines
 from benchmarks.ippo_throughput import Peer, load_peer, multiply_adds
+from experiments.harness.arguments import ArgumentParser
 from games.envs import hanabi
 from games.envs.hanabi.environment import OBSERVATIONS, environment
 from marl.deep.ippo import IPPOConfig, make_policy_for, make_train, seed_keys
@@ -88,10 +89,7 @@ GAME_3C3R = dict(colors=3, ranks=3, hand_size=3, hints=5, lives=3)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.ippo_learning_curve",
-        description=__doc__.splitlines()[0],
-    )
+    parser = ArgumentParser("benchmarks.ippo_learning_curve", __doc__)
     parser.add_argument("--jaxmarl-repo", type=Path, default=None)
     parser.add_argument("--jaxmarl-deps", type=Path, default=None)
     parser.add_argument(

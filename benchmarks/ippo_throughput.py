@@ -104,6 +104,7 @@ import numpy as np
 
 from benchmarks.common import kernel_shapes, load_average, machine_lines
 from benchmarks.hanabi_throughput import import_jaxmarl
+from experiments.harness.arguments import ArgumentParser
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment
 from marl.deep.ippo import IPPOConfig, make_ippo, make_policy_for, make_train
@@ -317,11 +318,7 @@ def best_seconds(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, 
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.ippo_throughput",
-        description="IPPO training env-steps per second on 2-player Hanabi-Full: "
-        "marl.deep.ippo vs JaxMARL's ippo_ff_hanabi.",
-    )
+    parser = ArgumentParser("benchmarks.ippo_throughput", __doc__)
     parser.add_argument(
         "--jaxmarl-repo",
         type=Path,

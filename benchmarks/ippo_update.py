@@ -31,7 +31,6 @@ Figures: docs/benchmarks_ippo.md, "One update of hanabi_3c3r_cpu".
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -48,6 +47,7 @@ import jax.numpy as jnp
 
 from benchmarks.common import ROOT, extract, kernel_shapes, machine_lines
 from experiments.deep.ippo_runs import IPPORunConfig
+from experiments.harness.arguments import ArgumentParser
 from experiments.harness.compose import compose_config
 from experiments.reports.study_tables import markdown_grid
 from marl.deep.ippo import (
@@ -409,9 +409,7 @@ def report(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.ippo_update", description=__doc__.split("\n")[0]
-    )
+    parser = ArgumentParser("benchmarks.ippo_update", __doc__)
     parser.add_argument(
         "overrides", nargs="*", help="hydra overrides of experiments.ippo"
     )

@@ -25,7 +25,6 @@ the lab's one line (`experiments.deep.players.load`), and in one run:
 
 from __future__ import annotations
 
-import argparse
 import functools
 import importlib
 import json
@@ -37,6 +36,7 @@ import tempfile
 import numpy as np
 
 from benchmarks.common import machine_lines
+from experiments.harness.arguments import ArgumentParser
 
 COMMIT = "56ef0da"
 MODEL = "baselines/MAPPO/checkpoints/jaxmarl-hanabi/comic-deluge-19/model.safetensors"
@@ -312,7 +312,7 @@ def table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser("benchmarks.jaxmarl_agent", __doc__)
     parser.add_argument(
         "--jaxmarl",
         type=pathlib.Path,

@@ -59,7 +59,7 @@ import numpy as np
 
 from benchmarks.common import machine_lines
 from benchmarks.ippo_throughput import load_peer
-from experiments.harness.entry import ArgumentParser
+from experiments.harness.arguments import ArgumentParser
 from experiments.harness.results import write_npz
 from experiments.reports.across_implementations import summary
 from games.envs.hanabi import make_params

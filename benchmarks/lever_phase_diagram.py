@@ -70,6 +70,7 @@ from benchmarks.lever_numpy import (
     numpy_train_inplace,
     numpy_train_plain,
 )
+from experiments.harness.arguments import ArgumentParser
 from experiments.reports.study_tables import markdown_grid
 from games.tabular import TabularGame
 from marl.tabular.exact_pg import ExactPGConfig, PGState, make_exact_pg
@@ -380,10 +381,7 @@ def machine_lines() -> list[str]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.lever_phase_diagram",
-        description="Lever-game phase diagram: marl.tabular.exact_pg (JAX) vs NumPy.",
-    )
+    parser = ArgumentParser("benchmarks.lever_phase_diagram", __doc__)
     parser.add_argument(
         "--taus-count", type=int, default=16, help="0 and a log grid up to 10"
     )

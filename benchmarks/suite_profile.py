@@ -18,13 +18,13 @@ thread's waits are samples too.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import pathlib
 import re
 import sys
 from collections.abc import Iterable
 
+from experiments.harness.arguments import ArgumentParser
 from experiments.reports.study_tables import markdown_grid
 
 OUTER = (
@@ -110,9 +110,7 @@ def table(counts: dict[str, collections.Counter[str]], rate: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.suite_profile", description=__doc__.split("\n")[0]
-    )
+    parser = ArgumentParser("benchmarks.suite_profile", __doc__)
     parser.add_argument("raw", type=pathlib.Path, help="py-spy's --format raw output")
     parser.add_argument("--rate", type=float, default=20.0, help="py-spy's --rate")
     args = parser.parse_args(argv)

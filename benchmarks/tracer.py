@@ -22,7 +22,6 @@ Figures: docs/benchmarks_tracer.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pathlib
@@ -32,6 +31,7 @@ import tempfile
 from typing import Any
 
 from benchmarks.common import ROOT, extract, load_average, machine_text
+from experiments.harness.arguments import ArgumentParser
 
 TRACE = """
 import json, sys, time
@@ -119,7 +119,7 @@ def row(game: str, tree: str, found: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser("benchmarks.tracer", __doc__)
     parser.add_argument(
         "--against", metavar="REV", required=True, help="a git revision to compare"
     )
@@ -144,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         "crossing) and tau_unique, not the points: for a change of the step rule",
     )
     args = parser.parse_args(argv)
+    parser.require_at_least(args, rtol=0)
+    for game in args.games:
+        name, _, horizon = game.partition(":")
+        if not (name and horizon.isdigit() and int(horizon) >= 1):
+            parser.error(f"--games {game}: not NAME:HORIZON (a horizon >= 1)")
     keys = EVENTS if args.events else SAME
     print(f"machine: {machine_text()}")
     print(f"load average (1, 5, 15 min) at the start: {load_average()}")

@@ -30,7 +30,6 @@ its differences take about a minute, its full scans several).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -41,6 +40,7 @@ import numpy as np
 
 import games.tabular as catalogue
 from benchmarks.common import machine_lines
+from experiments.harness.arguments import ArgumentParser
 from marl.tabular import history_form as hf
 from marl.tabular import logit_newton as ln
 from marl.tabular import uniqueness as un
@@ -215,13 +215,14 @@ def merged_rows(games: tuple[Game, ...], seeds: int) -> bool:
     return ok
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser("benchmarks.uniqueness", __doc__)
     parser.add_argument("--large", action="store_true")
     parser.add_argument("--boxes", type=int, default=4_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=4, help="seeds of the scans")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    parser.require_at_least(args, boxes=1, repeats=1, seeds=1)
     for line in machine_lines():
         print(line)
     ok = jacobian_rows(GAMES + (LARGE if args.large else ()), args.repeats)

@@ -20,7 +20,8 @@ import pathlib
 import sys
 from typing import Any
 
-from experiments.harness.entry import ArgumentParser, entry_point
+from experiments.harness.arguments import ArgumentParser
+from experiments.harness.entry import entry_point
 from experiments.harness.results import (
     TRAINING_KINDS,
     find_results,

@@ -46,13 +46,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.deep.ippo_runs import USER_ERRORS, IPPORunConfig, trainer_of
+from experiments.harness.arguments import ArgumentParser
 from experiments.harness.compose import (
     CONF_DIR,
     compose_config,
     is_config_error,
     one_line,
 )
-from experiments.harness.entry import ArgumentParser, entry_point
+from experiments.harness.entry import entry_point
 from experiments.harness.results import write_json
 from experiments.reports.tables import format_report
 from marl.deep.ippo import IPPOConfig, seed_keys

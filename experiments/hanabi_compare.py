@@ -31,7 +31,8 @@ import numpy as np
 import games
 from experiments.deep.agents import CrossPlayError, load_agents, played, seat_policy
 from experiments.deep.micro_hanabi_visits import distances, visited_policies
-from experiments.harness.entry import ArgumentParser, entry_point
+from experiments.harness.arguments import ArgumentParser
+from experiments.harness.entry import entry_point
 from experiments.harness.results import read_results, run_metadata, write_json
 from games import hanabi_tabular
 from games.envs.hanabi.environment import game_params

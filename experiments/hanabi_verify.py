@@ -22,7 +22,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from experiments.harness.entry import ArgumentParser, entry_point
+from experiments.harness.arguments import ArgumentParser
+from experiments.harness.entry import entry_point
 from games.envs.hanabi.params import PRESETS, SIZES
 from games.envs.hanabi.verify import verify
 

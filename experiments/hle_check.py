@@ -44,7 +44,8 @@ from experiments.deep.agents import (
     seat_policy,
 )
 from experiments.deep.ippo_runs import CONFIG_FILE, IPPORunConfig, read_run_config
-from experiments.harness.entry import ArgumentParser, entry_point
+from experiments.harness.arguments import ArgumentParser
+from experiments.harness.entry import entry_point
 from experiments.harness.results import format_estimate
 from games.envs import hanabi
 from games.envs.hanabi.environment import environment, game_params

@@ -34,8 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from experiments.harness.arguments import ArgumentParser
 from experiments.harness.compose import LAUNCH_TIME
-from experiments.harness.entry import ArgumentParser
 from experiments.harness.processes import (
     CLUSTER,
     COORDINATOR,

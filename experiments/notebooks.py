@@ -23,7 +23,8 @@ from collections.abc import Iterator
 import nbclient
 import nbformat
 
-from experiments.harness.entry import ArgumentParser, entry_point
+from experiments.harness.arguments import ArgumentParser
+from experiments.harness.entry import entry_point
 from marl.files import OutputDirError, atomic_write_bytes, check_writable
 
 KERNEL_NOISE = "Kernel is running over TCP without encryption"

@@ -38,7 +38,8 @@ import numpy as np
 from experiments.deep.agents import CrossPlayError
 from experiments.deep.ippo_runs import read_run_config
 from experiments.deep.players import Game, Player, bot, load, play_game
-from experiments.harness.entry import ArgumentParser, entry_point
+from experiments.harness.arguments import ArgumentParser
+from experiments.harness.entry import entry_point
 from games.envs.contract import Environment
 from marl.deep.checkpoint import CheckpointError
 from marl.fields import ConfigError

@@ -19,7 +19,8 @@ import sys
 from experiments.deep import zoo
 from experiments.deep.agents import CrossPlayError, find_runs, load_run
 from experiments.deep.ippo_runs import read_run_config
-from experiments.harness.entry import ArgumentParser, entry_point
+from experiments.harness.arguments import ArgumentParser
+from experiments.harness.entry import entry_point
 from experiments.harness.results import git_revision
 from marl.files import OutputDirError, check_writable
 

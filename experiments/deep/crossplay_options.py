@@ -14,7 +14,7 @@ from typing import Any
 
 from experiments.deep.agents import CrossPlayError
 from experiments.deep.evaluation import TARGET_SE_SHARE
-from experiments.harness.entry import ArgumentParser
+from experiments.harness.arguments import ArgumentParser
 
 
 def option(default: Any, help: str, **argparse: Any) -> Any:

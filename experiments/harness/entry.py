@@ -2,18 +2,17 @@
 Ctrl-C and SIGTERM, and a sweep's failed jobs.
 
 An argparse entry point is `@entry_point def main(argv) -> int` and parses with
-`ArgumentParser`; a hydra entry point is `main = hydra_entry_point(config_name,
-schema, run, user_errors, help_text)`, whose every job runs `run(config,
-job)` (`experiments.harness.rundir.Job`). Either is a `Program`: called, it
-runs in-process and returns its exit status (tests, notebooks); `.cli()` is
-the program itself (`python -m`, the console scripts), which installs the
-interrupt hooks (`experiments.install_hooks`), takes SIGTERM as Ctrl-C and
-exits with the status. Nothing here runs at import.
+`experiments.harness.arguments.ArgumentParser`; a hydra entry point is `main =
+hydra_entry_point(config_name, schema, run, user_errors, help_text)`, whose
+every job runs `run(config, job)` (`experiments.harness.rundir.Job`). Either
+is a `Program`: called, it runs in-process and returns its exit status (tests,
+notebooks); `.cli()` is the program itself (`python -m`, the console
+scripts), which installs the interrupt hooks (`experiments.install_hooks`),
+takes SIGTERM as Ctrl-C and exits with the status. Nothing here runs at import.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import logging
@@ -36,34 +35,6 @@ from experiments.harness.results import git_revision
 from marl.files import OutputDirError, check_writable
 
 T = TypeVar("T")
-
-
-class HelpFormatter(
-    argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter
-):
-    """--help keeps the description's lines as written and shows every default
-    (but None, which the help text explains)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
-            return action.help
-        return super()._get_help_string(action)
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse for the entry points: `--help` shows the program as it is run
-    (`python -m <module>`), the module's whole docstring and every default; a bad
-    argument is answered in one line (argparse's own prints the whole usage
-    first) with exit status 2."""
-
-    def __init__(self, module: str, doc: str | None, **kwargs: Any) -> None:
-        kwargs.setdefault("prog", f"python -m {module}")
-        kwargs.setdefault("description", (doc or "").strip())
-        kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(**kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see --help)\n")
 
 
 def program_name(module: str) -> str:

@@ -243,27 +243,3 @@ def test_their_seeds_side_by_side_are_the_seeds_one_by_one(tmp_path, capsys):
     assert "ENT_COEF 0.1: seeds [0, 1, 2] of 3" in printed
     for a, b in zip(runs["one_by_one"], runs["side_by_side"], strict=True):
         jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
-
-
-@pytest.mark.parametrize(
-    "extra, message",
-    [
-        (["--seeds", "0"], "--seeds 0: must be >= 1"),
-        (["--num-envs", "0"], "--num-envs 0: must be >= 1"),
-        (["--num-steps", "-1"], "--num-steps -1: must be >= 1"),
-        (["--total-timesteps", "100"], "--total-timesteps 100: less than one update"),
-        (["--ent-coefs", "0.01", "nan"], "--ent-coefs nan: must be a finite number"),
-        (["--ent-coefs", "-0.1"], "--ent-coefs -0.1: must be a finite number >= 0"),
-    ],
-)
-def test_impossible_settings_are_refused_in_one_line_before_anything_runs(
-    tmp_path, capsys, extra, message
-):
-    out = tmp_path / "out"
-    argv = ["--jaxmarl-repo", str(tmp_path), "--out", str(out), *extra]
-    with pytest.raises(SystemExit) as stopped:
-        jx.main(argv)
-    assert stopped.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
-    assert not out.exists()
