@@ -7,7 +7,12 @@ from games.tabular.benchmarks import BENCHMARKS
 from games.tabular.catalogue import CATALOGUE, HORIZON_FACTORIES, optimum
 from games.tabular.compile import CompileError, TabularGame, compile_game
 from games.tabular.dpomdp import load_dpomdp
-from games.tabular.files import GameFileError, load_game_file, parse_game
+from games.tabular.files import (
+    GameFileError,
+    check_game_file,
+    load_game_file,
+    parse_game,
+)
 from games.tabular.spec import (
     DecPOMDP,
     GameSpecError,
@@ -54,6 +59,7 @@ def set_horizon(
 def load_any_file(path: str, horizon: int | None) -> DecPOMDP | MatrixGame:
     """A YAML game file or a .dpomdp(.gz) file, at `horizon`."""
     if path.endswith((".dpomdp", ".dpomdp.gz")):
+        check_game_file(path)  # a missing file is named as such, before its horizon
         if horizon is None:
             raise GameFileError(
                 f"{path}: a .dpomdp file has no horizon; set one (horizon=3)"

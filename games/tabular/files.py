@@ -102,11 +102,9 @@ _GameLoader.add_implicit_resolver(
 )
 
 
-def read_game_bytes(path: str | pathlib.Path, limit: int) -> bytes:
-    """The bytes of a game file, unpacked if its name ends in .gz, refused with
-    `GameFileError` when it is not a regular file, cannot be read, is not valid
-    gzip, or holds (unpacks to) more than `limit` bytes: read as a bounded
-    stream, so a small archive of a huge file costs no more than `limit`."""
+def check_game_file(path: str | pathlib.Path) -> pathlib.Path:
+    """`path`, refused with `GameFileError` when it names no regular file (it
+    does not exist, cannot be read, or is a folder, pipe, socket or device)."""
     path = pathlib.Path(path)
     try:
         mode = os.stat(path).st_mode
@@ -120,6 +118,15 @@ def read_game_bytes(path: str | pathlib.Path, limit: int) -> bytes:
         raise GameFileError(
             f"{path}: not a regular file (a pipe, socket or device is no game file)"
         )
+    return path
+
+
+def read_game_bytes(path: str | pathlib.Path, limit: int) -> bytes:
+    """The bytes of a game file, unpacked if its name ends in .gz, refused with
+    `GameFileError` when it is not a regular file, cannot be read, is not valid
+    gzip, or holds (unpacks to) more than `limit` bytes: read as a bounded
+    stream, so a small archive of a huge file costs no more than `limit`."""
+    path = check_game_file(path)
     packed = path.name.endswith(".gz")
     try:
         with open(path, "rb") as handle:

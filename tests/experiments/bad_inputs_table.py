@@ -191,6 +191,12 @@ TABULAR_CASES = [
         "a .dpomdp file has no horizon; set one",
         "game_file={in}/tiger.dpomdp",
     ),
+    bad(  # named missing, not asked for its horizon first
+        "tab-dpomdp-missing-no-horizon",
+        "tabular",
+        "missing.dpomdp: cannot read the file (No such file or directory)",
+        "game_file={in}/missing.dpomdp",
+    ),
     bad(  # the occupancy's size limit (both horizons 9 and 12 once had a row)
         "tab-too-big",
         "tabular",
