@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     parser.require_at_least(args, horizon=1, seeds=1, window=1)
     if not args.policy_tol > 0:
-        parser.error(f"--policy-tol {args.policy_tol}: must be a number > 0")
+        parser.error(f"--policy-tol={args.policy_tol} must be > 0")
     try:
         args.budgets = budgets_of(args.budget)
     except ValueError as error:

@@ -121,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--traces-out", type=pathlib.Path, help="keep them here")
     parser.add_argument("--out", type=pathlib.Path, help="also write the rows here")
     args = parser.parse_args(argv)
-    if args.games < 2 or args.traces < 0:
-        parser.error("--games must be at least 2 and --traces at least 0")
+    parser.require_at_least(args, games=2, traces=0)
     if (args.traces or args.traces_out) and args.original is None:
         parser.error("--traces and --traces-out need --original")
     for line in machine_lines():

@@ -306,8 +306,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also time parts of the project's step at the largest batch",
     )
     args = parser.parse_args(argv)
-    if min(args.batch_sizes) < 1 or args.steps < 1 or args.repeats < 1:
-        parser.error("batch sizes, --steps and --repeats must be >= 1")
+    parser.require_at_least(args, batch_sizes=1, steps=1, repeats=1)
     return args
 
 

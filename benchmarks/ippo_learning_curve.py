@@ -118,13 +118,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--window", type=int, default=10, help="updates averaged")
     parser.add_argument("--rows", type=int, default=12, help="rows of the curve table")
     args = parser.parse_args(argv)
-    too_small = [
-        name
-        for name in ("steps", "seeds", "num_envs", "num_steps", "window", "rows")
-        if getattr(args, name) < 1
-    ]
-    if too_small:
-        parser.error(f"--{too_small[0].replace('_', '-')} must be >= 1")
+    parser.require_at_least(
+        args, steps=1, seeds=1, num_envs=1, num_steps=1, window=1, rows=1
+    )
     if args.steps < args.num_envs * args.num_steps:
         parser.error("--steps must be at least one update (num-envs x num-steps)")
     variants = []

@@ -336,10 +336,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-jaxmarl", action="store_true")
     args = parser.parse_args(argv)
-    for name in ("num_envs", "num_steps", "updates", "repeats"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    parser.require_at_least(args, num_envs=1, num_steps=1, updates=1, repeats=1)
     return args
 
 

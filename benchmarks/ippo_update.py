@@ -423,9 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="best of this many")
     parser.add_argument("--json", type=pathlib.Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    for name in ("rounds", "updates", "repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name}={getattr(args, name)} must be >= 1")
+    parser.require_at_least(args, rounds=1, updates=1, repeats=1)
     overrides = [PRESET, *args.overrides]
     config = compose_config("ippo", overrides, IPPORunConfig)
     print("\n".join(machine_lines()))

@@ -326,8 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=pathlib.Path)
     args = parser.parse_args(argv)
-    if args.games < 2 or args.bot_games < 2:
-        parser.error("--games and --bot-games must be at least 2")
+    parser.require_at_least(args, games=2, bot_games=2)
     for line in machine_lines():
         print(line)
     from experiments.deep.players import load

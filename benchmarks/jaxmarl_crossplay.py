@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import pathlib
 import subprocess
@@ -230,27 +229,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="the rest: experiments.crossplay's options (default --games 2000)",
     )
     args = parser.parse_args(argv)
-    problem = impossible(args)
-    if problem:
-        parser.error(problem)
-    return args
-
-
-def impossible(args: argparse.Namespace) -> str | None:
-    """What makes these settings impossible for either side, in one line, or
-    None (checked before anything trains: their script would divide by zero)."""
-    for name in ("seeds", "num_envs", "num_steps"):
-        if getattr(args, name) < 1:
-            return f"--{name.replace('_', '-')} {getattr(args, name)}: must be >= 1"
+    # checked before anything trains (their script divides by zero on no envs)
+    parser.require_at_least(args, seeds=1, num_envs=1, num_steps=1, ent_coefs=0)
     if args.total_timesteps < args.num_envs * args.num_steps:
-        return (
+        parser.error(
             f"--total-timesteps {args.total_timesteps}: less than one update "
             f"(--num-envs x --num-steps = {args.num_envs * args.num_steps})"
         )
-    bad = [c for c in args.ent_coefs if not (math.isfinite(c) and c >= 0)]
-    if bad:
-        return f"--ent-coefs {bad[0]}: must be a finite number >= 0"
-    return None
+    return args
 
 
 def write_theirs(

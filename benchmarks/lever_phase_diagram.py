@@ -414,9 +414,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also profile the project's run for this many steps (e.g. 100)",
     )
     args = parser.parse_args(argv)
-    for name in ("taus_count", "seeds", "steps", "repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    parser.require_at_least(args, taus_count=1, seeds=1, steps=1, repeats=1)
     return args
 
 

@@ -51,14 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     args = parser.parse_args(argv)
     sizes = {size: getattr(args, size) for size in SIZES}
-    problems = [
-        f"--{name.replace('_', '-')}={value} must be >= 1"
-        for name in ("games", "batch_size")
-        if (value := getattr(args, name)) is not None and value < 1
-    ]
-    if problems:
-        print(f"error: {problems[0]}", file=sys.stderr)
-        return 2
+    parser.require_at_least(args, games=1, batch_size=1)
     failed = False
     for preset in args.preset:
         for players in args.players:

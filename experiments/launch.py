@@ -274,10 +274,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("name the entry point after --, e.g. -- experiments.ippo")
-    if args.processes < 1:
-        parser.error(f"--processes={args.processes} must be >= 1")
-    if args.devices_per_process < 1:
-        parser.error(f"--devices-per-process={args.devices_per_process} must be >= 1")
+    parser.require_at_least(args, processes=1, devices_per_process=1)
     module = command[0]
     if module.endswith(".py") or "/" in module:
         parser.error(f"{module}: name a module (experiments.ippo), not a file")

@@ -47,4 +47,4 @@ class ArgumentParser(argparse.ArgumentParser):
                     continue
                 if not (math.isfinite(item) and item >= low):
                     option = "--" + name.replace("_", "-")
-                    self.error(f"{option} {item}: must be a number >= {low:g}")
+                    self.error(f"{option}={item} must be >= {low:g}")
