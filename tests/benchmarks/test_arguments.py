@@ -70,3 +70,17 @@ def test_an_impossible_setting_is_refused_in_one_line_before_anything_runs(
     assert message in captured.err
     assert captured.out == ""  # nothing ran: not even the machine's lines
     assert list(tmp_path.iterdir()) == []
+
+
+PARSED = sorted({module for module, _, _ in CASES} | {"suite_profile"})
+
+
+@pytest.mark.parametrize("module", PARSED)
+def test_help_names_the_program_and_shows_its_docstring(module, capsys):
+    imported = importlib.import_module(f"benchmarks.{module}")
+    with pytest.raises(SystemExit) as stopped:
+        imported.main(["--help"])
+    assert stopped.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: python -m benchmarks.{module}")
+    assert imported.__doc__.strip().splitlines()[0] in text
