@@ -1,8 +1,9 @@
 """The command-line parser of the entry points and benchmarks: `--help` shows
 the program as it is run (`python -m <module>`), its whole docstring and every
-default; a bad argument, or an impossible value, is answered in one line with
-exit status 2 (argparse's own prints the whole usage first). Light: no hydra,
-no jax, so a benchmark can still set `XLA_FLAGS` after parsing."""
+default (also of an option without a help text); a bad argument, or an
+impossible value, is answered in one line with exit status 2 (argparse's own
+prints the whole usage first). Light: no hydra, no jax, so a benchmark can
+still set `XLA_FLAGS` after parsing."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ class HelpFormatter(
     argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter
 ):
     """--help keeps the description's lines as written and shows every default
-    (but None, which the help text explains)."""
+    (but None, which the help text explains, and one its help text names)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
+        if action.default is None or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
@@ -31,6 +32,14 @@ class ArgumentParser(argparse.ArgumentParser):
         kwargs.setdefault("description", (doc or "").strip())
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(**kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        """argparse's, but an option given no help text shows its default too
+        (argparse shows a default only beside a help text)."""
+        default = kwargs.get("default")
+        if kwargs.get("help") is None and default not in (None, argparse.SUPPRESS):
+            kwargs["help"] = "default: %(default)s"
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see --help)\n")

@@ -14,6 +14,7 @@ def parser() -> ArgumentParser:
     made.add_argument("--sizes", type=int, nargs="+", default=[3, 4])
     made.add_argument("--tol", type=float, default=1e-4)
     made.add_argument("--updates", type=int, default=None, help="the preset's")
+    made.add_argument("--name", default="all", help="which (default: all)")
     return made
 
 
@@ -63,3 +64,5 @@ def test_a_bad_argument_is_one_line_and_help_names_the_program(capsys):
     assert text.startswith("usage: python -m benchmarks.example")
     assert "Its second paragraph." in text and "seeds per run (default: 8)" in text
     assert "the preset's\n" in text  # a None default is not shown
+    assert "--tol TOL" in text and "default: 0.0001" in text  # no help text
+    assert text.count("default: all") == 1  # its help names it: not twice
