@@ -65,12 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     try:
         args.budgets = budgets_of(args.budget)
     except ValueError as error:
-        parser.error(f"--budget {args.budget}: {error}")
+        parser.error(f"--budget={args.budget}: {error}")
     import games
 
     unknown = [g for g in args.games.split(",") if g not in games.CATALOGUE]
     if unknown:
-        parser.error(f"--games: {unknown[0]} is not a catalogue game")
+        parser.error(f"--games={args.games}: {unknown[0]} is not a catalogue game")
     return args
 
 

@@ -203,7 +203,7 @@ def _unstack(tree: Any, n: int) -> list[Any]:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = ArgumentParser("benchmarks.jaxmarl_crossplay", __doc__.split("\n")[0])
+    parser = ArgumentParser("benchmarks.jaxmarl_crossplay", __doc__)
     parser.add_argument("--jaxmarl-repo", type=pathlib.Path, required=True)
     parser.add_argument("--jaxmarl-deps", type=pathlib.Path)
     parser.add_argument(
@@ -233,7 +233,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.require_at_least(args, seeds=1, num_envs=1, num_steps=1, ent_coefs=0)
     if args.total_timesteps < args.num_envs * args.num_steps:
         parser.error(
-            f"--total-timesteps {args.total_timesteps}: less than one update "
+            f"--total-timesteps={args.total_timesteps} is less than one update "
             f"(--num-envs x --num-steps = {args.num_envs * args.num_steps})"
         )
     return args
