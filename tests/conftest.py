@@ -8,7 +8,7 @@ it. It lives in the user's cache (`$XDG_CACHE_HOME`, else `~/.cache`, then
 `entropy-zsc-lab/xla-tests`; the checkout's `.cache/xla-tests` where that
 cannot be written) unless `JAX_COMPILATION_CACHE_DIR` names another, so that
 a contributor's fresh clones share it: a suite of the same code on a fresh
-clone then starts warm (9.4-11.7 min against 33.0 cold on the AVX2-only EPYC,
+clone then starts warm (9.4-12.1 min against 33.0 cold on the AVX2-only EPYC,
 docs/benchmarks.md), and CI's fresh machines start cold. Entries are keyed by
 the program, the jax version and the flags, so a stale entry is never used;
 entries not read for 14 days are removed when a suite starts
