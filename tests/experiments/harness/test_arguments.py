@@ -28,10 +28,14 @@ def refused(argv: list[str], capsys, **least: float) -> str:
     return err
 
 
-def test_values_at_their_least_and_none_pass():
+def test_values_at_their_least_and_none_pass(capsys):
     p = parser()
     args = p.parse_args(["--seeds", "1", "--sizes", "1", "5", "--tol", "0"])
-    p.require_at_least(args, seeds=1, sizes=1, tol=0, updates=1)  # updates: None
+    assert args.updates is None
+    # no SystemExit, nothing said, the values left as parsed
+    assert p.require_at_least(args, seeds=1, sizes=1, tol=0, updates=1) is None
+    assert capsys.readouterr().err == ""
+    assert (args.seeds, args.sizes, args.tol) == (1, [1, 5], 0.0)
 
 
 @pytest.mark.parametrize(
