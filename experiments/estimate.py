@@ -355,11 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=pathlib.Path, help="also write the plan here")
     args = parser.parse_args(argv)
+    parser.require_at_least(args, measure_updates=1, chunks=1, parallel=1)
     try:
-        for name in ("measure_updates", "chunks", "parallel"):
-            value = getattr(args, name)
-            if value is not None and value < 1:
-                raise EstimateError(f"--{name.replace('_', '-')}={value} must be >= 1")
         if args.rate is not None and not args.rate > 0:
             raise EstimateError(f"--rate={args.rate} must be > 0")
         if args.minutes is not None and not args.minutes > 0:

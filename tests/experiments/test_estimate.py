@@ -128,9 +128,13 @@ def test_estimate_command_prints_the_plan_and_refuses_bad_input(tmp_path, capsys
         1536 / 500
     )
 
+    with pytest.raises(SystemExit) as stop:  # the options' own check, as argparse's
+        estimate.main(["--chunks", "0"])
+    assert stop.value.code == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors == ["error: --chunks=0 must be >= 1 (see --help)"], errors
     for argv, expected in (
         (["ippo.seed=0,1"], "pass --multirun"),
-        (["--chunks", "0"], "--chunks=0"),
         (["--minutes", "0", "--rate", "1"], "--minutes=0"),
         (["--minutes", "1"], "--minutes needs a rate"),
         (["ippo.num_minibatches=3"], "ippo.num_minibatches=3"),
