@@ -60,8 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--policy-tol", type=float, default=1e-4)
     args = parser.parse_args(argv)
     parser.require_at_least(args, horizon=1, seeds=1, window=1)
-    if not args.policy_tol > 0:
-        parser.error(f"--policy-tol={args.policy_tol} must be > 0")
+    parser.require_above(args, policy_tol=0)
     try:
         args.budgets = budgets_of(args.budget)
     except ValueError as error:

@@ -356,11 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=pathlib.Path, help="also write the plan here")
     args = parser.parse_args(argv)
     parser.require_at_least(args, measure_updates=1, chunks=1, parallel=1)
+    parser.require_above(args, rate=0, minutes=0)
     try:
-        if args.rate is not None and not args.rate > 0:
-            raise EstimateError(f"--rate={args.rate} must be > 0")
-        if args.minutes is not None and not args.minutes > 0:
-            raise EstimateError(f"--minutes={args.minutes} must be > 0")
         if args.minutes is not None and args.rate is None and not args.measure:
             raise EstimateError("--minutes needs a rate: pass --rate or --measure")
         if args.json is not None:  # before the work, not after 20 s of compiling

@@ -49,11 +49,24 @@ class ArgumentParser(argparse.ArgumentParser):
         attribute names) whose value, or one of whose values for a list, is
         below its least or not a finite number: an impossible size, count or
         tolerance stops here, not as a traceback from deep inside a run."""
-        for name, low in least.items():
+        self._require(args, least, ">=")
+
+    def require_above(self, args: argparse.Namespace, **bound: float) -> None:
+        """As `require_at_least`, for options that must exceed their bound (a
+        rate, a tolerance, a time limit: 0 is as impossible as below it)."""
+        self._require(args, bound, ">")
+
+    def _require(
+        self, args: argparse.Namespace, bounds: dict[str, float], relation: str
+    ) -> None:
+        for name, low in bounds.items():
             value = getattr(args, name)
             for item in value if isinstance(value, list | tuple) else [value]:
                 if item is None:
                     continue
-                if not (math.isfinite(item) and item >= low):
+                if not (
+                    math.isfinite(item)
+                    and (item > low if relation == ">" else item >= low)
+                ):
                     option = "--" + name.replace("_", "-")
-                    self.error(f"{option}={item} must be >= {low:g}")
+                    self.error(f"{option}={item} must be {relation} {low:g}")

@@ -128,14 +128,21 @@ def test_estimate_command_prints_the_plan_and_refuses_bad_input(tmp_path, capsys
         1536 / 500
     )
 
-    with pytest.raises(SystemExit) as stop:  # the options' own check, as argparse's
-        estimate.main(["--chunks", "0"])
-    assert stop.value.code == 2
-    errors = capsys.readouterr().err.strip().splitlines()
-    assert errors == ["error: --chunks=0 must be >= 1 (see --help)"], errors
+    for argv, expected in (  # the options' own checks exit, as argparse's do
+        (["--chunks", "0"], "--chunks=0 must be >= 1"),
+        (["--measure-updates", "0"], "--measure-updates=0 must be >= 1"),
+        (["--parallel", "-1"], "--parallel=-1 must be >= 1"),
+        (["--rate", "0"], "--rate=0.0 must be > 0"),
+        (["--rate", "nan"], "--rate=nan must be > 0"),
+        (["--minutes", "0", "--rate", "1"], "--minutes=0.0 must be > 0"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            estimate.main(argv)
+        assert stop.value.code == 2
+        errors = capsys.readouterr().err.strip().splitlines()
+        assert errors == [f"error: {expected} (see --help)"], errors
     for argv, expected in (
         (["ippo.seed=0,1"], "pass --multirun"),
-        (["--minutes", "0", "--rate", "1"], "--minutes=0"),
         (["--minutes", "1"], "--minutes needs a rate"),
         (["ippo.num_minibatches=3"], "ippo.num_minibatches=3"),
         (["no_such_field=1"], "no_such_field"),

@@ -1,5 +1,6 @@
 """experiments.harness.arguments: one-line errors, the program's own name, and
-`require_at_least` over single values, lists, None and non-finite numbers."""
+`require_at_least` and `require_above` over single values, lists, None and
+non-finite numbers."""
 
 from __future__ import annotations
 
@@ -54,6 +55,20 @@ def test_the_first_value_below_its_least_is_refused_in_one_line(
     argv, least, message, capsys
 ):
     assert message in refused(argv, capsys, **least)
+
+
+def test_above_refuses_its_bound_itself_and_passes_what_exceeds_it(capsys):
+    p = parser()
+    with pytest.raises(SystemExit) as stopped:
+        p.require_above(p.parse_args(["--tol", "0"]), tol=0)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == "error: --tol=0.0 must be > 0 (see --help)\n"
+    with pytest.raises(SystemExit):
+        p.require_above(p.parse_args(["--tol", "inf"]), tol=0)
+    assert "--tol=inf must be > 0" in capsys.readouterr().err
+    args = p.parse_args(["--tol", "1e-9"])
+    assert p.require_above(args, tol=0, updates=0) is None  # updates: None
+    assert capsys.readouterr().err == "" and args.tol == 1e-9
 
 
 def test_a_bad_argument_is_one_line_and_help_names_the_program(capsys):
