@@ -67,6 +67,7 @@ from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from experiments.deep.grid_plans import PLANS, SIZES
+from experiments.harness.arguments import ArgumentParser
 from experiments.harness.deadlines import (
     Budget,
     Phases,
@@ -333,8 +334,8 @@ def only(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python scripts/gpu_grid.py", description=__doc__.split("\n")[0]
+    parser = ArgumentParser(
+        "scripts.gpu_grid", __doc__, prog="python scripts/gpu_grid.py"
     )
     parser.add_argument("--out", type=pathlib.Path, required=True)
     parser.add_argument("--minutes", type=float, default=8.0)
@@ -358,8 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         "run (for example screen_3c3r_3p: one size of the screen)",
     )
     args = parser.parse_args(argv)
-    if not args.minutes > 0:
-        parser.error(f"--minutes={args.minutes} must be > 0")
+    parser.require_above(args, minutes=0)
     budget = Budget(args.minutes * 60)
     work = (args.work or pathlib.Path(tempfile.mkdtemp(prefix="gpu_grid_"))).resolve()
     work.mkdir(parents=True, exist_ok=True)

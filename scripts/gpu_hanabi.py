@@ -34,7 +34,6 @@ summary.md only; the run directories stay in `--work`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import pathlib
@@ -45,6 +44,7 @@ import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from experiments.harness.arguments import ArgumentParser
 from experiments.harness.deadlines import (
     Budget,
     Phases,
@@ -460,8 +460,8 @@ def pack(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python scripts/gpu_hanabi.py", description=__doc__.split("\n")[0]
+    parser = ArgumentParser(
+        "scripts.gpu_hanabi", __doc__, prog="python scripts/gpu_hanabi.py"
     )
     parser.add_argument(
         "--out",
@@ -500,8 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         help="phases to leave out",
     )
     args = parser.parse_args(argv)
-    if not args.minutes > 0:
-        parser.error(f"--minutes={args.minutes} must be > 0")
+    parser.require_above(args, minutes=0)
     budget = Budget(args.minutes * 60)
     work = args.work or pathlib.Path(tempfile.mkdtemp(prefix="gpu_hanabi_"))
     work = work.resolve()

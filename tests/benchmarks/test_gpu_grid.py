@@ -1,10 +1,11 @@
 """scripts/gpu_grid.py without a GPU: its summaries recomputed from the committed
 runs (docs/results/hanabi_3c3r_gpu*), its plans' order, and its cross-play lane,
 which waits for agents while their run trains and skips them once it has ended
-without them."""
+without them; and both GPU scripts' refusal of an impossible budget."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import threading
@@ -213,3 +214,18 @@ def test_the_symmetry_grid_composes_and_cross_plays_every_milestone(tmp_path):
         ev["crossplay"] == ["--games", "64", "--symmetry-games", "500"]
         for ev in cpu["evaluations"]
     )
+
+
+@pytest.mark.parametrize("module", ["gpu_grid", "gpu_hanabi"])
+@pytest.mark.parametrize("minutes", ["0", "-1", "inf", "nan"])
+def test_the_gpu_scripts_refuse_an_impossible_budget_in_one_line(
+    tmp_path, capsys, module, minutes
+):
+    """The lab's parser, as every entry point's: exit 2, one line, nothing made."""
+    script = importlib.import_module(f"scripts.{module}")
+    with pytest.raises(SystemExit) as stop:
+        script.main(["--out", str(tmp_path / "out"), "--minutes", minutes])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --minutes={float(minutes)} must be > 0 (see --help)\n"
+    assert not (tmp_path / "out").exists()
