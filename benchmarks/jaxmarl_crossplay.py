@@ -11,8 +11,10 @@ colors x 3 ranks, hands of 3, 5 hint tokens, 3 lives, 2 players).
    needs: benchmarks/ippo_throughput.py), on their YAML with ENT_COEF each of
    `--ent-coefs`, ENV_KWARGS the size above, and the batch and budget of our
    preset (NUM_ENVS 256 x NUM_STEPS 32, 9,830,400 env steps, flags); `--seeds`
-   seeds per coefficient, one after another (each kept in DIR/theirs_seeds as
-   it finishes: a rerun goes on from the rest) or with `--vmap` side by side.
+   seeds per coefficient, one after another (each printing a line every
+   twentieth of its updates, from their script's per-update `wandb.log`, and
+   kept in DIR/theirs_seeds as it finishes: a rerun goes on from the rest) or
+   with `--vmap` side by side.
 2. Their parameters kept as a zoo, `DIR/theirs` (experiments.deep.zoo): their
    network is our `shared_mlp` with `hidden_sizes [512, 512]` layer for layer
    (their Dense_0 torso, Dense_1 and Dense_2 the actor's layer and logits,
@@ -156,10 +158,15 @@ def zoo_overrides(
     ]
 
 
+def num_updates(args: argparse.Namespace) -> int:
+    """Updates per run, as both trainers count them (the budget over the batch)."""
+    return args.total_timesteps // (args.num_envs * args.num_steps)
+
+
 def our_overrides(args: argparse.Namespace) -> list[str]:
     """Our IPPO's run beside theirs: hanabi_3c3r_cpu's recipe with their
     network, batch and budget, the same coefficients and seeds."""
-    updates = args.total_timesteps // (args.num_envs * args.num_steps)
+    updates = num_updates(args)
     return [
         "preset=hanabi_3c3r_cpu",
         "name=ours_shared_mlp",
@@ -191,6 +198,26 @@ def their_trainer(
         return lambda keys: _unstack(_their_params(runs(keys)), len(keys))
     run = jax.jit(train)
     return lambda keys: [_their_params(run(key)) for key in keys]
+
+
+def their_progress(label: str, updates: int) -> Callable[..., None]:
+    """Their per-update callback (`wandb.log` in their script, given
+    `{"returns": ...}`) as a line every twentieth of a run and at its end: a
+    seed of theirs is 12 to 33 minutes of one compiled call on a 2-core CPU."""
+    every = max(1, updates // 20)
+    done = 0
+
+    def log(data: dict[str, Any], *_: Any, **__: Any) -> None:
+        nonlocal done
+        done += 1
+        if done % every == 0 or done == updates:
+            returns = float(data["returns"])
+            print(
+                f"{label}: update {done} of {updates}, return {returns:.3f}",
+                flush=True,
+            )
+
+    return log
 
 
 def _their_params(out: dict[str, Any]) -> Any:
@@ -255,7 +282,7 @@ def write_theirs(
     params = jax.tree.map(
         lambda *x: np.stack(x), *(to_ours(t, num_actions) for t in trained)
     )
-    updates = args.total_timesteps // (args.num_envs * args.num_steps)
+    updates = num_updates(args)
     size = write_zoo(
         theirs_dir,
         ours_config,
@@ -374,6 +401,7 @@ def train_all_theirs(args: argparse.Namespace, peer: Any) -> pathlib.Path:
         return theirs_dir
     check_seed_settings(args)
     keys = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)
+    updates = num_updates(args)
     trained = []
     for coef in args.ent_coefs:
         config = their_config(
@@ -386,6 +414,16 @@ def train_all_theirs(args: argparse.Namespace, peer: Any) -> pathlib.Path:
             batches = [missing] if args.vmap else [[i] for i in missing]
             for batch in batches:
                 start = time.perf_counter()
+                if hasattr(peer.module, "wandb"):  # their script logs each update
+                    peer.module.wandb.log = (
+                        their_progress(
+                            f"theirs, ENT_COEF {coef}, seed {batch[0]}", updates
+                        )
+                        if len(batch) == 1
+                        else lambda *_, **__: (
+                            None
+                        )  # side by side: once a seed, unordered
+                    )
                 for i, params in zip(batch, train(keys[np.array(batch)]), strict=True):
                     save_seed(seed_file(args, coef, i), params)
                     seeds[i] = params

@@ -133,7 +133,10 @@ def test_a_tiny_run_trains_theirs_and_cross_plays_them_with_ours(tmp_path, capfd
     assert jx.main(argv) == 0
     summary = (tmp_path / "summary.md").read_text()
     assert "| 0.01 | greedy |" in summary and "| 0.1 | sampled |" in summary
-    capfd.readouterr()
+    # their script's per-update log, heard through its wandb stand-in
+    assert (
+        "theirs, ENT_COEF 0.1, seed 1: update 2 of 2, return" in capfd.readouterr().out
+    )
     # again, as after a stop: ours and theirs are not trained a second time
     assert jx.main(argv) == 0
     out = capfd.readouterr().out
@@ -243,3 +246,42 @@ def test_their_seeds_side_by_side_are_the_seeds_one_by_one(tmp_path, capsys):
     assert "ENT_COEF 0.1: seeds [0, 1, 2] of 3" in printed
     for a, b in zip(runs["one_by_one"], runs["side_by_side"], strict=True):
         jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
+
+
+def test_their_training_says_how_far_each_seed_is(tmp_path, capsys):
+    """Their script calls `wandb.log` once an update, from an io_callback; one
+    by one, each seed prints a line every twentieth of its updates and at its
+    end (a seed of theirs is up to half an hour on CPU, one compiled call);
+    side by side, where the callback runs once a seed, nothing."""
+    peer = _stand_in_peer()
+    peer.module.wandb = SimpleNamespace(log=lambda *_, **__: None)
+    trained = peer.module.make_train
+
+    def make_train(config):
+        updates = config["TOTAL_TIMESTEPS"] // config["NUM_ENVS"] // config["NUM_STEPS"]
+        inner = trained(config)
+
+        def train(key):
+            def update(n, _):
+                returns = n.astype(jnp.float32) / updates
+                jax.experimental.io_callback(
+                    lambda r: peer.module.wandb.log({"returns": r}), None, returns
+                )
+                return n + 1, None
+
+            jax.lax.scan(update, jnp.int32(1), None, updates)
+            return inner(key)
+
+        return train
+
+    peer.module.make_train = make_train
+    small = ["--num-envs", "16", "--num-steps", "16", "--total-timesteps", "10240"]
+    argv = ["--jaxmarl-repo", "x", "--seeds", "2", "--ent-coefs", "0.1", *small]
+    jx.train_all_theirs(jx.parse([*argv, "--out", str(tmp_path / "a")]), peer)
+    lines = capsys.readouterr().out.splitlines()
+    progress = [line for line in lines if ": update " in line]
+    assert len(progress) == 2 * 20  # 40 updates a seed, a line every 2
+    assert progress[0] == "theirs, ENT_COEF 0.1, seed 0: update 2 of 40, return 0.050"
+    assert progress[-1] == "theirs, ENT_COEF 0.1, seed 1: update 40 of 40, return 1.000"
+    jx.train_all_theirs(jx.parse([*argv, "--out", str(tmp_path / "b"), "--vmap"]), peer)
+    assert ": update " not in capsys.readouterr().out
