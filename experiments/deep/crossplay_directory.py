@@ -178,11 +178,16 @@ class CrossplayDirectory(RunDirectory):
         )
         return resume
 
+    def keep_rounds(self, played: dict[str, Games], key: str) -> int:
+        """Saves the rounds played so far, for the same command to go on from
+        (`resume`); the sampled kind's games per pair."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        return save_partial(self.path, played, key)
+
     def keep_interrupted(self, interrupted: Interrupted, key: str) -> int:
         """Saves the rounds an interrupt left (for the same command to go on)
         and says so; the exit status, 130."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        kept = save_partial(self.path, interrupted.played, key)
+        kept = self.keep_rounds(interrupted.played, key)
         greedy = interrupted.played.get("_greedy")
         print(
             f"interrupted: kept {kept:,} sampled games per pair (and "

@@ -7,11 +7,12 @@ least every 10 seconds) and the default target standard error. The files are
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from marl.deep.kinds import KIND_NAMES
+from marl.deep.kinds import KIND_NAMES, KINDS
 from marl.deep.rounds import Games, Sizing, worst_se
 
 if TYPE_CHECKING:  # the options import this module
@@ -19,6 +20,11 @@ if TYPE_CHECKING:  # the options import this module
 
 PROGRESS_SECONDS = 10.0
 """At most this long between two progress lines while games are played."""
+
+KEEP_SECONDS = 300.0
+"""At most this long between two saves of the rounds played (`keep_rounds`):
+an evaluation killed without the chance to save them (SIGKILL, a lost
+machine) goes on from at most this much before its end."""
 
 TARGET_SE_SHARE = 0.005
 """The default target standard error per pair, as a share of the game's
@@ -51,6 +57,16 @@ class EvaluationReporter:
         self.round_seconds: float | None = None
         self.previous: float | None = None  # when the last round ended
         self.chosen_by = "games" if args.games else "target_se"
+        self.keep: Callable[[dict[str, Games]], object] | None = None
+        self.played: dict[str, Games] = {}
+        self.kept = time.time()
+
+    def keep_rounds(
+        self, keep: Callable[[dict[str, Games]], object], played: dict[str, Games]
+    ) -> None:
+        """From now on, `keep` the whole rounds of every kind played so far
+        (from `played`, a resumed evaluation's, on) at most every KEEP_SECONDS."""
+        self.keep, self.played, self.kept = keep, dict(played), time.time()
 
     def phase(self, name: str) -> None:
         self.previous = None
@@ -112,6 +128,11 @@ class EvaluationReporter:
             self.round_seconds = now - self.previous  # a resumed evaluation
         self.previous = now
         done = games.score.shape[-1]
+        if kind in KINDS:
+            self.played[kind] = games
+            if self.keep is not None and now - self.kept >= KEEP_SECONDS:
+                self.keep(self.played)
+                self.kept = now
         if now - self.last < PROGRESS_SECONDS and done < cap:
             return
         self.last = now

@@ -15,7 +15,7 @@ import pytest
 from experiments import compare, crossplay
 from experiments import ippo as train_entry
 from experiments.deep import agents as hanabi_agents
-from experiments.deep import crossplay_results
+from experiments.deep import crossplay_results, evaluation
 from experiments.deep.crossplay_directory import PARTIAL
 from experiments.deep.ippo_runs import IPPORunConfig
 from experiments.harness.compose import compose_config
@@ -285,6 +285,52 @@ def test_crossplay_sizes_itself_reports_progress_and_resumes_after_ctrl_c(
     assert results["sizing"]["chosen_by"] == "max_minutes"
     assert results["num_games"] == results["sizing"]["max_games"] == 8
     assert "--max-minutes 1e-05: 8 games" in capsys.readouterr().out
+
+
+class _Killed(BaseException):
+    """A stop that no handler sees (as SIGKILL): nothing is saved on the way out."""
+
+
+def test_a_crossplay_killed_mid_play_goes_on_from_the_rounds_it_kept(
+    sweep, tmp_path, capsys, monkeypatch
+):
+    """Every KEEP_SECONDS of play the rounds played so far (both kinds) are kept
+    in partial.npz; an evaluation killed without Ctrl-C's chance to save goes
+    on from them and ends with an uninterrupted one's arrays, bit for bit."""
+    sized = [str(sweep), "--permutations", "1", "--round-games", "8", "--games", "40"]
+    sized += FEW_CONVENTIONS
+    whole = tmp_path / "whole"
+    assert crossplay.main([*sized, "--out", str(whole)]) == 0
+    monkeypatch.setattr(evaluation, "KEEP_SECONDS", 0.0)
+    report = crossplay.EvaluationReporter.report
+
+    def killed_at(greedy_games):
+        def killed(self, kind, games, cap):
+            report(self, kind, games, cap)
+            if (kind, games.score.shape[-1]) == ("_greedy", greedy_games):
+                raise _Killed
+
+        return killed
+
+    cut = tmp_path / "cut"
+    # killed twice: the second run, resumed, keeps the sampled games it resumed
+    for greedy_games in (16, 24):
+        monkeypatch.setattr(
+            crossplay.EvaluationReporter, "report", killed_at(greedy_games)
+        )
+        with pytest.raises(_Killed):
+            crossplay.main([*sized, "--out", str(cut)])
+        with np.load(cut / PARTIAL) as kept:
+            assert kept["score"].shape == (64, 40)
+            assert kept["score_greedy"].shape == (64, greedy_games)
+    monkeypatch.setattr(crossplay.EvaluationReporter, "report", report)
+    capsys.readouterr()
+    assert crossplay.main([*sized, "--out", str(cut)]) == 0
+    assert "40 sampled games per pair, 24 greedy" in capsys.readouterr().out
+    assert not (cut / PARTIAL).exists()
+    with np.load(whole / "scores.npz") as one, np.load(cut / "scores.npz") as two:
+        for name in one.files:
+            np.testing.assert_array_equal(two[name], one[name], err_msg=name)
 
 
 def _refuse(constant: str) -> None:
