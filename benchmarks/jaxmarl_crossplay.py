@@ -220,6 +220,10 @@ def their_progress(label: str, updates: int) -> Callable[..., None]:
     return log
 
 
+def _unheard(*_: Any, **__: Any) -> None:
+    """Their per-update log, not said."""
+
+
 def _their_params(out: dict[str, Any]) -> Any:
     (runner_state, _updates) = out["runner_state"]
     return jax.device_get(runner_state[0].params)
@@ -414,15 +418,12 @@ def train_all_theirs(args: argparse.Namespace, peer: Any) -> pathlib.Path:
             batches = [missing] if args.vmap else [[i] for i in missing]
             for batch in batches:
                 start = time.perf_counter()
-                if hasattr(peer.module, "wandb"):  # their script logs each update
+                if hasattr(peer.module, "wandb"):
+                    # their script logs each update; side by side its callback
+                    # runs once a seed, unordered: no lines then
+                    label = f"theirs, ENT_COEF {coef}, seed {batch[0]}"
                     peer.module.wandb.log = (
-                        their_progress(
-                            f"theirs, ENT_COEF {coef}, seed {batch[0]}", updates
-                        )
-                        if len(batch) == 1
-                        else lambda *_, **__: (
-                            None
-                        )  # side by side: once a seed, unordered
+                        their_progress(label, updates) if len(batch) == 1 else _unheard
                     )
                 for i, params in zip(batch, train(keys[np.array(batch)]), strict=True):
                     save_seed(seed_file(args, coef, i), params)

@@ -19,9 +19,10 @@ score; of the largest score of the first round where the game has none) or
 `--max-games` per pair are played; `--games N` plays exactly N; `--max-minutes`
 lowers the cap to what fits, measured on the first round. It prints its phases,
 a predicted time after the first round, and progress with an ETA at least every
-10 seconds. Ctrl-C keeps the rounds played in `partial.npz` (exit 130), as
-does every 5 minutes of play (for a run killed without that chance); the same
-command run again goes on from them and ends as an uninterrupted run would.
+10 seconds. Ctrl-C keeps the rounds played in `partial.npz` (exit 130), as do
+every 5 minutes of play and each kind's last round (for a run killed without
+that chance); the same command run again goes on from them and ends as an
+uninterrupted run would.
 The games are played for the game's score (an environment's `scoring` options:
 Overcooked without its shaped rewards). Into the output directory:
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from marl.deep.kinds import KIND_NAMES, KINDS
+from marl.deep.kinds import KIND_NAMES
 from marl.deep.rounds import Games, Sizing, worst_se
 
 if TYPE_CHECKING:  # the options import this module
@@ -22,9 +22,10 @@ PROGRESS_SECONDS = 10.0
 """At most this long between two progress lines while games are played."""
 
 KEEP_SECONDS = 300.0
-"""At most this long between two saves of the rounds played (`keep_rounds`):
-an evaluation killed without the chance to save them (SIGKILL, a lost
-machine) goes on from at most this much before its end."""
+"""At most this long between two saves of the rounds played (`keep_rounds`;
+also when a kind's games are all played): an evaluation killed without the
+chance to save them (SIGKILL, a lost machine) goes on from at most this much
+before its end."""
 
 TARGET_SE_SHARE = 0.005
 """The default target standard error per pair, as a share of the game's
@@ -65,7 +66,8 @@ class EvaluationReporter:
         self, keep: Callable[[dict[str, Games]], object], played: dict[str, Games]
     ) -> None:
         """From now on, `keep` the whole rounds of every kind played so far
-        (from `played`, a resumed evaluation's, on) at most every KEEP_SECONDS."""
+        (from `played`, a resumed evaluation's, on) at most every KEEP_SECONDS
+        and when a kind's games are all played."""
         self.keep, self.played, self.kept = keep, dict(played), time.time()
 
     def phase(self, name: str) -> None:
@@ -128,11 +130,10 @@ class EvaluationReporter:
             self.round_seconds = now - self.previous  # a resumed evaluation
         self.previous = now
         done = games.score.shape[-1]
-        if kind in KINDS:
-            self.played[kind] = games
-            if self.keep is not None and now - self.kept >= KEEP_SECONDS:
-                self.keep(self.played)
-                self.kept = now
+        self.played[kind] = games
+        if self.keep is not None and (now - self.kept >= KEEP_SECONDS or done >= cap):
+            self.keep(self.played)
+            self.kept = now
         if now - self.last < PROGRESS_SECONDS and done < cap:
             return
         self.last = now

@@ -294,9 +294,10 @@ class _Killed(BaseException):
 def test_a_crossplay_killed_mid_play_goes_on_from_the_rounds_it_kept(
     sweep, tmp_path, capsys, monkeypatch
 ):
-    """Every KEEP_SECONDS of play the rounds played so far (both kinds) are kept
-    in partial.npz; an evaluation killed without Ctrl-C's chance to save goes
-    on from them and ends with an uninterrupted one's arrays, bit for bit."""
+    """Every KEEP_SECONDS of play, and when a kind's games are all played, the
+    rounds played so far (both kinds) are kept in partial.npz; an evaluation
+    killed without Ctrl-C's chance to save goes on from them and ends with an
+    uninterrupted one's arrays, bit for bit."""
     sized = [str(sweep), "--permutations", "1", "--round-games", "8", "--games", "40"]
     sized += FEW_CONVENTIONS
     whole = tmp_path / "whole"
@@ -328,9 +329,21 @@ def test_a_crossplay_killed_mid_play_goes_on_from_the_rounds_it_kept(
     assert crossplay.main([*sized, "--out", str(cut)]) == 0
     assert "40 sampled games per pair, 24 greedy" in capsys.readouterr().out
     assert not (cut / PARTIAL).exists()
-    with np.load(whole / "scores.npz") as one, np.load(cut / "scores.npz") as two:
-        for name in one.files:
-            np.testing.assert_array_equal(two[name], one[name], err_msg=name)
+    # killed after the last round, in the measures, the 5 minutes not yet up:
+    # both kinds were kept as each ended
+    monkeypatch.setattr(evaluation, "KEEP_SECONDS", 300.0)
+    measured = tmp_path / "measured"
+    monkeypatch.setattr(crossplay.EvaluationReporter, "report", killed_at(40))
+    with pytest.raises(_Killed):
+        crossplay.main([*sized, "--out", str(measured)])
+    with np.load(measured / PARTIAL) as kept:
+        assert kept["score"].shape == kept["score_greedy"].shape == (64, 40)
+    monkeypatch.setattr(crossplay.EvaluationReporter, "report", report)
+    assert crossplay.main([*sized, "--out", str(measured)]) == 0
+    for run in (cut, measured):
+        with np.load(whole / "scores.npz") as one, np.load(run / "scores.npz") as two:
+            for name in one.files:
+                np.testing.assert_array_equal(two[name], one[name], err_msg=name)
 
 
 def _refuse(constant: str) -> None:
