@@ -19,7 +19,10 @@ the program) its floating-point operations and rate. The reference is the
 network's own matrix products at the same shapes (each dense layer's forward,
 its input gradient but the first's, its weight gradient, on one minibatch of
 every run), timed alone: what this machine's matmul kernels give at these
-shapes, so the forward and backward passes' rate reads as a share of it.
+shapes, so the forward and backward passes' rate reads as a share of it; and
+the same products with the layers that read the observation (the actor's
+and the critic's first) as one wider product: whether fewer, larger kernels
+would run faster.
 
 The comparison (`--against REV`) extracts REV's tree (`git archive`) into a
 temporary directory and runs `python -m experiments.estimate --measure` of
@@ -225,7 +228,10 @@ def profile(config: IPPORunConfig, repeats: int) -> dict[str, Any]:
     one = jax.jit(jax.vmap(pieces.one_minibatch))
     per_minibatch = flops_of(one.lower(states.params, *first, coefs).compile())
     passes["flops"] = per_minibatch and per_minibatch * steps
-    reference = matmul_reference(states.params, ippo, env.obs_size, runs, repeats)
+    reference, merged = (
+        matmul_reference(states.params, ippo, env.obs_size, runs, repeats, merged=m)
+        for m in (False, True)
+    )
     for part in parts:
         part["share"] = part["seconds"] / whole["seconds"]
         part["gflops"] = part["flops"] and part["flops"] / part["seconds"] / 1e9
@@ -235,6 +241,7 @@ def profile(config: IPPORunConfig, repeats: int) -> dict[str, Any]:
         "env_steps_per_second": runs * ippo.batch_size / whole["seconds"],
         "parts": parts,
         "matmul_reference": reference,
+        "matmul_merged": merged,
     }
 
 
@@ -244,13 +251,25 @@ def dense_shapes(params: Any) -> list[tuple[int, int]]:
 
 
 def matmul_reference(
-    params: Any, ippo: Any, obs_size: int, runs: int, repeats: int
+    params: Any,
+    ippo: Any,
+    obs_size: int,
+    runs: int,
+    repeats: int,
+    *,
+    merged: bool = False,
 ) -> dict[str, Any]:
     """The network's matrix products on one minibatch of every run, timed alone:
     per dense layer the forward product, the input gradient (not the first
-    layer's: the observation needs none) and the weight gradient."""
+    layer's: the observation needs none) and the weight gradient. `merged`:
+    the layers that read the observation (the actor's and the critic's first)
+    as one product as wide as all of them, the same arithmetic in fewer,
+    larger kernels."""
     rows = ippo.batch_size // ippo.num_minibatches
     shapes = dense_shapes(jax.tree.map(lambda x: x[0], params))
+    if merged:
+        reads = [n_out for n_in, n_out in shapes if n_in == obs_size]
+        shapes = [(obs_size, sum(reads))] + [s for s in shapes if s[0] != obs_size]
     first = {shape for shape in shapes if shape[0] == obs_size}  # read the obs
     key = jax.random.key(1)
     arrays = [
@@ -276,6 +295,8 @@ def matmul_reference(
         for n_in, n_out in shapes
     )
     name = "matmuls alone (one minibatch)"
+    if merged:
+        name = "matmuls alone, the observation's layers as one"
     result, _ = timed(name, products, (arrays,), repeats, count=True)
     result.update(xla_flops=result["flops"], flops=flops)
     result["gflops"] = flops / result["seconds"] / 1e9
@@ -361,7 +382,7 @@ def report(
         "",
     ]
     rows = []
-    for part in [*prof["parts"], prof["matmul_reference"]]:
+    for part in [*prof["parts"], prof["matmul_reference"], prof["matmul_merged"]]:
         flops = part["flops"] and part["flops"] / 1e9
         share = _number(part.get("share") and 100 * part["share"], 0)
         rows.append(
@@ -391,6 +412,12 @@ def report(
             f"forward and backward passes: {backward:.1f} GFLOP/s, "
             f"{100 * backward / matmuls:.0f}% of the network's matmuls alone "
             f"({matmuls:.1f} GFLOP/s)"
+        )
+    merged = prof["matmul_merged"]["gflops"]
+    if matmuls and merged:
+        lines.append(
+            f"the layers that read the observation as one product: {merged:.1f} "
+            f"GFLOP/s, {merged / matmuls:.2f}x the separate products"
         )
     if comparison:
         revision = comparison["revision"]

@@ -257,6 +257,8 @@ def test_ippo_update_benchmark_profiles_and_compares_with_a_commit(
     # every minibatch of the update's 4 epochs x 4 minibatches
     reference = data["profile"]["matmul_reference"]["flops"]
     assert parts["forward and backward"]["flops"] >= 16 * reference
+    assert data["profile"]["matmul_merged"]["flops"] == reference
+    assert "the layers that read the observation as one product:" in out
 
 
 def test_ippo_update_matmul_reference_counts_what_xla_counts():
@@ -287,6 +289,11 @@ def test_ippo_update_matmul_reference_counts_what_xla_counts():
     # 0.1%: XLA rewrites the value head's products of width 1 as a multiply
     # and a sum, which it counts a little differently)
     assert reference["xla_flops"] == pytest.approx(reference["flops"], rel=1e-3)
+    # the two first layers as one product of twice the width: the same count
+    merged = ippo_update.matmul_reference(params, config.ippo, obs, 2, 1, merged=True)
+    assert merged["part"] == "matmuls alone, the observation's layers as one"
+    assert merged["flops"] == reference["flops"]
+    assert merged["xla_flops"] == pytest.approx(merged["flops"], rel=1e-3)
 
 
 def test_a_benchmarks_older_commit_refuses_an_unknown_revision_in_one_line():
