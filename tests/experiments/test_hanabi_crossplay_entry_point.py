@@ -302,48 +302,34 @@ def test_a_crossplay_killed_mid_play_goes_on_from_the_rounds_it_kept(
     sized += FEW_CONVENTIONS
     whole = tmp_path / "whole"
     assert crossplay.main([*sized, "--out", str(whole)]) == 0
-    monkeypatch.setattr(evaluation, "KEEP_SECONDS", 0.0)
     report = crossplay.EvaluationReporter.report
+    cut, measured = tmp_path / "cut", tmp_path / "measured"
+    # cut: killed twice, saving every report (the resumed run keeps the sampled
+    # games it resumed); measured: killed after the last round, in the measures,
+    # the 5 minutes not yet up (both kinds were kept as each ended)
+    for out, seconds, greedy in ((cut, 0.0, 16), (cut, 0.0, 24), (measured, 300, 40)):
+        monkeypatch.setattr(evaluation, "KEEP_SECONDS", seconds)
 
-    def killed_at(greedy_games):
-        def killed(self, kind, games, cap):
+        def killed(self, kind, games, cap, greedy=greedy):
             report(self, kind, games, cap)
-            if (kind, games.score.shape[-1]) == ("_greedy", greedy_games):
+            if (kind, games.score.shape[-1]) == ("_greedy", greedy):
                 raise _Killed
 
-        return killed
-
-    cut = tmp_path / "cut"
-    # killed twice: the second run, resumed, keeps the sampled games it resumed
-    for greedy_games in (16, 24):
-        monkeypatch.setattr(
-            crossplay.EvaluationReporter, "report", killed_at(greedy_games)
-        )
+        monkeypatch.setattr(crossplay.EvaluationReporter, "report", killed)
         with pytest.raises(_Killed):
-            crossplay.main([*sized, "--out", str(cut)])
-        with np.load(cut / PARTIAL) as kept:
+            crossplay.main([*sized, "--out", str(out)])
+        with np.load(out / PARTIAL) as kept:
             assert kept["score"].shape == (64, 40)
-            assert kept["score_greedy"].shape == (64, greedy_games)
+            assert kept["score_greedy"].shape == (64, greedy)
     monkeypatch.setattr(crossplay.EvaluationReporter, "report", report)
     capsys.readouterr()
-    assert crossplay.main([*sized, "--out", str(cut)]) == 0
-    assert "40 sampled games per pair, 24 greedy" in capsys.readouterr().out
-    assert not (cut / PARTIAL).exists()
-    # killed after the last round, in the measures, the 5 minutes not yet up:
-    # both kinds were kept as each ended
-    monkeypatch.setattr(evaluation, "KEEP_SECONDS", 300.0)
-    measured = tmp_path / "measured"
-    monkeypatch.setattr(crossplay.EvaluationReporter, "report", killed_at(40))
-    with pytest.raises(_Killed):
-        crossplay.main([*sized, "--out", str(measured)])
-    with np.load(measured / PARTIAL) as kept:
-        assert kept["score"].shape == kept["score_greedy"].shape == (64, 40)
-    monkeypatch.setattr(crossplay.EvaluationReporter, "report", report)
-    assert crossplay.main([*sized, "--out", str(measured)]) == 0
-    for run in (cut, measured):
-        with np.load(whole / "scores.npz") as one, np.load(run / "scores.npz") as two:
+    for out in (cut, measured):
+        assert crossplay.main([*sized, "--out", str(out)]) == 0
+        assert not (out / PARTIAL).exists()
+        with np.load(whole / "scores.npz") as one, np.load(out / "scores.npz") as two:
             for name in one.files:
                 np.testing.assert_array_equal(two[name], one[name], err_msg=name)
+    assert "40 sampled games per pair, 24 greedy" in capsys.readouterr().out
 
 
 def _refuse(constant: str) -> None:
