@@ -529,3 +529,19 @@ def test_the_screen_table_recomputes_from_the_committed_cross_plays():
         assert drop == f"{value:.3f} +- {se:.3f}"
         assert share == f"{100 * value / point['sp']:.1f}%"
         assert count == str(point["num_conventions"])
+
+
+def test_across_implementations_tables_recompute_from_the_committed_cross_play():
+    """docs/studies/jaxmarl_crossplay_preregistered.md, "Result": the pairings and
+    the registered tests recomputed from the committed cross-play (32 agents:
+    8 seeds x 2 coefficients a side, 2,000 games a pair)."""
+    from experiments.reports.across_implementations import summary
+
+    run = RESULTS / "jaxmarl_crossplay"
+    results = read(run / "crossplay" / "results.json")
+    assert results["num_agents"] == 32 and results["num_games"] == 2000
+    runs = sorted({a["run"] for a in results["agents"]})
+    theirs = next(r for r in runs if r.endswith("theirs"))
+    content, table = summary(results, theirs, [0.01, 0.1])
+    assert content == read(run / "summary.json")
+    assert (run / "summary.md").read_text() == table + "\n"
