@@ -545,3 +545,9 @@ def test_across_implementations_tables_recompute_from_the_committed_cross_play()
     content, table = summary(results, theirs, [0.01, 0.1])
     assert content == read(run / "summary.json")
     assert (run / "summary.md").read_text() == table + "\n"
+    # the study's Result quotes the tables unedited, and its answer
+    page = (
+        ROOT / "docs" / "studies" / "jaxmarl_crossplay_preregistered.md"
+    ).read_text()
+    assert table in page.split("## Result", 1)[1]
+    assert content["registered"]["answer"] == "no"
